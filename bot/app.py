@@ -1,0 +1,126 @@
+"""Builds the Bolt App (single workspace or OAuth) and wires middleware and handlers onto it."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_bolt.oauth.oauth_settings import OAuthSettings
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from sqlalchemy import Engine
+
+import handlers
+from bot.config import Settings
+from bot.slack_client import ClientFactory, make_client
+from storage import repositories as repo
+from storage.db import unit_of_work
+
+logger = logging.getLogger(__name__)
+
+BOT_SCOPES = [
+    "commands",
+    "chat:write",
+    "files:write",
+    "files:read",
+    "im:write",
+    "users:read",
+    "channels:read",
+    "groups:read",
+]
+
+
+def create_app(settings: Settings, engine: Engine, *, client: WebClient | None = None) -> App:
+    """The production App: tokens from settings, every Web API call through our client factory."""
+    signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    if settings.oauth_enabled:
+        assert settings.slack_client_id and settings.slack_client_secret
+        installation_store = SQLAlchemyInstallationStore(client_id=settings.slack_client_id, engine=engine)
+        app = App(
+            signing_secret=signing_secret,
+            client=client or make_client(settings.slack_api_url),
+            installation_store=installation_store,
+            oauth_settings=OAuthSettings(
+                client_id=settings.slack_client_id,
+                client_secret=settings.slack_client_secret.get_secret_value(),
+                scopes=BOT_SCOPES,
+                installation_store=installation_store,
+                state_store=SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=engine),
+                install_path="/slack/install",
+                redirect_uri_path="/slack/oauth_redirect",
+            ),
+        )
+        # Removes tokens on app_uninstalled / tokens_revoked; our own listener also stops that workspace's schedules.
+        app.enable_token_revocation_listeners()
+        factory = ClientFactory(settings.slack_api_url, installation_store=installation_store)
+    else:
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+        # The token travels on the client: Bolt takes it from there (and warns if given twice).
+        app = App(signing_secret=signing_secret, client=client or make_client(settings.slack_api_url, token))
+        factory = ClientFactory(settings.slack_api_url, bot_token=token)
+    configure(app, engine, factory=factory, settings=settings)
+    return app
+
+
+def configure(app: App, engine: Engine, *, factory: ClientFactory, settings: Settings) -> None:
+    """Middleware (engine in context, event de-duplication) and every listener."""
+
+    @app.middleware
+    def put_engine_in_context(context: dict[str, Any], next: Callable[[], None]) -> None:
+        context["engine"] = engine
+        context["client_factory"] = factory
+        context["settings"] = settings
+        next()
+
+    @app.middleware
+    def drop_repeated_events(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
+        # Slack re-delivers events it thinks timed out; X-Slack-Retry-Num is only a hint, so the event_id
+        # is recorded in the shared database and a repeat is acknowledged without running any listener.
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id:
+            with unit_of_work(engine) as session:
+                first_time = repo.record_event(session, event_id=event_id, team_id=body.get("team_id"))
+            if not first_time:
+                logger.info("Ignoring repeated delivery of event %s", event_id)
+                return BoltResponse(status=200, body="")
+        next()
+        return None
+
+    @app.error
+    def apologise(error: Exception, body: dict[str, Any], client: WebClient) -> None:
+        reference = uuid.uuid4().hex[:8]
+        logger.exception("Listener failed (reference %s)", reference, exc_info=error)
+        channel, user = _where(body)
+        if channel and user:
+            try:
+                client.chat_postEphemeral(
+                    channel=channel,
+                    user=user,
+                    text=(
+                        "Sorry, something went wrong on our side and nothing was changed. "
+                        f"Please try again; if it keeps happening, tell your Slack admin (reference {reference})."
+                    ),
+                )
+            except SlackApiError:
+                logger.warning("Could not send the apology for %s", reference)
+
+    handlers.register(app)
+
+
+def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The channel and user of a command, action or submission, when the payload has them."""
+    user = body.get("user_id") or (body.get("user") or {}).get("id")
+    channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
+    if channel is None and body.get("view"):
+        import json
+
+        try:
+            channel = json.loads(body["view"].get("private_metadata") or "{}").get("channel_id")
+        except ValueError:
+            channel = None
+    return channel, user

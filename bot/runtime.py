@@ -1,0 +1,148 @@
+"""Assembles a running bot (engine, migrations, App, HTTP server, scheduler) for serve, the demo, tests and benchmarks."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from slack_bolt import App
+from sqlalchemy import Engine
+
+from bot.app import create_app
+from bot.config import ConfigError, Settings
+from bot.server import HttpServer, WsgiApp
+from storage.db import make_engine, upgrade
+
+logger = logging.getLogger(__name__)
+
+SECRET_PATTERN = re.compile(r"(xox[abepr]-|xoxe\.xox[bp]-|xapp-)[A-Za-z0-9-]+")
+
+
+class RedactSecrets(logging.Filter):
+    """Belt and braces: no Slack token reaches a log line, whoever formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if SECRET_PATTERN.search(message):
+            record.msg = SECRET_PATTERN.sub(r"\1[redacted]", message)
+            record.args = None
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+class SingleInstanceLock:
+    """SQLite has no way to coordinate several servers, so a second `serve` on the same file is refused."""
+
+    def __init__(self, database_path: Path) -> None:
+        self.path = database_path.with_name(database_path.name + ".lock")
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115 - held open for the life of the process
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise ConfigError(
+                f"Another mfi-ar server is already using {self.path.name[:-5]}. SQLite supports one server at a time; "
+                "stop the other one, or use PostgreSQL (DATABASE_URL=postgresql://...) to run several instances."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    app: App
+    server: HttpServer | None = None
+    scheduler: Any = None
+    lock: SingleInstanceLock | None = None
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        http: bool = True,
+        host: str | None = None,
+        port: int | None = None,
+        scheduler: bool | None = None,
+        clock: Callable[[], Any] | None = None,
+        single_instance: bool = True,
+    ) -> Runtime:
+        lock = None
+        sqlite_path = settings.sqlite_path()
+        if single_instance and sqlite_path is not None:
+            lock = SingleInstanceLock(sqlite_path)
+            lock.acquire()
+        engine = make_engine(settings.database_url)
+        upgrade(engine)
+        app = create_app(settings, engine)
+        runtime = cls(settings=settings, engine=engine, app=app, lock=lock)
+        if scheduler if scheduler is not None else settings.mfi_scheduler:
+            from bot.scheduler import BotScheduler
+
+            runtime.scheduler = BotScheduler.for_app(settings, engine, app, clock=clock)
+        if http:
+            runtime.server = HttpServer(
+                WsgiApp(app, engine, status=runtime.status),
+                host=host or settings.host,
+                port=settings.port if port is None else port,
+            )
+        return runtime
+
+    def status(self) -> dict[str, Any]:
+        report: dict[str, Any] = {"instance": os.getpid()}
+        if self.scheduler is not None:
+            report["scheduler"] = self.scheduler.role()
+        return report
+
+    @property
+    def events_url(self) -> str:
+        assert self.server is not None
+        return self.server.url + "/slack/events"
+
+    def start(self) -> Runtime:
+        if self.scheduler is not None:
+            self.scheduler.start()
+        if self.server is not None:
+            self.server.start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
+        for callback in self.on_stop:
+            callback()
+        self.engine.dispose()
+        if self.lock is not None:
+            self.lock.release()

@@ -1,0 +1,12 @@
+"""register(app): the one list of every Slack surface the bot listens on."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+
+def register(app: App) -> None:
+    from handlers import home, projects
+
+    projects.register(app)
+    home.register(app)

@@ -1,0 +1,291 @@
+"""The /mfi command and the project modal: start, show and edit a channel's improvement project."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from bot import ethnicity
+from handlers import blocks, ids
+from storage import repositories as repo
+from storage.db import unit_of_work
+from storage.models import Project
+
+logger = logging.getLogger(__name__)
+
+# Other surfaces add their own /mfi subcommands here (see register() in those modules).
+SUBCOMMANDS: dict[str, Callable[..., None]] = {}
+
+
+def handle_mfi(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
+    text = (command.get("text") or "").strip()
+    word, _, rest = text.partition(" ")
+    word = word.lower()
+    if word in ("", "help"):
+        ack()
+        respond(blocks=blocks.help_message(), text="MFI-AR: what I can do", response_type="ephemeral")
+    elif word == "new":
+        ack()
+        open_new_project(client, context, trigger_id=command["trigger_id"], respond=respond)
+    elif word == "status":
+        ack()
+        show_status(respond, context)
+    elif word == "edit":
+        ack()
+        open_edit_project(client, context, trigger_id=command["trigger_id"], respond=respond)
+    elif word in SUBCOMMANDS:
+        SUBCOMMANDS[word](ack=ack, command=command, respond=respond, client=client, context=context, rest=rest)
+    else:
+        ack()
+        respond(blocks=blocks.help_message(unknown=word), text=f"I don't know `{word}`.", response_type="ephemeral")
+
+
+def open_new_project(client: WebClient, context: BoltContext, *, trigger_id: str, respond: Respond) -> None:
+    engine: Engine = context["engine"]
+    assert context.team_id and context.channel_id and context.user_id
+    with unit_of_work(engine) as session:
+        existing = repo.project_for_channel(session, team_id=context.team_id, channel_id=context.channel_id)
+        name = existing.name if existing else None
+    if name is not None:
+        respond(
+            text=f"This channel already has a project, *{name}*. Use `/mfi status` to see it or `/mfi edit` to change it. "
+            "Each project has its own channel, so start a new channel for a second project.",
+            response_type="ephemeral",
+        )
+        return
+    client.views_open(
+        trigger_id=trigger_id,
+        view=blocks.project_modal(
+            callback_id=ids.CB_PROJECT_NEW, channel_id=context.channel_id, user_id=context.user_id
+        ),
+    )
+
+
+def open_edit_project(
+    client: WebClient,
+    context: BoltContext,
+    *,
+    trigger_id: str,
+    respond: Respond | None = None,
+    channel_id: str | None = None,
+) -> None:
+    engine: Engine = context["engine"]
+    channel = channel_id or context.channel_id
+    assert context.team_id and channel and context.user_id
+    with unit_of_work(engine) as session:
+        project = repo.project_for_channel(session, team_id=context.team_id, channel_id=channel)
+        if project is None:
+            if respond:
+                respond(text="There is no project in this channel yet. Start one with `/mfi new`.", response_type="ephemeral")
+            return
+        assert project.id is not None
+        if not repo.is_lead(session, project_id=project.id, user_id=context.user_id):
+            if respond:
+                respond(text="Only the project's leads can edit it. Ask one of them, or `/mfi status` to see it.",
+                        response_type="ephemeral")
+            return
+        view = blocks.project_modal(
+            callback_id=ids.CB_PROJECT_EDIT,
+            channel_id=channel,
+            user_id=context.user_id,
+            project=project.model_dump(),
+            leads=[m.user_id for m in repo.members(session, project_id=project.id, role="lead")],
+            partners=[m.user_id for m in repo.members(session, project_id=project.id, role="partner")],
+        )
+    client.views_open(trigger_id=trigger_id, view=view)
+
+
+def show_status(respond: Respond, context: BoltContext) -> None:
+    engine: Engine = context["engine"]
+    assert context.team_id and context.channel_id
+    with unit_of_work(engine) as session:
+        project = repo.project_for_channel(session, team_id=context.team_id, channel_id=context.channel_id)
+        if project is None:
+            respond(text="There is no project in this channel yet. Start one with `/mfi new`.", response_type="ephemeral")
+            return
+        card, text = card_for(session, project)
+    respond(
+        blocks=[*card, blocks.actions(blocks.button("Post to the channel", ids.A_POST_STATUS))],
+        text=text,
+        response_type="ephemeral",
+    )
+
+
+def card_for(session: Session, project: Project) -> tuple[list[blocks.Block], str]:
+    assert project.id is not None
+    progress = repo.project_progress(session, project=project)
+    leads = [m.user_id for m in repo.members(session, project_id=project.id, role="lead")]
+    card = blocks.project_card(
+        project.model_dump(),
+        leads=leads,
+        partner_count=progress["partner_count"],
+        stages_done=repo.stages_done(project, progress),
+        measure_count=progress["measure_count"],
+        open_cycles=progress["open_cycles"],
+    )
+    return card, blocks.project_card_text(project.model_dump())
+
+
+def _read_project_form(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The submitted project form as clean fields, and inline errors keyed by input block_id."""
+    errors: dict[str, str] = {}
+    name = blocks.state_value(view, ids.B_PROJECT_NAME) or ""
+    aim = blocks.state_value(view, ids.B_PROJECT_AIM) or ""
+    focus = blocks.state_value(view, ids.B_PROJECT_FOCUS) or []
+    reference = blocks.state_value(view, ids.B_PROJECT_REFERENCE) or "A"
+    leads = blocks.state_value(view, ids.B_PROJECT_LEADS) or []
+    partners = blocks.state_value(view, ids.B_PROJECT_PARTNERS) or []
+    target_date_text = blocks.state_value(view, ids.B_PROJECT_TARGET_DATE)
+    if len(name) < 3:
+        errors[ids.B_PROJECT_NAME] = "Give the project a name of at least 3 characters."
+    if len(aim) < 15:
+        errors[ids.B_PROJECT_AIM] = "Write the aim as a sentence: what will improve, by how much, by when."
+    if not focus:
+        errors[ids.B_PROJECT_FOCUS] = "Name at least one ethnic group: the framework asks every aim to say who it is for."
+    elif reference in focus or any(reference in ethnicity.members(g) for g in focus):
+        errors[ids.B_PROJECT_FOCUS] = (
+            f"{ethnicity.display(reference)} is the comparison group, so it can't also be a focus group. "
+            "Choose a different reference group or remove it here."
+        )
+    if not leads:
+        errors[ids.B_PROJECT_LEADS] = "Choose at least one project lead."
+    overlap = set(leads) & set(partners)
+    if overlap:
+        errors[ids.B_PROJECT_PARTNERS] = "A person can be a lead or a service-user partner, not both."
+    target_date = date.fromisoformat(target_date_text) if target_date_text else None
+    if target_date is not None and target_date < date.today():
+        errors[ids.B_PROJECT_TARGET_DATE] = "The target date has passed. Choose a date in the future."
+    fields = {
+        "name": name,
+        "aim": aim,
+        "focus_groups": list(focus),
+        "reference_group": reference,
+        "baseline": blocks.state_value(view, ids.B_PROJECT_BASELINE) or "",
+        "target": blocks.state_value(view, ids.B_PROJECT_TARGET) or "",
+        "target_date": target_date,
+        "racism_context": blocks.state_value(view, ids.B_PROJECT_RACISM) or "",
+        "leads": list(leads),
+        "partners": list(partners),
+    }
+    return fields, errors
+
+
+def handle_project_submission(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    fields, errors = _read_project_form(view)
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    engine: Engine = context["engine"]
+    meta = blocks.metadata_of(view)
+    channel_id = meta["channel_id"]
+    user_id = body["user"]["id"]
+    team_id = context.team_id or body["team"]["id"]
+    is_new = view["callback_id"] == ids.CB_PROJECT_NEW
+    try:
+        # Saved before the modal closes: if the database fails, the form stays open with everything typed in it.
+        with unit_of_work(engine) as session:
+            if is_new:
+                if repo.project_for_channel(session, team_id=team_id, channel_id=channel_id) is not None:
+                    ack(response_action="errors",
+                        errors={ids.B_PROJECT_NAME: "This channel already has a project. Close this and use /mfi edit."})
+                    return
+                project = repo.create_project(
+                    session,
+                    team_id=team_id,
+                    enterprise_id=context.enterprise_id,
+                    channel_id=channel_id,
+                    created_by=user_id,
+                    leads=fields.pop("leads"),
+                    partners=fields.pop("partners"),
+                    timezone=context["settings"].mfi_timezone,
+                    **fields,
+                )
+            else:
+                found = repo.get_project(session, team_id=team_id, project_id=int(meta["project_id"]))
+                if found is None or found.id is None or not repo.is_lead(session, project_id=found.id, user_id=user_id):
+                    ack(response_action="errors",
+                        errors={ids.B_PROJECT_NAME: "Only the project's leads can edit it."})
+                    return
+                project = found
+                leads, partners = fields.pop("leads"), fields.pop("partners")
+                repo.update_project(session, project=project, changed_by=user_id, **fields)
+                repo.set_members(session, project=project, role="lead", user_ids=leads, added_by=user_id)
+                repo.set_members(session, project=project, role="partner", user_ids=partners, added_by=user_id)
+            project_id = project.id
+    except SQLAlchemyError:
+        logger.exception("Saving the project failed")
+        ack(
+            response_action="errors",
+            errors={ids.B_PROJECT_NAME: "We couldn't save this just now (a database problem). "
+                    "Everything you typed is still here: press the button again in a moment."},
+        )
+        return
+    ack()
+    assert project_id is not None
+    post_project_card(client, engine, team_id=team_id, project_id=project_id, announce_new=is_new, by=user_id)
+    from handlers import home
+
+    home.publish_for_project(client, engine, team_id=team_id, project_id=project_id)
+
+
+def post_project_card(
+    client: WebClient, engine: Engine, *, team_id: str, project_id: int, announce_new: bool, by: str
+) -> None:
+    with unit_of_work(engine) as session:
+        project = repo.get_project(session, team_id=team_id, project_id=project_id)
+        assert project is not None
+        card, text = card_for(session, project)
+        channel_id, card_ts = project.channel_id, project.card_ts
+    if announce_new or card_ts is None:
+        intro = f"<@{by}> started a new improvement project." if announce_new else f"<@{by}> shared the project card."
+        result = client.chat_postMessage(channel=channel_id, text=f"{intro} {text}", blocks=[blocks.section(intro), *card])
+        with unit_of_work(engine) as session:
+            found = repo.get_project(session, team_id=team_id, project_id=project_id)
+            if found is not None:
+                repo.set_card_ts(session, project=found, ts=str(result["ts"]))
+    else:
+        client.chat_update(channel=channel_id, ts=card_ts, text=text, blocks=card)
+        client.chat_postMessage(channel=channel_id, text=f"<@{by}> updated the project: {text}", thread_ts=card_ts)
+
+
+def handle_post_status(ack: Ack, client: WebClient, context: BoltContext, respond: Respond) -> None:
+    ack()
+    engine: Engine = context["engine"]
+    assert context.team_id and context.channel_id
+    with unit_of_work(engine) as session:
+        project = repo.project_for_channel(session, team_id=context.team_id, channel_id=context.channel_id)
+        if project is None:
+            return
+        card, text = card_for(session, project)
+    client.chat_postMessage(channel=context.channel_id, text=text, blocks=card)
+    respond(delete_original=True)
+
+
+def handle_open_edit(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    ack()
+    channel_id = (body.get("channel") or {}).get("id")
+    if channel_id is None:
+        engine: Engine = context["engine"]
+        with unit_of_work(engine) as session:
+            project = repo.get_project(session, team_id=context.team_id or "", project_id=int(body["actions"][0]["value"]))
+            channel_id = project.channel_id if project else None
+    if channel_id:
+        open_edit_project(client, context, trigger_id=body["trigger_id"], channel_id=channel_id)
+
+
+def register(app: App) -> None:
+    app.command(ids.MFI)(handle_mfi)
+    app.view(ids.CB_PROJECT_NEW)(handle_project_submission)
+    app.view(ids.CB_PROJECT_EDIT)(handle_project_submission)
+    app.action(ids.A_POST_STATUS)(handle_post_status)
+    app.action(ids.A_OPEN_PROJECT_EDIT)(handle_open_edit)

@@ -1,0 +1,334 @@
+"""All SQLModel table classes. Every row carries its Slack workspace (team_id, and enterprise_id where present)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Project(SQLModel, table=True):
+    """An improvement project; it belongs to one channel of one workspace."""
+
+    __tablename__ = "project"
+    __table_args__ = (UniqueConstraint("team_id", "channel_id", name="uq_project_channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(index=True, max_length=32)
+    enterprise_id: str | None = Field(default=None, max_length=32)
+    channel_id: str = Field(max_length=32)
+    name: str = Field(max_length=200)
+    aim: str = Field(sa_column=Column(Text, nullable=False))
+    focus_groups: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    reference_group: str = Field(default="A", max_length=16)
+    baseline: str = Field(default="", max_length=500)
+    target: str = Field(default="", max_length=500)
+    target_date: date | None = None
+    target_gap: float | None = None  # absolute gap the team wants to be able to detect (fraction), for power statements
+    racism_context: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    suppression_threshold: int = 8  # counts from 1 to threshold-1 are never posted
+    timezone: str = Field(default="Europe/London", max_length=64)
+    region: str = Field(default="ENG", max_length=8)  # UK bank-holiday calendar
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    card_ts: str | None = Field(default=None, max_length=32)  # the project card message in the channel
+
+
+class ProjectMember(SQLModel, table=True):
+    """A lead, team member or service-user partner of a project."""
+
+    __tablename__ = "project_member"
+    __table_args__ = (UniqueConstraint("project_id", "user_id", "role", name="uq_member_role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    team_id: str = Field(max_length=32)
+    user_id: str = Field(max_length=32)
+    role: str = Field(max_length=16)  # lead | partner | member
+    consent: str = Field(default="pending", max_length=16)  # partners: pending | given | declined
+    paused: bool = False
+    stopped: bool = False
+    share_in_channel: bool = False  # partners: their answers may reach the channel
+    added_by: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ProjectHistory(SQLModel, table=True):
+    """Earlier values of a project's fields, kept when a lead edits them (nothing a user entered is lost)."""
+
+    __tablename__ = "project_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    team_id: str = Field(max_length=32)
+    changed_by: str = Field(max_length=32)
+    changed_at: datetime = Field(default_factory=utcnow)
+    previous: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Measure(SQLModel, table=True):
+    """An outcome, process or balancing measure, disaggregated by ethnic group."""
+
+    __tablename__ = "measure"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_measure_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    team_id: str = Field(max_length=32)
+    name: str = Field(max_length=120)
+    measure_type: str = Field(max_length=16)  # outcome | process | balancing
+    kind: str = Field(max_length=16)  # proportion | rate_per_1000 | count | value
+    numerator_definition: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    denominator_definition: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    direction: str = Field(default="lower", max_length=8)  # higher | lower | neither
+    reference_group: str = Field(default="A", max_length=16)  # a code, "HL:<group>", "BEST" or "OTHERS"
+    period: str = Field(default="month", max_length=8)  # week | month | quarter
+    target: float | None = None
+    spc_method: str | None = Field(default=None, max_length=8)  # None: p for proportions, mdc for values
+    rebase_dates: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    archived: bool = False
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DataBatch(SQLModel, table=True):
+    """One act of entering data (a modal, an import, a CLI import); the unit of undo."""
+
+    __tablename__ = "data_batch"
+
+    id: int | None = Field(default=None, primary_key=True)
+    measure_id: int = Field(foreign_key="measure.id", index=True)
+    team_id: str = Field(max_length=32)
+    source: str = Field(max_length=16)  # log | import | cli
+    filename: str | None = Field(default=None, max_length=255)
+    user_id: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    undone_at: datetime | None = None
+    undone_by: str | None = Field(default=None, max_length=32)
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class DataPoint(SQLModel, table=True):
+    """The current aggregate for one measure, period and ethnic group (never a patient-level row)."""
+
+    __tablename__ = "data_point"
+    __table_args__ = (UniqueConstraint("measure_id", "period_start", "group_code", name="uq_point"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    measure_id: int = Field(foreign_key="measure.id", index=True)
+    team_id: str = Field(max_length=32)
+    period_start: date
+    group_code: str = Field(max_length=16)
+    numerator: int | None = None
+    denominator: int | None = None
+    value: float | None = None
+    batch_id: int = Field(foreign_key="data_batch.id")
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DataRevision(SQLModel, table=True):
+    """A value as it was before a batch replaced it (or None when the batch created it): the history."""
+
+    __tablename__ = "data_revision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="data_batch.id", index=True)
+    measure_id: int = Field(foreign_key="measure.id", index=True)
+    team_id: str = Field(max_length=32)
+    period_start: date
+    group_code: str = Field(max_length=16)
+    existed_before: bool
+    old_numerator: int | None = None
+    old_denominator: int | None = None
+    old_value: float | None = None
+    old_batch_id: int | None = None
+    new_numerator: int | None = None
+    new_denominator: int | None = None
+    new_value: float | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PdsaCycle(SQLModel, table=True):
+    """A Plan-Do-Study-Act cycle; `series_id` groups a ramp of cycles testing one change idea."""
+
+    __tablename__ = "pdsa_cycle"
+    __table_args__ = (UniqueConstraint("project_id", "number", name="uq_cycle_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    team_id: str = Field(max_length=32)
+    number: int
+    series_id: int | None = None  # id of the first cycle of the ramp
+    ramp_step: int = 1
+    previous_cycle_id: int | None = None
+    title: str = Field(max_length=200)
+    change_idea: str = Field(sa_column=Column(Text, nullable=False))
+    question: str = Field(sa_column=Column(Text, nullable=False))
+    measure_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    balancing_measure_id: int | None = None
+    predictions: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    plan: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    start_date: date
+    end_date: date
+    involvement: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    involvement_pending: bool = False  # "not yet": the bot follows up
+    status: str = Field(default="planned", max_length=16)  # planned | doing | studied | acted
+    decision: str | None = Field(default=None, max_length=16)  # adopt | adapt | abandon
+    channel_id: str = Field(max_length=32)
+    card_ts: str | None = Field(default=None, max_length=32)
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PdsaEntry(SQLModel, table=True):
+    """Everything recorded on a cycle, in order: plan edits, Do notes, Study results, Act decisions."""
+
+    __tablename__ = "pdsa_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: int = Field(foreign_key="pdsa_cycle.id", index=True)
+    team_id: str = Field(max_length=32)
+    kind: str = Field(max_length=16)  # plan | edit | do | study | act | warning
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    user_id: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Schedule(SQLModel, table=True):
+    """When a project's team prompts, partner prompts and leads' nudge go out."""
+
+    __tablename__ = "schedule"
+    __table_args__ = (UniqueConstraint("project_id", "kind", name="uq_schedule_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    team_id: str = Field(max_length=32)
+    enterprise_id: str | None = Field(default=None, max_length=32)
+    kind: str = Field(max_length=16)  # team_prompt | partner_prompt | lead_nudge
+    weekdays: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    hour: int
+    minute: int = 0
+    every_weeks: int = 1
+    anchor: date | None = None
+    timezone: str = Field(default="Europe/London", max_length=64)
+    use_recipient_tz: bool = True  # DMs at each person's own Slack time zone
+    skip_weekends: bool = True
+    skip_bank_holidays: bool = True
+    paused: bool = False
+    disabled_reason: str | None = Field(default=None, max_length=64)  # e.g. app_uninstalled
+    updated_by: str | None = Field(default=None, max_length=32)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """The delivery ledger: one row per schedule, occurrence and recipient; the unique key makes a double post impossible."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (UniqueConstraint("schedule_id", "occurrence", "recipient", name="uq_delivery"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    schedule_id: int = Field(foreign_key="schedule.id", index=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    team_id: str = Field(max_length=32)
+    occurrence: datetime  # UTC
+    recipient: str = Field(max_length=32)  # channel id or user id
+    kind: str = Field(max_length=16)
+    prompt_id: str | None = Field(default=None, max_length=80)
+    status: str = Field(default="claimed", max_length=16)  # claimed | sent | missed | failed | skipped
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+    channel_id: str | None = Field(default=None, max_length=32)
+    message_ts: str | None = Field(default=None, max_length=32)
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=200)
+    reminded_at: datetime | None = None
+
+
+class PromptChoice(SQLModel, table=True):
+    """A lead's pin or skip of a catalogue prompt for a project."""
+
+    __tablename__ = "prompt_choice"
+    __table_args__ = (UniqueConstraint("project_id", "prompt_id", name="uq_prompt_choice"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    team_id: str = Field(max_length=32)
+    prompt_id: str = Field(max_length=80)
+    choice: str = Field(max_length=8)  # pin | skip
+    used: bool = False  # a pin is consumed once delivered
+    chosen_by: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Answer(SQLModel, table=True):
+    """An answer to a reflective prompt. Anonymous answers are stored with no user id at all."""
+
+    __tablename__ = "answer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    team_id: str = Field(max_length=32)
+    prompt_id: str = Field(max_length=80)
+    stage: str = Field(max_length=32)
+    delivery_id: int | None = Field(default=None, foreign_key="delivery.id")
+    cycle_id: int | None = Field(default=None, foreign_key="pdsa_cycle.id")
+    user_id: str | None = Field(default=None, max_length=32)
+    from_partner: bool = False
+    anonymous: bool = False
+    shared: bool = False
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AnswerReceipt(SQLModel, table=True):
+    """That a person answered a delivery, without linking to what they said: drives reminders for anonymous prompts too."""
+
+    __tablename__ = "answer_receipt"
+    __table_args__ = (UniqueConstraint("delivery_id", "user_id", name="uq_receipt"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True)
+    user_id: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditLog(SQLModel, table=True):
+    """Who did what and when (never what patients' numbers were)."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(index=True, max_length=32)
+    project_id: int | None = None  # kept after a project is deleted, so no foreign key
+    user_id: str | None = Field(default=None, max_length=32)
+    action: str = Field(max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Events API deliveries already handled, so Slack's retries do not act twice (shared by all instances)."""
+
+    __tablename__ = "processed_event"
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    team_id: str | None = Field(default=None, max_length=32)
+    received_at: datetime = Field(default_factory=utcnow)
+
+
+class SchedulerState(SQLModel, table=True):
+    """Per-schedule bookkeeping: the last occurrence the scheduler has dealt with (for catch-up after downtime)."""
+
+    __tablename__ = "scheduler_state"
+
+    schedule_id: int = Field(primary_key=True, foreign_key="schedule.id")
+    last_checked: datetime
