@@ -57,14 +57,22 @@ def create_app(settings: Settings, engine: Engine, *, client: WebClient | None =
         )
         # Removes tokens on app_uninstalled / tokens_revoked; our own listener also stops that workspace's schedules.
         app.enable_token_revocation_listeners()
-        factory = ClientFactory(settings.slack_api_url, installation_store=installation_store)
     else:
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         # The token travels on the client: Bolt takes it from there (and warns if given twice).
         app = App(signing_secret=signing_secret, client=client or make_client(settings.slack_api_url, token))
-        factory = ClientFactory(settings.slack_api_url, bot_token=token)
-    configure(app, engine, factory=factory, settings=settings)
+    configure(app, engine, factory=client_factory_for(settings, engine), settings=settings)
     return app
+
+
+def client_factory_for(settings: Settings, engine: Engine) -> ClientFactory:
+    """The clients scheduled jobs use (no incoming request to take a token from): listeners and the scheduler share it."""
+    if settings.oauth_enabled:
+        assert settings.slack_client_id
+        store = SQLAlchemyInstallationStore(client_id=settings.slack_client_id, engine=engine)
+        return ClientFactory(settings.slack_api_url, installation_store=store)
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return ClientFactory(settings.slack_api_url, bot_token=token)
 
 
 def configure(app: App, engine: Engine, *, factory: ClientFactory, settings: Settings) -> None:

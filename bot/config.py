@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     mfi_timezone: str = "Europe/London"
     mfi_scheduler: bool = True  # run the scheduler (leader election decides which instance does the work)
+    mfi_leader_poll_seconds: float = Field(default=5.0, gt=0)  # followers try for leadership this often
+    mfi_scheduler_sync_seconds: float = Field(default=30.0, gt=0)  # re-read schedules, catch up, retry
+    mfi_delivery_grace_hours: float = Field(default=6.0, ge=0)  # later than this a prompt is "missed", not sent
+    mfi_delivery_stale_seconds: float = Field(default=120.0, gt=0)  # a claim older than this, unsent, is retried
+    mfi_delivery_workers: int = Field(default=8, ge=1, le=64)  # parallel posts in a fan-out
     mfi_public_url: str | None = None  # for the OAuth redirect URL behind a proxy
     log_level: str = "INFO"
 

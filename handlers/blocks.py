@@ -222,7 +222,7 @@ def help_message(unknown: str | None = None) -> list[Block]:
         "`/measure new` define an outcome, process or balancing measure · `/measure log` enter one period by ethnic group\n"
         "`/measure import` load a CSV or Excel extract · `/measure list` · `/measure undo` undo the last entry or import",
         "*Equity analysis*\n"
-        "`/equity` list measures · `/equity <measure>` chart it by ethnic group with gap statistics · "
+        "`/equity` list measures · `/equity PPH` (a measure's name) chart it by ethnic group with gap statistics · "
         "`/equity missing` the data-quality report",
         "*PDSA cycles*\n"
         "`/pdsa new` plan a test with predictions for each group · `/pdsa list` · `/pdsa show N` · "

@@ -166,7 +166,7 @@ def _read_project_form(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     fields = {
         "name": name,
         "aim": aim,
-        "focus_groups": list(focus),
+        "focus_groups": _canonical_order(focus),
         "reference_group": reference,
         "baseline": blocks.state_value(view, ids.B_PROJECT_BASELINE) or "",
         "target": blocks.state_value(view, ids.B_PROJECT_TARGET) or "",
@@ -176,6 +176,12 @@ def _read_project_form(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
         "partners": list(partners),
     }
     return fields, errors
+
+
+def _canonical_order(codes: list[str]) -> list[str]:
+    """High-level groups first, then NHS code order, so re-saving an unchanged form changes nothing."""
+    order = [*ethnicity.HIGH_LEVEL_GROUPS, *ethnicity.CODES]
+    return sorted(set(codes), key=lambda code: order.index(code) if code in order else len(order))
 
 
 def handle_project_submission(

@@ -1,0 +1,711 @@
+"""Reading teams' CSV/XLSX extracts into tidy per-period, per-ethnic-group aggregates, with row-level validation."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from bot import ethnicity
+
+logger = logging.getLogger(__name__)
+
+Period = Literal["week", "month", "quarter"]
+Shape = Literal["aggregated", "values", "record"]
+Role = Literal["period", "date", "ethnicity", "numerator", "denominator", "value", "outcome"]
+
+# RejectedRow objects kept for display; every rejection is still counted in rejected_count and rejected_reasons.
+REJECTED_LIST_CAP = 1000
+# Rows listed per problem in ParsedImport.problems(); the counts are always complete.
+MESSAGE_ROW_CAP = 10
+IDENTIFIER_SAMPLE_ROWS = 1000
+
+_EXPORT_ADVICE = (
+    "Remove it and export either aggregated counts (period, ethnicity, numerator, denominator) "
+    "or only the three columns date, ethnicity and outcome (0/1). Nothing from this file has been kept."
+)
+
+_SYNONYMS: dict[Role, tuple[str, ...]] = {
+    "period": ("period", "month", "week", "quarter", "periodstart", "periodstarting", "periodbeginning",
+               "reportingperiod", "weekstart", "weekcommencing", "weekbeginning", "monthstart", "quarterstart",
+               "monthyear", "yearmonth"),
+    "date": ("date", "eventdate", "admissiondate", "deliverydate", "dischargedate", "attendancedate",
+             "referraldate", "proceduredate", "activitydate", "dateofdelivery", "dateofadmission", "dateofevent"),
+    "ethnicity": ("ethnicity", "ethniccategory", "ethnicgroup", "ethnicorigin", "ethnicitycode",
+                  "ethniccategorycode", "ethnicgroupcode", "ethnicitygroup", "ethnicitycategory"),
+    "numerator": ("numerator", "events", "count", "num", "eventcount", "cases", "numeratorcount"),
+    "denominator": ("denominator", "total", "births", "den", "n", "denom", "population", "deliveries",
+                    "denominatorcount", "totalcount"),
+    "value": ("value", "rate", "percentage", "percent", "measure", "measurevalue", "result"),
+    "outcome": ("outcome", "event", "flag", "outcomeflag", "eventflag"),
+}
+
+_IDENTIFIER_EXACT = frozenset({"nhs", "mrn", "chi", "name", "dob", "surname", "forename", "postcode", "address",
+                               "hospno", "crn", "pid", "patient"})
+_IDENTIFIER_PARTS = ("nhsnumber", "nhsno", "nhsnum", "patientid", "patientnumber", "patientno", "patientname",
+                     "hospitalnumber", "hospitalno", "hospitalid", "mrn", "chinumber", "chino", "dateofbirth",
+                     "birthdate", "surname", "forename", "firstname", "lastname", "fullname", "givenname",
+                     "familyname", "postcode", "address", "medicalrecordnumber", "casenotenumber")
+
+_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
+                 "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d-%m-%Y", "%Y/%m/%d", "%d.%m.%Y", "%d/%m/%y",
+                 "%d %b %Y", "%d %B %Y", "%d-%b-%Y", "%d-%b-%y")
+_FORMAT_WORDS = {"%Y-%m-%d": "year-month-day", "%d/%m/%Y": "day/month/year", "%m/%d/%Y": "month/day/year (US)",
+                 "%d/%m/%y": "day/month/two-digit year", "%d-%m-%Y": "day-month-year", "%d.%m.%Y": "day.month.year"}
+
+_MONTHS = {name: i + 1 for i, name in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
+_RE_YEAR_MONTH = re.compile(r"^(\d{4})[-/](\d{1,2})$")
+_RE_MONTH_YEAR_NUM = re.compile(r"^(\d{1,2})[-/](\d{4})$")
+_RE_MONTH_NAME = re.compile(r"^([a-z]{3,9})\.?[\s\-/]*('?\d{2}|\d{4})$")
+_RE_YEAR_MONTH_NAME = re.compile(r"^(\d{4})[\s\-/]*([a-z]{3,9})$")
+_RE_QUARTER = re.compile(r"^(\d{4})\s*[-/ ]?\s*q([1-4])$|^q([1-4])\s*[-/ ]?\s*(\d{4})$")
+_RE_WEEK = re.compile(r"^(\d{4})\s*-?\s*w(\d{1,2})$")
+_RE_DIGITS10 = re.compile(r"^\d{10}$")
+
+_R_PERIOD = "period could not be read"
+_R_DATE = "date could not be read"
+_R_COARSE = "period is coarser than, or does not fit, the measure's reporting period"
+_R_FUTURE = "period is in the future"
+_R_FUTURE_DATE = "date is in the future"
+_R_ETHNICITY = "ethnicity value not recognised"
+_R_NUMERATOR = "numerator is not a whole number >= 0"
+_R_DENOMINATOR = "denominator is not a whole number >= 0"
+_R_VALUE = "value is not a number"
+_R_OVER = "numerator is greater than denominator"
+_R_OUTCOME = "outcome is not 0 or 1"
+
+
+class ImportRefused(Exception):
+    """The whole file is refused; .message tells the user what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class RejectedRow:
+    row: int
+    reason: str
+    value: str | None
+
+
+@dataclass
+class ParsedImport:
+    shape: Shape
+    frame: pd.DataFrame
+    rows_read: int
+    rows_used: int
+    rejected: list[RejectedRow]
+    rejected_count: int
+    unrecognised: dict[str, list[int]]
+    notes: list[str]
+    periods: list[date]
+    groups: list[str]
+    rejected_reasons: dict[str, int] = field(default_factory=dict)
+
+    def problems(self) -> list[str]:
+        """Plain-language lines describing every kind of rejected row, with capped row lists."""
+        lines: list[str] = []
+        for raw, rows in sorted(self.unrecognised.items(), key=lambda item: -len(item[1])):
+            shown = ", ".join(str(r) for r in rows[:MESSAGE_ROW_CAP])
+            more = f" and {len(rows) - MESSAGE_ROW_CAP} more" if len(rows) > MESSAGE_ROW_CAP else ""
+            lines.append(f"Ethnicity {raw!r} not recognised in {_rows(len(rows))} (rows {shown}{more}).")
+        for reason, count in self.rejected_reasons.items():
+            if reason == _R_ETHNICITY:
+                continue
+            rows = [r.row for r in self.rejected if r.reason == reason][:MESSAGE_ROW_CAP]
+            shown = ", ".join(str(r) for r in rows)
+            more = f" and {count - len(rows)} more" if count > len(rows) else ""
+            lines.append(f"{reason.capitalize()}: {_rows(count)} (rows {shown}{more}).")
+        return lines
+
+
+def period_start(d: date, period: Period) -> date:
+    """First day of the reporting period containing d (ISO weeks start on Monday)."""
+    if isinstance(d, datetime):
+        d = d.date()
+    if period == "week":
+        return d - timedelta(days=d.weekday())
+    if period == "month":
+        return d.replace(day=1)
+    return date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
+
+
+# --- reading the file ------------------------------------------------------------------------------
+
+_Source = bytes | Path
+
+
+def _resolve(data: bytes | str | Path, filename: str | None) -> tuple[_Source, str, Literal["csv", "xlsx"]]:
+    if isinstance(data, bytes | bytearray):
+        content = bytes(data)
+        source: _Source = content
+        name = filename or "upload"
+        head = content[:4]
+    else:
+        path = Path(data)
+        if not path.is_file():
+            raise ImportRefused(f"The file {path.name} could not be found.")
+        source, name = path, filename or path.name
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    lower = name.lower()
+    if lower.endswith(".xls") or head == b"\xd0\xcf\x11\xe0":
+        raise ImportRefused("Old-style .xls workbooks are not read. Save the sheet as .xlsx or CSV and upload again.")
+    # Trust the bytes over the name: a renamed workbook is still a zip.
+    if head == b"PK\x03\x04":
+        return source, name, "xlsx"
+    if lower.endswith((".xlsx", ".xlsm")):
+        raise ImportRefused(f"{name} is not a readable Excel workbook. Save it again as .xlsx or CSV.")
+    return source, name, "csv"
+
+
+def _open(source: _Source) -> io.BytesIO | Path:
+    return io.BytesIO(source) if isinstance(source, bytes) else source
+
+
+class _Reader:
+    """Reads the same source several times (header, sample, needed columns) with one encoding decision."""
+
+    def __init__(self, source: _Source, name: str, kind: Literal["csv", "xlsx"]) -> None:
+        self.source, self.name, self.kind = source, name, kind
+        self.encoding = "utf-8-sig"
+        self.semicolon = kind == "csv" and self._semicolon()
+
+    def read(self, *, nrows: int | None = None, usecols: Sequence[str] | None = None,
+             categorical: bool = False) -> pd.DataFrame:
+        if self.kind == "xlsx":
+            return self._read_xlsx(nrows=nrows, usecols=usecols)
+        try:
+            return self._read_csv(nrows=nrows, usecols=usecols, categorical=categorical)
+        except UnicodeDecodeError:
+            # Excel on Windows saves "CSV" as cp1252 unless told otherwise.
+            if self.encoding == "cp1252":
+                raise ImportRefused(f"{self.name} is not readable text. Save it as CSV (UTF-8) or .xlsx.") from None
+            self.encoding = "cp1252"
+            return self._read_csv(nrows=nrows, usecols=usecols, categorical=categorical)
+
+    def _read_csv(self, *, nrows: int | None, usecols: Sequence[str] | None, categorical: bool) -> pd.DataFrame:
+        try:
+            return pd.read_csv(
+                _open(self.source),
+                nrows=nrows,
+                usecols=list(usecols) if usecols is not None else None,
+                dtype="category" if categorical else str,
+                na_filter=False,  # keep "", "NULL" and "NA" as text: they mean different things here
+                skip_blank_lines=False,  # keeps spreadsheet row numbers right
+                encoding=self.encoding,
+                sep=";" if self.semicolon else ",",
+            )
+        except pd.errors.EmptyDataError:
+            raise ImportRefused(f"{self.name} is empty. Export the data with a header row and upload again.") from None
+        except pd.errors.ParserError as error:
+            raise ImportRefused(f"{self.name} could not be read as CSV ({str(error).strip()}). Save it as CSV or .xlsx.") from None
+
+    def _semicolon(self) -> bool:
+        # European Excel exports separate with ";": decide from the header line alone.
+        with (io.BytesIO(self.source) if isinstance(self.source, bytes) else self.source.open("rb")) as handle:
+            first = handle.readline()
+        return first.count(b";") > first.count(b",")
+
+    def _read_xlsx(self, *, nrows: int | None, usecols: Sequence[str] | None) -> pd.DataFrame:
+        try:
+            frame = pd.read_excel(
+                _open(self.source), sheet_name=0, nrows=nrows, dtype=object, na_filter=False, engine="openpyxl"
+            )
+        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
+            raise ImportRefused(f"{self.name} could not be read as an Excel workbook ({error}).") from None
+        frame.columns = [str(c) for c in frame.columns]
+        return frame[list(usecols)] if usecols is not None else frame
+
+
+# --- headers, shape and the identifier guard -------------------------------------------------------
+
+def _header_key(header: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(header).casefold())
+
+
+def _identifier_header(header: str) -> bool:
+    key = _header_key(header)
+    return key in _IDENTIFIER_EXACT or any(part in key for part in _IDENTIFIER_PARTS)
+
+
+def _nhs_number_valid(digits: str) -> bool:
+    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
+    check = 11 - total % 11
+    check = 0 if check == 11 else check
+    return check != 10 and check == int(digits[9])
+
+
+def _looks_like_nhs_numbers(values: pd.Series) -> bool:
+    texts = [re.sub(r"[\s\-]", "", str(v)).removesuffix(".0") for v in values.tolist()]
+    texts = [t for t in texts if t]
+    if not texts:
+        return False
+    valid = sum(1 for t in texts if _RE_DIGITS10.match(t) and _nhs_number_valid(t))
+    return valid * 2 > len(texts)
+
+
+def _guard_identifiers(sample: pd.DataFrame) -> None:
+    for column in sample.columns:
+        if _identifier_header(str(column)):
+            raise ImportRefused(
+                f"Column '{column}' looks like a patient identifier, so the file was not imported. {_EXPORT_ADVICE}"
+            )
+    for column in sample.columns:
+        if _looks_like_nhs_numbers(sample[column]):
+            raise ImportRefused(
+                f"Column '{column}' contains values that look like NHS numbers, so the file was not imported. "
+                f"{_EXPORT_ADVICE}"
+            )
+
+
+def _match_roles(columns: Sequence[str]) -> dict[Role, list[str]]:
+    matches: dict[Role, list[str]] = {role: [] for role in _SYNONYMS}
+    for column in columns:
+        key = _header_key(column)
+        for role, synonyms in _SYNONYMS.items():
+            if key in synonyms:
+                matches[role].append(column)
+    return matches
+
+
+def _one(matches: dict[Role, list[str]], role: Role, fallback: Role | None = None) -> str | None:
+    found = matches[role] or (matches[fallback] if fallback else [])
+    if len(found) > 1:
+        names = " and ".join(f"'{c}'" for c in found)
+        raise ImportRefused(f"Columns {names} could both be the {role} column. Keep one of them and upload again.")
+    return found[0] if found else None
+
+
+def _detect_shape(columns: Sequence[str]) -> tuple[Shape, dict[Role, str]]:
+    matches = _match_roles(columns)
+    ethnicity_column = _one(matches, "ethnicity")
+    if ethnicity_column is not None:
+        if matches["outcome"]:
+            when = _one(matches, "date", "period")
+            outcome = _one(matches, "outcome")
+            if when is not None and outcome is not None:
+                return "record", {"date": when, "ethnicity": ethnicity_column, "outcome": outcome}
+        when = _one(matches, "period", "date")
+        numerator, denominator = _one(matches, "numerator"), _one(matches, "denominator")
+        if when is not None and numerator is not None and denominator is not None:
+            return "aggregated", {"period": when, "ethnicity": ethnicity_column,
+                                  "numerator": numerator, "denominator": denominator}
+        value = _one(matches, "value")
+        if when is not None and value is not None:
+            return "values", {"period": when, "ethnicity": ethnicity_column, "value": value}
+    found = ", ".join(f"'{c}'" for c in columns) or "none"
+    raise ImportRefused(
+        "The columns were not recognised (found: " + found + "). Use one of: "
+        "period, ethnicity, numerator, denominator (aggregated counts); "
+        "period, ethnicity, value (one value per group); "
+        "or date, ethnicity, outcome with outcome 0 or 1 (one row per patient episode)."
+    )
+
+
+# --- parsing distinct values -----------------------------------------------------------------------
+
+def _distinct(series: pd.Series) -> tuple[np.ndarray[Any, np.dtype[np.intp]], list[Any]]:
+    """Row -> distinct-value positions and the distinct values, so each distinct value is parsed once."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy().astype(np.intp)
+        uniques: list[Any] = list(series.cat.categories)
+        if (codes < 0).any():
+            codes = np.where(codes < 0, len(uniques), codes)
+            uniques.append(None)
+        return codes, uniques
+    positions, values = pd.factorize(series, use_na_sentinel=False)
+    return positions.astype(np.intp), list(values)
+
+
+def _text(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    return str(value).strip()
+
+
+def _choose_date_format(texts: Sequence[str]) -> str | None:
+    sample = [t for t in texts if t][:500]
+    if not sample:
+        return None
+    best, best_count = None, 0
+    for fmt in _DATE_FORMATS:
+        parsed = pd.to_datetime(pd.Series(sample, dtype=object), format=fmt, errors="coerce")
+        count = int(parsed.notna().sum())
+        if count > best_count:
+            best, best_count = fmt, count
+    return best
+
+
+def _parse_dates(uniques: Sequence[object]) -> tuple[list[date | None], str | None]:
+    """Distinct raw dates -> dates; strings are parsed with one format inferred from them (UK day-first wins ties)."""
+    result: list[date | None] = [None] * len(uniques)
+    text_positions: list[int] = []
+    texts: list[str] = []
+    for i, value in enumerate(uniques):
+        if isinstance(value, datetime | pd.Timestamp):
+            result[i] = None if pd.isna(value) else value.date()
+        elif isinstance(value, date):
+            result[i] = value
+        elif isinstance(value, str):
+            text_positions.append(i)
+            texts.append(value.strip())
+    fmt = _choose_date_format(texts)
+    if fmt is None:
+        return result, None
+    remaining = list(range(len(texts)))
+    for candidate in (fmt, *[f for f in _DATE_FORMATS if f != fmt and f != "%m/%d/%Y"]):
+        if not remaining:
+            break
+        parsed = pd.to_datetime(pd.Series([texts[j] for j in remaining], dtype=object), format=candidate,
+                                errors="coerce")
+        still: list[int] = []
+        for j, stamp in zip(remaining, parsed.tolist(), strict=True):
+            if pd.isna(stamp):
+                still.append(j)
+            else:
+                result[text_positions[j]] = stamp.date()
+        remaining = still
+    return result, fmt
+
+
+_Granularity = Literal["date", "week", "month", "quarter"]
+
+
+def _parse_period_label(value: object) -> tuple[date, _Granularity] | None:
+    if isinstance(value, datetime | pd.Timestamp):
+        return None if pd.isna(value) else (value.date(), "date")
+    if isinstance(value, date):
+        return value, "date"
+    text = _text(value).casefold()
+    if not text:
+        return None
+    if match := _RE_WEEK.match(text):
+        try:
+            return date.fromisocalendar(int(match[1]), int(match[2]), 1), "week"
+        except ValueError:
+            return None
+    if match := _RE_QUARTER.match(text):
+        year, quarter = (match[1], match[2]) if match[1] else (match[4], match[3])
+        return date(int(year), 3 * (int(quarter) - 1) + 1, 1), "quarter"
+    year_month: tuple[int, int] | None = None
+    if match := _RE_YEAR_MONTH.match(text):
+        year_month = int(match[1]), int(match[2])
+    elif match := _RE_MONTH_YEAR_NUM.match(text):
+        year_month = int(match[2]), int(match[1])
+    elif (match := _RE_MONTH_NAME.match(text)) and match[1][:3] in _MONTHS:
+        year_text = match[2].lstrip("'")
+        year_month = (int(year_text) + (2000 if len(year_text) == 2 else 0), _MONTHS[match[1][:3]])
+    elif (match := _RE_YEAR_MONTH_NAME.match(text)) and match[2][:3] in _MONTHS:
+        year_month = int(match[1]), _MONTHS[match[2][:3]]
+    if year_month is not None:
+        return (date(year_month[0], year_month[1], 1), "month") if 1 <= year_month[1] <= 12 else None
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(_text(value), fmt).date(), "date"
+        except ValueError:
+            continue
+    return None
+
+
+def _fits(granularity: _Granularity, period: Period) -> bool:
+    return granularity in ("date", period) or (granularity == "month" and period == "quarter")
+
+
+def _parse_count(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | np.integer):
+        return int(value) if value >= 0 else None
+    if isinstance(value, float | np.floating):
+        return int(value) if np.isfinite(value) and float(value).is_integer() and value >= 0 else None
+    text = _text(value).replace(",", "")
+    if re.fullmatch(r"\d+(\.0*)?", text):
+        return int(float(text)) if "." in text else int(text)
+    return None
+
+
+def _parse_value(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float | np.integer | np.floating):
+        number = float(value)
+        return number if np.isfinite(number) else None
+    text = _text(value).replace(",", "").removesuffix("%").strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _parse_outcome(value: object) -> int | None:
+    if isinstance(value, bool | np.bool_):
+        return int(value)
+    if isinstance(value, int | float | np.integer | np.floating):
+        return int(value) if value in (0, 1) else None
+    return {"0": 0, "1": 1, "0.0": 0, "1.0": 1}.get(_text(value))
+
+
+def _map_distinct(
+    positions: np.ndarray[Any, np.dtype[np.intp]], uniques: Sequence[object], parse: Callable[[object], int | None]
+) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Parse each distinct value once; -1 marks a value that failed."""
+    table = np.array([(-1 if (p := parse(u)) is None else p) for u in uniques] or [-1], dtype=np.int64)
+    mapped: np.ndarray[Any, np.dtype[np.int64]] = table[positions]
+    return mapped
+
+
+# --- the import ------------------------------------------------------------------------------------
+
+@dataclass
+class _Rejections:
+    """Row-level rejection bookkeeping: the first reason found for a row is the one reported."""
+
+    n: int
+    reason_index: np.ndarray[Any, np.dtype[np.int16]] = field(init=False)
+    reasons: list[str] = field(default_factory=list)
+    values: list[Callable[[np.ndarray[Any, np.dtype[np.intp]]], list[str]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.reason_index = np.full(self.n, -1, dtype=np.int16)
+
+    def add(self, mask: np.ndarray[Any, np.dtype[np.bool_]], reason: str,
+            value_of: Callable[[np.ndarray[Any, np.dtype[np.intp]]], list[str]]) -> None:
+        fresh = mask & (self.reason_index < 0)
+        if fresh.any():
+            if reason not in self.reasons:
+                self.reasons.append(reason)
+                self.values.append(value_of)
+            self.reason_index[fresh] = self.reasons.index(reason)
+
+    @property
+    def rejected(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        return self.reason_index >= 0
+
+    def rows(self, row_numbers: np.ndarray[Any, np.dtype[np.int64]]) -> tuple[list[RejectedRow], dict[str, int]]:
+        counts = np.bincount(self.reason_index[self.rejected], minlength=len(self.reasons))
+        by_reason = {reason: int(counts[i]) for i, reason in enumerate(self.reasons)}
+        shown = np.flatnonzero(self.rejected)[:REJECTED_LIST_CAP]
+        listed: list[RejectedRow] = []
+        for i, reason in enumerate(self.reasons):
+            these = shown[self.reason_index[shown] == i]
+            if len(these):
+                listed.extend(RejectedRow(int(row_numbers[j]), reason, v)
+                              for j, v in zip(these, self.values[i](these), strict=True))
+        listed.sort(key=lambda r: r.row)
+        return listed, by_reason
+
+
+def _raw_getter(positions: np.ndarray[Any, np.dtype[np.intp]], uniques: Sequence[object]
+                ) -> Callable[[np.ndarray[Any, np.dtype[np.intp]]], list[str]]:
+    return lambda rows: [_text(uniques[positions[r]]) for r in rows]
+
+
+def read_extract(
+    data: bytes | str | Path,
+    *,
+    filename: str | None = None,
+    period: Period = "month",
+    today: date | None = None,
+) -> ParsedImport:
+    """Read a CSV or XLSX extract into per-period, per-group aggregates.
+
+    Raises ImportRefused when the whole file cannot be used (identifier column, unknown columns,
+    unreadable or empty file). Problems with single rows are reported in the result instead.
+    """
+    today = today or date.today()
+    source, name, kind = _resolve(data, filename)
+    reader = _Reader(source, name, kind)
+    sample = reader.read(nrows=IDENTIFIER_SAMPLE_ROWS)
+    sample.columns = [str(c) for c in sample.columns]
+    _guard_identifiers(sample)
+    shape, roles = _detect_shape(list(sample.columns))
+    if _all_blank(sample).all():
+        raise ImportRefused(f"{name} has a header row but no data rows. Export the data again and upload it.")
+
+    frame = reader.read(usecols=list(roles.values()), categorical=True)
+    blank = _all_blank(frame[list(roles.values())])
+    if blank.any():
+        # Wholly empty lines are layout, not data: leave them out but keep the row numbering.
+        frame = frame.loc[~blank.to_numpy()]
+    row_numbers = frame.index.to_numpy(dtype=np.int64) + 2
+    n = len(frame)
+    logger.info("Importing %s: %s shape, %s rows, period %s", name, shape, n, period)
+
+    rejections = _Rejections(n)
+    notes: list[str] = []
+    period_ids, period_starts = _periods(frame, shape, roles, period, today, rejections, notes)
+    e_positions, e_uniques = _distinct(frame[roles["ethnicity"]])
+    # Normalise the few distinct spellings, not the million rows.
+    codes, code_notes = ethnicity.normalise_series(pd.Series(e_uniques, dtype=object))
+    group_table = np.append(codes.cat.codes.to_numpy().astype(np.int64), -1)
+    group_index = group_table[e_positions]
+    unknown_ethnicity = group_index < 0
+    rejections.add(unknown_ethnicity, _R_ETHNICITY, _raw_getter(e_positions, e_uniques))
+
+    numerator, denominator, value = _measures(frame, shape, roles, rejections)
+    used = ~rejections.rejected
+
+    unrecognised: dict[str, list[int]] = {}
+    if unknown_ethnicity.any():
+        unknown_rows = np.flatnonzero(unknown_ethnicity)
+        order = np.argsort(e_positions[unknown_rows], kind="stable")
+        distinct, starts = np.unique(e_positions[unknown_rows][order], return_index=True)
+        for position, chunk in zip(distinct.tolist(), np.split(order, starts[1:]), strict=True):
+            unrecognised[_text(e_uniques[position])] = row_numbers[unknown_rows[chunk]].tolist()
+    rows_per_spelling = np.bincount(e_positions[used], minlength=len(e_uniques))
+    note_rows: dict[str, int] = {}
+    for note, count in zip(code_notes.tolist(), rows_per_spelling.tolist(), strict=False):
+        if isinstance(note, str) and count:
+            note_rows[note] = note_rows.get(note, 0) + count
+    notes[:0] = [f"{note} ({_rows(count)})" for note, count in sorted(note_rows.items(), key=lambda i: -i[1])]
+
+    tidy = _aggregate(period_ids[used], period_starts, group_index[used], numerator[used], denominator[used],
+                      value[used], shape, notes)
+    rejected, by_reason = rejections.rows(row_numbers)
+    rejected_count = int(rejections.rejected.sum())
+    if rejected_count:
+        logger.info("Import of %s rejected %s of %s rows", name, rejected_count, n)
+    return ParsedImport(
+        shape=shape,
+        frame=tidy,
+        rows_read=n,
+        rows_used=int(used.sum()),
+        rejected=rejected,
+        rejected_count=rejected_count,
+        unrecognised=unrecognised,
+        notes=notes,
+        periods=sorted(set(tidy["period"])),
+        groups=[c for c in ethnicity.CODES if c in set(tidy["group"])],
+        rejected_reasons=by_reason,
+    )
+
+
+def _all_blank(frame: pd.DataFrame) -> pd.Series:
+    blank = pd.Series(True, index=frame.index)
+    for column in frame.columns:
+        positions, uniques = _distinct(frame[column])
+        table = np.array([_text(u) == "" for u in uniques] or [True], dtype=bool)
+        if not table.any():
+            return pd.Series(False, index=frame.index)
+        blank &= table[positions]
+    return blank
+
+
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
+
+
+def _periods(
+    frame: pd.DataFrame, shape: Shape, roles: dict[Role, str], period: Period, today: date,
+    rejections: _Rejections, notes: list[str],
+) -> tuple[np.ndarray[Any, np.dtype[np.int64]], list[date]]:
+    """Each row's period as an index into the sorted period starts (-1 where unusable); problems go to rejections."""
+    column = roles["date"] if shape == "record" else roles["period"]
+    positions, uniques = _distinct(frame[column])
+    raw = _raw_getter(positions, uniques)
+    if shape == "record":
+        dates, fmt = _parse_dates(uniques)
+        day_part = (fmt or "").split(" ")[0]
+        if day_part in _FORMAT_WORDS and day_part != "%Y-%m-%d":
+            notes.append(f"Dates in '{column}' read as {_FORMAT_WORDS[day_part]}")
+        starts = [period_start(d, period).toordinal() if d else -1 for d in dates]
+        future = [bool(d and d > today) for d in dates]
+        unreadable_reason, future_reason = _R_DATE, _R_FUTURE_DATE
+        coarse = [False] * len(uniques)
+    else:
+        labels = [_parse_period_label(u) for u in uniques]
+        starts = [period_start(p[0], period).toordinal() if p and _fits(p[1], period) else -1 for p in labels]
+        coarse = [bool(p and not _fits(p[1], period)) for p in labels]
+        future = [bool(p and (p[0] if p[1] == "date" else period_start(p[0], period)) > today) for p in labels]
+        unreadable_reason, future_reason = _R_PERIOD, _R_FUTURE
+    period_starts = sorted({s for s, f in zip(starts, future, strict=True) if s >= 0 and not f})
+    dense = {start: i for i, start in enumerate(period_starts)}
+    id_table = np.array([dense.get(s, -1) if not f else -1 for s, f in zip(starts, future, strict=True)] or [-1],
+                        dtype=np.int64)
+    unreadable = np.array([s < 0 and not c for s, c in zip(starts, coarse, strict=True)] or [False], dtype=bool)
+    rejections.add(unreadable[positions], unreadable_reason, raw)
+    rejections.add(np.array(coarse or [False], dtype=bool)[positions], f"{_R_COARSE} ({period})", raw)
+    rejections.add(np.array(future or [False], dtype=bool)[positions], future_reason, raw)
+    ids: np.ndarray[Any, np.dtype[np.int64]] = id_table[positions]
+    return ids, [date.fromordinal(s) for s in period_starts]
+
+
+def _measures(
+    frame: pd.DataFrame, shape: Shape, roles: dict[Role, str], rejections: _Rejections
+) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.int64]],
+           np.ndarray[Any, np.dtype[np.float64]]]:
+    n = len(frame)
+    nothing = np.zeros(n, dtype=np.float64)
+    if shape == "record":
+        positions, uniques = _distinct(frame[roles["outcome"]])
+        outcome = _map_distinct(positions, uniques, _parse_outcome)
+        rejections.add(outcome < 0, _R_OUTCOME, _raw_getter(positions, uniques))
+        return outcome, np.ones(n, dtype=np.int64), nothing
+    if shape == "values":
+        positions, uniques = _distinct(frame[roles["value"]])
+        parsed = [_parse_value(u) for u in uniques]
+        value = np.array([np.nan if p is None else p for p in parsed] or [np.nan], dtype=np.float64)[positions]
+        rejections.add(np.isnan(value), _R_VALUE, _raw_getter(positions, uniques))
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), value
+    num_positions, num_uniques = _distinct(frame[roles["numerator"]])
+    den_positions, den_uniques = _distinct(frame[roles["denominator"]])
+    numerator = _map_distinct(num_positions, num_uniques, _parse_count)
+    denominator = _map_distinct(den_positions, den_uniques, _parse_count)
+    rejections.add(numerator < 0, _R_NUMERATOR, _raw_getter(num_positions, num_uniques))
+    rejections.add(denominator < 0, _R_DENOMINATOR, _raw_getter(den_positions, den_uniques))
+    rejections.add(numerator > denominator, _R_OVER, lambda rows: [
+        f"{numerator[r]} > {denominator[r]}" for r in rows])
+    return numerator, denominator, nothing
+
+
+def _aggregate(
+    period_ids: np.ndarray[Any, np.dtype[np.int64]], period_starts: list[date],
+    groups: np.ndarray[Any, np.dtype[np.int64]],
+    numerator: np.ndarray[Any, np.dtype[np.int64]], denominator: np.ndarray[Any, np.dtype[np.int64]],
+    value: np.ndarray[Any, np.dtype[np.float64]], shape: Shape, notes: list[str],
+) -> pd.DataFrame:
+    """Sum rows into one row per (period, group), in period then NHS order."""
+    width = len(ethnicity.CODES)
+    key = period_ids * width + groups
+    bins = len(period_starts) * width
+    # bincount over a dense (period, group) key is a groupby without the sort or hashing.
+    rows = np.bincount(key, minlength=bins)
+    present = np.flatnonzero(rows)
+    summed = {
+        name: np.bincount(key, weights=weights, minlength=bins)[present]
+        for name, weights in (("numerator", numerator), ("denominator", denominator), ("value", value))
+    }
+    if shape == "values":
+        repeated = int((rows > 1).sum())
+        if repeated:
+            notes.append(f"{repeated} period and group pairs appeared more than once; their values were added together")
+    counts_known = shape != "values"
+    tidy = pd.DataFrame({
+        "period": [period_starts[i] for i in (present // width).tolist()],
+        "group": [ethnicity.CODES[i] for i in (present % width).tolist()],
+        "numerator": summed["numerator"].round().astype(np.int64) if counts_known else pd.NA,
+        "denominator": summed["denominator"].round().astype(np.int64) if counts_known else pd.NA,
+        "value": np.nan if counts_known else summed["value"],
+    }, index=pd.RangeIndex(len(present)))
+    return _typed(tidy)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype({"period": object, "group": object, "numerator": "Int64", "denominator": "Int64",
+                         "value": "Float64"}).reset_index(drop=True)

@@ -1,0 +1,27 @@
+"""Helpers shared by end-to-end tests: start a project the way a lead would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+LEAD = "U0QILEAD01"
+MIDWIFE = "U0MIDWIFE1"
+ANALYST = "U0ANALYST1"
+CHANNEL = "C0MATERNITY"
+OTHER_CHANNEL = "C0OTHERTEAM"
+
+PROJECT_FORM = {
+    "project_name": "Reducing PPH inequity",
+    "project_aim": "Reduce PPH among Black women from 12% to 6% by March 2027",
+    "project_focus_groups": ["N", "M"],
+}
+
+
+def start_project(live: Any, channel: str = CHANNEL, lead: str = LEAD, **form: Any) -> dict[str, Any]:
+    """Run /mfi new and submit a valid form; returns the card message's payload."""
+    opened = live.driver.slash("/mfi", "new", user=lead, channel=channel)
+    view = opened.wait_view()
+    response = live.driver.submit_view(view["id"], {**PROJECT_FORM, **form}, user=lead)
+    assert response.status == 200 and not response.body, response.body
+    message = live.standin.wait_for(lambda: live.standin.last_message(channel))
+    return {"view": view, "message": message}
