@@ -30,8 +30,8 @@ def handle_mfi(ack: Ack, command: dict[str, Any], respond: Respond, client: WebC
     word, _, rest = text.partition(" ")
     word = word.lower()
     if word in ("", "help"):
-        ack()
-        respond(blocks=blocks.help_message(), text="MFI-AR: what I can do", response_type="ephemeral")
+        # Answered in the acknowledgement itself: immediate, and no second HTTP call.
+        ack(blocks=blocks.help_message(), text="MFI-AR: what I can do", response_type="ephemeral")
     elif word == "new":
         ack()
         open_new_project(client, context, trigger_id=command["trigger_id"], respond=respond)
@@ -44,8 +44,7 @@ def handle_mfi(ack: Ack, command: dict[str, Any], respond: Respond, client: WebC
     elif word in SUBCOMMANDS:
         SUBCOMMANDS[word](ack=ack, command=command, respond=respond, client=client, context=context, rest=rest)
     else:
-        ack()
-        respond(blocks=blocks.help_message(unknown=word), text=f"I don't know `{word}`.", response_type="ephemeral")
+        ack(blocks=blocks.help_message(unknown=word), text=f"I don't know `{word}`.", response_type="ephemeral")
 
 
 def open_new_project(client: WebClient, context: BoltContext, *, trigger_id: str, respond: Respond) -> None:
@@ -242,6 +241,9 @@ def handle_project_submission(
     from handlers import home
 
     home.publish_for_project(client, engine, team_id=team_id, project_id=project_id)
+    from handlers.partners import invite_pending_partners
+
+    invite_pending_partners(client, engine, team_id=team_id, project_id=project_id)
 
 
 def post_project_card(

@@ -37,14 +37,13 @@ def test_bad_signatures_get_401_and_change_nothing(live, fault: str) -> None:  #
     assert count(live, Project) == 0
 
 
-def test_help_and_unknown_subcommand(live) -> None:  # type: ignore[no-untyped-def]
-    live.driver.slash("/mfi", "", user=LEAD, channel=CHANNEL)
-    live.driver.slash("/mfi", "frobnicate", user=LEAD, channel=CHANNEL)
-    replies = live.standin.wait_for(lambda: len(live.standin.responses()) >= 2 and live.standin.responses())
-    texts = [json.dumps(r.body) for r in replies]
-    assert "/mfi new" in texts[0]
-    assert "I don't know `frobnicate`" in texts[1] and "/measure log" in texts[1]
-    assert all(r.response_type == "ephemeral" for r in replies)
+def test_help_and_unknown_subcommand_answer_in_the_ack(live) -> None:  # type: ignore[no-untyped-def]
+    helped = live.driver.slash("/mfi", "", user=LEAD, channel=CHANNEL).response
+    unknown = live.driver.slash("/mfi", "frobnicate", user=LEAD, channel=CHANNEL).response
+    assert helped.json["response_type"] == unknown.json["response_type"] == "ephemeral"
+    assert "/mfi new" in helped.body and "/measure log" in helped.body and "/pdsa new" in helped.body
+    assert "I don't know `frobnicate`" in unknown.body and "/equity" in unknown.body
+    assert live.standin.messages(CHANNEL) == []
 
 
 def test_start_project_validates_inline_and_saves_nothing_until_valid(live) -> None:  # type: ignore[no-untyped-def]

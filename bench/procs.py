@@ -1,0 +1,40 @@
+"""Processes for the benchmarks: a stand-in and a bare ack-only Bolt app, each in its own interpreter."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+
+
+def standin() -> None:
+    from bot.standin import StandIn
+
+    server = StandIn(strict=False).start()
+    print(server.url, flush=True)
+    threading.Event().wait()
+
+
+def bare_bolt(port: int, api_url: str, secret: str) -> None:
+    from slack_bolt import App
+    from slack_sdk import WebClient
+
+    from bot.server import HttpServer, WsgiApp
+    from storage.db import make_engine
+
+    app = App(signing_secret=secret, client=WebClient(token="xoxb-standin", base_url=api_url))
+
+    @app.command("/mfi")
+    def only_ack(ack: Callable[[], None]) -> None:
+        ack()
+
+    server = HttpServer(WsgiApp(app, make_engine("sqlite://")), host="127.0.0.1", port=port)
+    print(server.url, flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "standin":
+        standin()
+    else:
+        bare_bolt(int(sys.argv[2]), sys.argv[3], sys.argv[4])
