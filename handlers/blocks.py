@@ -331,6 +331,20 @@ def project_modal(
             optional=True,
             hint="Optional now. The bot will come back to this question with the team.",
         ),
+        input_block(
+            ids.B_PROJECT_THRESHOLD,
+            "Smallest count shown in the channel",
+            {
+                "type": "number_input",
+                "is_decimal_allowed": False,
+                "min_value": "8",
+                "max_value": "100",
+                "initial_value": str(p.get("suppression_threshold") or 8),
+            },
+            optional=True,
+            hint="Counts from 1 up to one less than this are shown as \"<N\" in Slack. 8 follows NHS practice; "
+            "raise it for a small unit where people may know the patients. It cannot go lower.",
+        ),
     ]
     title = "Start a project" if callback_id == ids.CB_PROJECT_NEW else "Edit the project"
     return modal(

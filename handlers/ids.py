@@ -22,6 +22,7 @@ B_PROJECT_TARGET_DATE = "project_target_date"
 B_PROJECT_LEADS = "project_leads"
 B_PROJECT_PARTNERS = "project_partners"
 B_PROJECT_RACISM = "project_racism_context"
+B_PROJECT_THRESHOLD = "project_disclosure_threshold"
 A_INPUT = "input"  # the action_id of the single element inside an input block
 A_OPEN_PROJECT_EDIT = "open_project_edit"
 A_OPEN_MEASURE_NEW = "open_measure_new"
@@ -43,16 +44,21 @@ B_MEASURE_PERIOD = "measure_period"
 B_MEASURE_TARGET = "measure_target"
 B_LOG_MEASURE = "log_measure"
 B_LOG_PERIOD = "log_period"
-B_LOG_ROW_PREFIX = "log_row_"  # + group code, + "_num" / "_den" / "_val"
+B_LOG_ROW_PREFIX = "log_row_"  # + group code: one "numerator/denominator" (or value) input per group
 B_IMPORT_FILE = "import_file"
 B_IMPORT_MEASURE = "import_measure"
-A_LOG_FULL_LIST = "log_full_list"
+A_LOG_FULL_LIST = "log_full_list"  # value "full" or "short": switches the log form's list of groups
 A_LOG_MEASURE_PICKED = "log_measure_picked"
-A_UNDO_BATCH = "undo_batch"
+A_UNDO_BATCH = "undo_batch"  # value: batch id
 
 # --- equity (/equity) ---
-A_EQUITY_VIEW = "equity_view"  # value: JSON {"measure": id, "view": "groups" | "gaps" | "completeness", "window": n}
+# value: JSON {"measure": id, "view": "groups" | "gaps" | "completeness", "window": months}. Buttons sharing an
+# actions block carry "<id>_<view>" / "<id>_<months>" (action_ids must differ within a block); the listener
+# matches the prefix.
+A_EQUITY_VIEW = "equity_view"
 A_EQUITY_WINDOW = "equity_window"
+B_EQUITY_VIEWS = "equity_views"
+B_EQUITY_WINDOWS = "equity_windows"
 
 # --- PDSA cycles (/pdsa) ---
 CB_PDSA_NEW = "pdsa_new"
@@ -63,11 +69,39 @@ A_PDSA_DO = "pdsa_do_open"
 A_PDSA_STUDY = "pdsa_study_open"
 A_PDSA_ACT = "pdsa_act_open"
 A_PDSA_NEXT = "pdsa_next_cycle"
+CB_PDSA_EDIT = "pdsa_edit"
+A_PDSA_EDIT = "pdsa_edit_open"
+B_PDSA_TITLE = "pdsa_title"
+B_PDSA_CHANGE = "pdsa_change_idea"
+B_PDSA_QUESTION = "pdsa_question"
+B_PDSA_MEASURES = "pdsa_measures"
+B_PDSA_PREDICT_PREFIX = "pdsa_predict_"  # + group code ("ALL" for overall)
+B_PDSA_WHO = "pdsa_who"
+B_PDSA_WHERE = "pdsa_where"
+B_PDSA_START = "pdsa_start"
+B_PDSA_END = "pdsa_end"
+B_PDSA_TASKS = "pdsa_tasks"
+B_PDSA_INVOLVEMENT = "pdsa_involvement"
+B_PDSA_BALANCING = "pdsa_balancing"
+B_PDSA_CONTINUE = "pdsa_continue"
+B_PDSA_DO_WHAT = "pdsa_do_what"
+B_PDSA_DO_AS_PLANNED = "pdsa_do_as_planned"
+B_PDSA_DO_OBSERVATIONS = "pdsa_do_observations"
+B_PDSA_STUDY_MEASURE = "pdsa_study_measure"
+B_PDSA_OBSERVED_PREFIX = "pdsa_observed_"  # + group code
+B_PDSA_STUDY_LEARNING = "pdsa_study_learning"
+B_PDSA_DECISION = "pdsa_decision"
+B_PDSA_ACT_REASON = "pdsa_act_reason"
+B_PDSA_ACT_INVOLVED = "pdsa_act_involved"
+B_PDSA_ACT_WHO = "pdsa_act_who"
+B_PDSA_REBASE = "pdsa_rebase"
+B_PDSA_REBASE_DATE = "pdsa_rebase_date"
 
 # --- prompts, partners and schedules ---
 CB_SCHEDULE = "schedule_settings"
 CB_ANSWER = "prompt_answer"
 CB_PARTNERS = "partners_add"
+CB_SCHEDULE_SAVED = "schedule_saved"  # the read-only confirmation the schedule modal turns into
 A_ANSWER = "prompt_answer_open"
 A_PARTNER_CONSENT_YES = "partner_consent_yes"
 A_PARTNER_CONSENT_NO = "partner_consent_no"
@@ -77,6 +111,19 @@ A_PARTNER_STOP = "partner_stop"
 A_PROMPT_PIN = "prompt_pin"
 A_PROMPT_SKIP = "prompt_skip"
 A_EXPORT_ANSWERS = "export_answers"
+A_PROMPT_CLEAR = "prompt_choice_clear"  # undo a pin or skip
+A_PARTNER_SHARE = "partner_share"  # value: JSON {"project_id": id, "share": true | false}
+B_PROMPT_CHOICE_PREFIX = "prompt_choice_"  # + project id: the Home tab's pin/skip selects
+B_SCHEDULE_DAYS = "schedule_days_"  # + schedule kind (team_prompt | partner_prompt | lead_nudge)
+B_SCHEDULE_TIME = "schedule_time_"  # + kind
+B_SCHEDULE_EVERY = "schedule_every_"  # + kind
+B_SCHEDULE_PAUSED = "schedule_paused_"  # + kind
+B_SCHEDULE_TIMEZONE = "schedule_timezone"
+B_SCHEDULE_OPTIONS = "schedule_options"
+B_SCHEDULE_REGION = "schedule_region"
+B_ANSWER_TEXT = "answer_text"
+B_ANSWER_OPTIONS = "answer_options"
+B_PARTNERS_USERS = "partners_users"
 
 # --- data ownership ---
 CB_DELETE_CONFIRM = "project_delete_confirm"

@@ -159,6 +159,15 @@ def _read_project_form(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     overlap = set(leads) & set(partners)
     if overlap:
         errors[ids.B_PROJECT_PARTNERS] = "A person can be a lead or a service-user partner, not both."
+    threshold_text = blocks.state_value(view, ids.B_PROJECT_THRESHOLD)
+    threshold = 8
+    if threshold_text:
+        try:
+            threshold = int(threshold_text)
+        except ValueError:
+            threshold = 0
+        if not 8 <= threshold <= 100:
+            errors[ids.B_PROJECT_THRESHOLD] = "Use a whole number from 8 to 100: counts below 8 are never shown in Slack."
     target_date = date.fromisoformat(target_date_text) if target_date_text else None
     if target_date is not None and target_date < date.today():
         errors[ids.B_PROJECT_TARGET_DATE] = "The target date has passed. Choose a date in the future."
@@ -171,6 +180,7 @@ def _read_project_form(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
         "target": blocks.state_value(view, ids.B_PROJECT_TARGET) or "",
         "target_date": target_date,
         "racism_context": blocks.state_value(view, ids.B_PROJECT_RACISM) or "",
+        "suppression_threshold": threshold,
         "leads": list(leads),
         "partners": list(partners),
     }

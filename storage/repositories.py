@@ -20,6 +20,7 @@ EDITABLE_FIELDS = (
     "target",
     "target_date",
     "racism_context",
+    "suppression_threshold",
 )
 
 
@@ -62,6 +63,7 @@ def create_project(
     target: str,
     target_date: date | None,
     racism_context: str,
+    suppression_threshold: int = 8,
     leads: Sequence[str],
     partners: Sequence[str],
     timezone: str,
@@ -79,6 +81,7 @@ def create_project(
         target=target,
         target_date=target_date,
         racism_context=racism_context,
+        suppression_threshold=max(8, suppression_threshold),
         timezone=timezone,
     )
     session.add(project)

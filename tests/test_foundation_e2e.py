@@ -168,3 +168,15 @@ def test_other_team_and_card_button_post(live) -> None:  # type: ignore[no-untyp
     reply = live.standin.wait_for(lambda: live.standin.responses())[-1]
     assert "Improvement project" in json.dumps(reply.body)
     assert OTHER_CHANNEL not in json.dumps(reply.body)
+
+
+def test_disclosure_threshold_can_only_be_raised(live) -> None:  # type: ignore[no-untyped-def]
+    start_project(live)
+    view = live.driver.slash("/mfi", "edit", user=LEAD, channel=CHANNEL).wait_view()
+    with pytest.raises(Exception, match="8"):
+        # Like Slack's own client, the stand-in refuses a number below the input's minimum.
+        live.driver.submit_view(view["id"], {"project_disclosure_threshold": "5"}, user=LEAD)
+    live.driver.submit_view(view["id"], {"project_disclosure_threshold": "12"}, user=LEAD)
+    live.standin.wait_for(lambda: live.standin.calls("chat.update"))
+    with Session(live.engine) as session:
+        assert session.exec(select(Project)).one().suppression_threshold == 12
