@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -35,6 +36,11 @@ BOT_SCOPES = [
 ]
 
 
+# Bolt's default pool has 5 threads and acks wait for a free one: slow work after ack() (charts, imports, fan-out)
+# must never starve the next command's acknowledgement, so the pool is sized well above the expected concurrency.
+LISTENER_THREADS = 32
+
+
 def create_app(settings: Settings, engine: Engine, *, client: WebClient | None = None) -> App:
     """The production App: tokens from settings, every Web API call through our client factory."""
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
@@ -44,6 +50,7 @@ def create_app(settings: Settings, engine: Engine, *, client: WebClient | None =
         app = App(
             signing_secret=signing_secret,
             client=client or make_client(settings.slack_api_url),
+            listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener"),
             installation_store=installation_store,
             oauth_settings=OAuthSettings(
                 client_id=settings.slack_client_id,
@@ -60,7 +67,11 @@ def create_app(settings: Settings, engine: Engine, *, client: WebClient | None =
     else:
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         # The token travels on the client: Bolt takes it from there (and warns if given twice).
-        app = App(signing_secret=signing_secret, client=client or make_client(settings.slack_api_url, token))
+        app = App(
+            signing_secret=signing_secret,
+            client=client or make_client(settings.slack_api_url, token),
+            listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener"),
+        )
     configure(app, engine, factory=client_factory_for(settings, engine), settings=settings)
     return app
 

@@ -92,7 +92,7 @@ def cmd_serve(_args: argparse.Namespace) -> int:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
             logger.info("Connecting to Slack in Socket Mode")
-            SocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value()).start()
+            SocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
         else:
             assert runtime.server is not None
             logger.info("Listening on %s (POST /slack/events, GET /healthz)", runtime.server.url)

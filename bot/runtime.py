@@ -7,6 +7,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -53,7 +54,7 @@ class SingleInstanceLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # noqa: SIM115 - held open for the life of the process
+        handle = open(self.path, "a+")  # held open for the life of the process: the lock lives with it
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -139,6 +140,10 @@ class Runtime:
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
+        # Let listeners still working after their ack finish before the database goes away.
+        executor = self.app.listener_runner.listener_executor
+        if isinstance(executor, ThreadPoolExecutor):
+            executor.shutdown(wait=True, cancel_futures=False)
         if self.scheduler is not None:
             self.scheduler.shutdown()
         for callback in self.on_stop:

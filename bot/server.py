@@ -37,7 +37,7 @@ class WsgiApp:
             with self.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
             report["database"] = "ok"
-        except Exception:  # noqa: BLE001 - a health probe reports any failure rather than raising it
+        except Exception:  # a health probe reports any failure rather than raising it
             logger.exception("Health check: database unreachable")
             report.update(status="unhealthy", database="unreachable")
         body = json.dumps(report).encode()
@@ -72,7 +72,7 @@ class HttpServer:
 
     def stop(self) -> None:
         # Let in-flight requests finish first: closing under a busy worker makes waitress write to a closed pipe.
-        self._server.task_dispatcher.shutdown(cancel_pending=False, timeout=5)  # type: ignore[union-attr]
+        self._server.task_dispatcher.shutdown(cancel_pending=False, timeout=5)
         self._server.close()
         if self._thread:
             self._thread.join(timeout=5)

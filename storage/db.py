@@ -26,7 +26,7 @@ def make_engine(url: str) -> Engine:
         kwargs: dict[str, object] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
         if path in ("", ":memory:") or url == "sqlite://":
             kwargs["poolclass"] = StaticPool
-        engine = create_engine(url, **kwargs)  # type: ignore[arg-type]
+        engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
