@@ -6,7 +6,8 @@ from slack_bolt import App
 
 
 def register(app: App) -> None:
-    from handlers import home, projects
+    from handlers import home, measures, projects
 
     projects.register(app)
     home.register(app)
+    measures.register(app)

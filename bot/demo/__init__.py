@@ -84,9 +84,9 @@ Chapter = Callable[[DemoContext], None]
 
 def chapters() -> list[Chapter]:
     """The walkthrough in order; each capability adds its chapter here."""
-    from bot.demo import project
+    from bot.demo import measures, project
 
-    found: list[Chapter] = [project.chapter]
+    found: list[Chapter] = [project.chapter, measures.chapter]
     return found
 
 

@@ -1,0 +1,510 @@
+"""Writing measure data (imports, hand-logged periods) as undoable batches with full revision history.
+
+Group codes stored are the canonical NHS codes (A..S, Z, 99) plus "OTHERS" for the "all other groups" row of
+`/measure log`. An OTHERS row stands for every group not entered on its own in that period; it is never added
+to the individual codes. When a period has an OTHERS row, analysis treats it as one group of its own, so nobody
+is counted twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from sqlmodel import Session
+
+from bot import ethnicity
+from bot.config import Settings
+from bot.equity.disclosure import cell
+from bot.importer import ImportRefused, ParsedImport, RejectedRow, read_extract
+from storage import measures_repo
+from storage import repositories as repo
+from storage.models import DataBatch, DataPoint, DataRevision, Measure, utcnow
+
+logger = logging.getLogger(__name__)
+
+# A hand-logged row: (numerator, denominator) for proportions and rates, (count, None) for counts, or a value.
+LoggedRow = tuple[int | None, int | None] | float
+REPLACED_SAMPLE = 20
+
+
+class UndoRefused(Exception):
+    """The batch cannot be undone; .message says why and what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Replacement:
+    period: date
+    group: str
+    old: tuple[int | None, int | None, float | None]
+    new: tuple[int | None, int | None, float | None]
+
+
+@dataclass
+class ImportOutcome:
+    """What one save did: the batch, and everything a person needs to check it."""
+
+    batch_id: int
+    measure_id: int
+    measure_name: str
+    period: str
+    source: str
+    filename: str | None
+    shape: str
+    rows_read: int
+    rows_used: int
+    rejected_count: int
+    rejected: list[RejectedRow] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    periods: list[date] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    created: int = 0
+    unchanged: int = 0
+    replaced: list[Replacement] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UndoOutcome:
+    batch_id: int
+    measure_id: int
+    measure_name: str
+    source: str
+    filename: str | None
+    restored: int
+    deleted: int
+
+
+# --- labels ------------------------------------------------------------------------------------------------
+
+
+def period_label(start: date, period: str) -> str:
+    """How a reporting period reads to a person: "Mar 2024", "2024 Q1" or "w/c 4 Mar 2024"."""
+    if period == "quarter":
+        return f"{start.year} Q{(start.month - 1) // 3 + 1}"
+    if period == "week":
+        return f"w/c {start.day} {start:%b %Y}"
+    return f"{start:%b %Y}"
+
+
+def periods_text(periods: list[date], period: str) -> str:
+    if not periods:
+        return "none"
+    if len(periods) == 1:
+        return period_label(periods[0], period)
+    return f"{period_label(periods[0], period)} to {period_label(periods[-1], period)} ({len(periods)} periods)"
+
+
+def group_name(code: str) -> str:
+    return ethnicity.short_label(code)
+
+
+# --- writing -----------------------------------------------------------------------------------------------
+
+
+def _check_shape(measure: Measure, shape: str) -> None:
+    if shape == "values" and measure.kind != "value":
+        raise ImportRefused(
+            f"This file has one value per group, but {measure.name} is a {kind_label(measure.kind)}: "
+            "export the numerator and denominator for each period and group instead (columns period, ethnicity, "
+            "numerator, denominator), or a record-level extract (date, ethnicity, outcome). Nothing was changed."
+        )
+    if shape != "values" and measure.kind == "value":
+        raise ImportRefused(
+            f"{measure.name} records one value per group, but this file has counts. Export columns period, "
+            "ethnicity and value, or define a proportion or count measure for these data. Nothing was changed."
+        )
+
+
+def kind_label(kind: str) -> str:
+    return {"proportion": "proportion", "rate_per_1000": "rate per 1,000", "count": "count", "value": "mean or value"}.get(
+        kind, kind
+    )
+
+
+def _write_point(
+    session: Session,
+    *,
+    measure: Measure,
+    batch: DataBatch,
+    existing: DataPoint | None,
+    period_start: date,
+    group_code: str,
+    numerator: int | None,
+    denominator: int | None,
+    value: float | None,
+) -> str:
+    """Write one aggregate and its revision; returns "created", "replaced" or "unchanged"."""
+    assert measure.id is not None and batch.id is not None
+    if existing is not None and (existing.numerator, existing.denominator, existing.value) == (
+        numerator,
+        denominator,
+        value,
+    ):
+        return "unchanged"
+    session.add(
+        DataRevision(
+            batch_id=batch.id,
+            measure_id=measure.id,
+            team_id=measure.team_id,
+            period_start=period_start,
+            group_code=group_code,
+            existed_before=existing is not None,
+            old_numerator=existing.numerator if existing else None,
+            old_denominator=existing.denominator if existing else None,
+            old_value=existing.value if existing else None,
+            old_batch_id=existing.batch_id if existing else None,
+            new_numerator=numerator,
+            new_denominator=denominator,
+            new_value=value,
+        )
+    )
+    if existing is None:
+        session.add(
+            DataPoint(
+                measure_id=measure.id,
+                team_id=measure.team_id,
+                period_start=period_start,
+                group_code=group_code,
+                numerator=numerator,
+                denominator=denominator,
+                value=value,
+                batch_id=batch.id,
+            )
+        )
+        return "created"
+    existing.numerator, existing.denominator, existing.value = numerator, denominator, value
+    existing.batch_id = batch.id
+    existing.updated_at = utcnow()
+    session.add(existing)
+    return "replaced"
+
+
+def _write_rows(
+    session: Session,
+    *,
+    measure: Measure,
+    batch: DataBatch,
+    rows: list[tuple[date, str, int | None, int | None, float | None]],
+    outcome: ImportOutcome,
+) -> None:
+    assert measure.id is not None
+    existing = measures_repo.points_by_key(session, measure_id=measure.id, periods=sorted({r[0] for r in rows}))
+    for period_start, group, numerator, denominator, value in rows:
+        before = existing.get((period_start, group))
+        old = (before.numerator, before.denominator, before.value) if before else None
+        result = _write_point(
+            session,
+            measure=measure,
+            batch=batch,
+            existing=before,
+            period_start=period_start,
+            group_code=group,
+            numerator=numerator,
+            denominator=denominator,
+            value=value,
+        )
+        if result == "created":
+            outcome.created += 1
+        elif result == "unchanged":
+            outcome.unchanged += 1
+        else:
+            assert old is not None
+            outcome.replaced.append(Replacement(period_start, group, old, (numerator, denominator, value)))
+    session.flush()
+    batch.summary = _summary(outcome)
+    session.add(batch)
+    repo.audit(
+        session,
+        team_id=measure.team_id,
+        project_id=measure.project_id,
+        user_id=batch.user_id,
+        action=f"data.{batch.source}",
+        detail={"batch_id": batch.id, "measure_id": measure.id, "filename": batch.filename},
+    )
+
+
+def _summary(outcome: ImportOutcome) -> dict[str, Any]:
+    return {
+        "shape": outcome.shape,
+        "rows_read": outcome.rows_read,
+        "rows_used": outcome.rows_used,
+        "rejected_count": outcome.rejected_count,
+        "periods": [p.isoformat() for p in outcome.periods],
+        "groups": outcome.groups,
+        "created": outcome.created,
+        "unchanged": outcome.unchanged,
+        "replaced_count": len(outcome.replaced),
+        "replaced": [
+            {"period": r.period.isoformat(), "group": r.group, "old": list(r.old), "new": list(r.new)}
+            for r in outcome.replaced[:REPLACED_SAMPLE]
+        ],
+    }
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def apply_import(
+    session: Session, *, measure: Measure, parsed: ParsedImport, source: str, filename: str | None, user_id: str | None
+) -> ImportOutcome:
+    """Write a parsed extract as one batch: new points, replaced points (earlier values kept as revisions).
+
+    Raises ImportRefused (and writes nothing) when no row could be used or the file's shape does not fit the
+    measure. The caller's transaction makes the whole import one unit: any failure leaves no trace.
+    """
+    assert measure.id is not None
+    _check_shape(measure, parsed.shape)
+    if parsed.rows_used == 0 or parsed.frame.empty:
+        detail = " ".join(parsed.problems()[:3])
+        raise ImportRefused(f"No row of {filename or 'the file'} could be used, so nothing was changed. {detail}".strip())
+    batch = measures_repo.add_batch(session, measure=measure, source=source, filename=filename, user_id=user_id)
+    assert batch.id is not None
+    outcome = ImportOutcome(
+        batch_id=batch.id,
+        measure_id=measure.id,
+        measure_name=measure.name,
+        period=measure.period,
+        source=source,
+        filename=filename,
+        shape=parsed.shape,
+        rows_read=parsed.rows_read,
+        rows_used=parsed.rows_used,
+        rejected_count=parsed.rejected_count,
+        rejected=list(parsed.rejected),
+        problems=parsed.problems(),
+        notes=list(parsed.notes),
+        periods=list(parsed.periods),
+        groups=list(parsed.groups),
+    )
+    is_value = parsed.shape == "values"
+    rows = [
+        (
+            period,
+            str(group),
+            None if is_value else _int_or_none(numerator),
+            None if is_value else _int_or_none(denominator),
+            _float_or_none(value) if is_value else None,
+        )
+        for period, group, numerator, denominator, value in parsed.frame[
+            ["period", "group", "numerator", "denominator", "value"]
+        ].itertuples(index=False, name=None)
+    ]
+    _write_rows(session, measure=measure, batch=batch, rows=rows, outcome=outcome)
+    return outcome
+
+
+def log_period(
+    session: Session, *, measure: Measure, period_start: date, rows: dict[str, LoggedRow], user_id: str
+) -> ImportOutcome:
+    """Save one period entered by hand (the /measure log modal) as one batch; rows are already validated."""
+    assert measure.id is not None
+    if not rows:
+        raise ValueError("log_period needs at least one row")
+    batch = measures_repo.add_batch(session, measure=measure, source="log", filename=None, user_id=user_id)
+    assert batch.id is not None
+    written: list[tuple[date, str, int | None, int | None, float | None]] = []
+    for code, entry in rows.items():
+        if isinstance(entry, tuple):
+            written.append((period_start, code, entry[0], entry[1], None))
+        else:
+            written.append((period_start, code, None, None, float(entry)))
+    outcome = ImportOutcome(
+        batch_id=batch.id,
+        measure_id=measure.id,
+        measure_name=measure.name,
+        period=measure.period,
+        source="log",
+        filename=None,
+        shape="values" if measure.kind == "value" else "aggregated",
+        rows_read=len(rows),
+        rows_used=len(rows),
+        rejected_count=0,
+        periods=[period_start],
+        groups=list(rows),
+    )
+    _write_rows(session, measure=measure, batch=batch, rows=written, outcome=outcome)
+    return outcome
+
+
+def undo_batch(session: Session, *, batch_id: int, team_id: str, user_id: str | None) -> UndoOutcome:
+    """Put back the values a batch replaced (and remove the points it created), then mark it undone.
+
+    Refused when a later batch changed the same points: undoing this one would silently overwrite that work.
+    """
+    batch = measures_repo.get_batch(session, team_id=team_id, batch_id=batch_id)
+    if batch is None:
+        raise UndoRefused(f"There is no data entry or import number {batch_id} in this workspace.")
+    measure = session.get(Measure, batch.measure_id)
+    assert measure is not None and batch.id is not None
+    if batch.undone_at is not None:
+        raise UndoRefused(f"Entry {batch_id} ({_batch_name(batch)}) was already undone.")
+    later = measures_repo.later_batches_touching(session, batch=batch)
+    if later:
+        ids = ", ".join(str(b) for b in later)
+        raise UndoRefused(
+            f"Entry {batch_id} ({_batch_name(batch)}) changed values that later entries ({ids}) changed again. "
+            f"Undo those first (`/measure undo {later[-1]}`), then this one. Nothing was changed."
+        )
+    restored = deleted = 0
+    for revision in measures_repo.revisions(session, batch_id=batch.id):
+        current = measures_repo.point(
+            session, measure_id=measure.id or 0, period_start=revision.period_start, group_code=revision.group_code
+        )
+        if not revision.existed_before:
+            if current is not None:
+                session.delete(current)
+                deleted += 1
+            continue
+        assert revision.old_batch_id is not None
+        if current is None:
+            current = DataPoint(
+                measure_id=revision.measure_id,
+                team_id=revision.team_id,
+                period_start=revision.period_start,
+                group_code=revision.group_code,
+                batch_id=revision.old_batch_id,
+            )
+        current.numerator, current.denominator = revision.old_numerator, revision.old_denominator
+        current.value, current.batch_id = revision.old_value, revision.old_batch_id
+        current.updated_at = utcnow()
+        session.add(current)
+        restored += 1
+    batch.undone_at = utcnow()
+    batch.undone_by = user_id
+    session.add(batch)
+    repo.audit(
+        session,
+        team_id=team_id,
+        project_id=measure.project_id,
+        user_id=user_id,
+        action="data.undo",
+        detail={"batch_id": batch.id, "measure_id": measure.id, "restored": restored, "deleted": deleted},
+    )
+    session.flush()
+    return UndoOutcome(
+        batch_id=batch.id,
+        measure_id=measure.id or 0,
+        measure_name=measure.name,
+        source=batch.source,
+        filename=batch.filename,
+        restored=restored,
+        deleted=deleted,
+    )
+
+
+def _batch_name(batch: DataBatch) -> str:
+    if batch.filename:
+        return f"import of {batch.filename}"
+    return "values entered with /measure log" if batch.source == "log" else f"{batch.source} entry"
+
+
+# --- text summaries ----------------------------------------------------------------------------------------
+
+
+def _shown(n: int, safe: bool) -> str:
+    if not safe:
+        return f"{n:,}"
+    shown = cell(n).shown
+    return f"{int(shown):,}" if shown.isdigit() else shown
+
+
+def summary_lines(outcome: ImportOutcome, *, safe: bool) -> list[str]:
+    """The result of an import as plain lines. `safe` rounds every count for posting in a channel
+    (row numbers and exact counts stay with the person who imported)."""
+    period = outcome.period
+    lines = [
+        f"Rows read: {_shown(outcome.rows_read, safe)} · used: {_shown(outcome.rows_used, safe)} · "
+        f"rejected: {_shown(outcome.rejected_count, safe)}",
+        f"Periods: {periods_text(outcome.periods, period)}",
+        "Groups: " + (", ".join(group_name(g) for g in outcome.groups) or "none"),
+    ]
+    changed = len(outcome.replaced)
+    if changed:
+        where = sorted({period_label(r.period, period) for r in outcome.replaced})
+        shown_where = ", ".join(where[:6]) + (f" and {len(where) - 6} more periods" if len(where) > 6 else "")
+        lines.append(
+            f"Replaced earlier values for {changed} period-and-group pair(s) ({shown_where}); "
+            "the earlier values are kept and come back with Undo."
+        )
+    if outcome.unchanged:
+        lines.append(f"{outcome.unchanged} period-and-group pair(s) were already stored with the same values.")
+    return lines
+
+
+def detail_lines(outcome: ImportOutcome) -> list[str]:
+    """Row-level problems and reading notes, for the person who imported only (exact counts, row numbers)."""
+    return [*outcome.problems, *(f"Note: {n}." for n in outcome.notes)]
+
+
+# --- the CLI -----------------------------------------------------------------------------------------------
+
+
+def _say(text: str, *, error: bool = False) -> None:
+    # The CLI's output is the terminal, not a channel: exact counts and row numbers are fine here.
+    (sys.stderr if error else sys.stdout).write(text + "\n")
+
+
+def cli_import(args: argparse.Namespace, settings: Settings) -> int:
+    """`mfi-ar import FILE --project P --measure M [--team T]`: the same import as in Slack, output on the terminal."""
+    from pathlib import Path
+
+    from sqlmodel import col, select
+
+    from storage.db import make_engine, unit_of_work, upgrade
+    from storage.models import Project
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    path = Path(args.file)
+    try:
+        with unit_of_work(engine) as session:
+            query = select(Project)
+            if args.team:
+                query = query.where(Project.team_id == args.team)
+            key = str(args.project).strip()
+            projects = [
+                p
+                for p in session.exec(query.order_by(col(Project.id)))
+                if (key.isdigit() and p.id == int(key)) or p.name.strip().lower() == key.lower()
+            ]
+            if not projects:
+                _say(f"mfi-ar import: no project {key!r}. Use the project's id or exact name.", error=True)
+                return 1
+            if len(projects) > 1:
+                _say(f"mfi-ar import: several projects are called {key!r}; give --team or the project id.", error=True)
+                return 1
+            project = projects[0]
+            assert project.id is not None
+            measure = measures_repo.resolve_measure(session, project_id=project.id, key=str(args.measure))
+            if measure is None:
+                names = ", ".join(m.name for m in measures_repo.measures_for_project(session, project_id=project.id))
+                _say(f"mfi-ar import: {project.name} has no measure {args.measure!r} (measures: {names or 'none'}).", error=True)
+                return 1
+            parsed = read_extract(path, filename=path.name, period=measure.period)  # type: ignore[arg-type]
+            outcome = apply_import(session, measure=measure, parsed=parsed, source="cli", filename=path.name,
+                                   user_id=None)
+    except ImportRefused as refused:
+        _say(f"mfi-ar import: {refused.message}", error=True)
+        return 1
+    finally:
+        engine.dispose()
+    _say(f"Imported {outcome.filename} into {outcome.measure_name} (entry {outcome.batch_id}; "
+          f"undo in Slack with `/measure undo {outcome.batch_id}`).")
+    for line in summary_lines(outcome, safe=False) + detail_lines(outcome):
+        _say(f"  {line}")
+    return 0

@@ -1,0 +1,281 @@
+"""Queries and writes for measures, their data points, revisions and batches. Callers own the transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from storage.models import AuditLog, DataBatch, DataPoint, DataRevision, Measure, Project
+
+MEASURE_TYPES = ("outcome", "process", "balancing")
+MEASURE_KINDS = ("proportion", "rate_per_1000", "count", "value")
+DIRECTIONS = ("higher", "lower", "neither")
+PERIODS = ("week", "month", "quarter")
+
+
+class DuplicateMeasure(ValueError):
+    """A project already has a measure with this name."""
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """Shares of records by ethnicity status, from the denominators (or counts) stored for a measure."""
+
+    total: int
+    stated: int  # A-S and the all-other-groups row
+    not_stated: int  # Z
+    not_known: int  # 99
+
+    def share(self, part: int) -> float | None:
+        return part / self.total if self.total else None
+
+
+def find_measure_by_name(session: Session, *, project_id: int, name: str) -> Measure | None:
+    """Case-insensitive exact name match within one project."""
+    return session.exec(
+        select(Measure).where(Measure.project_id == project_id, func.lower(Measure.name) == name.strip().lower())
+    ).first()
+
+
+def create_measure(
+    session: Session,
+    *,
+    project: Project,
+    created_by: str,
+    name: str,
+    measure_type: str,
+    kind: str,
+    numerator_definition: str,
+    denominator_definition: str,
+    direction: str,
+    reference_group: str,
+    period: str,
+    target: float | None,
+) -> Measure:
+    """Add a measure; raises DuplicateMeasure when the project already has one of that name."""
+    assert project.id is not None
+    if find_measure_by_name(session, project_id=project.id, name=name) is not None:
+        raise DuplicateMeasure(f"This project already has a measure called {name!r}.")
+    measure = Measure(
+        project_id=project.id,
+        team_id=project.team_id,
+        name=name.strip(),
+        measure_type=measure_type,
+        kind=kind,
+        numerator_definition=numerator_definition,
+        denominator_definition=denominator_definition,
+        direction=direction,
+        reference_group=reference_group,
+        period=period,
+        target=target,
+        created_by=created_by,
+    )
+    session.add(measure)
+    session.flush()
+    return measure
+
+
+def measures_for_project(session: Session, *, project_id: int, include_archived: bool = False) -> list[Measure]:
+    query = select(Measure).where(Measure.project_id == project_id)
+    if not include_archived:
+        query = query.where(Measure.archived == False)  # noqa: E712
+    return list(session.exec(query.order_by(col(Measure.id))))
+
+
+def get_measure(session: Session, *, team_id: str, measure_id: int) -> Measure | None:
+    """A measure by id, only within its own workspace."""
+    measure = session.get(Measure, measure_id)
+    return measure if measure is not None and measure.team_id == team_id else None
+
+
+def resolve_measure(session: Session, *, project_id: int, key: str) -> Measure | None:
+    """A project's measure by id or by name."""
+    key = key.strip()
+    if key.isdigit():
+        measure = session.get(Measure, int(key))
+        if measure is not None and measure.project_id == project_id:
+            return measure
+    return find_measure_by_name(session, project_id=project_id, name=key)
+
+
+# --- data points ---------------------------------------------------------------------------------------------
+
+
+def point(session: Session, *, measure_id: int, period_start: date, group_code: str) -> DataPoint | None:
+    return session.exec(
+        select(DataPoint).where(
+            DataPoint.measure_id == measure_id,
+            DataPoint.period_start == period_start,
+            DataPoint.group_code == group_code,
+        )
+    ).first()
+
+
+def points_by_key(session: Session, *, measure_id: int, periods: list[date]) -> dict[tuple[date, str], DataPoint]:
+    """Current points of the given periods, keyed by (period_start, group_code)."""
+    if not periods:
+        return {}
+    rows = session.exec(
+        select(DataPoint).where(DataPoint.measure_id == measure_id, col(DataPoint.period_start).in_(periods))
+    )
+    return {(p.period_start, p.group_code): p for p in rows}
+
+
+def data_points(session: Session, *, measure_id: int) -> list[dict[str, Any]]:
+    """The measure's current data as tidy rows (period, group, numerator, denominator, value): pd.DataFrame(rows)."""
+    rows = session.exec(
+        select(DataPoint)
+        .where(DataPoint.measure_id == measure_id)
+        .order_by(col(DataPoint.period_start), col(DataPoint.group_code))
+    )
+    return [
+        {
+            "period": p.period_start,
+            "group": p.group_code,
+            "numerator": p.numerator,
+            "denominator": p.denominator,
+            "value": p.value,
+        }
+        for p in rows
+    ]
+
+
+def latest_period(session: Session, *, measure_id: int) -> date | None:
+    found: date | None = session.exec(
+        select(func.max(DataPoint.period_start)).where(DataPoint.measure_id == measure_id)
+    ).one()
+    return found
+
+
+def completeness(session: Session, *, measure_id: int, kind: str) -> Completeness | None:
+    """Records by ethnicity status over all periods; None for measures of values, which carry no record counts."""
+    if kind == "value":
+        return None
+    # Counts are the records themselves; proportions and rates count records in the denominator.
+    column = DataPoint.numerator if kind == "count" else DataPoint.denominator
+    totals = {"stated": 0, "Z": 0, "99": 0}
+    for group, total in session.exec(
+        select(col(DataPoint.group_code), func.coalesce(func.sum(column), 0))
+        .where(DataPoint.measure_id == measure_id)
+        .group_by(DataPoint.group_code)
+    ):
+        totals[group if group in ("Z", "99") else "stated"] += int(total or 0)
+    return Completeness(
+        total=sum(totals.values()), stated=totals["stated"], not_stated=totals["Z"], not_known=totals["99"]
+    )
+
+
+# --- batches and revisions -----------------------------------------------------------------------------------
+
+
+def add_batch(
+    session: Session, *, measure: Measure, source: str, filename: str | None, user_id: str | None
+) -> DataBatch:
+    assert measure.id is not None
+    batch = DataBatch(measure_id=measure.id, team_id=measure.team_id, source=source, filename=filename, user_id=user_id)
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def get_batch(session: Session, *, team_id: str, batch_id: int) -> DataBatch | None:
+    batch = session.get(DataBatch, batch_id)
+    return batch if batch is not None and batch.team_id == team_id else None
+
+
+def batches_for_project(session: Session, *, project_id: int, include_undone: bool = True) -> list[DataBatch]:
+    """The project's batches, newest first."""
+    query = (
+        select(DataBatch)
+        .join(Measure, col(Measure.id) == col(DataBatch.measure_id))
+        .where(Measure.project_id == project_id)
+    )
+    if not include_undone:
+        query = query.where(col(DataBatch.undone_at).is_(None))
+    return list(session.exec(query.order_by(col(DataBatch.id).desc())))
+
+
+def revisions(session: Session, *, batch_id: int) -> list[DataRevision]:
+    return list(session.exec(select(DataRevision).where(DataRevision.batch_id == batch_id).order_by(col(DataRevision.id))))
+
+
+def history(session: Session, *, measure_id: int, period_start: date, group_code: str) -> list[DataRevision]:
+    """Every recorded change of one point, oldest first."""
+    return list(
+        session.exec(
+            select(DataRevision)
+            .where(
+                DataRevision.measure_id == measure_id,
+                DataRevision.period_start == period_start,
+                DataRevision.group_code == group_code,
+            )
+            .order_by(col(DataRevision.id))
+        )
+    )
+
+
+def later_batches_touching(session: Session, *, batch: DataBatch) -> list[int]:
+    """Ids of later, not undone batches that changed any point this batch changed (undo would overwrite them)."""
+    assert batch.id is not None
+    mine = select(col(DataRevision.period_start), col(DataRevision.group_code)).where(DataRevision.batch_id == batch.id)
+    keys = {(p, g) for p, g in session.exec(mine)}
+    if not keys:
+        return []
+    later = session.exec(
+        select(col(DataRevision.batch_id), col(DataRevision.period_start), col(DataRevision.group_code))
+        .join(DataBatch, col(DataBatch.id) == col(DataRevision.batch_id))
+        .where(
+            DataRevision.measure_id == batch.measure_id,
+            col(DataRevision.batch_id) > batch.id,
+            col(DataBatch.undone_at).is_(None),
+        )
+    )
+    return sorted({b for b, p, g in later if (p, g) in keys})
+
+
+def counts_for_batch(session: Session, *, batch_id: int) -> dict[str, int]:
+    """Rows written by a batch, per table (for tests and the audit trail)."""
+    return {
+        "points": int(session.exec(select(func.count()).select_from(DataPoint).where(DataPoint.batch_id == batch_id)).one()),
+        "revisions": int(
+            session.exec(select(func.count()).select_from(DataRevision).where(DataRevision.batch_id == batch_id)).one()
+        ),
+    }
+
+
+# --- pending imports ---------------------------------------------------------------------------------------
+
+IMPORT_PROMPT_ACTION = "measure.import_prompt"
+
+
+def record_import_prompt(session: Session, *, project: Project, user_id: str, channel_id: str, measure_id: int) -> None:
+    """Remember that a person asked to import into a measure, so the file they share next goes there."""
+    session.add(
+        AuditLog(
+            team_id=project.team_id,
+            project_id=project.id,
+            user_id=user_id,
+            action=IMPORT_PROMPT_ACTION,
+            detail={"measure_id": measure_id, "channel_id": channel_id},
+        )
+    )
+    session.flush()
+
+
+def pending_import_measure(session: Session, *, project_id: int, user_id: str, since: datetime) -> int | None:
+    """The measure of this person's latest `/measure import` in the project, if it is more recent than `since`."""
+    latest = session.exec(
+        select(AuditLog)
+        .where(AuditLog.project_id == project_id, AuditLog.user_id == user_id, AuditLog.action == IMPORT_PROMPT_ACTION)
+        .order_by(col(AuditLog.id).desc())
+    ).first()
+    if latest is None:
+        return None
+    # SQLite hands datetimes back without a zone; they were stored as UTC.
+    created = latest.created_at if latest.created_at.tzinfo else latest.created_at.replace(tzinfo=UTC)
+    measure_id = latest.detail.get("measure_id")
+    return int(measure_id) if created >= since and measure_id is not None else None
