@@ -6,8 +6,9 @@ from slack_bolt import App
 
 
 def register(app: App) -> None:
-    from handlers import home, measures, projects
+    from handlers import home, measures, pdsa, projects
 
     projects.register(app)
     home.register(app)
     measures.register(app)
+    pdsa.register(app)

@@ -127,7 +127,9 @@ B_PARTNERS_USERS = "partners_users"
 
 # --- data ownership ---
 CB_DELETE_CONFIRM = "project_delete_confirm"
-A_EXPORT = "project_export"
+A_EXPORT = "project_export"  # value: project id (the lead's Home tab)
+A_DELETE = "project_delete_open"  # value: project id (the lead's Home tab)
+B_DELETE_NAME = "project_delete_name"
 
 # Every callback_id and action_id, for the manifest/handler consistency test.
 CALLBACK_IDS = tuple(value for name, value in dict(globals()).items() if name.startswith("CB_"))

@@ -84,9 +84,9 @@ Chapter = Callable[[DemoContext], None]
 
 def chapters() -> list[Chapter]:
     """The walkthrough in order; each capability adds its chapter here."""
-    from bot.demo import measures, project
+    from bot.demo import measures, pdsa, project
 
-    found: list[Chapter] = [project.chapter, measures.chapter]
+    found: list[Chapter] = [project.chapter, measures.chapter, pdsa.chapter]
     return found
 
 
