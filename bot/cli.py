@@ -67,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
 
     prompts = sub.add_parser("prompts", help="list the reflective-prompt catalogue")
-    prompts.add_argument("--stage", default=None)
+    from bot.prompts import STAGE_IDS
+
+    # An unknown stage used to print nothing at all; now argparse names the real ones.
+    prompts.add_argument("--stage", default=None, choices=STAGE_IDS)
     prompts.add_argument("--audience", choices=["team", "lead", "partner"], default=None)
     prompts.set_defaults(func=cmd_prompts)
     return parser

@@ -6,9 +6,11 @@ from slack_bolt import App
 
 
 def register(app: App) -> None:
-    from handlers import home, measures, pdsa, projects
+    from handlers import home, measures, partners, pdsa, projects, prompts
 
     projects.register(app)
     home.register(app)
     measures.register(app)
+    prompts.register(app)
+    partners.register(app)
     pdsa.register(app)

@@ -251,6 +251,9 @@ def handle_project_submission(
     from handlers import home
 
     home.publish_for_project(client, engine, team_id=team_id, project_id=project_id)
+    from handlers.partners import invite_pending_partners
+
+    invite_pending_partners(client, engine, team_id=team_id, project_id=project_id)
 
 
 def post_project_card(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import shutil
 import threading
@@ -84,9 +83,9 @@ Chapter = Callable[[DemoContext], None]
 
 def chapters() -> list[Chapter]:
     """The walkthrough in order; each capability adds its chapter here."""
-    from bot.demo import measures, pdsa, project
+    from bot.demo import measures, pdsa, project, prompts
 
-    found: list[Chapter] = [project.chapter, measures.chapter, pdsa.chapter]
+    found: list[Chapter] = [project.chapter, measures.chapter, pdsa.chapter, prompts.chapter]
     return found
 
 
@@ -112,7 +111,7 @@ def run_demo(out_dir: str | Path = "demo-output") -> Path:
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=standin.api_url,
         database_url=f"sqlite:///{database}",
-        mfi_scheduler=importlib.util.find_spec("bot.scheduler") is not None,
+        mfi_scheduler=True,
     )
     runtime = Runtime.build(settings, port=0, host="127.0.0.1", clock=clock)
     assert runtime.server is not None

@@ -1,0 +1,201 @@
+"""The scheduler: APScheduler jobs rebuilt from the database, run by the elected leader through the delivery ledger."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+from slack_bolt import App
+from sqlalchemy import Engine
+
+from bot.app import client_factory_for
+from bot.config import Settings
+from bot.jobs import Deliverer, DeliveryConfig, RunReport, make_instance_id
+from bot.leader import LeaderElector
+from bot.schedule_rules import ScheduleTrigger
+from bot.slack_client import ClientFactory
+from storage import schedule_repo as sched
+from storage.db import unit_of_work
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+SYNC_JOB = "sync"
+
+
+def real_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class BotScheduler:
+    """Every instance builds the same jobs; only the leader's jobs do anything.
+
+    Jobs live in APScheduler's in-memory store and are rebuilt from the Schedule rows at start-up and on
+    every sync (never SQLAlchemyJobStore: it would pickle the engine and the Slack client). There are two
+    kinds:
+
+    - ``schedule:<id>``: fires at the schedule's own time and wakes the sync job, so a prompt goes out on
+      the minute rather than up to one sync interval late;
+    - ``sync`` (every ``sync_seconds``): re-reads schedules (new projects, edits, pauses), then delivers
+      everything due: catch-up after downtime, people in other time zones, retries, reminders.
+
+    :param clock: returns the aware UTC "now" deliveries are judged against; the demo and tests move it.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        factory: ClientFactory,
+        *,
+        clock: Clock | None = None,
+        sync_seconds: float = 30.0,
+        leader_poll_seconds: float = 5.0,
+        config: DeliveryConfig | None = None,
+        instance_id: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.clock: Clock = clock or real_clock
+        self.sync_seconds = sync_seconds
+        self.instance_id = instance_id or make_instance_id()
+        self.deliverer = Deliverer(engine, factory, instance_id=self.instance_id, config=config)
+        self.elector = LeaderElector(engine, poll_seconds=leader_poll_seconds, on_change=self._on_leader_change)
+        # APScheduler logs every job run at INFO: with a sync every 30 s and a job per schedule that drowns the log.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        self._aps = BackgroundScheduler(
+            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+        )
+        self._started = False
+        self.last_report: RunReport | None = None
+        self.build_jobs()
+
+    @classmethod
+    def for_app(cls, settings: Settings, engine: Engine, app: App | None = None, clock: Clock | None = None) -> BotScheduler:
+        """The production scheduler for `settings` (the App itself is not needed: jobs have no request)."""
+        config = DeliveryConfig(
+            default_grace=timedelta(hours=settings.mfi_delivery_grace_hours),
+            stale_after=timedelta(seconds=settings.mfi_delivery_stale_seconds),
+            workers=settings.mfi_delivery_workers,
+        )
+        return cls(
+            engine,
+            client_factory_for(settings, engine),
+            clock=clock,
+            sync_seconds=settings.mfi_scheduler_sync_seconds,
+            leader_poll_seconds=settings.mfi_leader_poll_seconds,
+            config=config,
+        )
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> BotScheduler:
+        if self._started:
+            return self
+        self.elector.start()
+        self._aps.start()
+        self._started = True
+        logger.info("Scheduler started as %s (%s)", self.role(), self.instance_id)
+        return self
+
+    def shutdown(self) -> None:
+        if self._started:
+            # Waits for a fan-out in progress, so no claim is left behind for the next leader to retry.
+            self._aps.shutdown(wait=True)
+            self._started = False
+        self.elector.stop()
+
+    def role(self) -> str:
+        """"leader" | "follower" (PostgreSQL, several instances) or "single" (SQLite)."""
+        return self.elector.role()
+
+    @property
+    def is_leader(self) -> bool:
+        return self.elector.is_leader
+
+    # --- jobs ---------------------------------------------------------------------------------------
+
+    def build_jobs(self) -> None:
+        """Declare the sync job and one wake-up job per live schedule; drop jobs of removed or paused ones."""
+        self._aps.add_job(
+            self._sync,
+            "interval",
+            seconds=self.sync_seconds,
+            id=SYNC_JOB,
+            replace_existing=True,
+            next_run_time=datetime.now(UTC),
+        )
+        self._refresh_schedule_jobs()
+
+    def _refresh_schedule_jobs(self) -> None:
+        wanted: dict[str, Any] = {}
+        with unit_of_work(self.engine) as session:
+            regions = {p.id: p.region for p in session.exec(_all_projects())}
+            for schedule in sched.all_schedules(session):
+                if schedule.paused or schedule.disabled_reason:
+                    continue
+                try:
+                    wanted[f"schedule:{schedule.id}"] = sched.spec_for(
+                        schedule, region=regions.get(schedule.project_id, "ENG")
+                    )
+                except ValueError:
+                    logger.warning("Schedule %s has an invalid spec; no job for it", schedule.id)
+        for job in self._aps.get_jobs():
+            if job.id.startswith("schedule:") and job.id not in wanted:
+                self._aps.remove_job(job.id)
+        for job_id, spec in wanted.items():
+            job = self._aps.get_job(job_id)
+            if job is not None and job.trigger.spec == spec:
+                continue  # unchanged: keep its next fire time
+            self._aps.add_job(self._wake, ScheduleTrigger(spec), id=job_id, replace_existing=True)
+
+    def _wake(self) -> None:
+        if self.is_leader:
+            self._sync_soon()
+
+    def _sync_soon(self) -> None:
+        try:
+            self._aps.modify_job(SYNC_JOB, next_run_time=datetime.now(UTC))
+        except JobLookupError:
+            pass
+
+    def _on_leader_change(self, leading: bool) -> None:
+        if leading:
+            self._sync_soon()  # take over at once rather than at the next interval
+
+    def _sync(self) -> None:
+        if not self.is_leader:
+            return
+        try:
+            self._refresh_schedule_jobs()
+            report = self.deliverer.run(self.clock())
+            self.last_report = report
+            if report.posted or report.missed or report.failed or report.reminded:
+                logger.info(
+                    "Deliveries: %s posted, %s reminders, %s missed, %s failed, %s retried, %s waiting to retry",
+                    report.posted, report.reminded, report.missed, report.failed, report.retried, report.pending,
+                )
+        except Exception:
+            logger.exception("Scheduler sync failed; it will run again in %s s", self.sync_seconds)
+
+    def run_due(self, now: datetime | None = None) -> RunReport:
+        """Deliver everything due at `now` (default: the clock) in this thread, whatever this instance's role.
+
+        Deterministic: used by the tests and the demo. Safe alongside a running leader: the ledger decides.
+        """
+        report = self.deliverer.run(now or self.clock())
+        self.last_report = report
+        return report
+
+    def get_job(self, job_id: str) -> Any:
+        return self._aps.get_job(job_id)
+
+
+def _all_projects() -> Any:
+    from sqlmodel import select
+
+    from storage.models import Project
+
+    return select(Project)

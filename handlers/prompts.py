@@ -1,0 +1,576 @@
+"""Reflective prompts: /mfi schedule and /mfi prompts, the Answer modal, pins and skips, the leads' Home section and CSV export."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from bot.prompts import STAGE_IDS, ProjectState, load_catalogue, stages_for
+from bot.schedule_rules import DEFAULTS, REGIONS, ScheduleSpec, describe, next_occurrence
+from handlers import blocks, ids, projects
+from handlers import prompts_blocks as pb
+from storage import answers_repo
+from storage import repositories as repo
+from storage import schedule_repo as sched
+from storage.db import unit_of_work
+from storage.models import Project, Schedule
+
+logger = logging.getLogger(__name__)
+
+KIND_WORDS = {"team": "team_prompt", "partners": "partner_prompt", "partner": "partner_prompt", "nudge": "lead_nudge"}
+_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _not_a_lead_text(session: Session, project: Project) -> str:
+    assert project.id is not None
+    leads = [f"<@{m.user_id}>" for m in repo.members(session, project_id=project.id, role="lead")]
+    who = ", ".join(leads) if leads else "the project's leads"
+    return (f"Only the project's leads can change this, so that prompts stay predictable for everyone. "
+            f"The leads of *{project.name}* are {who}: ask one of them.")
+
+
+def project_state(session: Session, project: Project) -> ProjectState:
+    """What the prompt chooser knows about the project (the same view the scheduler takes)."""
+    return sched.project_state(session, project)
+
+
+def schedules_by_kind(session: Session, project: Project) -> dict[str, Schedule]:
+    """The project's three schedules, created with the defaults if missing."""
+    found = {s.kind: s for s in sched.ensure_default_schedules(session, project=project)}
+    for kind in answers_repo.SCHEDULE_KINDS:
+        if kind not in found:
+            # Another listener (or the scheduler) created it a moment ago; its row is committed by now.
+            row = sched.get_schedule(session, project_id=project.id or 0, kind=kind)
+            assert row is not None
+            found[kind] = row
+    return {kind: found[kind] for kind in answers_repo.SCHEDULE_KINDS}
+
+
+def _set_paused(session: Session, schedule: Schedule, paused: bool, by: str) -> None:
+    if schedule.paused != paused:
+        (sched.pause if paused else sched.resume)(session, schedule=schedule, by=by)
+
+
+# --- /mfi schedule ---------------------------------------------------------------------------------------------
+
+
+def _upcoming(spec: ScheduleSpec, now: datetime, count: int = 3) -> list[str]:
+    found: list[str] = []
+    after = now
+    for _ in range(count):
+        after = next_occurrence(spec, after)
+        found.append(pb.when_text(after, spec.timezone))
+    return found
+
+
+def schedule_lines(session: Session, project: Project, now: datetime) -> list[tuple[str, str, list[str], bool]]:
+    """(label, description, next three occurrences, paused) for each of the project's schedules."""
+    lines = []
+    for kind, schedule in schedules_by_kind(session, project).items():
+        spec = sched.spec_for(schedule, region=project.region)
+        description = describe(spec)
+        if kind != "team_prompt" and schedule.use_recipient_tz:
+            description += "; direct messages arrive at this time in each person's own Slack time zone"
+        lines.append((pb.KIND_LABELS[kind], description, _upcoming(spec, now), schedule.paused))
+    return lines
+
+
+def handle_schedule_command(
+    *, ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext, rest: str
+) -> None:
+    ack()
+    engine: Engine = context["engine"]
+    assert context.team_id and context.channel_id and context.user_id
+    words = rest.lower().split()
+    shortcut = words[0] if words and words[0] in ("pause", "resume") else None
+    target = words[1] if shortcut and len(words) > 1 else "all"
+    if target != "all" and target not in KIND_WORDS:
+        respond(text="Say which: `/mfi schedule pause` (everything), or `team`, `partners` or `nudge` after it.",
+                response_type="ephemeral")
+        return
+    with unit_of_work(engine) as session:
+        project = repo.project_for_channel(session, team_id=context.team_id, channel_id=context.channel_id)
+        if project is None or project.id is None:
+            respond(text="There is no project in this channel yet. Start one with `/mfi new`.", response_type="ephemeral")
+            return
+        if not repo.is_lead(session, project_id=project.id, user_id=context.user_id):
+            respond(text=_not_a_lead_text(session, project), response_type="ephemeral")
+            return
+        schedules = schedules_by_kind(session, project)
+        if shortcut:
+            for kind in list(schedules) if target == "all" else [KIND_WORDS[target]]:
+                _set_paused(session, schedules[kind], shortcut == "pause", context.user_id)
+            session.flush()
+            summary = pb.schedule_summary_text(project.name, schedule_lines(session, project, datetime.now(UTC)))
+        else:
+            view = pb.schedule_modal(
+                project_id=project.id,
+                channel_id=project.channel_id,
+                project_name=project.name,
+                forms=[
+                    pb.ScheduleForm(kind=k, weekdays=tuple(s.weekdays), hour=s.hour, minute=s.minute,
+                                    every_weeks=s.every_weeks, paused=s.paused)
+                    for k, s in schedules.items()
+                ],
+                timezone=project.timezone,
+                use_recipient_tz=schedules["partner_prompt"].use_recipient_tz,
+                skip_weekends=schedules["team_prompt"].skip_weekends,
+                skip_bank_holidays=schedules["team_prompt"].skip_bank_holidays,
+                region=project.region,
+            )
+    if shortcut:
+        # Told after the commit, so what the lead reads is what the scheduler will see.
+        respond(text=f"{'Paused' if shortcut == 'pause' else 'Resumed'}. {summary}", response_type="ephemeral")
+        return
+    client.views_open(trigger_id=command["trigger_id"], view=view)
+
+
+def _selected_time(view: dict[str, Any], block_id: str) -> str | None:
+    item = (view.get("state", {}).get("values", {}).get(block_id) or {}).get(ids.A_INPUT) or {}
+    value = item.get("selected_time")
+    return str(value) if value else None
+
+
+def read_schedule_form(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The submitted schedule form as clean settings, and inline errors keyed by block_id."""
+    errors: dict[str, str] = {}
+    per_kind: dict[str, dict[str, Any]] = {}
+    for kind in answers_repo.SCHEDULE_KINDS:
+        days = sorted(int(d) for d in blocks.state_value(view, ids.B_SCHEDULE_DAYS + kind) or [])
+        paused = "paused" in (blocks.state_value(view, ids.B_SCHEDULE_PAUSED + kind) or [])
+        time_text = _selected_time(view, ids.B_SCHEDULE_TIME + kind) or ""
+        match = _TIME.match(time_text)
+        if not days and not paused:
+            errors[ids.B_SCHEDULE_DAYS + kind] = "Choose at least one day, or tick Paused below."
+        if match is None:
+            errors[ids.B_SCHEDULE_TIME + kind] = "Choose a time of day, such as 10:00."
+        every = blocks.state_value(view, ids.B_SCHEDULE_EVERY + kind) or "1"
+        per_kind[kind] = {
+            "weekdays": days,
+            "hour": int(match.group(1)) if match else 0,
+            "minute": int(match.group(2)) if match else 0,
+            "every_weeks": int(every),
+            "paused": paused,
+        }
+    timezone = (blocks.state_value(view, ids.B_SCHEDULE_TIMEZONE) or "").strip()
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors[ids.B_SCHEDULE_TIMEZONE] = (
+            f"I don't know the time zone “{timezone[:40]}”. Use a name like Europe/London or Europe/Dublin."
+        )
+    if "/" not in timezone and ids.B_SCHEDULE_TIMEZONE not in errors and timezone != "UTC":
+        errors[ids.B_SCHEDULE_TIMEZONE] = "Use a place-based name like Europe/London, so clocks change with the seasons."
+    options = blocks.state_value(view, ids.B_SCHEDULE_OPTIONS) or []
+    region = blocks.state_value(view, ids.B_SCHEDULE_REGION) or "ENG"
+    if region not in REGIONS:
+        errors[ids.B_SCHEDULE_REGION] = "Choose England, Wales, Scotland or Northern Ireland."
+    settings = {
+        "kinds": per_kind,
+        "timezone": timezone,
+        "use_recipient_tz": "recipient_tz" in options,
+        "skip_weekends": "skip_weekends" in options,
+        "skip_bank_holidays": "skip_bank_holidays" in options,
+        "region": region,
+    }
+    return settings, errors
+
+
+def handle_schedule_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+    settings, errors = read_schedule_form(view)
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    engine: Engine = context["engine"]
+    user_id = body["user"]["id"]
+    team_id = context.team_id or body["team"]["id"]
+    meta = blocks.metadata_of(view)
+    now = datetime.now(UTC)
+    try:
+        with unit_of_work(engine) as session:
+            project = repo.get_project(session, team_id=team_id, project_id=int(meta.get("project_id") or 0))
+            if project is None or project.id is None or not repo.is_lead(session, project_id=project.id, user_id=user_id):
+                ack(response_action="errors",
+                    errors={ids.B_SCHEDULE_TIMEZONE: "Only the project's leads can change the schedule."})
+                return
+            answers_repo.set_project_zone(session, project=project, timezone=settings["timezone"],
+                                          region=settings["region"], changed_by=user_id)
+            for kind, schedule in schedules_by_kind(session, project).items():
+                form = settings["kinds"][kind]
+                fields: dict[str, Any] = {
+                    # A paused schedule may have no days ticked; it keeps its old days for when it resumes.
+                    "weekdays": form["weekdays"] or list(schedule.weekdays),
+                    "hour": form["hour"],
+                    "minute": form["minute"],
+                    "every_weeks": form["every_weeks"],
+                    "timezone": settings["timezone"],
+                    "skip_weekends": settings["skip_weekends"],
+                    "skip_bank_holidays": settings["skip_bank_holidays"],
+                }
+                if kind != "team_prompt":
+                    fields["use_recipient_tz"] = settings["use_recipient_tz"]
+                if form["every_weeks"] > 1 and form["every_weeks"] != schedule.every_weeks:
+                    # A new fortnightly rhythm starts this week rather than on an arbitrary fixed week.
+                    fields["anchor"] = now.astimezone(ZoneInfo(settings["timezone"])).date()
+                sched.update_schedule(session, schedule=schedule, updated_by=user_id, now=now, **fields)
+                _set_paused(session, schedule, form["paused"], user_id)
+            repo.audit(session, team_id=team_id, project_id=project.id, user_id=user_id, action="schedule.edit")
+            session.flush()
+            lines = schedule_lines(session, project, now)
+            name = project.name
+    except SQLAlchemyError:
+        logger.exception("Saving the schedule failed")
+        ack(response_action="errors", errors={ids.B_SCHEDULE_TIMEZONE: "We couldn't save this just now (a database "
+            "problem). Everything you chose is still here: press Save again in a moment."})
+        return
+    ack(response_action="update", view=pb.schedule_saved_view(project_name=name, lines=lines))
+
+
+# --- answering -------------------------------------------------------------------------------------------------
+
+
+def _delivery_id(body: dict[str, Any]) -> int | None:
+    try:
+        return int(json.loads(body["actions"][0].get("value") or "{}")["delivery_id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def handle_answer_open(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond) -> None:
+    ack()
+    engine: Engine = context["engine"]
+    user_id = body["user"]["id"]
+    team_id = context.team_id or body["team"]["id"]
+    delivery_id = _delivery_id(body)
+    catalogue = load_catalogue()
+    with unit_of_work(engine) as session:
+        delivery = answers_repo.get_delivery(session, team_id=team_id, delivery_id=delivery_id or 0)
+        project = session.get(Project, delivery.project_id) if delivery else None
+        if delivery is None or project is None or project.id is None or delivery.prompt_id is None:
+            respond(text="Sorry, I can't find that question any more. The next one will come as usual.",
+                    response_type="ephemeral", replace_original=False)
+            return
+        partner = sched.member(session, project_id=project.id, user_id=user_id, role="partner")
+        project_name = project.name
+    try:
+        prompt = catalogue.get(delivery.prompt_id)
+    except KeyError:
+        respond(text="Sorry, that question has been retired, so it can't be answered any more.",
+                response_type="ephemeral", replace_original=False)
+        return
+    is_partner = partner is not None
+    question = prompt.plain if is_partner and prompt.plain else prompt.text
+    view = pb.answer_modal(
+        delivery_id=delivery.id or 0,
+        project_name=project_name,
+        question=question,
+        follow_up=prompt.follow_up,
+        partner=is_partner,
+        can_share=partner is not None and partner.consent == "given",
+    )
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def handle_answer_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
+                             context: BoltContext) -> None:
+    text = (blocks.state_value(view, ids.B_ANSWER_TEXT) or "").strip()
+    choices = blocks.state_value(view, ids.B_ANSWER_OPTIONS) or []
+    if len(text) < 2:
+        ack(response_action="errors",
+            errors={ids.B_ANSWER_TEXT: "Write a few words, or close this form to skip the question."})
+        return
+    engine: Engine = context["engine"]
+    user_id = body["user"]["id"]
+    team_id = context.team_id or body["team"]["id"]
+    delivery_id = int(blocks.metadata_of(view).get("delivery_id") or 0)
+    anonymous = "anonymous" in choices
+    try:
+        with unit_of_work(engine) as session:
+            delivery = answers_repo.get_delivery(session, team_id=team_id, delivery_id=delivery_id)
+            project = session.get(Project, delivery.project_id) if delivery else None
+            if delivery is None or project is None or project.id is None or not delivery.prompt_id:
+                ack(response_action="errors", errors={ids.B_ANSWER_TEXT: "Sorry, this question no longer exists."})
+                return
+            partner = sched.member(session, project_id=project.id, user_id=user_id, role="partner")
+            # A partner's answer reaches the channel only with their consent and their tick on this answer.
+            shared = "share" in choices and (partner is None or partner.consent == "given")
+            answers_repo.add_answer(
+                session,
+                project=project,
+                prompt_id=delivery.prompt_id,
+                stage=delivery.prompt_id.split(".", 1)[0],
+                delivery_id=delivery.id,
+                user_id=user_id,
+                text=text,
+                anonymous=anonymous,
+                shared=shared,
+                from_partner=partner is not None,
+            )
+            where = (delivery.channel_id, delivery.message_ts) if partner is None else (project.channel_id, None)
+            channel_for_thanks = delivery.channel_id or project.channel_id
+            project_id = project.id
+    except SQLAlchemyError:
+        logger.exception("Saving an answer failed")
+        ack(response_action="errors", errors={ids.B_ANSWER_TEXT: "We couldn't save your answer just now. "
+            "It is still here: press Send again in a moment."})
+        return
+    ack()
+    if shared:
+        channel, thread_ts = where
+        client.chat_postMessage(
+            channel=channel or channel_for_thanks,
+            thread_ts=thread_ts,
+            text=pb.answer_thread_text(text=text, user_id=None if anonymous else user_id, partner=partner is not None),
+        )
+    privacy = "anonymously (your name is not stored with it)" if anonymous else "with your name"
+    if partner is not None:
+        thanks = f"Thank you. Your answer is saved {privacy}. " + (
+            "The team can see it in their channel." if shared else "Only the project leads will read it."
+        )
+        client.chat_postMessage(channel=user_id, text=thanks)
+    else:
+        thanks = f"Thank you. Your answer is saved {privacy}" + (
+            " and posted in the thread." if shared else ". Only the project leads will see it."
+        )
+        try:
+            client.chat_postEphemeral(channel=channel_for_thanks, user=user_id, text=thanks)
+        except SlackApiError as exc:
+            logger.warning("Could not thank %s: %s", user_id, exc.response.get("error"))
+    from handlers import home
+
+    home.publish_for_project(client, engine, team_id=team_id, project_id=project_id)
+
+
+# --- pins and skips --------------------------------------------------------------------------------------------
+
+
+def _choice_target(action: dict[str, Any]) -> tuple[int, str] | None:
+    """(project id, prompt id) from a Pin/Skip button's value or a Home select."""
+    try:
+        if action.get("selected_option"):
+            block_id = str(action.get("block_id") or "")
+            return int(block_id.removeprefix(ids.B_PROMPT_CHOICE_PREFIX)), str(action["selected_option"]["value"])
+        value = json.loads(action.get("value") or "{}")
+        return int(value["project_id"]), str(value["prompt_id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def handle_prompt_choice(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext,
+                         respond: Respond) -> None:
+    ack()
+    engine: Engine = context["engine"]
+    action = body["actions"][0]
+    user_id = body["user"]["id"]
+    team_id = context.team_id or body["team"]["id"]
+    target = _choice_target(action)
+    if target is None:
+        return
+    project_id, prompt_id = target
+    choice = {ids.A_PROMPT_PIN: "pin", ids.A_PROMPT_SKIP: "skip"}.get(action["action_id"])
+    from_home = (body.get("container") or {}).get("type") == "view"
+    with unit_of_work(engine) as session:
+        project = repo.get_project(session, team_id=team_id, project_id=project_id)
+        if project is None or project.id is None:
+            return
+        if not repo.is_lead(session, project_id=project.id, user_id=user_id):
+            if not from_home:
+                respond(text=_not_a_lead_text(session, project), response_type="ephemeral", replace_original=False)
+            return
+        try:
+            prompt = load_catalogue().get(prompt_id)
+        except KeyError:
+            return
+        if choice is None:
+            answers_repo.clear_prompt_choice(session, project=project, prompt_id=prompt_id, cleared_by=user_id)
+        else:
+            answers_repo.set_prompt_choice(session, project=project, prompt_id=prompt_id, choice=choice,
+                                           chosen_by=user_id)
+        stage = prompt.stage
+        listing = _prompts_listing(session, project, stage)
+    from handlers import home
+
+    home.publish(client, engine, team_id=team_id, user_id=user_id)
+    if not from_home:
+        done = {"pin": "Pinned: it will be the next team prompt.", "skip": "Skipped: it won't be asked.",
+                None: "Done: back to the usual rotation for that prompt."}[choice]
+        listing_blocks, text = listing
+        respond(blocks=[blocks.context(done), *listing_blocks][:50], text=f"{done} {text}",
+                response_type="ephemeral", replace_original=True)
+
+
+def _prompts_listing(session: Session, project: Project, stage: str) -> tuple[list[blocks.Block], str]:
+    assert project.id is not None
+    pinned, skipped = sched.prompt_choices(session, project_id=project.id)
+    states = dict.fromkeys(skipped, "skip")
+    if pinned:
+        states[pinned] = "pin"
+    return pb.prompts_list_message(
+        project_id=project.id, project_name=project.name, stage_id=stage, states=states,
+        other_stages=[s for s in STAGE_IDS if s != stage],
+    )
+
+
+def handle_prompts_command(
+    *, ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext, rest: str
+) -> None:
+    ack()
+    engine: Engine = context["engine"]
+    assert context.team_id and context.channel_id and context.user_id
+    wanted = rest.strip().lower()
+    if wanted and wanted not in STAGE_IDS:
+        respond(text=f"I don't know the stage `{wanted[:40]}`. The stages are: "
+                + ", ".join(f"`{s}`" for s in STAGE_IDS) + ".", response_type="ephemeral")
+        return
+    with unit_of_work(engine) as session:
+        project = repo.project_for_channel(session, team_id=context.team_id, channel_id=context.channel_id)
+        if project is None or project.id is None:
+            respond(text="There is no project in this channel yet. Start one with `/mfi new`.", response_type="ephemeral")
+            return
+        if not repo.is_lead(session, project_id=project.id, user_id=context.user_id):
+            respond(text=_not_a_lead_text(session, project), response_type="ephemeral")
+            return
+        stage = wanted or stages_for(project_state(session, project))[0]
+        listing, text = _prompts_listing(session, project, stage)
+    respond(blocks=listing, text=text, response_type="ephemeral")
+
+
+# --- export ----------------------------------------------------------------------------------------------------
+
+
+def _names(client: WebClient, user_ids: set[str]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for user_id in user_ids:
+        try:
+            user = client.users_info(user=user_id)["user"]
+            names[user_id] = str(user.get("real_name") or user.get("name") or user_id)
+        except SlackApiError:
+            names[user_id] = user_id
+    return names
+
+
+def handle_export_answers(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    ack()
+    engine: Engine = context["engine"]
+    user_id = body["user"]["id"]
+    team_id = context.team_id or body["team"]["id"]
+    try:
+        project_id = int(json.loads(body["actions"][0].get("value") or "{}")["project_id"])
+    except (ValueError, KeyError, TypeError):
+        return
+    catalogue = load_catalogue()
+    with unit_of_work(engine) as session:
+        project = repo.get_project(session, team_id=team_id, project_id=project_id)
+        if project is None or not repo.is_lead(session, project_id=project_id, user_id=user_id):
+            return
+        rows = [
+            (a.created_at.astimezone(ZoneInfo(project.timezone)).date().isoformat(), a.stage, a.prompt_id, a.text,
+             a.user_id, a.from_partner, "yes" if a.shared else "no")
+            for a in reversed(answers_repo.answers(session, project_id=project_id))
+        ]
+        name, zone = project.name, project.timezone
+    names = _names(client, {row[4] for row in rows if row[4]})
+    table = []
+    for day, stage, prompt_id, text, author, partner, shared in rows:
+        try:
+            question = catalogue.get(prompt_id).text
+        except KeyError:
+            question = prompt_id
+        if author:
+            who = names[author] + (" (service-user partner)" if partner else "")
+        else:
+            # Anonymous answers were stored without a user id, so there is nothing to look up.
+            who = "Service-user partner" if partner else "Anonymous"
+        table.append({"date": day, "stage": stage, "prompt": question, "answer": text, "from": who, "shared": shared})
+    content = pb.answers_csv(table)
+    channel = client.conversations_open(users=user_id)["channel"]["id"]
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "project"
+    today = datetime.now(ZoneInfo(zone)).date().isoformat()
+    client.files_upload_v2(
+        channel=channel,
+        content=content,
+        filename=f"answers-{slug}-{today}.csv",
+        title=f"Answers to reflective prompts: {name}",
+        initial_comment=(
+            f"Here are the answers for *{name}* as a CSV. Anonymous answers stay anonymous. "
+            "It holds people's own words: keep it within the project team."
+        ),
+    )
+
+
+# --- App Home --------------------------------------------------------------------------------------------------
+
+
+def home_section(session: Session, project: Project, role: str, user_id: str) -> list[blocks.Block]:
+    """Leads see this week's prompt, the latest answers, pin/skip and the export."""
+    if role != "lead" or project.id is None:
+        return []
+    catalogue = load_catalogue()
+    this_week = None
+    delivery = answers_repo.latest_delivery(session, project_id=project.id, kind="team_prompt")
+    if delivery is not None and delivery.prompt_id:
+        try:
+            question = catalogue.get(delivery.prompt_id).text
+        except KeyError:
+            question = delivery.prompt_id
+        this_week = (question, pb.when_text(delivery.sent_at or delivery.occurrence, project.timezone))
+    # Read-only: the Home tab never creates schedules (the scheduler and /mfi schedule do).
+    team = sched.get_schedule(session, project_id=project.id, kind="team_prompt")
+    if team is not None and team.paused:
+        next_text = "paused (`/mfi schedule resume`)"
+    else:
+        spec = sched.spec_for(team, region=project.region) if team is not None else replace(
+            DEFAULTS["team_prompt"], timezone=project.timezone, region=project.region)
+        next_text = pb.when_text(next_occurrence(spec, datetime.now(UTC)), spec.timezone)
+    pinned, skipped = sched.prompt_choices(session, project_id=project.id)
+    pinned_text = None
+    if pinned:
+        try:
+            pinned_text = catalogue.get(pinned).text
+        except KeyError:
+            pinned_text = None
+    recent = []
+    for answer in answers_repo.answers(session, project_id=project.id, limit=5):
+        if answer.user_id is None:
+            who = pb.PARTNER_LABEL if answer.from_partner else "Anonymous"
+        else:
+            who = f"<@{answer.user_id}>" + (" (service-user partner)" if answer.from_partner else "")
+        recent.append(pb.RecentAnswer(who=who, text=answer.text, stage=answer.stage,
+                                      when=pb.when_text(answer.created_at, project.timezone)))
+    return pb.prompts_home_section(
+        project_id=project.id,
+        this_week=this_week,
+        next_prompt=next_text,
+        pinned=pinned_text,
+        skipped_count=len(skipped),
+        recent=recent,
+        current_stage=stages_for(project_state(session, project))[0],
+    )
+
+
+def register(app: App) -> None:
+    from handlers import home
+
+    projects.SUBCOMMANDS["schedule"] = handle_schedule_command
+    projects.SUBCOMMANDS["prompts"] = handle_prompts_command
+    app.view(ids.CB_SCHEDULE)(handle_schedule_submission)
+    app.view(ids.CB_ANSWER)(handle_answer_submission)
+    app.action(ids.A_ANSWER)(handle_answer_open)
+    app.action(ids.A_PROMPT_PIN)(handle_prompt_choice)
+    app.action(ids.A_PROMPT_SKIP)(handle_prompt_choice)
+    app.action(ids.A_PROMPT_CLEAR)(handle_prompt_choice)
+    app.action(ids.A_EXPORT_ANSWERS)(handle_export_answers)
+    if home_section not in home.SECTIONS:
+        home.SECTIONS.append(home_section)

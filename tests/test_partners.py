@@ -1,0 +1,200 @@
+"""End to end: service-user partners' consent, Pause / Resume / Stop, and their answers' privacy."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlmodel import Session, select
+
+from handlers import ids
+from storage.models import Delivery, ProjectMember
+from tests.helpers import CHANNEL, LEAD, MIDWIFE, start_project
+from tests.test_prompts_ui import PARTNER, answer, answers, next_run, run_scheduler
+
+PARTNER_2 = "U0PARTNER2"
+
+
+def add_partners(live: Any, *users: str) -> None:
+    live.standin.add_user(PARTNER, "amara", "Amara (service-user partner)")
+    live.standin.add_user(PARTNER_2, "bisi", "Bisi (service-user partner)")
+    opened = live.driver.slash("/mfi", "partners", user=LEAD, channel=CHANNEL)
+    view = opened.wait_view()
+    response = live.driver.submit_view(view["id"], {ids.B_PARTNERS_USERS: list(users)}, user=LEAD)
+    assert response.status == 200 and not response.body, response.body
+
+
+def dm(live: Any, user: str) -> list[Any]:
+    return list(live.standin.messages(live.standin.dm_channel(user)))
+
+
+def wait_dm(live: Any, user: str, needle: str) -> Any:
+    return live.standin.wait_for(lambda: next((m for m in reversed(dm(live, user)) if needle in m.text), None))
+
+
+def partner_row(live: Any, user: str = PARTNER) -> ProjectMember:
+    with Session(live.engine) as session:
+        row = session.exec(select(ProjectMember).where(ProjectMember.user_id == user)).one()
+        session.expunge(row)
+        return row
+
+
+def consent(live: Any, user: str = PARTNER, yes: bool = True) -> None:
+    message = wait_dm(live, user, "Would you like to help")
+    live.driver.click(ids.A_PARTNER_CONSENT_YES if yes else ids.A_PARTNER_CONSENT_NO, user=user, message=message)
+    wait_dm(live, user, "Thank you for")
+
+
+def partner_prompts(live: Any, user: str = PARTNER) -> list[Any]:
+    return [m for m in dm(live, user) if "A question from the" in m.text]
+
+
+def test_new_partner_gets_the_consent_message_once_and_can_say_yes(live: Any) -> None:
+    start_project(live)
+    add_partners(live, PARTNER)
+    message = wait_dm(live, PARTNER, "Would you like to help")
+    words = json.dumps(message.blocks)
+    assert "anonymous" in words and "project leads read" in words and "pause or stop" in words
+    # The delivery engine sees the consent request in its ledger and does not ask again.
+    run_scheduler(live, next_run(live, "team_prompt"))
+    assert len([m for m in dm(live, PARTNER) if "Would you like to help" in m.text]) == 1
+
+    live.driver.click(ids.A_PARTNER_CONSENT_YES, user=PARTNER, message=message)
+    thanks = wait_dm(live, PARTNER, "Thank you for helping")
+    assert partner_row(live).consent == "given"
+    controls = {e["action_id"] for b in thanks.blocks if b["type"] == "actions" for e in b["elements"]}
+    assert {ids.A_PARTNER_PAUSE, ids.A_PARTNER_STOP, ids.A_PARTNER_SHARE} <= controls
+    updated = live.standin.message(message.channel, message.ts)
+    assert updated is not None and "You said yes" in json.dumps(updated.blocks)
+    assert ids.A_PARTNER_CONSENT_YES not in json.dumps(updated.blocks)
+
+    run_scheduler(live, next_run(live, "partner_prompt"))
+    prompt = live.standin.wait_for(lambda: partner_prompts(live)[-1] if partner_prompts(live) else None)
+    controls = {e["action_id"] for b in prompt.blocks if b["type"] == "actions" for e in b["elements"]}
+    assert controls == {ids.A_ANSWER, ids.A_PARTNER_PAUSE, ids.A_PARTNER_STOP}
+    assert live.standin.violations == []
+
+
+def test_no_thanks_means_no_more_messages(live: Any) -> None:
+    start_project(live)
+    add_partners(live, PARTNER)
+    consent(live, yes=False)
+    assert partner_row(live).consent == "declined"
+    before = len(dm(live, PARTNER))
+    run_scheduler(live, next_run(live, "partner_prompt"))
+    run_scheduler(live, next_run(live, "partner_prompt", after=next_run(live, "partner_prompt")))
+    assert len(dm(live, PARTNER)) == before
+    assert live.standin.violations == []
+
+
+def test_pause_resume_and_stop(live: Any) -> None:
+    start_project(live)
+    add_partners(live, PARTNER)
+    consent(live)
+    thanks = wait_dm(live, PARTNER, "Thank you for helping")
+    live.driver.click(ids.A_PARTNER_PAUSE, user=PARTNER, message=thanks)
+    paused = wait_dm(live, PARTNER, "Paused.")
+    assert partner_row(live).paused
+    first = next_run(live, "partner_prompt")
+    run_scheduler(live, first)
+    assert partner_prompts(live) == []
+
+    live.driver.click(ids.A_PARTNER_RESUME, user=PARTNER, message=paused)
+    wait_dm(live, PARTNER, "Welcome back")
+    assert not partner_row(live).paused
+    second = next_run(live, "partner_prompt", after=first)
+    run_scheduler(live, second)
+    prompt = live.standin.wait_for(lambda: partner_prompts(live)[-1] if partner_prompts(live) else None)
+
+    live.driver.click(ids.A_PARTNER_STOP, user=PARTNER, message=prompt)
+    stopped = wait_dm(live, PARTNER, "Stopped.")
+    assert "stay anonymous" in stopped.text and f"<@{LEAD}>" in stopped.text
+    assert partner_row(live).stopped
+    count = len(partner_prompts(live))
+    run_scheduler(live, next_run(live, "partner_prompt", after=second))
+    assert len(partner_prompts(live)) == count
+    # A pause pressed later on an old message does not bring a stopped partner back.
+    live.driver.click(ids.A_PARTNER_PAUSE, user=PARTNER, message=prompt)
+    live.standin.wait_for(lambda: len([m for m in dm(live, PARTNER) if m.text.startswith("Stopped.")]) == 2 or None)
+    assert partner_row(live).stopped
+    assert live.standin.violations == []
+
+
+def test_partner_answers_are_anonymous_by_default_and_stay_out_of_the_channel(live: Any) -> None:
+    start_project(live)
+    add_partners(live, PARTNER)
+    consent(live)
+    run_scheduler(live, next_run(live, "partner_prompt"))
+    prompt = live.standin.wait_for(lambda: partner_prompts(live)[-1] if partner_prompts(live) else None)
+    channel_before = len(live.standin.messages(CHANNEL))
+
+    view, _ = answer(live, prompt, PARTNER, "Nobody explained the blood loss checks to me.")
+    options = next(b for b in view["blocks"] if b.get("block_id") == ids.B_ANSWER_OPTIONS)["element"]
+    assert [o["value"] for o in options["initial_options"]] == ["anonymous"]  # anonymous on, sharing off
+    wait_dm(live, PARTNER, "Only the project leads will read it")
+    row = answers(live)[0]
+    assert (row.user_id, row.anonymous, row.from_partner, row.shared) == (None, True, True, False)
+    assert len(live.standin.messages(CHANNEL)) == channel_before
+
+    # With the box ticked, it reaches the channel, still without a name.
+    answer(live, prompt, PARTNER, "Video in my language would help.", ["anonymous", "share"])
+    shared = live.standin.wait_for(lambda: next(
+        (m for m in live.standin.messages(CHANNEL) if "service-user partner" in m.text), None))
+    assert shared.text.startswith("A service-user partner shared this") and PARTNER not in shared.text
+    assert answers(live)[1].shared
+    with Session(live.engine) as session:
+        delivery = session.exec(select(Delivery).where(Delivery.kind == "partner_prompt")).one()
+        assert delivery.recipient == PARTNER
+    assert live.standin.violations == []
+
+
+def test_partner_who_has_not_consented_cannot_share_to_the_channel(live: Any) -> None:
+    start_project(live)
+    add_partners(live, PARTNER)
+    consent(live)
+    run_scheduler(live, next_run(live, "partner_prompt"))
+    prompt = live.standin.wait_for(lambda: partner_prompts(live)[-1] if partner_prompts(live) else None)
+    # The lead removes and re-adds the partner: consent starts again from "pending".
+    opened = live.driver.slash("/mfi", "partners", user=LEAD, channel=CHANNEL)
+    live.driver.submit_view(opened.wait_view()["id"], {ids.B_PARTNERS_USERS: []}, user=LEAD)
+    opened = live.driver.slash("/mfi", "partners", user=LEAD, channel=CHANNEL)
+    live.driver.submit_view(opened.wait_view()["id"], {ids.B_PARTNERS_USERS: [PARTNER]}, user=LEAD)
+    live.standin.wait_for(lambda: partner_row(live).consent == "pending" or None)
+    view, _ = answer(live, prompt, PARTNER, "Still thinking about it.")
+    options = next(b for b in view["blocks"] if b.get("block_id") == ids.B_ANSWER_OPTIONS)["element"]
+    assert [o["value"] for o in options["options"]] == ["anonymous"]
+    live.standin.wait_for(lambda: answers(live) or None)
+    assert not answers(live)[0].shared
+    assert not [m for m in live.standin.messages(CHANNEL) if "service-user partner" in m.text]
+
+
+def test_partners_modal_is_for_leads_and_a_lead_cannot_be_a_partner(live: Any) -> None:
+    start_project(live)
+    live.driver.slash("/mfi", "partners", user=MIDWIFE, channel=CHANNEL)
+    live.standin.wait_for(lambda: next((r for r in live.standin.responses() if "Only the project's leads" in r.text), None))
+    opened = live.driver.slash("/mfi", "partners", user=LEAD, channel=CHANNEL)
+    response = live.driver.submit_view(opened.wait_view()["id"], {ids.B_PARTNERS_USERS: [LEAD]}, user=LEAD)
+    assert response.json["response_action"] == "errors"
+    assert "lead or a service-user partner" in response.json["errors"][ids.B_PARTNERS_USERS]
+    assert live.standin.violations == []
+
+
+def test_partners_added_in_the_project_form_are_asked_for_consent(live: Any) -> None:
+    live.standin.add_user(PARTNER, "amara", "Amara (service-user partner)")
+    start_project(live, project_partners=[PARTNER])
+    wait_dm(live, PARTNER, "Would you like to help")
+    assert partner_row(live).consent == "pending"
+
+
+def test_partner_can_let_the_team_see_their_answers_and_take_it_back(live: Any) -> None:
+    start_project(live)
+    add_partners(live, PARTNER)
+    consent(live)
+    thanks = wait_dm(live, PARTNER, "Thank you for helping")
+    live.driver.click(ids.A_PARTNER_SHARE, user=PARTNER, message=thanks)
+    wait_dm(live, PARTNER, "you can tick a box")
+    assert partner_row(live).share_in_channel
+    live.driver.click(ids.A_PARTNER_SHARE, user=PARTNER, message=thanks, value=json.dumps({"project_id": 1, "share": False}))
+    wait_dm(live, PARTNER, "will not be shown")
+    assert not partner_row(live).share_in_channel
+    assert live.standin.violations == []
