@@ -6,11 +6,12 @@ from slack_bolt import App
 
 
 def register(app: App) -> None:
-    from handlers import home, measures, partners, pdsa, projects, prompts
+    from handlers import equity, home, measures, partners, pdsa, projects, prompts
 
     projects.register(app)
     home.register(app)
     measures.register(app)
     prompts.register(app)
     partners.register(app)
+    equity.register(app)
     pdsa.register(app)

@@ -83,9 +83,9 @@ Chapter = Callable[[DemoContext], None]
 
 def chapters() -> list[Chapter]:
     """The walkthrough in order; each capability adds its chapter here."""
-    from bot.demo import measures, pdsa, project, prompts
+    from bot.demo import equity, measures, pdsa, project, prompts
 
-    found: list[Chapter] = [project.chapter, measures.chapter, pdsa.chapter, prompts.chapter]
+    found: list[Chapter] = [project.chapter, measures.chapter, equity.chapter, pdsa.chapter, prompts.chapter]
     return found
 
 

@@ -1,0 +1,942 @@
+"""The equity analysis of one measure: group rates and gaps, SPC per group, missing data and an honest headline.
+
+Pure: a tidy frame in (columns period, group, numerator, denominator, value), a MeasureAnalysis out. The
+numbers are unrounded (analyst output); `analyse_for_channel` adds what disclosure control needs before
+anything reaches Slack (coarser periods or the five high-level groups when most cells are too small).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, cast
+
+import pandas as pd
+
+from bot import ethnicity
+from bot.equity import missing as missing_data
+from bot.equity import stats
+from bot.equity.disclosure import DisclosurePolicy
+from bot.equity.spc import spc_for_series
+from bot.equity.types import (
+    Direction,
+    GapChange,
+    GroupCounts,
+    GroupStat,
+    Heterogeneity,
+    SpcMethod,
+    SpcResult,
+    Warning,
+)
+
+logger = logging.getLogger(__name__)
+
+COUNT_KINDS = ("proportion", "rate_per_1000")
+VALUE_KINDS = ("value", "count")
+PERIODS = ("week", "month", "quarter")
+# The latest window: about three months whatever the period length.
+DEFAULT_WINDOW = {"week": 13, "month": 3, "quarter": 1}
+PERIODS_PER_MONTH = {"week": 13 / 3, "month": 1.0, "quarter": 1 / 3}
+COARSER = {"week": "month", "month": "quarter"}
+MISSING_CODES = ethnicity.MISSING_CODES
+NATIONAL = ethnicity.NATIONAL_CODES
+TOTAL = ethnicity.ALL
+OTHERS = ethnicity.OTHERS
+BEST = ethnicity.BEST
+_HL_OF = {code: key for key, members in ethnicity.HIGH_LEVEL_GROUPS.items() for code in members}
+METHOD_NAMES: dict[str, str] = {
+    "p": "p-chart (qicharts2 rules: limits at three sigma from each period's denominator, Anhøj runs rules)",
+    "mdc": "XmR chart with NHS Making Data Count rules",
+    "run": "run chart with the Anhøj rules",
+}
+STATS_METHODS = (
+    "Wilson 95% intervals; rate ratio with Katz log interval; rate difference with Newcombe interval; "
+    "Pearson chi-square without continuity correction; change in the gap by difference in differences "
+    "and ratio of rate ratios (binomial GLM interaction)"
+)
+
+
+@dataclass
+class ValueStat:
+    """One group's mean of a value (or count) measure over the latest window: no rates or intervals."""
+
+    code: str
+    label: str
+    mean: float | None
+    periods: int
+    latest: float | None
+
+
+@dataclass
+class MeasureAnalysis:
+    name: str
+    kind: str
+    direction: Direction
+    period: str
+    spc_method: SpcMethod
+    reference_requested: str
+    reference_group: str | None  # the resolved reference: a code, a "HL:" key, "OTHERS", or None (none usable)
+    focus_groups: list[str]
+    periods: list[date]
+    window: tuple[date, date] | None
+    baseline: tuple[date, date] | None
+    recent: tuple[date, date] | None
+    groups: list[GroupStat]
+    value_groups: list[ValueStat]
+    heterogeneity: Heterogeneity | None
+    gaps: list[GapChange]
+    spc: dict[str, SpcResult]
+    missing: missing_data.MissingSummary | None
+    warnings: list[Warning]
+    labels: dict[str, str]
+    frame: pd.DataFrame  # tidy, with the derived groups (high-level, OTHERS) added
+    window_counts: dict[str, GroupCounts] = field(default_factory=dict)
+    baseline_counts: dict[str, GroupCounts] = field(default_factory=dict)
+    recent_counts: dict[str, GroupCounts] = field(default_factory=dict)
+    rebase: dict[str, list[date]] = field(default_factory=dict)
+    target: float | None = None
+    headline: str = ""
+
+    @property
+    def is_rate(self) -> bool:
+        return self.kind in COUNT_KINDS
+
+    @property
+    def method_text(self) -> str:
+        spc = METHOD_NAMES.get(self.spc_method, self.spc_method)
+        if self.is_rate:
+            return f"{STATS_METHODS}. SPC: {spc}."
+        return f"Means per group over the window (no rates or intervals for a value measure). SPC: {spc}."
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything an analyst needs, unrounded; rates are fractions whatever the kind."""
+        return {
+            "measure": self.name,
+            "kind": self.kind,
+            "direction": self.direction,
+            "period": self.period,
+            "reference_group": self.reference_group,
+            "reference_requested": self.reference_requested,
+            "focus_groups": self.focus_groups,
+            "window": _window_json(self.window),
+            "baseline": _window_json(self.baseline),
+            "recent": _window_json(self.recent),
+            "groups": [_group_json(g) for g in self.groups] if self.is_rate
+            else [_value_json(v) for v in self.value_groups],
+            "heterogeneity": None if self.heterogeneity is None else {
+                "chi2": self.heterogeneity.chi2, "df": self.heterogeneity.df,
+                "p_value": self.heterogeneity.p_value, "method": self.heterogeneity.method,
+            },
+            "gaps": [_gap_json(g) for g in self.gaps],
+            "spc": [_spc_json(r) for r in self.spc.values()],
+            "missing": _missing_json(self.missing),
+            "warnings": [{"code": w.code, "severity": w.severity, "message": w.message} for w in self.warnings],
+            "headline": self.headline,
+            "methods": self.method_text,
+        }
+
+
+# ---------------------------------------------------------------- JSON helpers
+
+
+def _window_json(window: tuple[date, date] | None) -> dict[str, str] | None:
+    return None if window is None else {"from": window[0].isoformat(), "to": window[1].isoformat()}
+
+
+def _group_json(g: GroupStat) -> dict[str, Any]:
+    return {
+        "code": g.code, "label": g.label, "numerator": g.numerator, "denominator": g.denominator,
+        "rate": g.rate, "ci_low": g.ci_low, "ci_high": g.ci_high,
+        "rate_ratio": g.rate_ratio, "rate_ratio_ci_low": g.rate_ratio_ci_low,
+        "rate_ratio_ci_high": g.rate_ratio_ci_high, "rate_difference": g.rate_difference,
+        "rate_difference_ci_low": g.rate_difference_ci_low, "rate_difference_ci_high": g.rate_difference_ci_high,
+        "p_value": g.p_value, "is_reference": g.is_reference,
+    }
+
+
+def _value_json(v: ValueStat) -> dict[str, Any]:
+    return {
+        "code": v.code, "label": v.label, "mean": v.mean, "periods": v.periods, "latest": v.latest,
+        "numerator": None, "denominator": None, "rate": None, "ci_low": None, "ci_high": None,
+        "rate_ratio": None, "rate_ratio_ci_low": None, "rate_ratio_ci_high": None, "rate_difference": None,
+        "rate_difference_ci_low": None, "rate_difference_ci_high": None,
+        "note": "value measure: means per group, no proportion statistics",
+    }
+
+
+def _gap_json(g: GapChange) -> dict[str, Any]:
+    return {
+        "group": g.group, "reference": g.reference, "baseline_rate": g.baseline_rate, "recent_rate": g.recent_rate,
+        "reference_baseline_rate": g.reference_baseline_rate, "reference_recent_rate": g.reference_recent_rate,
+        "did": g.did, "did_ci_low": g.did_ci_low, "did_ci_high": g.did_ci_high, "did_p_value": g.did_p_value,
+        "ratio_of_rate_ratios": g.ratio_of_rate_ratios, "rrr_ci_low": g.rrr_ci_low, "rrr_ci_high": g.rrr_ci_high,
+        "rrr_p_value": g.rrr_p_value, "established": g.established, "needed_per_period": g.needed_per_period,
+        "verdict": g.verdict,
+    }
+
+
+def _spc_json(r: SpcResult) -> dict[str, Any]:
+    s = r.summary
+    return {
+        "group": r.group,
+        "method": r.method,
+        "points": [
+            {"period": p.period.isoformat(), "value": p.value, "centre": p.centre, "lower": p.lower, "upper": p.upper,
+             "signals": list(p.signals), "variation": p.variation, "numerator": p.numerator,
+             "denominator": p.denominator}
+            for p in r.points
+        ],
+        "summary": {
+            "n_points": s.n_points, "longest_run": s.longest_run, "longest_run_max": s.longest_run_max,
+            "crossings": s.crossings, "crossings_min": s.crossings_min, "runs_signal": s.runs_signal,
+            "variation_type": s.variation_type, "assurance_type": s.assurance_type, "trial_limits": s.trial_limits,
+        },
+    }
+
+
+def _missing_json(m: missing_data.MissingSummary | None) -> dict[str, Any] | None:
+    if m is None:
+        return None
+    return {
+        "not_stated_share": m.not_stated_share, "not_known_share": m.not_known_share,
+        "valid_share": m.valid_share, "asked_share": m.asked_share,
+        "by_period": [
+            {"period": p.period.isoformat(), "not_stated_share": p.not_stated_share,
+             "not_known_share": p.not_known_share, "valid_share": p.valid_share}
+            for p in m.by_period
+        ],
+    }
+
+
+# ---------------------------------------------------------------- frames and groups
+
+
+def _as_date(value: object) -> date:
+    if isinstance(value, date):
+        return value if type(value) is date else date(value.year, value.month, value.day)
+    stamp = pd.Timestamp(cast(str, value))
+    return date(stamp.year, stamp.month, stamp.day)
+
+
+def tidy_frame(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Columns period (date), group (str), numerator, denominator (int) and value (float); unusable rows dropped.
+
+    Counts kinds keep rows with both counts; value kinds keep rows with a value (a count measure falls back
+    to its numerator). Any "ALL" rows are dropped: the total is always recomputed from the groups.
+    """
+    if kind not in COUNT_KINDS + VALUE_KINDS:
+        raise ValueError(f"unknown measure kind {kind!r}: expected one of {', '.join(COUNT_KINDS + VALUE_KINDS)}")
+    missing_cols = {"period", "group"} - set(frame.columns)
+    if missing_cols:
+        raise ValueError(f"the data needs columns period and group; missing {sorted(missing_cols)}")
+    out = pd.DataFrame({
+        "period": [_as_date(v) for v in frame["period"].tolist()],
+        "group": [str(g) for g in frame["group"].tolist()],
+        "numerator": pd.to_numeric(frame["numerator"], errors="coerce") if "numerator" in frame else math.nan,
+        "denominator": pd.to_numeric(frame["denominator"], errors="coerce") if "denominator" in frame else math.nan,
+        "value": pd.to_numeric(frame["value"], errors="coerce") if "value" in frame else math.nan,
+    })
+    out = out[out["group"] != TOTAL]
+    if kind in COUNT_KINDS:
+        out = out.dropna(subset=["numerator", "denominator"])
+        out = out[out["denominator"] >= 0]
+        out["numerator"] = out["numerator"].astype("int64")
+        out["denominator"] = out["denominator"].astype("int64")
+        bad = out[(out["numerator"] < 0) | (out["numerator"] > out["denominator"])]
+        if len(bad):
+            first = bad.iloc[0]
+            raise ValueError(
+                f"numerator larger than denominator (or negative) for group {first['group']} in the period "
+                f"starting {first['period']}: {int(first['numerator'])} of {int(first['denominator'])}"
+            )
+        out["value"] = math.nan
+    else:
+        if kind == "count":
+            out["value"] = out["value"].fillna(out["numerator"])
+        out = out.dropna(subset=["value"])
+        out["numerator"] = 0
+        out["denominator"] = 0
+    # One row per (period, group): repeated rows are summed (counts) or averaged (values).
+    agg: dict[str, str] = {"numerator": "sum", "denominator": "sum", "value": "mean"}
+    if kind == "count":
+        agg["value"] = "sum"
+    grouped = out.groupby(["period", "group"], sort=True, as_index=False).agg(agg)
+    return grouped.reset_index(drop=True)
+
+
+def _step(d: date, fine: str, sign: int) -> date:
+    if fine == "week":
+        return d + timedelta(days=7 * sign)
+    month = d.month - 1 + sign
+    return date(d.year + month // 12, month % 12 + 1, 1)
+
+
+def coarsen(frame: pd.DataFrame, period: str, kind: str, fine: str | None = None) -> pd.DataFrame:
+    """Re-aggregate a tidy frame to longer periods (weeks go to the month their week starts in).
+
+    With `fine` (the current period length), an incomplete first or last longer period is left out: a
+    quarter holding one month of data would read as a fall in counts and a thin latest window.
+    """
+    from bot.importer import period_start
+
+    out = frame.copy()
+    fine_periods = sorted(set(out["period"].tolist()))
+    out["period"] = [period_start(d, cast(Any, period)) for d in out["period"].tolist()]
+    if fine is not None and fine_periods:
+        first, last = fine_periods[0], fine_periods[-1]
+        drop = set()
+        if period_start(_step(last, fine, 1), cast(Any, period)) == period_start(last, cast(Any, period)):
+            drop.add(period_start(last, cast(Any, period)))
+        if period_start(_step(first, fine, -1), cast(Any, period)) == period_start(first, cast(Any, period)):
+            drop.add(period_start(first, cast(Any, period)))
+        if len(drop) < len(set(out["period"].tolist())):
+            out = out[~out["period"].isin(drop)]
+    agg = {"numerator": "sum", "denominator": "sum", "value": "sum" if kind == "count" else "mean"}
+    return out.groupby(["period", "group"], sort=True, as_index=False).agg(agg).reset_index(drop=True)
+
+
+def to_high_level(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Replace each national code by its high-level group key; Z and 99 stay as they are."""
+    out = frame.copy()
+    out["group"] = [_HL_OF.get(g, g) for g in out["group"].tolist()]
+    agg = {"numerator": "sum", "denominator": "sum", "value": "sum" if kind == "count" else "mean"}
+    return out.groupby(["period", "group"], sort=True, as_index=False).agg(agg).reset_index(drop=True)
+
+
+def _members(code: str, *, reference: str, focus: Sequence[str], present: Sequence[str]) -> tuple[str, ...]:
+    """Codes a derived group stands for, among the codes present in the data."""
+    if code in ethnicity.HIGH_LEVEL_GROUPS:
+        return tuple(c for c in ethnicity.HIGH_LEVEL_GROUPS[code] if c in present)
+    if code == OTHERS:
+        taken: set[str] = set()
+        for f in [reference, *focus]:
+            if f in ethnicity.HIGH_LEVEL_GROUPS:
+                taken.update(ethnicity.HIGH_LEVEL_GROUPS[f])
+            elif f not in (OTHERS, BEST):
+                taken.add(f)
+        return tuple(c for c in present if c not in taken and c not in MISSING_CODES and not c.startswith("HL:"))
+    return (code,)
+
+
+def _add_derived(frame: pd.DataFrame, derived: Mapping[str, tuple[str, ...]], kind: str) -> pd.DataFrame:
+    extra = []
+    stored = set(frame["group"])
+    for code, members in derived.items():
+        if code in stored:
+            continue  # the extract already carries this group (e.g. an "all other groups" row)
+        rows = frame[frame["group"].isin(members)]
+        if rows.empty:
+            continue
+        agg = {"numerator": "sum", "denominator": "sum", "value": "mean" if kind == "value" else "sum"}
+        summed = rows.groupby("period", sort=True, as_index=False).agg(agg)
+        summed["group"] = code
+        extra.append(summed[["period", "group", "numerator", "denominator", "value"]])
+    if not extra:
+        return frame
+    return pd.concat([frame, *extra], ignore_index=True)
+
+
+def _counts(frame: pd.DataFrame, window: tuple[date, date] | None) -> dict[str, GroupCounts]:
+    if window is None:
+        return {}
+    rows = frame[(frame["period"] >= window[0]) & (frame["period"] <= window[1])]
+    summed = rows.groupby("group", sort=False)[["numerator", "denominator"]].sum()
+    return {
+        str(code): GroupCounts(str(code), int(r["numerator"]), int(r["denominator"])) for code, r in summed.iterrows()
+    }
+
+
+def _order_key(code: str, reference: str | None, focus: Sequence[str]) -> tuple[int, int, str]:
+    if code == reference:
+        return (0, 0, code)
+    if code in focus:
+        return (1, list(focus).index(code), code)
+    if code in NATIONAL:
+        return (2, NATIONAL.index(code), code)
+    if code.startswith("HL:") or code == OTHERS:
+        return (3, 0, code)
+    if code in MISSING_CODES:
+        return (4, MISSING_CODES.index(code), code)
+    return (5, 0, code)
+
+
+def label(code: str) -> str:
+    """NHS display label with its code, for any key the analysis uses."""
+    try:
+        return ethnicity.display(code)
+    except ValueError:
+        return code
+
+
+def period_label(d: date, period: str) -> str:
+    """'w/c 7 Apr 2025', 'Apr 2025' or 'Apr–Jun 2025'."""
+    if period == "week":
+        return f"w/c {d.day} {d:%b %Y}"
+    if period == "quarter":
+        end = date(d.year + (d.month + 2 > 12), (d.month + 1) % 12 + 1, 1)
+        return f"{d:%b}–{end:%b %Y}" if end.year == d.year else f"{d:%b %Y}–{end:%b %Y}"
+    return f"{d:%b %Y}"
+
+
+def window_label(window: tuple[date, date] | None, period: str) -> str:
+    if window is None:
+        return "no data"
+    if window[0] == window[1]:
+        return period_label(window[0], period)
+    if period == "quarter":
+        first, last = period_label(window[0], period), period_label(window[1], period)
+        start, end = first.split("–")[0], last.split("–")[-1]
+        return f"{start}–{end}" if " " in start else f"{start} {window[0].year}–{end}"
+    return f"{period_label(window[0], period)} to {period_label(window[1], period)}"
+
+
+def window_periods_for(period: str, months: int) -> int:
+    """How many periods make up `months` months (13 weeks a quarter)."""
+    return max(1, round(months * PERIODS_PER_MONTH[period]))
+
+
+def _thirds(periods: Sequence[date]) -> tuple[tuple[date, date], tuple[date, date]] | None:
+    if len(periods) < 2:
+        return None
+    k = max(1, len(periods) // 3)
+    return (periods[0], periods[k - 1]), (periods[-k], periods[-1])
+
+
+# ---------------------------------------------------------------- the analysis
+
+
+def analyse_measure(
+    frame: pd.DataFrame,
+    *,
+    kind: str,
+    direction: str,
+    reference: str,
+    focus_groups: Sequence[str],
+    period: str,
+    spc_method: str | None = None,
+    rebase: Mapping[str, Sequence[date]] | None = None,
+    fix_after: int | None = None,
+    target: float | None = None,
+    screen_outliers: bool = True,
+    today: date,
+    window_periods: int | None = None,
+    baseline: tuple[date, date] | None = None,
+    recent: tuple[date, date] | None = None,
+    target_gap: float | None = None,
+    policy: DisclosurePolicy,
+    measure_type: str = "outcome",
+    name: str = "This measure",
+) -> MeasureAnalysis:
+    """Analyse one measure's tidy frame by ethnic group.
+
+    Args:
+        kind: "proportion" or "rate_per_1000" (counts: rates, intervals, gaps, p-chart by default),
+            "value" or "count" (means per group over the window and an XmR chart; no proportion statistics).
+        reference: a code ("A"), a high-level key ("HL:White", built by summing its codes), "BEST" (the
+            best-performing group with enough events in the latest window) or "OTHERS" (each group against
+            all the others combined).
+        focus_groups: the groups the project is about; "HL:" keys and "OTHERS" are built by summing members.
+            Empty: every national group with data (except the reference) gets a gap change.
+        rebase: group code -> dates that start a new SPC segment; dates under "ALL" apply to every group.
+        target: the SPC target, as a fraction for proportions and rates (a value above 1 is read as a
+            percentage, or per 1,000 for a rate); plain units for values.
+        window_periods: periods in the latest window (default about three months).
+        baseline, recent: inclusive windows for the change in the gap (default first and last third).
+        policy: the project's disclosure policy; decides which subgroups the aggregation and balancing
+            checks can name.
+    """
+    if period not in PERIODS:
+        raise ValueError(f"unknown period {period!r}: expected week, month or quarter")
+    if direction not in ("higher", "lower", "neither"):
+        raise ValueError(f"unknown direction {direction!r}: expected higher, lower or neither")
+    direction_ = cast(Direction, direction)
+    method = spc_method or ("p" if kind in COUNT_KINDS else "mdc")
+    if method not in METHOD_NAMES:
+        raise ValueError(f"unknown SPC method {method!r}: expected mdc, p or run")
+    if method == "p" and kind not in COUNT_KINDS:
+        raise ValueError("a p-chart needs numerators and denominators; use mdc or run for a value measure")
+    base = tidy_frame(frame, kind)
+    is_rate = kind in COUNT_KINDS
+    if target is not None and is_rate and target > 1:
+        target = target / (100.0 if kind == "proportion" else 1000.0)
+
+    present = [c for c in [*NATIONAL, *sorted(set(base["group"]) - set(NATIONAL))] if c in set(base["group"])]
+    focus = [f for f in dict.fromkeys(focus_groups) if f != reference]
+    periods = sorted(set(base["period"].tolist()))
+    n_window = window_periods or DEFAULT_WINDOW[period]
+    window = (periods[-min(n_window, len(periods))], periods[-1]) if periods else None
+    split = _thirds(periods)
+    baseline = baseline or (split[0] if split else None)
+    recent = recent or (split[1] if split else None)
+
+    derived_codes = [c for c in [reference, *focus] if c in ethnicity.HIGH_LEVEL_GROUPS or c == OTHERS]
+    derived = {c: _members(c, reference=reference, focus=focus, present=present) for c in derived_codes}
+    # With OTHERS as the reference, group_stats compares each group with all the rest; the OTHERS series
+    # built here (the groups outside the focus) is what the SPC chart and the gap change use.
+    full = _add_derived(base, derived, kind)
+    window_counts = _counts(full, window)
+    warnings: list[Warning] = []
+    labels = {c: label(c) for c in set(full["group"]) | {reference, *focus, TOTAL} if c != BEST}
+
+    ref: str | None = reference
+    if reference == BEST:
+        national_window = [window_counts[c] for c in NATIONAL if c in window_counts]
+        ref = stats.best_group(national_window, direction=direction_, min_events=policy.threshold) if is_rate else None
+        if ref is None and is_rate:
+            warnings.append(Warning(
+                "NO_REFERENCE", "warning",
+                f"No group has the {policy.threshold} or more events in the latest window needed to be the "
+                "best-performing reference, so gaps are not estimated. Choose a named reference group "
+                "(for example White British (A)) or a longer window.",
+            ))
+    elif reference != OTHERS and reference not in set(full["group"]):
+        warnings.append(Warning(
+            "NO_REFERENCE", "warning",
+            f"The reference group {label(reference)} has no data, so gaps are not estimated. Check the "
+            "ethnicity coding of the extract, or choose another reference group.",
+        ))
+        ref = None
+    if ref is not None:
+        labels.setdefault(ref, label(ref))
+
+    groups: list[GroupStat] = []
+    value_groups: list[ValueStat] = []
+    heterogeneity: Heterogeneity | None = None
+    gaps: list[GapChange] = []
+    codes_in_order = sorted(set(full["group"]), key=lambda c: _order_key(c, ref, focus))
+    if is_rate and window is not None:
+        rows = [window_counts[c] for c in codes_in_order if c in window_counts]
+        if ref == OTHERS:
+            # Each group against all the others combined: only single codes, so nothing is counted twice.
+            singles = [r for r in rows if r.code in NATIONAL or r.code in MISSING_CODES]
+            groups, notes = stats.group_stats_with_warnings(singles, reference=OTHERS, labels=labels,
+                                                            direction=direction_)
+            warnings.extend(notes)
+            groups = [*(_against_rest(window_counts, f, present, labels) for f in focus
+                        if f in derived and f in window_counts), *groups]
+        elif ref is not None:
+            groups, notes = stats.group_stats_with_warnings(rows, reference=ref, labels=labels, direction=direction_)
+            warnings.extend(notes)
+        else:
+            groups = [stats.group_stats([r], reference="OTHERS", labels=labels)[0] for r in rows]
+        heterogeneity = stats.heterogeneity([window_counts[c] for c in NATIONAL if c in window_counts])
+        gaps = _gap_changes(full, ref, focus, present, baseline, recent, direction_, labels, target_gap)
+    elif window is not None:
+        value_groups = _value_stats(full, codes_in_order, window, labels)
+        warnings.append(Warning(
+            "VALUE_MEASURE", "info",
+            "This is a value measure, so groups are compared by their mean over the window; rates, intervals "
+            "and gap tests need numerators and denominators.",
+        ))
+
+    rebase_map = {k: sorted(_as_date(d) for d in v) for k, v in (rebase or {}).items()}
+    spc = _spc(full, codes_in_order, ref, is_rate, method, direction_, rebase_map, fix_after, target, screen_outliers)
+    if any(r.summary.trial_limits for r in spc.values()):
+        warnings.append(Warning(
+            "SPC_TRIAL_LIMITS", "info",
+            "Some charts have fewer than 13 points, so their limits are trial limits: read signals cautiously "
+            "and keep adding data.",
+        ))
+
+    summary: missing_data.MissingSummary | None = None
+    if is_rate and not base.empty:
+        summary = missing_data.summarise_missing(base)
+        collapsed, m_ref, m_focus = _collapse_for_missing(base, ref, focus, derived)
+        if m_ref is not None:
+            warnings.extend(missing_data.missing_warnings(
+                collapsed, today=today, period=cast(Any, period), focus_groups=m_focus, reference=m_ref,
+                direction=direction_, target_gap=target_gap, baseline=baseline, recent=recent, policy=policy,
+            ))
+        if baseline is not None and recent is not None:
+            before, after = _counts(base, baseline), _counts(base, recent)
+            national_before = [before[c] for c in NATIONAL if c in before]
+            national_after = [after[c] for c in NATIONAL if c in after]
+            warnings.extend(stats.aggregation_check(
+                national_before, national_after, direction=direction_, min_count=policy.threshold, labels=labels))
+            if measure_type == "balancing":
+                warnings.extend(stats.balancing_check(
+                    national_before, national_after, direction=direction_, measure_name=name,
+                    min_count=policy.threshold, labels=labels))
+
+    result = MeasureAnalysis(
+        name=name, kind=kind, direction=direction_, period=period, spc_method=cast(SpcMethod, method),
+        reference_requested=reference, reference_group=ref, focus_groups=focus, periods=periods, window=window,
+        baseline=baseline, recent=recent, groups=groups, value_groups=value_groups, heterogeneity=heterogeneity,
+        gaps=gaps, spc=spc, missing=summary, warnings=warnings, labels=labels, frame=full,
+        window_counts=window_counts, baseline_counts=_counts(full, baseline), recent_counts=_counts(full, recent),
+        rebase=rebase_map, target=target,
+    )
+    result.headline = build_headline(result, rate_text=exact_rate_text(kind))
+    return result
+
+
+def _gap_changes(
+    full: pd.DataFrame,
+    ref: str | None,
+    focus: Sequence[str],
+    present: Sequence[str],
+    baseline: tuple[date, date] | None,
+    recent: tuple[date, date] | None,
+    direction: Direction,
+    labels: Mapping[str, str],
+    target_gap: float | None,
+) -> list[GapChange]:
+    if ref is None or baseline is None or recent is None:
+        return []
+    before, after = _counts(full, baseline), _counts(full, recent)
+    candidates = list(focus) or [c for c in present if c in NATIONAL and c != ref
+                                 and not (ref in ethnicity.HIGH_LEVEL_GROUPS and c in ethnicity.HIGH_LEVEL_GROUPS[ref])]
+    out: list[GapChange] = []
+    for code in candidates:
+        if code not in before or code not in after:
+            continue
+        if ref == OTHERS:
+            others = [c for c in present if c in NATIONAL and c not in _members(code, reference="", focus=[], present=present)]
+            rb = GroupCounts(OTHERS, sum(before[c].numerator for c in others if c in before),
+                             sum(before[c].denominator for c in others if c in before))
+            ra = GroupCounts(OTHERS, sum(after[c].numerator for c in others if c in after),
+                             sum(after[c].denominator for c in others if c in after))
+        elif ref in before and ref in after:
+            rb, ra = before[ref], after[ref]
+        else:
+            continue
+        out.append(stats.gap_change(
+            group_before=before[code], group_after=after[code], ref_before=rb, ref_after=ra,
+            direction=direction, labels=labels, target_gap=target_gap,
+        ))
+    return out
+
+
+def _against_rest(
+    window_counts: Mapping[str, GroupCounts], code: str, present: Sequence[str], labels: Mapping[str, str]
+) -> GroupStat:
+    """A derived focus group (e.g. HL:Black) against every other national group combined."""
+    members = set(_members(code, reference="", focus=[], present=present))
+    rest = [window_counts[c] for c in NATIONAL if c in window_counts and c not in members]
+    other = GroupCounts(OTHERS, sum(c.numerator for c in rest), sum(c.denominator for c in rest))
+    own = window_counts[code]
+    stat = stats.group_stats([own, other], reference=OTHERS, labels=labels)[0]
+    return stat
+
+
+def _value_stats(
+    full: pd.DataFrame, codes: Sequence[str], window: tuple[date, date], labels: Mapping[str, str]
+) -> list[ValueStat]:
+    rows = full[(full["period"] >= window[0]) & (full["period"] <= window[1])]
+    out: list[ValueStat] = []
+    for code in codes:
+        values = rows[rows["group"] == code].sort_values("period")["value"].dropna()
+        out.append(ValueStat(
+            code=code, label=labels.get(code, code),
+            mean=float(values.mean()) if len(values) else None,
+            periods=int(len(values)),
+            latest=float(values.iloc[-1]) if len(values) else None,
+        ))
+    return out
+
+
+def _spc(
+    full: pd.DataFrame,
+    codes: Sequence[str],
+    ref: str | None,
+    is_rate: bool,
+    method: str,
+    direction: Direction,
+    rebase: Mapping[str, Sequence[date]],
+    fix_after: int | None,
+    target: float | None,
+    screen: bool,
+) -> dict[str, SpcResult]:
+    series: dict[str, pd.DataFrame] = {}
+    for code in codes:
+        series[code] = full[full["group"] == code].sort_values("period")
+    national = full[full["group"].isin([*NATIONAL, *MISSING_CODES])]
+    if not national.empty:
+        agg = {"numerator": "sum", "denominator": "sum", "value": "mean" if not is_rate else "sum"}
+        series[TOTAL] = national.groupby("period", sort=True, as_index=False).agg(agg)
+    out: dict[str, SpcResult] = {}
+    common = list(rebase.get(TOTAL, ()))
+    for code, rows in series.items():
+        if rows.empty:
+            continue
+        dates = [_as_date(d) for d in rows["period"].tolist()]
+        own = [*common, *(rebase.get(code, ()) if code != TOTAL else ())]
+        kwargs: dict[str, Any] = {}
+        if is_rate:
+            kwargs = {"numerators": [int(v) for v in rows["numerator"].tolist()],
+                      "denominators": [int(v) for v in rows["denominator"].tolist()]}
+        else:
+            kwargs = {"values": [float(v) for v in rows["value"].tolist()]}
+        out[code] = spc_for_series(
+            dates, method=cast(SpcMethod, method), direction=direction, rebase=own, fix_after=fix_after,
+            target=target, screen_outliers=screen, group=code, **kwargs,
+        )
+    return out
+
+
+def _collapse_for_missing(
+    base: pd.DataFrame, ref: str | None, focus: Sequence[str], derived: Mapping[str, tuple[str, ...]]
+) -> tuple[pd.DataFrame, str | None, list[str]]:
+    """The frame missing.py reads: members of a derived reference or focus group merged into one row each.
+
+    missing.py knows single codes only; merging (rather than adding) keeps totals, and so every share, right.
+    """
+    if ref is None:
+        return base, None, []
+    mapping: dict[str, str] = {}
+    for code, members in derived.items():
+        if code == ref or code in focus:
+            for m in members:
+                mapping.setdefault(m, code)
+    if not mapping:
+        return base, ref, [f for f in focus if f != ref]
+    out = base.copy()
+    out["group"] = [mapping.get(g, g) for g in out["group"].tolist()]
+    out = out.groupby(["period", "group"], sort=True, as_index=False)[["numerator", "denominator"]].sum()
+    return out, ref, [f for f in focus if f != ref]
+
+
+# ---------------------------------------------------------------- the headline
+
+
+RateText = Callable[[GroupCounts], str | None]
+
+
+def exact_rate_text(kind: str) -> RateText:
+    """Rates from unrounded counts (analyst output): '9.0%' or '9.0 per 1,000'."""
+    def text(c: GroupCounts) -> str | None:
+        if c.denominator <= 0:
+            return None
+        return format_rate(c.numerator / c.denominator, kind)
+    return text
+
+
+def format_rate(rate: float, kind: str) -> str:
+    if kind == "rate_per_1000":
+        return f"{rate * 1000:.1f} per 1,000"
+    return f"{rate * 100:.1f}%"
+
+
+def _period_words(a: MeasureAnalysis) -> str:
+    if a.window is None:
+        return "the latest window"
+    n = len([p for p in a.periods if a.window[0] <= p <= a.window[1]])
+    return f"the latest {n} {a.period}{'s' if n != 1 else ''}" if n > 1 else f"the latest {a.period}"
+
+
+def recent_concerns(a: MeasureAnalysis, *, within: int = 3) -> list[str]:
+    """Groups whose SPC chart shows special cause of concern in its last `within` points."""
+    out = []
+    for code, r in a.spc.items():
+        valued = [p for p in r.points if p.value is not None][-within:]
+        if any(p.variation == "special_cause_concern" for p in valued):
+            out.append(code)
+    return out
+
+
+def build_headline(a: MeasureAnalysis, *, rate_text: RateText) -> str:
+    """One plain-language paragraph: what the latest window shows, and what is and is not established.
+
+    `rate_text` decides how a rate may be written (None: withheld); the Slack view passes a disclosure-safe one.
+    """
+    if not a.periods:
+        return f"{a.name}: no data yet, so there is nothing to compare."
+    parts: list[str] = []
+    valid = a.missing.valid_share if a.missing else None
+    if valid is not None and valid < 0.80:
+        parts.append(
+            f"Ethnicity is recorded for only {valid:.0%} of records, so the gaps below are not headlined: "
+            "improve recording first."
+        )
+    if not a.is_rate:
+        parts.append(
+            f"{a.name} is a value measure: groups are compared by their mean over {_period_words(a)}, "
+            "without rates, intervals or tests of the gap."
+        )
+    elif a.reference_group is None:
+        parts.append(f"{a.name}: no usable reference group, so no gap is estimated.")
+    else:
+        parts.extend(_rate_sentences(a, rate_text))
+    concerns = [a.labels.get(c, c) for c in recent_concerns(a)]
+    if concerns:
+        parts.append("Special cause of concern in recent points for " + "; ".join(concerns) + ".")
+    elif a.spc:
+        parts.append("No recent special-cause signal of concern on the SPC charts.")
+    return " ".join(parts)
+
+
+def _rate_sentences(a: MeasureAnalysis, rate_text: RateText) -> list[str]:
+    ref = a.reference_group
+    assert ref is not None
+    by_code = {g.code: g for g in a.groups}
+    ref_label = "all other groups combined" if ref == OTHERS else a.labels.get(ref, ref)
+    # Without focus groups, lead with the widest gap that has enough events to be shown anywhere.
+    compared = [g for g in a.groups if not g.is_reference and g.code in NATIONAL and g.rate_difference is not None]
+    widest = sorted(compared, key=lambda g: (g.numerator < 8, -abs(g.rate_difference or 0.0)))
+    focus = [f for f in a.focus_groups if f in by_code] or [g.code for g in widest[:1]]
+    out: list[str] = []
+    if focus:
+        code = focus[0]
+        g = by_code[code]
+        g_rate = rate_text(a.window_counts[code]) if code in a.window_counts else None
+        ref_counts = a.window_counts.get(ref)
+        if ref == OTHERS:
+            members = set(_members(code, reference="", focus=[], present=list(a.window_counts)))
+            rest = [c for k, c in a.window_counts.items() if k in NATIONAL and k not in members]
+            ref_counts = GroupCounts(OTHERS, sum(c.numerator for c in rest), sum(c.denominator for c in rest))
+        ref_rate = rate_text(ref_counts) if ref_counts is not None else None
+        when = _period_words(a)
+        if g_rate is None:
+            out.append(f"In {when}, {g.label} had too few events to show a rate safely, so the gap with "
+                       f"{ref_label} cannot be shown for this window.")
+        else:
+            vs = f" against {ref_rate} for {ref_label}" if ref_rate else f" (the {ref_label} rate is not shown)"
+            sentence = f"In {when}, the rate for {g.label} was {g_rate}{vs}"
+            if g.rate_ratio_ci_low is not None and g.rate_ratio_ci_high is not None and g.rate_ratio is not None:
+                if g.rate_ratio_ci_low > 1 or g.rate_ratio_ci_high < 1:
+                    sentence += (f": rate ratio {g.rate_ratio:.2f} (95% CI {g.rate_ratio_ci_low:.2f} to "
+                                 f"{g.rate_ratio_ci_high:.2f}), a difference these numbers establish.")
+                else:
+                    sentence += (f": rate ratio {g.rate_ratio:.2f} (95% CI {g.rate_ratio_ci_low:.2f} to "
+                                 f"{g.rate_ratio_ci_high:.2f}), so a difference is not established at these numbers.")
+            else:
+                sentence += "."
+            out.append(sentence)
+        gap = next((x for x in a.gaps if x.group == code), None)
+        if gap is not None:
+            out.append(_gap_sentence(gap, a, rate_text))
+    if len(focus) > 1 or len(a.gaps) > 1:
+        out.append("Other groups are listed below.")
+    return out
+
+
+def _gap_sentence(gap: GapChange, a: MeasureAnalysis, rate_text: RateText) -> str:
+    since = f"since {window_label(a.baseline, a.period)}" if a.baseline else "since the baseline"
+    name = a.labels.get(gap.group, gap.group)
+    before = a.baseline_counts.get(gap.group)
+    after = a.recent_counts.get(gap.group)
+    shown = before is not None and after is not None and rate_text(before) is not None and rate_text(after) is not None
+    if gap.did is None or gap.baseline_rate is None or gap.recent_rate is None:
+        return f"Whether the gap for {name} has changed {since} cannot be judged: too few records in one window."
+    moved = "narrowed" if abs(gap.recent_rate - (gap.reference_recent_rate or 0)) < abs(
+        gap.baseline_rate - (gap.reference_baseline_rate or 0)) else "widened"
+    if not shown:
+        moved_text = "changed"
+    else:
+        moved_text = moved
+    if gap.established:
+        return f"The gap for {name} has {moved_text} {since}, and that change is established at these numbers."
+    text = f"The gap for {name} {moved_text} {since}, but that change is not established at these numbers"
+    if gap.needed_per_period:
+        needed = max(5, math.ceil(gap.needed_per_period / 5) * 5)
+        text += f" (detecting a change this size with 80% power needs about {needed:,} per group in each window)"
+    return text + "."
+
+
+# ---------------------------------------------------------------- for a Slack channel
+
+
+@dataclass
+class ChannelAnalysis:
+    """An analysis fit to post: coarser periods or high-level groups when most cells were too small."""
+
+    analysis: MeasureAnalysis
+    grouped: list[str]  # what was grouped, e.g. ["monthly periods", "the five high-level groups"]
+    suppressed_periods: dict[str, set[date]]  # group -> periods whose numerator is 1..threshold-1
+    suppressed_groups: list[str]  # groups whose latest-window numerator or denominator is suppressed
+
+    @property
+    def grouped_note(self) -> str | None:
+        if not self.grouped:
+            return None
+        return "Shown as " + " and ".join(self.grouped) + ", grouped to protect confidentiality."
+
+
+def _small(n: int, policy: DisclosurePolicy) -> bool:
+    return 0 < n < policy.threshold
+
+
+def _periods_mostly_suppressed(
+    data: pd.DataFrame, reference: str, focus: Sequence[str], policy: DisclosurePolicy
+) -> bool:
+    """More than half of the period cells of the reference and focus groups would be suppressed.
+
+    Read straight off the tidy frame, so choosing the period length costs no extra analysis.
+    """
+    present = list(dict.fromkeys(data["group"].tolist()))
+    watch = [c for c in [reference, *focus] if c not in (BEST, OTHERS)] or [c for c in present if c in NATIONAL]
+    derived = {c: _members(c, reference=reference, focus=focus, present=present)
+               for c in watch if c in ethnicity.HIGH_LEVEL_GROUPS}
+    cells = _add_derived(data, derived, "proportion")
+    numerators = cells[cells["group"].isin(watch) & (cells["denominator"] > 0)]["numerator"].to_numpy()
+    small = int(((numerators > 0) & (numerators < policy.threshold)).sum())
+    return len(numerators) > 0 and small * 2 > len(numerators)
+
+
+def _groups_mostly_suppressed(data: pd.DataFrame, n_periods: int, policy: DisclosurePolicy) -> bool:
+    from bot.equity.disclosure import needs_grouping
+
+    periods = sorted(set(data["period"].tolist()))
+    if not periods:
+        return False
+    counts = _counts(data, (periods[-min(n_periods, len(periods))], periods[-1]))
+    return needs_grouping([counts[c] for c in NATIONAL if c in counts], policy)
+
+
+def _hl(code: str) -> str:
+    return _HL_OF.get(code, code)
+
+
+def analyse_for_channel(
+    frame: pd.DataFrame,
+    *,
+    period: str,
+    window_months: int = 3,
+    policy: DisclosurePolicy,
+    reference: str,
+    focus_groups: Sequence[str],
+    rebase: Mapping[str, Sequence[date]] | None = None,
+    **kwargs: Any,
+) -> ChannelAnalysis:
+    """analyse_measure, then coarser periods (weeks, months, quarters) and then the five high-level groups
+    while most cells would be suppressed; the suppressed cells are logged (codes and periods only)."""
+    kind = str(kwargs.get("kind"))
+    current = tidy_frame(frame, kind)
+    grouped: list[str] = []
+
+    def run(data: pd.DataFrame, per: str, ref: str, focus: Sequence[str],
+            reb: Mapping[str, Sequence[date]] | None) -> MeasureAnalysis:
+        return analyse_measure(data, period=per, window_periods=window_periods_for(per, window_months),
+                               policy=policy, reference=ref, focus_groups=focus, rebase=reb, **kwargs)
+
+    per, ref, focus, reb = period, reference, list(focus_groups), rebase
+    if kind in COUNT_KINDS:
+        while per in COARSER and _periods_mostly_suppressed(current, reference, focus_groups, policy):
+            current = coarsen(current, COARSER[per], kind, fine=per)
+            per = COARSER[per]
+            grouped = [{"month": "monthly periods", "quarter": "quarterly periods"}[per]]
+        if _groups_mostly_suppressed(current, window_periods_for(per, window_months), policy):
+            current = to_high_level(current, kind)
+            ref = _hl(reference)
+            focus = list(dict.fromkeys(_hl(f) for f in focus_groups if _hl(f) != ref))
+            reb = {_hl(k): v for k, v in (rebase or {}).items()}
+            grouped.append("the five high-level ethnic groups")
+    a = run(current, per, ref, focus, reb)
+    suppressed_periods: dict[str, set[date]] = {}
+    for code, result in a.spc.items():
+        hidden = {p.period for p in result.points if p.numerator is not None and _small(p.numerator, policy)}
+        if hidden:
+            suppressed_periods[code] = hidden
+    suppressed_groups = [
+        c for c, counts in a.window_counts.items() if _small(counts.numerator, policy) or _small(counts.denominator, policy)
+    ]
+    if suppressed_periods or suppressed_groups:
+        logger.info(
+            "Disclosure control for %s: latest-window cells suppressed for %s; SPC periods suppressed: %s",
+            a.name, ",".join(sorted(suppressed_groups)) or "none",
+            "; ".join(f"{c}: {','.join(d.isoformat() for d in sorted(ds))}" for c, ds in sorted(suppressed_periods.items())),
+        )
+    return ChannelAnalysis(a, grouped, suppressed_periods, suppressed_groups)
