@@ -189,7 +189,12 @@ def findings_blocks(
     shown = sorted((w for w in a.warnings if w.severity != "info"), key=lambda w: _SEVERITY_RANK[w.severity])
     if shown:
         out.extend(_chunks("Data quality and cautions", [_warning_text(w) for w in shown[:6]]))
-    out.append(blocks.context(f"Method: {a.method_text} {policy.note}"[:2900]))
+    out.append(
+        blocks.context(
+            f"Method: {a.method_text} {policy.note} Rates are worked out from the rounded counts shown; ratios, "
+            "differences and intervals from the unrounded data, so they may not match the rounded rates exactly."[:2900]
+        )
+    )
     out.append(blocks.actions(
         *(blocks.button(("• " if v == view else "") + text, f"{ids.A_EQUITY_VIEW}_{v}",
                         value=action_value(measure_id, v, window_months)) for v, text in VIEWS),

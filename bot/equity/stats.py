@@ -24,6 +24,12 @@ from statsmodels.stats.proportion import (
 from bot.equity.types import Direction, GapChange, GroupCounts, GroupStat, Heterogeneity
 from bot.equity.types import Warning as EquityWarning
 
+# The 2x2 interaction model is saturated, so statsmodels always warns about it (df_resid=0, "perfect separation");
+# the fallbacks below handle those cases. catch_warnings() is not thread-safe and nudges are built on several
+# threads at once, so these two warnings are filtered once, process-wide, and only when statsmodels raises them.
+warnings.filterwarnings("ignore", message="divide by zero encountered in scalar divide", module=r"statsmodels\.")
+warnings.filterwarnings("ignore", message="Perfect separation", module=r"statsmodels\.")
+
 # Missing-data codes (NHS Z/99, plus the HES "X", the legacy "9" and GP "NULL" from ethnic-categories.csv):
 # never a reference, never compared, but still reported so the missing share stays visible.
 MISSING_CODES: frozenset[str] = frozenset({"Z", "99", "X", "9", "NULL", ""})
