@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.slack_client import ClientFactory, make_client
 from storage import repositories as repo
 from storage.db import unit_of_work
+from storage.ownership_repo import ReinstallAwareInstallationStore
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def create_app(settings: Settings, engine: Engine, *, client: WebClient | None =
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     if settings.oauth_enabled:
         assert settings.slack_client_id and settings.slack_client_secret
-        installation_store = SQLAlchemyInstallationStore(client_id=settings.slack_client_id, engine=engine)
+        installation_store = ReinstallAwareInstallationStore(client_id=settings.slack_client_id, engine=engine)
         app = App(
             signing_secret=signing_secret,
             client=client or make_client(settings.slack_api_url),
@@ -60,10 +61,11 @@ def create_app(settings: Settings, engine: Engine, *, client: WebClient | None =
                 state_store=SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=engine),
                 install_path="/slack/install",
                 redirect_uri_path="/slack/oauth_redirect",
+                redirect_uri=f"{settings.mfi_public_url.rstrip('/')}/slack/oauth_redirect" if settings.mfi_public_url else None,
             ),
         )
-        # Removes tokens on app_uninstalled / tokens_revoked; our own listener also stops that workspace's schedules.
-        app.enable_token_revocation_listeners()
+        # No app.enable_token_revocation_listeners(): Bolt runs only the first listener matching an event, so
+        # handlers.ownership deletes the installation itself and also stops that workspace's schedules.
     else:
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         # The token travels on the client: Bolt takes it from there (and warns if given twice).
