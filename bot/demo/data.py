@@ -39,6 +39,21 @@ SPELLINGS: dict[str, tuple[str, ...]] = {
 UNRECOGNISABLE = ("BAME", "Other", "Mixed")
 
 
+# Caesarean birth, the balancing measure: flat for most groups, but rising for Black African women after the
+# intervention, so the balancing check has something real to find ("did the change cause harm to any group?").
+CAESAREAN_RATES: dict[str, tuple[float, float]] = {
+    "A": (0.27, 0.27),
+    "C": (0.26, 0.26),
+    "J": (0.29, 0.29),
+    "K": (0.30, 0.30),
+    "N": (0.31, 0.40),
+    "M": (0.32, 0.33),
+    "P": (0.31, 0.31),
+    "Z": (0.28, 0.28),
+    "99": (0.29, 0.29),
+}
+
+
 def month_starts(end: date, months: int) -> list[date]:
     """The `months` complete months before the month containing `end`, oldest first."""
     out: list[date] = []
@@ -50,7 +65,8 @@ def month_starts(end: date, months: int) -> list[date]:
 
 
 def pph_extract(end: date, *, months: int = 36, seed: int = 2024, scale: float = 1.0,
-                intervention_months_ago: int = 12) -> pd.DataFrame:
+                intervention_months_ago: int = 12, rates: dict[str, tuple[float, float]] | None = None,
+                affected: tuple[str, ...] = FOCUS) -> pd.DataFrame:
     """One row per birth: delivery date, ethnic category (as spelled in the source systems) and the PPH flag.
 
     Deterministic for a given seed. `scale` multiplies the group sizes (about 1M rows at scale 46 for 3 years).
@@ -67,7 +83,9 @@ def pph_extract(end: date, *, months: int = 36, seed: int = 2024, scale: float =
             n = int(rng.poisson(births * scale))
             if n == 0:
                 continue
-            rate = after_rate if after and code in FOCUS else before_rate
+            if rates is not None:
+                before_rate, after_rate = rates[code]
+            rate = after_rate if after and code in affected else before_rate
             spellings = SPELLINGS[code]
             frames.append(pd.DataFrame({
                 "Delivery Date": (np.datetime64(start, "D") + rng.integers(0, days, n)).astype(str),
@@ -84,3 +102,9 @@ def pph_extract(end: date, *, months: int = 36, seed: int = 2024, scale: float =
 
 def pph_extract_csv(end: date, **kwargs: float | int) -> bytes:
     return pph_extract(end, **kwargs).to_csv(index=False).encode("utf-8")  # type: ignore[arg-type]
+
+
+def caesarean_extract_csv(end: date) -> bytes:
+    """The same births (same seed and sizes) with a caesarean flag instead of PPH."""
+    extract = pph_extract(end, seed=2025, rates=CAESAREAN_RATES, affected=tuple(CAESAREAN_RATES))
+    return extract.to_csv(index=False).encode("utf-8")

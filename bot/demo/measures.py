@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.demo.data import month_starts, pph_extract_csv
+from bot.demo.data import caesarean_extract_csv, month_starts, pph_extract_csv
 from handlers import ids
 
 if TYPE_CHECKING:
@@ -64,6 +64,17 @@ def chapter(ctx: DemoContext) -> None:
     ctx.standin.wait_for(
         lambda: next((m for m in ctx.standin.messages(ctx.channel)[before:]
                       if "pph-births-extract.csv" in m.text and "Importing" not in m.text), None),
+        timeout=60,
+    )
+
+    ctx.step("The balancing measure too: caesarean births from the same extract system")
+    ctx.driver.slash("/measure", f"import {CAESAREAN}", user=ctx.analyst, channel=ctx.channel)
+    before = len(ctx.standin.messages(ctx.channel))
+    ctx.driver.share_file("caesarean-births-extract.csv", caesarean_extract_csv(ctx.today), user=ctx.analyst,
+                          channel=ctx.channel)
+    ctx.standin.wait_for(
+        lambda: next((m for m in ctx.standin.messages(ctx.channel)[before:]
+                      if "caesarean-births-extract.csv" in m.text and "Importing" not in m.text), None),
         timeout=60,
     )
 
