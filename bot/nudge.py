@@ -34,6 +34,7 @@ class MeasureFindings:
     line: str
     warnings: list[str] = field(default_factory=list)
     completeness_low: bool = False
+    concerns: list[str] = field(default_factory=list)  # groups with an SPC signal of concern
 
 
 def amount(n: int, noun: str, plural: str | None = None) -> str:
@@ -118,7 +119,8 @@ _DETAIL = re.compile(r"\s*\((?![A-Z0-9]{1,2}\))[^()]*\)")
 def _brief(text: str, *, sentences: int = 2, limit: int = 320) -> str:
     """The first sentence(s) of a finding, without the statistical detail in brackets."""
     first_line = _DETAIL.sub("", text.split("\n", 1)[0]).strip()
-    parts = re.split(r"(?<=[.!?])\s+", first_line)
+    # A sentence that introduces a list (ends with a colon) means nothing once the list is cut off.
+    parts = [p for p in re.split(r"(?<=[.!?:])\s+", first_line) if p and not p.endswith(":")]
     short = " ".join(parts[:sentences])
     return short if len(short) <= limit else short[: limit - 1].rstrip() + "…"
 
@@ -157,6 +159,7 @@ def _measure_findings(session: Session, *, project: Project, measure: Measure, t
     except Exception:  # an analysis module that is missing or fails is reported, not fatal
         logger.exception("Gap analysis failed for measure %s", measure.id)
         parts.append(f"gap: {NOT_AVAILABLE}")
+    concerns: list[str] = []
     try:
         concerns = _spc_concerns(frame, measure=measure)
         if concerns:
@@ -165,6 +168,7 @@ def _measure_findings(session: Session, *, project: Project, measure: Measure, t
         logger.exception("SPC failed for measure %s", measure.id)
         parts.append(f"SPC: {NOT_AVAILABLE}")
     findings = MeasureFindings(f"• {name}: " + " ".join(p.rstrip(".") + "." for p in parts))
+    findings.concerns = concerns
     try:
         from bot.equity.missing import missing_warnings
 
@@ -263,6 +267,10 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
         has_balancing=bool(balancing),
         awaiting_act=[c.number for c in awaiting_act],
         has_partners=any(p.consent == "given" and not p.stopped for p in partners),
+        balancing_concern=next(
+            ((m.name, findings[m.id].concerns[0]) for m in balancing[:2] if findings[m.id].concerns), None
+        ),
+        answers_this_week=len(week_answers),
     )
     blocks.append(section(f":point_right: *Suggested next step*\n{step}"))
     blocks.append(context("Counts from 1 to 7 are never shown; other counts are rounded to the nearest 5. "
@@ -278,12 +286,18 @@ def _next_step(
     has_balancing: bool,
     awaiting_act: list[int],
     has_partners: bool,
+    balancing_concern: tuple[str, str] | None = None,
+    answers_this_week: int = 0,
 ) -> str:
     """The single most useful thing to do this week, by a fixed order of rules."""
     if not has_measures:
         return "Define an outcome measure split by ethnic group: `/measure new`."
     if overdue:
         return f"Study cycle {overdue[0]}: what happened for each ethnic group, against your predictions? `/pdsa study {overdue[0]}`"
+    if balancing_concern:
+        measure, group = balancing_concern
+        return (f"Look at *{measure}* for {group}: the balancing measure shows a signal of concern. Is the change "
+                f"causing harm for this group? `/equity {measure}`")
     if completeness_low:
         return ("Fix ethnicity recording: too many records are Not known (99). Check where ethnicity is asked and "
                 "recorded in the pathway, and how the question is asked.")
@@ -293,4 +307,6 @@ def _next_step(
         return f"Decide what to do with cycle {awaiting_act[0]}: adopt, adapt or abandon. `/pdsa act {awaiting_act[0]}`"
     if not has_partners:
         return "Invite a service-user partner with lived experience: `/mfi partners`."
-    return "Bring this week's answers to your next huddle and ask who the current test is working for."
+    if answers_this_week:
+        return "Bring this week's answers to your next huddle and ask who the current test is working for."
+    return "Put this week's prompt to the team at your next huddle: who is the current test working for, and who not?"

@@ -121,7 +121,7 @@ def test_nudge_lists_gaps_overdue_cycles_missing_data_voices_and_one_step(engine
         ("low_completeness", "Fix ethnicity recording"),
         ("no_balancing", "Define a balancing measure"),
         ("no_partners", "Invite a service-user partner"),
-        ("all_done", "Bring this week's answers"),
+        ("all_done", "Put this week's prompt to the team"),
     ],
 )
 def test_the_suggested_step_follows_the_rule_order(engine: Engine, setup: str, expected: str) -> None:
@@ -178,3 +178,22 @@ def test_friday_nudge_reaches_the_lead_by_dm(live: Any) -> None:
     assert "Define an outcome measure" in text
     assert len(nudge.blocks) <= 12
     assert live.standin.violations == []
+
+
+def test_next_step_puts_possible_harm_before_housekeeping_and_uses_answers_only_when_there_are_some() -> None:
+    from bot.nudge import _next_step
+
+    base = {"has_measures": True, "overdue": [], "completeness_low": True, "has_balancing": True, "awaiting_act": [],
+                "has_partners": True}
+    harm = _next_step(**base, balancing_concern=("Caesarean birth", "Black African (N)"))
+    assert "Caesarean birth" in harm and "Black African (N)" in harm and "harm" in harm
+    quiet = {**base, "completeness_low": False}
+    assert "Bring this week's answers" in _next_step(**quiet, answers_this_week=3)
+    assert "Put this week's prompt" in _next_step(**quiet, answers_this_week=0)
+
+
+def test_brief_drops_a_sentence_that_introduces_a_cut_list() -> None:
+    from bot.nudge import _brief
+
+    text = "Records could change the conclusion. These rates would fall either side of 27.5%:\n• N: 20% to 45%"
+    assert _brief(text, sentences=3) == "Records could change the conclusion."
