@@ -41,11 +41,18 @@ def _element_label(element: Mapping[str, Any]) -> str:
         return f"[{_plain(element.get('text'))}]"
     placeholder = _plain(element.get("placeholder"))
     if etype in {"static_select", "multi_static_select", "overflow", "radio_buttons", "checkboxes"}:
-        options = ", ".join(_plain(o.get("text")) for o in _all_options(element))
-        return f"[{placeholder or 'Choose'} ▾: {options}]"
+        return f"[{placeholder or 'Choose'} ▾: {_option_summary(_all_options(element))}]"
     if etype == "datepicker":
         return f"[📅 {element.get('initial_date') or placeholder or 'pick a date'}]"
     return f"[{placeholder or etype}]"
+
+
+def _option_summary(options: list[dict[str, Any]], shown: int = 6) -> str:
+    """A long dropdown is summarised, as a person would describe it, rather than listed in full."""
+    texts = [_plain(o.get("text")) for o in options]
+    if len(texts) <= shown + 2:
+        return ", ".join(texts)
+    return ", ".join(texts[:shown]) + f", … ({len(texts)} options in all)"
 
 
 def _all_options(element: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -118,7 +125,7 @@ def render_blocks(blocks: list[dict[str, Any]], standin: StandIn) -> list[str]:
             if detail:
                 line += f"_{detail}_"
             elif options:
-                line += "choose from " + ", ".join(_plain(o.get("text")) for o in options)
+                line += "choose from " + _option_summary(options)
             elif element.get("placeholder"):
                 line += f"blank (e.g. “{_plain(element.get('placeholder'))}”)"
             else:
@@ -210,7 +217,21 @@ def render_transcript(standin: StandIn, out_dir: Path, title: str) -> Path:
             out = [f"📎 [{stored.title or stored.filename}]({name}) ({len(stored.bytes):,} bytes)"]
         return out
 
+    # The bot refreshes Home tabs in the background after most changes; in the story a Home tab is shown in full
+    # when its owner opens it (or the first time), and otherwise as a one-line refresh.
+    opened: set[str] = set()
+    shown_home: set[str] = set()
     for entry in standin.log():
+        if entry.side == "user" and entry.kind == "home" and entry.user:
+            opened.add(entry.user)
+        if entry.kind == "home_published":
+            owner = entry.user or ""
+            if owner in shown_home and owner not in opened:
+                when = datetime.fromtimestamp(entry.time).strftime("%H:%M:%S")
+                lines += [f"**🤖 mfi-ar** refreshed {standin.display_name(owner)}'s Home tab <sub>{when}</sub>", ""]
+                continue
+            shown_home.add(owner)
+            opened.discard(owner)
         lines += _entry_lines(entry, standin, file_markdown)
     path = out_dir / "transcript.md"
     path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
