@@ -80,7 +80,7 @@ def test_systemd_unit_runs_as_a_dedicated_non_root_user_with_a_writable_state_di
 
 
 def test_readme_section_documents_every_setting_and_the_operations() -> None:
-    text = (DEPLOY / "README-snippet.md").read_text()
+    text = (DEPLOY.parent / "README.md").read_text()
     missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in text]
     assert missing == []
     for needed in ("mfi-ar db upgrade", "pg_dump", "sqlite3", ".backup", "/healthz", "503", "leader", "follower",
