@@ -41,6 +41,13 @@ HELP = (
 # ---------------------------------------------------------------- small helpers
 
 
+
+def _cycle_and_project(session: Session, *, team_id: str, cycle_id: int) -> tuple[PdsaCycle | None, Project | None]:
+    """A cycle and its project, both only within this workspace."""
+    cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id)
+    project = repo.get_project(session, team_id=team_id, project_id=cycle.project_id) if cycle else None
+    return cycle, project
+
 def _today(project: Project) -> date:
     try:
         return datetime.now(ZoneInfo(project.timezone)).date()
@@ -187,8 +194,7 @@ def show_list(respond: Respond, engine: Engine, *, team_id: str, project_id: int
 
 def show_cycle(respond: Respond, engine: Engine, *, team_id: str, cycle_id: int) -> None:
     with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id)
-        project = repo.get_project(session, team_id=team_id, project_id=cycle.project_id) if cycle else None
+        cycle, project = _cycle_and_project(session, team_id=team_id, cycle_id=cycle_id)
         assert cycle is not None and project is not None
         info = cycle_info(session, cycle, today=_today(project), with_history=True)
     respond(blocks=pb.show_blocks(info), text=pb.cycle_text(info), response_type="ephemeral")
@@ -244,8 +250,7 @@ def open_edit(
     channel_id: str, respond: Respond | None = None,
 ) -> None:
     with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id)
-        project = repo.get_project(session, team_id=team_id, project_id=cycle.project_id) if cycle else None
+        cycle, project = _cycle_and_project(session, team_id=team_id, cycle_id=cycle_id)
         if cycle is None or project is None or project.id is None:
             return
         if cycle.status == "acted" and not repo.is_lead(session, project_id=project.id, user_id=user_id):
@@ -413,8 +418,7 @@ def _refresh_home(client: WebClient, engine: Engine, *, team_id: str, project_id
 def post_card(client: WebClient, engine: Engine, *, team_id: str, cycle_id: int, by: str) -> None:
     """Post a new cycle's card in the channel; its thread will hold the cycle's history."""
     with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id)
-        project = repo.get_project(session, team_id=team_id, project_id=cycle.project_id) if cycle else None
+        cycle, project = _cycle_and_project(session, team_id=team_id, cycle_id=cycle_id)
         assert cycle is not None and project is not None
         info = cycle_info(session, cycle, today=_today(project))
         channel_id = cycle.channel_id
@@ -444,8 +448,7 @@ def post_card(client: WebClient, engine: Engine, *, team_id: str, cycle_id: int,
 
 def refresh_card(client: WebClient, engine: Engine, *, team_id: str, cycle_id: int) -> None:
     with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id)
-        project = repo.get_project(session, team_id=team_id, project_id=cycle.project_id) if cycle else None
+        cycle, project = _cycle_and_project(session, team_id=team_id, cycle_id=cycle_id)
         if cycle is None or project is None or cycle.card_ts is None:
             return
         info = cycle_info(session, cycle, today=_today(project))
@@ -554,8 +557,7 @@ def open_do(
     channel_id: str, respond: Respond | None = None,
 ) -> None:
     with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id)
-        project = repo.get_project(session, team_id=team_id, project_id=cycle.project_id) if cycle else None
+        cycle, project = _cycle_and_project(session, team_id=team_id, cycle_id=cycle_id)
         if cycle is None or project is None:
             return
         info = cycle_info(session, cycle, today=_today(project))
@@ -626,8 +628,7 @@ def open_study(
     channel_id: str, respond: Respond | None = None,
 ) -> None:
     with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id)
-        project = repo.get_project(session, team_id=team_id, project_id=cycle.project_id) if cycle else None
+        cycle, project = _cycle_and_project(session, team_id=team_id, cycle_id=cycle_id)
         if cycle is None or project is None:
             return
         info = cycle_info(session, cycle, today=_today(project))
@@ -802,8 +803,7 @@ def open_act(
     channel_id: str, respond: Respond | None = None,
 ) -> None:
     with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id)
-        project = repo.get_project(session, team_id=team_id, project_id=cycle.project_id) if cycle else None
+        cycle, project = _cycle_and_project(session, team_id=team_id, cycle_id=cycle_id)
         if cycle is None or project is None or project.id is None:
             return
         if cycle.status == "acted" and not repo.is_lead(session, project_id=project.id, user_id=user_id):
