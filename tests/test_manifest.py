@@ -62,7 +62,7 @@ def _matched(app: App, body: dict[str, Any] | str, content_type: str) -> bool:
     """True when some listener matched: Bolt answers 404 only when none did."""
     raw = body if isinstance(body, str) else "payload=" + json.dumps(body)
     request = BoltRequest(body=raw, headers={"content-type": [content_type]})
-    listeners = app._listeners  # noqa: SLF001 - the registry itself is what this test is about
+    listeners = app._listeners  # the registry itself is what this test is about
     return any(listener.matches(req=request, resp=None) for listener in listeners)  # type: ignore[arg-type]
 
 
