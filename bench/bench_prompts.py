@@ -65,7 +65,8 @@ def child(database_url: str, api_url: str, now: str) -> None:
     )
     report = scheduler.run_due(when)
     print(json.dumps({"posted": report.posted, "retried": report.retried, "pending": report.pending,
-                      "failed": report.failed, "missed": report.missed, "taken": report.taken}), flush=True)
+                      "failed": report.failed, "missed": report.missed, "taken": report.taken,
+                      "adopted": report.adopted}), flush=True)
 
 
 def spawn(database_url: str, api_url: str, now: datetime, log: Path) -> subprocess.Popen[str]:
@@ -116,6 +117,7 @@ def main() -> int:
         return Counter(str(c.args.get("channel")) for c in standin.calls("chat.postMessage") if c.ok)
 
     started = time.perf_counter()
+    started_wall = time.time()
     first = spawn(database_url, standin.api_url, DUE + timedelta(seconds=20), workdir / "first.log")
     while first.poll() is None and sum(posts().values()) < args.kill_after:
         time.sleep(0.01)
@@ -125,6 +127,7 @@ def main() -> int:
     killed_after = time.perf_counter() - started
     # The supervisor restarts it; by the restarted process's clock the killed one's claims are stale.
     restart_at = DUE + timedelta(seconds=20 + killed_after + STALE_SECONDS + 5)
+    second_wall = time.time()
     second = spawn(database_url, standin.api_url, restart_at, workdir / "second.log")
     out, _ = second.communicate(timeout=600)
     total = time.perf_counter() - started
@@ -136,6 +139,9 @@ def main() -> int:
     counts = posts()
     calls = standin.calls("chat.postMessage")
     refused = sum(1 for c in calls if not c.ok)
+    # Start-up plus planning: from spawning each process to its first post (the stand-in's clock is time.time).
+    first_post = min((c.time for c in calls if c.time >= started_wall), default=started_wall) - started_wall
+    second_post = min((c.time for c in calls if c.time >= second_wall), default=second_wall) - second_wall
     duplicates = sum(n - 1 for n in counts.values() if n > 1)
     losses = sum(1 for c in channels if counts[c] == 0)
     # Each 429 costs a worker at least Retry-After (1 s): the floor with WORKERS posting in parallel.
@@ -145,8 +151,11 @@ def main() -> int:
         ("database", "PostgreSQL (throwaway)" if args.postgres else "SQLite file"),
         ("calls answered 429", f"{refused:,} of {len(calls):,} chat.postMessage ({refused / max(len(calls), 1):.0%})"),
         ("first process SIGKILLed after", f"{killed_at:,} posts, {killed_after:.1f} s"),
-        ("restarted process", f"{report['posted']:,} posted, {report['retried']:,} stale claims retried, "
+        ("restarted process", f"{report['posted']:,} posted, {report['retried']:,} stale claims retried "
+                              f"({report['adopted']:,} found already posted by read-back), "
                               f"{report['taken']:,} already done"),
+        ("history reads (recovery only)", f"{len(standin.calls('conversations.history')):,}"),
+        ("spawn to first post", f"{first_post:.1f} s first process, {second_post:.1f} s restarted (start-up + planning)"),
         ("posts made", f"{sum(counts.values()):,}"),
         ("duplicates (goal 0)", f"{duplicates:,}"),
         ("losses (goal 0)", f"{losses:,}"),

@@ -34,6 +34,10 @@ BOT_SCOPES = [
     "users:read",
     "channels:read",
     "groups:read",
+    # Only to read back the bot's own recent messages after a crash (a prompt is never posted twice).
+    "channels:history",
+    "groups:history",
+    "im:history",
 ]
 
 

@@ -10,10 +10,14 @@ The ledger (storage.models.Delivery, unique on schedule, occurrence and recipien
 4. A row left "claimed" by a process that died between claim and post is retried by the current leader once it
    is older than ``stale_after``, within the kind's grace period (later than that it becomes "missed").
 
-The one window this cannot close: a process killed after Slack accepted a post but before the row was
-marked sent. The retry then posts a second copy. Reading channel history to check first is not an option
-(history reads are heavily rate limited for distributed apps, slack-platform.md 3.4), so the window is kept
-as small as possible instead: marking sent is the very next statement after the post returns.
+Idempotency by read-back, only on recovery: every post carries Slack message metadata naming its ledger row
+(``mfi_ar_delivery``: delivery id and schedule:occurrence:recipient key). A process killed after Slack accepted
+a post but before the row was marked sent leaves a claim that looks unsent; before posting it again, the retry
+reads the bot's recent messages in that conversation (one bounded conversations.history page, a few more at
+most) and, if one carries this delivery's metadata, adopts its ts instead of posting. The first attempt makes
+no extra call. History reads are heavily rate limited for distributed apps (slack-platform.md 3.4), which is
+why they happen only here. If the read fails (scope not granted, not in the channel, 429 after retries) the
+retry posts as before and says why in the log: a possible duplicate is better than a lost prompt.
 Reminders are at most once: their marker is set before posting, so a crash there loses the reminder.
 
 Catch-up: each schedule has a mark (SchedulerState.last_checked). Every sync looks at the occurrences between
@@ -58,6 +62,18 @@ CONSENT_KIND = "partner_consent"
 DEAD_TOKEN_ERRORS = {"invalid_auth", "account_inactive", "token_revoked", "not_authed", "team_not_found"}
 # The widest offset between a schedule's zone and a person's (UTC-12 to UTC+14), for the cheap pre-check.
 _TZ_SPREAD = timedelta(hours=27)
+# Message metadata on every ledger post, so a retry can recognise a post its crashed predecessor made.
+METADATA_EVENT = "mfi_ar_delivery"
+# The read-back: 15 is the most a commercially distributed non-Marketplace app may ask for per page.
+HISTORY_PAGE = 15
+HISTORY_PAGES = 3
+HISTORY_MARGIN = timedelta(seconds=60)  # our clock against Slack's
+# A retry's own previous attempt ended in one of these: Slack refused it, so nothing can have been posted.
+REFUSED_ERRORS = frozenset({"ratelimited", "429"})
+
+
+class _CannotReadBack(Exception):
+    """The read-back cannot tell whether an earlier attempt posted (the reason is the message)."""
 
 
 class SimulatedCrash(BaseException):
@@ -96,6 +112,7 @@ class Task:
     prompt_id: str | None = None
     reason: str = ""
     delivery_id: int | None = None  # set when retrying an existing claim
+    read_back_since: datetime | None = None  # set when an earlier attempt may have posted it: look first
 
 
 @dataclass
@@ -108,6 +125,7 @@ class RunReport:
     retried: int = 0
     reminded: int = 0
     taken: int = 0  # claimed by someone else first
+    adopted: int = 0  # an interrupted attempt had posted it: found by read-back, marked sent, not posted again
     pending: int = 0  # left claimed for the next sync (rate limited, connection error)
     lock = threading.Lock()
 
@@ -117,11 +135,45 @@ class RunReport:
 
 
 def post_message(
-    client: WebClient, *, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None
+    client: WebClient,
+    *,
+    channel: str,
+    text: str,
+    blocks: Blocks | None = None,
+    thread_ts: str | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> tuple[str, str]:
     """chat.postMessage; returns (channel id, ts). Module-level so tests can simulate a crash right here."""
-    response = client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts)
+    response = client.chat_postMessage(
+        channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, metadata=metadata
+    )
     return str(response["channel"]), str(response["ts"])
+
+
+def delivery_key(schedule_id: int, occurrence: datetime, recipient: str) -> str:
+    """The ledger's unique key as text: "<schedule>:<occurrence, ISO UTC>:<recipient>"."""
+    return f"{schedule_id}:{_utc(occurrence).isoformat()}:{recipient}"
+
+
+def delivery_metadata(delivery_id: int, key: str) -> dict[str, Any]:
+    """The Slack message metadata a ledger post carries (invisible to people; read back only after a crash)."""
+    return {"event_type": METADATA_EVENT, "event_payload": {"delivery_id": delivery_id, "key": key}}
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; the ledger stores UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _is_delivery_message(message: Mapping[str, Any], *, bot_id: str, delivery_id: int, key: str) -> bool:
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    return (
+        message.get("bot_id") == bot_id
+        and metadata.get("event_type") == METADATA_EVENT
+        and str(payload.get("delivery_id")) == str(delivery_id)
+        and payload.get("key") == key
+    )
 
 
 def _build_lead_nudge(session: Any, *, project: Project, now: datetime) -> tuple[Blocks, str]:
@@ -231,7 +283,10 @@ class Deliverer:
                         session, delivery_id=delivery.id, error=f"gave up after {delivery.attempts} attempts: {delivery.error or 'interrupted'}"
                     )
                     report.add("failed")
-                elif sched.take_over_claim(session, delivery=delivery, claimed_by=self.instance_id, now=ctx.now):
+                else:
+                    since = self._read_back_since(delivery)
+                    if not sched.take_over_claim(session, delivery=delivery, claimed_by=self.instance_id, now=ctx.now):
+                        continue
                     schedule = session.get(Schedule, delivery.schedule_id)
                     project = session.get(Project, delivery.project_id)
                     reason = ""
@@ -250,10 +305,26 @@ class Deliverer:
                             prompt_id=delivery.prompt_id,
                             reason=reason,
                             delivery_id=delivery.id,
+                            read_back_since=since,
                         )
                     )
                     report.add("retried")
         return tasks
+
+    def _read_back_since(self, delivery: Any) -> datetime | None:
+        """From when an earlier attempt may have posted this delivery; None when none can have.
+
+        This instance's own claim whose last attempt Slack refused (a 429 outlasted the retries) was never
+        posted. Anything else (a stale claim of a dead process, a connection error, an exception after the
+        post) may have been. One earlier attempt posted after its claim; after several, any attempt since the
+        occurrence may have (a consent request has no real occurrence: a day back is plenty for a DM).
+        """
+        if delivery.claimed_by == self.instance_id and (delivery.error or "") in REFUSED_ERRORS:
+            return None
+        since = _utc(delivery.claimed_at)
+        if delivery.attempts > 1:
+            since = since - timedelta(days=1) if delivery.kind == CONSENT_KIND else min(since, _utc(delivery.occurrence))
+        return since
 
     # --- planning -----------------------------------------------------------------------------------
 
@@ -446,6 +517,15 @@ class Deliverer:
                 delivery_id = delivery.id
             # The claim is committed: from here on no other instance will post this occurrence.
         assert delivery_id is not None
+        key = delivery_key(task.schedule_id, task.occurrence, task.recipient)
+        if task.read_back_since is not None:
+            found = self._read_back(ctx, client, task, delivery_id, key)
+            if found is not None:
+                logger.info("Delivery %s was posted before an interruption (ts %s); not posting it again", delivery_id, found[1])
+                with unit_of_work(self.engine) as session:
+                    sched.mark_sent(session, delivery_id=delivery_id, channel_id=found[0], message_ts=found[1], now=ctx.clock())
+                report.add("adopted")
+                return
         try:
             with unit_of_work(self.engine) as session:
                 blocks, text = self._content(session, ctx, task, delivery_id)
@@ -457,7 +537,9 @@ class Deliverer:
             return
         self.throttle.wait(task.recipient)
         try:
-            channel, ts = post_message(client, channel=task.recipient, text=text, blocks=blocks)
+            channel, ts = post_message(
+                client, channel=task.recipient, text=text, blocks=blocks, metadata=delivery_metadata(delivery_id, key)
+            )
         except SlackApiError as exc:
             self._post_failed(task, delivery_id, exc, report)
             return
@@ -470,6 +552,51 @@ class Deliverer:
         with unit_of_work(self.engine) as session:
             sched.mark_sent(session, delivery_id=delivery_id, channel_id=channel, message_ts=ts, now=ctx.clock())
         report.add("posted")
+
+    def _read_back(
+        self, ctx: _RunContext, client: WebClient, task: Task, delivery_id: int, key: str
+    ) -> tuple[str, str] | None:
+        """(conversation id, ts) of the bot's message carrying this delivery's metadata; None means post it.
+
+        Reads at most HISTORY_PAGES pages of HISTORY_PAGE messages, newest first, back to read_back_since.
+        """
+        assert task.read_back_since is not None
+        conversation = task.recipient
+        try:
+            conversation = ctx.conversation(client, task.recipient)
+            bot_id = ctx.bot_id(client, task.team_id)
+            oldest = f"{(task.read_back_since - HISTORY_MARGIN).timestamp():.6f}"
+            cursor: str | None = None
+            for _ in range(HISTORY_PAGES):
+                page = client.conversations_history(
+                    channel=conversation, oldest=oldest, limit=HISTORY_PAGE, cursor=cursor, include_all_metadata=True
+                )
+                for message in page.get("messages") or []:
+                    if _is_delivery_message(message, bot_id=bot_id, delivery_id=delivery_id, key=key):
+                        return conversation, str(message["ts"])
+                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+                if not page.get("has_more") or cursor is None:
+                    return None  # everything since the claim was read: it was never posted
+        except SlackApiError as exc:
+            error = exc.response.get("error") or getattr(exc.response, "status_code", "error")
+            needed = exc.response.get("needed")
+            logger.warning(
+                "Delivery %s: could not read back %s to check for an earlier post (%s%s); posting it again, "
+                "which may duplicate it",
+                delivery_id, conversation, error, f", needs {needed}: reinstall the app" if needed else "",
+            )
+            return None
+        except (urllib.error.URLError, OSError, TimeoutError, _CannotReadBack) as exc:
+            logger.warning(
+                "Delivery %s: could not read back %s (%s); posting it again, which may duplicate it",
+                delivery_id, conversation, exc,
+            )
+            return None
+        logger.warning(
+            "Delivery %s: not among the last %s messages in %s; posting it again, which may duplicate it",
+            delivery_id, HISTORY_PAGE * HISTORY_PAGES, conversation,
+        )
+        return None
 
     def _post_failed(self, task: Task, delivery_id: int, exc: SlackApiError, report: RunReport) -> None:
         error = str(exc.response.get("error") or getattr(exc.response, "status_code", "error"))
@@ -557,6 +684,8 @@ class Deliverer:
                 row = sched.get_delivery(session, delivery_id)
                 assert row is not None
                 team_id = row.team_id
+                # Its own key, so a reminder is never mistaken for the prompt it follows up.
+                reminder_key = delivery_key(row.schedule_id, row.occurrence, row.recipient) + ":reminder"
                 if not sched.claim_reminder(session, delivery_id=delivery_id, now=ctx.now):
                     continue
             client = ctx.client(team_id, enterprise_id)
@@ -571,7 +700,10 @@ class Deliverer:
             )
             self.throttle.wait(channel_id)
             try:
-                post_message(client, channel=channel_id, text=text, blocks=blocks, thread_ts=message_ts)
+                post_message(
+                    client, channel=channel_id, text=text, blocks=blocks, thread_ts=message_ts,
+                    metadata=delivery_metadata(delivery_id, reminder_key),
+                )
             except (SlackApiError, urllib.error.URLError, OSError) as exc:
                 logger.warning("Reminder for delivery %s not sent: %s", delivery_id, exc)
                 continue
@@ -597,6 +729,8 @@ class _RunContext:
         self._started = started
         self._clients: dict[tuple[str, str | None], WebClient | None] = {}
         self._users: dict[str, dict[str, Any]] = {}
+        self._conversations: dict[str, str] = {}
+        self._bot_ids: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def clock(self) -> datetime:
@@ -617,6 +751,31 @@ class _RunContext:
         with self._lock:
             self._clients[key] = client
         return client
+
+    def conversation(self, client: WebClient, recipient: str) -> str:
+        """The conversation a post to `recipient` lands in: the channel itself, or the bot's D… DM with a person."""
+        if recipient[:1] not in ("U", "W"):
+            return recipient
+        with self._lock:
+            if recipient in self._conversations:
+                return self._conversations[recipient]
+        channel = str(client.conversations_open(users=recipient)["channel"]["id"])
+        with self._lock:
+            self._conversations[recipient] = channel
+        return channel
+
+    def bot_id(self, client: WebClient, team_id: str) -> str:
+        """Our bot's B… id in a workspace (auth.test once per run), to recognise its own messages."""
+        with self._lock:
+            if team_id in self._bot_ids:
+                return self._bot_ids[team_id]
+        response = client.auth_test()
+        bot_id = str(response.get("bot_id") or "")
+        if not bot_id:
+            raise _CannotReadBack("auth.test gave no bot_id: not a bot token")
+        with self._lock:
+            self._bot_ids[team_id] = bot_id
+        return bot_id
 
     def _user(self, client: WebClient | None, user_id: str) -> dict[str, Any]:
         with self._lock:
@@ -666,6 +825,8 @@ __all__ = [
     "RunReport",
     "SimulatedCrash",
     "Task",
+    "delivery_key",
+    "delivery_metadata",
     "make_instance_id",
     "post_message",
 ]

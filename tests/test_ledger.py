@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 
 import bot.jobs
-from bot.jobs import SimulatedCrash
+from bot.jobs import METADATA_EVENT, SimulatedCrash, delivery_key
 from bot.scheduler import BotScheduler
 from bot.standin import StandIn
 from storage import schedule_repo as sched
@@ -20,11 +21,14 @@ from storage.db import make_engine, unit_of_work
 from storage.models import Schedule
 from tests import test_scheduler as base
 from tests.test_scheduler import (
+    CHANNEL,
+    LEAD,
     MONDAY,
     PARTNER_LONDON,
     PARTNER_NY,
     SETUP,
     WEDNESDAY_NEW_YORK_11,
+    QuickRetryFactory,
     ledger,
     make_project,
     make_scheduler,
@@ -53,6 +57,27 @@ def crash_on_post(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     monkeypatch.setattr(bot.jobs, "post_message", post)
     yield plan
     monkeypatch.setattr(bot.jobs, "post_message", real)
+
+
+@pytest.fixture
+def crash_on_mark_sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """Make the Nth mark-sent die: Slack has accepted the post, the ledger row still says "claimed"."""
+    plan: dict[str, Any] = {"crash_at": 1, "calls": 0}
+    real = sched.mark_sent
+
+    def mark_sent(session: Any, **kwargs: Any) -> None:
+        plan["calls"] += 1
+        if plan["calls"] == plan["crash_at"]:
+            raise SimulatedCrash
+        real(session, **kwargs)
+
+    monkeypatch.setattr(sched, "mark_sent", mark_sent)
+    plan["restore"] = lambda: monkeypatch.setattr(sched, "mark_sent", real)
+    yield plan
+
+
+def history_reads(standin: StandIn) -> int:
+    return len(standin.calls("conversations.history"))
 
 
 def test_a_claim_is_unique(engine: Engine) -> None:
@@ -87,6 +112,8 @@ def test_crash_between_claim_and_post_is_posted_once_after_restart(
     [row] = ledger(engine, kind="team_prompt")
     assert (row.status, row.claimed_by, row.attempts) == ("sent", "after-restart", 2)
     assert len(prompts_in(standin, "C0MATERNITY")) == 1
+    # The retry looked first (the crashed attempt might have posted), found nothing, and posted.
+    assert history_reads(standin) == 1
 
 
 def test_crash_in_the_middle_of_a_fan_out(engine: Engine, standin: StandIn, crash_on_post: dict[str, int]) -> None:
@@ -174,3 +201,112 @@ def test_a_schedule_removed_mid_run_is_skipped(engine: Engine, standin: StandIn)
         assert {s.disabled_reason for s in sched.all_schedules(session)} == {"tokens_revoked", "app_uninstalled"}
         assert isinstance(sched.all_schedules(session)[0], Schedule)
     assert SETUP < MONDAY
+
+
+# --- idempotency by read-back: a post Slack accepted just before a crash is adopted, not repeated --------------
+
+
+def test_every_ledger_post_carries_its_metadata_and_the_first_attempt_reads_nothing(
+    engine: Engine, standin: StandIn
+) -> None:
+    make_project(engine, partners={PARTNER_LONDON: "given"})
+    scheduler = make_scheduler(engine, standin)
+    scheduler.run_due(MONDAY)
+    scheduler.run_due(WEDNESDAY_NEW_YORK_11)  # the partner's prompt and the team's reminder
+    rows = {r.kind: r for r in ledger(engine)}
+    prompt = standin.message(CHANNEL, rows["team_prompt"].message_ts or "")
+    dm = prompts_in(standin, PARTNER_LONDON)[0]
+    assert prompt is not None and dm.metadata is not None
+    assert prompt.metadata == {
+        "event_type": METADATA_EVENT,
+        "event_payload": {
+            "delivery_id": rows["team_prompt"].id,
+            "key": delivery_key(rows["team_prompt"].schedule_id, MONDAY, CHANNEL),
+        },
+    }
+    assert dm.metadata["event_payload"]["delivery_id"] == rows["partner_prompt"].id
+    [reminder] = standin.thread(CHANNEL, prompt.ts)
+    assert reminder.metadata is not None and reminder.metadata["event_payload"]["key"].endswith(":reminder")
+    assert history_reads(standin) == 0 and standin.calls("auth.test") == []
+    assert standin.violations == []
+
+
+def test_crash_after_slack_accepted_the_post_is_adopted_not_posted_again(
+    engine: Engine, standin: StandIn, crash_on_mark_sent: dict[str, Any]
+) -> None:
+    make_project(engine)
+    with pytest.raises(SimulatedCrash):
+        make_scheduler(engine, standin, instance_id="before-crash", stale_after=STALE).run_due(MONDAY)
+    [posted] = prompts_in(standin, CHANNEL)
+    [row] = ledger(engine, kind="team_prompt")
+    assert (row.status, row.message_ts) == ("claimed", None)
+    crash_on_mark_sent["restore"]()
+    # People keep talking after the crash: the prompt is no longer on the first page of history.
+    for i in range(20):
+        standin.add_user_message(CHANNEL, LEAD, f"Message {i}")
+
+    after = make_scheduler(engine, standin, instance_id="after-restart", stale_after=STALE)
+    report = after.run_due(MONDAY + STALE + timedelta(minutes=1))
+    assert (report.retried, report.adopted, report.posted) == (1, 1, 0)
+    assert [m for m in prompts_in(standin, CHANNEL) if m.bot_id] == [posted]
+    [row] = ledger(engine, kind="team_prompt")
+    assert (row.status, row.channel_id, row.message_ts, row.attempts) == ("sent", CHANNEL, posted.ts, 2)
+    assert history_reads(standin) == 2  # 15 people's messages on the first page, the prompt on the second
+    assert after.run_due(MONDAY + STALE + timedelta(minutes=2)).posted == 0
+    assert standin.violations == []
+
+
+def test_crash_mid_fan_out_of_dms_after_a_post_is_adopted(
+    engine: Engine, standin: StandIn, crash_on_mark_sent: dict[str, Any]
+) -> None:
+    people = [f"U0FANOUT{i:02d}" for i in range(6)]
+    for user in people:
+        standin.add_user(user, user.lower(), f"Partner {user[-2:]}")
+    make_project(engine, partners=dict.fromkeys(people, "given"))
+    crash_on_mark_sent["crash_at"] = 3
+    wednesday = WEDNESDAY_NEW_YORK_11 - timedelta(hours=5)
+    with pytest.raises(SimulatedCrash):
+        make_scheduler(engine, standin, instance_id="first", workers=1, stale_after=STALE).run_due(wednesday)
+    assert sum(len(prompts_in(standin, u)) for u in people) == 3  # the third was posted, not marked
+    crash_on_mark_sent["restore"]()
+
+    restarted = make_scheduler(engine, standin, instance_id="second", workers=3, stale_after=STALE)
+    assert restarted.run_due(wednesday + timedelta(minutes=1)).posted == 3  # the three never claimed
+    report = restarted.run_due(wednesday + STALE + timedelta(minutes=1))
+    assert (report.adopted, report.posted) == (1, 0)
+    assert {u: len(prompts_in(standin, u)) for u in people} == dict.fromkeys(people, 1)
+    rows = ledger(engine, kind="partner_prompt")
+    assert Counter(r.status for r in rows) == {"sent": 6}
+    for row in rows:
+        [dm] = prompts_in(standin, row.recipient)
+        assert (row.channel_id, row.message_ts) == (dm.channel, dm.ts)
+
+
+def test_history_not_readable_falls_back_to_posting_with_a_warning(
+    engine: Engine, standin: StandIn, crash_on_post: dict[str, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    make_project(engine)
+    team = standin.team()
+    team.scopes = ",".join(s for s in team.scopes.split(",") if s != "channels:history")  # installed before the upgrade
+    with pytest.raises(SimulatedCrash):
+        make_scheduler(engine, standin, instance_id="before", stale_after=STALE).run_due(MONDAY)
+    with caplog.at_level(logging.WARNING, logger="bot.jobs"):
+        report = make_scheduler(engine, standin, instance_id="after", stale_after=STALE).run_due(
+            MONDAY + STALE + timedelta(minutes=1)
+        )
+    assert (report.adopted, report.posted) == (0, 1)
+    assert len(prompts_in(standin, CHANNEL)) == 1
+    assert [c.error for c in standin.calls("conversations.history")] == ["missing_scope"]
+    warning = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert "missing_scope" in warning and "channels:history" in warning and "posting it again" in warning
+    assert [r.status for r in ledger(engine, kind="team_prompt")] == ["sent"]
+
+
+def test_retry_of_a_post_slack_refused_does_not_read_back(engine: Engine, standin: StandIn) -> None:
+    make_project(engine)
+    scheduler = make_scheduler(engine, standin, factory=QuickRetryFactory(standin.api_url, retries=0))
+    standin.inject("chat.postMessage", status=429, retry_after=1, times=1)
+    assert scheduler.run_due(MONDAY).pending == 1
+    report = scheduler.run_due(MONDAY + timedelta(minutes=1))
+    assert (report.retried, report.posted) == (1, 1)
+    assert history_reads(standin) == 0 and len(prompts_in(standin, CHANNEL)) == 1

@@ -693,3 +693,55 @@ def test_ephemeral_update_and_delete(standin: StandIn) -> None:
     client.chat_delete(channel=CHANNEL, ts=reply["ts"])
     assert [m.text for m in standin.messages(CHANNEL)] == ["Weekly prompt (edited)"]
     assert standin.violations == []
+
+
+def test_post_metadata_is_kept_and_history_pages_newest_first(standin: StandIn) -> None:
+    client = WebClient(base_url=standin.api_url, token="xoxb-standin")
+    meta = {"event_type": "mfi_ar_delivery", "event_payload": {"delivery_id": 7, "key": "3:2025-06-16T09:00:00+00:00:C"}}
+    first = client.chat_postMessage(channel=CHANNEL, text="Prompt one", metadata=meta)
+    client.chat_postMessage(channel=CHANNEL, text="In its thread", thread_ts=first["ts"])
+    standin.add_user_message(CHANNEL, LEAD, "A person's message")
+    last = client.chat_postMessage(channel=CHANNEL, text="Prompt two")
+    assert standin.message(CHANNEL, first["ts"]).metadata == meta  # type: ignore[union-attr]
+
+    plain = client.conversations_history(channel=CHANNEL)
+    assert [m["text"] for m in plain["messages"]] == ["Prompt two", "A person's message", "Prompt one"]
+    assert all("metadata" not in m for m in plain["messages"]) and plain["has_more"] is False
+    assert plain["messages"][2]["bot_id"] == "B0MFIBOT" and "bot_id" not in plain["messages"][1]
+    with_meta = client.conversations_history(channel=CHANNEL, include_all_metadata=True, limit=2)
+    assert [m.get("metadata") for m in with_meta["messages"]] == [None, None] and with_meta["has_more"] is True
+    rest = client.conversations_history(channel=CHANNEL, include_all_metadata=True, limit=2,
+                                        cursor=with_meta["response_metadata"]["next_cursor"])
+    assert [m["metadata"] for m in rest["messages"]] == [meta]
+    assert rest["has_more"] is False and rest["response_metadata"]["next_cursor"] == ""
+    # oldest and latest are exclusive unless inclusive is set.
+    between = client.conversations_history(channel=CHANNEL, oldest=first["ts"], latest=last["ts"])
+    assert [m["text"] for m in between["messages"]] == ["A person's message"]
+    both = client.conversations_history(channel=CHANNEL, oldest=first["ts"], latest=last["ts"], inclusive=True)
+    assert len(both["messages"]) == 3
+    status, body, _ = _raw_api(standin, "conversations.history", {"channel": CHANNEL, "oldest": "soon"})
+    assert (status, body["error"]) == (200, "invalid_ts_oldest")
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel=CHANNEL, text="x", metadata={"event_payload": {}})
+    assert err.value.response["error"] == "invalid_metadata_format"
+    assert standin.violations == []
+
+
+def test_history_needs_the_scope_for_the_conversation_type_and_membership(standin: StandIn) -> None:
+    client = WebClient(base_url=standin.api_url, token="xoxb-standin")
+    standin.add_channel("G0PRIVATE1", "private-qi", members=[LEAD], is_private=True)
+    dm = client.conversations_open(users=MIDWIFE)["channel"]["id"]
+    for channel in (CHANNEL, "G0PRIVATE1", dm):
+        assert client.conversations_history(channel=channel)["ok"]
+    with pytest.raises(SlackApiError) as err:
+        client.conversations_history(channel="C0OTHERTEAM")
+    assert err.value.response["error"] == "not_in_channel"
+
+    team = standin.team()
+    granted = team.scopes
+    for channel, needed in ((CHANNEL, "channels:history"), ("G0PRIVATE1", "groups:history"), (dm, "im:history")):
+        team.scopes = ",".join(s for s in granted.split(",") if s != needed)
+        with pytest.raises(SlackApiError) as err:
+            client.conversations_history(channel=channel)
+        assert (err.value.response["error"], err.value.response["needed"]) == ("missing_scope", needed)
+    assert standin.violations == []

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, TypeVar
@@ -34,7 +35,8 @@ BOT_USER_ID = "U0MFIBOT"
 BOT_ID = "B0MFIBOT"
 APP_ID = "A0MFIAR01"
 DEFAULT_SCOPES = (
-    "commands,chat:write,files:write,im:write,users:read,channels:read,groups:read,im:read,app_mentions:read"
+    "commands,chat:write,files:write,im:write,users:read,channels:read,groups:read,im:read,app_mentions:read,"
+    "channels:history,groups:history,im:history"
 )
 
 # Slack's documented limits (slack-platform.md 3.2); kept together so the checks read like the table.
@@ -64,6 +66,7 @@ ROTATED_TOKEN_TTL_SECONDS = 43200
 
 SELECT_TYPES = {"static_select", "multi_static_select"}
 CONVERSATION_PREFIXES = ("C", "G", "D", "Z")
+MAX_HISTORY_LIMIT = 999  # Slack's cap; commercially distributed non-Marketplace apps get 15 (slack-platform.md 3.4)
 
 
 @dataclass
@@ -136,6 +139,7 @@ class Message:
     team_id: str = DEFAULT_TEAM_ID
     edited: bool = False
     deleted: bool = False
+    metadata: dict[str, Any] | None = None  # chat.postMessage's `metadata`; conversations.history shows it on request
 
     def as_payload(self) -> dict[str, Any]:
         """The message as Slack echoes it in block_actions payloads and API responses."""
@@ -279,11 +283,14 @@ class _Slow:
 
 
 class _ApiError(Exception):
-    def __init__(self, error: str, messages: list[str] | None = None, status: int = 200) -> None:
+    def __init__(
+        self, error: str, messages: list[str] | None = None, status: int = 200, extra: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(error)
         self.error = error
         self.messages = messages or []
         self.status = status
+        self.extra = extra or {}  # more top-level fields, e.g. missing_scope's "needed" and "provided"
 
 
 @dataclass
@@ -1174,7 +1181,7 @@ class StandIn:
                 return _json_reply(200, {"ok": True, **result}, extra)
             except _ApiError as exc:
                 call.ok, call.error, call.status = False, exc.error, exc.status
-                body: dict[str, Any] = {"ok": False, "error": exc.error}
+                body: dict[str, Any] = {"ok": False, "error": exc.error, **exc.extra}
                 if exc.messages:
                     body["response_metadata"] = {"messages": exc.messages}
                 return _json_reply(exc.status, body)
@@ -1284,14 +1291,30 @@ class StandIn:
         self._require_member(ctx, channel)
         text, blocks = self._message_content(ctx)
         thread_ts = str(ctx.args["thread_ts"]) if ctx.args.get("thread_ts") else None
+        metadata = self._metadata_arg(ctx)
         team = self._team(ctx)
         msg = Message(channel.id, self._new_ts(), text, blocks, thread_ts=thread_ts, user=team.bot_user_id,
-                      bot_id=team.bot_id, team_id=team.id)
+                      bot_id=team.bot_id, team_id=team.id, metadata=metadata)
         self._messages.append(msg)
         where = self.channel_label(channel.id)
         self._add_log("bot", "message", f"posted in {where}" + (" (in a thread)" if thread_ts else ""),
                       user=channel.im_user, message=_snapshot(msg))
         return {"channel": channel.id, "ts": msg.ts, "message": msg.as_payload()}
+
+    @staticmethod
+    def _metadata_arg(ctx: _Ctx) -> dict[str, Any] | None:
+        """chat.postMessage's `metadata`: an object with a string `event_type` and an object `event_payload`."""
+        metadata = ctx.args.get("metadata")
+        if metadata is None:
+            return None
+        if (
+            not isinstance(metadata, dict)
+            or not isinstance(metadata.get("event_type"), str)
+            or not metadata["event_type"]
+            or not isinstance(metadata.get("event_payload"), dict)
+        ):
+            raise _ApiError("invalid_metadata_format")
+        return copy.deepcopy(metadata)
 
     def _chat_post_ephemeral(self, ctx: _Ctx) -> dict[str, Any]:
         channel = self._resolve_channel(ctx, ctx.args.get("channel"), for_post=False)
@@ -1635,6 +1658,46 @@ class StandIn:
         next_cursor = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(channel.members) else ""
         return {"members": page, "response_metadata": {"next_cursor": next_cursor}}
 
+    def _conversations_history(self, ctx: _Ctx) -> dict[str, Any]:
+        """Top-level messages between `oldest` and `latest`, newest first, in pages (cursor as for members)."""
+        channel = self._resolve_channel(ctx, ctx.args.get("channel"), for_post=False)
+        team = self._team(ctx)
+        needed = "im:history" if channel.is_im else "groups:history" if channel.is_private else "channels:history"
+        if needed not in team.scopes.split(","):
+            raise _ApiError("missing_scope", extra={"needed": needed, "provided": team.scopes})
+        if team.bot_user_id not in channel.members:
+            # An ordinary error a reader must handle, so it is not recorded as a violation.
+            raise _ApiError("not_in_channel")
+        oldest = _ts_arg(ctx.args.get("oldest"), "invalid_ts_oldest", Decimal(0))
+        latest = _ts_arg(ctx.args.get("latest"), "invalid_ts_latest", Decimal(self._clock()) + 1)
+        inclusive = _flag(ctx.args.get("inclusive"))
+        limit = max(1, min(int(ctx.args.get("limit") or 100), MAX_HISTORY_LIMIT))
+        cursor = str(ctx.args.get("cursor") or "")
+        try:
+            start = int(base64.b64decode(cursor).decode().split(":", 1)[1]) if cursor else 0
+        except (ValueError, IndexError) as exc:
+            raise _ApiError("invalid_cursor") from exc
+
+        def inside(msg: Message) -> bool:
+            ts = Decimal(msg.ts)
+            return oldest <= ts <= latest if inclusive else oldest < ts < latest
+
+        # Thread replies live in conversations.replies, not here.
+        found = [m for m in reversed(self._messages) if m.channel == channel.id and not m.deleted
+                 and m.thread_ts in (None, m.ts) and inside(m)]
+        page = found[start:start + limit]
+        end = start + len(page)
+        next_cursor = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(found) else ""
+        with_metadata = _flag(ctx.args.get("include_all_metadata"))
+        messages = []
+        for msg in page:
+            item = msg.as_payload()
+            if with_metadata and msg.metadata is not None:
+                item["metadata"] = copy.deepcopy(msg.metadata)
+            messages.append(item)
+        return {"messages": messages, "has_more": bool(next_cursor), "pin_count": 0,
+                "response_metadata": {"next_cursor": next_cursor}}
+
     def _users_info(self, ctx: _Ctx) -> dict[str, Any]:
         user = self._users.get(str(ctx.args.get("user") or ""))
         if user is None or user.team_id != self._team(ctx).id:
@@ -1779,6 +1842,20 @@ def _truthy(value: Any) -> bool:
     return value is True or str(value).lower() == "true"
 
 
+def _flag(value: Any) -> bool:
+    """A boolean argument as slack_sdk sends it in a query string ("1"/"0") or JSON (true/false)."""
+    return value is True or str(value).lower() in ("1", "true")
+
+
+def _ts_arg(value: Any, error: str, default: Decimal) -> Decimal:
+    if value is None or value == "":
+        return default
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as exc:
+        raise _ApiError(error) from exc
+
+
 def _snapshot(msg: Message) -> dict[str, Any]:
     return {
         "channel": msg.channel,
@@ -1848,6 +1925,7 @@ _METHODS: dict[str, Callable[[StandIn, _Ctx], dict[str, Any]]] = {
     "conversations.open": StandIn._conversations_open,
     "conversations.info": StandIn._conversations_info,
     "conversations.members": StandIn._conversations_members,
+    "conversations.history": StandIn._conversations_history,
     "users.info": StandIn._users_info,
     "oauth.v2.access": StandIn._oauth_v2_access,
 }
