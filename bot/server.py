@@ -52,7 +52,8 @@ class HttpServer:
     """waitress on a background thread; port 0 picks a free port (tests, the demo)."""
 
     def __init__(self, wsgi: Callable[..., Iterable[bytes]], *, host: str = "127.0.0.1", port: int = 0, threads: int = 16):
-        self._server = create_server(wsgi, host=host, port=port, threads=threads, ident="mfi-ar", clear_untrusted_proxy_headers=True)
+        # Typed loosely: shutting down cleanly uses waitress internals (its trigger and socket map) the stubs omit.
+        self._server: Any = create_server(wsgi, host=host, port=port, threads=threads, ident="mfi-ar", clear_untrusted_proxy_headers=True)
         self.port: int = int(self._server.effective_port)  # type: ignore[union-attr]
         self.host = host
         self._thread: threading.Thread | None = None
@@ -73,6 +74,13 @@ class HttpServer:
     def stop(self) -> None:
         # Let in-flight requests finish first: closing under a busy worker makes waitress write to a closed pipe.
         self._server.task_dispatcher.shutdown(cancel_pending=False, timeout=5)
-        self._server.close()
+        if self._thread is None or not self._thread.is_alive():
+            self._server.close()
+            return
+        # Close from inside waitress's own loop (its trigger runs callables there): closing from this thread would
+        # pull the sockets out from under the loop's select() and end it with "Bad file descriptor".
+        server = self._server
+        server.trigger.pull_trigger(lambda: [channel.close() for channel in list(server._map.values())])
+        self._thread.join(timeout=5)
         if self._thread:
             self._thread.join(timeout=5)
