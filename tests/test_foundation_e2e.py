@@ -180,3 +180,34 @@ def test_disclosure_threshold_can_only_be_raised(live) -> None:  # type: ignore[
     live.standin.wait_for(lambda: live.standin.calls("chat.update"))
     with Session(live.engine) as session:
         assert session.exec(select(Project)).one().suppression_threshold == 12
+
+
+def test_the_suite_wide_disclosure_net_catches_a_small_count(live) -> None:  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    from slack_sdk import WebClient
+
+    from storage.models import DataBatch, DataPoint, Measure
+    from tests.conftest import assert_channels_disclosure_safe
+
+    start_project(live)
+    with Session(live.engine) as session, session.begin():
+        project = session.exec(select(Project)).one()
+        measure = Measure(project_id=project.id, team_id=project.team_id, name="PPH", measure_type="outcome",
+                          kind="proportion", created_by=LEAD)
+        session.add(measure)
+        session.flush()
+        batch = DataBatch(measure_id=measure.id, team_id=project.team_id, source="log")
+        session.add(batch)
+        session.flush()
+        session.add(DataPoint(measure_id=measure.id, team_id=project.team_id, period_start=date(2026, 1, 1),
+                              group_code="N", numerator=3, denominator=41, batch_id=batch.id))
+    assert_channels_disclosure_safe(live)  # nothing unsafe posted so far
+    WebClient(token="xoxb-standin", base_url=live.standin.api_url).chat_postMessage(
+        channel=CHANNEL, text="PPH for Black African women: 3 of 41 births")
+    with pytest.raises(AssertionError, match="small count 3"):
+        assert_channels_disclosure_safe(live)
+    # The fixture runs the same net at teardown; the planted post is this test's own, so its data goes.
+    with Session(live.engine) as session, session.begin():
+        for point in session.exec(select(DataPoint)):
+            session.delete(point)
