@@ -74,10 +74,17 @@ def ensure_default_schedules(session: Session, *, project: Project, now: datetim
             updated_at=min(now or utcnow(), _aware(project.created_at)),
         )
         try:
-            # Two instances may both notice the new project; the unique (project, kind) key decides.
+            # Two instances (or two listeners) may both notice the new project; the unique (project, kind) key
+            # decides, and the loser reads the winner's row so every caller gets every kind back.
             with session.begin_nested():
                 session.add(schedule)
         except IntegrityError:
+            winner = session.exec(
+                select(Schedule).where(Schedule.project_id == project.id, Schedule.kind == kind)
+            ).first()
+            if winner is None:
+                raise
+            existing[kind] = winner
             continue
         existing[kind] = schedule
     return [existing[k] for k in KINDS if k in existing]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from slack_bolt import App
 
 from bot.config import ConfigError
 from bot.runtime import RedactSecrets, SingleInstanceLock
@@ -49,3 +50,35 @@ def test_malformed_setting_stops_start_up_naming_it(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.returncode == 2 and "PORT" in result.stderr and "hidden-value" not in result.stderr
+
+
+def test_serve_with_an_app_token_uses_socket_mode_with_the_wired_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import slack_bolt.adapter.socket_mode as socket_mode
+
+    from bot.cli import main
+    from bot.standin import StandIn
+
+    started: dict[str, object] = {}
+
+    class FakeSocketModeHandler:
+        """Records what serve hands to Bolt's Socket Mode adapter, then stops as Ctrl-C would."""
+
+        def __init__(self, app: object, app_token: str) -> None:
+            started.update(app=app, token=app_token)
+
+        def start(self) -> None:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(socket_mode, "SocketModeHandler", FakeSocketModeHandler)
+    with StandIn() as standin:
+        for name, value in {
+            "SLACK_BOT_TOKEN": "xoxb-standin", "SLACK_APP_TOKEN": "xapp-1-socket", "SLACK_API_URL": standin.api_url,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'socket.db'}", "MFI_SCHEDULER": "false",
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+        assert main(["serve"]) == 0
+    assert started["token"] == "xapp-1-socket"
+    app = started["app"]
+    assert isinstance(app, App)
+    assert len(app._listeners) > 20  # every surface registered, exactly as in HTTP mode

@@ -25,7 +25,7 @@ from handlers import ids
 from storage import repositories as repo
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
-from storage.models import AnswerReceipt, Delivery, PromptChoice, Schedule
+from storage.models import AnswerReceipt, Delivery, Project, PromptChoice, Schedule
 
 CHANNEL = "C0MATERNITY"
 LEAD = "U0QILEAD01"
@@ -522,3 +522,18 @@ def test_a_project_made_in_slack_gets_its_monday_prompt(live: Any) -> None:
     prompt = live.standin.wait_for(lambda: [m for m in prompts_in(live.standin, CHANNEL) if "reflection" in m.text])
     assert answer_value(prompt[0])["delivery_id"] > 0
     assert live.standin.violations == []
+
+
+def test_losing_the_race_to_create_default_schedules_still_returns_every_kind(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project_id = make_project(engine)
+    # Another caller created the schedules after this one looked: its read of the existing rows came back empty.
+    monkeypatch.setattr(sched, "schedules_for_project", lambda session, *, project_id: [])
+    with unit_of_work(engine) as session:
+        project = session.get(Project, project_id)
+        assert project is not None
+        kinds = [s.kind for s in sched.ensure_default_schedules(session, project=project)]
+    assert sorted(kinds) == sorted(sched.KINDS)
+    with unit_of_work(engine) as session:
+        assert len(list(session.exec(select(Schedule).where(Schedule.project_id == project_id)))) == len(sched.KINDS)
