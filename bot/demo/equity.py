@@ -105,8 +105,6 @@ def chapter(ctx: DemoContext) -> None:
     findings = ctx.standin.wait_for(
         lambda: next((m for m in reversed(ctx.standin.messages(ctx.channel)) if "'equity_views'" in str(m.blocks)),
                      None), timeout=30)
-    for stored in ctx.standin.files()[before:]:
-        (ctx.out_dir / stored.filename).write_bytes(stored.bytes)
 
     ctx.step("The analyst switches to the gaps dot plot: it arrives in the thread")
     count = len(ctx.standin.files())
@@ -119,5 +117,3 @@ def chapter(ctx: DemoContext) -> None:
     ctx.standin.wait_for(
         lambda: next((m for m in ctx.standin.messages(ctx.channel) if "Ethnicity recording" in m.text), None),
         timeout=30)
-    for stored in ctx.standin.files()[count - 1:]:
-        (ctx.out_dir / stored.filename).write_bytes(stored.bytes)
