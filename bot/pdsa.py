@@ -373,9 +373,11 @@ def next_step(status: str, ref: str, end_date: date, today: date, decision: str 
     else:
         return f"Closed: {decision or 'decided'}"
     if is_overdue(status, end_date, today):
-        step = f"*OVERDUE* (ended {end_date.day} {end_date:%b %Y}, not studied yet). " + (
-            f"Study it now (`/pdsa study {ref}`)" if status == "doing" else step
-        )
+        ended = f"*OVERDUE*: the test ended on {end_date.day} {end_date:%b %Y} and has not been studied. "
+        if status == "doing":
+            return ended + f"Study it now (`/pdsa study {ref}`)"
+        # Nothing was logged: say what happened first (it may have run, or not), then study it.
+        return ended + f"Log what happened (`/pdsa do {ref}`), then study it (`/pdsa study {ref}`)"
     return step
 
 
