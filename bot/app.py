@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -142,8 +143,6 @@ def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
     user = body.get("user_id") or (body.get("user") or {}).get("id")
     channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
     if channel is None and body.get("view"):
-        import json
-
         try:
             channel = json.loads(body["view"].get("private_metadata") or "{}").get("channel_id")
         except ValueError:

@@ -6,10 +6,22 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.models import AuditLog, ProcessedEvent, Project, ProjectHistory, ProjectMember, utcnow
+from storage.models import (
+    Answer,
+    AuditLog,
+    DataPoint,
+    Measure,
+    PdsaCycle,
+    ProcessedEvent,
+    Project,
+    ProjectHistory,
+    ProjectMember,
+    utcnow,
+)
 
 EDITABLE_FIELDS = (
     "name",
@@ -203,10 +215,6 @@ def project_history(session: Session, *, project_id: int) -> list[ProjectHistory
 
 def project_progress(session: Session, *, project: Project) -> dict[str, Any]:
     """Counts that drive the project card's stage checklist and the prompt chooser."""
-    from sqlalchemy import func
-
-    from storage.models import Answer, DataPoint, Measure, PdsaCycle
-
     assert project.id is not None
     measures = list(session.exec(select(Measure).where(Measure.project_id == project.id, Measure.archived == False)))  # noqa: E712
     measure_ids = [m.id for m in measures]

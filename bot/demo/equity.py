@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlmodel import Session
 
+from bot.demo.data import month_starts
 from storage import measures_repo as mrepo
 from storage import repositories as repo
 from storage.db import unit_of_work
@@ -33,21 +34,10 @@ DEMO_GROUPS: dict[str, tuple[int, float, float]] = {
 }
 
 
-def _month_starts(end: date, months: int) -> list[date]:
-    out: list[date] = []
-    year, month = end.year, end.month
-    for _ in range(months):
-        month -= 1
-        if month == 0:
-            year, month = year - 1, 12
-        out.append(date(year, month, 1))
-    return sorted(out)
-
-
 def demo_rows(end: date, months: int = 24, seed: int = 4) -> list[dict[str, Any]]:
     """Monthly PPH counts by ethnic group for the `months` complete months before `end` (deterministic)."""
     rng = np.random.default_rng(seed)
-    periods = _month_starts(end, months)
+    periods = month_starts(end, months)
     rows: list[dict[str, Any]] = []
     for i, period in enumerate(periods):
         progress = i / max(len(periods) - 1, 1)
