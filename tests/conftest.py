@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 from sqlalchemy import Engine
 
 from bot.config import Settings, load_settings
@@ -19,6 +21,24 @@ from storage.throwaway import ThrowawayCluster, Unavailable
 HERE = Path(__file__).parent
 SIGNING_SECRET = "standin-signing-secret"
 _pg_skip_reason: str | None = None
+
+# No test reads the wall clock: every test runs from this instant unless it says otherwise with
+# @pytest.mark.clock(datetime(...)). The clock ticks from there, so waits and timeouts still pass.
+# A Tuesday morning in March, outside any bank holiday or daylight-saving change.
+DEFAULT_NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def clock(request: pytest.FixtureRequest) -> Iterator[time_machine.Coordinates]:
+    """Every test starts at a fixed instant chosen by the test (DEFAULT_NOW unless marked), never today."""
+    marker = request.node.get_closest_marker("clock")
+    start = marker.args[0] if marker else DEFAULT_NOW
+    traveller = time_machine.travel(start, tick=True)
+    coordinates = traveller.start()
+    try:
+        yield coordinates
+    finally:
+        traveller.stop()
 
 
 @pytest.fixture(scope="session")

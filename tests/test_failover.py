@@ -30,6 +30,14 @@ pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parents[1]
 MFI_AR = ROOT / ".venv" / "bin" / "mfi-ar"
 LEAD = "U0QILEAD01"
+# `mfi-ar serve` on the test's fixed clock: the process starts its own clock at the instant the test gives it.
+CLOCKED_SERVE = (
+    "import sys, time_machine\n"
+    "from datetime import datetime\n"
+    "time_machine.travel(datetime.fromisoformat(sys.argv[1]), tick=True).start()\n"
+    "from bot.cli import main\n"
+    "raise SystemExit(main(['serve']))\n"
+)
 
 
 @pytest.fixture
@@ -67,8 +75,10 @@ class Instance:
         self.log = log
         self._log_file = log.open("w")
         # cwd is the log's folder, so no developer's .env is picked up.
+        env["PYTHONPATH"] = str(ROOT)
         self.process = subprocess.Popen(
-            [str(MFI_AR), "serve"], env=env, cwd=log.parent, stdout=self._log_file, stderr=subprocess.STDOUT
+            [sys.executable, "-c", CLOCKED_SERVE, datetime.now(UTC).isoformat()],
+            env=env, cwd=log.parent, stdout=self._log_file, stderr=subprocess.STDOUT,
         )
 
     @property

@@ -56,7 +56,8 @@ def test_new_partner_gets_the_consent_message_once_and_can_say_yes(live: Any) ->
     words = json.dumps(message.blocks)
     assert "anonymous" in words and "project leads read" in words and "pause or stop" in words
     # The delivery engine sees the consent request in its ledger and does not ask again.
-    run_scheduler(live, next_run(live, "team_prompt"))
+    first = next_run(live, "team_prompt")
+    run_scheduler(live, first)
     assert len([m for m in dm(live, PARTNER) if "Would you like to help" in m.text]) == 1
 
     live.driver.click(ids.A_PARTNER_CONSENT_YES, user=PARTNER, message=message)
@@ -68,7 +69,8 @@ def test_new_partner_gets_the_consent_message_once_and_can_say_yes(live: Any) ->
     assert updated is not None and "You said yes" in json.dumps(updated.blocks)
     assert ids.A_PARTNER_CONSENT_YES not in json.dumps(updated.blocks)
 
-    run_scheduler(live, next_run(live, "partner_prompt"))
+    # The first partner prompt after consent (an occurrence before `first` was settled while she had not said yes).
+    run_scheduler(live, next_run(live, "partner_prompt", after=first))
     prompt = live.standin.wait_for(lambda: partner_prompts(live)[-1] if partner_prompts(live) else None)
     controls = {e["action_id"] for b in prompt.blocks if b["type"] == "actions" for e in b["elements"]}
     assert controls == {ids.A_ANSWER, ids.A_PARTNER_PAUSE, ids.A_PARTNER_STOP}
