@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     mfi_delivery_stale_seconds: float = Field(default=120.0, gt=0)  # a claim older than this, unsent, is retried
     mfi_delivery_workers: int = Field(default=8, ge=1, le=64)  # parallel posts in a fan-out
     mfi_public_url: str | None = None  # for the OAuth redirect URL behind a proxy
+    # The largest file `/measure import` downloads: a few years of a trust's births, one row each, is a few MB.
+    mfi_import_max_mb: float = Field(default=50.0, gt=0, le=1024)
     log_level: str = "INFO"
 
     @field_validator("slack_api_url")
@@ -91,6 +93,10 @@ class Settings(BaseSettings):
     @property
     def has_slack_credentials(self) -> bool:
         return self.slack_bot_token is not None or self.oauth_enabled
+
+    @property
+    def import_max_bytes(self) -> int:
+        return int(self.mfi_import_max_mb * 1024 * 1024)
 
     @property
     def is_sqlite(self) -> bool:

@@ -23,15 +23,26 @@ Period = Literal["week", "month", "quarter"]
 Shape = Literal["aggregated", "values", "record"]
 Role = Literal["period", "date", "ethnicity", "numerator", "denominator", "value", "outcome"]
 
-# RejectedRow objects kept for display; every rejection is still counted in rejected_count and rejected_reasons.
-REJECTED_LIST_CAP = 1000
+# RejectedRow objects kept per reason (so every reason keeps its first rows); every rejection is still counted
+# in rejected_count and rejected_reasons.
+REJECTED_PER_REASON_CAP = 100
 # Rows listed per problem in ParsedImport.problems(); the counts are always complete.
 MESSAGE_ROW_CAP = 10
+# Distinct values quoted per problem in ParsedImport.problems().
+MESSAGE_VALUE_CAP = 5
 IDENTIFIER_SAMPLE_ROWS = 1000
+# Bounds on what is read at all (a trust's extract has a handful of columns and short lines).
+MAX_COLUMNS = 200
+MAX_LINE_BYTES = 64 * 1024
+XLSX_MAX_UNCOMPRESSED = 200 * 1024 * 1024
+XLSX_MAX_ENTRIES = 1000
+# Column names quoted in messages are cut to this length, and at most this many are listed.
+NAME_CAP = 60
+NAMES_LISTED = 12
 
 _EXPORT_ADVICE = (
     "Remove it and export either aggregated counts (period, ethnicity, numerator, denominator) "
-    "or only the three columns date, ethnicity and outcome (0/1). Nothing from this file has been kept."
+    "or only the three columns date, ethnicity and outcome (Yes or No). Nothing from this file has been kept."
 )
 
 _SYNONYMS: dict[Role, tuple[str, ...]] = {
@@ -72,25 +83,60 @@ _RE_QUARTER = re.compile(r"^(\d{4})\s*[-/ ]?\s*q([1-4])$|^q([1-4])\s*[-/ ]?\s*(\
 _RE_WEEK = re.compile(r"^(\d{4})\s*-?\s*w(\d{1,2})$")
 _RE_DIGITS10 = re.compile(r"^\d{10}$")
 
-_R_PERIOD = "period could not be read"
-_R_DATE = "date could not be read"
-_R_COARSE = "period is coarser than, or does not fit, the measure's reporting period"
-_R_FUTURE = "period is in the future"
-_R_FUTURE_DATE = "date is in the future"
-_R_ETHNICITY = "ethnicity value not recognised"
-_R_NUMERATOR = "numerator is not a whole number >= 0"
-_R_DENOMINATOR = "denominator is not a whole number >= 0"
-_R_VALUE = "value is not a number"
-_R_OVER = "numerator is greater than denominator"
-_R_OUTCOME = "outcome is not 0 or 1"
+# Reasons name the column they came from: "{period}" and the like are filled in with the file's column names.
+_R_PERIOD = "period in column {period} could not be read"
+_R_DATE = "date in column {date} could not be read"
+_R_COARSE = "period in column {period} is coarser than, or does not fit, the measure's reporting period"
+_R_FUTURE = "period in column {period} is in the future"
+_R_FUTURE_DATE = "date in column {date} is in the future"
+_R_ETHNICITY = "ethnicity in column {ethnicity} not recognised"
+_R_NUMERATOR = "numerator in column {numerator} is not a whole number, 0 or more"
+_R_DENOMINATOR = "denominator in column {denominator} is not a whole number, 0 or more"
+_R_VALUE = "value in column {value} is not a number"
+_R_OVER = "numerator (column {numerator}) is greater than the denominator (column {denominator})"
+_R_OUTCOME = "outcome in column {outcome} is not 1/0, Yes/No, Y/N or True/False"
+
+# What to do, said without a count or a row number, so it can be posted in the channel.
+_ADVICE = {
+    _R_PERIOD: "the period column {period} must hold periods such as 2025-03, Mar 2025, 2025 Q1 or 2025-W10",
+    _R_DATE: "the date column {date} must hold dates such as 2025-03-31 or 31/03/2025",
+    _R_COARSE: "the periods in column {period} are longer than the measure's reporting period: export one row "
+               "per reporting period (or per event date)",
+    _R_FUTURE: "the periods in column {period} are in the future: check the period column",
+    _R_FUTURE_DATE: "the dates in column {date} are in the future: check the date column and its day/month order",
+    _R_ETHNICITY: "the ethnicity column {ethnicity} must hold NHS ethnic category codes (A to S, Z) or their names",
+    _R_NUMERATOR: "the numerator column {numerator} must hold whole numbers, 0 or more",
+    _R_DENOMINATOR: "the denominator column {denominator} must hold whole numbers, 0 or more",
+    _R_VALUE: "the value column {value} must hold numbers",
+    _R_OVER: "the numerators (column {numerator}) must not be larger than the denominators (column {denominator})",
+    # Worded without "1/0", which reads as a count of 1 out of 0 to the disclosure check.
+    _R_OUTCOME: "the outcome column {outcome} must hold Yes or No (1 or 0, Y or N, True or False work too)",
+}
+
+
+def quoted_name(name: object) -> str:
+    """A column name as it is quoted in messages: in single quotes, cut to NAME_CAP characters."""
+    text = " ".join(str(name).split())
+    return "'" + (text if len(text) <= NAME_CAP else text[: NAME_CAP - 1] + "…") + "'"
+
+
+def _names(columns: Sequence[object]) -> str:
+    shown = ", ".join(quoted_name(c) for c in columns[:NAMES_LISTED])
+    more = len(columns) - NAMES_LISTED
+    return shown + (f" and {more:,} more" if more > 0 else "") if columns else "none"
 
 
 class ImportRefused(Exception):
-    """The whole file is refused; .message tells the user what to do."""
+    """The whole file is refused.
 
-    def __init__(self, message: str) -> None:
+    .message tells the importer what to do (it may hold exact counts and row numbers: send it privately);
+    .public says the same without any count or row number, for the channel.
+    """
+
+    def __init__(self, message: str, *, public: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.public = public if public is not None else message
 
 
 @dataclass
@@ -98,6 +144,17 @@ class RejectedRow:
     row: int
     reason: str
     value: str | None
+
+
+@dataclass
+class Problem:
+    """One kind of rejected row: what is wrong, how many rows, the first rows and values."""
+
+    key: str  # the reason template (one of the _R_ constants), for advice
+    text: str  # the reason with its column named
+    count: int
+    rows: list[int]
+    values: list[str]
 
 
 @dataclass
@@ -113,22 +170,64 @@ class ParsedImport:
     periods: list[date]
     groups: list[str]
     rejected_reasons: dict[str, int] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)  # role -> the file's column name
+    reason_keys: dict[str, str] = field(default_factory=dict)  # reason text -> its template
+
+    def problem_list(self) -> list[Problem]:
+        """Every kind of rejected row, the one affecting most rows first (unrecognised ethnicity by spelling)."""
+        found: list[Problem] = []
+        for reason, count in self.rejected_reasons.items():
+            key = self.reason_keys.get(reason, reason)
+            if key == _R_ETHNICITY and self.unrecognised:
+                continue
+            these = [r for r in self.rejected if r.reason == reason]
+            values = list(dict.fromkeys(r.value for r in these if r.value is not None))
+            found.append(Problem(key, reason, count, [r.row for r in these], values))
+        ethnicity_text = next((t for t, k in self.reason_keys.items() if k == _R_ETHNICITY), _R_ETHNICITY)
+        for raw, rows in self.unrecognised.items():
+            found.append(Problem(_R_ETHNICITY, ethnicity_text, len(rows), rows, [raw]))
+        # Most rows first; ties keep the order the rows were met in.
+        return sorted(found, key=lambda p: (-p.count, p.rows[0] if p.rows else 0))
 
     def problems(self) -> list[str]:
-        """Plain-language lines describing every kind of rejected row, with capped row lists."""
+        """Plain-language lines for every kind of rejected row, most rows first, each with its first row numbers.
+
+        Exact counts and row numbers: for the person who imported only, never for a channel.
+        """
         lines: list[str] = []
-        for raw, rows in sorted(self.unrecognised.items(), key=lambda item: -len(item[1])):
-            shown = ", ".join(str(r) for r in rows[:MESSAGE_ROW_CAP])
-            more = f" and {len(rows) - MESSAGE_ROW_CAP} more" if len(rows) > MESSAGE_ROW_CAP else ""
-            lines.append(f"Ethnicity {raw!r} not recognised in {_rows(len(rows))} (rows {shown}{more}).")
-        for reason, count in self.rejected_reasons.items():
-            if reason == _R_ETHNICITY:
+        for problem in self.problem_list():
+            shown = ", ".join(str(r) for r in problem.rows[:MESSAGE_ROW_CAP])
+            more = problem.count - min(len(problem.rows), MESSAGE_ROW_CAP)
+            label = "row" if problem.count == 1 else "rows"
+            where = f" ({label} {shown}{f' and {more:,} more' if more > 0 else ''})" if shown else ""
+            if problem.key == _R_ETHNICITY and self.unrecognised:
+                lines.append(f"Ethnicity {_value_text(problem.values[0])} not recognised (column "
+                             f"{self.columns.get('ethnicity', '?')}): {_rows(problem.count)}{where}.")
                 continue
-            rows = [r.row for r in self.rejected if r.reason == reason][:MESSAGE_ROW_CAP]
-            shown = ", ".join(str(r) for r in rows)
-            more = f" and {count - len(rows)} more" if count > len(rows) else ""
-            lines.append(f"{reason.capitalize()}: {_rows(count)} (rows {shown}{more}).")
+            values = [_value_text(v) for v in problem.values[:MESSAGE_VALUE_CAP]]
+            seen = f"; values found: {', '.join(values)}" if values else ""
+            lines.append(f"{problem.text[0].upper()}{problem.text[1:]}: {_rows(problem.count)}{where}{seen}.")
         return lines
+
+    def advice(self) -> str | None:
+        """What to do about the problem affecting most rows, with no count or row number (safe for a channel)."""
+        problems = self.problem_list()
+        if not problems:
+            return None
+        template = _ADVICE.get(problems[0].key)
+        if template is None:
+            return problems[0].text
+        return template.format_map(_Columns(self.columns))
+
+
+class _Columns(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "'?'"
+
+
+def _value_text(value: str) -> str:
+    text = value if len(value) <= 40 else value[:39] + "…"
+    return "(blank)" if text == "" else repr(text)
 
 
 def period_start(d: date, period: Period) -> date:
@@ -165,10 +264,60 @@ def _resolve(data: bytes | str | Path, filename: str | None) -> tuple[_Source, s
         raise ImportRefused("Old-style .xls workbooks are not read. Save the sheet as .xlsx or CSV and upload again.")
     # Trust the bytes over the name: a renamed workbook is still a zip.
     if head == b"PK\x03\x04":
+        _check_workbook(source, name)
         return source, name, "xlsx"
     if lower.endswith((".xlsx", ".xlsm")):
         raise ImportRefused(f"{name} is not a readable Excel workbook. Save it again as .xlsx or CSV.")
+    _check_lines(source, name)
     return source, name, "csv"
+
+
+def _check_workbook(source: _Source, name: str) -> None:
+    """Refuse a workbook that would expand beyond the bounds (a zip bomb) before anything parses it."""
+    try:
+        with zipfile.ZipFile(_open(source)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise ImportRefused(f"{name} could not be read as an Excel workbook ({error}).") from None
+    if len(entries) > XLSX_MAX_ENTRIES:
+        raise ImportRefused(
+            f"{name} holds {len(entries):,} parts; a workbook read here may hold at most {XLSX_MAX_ENTRIES:,}. "
+            "Copy the data onto one sheet of a new workbook, or save it as CSV, and upload again.",
+            public=f"{name} is a larger workbook than can be read here. Save the data as CSV and upload again.")
+    total = sum(entry.file_size for entry in entries)
+    if total > XLSX_MAX_UNCOMPRESSED:
+        raise ImportRefused(
+            f"{name} expands to {_megabytes(total)} when opened; the most read here is "
+            f"{_megabytes(XLSX_MAX_UNCOMPRESSED)}. Keep only the columns needed (date, ethnicity and outcome, or "
+            "period, ethnicity, numerator and denominator), or save it as CSV, and upload again.",
+            public=f"{name} is a larger workbook than can be read here. Save the data as CSV and upload again.")
+
+
+def _check_lines(source: _Source, name: str) -> None:
+    """Refuse a CSV with a line longer than MAX_LINE_BYTES or more than MAX_COLUMNS columns."""
+    with (io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")) as handle:
+        header = handle.readline(MAX_LINE_BYTES + 1)
+        longest = len(header)
+        while longest <= MAX_LINE_BYTES:
+            line = handle.readline(MAX_LINE_BYTES + 1)
+            if not line:
+                break
+            longest = max(longest, len(line))
+    fix = ("Export only the columns needed (date, ethnicity and outcome, or period, ethnicity, numerator and "
+           "denominator) and upload again.")
+    if longest > MAX_LINE_BYTES:
+        raise ImportRefused(
+            f"{name} has a line longer than {MAX_LINE_BYTES // 1024} KB, the most read here. {fix}",
+            public=f"{name} has lines longer than can be read here. {fix}")
+    columns = max(header.count(b","), header.count(b";")) + 1
+    if columns > MAX_COLUMNS:
+        raise ImportRefused(
+            f"{name} has {columns:,} columns; the most read here is {MAX_COLUMNS}. {fix}",
+            public=f"{name} has more columns than can be read here (at most {MAX_COLUMNS}). {fix}")
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):,.0f} MB"
 
 
 def _open(source: _Source) -> io.BytesIO | Path:
@@ -261,12 +410,13 @@ def _guard_identifiers(sample: pd.DataFrame) -> None:
     for column in sample.columns:
         if _identifier_header(str(column)):
             raise ImportRefused(
-                f"Column '{column}' looks like a patient identifier, so the file was not imported. {_EXPORT_ADVICE}"
+                f"Column {quoted_name(column)} looks like a patient identifier, so the file was not imported. "
+                f"{_EXPORT_ADVICE}"
             )
     for column in sample.columns:
         if _looks_like_nhs_numbers(sample[column]):
             raise ImportRefused(
-                f"Column '{column}' contains values that look like NHS numbers, so the file was not imported. "
+                f"Column {quoted_name(column)} contains values that look like NHS numbers, so the file was not imported. "
                 f"{_EXPORT_ADVICE}"
             )
 
@@ -284,7 +434,7 @@ def _match_roles(columns: Sequence[str]) -> dict[Role, list[str]]:
 def _one(matches: dict[Role, list[str]], role: Role, fallback: Role | None = None) -> str | None:
     found = matches[role] or (matches[fallback] if fallback else [])
     if len(found) > 1:
-        names = " and ".join(f"'{c}'" for c in found)
+        names = " and ".join(quoted_name(c) for c in found[:NAMES_LISTED])
         raise ImportRefused(f"Columns {names} could both be the {role} column. Keep one of them and upload again.")
     return found[0] if found else None
 
@@ -306,12 +456,19 @@ def _detect_shape(columns: Sequence[str]) -> tuple[Shape, dict[Role, str]]:
         value = _one(matches, "value")
         if when is not None and value is not None:
             return "values", {"period": when, "ethnicity": ethnicity_column, "value": value}
-    found = ", ".join(f"'{c}'" for c in columns) or "none"
+        # A record-level export names its outcome after the measure ("pph", "transfused"): with a date, an
+        # ethnicity and exactly one other column, that column is the outcome.
+        date_column = _one(matches, "date")
+        matched = {c for found in matches.values() for c in found}
+        others = [c for c in columns if c not in matched and not c.startswith("Unnamed:")]
+        if date_column is not None and len(others) == 1:
+            return "record", {"date": date_column, "ethnicity": ethnicity_column, "outcome": others[0]}
+    found = _names(list(columns))
     raise ImportRefused(
         "The columns were not recognised (found: " + found + "). Use one of: "
         "period, ethnicity, numerator, denominator (aggregated counts); "
         "period, ethnicity, value (one value per group); "
-        "or date, ethnicity, outcome with outcome 0 or 1 (one row per patient episode)."
+        "or date, ethnicity, outcome with outcome Yes or No, or 1 or 0 (one row per birth or episode)."
     )
 
 
@@ -458,7 +615,11 @@ def _parse_outcome(value: object) -> int | None:
         return int(value)
     if isinstance(value, int | float | np.integer | np.floating):
         return int(value) if value in (0, 1) else None
-    return {"0": 0, "1": 1, "0.0": 0, "1.0": 1}.get(_text(value))
+    return _OUTCOME_WORDS.get(_text(value).casefold())
+
+
+# What trust systems export for a yes/no outcome, in any case.
+_OUTCOME_WORDS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "no": 0, "yes": 1, "n": 0, "y": 1, "false": 0, "true": 1}
 
 
 def _map_distinct(
@@ -500,10 +661,10 @@ class _Rejections:
     def rows(self, row_numbers: np.ndarray[Any, np.dtype[np.int64]]) -> tuple[list[RejectedRow], dict[str, int]]:
         counts = np.bincount(self.reason_index[self.rejected], minlength=len(self.reasons))
         by_reason = {reason: int(counts[i]) for i, reason in enumerate(self.reasons)}
-        shown = np.flatnonzero(self.rejected)[:REJECTED_LIST_CAP]
         listed: list[RejectedRow] = []
         for i, reason in enumerate(self.reasons):
-            these = shown[self.reason_index[shown] == i]
+            # A cap per reason, so a reason met late in the file still keeps its first rows.
+            these = np.flatnonzero(self.reason_index == i)[:REJECTED_PER_REASON_CAP]
             if len(these):
                 listed.extend(RejectedRow(int(row_numbers[j]), reason, v)
                               for j, v in zip(these, self.values[i](these), strict=True))
@@ -533,6 +694,11 @@ def read_extract(
     reader = _Reader(source, name, kind)
     sample = reader.read(nrows=IDENTIFIER_SAMPLE_ROWS)
     sample.columns = [str(c) for c in sample.columns]
+    if len(sample.columns) > MAX_COLUMNS:
+        fix = ("Export only the columns needed (date, ethnicity and outcome, or period, ethnicity, numerator and "
+               "denominator) and upload again.")
+        raise ImportRefused(f"{name} has {len(sample.columns):,} columns; the most read here is {MAX_COLUMNS}. {fix}",
+                            public=f"{name} has more columns than can be read here (at most {MAX_COLUMNS}). {fix}")
     _guard_identifiers(sample)
     shape, roles = _detect_shape(list(sample.columns))
     if _all_blank(sample).all():
@@ -578,6 +744,12 @@ def read_extract(
     tidy = _aggregate(period_ids[used], period_starts, group_index[used], numerator[used], denominator[used],
                       value[used], shape, notes)
     rejected, by_reason = rejections.rows(row_numbers)
+    # Name the column each reason came from.
+    columns: dict[str, str] = {str(role): quoted_name(column) for role, column in roles.items()}
+    texts = {template: template.format_map(_Columns(columns)) for template in by_reason}
+    reason_keys = {texts[t]: next((k for k in _ADVICE if t.startswith(k)), t) for t in by_reason}
+    rejected = [RejectedRow(r.row, texts[r.reason], r.value) for r in rejected]
+    by_reason = {texts[t]: n for t, n in by_reason.items()}
     rejected_count = int(rejections.rejected.sum())
     if rejected_count:
         logger.info("Import of %s rejected %s of %s rows", name, rejected_count, n)
@@ -593,6 +765,8 @@ def read_extract(
         periods=sorted(set(tidy["period"])),
         groups=[c for c in ethnicity.CODES if c in set(tidy["group"])],
         rejected_reasons=by_reason,
+        columns=columns,
+        reason_keys=reason_keys,
     )
 
 
@@ -608,7 +782,7 @@ def _all_blank(frame: pd.DataFrame) -> pd.Series:
 
 
 def _rows(count: int) -> str:
-    return f"{count} row" if count == 1 else f"{count} rows"
+    return f"{count:,} row" if count == 1 else f"{count:,} rows"
 
 
 def _periods(

@@ -33,6 +33,19 @@ LoggedRow = tuple[int | None, int | None] | float
 REPLACED_SAMPLE = 20
 
 
+class AlreadyImported(Exception):
+    """This version of the file was imported before (a replay or a second submission): nothing is written again."""
+
+    def __init__(self, batch: DataBatch, measure_name: str) -> None:
+        self.batch_id = batch.id or 0
+        self.measure_name = measure_name
+        self.filename = batch.filename
+        self.when = batch.created_at
+        super().__init__(f"{batch.filename or 'This file'} was already imported into {measure_name} "
+                         f"(entry {self.batch_id}); nothing was saved again.")
+        self.message = str(self)
+
+
 class UndoRefused(Exception):
     """The batch cannot be undone; .message says why and what to do."""
 
@@ -259,20 +272,48 @@ def _float_or_none(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
+def already_imported(session: Session, *, team_id: str, file_key: str) -> AlreadyImported | None:
+    """The earlier import of this file version (not undone), as the exception apply_import would raise."""
+    batch = measures_repo.batch_for_file(session, team_id=team_id, file_key=file_key)
+    if batch is None:
+        return None
+    measure = session.get(Measure, batch.measure_id)
+    return AlreadyImported(batch, measure.name if measure else "a measure")
+
+
+def nothing_usable(parsed: ParsedImport, filename: str | None) -> ImportRefused:
+    """The refusal for a file with no usable row: every problem privately, the main one (no counts) publicly."""
+    name = filename or "the file"
+    lines = parsed.problems()
+    private = f"No row of {name} could be used, so nothing was saved."
+    if lines:
+        private += " Every problem, the one affecting most rows first:\n" + "\n".join(f"• {line}" for line in lines)
+    advice = parsed.advice()
+    public = "No row could be used" + (f": {advice}." if advice else ".")
+    return ImportRefused(private, public=public)
+
+
 def apply_import(
-    session: Session, *, measure: Measure, parsed: ParsedImport, source: str, filename: str | None, user_id: str | None
+    session: Session, *, measure: Measure, parsed: ParsedImport, source: str, filename: str | None, user_id: str | None,
+    file_key: str | None = None,
 ) -> ImportOutcome:
     """Write a parsed extract as one batch: new points, replaced points (earlier values kept as revisions).
 
     Raises ImportRefused (and writes nothing) when no row could be used or the file's shape does not fit the
-    measure. The caller's transaction makes the whole import one unit: any failure leaves no trace.
+    measure, and AlreadyImported when `file_key` (a Slack file id and version) was imported before and not undone.
+    The caller's transaction makes the whole import one unit: any failure leaves no trace.
     """
     assert measure.id is not None
     _check_shape(measure, parsed.shape)
     if parsed.rows_used == 0 or parsed.frame.empty:
-        detail = " ".join(parsed.problems()[:3])
-        raise ImportRefused(f"No row of {filename or 'the file'} could be used, so nothing was changed. {detail}".strip())
-    batch = measures_repo.add_batch(session, measure=measure, source=source, filename=filename, user_id=user_id)
+        raise nothing_usable(parsed, filename)
+    if file_key is not None and (earlier := already_imported(session, team_id=measure.team_id,
+                                                              file_key=file_key)) is not None:
+        raise earlier
+    # With a file_key, a concurrent import of the same file fails this flush on the unique index (IntegrityError);
+    # the caller's transaction rolls back and already_imported() then names the import that won.
+    batch = measures_repo.add_batch(session, measure=measure, source=source, filename=filename, user_id=user_id,
+                                    file_key=file_key)
     assert batch.id is not None
     outcome = ImportOutcome(
         batch_id=batch.id,
@@ -423,13 +464,22 @@ def _shown(n: int, safe: bool) -> str:
     return f"{int(shown):,}" if shown.isdigit() else shown
 
 
+def _plural(n: int, one: str, many: str) -> str:
+    return one if n == 1 else many
+
+
 def summary_lines(outcome: ImportOutcome, *, safe: bool) -> list[str]:
     """The result of an import as plain lines. `safe` rounds every count for posting in a channel
     (row numbers and exact counts stay with the person who imported)."""
     period = outcome.period
+    if safe:
+        rows = (f"Rows read: {_shown(outcome.rows_read, True)} · used: {_shown(outcome.rows_used, True)} · "
+                f"not used: {_shown(outcome.rejected_count, True)} (rounded to the nearest 5; under 8 shown as <8)")
+    else:
+        rows = (f"Rows read: {outcome.rows_read:,} · used: {outcome.rows_used:,} · "
+                f"not used: {outcome.rejected_count:,} (exact)")
     lines = [
-        f"Rows read: {_shown(outcome.rows_read, safe)} · used: {_shown(outcome.rows_used, safe)} · "
-        f"rejected: {_shown(outcome.rejected_count, safe)}",
+        rows,
         f"Periods: {periods_text(outcome.periods, period)}",
         "Groups: " + (", ".join(group_name(g) for g in outcome.groups) or "none"),
     ]
@@ -437,17 +487,20 @@ def summary_lines(outcome: ImportOutcome, *, safe: bool) -> list[str]:
     if changed:
         where = sorted({period_label(r.period, period) for r in outcome.replaced})
         shown_where = ", ".join(where[:6]) + (f" and {len(where) - 6} more periods" if len(where) > 6 else "")
+        pairs = _plural(changed, "period-and-group pair", "period-and-group pairs")
         lines.append(
-            f"Replaced earlier values for {changed} period-and-group pair(s) ({shown_where}); "
+            f"Replaced earlier values for {changed:,} {pairs} ({shown_where}); "
             "the earlier values are kept and come back with Undo."
         )
     if outcome.unchanged:
-        lines.append(f"{outcome.unchanged} period-and-group pair(s) were already stored with the same values.")
+        pairs = _plural(outcome.unchanged, "period-and-group pair was", "period-and-group pairs were")
+        lines.append(f"{outcome.unchanged:,} {pairs} already stored with the same values.")
     return lines
 
 
 def detail_lines(outcome: ImportOutcome) -> list[str]:
-    """Row-level problems and reading notes, for the person who imported only (exact counts, row numbers)."""
+    """Row-level problems (every kind, most rows first) and reading notes, for the person who imported only
+    (exact counts, row numbers)."""
     return [*outcome.problems, *(f"Note: {n}." for n in outcome.notes)]
 
 

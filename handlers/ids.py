@@ -47,6 +47,9 @@ B_LOG_ROW_PREFIX = "log_row_"  # + group code: one "numerator/denominator" (or v
 A_LOG_FULL_LIST = "log_full_list"  # value "full" or "short": switches the log form's list of groups
 A_LOG_MEASURE_PICKED = "log_measure_picked"
 A_UNDO_BATCH = "undo_batch"  # value: batch id
+CB_MEASURE_IMPORT = "measure_import"  # the private upload form (file_input)
+B_IMPORT_MEASURE = "import_measure"
+B_IMPORT_FILE = "import_file"
 
 # --- equity (/equity) ---
 # value: JSON {"measure": id, "view": "groups" | "gaps" | "completeness", "window": months}. Buttons sharing an

@@ -1,11 +1,12 @@
-"""The /measure command, the measure and log forms, file imports (file_shared) and undo."""
+"""The /measure command, the measure and log forms, private file imports (a file_input form) and undo."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-import urllib.request
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,10 +14,12 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
-from bot import ethnicity, importing
+from bot import downloads, ethnicity, importing
+from bot.config import Settings
+from bot.equity.disclosure import check_text_for_disclosure
 from bot.importer import ImportRefused, period_start, read_extract
 from handlers import blocks, ids
 from handlers import measures_blocks as mb
@@ -27,7 +30,6 @@ from storage.models import Measure, Project
 
 logger = logging.getLogger(__name__)
 
-IMPORT_PROMPT_MINUTES = 30
 IMPORT_EXTENSIONS = (".csv", ".xlsx", ".xlsm", ".xls", ".txt")
 _COUNTS = re.compile(r"^\s*(-?[\d.,]+)\s*(?:/|\bof\b|\bout of\b)\s*(-?[\d.,]+)\s*$", re.IGNORECASE)
 
@@ -44,7 +46,7 @@ def handle_measure(ack: Ack, command: dict[str, Any], respond: Respond, client: 
     elif word == "list":
         show_list(respond, context)
     elif word == "import":
-        prompt_import(respond, context, measure_name=rest)
+        open_import_modal(client, context, trigger_id=command["trigger_id"], respond=respond, measure_name=rest)
     elif word == "undo":
         undo_from_command(client, respond, context, rest=rest)
     else:
@@ -403,10 +405,13 @@ def show_list(respond: Respond, context: BoltContext) -> None:
     respond(blocks=listed, text=text, response_type="ephemeral")
 
 
-# --- /measure import and file_shared -------------------------------------------------------------------------
+# --- /measure import (a private upload form) and file_shared ----------------------------------------------------
 
 
-def prompt_import(respond: Respond, context: BoltContext, *, measure_name: str) -> None:
+def open_import_modal(
+    client: WebClient, context: BoltContext, *, trigger_id: str, respond: Respond, measure_name: str
+) -> None:
+    """`/measure import [measure]`: a form with a file input, so the extract never appears in the channel."""
     engine: Engine = context["engine"]
     with unit_of_work(engine) as session:
         project = _project(session, context)
@@ -418,118 +423,214 @@ def prompt_import(respond: Respond, context: BoltContext, *, measure_name: str) 
             respond(text="This project has no measures yet. Define one with `/measure new`, then import into it.",
                     response_type="ephemeral")
             return
-        measure = (
-            measures_repo.resolve_measure(session, project_id=project.id, key=measure_name)
-            if measure_name
+        chosen = measures_repo.resolve_measure(session, project_id=project.id, key=measure_name) if measure_name \
             else measures[0] if len(measures) == 1 else None
-        )
-        if measure is None:
-            names = "\n".join(f"• `/measure import {m.name}`" for m in measures)
-            unknown = f"There is no measure called “{measure_name}”. " if measure_name else ""
-            respond(text=f"{unknown}Which measure is the file for? Type one of:\n{names}", response_type="ephemeral")
+        view = mb.import_modal(channel_id=project.channel_id, project_id=project.id, measures=_measure_dicts(measures),
+                               measure_id=chosen.id if chosen else None, max_mb=_settings(context).mfi_import_max_mb)
+    client.views_open(trigger_id=trigger_id, view=view)
+
+
+def _settings(context: BoltContext) -> Settings:
+    settings = context.get("settings")
+    return settings if isinstance(settings, Settings) else Settings()
+
+
+def file_key(file: dict[str, Any]) -> str:
+    """A Slack file's id and version: the same upload replayed has the same key, a new upload a new one."""
+    version = file.get("updated") or file.get("timestamp") or file.get("created") or ""
+    return f"{file.get('id')}@{version}"[:120]
+
+
+def _whole_id(value: Any) -> int | None:
+    text = str(value if value is not None else "")
+    return int(text) if text.isdigit() and len(text) < 12 else None
+
+
+def handle_import_submission(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    """Check the form (inline errors, nothing saved), close it, then download, read and save the file."""
+    meta = blocks.metadata_of(view)
+    user_id = body["user"]["id"]
+    team_id = context.team_id or body["team"]["id"]
+    settings = _settings(context)
+    engine: Engine = context["engine"]
+    project_id, measure_id = _whole_id(meta.get("project_id")), _whole_id(blocks.state_value(view, ids.B_IMPORT_MEASURE))
+    files = blocks.state_value(view, ids.B_IMPORT_FILE)
+    files = [f for f in files if isinstance(f, dict) and f.get("id")] if isinstance(files, list) else []
+    with unit_of_work(engine) as session:
+        project = repo.get_project(session, team_id=team_id, project_id=project_id) if project_id else None
+        measure = measures_repo.get_measure(session, team_id=team_id, measure_id=measure_id) if measure_id else None
+        if project is None or project.channel_id != meta.get("channel_id"):
+            ack(response_action="errors", errors={ids.B_IMPORT_MEASURE: "This project no longer exists."})
             return
-        measures_repo.record_import_prompt(
-            session, project=project, user_id=context.user_id or "", channel_id=project.channel_id,
-            measure_id=measure.id or 0,
-        )
-        text = mb.import_prompt(measure.name)
-    respond(text=text, blocks=[blocks.section(text)], response_type="ephemeral")
+        if measure is None or measure.project_id != project.id:
+            ack(response_action="errors", errors={ids.B_IMPORT_MEASURE: "Choose one of this project's measures."})
+            return
+        problem = _file_problem(files, settings)
+        if problem is None:
+            earlier = importing.already_imported(session, team_id=team_id, file_key=file_key(files[0]))
+            if earlier is not None:
+                problem = mb.already_imported(earlier.filename, earlier.measure_name, earlier.batch_id)
+        if problem is not None:
+            ack(response_action="errors", errors={ids.B_IMPORT_FILE: problem[:2000]})
+            return
+        job = _ImportJob(team_id=team_id, channel_id=project.channel_id, user_id=user_id, measure_id=measure.id or 0,
+                         measure_name=measure.name, period=measure.period, today=_local_today(project),
+                         file_id=str(files[0]["id"]))
+    ack()
+    run_import(client, engine, settings, job)
 
 
-def _measure_for_file(session: Session, project: Project, *, user_id: str, file: dict[str, Any]) -> Measure | None:
-    """The measure a shared file is for: a recent `/measure import` by the same person, or a name in the message."""
-    assert project.id is not None
-    since = datetime.now(UTC) - timedelta(minutes=IMPORT_PROMPT_MINUTES)
-    measure_id = measures_repo.pending_import_measure(session, project_id=project.id, user_id=user_id, since=since)
-    if measure_id is not None:
-        measure = session.get(Measure, measure_id)
-        if measure is not None and measure.project_id == project.id:
-            return measure
-    comment = file.get("initial_comment")
-    words = " ".join(
-        str(x) for x in ((comment or {}).get("comment") if isinstance(comment, dict) else comment, file.get("title"))
-        if x
-    ).lower()
-    measures = measures_repo.measures_for_project(session, project_id=project.id)
-    # Longest names first, so "PPH transfusion" wins over "PPH".
-    for measure in sorted(measures, key=lambda m: -len(m.name)):
-        if measure.name.lower() in words:
-            return measure
+def _file_problem(files: list[dict[str, Any]], settings: Settings) -> str | None:
+    """An inline error for the file input, from what the form says about the file (checked again after download)."""
+    if len(files) != 1:
+        return "Choose one file: a CSV or Excel (.xlsx) extract."
+    name = str(files[0].get("name") or "")
+    if name and not name.lower().endswith(IMPORT_EXTENSIONS):
+        return f"{name[:80]} is not a CSV or Excel file. Save the data as .csv or .xlsx and choose it again."
+    size = files[0].get("size")
+    if isinstance(size, int) and size > settings.import_max_bytes:
+        return (f"This file is {downloads.megabytes(size)}; the most I import is "
+                f"{downloads.megabytes(settings.import_max_bytes)}. Export only the columns needed, or aggregated "
+                "counts by period and ethnic group, and choose the smaller file.")
     return None
 
 
-def _download(client: WebClient, url: str) -> bytes:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {client.token}"})
-    with urllib.request.urlopen(request, timeout=60) as reply:
-        data: bytes = reply.read()
-    return data
+@dataclass(frozen=True)
+class _ImportJob:
+    team_id: str
+    channel_id: str
+    user_id: str
+    measure_id: int
+    measure_name: str
+    period: str
+    today: date
+    file_id: str
+
+
+def run_import(client: WebClient, engine: Engine, settings: Settings, job: _ImportJob) -> None:
+    """Read the file through files.info, download it within bounds, import it once per file version, then post the
+    disclosure-safe summary in the channel and every detail privately to the importer."""
+    try:
+        file = client.files_info(file=job.file_id)["file"]
+    except SlackApiError as exc:
+        logger.warning("files.info failed for an import: %s", exc.response.get("error"))
+        _tell(client, job, "I could not read your file from Slack, so nothing was saved. Try `/measure import` again "
+                           "in a moment.")
+        return
+    filename = str(file.get("name") or "upload")
+    if file.get("user") != job.user_id:
+        # A form only ever carries the submitter's own upload; anything else is a forged or replayed payload.
+        _tell(client, job, f"{mb._file_label(filename)} was not uploaded by you, so I did not import it. Nothing "
+                           "was saved; upload your own extract with `/measure import`.")
+        return
+    try:
+        data = downloads.download(file, token=client.token, api_url=settings.slack_api_url,
+                                  max_bytes=settings.import_max_bytes)
+        parsed = read_extract(data, filename=filename, period=job.period, today=job.today)  # type: ignore[arg-type]
+        with unit_of_work(engine) as session:
+            measure = measures_repo.get_measure(session, team_id=job.team_id, measure_id=job.measure_id)
+            if measure is None:
+                raise ImportRefused("The measure was deleted before the import finished. Nothing was saved.")
+            outcome = importing.apply_import(session, measure=measure, parsed=parsed, source="import",
+                                             filename=filename, user_id=job.user_id, file_key=file_key(file))
+    except importing.AlreadyImported as earlier:
+        _tell(client, job, mb.already_imported(filename, earlier.measure_name, earlier.batch_id))
+        return
+    except IntegrityError:
+        # Another delivery of the same file version was saved first (the unique index on its key).
+        with unit_of_work(engine) as session:
+            winner = importing.already_imported(session, team_id=job.team_id, file_key=file_key(file))
+        if winner is None:
+            raise
+        _tell(client, job, mb.already_imported(filename, winner.measure_name, winner.batch_id))
+        return
+    except ImportRefused as refused:
+        has_details = refused.message != refused.public
+        _post_in_channel(client, job, mb.import_refused(filename, refused.public, by=job.user_id,
+                                                        has_details=has_details))
+        deleted = _delete_file(client, job.file_id)
+        lines = [line.removeprefix("• ") for line in refused.message.split("\n")]
+        listed, text = mb.import_details(filename, job.measure_name,
+                                         heading=f":no_entry: {mb._file_label(filename)} was not imported, and "
+                                                 "nothing was saved.",
+                                         exact=[lines[0]], detail=lines[1:],
+                                         file_note=mb.file_kept_note(filename, file.get("permalink"), deleted=deleted))
+        _tell(client, job, text, listed)
+        return
+    except Exception:
+        logger.exception("Import of a file failed")
+        blocks_, text = mb.import_failed(filename)
+        _tell(client, job, text, blocks_)
+        return
+    _post_in_channel(client, job, mb.import_result(outcome, by=job.user_id))
+    deleted = _delete_file(client, job.file_id)
+    listed, text = mb.import_details(
+        filename, outcome.measure_name,
+        heading=f"Your import of {mb._file_label(filename)} into *{outcome.measure_name}* (entry {outcome.batch_id})",
+        exact=importing.summary_lines(outcome, safe=False), detail=importing.detail_lines(outcome),
+        file_note=mb.file_kept_note(filename, file.get("permalink"), deleted=deleted))
+    _tell(client, job, text, listed)
+
+
+def _post_in_channel(client: WebClient, job: _ImportJob, message: tuple[list[blocks.Block], str]) -> None:
+    """Post in the channel only what passes the same disclosure checks as /equity."""
+    listed, text = message
+    problems = check_text_for_disclosure(text + "\n" + json.dumps(listed), [])
+    if problems:
+        logger.error("An import message failed the disclosure check and was not posted: %s", problems[:3])
+        listed, text = [blocks.section(SAFE_FALLBACK)], SAFE_FALLBACK
+    try:
+        client.chat_postMessage(channel=job.channel_id, text=text, blocks=listed)
+    except SlackApiError as exc:
+        logger.warning("Could not post the import summary in the channel: %s", exc.response.get("error"))
+
+
+SAFE_FALLBACK = "An import finished; the person who imported has the details."
+
+
+def _tell(client: WebClient, job: _ImportJob, text: str, listed: list[blocks.Block] | None = None) -> None:
+    """A private message to the importer: ephemeral in the project's channel, or a DM if that fails."""
+    shown = listed or [blocks.section(text)]
+    try:
+        client.chat_postEphemeral(channel=job.channel_id, user=job.user_id, text=text, blocks=shown)
+    except SlackApiError:
+        try:
+            client.chat_postMessage(channel=job.user_id, text=text, blocks=shown)
+        except SlackApiError as exc:
+            logger.warning("Could not tell the importer privately: %s", exc.response.get("error"))
+
+
+def _delete_file(client: WebClient, file_id: str) -> bool:
+    """Delete the uploaded extract where Slack lets a bot (only files the bot uploaded); True when it is gone."""
+    try:
+        client.files_delete(file=file_id)
+    except SlackApiError as exc:
+        logger.info("The uploaded file stays with its owner (files.delete: %s)", exc.response.get("error"))
+        return False
+    return True
 
 
 def handle_file_shared(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-    """A file shared in a project's channel after `/measure import` (Events API acks before this runs)."""
+    """A file shared in a project's channel: files are no longer imported from the channel, so a data file gets a
+    private reminder to delete it from the channel and use the private form instead."""
     user_id = event.get("user_id") or ""
     channel_id = event.get("channel_id") or ""
-    if not channel_id or user_id == context.bot_user_id:
+    if not channel_id or not user_id or user_id == context.bot_user_id:
         return
     engine: Engine = context["engine"]
     with unit_of_work(engine) as session:
-        project = _project(session, context, channel_id)
-        if project is None:
+        if _project(session, context, channel_id) is None:
             return
-    file = client.files_info(file=event["file_id"])["file"]
-    filename = str(file.get("name") or "upload")
-    if not filename.lower().endswith(IMPORT_EXTENSIONS):
-        return
-    with unit_of_work(engine) as session:
-        project = _project(session, context, channel_id)
-        assert project is not None
-        measure = _measure_for_file(session, project, user_id=user_id, file=file)
-        if measure is None:
-            has_measures = bool(measures_repo.measures_for_project(session, project_id=project.id or 0))
-        else:
-            measure_id, measure_name, period = measure.id, measure.name, measure.period
-        today = _local_today(project)
-    if measure is None:
-        if has_measures:
-            client.chat_postEphemeral(channel=channel_id, user=user_id, text=(
-                f"If {filename} is data for a measure, type `/measure import <measure name>` and upload it again."))
-        return
-    assert measure_id is not None
-    import_file(client, engine, team_id=context.team_id or "", channel_id=channel_id, user_id=user_id,
-                measure_id=measure_id, measure_name=measure_name, period=period, filename=filename,
-                url=str(file.get("url_private_download") or ""), today=today)
-
-
-def import_file(
-    client: WebClient, engine: Engine, *, team_id: str, channel_id: str, user_id: str, measure_id: int,
-    measure_name: str, period: str, filename: str, url: str, today: date,
-) -> None:
-    """Post "Importing…", read and write the file in one transaction, then update that message with the result."""
-    started, text = mb.import_started(filename, measure_name, by=user_id)
-    ts = client.chat_postMessage(channel=channel_id, text=text, blocks=started)["ts"]
-
-    def finish(result: tuple[list[blocks.Block], str]) -> None:
-        client.chat_update(channel=channel_id, ts=ts, text=result[1], blocks=result[0])
-
     try:
-        parsed = read_extract(_download(client, url), filename=filename, period=period, today=today)  # type: ignore[arg-type]
-        with unit_of_work(engine) as session:
-            measure = measures_repo.get_measure(session, team_id=team_id, measure_id=measure_id)
-            assert measure is not None
-            outcome = importing.apply_import(session, measure=measure, parsed=parsed, source="import",
-                                             filename=filename, user_id=user_id)
-    except ImportRefused as refused:
-        finish(mb.import_refused(filename, refused.message))
+        file = client.files_info(file=event["file_id"])["file"]
+    except SlackApiError as exc:
+        logger.info("files.info failed for a shared file: %s", exc.response.get("error"))
         return
-    except Exception:
-        # The transaction was rolled back; say so where the "Importing…" message would otherwise hang.
-        finish(mb.import_failed(filename))
-        raise
-    finish(mb.import_result(outcome, by=user_id))
-    detail = importing.detail_lines(outcome)
-    if detail:
-        listed, text = mb.import_details(outcome, detail)
-        client.chat_postEphemeral(channel=channel_id, user=user_id, text=text, blocks=listed)
+    filename = str(file.get("name") or "")
+    if filename.lower().endswith(IMPORT_EXTENSIONS):
+        client.chat_postEphemeral(channel=channel_id, user=user_id, text=mb.shared_file_warning(filename))
 
 
 # --- undo ----------------------------------------------------------------------------------------------------
@@ -601,6 +702,7 @@ def register(app: App) -> None:
     app.command(ids.MEASURE)(handle_measure)
     app.view(ids.CB_MEASURE_NEW)(handle_measure_submission)
     app.view(ids.CB_MEASURE_LOG)(handle_log_submission)
+    app.view(ids.CB_MEASURE_IMPORT)(handle_import_submission)
     app.action(ids.A_OPEN_MEASURE_NEW)(handle_open_measure_new)
     app.action(ids.A_LOG_FULL_LIST)(handle_log_full_list)
     app.action(ids.A_LOG_MEASURE_PICKED)(handle_log_measure_picked)

@@ -329,59 +329,166 @@ def measure_list(
 IMPORT_FORMATS = (
     "Accepted layouts (CSV or .xlsx, first sheet): aggregated counts with columns *period, ethnicity, numerator, "
     "denominator*; one value per group with *period, ethnicity, value*; or one row per birth or episode with "
-    "*date, ethnicity, outcome* (0 or 1), which is counted up by period on the way in and never stored row by row. "
+    "*date, ethnicity, outcome* (outcome 1/0, Yes/No, Y/N or True/False), which is counted up by period on the way "
+    "in and never stored row by row. "
     "No identifiers: a file with NHS numbers, names, dates of birth or postcodes is refused."
 )
+IMPORT_EXAMPLE = (
+    "```date,ethnicity,outcome\n2025-04-03,A,0\n2025-04-03,N,Yes\n2025-04-04,Not stated,No```\n"
+    "or\n"
+    "```period,ethnicity,numerator,denominator\n2025-04,A,14,230\n2025-04,N,9,61```"
+)
+IMPORT_FILETYPES = ["csv", "xlsx", "xlsm", "txt"]
+# Slack's own limit for a file_input upload.
+FILE_INPUT_MAX_MB = 10
 
 
-def import_prompt(measure_name: str) -> str:
-    return (
-        f"Upload the file in this channel now and I'll import it into *{measure_name}* "
-        "(or upload it with the measure name in the message). " + IMPORT_FORMATS
-    )
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def import_started(filename: str, measure_name: str, *, by: str) -> tuple[list[Block], str]:
-    text = f":hourglass_flowing_sand: Importing {filename} into *{measure_name}* for <@{by}>…"
-    return [section(text)], text
+def _file_label(filename: str | None) -> str:
+    """A file name as it appears in a message: Slack's control characters escaped, cut to a sensible length."""
+    name = " ".join(str(filename or "the file").split())
+    name = name if len(name) <= 80 else name[:79] + "…"
+    return _escape(name)
+
+
+def import_modal(
+    *, channel_id: str, project_id: int, measures: Sequence[Mapping[str, Any]], measure_id: int | None, max_mb: float
+) -> View:
+    """The private upload form: the file goes to the bot without being shared in the channel."""
+    options = [option(str(m["name"]), str(m["id"])) for m in measures][:100]
+    select: dict[str, Any] = {"type": "static_select", "options": options,
+                              "placeholder": plain("Choose the measure")}
+    chosen = next((o for o in options if o["value"] == str(measure_id)), None)
+    if chosen is not None:
+        select["initial_option"] = chosen
+    limit = min(max_mb, FILE_INPUT_MAX_MB)
+    blocks: list[Block] = [
+        section(
+            ":lock: The file comes to me privately: it is *not* shared in the channel. The channel sees only a "
+            "summary with counts rounded for confidentiality; the details of any rows I could not use come to you "
+            "alone."
+        ),
+        input_block(ids.B_IMPORT_MEASURE, "Measure", select),
+        input_block(
+            ids.B_IMPORT_FILE,
+            "Extract (CSV or Excel)",
+            {"type": "file_input", "filetypes": IMPORT_FILETYPES, "max_files": 1},
+            hint=f"One file, up to {limit:g} MB.",
+        ),
+        section(IMPORT_FORMATS),
+        section("For example:\n" + IMPORT_EXAMPLE),
+        context("Importing the same periods again replaces the earlier values (they are kept, and Undo brings them "
+                "back). Each file is imported once; upload a changed file to import again."),
+    ]
+    return modal(ids.CB_MEASURE_IMPORT, "Import data", blocks, submit="Import",
+                 metadata={"channel_id": channel_id, "project_id": project_id})
 
 
 def import_result(outcome: ImportOutcome, *, by: str) -> tuple[list[Block], str]:
-    """The channel reply: rounded counts only; row numbers go to the importer privately."""
-    text = f":white_check_mark: <@{by}> imported {outcome.filename} into *{outcome.measure_name}*."
+    """The channel reply: rounded counts only; exact counts and row numbers go to the importer privately."""
+    text = f":white_check_mark: <@{by}> imported {_file_label(outcome.filename)} into *{outcome.measure_name}*."
     lines = summary_lines(outcome, safe=True)
     blocks = [
         section(text),
         section("\n".join(lines)),
         actions(button("Undo this import", ids.A_UNDO_BATCH, value=str(outcome.batch_id))),
         context(
-            f"Entry {outcome.batch_id} · counts are rounded to the nearest 5 and those under 8 shown as <8 · "
-            f"`/measure undo {outcome.batch_id}` also undoes it."
+            f"Entry {outcome.batch_id} · `/measure undo {outcome.batch_id}` also undoes it · exact figures went to "
+            f"<@{by}> only."
         ),
     ]
     return blocks, f"{text} {periods_text(outcome.periods, outcome.period)}."
 
 
-def import_details(outcome: ImportOutcome, detail: Sequence[str]) -> tuple[list[Block], str]:
-    """Exact rejected rows and reading notes, for the person who imported (ephemeral)."""
-    text = f"Details of your import of {outcome.filename} (only you can see this):"
-    body = "\n".join(f"• {line}" for line in detail[:30])
-    if len(detail) > 30:
-        body += f"\n…and {len(detail) - 30} more lines."
-    return [section(text), section(body or "No problems found.")], text
+# Blocks per private message (Slack allows 50), leaving room for the heading and the file note.
+_DETAIL_BLOCKS = 44
 
 
-def import_refused(filename: str, message: str) -> tuple[list[Block], str]:
-    text = f":no_entry: {filename} was not imported. {message}"
+def _chunks(lines: Sequence[str], limit: int = 2900) -> list[str]:
+    """Lines packed into section-sized texts (never splitting a line unless it alone is too long)."""
+    out: list[str] = []
+    current = ""
+    for line in lines:
+        line = line if len(line) <= limit else line[: limit - 1] + "…"
+        if current and len(current) + 1 + len(line) > limit:
+            out.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        out.append(current)
+    return out
+
+
+def import_details(
+    filename: str | None, measure_name: str, *, heading: str, exact: Sequence[str], detail: Sequence[str],
+    file_note: str | None,
+) -> tuple[list[Block], str]:
+    """The importer's private message: exact totals, every problem (most rows first) with its first rows, notes,
+    and what happened to their file."""
+    text = f"{heading} (only you can see this)"
+    blocks: list[Block] = [section(text)]
+    if exact:
+        blocks.append(section("\n".join(exact)))
+    packed = _chunks([f"• {_escape(line)}" for line in detail])
+    if len(packed) > _DETAIL_BLOCKS:
+        left = sum(p.count("\n• ") + 1 for p in packed[_DETAIL_BLOCKS - 1:])
+        packed = [*packed[: _DETAIL_BLOCKS - 1], f"…and {left:,} more lines of problems (the largest are above). "
+                  "`mfi-ar import FILE` on the server lists them all."]
+    blocks += [section(p) for p in packed]
+    if file_note:
+        blocks.append(context(file_note))
+    return blocks, f"{text} {_file_label(filename)} into {measure_name}."
+
+
+def import_refused(filename: str | None, public: str, *, by: str, has_details: bool) -> tuple[list[Block], str]:
+    """A refusal as the channel sees it: what to do, with no count and no row number."""
+    text = (f":no_entry: <@{by}>'s file {_file_label(filename)} was not imported, and nothing was saved. "
+            f"{_escape(public)}")
+    if has_details:
+        text += " The details are in a message only they can see."
     return [section(text)], text
 
 
-def import_failed(filename: str) -> tuple[list[Block], str]:
+def import_failed(filename: str | None) -> tuple[list[Block], str]:
     text = (
-        f":warning: The import of {filename} failed on our side and nothing was changed. "
+        f":warning: The import of {_file_label(filename)} failed on our side and nothing was saved. "
         "Please try again; if it keeps happening, tell your Slack admin."
     )
     return [section(text)], text
+
+
+def already_imported(filename: str | None, measure_name: str, batch_id: int) -> str:
+    return (
+        f"{_file_label(filename)} was already imported into *{measure_name}* (entry {batch_id}), so nothing was "
+        f"saved again. To import it afresh, undo entry {batch_id} first (`/measure undo {batch_id}`); to add newer "
+        "figures, upload the new export."
+    )
+
+
+def file_kept_note(filename: str | None, permalink: str | None, *, deleted: bool) -> str:
+    """What happened to the uploaded file, said honestly: a bot can delete only files it uploaded itself."""
+    name = _file_label(filename)
+    if deleted:
+        return f":wastebasket: I deleted {name} from Slack now that it is imported."
+    where = f"<{permalink}|{name}>" if permalink and permalink.startswith("https://") else name
+    return (
+        f":lock: {where} is still in your Slack files, visible only to you (it was not shared in any channel). "
+        "Slack does not let a bot delete a file someone else uploaded, so please delete it yourself: open it from "
+        "*Files* in the sidebar (or your profile), choose ⋮ *More actions* and then *Delete file*."
+    )
+
+
+def shared_file_warning(filename: str | None) -> str:
+    """Said privately to someone who shared an extract in a project channel."""
+    return (
+        f"If {_file_label(filename)} holds patient-level rows, please delete it from the channel now "
+        "(hover over it, ⋮ *More actions*, *Delete file*): everyone here can download it. I no longer import files "
+        "shared in a channel; `/measure import` takes the file privately instead."
+    )
 
 
 def undone_message(outcome: UndoOutcome, *, by: str) -> tuple[list[Block], str]:
@@ -404,7 +511,7 @@ def help_blocks() -> list[Block]:
             "*Measures and data*\n"
             "`/measure new` define an outcome, process or balancing measure\n"
             "`/measure log` enter one period by ethnic group\n"
-            "`/measure import [measure]` load a CSV or Excel extract\n"
+            "`/measure import [measure]` load a CSV or Excel extract privately (a form, not the channel)\n"
             "`/measure list` measures, latest period and how complete ethnicity recording is\n"
             "`/measure undo [N]` undo the latest entry or import (or entry N)"
         )

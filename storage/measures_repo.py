@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from storage.models import AuditLog, DataBatch, DataPoint, DataRevision, Measure, Project
+from storage.models import DataBatch, DataPoint, DataRevision, Measure, Project
 
 MEASURE_TYPES = ("outcome", "process", "balancing")
 MEASURE_KINDS = ("proportion", "rate_per_1000", "count", "value")
@@ -173,13 +173,24 @@ def completeness(session: Session, *, measure_id: int, kind: str) -> Completenes
 
 
 def add_batch(
-    session: Session, *, measure: Measure, source: str, filename: str | None, user_id: str | None
+    session: Session, *, measure: Measure, source: str, filename: str | None, user_id: str | None,
+    file_key: str | None = None,
 ) -> DataBatch:
+    """A new batch; with `file_key` the flush fails (IntegrityError) if an active batch already holds that file."""
     assert measure.id is not None
-    batch = DataBatch(measure_id=measure.id, team_id=measure.team_id, source=source, filename=filename, user_id=user_id)
+    batch = DataBatch(measure_id=measure.id, team_id=measure.team_id, source=source, filename=filename, user_id=user_id,
+                      file_key=file_key)
     session.add(batch)
     session.flush()
     return batch
+
+
+def batch_for_file(session: Session, *, team_id: str, file_key: str) -> DataBatch | None:
+    """The batch (not undone) that imported this version of a Slack file, if any."""
+    return session.exec(
+        select(DataBatch).where(DataBatch.team_id == team_id, DataBatch.file_key == file_key,
+                                col(DataBatch.undone_at).is_(None))
+    ).first()
 
 
 def get_batch(session: Session, *, team_id: str, batch_id: int) -> DataBatch | None:
@@ -245,37 +256,3 @@ def counts_for_batch(session: Session, *, batch_id: int) -> dict[str, int]:
             session.exec(select(func.count()).select_from(DataRevision).where(DataRevision.batch_id == batch_id)).one()
         ),
     }
-
-
-# --- pending imports ---------------------------------------------------------------------------------------
-
-IMPORT_PROMPT_ACTION = "measure.import_prompt"
-
-
-def record_import_prompt(session: Session, *, project: Project, user_id: str, channel_id: str, measure_id: int) -> None:
-    """Remember that a person asked to import into a measure, so the file they share next goes there."""
-    session.add(
-        AuditLog(
-            team_id=project.team_id,
-            project_id=project.id,
-            user_id=user_id,
-            action=IMPORT_PROMPT_ACTION,
-            detail={"measure_id": measure_id, "channel_id": channel_id},
-        )
-    )
-    session.flush()
-
-
-def pending_import_measure(session: Session, *, project_id: int, user_id: str, since: datetime) -> int | None:
-    """The measure of this person's latest `/measure import` in the project, if it is more recent than `since`."""
-    latest = session.exec(
-        select(AuditLog)
-        .where(AuditLog.project_id == project_id, AuditLog.user_id == user_id, AuditLog.action == IMPORT_PROMPT_ACTION)
-        .order_by(col(AuditLog.id).desc())
-    ).first()
-    if latest is None:
-        return None
-    # SQLite hands datetimes back without a zone; they were stored as UTC.
-    created = latest.created_at if latest.created_at.tzinfo else latest.created_at.replace(tzinfo=UTC)
-    measure_id = latest.detail.get("measure_id")
-    return int(measure_id) if created >= since and measure_id is not None else None

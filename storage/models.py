@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -102,6 +102,11 @@ class DataBatch(SQLModel, table=True):
     """One act of entering data (a modal, an import, a CLI import); the unit of undo."""
 
     __tablename__ = "data_batch"
+    __table_args__ = (
+        Index("uq_batch_file", "team_id", "file_key", unique=True,
+              sqlite_where=text("file_key IS NOT NULL AND undone_at IS NULL"),
+              postgresql_where=text("file_key IS NOT NULL AND undone_at IS NULL")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     measure_id: int = Field(foreign_key="measure.id", index=True)
@@ -113,6 +118,9 @@ class DataBatch(SQLModel, table=True):
     undone_at: datetime | None = None
     undone_by: str | None = Field(default=None, max_length=32)
     summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The Slack file an import came from, as "<file id>@<version>": a file is imported once per version (replays
+    # and retries change nothing). Only one batch that is not undone may hold a key.
+    file_key: str | None = Field(default=None, max_length=120)
 
 
 class DataPoint(SQLModel, table=True):

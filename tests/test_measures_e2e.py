@@ -280,15 +280,23 @@ def xlsx_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def share(live: Any, filename: str, content: bytes, *, measure: str = PPH, user: str = ANALYST) -> Any:
-    live.driver.slash("/measure", f"import {measure}", user=user, channel=CHANNEL)
-    last_ephemeral(live, user, containing="Upload the file in this channel")
+def import_file(live: Any, filename: str, content: bytes, *, measure: str | None = PPH, user: str = ANALYST,
+                expect_result: bool = True) -> Any:
+    """`/measure import`, choose the file in the private form and submit; returns the channel's reply."""
+    view = live.driver.slash("/measure", f"import {measure or ''}".strip(), user=user, channel=CHANNEL).wait_view()
+    assert view["callback_id"] == ids.CB_MEASURE_IMPORT
     before = len(live.standin.messages(CHANNEL))
-    live.driver.share_file(filename, content, user=user, channel=CHANNEL)
+    values: dict[str, Any] = {ids.B_IMPORT_FILE: (filename, content)}
+    if measure is not None:
+        values[ids.B_IMPORT_MEASURE] = measure
+    response = live.driver.submit_view(view["id"], values, user=user)
+    assert response.status == 200, response.body
+    if not expect_result:
+        return response
 
     def result() -> Any:
         for message in live.standin.messages(CHANNEL)[before:]:
-            if filename in message.text and "Importing" not in message.text:
+            if filename in message.text:
                 return message
         return None
 
@@ -296,7 +304,7 @@ def share(live: Any, filename: str, content: bytes, *, measure: str = PPH, user:
 
 
 @pytest.mark.parametrize("layout", ["aggregated-csv", "record-csv", "record-xlsx", "aggregated-xlsx"])
-def test_import_shared_file_and_undo(live: Any, layout: str) -> None:
+def test_import_through_the_private_form_and_undo(live: Any, layout: str) -> None:
     start_project(live)
     add_measure(live)
     periods = [last_month() - timedelta(days=62), last_month()]
@@ -307,17 +315,21 @@ def test_import_shared_file_and_undo(live: Any, layout: str) -> None:
         frame = record_rows()
     content = frame.to_csv(index=False).encode() if layout.endswith("csv") else xlsx_bytes(frame)
     filename = f"extract.{layout.rsplit('-', 1)[1]}"
-    reply = share(live, filename, content)
+    reply = import_file(live, filename, content)
     assert "imported" in reply.text and ids.A_UNDO_BATCH in str(reply.blocks)
+    # The extract never reached the channel: no message there carries a file.
+    assert all(not m.files for m in live.standin.messages(CHANNEL))
     stored = points(live.engine)
     assert stored and {g for _, g in stored} >= {"A", "N", "M", "Z"}
+    detail = last_ephemeral(live, ANALYST, containing="only you can see this")
+    assert f"Rows read: {len(frame):,}" in detail and "(exact)" in detail
+    assert "still in your Slack files" in detail and "Delete file" in detail
     if layout.startswith("record"):
         assert all(v[1] == 40 and v[0] == 4 for v in stored.values())
-        detail = last_ephemeral(live, ANALYST, containing="Details")
-        assert "BAME" in detail and "not recognised" in detail
-    # Importing the same file again replaces nothing (same values); a changed file replaces and reports it.
+        assert "BAME" in detail and "not recognised" in detail and f"row {len(frame) + 1}" in detail
+    # Importing another file replaces earlier values and says so; undo puts them back.
     if layout == "aggregated-csv":
-        second = share(live, "extract2.csv", aggregated_csv(periods, n=25))
+        second = import_file(live, "extract2.csv", aggregated_csv(periods, n=25))
         assert "Replaced earlier values" in str(second.blocks)
         live.driver.click(ids.A_UNDO_BATCH, user=LEAD, message=second)
         live.standin.wait_for(lambda: points(live.engine) == stored or None)
@@ -332,7 +344,7 @@ def test_values_shape_import(live: Any) -> None:
                          ids.B_MEASURE_TYPE: "balancing", ids.B_MEASURE_DENOMINATOR_DEF: ""})
     frame = pd.DataFrame({"period": [last_month().strftime("%Y-%m")] * 3, "ethnicity": ["A", "N", "M"],
                           "value": [2.1, 2.6, 2.4]})
-    reply = share(live, "los.csv", frame.to_csv(index=False).encode(), measure="Length of stay (days)")
+    reply = import_file(live, "los.csv", frame.to_csv(index=False).encode(), measure="Length of stay (days)")
     assert "imported" in reply.text
     assert points(live.engine)[(last_month(), "N")] == (None, None, 2.6)
 
@@ -342,7 +354,7 @@ def test_identifier_column_is_refused(live: Any) -> None:
     add_measure(live)
     frame = record_rows(1)
     frame.insert(0, "NHS Number", "9434765919")
-    reply = share(live, "extract.csv", frame.to_csv(index=False).encode())
+    reply = import_file(live, "extract.csv", frame.to_csv(index=False).encode())
     assert "was not imported" in reply.text and "identifier" in reply.text
     assert count(live.engine, DataBatch) == 0 and count(live.engine, DataPoint) == 0
 
@@ -360,21 +372,26 @@ def test_failed_import_leaves_no_trace(live: Any, monkeypatch: pytest.MonkeyPatc
         return str(real(*args, **kwargs))
 
     monkeypatch.setattr(importing, "_write_point", failing)
-    reply = share(live, "extract.csv", aggregated_csv([last_month()]))
-    assert "failed" in reply.text and "nothing was changed" in reply.text
+    before = len(live.standin.messages(CHANNEL))
+    import_file(live, "extract.csv", aggregated_csv([last_month()]), expect_result=False)
+    told = last_ephemeral(live, ANALYST, containing="failed on our side")
+    assert "nothing was saved" in told
     assert calls["n"] == 4
+    assert len(live.standin.messages(CHANNEL)) == before
     for model in (DataBatch, DataPoint, DataRevision):
         assert count(live.engine, model) == 0
     with Session(live.engine) as session:
         assert not list(session.exec(select(AuditLog).where(AuditLog.action == "data.import")))
 
 
-def test_file_without_a_prompt_is_left_alone(live: Any) -> None:
+def test_a_data_file_shared_in_the_channel_is_not_imported_and_its_owner_is_warned(live: Any) -> None:
     start_project(live)
     add_measure(live)
     before = len(live.standin.messages(CHANNEL))
-    live.driver.share_file("rota.csv", b"name,shift\nx,early\n", user=MIDWIFE, channel=CHANNEL)
-    last_ephemeral(live, MIDWIFE, containing="/measure import")
+    live.driver.share_file("extract.csv", aggregated_csv([last_month()]), user=MIDWIFE, channel=CHANNEL,
+                           initial_comment=PPH)
+    warning = last_ephemeral(live, MIDWIFE, containing="delete it from the channel")
+    assert "/measure import" in warning
     assert len(live.standin.messages(CHANNEL)) == before + 1  # only the person's own upload
     assert count(live.engine, DataBatch) == 0
 
@@ -410,7 +427,7 @@ def test_cli_import(live: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("DATABASE_URL", live.settings.database_url)
     assert cli.main(["import", str(path), "--project", "Reducing PPH inequity", "--measure", PPH]) == 0
     out = capsys.readouterr().out
-    assert "Imported extract.csv" in out and "Rows read: 5" in out
+    assert "Imported extract.csv" in out and "Rows read: 5 " in out
     assert len(points(live.engine)) == 5
     with Session(live.engine) as session:
         assert session.exec(select(DataBatch)).one().source == "cli"

@@ -22,6 +22,8 @@ from bot.standin.server import APP_ID, DEFAULT_TEAM_ID, Message, StandIn, Stored
 
 PAYLOAD_DIR = Path(__file__).parent / "payloads"
 STALE_SECONDS = 10 * 60
+# Slack's limit for a file chosen in a form's file_input.
+FILE_INPUT_MAX_BYTES = 10 * 1024 * 1024
 ACK_DEADLINE_SECONDS = 3.0
 
 TEXT_INPUTS = {"plain_text_input", "number_input", "email_text_input", "url_text_input"}
@@ -156,6 +158,8 @@ def state_value_for(element: Mapping[str, Any], given: Any, label: str) -> dict[
         out["selected_channel"] = None if _is_empty(given) else str(given)
     elif etype == "multi_channels_select":
         out["selected_channels"] = [] if given is None else list(given) if isinstance(given, list | tuple) else [given]
+    elif etype == "file_input":
+        out["files"] = [] if _is_empty(given) else list(given)
     elif etype == "rich_text_input":
         out["rich_text_value"] = None if _is_empty(given) else {
             "type": "rich_text",
@@ -366,11 +370,18 @@ class Driver:
         fields = "; ".join(f"{_label(b)!r} (block_id {b.get('block_id')!r})" for b in inputs) or "none"
         raise ModalError(f"the form “{_label_of_view(view)}” has no field {key!r}. Fields: {fields}")
 
-    def build_state(self, view: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
-        """``view.state.values`` as Slack would send it after a person filled in ``values``."""
+    def build_state(self, view: Mapping[str, Any], values: Mapping[str, Any], *, user: str | None = None) -> dict[str, Any]:
+        """``view.state.values`` as Slack would send it after a person filled in ``values``.
+
+        A ``file_input`` takes ``(filename, bytes)`` or a list of them: the files are uploaded privately as ``user``
+        (shared in no channel) and the state carries their file objects, as Slack's does.
+        """
         given: dict[str, Any] = {}
         for key, value in values.items():
             block = self._find_input(view, key)
+            element = block.get("element") or {}
+            if element.get("type") == "file_input" and not _is_empty(value):
+                value = self._upload_for_form(element, value, label=_label(block), user=user)
             given[str(block.get("block_id"))] = value
         state: dict[str, Any] = {}
         for block in view.get("blocks") or []:
@@ -401,7 +412,7 @@ class Driver:
             raise ModalError(f"the form “{_label_of_view(view)}” ({view_id}) is not open for {user}")
         if stack[-1] != view_id:
             raise ModalError(f"the form “{_label_of_view(view)}” is under another form; only the top one can be submitted")
-        state = self.build_state(view, values)
+        state = self.build_state(view, values, user=user)
         view["state"] = {"values": state}
         payload = load_payload("view_submission")
         payload.update(
@@ -439,10 +450,36 @@ class Driver:
             self.standin.close_view(view_id, after=seq)
         return response
 
+    def _upload_for_form(self, element: Mapping[str, Any], value: Any, *, label: str, user: str | None) -> list[Any]:
+        """Upload files the way the Slack client does for a file_input: checked against the element, then private."""
+        if user is None:
+            raise ModalError(f"{label!r}: a file input needs the submitting user")
+        uploads = value if isinstance(value, list) else [value]
+        if len(uploads) > int(element.get("max_files") or 10):
+            raise ModalError(f"{label!r} takes at most {element.get('max_files')} file(s); the Slack client refuses more")
+        allowed = [str(t).lower() for t in element.get("filetypes") or []]
+        files: list[Any] = []
+        for upload in uploads:
+            if isinstance(upload, StoredFile):
+                files.append(upload.as_payload())
+                continue
+            filename, content = upload
+            extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+            if allowed and extension not in allowed:
+                raise ModalError(f"{label!r} accepts {', '.join(allowed)} files; the Slack client refuses {filename}")
+            if len(content) > FILE_INPUT_MAX_BYTES:
+                raise ModalError(f"{label!r}: the Slack client refuses files over 10 MB ({filename})")
+            stored = self.standin.add_user_file(filename, bytes(content), user=user, channel=None)
+            files.append(stored.as_payload())
+        return files
+
     def _readable(self, entry: Mapping[str, Any]) -> str:
         """A state value as a person would read it: names for users, #names for channels."""
         value = _entry_value(entry)
         etype = str(entry.get("type"))
+        if etype == "file_input":
+            names = [str(f.get("name")) for f in value or [] if isinstance(f, Mapping)]
+            return ", ".join(f"📎 {n} (uploaded privately)" for n in names) or "(no file)"
         if etype.endswith("users_select"):
             return ", ".join(self.standin.display_name(u) for u in _as_strings(value)) or "(empty)"
         if "conversations" in etype or "channels" in etype:

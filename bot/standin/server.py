@@ -190,20 +190,30 @@ class StoredFile:
     url_private_download: str = ""
     uploaded: bool = False
     completed: bool = False
+    created: int = 0  # unix seconds; Slack's `created` and `timestamp`
+    deleted: bool = False
+    # Test hooks: a `size` that differs from the bytes served (a lying files.info), and a download that answers
+    # with a redirect to this URL instead of the bytes.
+    declared_size: int | None = None
+    redirect_to: str | None = None
 
     def as_payload(self) -> dict[str, Any]:
         """The file object the Web API returns."""
         name = self.filename
         body: dict[str, Any] = {
             "id": self.id,
+            "created": self.created,
+            "timestamp": self.created,
             "name": name,
             "title": self.title,
             "mimetype": guess_mimetype(name),
             "filetype": name.rsplit(".", 1)[-1].lower() if "." in name else "binary",
-            "size": len(self.bytes),
+            "size": len(self.bytes) if self.declared_size is None else self.declared_size,
             "user": self.user,
+            "is_public": bool(self.channel and self.channel[0] == "C"),
             "url_private": self.url_private_download,
             "url_private_download": self.url_private_download,
+            "permalink": f"https://standin.slack.example/files/{self.user}/{self.id}/{name}",
             "channels": [self.channel] if self.channel and self.channel[0] == "C" else [],
             "groups": [self.channel] if self.channel and self.channel[0] == "G" else [],
             "ims": [self.channel] if self.channel and self.channel[0] == "D" else [],
@@ -995,9 +1005,12 @@ class StandIn:
             return msg
 
     def add_user_file(
-        self, filename: str, content: bytes, *, user: str, channel: str, initial_comment: str = ""
+        self, filename: str, content: bytes, *, user: str, channel: str | None, initial_comment: str = ""
     ) -> StoredFile:
-        """Store a file as if a person uploaded it; it is downloadable from ``/files/<id>`` with a bot token."""
+        """Store a file as if a person uploaded it; it is downloadable from ``/files/<id>`` with a bot token.
+
+        With ``channel`` None the file is private to its uploader (what a form's file_input does): no message.
+        """
         with self._lock:
             known = self._users.get(user)
             team_id = known.team_id if known else DEFAULT_TEAM_ID
@@ -1015,11 +1028,13 @@ class StandIn:
                 url_private_download=f"{self.url}/files/{file_id}",
                 uploaded=True,
                 completed=True,
+                created=int(self._clock()),
             )
             self._files[file_id] = stored
-            msg = Message(channel, self._new_ts(), initial_comment, [], user=user, bot_id=None, team_id=team_id)
-            msg.files.append(file_id)
-            self._messages.append(msg)
+            if channel is not None:
+                msg = Message(channel, self._new_ts(), initial_comment, [], user=user, bot_id=None, team_id=team_id)
+                msg.files.append(file_id)
+                self._messages.append(msg)
             return stored
 
     def close_view(self, view_id: str, *, clear: bool = False, after: int | None = None) -> None:
@@ -1589,15 +1604,33 @@ class StandIn:
         stored = self._files.get(str(ctx.args.get("file") or ""))
         if stored is None or stored.team_id != self._team(ctx).id:
             raise _ApiError("file_not_found")
+        if stored.deleted:
+            raise _ApiError("file_deleted")
         return {"file": stored.as_payload()}
+
+    def _files_delete(self, ctx: _Ctx) -> dict[str, Any]:
+        """files.delete: a bot token may delete only files the bot uploaded (cant_delete_file otherwise)."""
+        team = self._team(ctx)
+        stored = self._files.get(str(ctx.args.get("file") or ""))
+        if stored is None or stored.team_id != team.id:
+            raise _ApiError("file_not_found")
+        if stored.deleted:
+            raise _ApiError("file_deleted")
+        if stored.user != team.bot_user_id:
+            raise _ApiError("cant_delete_file")
+        stored.deleted = True
+        self._add_log("bot", "file_deleted", f"deleted the file {stored.filename}", file_id=stored.id)
+        return {}
 
     def _handle_download(self, file_id: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         auth = headers.get("authorization", "")
         with self._lock:
             stored = self._files.get(file_id)
             team = self._team_for_token(auth[7:].strip()) if auth.lower().startswith("bearer ") else None
-            if stored is None:
+            if stored is None or stored.deleted:
                 return 404, {"Content-Type": "text/plain"}, b"file not found"
+            if stored.redirect_to:
+                return 302, {"Location": stored.redirect_to, "Content-Type": "text/plain"}, b"moved"
             if team is None or team.id != stored.team_id:
                 # Slack answers an unauthenticated download with a login page; a 403 is clearer in tests.
                 return 403, {"Content-Type": "text/plain"}, b"a bot token is required (Authorization: Bearer xoxb-...)"
@@ -1922,6 +1955,7 @@ _METHODS: dict[str, Callable[[StandIn, _Ctx], dict[str, Any]]] = {
     "files.getUploadURLExternal": StandIn._files_get_upload_url,
     "files.completeUploadExternal": StandIn._files_complete_upload,
     "files.info": StandIn._files_info,
+    "files.delete": StandIn._files_delete,
     "conversations.open": StandIn._conversations_open,
     "conversations.info": StandIn._conversations_info,
     "conversations.members": StandIn._conversations_members,

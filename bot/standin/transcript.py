@@ -124,6 +124,9 @@ def render_blocks(blocks: list[dict[str, Any]], standin: StandIn) -> list[str]:
             line = f"- **{label}**{optional}: "
             if detail:
                 line += f"_{detail}_"
+            elif element.get("type") == "file_input":
+                kinds = ", ".join(f".{t}" for t in element.get("filetypes") or []) or "any file"
+                line += f"file picker ({kinds}; the file goes to the app only)"
             elif options:
                 line += "choose from " + _option_summary(options)
             elif element.get("placeholder"):
