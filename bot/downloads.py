@@ -53,6 +53,9 @@ def allowed_origins(api_url: str) -> frozenset[Origin]:
 
 
 def megabytes(size: int) -> str:
+    """A size as people read it: "50 MB", "2.5 MB" or, under a megabyte, "40 KB"."""
+    if size < 1024 * 1024:
+        return f"{max(1, round(size / 1024)):,} KB"
     return f"{size / (1024 * 1024):,.1f} MB".replace(".0 MB", " MB")
 
 

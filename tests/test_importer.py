@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -11,7 +12,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bot.importer import ImportRefused, ParsedImport, period_start, read_extract
+from bot.importer import (
+    MAX_COLUMNS,
+    MAX_LINE_BYTES,
+    XLSX_MAX_ENTRIES,
+    XLSX_MAX_UNCOMPRESSED,
+    ImportRefused,
+    ParsedImport,
+    period_start,
+    read_extract,
+)
 
 TODAY = date(2025, 6, 30)
 Rows = list[list[object]]
@@ -214,16 +224,66 @@ def test_unrecognised_values_are_counted_and_listed_with_row_numbers() -> None:
     assert parsed.unrecognised == {"BAME": [3, 5], "Other": [4]}
     assert parsed.rejected_count == 3 and parsed.rows_used == 2
     assert [(r.row, r.value) for r in parsed.rejected] == [(3, "BAME"), (4, "Other"), (5, "BAME")]
-    assert "Ethnicity 'BAME' not recognised in 2 rows (rows 3, 5)." in parsed.problems()
+    assert parsed.problems() == [
+        "Ethnicity 'BAME' not recognised (column 'ethnicity'): 2 rows (rows 3, 5).",
+        "Ethnicity 'Other' not recognised (column 'ethnicity'): 1 row (row 4).",
+    ]
 
 
-def test_message_caps_row_lists_but_counts_everything() -> None:
-    rows = [["2025-01", "BME", 1, 2]] * 2500
+def test_message_caps_row_lists_per_reason_but_counts_everything() -> None:
+    rows = [["2025-01", "BME", 1, 2]] * 2500 + [["2025-01", "A", 3, 2]] * 3
     parsed = read("csv", ["period", "ethnicity", "numerator", "denominator"], rows)
     assert len(parsed.unrecognised["BME"]) == 2500
-    assert parsed.rejected_count == 2500
-    assert len(parsed.rejected) == 1000
-    assert parsed.problems()[0].endswith("and 2490 more).")
+    assert parsed.rejected_count == 2503
+    # The cap is per reason: the reason met last still keeps its rows (a global cap used to drop them).
+    assert [r.row for r in parsed.rejected if "greater" in r.reason] == [2502, 2503, 2504]
+    assert parsed.problems()[0].endswith("(rows 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and 2,490 more).")
+    assert parsed.problems()[1] == ("Numerator (column 'numerator') is greater than the denominator (column "
+                                    "'denominator'): 3 rows (rows 2502, 2503, 2504); values found: '3 > 2'.")
+
+
+def test_the_reason_affecting_most_rows_comes_first_complete_and_named_by_column() -> None:
+    """The issue's file: a few bad ethnicity and date rows and about 20,000 outcomes the reader did not know."""
+    rows: Rows = [["2025-03-03", "A", "maybe"] for _ in range(20000)]
+    rows[810] = ["2025-03-03", "BAME", "maybe"]
+    rows[5432] = ["2025-03-03", "Other", "maybe"]
+    rows[7000] = ["someday", "A", "maybe"]
+    parsed = read("csv", ["date", "ethnicity", "pph"], rows)
+    assert parsed.rows_read == 20000 and parsed.rows_used == 0 and parsed.rejected_count == 20000
+    problems = parsed.problems()
+    assert len(problems) == 4
+    assert problems[0].startswith("Outcome in column 'pph' is not 1/0, Yes/No, Y/N or True/False: 19,997 rows")
+    assert problems[0].endswith("; values found: 'maybe'.")
+    assert {p.split(":")[0] for p in problems[1:]} == {
+        "Ethnicity 'BAME' not recognised (column 'ethnicity')",
+        "Ethnicity 'Other' not recognised (column 'ethnicity')",
+        "Date in column 'date' could not be read",
+    }
+    assert parsed.advice() == "the outcome column 'pph' must hold Yes or No (1 or 0, Y or N, True or False work too)"
+
+
+@pytest.mark.parametrize("word", ["Yes", "no", "Y", "n", "TRUE", "false", "1", "0", " yes "])
+def test_outcomes_accept_yes_no_y_n_true_false_in_any_case(word: str) -> None:
+    parsed = read("csv", ["date", "ethnicity", "outcome"], [["2025-03-03", "A", word]])
+    expected = 1 if word.strip().lower() in ("yes", "y", "true", "1") else 0
+    assert parsed.rejected_count == 0 and as_dict(parsed) == {(date(2025, 3, 1), "A"): expected}
+
+
+def test_xlsx_boolean_outcomes_are_read() -> None:
+    parsed = read("xlsx", ["date", "ethnicity", "outcome"], [["2025-03-03", "A", True], ["2025-03-04", "A", False]])
+    assert as_dict(parsed) == {(date(2025, 3, 1), "A"): 1}
+
+
+def test_a_record_level_outcome_column_may_be_named_after_the_measure() -> None:
+    parsed = read("csv", ["Delivery date", "Ethnic category", "PPH 1000ml+"], [["03/03/2025", "N", "Y"]])
+    assert parsed.shape == "record" and parsed.columns["outcome"] == "'PPH 1000ml+'"
+    assert as_dict(parsed) == {(date(2025, 3, 1), "N"): 1}
+
+
+def test_exact_rows_read_for_a_20006_row_file() -> None:
+    rows: Rows = [["2025-03-03", "A", "No"]] * 20006
+    parsed = read("csv", ["date", "ethnicity", "outcome"], rows)
+    assert (parsed.rows_read, parsed.rows_used, parsed.rejected_count) == (20006, 20006, 0)
 
 
 # --- validation --------------------------------------------------------------------------------------
@@ -242,14 +302,15 @@ def test_each_validation_error_is_reported_with_its_row(fmt: str) -> None:
         ["2025-01", "J", 1, 2],
     ])
     reasons = {r.row: r.reason for r in parsed.rejected}
+    numerator = "numerator in column 'numerator' is not a whole number, 0 or more"
     assert reasons == {
-        3: "numerator is not a whole number >= 0",
-        4: "numerator is not a whole number >= 0",
-        5: "numerator is not a whole number >= 0",
-        6: "denominator is not a whole number >= 0",
-        7: "numerator is greater than denominator",
-        8: "period could not be read",
-        9: "period is in the future",
+        3: numerator,
+        4: numerator,
+        5: numerator,
+        6: "denominator in column 'denominator' is not a whole number, 0 or more",
+        7: "numerator (column 'numerator') is greater than the denominator (column 'denominator')",
+        8: "period in column 'period' could not be read",
+        9: "period in column 'period' is in the future",
     }
     assert parsed.rows_used == 2 and parsed.groups == ["A", "J"]
     assert {r.row: r.value for r in parsed.rejected}[8] == "not a month"
@@ -259,17 +320,18 @@ def test_record_level_validation() -> None:
     parsed = read("csv", ["date", "ethnicity", "outcome"], [
         ["2025-03-03", "A", 1],
         ["2025-03-03", "A", 2],
-        ["2025-03-03", "A", "yes"],
+        ["2025-03-03", "A", "maybe"],
         ["2025-02-30", "A", 1],
         ["2026-01-01", "A", 1],
         ["2025-03-04", "A", ""],
     ], period="month")
+    outcome = "outcome in column 'outcome' is not 1/0, Yes/No, Y/N or True/False"
     assert {r.row: r.reason for r in parsed.rejected} == {
-        3: "outcome is not 0 or 1",
-        4: "outcome is not 0 or 1",
-        5: "date could not be read",
-        6: "date is in the future",
-        7: "outcome is not 0 or 1",
+        3: outcome,
+        4: outcome,
+        5: "date in column 'date' could not be read",
+        6: "date in column 'date' is in the future",
+        7: outcome,
     }
     assert as_dict(parsed) == {(date(2025, 3, 1), "A"): 1}
 
@@ -346,3 +408,76 @@ def test_header_only_xlsx_and_broken_xlsx_are_refused() -> None:
 def test_missing_path_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ImportRefused, match="could not be found"):
         read_extract(tmp_path / "nope.csv", today=TODAY)
+
+
+# --- bounds: what is read at all ---------------------------------------------------------------------
+
+def test_a_hundred_thousand_columns_are_refused_with_a_short_message() -> None:
+    header = ",".join(f"column_{i}" for i in range(100_000)).encode()
+    with pytest.raises(ImportRefused) as refused:
+        read_extract(header + b"\n" + b"," * 99_999 + b"\n", filename="wide.csv", today=TODAY)
+    # 100,000 names make a line over the line limit; either bound refuses before pandas reads it.
+    for text in (refused.value.message, refused.value.public):
+        assert len(text) < 1000 and "wide.csv" in text and "upload again" in text
+
+
+def test_too_many_columns_under_the_line_limit_are_refused_naming_the_limit() -> None:
+    header = ",".join(f"c{i}" for i in range(MAX_COLUMNS + 1)).encode()
+    with pytest.raises(ImportRefused) as refused:
+        read_extract(header + b"\n" + b"1," * MAX_COLUMNS + b"1\n", filename="wide.csv", today=TODAY)
+    assert f"{MAX_COLUMNS + 1:,} columns" in refused.value.message and str(MAX_COLUMNS) in refused.value.message
+
+
+def test_too_many_columns_in_a_workbook_are_refused() -> None:
+    header = [f"c{i}" for i in range(MAX_COLUMNS + 5)]
+    with pytest.raises(ImportRefused, match="columns; the most read here is"):
+        read_extract(xlsx_bytes(header, [list(range(len(header)))]), filename="wide.xlsx", today=TODAY)
+
+
+def test_unrecognised_columns_are_listed_briefly() -> None:
+    header = ",".join(f"a_long_column_name_{i}" for i in range(150)).encode()
+    with pytest.raises(ImportRefused) as refused:
+        read_extract(header + b"\n" + b"1," * 149 + b"1\n", filename="x.csv", today=TODAY)
+    assert "and 138 more" in refused.value.message and len(refused.value.message) < 1500
+
+
+def test_a_long_line_is_refused() -> None:
+    data = b"date,ethnicity,outcome\n2025-03-03,A,1\n2025-03-03,A," + b"x" * (MAX_LINE_BYTES + 10) + b"\n"
+    with pytest.raises(ImportRefused) as refused:
+        read_extract(data, filename="long.csv", today=TODAY)
+    assert f"{MAX_LINE_BYTES // 1024} KB" in refused.value.message and len(refused.value.message) < 500
+
+
+def test_a_zip_bomb_workbook_is_refused_before_it_is_opened() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            block = b"\0" * (1024 * 1024)
+            for _ in range(XLSX_MAX_UNCOMPRESSED // len(block) + 1):
+                sheet.write(block)
+    bomb = buffer.getvalue()
+    assert len(bomb) < 1024 * 1024  # a small upload...
+    with pytest.raises(ImportRefused) as refused:
+        read_extract(bomb, filename="bomb.xlsx", today=TODAY)
+    assert "expands to" in refused.value.message and "MB" in refused.value.message  # ...refused by its expansion
+
+
+def test_a_workbook_with_too_many_parts_is_refused() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(XLSX_MAX_ENTRIES + 1):
+            archive.writestr(f"part{i}.xml", "")
+    with pytest.raises(ImportRefused, match="parts"):
+        read_extract(buffer.getvalue(), filename="many.xlsx", today=TODAY)
+
+
+def test_every_advice_and_bound_refusal_is_safe_for_a_channel() -> None:
+    from bot.equity.disclosure import check_text_for_disclosure
+    from bot.importer import _ADVICE, quoted_name
+
+    columns = {role: quoted_name(role) for role in ("period", "date", "ethnicity", "numerator", "denominator",
+                                                     "value", "outcome")}
+    for template in _ADVICE.values():
+        text = template.format(**columns)
+        assert check_text_for_disclosure(text, []) == [], text

@@ -12,6 +12,7 @@ from sqlmodel import Session, func, select
 
 from bot import importing
 from bot.demo.data import UNRECOGNISABLE, pph_extract, pph_extract_csv
+from bot.equity.disclosure import check_text_for_disclosure
 from bot.importer import ImportRefused, read_extract
 from storage import measures_repo
 from storage import repositories as repo
@@ -45,13 +46,14 @@ def csv(rows: list[tuple[str, str, Any, Any]]) -> bytes:
     return frame.to_csv(index=False).encode()
 
 
-def run_import(engine: Engine, measure_id: int, data: bytes, filename: str = "x.csv") -> importing.ImportOutcome:
+def run_import(engine: Engine, measure_id: int, data: bytes, filename: str = "x.csv",
+               file_key: str | None = None) -> importing.ImportOutcome:
     with unit_of_work(engine) as session:
         measure = session.get(Measure, measure_id)
         assert measure is not None
         parsed = read_extract(data, filename=filename, period="month", today=TODAY)
         return importing.apply_import(session, measure=measure, parsed=parsed, source="import", filename=filename,
-                                      user_id="U1")
+                                      user_id="U1", file_key=file_key)
 
 
 def current(engine: Engine) -> dict[tuple[date, str], tuple[Any, Any, Any]]:
@@ -161,9 +163,45 @@ def test_shape_must_fit_the_measure(engine: Engine) -> None:
 
 def test_nothing_usable_is_refused(engine: Engine) -> None:
     measure_id = make_measure(engine)
-    with pytest.raises(ImportRefused, match="No row"):
-        run_import(engine, measure_id, csv([("2025-01", "BAME", 10, 200)]))
+    with pytest.raises(ImportRefused, match="No row") as refused:
+        run_import(engine, measure_id, csv([("2025-01", "BAME", 10, 200), ("2025-01", "Other", 1, 2)]))
     assert rows_in(engine, DataBatch) == 0
+    # Privately: every problem with its row; publicly: what to do, with no count and no row number.
+    assert "'BAME'" in refused.value.message and "row 2" in refused.value.message
+    assert "'Other'" in refused.value.message and "row 3" in refused.value.message
+    assert refused.value.public == ("No row could be used: the ethnicity column 'ethnicity' must hold NHS ethnic "
+                                    "category codes (A to S, Z) or their names.")
+    assert check_text_for_disclosure(refused.value.public, []) == []
+
+
+def test_a_file_version_is_imported_once_until_undone(engine: Engine) -> None:
+    measure_id = make_measure(engine)
+    first = run_import(engine, measure_id, csv([("2025-01", "A", 10, 200)]), file_key="F1@100")
+    with pytest.raises(importing.AlreadyImported) as again:
+        run_import(engine, measure_id, csv([("2025-01", "A", 11, 200)]), file_key="F1@100")
+    assert again.value.batch_id == first.batch_id and "already imported" in again.value.message
+    assert rows_in(engine, DataBatch) == 1 and current(engine)[(JAN, "A")] == (10, 200, None)
+    # A new version of the same file is a new import; an undone import may be imported again.
+    run_import(engine, measure_id, csv([("2025-01", "A", 12, 200)]), file_key="F1@200")
+    with unit_of_work(engine) as session:
+        importing.undo_batch(session, batch_id=first.batch_id + 1, team_id="T1", user_id="U1")
+        importing.undo_batch(session, batch_id=first.batch_id, team_id="T1", user_id="U1")
+    run_import(engine, measure_id, csv([("2025-01", "A", 10, 200)]), file_key="F1@100")
+    assert current(engine)[(JAN, "A")] == (10, 200, None)
+
+
+def test_the_unique_index_stops_a_concurrent_second_import(engine: Engine) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    measure_id = make_measure(engine)
+    run_import(engine, measure_id, csv([("2025-01", "A", 10, 200)]), file_key="F9@1")
+    with pytest.raises(IntegrityError), unit_of_work(engine) as session:
+        measure = session.get(Measure, measure_id)
+        assert measure is not None
+        # What a second delivery racing the first would do after both passed the check.
+        measures_repo.add_batch(session, measure=measure, source="import", filename="x.csv", user_id="U1",
+                                file_key="F9@1")
+    assert rows_in(engine, DataBatch) == 1
 
 
 def test_duplicate_measure_name(engine: Engine) -> None:
