@@ -289,6 +289,8 @@ def nothing_usable(parsed: ParsedImport, filename: str | None) -> ImportRefused:
     if lines:
         private += " Every problem, the one affecting most rows first:\n" + "\n".join(f"• {line}" for line in lines)
     advice = parsed.advice()
+    if advice and lines:
+        private += f"\n• To fix the most common problem: {advice}."
     public = "No row could be used" + (f": {advice}." if advice else ".")
     return ImportRefused(private, public=public)
 
@@ -473,8 +475,12 @@ def summary_lines(outcome: ImportOutcome, *, safe: bool) -> list[str]:
     (row numbers and exact counts stay with the person who imported)."""
     period = outcome.period
     if safe:
-        rows = (f"Rows read: {_shown(outcome.rows_read, True)} · used: {_shown(outcome.rows_used, True)} · "
-                f"not used: {_shown(outcome.rejected_count, True)} (rounded to the nearest 5; under 8 shown as <8)")
+        # Rounded, and without the rows used: read minus used would give back the exact number not used.
+        rows = f"Rows read: about {_shown(outcome.rows_read, True)} (rounded to the nearest 5)"
+        if outcome.rejected_count:
+            rows += f" · rows not used: {_shown(outcome.rejected_count, True)} (the importer has the details)"
+        else:
+            rows += " · every row was used"
     else:
         rows = (f"Rows read: {outcome.rows_read:,} · used: {outcome.rows_used:,} · "
                 f"not used: {outcome.rejected_count:,} (exact)")
@@ -498,10 +504,11 @@ def summary_lines(outcome: ImportOutcome, *, safe: bool) -> list[str]:
     return lines
 
 
-def detail_lines(outcome: ImportOutcome) -> list[str]:
-    """Row-level problems (every kind, most rows first) and reading notes, for the person who imported only
-    (exact counts, row numbers)."""
-    return [*outcome.problems, *(f"Note: {n}." for n in outcome.notes)]
+def detail_lines(outcome: ImportOutcome, advice: str | None = None) -> list[str]:
+    """Row-level problems (every kind, most rows first), what to do about the first, and reading notes, for the
+    person who imported only (exact counts, row numbers)."""
+    fix = [f"To fix the most common problem: {advice}."] if advice and outcome.problems else []
+    return [*outcome.problems, *fix, *(f"Note: {n}." for n in outcome.notes)]
 
 
 # --- the CLI -----------------------------------------------------------------------------------------------

@@ -564,12 +564,13 @@ def run_import(client: WebClient, engine: Engine, settings: Settings, job: _Impo
         blocks_, text = mb.import_failed(filename)
         _tell(client, job, text, blocks_)
         return
+    advice = parsed.advice()
     _post_in_channel(client, job, mb.import_result(outcome, by=job.user_id))
     deleted = _delete_file(client, job.file_id)
     listed, text = mb.import_details(
         filename, outcome.measure_name,
         heading=f"Your import of {mb._file_label(filename)} into *{outcome.measure_name}* (entry {outcome.batch_id})",
-        exact=importing.summary_lines(outcome, safe=False), detail=importing.detail_lines(outcome),
+        exact=importing.summary_lines(outcome, safe=False), detail=importing.detail_lines(outcome, advice),
         file_note=mb.file_kept_note(filename, file.get("permalink"), deleted=deleted))
     _tell(client, job, text, listed)
 
