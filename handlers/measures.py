@@ -565,18 +565,22 @@ def run_import(client: WebClient, engine: Engine, settings: Settings, job: _Impo
         _tell(client, job, text, blocks_)
         return
     advice = parsed.advice()
-    _post_in_channel(client, job, mb.import_result(outcome, by=job.user_id))
+    posted = _post_in_channel(client, job, mb.import_result(outcome, by=job.user_id))
     deleted = _delete_file(client, job.file_id)
+    heading = f"Your import of {mb._file_label(filename)} into *{outcome.measure_name}* (entry {outcome.batch_id})"
+    if not posted:
+        heading += (" is saved, but I could not post its summary in the channel: invite me with `/invite @MFI-AR` "
+                    "so the team sees the next one")
     listed, text = mb.import_details(
         filename, outcome.measure_name,
-        heading=f"Your import of {mb._file_label(filename)} into *{outcome.measure_name}* (entry {outcome.batch_id})",
+        heading=heading,
         exact=importing.summary_lines(outcome, safe=False), detail=importing.detail_lines(outcome, advice),
         file_note=mb.file_kept_note(filename, file.get("permalink"), deleted=deleted))
     _tell(client, job, text, listed)
 
 
-def _post_in_channel(client: WebClient, job: _ImportJob, message: tuple[list[blocks.Block], str]) -> None:
-    """Post in the channel only what passes the same disclosure checks as /equity."""
+def _post_in_channel(client: WebClient, job: _ImportJob, message: tuple[list[blocks.Block], str]) -> bool:
+    """Post in the channel only what passes the same disclosure checks as /equity; False if Slack refused."""
     listed, text = message
     problems = check_text_for_disclosure(text + "\n" + json.dumps(listed), [])
     if problems:
@@ -586,6 +590,8 @@ def _post_in_channel(client: WebClient, job: _ImportJob, message: tuple[list[blo
         client.chat_postMessage(channel=job.channel_id, text=text, blocks=listed)
     except SlackApiError as exc:
         logger.warning("Could not post the import summary in the channel: %s", exc.response.get("error"))
+        return False
+    return True
 
 
 SAFE_FALLBACK = "An import finished; the person who imported has the details."

@@ -200,3 +200,15 @@ def test_help_and_the_form_name_the_private_import(live: Any) -> None:
     start_project(live)
     live.driver.slash("/measure", "help", user=LEAD, channel=CHANNEL)
     assert "privately" in last_ephemeral(live, LEAD, containing="/measure import")
+
+
+def test_when_the_channel_post_fails_the_importer_is_told_what_was_saved(live: Any) -> None:
+    start_project(live)
+    add_measure(live)
+    live.standin.inject("chat.postMessage", error="not_in_channel")
+    live.standin.inject("chat.postEphemeral", error="not_in_channel")
+    submit_import(live, ("pph_extract.csv", trust_export(bad_rows=False)))
+    dm = live.standin.wait_for(lambda: next((m for m in live.standin.messages(live.standin.dm_channel(ANALYST))
+                                             if "is saved, but I could not post" in m.text), None), timeout=15)
+    assert "/invite @MFI-AR" in dm.text and "(entry 1)" in dm.text
+    assert count(live.engine, DataBatch) == 1
