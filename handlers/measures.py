@@ -471,7 +471,7 @@ def handle_import_submission(
         if problem is None:
             earlier = importing.already_imported(session, team_id=team_id, file_key=file_key(files[0]))
             if earlier is not None:
-                problem = mb.already_imported(earlier.filename, earlier.measure_name, earlier.batch_id)
+                problem = mb.already_imported(earlier.filename, earlier.measure_name, earlier.batch_id, inline=True)
         if problem is not None:
             ack(response_action="errors", errors={ids.B_IMPORT_FILE: problem[:2000]})
             return
@@ -522,7 +522,7 @@ def run_import(client: WebClient, engine: Engine, settings: Settings, job: _Impo
     filename = str(file.get("name") or "upload")
     if file.get("user") != job.user_id:
         # A form only ever carries the submitter's own upload; anything else is a forged or replayed payload.
-        _tell(client, job, f"{mb._file_label(filename)} was not uploaded by you, so I did not import it. Nothing "
+        _tell(client, job, f"{mb.file_label(filename)} was not uploaded by you, so I did not import it. Nothing "
                            "was saved; upload your own extract with `/measure import`.")
         return
     try:
@@ -552,8 +552,7 @@ def run_import(client: WebClient, engine: Engine, settings: Settings, job: _Impo
                                                         has_details=has_details))
         deleted = _delete_file(client, job.file_id)
         lines = [line.removeprefix("• ") for line in refused.message.split("\n")]
-        listed, text = mb.import_details(filename, job.measure_name,
-                                         heading=f":no_entry: {mb._file_label(filename)} was not imported, and "
+        listed, text = mb.import_details(heading=f":no_entry: {mb.file_label(filename)} was not imported, and "
                                                  "nothing was saved.",
                                          exact=[lines[0]], detail=lines[1:],
                                          file_note=mb.file_kept_note(filename, file.get("permalink"), deleted=deleted))
@@ -567,12 +566,11 @@ def run_import(client: WebClient, engine: Engine, settings: Settings, job: _Impo
     advice = parsed.advice()
     posted = _post_in_channel(client, job, mb.import_result(outcome, by=job.user_id))
     deleted = _delete_file(client, job.file_id)
-    heading = f"Your import of {mb._file_label(filename)} into *{outcome.measure_name}* (entry {outcome.batch_id})"
+    heading = f"Your import of {mb.file_label(filename)} into *{outcome.measure_name}* (entry {outcome.batch_id})"
     if not posted:
         heading += (" is saved, but I could not post its summary in the channel: invite me with `/invite @MFI-AR` "
                     "so the team sees the next one")
     listed, text = mb.import_details(
-        filename, outcome.measure_name,
         heading=heading,
         exact=importing.summary_lines(outcome, safe=False), detail=importing.detail_lines(outcome, advice),
         file_note=mb.file_kept_note(filename, file.get("permalink"), deleted=deleted))

@@ -347,7 +347,7 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _file_label(filename: str | None) -> str:
+def file_label(filename: str | None) -> str:
     """A file name as it appears in a message: Slack's control characters escaped, cut to a sensible length."""
     name = " ".join(str(filename or "the file").split())
     name = name if len(name) <= 80 else name[:79] + "…"
@@ -389,7 +389,7 @@ def import_modal(
 
 def import_result(outcome: ImportOutcome, *, by: str) -> tuple[list[Block], str]:
     """The channel reply: rounded counts only; exact counts and row numbers go to the importer privately."""
-    text = f":white_check_mark: <@{by}> imported {_file_label(outcome.filename)} into *{outcome.measure_name}*."
+    text = f":white_check_mark: <@{by}> imported {file_label(outcome.filename)} into *{outcome.measure_name}*."
     lines = summary_lines(outcome, safe=True)
     blocks = [
         section(text),
@@ -424,8 +424,7 @@ def _chunks(lines: Sequence[str], limit: int = 2900) -> list[str]:
 
 
 def import_details(
-    filename: str | None, measure_name: str, *, heading: str, exact: Sequence[str], detail: Sequence[str],
-    file_note: str | None,
+    *, heading: str, exact: Sequence[str], detail: Sequence[str], file_note: str | None
 ) -> tuple[list[Block], str]:
     """The importer's private message: exact totals, every problem (most rows first) with its first rows, notes,
     and what happened to their file."""
@@ -441,12 +440,12 @@ def import_details(
     blocks += [section(p) for p in packed]
     if file_note:
         blocks.append(context(file_note))
-    return blocks, f"{text} {_file_label(filename)} into {measure_name}."
+    return blocks, text
 
 
 def import_refused(filename: str | None, public: str, *, by: str, has_details: bool) -> tuple[list[Block], str]:
     """A refusal as the channel sees it: what to do, with no count and no row number."""
-    text = (f":no_entry: <@{by}>'s file {_file_label(filename)} was not imported, and nothing was saved. "
+    text = (f":no_entry: <@{by}>'s file {file_label(filename)} was not imported, and nothing was saved. "
             f"{_escape(public)}")
     if has_details:
         text += " The details are in a message only they can see."
@@ -455,23 +454,26 @@ def import_refused(filename: str | None, public: str, *, by: str, has_details: b
 
 def import_failed(filename: str | None) -> tuple[list[Block], str]:
     text = (
-        f":warning: The import of {_file_label(filename)} failed on our side and nothing was saved. "
+        f":warning: The import of {file_label(filename)} failed on our side and nothing was saved. "
         "Please try again; if it keeps happening, tell your Slack admin."
     )
     return [section(text)], text
 
 
-def already_imported(filename: str | None, measure_name: str, batch_id: int) -> str:
+def already_imported(filename: str | None, measure_name: str, batch_id: int, *, inline: bool = False) -> str:
+    """Said when the same version of a file comes again; `inline` for a form's error (plain text, no mrkdwn)."""
+    name = " ".join(str(filename or "This file").split())[:80] if inline else file_label(filename)
+    measure, undo = (measure_name, f"/measure undo {batch_id}") if inline else (f"*{measure_name}*",
+                                                                                  f"`/measure undo {batch_id}`")
     return (
-        f"{_file_label(filename)} was already imported into *{measure_name}* (entry {batch_id}), so nothing was "
-        f"saved again. To import it afresh, undo entry {batch_id} first (`/measure undo {batch_id}`); to add newer "
-        "figures, upload the new export."
+        f"{name} was already imported into {measure} (entry {batch_id}), so nothing was saved again. To import it "
+        f"afresh, undo entry {batch_id} first ({undo}); to add newer figures, upload the new export."
     )
 
 
 def file_kept_note(filename: str | None, permalink: str | None, *, deleted: bool) -> str:
     """What happened to the uploaded file, said honestly: a bot can delete only files it uploaded itself."""
-    name = _file_label(filename)
+    name = file_label(filename)
     if deleted:
         return f":wastebasket: I deleted {name} from Slack now that it is imported."
     where = f"<{permalink}|{name}>" if permalink and permalink.startswith("https://") else name
@@ -485,7 +487,7 @@ def file_kept_note(filename: str | None, permalink: str | None, *, deleted: bool
 def shared_file_warning(filename: str | None) -> str:
     """Said privately to someone who shared an extract in a project channel."""
     return (
-        f"If {_file_label(filename)} holds patient-level rows, please delete it from the channel now "
+        f"If {file_label(filename)} holds patient-level rows, please delete it from the channel now "
         "(hover over it, ⋮ *More actions*, *Delete file*): everyone here can download it. I no longer import files "
         "shared in a channel; `/measure import` takes the file privately instead."
     )
