@@ -552,8 +552,7 @@ def run_import(client: WebClient, engine: Engine, settings: Settings, job: _Impo
                                                         has_details=has_details))
         deleted = _delete_file(client, job.file_id)
         lines = [line.removeprefix("• ") for line in refused.message.split("\n")]
-        listed, text = mb.import_details(heading=f":no_entry: {mb.file_label(filename)} was not imported, and "
-                                                 "nothing was saved.",
+        listed, text = mb.import_details(heading=f":no_entry: Your file {mb.file_label(filename)} was not imported",
                                          exact=[lines[0]], detail=lines[1:],
                                          file_note=mb.file_kept_note(filename, file.get("permalink"), deleted=deleted))
         _tell(client, job, text, listed)

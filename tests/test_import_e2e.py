@@ -108,7 +108,8 @@ def test_a_refusal_in_the_channel_says_what_to_do_and_the_details_go_privately(l
     assert "The details are in a message only they can see." in refusal
     assert check_text_for_disclosure(channel_text(live), [1, 2]) == []
     assert "BAME" not in refusal and "row" not in refusal.replace("No row could be used", "")
-    detail = last_ephemeral(live, ANALYST, containing="was not imported, and nothing was saved")
+    detail = last_ephemeral(live, ANALYST, containing="Your file pph_extract.csv was not imported")
+    assert "could be used, so nothing was saved" in detail
     first = detail.index("Outcome in column 'PPH'")
     assert first < detail.index("'BAME'") and "1,196 rows" in detail
     assert count(live.engine, DataBatch) == 0 and points(live.engine) == {}
