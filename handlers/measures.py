@@ -515,9 +515,14 @@ def run_import(client: WebClient, engine: Engine, settings: Settings, job: _Impo
     try:
         file = client.files_info(file=job.file_id)["file"]
     except SlackApiError as exc:
-        logger.warning("files.info failed for an import: %s", exc.response.get("error"))
-        _tell(client, job, "I could not read your file from Slack, so nothing was saved. Try `/measure import` again "
-                           "in a moment.")
+        error = exc.response.get("error")
+        logger.warning("files.info failed for an import: %s", error)
+        if error == "missing_scope":
+            _tell(client, job, "I could not read your file: this app needs Slack's files:read permission. Nothing "
+                               "was saved. Ask your Slack admin to reinstall the app from its manifest, then try again.")
+        else:
+            _tell(client, job, "I could not read your file from Slack, so nothing was saved. Try `/measure import` "
+                               "again in a moment.")
         return
     filename = str(file.get("name") or "upload")
     if file.get("user") != job.user_id:

@@ -136,3 +136,12 @@ def test_a_file_without_a_declared_size_is_bounded_by_the_setting(standin: Stand
     with pytest.raises(ImportRefused, match="x.csv is 39 KB; the most I import is 1 KB"):
         fetch(standin, file, max_bytes=1000)
     assert fetch(standin, file, max_bytes=len(CSV) * 1000) == CSV * 1000
+
+
+def test_the_import_limit_is_a_setting_with_a_sensible_default() -> None:
+    from bot.config import ConfigError, load_settings
+
+    assert load_settings(_env_file=None).import_max_bytes == 50 * 1024 * 1024
+    assert load_settings(_env_file=None, mfi_import_max_mb=2).import_max_bytes == 2 * 1024 * 1024
+    with pytest.raises(ConfigError, match="MFI_IMPORT_MAX_MB"):
+        load_settings(_env_file=None, mfi_import_max_mb=0)

@@ -83,3 +83,11 @@ def test_a_file_input_modal_is_valid_and_the_driver_fills_it_like_the_slack_clie
         driver.build_state(view, {"file": ("big.csv", b"x" * (10 * 1024 * 1024 + 1))}, user=USER)
     with pytest.raises(ModalError, match="required"):
         driver.build_state(view, {}, user=USER)
+
+
+def test_files_info_needs_the_files_read_scope(standin: StandIn) -> None:
+    standin.add_team("T0NOREAD01", "No files:read", "xoxb-noread", scopes="commands,chat:write,files:write")
+    stored = standin.add_user_file("x.csv", b"a,b\n", user=USER, channel=None)
+    with pytest.raises(SlackApiError) as refused:
+        WebClient(base_url=standin.api_url, token="xoxb-noread").files_info(file=stored.id)
+    assert refused.value.response["error"] == "missing_scope" and refused.value.response["needed"] == "files:read"

@@ -35,7 +35,7 @@ BOT_USER_ID = "U0MFIBOT"
 BOT_ID = "B0MFIBOT"
 APP_ID = "A0MFIAR01"
 DEFAULT_SCOPES = (
-    "commands,chat:write,files:write,im:write,users:read,channels:read,groups:read,im:read,app_mentions:read,"
+    "commands,chat:write,files:write,files:read,im:write,users:read,channels:read,groups:read,im:read,app_mentions:read,"
     "channels:history,groups:history,im:history"
 )
 
@@ -1601,6 +1601,9 @@ class StandIn:
         return {"files": [f.as_payload() for f in stored_files]}
 
     def _files_info(self, ctx: _Ctx) -> dict[str, Any]:
+        team = self._team(ctx)
+        if "files:read" not in team.scopes.split(","):
+            raise _ApiError("missing_scope", extra={"needed": "files:read", "provided": team.scopes})
         stored = self._files.get(str(ctx.args.get("file") or ""))
         if stored is None or stored.team_id != self._team(ctx).id:
             raise _ApiError("file_not_found")
