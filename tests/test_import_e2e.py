@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pandas as pd
+import pytest
 from sqlmodel import Session, select
 
 from bot.equity.disclosure import check_text_for_disclosure
@@ -212,4 +213,53 @@ def test_when_the_channel_post_fails_the_importer_is_told_what_was_saved(live: A
     dm = live.standin.wait_for(lambda: next((m for m in live.standin.messages(live.standin.dm_channel(ANALYST))
                                              if "is saved, but I could not post" in m.text), None), timeout=15)
     assert "/invite @MFI-AR" in dm.text and "(entry 1)" in dm.text
+    assert count(live.engine, DataBatch) == 1
+
+
+def test_a_concurrent_second_delivery_of_the_same_file_is_stopped_by_the_database(
+    live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from slack_sdk import WebClient
+
+    from bot import importing
+    from handlers import measures
+
+    start_project(live)
+    add_measure(live)
+    submit_import(live, ("pph_extract.csv", trust_export(bad_rows=False)))
+    wait_channel(live, "imported pph_extract.csv")
+    file_id = str(live.standin.calls("files.info")[0].args["file"])
+    with Session(live.engine) as session:
+        measure = session.exec(select(Measure).where(Measure.name == PPH)).one()
+    real = importing.already_imported
+    calls = {"n": 0}
+
+    def raced(*args: Any, **kwargs: Any) -> Any:
+        # The first check sees nothing yet, as a delivery racing the first one would.
+        calls["n"] += 1
+        return None if calls["n"] == 1 else real(*args, **kwargs)
+
+    monkeypatch.setattr(importing, "already_imported", raced)
+    job = measures._ImportJob(team_id=live.driver.team_id, channel_id=CHANNEL, user_id=ANALYST,
+                              measure_id=measure.id or 0, measure_name=PPH, period="month",
+                              today=last_month() + timedelta(days=40), file_id=file_id)
+    before = len(live.standin.messages(CHANNEL))
+    measures.run_import(WebClient(base_url=live.standin.api_url, token="xoxb-standin"), live.engine, live.settings,
+                        job)
+    assert "already imported" in last_ephemeral(live, ANALYST, containing="already imported")
+    assert count(live.engine, DataBatch) == 1 and len(live.standin.messages(CHANNEL)) == before
+
+
+def test_a_channel_message_that_fails_the_disclosure_check_is_not_posted(
+    live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers import measures_blocks
+
+    start_project(live)
+    add_measure(live)
+    monkeypatch.setattr(measures_blocks, "import_result", lambda outcome, by: (
+        [{"type": "section", "text": {"type": "mrkdwn", "text": "3 of 41 births had a PPH"}}], "3 of 41 births"))
+    submit_import(live, ("pph_extract.csv", trust_export(bad_rows=False)))
+    wait_channel(live, "An import finished")
+    assert "3 of 41" not in channel_text(live)
     assert count(live.engine, DataBatch) == 1
