@@ -494,7 +494,7 @@ def shared_file_warning(filename: str | None) -> str:
 
 
 def undone_message(outcome: UndoOutcome, *, by: str) -> tuple[list[Block], str]:
-    what = f"the import of {outcome.filename}" if outcome.filename else f"entry {outcome.batch_id}"
+    what = f"the import of {file_label(outcome.filename)}" if outcome.filename else f"entry {outcome.batch_id}"
     done = []
     if outcome.restored:
         done.append("the values it had replaced are back")
