@@ -668,12 +668,16 @@ class Deliverer:
                 if not delivery.prompt_id or not delivery.channel_id or not delivery.message_ts:
                     continue
                 if sched.newer_round_sent(session, delivery=delivery):
-                    continue  # the next prompt is already out; a reminder about the old one is noise
+                    # The next prompt is already out; a reminder about the old one is noise.
+                    sched.settle_reminder(session, delivery_id=delivery.id, now=ctx.now)
+                    continue
                 if delivery.kind == "partner_prompt":
-                    if sched.has_answered(session, delivery_id=delivery.id, user_id=delivery.recipient):
-                        continue
                     partner = sched.member(session, project_id=project.id or 0, user_id=delivery.recipient, role="partner")
-                    if partner is None or not _still_wanted(partner):
+                    if (sched.has_answered(session, delivery_id=delivery.id, user_id=delivery.recipient)
+                            or partner is None or not _still_wanted(partner)):
+                        # Settled like the reminded ones, at the same moment: the ledger keeps no trace of who
+                        # had answered (the flag is cleared, and reminded_at is set either way).
+                        sched.settle_reminder(session, delivery_id=delivery.id, now=ctx.now)
                         continue
                 due.append(
                     (delivery.id, delivery.kind, delivery.prompt_id, delivery.channel_id, delivery.message_ts,

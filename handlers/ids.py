@@ -119,6 +119,7 @@ B_SCHEDULE_OPTIONS = "schedule_options"
 B_SCHEDULE_REGION = "schedule_region"
 B_ANSWER_TEXT = "answer_text"
 B_ANSWER_OPTIONS = "answer_options"
+B_ANSWER_MODE = "answer_mode"  # too few people asked: wait anonymously, or send with a name
 B_PARTNERS_USERS = "partners_users"
 
 # --- data ownership ---

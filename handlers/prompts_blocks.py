@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,6 +47,11 @@ def when_text(moment: datetime, timezone: str) -> str:
     """e.g. "Mon 13 Jan 2025, 10:00" in the given zone."""
     local = moment.astimezone(ZoneInfo(timezone))
     return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M}"
+
+
+def day_text(day: date) -> str:
+    """e.g. "Mon 13 Jan 2025" (anonymous answers keep only the day)."""
+    return f"{day:%a} {day.day} {day:%b %Y}"
 
 
 def _stage_title(stage_id: str) -> str:
@@ -247,6 +252,15 @@ def share_setting_message(*, share: bool) -> tuple[list[Block], str]:
 # --- the answer modal ------------------------------------------------------------------------------------------
 
 
+def crowd_warning(*, partner: bool, crowd: int) -> str:
+    """What the answer form says when too few people were asked for an anonymous answer to stay anonymous."""
+    if partner:
+        if crowd <= 1:
+            return "You are the only partner asked this time, so the team may guess it is you."
+        return "Only a few partners were asked this time, so the team may guess who said what."
+    return "Only a few people are in this channel, so the team may guess who gave an anonymous answer."
+
+
 def answer_modal(
     *,
     delivery_id: int,
@@ -255,32 +269,70 @@ def answer_modal(
     follow_up: str | None,
     partner: bool,
     can_share: bool,
+    too_few: bool = False,
+    crowd: int = 0,
 ) -> View:
-    """The form behind Answer. Anonymous is ticked for partners; sharing is ticked for the team only."""
-    anonymous = option("Share anonymously", "anonymous")
-    if partner:
-        share = option("Let the team see this in the channel", "share")
-        choices = [anonymous, share] if can_share else [anonymous]
-        initial = [anonymous]
-    else:
-        share = option("Post my answer in the prompt's thread", "share")
-        choices, initial = [anonymous, share], [share]
-    checkboxes: dict[str, Any] = {"type": "checkboxes", "options": choices, "initial_options": initial}
+    """The form behind Answer. Nothing is posted in the channel unless the person ticks the box for it.
+
+    Anonymous is ticked for partners. When too few people were asked for an answer to stay anonymous, the form
+    says so first and asks how to send it: held back anonymously until enough people have been asked, or now
+    with their name (or they close the form and don't answer).
+    """
     blocks: list[Block] = [section(f"*{question}*")]
     if follow_up and not partner:
         blocks.append(context(follow_up))
-    blocks += [
+    blocks.append(
         input_block(
             ids.B_ANSWER_TEXT,
             "Your answer",
             text_input(multiline=True, max_length=3000),
             hint="There is no right answer. A sentence or two is plenty." if partner else None,
-        ),
+        )
+    )
+    share_label = "Let the team see this in their channel" if partner else "Post it in the prompt's thread"
+    share = option(share_label, "share")
+    if too_few:
+        wait = option("Keep it anonymous and wait", "wait")
+        named = option("Send it now with my name", "named")
+        blocks += [
+            section(
+                f":warning: {crowd_warning(partner=partner, crowd=crowd)}\n"
+                "• *Keep it anonymous and wait*: the team sees it only when more people have been asked, "
+                "together with their answers.\n"
+                "• *Send it now with my name*: the team sees it now, with your name.\n"
+                "• Or close this form, and don't answer. That is fine too."
+            ),
+            input_block(ids.B_ANSWER_MODE, "How to send it",
+                        {"type": "radio_buttons", "options": [wait, named], "initial_option": wait}),
+        ]
+        if can_share or not partner:
+            blocks.append(input_block(ids.B_ANSWER_OPTIONS, "In the channel",
+                                      {"type": "checkboxes", "options": [share]}, optional=True))
+        blocks.append(context(
+            "The project leads read every answer. "
+            + ("Only an answer with your name can go in the channel now; "
+               "an anonymous one waits, and is never posted there." if (can_share or not partner)
+               else "Nothing you write here goes in the team's channel.")
+        ))
+        return modal(ids.CB_ANSWER, "Your answer", blocks, submit="Send",
+                     metadata={"delivery_id": delivery_id, "project": project_name[:100]})
+    anonymous = option("Keep my name off it (anonymous)", "anonymous")
+    offers_share = can_share or not partner
+    choices = [anonymous, share] if offers_share else [anonymous]
+    checkboxes: dict[str, Any] = {"type": "checkboxes", "options": choices}
+    if partner:
+        checkboxes["initial_options"] = [anonymous]
+    if offers_share:
+        where = ("nothing reaches the team's channel unless you tick that box" if partner
+                 else "nothing goes in the thread unless you tick that box; with anonymous ticked too, it goes "
+                      "there without your name")
+    else:
+        where = "nothing you write here goes in the team's channel"
+    blocks += [
         input_block(ids.B_ANSWER_OPTIONS, "Privacy", checkboxes, optional=True),
         context(
-            "Anonymous answers are stored without your name. The project leads read every answer; "
-            + ("nothing reaches the team's channel unless you tick that box." if partner
-               else "untick the thread box to keep your answer for the leads only.")
+            "Anonymous answers are stored without your name and with nothing that leads back to you. "
+            f"The project leads read every answer; {where}."
         ),
     ]
     return modal(ids.CB_ANSWER, "Your answer", blocks, submit="Send", metadata={"delivery_id": delivery_id,
@@ -445,6 +497,7 @@ def prompts_home_section(
     skipped_count: int,
     recent: Sequence[RecentAnswer],
     current_stage: str,
+    held_back: bool = False,
 ) -> list[Block]:
     """The leads' Home section: this week's prompt, latest answers, pin/skip and the CSV export."""
     blocks: list[Block] = []
@@ -467,6 +520,11 @@ def prompts_home_section(
         blocks.append(section("*Recent answers*\n" + "\n".join(lines)))
     else:
         blocks.append(section("*Recent answers*\nNone yet."))
+    if held_back:
+        blocks.append(context(
+            "Some anonymous answers are held back until enough people have been asked, so that nobody can be "
+            "singled out (the project's anonymity setting, in `/mfi partners`)."
+        ))
     groups = prompt_option_groups(current_stage)
     blocks.append(
         actions(

@@ -10,14 +10,16 @@ from sqlmodel import Session, select
 from handlers import ids
 from storage.models import Delivery, ProjectMember
 from tests.helpers import CHANNEL, LEAD, MIDWIFE, start_project
-from tests.test_prompts_ui import PARTNER, answer, answers, next_run, run_scheduler
+from tests.test_prompts_ui import PARTNER, all_text, answer, answers, next_run, run_scheduler
 
 PARTNER_2 = "U0PARTNER2"
+PARTNER_3 = "U0PARTNER3"
 
 
 def add_partners(live: Any, *users: str) -> None:
     live.standin.add_user(PARTNER, "amara", "Amara (service-user partner)")
     live.standin.add_user(PARTNER_2, "bisi", "Bisi (service-user partner)")
+    live.standin.add_user(PARTNER_3, "chen", "Chen (service-user partner)")
     opened = live.driver.slash("/mfi", "partners", user=LEAD, channel=CHANNEL)
     view = opened.wait_view()
     response = live.driver.submit_view(view["id"], {ids.B_PARTNERS_USERS: list(users)}, user=LEAD)
@@ -124,8 +126,9 @@ def test_pause_resume_and_stop(live: Any) -> None:
 
 def test_partner_answers_are_anonymous_by_default_and_stay_out_of_the_channel(live: Any) -> None:
     start_project(live)
-    add_partners(live, PARTNER)
-    consent(live)
+    add_partners(live, PARTNER, PARTNER_2, PARTNER_3)  # three partners asked: enough for anonymity
+    for user in (PARTNER, PARTNER_2, PARTNER_3):
+        consent(live, user)
     run_scheduler(live, next_run(live, "partner_prompt"))
     prompt = live.standin.wait_for(lambda: partner_prompts(live)[-1] if partner_prompts(live) else None)
     channel_before = len(live.standin.messages(CHANNEL))
@@ -145,8 +148,9 @@ def test_partner_answers_are_anonymous_by_default_and_stay_out_of_the_channel(li
     assert shared.text.startswith("A service-user partner shared this") and PARTNER not in shared.text
     assert answers(live)[1].shared
     with Session(live.engine) as session:
-        delivery = session.exec(select(Delivery).where(Delivery.kind == "partner_prompt")).one()
-        assert delivery.recipient == PARTNER
+        delivery = session.exec(select(Delivery).where(Delivery.kind == "partner_prompt",
+                                                        Delivery.recipient == PARTNER)).one()
+        assert delivery.answered  # for her reminder; nothing in the answer points back to this row
     assert live.standin.violations == []
 
 
@@ -163,10 +167,12 @@ def test_partner_who_has_not_consented_cannot_share_to_the_channel(live: Any) ->
     live.driver.submit_view(opened.wait_view()["id"], {ids.B_PARTNERS_USERS: [PARTNER]}, user=LEAD)
     live.standin.wait_for(lambda: partner_row(live).consent == "pending" or None)
     view, _ = answer(live, prompt, PARTNER, "Still thinking about it.")
-    options = next(b for b in view["blocks"] if b.get("block_id") == ids.B_ANSWER_OPTIONS)["element"]
-    assert [o["value"] for o in options["options"]] == ["anonymous"]
+    # She was the only partner asked: the form says so, and offers no channel box (no consent to share).
+    assert "You are the only partner asked this time" in all_text(view["blocks"])
+    assert not [b for b in view["blocks"] if b.get("block_id") == ids.B_ANSWER_OPTIONS]
+    assert "Nothing you write here goes in the team's channel" in all_text(view["blocks"])
     live.standin.wait_for(lambda: answers(live) or None)
-    assert not answers(live)[0].shared
+    assert not answers(live)[0].shared and answers(live)[0].anonymous
     assert not [m for m in live.standin.messages(CHANNEL) if "service-user partner" in m.text]
 
 
