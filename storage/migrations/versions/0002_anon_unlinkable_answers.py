@@ -43,17 +43,16 @@ def _as_date(value: object) -> date | None:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("project", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("anonymity_threshold", sa.Integer(), nullable=False, server_default="3"))
-        batch_op.add_column(sa.Column("retention_days", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("partner_description", sa.Text(), nullable=False, server_default=""))
-    with op.batch_alter_table("delivery", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("answered", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.add_column(sa.Column("crowd", sa.Integer(), nullable=True))
-    with op.batch_alter_table("answer", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("audience", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False,
+    # Plain ALTER TABLE ADD COLUMN on both databases: a batch rebuild of a table other tables refer to would
+    # have SQLite drop it, which its foreign keys refuse once there is data.
+    op.add_column("project", sa.Column("anonymity_threshold", sa.Integer(), nullable=False, server_default="3"))
+    op.add_column("project", sa.Column("retention_days", sa.Integer(), nullable=True))
+    op.add_column("project", sa.Column("partner_description", sa.Text(), nullable=False, server_default=""))
+    op.add_column("delivery", sa.Column("answered", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("delivery", sa.Column("crowd", sa.Integer(), nullable=True))
+    op.add_column("answer", sa.Column("audience", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False,
                                       server_default="team"))
-        batch_op.add_column(sa.Column("occurrence_date", sa.Date(), nullable=True))
+    op.add_column("answer", sa.Column("occurrence_date", sa.Date(), nullable=True))
 
     bind = op.get_bind()
     answer = sa.table("answer", sa.column("id", sa.Integer()), sa.column("delivery_id", sa.Integer()),
@@ -117,10 +116,7 @@ def downgrade() -> None:
         batch_op.create_foreign_key("answer_delivery_id_fkey", "delivery", ["delivery_id"], ["id"])
         batch_op.drop_column("occurrence_date")
         batch_op.drop_column("audience")
-    with op.batch_alter_table("delivery", schema=None) as batch_op:
-        batch_op.drop_column("crowd")
-        batch_op.drop_column("answered")
-    with op.batch_alter_table("project", schema=None) as batch_op:
-        batch_op.drop_column("partner_description")
-        batch_op.drop_column("retention_days")
-        batch_op.drop_column("anonymity_threshold")
+    # ALTER TABLE DROP COLUMN (SQLite 3.35 and later, PostgreSQL): no rebuild of tables others refer to.
+    for table, column in (("delivery", "crowd"), ("delivery", "answered"), ("project", "partner_description"),
+                          ("project", "retention_days"), ("project", "anonymity_threshold")):
+        op.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
