@@ -188,7 +188,8 @@ def read_schedule_form(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     return settings, errors
 
 
-def handle_schedule_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+def handle_schedule_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
+                               context: BoltContext) -> None:
     settings, errors = read_schedule_form(view)
     if errors:
         ack(response_action="errors", errors=errors)
@@ -229,13 +230,26 @@ def handle_schedule_submission(ack: Ack, body: dict[str, Any], view: dict[str, A
             repo.audit(session, team_id=team_id, project_id=project.id, user_id=user_id, action="schedule.edit")
             session.flush()
             lines = schedule_lines(session, project, now)
-            name = project.name
+            name, project_id = project.name, project.id
+            # Turning partner questions on is when partners not yet asked get the consent message.
+            waiting = bool(sched.partners_awaiting_consent(session, project_id=project.id))
+            partners_on = not settings["kinds"]["partner_prompt"]["paused"]
+            can_invite = bool(project.partner_description.strip())
     except SQLAlchemyError:
         logger.exception("Saving the schedule failed")
         ack(response_action="errors", errors={ids.B_SCHEDULE_TIMEZONE: "We couldn't save this just now (a database "
             "problem). Everything you chose is still here: press Save again in a moment."})
         return
-    ack(response_action="update", view=pb.schedule_saved_view(project_name=name, lines=lines))
+    note = None
+    if waiting and partners_on:
+        note = ("Partners not asked yet get a message now, asking for their consent." if can_invite else
+                "Partners have not been asked yet: describe the project for them in plain words in "
+                "`/mfi partners`, and they will be asked.")
+    ack(response_action="update", view=pb.schedule_saved_view(project_name=name, lines=lines, note=note))
+    if waiting and partners_on and can_invite:
+        from handlers.partners import invite_pending_partners
+
+        invite_pending_partners(client, engine, team_id=team_id, project_id=project_id)
 
 
 # --- answering -------------------------------------------------------------------------------------------------

@@ -408,6 +408,37 @@ def set_partners(session: Session, *, project: Project, user_ids: Sequence[str],
     return added, removed
 
 
+def set_privacy(
+    session: Session,
+    *,
+    project: Project,
+    about: str,
+    threshold: int,
+    retention_days: int | None | str,
+    changed_by: str,
+) -> None:
+    """Save the partners' description, the anonymity threshold (raise-only) and how long answers are kept.
+
+    `retention_days` "keep" leaves the setting as it is.
+    """
+    previous: dict[str, Any] = {}
+    if about != project.partner_description:
+        previous["partner_description"] = project.partner_description
+        project.partner_description = about
+    if threshold > project.anonymity_threshold:
+        previous["anonymity_threshold"] = project.anonymity_threshold
+        project.anonymity_threshold = threshold
+    if retention_days != "keep" and retention_days != project.retention_days:
+        previous["retention_days"] = project.retention_days
+        project.retention_days = retention_days if isinstance(retention_days, int) else None
+    if previous:
+        project.updated_at = utcnow()
+        session.add(project)
+        audit(session, team_id=project.team_id, project_id=project.id, user_id=changed_by, action="project.privacy",
+              detail={"previous": previous})
+        session.flush()
+
+
 # --- what the leads' nudge reads -------------------------------------------------------------------------------
 
 

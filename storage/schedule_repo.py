@@ -534,6 +534,17 @@ def partners_to_prompt(session: Session, *, project_id: int) -> list[ProjectMemb
     )
 
 
+def partners_have_replied(session: Session, *, project_id: int) -> bool:
+    """Some partner has already said yes or no: the project's invitations have begun."""
+    return session.exec(
+        select(ProjectMember.id).where(
+            ProjectMember.project_id == project_id,
+            ProjectMember.role == "partner",
+            ProjectMember.consent != "pending",
+        )
+    ).first() is not None
+
+
 def partners_awaiting_consent(session: Session, *, project_id: int) -> list[ProjectMember]:
     return list(
         session.exec(

@@ -358,16 +358,20 @@ def test_builders_stay_within_block_kit_limits_and_say_what_they_must() -> None:
     team_blocks, team_text = pb.team_prompt_message(prompt, project_name="PPH", reason="Because.", delivery_id=7)
     assert prompt.text in team_text and "Because." in all_text(team_blocks)
     partner = catalogue.for_stage("involvement", "partner")[0]
+    about = "We want to make care after birth safer for women of every background."
     partner_view = pb.partner_prompt_message(
-        type(partner)(**{**partner.__dict__, "text": partner.plain or ""}), project_name="PPH", delivery_id=7,
+        type(partner)(**{**partner.__dict__, "text": partner.plain or ""}), about=about, delivery_id=7,
         anonymous_default=True,
     )
     action_ids = {e["action_id"] for b in partner_view[0] if b["type"] == "actions" for e in b["elements"]}
     assert action_ids == {ids.A_ANSWER, ids.A_PARTNER_PAUSE, ids.A_PARTNER_STOP}
-    consent, _ = pb.partner_consent_message(project_name="PPH", lead_names=["Aisha"], project_id=1)
+    assert about in all_text(partner_view[0])
+    consent, _ = pb.partner_consent_message(about=about, lead_names=["Aisha"], project_id=1)
     words = all_text(consent)
-    for phrase in ("anonymous", "your name is not kept", "project leads read", "channel if you say yes",
-                   "pause or stop at any time"):
+    # Who sees what, in plain words: the words, never the name; nothing that links; held back until enough asked.
+    for phrase in ("anonymous", "can read your words, but not your name", "keep nothing that links your answer",
+                   "keep those answers back until more people have been asked", "channel if you say yes",
+                   "pause or stop at any time", about):
         assert phrase in words
     assert pb.answers_csv([{"date": "d", "stage": "s", "prompt": "p", "answer": "+1", "from": "Anonymous",
                             "shared": "no"}]).splitlines()[1] == "d,s,p,'+1,Anonymous,no"
