@@ -251,8 +251,15 @@ def handle_project_submission(
     from handlers import home
 
     home.publish_for_project(client, engine, team_id=team_id, project_id=project_id)
-    # Partners named here are asked for consent later: when a lead chooses to (`/mfi partners`, which also asks
-    # for the plain-language description they will see) or turns partner questions on in `/mfi schedule`.
+    # The default schedules exist from the start. Partners named here are asked for consent later: when a lead
+    # chooses to (`/mfi partners`, which also asks for the plain-language description they will see) or turns
+    # partner questions on in `/mfi schedule`.
+    from storage import schedule_repo
+
+    with unit_of_work(engine) as session:
+        saved = repo.get_project(session, team_id=team_id, project_id=project_id)
+        if saved is not None:
+            schedule_repo.ensure_default_schedules(session, project=saved)
 
 
 def post_project_card(
