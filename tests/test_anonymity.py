@@ -22,6 +22,7 @@ from bot.nudge import build_lead_nudge
 from handlers import home, ids
 from handlers import prompts_blocks as pb
 from storage import answers_repo, schedule_repo
+from storage import repositories as repo
 from storage import ownership_repo as own
 from storage.db import downgrade, unit_of_work, upgrade
 from storage.models import Answer, Delivery, Project, ProjectMember
@@ -331,3 +332,48 @@ def test_migration_removes_links_from_anonymous_answers_already_stored(engine: E
     assert deliveries["U0PARTNER1"].answered and not deliveries["U0PARTNER2"].answered
     assert project.anonymity_threshold == 3 and project.retention_days is None
     assert people_reachable(engine, "answer", anonymous.id) == []
+
+
+# --- retention -------------------------------------------------------------------------------------------------
+
+
+def test_nightly_job_removes_answers_past_the_projects_retention_and_only_the_leader_runs_it(engine: Engine) -> None:
+    from bot.scheduler import NIGHTLY_JOB
+    from bot.standin.server import StandIn
+    from storage.models import AuditLog
+    from tests.test_scheduler import make_scheduler
+
+    now = datetime(2026, 3, 10, 2, 30, tzinfo=UTC)
+    with unit_of_work(engine) as session:
+        kept_forever = make_project(session)
+        short = repo.create_project(
+            session, team_id="T0MFIAR01", enterprise_id=None, channel_id="C0SECOND01", created_by=LEAD, name="Sepsis",
+            aim="Faster antibiotics for every group", focus_groups=["N"], reference_group="A", baseline="",
+            target="", target_date=None, racism_context="", leads=[LEAD], partners=[], timezone="Europe/London")
+        short.retention_days = 365
+        for project in (kept_forever, short):
+            for days, text in ((400, "old words"), (10, "new words")):
+                session.add(Answer(project_id=project.id or 0, team_id=project.team_id, prompt_id="naming.p",
+                                   stage="naming", user_id=MIDWIFE, text=text, created_at=now - timedelta(days=days)))
+        stale = _round(session, kept_forever, ["UP1"], "involvement.p1", now - timedelta(days=9))
+        stale.answered = True
+        session.add(stale)
+        short_id, forever_id = short.id, kept_forever.id
+    standin = StandIn().start()
+    try:
+        scheduler = make_scheduler(engine, standin)
+    finally:
+        standin.stop()
+    assert scheduler.get_job(NIGHTLY_JOB) is not None
+    scheduler.elector._leader = False  # a follower: its nightly job does nothing
+    scheduler._nightly()
+    with Session(engine) as session:
+        assert len(session.exec(select(Answer)).all()) == 4
+    assert scheduler.run_nightly(now) == {short_id: 1}
+    with Session(engine) as session:
+        left = {(a.project_id, a.text) for a in session.exec(select(Answer))}
+        assert left == {(forever_id, "old words"), (forever_id, "new words"), (short_id, "new words")}
+        [entry] = session.exec(select(AuditLog).where(AuditLog.action == "retention.delete")).all()
+        assert entry.detail == {"answers": 1, "older_than_days": 365}
+        # Who answered is forgotten once no reminder can be due.
+        assert not session.exec(select(Delivery).where(Delivery.recipient == "UP1")).one().answered
