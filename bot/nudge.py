@@ -260,6 +260,8 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
     )
     if quotable:
         voice += "\n" + "\n".join(_quote(a, sharing) for a in quotable[:2])
+    # Whatever was held back is not hinted at: "one is waiting" would say that a lone partner answered.
+    voice += "\n_Anonymous answers are counted and shown only once enough people could have given them._"
     blocks.append(section(voice))
 
     step = _next_step(

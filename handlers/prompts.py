@@ -563,7 +563,6 @@ def handle_export_answers(ack: Ack, body: dict[str, Any], client: WebClient, con
              s.answer.from_partner, "yes" if s.answer.shared else "no")
             for s in reversed(answers_repo.visible_answers(session, project=project))
         ]
-        waiting = answers_repo.held_back_count(session, project=project)
         name, zone = project.name, project.timezone
     names = _names(client, {row[4] for row in rows if row[4]})
     table = []
@@ -589,8 +588,7 @@ def handle_export_answers(ack: Ack, body: dict[str, Any], client: WebClient, con
         title=f"Answers to reflective prompts: {name}",
         initial_comment=(
             f"Here are the answers for *{name}* as a CSV. Anonymous answers stay anonymous. "
-            + ("Some anonymous answers are held back until enough people have been asked, so that nobody can be "
-               "singled out; they will be in a later export. " if waiting else "")
+            + "An anonymous answer is included only once enough people could have given it. "
             + "It holds people's own words: keep it within the project team."
         ),
     )
@@ -637,7 +635,6 @@ def home_section(session: Session, project: Project, role: str, user_id: str) ->
             who = f"<@{answer.user_id}>" + (" (service-user partner)" if answer.from_partner else "")
             when = pb.when_text(answer.created_at, project.timezone)
         recent.append(pb.RecentAnswer(who=who, text=answer.text, stage=answer.stage, when=when))
-    held = answers_repo.held_back_count(session, project=project) > 0
     return pb.prompts_home_section(
         project_id=project.id,
         this_week=this_week,
@@ -646,7 +643,6 @@ def home_section(session: Session, project: Project, role: str, user_id: str) ->
         skipped_count=len(skipped),
         recent=recent,
         current_stage=stages_for(project_state(session, project))[0],
-        held_back=held,
     )
 
 

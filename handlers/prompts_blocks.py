@@ -121,7 +121,7 @@ def partner_prompt_message(
         section("Hello. Here is a question from the project team."),
         section(f"*{prompt.text}*"),
         # The plain wording already says there is no right answer and it can be skipped.
-        context(f"{privacy} The team can read your words. Nothing goes in the team's channel unless you say so."),
+        context(f"{privacy} The project leads read the answers. Nothing goes in the team's channel unless you say so."),
         _about(about),
         actions(
             button("Answer", ids.A_ANSWER, value=_value(delivery_id=delivery_id), style="primary"),
@@ -142,7 +142,7 @@ def partner_consent_message(*, about: str, lead_names: list[str], project_id: in
             "• Every couple of weeks I will send you one short question here. There is no right answer, "
             "and you can skip any question.\n"
             "• Your answers are anonymous unless you choose to give your name. "
-            "The team can read your words, but not your name.\n"
+            "The project leads can read your words, but not your name.\n"
             "• We keep nothing that links your answer to you.\n"
             "• If only a few people are asked a question, the team might guess who said what. "
             "So I keep those answers back until more people have been asked, and I tell you first.\n"
@@ -330,18 +330,19 @@ def answer_modal(
     checkboxes: dict[str, Any] = {"type": "checkboxes", "options": choices}
     if partner:
         checkboxes["initial_options"] = [anonymous]
-    if offers_share:
-        where = ("nothing reaches the team's channel unless you tick that box" if partner
-                 else "nothing goes in the thread unless you tick that box; with anonymous ticked too, it goes "
-                      "there without your name")
+    if partner:
+        # Short sentences: partners read this at about age 9 to 11.
+        where = ("Nothing goes in the team's channel unless you tick that box." if offers_share
+                 else "Nothing you write here goes in the team's channel.")
+        note = ("Anonymous answers are kept without your name. Nothing leads back to you. "
+                f"The project leads read every answer. {where}")
     else:
-        where = "nothing you write here goes in the team's channel"
+        note = ("Anonymous answers are stored without your name and with nothing that leads back to you. "
+                "The project leads read every answer; nothing goes in the thread unless you tick that box; "
+                "with anonymous ticked too, it goes there without your name.")
     blocks += [
         input_block(ids.B_ANSWER_OPTIONS, "Privacy", checkboxes, optional=True),
-        context(
-            "Anonymous answers are stored without your name and with nothing that leads back to you. "
-            f"The project leads read every answer; {where}."
-        ),
+        context(note),
     ]
     return modal(ids.CB_ANSWER, "Your answer", blocks, submit="Send", metadata={"delivery_id": delivery_id,
                                                                                   "project": project_name[:100]})
@@ -508,7 +509,6 @@ def prompts_home_section(
     skipped_count: int,
     recent: Sequence[RecentAnswer],
     current_stage: str,
-    held_back: bool = False,
 ) -> list[Block]:
     """The leads' Home section: this week's prompt, latest answers, pin/skip and the CSV export."""
     blocks: list[Block] = []
@@ -531,11 +531,11 @@ def prompts_home_section(
         blocks.append(section("*Recent answers*\n" + "\n".join(lines)))
     else:
         blocks.append(section("*Recent answers*\nNone yet."))
-    if held_back:
-        blocks.append(context(
-            "Some anonymous answers are held back until enough people have been asked, so that nobody can be "
-            "singled out (the project's anonymity setting, in `/mfi partners`)."
-        ))
+    # Always said, never "some are waiting": that would tell the leads that a lone partner has answered.
+    blocks.append(context(
+        "Anonymous answers appear here only once enough people could have given them, so that nobody can be "
+        "singled out (the number is in `/mfi partners`)."
+    ))
     groups = prompt_option_groups(current_stage)
     blocks.append(
         actions(

@@ -22,8 +22,8 @@ from bot.nudge import build_lead_nudge
 from handlers import home, ids
 from handlers import prompts_blocks as pb
 from storage import answers_repo, schedule_repo
-from storage import repositories as repo
 from storage import ownership_repo as own
+from storage import repositories as repo
 from storage.db import downgrade, unit_of_work, upgrade
 from storage.models import Answer, Delivery, Project, ProjectMember
 from tests.helpers import CHANNEL, LEAD, MIDWIFE, start_project
@@ -245,7 +245,10 @@ def test_export_nudge_and_home_show_only_what_the_threshold_allows(engine: Engin
         rows = own.export_rows(session, project_id=project.id)
     assert "Held back words" not in nudge and "Pooled words" in nudge
     assert "Held back words" not in home_view and "Pooled words" in home_view
-    assert "held back until enough people have been asked" in home_view
+    # Home and nudge state the rule, and never whether anything is waiting (that would out a lone partner).
+    assert "only once enough people could have given them" in home_view
+    assert "only once enough people could have given them" in nudge
+    assert "held back" not in home_view.lower() and "waiting" not in nudge
     assert [a["text"] for a in rows["answers"]] == ["Pooled words"]
     assert "UP2" not in json.dumps(rows["answers"], default=str)
 
