@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from bot.schedule_rules import DEFAULTS
@@ -262,9 +262,20 @@ def add_answer(
     if anonymous:
         answer.created_at = datetime.combine(day, time(0), tzinfo=UTC)
     session.add(answer)
-    if delivery.recipient == user_id and not delivery.answered:
-        delivery.answered = True
-        session.add(delivery)
+    if delivery.recipient == user_id and delivery.kind == "partner_prompt":
+        # One statement rewrites every delivery row of the round, flipping only this person's flag: on PostgreSQL
+        # each row's transaction id (xmin) then matches the answer's for the whole round, not for this person.
+        occurrence = _aware(delivery.occurrence)
+        session.exec(
+            update(Delivery)
+            .where(col(Delivery.schedule_id) == delivery.schedule_id, col(Delivery.kind) == "partner_prompt",
+                   col(Delivery.prompt_id) == delivery.prompt_id,
+                   col(Delivery.occurrence) > occurrence - ROUND_WINDOW,
+                   col(Delivery.occurrence) < occurrence + ROUND_WINDOW)
+            .values(answered=or_(col(Delivery.answered), col(Delivery.id) == delivery.id))
+            .execution_options(synchronize_session=False)
+        )
+        session.expire(delivery)
     session.flush()
     return answer
 
