@@ -387,3 +387,24 @@ def test_nightly_job_removes_answers_past_the_projects_retention_and_only_the_le
         assert entry.detail == {"answers": 1, "older_than_days": 365}
         # Who answered is forgotten once no reminder can be due.
         assert not session.exec(select(Delivery).where(Delivery.recipient == "UP1")).one().answered
+
+
+def test_a_lone_partner_can_choose_to_send_it_now_with_her_name(live: Any) -> None:
+    start_project(live)
+    add_partners(live, PARTNER)
+    consent(live)
+    run_scheduler(live, next_run(live, "partner_prompt"))
+    prompt = live.standin.wait_for(lambda: partner_prompts(live)[-1] if partner_prompts(live) else None)
+    live.driver.click(ids.A_ANSWER, user=PARTNER, message=prompt)
+    view = live.standin.wait_for(lambda: next(
+        (v for v in reversed(live.standin.views()) if v.get("callback_id") == ids.CB_ANSWER
+         and live.standin.is_open(v["id"])), None))
+    live.driver.submit_view(view["id"], {ids.B_ANSWER_TEXT: "I am happy to be named.", ids.B_ANSWER_MODE: "named"},
+                            user=PARTNER)
+    row = live.standin.wait_for(lambda: answers(live)[0] if answers(live) else None)
+    assert (row.user_id, row.anonymous, row.from_partner) == (PARTNER, False, True)
+    live.driver.open_home(LEAD)
+    home_view = live.standin.wait_for(
+        lambda: (h := live.standin.home_view(LEAD)) and "happy to be named" in json.dumps(h) and h or None)
+    assert f"<@{PARTNER}>" in json.dumps(home_view)
+    assert live.standin.violations == []
