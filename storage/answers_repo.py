@@ -18,6 +18,7 @@ from storage.models import (
     Delivery,
     Measure,
     PdsaCycle,
+    PdsaEntry,
     Project,
     ProjectMember,
     PromptChoice,
@@ -299,10 +300,15 @@ def answers_this_week(session: Session, *, project: Project, since: datetime) ->
     return [s for s in visible_answers(session, project=project) if s.day >= first_day]
 
 
-def delete_expired(session: Session, *, now: datetime) -> dict[int, int]:
-    """Remove answers (free text) older than each project's retention setting; returns answers removed per project.
+REFLECTION_FIELDS = {"do": ("what", "observations"), "study": ("learning",), "act": ("reason",)}
 
-    Projects without a setting keep answers for the project's life (deleting the project removes them).
+
+def delete_expired(session: Session, *, now: datetime) -> dict[int, int]:
+    """Apply each project's retention setting to free text: answers older than it are deleted, and the words of
+    older PDSA reflections (what happened, what was learned, the reason for a decision) are replaced by a note,
+    keeping the cycle's structure (scores, decisions). Returns answers removed per project.
+
+    Projects without a setting keep everything for the project's life (deleting the project removes it).
     """
     removed: dict[int, int] = {}
     for project in session.exec(select(Project).where(col(Project.retention_days).is_not(None))):
@@ -311,10 +317,23 @@ def delete_expired(session: Session, *, now: datetime) -> dict[int, int]:
         old = list(session.exec(select(Answer).where(Answer.project_id == project.id, col(Answer.created_at) < cutoff)))
         for row in old:
             session.delete(row)
+        note = f"(removed after {project.retention_days} days, the project's retention setting)"
+        cycles = select(PdsaCycle.id).where(PdsaCycle.project_id == project.id)
+        redacted = 0
+        for entry in session.exec(select(PdsaEntry).where(col(PdsaEntry.cycle_id).in_(cycles),
+                                                          col(PdsaEntry.kind).in_(list(REFLECTION_FIELDS)),
+                                                          col(PdsaEntry.created_at) < cutoff)):
+            fields = [f for f in REFLECTION_FIELDS[entry.kind]
+                      if isinstance(entry.data.get(f), str) and entry.data[f] and entry.data[f] != note]
+            if fields:
+                entry.data = {**entry.data, **dict.fromkeys(fields, note)}
+                session.add(entry)
+                redacted += 1
         if old:
             removed[project.id] = len(old)
+        if old or redacted:
             audit(session, team_id=project.team_id, project_id=project.id, user_id=None, action="retention.delete",
-                  detail={"answers": len(old), "older_than_days": project.retention_days})
+                  detail={"answers": len(old), "reflections": redacted, "older_than_days": project.retention_days})
     session.flush()
     return removed
 

@@ -25,7 +25,7 @@ from storage import answers_repo, schedule_repo
 from storage import ownership_repo as own
 from storage import repositories as repo
 from storage.db import downgrade, unit_of_work, upgrade
-from storage.models import Answer, Delivery, Project, ProjectMember
+from storage.models import Answer, Delivery, PdsaCycle, PdsaEntry, Project, ProjectMember
 from tests.helpers import CHANNEL, LEAD, MIDWIFE, start_project
 from tests.test_nudge import make_project, nudge_text
 from tests.test_partners import PARTNER_2, PARTNER_3, add_partners, consent, partner_prompts
@@ -365,6 +365,16 @@ def test_nightly_job_removes_answers_past_the_projects_retention_and_only_the_le
             for days, text in ((400, "old words"), (10, "new words")):
                 session.add(Answer(project_id=project.id or 0, team_id=project.team_id, prompt_id="naming.p",
                                    stage="naming", user_id=MIDWIFE, text=text, created_at=now - timedelta(days=days)))
+        cycle = PdsaCycle(project_id=short.id or 0, team_id=short.team_id, number=1, title="Interpreters",
+                          change_idea="Book interpreters at booking", question="Who does it help?",
+                          start_date=date(2024, 1, 1), end_date=date(2024, 2, 1), channel_id="C0SECOND01",
+                          created_by=LEAD)
+        session.add(cycle)
+        session.flush()
+        for days, learning in ((400, "Old lesson"), (10, "New lesson")):
+            session.add(PdsaEntry(cycle_id=cycle.id or 0, team_id=short.team_id, kind="study", user_id=LEAD,
+                                  data={"learning": learning, "scores": [{"group": "N", "outcome": "held"}]},
+                                  created_at=now - timedelta(days=days)))
         stale = _round(session, kept_forever, ["UP1"], "involvement.p1", now - timedelta(days=9))
         stale.answered = True
         session.add(stale)
@@ -384,7 +394,12 @@ def test_nightly_job_removes_answers_past_the_projects_retention_and_only_the_le
         left = {(a.project_id, a.text) for a in session.exec(select(Answer))}
         assert left == {(forever_id, "old words"), (forever_id, "new words"), (short_id, "new words")}
         [entry] = session.exec(select(AuditLog).where(AuditLog.action == "retention.delete")).all()
-        assert entry.detail == {"answers": 1, "older_than_days": 365}
+        assert entry.detail == {"answers": 1, "reflections": 1, "older_than_days": 365}
+        # The old reflection's words are gone; its structure (the scores) and the newer one stay.
+        studies = {e.data["learning"]: e.data["scores"] for e in session.exec(select(PdsaEntry))}
+        assert studies == {"(removed after 365 days, the project's retention setting)": [{"group": "N",
+                                                                                            "outcome": "held"}],
+                           "New lesson": [{"group": "N", "outcome": "held"}]}
         # Who answered is forgotten once no reminder can be due.
         assert not session.exec(select(Delivery).where(Delivery.recipient == "UP1")).one().answered
 
