@@ -640,8 +640,9 @@ def partners_modal(
             hint="An anonymous answer is shown to the team only once at least this many people could have given "
                  "it. It can be raised, never lowered (3 at least).",
         ),
-        input_block(ids.B_PRIVACY_RETENTION, "Keep written answers", retention_element, optional=True,
-                    hint="Answers older than this are deleted every night."),
+        input_block(ids.B_PRIVACY_RETENTION, "Keep written answers and reflections", retention_element, optional=True,
+                    hint="Every night, older answers to prompts are deleted and the words of older PDSA reflections "
+                         "are removed (their scores and decisions stay)."),
     ]
     if status_lines:
         blocks.append(context(*["\n".join(status_lines)[:3000]]))
