@@ -65,7 +65,8 @@ def _project_sheet(rows: Rows) -> pd.DataFrame:
     project = rows["project"][0]
     lines: list[dict[str, Any]] = []
     for field in ("id", "name", "aim", "focus_groups", "reference_group", "baseline", "target", "target_date",
-                  "target_gap", "racism_context", "suppression_threshold", "timezone", "region", "channel_id",
+                  "target_gap", "racism_context", "suppression_threshold", "anonymity_threshold", "retention_days",
+                  "partner_description", "timezone", "region", "channel_id",
                   "team_id", "enterprise_id", "created_by", "created_at", "updated_at"):
         lines.append({"section": "current", "field": field, "value": _plain(project.get(field))})
     for member in rows["members"]:

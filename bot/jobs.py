@@ -475,6 +475,10 @@ class Deliverer:
             d.recipient
             for d in sched.deliveries(session, project_id=project.id, kind=CONSENT_KIND)
         }
+        if not asked and not sched.partners_have_replied(session, project_id=project.id):
+            # Nobody asked yet: the first invitations go when a lead chooses (`/mfi partners`) or turns partner
+            # questions on (`/mfi schedule`), not the moment a partner is named. Later partners are asked here.
+            return []
         return [
             Task(
                 schedule_id=schedule.id,
@@ -627,7 +631,7 @@ class Deliverer:
             assert task.prompt_id is not None
             return prompts_blocks.partner_prompt_message(
                 self._partner_prompt(task.prompt_id),
-                project_name=project.name,
+                about=project.partner_description or project.name,
                 delivery_id=delivery_id,
                 # Partners' answers are anonymous unless they say otherwise (the consent message promises it).
                 anonymous_default=True,
@@ -636,7 +640,7 @@ class Deliverer:
             client = ctx.client(task.team_id, task.enterprise_id)
             names = [ctx.real_name(client, m.user_id) for m in sched.leads(session, project_id=task.project_id)]
             return prompts_blocks.partner_consent_message(
-                project_name=project.name, lead_names=names, project_id=task.project_id
+                about=project.partner_description or project.name, lead_names=names, project_id=task.project_id
             )
         if task.kind == "lead_nudge":
             return _build_lead_nudge(session, project=project, now=ctx.now)
@@ -658,7 +662,7 @@ class Deliverer:
                 sent_before=sent_before,
                 sent_after=sent_before - self.config.reminder_window,
             )
-            due: list[tuple[int, str, str, str, str, str | None, str]] = []
+            due: list[tuple[int, str, str, str, str, str | None, str, str]] = []
             for delivery in candidates:
                 assert delivery.id is not None
                 schedule = session.get(Schedule, delivery.schedule_id)
@@ -668,18 +672,22 @@ class Deliverer:
                 if not delivery.prompt_id or not delivery.channel_id or not delivery.message_ts:
                     continue
                 if sched.newer_round_sent(session, delivery=delivery):
-                    continue  # the next prompt is already out; a reminder about the old one is noise
+                    # The next prompt is already out; a reminder about the old one is noise.
+                    sched.settle_reminder(session, delivery_id=delivery.id, now=ctx.now)
+                    continue
                 if delivery.kind == "partner_prompt":
-                    if sched.has_answered(session, delivery_id=delivery.id, user_id=delivery.recipient):
-                        continue
                     partner = sched.member(session, project_id=project.id or 0, user_id=delivery.recipient, role="partner")
-                    if partner is None or not _still_wanted(partner):
+                    if (sched.has_answered(session, delivery_id=delivery.id, user_id=delivery.recipient)
+                            or partner is None or not _still_wanted(partner)):
+                        # Settled like the reminded ones, at the same moment: the ledger keeps no trace of who
+                        # had answered (the flag is cleared, and reminded_at is set either way).
+                        sched.settle_reminder(session, delivery_id=delivery.id, now=ctx.now)
                         continue
                 due.append(
                     (delivery.id, delivery.kind, delivery.prompt_id, delivery.channel_id, delivery.message_ts,
-                     schedule.enterprise_id, project.name)
+                     schedule.enterprise_id, project.name, project.partner_description or project.name)
                 )
-        for delivery_id, kind, prompt_id, channel_id, message_ts, enterprise_id, project_name in due:
+        for delivery_id, kind, prompt_id, channel_id, message_ts, enterprise_id, project_name, about in due:
             with unit_of_work(self.engine) as session:
                 row = sched.get_delivery(session, delivery_id)
                 assert row is not None
@@ -696,7 +704,8 @@ class Deliverer:
             # For the team the reminder goes to everyone in the thread and names nobody: answers can be
             # anonymous, so who has answered is not something the channel may learn.
             blocks, text = prompts_blocks.reminder_message(
-                prompt, project_name=project_name, delivery_id=delivery_id, audience="partner" if to_partner else "team"
+                prompt, project_name=project_name, delivery_id=delivery_id, audience="partner" if to_partner else "team",
+                about=about,
             )
             self.throttle.wait(channel_id)
             try:

@@ -247,7 +247,9 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
     if cycle_lines:
         blocks.append(section("*PDSA cycles*\n" + "\n".join(cycle_lines)))
 
-    week_answers = answers_repo.answers_this_week(session, project_id=project.id, since=now - timedelta(days=7))
+    # Only what the team may see: anonymous answers wait until enough people could have given them.
+    week_answers = [s.answer for s in answers_repo.answers_this_week(session, project=project,
+                                                                      since=now - timedelta(days=7))]
     partners = repo.members(session, project_id=project.id, role="partner")
     sharing = {p.user_id for p in partners if p.share_in_channel and p.consent == "given"}
     from_partners = [a for a in week_answers if a.from_partner]
@@ -258,6 +260,8 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
     )
     if quotable:
         voice += "\n" + "\n".join(_quote(a, sharing) for a in quotable[:2])
+    # Whatever was held back is not hinted at: "one is waiting" would say that a lone partner answered.
+    voice += "\n_Anonymous answers are counted and shown only once enough people could have given them._"
     blocks.append(section(voice))
 
     step = _next_step(

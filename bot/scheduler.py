@@ -18,6 +18,7 @@ from bot.jobs import Deliverer, DeliveryConfig, RunReport, make_instance_id
 from bot.leader import LeaderElector
 from bot.schedule_rules import ScheduleTrigger
 from bot.slack_client import ClientFactory
+from storage import answers_repo
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
 
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 SYNC_JOB = "sync"
+NIGHTLY_JOB = "nightly"
+NIGHTLY_HOUR_UTC = 2  # answers past their project's retention are removed at 02:30 UTC, by the leader only
 
 
 def real_clock() -> datetime:
@@ -127,7 +130,33 @@ class BotScheduler:
             replace_existing=True,
             next_run_time=datetime.now(UTC),
         )
+        self._aps.add_job(
+            self._nightly, "cron", hour=NIGHTLY_HOUR_UTC, minute=30, id=NIGHTLY_JOB, replace_existing=True
+        )
         self._refresh_schedule_jobs()
+
+    def _nightly(self) -> None:
+        if not self.is_leader:
+            return
+        try:
+            self.run_nightly(self.clock())
+        except Exception:
+            logger.exception("The nightly clean-up failed; it will run again tomorrow")
+
+    def run_nightly(self, now: datetime | None = None) -> dict[int, int]:
+        """Remove answers older than each project's retention setting, and forget who answered once their reminder
+        can no longer be due. Returns answers removed per project. Deterministic: used by the tests."""
+        now = now or self.clock()
+        config = self.deliverer.config
+        with unit_of_work(self.engine) as session:
+            removed = answers_repo.delete_expired(session, now=now)
+            cleared = answers_repo.clear_answered_flags(
+                session, sent_before=now - config.reminder_after - config.reminder_window - timedelta(days=1)
+            )
+        if removed or cleared:
+            logger.info("Nightly clean-up: %s answers past retention removed; %s answered flags cleared",
+                        sum(removed.values()), cleared)
+        return removed
 
     def _refresh_schedule_jobs(self) -> None:
         wanted: dict[str, Any] = {}

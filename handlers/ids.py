@@ -122,7 +122,13 @@ B_SCHEDULE_OPTIONS = "schedule_options"
 B_SCHEDULE_REGION = "schedule_region"
 B_ANSWER_TEXT = "answer_text"
 B_ANSWER_OPTIONS = "answer_options"
+B_ANSWER_MODE = "answer_mode"  # too few people asked: wait anonymously, or send with a name
 B_PARTNERS_USERS = "partners_users"
+B_PARTNERS_ABOUT = "partners_about"  # the project in plain words, for partners
+B_PARTNERS_ABOUT_OK = "partners_about_ok"  # keep a description that reads above age 11
+B_PARTNERS_INVITE = "partners_invite"
+B_PRIVACY_ANONYMITY = "privacy_anonymity"
+B_PRIVACY_RETENTION = "privacy_retention"
 
 # --- data ownership ---
 CB_DELETE_CONFIRM = "project_delete_confirm"

@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot.readability import reading_age, too_hard_for_partners
 from handlers import blocks, ids, projects
 from handlers import prompts_blocks as pb
 from storage import answers_repo
@@ -39,8 +40,8 @@ def invite_pending_partners(client: WebClient, engine: Engine, *, team_id: str, 
     claimed: list[tuple[int, str]] = []
     with unit_of_work(engine) as session:
         project = repo.get_project(session, team_id=team_id, project_id=project_id)
-        if project is None:
-            return 0
+        if project is None or not project.partner_description.strip():
+            return 0  # partners are told what the project is about in plain words first
         schedule = next(s for s in sched.ensure_default_schedules(session, project=project) if s.kind == "partner_prompt")
         asked = {d.recipient for d in sched.deliveries(session, project_id=project_id, kind=CONSENT_KIND)}
         for partner in sched.partners_awaiting_consent(session, project_id=project_id):
@@ -53,7 +54,7 @@ def invite_pending_partners(client: WebClient, engine: Engine, *, team_id: str, 
             if delivery is not None and delivery.id is not None:
                 claimed.append((delivery.id, partner.user_id))
         consent_blocks, text = pb.partner_consent_message(
-            project_name=project.name, lead_names=_lead_mentions(session, project_id), project_id=project_id
+            about=project.partner_description, lead_names=_lead_mentions(session, project_id), project_id=project_id
         )
     sent = 0
     for delivery_id, user_id in claimed:
@@ -108,8 +109,49 @@ def handle_partners_command(
             return
         partners = [m.user_id for m in repo.members(session, project_id=project.id, role="partner")]
         view = pb.partners_modal(project_id=project.id, project_name=project.name, partners=partners,
-                                 status_lines=_status_line(session, project.id))
+                                 status_lines=_status_line(session, project.id), about=project.partner_description,
+                                 anonymity_threshold=max(3, project.anonymity_threshold),
+                                 retention_days=project.retention_days)
     client.views_open(trigger_id=command["trigger_id"], view=view)
+
+
+def read_partners_form(view: dict[str, Any], *, current_threshold: int) -> tuple[dict[str, Any], dict[str, str]]:
+    """The submitted partners and privacy form as clean settings, and inline errors keyed by block_id."""
+    errors: dict[str, str] = {}
+    chosen = list(dict.fromkeys(blocks.state_value(view, ids.B_PARTNERS_USERS) or []))
+    about = " ".join((blocks.state_value(view, ids.B_PARTNERS_ABOUT) or "").split())
+    keep_hard = "ok" in (blocks.state_value(view, ids.B_PARTNERS_ABOUT_OK) or [])
+    if chosen and len(about) < 20:
+        errors[ids.B_PARTNERS_ABOUT] = ("Say in a sentence or two what the project is about, in everyday words. "
+                                        "Partners see this instead of the project's name.")
+    elif about and not keep_hard and too_hard_for_partners(about):
+        errors[ids.B_PARTNERS_ABOUT] = (
+            f"This reads at about age {reading_age(about)}. Partners should be able to read it at age 9 to 11: "
+            "use shorter sentences and everyday words. Or tick the box below to use it as written."
+        )
+    threshold_text = (blocks.state_value(view, ids.B_PRIVACY_ANONYMITY) or "").strip()
+    threshold = current_threshold
+    if threshold_text:
+        try:
+            threshold = int(threshold_text)
+        except ValueError:
+            errors[ids.B_PRIVACY_ANONYMITY] = "Write a whole number, such as 3 or 5."
+        else:
+            if threshold < current_threshold:
+                errors[ids.B_PRIVACY_ANONYMITY] = (
+                    f"It can be raised but not lowered below {current_threshold}: answers people gave when it "
+                    "was higher would become easier to trace.")
+            elif threshold > 50:
+                errors[ids.B_PRIVACY_ANONYMITY] = "Choose a number up to 50."
+    retention_key = blocks.state_value(view, ids.B_PRIVACY_RETENTION)
+    settings = {
+        "partners": chosen,
+        "about": about,
+        "invite": "now" in (blocks.state_value(view, ids.B_PARTNERS_INVITE) or []),
+        "threshold": threshold,
+        "retention": pb.RETENTION_CHOICES[retention_key][1] if retention_key in pb.RETENTION_CHOICES else "keep",
+    }
+    return settings, errors
 
 
 def handle_partners_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
@@ -117,27 +159,32 @@ def handle_partners_submission(ack: Ack, body: dict[str, Any], view: dict[str, A
     engine: Engine = context["engine"]
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
-    chosen = list(dict.fromkeys(blocks.state_value(view, ids.B_PARTNERS_USERS) or []))
     project_id = int(blocks.metadata_of(view).get("project_id") or 0)
     with unit_of_work(engine) as session:
         project = repo.get_project(session, team_id=team_id, project_id=project_id)
         if project is None or not repo.is_lead(session, project_id=project_id, user_id=user_id):
             ack(response_action="errors", errors={ids.B_PARTNERS_USERS: "Only the project's leads can change partners."})
             return
+        settings, errors = read_partners_form(view, current_threshold=max(3, project.anonymity_threshold))
         leads = {m.user_id for m in repo.members(session, project_id=project_id, role="lead")}
-        overlap = leads & set(chosen)
+        overlap = leads & set(settings["partners"])
         if overlap:
-            ack(response_action="errors", errors={
-                ids.B_PARTNERS_USERS: "A person can be a lead or a service-user partner, not both: "
-                + ", ".join(sorted(overlap))})
+            errors[ids.B_PARTNERS_USERS] = ("A person can be a lead or a service-user partner, not both: "
+                                            + ", ".join(f"<@{u}>" for u in sorted(overlap)))
+        if errors:
+            ack(response_action="errors", errors=errors)
             return
-        answers_repo.set_partners(session, project=project, user_ids=chosen, added_by=user_id)
+        answers_repo.set_partners(session, project=project, user_ids=settings["partners"], added_by=user_id)
+        answers_repo.set_privacy(session, project=project, about=settings["about"], threshold=settings["threshold"],
+                                 retention_days=settings["retention"], changed_by=user_id)
     ack()
-    after_partners_changed(client, engine, team_id=team_id, project_id=project_id)
+    after_partners_changed(client, engine, team_id=team_id, project_id=project_id, invite=settings["invite"])
 
 
-def after_partners_changed(client: WebClient, engine: Engine, *, team_id: str, project_id: int) -> None:
-    invite_pending_partners(client, engine, team_id=team_id, project_id=project_id)
+def after_partners_changed(client: WebClient, engine: Engine, *, team_id: str, project_id: int,
+                           invite: bool = True) -> None:
+    if invite:
+        invite_pending_partners(client, engine, team_id=team_id, project_id=project_id)
     from handlers import home
 
     home.publish_for_project(client, engine, team_id=team_id, project_id=project_id)
@@ -182,17 +229,17 @@ def handle_consent(ack: Ack, body: dict[str, Any], client: WebClient, context: B
             return
         answers_repo.set_partner_state(session, partner=partner, consent="given" if said_yes else "declined",
                                        stopped=False if said_yes else None)
-        name, share = project.name, partner.share_in_channel
+        name, share = project.partner_description, partner.share_in_channel
     message = body.get("message") or {}
     channel = (body.get("channel") or {}).get("id")
     if channel and message.get("ts"):
-        client.chat_update(channel=channel, ts=message["ts"], text=f"You were asked to help with {name}.",
-                           blocks=pb.consent_recorded_blocks(project_name=name, said_yes=said_yes))
+        client.chat_update(channel=channel, ts=message["ts"], text="You were asked to help with a project.",
+                           blocks=pb.consent_recorded_blocks(about=name, said_yes=said_yes))
     if said_yes:
-        _reply(client, body, user_id, pb.consent_thanks_message(project_name=name, project_id=project.id or 0,
+        _reply(client, body, user_id, pb.consent_thanks_message(about=name, project_id=project.id or 0,
                                                                 share_in_channel=share))
     else:
-        _reply(client, body, user_id, pb.declined_message(project_name=name))
+        _reply(client, body, user_id, pb.declined_message(about=name))
     from handlers import home
 
     home.publish_for_project(client, engine, team_id=team_id, project_id=project.id or 0)
@@ -224,8 +271,8 @@ def handle_partner_state(ack: Ack, body: dict[str, Any], client: WebClient, cont
         else:
             answers_repo.set_partner_state(session, partner=partner, paused=False)
             state = "resumed"
-        name, pid = project.name, project.id
-    _reply(client, body, user_id, pb.partner_state_message(project_name=name, project_id=pid, state=state,
+        name, pid = project.partner_description, project.id
+    _reply(client, body, user_id, pb.partner_state_message(about=name, project_id=pid, state=state,
                                                            lead_mentions=leads))
 
 

@@ -125,7 +125,7 @@ def card_for(session: Session, project: Project) -> tuple[list[blocks.Block], st
     card = blocks.project_card(
         project.model_dump(),
         leads=leads,
-        partner_count=progress["partner_count"],
+        partner_count=progress["partners_consented"],  # taking part means they said yes
         stages_done=repo.stages_done(project, progress),
         measure_count=progress["measure_count"],
         open_cycles=progress["open_cycles"],
@@ -251,9 +251,15 @@ def handle_project_submission(
     from handlers import home
 
     home.publish_for_project(client, engine, team_id=team_id, project_id=project_id)
-    from handlers.partners import invite_pending_partners
+    # The default schedules exist from the start. Partners named here are asked for consent later: when a lead
+    # chooses to (`/mfi partners`, which also asks for the plain-language description they will see) or turns
+    # partner questions on in `/mfi schedule`.
+    from storage import schedule_repo
 
-    invite_pending_partners(client, engine, team_id=team_id, project_id=project_id)
+    with unit_of_work(engine) as session:
+        saved = repo.get_project(session, team_id=team_id, project_id=project_id)
+        if saved is not None:
+            schedule_repo.ensure_default_schedules(session, project=saved)
 
 
 def post_project_card(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -188,7 +188,8 @@ def read_schedule_form(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     return settings, errors
 
 
-def handle_schedule_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+def handle_schedule_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
+                               context: BoltContext) -> None:
     settings, errors = read_schedule_form(view)
     if errors:
         ack(response_action="errors", errors=errors)
@@ -229,13 +230,26 @@ def handle_schedule_submission(ack: Ack, body: dict[str, Any], view: dict[str, A
             repo.audit(session, team_id=team_id, project_id=project.id, user_id=user_id, action="schedule.edit")
             session.flush()
             lines = schedule_lines(session, project, now)
-            name = project.name
+            name, project_id = project.name, project.id
+            # Turning partner questions on is when partners not yet asked get the consent message.
+            waiting = bool(sched.partners_awaiting_consent(session, project_id=project.id))
+            partners_on = not settings["kinds"]["partner_prompt"]["paused"]
+            can_invite = bool(project.partner_description.strip())
     except SQLAlchemyError:
         logger.exception("Saving the schedule failed")
         ack(response_action="errors", errors={ids.B_SCHEDULE_TIMEZONE: "We couldn't save this just now (a database "
             "problem). Everything you chose is still here: press Save again in a moment."})
         return
-    ack(response_action="update", view=pb.schedule_saved_view(project_name=name, lines=lines))
+    note = None
+    if waiting and partners_on:
+        note = ("Partners not asked yet get a message now, asking for their consent." if can_invite else
+                "Partners have not been asked yet: describe the project for them in plain words in "
+                "`/mfi partners`, and they will be asked.")
+    ack(response_action="update", view=pb.schedule_saved_view(project_name=name, lines=lines, note=note))
+    if waiting and partners_on and can_invite:
+        from handlers.partners import invite_pending_partners
+
+        invite_pending_partners(client, engine, team_id=team_id, project_id=project_id)
 
 
 # --- answering -------------------------------------------------------------------------------------------------
@@ -248,37 +262,91 @@ def _delivery_id(body: dict[str, Any]) -> int | None:
         return None
 
 
+def _channel_crowd(client: WebClient, channel_id: str, bot_user_id: str | None) -> int | None:
+    """How many people (other than the bot) are in the channel: who could have answered its prompt."""
+    people, cursor = 0, None
+    try:
+        for _ in range(50):
+            page = client.conversations_members(channel=channel_id, limit=200, cursor=cursor)
+            people += sum(1 for m in page.get("members") or [] if m != bot_user_id)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+    except SlackApiError as exc:
+        logger.warning("Could not count the people in %s: %s", channel_id, exc.response.get("error"))
+        return None
+    return people
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """An answerable delivery as the answer form needs it."""
+
+    delivery_id: int
+    prompt_id: str
+    project_name: str
+    partner: bool
+    can_share: bool
+    crowd: int
+    threshold: int
+
+    @property
+    def too_few(self) -> bool:
+        return self.crowd < self.threshold
+
+
+def _asked(client: WebClient, engine: Engine, *, team_id: str, delivery_id: int, user_id: str,
+           bot_user_id: str | None) -> _Asked | None:
+    """The delivery, whether this person is a partner on it, and how many people could have given its answer."""
+    with unit_of_work(engine) as session:
+        delivery = answers_repo.get_delivery(session, team_id=team_id, delivery_id=delivery_id)
+        if delivery is None or not delivery.prompt_id:
+            return None
+        channel = delivery.channel_id if delivery.kind == "team_prompt" else None
+    crowd_now = _channel_crowd(client, channel, bot_user_id) if channel else None
+    with unit_of_work(engine) as session:
+        delivery = answers_repo.get_delivery(session, team_id=team_id, delivery_id=delivery_id)
+        project = session.get(Project, delivery.project_id) if delivery else None
+        if delivery is None or project is None or project.id is None or not delivery.prompt_id:
+            return None
+        if crowd_now is not None:
+            answers_repo.record_crowd(session, delivery=delivery, crowd=crowd_now)
+        partner = sched.member(session, project_id=project.id, user_id=user_id, role="partner")
+        pool = answers_repo.pooling(session, project=project)
+        found = answers_repo.round_for(session, project=project, delivery=delivery)
+        crowd = pool.crowd_if_answered(found) if found is not None else 0
+        return _Asked(delivery_id=delivery.id or 0, prompt_id=delivery.prompt_id, project_name=project.name,
+                      partner=partner is not None, can_share=partner is None or partner.consent == "given",
+                      crowd=crowd, threshold=pool.threshold)
+
+
 def handle_answer_open(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond) -> None:
     ack()
     engine: Engine = context["engine"]
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
-    delivery_id = _delivery_id(body)
-    catalogue = load_catalogue()
-    with unit_of_work(engine) as session:
-        delivery = answers_repo.get_delivery(session, team_id=team_id, delivery_id=delivery_id or 0)
-        project = session.get(Project, delivery.project_id) if delivery else None
-        if delivery is None or project is None or project.id is None or delivery.prompt_id is None:
-            respond(text="Sorry, I can't find that question any more. The next one will come as usual.",
-                    response_type="ephemeral", replace_original=False)
-            return
-        partner = sched.member(session, project_id=project.id, user_id=user_id, role="partner")
-        project_name = project.name
+    asked = _asked(client, engine, team_id=team_id, delivery_id=_delivery_id(body) or 0, user_id=user_id,
+                   bot_user_id=context.bot_user_id)
+    if asked is None:
+        respond(text="Sorry, I can't find that question any more. The next one will come as usual.",
+                response_type="ephemeral", replace_original=False)
+        return
     try:
-        prompt = catalogue.get(delivery.prompt_id)
+        prompt = load_catalogue().get(asked.prompt_id)
     except KeyError:
         respond(text="Sorry, that question has been retired, so it can't be answered any more.",
                 response_type="ephemeral", replace_original=False)
         return
-    is_partner = partner is not None
-    question = prompt.plain if is_partner and prompt.plain else prompt.text
+    question = prompt.plain if asked.partner and prompt.plain else prompt.text
     view = pb.answer_modal(
-        delivery_id=delivery.id or 0,
-        project_name=project_name,
+        delivery_id=asked.delivery_id,
+        project_name=asked.project_name,
         question=question,
         follow_up=prompt.follow_up,
-        partner=is_partner,
-        can_share=partner is not None and partner.consent == "given",
+        partner=asked.partner,
+        can_share=asked.can_share,
+        too_few=asked.too_few,
+        crowd=asked.crowd,
     )
     client.views_open(trigger_id=body["trigger_id"], view=view)
 
@@ -287,6 +355,7 @@ def handle_answer_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any
                              context: BoltContext) -> None:
     text = (blocks.state_value(view, ids.B_ANSWER_TEXT) or "").strip()
     choices = blocks.state_value(view, ids.B_ANSWER_OPTIONS) or []
+    mode = blocks.state_value(view, ids.B_ANSWER_MODE)  # only on a form that warned about too few people
     if len(text) < 2:
         ack(response_action="errors",
             errors={ids.B_ANSWER_TEXT: "Write a few words, or close this form to skip the question."})
@@ -295,7 +364,7 @@ def handle_answer_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
     delivery_id = int(blocks.metadata_of(view).get("delivery_id") or 0)
-    anonymous = "anonymous" in choices
+    anonymous = mode == "wait" if mode else "anonymous" in choices
     try:
         with unit_of_work(engine) as session:
             delivery = answers_repo.get_delivery(session, team_id=team_id, delivery_id=delivery_id)
@@ -304,20 +373,21 @@ def handle_answer_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any
                 ack(response_action="errors", errors={ids.B_ANSWER_TEXT: "Sorry, this question no longer exists."})
                 return
             partner = sched.member(session, project_id=project.id, user_id=user_id, role="partner")
-            # A partner's answer reaches the channel only with their consent and their tick on this answer.
-            shared = "share" in choices and (partner is None or partner.consent == "given")
-            answers_repo.add_answer(
+            stored = answers_repo.add_answer(
                 session,
                 project=project,
-                prompt_id=delivery.prompt_id,
-                stage=delivery.prompt_id.split(".", 1)[0],
-                delivery_id=delivery.id,
+                delivery=delivery,
                 user_id=user_id,
                 text=text,
                 anonymous=anonymous,
-                shared=shared,
+                # A partner's answer reaches the channel only with their consent and their tick on this answer.
+                shared="share" in choices and (partner is None or partner.consent == "given"),
                 from_partner=partner is not None,
             )
+            shared = stored.shared
+            # An anonymous answer is shown only once enough people could have given it.
+            held = anonymous and not any(s.answer.id == stored.id for s in
+                                         answers_repo.visible_answers(session, project=project))
             where = (delivery.channel_id, delivery.message_ts) if partner is None else (project.channel_id, None)
             channel_for_thanks = delivery.channel_id or project.channel_id
             project_id = project.id
@@ -327,30 +397,41 @@ def handle_answer_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any
             "It is still here: press Send again in a moment."})
         return
     ack()
-    if shared:
+    posted = shared and not held
+    if posted:
         channel, thread_ts = where
         client.chat_postMessage(
             channel=channel or channel_for_thanks,
             thread_ts=thread_ts,
             text=pb.answer_thread_text(text=text, user_id=None if anonymous else user_id, partner=partner is not None),
         )
-    privacy = "anonymously (your name is not stored with it)" if anonymous else "with your name"
-    if partner is not None:
-        thanks = f"Thank you. Your answer is saved {privacy}. " + (
-            "The team can see it in their channel." if shared else "Only the project leads will read it."
-        )
-        client.chat_postMessage(channel=user_id, text=thanks)
-    else:
-        thanks = f"Thank you. Your answer is saved {privacy}" + (
-            " and posted in the thread." if shared else ". Only the project leads will see it."
-        )
-        try:
-            client.chat_postEphemeral(channel=channel_for_thanks, user=user_id, text=thanks)
-        except SlackApiError as exc:
-            logger.warning("Could not thank %s: %s", user_id, exc.response.get("error"))
+    client_thanks(client, user_id=user_id, partner=partner is not None, anonymous=anonymous, posted=posted,
+                  held=held, channel=channel_for_thanks)
     from handlers import home
 
     home.publish_for_project(client, engine, team_id=team_id, project_id=project_id)
+
+
+def client_thanks(client: WebClient, *, user_id: str, partner: bool, anonymous: bool, posted: bool, held: bool,
+                  channel: str) -> None:
+    """Tell the person exactly what happened to their answer (privately)."""
+    privacy = "anonymously (nothing that leads to you is stored with it)" if anonymous else "with your name"
+    if held:
+        after = ("The project leads will read it once more people have been asked, together with their answers. "
+                 "It will not be posted in the channel.")
+    elif posted:
+        after = ("The team can see it in their channel." if partner else "It is posted in the thread.")
+    else:
+        after = "Only the project leads will read it." if partner else "Only the project leads will see it."
+    thanks = f"Thank you. Your answer is saved {privacy}. {after}"
+    if partner:
+        client.chat_postMessage(channel=user_id, text=thanks)
+        return
+    try:
+        client.chat_postEphemeral(channel=channel, user=user_id, text=thanks)
+    except SlackApiError as exc:
+        # No user id here: a log line must never tie an answer to a person.
+        logger.warning("Could not send the thank-you after an answer: %s", exc.response.get("error"))
 
 
 # --- pins and skips --------------------------------------------------------------------------------------------
@@ -475,10 +556,12 @@ def handle_export_answers(ack: Ack, body: dict[str, Any], client: WebClient, con
         project = repo.get_project(session, team_id=team_id, project_id=project_id)
         if project is None or not repo.is_lead(session, project_id=project_id, user_id=user_id):
             return
+        # Only what the team may see: anonymous answers once enough people could have given them, dated by
+        # their pool (so a held-back answer's own date cannot single anyone out).
         rows = [
-            (a.created_at.astimezone(ZoneInfo(project.timezone)).date().isoformat(), a.stage, a.prompt_id, a.text,
-             a.user_id, a.from_partner, "yes" if a.shared else "no")
-            for a in reversed(answers_repo.answers(session, project_id=project_id))
+            (s.day.isoformat(), s.answer.stage, s.answer.prompt_id, s.answer.text, s.answer.user_id,
+             s.answer.from_partner, "yes" if s.answer.shared else "no")
+            for s in reversed(answers_repo.visible_answers(session, project=project))
         ]
         name, zone = project.name, project.timezone
     names = _names(client, {row[4] for row in rows if row[4]})
@@ -505,7 +588,8 @@ def handle_export_answers(ack: Ack, body: dict[str, Any], client: WebClient, con
         title=f"Answers to reflective prompts: {name}",
         initial_comment=(
             f"Here are the answers for *{name}* as a CSV. Anonymous answers stay anonymous. "
-            "It holds people's own words: keep it within the project team."
+            + "An anonymous answer is included only once enough people could have given it. "
+            + "It holds people's own words: keep it within the project team."
         ),
     )
 
@@ -542,13 +626,15 @@ def home_section(session: Session, project: Project, role: str, user_id: str) ->
         except KeyError:
             pinned_text = None
     recent = []
-    for answer in answers_repo.answers(session, project_id=project.id, limit=5):
+    for shown in answers_repo.visible_answers(session, project=project, limit=5):
+        answer = shown.answer
         if answer.user_id is None:
             who = pb.PARTNER_LABEL if answer.from_partner else "Anonymous"
+            when = pb.day_text(shown.day)  # anonymous answers keep only the day
         else:
             who = f"<@{answer.user_id}>" + (" (service-user partner)" if answer.from_partner else "")
-        recent.append(pb.RecentAnswer(who=who, text=answer.text, stage=answer.stage,
-                                      when=pb.when_text(answer.created_at, project.timezone)))
+            when = pb.when_text(answer.created_at, project.timezone)
+        recent.append(pb.RecentAnswer(who=who, text=answer.text, stage=answer.stage, when=when))
     return pb.prompts_home_section(
         project_id=project.id,
         this_week=this_week,

@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,6 +47,11 @@ def when_text(moment: datetime, timezone: str) -> str:
     """e.g. "Mon 13 Jan 2025, 10:00" in the given zone."""
     local = moment.astimezone(ZoneInfo(timezone))
     return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M}"
+
+
+def day_text(day: date) -> str:
+    """e.g. "Mon 13 Jan 2025" (anonymous answers keep only the day)."""
+    return f"{day:%a} {day.day} {day:%b %Y}"
 
 
 def _stage_title(stage_id: str) -> str:
@@ -98,44 +103,50 @@ def team_prompt_message(prompt: Prompt, *, project_name: str, reason: str, deliv
     return blocks, f"This week's reflection ({title}): {prompt.text}"
 
 
+def _about(about: str) -> Block:
+    """What the project is about, in the plain words the lead wrote for partners (never the staff title)."""
+    return context(f"*About the project:* {about}")
+
+
 def partner_prompt_message(
-    prompt: Prompt, *, project_name: str, delivery_id: int, anonymous_default: bool
+    prompt: Prompt, *, about: str, delivery_id: int, anonymous_default: bool
 ) -> tuple[list[Block], str]:
     """A plain-language question for a service-user partner, by DM; `prompt.text` is already the plain wording."""
     privacy = (
-        "Your answer is anonymous: your name is not kept with it, unless you choose to give it."
+        "Your answer is anonymous unless you choose to give your name."
         if anonymous_default
         else "You can choose to answer anonymously."
     )
     blocks: list[Block] = [
-        section(f"Hello. Here is a question from the *{project_name}* team."),
+        section("Hello. Here is a question from the project team."),
         section(f"*{prompt.text}*"),
         # The plain wording already says there is no right answer and it can be skipped.
         context(f"{privacy} The project leads read the answers. Nothing goes in the team's channel unless you say so."),
+        _about(about),
         actions(
             button("Answer", ids.A_ANSWER, value=_value(delivery_id=delivery_id), style="primary"),
             *_partner_controls(delivery_id=delivery_id),
         ),
     ]
-    return blocks, f"A question from the {project_name} team: {prompt.text}"
+    return blocks, f"A question from the project team: {prompt.text}"
 
 
-def partner_consent_message(*, project_name: str, lead_names: list[str], project_id: int) -> tuple[list[Block], str]:
-    """The first DM to a new partner: what happens to their answers, in plain words, and a yes or no."""
+def partner_consent_message(*, about: str, lead_names: list[str], project_id: int) -> tuple[list[Block], str]:
+    """The first DM to a new partner: what the project is, who sees what, in plain words, and a yes or no."""
     leads = ", ".join(lead_names) if lead_names else "The project team"
     blocks: list[Block] = [
-        section(
-            f"Hello. {leads} would like your help with *{project_name}*. It is a project to make care fairer "
-            "for people of every ethnic background, and people with your experience know things the staff don't."
-        ),
+        section(f"Hello. {leads} would like your help. People with your experience know things the staff don't."),
+        section(f"*What the project is about*\n{about}"),
         section(
             "*If you say yes*\n"
             "• Every couple of weeks I will send you one short question here. There is no right answer, "
             "and you can skip any question.\n"
-            "• Your answers are kept with the project.\n"
-            "• They are anonymous unless you choose otherwise: your name is not kept with the answer.\n"
-            "• The project leads read the answers.\n"
-            "• Your answers only appear in the team's channel if you say yes to that.\n"
+            "• Your answers are anonymous unless you choose to give your name. "
+            "The project leads can read your words, but not your name.\n"
+            "• We keep nothing that links your answer to you.\n"
+            "• If only a few people are asked a question, the team might guess who said what. "
+            "So I keep those answers back until more people have been asked, and I tell you first.\n"
+            "• Your answers only go in the team's channel if you say yes to that.\n"
             "• You can pause or stop at any time with one button."
         ),
         actions(
@@ -144,7 +155,7 @@ def partner_consent_message(*, project_name: str, lead_names: list[str], project
         ),
         context("Saying no is fine. If you do, I won't send you any more messages about this project."),
     ]
-    return blocks, f"Would you like to help with {project_name}? Your answers would be anonymous unless you choose otherwise."
+    return blocks, "Would you like to help a care team? Your answers would be anonymous unless you choose otherwise."
 
 
 def reminder_message(
@@ -154,18 +165,19 @@ def reminder_message(
     delivery_id: int,
     audience: str = "team",
     permalink: str | None = None,
+    about: str = "",
 ) -> tuple[list[Block], str]:
-    """A gentle reminder about an unanswered prompt (the team in the thread, or a partner by DM)."""
+    """A gentle reminder about an unanswered prompt (the team in the thread, or a partner by DM, with `about`)."""
     if audience == "partner":
         blocks: list[Block] = [
-            section(f"A gentle reminder: the *{project_name}* team would still like to hear from you, "
-                    "if you want to answer."),
+            section("A gentle reminder: the project team would still like to hear from you, if you want to answer."),
             section(f"*{prompt.text}*"),
             context("It's fine to skip this one."),
+            *([_about(about)] if about else []),
             actions(button("Answer", ids.A_ANSWER, value=_value(delivery_id=delivery_id), style="primary"),
                     *_partner_controls(delivery_id=delivery_id)),
         ]
-        return blocks, f"A gentle reminder from the {project_name} team: {prompt.text}"
+        return blocks, f"A gentle reminder from the project team: {prompt.text}"
     where = f" (<{permalink}|see the prompt>)" if permalink else ""
     blocks = [
         section(f"A reminder: this week's reflection is still open{where}.\n*{prompt.text}*"),
@@ -177,22 +189,23 @@ def reminder_message(
 # --- partners' replies -----------------------------------------------------------------------------------------
 
 
-def consent_thanks_message(*, project_name: str, project_id: int, share_in_channel: bool) -> tuple[list[Block], str]:
+def consent_thanks_message(*, about: str, project_id: int, share_in_channel: bool) -> tuple[list[Block], str]:
     share = (
         "You said the team may see your answers in their channel when you tick the box. You can change that here."
         if share_in_channel
-        else "Your answers stay with the project leads. If you would like the team to be able to see them in "
-        "their channel, press the button below; you can still decide for each answer."
+        else "Your answers stay with the project team, away from their channel. If you would like the team "
+        "to be able to see them in the channel, press the button below. You can still decide for each answer."
     )
     blocks: list[Block] = [
-        section(f"Thank you for helping with *{project_name}*."),
+        section("Thank you for helping with this project."),
         section(
             "*What happens next*\n"
-            "• Your first question will arrive here in the next week or two.\n"
+            "• Your first question will come here when the team starts sending them.\n"
             "• Press *Answer* to reply in a short form. You can skip any question.\n"
-            "• Your answers are anonymous unless you untick that box."
+            "• Your answers are anonymous unless you choose to give your name."
         ),
         section(share),
+        _about(about),
         actions(
             button(
                 "Don't show my answers in the channel" if share_in_channel else "The team may see my answers",
@@ -202,37 +215,37 @@ def consent_thanks_message(*, project_name: str, project_id: int, share_in_chann
             *_partner_controls(project_id=project_id),
         ),
     ]
-    return blocks, f"Thank you for helping with {project_name}. Your first question will arrive in the next week or two."
+    return blocks, "Thank you for helping with this project. Your first question will come here."
 
 
-def consent_recorded_blocks(*, project_name: str, said_yes: bool) -> list[Block]:
+def consent_recorded_blocks(*, about: str, said_yes: bool) -> list[Block]:
     """What the consent message is replaced with once answered, so the buttons cannot be pressed twice."""
     answer = "You said yes" if said_yes else "You said no thanks"
-    return [section(f"You were asked to help with *{project_name}*. {answer}.")]
+    return [section(f"You were asked to help with a project. {answer}."), _about(about)]
 
 
-def declined_message(*, project_name: str) -> tuple[list[Block], str]:
-    text = f"Thank you for letting us know. You won't get any more messages about {project_name}."
-    return [section(text)], text
+def declined_message(*, about: str) -> tuple[list[Block], str]:
+    text = "Thank you for letting us know. You won't get any more messages about this project."
+    return [section(text), _about(about)], text
 
 
 def partner_state_message(
-    *, project_name: str, project_id: int, state: str, lead_mentions: Sequence[str] = ()
+    *, about: str, project_id: int, state: str, lead_mentions: Sequence[str] = ()
 ) -> tuple[list[Block], str]:
     """Confirms a Pause, Resume or Stop, with the buttons that still make sense."""
     if state == "paused":
-        text = f"Paused. I won't send you questions about {project_name} until you press Resume."
-        return [section(text), actions(*_partner_controls(project_id=project_id, paused=True))], text
+        text = "Paused. I won't send you questions about this project until you press Resume."
+        return [section(text), _about(about), actions(*_partner_controls(project_id=project_id, paused=True))], text
     if state == "resumed":
-        text = f"Welcome back. Questions about {project_name} will start again with the next one."
-        return [section(text), actions(*_partner_controls(project_id=project_id))], text
+        text = "Welcome back. Questions about this project will start again with the next one."
+        return [section(text), _about(about), actions(*_partner_controls(project_id=project_id))], text
     leads = ", ".join(lead_mentions) if lead_mentions else "a project lead"
     text = (
-        f"Stopped. I won't send you any more questions about {project_name}. Thank you for your help. "
+        "Stopped. I won't send you any more questions about this project. Thank you for your help. "
         "The answers you gave stay with the project, and anonymous ones stay anonymous. "
         f"If you would like them deleted, ask {leads}."
     )
-    return [section(text)], text
+    return [section(text), _about(about)], text
 
 
 def share_setting_message(*, share: bool) -> tuple[list[Block], str]:
@@ -247,6 +260,15 @@ def share_setting_message(*, share: bool) -> tuple[list[Block], str]:
 # --- the answer modal ------------------------------------------------------------------------------------------
 
 
+def crowd_warning(*, partner: bool, crowd: int) -> str:
+    """What the answer form says when too few people were asked for an anonymous answer to stay anonymous."""
+    if partner:
+        if crowd <= 1:
+            return "You are the only partner asked this time, so the team may guess it is you."
+        return "Only a few partners were asked this time, so the team may guess who said what."
+    return "Only a few people are in this channel, so the team may guess who gave an anonymous answer."
+
+
 def answer_modal(
     *,
     delivery_id: int,
@@ -255,33 +277,72 @@ def answer_modal(
     follow_up: str | None,
     partner: bool,
     can_share: bool,
+    too_few: bool = False,
+    crowd: int = 0,
 ) -> View:
-    """The form behind Answer. Anonymous is ticked for partners; sharing is ticked for the team only."""
-    anonymous = option("Share anonymously", "anonymous")
-    if partner:
-        share = option("Let the team see this in the channel", "share")
-        choices = [anonymous, share] if can_share else [anonymous]
-        initial = [anonymous]
-    else:
-        share = option("Post my answer in the prompt's thread", "share")
-        choices, initial = [anonymous, share], [share]
-    checkboxes: dict[str, Any] = {"type": "checkboxes", "options": choices, "initial_options": initial}
+    """The form behind Answer. Nothing is posted in the channel unless the person ticks the box for it.
+
+    Anonymous is ticked for partners. When too few people were asked for an answer to stay anonymous, the form
+    says so first and asks how to send it: held back anonymously until enough people have been asked, or now
+    with their name (or they close the form and don't answer).
+    """
     blocks: list[Block] = [section(f"*{question}*")]
     if follow_up and not partner:
         blocks.append(context(follow_up))
-    blocks += [
+    blocks.append(
         input_block(
             ids.B_ANSWER_TEXT,
             "Your answer",
             text_input(multiline=True, max_length=3000),
             hint="There is no right answer. A sentence or two is plenty." if partner else None,
-        ),
+        )
+    )
+    share_label = "Let the team see this in their channel" if partner else "Post it in the prompt's thread"
+    share = option(share_label, "share")
+    if too_few:
+        wait = option("Keep it anonymous and wait", "wait")
+        named = option("Send it now with my name", "named")
+        blocks += [
+            section(
+                f":warning: {crowd_warning(partner=partner, crowd=crowd)}\n"
+                "• *Keep it anonymous and wait*: the team sees it only when more people have been asked, "
+                "together with their answers.\n"
+                "• *Send it now with my name*: the team sees it now, with your name.\n"
+                "• Or close this form, and don't answer. That is fine too."
+            ),
+            input_block(ids.B_ANSWER_MODE, "How to send it",
+                        {"type": "radio_buttons", "options": [wait, named], "initial_option": wait}),
+        ]
+        if can_share or not partner:
+            blocks.append(input_block(ids.B_ANSWER_OPTIONS, "In the channel",
+                                      {"type": "checkboxes", "options": [share]}, optional=True))
+        blocks.append(context(
+            "The project leads read every answer. "
+            + ("Only an answer with your name can go in the channel now; "
+               "an anonymous one waits, and is never posted there." if (can_share or not partner)
+               else "Nothing you write here goes in the team's channel.")
+        ))
+        return modal(ids.CB_ANSWER, "Your answer", blocks, submit="Send",
+                     metadata={"delivery_id": delivery_id, "project": project_name[:100]})
+    anonymous = option("Keep my name off it (anonymous)", "anonymous")
+    offers_share = can_share or not partner
+    choices = [anonymous, share] if offers_share else [anonymous]
+    checkboxes: dict[str, Any] = {"type": "checkboxes", "options": choices}
+    if partner:
+        checkboxes["initial_options"] = [anonymous]
+    if partner:
+        # Short sentences: partners read this at about age 9 to 11.
+        where = ("Nothing goes in the team's channel unless you tick that box." if offers_share
+                 else "Nothing you write here goes in the team's channel.")
+        note = ("Anonymous answers are kept without your name. Nothing leads back to you. "
+                f"The project leads read every answer. {where}")
+    else:
+        note = ("Anonymous answers are stored without your name and with nothing that leads back to you. "
+                "The project leads read every answer; nothing goes in the thread unless you tick that box; "
+                "with anonymous ticked too, it goes there without your name.")
+    blocks += [
         input_block(ids.B_ANSWER_OPTIONS, "Privacy", checkboxes, optional=True),
-        context(
-            "Anonymous answers are stored without your name. The project leads read every answer; "
-            + ("nothing reaches the team's channel unless you tick that box." if partner
-               else "untick the thread box to keep your answer for the leads only.")
-        ),
+        context(note),
     ]
     return modal(ids.CB_ANSWER, "Your answer", blocks, submit="Send", metadata={"delivery_id": delivery_id,
                                                                                   "project": project_name[:100]})
@@ -387,9 +448,12 @@ def schedule_modal(
                  metadata={"project_id": project_id, "channel_id": channel_id})
 
 
-def schedule_saved_view(*, project_name: str, lines: Sequence[tuple[str, str, Sequence[str], bool]]) -> View:
+def schedule_saved_view(*, project_name: str, lines: Sequence[tuple[str, str, Sequence[str], bool]],
+                        note: str | None = None) -> View:
     """The modal after saving: each schedule described, with its next three occurrences (or that it is paused)."""
     blocks: list[Block] = [section(f":white_check_mark: Saved the schedule for *{project_name}*.")]
+    if note:
+        blocks.append(section(note))
     for label, description, upcoming, paused in lines:
         if paused:
             body = "_Paused._ Nothing is sent until you resume it (`/mfi schedule resume`)."
@@ -467,6 +531,11 @@ def prompts_home_section(
         blocks.append(section("*Recent answers*\n" + "\n".join(lines)))
     else:
         blocks.append(section("*Recent answers*\nNone yet."))
+    # Always said, never "some are waiting": that would tell the leads that a lone partner has answered.
+    blocks.append(context(
+        "Anonymous answers appear here only once enough people could have given them, so that nobody can be "
+        "singled out (the number is in `/mfi partners`)."
+    ))
     groups = prompt_option_groups(current_stage)
     blocks.append(
         actions(
@@ -508,10 +577,38 @@ def prompts_list_message(
 # --- /mfi partners ---------------------------------------------------------------------------------------------
 
 
-def partners_modal(*, project_id: int, project_name: str, partners: Sequence[str], status_lines: Sequence[str]) -> View:
+RETENTION_CHOICES: dict[str, tuple[str, int | None]] = {
+    "life": ("For the project's life (until it is deleted)", None),
+    "182": ("6 months", 182),
+    "365": ("1 year", 365),
+    "730": ("2 years", 730),
+    "1095": ("3 years", 1095),
+}
+
+
+def partners_modal(
+    *,
+    project_id: int,
+    project_name: str,
+    partners: Sequence[str],
+    status_lines: Sequence[str],
+    about: str = "",
+    anonymity_threshold: int = 3,
+    retention_days: int | None = None,
+) -> View:
+    """`/mfi partners`: who the partners are, the project in their words, and how answers are protected and kept."""
     element: dict[str, Any] = {"type": "multi_users_select", "placeholder": plain("Choose people")}
     if partners:
         element["initial_users"] = list(partners)
+    invite = option("Ask new partners now (a message asking for their consent)", "now")
+    retention_options = [option(label, key) for key, (label, _) in RETENTION_CHOICES.items()]
+    retention_key = next((k for k, (_, days) in RETENTION_CHOICES.items() if days == retention_days), None)
+    retention_element: dict[str, Any] = {"type": "static_select", "options": retention_options}
+    if retention_key is not None:
+        retention_element["initial_option"] = next(o for o in retention_options if o["value"] == retention_key)
+    else:  # a custom number of days set elsewhere: shown, kept unless changed
+        retention_element["placeholder"] = plain(f"{retention_days} days")
+    about_ok = option("Use it as written, even though it reads above age 11", "ok")
     blocks: list[Block] = [
         section(
             f"Service-user partners for *{project_name}*: people with lived experience who shape the work. "
@@ -519,10 +616,37 @@ def partners_modal(*, project_id: int, project_name: str, partners: Sequence[str
             "Nothing is sent to anyone who says no, pauses or stops."
         ),
         input_block(ids.B_PARTNERS_USERS, "Partners", element, optional=True),
+        input_block(
+            ids.B_PARTNERS_ABOUT,
+            "The project in plain words, for partners",
+            text_input(multiline=True, max_length=600, initial=about or None,
+                       placeholder="We want to make care after birth safer for women of every background."),
+            optional=True,
+            hint="Needed when you add partners. Every message to a partner uses this, not the project's name. "
+                 "Short sentences and everyday words: partners should be able to read it at age 9 to 11.",
+        ),
+        input_block(ids.B_PARTNERS_ABOUT_OK, "Reading age", {"type": "checkboxes", "options": [about_ok]},
+                    optional=True),
+        input_block(ids.B_PARTNERS_INVITE, "Consent", {"type": "checkboxes", "options": [invite],
+                                                        "initial_options": [invite]}, optional=True,
+                    hint="Untick to wait: they are asked when you next save `/mfi schedule` with partner "
+                         "questions on, or when you come back here."),
+        divider(),
+        header("Privacy"),
+        input_block(
+            ids.B_PRIVACY_ANONYMITY,
+            "Anonymous answers need at least this many people asked",
+            text_input(initial=str(anonymity_threshold), max_length=3),
+            hint="An anonymous answer is shown to the team only once at least this many people could have given "
+                 "it. It can be raised, never lowered (3 at least).",
+        ),
+        input_block(ids.B_PRIVACY_RETENTION, "Keep written answers and reflections", retention_element, optional=True,
+                    hint="Every night, older answers to prompts are deleted and the words of older PDSA reflections "
+                         "are removed (their scores and decisions stay)."),
     ]
     if status_lines:
         blocks.append(context(*["\n".join(status_lines)[:3000]]))
-    return modal(ids.CB_PARTNERS, "Service-user partners", blocks, submit="Save", metadata={"project_id": project_id})
+    return modal(ids.CB_PARTNERS, "Partners and privacy", blocks, submit="Save", metadata={"project_id": project_id})
 
 
 # --- export ----------------------------------------------------------------------------------------------------

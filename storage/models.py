@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 
@@ -33,6 +34,12 @@ class Project(SQLModel, table=True):
     target_gap: float | None = None  # absolute gap the team wants to be able to detect (fraction), for power statements
     racism_context: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     suppression_threshold: int = 8  # counts from 1 to threshold-1 are never posted
+    # An anonymous answer is shown only once at least this many people could have given it (raise-only).
+    anonymity_threshold: int = Field(default=3, sa_column_kwargs={"server_default": "3"})
+    # Days free-text answers and PDSA reflections are kept; None: for the project's life.
+    retention_days: int | None = None
+    # What the project is about, in plain words for service-user partners (used in every partner DM).
+    partner_description: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     timezone: str = Field(default="Europe/London", max_length=64)
     region: str = Field(default="ENG", max_length=8)  # UK bank-holiday calendar
     created_by: str = Field(max_length=32)
@@ -258,7 +265,11 @@ class Delivery(SQLModel, table=True):
     message_ts: str | None = Field(default=None, max_length=32)
     attempts: int = 0
     error: str | None = Field(default=None, max_length=200)
-    reminded_at: datetime | None = None
+    reminded_at: datetime | None = None  # when the reminder round was decided (sent or not needed)
+    # The recipient has answered (a person's own DM delivery only): no time, no order, no link to the answer.
+    # Kept only until the reminder has been decided, then cleared.
+    answered: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    crowd: int | None = None  # a channel prompt: the most people seen in the channel when it was answered
 
 
 class PromptChoice(SQLModel, table=True):
@@ -278,7 +289,12 @@ class PromptChoice(SQLModel, table=True):
 
 
 class Answer(SQLModel, table=True):
-    """An answer to a reflective prompt. Anonymous answers are stored with no user id at all."""
+    """An answer to a reflective prompt.
+
+    An anonymous answer records what it answers (project, prompt, the round's date) and nothing that leads to a
+    person: no user id, no delivery, no timestamp finer than the day. Who has answered a partner's question (for
+    reminders) is a flag on that person's delivery row, which shares no key with this table.
+    """
 
     __tablename__ = "answer"
 
@@ -287,26 +303,15 @@ class Answer(SQLModel, table=True):
     team_id: str = Field(max_length=32)
     prompt_id: str = Field(max_length=80)
     stage: str = Field(max_length=32)
-    delivery_id: int | None = Field(default=None, foreign_key="delivery.id")
-    cycle_id: int | None = Field(default=None, foreign_key="pdsa_cycle.id")
+    audience: str = Field(default="team", max_length=16)  # team | partner: whose round it answers
+    occurrence_date: date | None = None  # the round's date (in the project's time zone)
+    cycle_id: int | None = Field(default=None, foreign_key="pdsa_cycle.id")  # named answers only
     user_id: str | None = Field(default=None, max_length=32)
     from_partner: bool = False
     anonymous: bool = False
     shared: bool = False
     text: str = Field(sa_column=Column(Text, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow)
-
-
-class AnswerReceipt(SQLModel, table=True):
-    """That a person answered a delivery, without linking to what they said: drives reminders for anonymous prompts too."""
-
-    __tablename__ = "answer_receipt"
-    __table_args__ = (UniqueConstraint("delivery_id", "user_id", name="uq_receipt"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    delivery_id: int = Field(foreign_key="delivery.id", index=True)
-    user_id: str = Field(max_length=32)
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow)  # midnight UTC of the round's date when anonymous
 
 
 class AuditLog(SQLModel, table=True):

@@ -15,7 +15,6 @@ from storage import schedule_repo
 from storage.db import unit_of_work
 from storage.models import (
     Answer,
-    AnswerReceipt,
     AuditLog,
     DataBatch,
     DataPoint,
@@ -87,13 +86,26 @@ def export_rows(session: Session, *, project_id: int) -> dict[str, list[dict[str
         "revisions": _dump(revisions),
         "pdsa_cycles": _dump(cycles),
         "pdsa_entries": _dump(entries),
-        "answers": _dump(session.exec(select(Answer).where(Answer.project_id == project_id)
-                                      .order_by(col(Answer.created_at), col(Answer.id))).all()),
+        "answers": _visible_answers(session, project),
         "schedules": _dump(session.exec(select(Schedule).where(Schedule.project_id == project_id)
                                         .order_by(col(Schedule.id))).all()),
         "audit_log": _dump(session.exec(select(AuditLog).where(AuditLog.project_id == project_id)
                                         .order_by(col(AuditLog.id))).all()),
     }
+
+
+def _visible_answers(session: Session, project: Project) -> list[dict[str, Any]]:
+    """Answers the team may see, oldest first; a pooled anonymous answer carries its pool's date, nothing finer."""
+    from storage import answers_repo
+
+    rows = []
+    for shown in reversed(answers_repo.visible_answers(session, project=project)):
+        row = shown.answer.model_dump()
+        if shown.answer.anonymous:
+            row["created_at"] = shown.day
+            row["occurrence_date"] = shown.day
+        rows.append(row)
+    return rows
 
 
 # --- delete ---------------------------------------------------------------------------------------------------
@@ -122,9 +134,7 @@ def delete_project(session: Session, *, project_id: int, deleted_by: str) -> dic
         or_(col(Delivery.project_id) == project_id, col(Delivery.schedule_id).in_(schedules))
     )
     steps: list[tuple[str, type[SQLModel], ColumnElement[bool]]] = [
-        ("answer_receipt", AnswerReceipt, col(AnswerReceipt.delivery_id).in_(deliveries)),
-        ("answer", Answer, or_(col(Answer.project_id) == project_id, col(Answer.delivery_id).in_(deliveries),
-                               col(Answer.cycle_id).in_(cycles))),
+        ("answer", Answer, or_(col(Answer.project_id) == project_id, col(Answer.cycle_id).in_(cycles))),
         ("delivery", Delivery, col(Delivery.id).in_(deliveries)),
         ("scheduler_state", SchedulerState, col(SchedulerState.schedule_id).in_(schedules)),
         ("schedule", Schedule, col(Schedule.project_id) == project_id),

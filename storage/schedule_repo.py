@@ -13,7 +13,6 @@ from sqlmodel import Session, col, select
 from bot.prompts import ProjectState
 from bot.schedule_rules import DEFAULTS, ScheduleSpec
 from storage.models import (
-    AnswerReceipt,
     Delivery,
     Measure,
     PdsaCycle,
@@ -474,18 +473,29 @@ def claim_reminder(session: Session, *, delivery_id: int, now: datetime) -> bool
     result = session.exec(
         update(Delivery)
         .where(col(Delivery.id) == delivery_id, col(Delivery.reminded_at).is_(None))
-        .values(reminded_at=now)
+        .values(reminded_at=now, answered=False)
     )
     return _rowcount(result) == 1
 
 
 def has_answered(session: Session, *, delivery_id: int, user_id: str) -> bool:
-    return (
-        session.exec(
-            select(AnswerReceipt.id).where(AnswerReceipt.delivery_id == delivery_id, AnswerReceipt.user_id == user_id)
-        ).first()
-        is not None
+    """The recipient of their own delivery has answered it (a flag on that row; never linked to the answer)."""
+    delivery = session.get(Delivery, delivery_id)
+    return delivery is not None and delivery.recipient == user_id and delivery.answered
+
+
+def settle_reminder(session: Session, *, delivery_id: int, now: datetime) -> bool:
+    """Mark a delivery's reminder as decided without sending one, and forget whether its recipient answered.
+
+    Every partner delivery of a round is settled at the same moment whether or not a reminder goes, so the
+    ledger keeps no trace of who had answered.
+    """
+    result = session.exec(
+        update(Delivery)
+        .where(col(Delivery.id) == delivery_id, col(Delivery.reminded_at).is_(None))
+        .values(reminded_at=now, answered=False)
     )
+    return _rowcount(result) == 1
 
 
 def newer_round_sent(session: Session, *, delivery: Delivery) -> bool:
@@ -522,6 +532,17 @@ def partners_to_prompt(session: Session, *, project_id: int) -> list[ProjectMemb
             .order_by(col(ProjectMember.id))
         )
     )
+
+
+def partners_have_replied(session: Session, *, project_id: int) -> bool:
+    """Some partner has already said yes or no: the project's invitations have begun."""
+    return session.exec(
+        select(ProjectMember.id).where(
+            ProjectMember.project_id == project_id,
+            ProjectMember.role == "partner",
+            ProjectMember.consent != "pending",
+        )
+    ).first() is not None
 
 
 def partners_awaiting_consent(session: Session, *, project_id: int) -> list[ProjectMember]:

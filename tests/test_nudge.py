@@ -14,7 +14,7 @@ from bot.equity.disclosure import check_text_for_disclosure
 from bot.nudge import NOT_AVAILABLE, amount, build_lead_nudge
 from storage import repositories as repo
 from storage.db import unit_of_work
-from storage.models import Answer, DataBatch, DataPoint, Measure, PdsaCycle, Project, ProjectMember
+from storage.models import Answer, DataBatch, DataPoint, Delivery, Measure, PdsaCycle, Project, ProjectMember
 from tests.helpers import CHANNEL, LEAD, start_project
 from tests.test_prompts_ui import next_run, run_scheduler
 
@@ -67,12 +67,35 @@ def add_cycle(session: Any, project: Project, number: int, status: str, end: dat
                           end_date=end, status=status, channel_id=CHANNEL, created_by=LEAD))
 
 
-def add_answer(session: Any, project: Project, text: str, *, user: str | None, partner: bool = False,
-               shared: bool = False) -> None:
+def add_round(session: Any, project: Project, *, partners: int = 0, crowd: int = 5,
+              prompt_id: str = "naming.where-operating", when: datetime | None = None) -> None:
+    """A sent round of a prompt: the channel (`crowd` people in it) or `partners` partners by DM."""
+    from storage import schedule_repo
+
     assert project.id is not None
-    session.add(Answer(project_id=project.id, team_id=project.team_id, prompt_id="naming.where-operating",
+    kinds = {s.kind: s for s in schedule_repo.ensure_default_schedules(session, project=project)}
+    when = when or NOW - timedelta(days=2)
+    if partners:
+        for n in range(partners):
+            session.add(Delivery(schedule_id=kinds["partner_prompt"].id or 0, project_id=project.id,
+                                 team_id=project.team_id, occurrence=when, recipient=f"U0PARTNER{n}",
+                                 kind="partner_prompt", prompt_id=prompt_id, status="sent", sent_at=when))
+    else:
+        session.add(Delivery(schedule_id=kinds["team_prompt"].id or 0, project_id=project.id, team_id=project.team_id,
+                             occurrence=when, recipient=CHANNEL, kind="team_prompt", prompt_id=prompt_id,
+                             status="sent", sent_at=when, crowd=crowd))
+    session.flush()
+
+
+def add_answer(session: Any, project: Project, text: str, *, user: str | None, partner: bool = False,
+               shared: bool = False, prompt_id: str = "naming.where-operating",
+               when: datetime | None = None) -> None:
+    assert project.id is not None
+    when = when or NOW - timedelta(days=2)
+    session.add(Answer(project_id=project.id, team_id=project.team_id, prompt_id=prompt_id,
                        stage="naming", user_id=user, from_partner=partner, anonymous=user is None, shared=shared,
-                       text=text, created_at=NOW - timedelta(days=2)))
+                       audience="partner" if partner else "team", occurrence_date=when.date(),
+                       text=text, created_at=when))
 
 
 def nudge_text(nudge_blocks: list[dict[str, Any]]) -> str:
@@ -92,6 +115,8 @@ def test_nudge_lists_gaps_overdue_cycles_missing_data_voices_and_one_step(engine
         add_cycle(session, project, 3, "doing", TODAY - timedelta(days=3), "Interpreters for women booking late")
         add_cycle(session, project, 4, "studied", TODAY - timedelta(days=20), "Weighed blood loss")
         add_cycle(session, project, 5, "planned", TODAY + timedelta(days=10), "Multilingual videos")
+        add_round(session, project, crowd=5)
+        add_round(session, project, partners=3)
         add_answer(session, project, "We say 'variation' where we mean racism.", user=None, shared=True)
         add_answer(session, project, "Interpreters are booked too late.", user="U0MIDWIFE1")
         add_answer(session, project, "Nobody explained the checks to me.", user=None, partner=True)

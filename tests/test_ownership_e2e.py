@@ -20,7 +20,6 @@ from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.models import (
     Answer,
-    AnswerReceipt,
     AuditLog,
     DataBatch,
     DataPoint,
@@ -95,17 +94,23 @@ def fill_project(live: Any, project_id: int, *, lead: str = LEAD) -> None:
         schedule_id = schedules[0].id
         assert schedule_id is not None
         session.add(SchedulerState(schedule_id=schedule_id, last_checked=now))
+        # A channel prompt four people could answer, and a partner question asked of three partners: both rounds
+        # are big enough for their anonymous answers to be shown.
         delivery = Delivery(schedule_id=schedule_id, project_id=project_id, team_id=team, occurrence=now,
-                            recipient=project.channel_id, kind="team_prompt", prompt_id="naming-1", status="sent")
+                            recipient=project.channel_id, kind="team_prompt", prompt_id="naming-1", status="sent",
+                            crowd=4)
         session.add(delivery)
+        for partner_id in ("U0PARTNERA", "U0PARTNERB", "U0PARTNERC"):
+            session.add(Delivery(schedule_id=schedule_id, project_id=project_id, team_id=team, occurrence=now,
+                                 recipient=partner_id, kind="partner_prompt", prompt_id="naming-1", status="sent"))
         session.flush()
         assert delivery.id is not None
-        session.add(AnswerReceipt(delivery_id=delivery.id, user_id=MIDWIFE))
         for user, anonymous, partner, text in ((MIDWIFE, False, False, "We rarely record ethnicity at booking."),
                                                (None, True, False, FORMULA),
                                                (None, True, True, "Nobody explained what was happening to me.")):
             session.add(Answer(project_id=project_id, team_id=team, prompt_id="naming-1", stage="naming",
-                               delivery_id=delivery.id, cycle_id=cycle.id, user_id=user, anonymous=anonymous,
+                               audience="partner" if partner else "team", occurrence_date=now.date(),
+                               cycle_id=None if anonymous else cycle.id, user_id=user, anonymous=anonymous,
                                from_partner=partner, text=text))
         session.add(PromptChoice(project_id=project_id, team_id=team, prompt_id="bias-2", choice="pin", chosen_by=lead))
 

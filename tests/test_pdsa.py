@@ -287,8 +287,22 @@ def test_repo_window_counts_rebase_and_partner_reflections(engine: Any) -> None:
                                from_partner=True, text=text,
                                created_at=datetime(2025, answer_month, day, 12, tzinfo=UTC)))
         session.add(Answer(project_id=project.id or 0, team_id="T1", prompt_id="p", stage="evaluation", user_id=None,
-                           from_partner=True, anonymous=True, text="Anonymous",
-                           created_at=datetime(2025, 4, 1, 9, tzinfo=UTC)))
+                           from_partner=True, anonymous=True, text="Anonymous", audience="partner",
+                           occurrence_date=date(2025, 4, 1), created_at=datetime(2025, 4, 1, tzinfo=UTC)))
+        session.flush()
+        shared, others = pdsa_repo.partner_reflections(session, project_id=project.id or 0, start=date(2025, 3, 1),
+                                                       end=date(2025, 5, 31))
+        # No round asked of enough partners: the anonymous answer is not even counted (a count would out its author).
+        assert shared == ["Shared words"] and others == 1
+        from storage import schedule_repo
+        from storage.models import Delivery
+
+        schedule = next(s for s in schedule_repo.ensure_default_schedules(session, project=project)
+                        if s.kind == "partner_prompt")
+        for user in ("UP1", "UP2", "UP3"):
+            session.add(Delivery(schedule_id=schedule.id or 0, project_id=project.id or 0, team_id="T1",
+                                 occurrence=datetime(2025, 4, 1, 10, tzinfo=UTC), recipient=user,
+                                 kind="partner_prompt", prompt_id="p", status="sent"))
         session.flush()
         shared, others = pdsa_repo.partner_reflections(session, project_id=project.id or 0, start=date(2025, 3, 1),
                                                        end=date(2025, 5, 31))

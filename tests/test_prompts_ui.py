@@ -15,7 +15,7 @@ from bot.schedule_rules import next_occurrence
 from handlers import ids
 from handlers import prompts_blocks as pb
 from storage import schedule_repo as sched
-from storage.models import Answer, AnswerReceipt, Delivery, Project, PromptChoice, Schedule
+from storage.models import Answer, Delivery, Project, PromptChoice, Schedule
 from tests.helpers import CHANNEL, LEAD, MIDWIFE, start_project
 
 PARTNER = "U0PARTNER1"
@@ -196,27 +196,35 @@ def test_team_prompt_arrives_with_reason_and_principle(live: Any) -> None:
     assert ids.A_ANSWER in text
 
 
-def test_answering_a_team_prompt_stores_it_and_posts_it_in_the_thread(live: Any) -> None:
+def test_a_team_answer_goes_in_the_thread_under_a_name_only_when_the_person_asks(live: Any) -> None:
     start_project(live)
     message = deliver_team_prompt(live)
-    _, response = answer(live, message, MIDWIFE, "Interpreters are booked late for women who need them.")
+    view, response = answer(live, message, MIDWIFE, "Interpreters are booked late for women who need them.")
     assert response.status == 200 and not response.body
+    options = next(b for b in view["blocks"] if b.get("block_id") == ids.B_ANSWER_OPTIONS)["element"]
+    assert "initial_options" not in options  # nothing ticked: not in the thread, not anonymous
+    assert "nothing goes in the thread unless you tick that box" in all_text(view["blocks"])
+    thanks = live.standin.wait_for(lambda: next(
+        (e for e in live.standin.ephemerals(MIDWIFE) if e.text.startswith("Thank you")), None))
+    assert "Only the project leads will see it" in thanks.text
+    assert [m for m in live.standin.thread(CHANNEL, message.ts) if m.ts != message.ts] == []
+
+    answer(live, message, MIDWIFE, "And the leaflets are English only.", ["share"])
     thread = live.standin.wait_for(lambda: [m for m in live.standin.thread(CHANNEL, message.ts) if m.ts != message.ts] or None)
-    assert thread[0].text.startswith(f"<@{MIDWIFE}> answered:")
+    assert thread[0].text.startswith(f"<@{MIDWIFE}> answered:") and "leaflets" in thread[0].text
     stored = answers(live)
-    assert len(stored) == 1
-    row = stored[0]
-    assert (row.user_id, row.shared, row.anonymous, row.from_partner) == (MIDWIFE, True, False, False)
+    assert [(r.user_id, r.shared, r.anonymous, r.from_partner) for r in stored] == [
+        (MIDWIFE, False, False, False), (MIDWIFE, True, False, False)]
     with Session(live.engine) as session:
         delivery = session.exec(select(Delivery).where(Delivery.kind == "team_prompt")).one()
-        assert row.prompt_id == delivery.prompt_id and row.delivery_id == delivery.id
-        assert row.stage == load_catalogue().get(delivery.prompt_id or "").stage
-        receipts = list(session.exec(select(AnswerReceipt)))
-        assert [(r.delivery_id, r.user_id) for r in receipts] == [(delivery.id, MIDWIFE)]
+        assert stored[0].prompt_id == delivery.prompt_id and stored[0].audience == "team"
+        assert stored[0].stage == load_catalogue().get(delivery.prompt_id or "").stage
+        assert delivery.crowd == 4  # the four people in the channel, counted when the form opened
+        assert not delivery.answered  # a channel's delivery records nothing about who answered
     assert live.standin.violations == []
 
 
-def test_anonymous_answer_keeps_no_user_id_but_writes_a_receipt(live: Any) -> None:
+def test_anonymous_answer_keeps_nothing_that_leads_to_a_person(live: Any) -> None:
     start_project(live)
     message = deliver_team_prompt(live)
     answer(live, message, MIDWIFE, "We rarely say racism out loud in handover.", ["anonymous", "share"])
@@ -224,16 +232,16 @@ def test_anonymous_answer_keeps_no_user_id_but_writes_a_receipt(live: Any) -> No
     assert thread[0].text.startswith("Anonymous answer:")
     assert MIDWIFE not in thread[0].text
     row = answers(live)[0]
-    assert row.user_id is None and row.anonymous
+    assert row.user_id is None and row.anonymous and row.cycle_id is None
     assert MIDWIFE not in json.dumps(row.model_dump(), default=str)
-    with Session(live.engine) as session:
-        assert [r.user_id for r in session.exec(select(AnswerReceipt))] == [MIDWIFE]
-    # Answering again adds a new answer and keeps the first; one receipt per person is enough.
+    assert not hasattr(row, "delivery_id")
+    created = row.created_at.replace(tzinfo=UTC) if row.created_at.tzinfo is None else row.created_at
+    assert (created.hour, created.minute, created.second, created.microsecond) == (0, 0, 0, 0)  # the day only
+    assert row.occurrence_date == created.date()
+    # Answering again adds a new answer and keeps the first.
     answer(live, message, MIDWIFE, "Adding: the board paper says 'variation'.", ["anonymous"])
     live.standin.wait_for(lambda: len(answers(live)) == 2 or None)
     assert [a.shared for a in answers(live)] == [True, False]
-    with Session(live.engine) as session:
-        assert len(list(session.exec(select(AnswerReceipt)))) == 1
     assert live.standin.violations == []
 
 
@@ -350,16 +358,20 @@ def test_builders_stay_within_block_kit_limits_and_say_what_they_must() -> None:
     team_blocks, team_text = pb.team_prompt_message(prompt, project_name="PPH", reason="Because.", delivery_id=7)
     assert prompt.text in team_text and "Because." in all_text(team_blocks)
     partner = catalogue.for_stage("involvement", "partner")[0]
+    about = "We want to make care after birth safer for women of every background."
     partner_view = pb.partner_prompt_message(
-        type(partner)(**{**partner.__dict__, "text": partner.plain or ""}), project_name="PPH", delivery_id=7,
+        type(partner)(**{**partner.__dict__, "text": partner.plain or ""}), about=about, delivery_id=7,
         anonymous_default=True,
     )
     action_ids = {e["action_id"] for b in partner_view[0] if b["type"] == "actions" for e in b["elements"]}
     assert action_ids == {ids.A_ANSWER, ids.A_PARTNER_PAUSE, ids.A_PARTNER_STOP}
-    consent, _ = pb.partner_consent_message(project_name="PPH", lead_names=["Aisha"], project_id=1)
+    assert about in all_text(partner_view[0])
+    consent, _ = pb.partner_consent_message(about=about, lead_names=["Aisha"], project_id=1)
     words = all_text(consent)
-    for phrase in ("anonymous", "your name is not kept", "project leads read", "channel if you say yes",
-                   "pause or stop at any time"):
+    # Who sees what, in plain words: the words, never the name; nothing that links; held back until enough asked.
+    for phrase in ("anonymous", "can read your words, but not your name", "keep nothing that links your answer",
+                   "keep those answers back until more people have been asked", "channel if you say yes",
+                   "pause or stop at any time", about):
         assert phrase in words
     assert pb.answers_csv([{"date": "d", "stage": "s", "prompt": "p", "answer": "+1", "from": "Anonymous",
                             "shared": "no"}]).splitlines()[1] == "d,s,p,'+1,Anonymous,no"

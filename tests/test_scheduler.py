@@ -25,7 +25,7 @@ from handlers import ids
 from storage import repositories as repo
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
-from storage.models import AnswerReceipt, Delivery, Project, PromptChoice, Schedule
+from storage.models import Delivery, Project, PromptChoice, Schedule
 
 CHANNEL = "C0MATERNITY"
 LEAD = "U0QILEAD01"
@@ -463,8 +463,11 @@ def test_one_reminder_only_to_partners_who_have_not_answered(engine: Engine, sta
     scheduler.run_due(WEDNESDAY_NEW_YORK_11)
     rows = {r.recipient: r for r in ledger(engine, kind="partner_prompt")}
     with unit_of_work(engine) as session:
-        # An anonymous answer still leaves a receipt (no link to the answer's text).
-        session.add(AnswerReceipt(delivery_id=rows[PARTNER_LONDON].id or 0, user_id=PARTNER_LONDON))
+        # An anonymous answer still flags the partner's own delivery (no link to the answer's text).
+        row = session.get(Delivery, rows[PARTNER_LONDON].id)
+        assert row is not None
+        row.answered = True
+        session.add(row)
     assert scheduler.run_due(WEDNESDAY_NEW_YORK_11 + timedelta(days=1)).reminded == 0
     assert scheduler.run_due(WEDNESDAY_NEW_YORK_11 + timedelta(days=2, minutes=1)).reminded == 1
     assert scheduler.run_due(WEDNESDAY_NEW_YORK_11 + timedelta(days=2, hours=1)).reminded == 0
@@ -472,8 +475,10 @@ def test_one_reminder_only_to_partners_who_have_not_answered(engine: Engine, sta
     [reminder] = [m for m in standin.messages(PARTNER_NY) if m.thread_ts]
     assert reminder.thread_ts == prompt.ts
     assert [m for m in standin.messages(PARTNER_LONDON) if m.thread_ts] == []
-    reminded = {r.recipient: r.reminded_at for r in ledger(engine, kind="partner_prompt")}
-    assert reminded == {PARTNER_LONDON: None, PARTNER_NY: WEDNESDAY_NEW_YORK_11 + timedelta(days=2, minutes=1)}
+    # Both rows are settled at the same moment and the flag is gone: the ledger no longer says who had answered.
+    settled = WEDNESDAY_NEW_YORK_11 + timedelta(days=2, minutes=1)
+    assert {(r.recipient, r.reminded_at, r.answered) for r in ledger(engine, kind="partner_prompt")} == {
+        (PARTNER_LONDON, settled, False), (PARTNER_NY, settled, False)}
 
 
 def test_team_reminder_is_one_thread_reply_naming_nobody(engine: Engine, standin: StandIn) -> None:

@@ -16,6 +16,11 @@ if TYPE_CHECKING:
     from bot.demo import DemoContext
 
 TEAM_ID = "T0MFIAR01"
+# What partners read instead of the project's staff title (reading age about 9 to 11).
+PARTNER_DESCRIPTION = (
+    "Some women lose a lot of blood after giving birth. This happens more often to Black women and Asian women. "
+    "We want to find out why, and make care safer for every mum."
+)
 
 
 def _dm(ctx: DemoContext, user: str, needle: str) -> Any:
@@ -66,7 +71,11 @@ def chapter(ctx: DemoContext) -> None:
     ctx.step("A midwife tries to change the schedule: only leads can")
     ctx.driver.slash("/mfi", "schedule", user=ctx.midwife, channel=ctx.channel)
 
-    ctx.step("Amara, a service-user partner, is asked for consent in plain words and says yes")
+    ctx.step("The lead describes the project for partners in plain words; Amara is asked for her consent")
+    opened = ctx.driver.slash("/mfi", "partners", user=ctx.lead, channel=ctx.channel)
+    view = opened.wait_view()
+    ctx.driver.submit_view(view["id"], {ids.B_PARTNERS_ABOUT: PARTNER_DESCRIPTION}, user=ctx.lead)
+    ctx.step("Amara reads what the project is about and who will see her answers, and says yes")
     consent = _dm(ctx, ctx.partner, "Would you like to help")
     ctx.driver.click(ids.A_PARTNER_CONSENT_YES, user=ctx.partner, message=consent)
     _dm(ctx, ctx.partner, "Thank you for helping")
@@ -84,9 +93,10 @@ def chapter(ctx: DemoContext) -> None:
             scheduler.run_due()
             prompt = ctx.standin.wait_for(lambda: next(
                 (m for m in reversed(ctx.standin.messages(ctx.channel)) if "This week's reflection" in m.text), None))
-            ctx.step("Grace answers; her answer goes in the prompt's thread")
+            ctx.step("Grace answers and ticks the box to post it in the thread under her name")
             _answer(ctx, prompt, ctx.midwife,
-                    "Interpreters are booked after the woman arrives, so she can't tell us early that she feels unwell.")
+                    "Interpreters are booked after the woman arrives, so she can't tell us early that she feels unwell.",
+                    ["share"])
             ctx.step("Tom answers anonymously: the thread shows no name, and none is stored")
             _answer(ctx, prompt, ctx.obstetrician,
                     "We talk about 'variation' in the PPH review. Nobody has said 'racism' in that room yet.",
@@ -95,7 +105,8 @@ def chapter(ctx: DemoContext) -> None:
             ctx.step(f"{local:%A} {local:%H:%M}: Amara gets a plain-language question by direct message")
             scheduler.run_due()
             question = _dm(ctx, ctx.partner, "A question from the")
-            ctx.step("She answers; anonymous is ticked for her, and nothing goes to the channel")
+            ctx.step("She is the only partner asked, and the form says so. She keeps it anonymous and lets it wait "
+                     "until more partners have been asked")
             _answer(ctx, question, ctx.partner,
                     "Nobody told me they were checking my blood loss. A leaflet in Yoruba would have helped my mum.")
         else:
