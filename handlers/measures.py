@@ -146,6 +146,7 @@ def read_measure_form(view: dict[str, Any], *, focus_groups: list[str]) -> tuple
         "direction": blocks.state_value(view, ids.B_MEASURE_DIRECTION) or "lower",
         "reference_group": reference,
         "period": blocks.state_value(view, ids.B_MEASURE_PERIOD) or "month",
+        "quarters": "calendar" if blocks.state_value(view, ids.B_MEASURE_QUARTERS) == "calendar" else "financial",
         "target": target,
     }
     return fields, errors
@@ -487,7 +488,7 @@ def handle_file_shared(event: dict[str, Any], client: WebClient, context: BoltCo
         if measure is None:
             has_measures = bool(measures_repo.measures_for_project(session, project_id=project.id or 0))
         else:
-            measure_id, measure_name, period = measure.id, measure.name, measure.period
+            measure_id, measure_name, period = measure.id, measure.name, importing.measure_period(measure)
         today = _local_today(project)
     if measure is None:
         if has_measures:

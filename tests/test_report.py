@@ -103,7 +103,7 @@ def test_record_level_and_values_shapes(tmp_path: Path, capsys: pytest.CaptureFi
     code, out, err = run(capsys, str(path), "--json", "--period", "quarter", "--direction", "lower")
     assert code == 0, err
     data = json.loads(out)
-    assert data["period"] == "quarter" and len(data["spc"][0]["points"]) == 4
+    assert data["period"] == "fy_quarter" and len(data["spc"][0]["points"]) == 4
     assert sum(g["denominator"] for g in data["groups"]) > 0
 
     values = write_csv(tmp_path / "los.csv", ["period", "ethnicity", "value"],

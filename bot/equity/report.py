@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from bot import periods as per
 from bot.equity import analysis as an
 from bot.equity.disclosure import DisclosurePolicy
 from bot.equity.types import GroupStat
@@ -53,8 +54,11 @@ def build_analysis(args: argparse.Namespace, *, today: date | None = None) -> an
     if not path.is_file():
         raise ReportError(f"{path} not found")
     today = today or date.today()
+    quarters = getattr(args, "quarters", "financial")
+    period = per.effective(args.period, quarters) if args.period != "auto" else "auto"
     try:
-        parsed = read_extract(path, filename=path.name, period=args.period, today=today)
+        parsed = read_extract(path, filename=path.name, period=period, today=today,
+                              quarters=quarters)
     except ImportRefused as exc:
         raise ReportError(exc.message) from None
     frame = parsed.frame
@@ -70,9 +74,9 @@ def build_analysis(args: argparse.Namespace, *, today: date | None = None) -> an
     try:
         return an.analyse_measure(
             frame, kind=_kind(frame, parsed.shape), direction=args.direction, reference=args.reference,
-            focus_groups=[], period=args.period, spc_method=args.spc, rebase=parse_rebase(args.rebase),
+            focus_groups=[], period=parsed.period, spc_method=args.spc, rebase=parse_rebase(args.rebase),
             fix_after=args.fix_after, target=args.target, screen_outliers=not args.no_screen, today=today,
-            policy=DisclosurePolicy(), name=path.stem,
+            policy=DisclosurePolicy(), name=path.stem, data_period=parsed.data_period if parsed.grouping else None,
         )
     except ValueError as exc:
         raise ReportError(str(exc)) from None
@@ -116,8 +120,12 @@ def _table(rows: list[list[str]]) -> str:
 def text_report(a: an.MeasureAnalysis) -> str:
     """The readable report: unrounded, for local analyst use only (never post it to a channel)."""
     better = {"lower": "lower is better", "higher": "higher is better", "neither": "no better direction"}
-    lines = [f"Equity report: {a.name} ({a.kind.replace('_', ' ')}, {a.period}ly, {better[a.direction]})"]
-    lines.append(f"Periods: {len(a.periods)}, {a.periods[0]} to {a.periods[-1]}" if a.periods else "Periods: none")
+    lines = [f"Equity report: {a.name} ({a.kind.replace('_', ' ')}, {per.ADJECTIVES.get(a.period, a.period)}, "
+             f"{better[a.direction]})"]
+    span = an.window_label((a.periods[0], a.periods[-1]), a.period) if a.periods else "none"
+    lines.append(f"Periods: {len(a.periods)} {per.noun(a.period, len(a.periods))}, {span}" if a.periods
+                 else "Periods: none")
+    lines += [f"Note: {w.message}" for w in a.warnings if w.code == "PERIODS_GROUPED"]
     lines.append(f"Latest window: {an.window_label(a.window, a.period)}; reference: "
                  f"{a.labels.get(a.reference_group or '', a.reference_group or 'none')}")
     lines.append("UNROUNDED local output: do not post these counts to a channel.")
@@ -147,7 +155,7 @@ def text_report(a: an.MeasureAnalysis) -> str:
         lines.append(f"  {a.labels.get(code, code)}: {s.n_points} points, last point {s.variation_type}"
                      f"{', trial limits' if s.trial_limits else ''}{runs}")
         for p in flagged[-5:]:
-            lines.append(f"      {p.period}: {', '.join(p.signals)} ({p.variation})")
+            lines.append(f"      {an.period_label(p.period, a.period)}: {', '.join(p.signals)} ({p.variation})")
         if len(flagged) > 5:
             lines.append(f"      ... and {len(flagged) - 5} earlier signalled points")
     if a.missing is not None:
@@ -167,7 +175,7 @@ def write_chart(a: an.MeasureAnalysis, out: Path) -> Path:
     chart = charts.group_timeseries(
         list(a.spc.values()), measure_name=a.name, kind=a.kind if a.is_rate else "value",
         reference=a.reference_group or "", labels={c: _short(c) for c in a.labels},
-        rebase=a.rebase.get(an.TOTAL, ()), target=a.target, max_groups=9,
+        rebase=a.rebase.get(an.TOTAL, ()), target=a.target, max_groups=9, period=a.period,
     )
     out.write_bytes(chart.png)
     return out
