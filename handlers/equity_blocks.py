@@ -220,7 +220,7 @@ def measure_list_blocks(project_name: str, measures: Sequence[MeasureRow]) -> tu
         data = (f"{m.points:,} data points, latest period {m.last_period:%d %b %Y}" if m.last_period
                 else "no data yet")
         out.append(blocks.section(
-            f"{i}. *{m.name}* ({m.measure_type}, {m.kind.replace('_', ' ')}, {m.period}ly) · {data}",
+            f"{i}. *{m.name}* ({m.measure_type}, {m.kind.replace('_', ' ')}, {per.ADJECTIVES.get(m.period, m.period)}) · {data}",
             accessory=blocks.button("Show", ids.A_EQUITY_VIEW, value=action_value(m.id, "groups", 3)),
         ))
     return out, f"{len(measures)} measures in {project_name}"

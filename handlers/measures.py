@@ -145,7 +145,9 @@ def read_measure_form(view: dict[str, Any], *, focus_groups: list[str]) -> tuple
         "denominator_definition": denominator,
         "direction": blocks.state_value(view, ids.B_MEASURE_DIRECTION) or "lower",
         "reference_group": reference,
-        "period": blocks.state_value(view, ids.B_MEASURE_PERIOD) or "month",
+        # Payload values are claims: only the offered periods are stored.
+        "period": period if (period := blocks.state_value(view, ids.B_MEASURE_PERIOD)) in dict(mb.PERIOD_OPTIONS)
+        else "month",
         "quarters": "calendar" if blocks.state_value(view, ids.B_MEASURE_QUARTERS) == "calendar" else "financial",
         "target": target,
     }

@@ -45,7 +45,7 @@ KIND_OPTIONS = (
     ("value", "Mean or single value"),
 )
 DIRECTION_OPTIONS = (("lower", "Lower is better"), ("higher", "Higher is better"), ("neither", "Neither: watch it"))
-PERIOD_OPTIONS = (("week", "Weekly"), ("month", "Monthly"), ("quarter", "Quarterly"))
+PERIOD_OPTIONS = (("day", "Daily"), ("week", "Weekly"), ("month", "Monthly"), ("quarter", "Quarterly"))
 # The NHS reports in financial years (April to March), so financial-year quarters are the default.
 QUARTER_OPTIONS = (("financial", "NHS financial year: Q1 is April to June"),
                    ("calendar", "Calendar year: Q1 is January to March"))

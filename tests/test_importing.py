@@ -229,12 +229,11 @@ def test_a_measure_keeps_its_quarters_setting(engine: Engine) -> None:
             focus_groups=["N"], reference_group="A", baseline="", target="", target_date=None, racism_context="",
             leads=["U1"], partners=[], timezone="Europe/London",
         )
-        common = dict(project=project, created_by="U1", measure_type="outcome", kind="proportion",
-                      numerator_definition="", denominator_definition="", direction="lower", reference_group="A",
-                      period="quarter", target=None)
-        fy = measures_repo.create_measure(session, name="FY", **common)  # type: ignore[arg-type]
-        cal = measures_repo.create_measure(session, name="Cal", quarters="calendar", **common)  # type: ignore[arg-type]
-        ids_ = fy.id, cal.id
+        made = [measures_repo.create_measure(
+            session, project=project, created_by="U1", name=name, measure_type="outcome", kind="proportion",
+            numerator_definition="", denominator_definition="", direction="lower", reference_group="A",
+            period="quarter", target=None, **extra) for name, extra in (("FY", {}), ("Cal", {"quarters": "calendar"}))]
+        ids_ = made[0].id, made[1].id
     with Session(engine) as session:
         fy_m, cal_m = session.get(Measure, ids_[0]), session.get(Measure, ids_[1])
         assert fy_m is not None and cal_m is not None

@@ -419,3 +419,21 @@ def test_cli_import(live: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     bad.write_text("nhs_number,ethnicity,date,outcome\n9434765919,A,2024-01-01,1\n")
     assert cli.main(["import", str(bad), "--project", "1", "--measure", "1"]) == 1
     assert "identifier" in capsys.readouterr().err
+
+
+def test_measure_new_offers_financial_or_calendar_quarters_and_daily_periods(live: Any) -> None:
+    start_project(live)
+    view = live.driver.slash("/measure", "new", user=LEAD, channel=CHANNEL).wait_view()
+    block = next(b for b in view["blocks"] if b.get("block_id") == ids.B_MEASURE_QUARTERS)
+    # NHS reporting runs April to March, so financial-year quarters are the default.
+    assert block["element"]["initial_option"]["value"] == "financial"
+    assert {o["value"] for o in block["element"]["options"]} == {"financial", "calendar"}
+    period_block = next(b for b in view["blocks"] if b.get("block_id") == ids.B_MEASURE_PERIOD)
+    assert "day" in {o["value"] for o in period_block["element"]["options"]}
+    add_measure(live, **{ids.B_MEASURE_PERIOD: "quarter", ids.B_MEASURE_QUARTERS: "calendar"})
+    assert "quarterly (calendar year)" in live.standin.last_message(CHANNEL).text
+    add_measure(live, **{ids.B_MEASURE_NAME: "Daily PPH", ids.B_MEASURE_PERIOD: "day"})
+    with Session(live.engine) as session:
+        stored = {m.name: (m.period, m.quarters) for m in session.exec(select(Measure))}
+    assert stored == {PPH: ("quarter", "calendar"), "Daily PPH": ("day", "financial")}
+    assert live.standin.violations == []
