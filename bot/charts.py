@@ -215,9 +215,13 @@ def _period_axis(ax: Axes, periods: Sequence[date], period: str, max_ticks: int)
     every = max(1, math.ceil(len(periods) / max_ticks))
     # Count back from the latest period so the most recent one is always labelled.
     shown = list(periods)[::-1][::every][::-1]
-    text = per.label if period in ("quarter", "fy_quarter", "year", "fy_year") else per.short_label
+    def text(d: date) -> str:
+        if period in ("quarter", "fy_quarter"):
+            return per.label(d, period).replace(" ", "\n")  # "2024/25" over "Q1": narrow enough for small panels
+        return per.label(d, period) if period in ("year", "fy_year") else per.short_label(d, period)
+
     ax.xaxis.set_major_locator(FixedLocator([_datenum(d) for d in shown]))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda _x, i: text(shown[i], period) if 0 <= i < len(shown) else ""))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda _x, i: text(shown[i]) if 0 <= i < len(shown) else ""))
 
 
 def _coarser_advice(granularity: str) -> str:
