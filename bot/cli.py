@@ -67,10 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="SPC target line (a percentage for proportions, e.g. 6, or the value's own unit)")
     report.add_argument("--no-screen", action="store_true",
                         help="keep very large moving ranges when sizing XmR limits (screened out by default)")
-    report.add_argument("--from", dest="date_from", default=None, metavar="YYYY-MM-DD",
-                        help="leave out periods starting before this date")
-    report.add_argument("--to", dest="date_to", default=None, metavar="YYYY-MM-DD",
-                        help="leave out periods starting after this date")
+    report.add_argument("--from", dest="date_from", default=None, metavar="PERIOD",
+                        help="leave out periods before this one: a date (YYYY-MM-DD) or a period such as 2024/25 Q1")
+    report.add_argument("--to", dest="date_to", default=None, metavar="PERIOD",
+                        help="leave out periods after this one: a date (YYYY-MM-DD) or a period such as 2024/25 Q4")
     report.add_argument("--period", choices=["auto", "day", "week", "month", "quarter", "year"], default="auto",
                         help="period to analyse: auto (default) keeps the period the data has (records by "
                              "month); a longer period groups the data into it, and the report says so")

@@ -207,3 +207,15 @@ def test_every_report_argument_has_a_help_line() -> None:
         assert action.help, action.dest
     period = next(a for a in report._actions if a.dest == "period")
     assert period.default == "auto" and {"auto", "day"} <= set(period.choices or [])
+
+
+def test_from_and_to_take_nhs_periods(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dates = months(36, date(2023, 1, 1))
+    path = write_csv(tmp_path / "m.csv", ["period", "ethnicity", "numerator", "denominator"],
+                     _aggregated_rows([d.strftime("%Y%m") for d in dates]))
+    code, out, err = run(capsys, str(path), "--json", "--from", "2023/24 Q2", "--to", "FY2024/25")
+    assert code == 0, err
+    shown = [p["period"] for p in json.loads(out)["spc"][0]["points"]]
+    # 2023/24 Q2 starts in July 2023; the financial year 2024/25 ends in March 2025.
+    expected = [d.isoformat() for d in dates if date(2023, 7, 1) <= d <= date(2025, 3, 31)]
+    assert shown == expected and len(expected) == 21

@@ -32,6 +32,26 @@ def _date(text: str, what: str) -> date:
         raise ReportError(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
 
 
+def _bound(text: str, what: str, *, end: bool) -> date:
+    """--from/--to: a date, or a period as the data write it ('2024/25 Q1', 'Apr 2024', '202404', 'FY2024/25').
+    A period means its first day for --from and its last day for --to."""
+    from datetime import timedelta
+
+    from bot.importer import _parse_period_label
+
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        pass
+    parsed = _parse_period_label(text)
+    if parsed is None or parsed[1] == "date":  # 01/02/2024 could be January or February: only ISO dates
+        raise ReportError(f"{what} {text!r} is not a date or a period: use YYYY-MM-DD or, for example, 2024/25 Q1")
+    start, kind = parsed
+    if not end:
+        return start
+    return per.step(start, kind) - timedelta(days=1)
+
+
 def parse_rebase(entries: Sequence[str]) -> dict[str, list[date]]:
     """'--rebase 2024-04-01' (every group) or '--rebase N=2024-04-01' (one group)."""
     out: dict[str, list[date]] = {}
@@ -63,10 +83,10 @@ def build_analysis(args: argparse.Namespace, *, today: date | None = None) -> an
         raise ReportError(exc.message) from None
     frame = parsed.frame
     if args.date_from:
-        start = _date(args.date_from, "--from")
+        start = _bound(args.date_from, "--from", end=False)
         frame = frame[[p >= start for p in frame["period"]]]
     if args.date_to:
-        end = _date(args.date_to, "--to")
+        end = _bound(args.date_to, "--to", end=True)
         frame = frame[[p <= end for p in frame["period"]]]
     if frame.empty:
         raise ReportError(f"{path.name} has no usable rows" + (" in that date range" if args.date_from or args.date_to
