@@ -155,7 +155,8 @@ def grouping_note(source: str, target: str, *, averaged: bool) -> str:
 def infer(dates: Iterable[date]) -> Period | None:
     """The period a set of period-start dates has, or None with fewer than two distinct dates.
 
-    Weekly: every date on the same weekday, steps of whole weeks. Monthly and coarser: every date on the 1st;
+    Weekly: every date on the same weekday, steps of whole weeks. Monthly and coarser: every date on the 1st
+    (or every date the last day of its month, or the same day of each month, at least four weeks apart);
     quarterly when every date starts a quarter (Jan, Apr, Jul, Oct) and the steps are whole quarters; yearly
     when every date falls on the same month (January: calendar years; April: financial years). Anything else
     is daily. Quarterly dates alone cannot tell calendar from financial quarters: "fy_quarter" (the NHS
@@ -165,6 +166,16 @@ def infer(dates: Iterable[date]) -> Period | None:
     if len(distinct) < 2:
         return None
     steps = [(b - a).days for a, b in zip(distinct, distinct[1:], strict=False)]
+    month_ends = all((d + timedelta(days=1)).day == 1 for d in distinct)
+    if month_ends and min(steps) >= 365 and len({d.month for d in distinct}) == 1 and distinct[0].month in (3, 12):
+        return "fy_year" if distinct[0].month == 3 else "year"  # 31 March or 31 December each year
+    if month_ends and min(steps) >= 89 and all(d.month % 3 == 0 for d in distinct):
+        return "fy_quarter"  # 31 Mar, 30 Jun, 30 Sep, 31 Dec: quarter ends
+    if min(steps) >= 28 and (month_ends or len({d.day for d in distinct}) == 1):
+        # Month-end dates (31 Mar, 30 Jun) or the same day each month stand for their month.
+        firsts = [d.replace(day=1) for d in distinct]
+        if len(set(firsts)) == len(firsts):
+            distinct = firsts
     if all(d.day == 1 for d in distinct):
         months = [d.year * 12 + d.month - 1 for d in distinct]
         gaps = [b - a for a, b in zip(months, months[1:], strict=False)]

@@ -113,6 +113,18 @@ def test_the_period_is_inferred_from_the_dates(period: str) -> None:
     assert per.infer(SERIES[period]) == period
 
 
+@pytest.mark.parametrize(("dates", "period"), [
+    ([date(2025, 1, 31), date(2025, 2, 28), date(2025, 3, 31), date(2025, 4, 30)], "month"),  # month ends
+    ([date(2025, 1, 15), date(2025, 2, 15), date(2025, 4, 15)], "month"),  # the same day each month, one missing
+    ([date(2024, 6, 30), date(2024, 9, 30), date(2024, 12, 31), date(2025, 3, 31)], "fy_quarter"),  # quarter ends
+    ([date(2023, 3, 31), date(2024, 3, 31)], "fy_year"),  # financial year ends
+    ([date(2025, 1, 6), date(2025, 1, 20), date(2025, 2, 3)], "week"),  # fortnightly Mondays are still weeks
+    ([date(2025, 1, 6), date(2025, 1, 7), date(2025, 1, 9)], "day"),
+])
+def test_month_and_quarter_end_dates_and_gaps_are_read_as_their_period(dates: list[date], period: str) -> None:
+    assert per.infer(dates) == period
+
+
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 @pytest.mark.parametrize("period", ["day", "week", "month", "fy_quarter"])
 def test_auto_import_keeps_the_period_the_data_has(fmt: str, period: str) -> None:
