@@ -167,12 +167,13 @@ def safe_stats(a: an.MeasureAnalysis, policy: DisclosurePolicy) -> list[GroupSta
     return out
 
 
-def render(ca: an.ChannelAnalysis, view: str, policy: DisclosurePolicy, window_months: int) -> charts.Chart:
+def render(ca: an.ChannelAnalysis, view: str, policy: DisclosurePolicy, window_months: int, *,
+           whole_series: bool = False) -> charts.Chart:
     """The chart for a view, drawn from the chosen window's periods only (the 3-, 6- and 12-month windows
-    differ whenever the data do)."""
+    differ whenever the data do), or from every period with `whole_series`."""
     a = ca.analysis
     short = {c: _short(c) for c in a.labels}
-    since = a.window[0] if a.window is not None else None
+    since = a.window[0] if a.window is not None and not whole_series else None
     if view == "completeness" and a.missing is not None and a.missing.by_period:
         return charts.completeness_chart(
             [(p.period, p.valid_share or 0.0, p.not_stated_share or 0.0, p.not_known_share or 0.0)
@@ -260,7 +261,8 @@ def post_missing_report(client: WebClient, jobs: list[MeasureJob], *, project_na
                                                                       "OTHER_CATEGORIES"))]
         rows.append((job.name, a.missing, data_warnings))
         if a.missing is not None and a.missing.by_period and len(charts_to_post) < 3:
-            charts_to_post.append(render(ca, "completeness", job.policy, 3))
+            # The data-quality report shows recording over the whole history, not one window.
+            charts_to_post.append(render(ca, "completeness", job.policy, 3, whole_series=True))
     report, text = eb.missing_report_blocks(project_name, rows)
     for i, chart in enumerate(charts_to_post):
         _upload(client, chart, channel=channel, filename=f"completeness-{i + 1}.png", thread_ts=None)

@@ -214,7 +214,7 @@ def test_the_12_month_and_3_month_windows_chart_their_own_data() -> None:
     rows = []
     for i, m in enumerate(months):
         # Different data every month, so every window holds different numbers.
-        rows += [(m, "A", 40 + i, 1000), (m, "N", 20 + i % 5, 300), (m, "M", 15 + i % 3, 250)]
+        rows += [(m, "A", 40 + i, 1000), (m, "N", 20 + i % 5, 300), (m, "M", 15 + i % 3, 250), (m, "Z", 10, 90 + i)]
     frame = pd.DataFrame(rows, columns=["period", "group", "numerator", "denominator"])
     policy = DisclosurePolicy()
     charts = {}
@@ -226,5 +226,9 @@ def test_the_12_month_and_3_month_windows_chart_their_own_data() -> None:
         first = months[-window]
         assert f"{window} months, {first:%b %Y} to {months[-1]:%b %Y}" in charts[window].alt_text
         charts[(window, "gaps")] = render(ca, "gaps", policy, window)
+        assert f"{window} periods, {first:%b %Y} to" in render(ca, "completeness", policy, window).alt_text
+        # /equity missing shows recording over the whole history.
+        whole = render(ca, "completeness", policy, window, whole_series=True)
+        assert f"{len(months)} periods, {months[0]:%b %Y} to" in whole.alt_text
     assert charts[3].png != charts[12].png
     assert charts[(3, "gaps")].png != charts[(12, "gaps")].png
