@@ -232,3 +232,35 @@ def test_the_12_month_and_3_month_windows_chart_their_own_data() -> None:
         assert f"{len(months)} periods, {months[0]:%b %Y} to" in whole.alt_text
     assert charts[3].png != charts[12].png
     assert charts[(3, "gaps")].png != charts[(12, "gaps")].png
+
+
+def test_a_daily_measure_is_stale_after_a_month_without_data_not_two_days() -> None:
+    import pandas as pd
+
+    from bot.equity.missing import missing_warnings
+
+    last = date(2025, 3, 31)
+    frame = pd.DataFrame([(d, g, 5, 50) for d in _days(60, last - timedelta(days=59)) for g in ("A", "N")],
+                         columns=["period", "group", "numerator", "denominator"])
+
+    def stale(today: date) -> list[str]:
+        return [w.message for w in missing_warnings(frame, today=today, period="day", focus_groups=["N"])
+                if w.code == "STALE_MEASURE"]
+
+    assert stale(last + timedelta(days=20)) == []
+    # 31 complete days after the last one are still allowed; the 32nd missing day makes it late.
+    assert stale(last + timedelta(days=32)) == []
+    late = stale(last + timedelta(days=33))
+    assert late and "31 Mar 2025" in late[0] and "32 days are missing" in late[0]
+
+
+def test_pdsa_windows_count_days_for_a_daily_measure() -> None:
+    from bot import pdsa
+
+    start, end = date(2025, 3, 10), date(2025, 3, 16)  # a seven-day test of change
+    touched = pdsa.expected_periods(start, end, "day")
+    assert touched == _days(7, start)
+    assert pdsa.period_end(start, "day") == start
+    # The same number of days immediately before.
+    assert pdsa.periods_before(start, end, "day") == (start - timedelta(days=7), start - timedelta(days=1))
+    assert pdsa.describe_periods(touched[:2], "day") == "10 Mar 2025, 11 Mar 2025"

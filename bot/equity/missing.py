@@ -563,7 +563,8 @@ def _stale(rows: Sequence[_Row], today: date, period: PeriodKind, tiers: Tiers) 
     last = max(r.period for r in rows)
     # Complete periods since the last one with data; the current period is still under way.
     missing = _period_index(today, period) - 1 - _period_index(last, period)
-    if missing <= tiers.stale_after:
+    # Daily figures usually arrive as a monthly extract: a month of days is not yet late.
+    if missing <= (max(tiers.stale_after, 31) if period == "day" else tiers.stale_after):
         return []
     message = (
         f"This measure was last updated with data for {_period_label(last, period)}; by now we would expect "
