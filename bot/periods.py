@@ -146,10 +146,12 @@ def grouping_note(source: str, target: str, *, averaged: bool) -> str:
     """The sentence that says periods were merged, e.g. 'Daily values were grouped into months for the chart'."""
     what = ADJECTIVES.get(source, source).split(" ")[0].capitalize()
     into = noun(target, 2)
+    # A week can straddle two months: say where it went.
+    where = f" (each week counts in the {noun(target)} it starts in)" if source == "week" else ""
     if averaged:
-        return (f"{what} values were averaged into one mean per {noun(target)} for the chart, so it shows "
-                f"means, not single {noun(source, 2)}")
-    return f"{what} values were grouped into {into} for the chart"
+        return (f"{what} values were averaged into one mean per {noun(target)} for the chart{where}, so it "
+                f"shows means, not single {noun(source, 2)}")
+    return f"{what} values were grouped into {into} for the chart{where}"
 
 
 def infer(dates: Iterable[date]) -> Period | None:

@@ -193,7 +193,7 @@ def test_weekly_rows_into_months_are_said_but_record_level_counting_is_not_a_mer
     rows = [[d.isoformat(), "A", 1, 10] for d in weeks]
     parsed = read_extract(csv_bytes(["period", "ethnicity", "numerator", "denominator"], rows), filename="x.csv",
                           period="month", today=TODAY)
-    assert parsed.grouping == "Weekly values were grouped into months for the chart"
+    assert parsed.grouping == "Weekly values were grouped into months for the chart (each week counts in the month it starts in)"
     records = [[d.isoformat(), "A", 1] for d in _days(40, date(2025, 1, 1))]
     counted = read_extract(csv_bytes(["date", "ethnicity", "outcome"], records), filename="r.csv", period="auto",
                            today=TODAY)

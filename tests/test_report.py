@@ -175,7 +175,7 @@ def test_daily_and_weekly_data_are_reported_as_such_by_default(tmp_path: Path,
         assert code == 0, err
         n_months = len({(d.year, d.month) for d in dates})
         assert f"Periods: {n_months} months" in out
-        assert f"Note: {name.capitalize()} values were grouped into months for the chart." in out
+        assert f"Note: {name.capitalize()} values were grouped into months for the chart" in out
 
 
 def test_financial_year_quarters_are_read_and_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
