@@ -697,23 +697,28 @@ class _Periods:
     target: str  # the period rows are summed (or averaged) into
 
 
-def _native_period(labels: Sequence[tuple[date, _Granularity] | None]) -> str:
-    """The period a period column has: the coarsest named period ("2024/25 Q1", "Mar 2024"), or the one its
-    dates have (days, weeks, months, quarters or years)."""
+def _native_periods(labels: Sequence[tuple[date, _Granularity] | None], quarters: str) -> tuple[str, str]:
+    """The finest and the coarsest period a period column has: named periods ("2024/25 Q1", "Mar 2024") and
+    the period its dates have (days, weeks, months, quarters or years). They differ only in a mixed column."""
     named = {p[1] for p in labels if p is not None and p[1] != "date"}
     dates = [p[0] for p in labels if p is not None and p[1] == "date"]
     inferred = per.infer(dates) if dates else None
     if inferred is None and dates:
         inferred = "month" if all(d.day == 1 for d in dates) else "day"
-    found = [*named, *([inferred] if inferred else [])]
-    if not found:
-        return "month"
-    coarsest = per.coarsest(found) or "month"
-    # Quarter labels written the calendar way ("2024 Q2") keep calendar names; NHS forms and bare dates get
-    # financial-year names.
-    if coarsest == "fy_quarter" and "quarter" in named and "fy_quarter" not in named:
-        return "quarter"
-    return coarsest
+    found = [*named, *([inferred] if inferred else [])] or ["month"]
+
+    def naming(code: str) -> str:
+        # Quarter labels written the calendar way ("2024 Q2") keep calendar names; NHS forms keep financial-year
+        # names; bare dates follow the quarters setting.
+        if code not in ("quarter", "fy_quarter"):
+            return code
+        if "fy_quarter" in named:
+            return "fy_quarter"
+        if "quarter" in named:
+            return "quarter"
+        return "quarter" if quarters == "calendar" else "fy_quarter"
+
+    return naming(per.finest(found) or "month"), naming(per.coarsest(found) or "month")
 
 
 def _periods(
@@ -741,10 +746,8 @@ def _periods(
         unreadable_reason, future_reason = _R_DATE, _R_FUTURE_DATE
     else:
         labels = [_parse_period_label(u) for u in uniques]
-        native = _native_period(labels)
-        if native in ("quarter", "fy_quarter") and not any(p and p[1] == "quarter" for p in labels):
-            native = "quarter" if quarters == "calendar" else "fy_quarter"
-        target = native if period == "auto" else str(period)
+        native, coarsest = _native_periods(labels, quarters)
+        target = coarsest if period == "auto" else str(period)
         if per.RANK[target] < per.RANK[native]:
             # Asked for a finer period than the data has: keep the data's own (the coarser rows are rejected).
             native = target
@@ -753,6 +756,7 @@ def _periods(
     coarse = [bool(p and not _fits(p[1], target)) for p in labels]
     usable = [bool(p) and not c and not f for p, c, f in zip(labels, coarse, future, strict=True)]
     starts = [per.start(p[0], target).toordinal() if p and ok else -1 for p, ok in zip(labels, usable, strict=True)]
+    # A label coarser than the finest period (a month among days) keeps its own start at the finest level.
     native_starts = [per.start(p[0], native if _fits(p[1], native) else target).toordinal() if p and ok else -1
                      for p, ok in zip(labels, usable, strict=True)]
 

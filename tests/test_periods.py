@@ -264,3 +264,13 @@ def test_pdsa_windows_count_days_for_a_daily_measure() -> None:
     # The same number of days immediately before.
     assert pdsa.periods_before(start, end, "day") == (start - timedelta(days=7), start - timedelta(days=1))
     assert pdsa.describe_periods(touched[:2], "day") == "10 Mar 2025, 11 Mar 2025"
+
+
+def test_a_mixed_column_takes_its_coarsest_period_and_says_the_finer_rows_were_grouped() -> None:
+    rows = [["2025-01", "A", 3, 40], ["2025-02-03", "A", 1, 10], ["2025-02-10", "A", 2, 10], ["2025-03", "A", 2, 30]]
+    parsed = read_extract(csv_bytes(["period", "ethnicity", "numerator", "denominator"], rows), filename="x.csv",
+                          period="auto", today=TODAY)
+    assert parsed.period == "month" and parsed.data_period == "week"
+    assert {r.period: (r.numerator, r.denominator) for r in parsed.frame.itertuples()} == {
+        date(2025, 1, 1): (3, 40), date(2025, 2, 1): (1 + 2, 10 + 10), date(2025, 3, 1): (2, 30)}
+    assert parsed.grouping is not None and parsed.grouping.startswith("Weekly values were grouped into months")
