@@ -251,6 +251,7 @@ def log_modal(
     blocks.append(
         input_block(
             ids.B_LOG_PERIOD,
+            "Day" if measure["period"] == "day" else
             f"Period ({dict(PERIOD_OPTIONS)[measure['period']].lower()}: any day in it)",
             {"type": "datepicker", "initial_date": period_initial.isoformat()},
         )
