@@ -126,6 +126,12 @@ class ParsedImport:
     period: str = "month"  # the period of `frame` (a bot.periods code)
     data_period: str = "month"  # the period the file's rows had
     grouping: str | None = None  # the sentence saying finer periods were merged, when they were
+    partial_periods: dict[date, str] = field(default_factory=dict)  # merged periods the data cover only in part
+
+    @property
+    def partial(self) -> str | None:
+        """'Sep 2025 has only 28 of its 30 days in the data', or None."""
+        return "; ".join(self.partial_periods.values()) or None
 
     def problems(self) -> list[str]:
         """Plain-language lines describing every kind of rejected row, with capped row lists."""
@@ -633,6 +639,7 @@ def read_extract(
     merged = (shape != "record" and periods.native != periods.target
               and len(periods.native_starts) > len(periods.starts))
     grouping = per.grouping_note(periods.native, periods.target, averaged=shape == "values") if merged else None
+    partial = per.partial_periods(periods.native_starts, periods.native, periods.target) if merged else {}
     if merged and shape == "values":
         # A value (a mean, a length of stay) is not additive: each group's values in a longer period are
         # averaged, one value per shorter period, and `grouping` says so.
@@ -667,6 +674,7 @@ def read_extract(
         period=periods.target,
         data_period=periods.native,
         grouping=grouping,
+        partial_periods=partial,
     )
 
 

@@ -74,6 +74,7 @@ class ImportOutcome:
     replaced: list[Replacement] = field(default_factory=list)
     data_period: str | None = None  # the period the file's rows had
     grouping: str | None = None  # "Daily values were grouped into months for the chart", when they were
+    partial: str | None = None  # "Sep 2025 has only 28 of its 30 days in the data", when a grouped period is
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,7 @@ def _summary(outcome: ImportOutcome) -> dict[str, Any]:
         # Read back by /equity, which says that the measure's data were grouped from these finer periods.
         "grouped_from": outcome.data_period if outcome.grouping else None,
         "grouping": outcome.grouping,
+        "partial": outcome.partial,
         "replaced": [
             {"period": r.period.isoformat(), "group": r.group, "old": list(r.old), "new": list(r.new)}
             for r in outcome.replaced[:REPLACED_SAMPLE]
@@ -299,6 +301,7 @@ def apply_import(
         groups=list(parsed.groups),
         data_period=parsed.data_period,
         grouping=parsed.grouping,
+        partial=parsed.partial,
     )
     is_value = parsed.shape == "values"
     rows = [
@@ -443,7 +446,8 @@ def summary_lines(outcome: ImportOutcome, *, safe: bool) -> list[str]:
         "Groups: " + (", ".join(group_name(g) for g in outcome.groups) or "none"),
     ]
     if outcome.grouping:
-        lines.insert(1, f"{outcome.grouping}: the measure reports {per.ADJECTIVES.get(period, period)}.")
+        partial = f" {outcome.partial[0].upper()}{outcome.partial[1:]}." if outcome.partial else ""
+        lines.insert(1, f"{outcome.grouping}: the measure reports {per.ADJECTIVES.get(period, period)}.{partial}")
     changed = len(outcome.replaced)
     if changed:
         where = sorted({period_label(r.period, period) for r in outcome.replaced})

@@ -154,6 +154,35 @@ def grouping_note(source: str, target: str, *, averaged: bool) -> str:
     return f"{what} values were grouped into {into} for the chart{where}"
 
 
+def members(target_start: date, native: str, target: str) -> list[date]:
+    """The starts of the `native` periods that fall in the `target` period starting at target_start (a week
+    belongs to the period it starts in)."""
+    current = start(target_start, native)
+    if start(current, target) != target_start:
+        current = step(current, native)
+    out = []
+    while start(current, target) == target_start:
+        out.append(current)
+        current = step(current, native)
+    return out
+
+
+def partial_periods(native_starts: Sequence[date], native: str, target: str) -> dict[date, str]:
+    """First or last longer periods the data cover only in part, each with its sentence:
+    {1 Sep 2025: 'Sep 2025 has only 28 of its 30 days in the data'}."""
+    if not native_starts or RANK[native] >= RANK[target]:
+        return {}
+    present = set(native_starts)
+    out = {}
+    for target_start in sorted({start(min(native_starts), target), start(max(native_starts), target)}):
+        expected = members(target_start, native, target)
+        have = sum(1 for d in expected if d in present)
+        if have < len(expected):
+            out[target_start] = (f"{label(target_start, target)} has only {have} of its {len(expected)} "
+                                 f"{noun(native, len(expected))} in the data")
+    return out
+
+
 def infer(dates: Iterable[date]) -> Period | None:
     """The period a set of period-start dates has, or None with fewer than two distinct dates.
 

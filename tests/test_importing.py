@@ -203,7 +203,9 @@ def test_an_import_that_merges_periods_says_so_and_equity_repeats_it(engine: Eng
     march = sum(2 + i % 3 for i, d in enumerate(days) if d.month == 3)
     assert current(engine)[(date(2025, 3, 1), "A")] == (march, 40 * 31, None)
     lines = importing.summary_lines(outcome, safe=True)
-    assert "Daily values were grouped into months for the chart: the measure reports monthly." in lines
+    april = sum(1 for d in days if d.month == 4)
+    assert (f"Daily values were grouped into months for the chart: the measure reports monthly. Apr 2025 has only "
+            f"{april} of its 30 days in the data.") in lines
     with Session(engine) as session:
         assert measures_repo.data_periods(session, measure_id=measure_id) == ["day"]
         measure = session.get(Measure, measure_id)

@@ -219,3 +219,18 @@ def test_from_and_to_take_nhs_periods(tmp_path: Path, capsys: pytest.CaptureFixt
     # 2023/24 Q2 starts in July 2023; the financial year 2024/25 ends in March 2025.
     expected = [d.isoformat() for d in dates if date(2023, 7, 1) <= d <= date(2025, 3, 31)]
     assert shown == expected and len(expected) == 21
+
+
+def test_a_grouped_period_the_data_cover_only_in_part_is_named(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    days = [date(2025, 6, 1) + timedelta(days=i) for i in range(120)]  # 1 June to 28 September
+    path = write_csv(tmp_path / "d.csv", ["period", "ethnicity", "numerator", "denominator"],
+                     _aggregated_rows([d.isoformat() for d in days]))
+    code, out, err = run(capsys, str(path), "--period", "month")
+    assert code == 0, err
+    in_september = sum(1 for d in days if d.month == 9)
+    assert f"Note: Sep 2025 has only {in_september} of its 30 days in the data, so its counts are lower" in out
+    assert "Jun 2025 has only" not in out  # June is complete
+    code, out, err = run(capsys, str(path), "--period", "month", "--to", "2025-08-31")
+    assert code == 0, err
+    assert "Periods: 3 months" in out and "Sep 2025 has only" not in out  # September is left out

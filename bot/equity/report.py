@@ -16,7 +16,7 @@ import pandas as pd
 from bot import periods as per
 from bot.equity import analysis as an
 from bot.equity.disclosure import DisclosurePolicy
-from bot.equity.types import GroupStat
+from bot.equity.types import GroupStat, Warning
 
 EXIT_BAD_INPUT = 2
 
@@ -92,7 +92,7 @@ def build_analysis(args: argparse.Namespace, *, today: date | None = None) -> an
         raise ReportError(f"{path.name} has no usable rows" + (" in that date range" if args.date_from or args.date_to
                                                                 else "") + _problems(parsed.problems()))
     try:
-        return an.analyse_measure(
+        analysis = an.analyse_measure(
             frame, kind=_kind(frame, parsed.shape), direction=args.direction, reference=args.reference,
             focus_groups=[], period=parsed.period, spc_method=args.spc, rebase=parse_rebase(args.rebase),
             fix_after=args.fix_after, target=args.target, screen_outliers=not args.no_screen, today=today,
@@ -100,6 +100,16 @@ def build_analysis(args: argparse.Namespace, *, today: date | None = None) -> an
         )
     except ValueError as exc:
         raise ReportError(str(exc)) from None
+    shown = set(frame["period"])
+    partial = "; ".join(text for start, text in parsed.partial_periods.items() if start in shown)
+    if partial:
+        effect = (f"its mean covers only part of the {per.noun(parsed.period)}" if parsed.shape == "values"
+                  else f"its counts are lower than a whole {per.noun(parsed.period)}'s would be")
+        analysis.warnings.append(Warning(
+            "PERIODS_PARTIAL", "caution",
+            f"{partial[0].upper()}{partial[1:]}, so {effect}. Use --from and --to to leave it out.",
+        ))
+    return analysis
 
 
 def _problems(lines: list[str]) -> str:
@@ -145,7 +155,7 @@ def text_report(a: an.MeasureAnalysis) -> str:
     span = an.window_label((a.periods[0], a.periods[-1]), a.period) if a.periods else "none"
     lines.append(f"Periods: {len(a.periods)} {per.noun(a.period, len(a.periods))}, {span}" if a.periods
                  else "Periods: none")
-    lines += [f"Note: {w.message}" for w in a.warnings if w.code == "PERIODS_GROUPED"]
+    lines += [f"Note: {w.message}" for w in a.warnings if w.code in ("PERIODS_GROUPED", "PERIODS_PARTIAL")]
     lines.append(f"Latest window: {an.window_label(a.window, a.period)}; reference: "
                  f"{a.labels.get(a.reference_group or '', a.reference_group or 'none')}")
     lines.append("UNROUNDED local output: do not post these counts to a channel.")
