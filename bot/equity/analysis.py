@@ -485,9 +485,7 @@ def analyse_measure(
     if data_period in per.RANK and per.RANK[data_period] < per.RANK[period]:
         warnings.append(Warning(
             "PERIODS_GROUPED", "caution",
-            f"{per.grouping_note(data_period, period, averaged=not is_rate)}. To chart the "
-            f"{per.noun(data_period, 2)} themselves, use a {per.ADJECTIVES[data_period].split(' ')[0]} "
-            "reporting period.",
+            f"{per.grouping_note(data_period, period, averaged=not is_rate)}.",
         ))
     labels = {c: label(c) for c in set(full["group"]) | {reference, *focus, TOTAL} if c != BEST}
 

@@ -155,7 +155,9 @@ def text_report(a: an.MeasureAnalysis) -> str:
     span = an.window_label((a.periods[0], a.periods[-1]), a.period) if a.periods else "none"
     lines.append(f"Periods: {len(a.periods)} {per.noun(a.period, len(a.periods))}, {span}" if a.periods
                  else "Periods: none")
-    lines += [f"Note: {w.message}" for w in a.warnings if w.code in ("PERIODS_GROUPED", "PERIODS_PARTIAL")]
+    lines += [f"Note: {w.message}" + (" --period auto keeps the data's own periods." if w.code == "PERIODS_GROUPED"
+                                      else "")
+              for w in a.warnings if w.code in ("PERIODS_GROUPED", "PERIODS_PARTIAL")]
     lines.append(f"Latest window: {an.window_label(a.window, a.period)}; reference: "
                  f"{a.labels.get(a.reference_group or '', a.reference_group or 'none')}")
     lines.append("UNROUNDED local output: do not post these counts to a channel.")
