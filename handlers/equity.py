@@ -184,7 +184,7 @@ def render(ca: an.ChannelAnalysis, view: str, policy: DisclosurePolicy, window_m
         suppressed = {g.code for g in a.groups if safe_rate(g.numerator, g.denominator, policy).rate is None}
         return charts.latest_window_dotplot(
             safe_stats(a, policy), measure_name=a.name, kind=_chart_kind(a.kind),
-            window_label=f"last {window_months} months", suppressed=suppressed,
+            window_label=an.window_label(a.window, a.period), suppressed=suppressed,
         )
     results = list(a.spc.values())
     return charts.group_timeseries(

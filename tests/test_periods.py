@@ -226,6 +226,7 @@ def test_the_12_month_and_3_month_windows_chart_their_own_data() -> None:
         first = months[-window]
         assert f"{window} months, {first:%b %Y} to {months[-1]:%b %Y}" in charts[window].alt_text
         charts[(window, "gaps")] = render(ca, "gaps", policy, window)
+        assert f"{first:%b %Y} to {months[-1]:%b %Y}: rate by ethnic group" in charts[(window, "gaps")].title
         assert f"{window} periods, {first:%b %Y} to" in render(ca, "completeness", policy, window).alt_text
         # /equity missing shows recording over the whole history.
         whole = render(ca, "completeness", policy, window, whole_series=True)
