@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--spc", choices=["mdc", "p", "run"], default=None,
                         help="SPC chart: p-chart (default for counts), mdc XmR (default for values) or run chart")
     report.add_argument("--rebase", action="append", default=[], metavar="[GROUP=]DATE",
-                        help="start new SPC limits on DATE (YYYY-MM-DD), for every group or one; repeatable")
+                        help="start new SPC limits on DATE (YYYY-MM-DD or a period such as 2024/25 Q2), for every "
+                             "group or one; repeatable")
     report.add_argument("--fix-after", type=int, default=None, metavar="N",
                         help="base each segment's SPC limits on its first N points (N >= 12) and judge later points against them")
     report.add_argument("--target", type=float, default=None,

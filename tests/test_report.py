@@ -234,3 +234,18 @@ def test_a_grouped_period_the_data_cover_only_in_part_is_named(tmp_path: Path,
     code, out, err = run(capsys, str(path), "--period", "month", "--to", "2025-08-31")
     assert code == 0, err
     assert "Periods: 3 months" in out and "Sep 2025 has only" not in out  # September is left out
+
+
+def test_rebase_takes_a_period(tmp_path: Path) -> None:
+    from bot.equity import report
+
+    dates = months(24, date(2023, 4, 1))
+    path = write_csv(tmp_path / "m.csv", ["period", "ethnicity", "numerator", "denominator"],
+                     _aggregated_rows([d.isoformat() for d in dates]))
+    parser = cli.build_parser()
+    by_period = report.build_analysis(parser.parse_args(["report", str(path), "--rebase", "N=2024/25 Q1"]),
+                                      today=date(2026, 1, 1))
+    # 2024/25 Q1 starts on 1 April 2024: the same as N=2024-04-01.
+    assert by_period.rebase == {"N": [date(2024, 4, 1)]}
+    with pytest.raises(report.ReportError, match="not a date or a period"):
+        report.build_analysis(parser.parse_args(["report", str(path), "--rebase", "2024/26 Q1"]), today=date(2026, 1, 1))

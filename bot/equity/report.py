@@ -25,13 +25,6 @@ class ReportError(Exception):
     """Bad input: reported on one line, exit code 2."""
 
 
-def _date(text: str, what: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise ReportError(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
-
-
 def _bound(text: str, what: str, *, end: bool) -> date:
     """--from/--to: a date, or a period as the data write it ('2024/25 Q1', 'Apr 2024', '202404', 'FY2024/25').
     A period means its first day for --from and its last day for --to."""
@@ -53,11 +46,12 @@ def _bound(text: str, what: str, *, end: bool) -> date:
 
 
 def parse_rebase(entries: Sequence[str]) -> dict[str, list[date]]:
-    """'--rebase 2024-04-01' (every group) or '--rebase N=2024-04-01' (one group)."""
+    """'--rebase 2024-04-01' (every group), '--rebase N=2024-04-01' (one group) or a period such as
+    '--rebase "2024/25 Q2"' (from the start of that period)."""
     out: dict[str, list[date]] = {}
     for entry in entries:
         group, _, day = entry.rpartition("=")
-        out.setdefault(group.strip() or an.TOTAL, []).append(_date(day, "--rebase date"))
+        out.setdefault(group.strip() or an.TOTAL, []).append(_bound(day, "--rebase", end=False))
     return out
 
 
