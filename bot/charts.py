@@ -6,7 +6,7 @@ import io
 import math
 import textwrap
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -21,6 +21,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 from matplotlib.transforms import blended_transform_factory
 
+from bot import periods as per
 from bot.equity.types import GroupStat, SpcResult
 
 __all__ = ["Chart", "completeness_chart", "gap_chart", "group_timeseries", "latest_window_dotplot"]
@@ -158,11 +159,16 @@ def _sort_key(code: str) -> tuple[int, int, str]:
     return (2, 0, code)
 
 
-def _granularity(periods: Sequence[date]) -> str:
+def _granularity(periods: Sequence[date], period: str | None = None) -> str:
+    """A period code (bot.periods) when the caller knows it; otherwise guessed from the spacing of the dates."""
+    if period in per.RANK:
+        return period
     if len(periods) < 2:
         return ""
     gaps = sorted((b - a).days for a, b in zip(periods, periods[1:], strict=False))
     step = gaps[len(gaps) // 2]
+    if step <= 1:
+        return "daily"
     if step <= 8:
         return "weekly"
     if step <= 31:
@@ -173,6 +179,8 @@ def _granularity(periods: Sequence[date]) -> str:
 
 
 def _fmt_date(d: date, granularity: str) -> str:
+    if granularity in per.RANK:
+        return per.label(d, granularity)
     if granularity in ("monthly", "quarterly"):
         return d.strftime("%b %Y")
     return f"{d.day} {d.strftime('%b %Y')}"
@@ -195,7 +203,31 @@ def _short_label(label: str) -> str:
     return label
 
 
+def _points_text(n: int, granularity: str) -> str:
+    """'16 days', '8 financial-year quarters' or '12 monthly points'."""
+    if granularity in per.RANK:
+        return f"{n} {per.noun(granularity, n)}"
+    return f"{n} {granularity + ' ' if granularity else ''}point{'s' if n != 1 else ''}"
+
+
+def _period_axis(ax: Axes, periods: Sequence[date], period: str, max_ticks: int) -> None:
+    """Ticks on period starts, labelled as the data has them ('2024/25 Q1', 'w/c' dates for weeks)."""
+    every = max(1, math.ceil(len(periods) / max_ticks))
+    # Count back from the latest period so the most recent one is always labelled.
+    shown = list(periods)[::-1][::every][::-1]
+    def text(d: date) -> str:
+        if period in ("quarter", "fy_quarter"):
+            return per.label(d, period).replace(" ", "\n")  # "2024/25" over "Q1": narrow enough for small panels
+        return per.label(d, period) if period in ("year", "fy_year") else per.short_label(d, period)
+
+    ax.xaxis.set_major_locator(FixedLocator([_datenum(d) for d in shown]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda _x, i: text(shown[i]) if 0 <= i < len(shown) else ""))
+
+
 def _coarser_advice(granularity: str) -> str:
+    granularity = per.ADJECTIVES.get(granularity, granularity).split(" ")[0]
+    if granularity == "daily":
+        return "weekly or monthly data"
     if granularity == "weekly":
         return "monthly or quarterly data"
     if granularity == "monthly":
@@ -592,10 +624,16 @@ def _build_group_timeseries(
     target: float | None = None,
     max_groups: int = 6,
     focus: Sequence[str] = (),
+    period: str | None = None,
+    since: date | None = None,
 ) -> tuple[Figure, str, str]:
     scale = _scale(kind)
     if not results:
         raise ValueError("group_timeseries needs at least one SpcResult")
+    if since is not None:
+        # The window's points only; their limits stay the ones worked out from the whole series.
+        results = [replace(r, points=[p for p in r.points if p.period >= since]) for r in results]
+        results = [r for r in results if r.points] or results
     methods = {r.method for r in results}
     method = results[0].method if len(methods) == 1 else "mixed"
     shown_codes, hidden = _select_groups(results, reference, focus, max_groups)
@@ -611,7 +649,7 @@ def _build_group_timeseries(
     ref_centre = _step_xy(ref_series.x, ref_series.centre, ref_series.segment_start) if ref_series else None
 
     periods = sorted({d for s in shown for d in s.periods})
-    granularity = _granularity(periods)
+    granularity = _granularity(periods, period)
     n_points = max((len(s.periods) for s in shown), default=0)
     method_text = METHOD_TEXT.get(method, "SPC charts, methods differ by group")
     trial = any(s.trial and s.has_limits for s in shown)
@@ -622,7 +660,7 @@ def _build_group_timeseries(
 
     title = f"{measure_name} by ethnic group over time"
     span = f", {_fmt_date(periods[0], granularity)} to {_fmt_date(periods[-1], granularity)}" if periods else ""
-    subtitle = f"{method_text}. {n_points} {granularity + ' ' if granularity else ''}points{span}."
+    subtitle = f"{method_text}. {_points_text(n_points, granularity)}{span}."
     footnote = [DISCLOSURE_NOTE + (" Trial limits: too few points for stable limits." if trial else "")]
     if hidden:
         footnote[0] += f" {len(hidden)} more group{'s' if len(hidden) != 1 else ''} in the dot plot."
@@ -671,7 +709,9 @@ def _build_group_timeseries(
             ax.yaxis.set_major_formatter(_tick_formatter(kind))
         else:
             ax.yaxis.set_major_locator(NullLocator())
-        if i + cols >= len(shown) and xs.size:
+        if i + cols >= len(shown) and xs.size and granularity in per.RANK:
+            _period_axis(ax, periods, granularity, max_ticks=7 if cols == 1 else 4 if cols == 2 else 3)
+        elif i + cols >= len(shown) and xs.size:
             _date_axis(ax, float(xs[0]), float(xs[-1]))
         else:
             ax.xaxis.set_major_locator(NullLocator())
@@ -703,7 +743,7 @@ def _timeseries_alt_text(
     scale = _scale(kind)
     head = [f"{title}: one panel per group."]
     if periods:
-        head.append(f"{method_text}; {n_points} {granularity + ' ' if granularity else ''}points, "
+        head.append(f"{method_text}; {_points_text(n_points, granularity)}, "
                     f"{_fmt_date(periods[0], granularity)} to {_fmt_date(periods[-1], granularity)}.")
     items: list[str] = []
     for s in shown:
@@ -748,6 +788,8 @@ def group_timeseries(
     target: float | None = None,
     max_groups: int = 6,
     focus: Sequence[str] = (),
+    period: str | None = None,
+    since: date | None = None,
 ) -> Chart:
     """Small multiples of per-group SPC charts on a shared y axis, the reference group's centre in every panel.
 
@@ -756,10 +798,13 @@ def group_timeseries(
         suppressed: periods per group whose counts were suppressed; points with a numerator of 1-7 are
             hidden as well, whatever this says.
         max_groups: panels shown; the reference and ``focus`` groups come first, then the largest groups.
+        period: the data's period (a bot.periods code): axes and text name periods as the data has them
+            ("2024/25 Q1", weeks commencing); without it the spacing of the dates decides.
+        since: plot only the periods from this date on (a window); limits still come from the whole series.
     """
     fig, alt, title = _build_group_timeseries(
         results, measure_name=measure_name, kind=kind, reference=reference, labels=labels, suppressed=suppressed,
-        rebase=rebase, target=target, max_groups=max_groups, focus=focus,
+        rebase=rebase, target=target, max_groups=max_groups, focus=focus, period=period, since=since,
     )
     return Chart(png=_render(fig), alt_text=alt, title=title)
 
@@ -951,13 +996,13 @@ def _band(valid: float) -> str:
 
 
 def _build_completeness_chart(
-    by_period: Sequence[tuple[date, float, float, float]], *, measure_name: str
+    by_period: Sequence[tuple[date, float, float, float]], *, measure_name: str, period: str | None = None
 ) -> tuple[Figure, str, str]:
     rows = sorted(by_period, key=lambda r: r[0])
     if not rows:
         raise ValueError("completeness_chart needs at least one period")
     periods = [r[0] for r in rows]
-    granularity = _granularity(periods)
+    granularity = _granularity(periods, period)
     x = np.array([_datenum(d) for d in periods], dtype=np.float64)
     shares = np.array([[r[1], r[2], r[3]] for r in rows], dtype=float) * 100.0
     title = f"Ethnicity recording: {measure_name}"
@@ -989,13 +1034,16 @@ def _build_completeness_chart(
     ax.set_ylabel("Share of records", fontsize=AXIS_SIZE, color=INK)
     pad = width if len(x) > 1 else 30.0
     ax.set_xlim(x[0] - pad, x[-1] + pad)
-    _date_axis(ax, float(x[0]), float(x[-1]))
+    if granularity in per.RANK:
+        _period_axis(ax, periods, granularity, max_ticks=8)
+    else:
+        _date_axis(ax, float(x[0]), float(x[-1]))
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.005, 0.865), ncols=3, frameon=False,
                fontsize=10.5, handlelength=2.0, borderaxespad=0.0)
     _header(fig, title, subtitle, ["Thresholds are the bot's proposed tiers for valid ethnic category "
                                    "(not a national standard). Shares only; no counts shown."])
     valid, z, nk = shares[-1]
-    head = [f"{title}. Stacked bars of the share of records per {granularity.rstrip('ly') or 'period'}, "
+    head = [f"{title}. Stacked bars of the share of records per {per.noun(granularity) if granularity in per.RANK else granularity.rstrip('ly') or 'period'}, "
             f"{len(rows)} periods, {_fmt_date(periods[0], granularity)} to {_fmt_date(periods[-1], granularity)}."]
     items = [
         f"Latest ({_fmt_date(periods[-1], granularity)}): valid {valid:.1f}%, Not stated (Z) {z:.1f}%, "
@@ -1007,13 +1055,14 @@ def _build_completeness_chart(
     return fig, _fit_alt_text(head, items, [], what="notes"), title
 
 
-def completeness_chart(by_period: Sequence[tuple[date, float, float, float]], *, measure_name: str) -> Chart:
+def completeness_chart(by_period: Sequence[tuple[date, float, float, float]], *, measure_name: str,
+                       period: str | None = None) -> Chart:
     """Stacked shares per period of valid (A–S), Not stated (Z) and Not known (99), with 95/90/80% lines.
 
     Args:
         by_period: (period, valid share, Not stated share, Not known share), shares as fractions.
     """
-    fig, alt, title = _build_completeness_chart(by_period, measure_name=measure_name)
+    fig, alt, title = _build_completeness_chart(by_period, measure_name=measure_name, period=period)
     return Chart(png=_render(fig), alt_text=alt, title=title)
 
 

@@ -52,19 +52,34 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_import)
 
     report = sub.add_parser("report", help="run the equity analysis on a file (local output, not rounded)")
-    report.add_argument("file")
-    report.add_argument("--direction", choices=["higher", "lower", "neither"], default="lower")
-    report.add_argument("--reference", default="A")
-    report.add_argument("--spc", choices=["mdc", "p", "run"], default=None)
-    report.add_argument("--rebase", action="append", default=[], metavar="[GROUP=]DATE")
-    report.add_argument("--fix-after", type=int, default=None)
-    report.add_argument("--target", type=float, default=None)
-    report.add_argument("--no-screen", action="store_true")
-    report.add_argument("--from", dest="date_from", default=None)
-    report.add_argument("--to", dest="date_to", default=None)
-    report.add_argument("--period", choices=["week", "month", "quarter"], default="month")
-    report.add_argument("--json", action="store_true")
-    report.add_argument("--chart", default=None, metavar="OUT.png")
+    report.add_argument("file", help="the CSV or XLSX extract (aggregated counts, values, or one row per record)")
+    report.add_argument("--direction", choices=["higher", "lower", "neither"], default="lower",
+                        help="which way is better for this measure (default: lower)")
+    report.add_argument("--reference", default="A",
+                        help="reference group: an NHS code (default A, White British), HL:<group>, BEST or OTHERS")
+    report.add_argument("--spc", choices=["mdc", "p", "run"], default=None,
+                        help="SPC chart: p-chart (default for counts), mdc XmR (default for values) or run chart")
+    report.add_argument("--rebase", action="append", default=[], metavar="[GROUP=]DATE",
+                        help="start new SPC limits on DATE (YYYY-MM-DD or a period such as 2024/25 Q2), for every "
+                             "group or one; repeatable")
+    report.add_argument("--fix-after", type=int, default=None, metavar="N",
+                        help="base each segment's SPC limits on its first N points (N >= 12) and judge later points against them")
+    report.add_argument("--target", type=float, default=None,
+                        help="SPC target line (a percentage for proportions, e.g. 6, or the value's own unit)")
+    report.add_argument("--no-screen", action="store_true",
+                        help="keep very large moving ranges when sizing XmR limits (screened out by default)")
+    report.add_argument("--from", dest="date_from", default=None, metavar="PERIOD",
+                        help="leave out periods before this one: a date (YYYY-MM-DD) or a period such as 2024/25 Q1")
+    report.add_argument("--to", dest="date_to", default=None, metavar="PERIOD",
+                        help="leave out periods after this one: a date (YYYY-MM-DD) or a period such as 2024/25 Q4")
+    report.add_argument("--period", choices=["auto", "day", "week", "month", "quarter", "year"], default="auto",
+                        help="period to analyse: auto (default) keeps the period the data has (records by "
+                             "month); a longer period groups the data into it, and the report says so")
+    report.add_argument("--quarters", choices=["financial", "calendar"], default="financial",
+                        help="name quarters and years by the NHS financial year, April to March (default: "
+                             "2024/25 Q1 is Apr-Jun 2024), or by the calendar year")
+    report.add_argument("--json", action="store_true", help="print the analysis as JSON instead of text")
+    report.add_argument("--chart", default=None, metavar="OUT.png", help="also write the SPC chart to this PNG file")
     report.set_defaults(func=cmd_report)
 
     prompts = sub.add_parser("prompts", help="list the reflective-prompt catalogue")

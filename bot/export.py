@@ -158,7 +158,7 @@ def sheets_for(
         "project": _project_sheet(rows),
         "measures": _frame(rows["measures"], ["id", "name", "measure_type", "kind", "numerator_definition",
                                               "denominator_definition", "direction", "reference_group", "period",
-                                              "target", "spc_method", "rebase_dates", "archived", "created_by",
+                                              "quarters", "target", "spc_method", "rebase_dates", "archived", "created_by",
                                               "created_at"]),
         "data": data,
         "data_history": history,

@@ -8,7 +8,7 @@ import re
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,10 +16,12 @@ import numpy as np
 import pandas as pd
 
 from bot import ethnicity
+from bot import periods as per
 
 logger = logging.getLogger(__name__)
 
-Period = Literal["week", "month", "quarter"]
+# A period code from bot.periods, or "auto": read the period from the data and keep it.
+Period = Literal["day", "week", "month", "quarter", "fy_quarter", "year", "fy_year", "auto"]
 Shape = Literal["aggregated", "values", "record"]
 Role = Literal["period", "date", "ethnicity", "numerator", "denominator", "value", "outcome"]
 
@@ -81,6 +83,14 @@ _RE_MONTH_NAME = re.compile(r"^([a-z]{3,9})\.?[\s\-/]*('?\d{2}|\d{4})$")
 _RE_YEAR_MONTH_NAME = re.compile(r"^(\d{4})[\s\-/]*([a-z]{3,9})$")
 _RE_QUARTER = re.compile(r"^(\d{4})\s*[-/ ]?\s*q([1-4])$|^q([1-4])\s*[-/ ]?\s*(\d{4})$")
 _RE_WEEK = re.compile(r"^(\d{4})\s*-?\s*w(\d{1,2})$")
+# NHS financial years run April to March: "2024/25 Q1", "2024-25 Q1", "FY2024/25 Q1", "Q1 2024/25", "FY2024/25".
+_FY = r"(?:fy\s*)?(\d{4})\s*[-/]\s*(\d{2}|\d{4})"
+_RE_FY_QUARTER = re.compile(rf"^{_FY}\s*[-/ ]?\s*q([1-4])$")
+_RE_QUARTER_FY = re.compile(rf"^q([1-4])\s*[-/ ]?\s*{_FY}$")
+_RE_FY_YEAR = re.compile(rf"^{_FY}$")
+_RE_FY_YEAR_PREFIXED = re.compile(r"^fy\s*(\d{4})\s*[-/]\s*(\d{2}|\d{4})$")
+_RE_YYYYMM = re.compile(r"^(\d{4})(\d{2})(?:\.0)?$")
+_RE_YEAR = re.compile(r"^(\d{4})(?:\.0)?$")
 _RE_DIGITS10 = re.compile(r"^\d{10}$")
 
 # Reasons name the column they came from: "{period}" and the like are filled in with the file's column names.
@@ -172,6 +182,10 @@ class ParsedImport:
     rejected_reasons: dict[str, int] = field(default_factory=dict)
     columns: dict[str, str] = field(default_factory=dict)  # role -> the file's column name
     reason_keys: dict[str, str] = field(default_factory=dict)  # reason text -> its template
+    period: str = "month"  # the period of `frame` (a bot.periods code)
+    data_period: str = "month"  # the period the file's rows had
+    grouping: str | None = None  # the sentence saying finer periods were merged, when they were
+    partial_periods: dict[date, str] = field(default_factory=dict)  # merged periods the data cover only in part
 
     def problem_list(self) -> list[Problem]:
         """Every kind of rejected row, the one affecting most rows first (unrecognised ethnicity by spelling)."""
@@ -188,6 +202,11 @@ class ParsedImport:
             found.append(Problem(_R_ETHNICITY, ethnicity_text, len(rows), rows, [raw]))
         # Most rows first; ties keep the order the rows were met in.
         return sorted(found, key=lambda p: (-p.count, p.rows[0] if p.rows else 0))
+
+    @property
+    def partial(self) -> str | None:
+        """'Sep 2025 has only 28 of its 30 days in the data', or None."""
+        return "; ".join(self.partial_periods.values()) or None
 
     def problems(self) -> list[str]:
         """Plain-language lines for every kind of rejected row, most rows first, each with its first row numbers.
@@ -232,13 +251,7 @@ def _value_text(value: str) -> str:
 
 def period_start(d: date, period: Period) -> date:
     """First day of the reporting period containing d (ISO weeks start on Monday)."""
-    if isinstance(d, datetime):
-        d = d.date()
-    if period == "week":
-        return d - timedelta(days=d.weekday())
-    if period == "month":
-        return d.replace(day=1)
-    return date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
+    return per.start(d, "month" if period == "auto" else period)
 
 
 # --- reading the file ------------------------------------------------------------------------------
@@ -554,7 +567,15 @@ def _parse_dates(uniques: Sequence[object]) -> tuple[list[date | None], str | No
     return result, fmt
 
 
-_Granularity = Literal["date", "week", "month", "quarter"]
+_Granularity = Literal["date", "week", "month", "quarter", "fy_quarter", "year", "fy_year"]
+
+
+def _fy_start(first: str, second: str) -> int | None:
+    """The first year of a financial year written '2024/25' or '2024/2025'; None when the years don't follow."""
+    year, following = int(first), int(second)
+    if (len(second) == 2 and following == (year + 1) % 100) or following == year + 1:
+        return year
+    return None
 
 
 def _parse_period_label(value: object) -> tuple[date, _Granularity] | None:
@@ -573,6 +594,26 @@ def _parse_period_label(value: object) -> tuple[date, _Granularity] | None:
     if match := _RE_QUARTER.match(text):
         year, quarter = (match[1], match[2]) if match[1] else (match[4], match[3])
         return date(int(year), 3 * (int(quarter) - 1) + 1, 1), "quarter"
+    fy_quarter = None
+    if match := _RE_FY_QUARTER.match(text):
+        fy_quarter = _fy_start(match[1], match[2]), int(match[3])
+    elif match := _RE_QUARTER_FY.match(text):
+        fy_quarter = _fy_start(match[2], match[3]), int(match[1])
+    if fy_quarter is not None:
+        first_year, quarter = fy_quarter
+        if first_year is None:
+            return None
+        month = 4 + 3 * (quarter - 1)  # Q1 Apr, Q2 Jul, Q3 Oct, Q4 Jan of the next calendar year
+        return date(first_year + (month > 12), (month - 1) % 12 + 1, 1), "fy_quarter"
+    # "2024/25" is a financial year when the second year follows the first and cannot be a month.
+    if (match := _RE_FY_YEAR_PREFIXED.match(text)) or (
+            (match := _RE_FY_YEAR.match(text)) and int(match[2]) > 12):
+        first_year = _fy_start(match[1], match[2])
+        return (date(first_year, 4, 1), "fy_year") if first_year is not None else None
+    if (match := _RE_YYYYMM.match(text)) and 1900 <= int(match[1]) <= 2100:
+        return (date(int(match[1]), int(match[2]), 1), "month") if 1 <= int(match[2]) <= 12 else None
+    if (match := _RE_YEAR.match(text)) and 1900 <= int(match[1]) <= 2100:
+        return date(int(match[1]), 1, 1), "year"
     year_month: tuple[int, int] | None = None
     if match := _RE_YEAR_MONTH.match(text):
         year_month = int(match[1]), int(match[2])
@@ -593,8 +634,23 @@ def _parse_period_label(value: object) -> tuple[date, _Granularity] | None:
     return None
 
 
-def _fits(granularity: _Granularity, period: Period) -> bool:
-    return granularity in ("date", period) or (granularity == "month" and period == "quarter")
+_NESTS_IN: dict[str, frozenset[str]] = {
+    "week": frozenset({"week"}),
+    "month": frozenset({"month", "quarter", "fy_quarter", "year", "fy_year"}),
+    "quarter": frozenset({"quarter", "fy_quarter", "year", "fy_year"}),
+    "fy_quarter": frozenset({"quarter", "fy_quarter", "year", "fy_year"}),
+    "year": frozenset({"year"}),
+    "fy_year": frozenset({"fy_year"}),
+}
+
+
+def _fits(granularity: _Granularity, period: str) -> bool:
+    """Whether a period label of this granularity lies wholly inside one period of the target length.
+
+    Calendar and financial-year quarters cover the same months, so either kind of label fits either kind
+    of quarter. A week label does not fit a month (a week can straddle two); a week's start date does.
+    """
+    return granularity == "date" or period in _NESTS_IN[granularity]
 
 
 def _parse_count(value: object) -> int | None:
@@ -697,8 +753,13 @@ def read_extract(
     filename: str | None = None,
     period: Period = "month",
     today: date | None = None,
+    quarters: str = "financial",
 ) -> ParsedImport:
     """Read a CSV or XLSX extract into per-period, per-group aggregates.
+
+    period: the period to sum rows into (values are averaged), or "auto" to keep the period the data has
+    (records, which carry event dates, are counted by month). Merging finer periods is always said in
+    `grouping`. quarters: "financial" or "calendar", naming quarters read from bare dates.
 
     Raises ImportRefused when the whole file cannot be used (identifier column, unknown columns,
     unreadable or empty file). Problems with single rows are reported in the result instead.
@@ -729,7 +790,7 @@ def read_extract(
 
     rejections = _Rejections(n)
     notes: list[str] = []
-    period_ids, period_starts = _periods(frame, shape, roles, period, today, rejections, notes)
+    periods = _periods(frame, shape, roles, period, today, rejections, notes, quarters)
     e_positions, e_uniques = _distinct(frame[roles["ethnicity"]])
     # Normalise the few distinct spellings, not the million rows.
     codes, code_notes = ethnicity.normalise_series(pd.Series(e_uniques, dtype=object))
@@ -755,8 +816,25 @@ def read_extract(
             note_rows[note] = note_rows.get(note, 0) + count
     notes[:0] = [f"{note} ({_rows(count)})" for note, count in sorted(note_rows.items(), key=lambda i: -i[1])]
 
-    tidy = _aggregate(period_ids[used], period_starts, group_index[used], numerator[used], denominator[used],
-                      value[used], shape, notes)
+    merged = (shape != "record" and periods.native != periods.target
+              and len(periods.native_starts) > len(periods.starts))
+    grouping = per.grouping_note(periods.native, periods.target, averaged=shape == "values") if merged else None
+    partial = per.partial_periods(periods.native_starts, periods.native, periods.target) if merged else {}
+    if merged and shape == "values":
+        # A value (a mean, a length of stay) is not additive: each group's values in a longer period are
+        # averaged, one value per shorter period, and `grouping` says so.
+        fine = _aggregate(periods.native_ids[used], periods.native_starts, group_index[used], numerator[used],
+                          denominator[used], value[used], shape, notes)
+        nhs_order = {c: i for i, c in enumerate(ethnicity.CODES)}
+        fine = pd.DataFrame({"period": [per.start(d, periods.target) for d in fine["period"].tolist()],
+                             "rank": [nhs_order[g] for g in fine["group"].tolist()],
+                             "group": fine["group"], "value": fine["value"].astype(float)})
+        means = fine.groupby(["period", "rank", "group"], sort=True, as_index=False)["value"].mean()
+        tidy = _typed(pd.DataFrame({"period": means["period"], "group": means["group"], "numerator": pd.NA,
+                                    "denominator": pd.NA, "value": means["value"]}))
+    else:
+        tidy = _aggregate(periods.ids[used], periods.starts, group_index[used], numerator[used],
+                          denominator[used], value[used], shape, notes)
     rejected, by_reason = rejections.rows(row_numbers)
     # Name the column each reason came from.
     columns: dict[str, str] = {str(role): quoted_name(column) for role, column in roles.items()}
@@ -781,6 +859,10 @@ def read_extract(
         rejected_reasons=by_reason,
         columns=columns,
         reason_keys=reason_keys,
+        period=periods.target,
+        data_period=periods.native,
+        grouping=grouping,
+        partial_periods=partial,
     )
 
 
@@ -799,11 +881,51 @@ def _rows(count: int) -> str:
     return f"{count:,} row" if count == 1 else f"{count:,} rows"
 
 
+@dataclass
+class _Periods:
+    """Each row's period at the length the data has (native) and at the length asked for (target)."""
+
+    ids: np.ndarray[Any, np.dtype[np.int64]]  # index into starts; -1 where unusable
+    starts: list[date]
+    native_ids: np.ndarray[Any, np.dtype[np.int64]]  # index into native_starts; -1 where unusable
+    native_starts: list[date]
+    native: str  # the period the data has
+    target: str  # the period rows are summed (or averaged) into
+
+
+def _native_periods(labels: Sequence[tuple[date, _Granularity] | None], quarters: str) -> tuple[str, str]:
+    """The finest and the coarsest period a period column has: named periods ("2024/25 Q1", "Mar 2024") and
+    the period its dates have (days, weeks, months, quarters or years). They differ only in a mixed column."""
+    named = {p[1] for p in labels if p is not None and p[1] != "date"}
+    dates = [p[0] for p in labels if p is not None and p[1] == "date"]
+    inferred = per.infer(dates) if dates else None
+    if inferred is None and dates:
+        inferred = "month" if all(d.day == 1 for d in dates) else "day"
+    found = [*named, *([inferred] if inferred else [])] or ["month"]
+
+    def naming(code: str) -> str:
+        # Quarter labels written the calendar way ("2024 Q2") keep calendar names; NHS forms keep financial-year
+        # names; bare dates follow the quarters setting.
+        if code not in ("quarter", "fy_quarter"):
+            return code
+        if "fy_quarter" in named:
+            return "fy_quarter"
+        if "quarter" in named:
+            return "quarter"
+        return "quarter" if quarters == "calendar" else "fy_quarter"
+
+    return naming(per.finest(found) or "month"), naming(per.coarsest(found) or "month")
+
+
 def _periods(
     frame: pd.DataFrame, shape: Shape, roles: dict[Role, str], period: Period, today: date,
-    rejections: _Rejections, notes: list[str],
-) -> tuple[np.ndarray[Any, np.dtype[np.int64]], list[date]]:
-    """Each row's period as an index into the sorted period starts (-1 where unusable); problems go to rejections."""
+    rejections: _Rejections, notes: list[str], quarters: str = "financial",
+) -> _Periods:
+    """Each row's period (-1 where unusable); problems go to rejections.
+
+    With period "auto" rows keep the period the data has; otherwise they are summed (values: averaged) into
+    the period asked for, and the caller says so when that merged finer periods.
+    """
     column = roles["date"] if shape == "record" else roles["period"]
     positions, uniques = _distinct(frame[column])
     raw = _raw_getter(positions, uniques)
@@ -812,26 +934,41 @@ def _periods(
         day_part = (fmt or "").split(" ")[0]
         if day_part in _FORMAT_WORDS and day_part != "%Y-%m-%d":
             notes.append(f"Dates in '{column}' read as {_FORMAT_WORDS[day_part]}")
-        starts = [period_start(d, period).toordinal() if d else -1 for d in dates]
+        # Dates of single records are events, not periods: "auto" counts them by month.
+        native = "day"
+        target = "month" if period == "auto" else str(period)
+        labels: list[tuple[date, _Granularity] | None] = [(d, "date") if d else None for d in dates]
         future = [bool(d and d > today) for d in dates]
         unreadable_reason, future_reason = _R_DATE, _R_FUTURE_DATE
-        coarse = [False] * len(uniques)
     else:
         labels = [_parse_period_label(u) for u in uniques]
-        starts = [period_start(p[0], period).toordinal() if p and _fits(p[1], period) else -1 for p in labels]
-        coarse = [bool(p and not _fits(p[1], period)) for p in labels]
-        future = [bool(p and (p[0] if p[1] == "date" else period_start(p[0], period)) > today) for p in labels]
+        native, coarsest = _native_periods(labels, quarters)
+        target = coarsest if period == "auto" else str(period)
+        if per.RANK[target] < per.RANK[native]:
+            # Asked for a finer period than the data has: keep the data's own (the coarser rows are rejected).
+            native = target
+        future = [bool(p and (p[0] if p[1] == "date" else per.start(p[0], target)) > today) for p in labels]
         unreadable_reason, future_reason = _R_PERIOD, _R_FUTURE
-    period_starts = sorted({s for s, f in zip(starts, future, strict=True) if s >= 0 and not f})
-    dense = {start: i for i, start in enumerate(period_starts)}
-    id_table = np.array([dense.get(s, -1) if not f else -1 for s, f in zip(starts, future, strict=True)] or [-1],
-                        dtype=np.int64)
-    unreadable = np.array([s < 0 and not c for s, c in zip(starts, coarse, strict=True)] or [False], dtype=bool)
+    coarse = [bool(p and not _fits(p[1], target)) for p in labels]
+    usable = [bool(p) and not c and not f for p, c, f in zip(labels, coarse, future, strict=True)]
+    starts = [per.start(p[0], target).toordinal() if p and ok else -1 for p, ok in zip(labels, usable, strict=True)]
+    # A label coarser than the finest period (a month among days) keeps its own start at the finest level.
+    native_starts = [per.start(p[0], native if _fits(p[1], native) else target).toordinal() if p and ok else -1
+                     for p, ok in zip(labels, usable, strict=True)]
+
+    def dense(values: list[int]) -> tuple[np.ndarray[Any, np.dtype[np.int64]], list[date]]:
+        ordered = sorted({v for v in values if v >= 0})
+        index = {v: i for i, v in enumerate(ordered)}
+        table = np.array([index.get(v, -1) for v in values] or [-1], dtype=np.int64)
+        return table[positions], [date.fromordinal(v) for v in ordered]
+
+    unreadable = np.array([p is None for p in labels] or [False], dtype=bool)
     rejections.add(unreadable[positions], unreadable_reason, raw)
-    rejections.add(np.array(coarse or [False], dtype=bool)[positions], f"{_R_COARSE} ({period})", raw)
+    rejections.add(np.array(coarse or [False], dtype=bool)[positions], f"{_R_COARSE} ({per.noun(target)})", raw)
     rejections.add(np.array(future or [False], dtype=bool)[positions], future_reason, raw)
-    ids: np.ndarray[Any, np.dtype[np.int64]] = id_table[positions]
-    return ids, [date.fromordinal(s) for s in period_starts]
+    ids, period_starts = dense(starts)
+    native_ids, native_period_starts = dense(native_starts)
+    return _Periods(ids, period_starts, native_ids, native_period_starts, native, target)
 
 
 def _measures(

@@ -19,6 +19,7 @@ import pandas as pd
 from sqlmodel import Session
 
 from bot import ethnicity
+from bot import periods as per
 from bot.config import Settings
 from bot.equity.disclosure import cell
 from bot.importer import ImportRefused, ParsedImport, RejectedRow, read_extract
@@ -84,6 +85,9 @@ class ImportOutcome:
     created: int = 0
     unchanged: int = 0
     replaced: list[Replacement] = field(default_factory=list)
+    data_period: str | None = None  # the period the file's rows had
+    grouping: str | None = None  # "Daily values were grouped into months for the chart", when they were
+    partial: str | None = None  # "Sep 2025 has only 28 of its 30 days in the data", when a grouped period is
 
 
 @dataclass(frozen=True)
@@ -101,12 +105,13 @@ class UndoOutcome:
 
 
 def period_label(start: date, period: str) -> str:
-    """How a reporting period reads to a person: "Mar 2024", "2024 Q1" or "w/c 4 Mar 2024"."""
-    if period == "quarter":
-        return f"{start.year} Q{(start.month - 1) // 3 + 1}"
-    if period == "week":
-        return f"w/c {start.day} {start:%b %Y}"
-    return f"{start:%b %Y}"
+    """How a reporting period reads to a person: "Mar 2024", "2024 Q1", "2024/25 Q1" or "w/c 4 Mar 2024"."""
+    return per.label(start, period if period in per.RANK else "month")
+
+
+def measure_period(measure: Measure) -> str:
+    """The measure's period as one bot.periods code: quarters and years named by its quarters setting."""
+    return per.effective(measure.period, measure.quarters)
 
 
 def periods_text(periods: list[date], period: str) -> str:
@@ -257,6 +262,10 @@ def _summary(outcome: ImportOutcome) -> dict[str, Any]:
         "created": outcome.created,
         "unchanged": outcome.unchanged,
         "replaced_count": len(outcome.replaced),
+        # Read back by /equity, which says that the measure's data were grouped from these finer periods.
+        "grouped_from": outcome.data_period if outcome.grouping else None,
+        "grouping": outcome.grouping,
+        "partial": outcome.partial,
         "replaced": [
             {"period": r.period.isoformat(), "group": r.group, "old": list(r.old), "new": list(r.new)}
             for r in outcome.replaced[:REPLACED_SAMPLE]
@@ -321,7 +330,7 @@ def apply_import(
         batch_id=batch.id,
         measure_id=measure.id,
         measure_name=measure.name,
-        period=measure.period,
+        period=measure_period(measure),
         source=source,
         filename=filename,
         shape=parsed.shape,
@@ -333,6 +342,9 @@ def apply_import(
         notes=list(parsed.notes),
         periods=list(parsed.periods),
         groups=list(parsed.groups),
+        data_period=parsed.data_period,
+        grouping=parsed.grouping,
+        partial=parsed.partial,
     )
     is_value = parsed.shape == "values"
     rows = [
@@ -370,7 +382,7 @@ def log_period(
         batch_id=batch.id,
         measure_id=measure.id,
         measure_name=measure.name,
-        period=measure.period,
+        period=measure_period(measure),
         source="log",
         filename=None,
         shape="values" if measure.kind == "value" else "aggregated",
@@ -489,6 +501,9 @@ def summary_lines(outcome: ImportOutcome, *, safe: bool) -> list[str]:
         f"Periods: {periods_text(outcome.periods, period)}",
         "Groups: " + (", ".join(group_name(g) for g in outcome.groups) or "none"),
     ]
+    if outcome.grouping:
+        partial = f" {outcome.partial[0].upper()}{outcome.partial[1:]}." if outcome.partial else ""
+        lines.insert(1, f"{outcome.grouping}: the measure reports {per.ADJECTIVES.get(period, period)}.{partial}")
     changed = len(outcome.replaced)
     if changed:
         where = sorted({period_label(r.period, period) for r in outcome.replaced})
@@ -555,7 +570,8 @@ def cli_import(args: argparse.Namespace, settings: Settings) -> int:
                 names = ", ".join(m.name for m in measures_repo.measures_for_project(session, project_id=project.id))
                 _say(f"mfi-ar import: {project.name} has no measure {args.measure!r} (measures: {names or 'none'}).", error=True)
                 return 1
-            parsed = read_extract(path, filename=path.name, period=measure.period)  # type: ignore[arg-type]
+            parsed = read_extract(path, filename=path.name, period=measure_period(measure),  # type: ignore[arg-type]
+                                  quarters=measure.quarters)
             outcome = apply_import(session, measure=measure, parsed=parsed, source="cli", filename=path.name,
                                    user_id=None)
     except ImportRefused as refused:

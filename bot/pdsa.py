@@ -126,7 +126,9 @@ def describe_prediction(prediction: Prediction, kind: str = "proportion") -> str
 
 
 def period_end(start: date, period: str) -> date:
-    """The last day of the period that begins on `start` (week, month or quarter)."""
+    """The last day of the period that begins on `start` (day, week, month or quarter)."""
+    if period == "day":
+        return start
     if period == "week":
         return start + timedelta(days=6)
     months = 3 if period == "quarter" else 1
@@ -382,10 +384,10 @@ def next_step(status: str, ref: str, end_date: date, today: date, decision: str 
 
 
 def expected_periods(start: date, end: date, period: str) -> list[date]:
-    """Period starts (Mondays, first of the month, or first of the quarter) whose period overlaps start..end."""
-    if period == "week":
-        current = start - timedelta(days=start.weekday())
-        step_days = 7
+    """Period starts (days, Mondays, first of the month, or first of the quarter) whose period overlaps start..end."""
+    if period in ("day", "week"):
+        current = start - timedelta(days=start.weekday()) if period == "week" else start
+        step_days = 7 if period == "week" else 1
         out = []
         while current <= end:
             out.append(current)
@@ -403,6 +405,8 @@ def expected_periods(start: date, end: date, period: str) -> list[date]:
 
 
 def describe_periods(periods: Sequence[date], period: str) -> str:
+    if period == "day":
+        return ", ".join(f"{p.day} {p:%b %Y}" for p in periods)
     if period == "week":
         return ", ".join(f"week of {p.day} {p:%b %Y}" for p in periods)
     if period == "quarter":
@@ -418,8 +422,9 @@ def periods_before(start: date, end: date, period: str) -> tuple[date, date]:
     """
     touched = expected_periods(start, end, period)
     first = touched[0] if touched else start
-    if period == "week":
-        return first - timedelta(days=7 * len(touched)), first - timedelta(days=1)
+    if period in ("day", "week"):
+        days = (7 if period == "week" else 1) * max(len(touched), 1)
+        return first - timedelta(days=days), first - timedelta(days=1)
     months = (3 if period == "quarter" else 1) * max(len(touched), 1)
     index = first.month - 1 - months
     return date(first.year + index // 12, index % 12 + 1, 1), first - timedelta(days=1)

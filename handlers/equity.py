@@ -17,7 +17,8 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot import charts
+from bot import charts, importing
+from bot import periods as per
 from bot.equity import analysis as an
 from bot.equity import missing as missing_data
 from bot.equity.disclosure import DisclosurePolicy, safe_rate
@@ -74,6 +75,8 @@ class MeasureJob:
     threshold: int
     timezone: str
     frame: pd.DataFrame = field(repr=False)
+    quarters: str = "financial"
+    data_period: str | None = None  # finer periods the data came in, grouped into `period` on import
 
     @property
     def policy(self) -> DisclosurePolicy:
@@ -106,10 +109,11 @@ def _job(session: Session, measure: Measure, project: Any) -> MeasureJob:
     return MeasureJob(
         measure_id=measure.id, name=measure.name, kind=measure.kind, measure_type=measure.measure_type,
         direction=measure.direction, reference=measure.reference_group or project.reference_group or "A",
-        focus=list(project.focus_groups or []), period=measure.period, target=measure.target,
+        focus=list(project.focus_groups or []), period=importing.measure_period(measure), target=measure.target,
         spc_method=measure.spc_method, rebase=rebase, channel_id=project.channel_id, project_name=project.name,
         target_gap=project.target_gap, threshold=project.suppression_threshold, timezone=project.timezone,
         frame=measure_frame(session, measure_id=measure.id),
+        quarters=measure.quarters, data_period=per.finest(mrepo.data_periods(session, measure_id=measure.id)),
     )
 
 
@@ -139,7 +143,7 @@ def analyse(job: MeasureJob, *, window_months: int) -> an.ChannelAnalysis:
         job.frame, kind=job.kind, direction=job.direction, reference=job.reference, focus_groups=job.focus,
         period=job.period, spc_method=job.spc_method, rebase=job.rebase, target=job.target, today=job.today,
         window_months=window_months, target_gap=job.target_gap, policy=job.policy,
-        measure_type=job.measure_type, name=job.name,
+        measure_type=job.measure_type, name=job.name, quarters=job.quarters, data_period=job.data_period,
     )
 
 
@@ -163,26 +167,30 @@ def safe_stats(a: an.MeasureAnalysis, policy: DisclosurePolicy) -> list[GroupSta
     return out
 
 
-def render(ca: an.ChannelAnalysis, view: str, policy: DisclosurePolicy, window_months: int) -> charts.Chart:
+def render(ca: an.ChannelAnalysis, view: str, policy: DisclosurePolicy, window_months: int, *,
+           whole_series: bool = False) -> charts.Chart:
+    """The chart for a view, drawn from the chosen window's periods only (the 3-, 6- and 12-month windows
+    differ whenever the data do), or from every period with `whole_series`."""
     a = ca.analysis
     short = {c: _short(c) for c in a.labels}
+    since = a.window[0] if a.window is not None and not whole_series else None
     if view == "completeness" and a.missing is not None and a.missing.by_period:
         return charts.completeness_chart(
             [(p.period, p.valid_share or 0.0, p.not_stated_share or 0.0, p.not_known_share or 0.0)
-             for p in a.missing.by_period],
-            measure_name=a.name,
+             for p in a.missing.by_period if since is None or p.period >= since],
+            measure_name=a.name, period=a.period,
         )
     if view == "gaps" and (a.groups or a.value_groups):
         suppressed = {g.code for g in a.groups if safe_rate(g.numerator, g.denominator, policy).rate is None}
         return charts.latest_window_dotplot(
             safe_stats(a, policy), measure_name=a.name, kind=_chart_kind(a.kind),
-            window_label=f"last {window_months} months", suppressed=suppressed,
+            window_label=an.window_label(a.window, a.period), suppressed=suppressed,
         )
     results = list(a.spc.values())
     return charts.group_timeseries(
         results, measure_name=a.name, kind=_chart_kind(a.kind), reference=a.reference_group or "",
         labels=short, suppressed=ca.suppressed_periods, rebase=a.rebase.get(an.TOTAL, ()), target=a.target,
-        focus=a.focus_groups,
+        focus=a.focus_groups, period=a.period, since=since,
     )
 
 
@@ -253,7 +261,8 @@ def post_missing_report(client: WebClient, jobs: list[MeasureJob], *, project_na
                                                                       "OTHER_CATEGORIES"))]
         rows.append((job.name, a.missing, data_warnings))
         if a.missing is not None and a.missing.by_period and len(charts_to_post) < 3:
-            charts_to_post.append(render(ca, "completeness", job.policy, 3))
+            # The data-quality report shows recording over the whole history, not one window.
+            charts_to_post.append(render(ca, "completeness", job.policy, 3, whole_series=True))
     report, text = eb.missing_report_blocks(project_name, rows)
     for i, chart in enumerate(charts_to_post):
         _upload(client, chart, channel=channel, filename=f"completeness-{i + 1}.png", thread_ts=None)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from bot import periods as per
 from bot.equity import analysis as an
 from bot.equity.disclosure import DisclosurePolicy, safe_rate
 from bot.equity.missing import MissingSummary
@@ -169,7 +170,7 @@ def findings_blocks(
     ref_label = a.labels.get(a.reference_group or "", "") if a.reference_group != an.OTHERS else "all other groups"
     window = an.window_label(a.window, a.period)
     out: list[Block] = [blocks.header(f"{a.name}: by ethnic group"), blocks.section(headline)]
-    context_bits = [f"Latest window {window} ({a.period}ly data)"]
+    context_bits = [f"Latest window {window} ({per.ADJECTIVES.get(a.period, a.period)} data)"]
     if a.reference_group:
         context_bits.append(f"Reference: {ref_label}")
     if ca.grouped_note:
@@ -219,7 +220,7 @@ def measure_list_blocks(project_name: str, measures: Sequence[MeasureRow]) -> tu
         data = (f"{m.points:,} data points, latest period {m.last_period:%d %b %Y}" if m.last_period
                 else "no data yet")
         out.append(blocks.section(
-            f"{i}. *{m.name}* ({m.measure_type}, {m.kind.replace('_', ' ')}, {m.period}ly) · {data}",
+            f"{i}. *{m.name}* ({m.measure_type}, {m.kind.replace('_', ' ')}, {per.ADJECTIVES.get(m.period, m.period)}) · {data}",
             accessory=blocks.button("Show", ids.A_EQUITY_VIEW, value=action_value(m.id, "groups", 3)),
         ))
     return out, f"{len(measures)} measures in {project_name}"

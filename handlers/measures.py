@@ -147,7 +147,10 @@ def read_measure_form(view: dict[str, Any], *, focus_groups: list[str]) -> tuple
         "denominator_definition": denominator,
         "direction": blocks.state_value(view, ids.B_MEASURE_DIRECTION) or "lower",
         "reference_group": reference,
-        "period": blocks.state_value(view, ids.B_MEASURE_PERIOD) or "month",
+        # Payload values are claims: only the offered periods are stored.
+        "period": period if (period := blocks.state_value(view, ids.B_MEASURE_PERIOD)) in dict(mb.PERIOD_OPTIONS)
+        else "month",
+        "quarters": "calendar" if blocks.state_value(view, ids.B_MEASURE_QUARTERS) == "calendar" else "financial",
         "target": target,
     }
     return fields, errors
@@ -476,7 +479,7 @@ def handle_import_submission(
             ack(response_action="errors", errors={ids.B_IMPORT_FILE: problem[:2000]})
             return
         job = _ImportJob(team_id=team_id, channel_id=project.channel_id, user_id=user_id, measure_id=measure.id or 0,
-                         measure_name=measure.name, period=measure.period, today=_local_today(project),
+                         measure_name=measure.name, period=importing.measure_period(measure), today=_local_today(project),
                          file_id=str(files[0]["id"]))
     ack()
     run_import(client, engine, settings, job)

@@ -45,7 +45,10 @@ KIND_OPTIONS = (
     ("value", "Mean or single value"),
 )
 DIRECTION_OPTIONS = (("lower", "Lower is better"), ("higher", "Higher is better"), ("neither", "Neither: watch it"))
-PERIOD_OPTIONS = (("week", "Weekly"), ("month", "Monthly"), ("quarter", "Quarterly"))
+PERIOD_OPTIONS = (("day", "Daily"), ("week", "Weekly"), ("month", "Monthly"), ("quarter", "Quarterly"))
+# The NHS reports in financial years (April to March), so financial-year quarters are the default.
+QUARTER_OPTIONS = (("financial", "NHS financial year: Q1 is April to June"),
+                   ("calendar", "Calendar year: Q1 is January to March"))
 
 BALANCING_REMINDER = (
     ":balance_scale: *This project has no balancing measure yet.* The framework asks for one: a balancing measure "
@@ -152,6 +155,13 @@ def measure_modal(*, channel_id: str, project_id: int, project_reference: str, h
             {"type": "static_select", "options": [option(t, k) for k, t in PERIOD_OPTIONS],
              "initial_option": _option_of(PERIOD_OPTIONS, "month")},
         ),
+        input_block(
+            ids.B_MEASURE_QUARTERS,
+            "Quarters and years",
+            {"type": "radio_buttons", "options": [option(t, k) for k, t in QUARTER_OPTIONS],
+             "initial_option": _option_of(QUARTER_OPTIONS, "financial")},
+            hint="How charts name and group quarters: 2024/25 Q1 (April to June 2024) or 2024 Q1.",
+        ),
         input_block(ids.B_MEASURE_TARGET, "Target", text_input(placeholder="6%", max_length=20), optional=True,
                     hint="For proportions a percentage (6%); otherwise a number in the measure's own unit."),
     ]
@@ -162,6 +172,8 @@ def measure_modal(*, channel_id: str, project_id: int, project_reference: str, h
 def describe_measure(measure: Mapping[str, Any]) -> str:
     direction = dict(DIRECTION_OPTIONS)[measure["direction"]].lower()
     period = dict(PERIOD_OPTIONS)[measure["period"]].lower()
+    if measure["period"] == "quarter":
+        period += " (calendar year)" if measure.get("quarters") == "calendar" else " (NHS financial year)"
     target = f" · target {target_text(measure['kind'], measure['target'])}" if measure.get("target") is not None else ""
     return (
         f"{measure['measure_type']} · {kind_label(measure['kind'])} · {direction} · "
@@ -239,6 +251,7 @@ def log_modal(
     blocks.append(
         input_block(
             ids.B_LOG_PERIOD,
+            "Day" if measure["period"] == "day" else
             f"Period ({dict(PERIOD_OPTIONS)[measure['period']].lower()}: any day in it)",
             {"type": "datepicker", "initial_date": period_initial.isoformat()},
         )

@@ -55,6 +55,7 @@ def create_measure(
     reference_group: str,
     period: str,
     target: float | None,
+    quarters: str = "financial",
 ) -> Measure:
     """Add a measure; raises DuplicateMeasure when the project already has one of that name."""
     assert project.id is not None
@@ -71,6 +72,7 @@ def create_measure(
         direction=direction,
         reference_group=reference_group,
         period=period,
+        quarters=quarters,
         target=target,
         created_by=created_by,
     )
@@ -208,6 +210,13 @@ def batches_for_project(session: Session, *, project_id: int, include_undone: bo
     if not include_undone:
         query = query.where(col(DataBatch.undone_at).is_(None))
     return list(session.exec(query.order_by(col(DataBatch.id).desc())))
+
+
+def data_periods(session: Session, *, measure_id: int) -> list[str]:
+    """The finer periods the measure's current (not undone) imports were grouped from, from their summaries."""
+    query = select(DataBatch).where(DataBatch.measure_id == measure_id, col(DataBatch.undone_at).is_(None))
+    found = {str(b.summary["grouped_from"]) for b in session.exec(query) if (b.summary or {}).get("grouped_from")}
+    return sorted(found)
 
 
 def revisions(session: Session, *, batch_id: int) -> list[DataRevision]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint, text
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
@@ -96,7 +96,9 @@ class Measure(SQLModel, table=True):
     denominator_definition: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     direction: str = Field(default="lower", max_length=8)  # higher | lower | neither
     reference_group: str = Field(default="A", max_length=16)  # a code, "HL:<group>", "BEST" or "OTHERS"
-    period: str = Field(default="month", max_length=8)  # week | month | quarter
+    period: str = Field(default="month", max_length=8)  # day | week | month | quarter | year
+    # How quarters and years are named and grouped: "financial" (NHS, April to March) or "calendar".
+    quarters: str = Field(default="financial", sa_column=Column(String(9), nullable=False, server_default="financial"))
     target: float | None = None
     spc_method: str | None = Field(default=None, max_length=8)  # None: p for proportions, mdc for values
     rebase_dates: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

@@ -215,7 +215,7 @@ def test_bad_frames_are_refused_plainly() -> None:
     with pytest.raises(ValueError, match="unknown measure kind"):
         analyse(pph_worked_example(), kind="ratio")
     with pytest.raises(ValueError, match="period"):
-        analyse(pph_worked_example(), period="day")
+        analyse(pph_worked_example(), period="fortnight")
 
 
 # ---------------------------------------------------------------- for a channel
@@ -232,7 +232,7 @@ def test_channel_analysis_coarsens_sparse_weeks_and_logs_suppression(caplog: pyt
     with caplog.at_level("INFO", logger="bot.equity.analysis"):
         ca = an.analyse_for_channel(frame(rows), kind="proportion", direction="lower", reference="A",
                                     focus_groups=["N", "M"], period="week", policy=POLICY, today=date(2025, 1, 6))
-    assert ca.analysis.period in ("month", "quarter")
+    assert ca.analysis.period in ("month", "fy_quarter")  # NHS financial-year quarters by default
     assert ca.grouped_note and "grouped to protect confidentiality" in ca.grouped_note
     logged = " ".join(r.getMessage() for r in caplog.records)
     for code, periods in ca.suppressed_periods.items():

@@ -283,3 +283,60 @@ def test_weekly_dates_are_spelled_out() -> None:
     results = [p_result("A", [100] * 20, [1000] * 20, periods), p_result("N", [20] * 20, [150] * 20, periods)]
     chart = group_timeseries(results, measure_name="PPH", kind="proportion", reference="A", labels=LABELS)
     assert "20 weekly points" in chart.alt_text
+
+
+# --- periods as the data has them ------------------------------------------------------------------
+
+
+def _tick_texts(fig: Figure) -> list[str]:
+    fig.canvas.draw()
+    # Quarter ticks are two lines ("2024/25" over "Q1"); read them as one.
+    return [t.get_text().replace("\n", " ") for ax in fig.axes for t in ax.get_xticklabels() if t.get_text()]
+
+
+def test_financial_year_quarters_are_labelled_as_the_nhs_writes_them() -> None:
+    # Eight quarters from April 2023: NHS financial years 2023/24 and 2024/25, Q1 (Apr-Jun) to Q4 (Jan-Mar).
+    periods = [date(2023 + (m - 1) // 12, (m - 1) % 12 + 1, 1) for m in range(4, 4 + 24, 3)]
+    expected = [f"{2023 + i // 4}/{(2024 + i // 4) % 100:02d} Q{i % 4 + 1}" for i in range(8)]
+    results = [p_result("A", [100] * 8, [1000] * 8, periods), p_result("N", [20] * 8, [150] * 8, periods)]
+    fig, alt, _ = _build_group_timeseries(results, measure_name="PPH", kind="proportion", reference="A",
+                                          labels=LABELS, period="fy_quarter")
+    ticks = _tick_texts(fig)
+    assert ticks and set(ticks) <= set(expected) and expected[-1] in ticks
+    assert f"8 financial-year quarters, {expected[0]} to {expected[-1]}" in alt
+    # The same dates as calendar quarters: 2023 Q2 to 2025 Q1.
+    fig, alt, _ = _build_group_timeseries(results, measure_name="PPH", kind="proportion", reference="A",
+                                          labels=LABELS, period="quarter")
+    assert "8 quarters, 2023 Q2 to 2025 Q1" in alt and "2025 Q1" in _tick_texts(fig)
+
+
+def test_daily_points_are_days_not_weeks() -> None:
+    periods = [date(2025, 9, 1) + timedelta(days=i) for i in range(16)]
+    results = [p_result("A", [100] * 16, [1000] * 16, periods), p_result("N", [20] * 16, [150] * 16, periods)]
+    chart = group_timeseries(results, measure_name="PPH", kind="proportion", reference="A", labels=LABELS)
+    assert "16 daily points" in chart.alt_text and "weekly" not in chart.alt_text
+    chart = group_timeseries(results, measure_name="PPH", kind="proportion", reference="A", labels=LABELS,
+                             period="day")
+    assert "16 days, 1 Sep 2025 to 16 Sep 2025" in chart.alt_text
+
+
+def test_a_window_plots_only_its_own_periods_with_the_whole_series_limits() -> None:
+    results = standard_results()
+    periods = months(18)
+    since = periods[-3]
+    fig, alt, _ = _build_group_timeseries(results, measure_name="PPH", kind="proportion", reference="A",
+                                          labels=LABELS, period="month", since=since)
+    xs = {round(x, 6) for x in drawn_values(fig)}
+    from bot.charts import _datenum
+
+    assert round(_datenum(since), 6) in xs and round(_datenum(periods[-4]), 6) not in xs
+    assert f"3 months, {since:%b %Y} to {periods[-1]:%b %Y}" in alt
+    # White British's centre line is the mean over all 18 months, not over the three shown.
+    whole_mean = sum(100 + (i % 4) for i in range(18)) / (1000 * 18) * 100
+    window_mean = sum(100 + (i % 4) for i in range(15, 18)) / (1000 * 3) * 100
+    assert round(whole_mean, 6) in xs and round(window_mean, 6) not in xs
+    whole = group_timeseries(results, measure_name="PPH", kind="proportion", reference="A", labels=LABELS,
+                             period="month")
+    window = group_timeseries(results, measure_name="PPH", kind="proportion", reference="A", labels=LABELS,
+                              period="month", since=since)
+    assert whole.png != window.png

@@ -94,7 +94,8 @@ def test_equity_list_chart_buttons_and_disclosure(live: Any) -> None:
     replies = live.standin.wait_for(
         lambda: [m for m in live.standin.thread(CHANNEL, message.ts)
                  if "• Last 12 months" in json.dumps(m.blocks, ensure_ascii=False)] or None, timeout=30)
-    assert "Jul 2024" in _all_text(replies[-1].blocks)  # the 12-month window starts a year back
+    # The 12-month window starts a year back: July 2024, Q2 of the NHS financial year 2024/25.
+    assert "2024/25 Q2" in _all_text(replies[-1].blocks)
     live.driver.click("equity_view_completeness", user=ANALYST, message=message)
     live.standin.wait_for(lambda: [f for f in live.standin.files() if "completeness" in f.filename] or None, timeout=30)
 

@@ -225,3 +225,73 @@ def test_demo_extract_is_seeded_and_realistic() -> None:
     assert rate.loc["A", "numerator"] / rate.loc["A", "denominator"] == pytest.approx(0.05, abs=0.01)
     assert rate.loc["N", "numerator"] / rate.loc["N", "denominator"] == pytest.approx(0.105, abs=0.02)
     assert {"Z", "99"} <= set(frame["group"])
+
+
+def test_an_import_that_merges_periods_says_so_and_equity_repeats_it(engine: Engine) -> None:
+    from datetime import timedelta
+
+    from handlers import equity
+
+    measure_id = make_measure(engine)
+    days = [date(2025, 3, 1) + timedelta(days=i) for i in range(45)]  # 1 Mar to 14 Apr
+    rows = [(d.isoformat(), g, 2 + i % 3, 40) for i, d in enumerate(days) for g in ("A", "N")]
+    outcome = run_import(engine, measure_id, csv(rows), filename="daily.csv")
+    assert outcome.grouping == "Daily values were grouped into months for the chart"
+    # Two months of points, each the sum of its days.
+    march = sum(2 + i % 3 for i, d in enumerate(days) if d.month == 3)
+    assert current(engine)[(date(2025, 3, 1), "A")] == (march, 40 * 31, None)
+    lines = importing.summary_lines(outcome, safe=True)
+    april = sum(1 for d in days if d.month == 4)
+    assert (f"Daily values were grouped into months for the chart: the measure reports monthly. Apr 2025 has only "
+            f"{april} of its 30 days in the data.") in lines
+    with Session(engine) as session:
+        assert measures_repo.data_periods(session, measure_id=measure_id) == ["day"]
+        measure = session.get(Measure, measure_id)
+        assert measure is not None
+        project = repo.project_for_channel(session, team_id="T1", channel_id="C1")
+        job = equity._job(session, measure, project)
+    assert job.data_period == "day" and job.period == "month"
+    notes = [w.message for w in equity.analyse(job, window_months=3).analysis.warnings if w.code == "PERIODS_GROUPED"]
+    assert notes and notes[0].startswith("Daily values were grouped into months for the chart.")
+    # Monthly data say nothing of the kind; undoing the daily import takes the note away with it.
+    plain = run_import(engine, make_measure(engine, name="Monthly"), csv([("2025-01", "A", 3, 40)]))
+    assert plain.grouping is None and not any("grouped" in line for line in importing.summary_lines(plain, safe=True))
+    with unit_of_work(engine) as session:
+        importing.undo_batch(session, batch_id=outcome.batch_id, team_id="T1", user_id="U1")
+    with Session(engine) as session:
+        assert measures_repo.data_periods(session, measure_id=measure_id) == []
+
+
+def test_a_measure_keeps_its_quarters_setting(engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        project = repo.create_project(
+            session, team_id="T1", enterprise_id=None, channel_id="C9", created_by="U1", name="Q", aim="",
+            focus_groups=["N"], reference_group="A", baseline="", target="", target_date=None, racism_context="",
+            leads=["U1"], partners=[], timezone="Europe/London",
+        )
+        made = [measures_repo.create_measure(
+            session, project=project, created_by="U1", name=name, measure_type="outcome", kind="proportion",
+            numerator_definition="", denominator_definition="", direction="lower", reference_group="A",
+            period="quarter", target=None, **extra) for name, extra in (("FY", {}), ("Cal", {"quarters": "calendar"}))]
+        ids_ = made[0].id, made[1].id
+    with Session(engine) as session:
+        fy_m, cal_m = session.get(Measure, ids_[0]), session.get(Measure, ids_[1])
+        assert fy_m is not None and cal_m is not None
+        assert (fy_m.quarters, importing.measure_period(fy_m)) == ("financial", "fy_quarter")
+        assert (cal_m.quarters, importing.measure_period(cal_m)) == ("calendar", "quarter")
+    data = csv([("2024/25 Q1", "A", 3, 40), ("2024 Q3", "A", 4, 50)])
+    outcome = run_import_as(engine, ids_[0], data)
+    assert importing.periods_text(outcome.periods, outcome.period) == "2024/25 Q1 to 2024/25 Q2 (2 periods)"
+    outcome = run_import_as(engine, ids_[1], data)
+    assert importing.periods_text(outcome.periods, outcome.period) == "2024 Q2 to 2024 Q3 (2 periods)"
+
+
+def run_import_as(engine: Engine, measure_id: int, data: bytes) -> importing.ImportOutcome:
+    """Import the way Slack and the CLI do: into the measure's own period."""
+    with unit_of_work(engine) as session:
+        measure = session.get(Measure, measure_id)
+        assert measure is not None
+        parsed = read_extract(data, filename="q.csv", period=importing.measure_period(measure),  # type: ignore[arg-type]
+                              quarters=measure.quarters, today=TODAY)
+        return importing.apply_import(session, measure=measure, parsed=parsed, source="import", filename="q.csv",
+                                      user_id="U1")

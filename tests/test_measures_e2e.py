@@ -436,3 +436,53 @@ def test_cli_import(live: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     bad.write_text("nhs_number,ethnicity,date,outcome\n9434765919,A,2024-01-01,1\n")
     assert cli.main(["import", str(bad), "--project", "1", "--measure", "1"]) == 1
     assert "identifier" in capsys.readouterr().err
+
+
+def test_measure_new_offers_financial_or_calendar_quarters_and_daily_periods(live: Any) -> None:
+    start_project(live)
+    view = live.driver.slash("/measure", "new", user=LEAD, channel=CHANNEL).wait_view()
+    block = next(b for b in view["blocks"] if b.get("block_id") == ids.B_MEASURE_QUARTERS)
+    # NHS reporting runs April to March, so financial-year quarters are the default.
+    assert block["element"]["initial_option"]["value"] == "financial"
+    assert {o["value"] for o in block["element"]["options"]} == {"financial", "calendar"}
+    period_block = next(b for b in view["blocks"] if b.get("block_id") == ids.B_MEASURE_PERIOD)
+    assert "day" in {o["value"] for o in period_block["element"]["options"]}
+    add_measure(live, **{ids.B_MEASURE_PERIOD: "quarter", ids.B_MEASURE_QUARTERS: "calendar"})
+    assert "quarterly (calendar year)" in live.standin.last_message(CHANNEL).text
+    add_measure(live, **{ids.B_MEASURE_NAME: "Daily PPH", ids.B_MEASURE_PERIOD: "day"})
+    with Session(live.engine) as session:
+        stored = {m.name: (m.period, m.quarters) for m in session.exec(select(Measure))}
+    assert stored == {PPH: ("quarter", "calendar"), "Daily PPH": ("day", "financial")}
+    assert live.standin.violations == []
+
+
+def test_daily_data_into_a_monthly_measure_is_grouped_and_said_and_a_daily_measure_keeps_days(live: Any) -> None:
+    start_project(live)
+    add_measure(live)
+    add_measure(live, **{ids.B_MEASURE_NAME: "Daily PPH", ids.B_MEASURE_PERIOD: "day"})
+    first = last_month() - timedelta(days=40)
+    days = [first + timedelta(days=i) for i in range(40)]
+    rows = [{"period": d.isoformat(), "ethnicity": code, "numerator": 10, "denominator": 100}
+            for d in days for code in ("A", "N")]
+    content = pd.DataFrame(rows).to_csv(index=False).encode()
+    reply = import_file(live, "daily.csv", content)
+    said = "Daily values were grouped into months for the chart"
+    assert said in str(reply.blocks)
+    months = sorted({d.replace(day=1) for d in days})
+    assert {p for p, _ in points(live.engine)} == set(months)
+    assert_channel_safe(live)
+    live.driver.slash("/equity", PPH, user=LEAD, channel=CHANNEL)
+    live.standin.wait_for(lambda: [m for m in live.standin.messages(CHANNEL) if said in str(m.blocks)
+                                   and "by ethnic group" in str(m.blocks)] or None, timeout=30)
+
+    reply = import_file(live, "daily2.csv", content, measure="Daily PPH")
+    assert said not in str(reply.blocks) and "grouped" not in str(reply.blocks)
+    with Session(live.engine) as session:
+        daily = session.exec(select(Measure).where(Measure.name == "Daily PPH")).one()
+        stored = {p.period_start for p in session.exec(select(DataPoint).where(DataPoint.measure_id == daily.id))}
+    assert stored == set(days)
+    before = len(live.standin.files())
+    live.driver.slash("/equity", "Daily PPH", user=LEAD, channel=CHANNEL)
+    chart = live.standin.wait_for(lambda: live.standin.files()[before:] or None, timeout=30)[0]
+    # The latest window of about three months holds every one of the 40 days.
+    assert f"40 days, {days[0].day} {days[0]:%b %Y} to {days[-1].day} {days[-1]:%b %Y}" in chart.alt_txt

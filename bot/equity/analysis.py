@@ -11,12 +11,13 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, cast
 
 import pandas as pd
 
 from bot import ethnicity
+from bot import periods as per
 from bot.equity import missing as missing_data
 from bot.equity import stats
 from bot.equity.disclosure import DisclosurePolicy
@@ -36,11 +37,14 @@ logger = logging.getLogger(__name__)
 
 COUNT_KINDS = ("proportion", "rate_per_1000")
 VALUE_KINDS = ("value", "count")
-PERIODS = ("week", "month", "quarter")
+PERIODS = per.PERIODS
 # The latest window: about three months whatever the period length.
-DEFAULT_WINDOW = {"week": 13, "month": 3, "quarter": 1}
-PERIODS_PER_MONTH = {"week": 13 / 3, "month": 1.0, "quarter": 1 / 3}
-COARSER = {"week": "month", "month": "quarter"}
+DEFAULT_WINDOW = {"day": 91, "week": 13, "month": 3, "quarter": 1, "fy_quarter": 1, "year": 1, "fy_year": 1}
+PERIODS_PER_MONTH = per.PER_MONTH
+# Disclosure control groups into these when most cells are small ("month" goes to the measure's quarters).
+COARSER = {"day": "week", "week": "month", "month": "quarter"}
+_GROUPED_AS = {"week": "weekly periods", "month": "monthly periods", "quarter": "quarterly periods",
+               "fy_quarter": "financial-year quarters"}
 MISSING_CODES = ethnicity.MISSING_CODES
 NATIONAL = ethnicity.NATIONAL_CODES
 TOTAL = ethnicity.ALL
@@ -268,10 +272,7 @@ def tidy_frame(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 
 def _step(d: date, fine: str, sign: int) -> date:
-    if fine == "week":
-        return d + timedelta(days=7 * sign)
-    month = d.month - 1 + sign
-    return date(d.year + month // 12, month % 12 + 1, 1)
+    return per.step(d, fine, sign)
 
 
 def coarsen(frame: pd.DataFrame, period: str, kind: str, fine: str | None = None) -> pd.DataFrame:
@@ -280,8 +281,7 @@ def coarsen(frame: pd.DataFrame, period: str, kind: str, fine: str | None = None
     With `fine` (the current period length), an incomplete first or last longer period is left out: a
     quarter holding one month of data would read as a fall in counts and a thin latest window.
     """
-    from bot.importer import period_start
-
+    period_start = per.start
     out = frame.copy()
     fine_periods = sorted(set(out["period"].tolist()))
     out["period"] = [period_start(d, cast(Any, period)) for d in out["period"].tolist()]
@@ -372,9 +372,9 @@ def label(code: str) -> str:
 
 
 def period_label(d: date, period: str) -> str:
-    """'w/c 7 Apr 2025', 'Apr 2025' or 'Apr–Jun 2025'."""
-    if period == "week":
-        return f"w/c {d.day} {d:%b %Y}"
+    """'7 Apr 2025', 'w/c 7 Apr 2025', 'Apr 2025', 'Apr–Jun 2025', '2025/26 Q1', '2025' or '2025/26'."""
+    if period in ("day", "week", "fy_quarter", "year", "fy_year"):
+        return per.label(d, period)
     if period == "quarter":
         end = date(d.year + (d.month + 2 > 12), (d.month + 1) % 12 + 1, 1)
         return f"{d:%b}–{end:%b %Y}" if end.year == d.year else f"{d:%b %Y}–{end:%b %Y}"
@@ -429,6 +429,7 @@ def analyse_measure(
     policy: DisclosurePolicy,
     measure_type: str = "outcome",
     name: str = "This measure",
+    data_period: str | None = None,
 ) -> MeasureAnalysis:
     """Analyse one measure's tidy frame by ethnic group.
 
@@ -447,9 +448,11 @@ def analyse_measure(
         baseline, recent: inclusive windows for the change in the gap (default first and last third).
         policy: the project's disclosure policy; decides which subgroups the aggregation and balancing
             checks can name.
+        data_period: the period the data came in, when it was finer than `period`: the analysis then says
+            that finer periods were grouped (averaged, for a value measure) into `period`.
     """
     if period not in PERIODS:
-        raise ValueError(f"unknown period {period!r}: expected week, month or quarter")
+        raise ValueError(f"unknown period {period!r}: expected one of {', '.join(PERIODS)}")
     if direction not in ("higher", "lower", "neither"):
         raise ValueError(f"unknown direction {direction!r}: expected higher, lower or neither")
     direction_ = cast(Direction, direction)
@@ -479,6 +482,11 @@ def analyse_measure(
     full = _add_derived(base, derived, kind)
     window_counts = _counts(full, window)
     warnings: list[Warning] = []
+    if data_period in per.RANK and per.RANK[data_period] < per.RANK[period]:
+        warnings.append(Warning(
+            "PERIODS_GROUPED", "caution",
+            f"{per.grouping_note(data_period, period, averaged=not is_rate)}.",
+        ))
     labels = {c: label(c) for c in set(full["group"]) | {reference, *focus, TOTAL} if c != BEST}
 
     ref: str | None = reference
@@ -724,7 +732,7 @@ def _period_words(a: MeasureAnalysis) -> str:
     if a.window is None:
         return "the latest window"
     n = len([p for p in a.periods if a.window[0] <= p <= a.window[1]])
-    return f"the latest {n} {a.period}{'s' if n != 1 else ''}" if n > 1 else f"the latest {a.period}"
+    return f"the latest {n} {per.noun(a.period, n)}" if n > 1 else f"the latest {per.noun(a.period)}"
 
 
 def recent_concerns(a: MeasureAnalysis, *, within: int = 3) -> list[str]:
@@ -899,6 +907,7 @@ def analyse_for_channel(
     reference: str,
     focus_groups: Sequence[str],
     rebase: Mapping[str, Sequence[date]] | None = None,
+    quarters: str = "financial",
     **kwargs: Any,
 ) -> ChannelAnalysis:
     """analyse_measure, then coarser periods (weeks, months, quarters) and then the five high-level groups
@@ -907,24 +916,27 @@ def analyse_for_channel(
     current = tidy_frame(frame, kind)
     grouped: list[str] = []
 
-    def run(data: pd.DataFrame, per: str, ref: str, focus: Sequence[str],
+    def run(data: pd.DataFrame, length: str, ref: str, focus: Sequence[str],
             reb: Mapping[str, Sequence[date]] | None) -> MeasureAnalysis:
-        return analyse_measure(data, period=per, window_periods=window_periods_for(per, window_months),
+        return analyse_measure(data, period=length, window_periods=window_periods_for(length, window_months),
                                policy=policy, reference=ref, focus_groups=focus, rebase=reb, **kwargs)
 
-    per, ref, focus, reb = period, reference, list(focus_groups), rebase
+    period_now, ref, focus, reb = period, reference, list(focus_groups), rebase
     if kind in COUNT_KINDS:
-        while per in COARSER and _periods_mostly_suppressed(current, reference, focus_groups, policy):
-            current = coarsen(current, COARSER[per], kind, fine=per)
-            per = COARSER[per]
-            grouped = [{"month": "monthly periods", "quarter": "quarterly periods"}[per]]
-        if _groups_mostly_suppressed(current, window_periods_for(per, window_months), policy):
+        while period_now in COARSER and _periods_mostly_suppressed(current, reference, focus_groups, policy):
+            coarser = COARSER[period_now]
+            if coarser == "quarter" and quarters != "calendar":
+                coarser = "fy_quarter"
+            current = coarsen(current, coarser, kind, fine=period_now)
+            period_now = coarser
+            grouped = [_GROUPED_AS[period_now]]
+        if _groups_mostly_suppressed(current, window_periods_for(period_now, window_months), policy):
             current = to_high_level(current, kind)
             ref = _hl(reference)
             focus = list(dict.fromkeys(_hl(f) for f in focus_groups if _hl(f) != ref))
             reb = {_hl(k): v for k, v in (rebase or {}).items()}
             grouped.append("the five high-level ethnic groups")
-    a = run(current, per, ref, focus, reb)
+    a = run(current, period_now, ref, focus, reb)
     suppressed_periods: dict[str, set[date]] = {}
     for code, result in a.spc.items():
         hidden = {p.period for p in result.points if p.numerator is not None and _small(p.numerator, policy)}

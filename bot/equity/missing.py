@@ -48,10 +48,11 @@ from scipy.stats import chi2_contingency
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
+from bot import periods as period_kinds
 from bot.equity.disclosure import DEFAULT_POLICY, DisclosurePolicy, cell
 from bot.equity.types import Direction, Severity, Warning
 
-PeriodKind = Literal["week", "month", "quarter"]
+PeriodKind = Literal["day", "week", "month", "quarter", "fy_quarter", "year", "fy_year"]
 
 NATIONAL_CODES: tuple[str, ...] = tuple("ABCDEFGHJKLMNPRS")
 NOT_STATED = "Z"
@@ -66,7 +67,8 @@ Z_VS_99 = (
 )
 
 _SEVERITY_RANK: dict[Severity, int] = {"critical": 0, "warning": 1, "caution": 2, "info": 3}
-_PERIOD_WORD: dict[PeriodKind, str] = {"week": "week", "month": "month", "quarter": "quarter"}
+_PERIOD_WORD: dict[PeriodKind, str] = {"day": "day", "week": "week", "month": "month", "quarter": "quarter",
+                                       "fy_quarter": "quarter", "year": "year", "fy_year": "financial year"}
 
 
 @dataclass(frozen=True)
@@ -234,10 +236,14 @@ def _join(names: Sequence[str]) -> str:
 
 
 def _period_index(d: date, period: PeriodKind) -> int:
+    if period == "day":
+        return d.toordinal()
     if period == "month":
         return d.year * 12 + d.month - 1
-    if period == "quarter":
+    if period in ("quarter", "fy_quarter"):
         return d.year * 4 + (d.month - 1) // 3
+    if period in ("year", "fy_year"):
+        return period_kinds.fy_of(d) if period == "fy_year" else d.year
     return (d - date(1970, 1, 5)).days // 7  # weeks start on Monday; 5 Jan 1970 was one
 
 
@@ -246,6 +252,8 @@ def _period_label(d: date, period: PeriodKind) -> str:
         return d.strftime("%B %Y")
     if period == "quarter":
         return f"{d.year} Q{(d.month - 1) // 3 + 1}"
+    if period != "week":
+        return period_kinds.label(d, period)
     return f"the week of {d.day} {d.strftime('%b %Y')}"
 
 
@@ -555,7 +563,8 @@ def _stale(rows: Sequence[_Row], today: date, period: PeriodKind, tiers: Tiers) 
     last = max(r.period for r in rows)
     # Complete periods since the last one with data; the current period is still under way.
     missing = _period_index(today, period) - 1 - _period_index(last, period)
-    if missing <= tiers.stale_after:
+    # Daily figures usually arrive as a monthly extract: a month of days is not yet late.
+    if missing <= (max(tiers.stale_after, 31) if period == "day" else tiers.stale_after):
         return []
     message = (
         f"This measure was last updated with data for {_period_label(last, period)}; by now we would expect "

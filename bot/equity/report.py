@@ -13,9 +13,10 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from bot import periods as per
 from bot.equity import analysis as an
 from bot.equity.disclosure import DisclosurePolicy
-from bot.equity.types import GroupStat
+from bot.equity.types import GroupStat, Warning
 
 EXIT_BAD_INPUT = 2
 
@@ -24,19 +25,33 @@ class ReportError(Exception):
     """Bad input: reported on one line, exit code 2."""
 
 
-def _date(text: str, what: str) -> date:
+def _bound(text: str, what: str, *, end: bool) -> date:
+    """--from/--to: a date, or a period as the data write it ('2024/25 Q1', 'Apr 2024', '202404', 'FY2024/25').
+    A period means its first day for --from and its last day for --to."""
+    from datetime import timedelta
+
+    from bot.importer import _parse_period_label
+
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise ReportError(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
+        pass
+    parsed = _parse_period_label(text)
+    if parsed is None or parsed[1] == "date":  # 01/02/2024 could be January or February: only ISO dates
+        raise ReportError(f"{what} {text!r} is not a date or a period: use YYYY-MM-DD or, for example, 2024/25 Q1")
+    start, kind = parsed
+    if not end:
+        return start
+    return per.step(start, kind) - timedelta(days=1)
 
 
 def parse_rebase(entries: Sequence[str]) -> dict[str, list[date]]:
-    """'--rebase 2024-04-01' (every group) or '--rebase N=2024-04-01' (one group)."""
+    """'--rebase 2024-04-01' (every group), '--rebase N=2024-04-01' (one group) or a period such as
+    '--rebase "2024/25 Q2"' (from the start of that period)."""
     out: dict[str, list[date]] = {}
     for entry in entries:
         group, _, day = entry.rpartition("=")
-        out.setdefault(group.strip() or an.TOTAL, []).append(_date(day, "--rebase date"))
+        out.setdefault(group.strip() or an.TOTAL, []).append(_bound(day, "--rebase", end=False))
     return out
 
 
@@ -53,29 +68,42 @@ def build_analysis(args: argparse.Namespace, *, today: date | None = None) -> an
     if not path.is_file():
         raise ReportError(f"{path} not found")
     today = today or date.today()
+    quarters = getattr(args, "quarters", "financial")
+    period = per.effective(args.period, quarters) if args.period != "auto" else "auto"
     try:
-        parsed = read_extract(path, filename=path.name, period=args.period, today=today)
+        parsed = read_extract(path, filename=path.name, period=period, today=today,
+                              quarters=quarters)
     except ImportRefused as exc:
         raise ReportError(exc.message) from None
     frame = parsed.frame
     if args.date_from:
-        start = _date(args.date_from, "--from")
+        start = _bound(args.date_from, "--from", end=False)
         frame = frame[[p >= start for p in frame["period"]]]
     if args.date_to:
-        end = _date(args.date_to, "--to")
+        end = _bound(args.date_to, "--to", end=True)
         frame = frame[[p <= end for p in frame["period"]]]
     if frame.empty:
         raise ReportError(f"{path.name} has no usable rows" + (" in that date range" if args.date_from or args.date_to
                                                                 else "") + _problems(parsed.problems()))
     try:
-        return an.analyse_measure(
+        analysis = an.analyse_measure(
             frame, kind=_kind(frame, parsed.shape), direction=args.direction, reference=args.reference,
-            focus_groups=[], period=args.period, spc_method=args.spc, rebase=parse_rebase(args.rebase),
+            focus_groups=[], period=parsed.period, spc_method=args.spc, rebase=parse_rebase(args.rebase),
             fix_after=args.fix_after, target=args.target, screen_outliers=not args.no_screen, today=today,
-            policy=DisclosurePolicy(), name=path.stem,
+            policy=DisclosurePolicy(), name=path.stem, data_period=parsed.data_period if parsed.grouping else None,
         )
     except ValueError as exc:
         raise ReportError(str(exc)) from None
+    shown = set(frame["period"])
+    partial = "; ".join(text for start, text in parsed.partial_periods.items() if start in shown)
+    if partial:
+        effect = (f"its mean covers only part of the {per.noun(parsed.period)}" if parsed.shape == "values"
+                  else f"its counts are lower than a whole {per.noun(parsed.period)}'s would be")
+        analysis.warnings.append(Warning(
+            "PERIODS_PARTIAL", "caution",
+            f"{partial[0].upper()}{partial[1:]}, so {effect}. Use --from and --to to leave it out.",
+        ))
+    return analysis
 
 
 def _problems(lines: list[str]) -> str:
@@ -116,8 +144,14 @@ def _table(rows: list[list[str]]) -> str:
 def text_report(a: an.MeasureAnalysis) -> str:
     """The readable report: unrounded, for local analyst use only (never post it to a channel)."""
     better = {"lower": "lower is better", "higher": "higher is better", "neither": "no better direction"}
-    lines = [f"Equity report: {a.name} ({a.kind.replace('_', ' ')}, {a.period}ly, {better[a.direction]})"]
-    lines.append(f"Periods: {len(a.periods)}, {a.periods[0]} to {a.periods[-1]}" if a.periods else "Periods: none")
+    lines = [f"Equity report: {a.name} ({a.kind.replace('_', ' ')}, {per.ADJECTIVES.get(a.period, a.period)}, "
+             f"{better[a.direction]})"]
+    span = an.window_label((a.periods[0], a.periods[-1]), a.period) if a.periods else "none"
+    lines.append(f"Periods: {len(a.periods)} {per.noun(a.period, len(a.periods))}, {span}" if a.periods
+                 else "Periods: none")
+    lines += [f"Note: {w.message}" + (" --period auto keeps the data's own periods." if w.code == "PERIODS_GROUPED"
+                                      else "")
+              for w in a.warnings if w.code in ("PERIODS_GROUPED", "PERIODS_PARTIAL")]
     lines.append(f"Latest window: {an.window_label(a.window, a.period)}; reference: "
                  f"{a.labels.get(a.reference_group or '', a.reference_group or 'none')}")
     lines.append("UNROUNDED local output: do not post these counts to a channel.")
@@ -147,7 +181,7 @@ def text_report(a: an.MeasureAnalysis) -> str:
         lines.append(f"  {a.labels.get(code, code)}: {s.n_points} points, last point {s.variation_type}"
                      f"{', trial limits' if s.trial_limits else ''}{runs}")
         for p in flagged[-5:]:
-            lines.append(f"      {p.period}: {', '.join(p.signals)} ({p.variation})")
+            lines.append(f"      {an.period_label(p.period, a.period)}: {', '.join(p.signals)} ({p.variation})")
         if len(flagged) > 5:
             lines.append(f"      ... and {len(flagged) - 5} earlier signalled points")
     if a.missing is not None:
@@ -167,7 +201,7 @@ def write_chart(a: an.MeasureAnalysis, out: Path) -> Path:
     chart = charts.group_timeseries(
         list(a.spc.values()), measure_name=a.name, kind=a.kind if a.is_rate else "value",
         reference=a.reference_group or "", labels={c: _short(c) for c in a.labels},
-        rebase=a.rebase.get(an.TOTAL, ()), target=a.target, max_groups=9,
+        rebase=a.rebase.get(an.TOTAL, ()), target=a.target, max_groups=9, period=a.period,
     )
     out.write_bytes(chart.png)
     return out
