@@ -48,7 +48,7 @@ def handle_measure(ack: Ack, command: dict[str, Any], respond: Respond, client: 
     elif word == "undo":
         undo_from_command(client, respond, context, rest=rest)
     else:
-        intro = [blocks.section(f":grey_question: I don't know `{word[:40]}`.")] if word not in ("", "help") else []
+        intro = [blocks.section(f":grey_question: I don't know `{blocks.typed(word[:40])}`.")] if word not in ("", "help") else []
         respond(blocks=[*intro, *mb.help_blocks()], text="/measure: what I can do", response_type="ephemeral")
 
 

@@ -31,6 +31,7 @@ from handlers.blocks import (
     plain,
     section,
     text_input,
+    typed,
 )
 
 TYPE_OPTIONS = (
@@ -174,11 +175,11 @@ def target_text(kind: str, target: float) -> str:
 
 
 def measure_added(measure: Mapping[str, Any], *, by: str, has_balancing: bool) -> tuple[list[Block], str]:
-    text = f"<@{by}> added a measure: *{measure['name']}* ({describe_measure(measure)})."
+    text = f"<@{by}> added a measure: *{typed(measure['name'])}* ({describe_measure(measure)})."
     blocks: list[Block] = [section(text)]
-    definition = f"*Counts:* {measure['numerator_definition']}"
+    definition = f"*Counts:* {typed(measure['numerator_definition'])}"
     if measure.get("denominator_definition"):
-        definition += f"\n*Out of:* {measure['denominator_definition']}"
+        definition += f"\n*Out of:* {typed(measure['denominator_definition'])}"
     blocks.append(context(definition[:3000]))
     blocks.append(context("Enter data with `/measure log`, or load an extract with `/measure import`."))
     if not has_balancing:
@@ -234,7 +235,7 @@ def log_modal(
             )
         )
     else:
-        blocks.append(section(f"*{measure['name']}*"))
+        blocks.append(section(f"*{typed(measure['name'])}*"))
     blocks.append(context(f"{describe_measure(measure)}\n{hint}"))
     blocks.append(
         input_block(
@@ -271,7 +272,7 @@ def logged_message(outcome: ImportOutcome, *, by: str) -> tuple[list[Block], str
     period = period_label(outcome.periods[0], outcome.period)
     groups = ", ".join(group_name(g) for g in outcome.groups)
     replaced = len(outcome.replaced)
-    text = f"<@{by}> entered {period} for *{outcome.measure_name}* ({groups})."
+    text = f"<@{by}> entered {period} for *{typed(outcome.measure_name)}* ({groups})."
     if replaced:
         text += f" {replaced} earlier value(s) were replaced; they are kept and come back with Undo."
     blocks = [
@@ -297,9 +298,9 @@ def measure_list(
 ) -> tuple[list[Block], str]:
     """/measure list: each measure with its definition and data completeness (shares, never counts)."""
     if not rows:
-        empty = [section(f"*{project_name}* has no measures yet. Add one with `/measure new`."),
+        empty = [section(f"*{typed(project_name)}* has no measures yet. Add one with `/measure new`."),
                  section(BALANCING_REMINDER)]
-        return empty, f"{project_name} has no measures yet."
+        return empty, f"{typed(project_name)} has no measures yet."
     blocks: list[Block] = [header(f"Measures: {project_name}"[:150])]
     for row in rows[:12]:
         latest = row.get("latest")
@@ -314,13 +315,13 @@ def measure_list(
                 f"Not known (99) {_pct(complete.not_known, complete.total)}"
             )
         blocks.append(divider())
-        blocks.append(section(f"*{row['name']}*\n{describe_measure(row)}"))
+        blocks.append(section(f"*{typed(row['name'])}*\n{describe_measure(row)}"))
         blocks.append(context(f"Latest period: {latest_text} · Ethnicity recorded: {complete_text}"))
     if len(rows) > 12:
         blocks.append(context(f"…and {len(rows) - 12} more measures."))
     if not has_balancing:
         blocks.append(section(BALANCING_REMINDER))
-    text = f"{project_name}: " + "; ".join(str(r["name"]) for r in rows)
+    text = f"{typed(project_name)}: " + "; ".join(typed(r["name"]) for r in rows)
     return blocks, text
 
 
@@ -336,19 +337,19 @@ IMPORT_FORMATS = (
 
 def import_prompt(measure_name: str) -> str:
     return (
-        f"Upload the file in this channel now and I'll import it into *{measure_name}* "
+        f"Upload the file in this channel now and I'll import it into *{typed(measure_name)}* "
         "(or upload it with the measure name in the message). " + IMPORT_FORMATS
     )
 
 
 def import_started(filename: str, measure_name: str, *, by: str) -> tuple[list[Block], str]:
-    text = f":hourglass_flowing_sand: Importing {filename} into *{measure_name}* for <@{by}>…"
+    text = f":hourglass_flowing_sand: Importing {typed(filename)} into *{typed(measure_name)}* for <@{by}>…"
     return [section(text)], text
 
 
 def import_result(outcome: ImportOutcome, *, by: str) -> tuple[list[Block], str]:
     """The channel reply: rounded counts only; row numbers go to the importer privately."""
-    text = f":white_check_mark: <@{by}> imported {outcome.filename} into *{outcome.measure_name}*."
+    text = f":white_check_mark: <@{by}> imported {typed(outcome.filename)} into *{typed(outcome.measure_name)}*."
     lines = summary_lines(outcome, safe=True)
     blocks = [
         section(text),
@@ -364,35 +365,35 @@ def import_result(outcome: ImportOutcome, *, by: str) -> tuple[list[Block], str]
 
 def import_details(outcome: ImportOutcome, detail: Sequence[str]) -> tuple[list[Block], str]:
     """Exact rejected rows and reading notes, for the person who imported (ephemeral)."""
-    text = f"Details of your import of {outcome.filename} (only you can see this):"
-    body = "\n".join(f"• {line}" for line in detail[:30])
+    text = f"Details of your import of {typed(outcome.filename)} (only you can see this):"
+    body = "\n".join(f"• {typed(line)}" for line in detail[:30])
     if len(detail) > 30:
         body += f"\n…and {len(detail) - 30} more lines."
     return [section(text), section(body or "No problems found.")], text
 
 
 def import_refused(filename: str, message: str) -> tuple[list[Block], str]:
-    text = f":no_entry: {filename} was not imported. {message}"
+    text = f":no_entry: {typed(filename)} was not imported. {typed(message)}"
     return [section(text)], text
 
 
 def import_failed(filename: str) -> tuple[list[Block], str]:
     text = (
-        f":warning: The import of {filename} failed on our side and nothing was changed. "
+        f":warning: The import of {typed(filename)} failed on our side and nothing was changed. "
         "Please try again; if it keeps happening, tell your Slack admin."
     )
     return [section(text)], text
 
 
 def undone_message(outcome: UndoOutcome, *, by: str) -> tuple[list[Block], str]:
-    what = f"the import of {outcome.filename}" if outcome.filename else f"entry {outcome.batch_id}"
+    what = f"the import of {typed(outcome.filename)}" if outcome.filename else f"entry {outcome.batch_id}"
     done = []
     if outcome.restored:
         done.append("the values it had replaced are back")
     if outcome.deleted:
         done.append("the values it added are removed")
     text = (
-        f":leftwards_arrow_with_hook: <@{by}> undid {what} in *{outcome.measure_name}*"
+        f":leftwards_arrow_with_hook: <@{by}> undid {what} in *{typed(outcome.measure_name)}*"
         + (f"; {' and '.join(done)}." if done else ".")
     )
     return [section(text)], text

@@ -186,7 +186,7 @@ def handle_consent(ack: Ack, body: dict[str, Any], client: WebClient, context: B
     message = body.get("message") or {}
     channel = (body.get("channel") or {}).get("id")
     if channel and message.get("ts"):
-        client.chat_update(channel=channel, ts=message["ts"], text=f"You were asked to help with {name}.",
+        client.chat_update(channel=channel, ts=message["ts"], text=f"You were asked to help with {blocks.typed(name)}.",
                            blocks=pb.consent_recorded_blocks(project_name=name, said_yes=said_yes))
     if said_yes:
         _reply(client, body, user_id, pb.consent_thanks_message(project_name=name, project_id=project.id or 0,

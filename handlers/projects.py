@@ -44,7 +44,7 @@ def handle_mfi(ack: Ack, command: dict[str, Any], respond: Respond, client: WebC
     elif word in SUBCOMMANDS:
         SUBCOMMANDS[word](ack=ack, command=command, respond=respond, client=client, context=context, rest=rest)
     else:
-        ack(blocks=blocks.help_message(unknown=word), text=f"I don't know `{word}`.", response_type="ephemeral")
+        ack(blocks=blocks.help_message(unknown=word), text=f"I don't know `{blocks.typed(word)}`.", response_type="ephemeral")
 
 
 def open_new_project(client: WebClient, context: BoltContext, *, trigger_id: str, respond: Respond) -> None:
@@ -55,7 +55,7 @@ def open_new_project(client: WebClient, context: BoltContext, *, trigger_id: str
         name = existing.name if existing else None
     if name is not None:
         respond(
-            text=f"This channel already has a project, *{name}*. Use `/mfi status` to see it or `/mfi edit` to change it. "
+            text=f"This channel already has a project, *{blocks.typed(name)}*. Use `/mfi status` to see it or `/mfi edit` to change it. "
             "Each project has its own channel, so start a new channel for a second project.",
             response_type="ephemeral",
         )

@@ -38,7 +38,7 @@ def _not_a_lead_text(session: Session, project: Project) -> str:
     leads = [f"<@{m.user_id}>" for m in repo.members(session, project_id=project.id, role="lead")]
     who = ", ".join(leads) if leads else "the project's leads"
     return (f"Only the project's leads can change this, so that prompts stay predictable for everyone. "
-            f"The leads of *{project.name}* are {who}: ask one of them.")
+            f"The leads of *{blocks.typed(project.name)}* are {who}: ask one of them.")
 
 
 def project_state(session: Session, project: Project) -> ProjectState:
@@ -431,7 +431,7 @@ def handle_prompts_command(
     assert context.team_id and context.channel_id and context.user_id
     wanted = rest.strip().lower()
     if wanted and wanted not in STAGE_IDS:
-        respond(text=f"I don't know the stage `{wanted[:40]}`. The stages are: "
+        respond(text=f"I don't know the stage `{blocks.typed(wanted[:40])}`. The stages are: "
                 + ", ".join(f"`{s}`" for s in STAGE_IDS) + ".", response_type="ephemeral")
         return
     with unit_of_work(engine) as session:
@@ -504,7 +504,7 @@ def handle_export_answers(ack: Ack, body: dict[str, Any], client: WebClient, con
         filename=f"answers-{slug}-{today}.csv",
         title=f"Answers to reflective prompts: {name}",
         initial_comment=(
-            f"Here are the answers for *{name}* as a CSV. Anonymous answers stay anonymous. "
+            f"Here are the answers for *{blocks.typed(name)}* as a CSV. Anonymous answers stay anonymous. "
             "It holds people's own words: keep it within the project team."
         ),
     )

@@ -28,6 +28,7 @@ from handlers.blocks import (
     plain,
     section,
     text_input,
+    typed,
 )
 
 KIND_LABELS: dict[str, str] = {
@@ -91,7 +92,7 @@ def team_prompt_message(prompt: Prompt, *, project_name: str, reason: str, deliv
         context(f":compass: *Why this prompt now:* {reason}", f"*Framework principle:* {prompt.principle}"),
         actions(button("Answer", ids.A_ANSWER, value=_value(delivery_id=delivery_id), style="primary")),
         context(
-            f"{project_name} · Press Answer to reply. You can answer anonymously; "
+            f"{typed(project_name)} · Press Answer to reply. You can answer anonymously; "
             "answers you choose to share appear in this thread."
         ),
     ]
@@ -108,7 +109,7 @@ def partner_prompt_message(
         else "You can choose to answer anonymously."
     )
     blocks: list[Block] = [
-        section(f"Hello. Here is a question from the *{project_name}* team."),
+        section(f"Hello. Here is a question from the *{typed(project_name)}* team."),
         section(f"*{prompt.text}*"),
         # The plain wording already says there is no right answer and it can be skipped.
         context(f"{privacy} The project leads read the answers. Nothing goes in the team's channel unless you say so."),
@@ -117,7 +118,7 @@ def partner_prompt_message(
             *_partner_controls(delivery_id=delivery_id),
         ),
     ]
-    return blocks, f"A question from the {project_name} team: {prompt.text}"
+    return blocks, f"A question from the {typed(project_name)} team: {prompt.text}"
 
 
 def partner_consent_message(*, project_name: str, lead_names: list[str], project_id: int) -> tuple[list[Block], str]:
@@ -125,7 +126,7 @@ def partner_consent_message(*, project_name: str, lead_names: list[str], project
     leads = ", ".join(lead_names) if lead_names else "The project team"
     blocks: list[Block] = [
         section(
-            f"Hello. {leads} would like your help with *{project_name}*. It is a project to make care fairer "
+            f"Hello. {leads} would like your help with *{typed(project_name)}*. It is a project to make care fairer "
             "for people of every ethnic background, and people with your experience know things the staff don't."
         ),
         section(
@@ -144,7 +145,7 @@ def partner_consent_message(*, project_name: str, lead_names: list[str], project
         ),
         context("Saying no is fine. If you do, I won't send you any more messages about this project."),
     ]
-    return blocks, f"Would you like to help with {project_name}? Your answers would be anonymous unless you choose otherwise."
+    return blocks, f"Would you like to help with {typed(project_name)}? Your answers would be anonymous unless you choose otherwise."
 
 
 def reminder_message(
@@ -158,14 +159,14 @@ def reminder_message(
     """A gentle reminder about an unanswered prompt (the team in the thread, or a partner by DM)."""
     if audience == "partner":
         blocks: list[Block] = [
-            section(f"A gentle reminder: the *{project_name}* team would still like to hear from you, "
+            section(f"A gentle reminder: the *{typed(project_name)}* team would still like to hear from you, "
                     "if you want to answer."),
             section(f"*{prompt.text}*"),
             context("It's fine to skip this one."),
             actions(button("Answer", ids.A_ANSWER, value=_value(delivery_id=delivery_id), style="primary"),
                     *_partner_controls(delivery_id=delivery_id)),
         ]
-        return blocks, f"A gentle reminder from the {project_name} team: {prompt.text}"
+        return blocks, f"A gentle reminder from the {typed(project_name)} team: {prompt.text}"
     where = f" (<{permalink}|see the prompt>)" if permalink else ""
     blocks = [
         section(f"A reminder: this week's reflection is still open{where}.\n*{prompt.text}*"),
@@ -185,7 +186,7 @@ def consent_thanks_message(*, project_name: str, project_id: int, share_in_chann
         "their channel, press the button below; you can still decide for each answer."
     )
     blocks: list[Block] = [
-        section(f"Thank you for helping with *{project_name}*."),
+        section(f"Thank you for helping with *{typed(project_name)}*."),
         section(
             "*What happens next*\n"
             "• Your first question will arrive here in the next week or two.\n"
@@ -202,17 +203,17 @@ def consent_thanks_message(*, project_name: str, project_id: int, share_in_chann
             *_partner_controls(project_id=project_id),
         ),
     ]
-    return blocks, f"Thank you for helping with {project_name}. Your first question will arrive in the next week or two."
+    return blocks, f"Thank you for helping with {typed(project_name)}. Your first question will arrive in the next week or two."
 
 
 def consent_recorded_blocks(*, project_name: str, said_yes: bool) -> list[Block]:
     """What the consent message is replaced with once answered, so the buttons cannot be pressed twice."""
     answer = "You said yes" if said_yes else "You said no thanks"
-    return [section(f"You were asked to help with *{project_name}*. {answer}.")]
+    return [section(f"You were asked to help with *{typed(project_name)}*. {answer}.")]
 
 
 def declined_message(*, project_name: str) -> tuple[list[Block], str]:
-    text = f"Thank you for letting us know. You won't get any more messages about {project_name}."
+    text = f"Thank you for letting us know. You won't get any more messages about {typed(project_name)}."
     return [section(text)], text
 
 
@@ -221,14 +222,14 @@ def partner_state_message(
 ) -> tuple[list[Block], str]:
     """Confirms a Pause, Resume or Stop, with the buttons that still make sense."""
     if state == "paused":
-        text = f"Paused. I won't send you questions about {project_name} until you press Resume."
+        text = f"Paused. I won't send you questions about {typed(project_name)} until you press Resume."
         return [section(text), actions(*_partner_controls(project_id=project_id, paused=True))], text
     if state == "resumed":
-        text = f"Welcome back. Questions about {project_name} will start again with the next one."
+        text = f"Welcome back. Questions about {typed(project_name)} will start again with the next one."
         return [section(text), actions(*_partner_controls(project_id=project_id))], text
     leads = ", ".join(lead_mentions) if lead_mentions else "a project lead"
     text = (
-        f"Stopped. I won't send you any more questions about {project_name}. Thank you for your help. "
+        f"Stopped. I won't send you any more questions about {typed(project_name)}. Thank you for your help. "
         "The answers you gave stay with the project, and anonymous ones stay anonymous. "
         f"If you would like them deleted, ask {leads}."
     )
@@ -296,7 +297,7 @@ def answer_thread_text(*, text: str, user_id: str | None, partner: bool) -> str:
 
 
 def _quote(text: str) -> str:
-    return text.strip().replace("\n", "\n>")
+    return typed(text.strip()).replace("\n", "\n>")
 
 
 # --- /mfi schedule ---------------------------------------------------------------------------------------------
@@ -329,7 +330,7 @@ def schedule_modal(
     day_options = [option(name, str(i)) for i, name in enumerate(DAY_NAMES)]
     every_options = [option("Every week", "1"), option("Every two weeks (fortnightly)", "2")]
     blocks: list[Block] = [
-        section(f"When *{project_name}* hears from the bot. Changes apply from the next occurrence."),
+        section(f"When *{typed(project_name)}* hears from the bot. Changes apply from the next occurrence."),
     ]
     for form in forms:
         days: dict[str, Any] = {"type": "checkboxes", "options": day_options,
@@ -389,7 +390,7 @@ def schedule_modal(
 
 def schedule_saved_view(*, project_name: str, lines: Sequence[tuple[str, str, Sequence[str], bool]]) -> View:
     """The modal after saving: each schedule described, with its next three occurrences (or that it is paused)."""
-    blocks: list[Block] = [section(f":white_check_mark: Saved the schedule for *{project_name}*.")]
+    blocks: list[Block] = [section(f":white_check_mark: Saved the schedule for *{typed(project_name)}*.")]
     for label, description, upcoming, paused in lines:
         if paused:
             body = "_Paused._ Nothing is sent until you resume it (`/mfi schedule resume`)."
@@ -402,7 +403,7 @@ def schedule_saved_view(*, project_name: str, lines: Sequence[tuple[str, str, Se
 
 
 def schedule_summary_text(project_name: str, lines: Sequence[tuple[str, str, Sequence[str], bool]]) -> str:
-    parts = [f"Schedule for {project_name}:"]
+    parts = [f"Schedule for {typed(project_name)}:"]
     for label, description, upcoming, paused in lines:
         parts.append(f"• {label}: " + ("paused" if paused else f"{description}. Next: {'; '.join(upcoming)}"))
     return "\n".join(parts)
@@ -463,7 +464,7 @@ def prompts_home_section(
     if notes:
         blocks.append(context(*notes))
     if recent:
-        lines = [f"• _{r.who}_ ({r.when}, {_stage_title(r.stage)}): {_short(' '.join(r.text.split()), 200)}" for r in recent]
+        lines = [f"• _{r.who}_ ({r.when}, {_stage_title(r.stage)}): {typed(_short(' '.join(r.text.split()), 200))}" for r in recent]
         blocks.append(section("*Recent answers*\n" + "\n".join(lines)))
     else:
         blocks.append(section("*Recent answers*\nNone yet."))
@@ -489,7 +490,7 @@ def prompts_list_message(
     stage = catalogue.stage(stage_id)
     blocks: list[Block] = [
         header(_short(f"Prompts: {stage.title}", 150)),
-        context(f"{project_name} · {stage.why}"),
+        context(f"{typed(project_name)} · {stage.why}"),
     ]
     for prompt in catalogue.for_stage(stage_id, "team"):
         state = states.get(prompt.id)
@@ -514,7 +515,7 @@ def partners_modal(*, project_id: int, project_name: str, partners: Sequence[str
         element["initial_users"] = list(partners)
     blocks: list[Block] = [
         section(
-            f"Service-user partners for *{project_name}*: people with lived experience who shape the work. "
+            f"Service-user partners for *{typed(project_name)}*: people with lived experience who shape the work. "
             "Each new partner gets a plain-language message asking for their consent first. "
             "Nothing is sent to anyone who says no, pauses or stops."
         ),
