@@ -22,7 +22,7 @@ from bot.equity import analysis as an
 from bot.equity import missing as missing_data
 from bot.equity.disclosure import DisclosurePolicy, safe_rate
 from bot.equity.types import GroupStat, Warning
-from handlers import blocks, ids
+from handlers import blocks, claims, ids
 from handlers import equity_blocks as eb
 from storage import measures_repo as mrepo
 from storage import repositories as repo
@@ -116,8 +116,8 @@ def _job(session: Session, measure: Measure, project: Any) -> MeasureJob:
 def find_measure(measures: list[Measure], text: str) -> tuple[Measure | None, list[Measure]]:
     """By list number, exact name, then unique prefix or substring (case-insensitive); also the candidates."""
     wanted = text.strip().lower()
-    if wanted.isdigit():
-        index = int(wanted) - 1
+    if claims.parse_int(wanted) is not None:
+        index = (claims.parse_int(wanted) or 0) - 1
         return (measures[index], []) if 0 <= index < len(measures) else (None, [])
     exact = [m for m in measures if m.name.lower() == wanted]
     if exact:
@@ -349,7 +349,10 @@ def handle_equity_button(ack: Ack, body: dict[str, Any], client: WebClient, cont
     ack()
     engine: Engine = context["engine"]
     action = body["actions"][0]
-    measure_id, view, window = eb.parse_action_value(str(action.get("value") or "{}"))
+    parsed = eb.parse_action_value(str(action.get("value") or "{}"))
+    if parsed is None:
+        return
+    measure_id, view, window = parsed
     channel_id = (body.get("channel") or {}).get("id") or context.channel_id
     user_id = (body.get("user") or {}).get("id") or context.user_id
     container = body.get("container") or {}

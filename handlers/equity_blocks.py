@@ -12,7 +12,7 @@ from bot.equity import analysis as an
 from bot.equity.disclosure import DisclosurePolicy, safe_rate
 from bot.equity.missing import MissingSummary
 from bot.equity.types import GroupCounts, GroupStat, Warning
-from handlers import blocks, ids
+from handlers import blocks, claims, ids
 from handlers.blocks import Block
 
 VIEWS = (("groups", "Groups over time"), ("gaps", "Gaps dot plot"), ("completeness", "Completeness"))
@@ -39,11 +39,15 @@ def action_value(measure_id: int, view: str, window: int) -> str:
     return json.dumps({"measure": measure_id, "view": view, "window": window}, separators=(",", ":"))
 
 
-def parse_action_value(value: str) -> tuple[int, str, int]:
-    data = json.loads(value)
+def parse_action_value(value: str) -> tuple[int, str, int] | None:
+    """(measure id, view, window) from a button's value; None when the value is not one the bot wrote."""
+    data = claims.parse_json_object(value) or {}
+    measure_id = claims.parse_id(data.get("measure"))
+    if measure_id is None:
+        return None
     view = str(data.get("view") or "groups")
-    window = int(data.get("window") or 3)
-    return int(data["measure"]), view if view in dict(VIEWS) else "groups", window if window in WINDOWS else 3
+    window = claims.parse_int(data.get("window") or 3)
+    return measure_id, view if view in dict(VIEWS) else "groups", window if window in WINDOWS else 3
 
 
 # ---------------------------------------------------------------- disclosure-safe text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -12,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from handlers import blocks, ids, projects
+from handlers import blocks, claims, ids, projects
 from handlers import prompts_blocks as pb
 from storage import answers_repo
 from storage import repositories as repo
@@ -118,7 +117,7 @@ def handle_partners_submission(ack: Ack, body: dict[str, Any], view: dict[str, A
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
     chosen = list(dict.fromkeys(blocks.state_value(view, ids.B_PARTNERS_USERS) or []))
-    project_id = int(blocks.metadata_of(view).get("project_id") or 0)
+    project_id = claims.metadata_id(view, "project_id") or 0
     with unit_of_work(engine) as session:
         project = repo.get_project(session, team_id=team_id, project_id=project_id)
         if project is None or not repo.is_lead(session, project_id=project_id, user_id=user_id):
@@ -148,14 +147,11 @@ def after_partners_changed(client: WebClient, engine: Engine, *, team_id: str, p
 
 def _project_id_from(session: Session, body: dict[str, Any], team_id: str) -> int | None:
     """Partner buttons carry a project id, or (on prompts) a delivery id that leads to one."""
-    try:
-        value = json.loads(body["actions"][0].get("value") or "{}")
-    except ValueError:
-        return None
+    value = claims.action_json(body)
     if "project_id" in value:
-        return int(value["project_id"])
+        return claims.parse_id(value["project_id"])
     if "delivery_id" in value:
-        delivery = answers_repo.get_delivery(session, team_id=team_id, delivery_id=int(value["delivery_id"]))
+        delivery = answers_repo.get_delivery(session, team_id=team_id, delivery_id=claims.parse_id(value["delivery_id"]) or 0)
         return delivery.project_id if delivery else None
     return None
 
@@ -235,10 +231,7 @@ def handle_partner_share(ack: Ack, body: dict[str, Any], client: WebClient, cont
     engine: Engine = context["engine"]
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
-    try:
-        share = bool(json.loads(body["actions"][0].get("value") or "{}").get("share"))
-    except ValueError:
-        return
+    share = claims.action_json(body).get("share") is True
     with unit_of_work(engine) as session:
         project_id = _project_id_from(session, body, team_id)
         partner = sched.member(session, project_id=project_id or 0, user_id=user_id, role="partner")

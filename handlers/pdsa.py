@@ -19,7 +19,7 @@ from bot import pdsa
 from bot.equity.disclosure import DEFAULT_POLICY, DisclosurePolicy, cell
 from bot.equity.stats import balancing_check
 from bot.equity.types import Direction, GroupCounts
-from handlers import blocks, ids
+from handlers import blocks, claims, ids
 from handlers import pdsa_blocks as pb
 from storage import pdsa_repo
 from storage import repositories as repo
@@ -349,21 +349,20 @@ def read_plan_form(
         "involvement": involvement,
         "involvement_pending": _is_not_yet(involvement),
     }
-    return fields, errors, int(continue_value) if continue_value else None
+    return fields, errors, claims.parse_id(continue_value)
 
 
 def handle_plan_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
     engine: Engine = context["engine"]
-    meta = blocks.metadata_of(view)
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
     is_edit = view["callback_id"] == ids.CB_PDSA_EDIT
     first_block = ids.B_PDSA_TITLE
     try:
         with unit_of_work(engine) as session:
-            project = repo.get_project(session, team_id=team_id, project_id=int(meta.get("project_id") or 0))
+            project = repo.get_project(session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0)
             if project is None or project.id is None:
                 ack(response_action="errors", errors={first_block: "This project no longer exists."})
                 return
@@ -371,14 +370,14 @@ def handle_plan_submission(
             fields, errors, continue_id = read_plan_form(view, groups=project_groups(project), measures=measures)
             previous = None
             if not is_edit and continue_id:
-                previous = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=int(continue_id))
+                previous = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=continue_id)
                 if previous is None or previous.project_id != project.id:
                     previous = None
             if errors:
                 ack(response_action="errors", errors=errors)
                 return
             if is_edit:
-                cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=int(meta.get("cycle_id") or 0))
+                cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0)
                 if cycle is None or cycle.project_id != project.id:
                     ack(response_action="errors", errors={first_block: "This cycle no longer exists."})
                     return
@@ -480,10 +479,7 @@ def post_in_thread(
 
 
 def _clicked_cycle(body: dict[str, Any]) -> int | None:
-    try:
-        return int(body["actions"][0]["value"])
-    except (KeyError, IndexError, TypeError, ValueError):
-        return None
+    return claims.action_id_value(body)
 
 
 def _check_click(
@@ -526,9 +522,8 @@ def handle_open_new(ack: Ack, body: dict[str, Any], client: WebClient, context: 
     ack()
     engine: Engine = context["engine"]
     team_id = context.team_id or body["team"]["id"]
-    try:
-        project_id = int(body["actions"][0]["value"])
-    except (KeyError, IndexError, TypeError, ValueError):
+    project_id = claims.action_id_value(body)
+    if project_id is None:
         return
     open_plan(client, engine, team_id=team_id, project_id=project_id, trigger_id=body["trigger_id"])
 
@@ -582,7 +577,7 @@ def handle_do_submission(
         ack(response_action="errors", errors=errors)
         return
     with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=int(blocks.metadata_of(view)["cycle_id"]))
+        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0)
         if cycle is None:
             ack(response_action="errors", errors={ids.B_PDSA_DO_WHAT: "This cycle no longer exists."})
             return
@@ -670,11 +665,10 @@ def handle_study_submission(
     engine: Engine = context["engine"]
     team_id = context.team_id or body["team"]["id"]
     user_id = body["user"]["id"]
-    meta = blocks.metadata_of(view)
     with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=int(meta.get("cycle_id") or 0))
+        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0)
         project = repo.get_project(session, team_id=team_id, project_id=cycle.project_id) if cycle else None
-        measure = (pdsa_repo.get_measure(session, project_id=cycle.project_id, measure_id=int(meta.get("measure_id") or 0))
+        measure = (pdsa_repo.get_measure(session, project_id=cycle.project_id, measure_id=claims.metadata_id(view, "measure_id") or 0)
                    if cycle else None)
         groups = project_groups(project) if project else []
         first_block = ids.B_PDSA_OBSERVED_PREFIX + (groups[0] if groups else pdsa.OVERALL)
@@ -847,7 +841,7 @@ def handle_act_submission(
         ack(response_action="errors", errors=errors)
         return
     with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=int(blocks.metadata_of(view)["cycle_id"]))
+        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0)
         if cycle is None:
             ack(response_action="errors", errors={ids.B_PDSA_DECISION: "This cycle no longer exists."})
             return

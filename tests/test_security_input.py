@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.server import MAX_BODY_BYTES
+from handlers import ids
 from tests.conftest import SIGNING_SECRET, Live
 from tests.helpers import CHANNEL, LEAD, start_project
 
@@ -122,4 +123,93 @@ def test_a_wellformed_request_still_passes_the_guard(live: Live, caplog: pytest.
     with caplog.at_level(logging.INFO):
         start_project(live)
     assert _row_counts(live)["project"] == 1
+    _no_tracebacks(caplog)
+
+
+# --- forged values and metadata on every registered form and button ----------------------------------------------
+
+BAD_METADATA = ["", "{}", "not json", "[1, 2]", "null",
+                json.dumps({"project_id": "abc", "cycle_id": "", "measure_id": "x", "delivery_id": "-1",
+                            "channel_id": 7}),
+                json.dumps({"project_id": 99999999999, "cycle_id": 99999999999, "measure_id": 99999999999,
+                            "delivery_id": 99999999999, "channel_id": CHANNEL})]
+BAD_VALUES = ["", "abc", "{", "[]", "null", "-3", "99999999999", json.dumps({"project_id": "x", "delivery_id": []}),
+              json.dumps({"measure": "x", "view": 3, "window": "y"}), json.dumps({"project_id": 99999999999,
+                                                                                  "prompt_id": 5})]
+
+
+def _view(callback_id: str, metadata: str) -> dict[str, Any]:
+    return {"id": "V0FORGED01", "type": "modal", "callback_id": callback_id, "private_metadata": metadata,
+            "team_id": "T0MFIAR01", "hash": "1.forged", "state": {"values": {}},
+            "title": {"type": "plain_text", "text": "Forged"}, "blocks": []}
+
+
+def _submission(live: Live, callback_id: str, metadata: str) -> dict[str, Any]:
+    from bot.standin.driver import load_payload
+
+    payload = load_payload("view_submission")
+    payload.update(team={"id": live.driver.team_id, "domain": "nhs"}, user={"id": LEAD, "team_id": live.driver.team_id},
+                   view=_view(callback_id, metadata), trigger_id=live.standin.new_trigger_id(user=LEAD),
+                   response_urls=[])
+    return payload
+
+
+def _action(live: Live, action_id: str, value: str, *, in_view: bool) -> dict[str, Any]:
+    from bot.standin.driver import load_payload
+
+    payload = load_payload("block_actions")
+    action = {"action_id": action_id, "block_id": f"{ids.B_PROMPT_CHOICE_PREFIX}{value}", "type": "button",
+              "value": value, "action_ts": "1773135000.000100", "selected_option": {"value": value}}
+    payload.update(team={"id": live.driver.team_id, "domain": "nhs"}, user={"id": LEAD, "team_id": live.driver.team_id},
+                   actions=[action], trigger_id=live.standin.new_trigger_id(user=LEAD))
+    if in_view:
+        payload.update(container={"type": "view", "view_id": "V0FORGED01"}, view=_view(ids.CB_MEASURE_LOG, value))
+        for key in ("channel", "message", "response_url"):
+            payload.pop(key, None)
+    else:
+        payload.update(container={"type": "message", "channel_id": CHANNEL, "message_ts": "1.1", "is_ephemeral": False},
+                       channel={"id": CHANNEL, "name": "maternity"},
+                       response_url=live.standin.new_response_url(channel=CHANNEL, user=LEAD, team_id=live.driver.team_id),
+                       message={"type": "message", "ts": "1.1", "text": "forged", "blocks": []})
+    return payload
+
+
+def test_forged_metadata_on_every_form_is_refused_inline_without_a_traceback(
+    live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    start_project(live)
+    live.standin.wait_for(lambda: live.standin.calls("views.publish"))
+    _settled_calls(live)
+    before = _row_counts(live)
+    with caplog.at_level(logging.INFO):
+        for callback_id in ids.CALLBACK_IDS:
+            for metadata in BAD_METADATA:
+                response = live.driver.send_raw(_form(json.dumps(_submission(live, callback_id, metadata))),
+                                                content_type=FORM)
+                assert response.status == 200, (callback_id, metadata, response.status, response.body)
+                reply = response.json if isinstance(response.json, dict) else {}
+                # Refused in the form (an inline error), never saved: a submission with no fields is never valid.
+                assert reply.get("response_action") == "errors", (callback_id, metadata, response.body)
+    _settled_calls(live)
+    assert _row_counts(live) == before
+    _no_tracebacks(caplog)
+
+
+def test_forged_button_values_on_every_action_change_nothing_and_log_no_traceback(
+    live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    start_project(live)
+    live.standin.wait_for(lambda: live.standin.calls("views.publish"))
+    _settled_calls(live)
+    before = _row_counts(live)
+    action_ids = list(ids.ACTION_IDS) + [f"{ids.A_EQUITY_VIEW}_groups", f"{ids.A_EQUITY_WINDOW}_3"]
+    with caplog.at_level(logging.INFO):
+        for action_id in action_ids:
+            for value in BAD_VALUES:
+                for in_view in (False, True):
+                    response = live.driver.send_raw(_form(json.dumps(_action(live, action_id, value, in_view=in_view))),
+                                                    content_type=FORM)
+                    assert response.status == 200, (action_id, value, response.status, response.body)
+    _settled_calls(live)
+    assert _row_counts(live) == before
     _no_tracebacks(caplog)
