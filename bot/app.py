@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -20,8 +21,8 @@ from sqlalchemy import Engine
 
 import handlers
 from bot.config import Settings
-from bot.slack_client import ClientFactory, make_client
-from handlers import claims
+from bot.slack_client import ClientFactory, FittingWebClient, make_client
+from handlers import claims, limits
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.ownership_repo import ReinstallAwareInstallationStore
@@ -106,14 +107,34 @@ def configure(app: App, engine: Engine, *, factory: ClientFactory, settings: Set
         next()
 
     @app.middleware
+    def fit_to_slack_limits(context: BoltContext, next: Callable[[], None]) -> None:
+        # Bolt builds a plain WebClient per request: swap in ours, which cuts every message and view to Slack's limits.
+        client = context.get("client")
+        if isinstance(client, WebClient) and not isinstance(client, FittingWebClient):
+            context["client"] = FittingWebClient.like(client)
+        next()
+
+    @app.middleware
     def respond_without_response_url(
-        body: dict[str, Any], context: BoltContext, client: WebClient, next: Callable[[], None]
+        body: dict[str, Any], context: BoltContext, next: Callable[[], None]
     ) -> None:
         # Buttons on the Home tab and in modals come without a response_url, so Bolt's respond() would raise;
         # replies then go to the person directly (ephemeral in the channel if there is one, else their DM).
         if body.get("type") == "block_actions" and not body.get("response_url") and context.user_id:
-            context["respond"] = DirectRespond(client, user=context.user_id, channel=context.channel_id)
+            context["respond"] = DirectRespond(context.client, user=context.user_id, channel=context.channel_id)
         next()
+
+    @app.middleware
+    def enforce_field_lengths(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
+        # Every form's text limits, checked before any handler: a forged submission is not bound by max_length.
+        view = body.get("view")
+        if body.get("type") == "view_submission" and isinstance(view, dict):
+            errors = limits.length_errors(view)
+            if errors:
+                return BoltResponse(status=200, body=json.dumps({"response_action": "errors", "errors": errors}),
+                                    headers={"Content-Type": "application/json; charset=utf-8"})
+        next()
+        return None
 
     @app.middleware
     def drop_repeated_events(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from bot import ethnicity
-from handlers import ids
+from handlers import ids, limits
 
 Block = dict[str, Any]
 View = dict[str, Any]
@@ -118,6 +118,10 @@ def input_block(
     dispatch_action: bool = False,
 ) -> Block:
     element = {**element, "action_id": element.get("action_id", ids.A_INPUT)}
+    if element.get("type") == "plain_text_input":
+        element["max_length"] = limits.limit_for(block_id)  # the one table the server also enforces
+        if isinstance(element.get("initial_value"), str):  # text stored before the limit existed still opens
+            element["initial_value"] = element["initial_value"][: element["max_length"]]
     block: Block = {"type": "input", "block_id": block_id, "label": plain(label[:2000]), "element": element}
     if optional:
         block["optional"] = True

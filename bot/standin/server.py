@@ -41,6 +41,7 @@ DEFAULT_SCOPES = (
 
 # Slack's documented limits (slack-platform.md 3.2); kept together so the checks read like the table.
 MAX_MESSAGE_BLOCKS = 50
+MAX_MESSAGE_TEXT = 40000
 MAX_VIEW_BLOCKS = 100
 MAX_VIEW_TEXT = 24
 MAX_PRIVATE_METADATA = 3000
@@ -1281,6 +1282,9 @@ class StandIn:
         if not text and not block_list and not ctx.args.get("attachments"):
             raise _ApiError("no_text")
         self._limit(ctx, "invalid_blocks", block_problems(block_list, limit=MAX_MESSAGE_BLOCKS, where="message"))
+        if len(text) > MAX_MESSAGE_TEXT:
+            # Slack accepts the call but truncates the text, so a reader never sees the end of it.
+            self._note_only(ctx, f"text is {len(text):,} characters: Slack truncates it at {MAX_MESSAGE_TEXT:,}")
         if block_list and not text.strip():
             # Slack accepts this, but notifications and screen readers then have nothing to say.
             self._note_only(ctx, "blocks without a top-level `text` fallback")
