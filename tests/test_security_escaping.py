@@ -56,8 +56,8 @@ def _replacement(view: dict[str, Any], block_id: str) -> Any:
     return options[0]["value"] if options else None
 
 
-def fill(view: dict[str, Any]) -> dict[str, Any]:
-    """The probe in every text input; the first choice in any required choice that has no initial value."""
+def fill(view: dict[str, Any], text: str = PROBE) -> dict[str, Any]:
+    """`text` in every text input (cut to the field's max_length); the first choice in any required choice that has no initial value."""
     values: dict[str, Any] = {}
     for block in view.get("blocks") or []:
         if block.get("type") != "input":
@@ -65,7 +65,7 @@ def fill(view: dict[str, Any]) -> dict[str, Any]:
         block_id, element = str(block["block_id"]), block.get("element") or {}
         kind = element.get("type")
         if kind == "plain_text_input":
-            values[block_id] = PROBE[: int(element.get("max_length") or len(PROBE))]
+            values[block_id] = text[: int(element.get("max_length") or len(text))]
             continue
         if block_id in CHOICES:
             values[block_id] = CHOICES[block_id]
@@ -85,10 +85,13 @@ def fill(view: dict[str, Any]) -> dict[str, Any]:
 
 
 class Prober:
+    """Fills in each form the bot opens (the probe in every text field) and submits it until it is accepted."""
+
+    text = PROBE
+
     def __init__(self, live: Live) -> None:
         self.live = live
         self.submitted: set[str] = set()
-        self.text_fields: set[str] = set()
 
     def open_view(self, callback_id: str, opened_after: set[str]) -> dict[str, Any]:
         standin = self.live.standin
@@ -103,8 +106,7 @@ class Prober:
 
     def submit(self, callback_id: str, opened_after: set[str], *, user: str = LEAD) -> None:
         view = self.open_view(callback_id, opened_after)
-        values = fill(view)
-        self.text_fields |= {f"{callback_id}/{k}" for k, v in values.items() if v == PROBE[: len(v)] and isinstance(v, str)}
+        values = self.fill(view)
         for _ in range(3):
             response = self.live.driver.submit_view(view["id"], values, user=user)
             assert response.status == 200, response.body
@@ -126,6 +128,12 @@ class Prober:
         if callback_id:
             self.submit(callback_id, before, user=user)
         self.settle()
+
+    def before_reports(self) -> None:
+        """A hook before the reports (/equity, the nudge) run: the limits test adds many measures here."""
+
+    def fill(self, view: dict[str, Any]) -> dict[str, Any]:
+        return fill(view, self.text)
 
     def open_ids(self) -> set[str]:
         return {v["id"] for v in self.live.standin.views()}
@@ -185,31 +193,32 @@ def _run_scheduler(live: Live, kind: str) -> None:
     BotScheduler.for_app(live.settings, live.engine).run_due(when)
 
 
-def test_typed_text_never_becomes_a_live_mention_or_link(live: Live) -> None:
-    live.standin.add_user(PARTNER, "probe", PROBE)  # a display name is typed by its owner too
-    p = Prober(live)
+def walk_every_form(live: Live, p: Prober, text: str) -> None:
+    """Every form filled in and submitted, every command typed with `text`; the scheduler's posts run too."""
+    live.standin.add_user(PARTNER, "probe", text[:80])  # a display name is typed by its owner too
     for command in ids.COMMANDS:
-        p.slash(command, PROBE)
+        p.slash(command, text)
     p.slash("/mfi", "new", ids.CB_PROJECT_NEW)
     p.slash("/mfi", "edit", ids.CB_PROJECT_EDIT)
     p.slash("/mfi", "status")
     p.slash("/measure", "new", ids.CB_MEASURE_NEW)
     p.slash("/measure", "log", ids.CB_MEASURE_LOG)
     p.slash("/measure", "list")
-    p.slash("/measure", f"import {PROBE}")
+    p.slash("/measure", f"import {text}")
     p.slash("/pdsa", "new", ids.CB_PDSA_NEW)
     p.slash("/pdsa", "do 1", ids.CB_PDSA_DO)
     p.slash("/pdsa", "study 1", ids.CB_PDSA_STUDY)
     p.slash("/pdsa", "act 1", ids.CB_PDSA_ACT)
     p.slash("/pdsa", "edit 1", ids.CB_PDSA_EDIT)
-    p.slash("/pdsa", f"show {PROBE}")
+    p.slash("/pdsa", f"show {text}")
     p.slash("/pdsa", "show 1")
     p.slash("/pdsa", "list")
+    p.before_reports()
     p.slash("/equity", "")
     p.slash("/equity", "1")
     p.slash("/equity", "missing")
     p.slash("/mfi", "schedule", ids.CB_SCHEDULE)
-    p.slash("/mfi", f"prompts {PROBE}")
+    p.slash("/mfi", f"prompts {text}")
     before = p.open_ids()
     live.driver.slash("/mfi", "partners", user=LEAD, channel=CHANNEL)
     view = p.open_view(ids.CB_PARTNERS, before)
@@ -232,9 +241,13 @@ def test_typed_text_never_becomes_a_live_mention_or_link(live: Live) -> None:
     live.driver.open_home(LEAD)
     p.settle()
     p.slash("/mfi", "delete", ids.CB_DELETE_CONFIRM)
-
-    # Every form was filled in, and the probe went into text fields of each form that has one.
+    # Every form was filled in and submitted: a new callback id fails here until it is walked too.
     assert p.submitted == set(ids.CALLBACK_IDS), set(ids.CALLBACK_IDS) - p.submitted
+
+
+def test_typed_text_never_becomes_a_live_mention_or_link(live: Live) -> None:
+    p = Prober(live)
+    walk_every_form(live, p, PROBE)
     texts = produced_texts(live)
     leaks = sorted({(where, text[:200]) for where, text in texts if any(m in text for m in LIVE_MARKUP)})
     assert leaks == [], "\n".join(f"{w}: {t}" for w, t in leaks)
