@@ -425,8 +425,8 @@ def prompt_import(respond: Respond, context: BoltContext, *, measure_name: str) 
             else measures[0] if len(measures) == 1 else None
         )
         if measure is None:
-            names = "\n".join(f"• `/measure import {m.name}`" for m in measures)
-            unknown = f"There is no measure called “{measure_name}”. " if measure_name else ""
+            names = "\n".join(f"• `/measure import {blocks.typed(m.name)}`" for m in measures)
+            unknown = f"There is no measure called “{blocks.typed(measure_name)}”. " if measure_name else ""
             respond(text=f"{unknown}Which measure is the file for? Type one of:\n{names}", response_type="ephemeral")
             return
         measures_repo.record_import_prompt(
@@ -493,7 +493,7 @@ def handle_file_shared(event: dict[str, Any], client: WebClient, context: BoltCo
     if measure is None:
         if has_measures:
             client.chat_postEphemeral(channel=channel_id, user=user_id, text=(
-                f"If {filename} is data for a measure, type `/measure import <measure name>` and upload it again."))
+                f"If {blocks.typed(filename)} is data for a measure, type `/measure import <measure name>` and upload it again."))
         return
     assert measure_id is not None
     import_file(client, engine, team_id=context.team_id or "", channel_id=channel_id, user_id=user_id,
