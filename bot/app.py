@@ -20,6 +20,7 @@ from slack_sdk.webhook import WebhookResponse
 from sqlalchemy import Engine
 
 import handlers
+from bot import slack_limits
 from bot.config import Settings
 from bot.slack_client import ClientFactory, FittingWebClient, make_client
 from handlers import claims, limits
@@ -112,6 +113,8 @@ def configure(app: App, engine: Engine, *, factory: ClientFactory, settings: Set
         client = context.get("client")
         if isinstance(client, WebClient) and not isinstance(client, FittingWebClient):
             context["client"] = FittingWebClient.like(client)
+        if context.response_url:
+            context["respond"] = FittingRespond(response_url=context.response_url)
         next()
 
     @app.middleware
@@ -169,6 +172,16 @@ def configure(app: App, engine: Engine, *, factory: ClientFactory, settings: Set
                 logger.warning("Could not send the apology for %s", reference)
 
     handlers.register(app)
+
+
+class FittingRespond(Respond):
+    """Bolt's respond() with the same cut to Slack's limits as every other message (bot/slack_limits.py)."""
+
+    def __call__(self, text: str | dict[str, Any] = "", blocks: Any = None, *args: Any, **kwargs: Any) -> WebhookResponse:
+        if isinstance(text, dict):
+            return super().__call__(slack_limits.fit_arguments("chat.postMessage", text), *args, **kwargs)
+        fitted = slack_limits.fit_arguments("chat.postMessage", {"text": text, "blocks": blocks})
+        return super().__call__(fitted["text"], fitted["blocks"], *args, **kwargs)
 
 
 class DirectRespond(Respond):

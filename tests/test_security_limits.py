@@ -159,3 +159,14 @@ def test_field_limits_fit_the_database_and_slacks_initial_value() -> None:
         assert limits.limit_for(block_id) <= length, (table, column)
     assert max(limits.FIELD_LIMITS.values()) <= limits.MAX_INITIAL_VALUE
     assert limits.limit_for("a_field_nobody_listed") == limits.MAX_INITIAL_VALUE
+
+
+def test_replies_through_response_url_are_cut_too(live: Live) -> None:
+    from bot.app import FittingRespond
+
+    url = live.standin.new_response_url(channel=CHANNEL, user=LEAD, team_id=live.driver.team_id)
+    FittingRespond(response_url=url)(text="word " * 20_000, blocks=_huge_blocks(), response_type="ephemeral")
+    reply = live.standin.wait_for(lambda: live.standin.responses()[-1] if live.standin.responses() else None)
+    assert len(reply.text) <= slack_limits.MESSAGE_TEXT and reply.text.endswith(slack_limits.CUT)
+    assert block_problems(reply.body["blocks"], limit=50, where="reply") == []
+    assert live.standin.violations == []
