@@ -9,17 +9,21 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltContext, BoltResponse
+from slack_bolt.context.respond import Respond
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from slack_sdk.webhook import WebhookResponse
 from sqlalchemy import Engine
 
 import handlers
+from bot import slack_limits
 from bot.config import Settings
-from bot.slack_client import ClientFactory, make_client
+from bot.slack_client import ClientFactory, FittingWebClient, make_client
+from handlers import claims, limits
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.ownership_repo import ReinstallAwareInstallationStore
@@ -104,6 +108,38 @@ def configure(app: App, engine: Engine, *, factory: ClientFactory, settings: Set
         next()
 
     @app.middleware
+    def fit_to_slack_limits(context: BoltContext, next: Callable[[], None]) -> None:
+        # Bolt builds a plain WebClient per request: swap in ours, which cuts every message and view to Slack's limits.
+        client = context.get("client")
+        if isinstance(client, WebClient) and not isinstance(client, FittingWebClient):
+            context["client"] = FittingWebClient.like(client)
+        if context.response_url:
+            context["respond"] = FittingRespond(response_url=context.response_url)
+        next()
+
+    @app.middleware
+    def respond_without_response_url(
+        body: dict[str, Any], context: BoltContext, next: Callable[[], None]
+    ) -> None:
+        # Buttons on the Home tab and in modals come without a response_url, so Bolt's respond() would raise;
+        # replies then go to the person directly (ephemeral in the channel if there is one, else their DM).
+        if body.get("type") == "block_actions" and not body.get("response_url") and context.user_id:
+            context["respond"] = DirectRespond(context.client, user=context.user_id, channel=context.channel_id)
+        next()
+
+    @app.middleware
+    def enforce_field_lengths(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
+        # Every form's text limits, checked before any handler: a forged submission is not bound by max_length.
+        view = body.get("view")
+        if body.get("type") == "view_submission" and isinstance(view, dict):
+            errors = limits.length_errors(view)
+            if errors:
+                return BoltResponse(status=200, body=json.dumps({"response_action": "errors", "errors": errors}),
+                                    headers={"Content-Type": "application/json; charset=utf-8"})
+        next()
+        return None
+
+    @app.middleware
     def drop_repeated_events(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
         # Slack re-delivers events it thinks timed out; X-Slack-Retry-Num is only a hint, so the event_id
         # is recorded in the shared database and a repeat is acknowledged without running any listener.
@@ -138,13 +174,43 @@ def configure(app: App, engine: Engine, *, factory: ClientFactory, settings: Set
     handlers.register(app)
 
 
+class FittingRespond(Respond):
+    """Bolt's respond() with the same cut to Slack's limits as every other message (bot/slack_limits.py)."""
+
+    def __call__(self, text: str | dict[str, Any] = "", blocks: Any = None, *args: Any, **kwargs: Any) -> WebhookResponse:
+        if isinstance(text, dict):
+            return super().__call__(slack_limits.fit_arguments("chat.postMessage", text), *args, **kwargs)
+        fitted = slack_limits.fit_arguments("chat.postMessage", {"text": text, "blocks": blocks})
+        return super().__call__(fitted["text"], fitted["blocks"], *args, **kwargs)
+
+
+class DirectRespond(Respond):
+    """respond() for requests without a response_url: says the same thing to the user through the Web API."""
+
+    def __init__(self, client: WebClient, *, user: str, channel: str | None) -> None:
+        super().__init__(response_url=None)
+        self.client, self.user, self.channel = client, user, channel
+
+    def __call__(
+        self, text: str | dict[str, Any] = "", blocks: Any = None, *args: Any, **kwargs: Any
+    ) -> WebhookResponse:
+        if isinstance(text, dict):
+            blocks, text = text.get("blocks"), str(text.get("text") or "")
+        if text or blocks:  # delete_original / replace_original alone: there is no original message to change
+            try:
+                if self.channel and self.channel[:1] in ("C", "G"):
+                    self.client.chat_postEphemeral(channel=self.channel, user=self.user, text=text, blocks=blocks)
+                else:
+                    self.client.chat_postMessage(channel=self.user, text=text, blocks=blocks)
+            except SlackApiError as exc:
+                logger.warning("Could not reply to %s: %s", self.user, exc.response.get("error"))
+        return WebhookResponse(url="", status_code=200, body="ok", headers={})
+
+
 def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
     """The channel and user of a command, action or submission, when the payload has them."""
     user = body.get("user_id") or (body.get("user") or {}).get("id")
     channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
-    if channel is None and body.get("view"):
-        try:
-            channel = json.loads(body["view"].get("private_metadata") or "{}").get("channel_id")
-        except ValueError:
-            channel = None
+    if channel is None and isinstance(body.get("view"), dict):
+        channel = claims.parse_metadata(body["view"]).get("channel_id")
     return channel, user

@@ -47,6 +47,7 @@ from bot.prompts import Catalogue, Prompt, choose_prompt, load_catalogue, reason
 from bot.schedule_rules import occurrences_between
 from bot.slack_client import ClientFactory
 from handlers import prompts_blocks
+from handlers.blocks import typed
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
 from storage.models import Project, ProjectMember, Schedule
@@ -815,7 +816,9 @@ class _RunContext:
     def real_name(self, client: WebClient | None, user_id: str) -> str:
         info = self._user(client, user_id)
         profile = info.get("profile") or {}
-        return str(profile.get("real_name") or info.get("real_name") or info.get("name") or f"<@{user_id}>")
+        name = profile.get("real_name") or info.get("real_name") or info.get("name")
+        # A display name is typed by its owner: it goes into mrkdwn escaped, like anything else a person typed.
+        return typed(str(name)) if name else f"<@{user_id}>"
 
 
 def make_instance_id() -> str:

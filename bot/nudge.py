@@ -13,7 +13,7 @@ import pandas as pd
 from sqlmodel import Session
 
 from bot import ethnicity
-from handlers.blocks import Block, context, header, section
+from handlers.blocks import Block, context, header, section, typed, typed_within
 from storage import answers_repo
 from storage import repositories as repo
 from storage.models import Answer, Measure, Project
@@ -145,7 +145,7 @@ def _spc_concerns(frame: pd.DataFrame, *, measure: Measure) -> list[str]:
 
 
 def _measure_findings(session: Session, *, project: Project, measure: Measure, today: date) -> MeasureFindings:
-    name = f"*{measure.name}* ({measure.measure_type})"
+    name = f"*{typed(measure.name)}* ({measure.measure_type})"
     try:
         frame = _frame(session, measure)
     except Exception:  # the nudge must still reach the leads when one measure's data cannot be read
@@ -167,7 +167,7 @@ def _measure_findings(session: Session, *, project: Project, measure: Measure, t
     except Exception:
         logger.exception("SPC failed for measure %s", measure.id)
         parts.append(f"SPC: {NOT_AVAILABLE}")
-    findings = MeasureFindings(f"• {name}: " + " ".join(p.rstrip(".") + "." for p in parts))
+    findings = MeasureFindings(f"• {name}: " + " ".join(typed_within(p, measure.name).rstrip(".") + "." for p in parts))
     findings.concerns = concerns
     try:
         from bot.equity.missing import missing_warnings
@@ -185,11 +185,11 @@ def _measure_findings(session: Session, *, project: Project, measure: Measure, t
             )
             findings.completeness_low = any(w.code in _LOW_COMPLETENESS for w in warnings)
             findings.warnings = [
-                f"{measure.name}: {_brief(w.message, sentences=3)}" for w in warnings if w.severity in ("warning", "critical")
+                f"{typed(measure.name)}: {typed_within(_brief(w.message, sentences=3), measure.name)}" for w in warnings if w.severity in ("warning", "critical")
             ]
     except Exception:
         logger.exception("Missing-data analysis failed for measure %s", measure.id)
-        findings.warnings = [f"{measure.name}: missing-data {NOT_AVAILABLE}."]
+        findings.warnings = [f"{typed(measure.name)}: missing-data {NOT_AVAILABLE}."]
     return findings
 
 
@@ -201,7 +201,7 @@ def _quote(answer: Answer, sharing_partners: set[str]) -> str:
         who = "a service-user partner" if answer.user_id is None else f"<@{answer.user_id}> (service-user partner)"
     else:
         who = "anonymous" if answer.user_id is None else f"<@{answer.user_id}>"
-    return f"> “{text}” ({who})"
+    return f"> “{typed(text)}” ({who})"
 
 
 def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tuple[list[Block], str]:
@@ -237,11 +237,11 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
     overdue = [c for c in cycles if c.status in ("planned", "doing") and c.end_date < today]
     awaiting_act = [c for c in cycles if c.status == "studied"]
     cycle_lines = [
-        f"• Cycle {c.number} (“{c.title}”) ended on {c.end_date.day} {c.end_date:%b} and is waiting to be studied: "
+        f"• Cycle {c.number} (“{typed(c.title)}”) ended on {c.end_date.day} {c.end_date:%b} and is waiting to be studied: "
         f"`/pdsa study {c.number}`"
         for c in overdue[:3]
     ] + [
-        f"• Cycle {c.number} (“{c.title}”) has been studied and is waiting for a decision: `/pdsa act {c.number}`"
+        f"• Cycle {c.number} (“{typed(c.title)}”) has been studied and is waiting for a decision: `/pdsa act {c.number}`"
         for c in awaiting_act[:2]
     ]
     if cycle_lines:
@@ -279,7 +279,7 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
     blocks.append(section(f":point_right: *Suggested next step*\n{step}"))
     blocks.append(context("Counts from 1 to 7 are never shown; other counts are rounded to the nearest 5. "
                           "Change when this arrives with `/mfi schedule`."))
-    return blocks[:12], f"Weekly equity nudge for {project.name}. Suggested next step: {step}"
+    return blocks[:12], f"Weekly equity nudge for {typed(project.name)}. Suggested next step: {step}"
 
 
 def _next_step(
@@ -300,8 +300,8 @@ def _next_step(
         return f"Study cycle {overdue[0]}: what happened for each ethnic group, against your predictions? `/pdsa study {overdue[0]}`"
     if balancing_concern:
         measure, group = balancing_concern
-        return (f"Look at *{measure}* for {group}: the balancing measure shows a signal of concern. Is the change "
-                f"causing harm for this group? `/equity {measure}`")
+        return (f"Look at *{typed(measure)}* for {group}: the balancing measure shows a signal of concern. Is the change "
+                f"causing harm for this group? `/equity {typed(measure)}`")
     if completeness_low:
         return ("Fix ethnicity recording: too many records are Not known (99). Check where ethnicity is asked and "
                 "recorded in the pathway, and how the question is asked.")

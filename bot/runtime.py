@@ -113,7 +113,8 @@ class Runtime:
             runtime.scheduler = BotScheduler.for_app(settings, engine, app, clock=clock)
         if http:
             runtime.server = HttpServer(
-                WsgiApp(app, engine, status=runtime.status),
+                WsgiApp(app, engine, status=runtime.status, signing_secret=settings.slack_signing_secret.get_secret_value()
+                        if settings.slack_signing_secret else None),
                 host=host or settings.host,
                 port=settings.port if port is None else port,
             )

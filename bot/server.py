@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import io
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import parse_qs
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -17,12 +22,133 @@ logger = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 
+# Slack's requests are small: a slash command or an event is a few kB, and a view_submission is bounded by the view
+# (about 250 kB, slack-platform.md 3.2) plus its state. 1 MiB leaves room for that and refuses anything else early.
+MAX_BODY_BYTES = 1024 * 1024
+# Slack's own replay window for X-Slack-Request-Timestamp (the same five minutes Bolt and slack_sdk use).
+MAX_CLOCK_SKEW_SECONDS = 300
+# The interactive payload types that carry a view; Slack always sends the view with them.
+_VIEW_PAYLOADS = {"view_submission", "view_closed"}
+
+
+class Refused(Exception):
+    """A request Slack would never send: answered with a short status and reason, logged on one line."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def check_slack_body(body: bytes, content_type: str) -> None:
+    """Raise Refused (400) unless the body is shaped like something Slack sends to the events URL."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused("400 Bad Request", "the body is not UTF-8") from None
+    if "application/json" in content_type:
+        parsed = _json_object(text, "the JSON body")
+        if not isinstance(parsed.get("type"), str):
+            raise Refused("400 Bad Request", "the JSON body has no type")
+        if parsed["type"] == "event_callback" and not isinstance(parsed.get("event"), dict):
+            raise Refused("400 Bad Request", "an event_callback without an event object")
+        return
+    form = parse_qs(text, keep_blank_values=True)
+    if "payload" not in form:
+        return  # a slash command or an SSL check: flat form fields Bolt reads as strings
+    if len(form["payload"]) != 1:
+        raise Refused("400 Bad Request", "more than one payload field")
+    payload = _json_object(form["payload"][0], "payload")
+    kind = payload.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise Refused("400 Bad Request", "the payload has no type")
+    if kind in _VIEW_PAYLOADS and not isinstance(payload.get("view"), dict):
+        raise Refused("400 Bad Request", f"a {kind} payload without a view object")
+    if kind == "block_actions" and not isinstance(payload.get("actions", []), list):
+        raise Refused("400 Bad Request", "block_actions whose actions are not a list")
+
+
+def _json_object(text: str, what: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        raise Refused("400 Bad Request", f"{what} is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise Refused("400 Bad Request", f"{what} is not a JSON object")
+    return parsed
+
+
+class RequestGuard:
+    """In front of Bolt: refuses what Slack would never send before any listener (or Bolt's own parser) runs.
+
+    413 for a body over MAX_BODY_BYTES (read no further); 401 for a request without a valid signature (Bolt's answer
+    too); 400 for a non-numeric timestamp, a body that is not JSON where JSON is due, a payload that is not an object,
+    or a view payload without its view. Each refusal is one log line, never a traceback.
+    """
+
+    def __init__(self, inner: Callable[..., Iterable[bytes]], *, signing_secret: str | None) -> None:
+        self.inner = inner
+        self.secret = signing_secret.encode() if signing_secret else None
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return self.inner(environ, start_response)
+        try:
+            body = self._read(environ)
+            self._verify(environ, body)
+            check_slack_body(body, str(environ.get("CONTENT_TYPE") or ""))
+        except Refused as refused:
+            logger.warning("Refused a request to %s: %s (%s)", environ.get("PATH_INFO"), refused.reason,
+                           refused.status)
+            payload = refused.reason.encode()
+            start_response(refused.status, [("Content-Type", "text/plain; charset=utf-8"),
+                                            ("Content-Length", str(len(payload)))])
+            return [payload]
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return self.inner(environ, start_response)
+
+    @staticmethod
+    def _read(environ: Mapping[str, Any]) -> bytes:
+        declared = str(environ.get("CONTENT_LENGTH") or "").strip()
+        if declared and not declared.isdigit():
+            raise Refused("400 Bad Request", "Content-Length is not a number")
+        if declared and int(declared) > MAX_BODY_BYTES:
+            raise Refused("413 Content Too Large", f"the body is over {MAX_BODY_BYTES // 1024} kB")
+        stream = environ["wsgi.input"]
+        body: bytes = stream.read(int(declared)) if declared else stream.read(MAX_BODY_BYTES + 1)
+        if len(body) > MAX_BODY_BYTES:
+            raise Refused("413 Content Too Large", f"the body is over {MAX_BODY_BYTES // 1024} kB")
+        return body
+
+    def _verify(self, environ: Mapping[str, Any], body: bytes) -> None:
+        if self.secret is None:
+            return
+        timestamp = str(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or "")
+        signature = str(environ.get("HTTP_X_SLACK_SIGNATURE") or "")
+        if not timestamp or not signature:
+            raise Refused("401 Unauthorized", "the request is not signed")
+        if not timestamp.strip().isdigit():
+            raise Refused("400 Bad Request", "X-Slack-Request-Timestamp is not a number")
+        if abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
+            raise Refused("401 Unauthorized", "the request timestamp is too old")
+        # Slack's v0 scheme over the raw bytes (slack_sdk's helper decodes first, which raises on non-UTF-8 bodies).
+        digest = hmac.new(self.secret, b"v0:" + timestamp.strip().encode() + b":" + body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(f"v0={digest}".encode(), signature.encode("utf-8", "replace")):
+            raise Refused("401 Unauthorized", "the signature does not match")
+
 
 class WsgiApp:
     """Routes /healthz itself and everything else to Bolt (events, commands, interactivity, OAuth pages)."""
 
-    def __init__(self, app: App, engine: Engine, *, status: Callable[[], dict[str, Any]] | None = None) -> None:
-        self.slack = SlackRequestHandler(app, path="/slack/events")
+    def __init__(
+        self,
+        app: App,
+        engine: Engine,
+        *,
+        status: Callable[[], dict[str, Any]] | None = None,
+        signing_secret: str | None = None,
+    ) -> None:
+        self.slack = RequestGuard(SlackRequestHandler(app, path="/slack/events"), signing_secret=signing_secret)
         self.engine = engine
         self.status = status or (lambda: {})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -12,12 +13,49 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 from slack_sdk.oauth.installation_store import InstallationStore
+from slack_sdk.web import SlackResponse
+
+from bot.slack_limits import fit_arguments
 
 logger = logging.getLogger(__name__)
 
 
+class FittingWebClient(WebClient):
+    """A WebClient that cuts every message and view to Slack's limits before sending (bot/slack_limits.py)."""
+
+    @classmethod
+    def like(cls, client: WebClient) -> FittingWebClient:
+        """The same client (token, URL, retries) with the guard: Bolt builds a plain one for each request."""
+        return cls(
+            token=client.token, base_url=client.base_url, timeout=client.timeout, ssl=client.ssl, proxy=client.proxy,
+            headers=client.headers, team_id=client.default_params.get("team_id"), logger=client.logger,
+            retry_handlers=list(client.retry_handlers) if client.retry_handlers is not None else None,
+        )
+
+    def api_call(
+        self,
+        api_method: str,
+        *,
+        http_verb: str = "POST",
+        files: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+        headers: dict[str, Any] | None = None,
+        auth: dict[str, Any] | None = None,
+    ) -> SlackResponse:
+        if json is not None:
+            json = fit_arguments(api_method, json)
+        if params is not None:
+            params = fit_arguments(api_method, params)
+        if data is not None:
+            data = fit_arguments(api_method, data)
+        return super().api_call(api_method, http_verb=http_verb, files=files, data=data, params=params, json=json,
+                                headers=headers, auth=auth)
+
+
 def make_client(base_url: str, token: str | None = None, *, max_rate_limit_retries: int = 5) -> WebClient:
-    return WebClient(
+    return FittingWebClient(
         token=token,
         base_url=base_url,
         timeout=30,

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from bot import ethnicity
-from handlers import ids
+from handlers import ids, limits
 
 Block = dict[str, Any]
 View = dict[str, Any]
@@ -26,6 +26,29 @@ STAGES: tuple[tuple[str, str], ...] = (
 
 
 # --- small helpers -------------------------------------------------------------------------------------------
+
+
+def typed(text: object) -> str:
+    """Text a person typed, made safe for mrkdwn and message text: Slack's three control characters become entities.
+
+    Slack parses `&`, `<` and `>` in mrkdwn and in a message's `text` (api.slack.com/reference/surfaces/formatting
+    #escaping), so `<!channel>` or `<https://evil|click>` typed into a form would ping or link. Every builder wraps
+    each typed value with this where it goes into mrkdwn or `text`; plain_text (headers, buttons, options, input
+    values) shows characters literally and is never escaped.
+    """
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def typed_within(text: str, *values: object) -> str:
+    """Bot-worded text (from the analysis or import layers) that quotes typed values: escape just those values.
+
+    The bot's own wording may hold characters Slack renders as written (a suppressed count "<8"); only what a person
+    typed, such as a measure name inside a headline, has to be neutralised.
+    """
+    for value in sorted({str(v) for v in values if v}, key=len, reverse=True):
+        if value != typed(value):
+            text = text.replace(value, typed(value))
+    return text
 
 
 def plain(text: str, *, emoji: bool = True) -> dict[str, Any]:
@@ -95,6 +118,10 @@ def input_block(
     dispatch_action: bool = False,
 ) -> Block:
     element = {**element, "action_id": element.get("action_id", ids.A_INPUT)}
+    if element.get("type") == "plain_text_input":
+        element["max_length"] = limits.limit_for(block_id)  # the one table the server also enforces
+        if isinstance(element.get("initial_value"), str):  # text stored before the limit existed still opens
+            element["initial_value"] = element["initial_value"][: element["max_length"]]
     block: Block = {"type": "input", "block_id": block_id, "label": plain(label[:2000]), "element": element}
     if optional:
         block["optional"] = True
@@ -231,7 +258,7 @@ def help_message(unknown: str | None = None) -> list[Block]:
     ]
     blocks: list[Block] = []
     if unknown:
-        blocks.append(section(f":grey_question: I don't know `{unknown[:60]}`. Here is what I can do:"))
+        blocks.append(section(f":grey_question: I don't know `{typed(unknown[:60])}`. Here is what I can do:"))
     blocks.extend(section(line) for line in lines)
     blocks.append(
         context(
@@ -371,17 +398,17 @@ def project_card(
     open_cycles: int,
 ) -> list[Block]:
     """The project card posted in the channel: aim, for whom, target, and the framework's stages."""
-    target = project.get("target") or "not set yet"
+    target = typed(project.get("target") or "not set yet")
     if project.get("target_date"):
         target += f" (by {_nice_date(project['target_date'])})"
     blocks = [
         header(f"Improvement project: {project['name']}"),
-        section(f"*Aim*\n{project['aim']}"),
+        section(f"*Aim*\n{typed(project['aim'])}"),
         fields(
             [
                 ("For whom", describe_groups(project.get("focus_groups") or [])),
                 ("Compared with", ethnicity.display(project.get("reference_group") or "A")),
-                ("Baseline", project.get("baseline") or "not set yet"),
+                ("Baseline", typed(project.get("baseline") or "not set yet")),
                 ("Target", target),
                 ("Leads", ", ".join(f"<@{u}>" for u in leads) or "none yet"),
                 (
@@ -403,7 +430,7 @@ def project_card(
 
 def project_card_text(project: Mapping[str, Any]) -> str:
     groups = describe_groups(project.get("focus_groups") or [])
-    return f"Improvement project {project['name']}: {project['aim']} For whom: {groups}."
+    return f"Improvement project {typed(project['name'])}: {typed(project['aim'])} For whom: {groups}."
 
 
 def _nice_date(value: Any) -> str:

@@ -23,8 +23,8 @@ from bot.equity import analysis as an
 from bot.equity import missing as missing_data
 from bot.equity.disclosure import DisclosurePolicy, safe_rate
 from bot.equity.types import GroupStat, Warning
+from handlers import blocks, claims, ids
 from handlers import equity_blocks as eb
-from handlers import ids
 from storage import measures_repo as mrepo
 from storage import repositories as repo
 from storage.db import unit_of_work
@@ -120,8 +120,8 @@ def _job(session: Session, measure: Measure, project: Any) -> MeasureJob:
 def find_measure(measures: list[Measure], text: str) -> tuple[Measure | None, list[Measure]]:
     """By list number, exact name, then unique prefix or substring (case-insensitive); also the candidates."""
     wanted = text.strip().lower()
-    if wanted.isdigit():
-        index = int(wanted) - 1
+    if claims.parse_int(wanted) is not None:
+        index = (claims.parse_int(wanted) or 0) - 1
         return (measures[index], []) if 0 <= index < len(measures) else (None, [])
     exact = [m for m in measures if m.name.lower() == wanted]
     if exact:
@@ -230,7 +230,7 @@ def post_measure(
     try:
         ca = analyse(job, window_months=window_months)
     except ValueError as exc:
-        notify(f"I couldn't analyse *{job.name}*: {exc}. Check the data with `/measure log`.")
+        notify(blocks.typed_within(f"I couldn't analyse *{job.name}*: {exc}. Check the data with `/measure log`.", job.name))
         return
     chart = render(ca, view, job.policy, window_months)
     filename = f"equity-{job.measure_id}-{view}.png"
@@ -241,7 +241,7 @@ def post_measure(
         client.chat_postMessage(channel=job.channel_id, text=text, blocks=findings)
     else:
         _upload(client, chart, channel=job.channel_id, filename=filename, thread_ts=thread_ts,
-                comment=f"{chart.title} (last {window_months} months)")
+                comment=blocks.typed(f"{chart.title} (last {window_months} months)"))
         if view != "completeness":
             client.chat_postMessage(channel=job.channel_id, text=text, blocks=findings, thread_ts=thread_ts)
 
@@ -283,7 +283,7 @@ def handle_equity(ack: Ack, command: dict[str, Any], respond: Respond, client: W
         show_missing(respond, client, context)
     else:
         # Acknowledge at once: the analysis and the chart take longer than Slack's 3 seconds allow.
-        ack(text=f"Working on the chart for {text}…")
+        ack(text=f"Working on the chart for {blocks.typed(text)}…")
         show_measure(respond, client, context, text)
 
 
@@ -324,10 +324,10 @@ def show_measure(respond: Respond, client: WebClient, context: BoltContext, text
             return
         measure, candidates = find_measure(measures, text)
         if measure is None:
-            names = ", ".join(f"*{m.name}*" for m in (candidates or measures)[:10])
+            names = ", ".join(f"*{blocks.typed(m.name)}*" for m in (candidates or measures)[:10])
             hint = f"Did you mean one of {names}?" if candidates else (
                 f"This project's measures: {names}." if measures else "This project has no measures yet: `/measure new`.")
-            respond(text=f"I can't find one measure called “{text}”. {hint} `/equity` lists them.",
+            respond(text=f"I can't find one measure called “{blocks.typed(text)}”. {hint} `/equity` lists them.",
                     response_type="ephemeral")
             return
         job = _job(session, measure, project)
@@ -358,7 +358,10 @@ def handle_equity_button(ack: Ack, body: dict[str, Any], client: WebClient, cont
     ack()
     engine: Engine = context["engine"]
     action = body["actions"][0]
-    measure_id, view, window = eb.parse_action_value(str(action.get("value") or "{}"))
+    parsed = eb.parse_action_value(str(action.get("value") or "{}"))
+    if parsed is None:
+        return
+    measure_id, view, window = parsed
     channel_id = (body.get("channel") or {}).get("id") or context.channel_id
     user_id = (body.get("user") or {}).get("id") or context.user_id
     container = body.get("container") or {}

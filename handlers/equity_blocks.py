@@ -13,7 +13,7 @@ from bot.equity import analysis as an
 from bot.equity.disclosure import DisclosurePolicy, safe_rate
 from bot.equity.missing import MissingSummary
 from bot.equity.types import GroupCounts, GroupStat, Warning
-from handlers import blocks, ids
+from handlers import blocks, claims, ids
 from handlers.blocks import Block
 
 VIEWS = (("groups", "Groups over time"), ("gaps", "Gaps dot plot"), ("completeness", "Completeness"))
@@ -40,11 +40,15 @@ def action_value(measure_id: int, view: str, window: int) -> str:
     return json.dumps({"measure": measure_id, "view": view, "window": window}, separators=(",", ":"))
 
 
-def parse_action_value(value: str) -> tuple[int, str, int]:
-    data = json.loads(value)
+def parse_action_value(value: str) -> tuple[int, str, int] | None:
+    """(measure id, view, window) from a button's value; None when the value is not one the bot wrote."""
+    data = claims.parse_json_object(value) or {}
+    measure_id = claims.parse_id(data.get("measure"))
+    if measure_id is None:
+        return None
     view = str(data.get("view") or "groups")
-    window = int(data.get("window") or 3)
-    return int(data["measure"]), view if view in dict(VIEWS) else "groups", window if window in WINDOWS else 3
+    window = claims.parse_int(data.get("window") or 3)
+    return measure_id, view if view in dict(VIEWS) else "groups", window if window in WINDOWS else 3
 
 
 # ---------------------------------------------------------------- disclosure-safe text
@@ -169,7 +173,7 @@ def findings_blocks(
     headline = an.build_headline(a, rate_text=safe_rate_text(a.kind, policy))
     ref_label = a.labels.get(a.reference_group or "", "") if a.reference_group != an.OTHERS else "all other groups"
     window = an.window_label(a.window, a.period)
-    out: list[Block] = [blocks.header(f"{a.name}: by ethnic group"), blocks.section(headline)]
+    out: list[Block] = [blocks.header(f"{a.name}: by ethnic group"), blocks.section(blocks.typed_within(headline, a.name))]
     context_bits = [f"Latest window {window} ({per.ADJECTIVES.get(a.period, a.period)} data)"]
     if a.reference_group:
         context_bits.append(f"Reference: {ref_label}")
@@ -189,7 +193,7 @@ def findings_blocks(
     out.extend(_chunks("SPC signals", signals or ["No special cause in the latest points of any group."]))
     shown = sorted((w for w in a.warnings if w.severity != "info"), key=lambda w: _SEVERITY_RANK[w.severity])
     if shown:
-        out.extend(_chunks("Data quality and cautions", [_warning_text(w) for w in shown[:6]]))
+        out.extend(_chunks("Data quality and cautions", [blocks.typed_within(_warning_text(w), a.name) for w in shown[:6]]))
     out.append(
         blocks.context(
             f"Method: {a.method_text} {policy.note} Rates are worked out from the rounded counts shown; ratios, "
@@ -206,40 +210,40 @@ def findings_blocks(
                         value=action_value(measure_id, view, m)) for m in WINDOWS),
         block_id=ids.B_EQUITY_WINDOWS,
     ))
-    return out, f"{a.name}: {headline}"
+    return out, blocks.typed_within(f"{a.name}: {headline}", a.name)
 
 
 def measure_list_blocks(project_name: str, measures: Sequence[MeasureRow]) -> tuple[list[Block], str]:
     if not measures:
-        text = (f"*{project_name}* has no measures yet. Add one with `/measure new`, then log data with "
+        text = (f"*{blocks.typed(project_name)}* has no measures yet. Add one with `/measure new`, then log data with "
                 "`/measure log` or `/measure import`.")
         return [blocks.section(text)], text
-    out: list[Block] = [blocks.section(f"*Measures for {project_name}*: pick one, or type `/equity <name or number>`. "
+    out: list[Block] = [blocks.section(f"*Measures for {blocks.typed(project_name)}*: pick one, or type `/equity <name or number>`. "
                                        "`/equity missing` reports ethnicity recording for all of them.")]
     for i, m in enumerate(measures[:40], start=1):
         data = (f"{m.points:,} data points, latest period {m.last_period:%d %b %Y}" if m.last_period
                 else "no data yet")
         out.append(blocks.section(
-            f"{i}. *{m.name}* ({m.measure_type}, {m.kind.replace('_', ' ')}, {per.ADJECTIVES.get(m.period, m.period)}) · {data}",
+            f"{i}. *{blocks.typed(m.name)}* ({m.measure_type}, {m.kind.replace('_', ' ')}, {per.ADJECTIVES.get(m.period, m.period)}) · {data}",
             accessory=blocks.button("Show", ids.A_EQUITY_VIEW, value=action_value(m.id, "groups", 3)),
         ))
-    return out, f"{len(measures)} measures in {project_name}"
+    return out, f"{len(measures)} measures in {blocks.typed(project_name)}"
 
 
 def no_data_text(measure_name: str) -> str:
-    return (f"*{measure_name}* has no data yet, so there is nothing to chart. Log a period with `/measure log`, "
+    return (f"*{blocks.typed(measure_name)}* has no data yet, so there is nothing to chart. Log a period with `/measure log`, "
             "or upload an extract with `/measure import` (aggregated counts by period and ethnic group, or a "
             "date, ethnicity and outcome (yes or no) per row: no names or NHS numbers).")
 
 
 def missing_line(name: str, summary: MissingSummary | None) -> str:
     if summary is None or summary.valid_share is None:
-        return f"*{name}*: no record counts, so ethnicity recording cannot be assessed."
+        return f"*{blocks.typed(name)}*: no record counts, so ethnicity recording cannot be assessed."
 
     def pct(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.1%}"
 
-    return (f"*{name}*: valid ethnic category {pct(summary.valid_share)}; Not stated (Z) "
+    return (f"*{blocks.typed(name)}*: valid ethnic category {pct(summary.valid_share)}; Not stated (Z) "
             f"{pct(summary.not_stated_share)}; Not known (99) {pct(summary.not_known_share)}")
 
 
@@ -247,14 +251,14 @@ def missing_report_blocks(
     project_name: str, rows: Sequence[tuple[str, MissingSummary | None, list[Warning]]]
 ) -> tuple[list[Block], str]:
     out: list[Block] = [blocks.header("Ethnicity recording: data quality"),
-                        blocks.section(f"Ethnicity recording for every measure of *{project_name}*. Not stated (Z) "
+                        blocks.section(f"Ethnicity recording for every measure of *{blocks.typed(project_name)}*. Not stated (Z) "
                                        "means people were asked and chose not to say; Not known (99) means they "
                                        "were never asked or it was not recorded: the gap a team can fix.")]
     if not rows:
         out.append(blocks.section("No measure has data yet. Log data with `/measure log` or `/measure import`."))
     for name, summary, warnings in rows[:10]:
         lines = [missing_line(name, summary)]
-        lines += [_warning_text(w) for w in sorted(warnings, key=lambda w: _SEVERITY_RANK[w.severity])
+        lines += [blocks.typed_within(_warning_text(w), name) for w in sorted(warnings, key=lambda w: _SEVERITY_RANK[w.severity])
                   if w.severity != "info"][:4]
         if len(lines) == 1 and summary is not None and summary.valid_share is not None:
             lines.append(":white_check_mark: No data-quality warnings.")
@@ -263,4 +267,4 @@ def missing_report_blocks(
             break
     out.append(blocks.context("Shares only; no counts are shown. Tiers (95% / 90% / 80% valid) are the bot's "
                               "proposal, not a national standard."))
-    return out, f"Ethnicity recording for {project_name}"
+    return out, f"Ethnicity recording for {blocks.typed(project_name)}"

@@ -46,7 +46,7 @@ def build_home(session: Session, *, team_id: str, user_id: str) -> dict[str, Any
         home_blocks += [
             blocks.divider(),
             blocks.section(
-                f"*{project.name}* in <#{project.channel_id}>\n{project.aim}\n"
+                f"*{blocks.typed(project.name)}* in <#{project.channel_id}>\n{blocks.typed(project.aim)}\n"
                 f"_For whom:_ {blocks.describe_groups(project.focus_groups)}"
             ),
             blocks.context(

@@ -21,7 +21,7 @@ from bot import downloads, ethnicity, importing
 from bot.config import Settings
 from bot.equity.disclosure import check_text_for_disclosure
 from bot.importer import ImportRefused, period_start, read_extract
-from handlers import blocks, ids
+from handlers import blocks, claims, ids
 from handlers import measures_blocks as mb
 from storage import measures_repo
 from storage import repositories as repo
@@ -50,7 +50,7 @@ def handle_measure(ack: Ack, command: dict[str, Any], respond: Respond, client: 
     elif word == "undo":
         undo_from_command(client, respond, context, rest=rest)
     else:
-        intro = [blocks.section(f":grey_question: I don't know `{word[:40]}`.")] if word not in ("", "help") else []
+        intro = [blocks.section(f":grey_question: I don't know `{blocks.typed(word[:40])}`.")] if word not in ("", "help") else []
         respond(blocks=[*intro, *mb.help_blocks()], text="/measure: what I can do", response_type="ephemeral")
 
 
@@ -91,7 +91,7 @@ def handle_open_measure_new(ack: Ack, body: dict[str, Any], client: WebClient, c
     ack()
     engine: Engine = context["engine"]
     with unit_of_work(engine) as session:
-        project = repo.get_project(session, team_id=context.team_id or "", project_id=int(body["actions"][0]["value"]))
+        project = repo.get_project(session, team_id=context.team_id or "", project_id=claims.action_id_value(body) or 0)
         channel_id = project.channel_id if project else None
     if channel_id:
         open_measure_modal(client, context, trigger_id=body["trigger_id"], respond=None, channel_id=channel_id)
@@ -160,12 +160,11 @@ def handle_measure_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
     engine: Engine = context["engine"]
-    meta = blocks.metadata_of(view)
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
     try:
         with unit_of_work(engine) as session:
-            project = repo.get_project(session, team_id=team_id, project_id=int(meta["project_id"]))
+            project = repo.get_project(session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0)
             if project is None or project.id is None:
                 ack(response_action="errors", errors={ids.B_MEASURE_NAME: "This project no longer exists."})
                 return
@@ -271,17 +270,20 @@ def _row_texts(view: dict[str, Any]) -> dict[str, str]:
 
 def _update_log_view(body: dict[str, Any], client: WebClient, context: BoltContext, *, full: bool | None,
                      measure_id: int | None) -> None:
-    view = body["view"]
+    view = body.get("view")
+    if not isinstance(view, dict):
+        return  # these controls live in the log form; a click from anywhere else is not one the bot offered
     meta = blocks.metadata_of(view)
     engine: Engine = context["engine"]
     picked = blocks.state_value(view, ids.B_LOG_PERIOD)
     with unit_of_work(engine) as session:
-        project = repo.get_project(session, team_id=context.team_id or "", project_id=int(meta["project_id"]))
+        project = repo.get_project(session, team_id=context.team_id or "",
+                                   project_id=claims.metadata_id(view, "project_id") or 0)
         if project is None:
             return
         new_view = _log_view(
-            session, project, channel_id=meta["channel_id"],
-            measure_id=measure_id if measure_id is not None else int(meta["measure_id"]),
+            session, project, channel_id=project.channel_id,
+            measure_id=measure_id if measure_id is not None else claims.metadata_id(view, "measure_id"),
             full=bool(meta.get("full")) if full is None else full,
             values=_row_texts(view), period_initial=date.fromisoformat(picked) if picked else None,
         )
@@ -297,7 +299,7 @@ def handle_log_full_list(ack: Ack, body: dict[str, Any], client: WebClient, cont
 def handle_log_measure_picked(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     chosen = (body["actions"][0].get("selected_option") or {}).get("value")
-    _update_log_view(body, client, context, full=None, measure_id=int(chosen) if chosen else None)
+    _update_log_view(body, client, context, full=None, measure_id=claims.parse_id(chosen))
 
 
 def _whole(text: str) -> int | None:
@@ -365,12 +367,11 @@ def handle_log_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
     engine: Engine = context["engine"]
-    meta = blocks.metadata_of(view)
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
     with unit_of_work(engine) as session:
-        measure = measures_repo.get_measure(session, team_id=team_id, measure_id=int(meta["measure_id"]))
-        project = repo.get_project(session, team_id=team_id, project_id=int(meta["project_id"]))
+        measure = measures_repo.get_measure(session, team_id=team_id, measure_id=claims.metadata_id(view, "measure_id") or 0)
+        project = repo.get_project(session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0)
         if measure is None or project is None or measure.project_id != project.id:
             ack(response_action="errors", errors={ids.B_LOG_PERIOD: "This measure no longer exists."})
             return
@@ -573,7 +574,7 @@ def run_import(client: WebClient, engine: Engine, settings: Settings, job: _Impo
     advice = parsed.advice()
     posted = _post_in_channel(client, job, mb.import_result(outcome, by=job.user_id))
     deleted = _delete_file(client, job.file_id)
-    heading = f"Your import of {mb.file_label(filename)} into *{outcome.measure_name}* (entry {outcome.batch_id})"
+    heading = f"Your import of {mb.file_label(filename)} into *{blocks.typed(outcome.measure_name)}* (entry {outcome.batch_id})"
     if not posted:
         heading += (" is saved, but I could not post its summary in the channel: invite me with `/invite @MFI-AR` "
                     "so the team sees the next one")
@@ -655,7 +656,7 @@ def _undo(session: Session, *, team_id: str, batch_id: int, user_id: str) -> imp
 def undo_from_command(client: WebClient, respond: Respond, context: BoltContext, *, rest: str) -> None:
     engine: Engine = context["engine"]
     team_id, user_id = context.team_id or "", context.user_id or ""
-    if rest and not rest.isdigit():
+    if rest and claims.parse_id(rest) is None:
         respond(text="Type `/measure undo` for the latest entry, or `/measure undo N` with the entry number.",
                 response_type="ephemeral")
         return
@@ -666,7 +667,7 @@ def undo_from_command(client: WebClient, respond: Respond, context: BoltContext,
                 respond(text=NO_PROJECT, response_type="ephemeral")
                 return
             if rest:
-                batch_id = int(rest)
+                batch_id = claims.parse_id(rest) or 0
                 batch = measures_repo.get_batch(session, team_id=team_id, batch_id=batch_id)
                 measure = session.get(Measure, batch.measure_id) if batch else None
                 if measure is None or measure.project_id != project.id:
@@ -691,7 +692,9 @@ def handle_undo_button(ack: Ack, body: dict[str, Any], client: WebClient, contex
     ack()
     engine: Engine = context["engine"]
     team_id, user_id = context.team_id or "", body["user"]["id"]
-    batch_id = int(body["actions"][0]["value"])
+    batch_id = claims.action_id_value(body) or 0
+    if not body.get("response_url"):
+        return  # Undo buttons live in channel messages, which always carry a response_url: this one is not ours
     try:
         with unit_of_work(engine) as session:
             outcome = _undo(session, team_id=team_id, batch_id=batch_id, user_id=user_id)

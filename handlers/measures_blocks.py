@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -31,6 +32,7 @@ from handlers.blocks import (
     plain,
     section,
     text_input,
+    typed,
 )
 
 TYPE_OPTIONS = (
@@ -186,11 +188,11 @@ def target_text(kind: str, target: float) -> str:
 
 
 def measure_added(measure: Mapping[str, Any], *, by: str, has_balancing: bool) -> tuple[list[Block], str]:
-    text = f"<@{by}> added a measure: *{measure['name']}* ({describe_measure(measure)})."
+    text = f"<@{by}> added a measure: *{typed(measure['name'])}* ({describe_measure(measure)})."
     blocks: list[Block] = [section(text)]
-    definition = f"*Counts:* {measure['numerator_definition']}"
+    definition = f"*Counts:* {typed(measure['numerator_definition'])}"
     if measure.get("denominator_definition"):
-        definition += f"\n*Out of:* {measure['denominator_definition']}"
+        definition += f"\n*Out of:* {typed(measure['denominator_definition'])}"
     blocks.append(context(definition[:3000]))
     blocks.append(context("Enter data with `/measure log`, or load an extract with `/measure import`."))
     if not has_balancing:
@@ -246,7 +248,7 @@ def log_modal(
             )
         )
     else:
-        blocks.append(section(f"*{measure['name']}*"))
+        blocks.append(section(f"*{typed(measure['name'])}*"))
     blocks.append(context(f"{describe_measure(measure)}\n{hint}"))
     blocks.append(
         input_block(
@@ -284,7 +286,7 @@ def logged_message(outcome: ImportOutcome, *, by: str) -> tuple[list[Block], str
     period = period_label(outcome.periods[0], outcome.period)
     groups = ", ".join(group_name(g) for g in outcome.groups)
     replaced = len(outcome.replaced)
-    text = f"<@{by}> entered {period} for *{outcome.measure_name}* ({groups})."
+    text = f"<@{by}> entered {period} for *{typed(outcome.measure_name)}* ({groups})."
     if replaced:
         text += f" {replaced} earlier value(s) were replaced; they are kept and come back with Undo."
     blocks = [
@@ -310,9 +312,9 @@ def measure_list(
 ) -> tuple[list[Block], str]:
     """/measure list: each measure with its definition and data completeness (shares, never counts)."""
     if not rows:
-        empty = [section(f"*{project_name}* has no measures yet. Add one with `/measure new`."),
+        empty = [section(f"*{typed(project_name)}* has no measures yet. Add one with `/measure new`."),
                  section(BALANCING_REMINDER)]
-        return empty, f"{project_name} has no measures yet."
+        return empty, f"{typed(project_name)} has no measures yet."
     blocks: list[Block] = [header(f"Measures: {project_name}"[:150])]
     for row in rows[:12]:
         latest = row.get("latest")
@@ -327,13 +329,13 @@ def measure_list(
                 f"Not known (99) {_pct(complete.not_known, complete.total)}"
             )
         blocks.append(divider())
-        blocks.append(section(f"*{row['name']}*\n{describe_measure(row)}"))
+        blocks.append(section(f"*{typed(row['name'])}*\n{describe_measure(row)}"))
         blocks.append(context(f"Latest period: {latest_text} · Ethnicity recorded: {complete_text}"))
     if len(rows) > 12:
         blocks.append(context(f"…and {len(rows) - 12} more measures."))
     if not has_balancing:
         blocks.append(section(BALANCING_REMINDER))
-    text = f"{project_name}: " + "; ".join(str(r["name"]) for r in rows)
+    text = f"{typed(project_name)}: " + "; ".join(typed(r["name"]) for r in rows)
     return blocks, text
 
 
@@ -357,7 +359,7 @@ FILE_INPUT_MAX_MB = 10
 
 
 def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return typed(text)
 
 
 def file_label(filename: str | None) -> str:
@@ -402,7 +404,7 @@ def import_modal(
 
 def import_result(outcome: ImportOutcome, *, by: str) -> tuple[list[Block], str]:
     """The channel reply: rounded counts only; exact counts and row numbers go to the importer privately."""
-    text = f":white_check_mark: <@{by}> imported {file_label(outcome.filename)} into *{outcome.measure_name}*."
+    text = f":white_check_mark: <@{by}> imported {file_label(outcome.filename)} into *{typed(outcome.measure_name)}*."
     lines = summary_lines(outcome, safe=True)
     blocks = [
         section(text),
@@ -476,7 +478,7 @@ def import_failed(filename: str | None) -> tuple[list[Block], str]:
 def already_imported(filename: str | None, measure_name: str, batch_id: int, *, inline: bool = False) -> str:
     """Said when the same version of a file comes again; `inline` for a form's error (plain text, no mrkdwn)."""
     name = " ".join(str(filename or "This file").split())[:80] if inline else file_label(filename)
-    measure, undo = (measure_name, f"/measure undo {batch_id}") if inline else (f"*{measure_name}*",
+    measure, undo = (measure_name, f"/measure undo {batch_id}") if inline else (f"*{typed(measure_name)}*",
                                                                                   f"`/measure undo {batch_id}`")
     return (
         f"{name} was already imported into {measure} (entry {batch_id}), so nothing was saved again. To import it "
@@ -489,7 +491,9 @@ def file_kept_note(filename: str | None, permalink: str | None, *, deleted: bool
     name = file_label(filename)
     if deleted:
         return f":wastebasket: I deleted {name} from Slack now that it is imported."
-    where = f"<{permalink}|{name}>" if permalink and permalink.startswith("https://") else name
+    # The link's address is percent-encoded so that nothing in it (a file name is typed) can close the link early.
+    url = urllib.parse.quote(permalink, safe=":/?#[]@!$'()*+,;=%~") if permalink else ""
+    where = f"<{url}|{name}>" if url.startswith("https://") else name
     return (
         f":lock: {where} is still in your Slack files, visible only to you (it was not shared in any channel). "
         "Slack does not let a bot delete a file someone else uploaded, so please delete it yourself: open it from "
@@ -514,7 +518,7 @@ def undone_message(outcome: UndoOutcome, *, by: str) -> tuple[list[Block], str]:
     if outcome.deleted:
         done.append("the values it added are removed")
     text = (
-        f":leftwards_arrow_with_hook: <@{by}> undid {what} in *{outcome.measure_name}*"
+        f":leftwards_arrow_with_hook: <@{by}> undid {what} in *{typed(outcome.measure_name)}*"
         + (f"; {' and '.join(done)}." if done else ".")
     )
     return [section(text)], text

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from bot import export
 from bot.prompts import load_catalogue
-from handlers import blocks, home, ids, projects
+from handlers import blocks, claims, home, ids, projects
 from handlers import ownership_blocks as ob
 from storage import ownership_repo as own
 from storage import repositories as repo
@@ -116,7 +116,7 @@ def handle_export_button(ack: Ack, body: dict[str, Any], client: WebClient, cont
     ack()
     team_id = context.team_id or body["team"]["id"]
     if not send_export(client, context["engine"], team_id=team_id, user_id=body["user"]["id"],
-                       project_id=int(body["actions"][0]["value"])):
+                       project_id=claims.action_id_value(body) or 0):
         logger.info("Export refused from Home: not a lead, or the project is gone")
 
 
@@ -148,7 +148,7 @@ def handle_delete_command(
 def handle_delete_button(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     team_id = context.team_id or body["team"]["id"]
-    project_id = int(body["actions"][0]["value"])
+    project_id = claims.action_id_value(body) or 0
     with unit_of_work(context["engine"]) as session:
         allowed = repo.is_lead(session, project_id=project_id, user_id=body["user"]["id"])
     if allowed:
@@ -163,9 +163,8 @@ def handle_delete_submission(
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
     typed = blocks.state_value(view, ids.B_DELETE_NAME) or ""
-    try:
-        project_id = int(blocks.metadata_of(view)["project_id"])
-    except (KeyError, TypeError, ValueError):
+    project_id = claims.metadata_id(view, "project_id")
+    if project_id is None:
         ack(response_action="errors", errors={ids.B_DELETE_NAME: ob.ALREADY_GONE})
         return
     try:

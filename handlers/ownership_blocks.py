@@ -14,7 +14,7 @@ def not_a_lead(project_name: str, lead_ids: Sequence[str], *, what: str) -> str:
     who = ", ".join(f"<@{u}>" for u in lead_ids) or "the project's leads"
     return (
         f"Sorry, only the project's leads can {what}, because it covers everything the team has recorded. "
-        f"The leads of *{project_name}* are {who}: ask one of them."
+        f"The leads of *{blocks.typed(project_name)}* are {who}: ask one of them."
     )
 
 
@@ -24,8 +24,8 @@ NO_PROJECT = "There is no project in this channel yet, so there is nothing to ex
 def export_dm(project_name: str, *, xlsx_name: str, zip_name: str) -> tuple[list[Block], str]:
     """The message that goes with the files: what is in them, and how to handle them."""
     text = (
-        f"Here is everything recorded for *{project_name}*: `{xlsx_name}` (an Excel workbook, one sheet per table) "
-        f"and `{zip_name}` (the same sheets as CSV files, for people without Excel)."
+        f"Here is everything recorded for *{blocks.typed(project_name)}*: `{blocks.typed(xlsx_name)}` (an Excel workbook, one sheet per table) "
+        f"and `{blocks.typed(zip_name)}` (the same sheets as CSV files, for people without Excel)."
     )
     caution = (
         ":warning: *These files are not rounded.* They hold the project's own aggregates exactly as entered, so "
@@ -45,7 +45,7 @@ def delete_modal(*, project_id: int, project_name: str, channel_id: str) -> View
         "Delete project",
         [
             blocks.section(
-                f"This deletes *{project_name}* and everything recorded for it: measures, data and its history, "
+                f"This deletes *{blocks.typed(project_name)}* and everything recorded for it: measures, data and its history, "
                 "PDSA cycles, reflective answers, schedules and members. *It cannot be undone.*"
             ),
             blocks.section(
@@ -75,7 +75,7 @@ ALREADY_GONE = "This project has already been deleted. Close this window."
 
 
 def delete_notice(*, user_id: str, project_name: str) -> tuple[list[Block], str]:
-    text = f"<@{user_id}> deleted the project *{project_name}*; its data has been removed."
+    text = f"<@{user_id}> deleted the project *{blocks.typed(project_name)}*; its data has been removed."
     return [blocks.section(text)], text
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -13,7 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.readability import reading_age, too_hard_for_partners
-from handlers import blocks, ids, projects
+from handlers import blocks, claims, ids, projects
 from handlers import prompts_blocks as pb
 from storage import answers_repo
 from storage import repositories as repo
@@ -159,7 +158,7 @@ def handle_partners_submission(ack: Ack, body: dict[str, Any], view: dict[str, A
     engine: Engine = context["engine"]
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
-    project_id = int(blocks.metadata_of(view).get("project_id") or 0)
+    project_id = claims.metadata_id(view, "project_id") or 0
     with unit_of_work(engine) as session:
         project = repo.get_project(session, team_id=team_id, project_id=project_id)
         if project is None or not repo.is_lead(session, project_id=project_id, user_id=user_id):
@@ -195,14 +194,11 @@ def after_partners_changed(client: WebClient, engine: Engine, *, team_id: str, p
 
 def _project_id_from(session: Session, body: dict[str, Any], team_id: str) -> int | None:
     """Partner buttons carry a project id, or (on prompts) a delivery id that leads to one."""
-    try:
-        value = json.loads(body["actions"][0].get("value") or "{}")
-    except ValueError:
-        return None
+    value = claims.action_json(body)
     if "project_id" in value:
-        return int(value["project_id"])
+        return claims.parse_id(value["project_id"])
     if "delivery_id" in value:
-        delivery = answers_repo.get_delivery(session, team_id=team_id, delivery_id=int(value["delivery_id"]))
+        delivery = answers_repo.get_delivery(session, team_id=team_id, delivery_id=claims.parse_id(value["delivery_id"]) or 0)
         return delivery.project_id if delivery else None
     return None
 
@@ -282,10 +278,7 @@ def handle_partner_share(ack: Ack, body: dict[str, Any], client: WebClient, cont
     engine: Engine = context["engine"]
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
-    try:
-        share = bool(json.loads(body["actions"][0].get("value") or "{}").get("share"))
-    except ValueError:
-        return
+    share = claims.action_json(body).get("share") is True
     with unit_of_work(engine) as session:
         project_id = _project_id_from(session, body, team_id)
         partner = sched.member(session, project_id=project_id or 0, user_id=user_id, role="partner")

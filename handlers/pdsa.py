@@ -19,7 +19,7 @@ from bot import pdsa
 from bot.equity.disclosure import DEFAULT_POLICY, DisclosurePolicy, cell
 from bot.equity.stats import balancing_check
 from bot.equity.types import Direction, GroupCounts
-from handlers import blocks, ids
+from handlers import blocks, claims, ids
 from handlers import pdsa_blocks as pb
 from storage import pdsa_repo
 from storage import repositories as repo
@@ -105,16 +105,16 @@ def _history_line(entry: PdsaEntry) -> str:
     if entry.kind == "plan":
         text = "planned the cycle"
     elif entry.kind == "do":
-        text = f"Do (ran as planned: {data.get('as_planned')}): {str(data.get('what', ''))[:120]}"
+        text = f"Do (ran as planned: {blocks.typed(data.get('as_planned'))}): {blocks.typed(str(data.get('what', ''))[:120])}"
     elif entry.kind == "study":
         failed = [pdsa.group_name(s["group"]) for s in data.get("scores", []) if s.get("outcome") == "not_held"]
         text = "Study: " + (f"the prediction did not hold for {', '.join(failed)}" if failed else "predictions compared")
     elif entry.kind == "act":
-        text = f"Act: *{data.get('decision')}*: {str(data.get('reason', ''))[:120]}"
+        text = f"Act: *{blocks.typed(data.get('decision'))}*: {blocks.typed(str(data.get('reason', ''))[:120])}"
     elif entry.kind == "edit":
         text = "edited " + ", ".join(sorted(data.get("previous", {}))) + " (earlier values kept)"
     else:
-        text = f":warning: {data.get('message', entry.kind)}"
+        text = f":warning: {blocks.typed(data.get('message', entry.kind))}"
     return f"• {when}{who}: {text}"
 
 
@@ -129,9 +129,9 @@ def _unknown_cycle_text(session: Session, project: Project, ref: str) -> str:
     assert project.id is not None
     cycles = pdsa_repo.list_cycles(session, project_id=project.id)
     if not cycles:
-        return f"There's no PDSA cycle `{ref[:20]}` here: this project has no cycles yet. Plan one with `/pdsa new`."
+        return f"There's no PDSA cycle `{blocks.typed(ref[:20])}` here: this project has no cycles yet. Plan one with `/pdsa new`."
     refs = ", ".join(f"{pdsa_repo.series_number(session, cycle=c)}.{c.ramp_step} (cycle {c.number})" for c in cycles[-15:])
-    return (f"There's no PDSA cycle `{ref[:20]}` in this channel's project. Cycles here: {refs}. "
+    return (f"There's no PDSA cycle `{blocks.typed(ref[:20])}` in this channel's project. Cycles here: {refs}. "
             "`/pdsa list` shows them with their next step.\n" + HELP)
 
 
@@ -161,7 +161,7 @@ def handle_pdsa(ack: Ack, command: dict[str, Any], respond: Respond, client: Web
         show_list(respond, engine, team_id=context.team_id, project_id=project_id)
     elif word in ("show", "do", "study", "act", "edit"):
         if not rest:
-            respond(text=f"Which cycle? Try `/pdsa {word} 1`.\n" + HELP, response_type="ephemeral")
+            respond(text=f"Which cycle? Try `/pdsa {blocks.typed(word)} 1`.\n" + HELP, response_type="ephemeral")
             return
         with unit_of_work(engine) as session:
             project = repo.get_project(session, team_id=context.team_id, project_id=project_id)
@@ -179,7 +179,7 @@ def handle_pdsa(ack: Ack, command: dict[str, Any], respond: Respond, client: Web
             opener(client, engine, team_id=context.team_id, cycle_id=cycle_id, trigger_id=command["trigger_id"],
                    user_id=context.user_id, channel_id=context.channel_id, respond=respond)
     else:
-        respond(text=f"I don't know `/pdsa {word[:30]}`.\n" + HELP, response_type="ephemeral")
+        respond(text=f"I don't know `/pdsa {blocks.typed(word[:30])}`.\n" + HELP, response_type="ephemeral")
 
 
 def show_list(respond: Respond, engine: Engine, *, team_id: str, project_id: int) -> None:
@@ -349,21 +349,20 @@ def read_plan_form(
         "involvement": involvement,
         "involvement_pending": _is_not_yet(involvement),
     }
-    return fields, errors, int(continue_value) if continue_value else None
+    return fields, errors, claims.parse_id(continue_value)
 
 
 def handle_plan_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
     engine: Engine = context["engine"]
-    meta = blocks.metadata_of(view)
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
     is_edit = view["callback_id"] == ids.CB_PDSA_EDIT
     first_block = ids.B_PDSA_TITLE
     try:
         with unit_of_work(engine) as session:
-            project = repo.get_project(session, team_id=team_id, project_id=int(meta.get("project_id") or 0))
+            project = repo.get_project(session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0)
             if project is None or project.id is None:
                 ack(response_action="errors", errors={first_block: "This project no longer exists."})
                 return
@@ -371,14 +370,14 @@ def handle_plan_submission(
             fields, errors, continue_id = read_plan_form(view, groups=project_groups(project), measures=measures)
             previous = None
             if not is_edit and continue_id:
-                previous = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=int(continue_id))
+                previous = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=continue_id)
                 if previous is None or previous.project_id != project.id:
                     previous = None
             if errors:
                 ack(response_action="errors", errors=errors)
                 return
             if is_edit:
-                cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=int(meta.get("cycle_id") or 0))
+                cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0)
                 if cycle is None or cycle.project_id != project.id:
                     ack(response_action="errors", errors={first_block: "This cycle no longer exists."})
                     return
@@ -480,10 +479,7 @@ def post_in_thread(
 
 
 def _clicked_cycle(body: dict[str, Any]) -> int | None:
-    try:
-        return int(body["actions"][0]["value"])
-    except (KeyError, IndexError, TypeError, ValueError):
-        return None
+    return claims.action_id_value(body)
 
 
 def _check_click(
@@ -526,9 +522,8 @@ def handle_open_new(ack: Ack, body: dict[str, Any], client: WebClient, context: 
     ack()
     engine: Engine = context["engine"]
     team_id = context.team_id or body["team"]["id"]
-    try:
-        project_id = int(body["actions"][0]["value"])
-    except (KeyError, IndexError, TypeError, ValueError):
+    project_id = claims.action_id_value(body)
+    if project_id is None:
         return
     open_plan(client, engine, team_id=team_id, project_id=project_id, trigger_id=body["trigger_id"])
 
@@ -582,7 +577,7 @@ def handle_do_submission(
         ack(response_action="errors", errors=errors)
         return
     with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=int(blocks.metadata_of(view)["cycle_id"]))
+        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0)
         if cycle is None:
             ack(response_action="errors", errors={ids.B_PDSA_DO_WHAT: "This cycle no longer exists."})
             return
@@ -594,9 +589,9 @@ def handle_do_submission(
         cycle_id, pending, project_id = int(cycle.id or 0), cycle.involvement_pending, cycle.project_id
         ref = f"{pdsa_repo.series_number(session, cycle=cycle)}.{cycle.ramp_step}"
     ack()
-    text = f"*Do* · <@{user_id}> · ran as planned: *{as_planned}*\n>{what}"
+    text = f"*Do* · <@{user_id}> · ran as planned: *{blocks.typed(as_planned)}*\n>{blocks.typed(what)}"
     if observations:
-        text += f"\n*Observations:* {observations}"
+        text += f"\n*Observations:* {blocks.typed(observations)}"
     if pending:
         text += (f"\n:hourglass: Still no one from the communities most affected recorded as shaping this test: "
                  f"`/pdsa edit {ref}` once they have.")
@@ -615,7 +610,7 @@ def _missing_text(measure: Measure, cycle: PdsaCycle, periods: Sequence[date], m
     how = ("Log each period with `/measure log`, or load an extract with `/measure import`; or type the results "
            "below as events/total.")
     if not have_any:
-        return (f":warning: *No data logged for {measure.name}* between {window} "
+        return (f":warning: *No data logged for {blocks.typed(measure.name)}* between {window} "
                 f"(periods: {pdsa.describe_periods(periods, measure.period) or 'none'}), for any group. " + how)
     gaps = [f"{pdsa.group_name(g)} ({pdsa.describe_periods(p, measure.period)})" for g, p in missing.items() if p]
     if not gaps:
@@ -670,11 +665,10 @@ def handle_study_submission(
     engine: Engine = context["engine"]
     team_id = context.team_id or body["team"]["id"]
     user_id = body["user"]["id"]
-    meta = blocks.metadata_of(view)
     with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=int(meta.get("cycle_id") or 0))
+        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0)
         project = repo.get_project(session, team_id=team_id, project_id=cycle.project_id) if cycle else None
-        measure = (pdsa_repo.get_measure(session, project_id=cycle.project_id, measure_id=int(meta.get("measure_id") or 0))
+        measure = (pdsa_repo.get_measure(session, project_id=cycle.project_id, measure_id=claims.metadata_id(view, "measure_id") or 0)
                    if cycle else None)
         groups = project_groups(project) if project else []
         first_block = ids.B_PDSA_OBSERVED_PREFIX + (groups[0] if groups else pdsa.OVERALL)
@@ -769,7 +763,7 @@ def study_message(
     """The Study post: predicted against observed per group (disclosure-safe), balancing, partners, the question."""
     verdict = pdsa.worked_for_everyone(results)
     out: list[blocks.Block] = [
-        blocks.section(f"*Study: PDSA {ref}* · <@{user_id}> · {measure_name}, {window}"),
+        blocks.section(f"*Study: PDSA {ref}* · <@{user_id}> · {blocks.typed(measure_name)}, {window}"),
         blocks.section("*Predicted against observed*\n" + "\n".join(pdsa.result_line(r, kind) for r in results)),
         blocks.section(f"*Did it work for everyone?* {verdict}"),
     ]
@@ -777,10 +771,10 @@ def study_message(
         out.append(blocks.section("*Balancing measure:* none chosen for this cycle, so unintended harm was not checked."))
     else:
         notes = list(balancing_notes) or [f"{balancing_name} did not get worse for any group that could be checked."]
-        out.append(blocks.section(f"*Balancing measure ({balancing_name}), against the same number of days before:*\n"
-                                  + "\n".join(f"• {n}" for n in notes[:10])))
+        out.append(blocks.section(f"*Balancing measure ({blocks.typed(balancing_name)}), against the same number of days "
+                                  "before:*\n" + "\n".join(f"• {blocks.typed_within(n, balancing_name)}" for n in notes[:10])))
     if shared or unshared:
-        lines = [f"> {text[:500]}" for text in shared[:5]]
+        lines = [f"> {blocks.typed(text[:500])}" for text in shared[:5]]
         if unshared:
             shown = cell(unshared, policy)
             many = "Fewer than " + str(policy.threshold) if shown.suppressed else shown.shown
@@ -788,7 +782,7 @@ def study_message(
                          "in the Home tab.")
         out.append(blocks.section("*Service-user partners' reflections during the cycle*\n" + "\n".join(lines)))
     if learning:
-        out.append(blocks.section(f"*What we learned*\n{learning}"))
+        out.append(blocks.section(f"*What we learned*\n{blocks.typed(learning)}"))
     out.append(blocks.section(":speech_balloon: *Who did this not work for?* Look at the groups above, and at who is "
                               "missing from the data. Reply in this thread, then decide with *Act*."))
     out.append(blocks.context(policy.note + " Intervals are 95% Wilson intervals from the shown counts."))
@@ -847,7 +841,7 @@ def handle_act_submission(
         ack(response_action="errors", errors=errors)
         return
     with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=int(blocks.metadata_of(view)["cycle_id"]))
+        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0)
         if cycle is None:
             ack(response_action="errors", errors={ids.B_PDSA_DECISION: "This cycle no longer exists."})
             return
@@ -876,13 +870,13 @@ def handle_act_submission(
         cycle_id, project_id, next_step = int(cycle.id or 0), cycle.project_id, cycle.ramp_step + 1
     ack()
     involved_text = {"yes": "yes", "partly": "partly", "no": "no"}[str(involved)]
-    text = f"*Act: {decision}* · <@{user_id}>\n>{reason}\n*Did those most affected take part in this decision?* {involved_text}"
+    text = f"*Act: {blocks.typed(decision)}* · <@{user_id}>\n>{blocks.typed(reason)}\n*Did those most affected take part in this decision?* {involved_text}"
     if who:
-        text += f" ({who})"
+        text += f" ({blocks.typed(who)})"
     if involved == "no":
         text += "\n_The framework asks that those most affected help evaluate the change and shape next steps._"
     if rebase_note:
-        text += f"\n:chart_with_upwards_trend: {rebase_note}"
+        text += f"\n:chart_with_upwards_trend: {blocks.typed(rebase_note)}"
     message_blocks: list[blocks.Block] = []
     if warning:
         message_blocks.append(blocks.section(f":warning: *Warning recorded:* {warning}"))
@@ -890,7 +884,7 @@ def handle_act_submission(
     if decision == "adapt":
         message_blocks.append(blocks.actions(blocks.button(
             f"Plan the next cycle (ramp step {next_step})", ids.A_PDSA_NEXT, value=str(cycle_id), style="primary")))
-    post_in_thread(client, engine, team_id=team_id, cycle_id=cycle_id, text=f"Act: {decision}. {reason}"[:300],
+    post_in_thread(client, engine, team_id=team_id, cycle_id=cycle_id, text=blocks.typed(f"Act: {decision}. {reason}"[:300]),
                    message_blocks=message_blocks)
     refresh_card(client, engine, team_id=team_id, cycle_id=cycle_id)
     _refresh_home(client, engine, team_id=team_id, project_id=project_id)

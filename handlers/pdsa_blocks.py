@@ -24,6 +24,7 @@ from handlers.blocks import (
     plain,
     section,
     text_input,
+    typed,
 )
 
 MAX_GROUP_INPUTS = 40  # keeps every modal well inside Slack's 100 blocks
@@ -198,7 +199,7 @@ def plan_modal(
 def do_modal(cycle: CycleInfo, *, metadata: Mapping[str, Any]) -> View:
     radio = {"type": "radio_buttons", "options": [option("Yes", "yes"), option("Partly", "partly"), option("No", "no")]}
     blocks = [
-        section(f"*PDSA {cycle.ref}: {cycle.title}*\nLog what happened. You can add several entries while the test runs."),
+        section(f"*PDSA {cycle.ref}: {typed(cycle.title)}*\nLog what happened. You can add several entries while the test runs."),
         input_block(ids.B_PDSA_DO_WHAT, "What happened?", text_input(multiline=True, max_length=3000)),
         input_block(ids.B_PDSA_DO_AS_PLANNED, "Did it run as planned?", radio),
         input_block(ids.B_PDSA_DO_OBSERVATIONS, "Observations (anything surprising, who it reached, who it missed)",
@@ -218,7 +219,7 @@ def study_modal(
 ) -> View:
     """Results per group, pre-filled from logged data; a person can type or correct them as events/total."""
     window = f"{nice_date(cycle.start_date)} to {nice_date(cycle.end_date)}"
-    intro = f"*PDSA {cycle.ref}: {cycle.title}*\nResults for *{measure.name if measure else 'the measure'}*, {window}."
+    intro = f"*PDSA {cycle.ref}: {typed(cycle.title)}*\nResults for *{typed(measure.name) if measure else 'the measure'}*, {window}."
     blocks: list[Block] = [section(intro)]
     if prefill:
         blocks.append(context("Filled in from the data logged for these dates (only you can see this form). "
@@ -240,7 +241,7 @@ def study_modal(
 
 
 def act_modal(cycle: CycleInfo, *, measure_name: str | None, metadata: Mapping[str, Any]) -> View:
-    blocks: list[Block] = [section(f"*PDSA {cycle.ref}: {cycle.title}*")]
+    blocks: list[Block] = [section(f"*PDSA {cycle.ref}: {typed(cycle.title)}*")]
     if cycle.status not in ("studied", "acted"):
         blocks.append(section(
             ":warning: *This cycle hasn't been studied yet.* You can still decide, but the decision won't rest on the "
@@ -279,7 +280,7 @@ def _predictions_text(cycle: CycleInfo) -> str:
     lines = []
     for data in cycle.predictions:
         prediction = pdsa.Prediction.from_dict(data)
-        lines.append(f"• *{_group_label(prediction.group)}*: {pdsa.describe_prediction(prediction, cycle.kind)}")
+        lines.append(f"• *{_group_label(prediction.group)}*: {typed(pdsa.describe_prediction(prediction, cycle.kind))}")
     return "\n".join(lines)
 
 
@@ -288,27 +289,27 @@ STATUS_TEXT = {"planned": "Planned", "doing": "Doing", "studied": "Studied", "ac
 
 def cycle_card(cycle: CycleInfo, *, buttons: bool = True) -> list[Block]:
     plan = cycle.plan or {}
-    involvement = cycle.involvement or "not recorded"
+    involvement = typed(cycle.involvement or "not recorded")
     if cycle.involvement_pending:
         involvement = ":hourglass: *Not yet*: no one from the communities most affected has shaped this test yet."
     tasks = plan.get("tasks") or []
     blocks: list[Block] = [
         header(f"PDSA {cycle.ref}: {cycle.title}"),
-        section(f"*Change idea*\n{cycle.change_idea}\n*Question*\n{cycle.question}"),
+        section(f"*Change idea*\n{typed(cycle.change_idea)}\n*Question*\n{typed(cycle.question)}"),
         section("*Predictions*\n" + _predictions_text(cycle)),
         fields([
             ("When", f"{nice_date(cycle.start_date)} to {nice_date(cycle.end_date)}"),
-            ("Who / where", " · ".join(x for x in (plan.get("who"), plan.get("where")) if x) or "not set"),
-            ("Measure(s)", ", ".join(cycle.measures) or "none"),
-            ("Balancing measure", cycle.balancing or "none chosen"),
+            ("Who / where", " · ".join(typed(x) for x in (plan.get("who"), plan.get("where")) if x) or "not set"),
+            ("Measure(s)", ", ".join(typed(m) for m in cycle.measures) or "none"),
+            ("Balancing measure", typed(cycle.balancing or "none chosen")),
             ("Shaped by those most affected", involvement),
         ]),
     ]
     if tasks:
-        blocks.append(section("*Tasks*\n" + "\n".join(f"• {t}" for t in tasks[:20])))
+        blocks.append(section("*Tasks*\n" + "\n".join(f"• {typed(t)}" for t in tasks[:20])))
     status = STATUS_TEXT.get(cycle.status, cycle.status)
     if cycle.decision:
-        status += f" ({cycle.decision})"
+        status += f" ({typed(cycle.decision)})"
     blocks.append(context(f"Cycle {cycle.number} · ramp step {cycle.ramp_step} · *{status}* · Next: {cycle.next_step}"))
     if buttons:
         value = str(cycle.id)
@@ -322,7 +323,7 @@ def cycle_card(cycle: CycleInfo, *, buttons: bool = True) -> list[Block]:
 
 
 def cycle_text(cycle: CycleInfo) -> str:
-    return f"PDSA {cycle.ref}: {cycle.title} ({STATUS_TEXT.get(cycle.status, cycle.status)}). {cycle.question}"
+    return f"PDSA {cycle.ref}: {typed(cycle.title)} ({STATUS_TEXT.get(cycle.status, cycle.status)}). {typed(cycle.question)}"
 
 
 def list_blocks(cycles: Sequence[CycleInfo], *, record: str | None) -> list[Block]:
@@ -333,8 +334,8 @@ def list_blocks(cycles: Sequence[CycleInfo], *, record: str | None) -> list[Bloc
     for cycle in cycles[-40:]:
         flag = " :rotating_light: *OVERDUE*" if cycle.overdue else ""
         pending = " · :hourglass: involvement not yet" if cycle.involvement_pending and cycle.status != "acted" else ""
-        status = STATUS_TEXT.get(cycle.status, cycle.status) + (f" ({cycle.decision})" if cycle.decision else "")
-        blocks.append(section(f"*PDSA {cycle.ref}: {cycle.title}*{flag}\n{status}{pending} · Next: {cycle.next_step}"))
+        status = STATUS_TEXT.get(cycle.status, cycle.status) + (f" ({typed(cycle.decision)})" if cycle.decision else "")
+        blocks.append(section(f"*PDSA {cycle.ref}: {typed(cycle.title)}*{flag}\n{status}{pending} · Next: {cycle.next_step}"))
     if record:
         blocks.append(divider())
         blocks.append(section(f"*Our predictions so far*\n{record}"))
@@ -359,7 +360,7 @@ def home_section(cycles: Sequence[CycleInfo], *, record: str | None) -> list[Blo
     lines = []
     for cycle in open_cycles[-12:]:
         flag = ":rotating_light: *OVERDUE* " if cycle.overdue else ""
-        lines.append(f"• {flag}*PDSA {cycle.ref}: {cycle.title}* · Next: {cycle.next_step}")
+        lines.append(f"• {flag}*PDSA {cycle.ref}: {typed(cycle.title)}* · Next: {cycle.next_step}")
     blocks: list[Block] = []
     if lines:
         blocks.append(section("*Open PDSA cycles*\n" + "\n".join(lines)))

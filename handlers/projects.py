@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from bot import ethnicity
-from handlers import blocks, ids
+from handlers import blocks, claims, ids
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.models import Project
@@ -44,7 +44,7 @@ def handle_mfi(ack: Ack, command: dict[str, Any], respond: Respond, client: WebC
     elif word in SUBCOMMANDS:
         SUBCOMMANDS[word](ack=ack, command=command, respond=respond, client=client, context=context, rest=rest)
     else:
-        ack(blocks=blocks.help_message(unknown=word), text=f"I don't know `{word}`.", response_type="ephemeral")
+        ack(blocks=blocks.help_message(unknown=word), text=f"I don't know `{blocks.typed(word)}`.", response_type="ephemeral")
 
 
 def open_new_project(client: WebClient, context: BoltContext, *, trigger_id: str, respond: Respond) -> None:
@@ -55,7 +55,7 @@ def open_new_project(client: WebClient, context: BoltContext, *, trigger_id: str
         name = existing.name if existing else None
     if name is not None:
         respond(
-            text=f"This channel already has a project, *{name}*. Use `/mfi status` to see it or `/mfi edit` to change it. "
+            text=f"This channel already has a project, *{blocks.typed(name)}*. Use `/mfi status` to see it or `/mfi edit` to change it. "
             "Each project has its own channel, so start a new channel for a second project.",
             response_type="ephemeral",
         )
@@ -226,7 +226,7 @@ def handle_project_submission(
                     **fields,
                 )
             else:
-                found = repo.get_project(session, team_id=team_id, project_id=int(meta["project_id"]))
+                found = repo.get_project(session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0)
                 if found is None or found.id is None or not repo.is_lead(session, project_id=found.id, user_id=user_id):
                     ack(response_action="errors",
                         errors={ids.B_PROJECT_NAME: "Only the project's leads can edit it."})
@@ -285,7 +285,8 @@ def post_project_card(
 def handle_post_status(ack: Ack, client: WebClient, context: BoltContext, respond: Respond) -> None:
     ack()
     engine: Engine = context["engine"]
-    assert context.team_id and context.channel_id
+    if not (context.team_id and context.channel_id):
+        return  # the button lives in a channel's ephemeral message; from anywhere else it is not one the bot sent
     with unit_of_work(engine) as session:
         project = repo.project_for_channel(session, team_id=context.team_id, channel_id=context.channel_id)
         if project is None:
@@ -301,7 +302,7 @@ def handle_open_edit(ack: Ack, body: dict[str, Any], client: WebClient, context:
     if channel_id is None:
         engine: Engine = context["engine"]
         with unit_of_work(engine) as session:
-            project = repo.get_project(session, team_id=context.team_id or "", project_id=int(body["actions"][0]["value"]))
+            project = repo.get_project(session, team_id=context.team_id or "", project_id=claims.action_id_value(body) or 0)
             channel_id = project.channel_id if project else None
     if channel_id:
         open_edit_project(client, context, trigger_id=body["trigger_id"], channel_id=channel_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -19,7 +18,7 @@ from sqlmodel import Session
 
 from bot.prompts import STAGE_IDS, ProjectState, load_catalogue, stages_for
 from bot.schedule_rules import DEFAULTS, REGIONS, ScheduleSpec, describe, next_occurrence
-from handlers import blocks, ids, projects
+from handlers import blocks, claims, ids, projects
 from handlers import prompts_blocks as pb
 from storage import answers_repo
 from storage import repositories as repo
@@ -38,7 +37,7 @@ def _not_a_lead_text(session: Session, project: Project) -> str:
     leads = [f"<@{m.user_id}>" for m in repo.members(session, project_id=project.id, role="lead")]
     who = ", ".join(leads) if leads else "the project's leads"
     return (f"Only the project's leads can change this, so that prompts stay predictable for everyone. "
-            f"The leads of *{project.name}* are {who}: ask one of them.")
+            f"The leads of *{blocks.typed(project.name)}* are {who}: ask one of them.")
 
 
 def project_state(session: Session, project: Project) -> ProjectState:
@@ -148,7 +147,8 @@ def read_schedule_form(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     errors: dict[str, str] = {}
     per_kind: dict[str, dict[str, Any]] = {}
     for kind in answers_repo.SCHEDULE_KINDS:
-        days = sorted(int(d) for d in blocks.state_value(view, ids.B_SCHEDULE_DAYS + kind) or [])
+        chosen_days = [claims.parse_int(d) for d in blocks.state_value(view, ids.B_SCHEDULE_DAYS + kind) or []]
+        days = sorted({d for d in chosen_days if d is not None and d <= 6})
         paused = "paused" in (blocks.state_value(view, ids.B_SCHEDULE_PAUSED + kind) or [])
         time_text = _selected_time(view, ids.B_SCHEDULE_TIME + kind) or ""
         match = _TIME.match(time_text)
@@ -156,12 +156,14 @@ def read_schedule_form(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
             errors[ids.B_SCHEDULE_DAYS + kind] = "Choose at least one day, or tick Paused below."
         if match is None:
             errors[ids.B_SCHEDULE_TIME + kind] = "Choose a time of day, such as 10:00."
-        every = blocks.state_value(view, ids.B_SCHEDULE_EVERY + kind) or "1"
+        every = claims.parse_int(blocks.state_value(view, ids.B_SCHEDULE_EVERY + kind) or "1")
+        if every not in (1, 2):
+            errors[ids.B_SCHEDULE_EVERY + kind] = "Choose every week or every two weeks."
         per_kind[kind] = {
             "weekdays": days,
             "hour": int(match.group(1)) if match else 0,
             "minute": int(match.group(2)) if match else 0,
-            "every_weeks": int(every),
+            "every_weeks": every if every in (1, 2) else 1,
             "paused": paused,
         }
     timezone = (blocks.state_value(view, ids.B_SCHEDULE_TIMEZONE) or "").strip()
@@ -197,11 +199,10 @@ def handle_schedule_submission(ack: Ack, body: dict[str, Any], view: dict[str, A
     engine: Engine = context["engine"]
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
-    meta = blocks.metadata_of(view)
     now = datetime.now(UTC)
     try:
         with unit_of_work(engine) as session:
-            project = repo.get_project(session, team_id=team_id, project_id=int(meta.get("project_id") or 0))
+            project = repo.get_project(session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0)
             if project is None or project.id is None or not repo.is_lead(session, project_id=project.id, user_id=user_id):
                 ack(response_action="errors",
                     errors={ids.B_SCHEDULE_TIMEZONE: "Only the project's leads can change the schedule."})
@@ -256,10 +257,7 @@ def handle_schedule_submission(ack: Ack, body: dict[str, Any], view: dict[str, A
 
 
 def _delivery_id(body: dict[str, Any]) -> int | None:
-    try:
-        return int(json.loads(body["actions"][0].get("value") or "{}")["delivery_id"])
-    except (ValueError, KeyError, TypeError):
-        return None
+    return claims.parse_id(claims.action_json(body).get("delivery_id"))
 
 
 def _channel_crowd(client: WebClient, channel_id: str, bot_user_id: str | None) -> int | None:
@@ -363,7 +361,7 @@ def handle_answer_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any
     engine: Engine = context["engine"]
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
-    delivery_id = int(blocks.metadata_of(view).get("delivery_id") or 0)
+    delivery_id = claims.metadata_id(view, "delivery_id") or 0
     anonymous = mode == "wait" if mode else "anonymous" in choices
     try:
         with unit_of_work(engine) as session:
@@ -439,14 +437,14 @@ def client_thanks(client: WebClient, *, user_id: str, partner: bool, anonymous: 
 
 def _choice_target(action: dict[str, Any]) -> tuple[int, str] | None:
     """(project id, prompt id) from a Pin/Skip button's value or a Home select."""
-    try:
-        if action.get("selected_option"):
-            block_id = str(action.get("block_id") or "")
-            return int(block_id.removeprefix(ids.B_PROMPT_CHOICE_PREFIX)), str(action["selected_option"]["value"])
-        value = json.loads(action.get("value") or "{}")
-        return int(value["project_id"]), str(value["prompt_id"])
-    except (ValueError, KeyError, TypeError):
-        return None
+    if isinstance(action.get("selected_option"), dict):
+        block_id = str(action.get("block_id") or "")
+        project_id = claims.parse_id(block_id.removeprefix(ids.B_PROMPT_CHOICE_PREFIX))
+        prompt_id = action["selected_option"].get("value")
+    else:
+        value = claims.parse_json_object(action.get("value")) or {}
+        project_id, prompt_id = claims.parse_id(value.get("project_id")), value.get("prompt_id")
+    return (project_id, prompt_id) if project_id is not None and isinstance(prompt_id, str) and prompt_id else None
 
 
 def handle_prompt_choice(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext,
@@ -512,7 +510,7 @@ def handle_prompts_command(
     assert context.team_id and context.channel_id and context.user_id
     wanted = rest.strip().lower()
     if wanted and wanted not in STAGE_IDS:
-        respond(text=f"I don't know the stage `{wanted[:40]}`. The stages are: "
+        respond(text=f"I don't know the stage `{blocks.typed(wanted[:40])}`. The stages are: "
                 + ", ".join(f"`{s}`" for s in STAGE_IDS) + ".", response_type="ephemeral")
         return
     with unit_of_work(engine) as session:
@@ -547,9 +545,8 @@ def handle_export_answers(ack: Ack, body: dict[str, Any], client: WebClient, con
     engine: Engine = context["engine"]
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
-    try:
-        project_id = int(json.loads(body["actions"][0].get("value") or "{}")["project_id"])
-    except (ValueError, KeyError, TypeError):
+    project_id = claims.parse_id(claims.action_json(body).get("project_id"))
+    if project_id is None:
         return
     catalogue = load_catalogue()
     with unit_of_work(engine) as session:
@@ -587,7 +584,7 @@ def handle_export_answers(ack: Ack, body: dict[str, Any], client: WebClient, con
         filename=f"answers-{slug}-{today}.csv",
         title=f"Answers to reflective prompts: {name}",
         initial_comment=(
-            f"Here are the answers for *{name}* as a CSV. Anonymous answers stay anonymous. "
+            f"Here are the answers for *{blocks.typed(name)}* as a CSV. Anonymous answers stay anonymous. "
             + "An anonymous answer is included only once enough people could have given it. "
             + "It holds people's own words: keep it within the project team."
         ),

@@ -28,6 +28,7 @@ from handlers.blocks import (
     plain,
     section,
     text_input,
+    typed,
 )
 
 KIND_LABELS: dict[str, str] = {
@@ -96,7 +97,7 @@ def team_prompt_message(prompt: Prompt, *, project_name: str, reason: str, deliv
         context(f":compass: *Why this prompt now:* {reason}", f"*Framework principle:* {prompt.principle}"),
         actions(button("Answer", ids.A_ANSWER, value=_value(delivery_id=delivery_id), style="primary")),
         context(
-            f"{project_name} · Press Answer to reply. You can answer anonymously; "
+            f"{typed(project_name)} · Press Answer to reply. You can answer anonymously; "
             "answers you choose to share appear in this thread."
         ),
     ]
@@ -105,7 +106,7 @@ def team_prompt_message(prompt: Prompt, *, project_name: str, reason: str, deliv
 
 def _about(about: str) -> Block:
     """What the project is about, in the plain words the lead wrote for partners (never the staff title)."""
-    return context(f"*About the project:* {about}")
+    return context(f"*About the project:* {typed(about)}")
 
 
 def partner_prompt_message(
@@ -136,7 +137,7 @@ def partner_consent_message(*, about: str, lead_names: list[str], project_id: in
     leads = ", ".join(lead_names) if lead_names else "The project team"
     blocks: list[Block] = [
         section(f"Hello. {leads} would like your help. People with your experience know things the staff don't."),
-        section(f"*What the project is about*\n{about}"),
+        section(f"*What the project is about*\n{typed(about)}"),
         section(
             "*If you say yes*\n"
             "• Every couple of weeks I will send you one short question here. There is no right answer, "
@@ -357,7 +358,7 @@ def answer_thread_text(*, text: str, user_id: str | None, partner: bool) -> str:
 
 
 def _quote(text: str) -> str:
-    return text.strip().replace("\n", "\n>")
+    return typed(text.strip()).replace("\n", "\n>")
 
 
 # --- /mfi schedule ---------------------------------------------------------------------------------------------
@@ -390,7 +391,7 @@ def schedule_modal(
     day_options = [option(name, str(i)) for i, name in enumerate(DAY_NAMES)]
     every_options = [option("Every week", "1"), option("Every two weeks (fortnightly)", "2")]
     blocks: list[Block] = [
-        section(f"When *{project_name}* hears from the bot. Changes apply from the next occurrence."),
+        section(f"When *{typed(project_name)}* hears from the bot. Changes apply from the next occurrence."),
     ]
     for form in forms:
         days: dict[str, Any] = {"type": "checkboxes", "options": day_options,
@@ -451,7 +452,7 @@ def schedule_modal(
 def schedule_saved_view(*, project_name: str, lines: Sequence[tuple[str, str, Sequence[str], bool]],
                         note: str | None = None) -> View:
     """The modal after saving: each schedule described, with its next three occurrences (or that it is paused)."""
-    blocks: list[Block] = [section(f":white_check_mark: Saved the schedule for *{project_name}*.")]
+    blocks: list[Block] = [section(f":white_check_mark: Saved the schedule for *{typed(project_name)}*.")]
     if note:
         blocks.append(section(note))
     for label, description, upcoming, paused in lines:
@@ -466,7 +467,7 @@ def schedule_saved_view(*, project_name: str, lines: Sequence[tuple[str, str, Se
 
 
 def schedule_summary_text(project_name: str, lines: Sequence[tuple[str, str, Sequence[str], bool]]) -> str:
-    parts = [f"Schedule for {project_name}:"]
+    parts = [f"Schedule for {typed(project_name)}:"]
     for label, description, upcoming, paused in lines:
         parts.append(f"• {label}: " + ("paused" if paused else f"{description}. Next: {'; '.join(upcoming)}"))
     return "\n".join(parts)
@@ -527,7 +528,7 @@ def prompts_home_section(
     if notes:
         blocks.append(context(*notes))
     if recent:
-        lines = [f"• _{r.who}_ ({r.when}, {_stage_title(r.stage)}): {_short(' '.join(r.text.split()), 200)}" for r in recent]
+        lines = [f"• _{r.who}_ ({r.when}, {_stage_title(r.stage)}): {typed(_short(' '.join(r.text.split()), 200))}" for r in recent]
         blocks.append(section("*Recent answers*\n" + "\n".join(lines)))
     else:
         blocks.append(section("*Recent answers*\nNone yet."))
@@ -558,7 +559,7 @@ def prompts_list_message(
     stage = catalogue.stage(stage_id)
     blocks: list[Block] = [
         header(_short(f"Prompts: {stage.title}", 150)),
-        context(f"{project_name} · {stage.why}"),
+        context(f"{typed(project_name)} · {stage.why}"),
     ]
     for prompt in catalogue.for_stage(stage_id, "team"):
         state = states.get(prompt.id)
@@ -611,7 +612,7 @@ def partners_modal(
     about_ok = option("Use it as written, even though it reads above age 11", "ok")
     blocks: list[Block] = [
         section(
-            f"Service-user partners for *{project_name}*: people with lived experience who shape the work. "
+            f"Service-user partners for *{typed(project_name)}*: people with lived experience who shape the work. "
             "Each new partner gets a plain-language message asking for their consent first. "
             "Nothing is sent to anyone who says no, pauses or stops."
         ),

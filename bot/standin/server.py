@@ -10,6 +10,7 @@ import random
 import secrets
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +42,7 @@ DEFAULT_SCOPES = (
 
 # Slack's documented limits (slack-platform.md 3.2); kept together so the checks read like the table.
 MAX_MESSAGE_BLOCKS = 50
+MAX_MESSAGE_TEXT = 40000
 MAX_VIEW_BLOCKS = 100
 MAX_VIEW_TEXT = 24
 MAX_PRIVATE_METADATA = 3000
@@ -213,7 +215,7 @@ class StoredFile:
             "is_public": bool(self.channel and self.channel[0] == "C"),
             "url_private": self.url_private_download,
             "url_private_download": self.url_private_download,
-            "permalink": f"https://standin.slack.example/files/{self.user}/{self.id}/{name}",
+            "permalink": f"https://standin.slack.example/files/{self.user}/{self.id}/{urllib.parse.quote(name)}",
             "channels": [self.channel] if self.channel and self.channel[0] == "C" else [],
             "groups": [self.channel] if self.channel and self.channel[0] == "G" else [],
             "ims": [self.channel] if self.channel and self.channel[0] == "D" else [],
@@ -1296,6 +1298,9 @@ class StandIn:
         if not text and not block_list and not ctx.args.get("attachments"):
             raise _ApiError("no_text")
         self._limit(ctx, "invalid_blocks", block_problems(block_list, limit=MAX_MESSAGE_BLOCKS, where="message"))
+        if len(text) > MAX_MESSAGE_TEXT:
+            # Slack accepts the call but truncates the text, so a reader never sees the end of it.
+            self._note_only(ctx, f"text is {len(text):,} characters: Slack truncates it at {MAX_MESSAGE_TEXT:,}")
         if block_list and not text.strip():
             # Slack accepts this, but notifications and screen readers then have nothing to say.
             self._note_only(ctx, "blocks without a top-level `text` fallback")
