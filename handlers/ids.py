@@ -56,6 +56,9 @@ A_EQUITY_VIEW = "equity_view"
 A_EQUITY_WINDOW = "equity_window"
 B_EQUITY_VIEWS = "equity_views"
 B_EQUITY_WINDOWS = "equity_windows"
+A_EQUITY_DETAILS = "equity_details"
+A_EQUITY_METHODS = "equity_methods"
+B_EQUITY_CHART = "equity_chart"
 
 # --- PDSA cycles (/pdsa) ---
 CB_PDSA_NEW = "pdsa_new"
