@@ -128,17 +128,25 @@ def movement_words(rates: GapRates, kind: str = "proportion") -> tuple[str, str]
     return word, f"{word} from {b} to {a} {unit(kind)}"
 
 
-def _stats_text(gap: GapChange, kind: str) -> str:
+def _stats_text(gap: GapChange, rates: GapRates, kind: str) -> str:
+    """The interval evidence. Point estimates come from the rates shown (so they can be recomputed from them);
+    intervals and p values from the unrounded data."""
     parts = []
-    if gap.did is not None and gap.did_ci_low is not None and gap.did_ci_high is not None:
-        text = (f"difference in differences {points(gap.did, kind, signed=True)} points, 95% CI "
+    did = gap.did
+    rrr = gap.ratio_of_rate_ratios
+    if rates.complete:
+        gb, ga, rb, ra = (rates.group_before, rates.group_after, rates.reference_before, rates.reference_after)
+        assert gb is not None and ga is not None and rb is not None and ra is not None
+        did = (ga - ra) - (gb - rb)
+        rrr = (ga / ra) / (gb / rb) if min(ra, rb, gb) > 0 else rrr
+    if did is not None and gap.did_ci_low is not None and gap.did_ci_high is not None:
+        text = (f"difference in differences {points(did, kind, signed=True)} points, 95% CI "
                 f"{points(gap.did_ci_low, kind, signed=True)} to {points(gap.did_ci_high, kind, signed=True)}")
         if gap.did_p_value is not None:
             text += f", {p_text(gap.did_p_value)}"
         parts.append(text)
-    if gap.ratio_of_rate_ratios is not None and gap.rrr_ci_low is not None and gap.rrr_ci_high is not None:
-        text = (f"ratio of rate ratios {gap.ratio_of_rate_ratios:.3g}, 95% CI {gap.rrr_ci_low:.3g} to "
-                f"{gap.rrr_ci_high:.3g}")
+    if rrr is not None and gap.rrr_ci_low is not None and gap.rrr_ci_high is not None:
+        text = f"ratio of rate ratios {rrr:.2f}, 95% CI {gap.rrr_ci_low:.2f} to {gap.rrr_ci_high:.2f}"
         if gap.rrr_p_value is not None:
             text += f", {p_text(gap.rrr_p_value)}"
         parts.append(text)
@@ -154,21 +162,18 @@ def levelling_words(gap: GapChange, g: str, r: str, rates: GapRates, kind: str =
     if gap.levelling_down == "none" or not rates.complete:
         return None
     assert rates.reference_before is not None and rates.reference_after is not None
-    ref_move = change_words(rates.reference_before, rates.reference_after, kind)
-    evidence = ""
-    if gap.reference_change is not None and gap.reference_change_ci_low is not None \
-            and gap.reference_change_ci_high is not None:
-        evidence = (f" ({points(gap.reference_change, kind, signed=True)} points, 95% CI "
-                    f"{points(gap.reference_change_ci_low, kind, signed=True)} to "
-                    f"{points(gap.reference_change_ci_high, kind, signed=True)})")
+    evidence = f"{points(rates.reference_after - rates.reference_before, kind, signed=True)} points"
+    if gap.reference_change_ci_low is not None and gap.reference_change_ci_high is not None:
+        evidence += (f", 95% CI {points(gap.reference_change_ci_low, kind, signed=True)} to "
+                     f"{points(gap.reference_change_ci_high, kind, signed=True)}")
     if gap.levelling_down == "slight":
-        return (f"{r} {ref_move}{evidence}: too small a change to explain the narrowing, which comes mainly "
-                f"from {g} improving.")
+        return (f"{r}'s change ({evidence}) is too small to explain the narrowing, which comes mainly from {g} "
+                "improving.")
     if gap.group_improved:
-        return (f"Levelling down, in part: the gap narrowed partly because {r} got worse ({ref_move}{evidence}), "
-                f"as well as because {g} improved. Treat {r}'s worsening as a balancing-measure failure.")
-    return (f"Levelling down: the gap narrowed because {r} got worse ({ref_move}{evidence}); {g} did not "
-            "improve. Treat this as a balancing-measure failure.")
+        return (f"Levelling down, in part: the gap narrowed partly because {r} got worse ({evidence}), as well as "
+                f"because {g} improved. Treat {r}'s worsening as a balancing-measure failure.")
+    return (f"Levelling down: the gap narrowed because {r} got worse ({evidence}); {g} did not improve. Treat "
+            "this as a balancing-measure failure.")
 
 
 def power_words(gap: GapChange, *, power: float = 0.8, smallest: int | None = None) -> str | None:
@@ -201,7 +206,7 @@ def gap_verdict(
     if recording_critical:
         return (f"The gap between {g} and {r} is not judged: ethnicity is recorded for under 80% of records, so "
                 "any change could come from who is missing. Improve recording first.")
-    stats = _stats_text(gap, kind)
+    stats = _stats_text(gap, rates, kind)
     if not rates.complete:
         verdict = "established" if gap.established else "not established at these numbers"
         return (f"The change in the gap between {g} and {r} is {verdict} ({stats}); some windows have too few "
@@ -408,7 +413,11 @@ def harm_lines(a: MeasureAnalysis, name: Name) -> list[str]:
     out: list[str] = []
     if not a.recording_critical:
         for gap in a.gaps:
-            if gap.levelling_down == "material":
+            # Harm is headlined when the reference's own worsening is clear or the narrowing is established;
+            # otherwise the levelling-down caveat still travels with the gap's own line.
+            clear = gap.reference_change_ci_low is not None and gap.reference_change_ci_high is not None and (
+                gap.reference_change_ci_low > 0 or gap.reference_change_ci_high < 0)
+            if gap.levelling_down == "material" and (clear or gap.established):
                 how = "partly because" if gap.group_improved else "only because"
                 out.append(f"the gap for {name(gap.group)} narrowed {how} {name(gap.reference)} got worse "
                            "(levelling down)")
