@@ -453,6 +453,7 @@ def analyse_measure(
     policy: DisclosurePolicy,
     measure_type: str = "outcome",
     name: str = "This measure",
+    rounded_display: bool = False,
 ) -> MeasureAnalysis:
     """Analyse one measure's tidy frame by ethnic group.
 
@@ -579,12 +580,14 @@ def analyse_measure(
             before, after = _counts(base, baseline), _counts(base, recent)
             national_before = [before[c] for c in NATIONAL if c in before]
             national_after = [after[c] for c in NATIONAL if c in after]
+            shown = _shown_rate(policy) if rounded_display else stats.exact_rate
             warnings.extend(stats.aggregation_check(
-                national_before, national_after, direction=direction_, min_count=policy.threshold, labels=labels))
+                national_before, national_after, direction=direction_, min_count=policy.threshold, labels=labels,
+                shown=shown))
             if measure_type == "balancing":
                 warnings.extend(stats.balancing_check(
                     national_before, national_after, direction=direction_, measure_name=name,
-                    min_count=policy.threshold, labels=labels))
+                    min_count=policy.threshold, labels=labels, shown=shown))
 
     reference_for: dict[str, str] = {}
     comparison_windows = {"window": window_counts, "baseline": _counts(full, baseline), "recent": _counts(full, recent)}
@@ -616,6 +619,16 @@ def analyse_measure(
             gp.caveats.append("RECORDING_CRITICAL")
     result.headline = wording.headline(result, rates=exact_rates(result))
     return result
+
+
+def _shown_rate(policy: DisclosurePolicy) -> Callable[[GroupCounts], float]:
+    """A rate from the rounded counts, as a channel shows it (the checks only word groups with >= 8 events)."""
+    from bot.equity.disclosure import safe_rate
+
+    def rate(c: GroupCounts) -> float:
+        shown = safe_rate(c.numerator, c.denominator, policy).rate
+        return c.numerator / c.denominator if shown is None else shown
+    return rate
 
 
 def exact_rates(a: MeasureAnalysis) -> Callable[[str, str], float | None]:
@@ -960,7 +973,8 @@ def analyse_for_channel(
     def run(data: pd.DataFrame, per: str, ref: str, focus: Sequence[str],
             reb: Mapping[str, Sequence[date]] | None) -> MeasureAnalysis:
         return analyse_measure(data, period=per, window_periods=window_periods_for(per, window_months),
-                               policy=policy, reference=ref, focus_groups=focus, rebase=reb, **kwargs)
+                               policy=policy, reference=ref, focus_groups=focus, rebase=reb, rounded_display=True,
+                               **kwargs)
 
     per, ref, focus, reb = period, reference, list(focus_groups), rebase
     if kind in COUNT_KINDS:

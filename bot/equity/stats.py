@@ -725,12 +725,31 @@ def _paired(before: Counts, after: Counts) -> list[tuple[GroupCounts, GroupCount
     return [(b, after_by_code[b.code]) for b in _as_counts(before) if b.code in after_by_code]
 
 
-def _change_text(b: GroupCounts, a: GroupCounts, cmp: Comparison) -> str:
-    text = f"{_pct(b.numerator / b.denominator)} to {_pct(a.numerator / a.denominator)}"
-    if cmp.rate_difference is not None and cmp.rate_difference_ci_low is not None and cmp.rate_difference_ci_high is not None:
-        text += (f" ({_pp(cmp.rate_difference, True)} pp, 95% CI {_pp(cmp.rate_difference_ci_low, True)} "
+Shown = Callable[[GroupCounts], float]
+
+
+def exact_rate(c: GroupCounts) -> float:
+    return c.numerator / c.denominator
+
+
+def _change_text(b: GroupCounts, a: GroupCounts, cmp: Comparison, shown: Shown = exact_rate) -> str:
+    """'4.6% to 4.9% (+0.3 pp, 95% CI ...)': rates (and their difference) as shown; the interval unrounded."""
+    rb, ra = shown(b), shown(a)
+    text = f"{_pct(rb)} to {_pct(ra)}"
+    if cmp.rate_difference_ci_low is not None and cmp.rate_difference_ci_high is not None:
+        text += (f" ({_pp(ra - rb, True)} pp, 95% CI {_pp(cmp.rate_difference_ci_low, True)} "
                  f"to {_pp(cmp.rate_difference_ci_high, True)})")
     return text
+
+
+def _pct_pair(b: GroupCounts, a: GroupCounts, shown: Shown = exact_rate) -> str:
+    return f"{_pct(shown(b))} to {_pct(shown(a))}"
+
+
+def _prose(code: str) -> str:
+    from bot.equity.wording import prose_name
+
+    return prose_name(code)
 
 
 def _ci_excludes_zero(cmp: Comparison) -> bool:
@@ -745,6 +764,7 @@ def aggregation_check(
     direction: Direction,
     min_count: int = 8,
     labels: Mapping[str, str] | None = None,
+    shown: Shown = exact_rate,
 ) -> list[EquityWarning]:
     """When the aggregate improves, flag each showable subgroup whose point estimate moves the other way.
 
@@ -770,9 +790,10 @@ def aggregation_check(
             clear = "a clear change" if _ci_excludes_zero(cmp) else "not statistically clear at these numbers"
             out.append(EquityWarning(
                 "SUBGROUP_MOVES_AGAINST_AGGREGATE", "warning",
-                f"The combined rate improved ({_pct(rate_b)} to {_pct(rate_a)}), but {label_for(b.code, labels)} "
-                f"moved the other way: {_change_text(b, a, cmp)}; {clear}. Report this group separately rather "
-                "than only the combined figure.",
+                f"The combined rate improved ({_pct_pair(agg_b, agg_a, shown)}), but {label_for(b.code, labels)} "
+                f"moved the other way: {_change_text(b, a, cmp, shown)}; {clear}. Report this group separately "
+                "rather than only the combined figure.",
+                short=f"the combined rate improved but {_prose(b.code)} got worse ({_pct_pair(b, a, shown)}; {clear})",
             ))
     return out
 
@@ -785,6 +806,7 @@ def balancing_check(
     measure_name: str,
     min_count: int = 8,
     labels: Mapping[str, str] | None = None,
+    shown: Shown = exact_rate,
 ) -> list[EquityWarning]:
     """Flag every group whose balancing measure got worse between the windows.
 
@@ -808,9 +830,11 @@ def balancing_check(
         sure = _ci_excludes_zero(cmp)
         out.append(EquityWarning(
             "BALANCING_WORSENED", "warning" if sure else "caution",
-            f"{measure_name} got worse for {label_for(b.code, labels)}: {_change_text(b, a, cmp)}"
+            f"{measure_name} got worse for {label_for(b.code, labels)}: {_change_text(b, a, cmp, shown)}"
             + ("." if sure else "; the interval includes no change, so keep watching it.")
             + " Check that the improvement work is not causing harm here.",
+            short=f"{measure_name} got worse for {_prose(b.code)} ({_pct_pair(b, a, shown)}"
+            + ("" if sure else ", not yet clear") + ")",
         ))
     if too_small:
         out.append(EquityWarning(

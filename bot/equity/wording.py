@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 Name = Callable[[str], str]
 Rates = Callable[[str, str], float | None]  # (key, "window" | "baseline" | "recent") -> a rate, None if not shown
-MAX_POOL_MONTHS = 36  # pooling more than three years to see a change is not a plan: say it is not feasible
 HARM_CODES = ("LEVELLING_DOWN", "BALANCING_WORSENED", "SUBGROUP_MOVES_AGAINST_AGGREGATE", "SPC_CONCERN")
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "caution": 2, "info": 3}
 
@@ -493,3 +492,30 @@ def channel_flag(ca: ChannelAnalysis, rates: Rates | None = None) -> str | None:
     if flags:
         return ":warning: " + short(flags[0])
     return None
+
+
+def nudge_line(ca: ChannelAnalysis, policy: DisclosurePolicy) -> tuple[str, list[str]]:
+    """The weekly nudge's words for one measure: the same groups, figures and caveats as /equity's headline
+    (one set of comparisons everywhere), and its harm signals for the nudge's first section."""
+    from bot.equity import analysis as an
+
+    a = ca.analysis
+    name = prose_names(a.labels)
+    harm = harm_lines(a, name)
+    window = an.window_label(a.window, a.period)
+    if not a.periods:
+        return "no data yet.", harm
+    if not a.is_rate:
+        return f"a value measure, compared by group means over {window}.", harm
+    if a.reference_group is None:
+        return "no usable reference group, so no gap is estimated.", harm
+    if a.recording_critical:
+        valid = a.missing.valid_share if a.missing else None
+        share = f"{valid:.0%}" if valid is not None else "too few"
+        return (f"ethnicity is recorded for only {share} of records, so no gap is headlined: improve recording "
+                "first.", harm)
+    rates = shown_rates(a, policy)
+    ref = a.reference_group
+    parts = [headline_group_line(a, code, rates, name).replace("*", "") for code in headline_groups(a)]
+    against = "all the other groups" if ref == an.OTHERS else name(ref)
+    return f"{window}, against {against}: " + " ".join(parts), harm
