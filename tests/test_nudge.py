@@ -146,12 +146,12 @@ def test_the_suggested_step_follows_the_rule_order(engine: Engine, setup: str, e
 
 
 def test_a_failing_analysis_says_so_instead_of_crashing(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.equity.stats
+    import bot.equity.analysis
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(bot.equity.stats, "gap_change", broken)
+    monkeypatch.setattr(bot.equity.analysis, "analyse_for_channel", broken)
     with unit_of_work(engine) as session:
         project = make_project(session)
         add_measure(session, project)
