@@ -28,6 +28,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+REPORT_HELP = {
+    "file": "the extract: aggregated counts by period and ethnic group, or one row per record (CSV or Excel)",
+    "direction": "which way is better for this measure: lower (e.g. PPH), higher, or neither (default lower)",
+    "reference": "the reference group: an NHS code (A), a high-level group (HL:White), BEST or OTHERS (default A)",
+    "spc": "the SPC chart: p (p-chart), mdc (XmR, Making Data Count) or run (run chart); default by measure kind",
+    "rebase": "start a new SPC segment on DATE, for every group or one (GROUP=DATE); repeat for more",
+    "fix_after": "freeze the SPC limits after this many points",
+    "target": "a target line for the SPC chart (9 or 0.09 for 9%%)",
+    "no_screen": "do not screen out extreme points when setting the SPC limits",
+    "date_from": "leave out periods before this date (YYYY-MM-DD)",
+    "date_to": "leave out periods after this date (YYYY-MM-DD)",
+    "period": "the length of one period in the data",
+    "json": "write the full analysis as JSON instead of text",
+    "chart": "also write the groups-over-time chart to this PNG file",
+}
+
+
+def _add_help(parser: argparse.ArgumentParser, texts: dict[str, str]) -> None:
+    """Give every argument a help line (kept apart so each option line stays as it is)."""
+    for action in parser._actions:
+        if not action.help and action.dest in texts:
+            action.help = texts[action.dest]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mfi-ar", description="The Anti-Racism Model for Improvement Slack bot.")
     sub = parser.add_subparsers(dest="command")
@@ -65,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--period", choices=["week", "month", "quarter"], default="month")
     report.add_argument("--json", action="store_true")
     report.add_argument("--chart", default=None, metavar="OUT.png")
+    _add_help(report, REPORT_HELP)
     report.set_defaults(func=cmd_report)
 
     prompts = sub.add_parser("prompts", help="list the reflective-prompt catalogue")
