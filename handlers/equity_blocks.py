@@ -207,7 +207,6 @@ def headline_blocks(
     chart: tuple[str, str, str] | None, details_ts: str | None = None,
 ) -> tuple[list[Block], str]:
     """The /equity post: headline lines, the chart (an uploaded file, replaced in place) and the buttons."""
-    a = ca.analysis
     lines = headline_lines(ca, policy)
     out: list[Block] = [blocks.section("\n".join(lines))]
     if chart is not None:

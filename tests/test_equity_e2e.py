@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import date
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from bot.demo.equity import DEMO_MEASURE, demo_rows, seed_measure
 from bot.equity.disclosure import check_text_for_disclosure
 from bot.standin.server import Message
+from handlers.equity_blocks import details_ts_of
 from storage.db import unit_of_work
 from tests.helpers import CHANNEL, LEAD, start_project
 
@@ -48,13 +50,44 @@ def assert_disclosure_safe(live: Any, raw_counts: list[int]) -> None:
 
 
 def findings(live: Any, channel: str = CHANNEL) -> Message:
+    """The /equity headline post (the message with the chart and its buttons, not in a thread)."""
     found: Message = live.standin.wait_for(
         lambda: next((m for m in reversed(live.standin.messages(channel))
-                      if '"equity_views"' in json.dumps(m.blocks) and m.thread_ts is None), None), timeout=30)
+                      if '"equity_views"' in json.dumps(m.blocks) and m.thread_ts is None
+                      and _details_ts(m)), None), timeout=30)
     return found
 
 
-def test_equity_list_chart_buttons_and_disclosure(live: Any) -> None:
+def _details_ts(message: Message) -> str | None:
+    """The details reply's ts, which the headline's buttons carry once the details are posted."""
+    for block in message.blocks:
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            found = details_ts_of(str(element.get("value") or "{}"))
+            if found:
+                return found
+    return None
+
+
+def headline_words(message: Message) -> int:
+    """Words a reader reads in the headline post: its sections and context lines (not buttons or the chart)."""
+    texts = [b["text"]["text"] for b in message.blocks if b.get("type") == "section"]
+    texts += [e.get("text", "") for b in message.blocks if b.get("type") == "context" for e in b.get("elements", [])]
+    return len(re.findall(r"[A-Za-z0-9]\S*", "\n".join(texts)))
+
+
+def chart_file(live: Any, message: Message) -> Any:
+    image = next(b for b in message.blocks if b.get("type") == "image")
+    stored = live.standin.file(image["slack_file"]["id"])
+    assert stored is not None and stored.bytes.startswith(b"\x89PNG")
+    assert image["alt_text"] == stored.alt_txt and 0 < len(stored.alt_txt or "") <= 1000
+    return stored
+
+
+def details_copies(live: Any) -> list[Message]:
+    return [m for m in live.standin.messages(CHANNEL) if "Has the gap changed?" in _all_text(m.blocks)]
+
+
+def test_equity_list_headline_details_and_buttons_in_place(live: Any) -> None:
     start_project(live)
     rows = demo_rows(END)
     seed(live, rows)
@@ -69,34 +102,51 @@ def test_equity_list_chart_buttons_and_disclosure(live: Any) -> None:
     answered_at = time.time()
     assert result.response.status == 200
     assert "Working on the chart for pph" in result.response.body
-    stored = live.standin.wait_for(lambda: live.standin.files() or None, timeout=30)[0]
-    assert stored.bytes.startswith(b"\x89PNG") and stored.channel == CHANNEL and stored.thread_ts is None
-    assert stored.alt_txt and len(stored.alt_txt) <= 1000 and stored.title
     message = findings(live)
-    body = _all_text(message.blocks)
+    # One short post: a line per focus group (short names), one flag, the chart, buttons.
+    assert headline_words(message) <= 80, headline_words(message)
+    head = _all_text([b for b in message.blocks if b.get("type") == "section"])
+    assert "Black Caribbean" in head and "Black African" in head and "Black or Black British -" not in head
+    labels = [e["text"]["text"] for b in message.blocks if b.get("type") == "actions" for e in b["elements"]]
+    assert any("Details" in t for t in labels) and any("Methods" in t for t in labels)
+    stored = chart_file(live, message)
+    assert stored.channel is None  # uploaded for the image block, not posted as a second message
+    # The details, once, in the headline's thread: every group, every gap, the warnings and the method.
+    thread = live.standin.thread(CHANNEL, message.ts)
+    assert len(thread) == 1 and len(details_copies(live)) == 1
+    body = _all_text(thread[0].blocks)
     assert "<8" in body  # Any other Black background is small in the latest window
     assert "not established" in body
     assert "Not known" in body or "recorded" in body  # the missing-data warning
-    assert "Method:" in body and message.text
-    # The slash command's HTTP answer came back before the upload was completed.
+    assert "Method:" in body and "Holm" in body
     complete = live.standin.calls("files.completeUploadExternal")
-    assert complete and complete[0].time >= answered_at
+    assert complete and complete[0].time >= answered_at  # the HTTP answer came before the upload
 
-    # Switch the view: the dot plot arrives in the findings message's thread.
-    live.driver.click("equity_view_gaps", user=ANALYST, message=message)
-    gaps = live.standin.wait_for(lambda: [f for f in live.standin.files() if f.thread_ts == message.ts] or None,
-                                 timeout=30)
-    assert gaps[0].filename.endswith("-gaps.png") and gaps[0].alt_txt
-    # And the window: 12 months, in the same thread, with its own findings.
-    live.driver.click("equity_window_12", user=ANALYST, message=message)
-    live.standin.wait_for(lambda: len([f for f in live.standin.files() if f.thread_ts == message.ts]) >= 2 or None,
-                          timeout=30)
-    replies = live.standin.wait_for(
-        lambda: [m for m in live.standin.thread(CHANNEL, message.ts)
-                 if "• Last 12 months" in json.dumps(m.blocks, ensure_ascii=False)] or None, timeout=30)
-    assert "Jul 2024" in _all_text(replies[-1].blocks)  # the 12-month window starts a year back
-    live.driver.click("equity_view_completeness", user=ANALYST, message=message)
-    live.standin.wait_for(lambda: [f for f in live.standin.files() if "completeness" in f.filename] or None, timeout=30)
+    # Every chart and window button replaces the chart (and the numbers) in place: no second copy.
+    posted = len(live.standin.messages(CHANNEL))
+    seen_files = {stored.id}
+    for action in ("equity_view_gaps", "equity_view_completeness", "equity_view_groups", "equity_window_6",
+                   "equity_window_12", "equity_window_3", "equity_details", "equity_methods"):
+        before = len(live.standin.calls("chat.update"))
+        live.driver.click(action, user=ANALYST, message=live.standin.message(CHANNEL, message.ts))
+        if action in ("equity_details", "equity_methods"):
+            live.standin.wait_for(lambda n=len(live.standin.ephemerals(ANALYST)): len(
+                live.standin.ephemerals(ANALYST)) > n or None, timeout=30)
+            continue
+        live.standin.wait_for(lambda b=before: len(live.standin.calls("chat.update")) >= b + 2 or None, timeout=30)
+        fresh = live.standin.message(CHANNEL, message.ts)
+        assert fresh is not None
+        current = chart_file(live, fresh)
+        assert current.id not in seen_files
+        seen_files.add(current.id)
+        if action == "equity_window_12":
+            details = live.standin.thread(CHANNEL, message.ts)[0]
+            assert "Jul 2024" in _all_text(details.blocks)  # the 12-month window starts a year back
+            assert "• Last 12 months" in json.dumps(fresh.blocks, ensure_ascii=False)
+        assert len(live.standin.messages(CHANNEL)) == posted, action
+        assert len(details_copies(live)) == 1, action
+    methods = [e for e in live.standin.ephemerals(ANALYST) if e.text.startswith("Method:")]
+    assert methods and "Holm" in methods[-1].text
 
     assert_disclosure_safe(live, raw)
     assert live.standin.violations == []
@@ -153,11 +203,13 @@ def test_equity_is_per_channel(live: Any) -> None:
     live.standin.add_user_message(SECOND, LEAD, "hello")
     forged = Message(SECOND, message.ts, message.text, message.blocks)
     live.standin._messages.append(forged)  # a copy of the findings message placed in the other channel
+    in_second = len(live.standin.messages(SECOND))
     live.driver.click("equity_view_gaps", user=LEAD, message=forged,
                       value=json.dumps({"measure": measure_id, "view": "gaps", "window": 3}))
     live.standin.wait_for(lambda: next((e for e in live.standin.ephemerals(LEAD) if "isn't part" in e.text), None),
                           timeout=15)
-    assert all(f.channel == CHANNEL for f in live.standin.files())
+    assert len(live.standin.messages(SECOND)) == in_second and not forged.edited
+    assert not [f for f in live.standin.files() if "gaps" in f.filename]  # nothing was rendered for it
 
     # No project at all in a channel: a pointer to /mfi new.
     live.standin.add_channel("C0NOPROJECT", "no-project-yet", [LEAD])

@@ -383,8 +383,8 @@ def gap_rates(a: MeasureAnalysis, gap: GapChange, rates: Callable[[str, str], fl
 def critical_words(a: MeasureAnalysis) -> str:
     valid = a.missing.valid_share if a.missing else None
     share = f"{valid:.0%}" if valid is not None else "too few"
-    return (f"Ethnicity is recorded for only {share} of records, so no comparison between groups is headlined: the missing "
-            "records could change any comparison. See the completeness chart and the bounds in the details, and "
+    return (f"Ethnicity is recorded for only {share} of records, so no comparison between groups is headlined: "
+            "the missing records could change any comparison. See the completeness chart and the bounds in the details, and "
             "improve recording first.")
 
 
@@ -485,8 +485,8 @@ def channel_flag(ca: ChannelAnalysis, rates: Rates | None = None) -> str | None:
     if a.recording_critical:
         valid = a.missing.valid_share if a.missing else None
         share = f"{valid:.0%}" if valid is not None else "too few"
-        return (f":red_circle: Ethnicity is recorded for only {share} of records, so no comparison between groups is headlined: "
-                "bounds and the completeness chart are in the details.")
+        return (f":red_circle: Ethnicity is recorded for only {share} of records, so no comparison between groups "
+                "is headlined: bounds and the completeness chart are in the details.")
     flags = [w for w in ordered_flags(a.warnings) if w.severity in ("critical", "warning")
              and w.code.startswith(("COMPLETENESS", "MISSING", "GROUP_ABSENT"))]
     if flags:
@@ -512,8 +512,8 @@ def nudge_line(ca: ChannelAnalysis, policy: DisclosurePolicy) -> tuple[str, list
     if a.recording_critical:
         valid = a.missing.valid_share if a.missing else None
         share = f"{valid:.0%}" if valid is not None else "too few"
-        return (f"ethnicity is recorded for only {share} of records, so no comparison between groups is headlined: improve recording "
-                "first.", harm)
+        return (f"ethnicity is recorded for only {share} of records, so no comparison between groups is headlined: "
+                "improve recording first.", harm)
     rates = shown_rates(a, policy)
     ref = a.reference_group
     parts = [headline_group_line(a, code, rates, name).replace("*", "") for code in headline_groups(a)]
