@@ -128,10 +128,11 @@ def test_equity_list_headline_details_and_buttons_in_place(live: Any) -> None:
     for action in ("equity_view_gaps", "equity_view_completeness", "equity_view_groups", "equity_window_6",
                    "equity_window_12", "equity_window_3", "equity_details", "equity_methods"):
         before = len(live.standin.calls("chat.update"))
+        notes = len(live.standin.ephemerals(ANALYST))
         live.driver.click(action, user=ANALYST, message=live.standin.message(CHANNEL, message.ts))
         if action in ("equity_details", "equity_methods"):
-            live.standin.wait_for(lambda n=len(live.standin.ephemerals(ANALYST)): len(
-                live.standin.ephemerals(ANALYST)) > n or None, timeout=30)
+            live.standin.wait_for(lambda n=notes: len(live.standin.ephemerals(ANALYST)) > n or None, timeout=30)
+            assert len(live.standin.messages(CHANNEL)) == posted, action
             continue
         live.standin.wait_for(lambda b=before: len(live.standin.calls("chat.update")) >= b + 2 or None, timeout=30)
         fresh = live.standin.message(CHANNEL, message.ts)
