@@ -8,6 +8,8 @@ import time
 from datetime import date
 from typing import Any
 
+import pytest
+
 from bot.demo.equity import DEMO_MEASURE, demo_rows, seed_measure
 from bot.equity.disclosure import check_text_for_disclosure
 from bot.standin.server import Message
@@ -217,3 +219,126 @@ def test_equity_is_per_channel(live: Any) -> None:
     live.driver.slash("/equity", "PPH", user=LEAD, channel="C0NOPROJECT")
     live.standin.wait_for(lambda: next((r for r in live.standin.responses() if "/mfi new" in r.text), None))
     assert live.standin.violations == []
+
+
+# ---------------------------------------------------------------- numbers that reconcile (issue 12, item 4)
+
+_HEAD = re.compile(r"\*?(?P<name>[A-Z][A-Za-z ]+?)\*? (?P<rate>\d+\.\d)% vs (?P<ref>\d+\.\d)%(?: for [^,]+)?, "
+                   r"ratio (?P<rr>\d+\.\d\d)")
+_DETAIL = re.compile(r"\*(?P<label>[^*\n]+)\*(?P<isref> \(reference\))?: (?P<rate>\d+\.\d)%(?: \(95% CI [^)]*\))?, "
+                     r"[^;\n]*(?:; rate ratio(?P<vs> vs [^\d\n]+)? (?P<rr>\d+\.\d\d))?")
+_DOT = re.compile(r"\((?P<code>[A-Z0-9]{1,2})\)(?: \(reference\))?: (?P<rate>\d+\.\d)%")
+_LATEST = re.compile(r"\((?P<code>[A-Z0-9]{1,2})\)(?: \(reference\))?: latest \((?P<when>[^)]*)\) (?P<rate>\d+\.\d)%")
+_GAP = re.compile(r"narrowed from (?P<g1>\d+\.\d) to (?P<g2>\d+\.\d) percentage points|widened from (?P<w1>\d+\.\d) "
+                  r"to (?P<w2>\d+\.\d) percentage points")
+_MOVES = re.compile(r"(?:fell from|rose from) (?P<a>\d+\.\d)% to (?P<b>\d+\.\d)%|stayed at (?P<s>\d+\.\d)%")
+_DID = re.compile(r"difference in differences (?P<d>[+-]\d+\.\d) points")
+
+
+def _ratio_follows(rate: float, ref: float, ratio: float) -> bool:
+    """A ratio shown to 2 decimals follows from two rates shown to 1 decimal, within their rounding."""
+    low, high = (rate - 0.05) / (ref + 0.05), (rate + 0.05) / max(ref - 0.05, 1e-9)
+    return low - 0.005 <= ratio <= high + 0.005
+
+
+def test_every_figure_reconciles_across_headline_details_alt_text_nudge_and_json(live: Any, tmp_path: Any) -> None:
+    from datetime import UTC, datetime
+
+    from bot import cli
+    from bot.equity import wording
+    from bot.nudge import build_lead_nudge
+    from storage import repositories as repo
+
+    start_project(live)
+    rows = demo_rows(END)
+    seed(live, rows)
+    live.driver.slash("/equity", "pph", user=LEAD, channel=CHANNEL)
+    message = findings(live)
+    headline = _all_text([b for b in message.blocks if b.get("type") == "section"])
+    details = _all_text(live.standin.thread(CHANNEL, message.ts)[0].blocks)
+    groups_alt = chart_file(live, message).alt_txt or ""
+    live.driver.click("equity_view_gaps", user=ANALYST, message=message)
+    dot = live.standin.wait_for(lambda: [f for f in live.standin.files() if "gaps" in f.filename] or None)[0]
+    dot_alt = dot.alt_txt or ""
+    with unit_of_work(live.engine) as session:
+        project = repo.project_for_channel(session, team_id="T0MFIAR01", channel_id=CHANNEL)
+        assert project is not None
+        nudge_blocks, _ = build_lead_nudge(session, project=project, now=datetime(2025, 7, 4, 9, 0, tzinfo=UTC))
+    nudge = _all_text(nudge_blocks)
+
+    # Details: each displayed ratio follows from the displayed rates (the reference's, or the one it names).
+    rows_seen = [m.groupdict() for m in _DETAIL.finditer(details)]
+    window = {re.search(r"\(([A-Z0-9]{1,2})\)$", r["label"]).group(1): float(r["rate"])  # type: ignore[union-attr]
+              for r in rows_seen if re.search(r"\(([A-Z0-9]{1,2})\)$", r["label"])}
+    reference = next(float(r["rate"]) for r in rows_seen if r["isref"])
+    checked = 0
+    for r in rows_seen:
+        if r["rr"] and not r["vs"]:
+            assert _ratio_follows(float(r["rate"]), reference, float(r["rr"])), r
+            checked += 1
+    assert checked >= 3
+
+    # Headline and nudge: "rate vs reference, ratio R" follows, and the rates are the details' rates.
+    name_to_code = {wording.prose_name(code): code for code in window}
+    for surface, text in (("headline", headline), ("nudge", nudge)):
+        found = [m.groupdict() for m in _HEAD.finditer(text)]
+        assert found, surface
+        for f in found:
+            assert _ratio_follows(float(f["rate"]), float(f["ref"]), float(f["rr"])), (surface, f)
+            code = name_to_code[f["name"].strip()]
+            assert float(f["rate"]) == window[code] and float(f["ref"]) == reference, (surface, f)
+
+    # The dot plot's alt text gives the same figure for the same group and window.
+    for m in _DOT.finditer(dot_alt):
+        if m["code"] in window:
+            assert float(m["rate"]) == window[m["code"]], m.group(0)
+    # The groups chart's alt text: its latest point is the same window when the data are quarterly.
+    if "quarterly data" in details:
+        latest = [m for m in _LATEST.finditer(groups_alt) if m["code"] in window]
+        assert latest
+        for m in latest:
+            assert float(m["rate"]) == window[m["code"]], m.group(0)
+
+    # Gap sentences: the gaps, and the change in them, follow from the four rates beside them.
+    gaps_checked = 0
+    for line in details.split("\n"):
+        gap, moves, did = _GAP.search(line), list(_MOVES.finditer(line)), _DID.search(line)
+        if not gap or len(moves) < 2:
+            continue
+        g, r = moves[0], moves[1]
+        g_b, g_a = (float(g["a"]), float(g["b"])) if g["a"] else (float(g["s"]), float(g["s"]))
+        r_b, r_a = (float(r["a"]), float(r["b"])) if r["a"] else (float(r["s"]), float(r["s"]))
+        before, after = (float(gap["g1"] or gap["w1"]), float(gap["g2"] or gap["w2"]))
+        assert abs(before - abs(g_b - r_b)) <= 0.11 and abs(after - abs(g_a - r_a)) <= 0.11, line
+        if did:
+            assert abs(float(did["d"]) - ((g_a - r_a) - (g_b - r_b))) <= 0.11, line
+        gaps_checked += 1
+    assert gaps_checked >= 2
+
+    # The analyst's JSON (unrounded): every ratio and gap change follows exactly from its own rates.
+    import csv
+
+    path = tmp_path / "pph.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["period", "ethnicity", "numerator", "denominator"])
+        writer.writerows([[r["period"].isoformat(), r["group"], r["numerator"], r["denominator"]] for r in rows])
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["report", str(path), "--json", "--period", "month"]) == 0
+    data = json.loads(out.getvalue())
+    by_code = {g["code"]: g for g in data["groups"]}
+    ref_rate = by_code[data["reference_group"]]["rate"]
+    for g in data["groups"]:
+        if g["rate_ratio"] is not None and g["code"] not in data["reference_for"]:
+            assert g["rate_ratio"] == pytest.approx(g["rate"] / ref_rate, rel=1e-9)
+            assert g["rate_difference"] == pytest.approx(g["rate"] - ref_rate, abs=1e-12)
+    for gap in data["gaps"]:
+        if gap["did"] is not None:
+            expected = ((gap["recent_rate"] - gap["reference_recent_rate"])
+                        - (gap["baseline_rate"] - gap["reference_baseline_rate"]))
+            assert gap["did"] == pytest.approx(expected, abs=1e-9)
+    assert_disclosure_safe(live, [r["numerator"] for r in rows] + [r["denominator"] for r in rows])
