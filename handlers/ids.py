@@ -94,6 +94,7 @@ B_PDSA_DECISION = "pdsa_decision"
 B_PDSA_ACT_REASON = "pdsa_act_reason"
 B_PDSA_ACT_INVOLVED = "pdsa_act_involved"
 B_PDSA_ACT_WHO = "pdsa_act_who"
+B_PDSA_ACT_HARM = "pdsa_act_harm"
 B_PDSA_REBASE = "pdsa_rebase"
 B_PDSA_REBASE_DATE = "pdsa_rebase_date"
 
