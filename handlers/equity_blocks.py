@@ -190,6 +190,8 @@ def headline_lines(ca: an.ChannelAnalysis, policy: DisclosurePolicy) -> list[str
             title += f". Gaps compared with {an.window_label(a.baseline, a.period)}"
     lines = [title + ":"]
     flag = wording.channel_flag(ca, rates)
+    if flag:
+        lines.append(flag)  # harm (or missing data) first
     if not a.is_rate:
         lines.append("A value measure: groups are compared by their mean, without rates or tests of the gap.")
     elif ref is None:
@@ -197,8 +199,6 @@ def headline_lines(ca: an.ChannelAnalysis, policy: DisclosurePolicy) -> list[str
     elif not a.recording_critical:
         for code in wording.headline_groups(a):
             lines.append("• " + wording.headline_group_line(a, code, rates, name))
-    if flag:
-        lines.append(flag)
     return lines
 
 
@@ -212,7 +212,7 @@ def headline_blocks(
     if chart is not None:
         file_id, alt, title = chart
         out.append({"type": "image", "slack_file": {"id": file_id}, "alt_text": alt[:2000],
-                    "title": blocks.plain(f"{title} ({_window_title(window_months)})"[:1990]),
+                    "title": blocks.plain(title[:1990]),
                     # Slack asks for a new block_id each time a message is updated.
                     "block_id": f"{ids.B_EQUITY_CHART}_{file_id}"})
     out.append(blocks.actions(
@@ -231,10 +231,6 @@ def headline_blocks(
     ))
     text = " ".join(line.lstrip("• ") for line in lines)
     return out, text
-
-
-def _window_title(months: int) -> str:
-    return f"last {months} months"
 
 
 def details_blocks(ca: an.ChannelAnalysis, *, policy: DisclosurePolicy, window_months: int) -> tuple[list[Block], str]:

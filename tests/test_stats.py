@@ -356,7 +356,7 @@ def test_masking_example_is_consistent_with_the_text() -> None:
 def test_aggregation_check_flags_black_african() -> None:
     out = aggregation_check(MASK_BEFORE, MASK_AFTER, direction="lower", labels={"N": "Black African"})
     assert [w.code for w in out] == ["SUBGROUP_MOVES_AGAINST_AGGREGATE"]
-    assert out[0].severity == "warning"
+    assert out[0].severity == "caution"  # flagged with its interval; not clear at n=250, so one to watch
     assert "Black African moved the other way: 16.0% to 18.0% (+2.0 pp, 95% CI -4.6 to +8.6)" in out[0].message
     assert "12.0% to 9.0%" in out[0].message
 

@@ -789,7 +789,8 @@ def aggregation_check(
             cmp = compare_groups(a, b)
             clear = "a clear change" if _ci_excludes_zero(cmp) else "not statistically clear at these numbers"
             out.append(EquityWarning(
-                "SUBGROUP_MOVES_AGAINST_AGGREGATE", "warning",
+                # A clear move against the aggregate is a harm signal; a point estimate alone is one to watch.
+                "SUBGROUP_MOVES_AGAINST_AGGREGATE", "warning" if _ci_excludes_zero(cmp) else "caution",
                 f"The combined rate improved ({_pct_pair(agg_b, agg_a, shown)}), but {label_for(b.code, labels)} "
                 f"moved the other way: {_change_text(b, a, cmp, shown)}; {clear}. Report this group separately "
                 "rather than only the combined figure.",

@@ -90,6 +90,12 @@ def change_words(before: float, after: float, kind: str = "proportion") -> str:
     return f"{'fell' if after < before else 'rose'} from {b} to {a}"
 
 
+def shown(rate: float, kind: str = "proportion") -> float:
+    """A rate at the precision it is printed (0.1% or 0.1 per 1,000), so sums of shown figures add up."""
+    scale = 1000 if kind == "rate_per_1000" else 100
+    return round(rate * scale, 1) / scale
+
+
 def rounded_up(n: int) -> int:
     return max(5, math.ceil(n / 5) * 5)
 
@@ -115,11 +121,16 @@ class GapRates:
         return cls(gap.baseline_rate, gap.recent_rate, gap.reference_baseline_rate, gap.reference_recent_rate)
 
 
+def _shown4(rates: GapRates, kind: str) -> tuple[float, float, float, float]:
+    gb, ga, rb, ra = rates.group_before, rates.group_after, rates.reference_before, rates.reference_after
+    assert gb is not None and ga is not None and rb is not None and ra is not None
+    return shown(gb, kind), shown(ga, kind), shown(rb, kind), shown(ra, kind)
+
+
 def movement_words(rates: GapRates, kind: str = "proportion") -> tuple[str, str]:
     """('narrowed'|'widened'|'hardly changed', the phrase with figures), from the rates shown."""
-    assert rates.complete
-    before = abs(rates.group_before - rates.reference_before)  # type: ignore[operator]
-    after = abs(rates.group_after - rates.reference_after)  # type: ignore[operator]
+    gb, ga, rb, ra = _shown4(rates, kind)
+    before, after = abs(gb - rb), abs(ga - ra)
     b, a = points(before, kind), points(after, kind)
     if b == a:
         return "hardly changed", f"hardly changed ({b} {unit(kind)} at both times)"
@@ -134,8 +145,7 @@ def _stats_text(gap: GapChange, rates: GapRates, kind: str) -> str:
     did = gap.did
     rrr = gap.ratio_of_rate_ratios
     if rates.complete:
-        gb, ga, rb, ra = (rates.group_before, rates.group_after, rates.reference_before, rates.reference_after)
-        assert gb is not None and ga is not None and rb is not None and ra is not None
+        gb, ga, rb, ra = _shown4(rates, kind)
         did = (ga - ra) - (gb - rb)
         rrr = (ga / ra) / (gb / rb) if min(ra, rb, gb) > 0 else rrr
     if did is not None and gap.did_ci_low is not None and gap.did_ci_high is not None:
@@ -160,19 +170,21 @@ def levelling_words(gap: GapChange, g: str, r: str, rates: GapRates, kind: str =
     """The levelling-down sentence, or None. Never says the group did not improve when it did."""
     if gap.levelling_down == "none" or not rates.complete:
         return None
-    assert rates.reference_before is not None and rates.reference_after is not None
-    evidence = f"{points(rates.reference_after - rates.reference_before, kind, signed=True)} points"
-    if gap.reference_change_ci_low is not None and gap.reference_change_ci_high is not None:
-        evidence += (f", 95% CI {points(gap.reference_change_ci_low, kind, signed=True)} to "
-                     f"{points(gap.reference_change_ci_high, kind, signed=True)}")
+    _, _, rb, ra = _shown4(rates, kind)
+    evidence = f"{points(ra - rb, kind, signed=True)} points"
+    low, high = gap.reference_change_ci_low, gap.reference_change_ci_high
+    clear = low is not None and high is not None and (low > 0 or high < 0)
+    if low is not None and high is not None:
+        evidence += f", 95% CI {points(low, kind, signed=True)} to {points(high, kind, signed=True)}"
     if gap.levelling_down == "slight":
         return (f"{r}'s change ({evidence}) is too small to explain the narrowing, which comes mainly from {g} "
                 "improving.")
+    act = (f"Treat {r}'s worsening as a balancing-measure failure." if clear else
+           f"{r}'s rise is not a clear change on its own, so watch its rate as a balancing measure.")
     if gap.group_improved:
         return (f"Levelling down, in part: the gap narrowed partly because {r} got worse ({evidence}), as well as "
-                f"because {g} improved. Treat {r}'s worsening as a balancing-measure failure.")
-    return (f"Levelling down: the gap narrowed because {r} got worse ({evidence}); {g} did not improve. Treat "
-            "this as a balancing-measure failure.")
+                f"because {g} improved. {act}")
+    return f"Levelling down: the gap narrowed because {r} got worse ({evidence}); {g} did not improve. {act}"
 
 
 def power_words(gap: GapChange, *, power: float = 0.8, smallest: int | None = None) -> str | None:
@@ -420,7 +432,7 @@ def harm_lines(a: MeasureAnalysis, name: Name) -> list[str]:
                 how = "partly because" if gap.group_improved else "only because"
                 out.append(f"the gap for {name(gap.group)} narrowed {how} {name(gap.reference)} got worse "
                            "(levelling down)")
-    out += [short(w) for w in ordered_flags(a.warnings) if is_harm(w) and w.severity != "info"]
+    out += [short(w) for w in ordered_flags(a.warnings) if is_harm(w) and w.severity in ("warning", "critical")]
     focus = set(a.focus_groups) | ({a.reference_group} if a.reference_group else set())
     concerns = [name(c) for c in an.recent_concerns(a) if c in focus]
     if concerns:
@@ -491,6 +503,10 @@ def channel_flag(ca: ChannelAnalysis, rates: Rates | None = None) -> str | None:
              and w.code.startswith(("COMPLETENESS", "MISSING", "GROUP_ABSENT"))]
     if flags:
         return ":warning: " + short(flags[0])
+    watch = [w for w in ordered_flags(a.warnings) if is_harm(w) and w.severity == "caution"]
+    if watch:
+        text = short(watch[0])
+        return ":eyes: Keep watching: " + text[0].upper() + text[1:] + "."
     return None
 
 
