@@ -738,12 +738,15 @@ def handle_study_submission(
                                                direction=direction, measure_name=balancing.name,
                                                min_count=policy.threshold,
                                                labels={g: pdsa.group_name(g) for g in groups})
-                    balancing_notes = [w.message for w in warnings if not wording.is_harm(w)]
-                    harm += [wording.short(w) for w in wording.ordered_flags(warnings) if wording.is_harm(w)]
+                    # Harm first: a clear worsening; one that is not yet clear stays with the balancing notes.
+                    clear = [w for w in wording.ordered_flags(warnings) if wording.is_harm(w)
+                             and w.severity in ("warning", "critical")]
+                    balancing_notes = [w.message for w in warnings if w not in clear]
+                    harm += [wording.short(w) for w in clear]
         # A group moving against an improving measure is harm too, from the same rounded counts as shown.
         against = aggregation_check(_rounded_for_check(baseline, policy), _rounded_for_check(observed, policy),
                                     direction=_direction_of(measure.direction), min_count=policy.threshold)
-        harm = [wording.short(w) for w in against] + harm
+        harm = [wording.short(w) for w in against if w.severity in ("warning", "critical")] + harm
         shared, unshared = pdsa_repo.partner_reflections(session, project_id=project.id, start=cycle.start_date,
                                                          end=cycle.end_date)
         learning = blocks.state_value(view, ids.B_PDSA_STUDY_LEARNING) or ""

@@ -581,13 +581,14 @@ def analyse_measure(
             national_before = [before[c] for c in NATIONAL if c in before]
             national_after = [after[c] for c in NATIONAL if c in after]
             shown = _shown_rate(policy) if rounded_display else stats.exact_rate
+            names = (window_label(baseline, period), window_label(recent, period))
             warnings.extend(stats.aggregation_check(
                 national_before, national_after, direction=direction_, min_count=policy.threshold, labels=labels,
-                shown=shown))
+                shown=shown, windows=names))
             if measure_type == "balancing":
                 warnings.extend(stats.balancing_check(
                     national_before, national_after, direction=direction_, measure_name=name,
-                    min_count=policy.threshold, labels=labels, shown=shown))
+                    min_count=policy.threshold, labels=labels, shown=shown, windows=names))
 
     reference_for: dict[str, str] = {}
     comparison_windows = {"window": window_counts, "baseline": _counts(full, baseline), "recent": _counts(full, recent)}

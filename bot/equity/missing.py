@@ -449,7 +449,7 @@ def _bounds(
         + "\nSo we cannot say which way the gap "
         "goes until more records have a recorded ethnicity. Share the bounds, not just the point estimates."
     )
-    short = "Records without ethnicity are enough to reverse a gap: see the bounds in the details."
+    short = "Records without ethnicity are enough to reverse a gap: share the bounds, not just the rates."
     return [Warning("MISSING_COULD_CHANGE_CONCLUSION", "warning", message, short=short)]
 
 

@@ -742,7 +742,10 @@ def _change_text(b: GroupCounts, a: GroupCounts, cmp: Comparison, shown: Shown =
     return text
 
 
-def _pct_pair(b: GroupCounts, a: GroupCounts, shown: Shown = exact_rate) -> str:
+def _pct_pair(b: GroupCounts, a: GroupCounts, shown: Shown = exact_rate,
+              windows: tuple[str, str] | None = None) -> str:
+    if windows:
+        return f"{_pct(shown(b))} in {windows[0]} to {_pct(shown(a))} in {windows[1]}"
     return f"{_pct(shown(b))} to {_pct(shown(a))}"
 
 
@@ -765,6 +768,7 @@ def aggregation_check(
     min_count: int = 8,
     labels: Mapping[str, str] | None = None,
     shown: Shown = exact_rate,
+    windows: tuple[str, str] | None = None,
 ) -> list[EquityWarning]:
     """When the aggregate improves, flag each showable subgroup whose point estimate moves the other way.
 
@@ -794,7 +798,8 @@ def aggregation_check(
                 f"The combined rate improved ({_pct_pair(agg_b, agg_a, shown)}), but {label_for(b.code, labels)} "
                 f"moved the other way: {_change_text(b, a, cmp, shown)}; {clear}. Report this group separately "
                 "rather than only the combined figure.",
-                short=f"the combined rate improved but {_prose(b.code)} got worse ({_pct_pair(b, a, shown)}; {clear})",
+                short=f"the combined rate improved but {_prose(b.code)} got worse ({_pct_pair(b, a, shown, windows)}; "
+                      f"{clear})",
             ))
     return out
 
@@ -808,6 +813,7 @@ def balancing_check(
     min_count: int = 8,
     labels: Mapping[str, str] | None = None,
     shown: Shown = exact_rate,
+    windows: tuple[str, str] | None = None,
 ) -> list[EquityWarning]:
     """Flag every group whose balancing measure got worse between the windows.
 
@@ -834,7 +840,7 @@ def balancing_check(
             f"{measure_name} got worse for {label_for(b.code, labels)}: {_change_text(b, a, cmp, shown)}"
             + ("." if sure else "; the interval includes no change, so keep watching it.")
             + " Check that the improvement work is not causing harm here.",
-            short=f"{measure_name} got worse for {_prose(b.code)} ({_pct_pair(b, a, shown)}"
+            short=f"{measure_name} got worse for {_prose(b.code)} ({_pct_pair(b, a, shown, windows)}"
             + ("" if sure else ", not yet clear") + ")",
         ))
     if too_small:

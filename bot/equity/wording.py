@@ -35,6 +35,8 @@ def prose_name(code: str) -> str:
 
     if code.startswith("REF:") or code in ("OTHERS",):
         return "all other groups combined" if code == "OTHERS" else code
+    if code == "ALL":
+        return "everyone"
     try:
         text = ethnicity.short_label(code)
     except ValueError:
