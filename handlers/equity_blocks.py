@@ -187,7 +187,7 @@ def headline_lines(ca: an.ChannelAnalysis, policy: DisclosurePolicy) -> list[str
     if ref and a.is_rate:
         title += f", against {name(ref)}" if ref != an.OTHERS else ", each group against all the others"
         if a.baseline and a.gaps and not a.recording_critical:
-            title += f". Gaps compared with {an.window_label(a.baseline, a.period)}"
+            title += f"; gaps since {an.window_label(a.baseline, a.period)}"
     lines = [title + ":"]
     flag = wording.channel_flag(ca, rates)
     if flag:

@@ -248,3 +248,13 @@ def test_every_report_argument_has_a_help_line() -> None:
     report = sub.choices["report"]  # type: ignore[attr-defined]
     missing = [a.dest for a in report._actions if not a.help]
     assert missing == []
+
+
+@pytest.mark.parametrize("end", [date(2025, 7, 1), date(2026, 12, 1)])
+def test_the_demo_headline_fits_in_80_words(end: date) -> None:
+    from bot.demo.equity import demo_rows
+
+    ca = channel(pd.DataFrame(demo_rows(end)), focus_groups=["N", "M", "P"], today=end)
+    text = "\n".join(eb.headline_lines(ca, POLICY))
+    assert len(re.findall(r"[A-Za-z0-9]\S*", text)) <= 80, text
+    assert "Black Caribbean" in text and "Black or Black British -" not in text
