@@ -258,3 +258,9 @@ def test_the_demo_headline_fits_in_80_words(end: date) -> None:
     text = "\n".join(eb.headline_lines(ca, POLICY))
     assert len(re.findall(r"[A-Za-z0-9]\S*", text)) <= 80, text
     assert "Black Caribbean" in text and "Black or Black British -" not in text
+
+
+def test_holm_matches_statsmodels_on_ties_and_extremes() -> None:
+    rng = np.random.default_rng(3)
+    for p in ([0.01, 0.04, 0.03, 0.2], [0.5, 0.5, 0.01], [1.0, 0.0001], list(rng.uniform(0, 0.2, 9)), [0.03]):
+        assert an.holm(p) == pytest.approx(list(multipletests(p, method="holm")[1]))
