@@ -247,6 +247,8 @@ def post_measure(
     ca = _analyse_or_say(job, window_months, notify)
     if ca is None:
         return
+    if ca.analysis.recording_critical and view == "groups" and ca.analysis.missing is not None:
+        view = "completeness"  # under 80% recording: the completeness chart, not group comparisons, comes first
     chart = _chart_for(client, ca, job, view, window_months)
     head, text = eb.headline_blocks(ca, measure_id=job.measure_id, policy=job.policy, window_months=window_months,
                                     view=view, chart=chart)

@@ -188,3 +188,31 @@ def test_next_step_puts_possible_harm_before_housekeeping_and_uses_answers_only_
     quiet = {**base, "completeness_low": False}
     assert "Bring this week's answers" in _next_step(**quiet, answers_this_week=3)
     assert "Put this week's prompt" in _next_step(**quiet, answers_this_week=0)
+
+
+def test_the_nudge_makes_the_same_comparisons_as_equity_one_line_per_focus_group(engine: Engine) -> None:
+    """Each focus group on its own (never the Black groups pooled), with /equity's own words and figures."""
+    import pandas as pd
+
+    from bot.equity import analysis as an
+    from bot.equity import wording
+    from bot.equity.disclosure import DisclosurePolicy
+
+    counts = {"A": (40, 800), "N": (24, 200), "M": (15, 150), "P": (9, 90), "Z": (2, 20)}
+    with unit_of_work(engine) as session:
+        project = make_project(session, focus_groups=["N", "M", "P"])
+        add_measure(session, project, counts=counts)
+        blocks, _ = build_lead_nudge(session, project=project, now=NOW)
+    text = nudge_text(blocks)
+    frame = pd.DataFrame([{"period": m, "group": g, "numerator": n, "denominator": d}
+                          for m in MONTHS for g, (n, d) in counts.items()])
+    policy = DisclosurePolicy()
+    ca = an.analyse_for_channel(frame, kind="proportion", direction="lower", reference="A",
+                                focus_groups=["N", "M", "P"], period="month", policy=policy, today=TODAY,
+                                name="PPH rate")
+    rates = wording.shown_rates(ca.analysis, policy)
+    for code in ("N", "M", "P"):
+        line = wording.headline_group_line(ca.analysis, code, rates, wording.prose_names(ca.analysis.labels))
+        assert line.replace("*", "") in text, line
+    assert "Black African" in text and "Black Caribbean" in text and "Any other Black" in text
+    assert "Black African; Black Caribbean" not in text  # the old pooled label
