@@ -94,6 +94,9 @@ def group_line(g: GroupStat, a: an.MeasureAnalysis, policy: DisclosurePolicy) ->
     against = a.labels.get(ref_key, ref_key)
     if a.recording_critical:
         return line + "; no ratio while ethnicity is recorded for under 80% of records"
+    ref_counts = a.window_counts.get(ref_key)
+    if ref_rate is None and ref_counts is not None and ref_counts.denominator > 0 and ref_counts.numerator == 0:
+        return line + f"; {against} had no events, so no ratio can be given"
     if ref_rate is None:
         return line
     if ref_rate == 0:

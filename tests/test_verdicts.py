@@ -232,6 +232,12 @@ def test_an_infinite_ratio_is_said_plainly() -> None:
     note = next(w for w in notes if w.code == "REFERENCE_NO_EVENTS")
     assert note.severity != "info"
     assert "White British had no events" in note.message and "no rate ratio can be given" in note.message
+    # And in the channel: said in the headline and the details, not hidden in an info note.
+    ca = channel(frame({"A": [(0, 500)] * 6, "N": [(10, 100)] * 6}))
+    assert "Black African* 10.0% vs no events for White British, so no ratio can be given" in "\n".join(
+        eb.headline_lines(ca, POLICY))
+    details, _ = eb.details_blocks(ca, policy=POLICY, window_months=3)
+    assert "White - British (A) had no events, so no ratio can be given" in str(details)
 
 
 def test_window_is_the_word_for_a_span_compared() -> None:

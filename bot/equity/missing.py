@@ -479,7 +479,10 @@ def _absent(
         "Not known or Not stated, or whether a system or form change dropped the category. A group that "
         "disappears from the data can make a gap look closed when it is not."
     )
-    short = f"No records for {names} in the last {tiers.recent_periods} {word}s: a gap can look closed when it is not."
+    from bot.equity.wording import prose_name
+
+    short = (f"No records for {_join([prose_name(c) for c in gone])} in the last {tiers.recent_periods} {word}s: "
+             "a gap can look closed when it is not.")
     return [Warning("GROUP_ABSENT_RECENTLY", severity, message, short=short)]
 
 

@@ -224,9 +224,11 @@ def gap_verdict(
         verdict = "established" if gap.established else "not established at these numbers"
         return (f"The change in the gap between {g} and {r} is {verdict} ({stats}); some windows have too few "
                 "events to show their rates.")
-    _, movement = movement_words(rates, kind)
+    word, movement = movement_words(rates, kind)
     sentences: list[str] = []
-    if gap.established:
+    if word == "hardly changed" and not gap.established:
+        sentences.append(f"The gap between {g} and {r} {movement}: no change is established ({stats}).")
+    elif gap.established:
         scale = ""
         did_ok = (gap.did_p_adjusted if gap.did_p_adjusted is not None else gap.did_p_value or 1.0) <= alpha
         rrr_ok = (gap.rrr_p_adjusted if gap.rrr_p_adjusted is not None else gap.rrr_p_value or 1.0) <= alpha
@@ -446,7 +448,7 @@ def headline_group_line(a: MeasureAnalysis, code: str, rates: Rates, name: Name)
     """One focus group for the channel headline: rate against the reference, the ratio from those two rates,
     and the gap's verdict with its caveat."""
     g = next((s for s in a.groups if s.code == code), None)
-    if g is None:
+    if g is None or g.denominator == 0:
         return f"*{name(code)}*: no records in this window"
     rate = rates(code, "window")
     if rate is None:
@@ -455,7 +457,10 @@ def headline_group_line(a: MeasureAnalysis, code: str, rates: Rates, name: Name)
     ref_rate = rates(ref_key, "window")
     text = f"*{name(code)}* {pct(rate, a.kind)}"
     vs_whom = f" for {name(ref_key)}" if ref_key != a.reference_group else ""
-    if ref_rate is None:
+    ref_counts = a.window_counts.get(ref_key)
+    if ref_rate is None and ref_counts is not None and ref_counts.denominator > 0 and ref_counts.numerator == 0:
+        text += f" vs no events for {name(ref_key)}, so no ratio can be given"
+    elif ref_rate is None:
         text += f" ({name(ref_key)} rate not shown)"
     else:
         text += f" vs {pct(ref_rate, a.kind)}{vs_whom}"
