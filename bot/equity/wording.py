@@ -541,4 +541,8 @@ def nudge_line(ca: ChannelAnalysis, policy: DisclosurePolicy) -> tuple[str, list
     ref = a.reference_group
     parts = [headline_group_line(a, code, rates, name).replace("*", "") for code in headline_groups(a)]
     against = "all the other groups" if ref == an.OTHERS else name(ref)
-    return f"{window}, against {against}: " + " ".join(parts), harm
+    line = f"{window}, against {against}: " + " ".join(parts)
+    flag = channel_flag(ca)
+    if flag and flag.startswith(":eyes:"):
+        line += " " + flag  # the same "keep watching" flag as /equity's headline
+    return line, harm
