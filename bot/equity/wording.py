@@ -341,10 +341,9 @@ def headline(a: MeasureAnalysis, *, rates: Callable[[str, str], float | None], k
     if not a.periods:
         return f"{a.name}: no data yet, so there is nothing to compare."
     parts: list[str] = []
-    flags = ordered_flags([w for w in a.warnings if w.severity != "info"])
-    harm = [w for w in flags if is_harm(w)]
+    harm = harm_lines(a, name)
     if harm:
-        parts.append("Harm to check: " + short(harm[0]))
+        parts.append("Harm to check: " + "; ".join(harm) + ".")
     if a.recording_critical:
         parts.append(critical_words(a))
     if not a.is_rate:
@@ -364,6 +363,9 @@ def headline(a: MeasureAnalysis, *, rates: Callable[[str, str], float | None], k
             if gap is not None:
                 line += "; " + gap_brief(gap, name, since=since, rates=gap_rates(a, gap, rates), kind=kind)
             parts.append(line + ".")
+    watch = [short(w) for w in ordered_flags(a.warnings) if is_harm(w) and w.severity == "caution"]
+    if watch:
+        parts.append("Keep watching: " + "; ".join(watch) + ".")
     concerns = [name(c) for c in an.recent_concerns(a)]
     if concerns:
         parts.append("Special cause of concern in recent points for " + "; ".join(concerns) + ".")
