@@ -192,7 +192,7 @@ def headline_lines(ca: an.ChannelAnalysis, policy: DisclosurePolicy) -> list[str
         if a.baseline and a.gaps and not a.recording_critical:
             title += f"; gaps since {an.window_label(a.baseline, a.period)}"
     lines = [title + ":"]
-    flag = wording.channel_flag(ca, rates)
+    flag = wording.channel_flag(ca)
     if flag:
         lines.append(flag)  # harm (or missing data) first
     if not a.is_rate:

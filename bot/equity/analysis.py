@@ -662,7 +662,7 @@ def _holm(gaps: Sequence[GapChange], alpha: float = 0.05) -> int:
         [(g, "rrr") for g in gaps if g.rrr_p_value is not None]
     if not slots:
         return 0
-    raw = [float(g.did_p_value if which == "did" else g.rrr_p_value or 1.0) for g, which in slots]
+    raw = [(g.did_p_value if which == "did" else g.rrr_p_value) or 0.0 for g, which in slots]  # all set here
     adjusted = holm(raw)
     for (g, which), p in zip(slots, adjusted, strict=True):
         if which == "did":

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 Name = Callable[[str], str]
 Rates = Callable[[str, str], float | None]  # (key, "window" | "baseline" | "recent") -> a rate, None if not shown
-HARM_CODES = ("LEVELLING_DOWN", "BALANCING_WORSENED", "SUBGROUP_MOVES_AGAINST_AGGREGATE", "SPC_CONCERN")
+HARM_CODES = ("BALANCING_WORSENED", "SUBGROUP_MOVES_AGAINST_AGGREGATE")  # warnings that signal harm
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "caution": 2, "info": 3}
 
 
@@ -53,7 +53,6 @@ def prose_names(labels: Mapping[str, str]) -> Name:
             return labels.get(code, code)
         return prose_name(code)
     return name
-
 
 
 def pct(rate: float, kind: str = "proportion") -> str:
@@ -291,7 +290,7 @@ def gap_brief(
 
 def group_comparison(g: GroupStat, shown_rate: float | None, shown_ref_rate: float | None,
                      reference: str, name: Name, kind: str = "proportion") -> str:
-    """'9.1% against 5.0% for White British: 1.82 times as high, a clear difference' (ratio from shown rates)."""
+    """'9.1% against 5.0% for White British: rate ratio 1.82, a clear difference' (ratio from the shown rates)."""
     if shown_rate is None:
         return f"{name(g.code)}: too few events to show a rate safely"
     ref = name(reference)
@@ -304,7 +303,7 @@ def group_comparison(g: GroupStat, shown_rate: float | None, shown_ref_rate: flo
     ratio = ratio_text(shown_rate, shown_ref_rate)
     if ratio is not None and g.rate_ratio_ci_low is not None and g.rate_ratio_ci_high is not None:
         clear = g.rate_ratio_ci_low > 1 or g.rate_ratio_ci_high < 1
-        text += f": {ratio} times as high, " + ("a clear difference" if clear else "not a clear difference")
+        text += f": rate ratio {ratio}, " + ("a clear difference" if clear else "not a clear difference")
     return text
 
 
@@ -497,7 +496,7 @@ def bounds_lines(a: MeasureAnalysis, threshold: int) -> list[str]:
     return out
 
 
-def channel_flag(ca: ChannelAnalysis, rates: Rates | None = None) -> str | None:
+def channel_flag(ca: ChannelAnalysis) -> str | None:
     """The single most important harm or missing-data flag for the channel headline."""
     a = ca.analysis
     harm = harm_lines(a, prose_names(a.labels))
