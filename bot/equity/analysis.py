@@ -586,8 +586,11 @@ def analyse_measure(
                 national_before, national_after, direction=direction_, min_count=policy.threshold, labels=labels,
                 shown=shown, windows=names))
             if measure_type == "balancing":
+                # A measure's name is typed by a person: escaped when the words go to a channel (mrkdwn).
+                typed = name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") if rounded_display \
+                    else name
                 warnings.extend(stats.balancing_check(
-                    national_before, national_after, direction=direction_, measure_name=name,
+                    national_before, national_after, direction=direction_, measure_name=typed,
                     min_count=policy.threshold, labels=labels, shown=shown, windows=names))
 
     reference_for: dict[str, str] = {}
