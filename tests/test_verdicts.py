@@ -270,3 +270,13 @@ def test_holm_matches_statsmodels_on_ties_and_extremes() -> None:
     rng = np.random.default_rng(3)
     for p in ([0.01, 0.04, 0.03, 0.2], [0.5, 0.5, 0.01], [1.0, 0.0001], list(rng.uniform(0, 0.2, 9)), [0.03]):
         assert an.holm(p) == pytest.approx(list(multipletests(p, method="holm")[1]))
+
+
+def test_a_worsening_balancing_measure_is_harm_first_with_its_typed_name_escaped() -> None:
+    data = frame({"A": [(100, 1000)] * 6, "N": [(50, 500), (50, 500), (60, 500), (70, 500), (90, 500), (90, 500)]})
+    ca = channel(data, measure_type="balancing", name="<!channel> caesarean & more")
+    lines = eb.headline_lines(ca, POLICY)
+    assert lines[1].startswith(":warning: Harm to check:")  # harm first, straight after the title
+    assert "&lt;!channel&gt; caesarean &amp; more got worse for Black African" in lines[1]
+    assert "<!channel>" not in "\n".join(lines)
+    assert "(10.0% in Jan 2025 to Feb 2025 to 18.0% in May 2025 to Jun 2025)" in lines[1]
