@@ -342,3 +342,20 @@ def test_every_figure_reconciles_across_headline_details_alt_text_nudge_and_json
                         - (gap["baseline_rate"] - gap["reference_baseline_rate"]))
             assert gap["did"] == pytest.approx(expected, abs=1e-9)
     assert_disclosure_safe(live, [r["numerator"] for r in rows] + [r["denominator"] for r in rows])
+
+
+def test_under_80_percent_recording_the_post_shows_completeness_and_no_comparison(live: Any) -> None:
+    start_project(live)
+    rows = [{**r, "denominator": r["denominator"] * 6, "numerator": r["numerator"] * 6} if r["group"] == "99" else r
+            for r in demo_rows(END)]
+    seed(live, rows)
+    live.driver.slash("/equity", "pph", user=LEAD, channel=CHANNEL)
+    message = findings(live)
+    head = _all_text([b for b in message.blocks if b.get("type") == "section"])
+    assert "Ethnicity is recorded for only" in head and "no comparison between groups is headlined" in head
+    for claim in ("ratio", "vs ", "narrowed", "widened", "established"):
+        assert claim not in head, claim
+    assert "completeness" in chart_file(live, message).filename  # the completeness chart comes first
+    details = _all_text(live.standin.thread(CHANNEL, message.ts)[0].blocks)
+    assert "not judged" in details
+    assert_disclosure_safe(live, [r["numerator"] for r in rows] + [r["denominator"] for r in rows])
