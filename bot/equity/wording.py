@@ -178,6 +178,10 @@ def levelling_words(gap: GapChange, g: str, r: str, rates: GapRates, kind: str =
     if low is not None and high is not None:
         evidence += f", 95% CI {points(low, kind, signed=True)} to {points(high, kind, signed=True)}"
     if gap.levelling_down == "slight":
+        if points(ra - rb, kind) == "0.0":
+            ci = f" (95% CI for its change {points(low, kind, signed=True)} to {points(high, kind, signed=True)})" \
+                if low is not None and high is not None else ""
+            return f"{r}'s rate hardly moved{ci}, so the narrowing comes from {g} improving."
         return (f"{r}'s change ({evidence}) is too small to explain the narrowing, which comes mainly from {g} "
                 "improving.")
     act = (f"Treat {r}'s worsening as a balancing-measure failure." if clear else
