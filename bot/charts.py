@@ -149,6 +149,11 @@ def _rounded_count(n: int) -> str:
     return str(5 * round(n / 5))
 
 
+def _rounded_number(n: int) -> int:
+    """A count >= 8 rounded to the nearest 5 (half up), as the findings round it."""
+    return max(((n + 2) // 5) * 5, 5) if n else 0
+
+
 def _sort_key(code: str) -> tuple[int, int, str]:
     if code in NHS_ORDER:
         return (0, NHS_ORDER.index(code), code)
@@ -349,6 +354,9 @@ class _Series:
     size: float
     recent_signals: tuple[str, ...]
     runs_signal: bool
+    # Per point, the rate as text from the rounded counts (the display rule), "" where none is shown: what the
+    # alt text quotes, so it agrees with the findings for the same group and period.
+    shown_text: tuple[str, ...] = ()
 
 
 def _variation_kind(variation: str) -> str:
@@ -420,6 +428,15 @@ def _prepare_series(
                 at_latest = hits[-1] == last
                 recent.append(f"special cause of {kind_name}" + (" at the latest point" if at_latest
                                                                    else " in the last three months"))
+    shown_text = []
+    for i, p in enumerate(points):
+        if np.isnan(y[i]):
+            shown_text.append("")
+        elif p.numerator is not None and p.denominator is not None and kind != "value":
+            num, den = _rounded_number(p.numerator), _rounded_number(p.denominator)
+            shown_text.append(_fmt(num / den, kind) if den else "")
+        else:
+            shown_text.append(_fmt(y[i] / scale, kind))
     return _Series(
         code=result.group,
         label=labels.get(result.group, result.group),
@@ -438,6 +455,7 @@ def _prepare_series(
         size=size,
         recent_signals=tuple(recent),
         runs_signal=bool(result.summary.runs_signal) and result.method == "run",
+        shown_text=tuple(shown_text),
     )
 
 
@@ -752,9 +770,10 @@ def _timeseries_alt_text(
         if idx is None:
             items.append(f"{name}: all periods have counts under 8, not shown.")
             continue
-        parts = [f"latest {_fmt(s.y[idx] / scale, kind)}"]
+        latest = s.shown_text[idx] if s.shown_text else _fmt(s.y[idx] / scale, kind)
+        parts = [f"latest ({_fmt_date(s.periods[idx], granularity)}) {latest}"]
         if idx != len(s.periods) - 1:
-            parts[0] += f" ({_fmt_date(s.periods[idx], granularity)}; later periods <8, not shown)"
+            parts[0] += " (later periods <8, not shown)"
         if np.isfinite(s.centre[idx]):
             parts.append(f"centre {_fmt(s.centre[idx] / scale, kind)}")
         parts.extend(s.recent_signals)

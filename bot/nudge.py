@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 from sqlmodel import Session
 
 from bot import ethnicity
-from handlers.blocks import Block, context, header, section, typed, typed_within
+from bot.equity.disclosure import DisclosurePolicy
+from handlers.blocks import Block, context, header, section, typed
 from storage import answers_repo
 from storage import repositories as repo
 from storage.models import Answer, Measure, Project
 
+if TYPE_CHECKING:
+    from bot.equity.analysis import ChannelAnalysis
+
 logger = logging.getLogger(__name__)
 
 NOT_AVAILABLE = "analysis not available"
-_NATIONAL = tuple("ABCDEFGHJKLMNPRS")
 _LOW_COMPLETENESS = {"COMPLETENESS_LOW", "COMPLETENESS_CRITICAL"}
+_MISSING_PREFIXES = ("COMPLETENESS", "MISSING", "GROUP_ABSENT", "STALE")
 _MAX_MEASURES = 4
 _QUOTE_CHARS = 160
 
@@ -35,6 +38,7 @@ class MeasureFindings:
     warnings: list[str] = field(default_factory=list)
     completeness_low: bool = False
     concerns: list[str] = field(default_factory=list)  # groups with an SPC signal of concern
+    harm: list[str] = field(default_factory=list)  # harm signals, worded by bot.equity.wording
 
 
 def amount(n: int, noun: str, plural: str | None = None) -> str:
@@ -48,16 +52,6 @@ def amount(n: int, noun: str, plural: str | None = None) -> str:
     if decision.suppressed:
         return f"a few {many} (fewer than 8)"
     return f"about {decision.shown} {many}"
-
-
-def _codes(groups: list[str] | tuple[str, ...]) -> list[str]:
-    out: list[str] = []
-    for group in groups:
-        try:
-            out.extend(c for c in ethnicity.members(group) if c not in out)
-        except (KeyError, ValueError):
-            continue
-    return out
 
 
 def _frame(session: Session, measure: Measure) -> pd.DataFrame:
@@ -75,77 +69,36 @@ def _direction(measure: Measure) -> Literal["higher", "lower", "neither"]:
     return cast(Literal["higher", "lower", "neither"], measure.direction if measure.direction in ("higher", "lower", "neither") else "neither")
 
 
-def _gap_verdict(frame: pd.DataFrame, *, project: Project, measure: Measure) -> str:
-    from bot.equity.stats import gap_change
-    from bot.equity.types import GroupCounts
+def _analysis(frame: pd.DataFrame, *, project: Project, measure: Measure, today: date) -> ChannelAnalysis:
+    """The same analysis /equity posts (same reference, focus groups, windows and disclosure rule), so the
+    nudge and /equity make one set of comparisons and quote the same figures."""
+    from bot.equity import analysis as an
 
-    counts = frame.dropna(subset=["numerator", "denominator"])
-    periods = sorted(set(counts["period"]))
-    if len(periods) < 2:
-        return "too early to judge the gap (one period of data so far)"
-    focus = _codes(project.focus_groups)
-    reference_key = measure.reference_group or project.reference_group
-    if reference_key in (ethnicity.BEST, ethnicity.OTHERS):
-        reference = [c for c in _NATIONAL if c not in focus]
-    else:
-        reference = _codes([reference_key])
-    half = len(periods) // 2
-    windows = (set(periods[:half]), set(periods[half:]))
-
-    def total(codes: list[str], window: set[Any], key: str) -> GroupCounts:
-        part = counts[counts["group"].isin(codes) & counts["period"].isin(window)]
-        return GroupCounts(key, int(part["numerator"].sum()), int(part["denominator"].sum()))
-
-    focus_label = "; ".join(ethnicity.short_label(g) for g in project.focus_groups) or "the focus groups"
-    labels = {"FOCUS": focus_label, "REF": ethnicity.short_label(reference_key) if reference else "the reference group"}
-    direction = _direction(measure)
-    result = gap_change(
-        group_before=total(focus, windows[0], "FOCUS"),
-        group_after=total(focus, windows[1], "FOCUS"),
-        ref_before=total(reference, windows[0], "REF"),
-        ref_after=total(reference, windows[1], "REF"),
-        direction="lower" if direction == "neither" else direction,
-        labels=labels,
-        target_gap=project.target_gap,
+    rebase: dict[str, list[date]] = {}
+    for entry in measure.rebase_dates or []:
+        group, _, day = str(entry).rpartition("=")
+        try:
+            rebase.setdefault(group.strip() or an.TOTAL, []).append(date.fromisoformat(day.strip()))
+        except ValueError:
+            continue
+    return an.analyse_for_channel(
+        frame, kind=measure.kind, direction=_direction(measure),
+        reference=measure.reference_group or project.reference_group or "A",
+        focus_groups=list(project.focus_groups or []), period=measure.period, spc_method=measure.spc_method,
+        rebase=rebase, target=measure.target, today=today, window_months=3, target_gap=project.target_gap,
+        policy=_policy(project), measure_type=measure.measure_type, name=measure.name,
     )
-    return _brief(result.verdict, sentences=1)
 
 
-# A parenthesis that is not an ethnic-category code such as "(N)": the statistical detail, which the
-# /equity view shows in full and the nudge leaves out to stay on one screen.
-_DETAIL = re.compile(r"\s*\((?![A-Z0-9]{1,2}\))[^()]*\)")
-
-
-def _brief(text: str, *, sentences: int = 2, limit: int = 320) -> str:
-    """The first sentence(s) of a finding, without the statistical detail in brackets."""
-    first_line = _DETAIL.sub("", text.split("\n", 1)[0]).strip()
-    # A sentence that introduces a list (ends with a colon) means nothing once the list is cut off.
-    parts = [p for p in re.split(r"(?<=[.!?:])\s+", first_line) if p and not p.endswith(":")]
-    short = " ".join(parts[:sentences])
-    return short if len(short) <= limit else short[: limit - 1].rstrip() + "…"
-
-
-def _spc_concerns(frame: pd.DataFrame, *, measure: Measure) -> list[str]:
-    from bot.equity.spc import spc_for_groups
-
-    usable = frame[~frame["group"].isin(["Z", "99"])]
-    has_counts = usable["numerator"].notna().all() and usable["denominator"].notna().all() and len(usable) > 0
-    if has_counts and measure.kind == "proportion":
-        data = usable[["period", "group", "numerator", "denominator"]].astype({"numerator": int, "denominator": int})
-        method: Literal["mdc", "p", "run"] = "p"
-    else:
-        data = usable[["period", "group", "value"]]
-        method = "mdc"
-    results = spc_for_groups(data, method=method, direction=_direction(measure))
-    return [
-        ethnicity.short_label(code)
-        for code, result in results.items()
-        if result.points and result.points[-1].variation == "special_cause_concern"
-    ]
+def _policy(project: Project) -> DisclosurePolicy:
+    return DisclosurePolicy(threshold=max(project.suppression_threshold or 8, 3))
 
 
 def _measure_findings(session: Session, *, project: Project, measure: Measure, today: date) -> MeasureFindings:
-    name = f"*{typed(measure.name)}* ({measure.measure_type})"
+    from bot.equity import analysis as an
+    from bot.equity import wording
+
+    name = f"*{_escape(measure.name)}* ({measure.measure_type})"
     try:
         frame = _frame(session, measure)
     except Exception:  # the nudge must still reach the leads when one measure's data cannot be read
@@ -153,44 +106,26 @@ def _measure_findings(session: Session, *, project: Project, measure: Measure, t
         return MeasureFindings(f"• {name}: {NOT_AVAILABLE}.")
     if frame.empty:
         return MeasureFindings(f"• {name}: no data yet. Add some with `/measure log` or `/measure import`.")
-    parts: list[str] = []
     try:
-        parts.append(_gap_verdict(frame, project=project, measure=measure))
-    except Exception:  # an analysis module that is missing or fails is reported, not fatal
-        logger.exception("Gap analysis failed for measure %s", measure.id)
-        parts.append(f"gap: {NOT_AVAILABLE}")
-    concerns: list[str] = []
-    try:
-        concerns = _spc_concerns(frame, measure=measure)
-        if concerns:
-            parts.append(f":warning: SPC signal of concern for {', '.join(concerns)}")
-    except Exception:
-        logger.exception("SPC failed for measure %s", measure.id)
-        parts.append(f"SPC: {NOT_AVAILABLE}")
-    findings = MeasureFindings(f"• {name}: " + " ".join(typed_within(p, measure.name).rstrip(".") + "." for p in parts))
-    findings.concerns = concerns
-    try:
-        from bot.equity.missing import missing_warnings
-
-        counted = frame.dropna(subset=["numerator", "denominator"]).astype({"numerator": int, "denominator": int})
-        if not counted.empty:
-            warnings = missing_warnings(
-                counted,
-                today=today,
-                period=cast(Literal["week", "month", "quarter"], measure.period),
-                focus_groups=_codes(project.focus_groups),
-                reference=measure.reference_group if measure.reference_group in _NATIONAL else "A",
-                direction=_direction(measure),
-                target_gap=project.target_gap,
-            )
-            findings.completeness_low = any(w.code in _LOW_COMPLETENESS for w in warnings)
-            findings.warnings = [
-                f"{typed(measure.name)}: {typed_within(_brief(w.message, sentences=3), measure.name)}" for w in warnings if w.severity in ("warning", "critical")
-            ]
-    except Exception:
-        logger.exception("Missing-data analysis failed for measure %s", measure.id)
-        findings.warnings = [f"{typed(measure.name)}: missing-data {NOT_AVAILABLE}."]
+        ca = _analysis(frame, project=project, measure=measure, today=today)
+    except Exception:  # an analysis that fails is reported, not fatal
+        logger.exception("Equity analysis failed for measure %s", measure.id)
+        return MeasureFindings(f"• {name}: gap: {NOT_AVAILABLE}.")
+    a = ca.analysis
+    line, harm = wording.nudge_line(ca, _policy(project))
+    findings = MeasureFindings(f"• {name}: {line}")
+    findings.harm = [f"{_escape(measure.name)}: {h}" for h in harm]
+    findings.concerns = [wording.prose_name(c) for c in an.recent_concerns(a, within=1)]
+    findings.completeness_low = any(w.code in _LOW_COMPLETENESS for w in a.warnings)
+    findings.warnings = [
+        f"{_escape(measure.name)}: {wording.short(w)}" for w in wording.ordered_flags(a.warnings)
+        if w.severity in ("warning", "critical") and w.code.startswith(_MISSING_PREFIXES)
+    ]
     return findings
+
+
+def _escape(text: str) -> str:  # a measure name, inside mrkdwn
+    return typed(text)
 
 
 def _quote(answer: Answer, sharing_partners: set[str]) -> str:
@@ -215,6 +150,11 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
     findings = {m.id: _measure_findings(session, project=project, measure=m, today=today)
                 for m in (outcome_like[:_MAX_MEASURES] + balancing[:2])}
     blocks: list[Block] = [header(f"Weekly equity nudge: {project.name}")]
+
+    harm = [h for f in findings.values() for h in f.harm]
+    if harm:
+        # Harm first: a worsening balancing measure, levelling down, a group moving against the aggregate.
+        blocks.append(section("*:warning: Harm to check*\n" + "\n".join(f"• {h}" for h in harm[:3])))
 
     if outcome_like:
         lines = [findings[m.id].line for m in outcome_like[:_MAX_MEASURES]]

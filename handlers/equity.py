@@ -220,30 +220,77 @@ def _upload(client: WebClient, chart: charts.Chart, *, channel: str, filename: s
 Notify = Callable[[str], None]
 
 
+def _upload_private(client: WebClient, chart: charts.Chart, *, filename: str) -> str:
+    """Upload a chart without sharing it, for an image block to show (and later replace) in place."""
+    response = client.files_upload_v2(file=chart.png, filename=filename, title=chart.title, alt_txt=chart.alt_text)
+    files = response.get("files") or [response.get("file") or {}]
+    return str(files[0]["id"])
+
+
+def _chart_for(client: WebClient, ca: an.ChannelAnalysis, job: MeasureJob, view: str,
+               window_months: int) -> tuple[str, str, str]:
+    chart = render(ca, view, job.policy, window_months)
+    file_id = _upload_private(client, chart, filename=f"equity-{job.measure_id}-{view}-{window_months}m.png")
+    return file_id, chart.alt_text, chart.title
+
+
+def _analyse_or_say(job: MeasureJob, window_months: int, notify: Notify) -> an.ChannelAnalysis | None:
+    if job.frame.empty:
+        notify(eb.no_data_text(job.name))
+        return None
+    try:
+        return analyse(job, window_months=window_months)
+    except ValueError as exc:
+        notify(f"I couldn't analyse *{eb.escape(job.name)}*: {exc}. Check the data with `/measure log`.")
+        return None
+
+
 def post_measure(
     client: WebClient, job: MeasureJob, *, view: str, window_months: int, thread_ts: str | None, notify: Notify
 ) -> None:
-    """Analyse, render and post: the chart and the findings in the channel, or in the findings' thread."""
-    if job.frame.empty:
-        notify(eb.no_data_text(job.name))
+    """The headline post (about 80 words, with the chart and its buttons), then the details once, in its thread.
+
+    With `thread_ts` (e.g. a PDSA cycle's thread) both go into that thread instead.
+    """
+    ca = _analyse_or_say(job, window_months, notify)
+    if ca is None:
         return
-    try:
-        ca = analyse(job, window_months=window_months)
-    except ValueError as exc:
-        notify(blocks.typed_within(f"I couldn't analyse *{job.name}*: {exc}. Check the data with `/measure log`.", job.name))
+    if ca.analysis.recording_critical and view == "groups" and ca.analysis.missing is not None:
+        view = "completeness"  # under 80% recording: the completeness chart, not group comparisons, comes first
+    chart = _chart_for(client, ca, job, view, window_months)
+    head, text = eb.headline_blocks(ca, measure_id=job.measure_id, policy=job.policy, window_months=window_months,
+                                    view=view, chart=chart)
+    kwargs: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
+    posted = client.chat_postMessage(channel=job.channel_id, text=text, blocks=head, **kwargs)
+    ts = str(posted["ts"])
+    details, details_text = eb.details_blocks(ca, policy=job.policy, window_months=window_months)
+    reply = client.chat_postMessage(channel=job.channel_id, text=details_text, blocks=details,
+                                    thread_ts=thread_ts or ts)
+    # The buttons carry where the details are, so a window change can update them in place too.
+    head, text = eb.headline_blocks(ca, measure_id=job.measure_id, policy=job.policy, window_months=window_months,
+                                    view=view, chart=chart, details_ts=str(reply["ts"]))
+    client.chat_update(channel=job.channel_id, ts=ts, text=text, blocks=head)
+
+
+def update_measure(
+    client: WebClient, job: MeasureJob, *, view: str, window_months: int, ts: str, details_ts: str | None,
+    notify: Notify,
+) -> None:
+    """A chart or window button: the chart, the headline and the details are replaced in place; nothing new
+    is posted."""
+    ca = _analyse_or_say(job, window_months, notify)
+    if ca is None:
         return
-    chart = render(ca, view, job.policy, window_months)
-    filename = f"equity-{job.measure_id}-{view}.png"
-    findings, text = eb.findings_blocks(ca, measure_id=job.measure_id, policy=job.policy,
-                                        window_months=window_months, view=view)
-    if thread_ts is None:
-        _upload(client, chart, channel=job.channel_id, filename=filename, thread_ts=None)
-        client.chat_postMessage(channel=job.channel_id, text=text, blocks=findings)
-    else:
-        _upload(client, chart, channel=job.channel_id, filename=filename, thread_ts=thread_ts,
-                comment=blocks.typed(f"{chart.title} (last {window_months} months)"))
-        if view != "completeness":
-            client.chat_postMessage(channel=job.channel_id, text=text, blocks=findings, thread_ts=thread_ts)
+    chart = _chart_for(client, ca, job, view, window_months)
+    head, text = eb.headline_blocks(ca, measure_id=job.measure_id, policy=job.policy, window_months=window_months,
+                                    view=view, chart=chart, details_ts=details_ts)
+    client.chat_update(channel=job.channel_id, ts=ts, text=text, blocks=head)
+    if details_ts:
+        details, details_text = eb.details_blocks(ca, policy=job.policy, window_months=window_months)
+        try:
+            client.chat_update(channel=job.channel_id, ts=details_ts, text=details_text, blocks=details)
+        except SlackApiError:
+            logger.warning("Could not update the equity details %s in %s", details_ts, job.channel_id)
 
 
 def post_missing_report(client: WebClient, jobs: list[MeasureJob], *, project_name: str, channel: str) -> None:
@@ -358,7 +405,9 @@ def handle_equity_button(ack: Ack, body: dict[str, Any], client: WebClient, cont
     ack()
     engine: Engine = context["engine"]
     action = body["actions"][0]
-    parsed = eb.parse_action_value(str(action.get("value") or "{}"))
+    action_id = str(action.get("action_id") or "")
+    value = str(action.get("value") or "{}")
+    parsed = eb.parse_action_value(value)
     if parsed is None:
         return
     measure_id, view, window = parsed
@@ -366,9 +415,6 @@ def handle_equity_button(ack: Ack, body: dict[str, Any], client: WebClient, cont
     user_id = (body.get("user") or {}).get("id") or context.user_id
     container = body.get("container") or {}
     message = body.get("message") or {}
-    thread_ts = None
-    if message and not container.get("is_ephemeral"):
-        thread_ts = message.get("thread_ts") or message.get("ts")
     if not channel_id:
         return
     with unit_of_work(engine) as session:
@@ -379,8 +425,26 @@ def handle_equity_button(ack: Ack, body: dict[str, Any], client: WebClient, cont
         # Another channel's measure (or an archived one) is invisible here.
         _tell(client, channel_id, user_id, "That measure isn't part of this channel's project. `/equity` lists them.")
         return
-    post_measure(client, job, view=view, window_months=window, thread_ts=thread_ts,
-                 notify=lambda t: _tell(client, channel_id, user_id, t))
+
+    def notify(text: str) -> None:
+        _tell(client, channel_id, user_id, text)
+
+    if action_id == ids.A_EQUITY_DETAILS:
+        notify(f"The details for *{eb.escape(job.name)}* (every group, every gap and every warning) are in the "
+               "thread under the chart.")
+        return
+    if action_id == ids.A_EQUITY_METHODS:
+        ca = _analyse_or_say(job, window, notify)
+        if ca is not None:
+            notify(eb.methods_text(ca.analysis, job.policy))
+        return
+    headline_ts = message.get("ts") if message and not container.get("is_ephemeral") else None
+    if action_id == ids.A_EQUITY_VIEW or headline_ts is None:
+        # "Show" in the measure list: a new headline post.
+        post_measure(client, job, view=view, window_months=window, thread_ts=None, notify=notify)
+        return
+    update_measure(client, job, view=view, window_months=window, ts=str(headline_ts),
+                   details_ts=eb.details_ts_of(value), notify=notify)
 
 
 def _tell(client: WebClient, channel: str, user: str | None, text: str) -> None:
@@ -396,3 +460,5 @@ def register(app: App) -> None:
     app.command(ids.EQUITY)(handle_equity)
     app.action(re.compile(rf"^{ids.A_EQUITY_VIEW}(_\w+)?$"))(handle_equity_button)
     app.action(re.compile(rf"^{ids.A_EQUITY_WINDOW}(_\d+)?$"))(handle_equity_button)
+    app.action(ids.A_EQUITY_DETAILS)(handle_equity_button)
+    app.action(ids.A_EQUITY_METHODS)(handle_equity_button)

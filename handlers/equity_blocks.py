@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from bot import periods as per
 from bot.equity import analysis as an
+from bot.equity import wording
 from bot.equity.disclosure import DisclosurePolicy, safe_rate
 from bot.equity.missing import MissingSummary
-from bot.equity.types import GroupCounts, GroupStat, Warning
+from bot.equity.types import GroupStat, Warning
 from handlers import blocks, claims, ids
 from handlers.blocks import Block
 
@@ -36,8 +36,11 @@ class MeasureRow:
     last_period: date | None
 
 
-def action_value(measure_id: int, view: str, window: int) -> str:
-    return json.dumps({"measure": measure_id, "view": view, "window": window}, separators=(",", ":"))
+def action_value(measure_id: int, view: str, window: int, details_ts: str | None = None) -> str:
+    data: dict[str, object] = {"measure": measure_id, "view": view, "window": window}
+    if details_ts:
+        data["details"] = details_ts
+    return json.dumps(data, separators=(",", ":"))
 
 
 def parse_action_value(value: str) -> tuple[int, str, int] | None:
@@ -51,15 +54,25 @@ def parse_action_value(value: str) -> tuple[int, str, int] | None:
     return measure_id, view if view in dict(VIEWS) else "groups", window if window in WINDOWS else 3
 
 
-# ---------------------------------------------------------------- disclosure-safe text
+def details_ts_of(value: str) -> str | None:
+    """The ts of the details reply in the headline's thread, carried in the headline's button values."""
+    try:
+        found = json.loads(value).get("details")
+    except (ValueError, AttributeError):
+        return None
+    return str(found) if isinstance(found, str) and found else None
 
 
-def safe_rate_text(kind: str, policy: DisclosurePolicy) -> an.RateText:
-    """Rates from rounded counts, or None when disclosure control withholds them."""
-    def text(c: GroupCounts) -> str | None:
-        sr = safe_rate(c.numerator, c.denominator, policy)
-        return None if sr.rate is None else an.format_rate(sr.rate, kind)
-    return text
+def escape(text: str) -> str:
+    """A name a person typed (project or measure), safe inside mrkdwn: no links, mentions or formatting."""
+    return blocks.typed(text)
+
+
+# ---------------------------------------------------------------- disclosure-safe rates (the display rule)
+
+
+def shown_rates(a: an.MeasureAnalysis, policy: DisclosurePolicy) -> Callable[[str, str], float | None]:
+    return wording.shown_rates(a, policy)
 
 
 def _interval(low: float | None, high: float | None, kind: str) -> str:
@@ -69,8 +82,9 @@ def _interval(low: float | None, high: float | None, kind: str) -> str:
     return f" (95% CI {low * scale:.1f} to {high * scale:.1f}{unit})"
 
 
-def group_line(g: GroupStat, kind: str, policy: DisclosurePolicy, *, reference_label: str | None) -> str:
-    """One group's latest-window line: rate from rounded counts, interval and comparison only when shown."""
+def group_line(g: GroupStat, a: an.MeasureAnalysis, policy: DisclosurePolicy) -> str:
+    """One group's latest-window line: rate from rounded counts, interval and ratio only beside shown rates."""
+    kind = a.kind
     sr = safe_rate(g.numerator, g.denominator, policy)
     counts = f"{sr.numerator.shown} of {sr.denominator.shown}"
     name = f"*{g.label}*" + (" (reference)" if g.is_reference else "")
@@ -78,10 +92,25 @@ def group_line(g: GroupStat, kind: str, policy: DisclosurePolicy, *, reference_l
         # No interval and no comparison here: either could give a suppressed count away.
         return f"{name}: {counts}; rate not shown: {sr.reason}"
     line = f"{name}: {an.format_rate(sr.rate, kind)}{_interval(g.ci_low, g.ci_high, kind)}, {counts}"
-    if g.rate_ratio is not None and g.rate_ratio_ci_low is not None and g.rate_ratio_ci_high is not None:
+    if g.is_reference or a.reference_group is None:
+        return line
+    ref_key = wording.comparison_reference(a, g)
+    ref_rate = shown_rates(a, policy)(ref_key, "window")
+    against = a.labels.get(ref_key, ref_key)
+    if a.recording_critical:
+        return line + "; no ratio while ethnicity is recorded for under 80% of records"
+    ref_counts = a.window_counts.get(ref_key)
+    if ref_rate is None and ref_counts is not None and ref_counts.denominator > 0 and ref_counts.numerator == 0:
+        return line + f"; {against} had no events, so no ratio can be given"
+    if ref_rate is None:
+        return line
+    if ref_rate == 0:
+        return line + f"; {against} had no events, so no ratio can be given"
+    ratio = wording.ratio_text(sr.rate, ref_rate)
+    if ratio is not None and g.rate_ratio_ci_low is not None and g.rate_ratio_ci_high is not None:
         clear = g.rate_ratio_ci_low > 1 or g.rate_ratio_ci_high < 1
-        against = f" vs {reference_label}" if reference_label else ""
-        line += (f"; rate ratio{against} {g.rate_ratio:.2f} ({g.rate_ratio_ci_low:.2f} to {g.rate_ratio_ci_high:.2f})"
+        vs = f" vs {against}" if g.reference_excludes or a.reference_group == an.OTHERS else ""
+        line += (f"; rate ratio{vs} {ratio} (95% CI {g.rate_ratio_ci_low:.2f} to {g.rate_ratio_ci_high:.2f})"
                  + ("" if clear else ", not a clear difference"))
     return line
 
@@ -93,39 +122,13 @@ def value_line(v: an.ValueStat) -> str:
 
 
 def gap_lines(a: an.MeasureAnalysis, policy: DisclosurePolicy) -> list[str]:
-    """Has each gap changed? Verdicts from the unrounded model, rates only when every cell can be shown."""
-    rate = safe_rate_text(a.kind, policy)
-    ref_label = "all other groups" if a.reference_group == an.OTHERS else a.labels.get(a.reference_group or "", "")
-    since = an.window_label(a.baseline, a.period) if a.baseline else "the baseline"
-    recent = an.window_label(a.recent, a.period) if a.recent else "recently"
+    """Has each gap changed? The full verdict, worded from the rates the channel may show."""
+    rates = shown_rates(a, policy)
     out: list[str] = []
     for gap in a.gaps:
-        name = a.labels.get(gap.group, gap.group)
-        cells = [a.baseline_counts.get(gap.group), a.recent_counts.get(gap.group)]
-        if a.reference_group != an.OTHERS:
-            cells += [a.baseline_counts.get(gap.reference), a.recent_counts.get(gap.reference)]
-        shown = all(c is not None and rate(c) is not None for c in cells)
-        if gap.did is None:
-            out.append(f"*{name}* vs {ref_label}: too few records in one window to judge the gap.")
-            continue
-        verdict = "*established*" if gap.established else "*not established* at these numbers"
-        if shown and gap.baseline_rate is not None and gap.recent_rate is not None:
-            g_b, g_a = rate(cells[0]) if cells[0] else "", rate(cells[1]) if cells[1] else ""
-            text = f"*{name}* vs {ref_label}: {g_b} in {since}, {g_a} in {recent}"
-            if len(cells) == 4 and cells[2] is not None and cells[3] is not None:
-                text += f" ({ref_label}: {rate(cells[2])} then {rate(cells[3])})"
-            text += f". Change in the gap {gap.did * 100:+.1f} points"
-            if gap.did_ci_low is not None and gap.did_ci_high is not None:
-                text += f" (95% CI {gap.did_ci_low * 100:+.1f} to {gap.did_ci_high * 100:+.1f})"
-            text += f": {verdict}."
-        else:
-            text = (f"*{name}* vs {ref_label}: change in the gap {verdict}; some windows have too few events "
-                    "to show their rates.")
-        if not gap.established and gap.needed_per_period:
-            needed = max(5, math.ceil(gap.needed_per_period / 5) * 5)
-            text += (f" To detect a change this size with 80% power would need about {needed:,} per group in "
-                     "each window, so 'not established' does not mean 'no change'.")
-        out.append(text)
+        text = wording.gap_verdict(gap, lambda c: a.labels.get(c, c), rates=wording.gap_rates(a, gap, rates),
+                                   kind=a.kind, recording_critical=a.recording_critical)
+        out.append(f"*{a.labels.get(gap.group, gap.group)}*: {text}")
     return out
 
 
@@ -165,23 +168,96 @@ def _chunks(title: str, lines: Sequence[str], limit: int = 2900) -> list[Block]:
     return out
 
 
-def findings_blocks(
-    ca: an.ChannelAnalysis, *, measure_id: int, policy: DisclosurePolicy, window_months: int, view: str
-) -> tuple[list[Block], str]:
-    """The findings message: headline, groups, gap verdicts, SPC signals, warnings, method, buttons."""
+DISPLAY_RULE = ("Rates, ratios and differences are worked out from the rounded counts shown, so each can be "
+                "checked from the rates beside it; intervals, p values and verdicts come from the unrounded data.")
+
+
+def methods_text(a: an.MeasureAnalysis, policy: DisclosurePolicy) -> str:
+    return f"Method: {a.method_text} {policy.note} {DISPLAY_RULE}"[:2900]
+
+
+def _window_words(a: an.MeasureAnalysis) -> str:
+    return an.window_label(a.window, a.period)
+
+
+# ---------------------------------------------------------------- the headline post (about 80 words at most)
+
+
+def headline_lines(ca: an.ChannelAnalysis, policy: DisclosurePolicy) -> list[str]:
+    """The headline's words: a title line, one line per focus group, and the single most important flag."""
     a = ca.analysis
-    headline = an.build_headline(a, rate_text=safe_rate_text(a.kind, policy))
+    name = wording.prose_names(a.labels)
+    rates = shown_rates(a, policy)
+    ref = a.reference_group
+    if not a.periods:
+        return [f"*{escape(a.name)}*: no data yet, so there is nothing to compare."]
+    title = f"*{escape(a.name)}*, {_window_words(a)}"
+    if ref and a.is_rate:
+        title += f", against {name(ref)}" if ref != an.OTHERS else ", each group against all the others"
+        if a.baseline and a.gaps and not a.recording_critical:
+            title += f"; gaps since {an.window_label(a.baseline, a.period)}"
+    lines = [title + ":"]
+    flag = wording.channel_flag(ca)
+    if flag:
+        lines.append(flag)  # harm (or missing data) first
+    if not a.is_rate:
+        lines.append("A value measure: groups are compared by their mean, without rates or tests of the gap.")
+    elif ref is None:
+        lines.append("No usable reference group, so no gap is estimated.")
+    elif not a.recording_critical:
+        for code in wording.headline_groups(a):
+            lines.append("• " + wording.headline_group_line(a, code, rates, name))
+    return lines
+
+
+def headline_blocks(
+    ca: an.ChannelAnalysis, *, measure_id: int, policy: DisclosurePolicy, window_months: int, view: str,
+    chart: tuple[str, str, str] | None, details_ts: str | None = None,
+) -> tuple[list[Block], str]:
+    """The /equity post: headline lines, the chart (an uploaded file, replaced in place) and the buttons."""
+    lines = headline_lines(ca, policy)
+    out: list[Block] = [blocks.section("\n".join(lines))]
+    if chart is not None:
+        file_id, alt, title = chart
+        out.append({"type": "image", "slack_file": {"id": file_id}, "alt_text": alt[:2000],
+                    "title": blocks.plain(title[:1990]),
+                    # Slack asks for a new block_id each time a message is updated.
+                    "block_id": f"{ids.B_EQUITY_CHART}_{file_id}"})
+    out.append(blocks.actions(
+        *(blocks.button(("• " if v == view else "") + text, f"{ids.A_EQUITY_VIEW}_{v}",
+                        value=action_value(measure_id, v, window_months, details_ts)) for v, text in VIEWS),
+        block_id=ids.B_EQUITY_VIEWS,
+    ))
+    out.append(blocks.actions(
+        *(blocks.button(("• " if m == window_months else "") + f"Last {m} months", f"{ids.A_EQUITY_WINDOW}_{m}",
+                        value=action_value(measure_id, view, m, details_ts)) for m in WINDOWS),
+        blocks.button("Details", ids.A_EQUITY_DETAILS, value=action_value(measure_id, view, window_months,
+                                                                          details_ts)),
+        blocks.button("Methods", ids.A_EQUITY_METHODS, value=action_value(measure_id, view, window_months,
+                                                                          details_ts)),
+        block_id=ids.B_EQUITY_WINDOWS,
+    ))
+    text = " ".join(line.lstrip("• ") for line in lines)
+    return out, text
+
+
+def details_blocks(ca: an.ChannelAnalysis, *, policy: DisclosurePolicy, window_months: int) -> tuple[list[Block], str]:
+    """The details, posted once in the headline's thread: every group, every gap, every signal and warning."""
+    a = ca.analysis
     ref_label = a.labels.get(a.reference_group or "", "") if a.reference_group != an.OTHERS else "all other groups"
-    window = an.window_label(a.window, a.period)
-    out: list[Block] = [blocks.header(f"{a.name}: by ethnic group"), blocks.section(blocks.typed_within(headline, a.name))]
-    context_bits = [f"Latest window {window} ({per.ADJECTIVES.get(a.period, a.period)} data)"]
+    out: list[Block] = []
+    context_bits = [f"Details for {escape(a.name)}: latest window {_window_words(a)} "
+                    f"({per.ADJECTIVES.get(a.period, a.period)} data)"]
     if a.reference_group:
         context_bits.append(f"Reference: {ref_label}")
     if ca.grouped_note:
         context_bits.append(ca.grouped_note)
     out.append(blocks.context(" · ".join(context_bits)))
+    if a.recording_critical:
+        out.extend(_chunks("Recording comes first", [wording.critical_words(a),
+                                                     *wording.bounds_lines(a, policy.threshold)]))
     if a.is_rate:
-        lines = [group_line(g, a.kind, policy, reference_label=None) for g in a.groups[:MAX_GROUP_LINES]]
+        lines = [group_line(g, a, policy) for g in a.groups[:MAX_GROUP_LINES]]
     else:
         lines = [value_line(v) for v in a.value_groups[:MAX_GROUP_LINES]]
     if lines:
@@ -191,26 +267,22 @@ def findings_blocks(
         out.extend(_chunks("Has the gap changed?", gaps or ["Not enough periods yet to compare a baseline with now."]))
     signals = spc_lines(a, ca.suppressed_periods)
     out.extend(_chunks("SPC signals", signals or ["No special cause in the latest points of any group."]))
-    shown = sorted((w for w in a.warnings if w.severity != "info"), key=lambda w: _SEVERITY_RANK[w.severity])
+    shown = wording.ordered_flags(a.warnings)
     if shown:
-        out.extend(_chunks("Data quality and cautions", [blocks.typed_within(_warning_text(w), a.name) for w in shown[:6]]))
-    out.append(
-        blocks.context(
-            f"Method: {a.method_text} {policy.note} Rates are worked out from the rounded counts shown; ratios, "
-            "differences and intervals from the unrounded data, so they may not match the rounded rates exactly."[:2900]
-        )
-    )
-    out.append(blocks.actions(
-        *(blocks.button(("• " if v == view else "") + text, f"{ids.A_EQUITY_VIEW}_{v}",
-                        value=action_value(measure_id, v, window_months)) for v, text in VIEWS),
-        block_id=ids.B_EQUITY_VIEWS,
-    ))
-    out.append(blocks.actions(
-        *(blocks.button(("• " if m == window_months else "") + f"Last {m} months", f"{ids.A_EQUITY_WINDOW}_{m}",
-                        value=action_value(measure_id, view, m)) for m in WINDOWS),
-        block_id=ids.B_EQUITY_WINDOWS,
-    ))
-    return out, blocks.typed_within(f"{a.name}: {headline}", a.name)
+        out.extend(_chunks("Harm, data quality and cautions",
+                           [blocks.typed_within(_warning_text(w), a.name) for w in shown[:12]]))
+    out.append(blocks.context(methods_text(a, policy)))
+    return out[:50], f"Details for {escape(a.name)}: every group, gap and warning"
+
+
+def findings_blocks(
+    ca: an.ChannelAnalysis, *, measure_id: int, policy: DisclosurePolicy, window_months: int, view: str
+) -> tuple[list[Block], str]:
+    """The headline followed by the details, as one list (for checks that read everything at once)."""
+    head, text = headline_blocks(ca, measure_id=measure_id, policy=policy, window_months=window_months, view=view,
+                                 chart=None)
+    details, _ = details_blocks(ca, policy=policy, window_months=window_months)
+    return head + details, text
 
 
 def measure_list_blocks(project_name: str, measures: Sequence[MeasureRow]) -> tuple[list[Block], str]:

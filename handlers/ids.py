@@ -60,6 +60,9 @@ A_EQUITY_VIEW = "equity_view"
 A_EQUITY_WINDOW = "equity_window"
 B_EQUITY_VIEWS = "equity_views"
 B_EQUITY_WINDOWS = "equity_windows"
+A_EQUITY_DETAILS = "equity_details"
+A_EQUITY_METHODS = "equity_methods"
+B_EQUITY_CHART = "equity_chart"
 
 # --- PDSA cycles (/pdsa) ---
 CB_PDSA_NEW = "pdsa_new"
@@ -95,6 +98,7 @@ B_PDSA_DECISION = "pdsa_decision"
 B_PDSA_ACT_REASON = "pdsa_act_reason"
 B_PDSA_ACT_INVOLVED = "pdsa_act_involved"
 B_PDSA_ACT_WHO = "pdsa_act_who"
+B_PDSA_ACT_HARM = "pdsa_act_harm"
 B_PDSA_REBASE = "pdsa_rebase"
 B_PDSA_REBASE_DATE = "pdsa_rebase_date"
 

@@ -16,8 +16,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from bot import pdsa
+from bot.equity import wording
 from bot.equity.disclosure import DEFAULT_POLICY, DisclosurePolicy, cell
-from bot.equity.stats import balancing_check
+from bot.equity.stats import aggregation_check, balancing_check
 from bot.equity.types import Direction, GroupCounts
 from handlers import blocks, claims, ids
 from handlers import pdsa_blocks as pb
@@ -646,6 +647,10 @@ def open_study(
     client.views_open(trigger_id=trigger_id, view=view)
 
 
+def _direction_of(direction: str) -> Direction:
+    return "higher" if direction == "higher" else "lower" if direction == "lower" else "neither"
+
+
 def _rounded_for_check(counts: Mapping[str, GroupCounts], policy: DisclosurePolicy) -> list[GroupCounts]:
     """Counts as they may be shown, so the balancing check's rates come from rounded counts (small ones stay
     below the check's minimum and are reported as too few)."""
@@ -707,6 +712,7 @@ def handle_study_submission(
         results = pdsa.score_all(predictions, groups, observed, baseline, measure_direction=measure.direction,
                                  policy=policy)
         balancing_notes: list[str] = []
+        harm: list[str] = []
         balancing_name: str | None = None
         if cycle.balancing_measure_id:
             balancing = pdsa_repo.get_measure(session, project_id=project.id, measure_id=cycle.balancing_measure_id)
@@ -726,7 +732,15 @@ def handle_study_submission(
                                                direction=direction, measure_name=balancing.name,
                                                min_count=policy.threshold,
                                                labels={g: pdsa.group_name(g) for g in groups})
-                    balancing_notes = [w.message for w in warnings]
+                    # Harm first: a clear worsening; one that is not yet clear stays with the balancing notes.
+                    clear = [w for w in wording.ordered_flags(warnings) if wording.is_harm(w)
+                             and w.severity in ("warning", "critical")]
+                    balancing_notes = [w.message for w in warnings if w not in clear]
+                    harm += [wording.short(w) for w in clear]
+        # A group moving against an improving measure is harm too, from the same rounded counts as shown.
+        against = aggregation_check(_rounded_for_check(baseline, policy), _rounded_for_check(observed, policy),
+                                    direction=_direction_of(measure.direction), min_count=policy.threshold)
+        harm = [wording.short(w) for w in against if w.severity in ("warning", "critical")] + harm
         shared, unshared = pdsa_repo.partner_reflections(session, project_id=project.id, start=cycle.start_date,
                                                          end=cycle.end_date)
         learning = blocks.state_value(view, ids.B_PDSA_STUDY_LEARNING) or ""
@@ -736,7 +750,7 @@ def handle_study_submission(
             "measure_id": measure.id,
             "observed": {g: [c.numerator, c.denominator] for g, c in observed.items()},
             "baseline_window": [base_start.isoformat(), base_end.isoformat()],
-            "scores": scores, "learning": learning, "balancing": balancing_notes,
+            "scores": scores, "learning": learning, "balancing": balancing_notes, "harm": harm,
         })
         if cycle.status in ("planned", "doing"):
             pdsa_repo.set_status(session, cycle=cycle, status="studied")
@@ -748,7 +762,7 @@ def handle_study_submission(
     message = study_message(
         ref=ref, user_id=user_id, measure_name=measure_name, window=window, kind=kind, results=results,
         balancing_name=balancing_name, balancing_notes=balancing_notes, shared=shared, unshared=unshared,
-        learning=learning, policy=policy,
+        learning=learning, policy=policy, harm=harm,
     )
     post_in_thread(client, engine, team_id=team_id, cycle_id=cycle_id, text=message[1], message_blocks=message[0])
     refresh_card(client, engine, team_id=team_id, cycle_id=cycle_id)
@@ -758,21 +772,31 @@ def handle_study_submission(
 def study_message(
     *, ref: str, user_id: str, measure_name: str, window: str, kind: str, results: Sequence[pdsa.GroupResult],
     balancing_name: str | None, balancing_notes: Sequence[str], shared: Sequence[str], unshared: int,
-    learning: str, policy: DisclosurePolicy,
+    learning: str, policy: DisclosurePolicy, harm: Sequence[str] = (),
 ) -> tuple[list[blocks.Block], str]:
-    """The Study post: predicted against observed per group (disclosure-safe), balancing, partners, the question."""
+    """The Study post, harm first: any harm signal, then predicted against observed per group (disclosure-safe)
+    and the verdict, balancing, partners, and the next step."""
     verdict = pdsa.worked_for_everyone(results)
     out: list[blocks.Block] = [
-        blocks.section(f"*Study: PDSA {ref}* · <@{user_id}> · {blocks.typed(measure_name)}, {window}"),
+        blocks.section(f"*Study: PDSA {ref}* · <@{user_id}> · {blocks.typed(measure_name)}, {window}")]
+    if harm:
+        out.append(blocks.section(":warning: *Harm to check first*\n" + "\n".join(
+            f"• {blocks.typed_within(h[0].upper() + h[1:], measure_name)}" for h in harm[:5])
+            + "\nThe Act form asks how the team will respond."))
+    out += [
         blocks.section("*Predicted against observed*\n" + "\n".join(pdsa.result_line(r, kind) for r in results)),
         blocks.section(f"*Did it work for everyone?* {verdict}"),
     ]
     if balancing_name is None:
         out.append(blocks.section("*Balancing measure:* none chosen for this cycle, so unintended harm was not checked."))
     else:
-        notes = list(balancing_notes) or [f"{balancing_name} did not get worse for any group that could be checked."]
-        out.append(blocks.section(f"*Balancing measure ({blocks.typed(balancing_name)}), against the same number of days "
-                                  "before:*\n" + "\n".join(f"• {blocks.typed_within(n, balancing_name)}" for n in notes[:10])))
+        notes = list(balancing_notes) or ([] if harm else
+                                          [f"{balancing_name} did not get worse for any group that could be checked."])
+        if not notes:
+            notes = ["see the harm signal above."]
+        out.append(blocks.section(f"*Balancing measure ({blocks.typed(balancing_name)}), against the same number of "
+                                  "days before:*\n"
+                                  + "\n".join(f"• {blocks.typed_within(n, balancing_name)}" for n in notes[:10])))
     if shared or unshared:
         lines = [f"> {blocks.typed(text[:500])}" for text in shared[:5]]
         if unshared:
@@ -786,7 +810,8 @@ def study_message(
     out.append(blocks.section(":speech_balloon: *Who did this not work for?* Look at the groups above, and at who is "
                               "missing from the data. Reply in this thread, then decide with *Act*."))
     out.append(blocks.context(policy.note + " Intervals are 95% Wilson intervals from the shown counts."))
-    return out, f"Study of PDSA {ref}: {verdict}"
+    prefix = "Harm to check first. " if harm else ""
+    return out, f"{prefix}Study of PDSA {ref}: {verdict}"
 
 
 # ---------------------------------------------------------------- Act
@@ -806,7 +831,10 @@ def open_act(
             return
         info = cycle_info(session, cycle, today=_today(project))
         measure = _primary_measure(session, cycle)
-        view = pb.act_modal(info, measure_name=measure.name if measure else None, metadata={"cycle_id": cycle_id})
+        study = pdsa_repo.latest_study(session, cycle_id=cycle_id)
+        harm = [str(h) for h in ((study.data or {}).get("harm") or [])] if study is not None else []
+        view = pb.act_modal(info, measure_name=measure.name if measure else None, metadata={"cycle_id": cycle_id},
+                            harm=harm)
     client.views_open(trigger_id=trigger_id, view=view)
 
 
@@ -822,6 +850,8 @@ def handle_act_submission(
     who = blocks.state_value(view, ids.B_PDSA_ACT_WHO) or ""
     rebase = "rebase" in (blocks.state_value(view, ids.B_PDSA_REBASE) or [])
     rebase_text = blocks.state_value(view, ids.B_PDSA_REBASE_DATE)
+    harm_response = (blocks.state_value(view, ids.B_PDSA_ACT_HARM) or "").strip()
+    harm_shown = any(b.get("block_id") == ids.B_PDSA_ACT_HARM for b in view.get("blocks") or [])
     errors: dict[str, str] = {}
     if decision not in ("adopt", "adapt", "abandon"):
         errors[ids.B_PDSA_DECISION] = "Choose adopt, adapt or abandon."
@@ -831,6 +861,9 @@ def handle_act_submission(
         errors[ids.B_PDSA_ACT_INVOLVED] = "Did those most affected take part in this decision? Choose yes, partly or no."
     elif involved in ("yes", "partly") and not who:
         errors[ids.B_PDSA_ACT_WHO] = "Say who took part (names, roles or groups)."
+    if harm_shown and decision == "adopt" and len(harm_response) < 3:
+        errors[ids.B_PDSA_ACT_HARM] = ("The Study found a harm signal: say how the team will respond to it before "
+                                       "adopting the change.")
     if rebase and decision != "adopt":
         errors[ids.B_PDSA_REBASE] = "Only an adopted change moves the process to a new level: untick this, or choose Adopt."
     elif rebase and not rebase_text:
@@ -865,6 +898,7 @@ def handle_act_submission(
         pdsa_repo.add_entry(session, cycle=cycle, kind="act", user_id=user_id, data={
             "decision": decision, "reason": reason, "involved": involved, "who": who,
             "rebase": rebase_text if rebase else None, "previous_decision": previous_decision,
+            "harm_response": harm_response or None,
         })
         pdsa_repo.set_status(session, cycle=cycle, status="acted", decision=decision)
         cycle_id, project_id, next_step = int(cycle.id or 0), cycle.project_id, cycle.ramp_step + 1
@@ -875,6 +909,8 @@ def handle_act_submission(
         text += f" ({blocks.typed(who)})"
     if involved == "no":
         text += "\n_The framework asks that those most affected help evaluate the change and shape next steps._"
+    if harm_response:
+        text += f"\n*Response to the harm signal:* {blocks.typed(harm_response)}"
     if rebase_note:
         text += f"\n:chart_with_upwards_trend: {blocks.typed(rebase_note)}"
     message_blocks: list[blocks.Block] = []

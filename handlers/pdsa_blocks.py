@@ -240,8 +240,16 @@ def study_modal(
     return modal(ids.CB_PDSA_STUDY, f"Study: PDSA {cycle.ref}", blocks, submit="Compare", metadata=metadata)
 
 
-def act_modal(cycle: CycleInfo, *, measure_name: str | None, metadata: Mapping[str, Any]) -> View:
+def act_modal(cycle: CycleInfo, *, measure_name: str | None, metadata: Mapping[str, Any],
+              harm: Sequence[str] = ()) -> View:
     blocks: list[Block] = [section(f"*PDSA {cycle.ref}: {typed(cycle.title)}*")]
+    if harm:
+        # Harm first: the Study's harm signal, and the team's response to it before anything is adopted.
+        blocks.append(section(":warning: *The Study found a harm signal*\n" + "\n".join(
+            f"• {h[0].upper()}{h[1:]}" for h in harm[:5])))
+        blocks.append(input_block(ids.B_PDSA_ACT_HARM, "How will the team respond to this harm signal?",
+                                  text_input(multiline=True, max_length=3000), optional=True,
+                                  hint="Needed before you adopt the change."))
     if cycle.status not in ("studied", "acted"):
         blocks.append(section(
             ":warning: *This cycle hasn't been studied yet.* You can still decide, but the decision won't rest on the "

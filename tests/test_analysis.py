@@ -64,7 +64,7 @@ def test_pph_worked_example_is_honest_about_the_gap() -> None:
     assert gap.ratio_of_rate_ratios == pytest.approx(0.75)
     assert not gap.established
     assert "not established" in a.headline and "narrowed" in a.headline
-    assert "80% power" in a.headline  # the power statement
+    assert "80% power" in a.gaps[0].verdict  # the power statement, in the details
     # The latest window alone: 9% vs 5% is a difference these numbers do establish.
     n = next(g for g in a.groups if g.code == "N")
     assert n.rate == pytest.approx(0.09) and n.rate_ratio == pytest.approx(1.8)
@@ -125,7 +125,8 @@ def test_reference_best_and_others() -> None:
     rest = data[data["group"] != "N"]
     rate_rest = rest["numerator"].sum() / rest["denominator"].sum()
     assert n.rate_ratio == pytest.approx(n.rate / rate_rest)
-    assert "OTHERS" in others.spc and others.gaps[0].reference == "OTHERS"
+    assert "OTHERS" in others.spc and others.gaps[0].reference == others.reference_for["N"]
+    assert others.labels[others.gaps[0].reference] == "all other groups combined"
     assert "all other groups combined" in others.headline
 
     none = analyse(frame([(date(2024, 1, 1), "A", 2, 50), (date(2024, 1, 1), "N", 1, 20)]), reference="BEST")

@@ -472,8 +472,9 @@ def test_daily_data_into_a_monthly_measure_is_grouped_and_said_and_a_daily_measu
     assert {p for p, _ in points(live.engine)} == set(months)
     assert_channel_safe(live)
     live.driver.slash("/equity", PPH, user=LEAD, channel=CHANNEL)
-    live.standin.wait_for(lambda: [m for m in live.standin.messages(CHANNEL) if said in str(m.blocks)
-                                   and "by ethnic group" in str(m.blocks)] or None, timeout=30)
+    # The /equity details (in the headline's thread) repeat that the periods were grouped.
+    live.standin.wait_for(lambda: [r for m in live.standin.messages(CHANNEL) for r in live.standin.thread(CHANNEL, m.ts)
+                                   if said in str(r.blocks) and "Details for" in str(r.blocks)] or None, timeout=30)
 
     reply = import_file(live, "daily2.csv", content, measure="Daily PPH")
     assert said not in str(reply.blocks) and "grouped" not in str(reply.blocks)

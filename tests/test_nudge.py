@@ -171,20 +171,18 @@ def test_the_suggested_step_follows_the_rule_order(engine: Engine, setup: str, e
 
 
 def test_a_failing_analysis_says_so_instead_of_crashing(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.equity.spc
-    import bot.equity.stats
+    import bot.equity.analysis
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(bot.equity.stats, "gap_change", broken)
-    monkeypatch.setattr(bot.equity.spc, "spc_for_groups", broken)
+    monkeypatch.setattr(bot.equity.analysis, "analyse_for_channel", broken)
     with unit_of_work(engine) as session:
         project = make_project(session)
         add_measure(session, project)
         blocks, _ = build_lead_nudge(session, project=project, now=NOW)
     text = nudge_text(blocks)
-    assert f"gap: {NOT_AVAILABLE}" in text and f"SPC: {NOT_AVAILABLE}" in text
+    assert f"gap: {NOT_AVAILABLE}" in text
     assert "Suggested next step" in text
 
 
@@ -217,8 +215,29 @@ def test_next_step_puts_possible_harm_before_housekeeping_and_uses_answers_only_
     assert "Put this week's prompt" in _next_step(**quiet, answers_this_week=0)
 
 
-def test_brief_drops_a_sentence_that_introduces_a_cut_list() -> None:
-    from bot.nudge import _brief
+def test_the_nudge_makes_the_same_comparisons_as_equity_one_line_per_focus_group(engine: Engine) -> None:
+    """Each focus group on its own (never the Black groups pooled), with /equity's own words and figures."""
+    import pandas as pd
 
-    text = "Records could change the conclusion. These rates would fall either side of 27.5%:\n• N: 20% to 45%"
-    assert _brief(text, sentences=3) == "Records could change the conclusion."
+    from bot.equity import analysis as an
+    from bot.equity import wording
+    from bot.equity.disclosure import DisclosurePolicy
+
+    counts = {"A": (40, 800), "N": (24, 200), "M": (15, 150), "P": (9, 90), "Z": (2, 20)}
+    with unit_of_work(engine) as session:
+        project = make_project(session, focus_groups=["N", "M", "P"])
+        add_measure(session, project, counts=counts)
+        blocks, _ = build_lead_nudge(session, project=project, now=NOW)
+    text = nudge_text(blocks)
+    frame = pd.DataFrame([{"period": m, "group": g, "numerator": n, "denominator": d}
+                          for m in MONTHS for g, (n, d) in counts.items()])
+    policy = DisclosurePolicy()
+    ca = an.analyse_for_channel(frame, kind="proportion", direction="lower", reference="A",
+                                focus_groups=["N", "M", "P"], period="month", policy=policy, today=TODAY,
+                                name="PPH rate")
+    rates = wording.shown_rates(ca.analysis, policy)
+    for code in ("N", "M", "P"):
+        line = wording.headline_group_line(ca.analysis, code, rates, wording.prose_names(ca.analysis.labels))
+        assert line.replace("*", "") in text, line
+    assert "Black African" in text and "Black Caribbean" in text and "Any other Black" in text
+    assert "Black African; Black Caribbean" not in text  # the old pooled label

@@ -207,7 +207,10 @@ def test_full_cycle_plan_do_study_act_adapt_next(live: Any) -> None:
     assert "did *not* hold for Black or Black British - African (N)" in body
     assert "White - British (A)* — predicted same · observed <8 of 300" in body
     assert "could not be judged" in body
-    assert "Emergency caesarean got worse for Black or Black British - African (N)" in body
+    # Harm first: the worsening balancing measure comes before the predictions and the verdict.
+    assert "Emergency caesarean got worse for Black African" in body
+    assert body.index("Harm to check first") < body.index("Predicted against observed") < body.index(
+        "Did it work for everyone?") < body.index("Who did this not work for?")
     assert "Fewer than 8 other partner reflections" in body and "Private reflection" not in body
     assert "Who did this not work for?" in body
     (study_entry,) = entries(live.engine, "study")
@@ -215,6 +218,11 @@ def test_full_cycle_plan_do_study_act_adapt_next(live: Any) -> None:
     assert outcomes == {"ALL": "held", "N": "not_held", "M": "held", "A": "not_judged"}
     assert cycles(live.engine)[0].status == "studied"
 
+    # Act shows the harm signal and asks for a response before anything is adopted.
+    view, refused = act(live, decision="adopt")
+    assert "The Study found a harm signal" in str(view["blocks"]) and "Emergency caesarean" in str(view["blocks"])
+    assert "before adopting" in refused.json["errors"][ids.B_PDSA_ACT_HARM]
+    assert cycles(live.engine)[0].status == "studied"
     # Act: adapt, then the next cycle pre-filled and continuing the ramp.
     _, response = act(live)
     assert not response.body

@@ -160,6 +160,9 @@ def chapter(ctx: DemoContext) -> None:
                                "services could not cover.",
         ids.B_PDSA_ACT_INVOLVED: "yes",
         ids.B_PDSA_ACT_WHO: "Black African and Black Caribbean mothers from the Maternity Voices Partnership",
+        **({ids.B_PDSA_ACT_HARM: "The obstetric lead reviews every caesarean in the next cycle, by ethnic group, "
+                                 "before we decide anything else."}
+           if any(b.get("block_id") == ids.B_PDSA_ACT_HARM for b in act_view.get("blocks") or []) else {}),
     }, user=ctx.lead)
     act_post = _thread_has(ctx, card, "Plan the next cycle")
 

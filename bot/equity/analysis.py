@@ -19,7 +19,7 @@ import pandas as pd
 from bot import ethnicity
 from bot import periods as per
 from bot.equity import missing as missing_data
-from bot.equity import stats
+from bot.equity import stats, wording
 from bot.equity.disclosure import DisclosurePolicy
 from bot.equity.spc import spc_for_series
 from bot.equity.types import (
@@ -56,6 +56,7 @@ METHOD_NAMES: dict[str, str] = {
     "mdc": "XmR chart with NHS Making Data Count rules",
     "run": "run chart with the Anhøj rules",
 }
+CRITICAL_VALID_SHARE = 0.80
 STATS_METHODS = (
     "Wilson 95% intervals; rate ratio with Katz log interval; rate difference with Newcombe interval; "
     "Pearson chi-square without continuity correction; change in the gap by difference in differences "
@@ -103,16 +104,29 @@ class MeasureAnalysis:
     rebase: dict[str, list[date]] = field(default_factory=dict)
     target: float | None = None
     headline: str = ""
+    # group code -> the key of the reference it was compared with, when that is not the reference's own row:
+    # "REF:<code>" holds the reference without the group (it contained it) or all the other groups combined.
+    reference_for: dict[str, str] = field(default_factory=dict)
+    gap_comparisons: int = 0  # tests in the Holm family for the change in the gap
 
     @property
     def is_rate(self) -> bool:
         return self.kind in COUNT_KINDS
 
     @property
+    def recording_critical(self) -> bool:
+        """Under 80% of records have a valid ethnic category: no disparity estimate may be headlined."""
+        return self.is_rate and self.missing is not None and self.missing.valid_share is not None \
+            and self.missing.valid_share < CRITICAL_VALID_SHARE
+
+    @property
     def method_text(self) -> str:
         spc = METHOD_NAMES.get(self.spc_method, self.spc_method)
         if self.is_rate:
-            return f"{STATS_METHODS}. SPC: {spc}."
+            many = (f"; p values for the change in the gap are Holm-adjusted across the {self.gap_comparisons} tests "
+                    f"made for this measure (absolute and relative scale for each of {len(self.gaps)} gaps)"
+                    if self.gap_comparisons > 2 else "")
+            return f"{STATS_METHODS}{many}. SPC: {spc}."
         return f"Means per group over the window (no rates or intervals for a value measure). SPC: {spc}."
 
     def to_json(self) -> dict[str, Any]:
@@ -140,6 +154,8 @@ class MeasureAnalysis:
             "warnings": [{"code": w.code, "severity": w.severity, "message": w.message} for w in self.warnings],
             "headline": self.headline,
             "methods": self.method_text,
+            "reference_for": dict(self.reference_for),
+            "recording_critical": self.recording_critical,
         }
 
 
@@ -157,7 +173,7 @@ def _group_json(g: GroupStat) -> dict[str, Any]:
         "rate_ratio": g.rate_ratio, "rate_ratio_ci_low": g.rate_ratio_ci_low,
         "rate_ratio_ci_high": g.rate_ratio_ci_high, "rate_difference": g.rate_difference,
         "rate_difference_ci_low": g.rate_difference_ci_low, "rate_difference_ci_high": g.rate_difference_ci_high,
-        "p_value": g.p_value, "is_reference": g.is_reference,
+        "p_value": g.p_value, "is_reference": g.is_reference, "reference_excludes": list(g.reference_excludes),
     }
 
 
@@ -178,6 +194,14 @@ def _gap_json(g: GapChange) -> dict[str, Any]:
         "did": g.did, "did_ci_low": g.did_ci_low, "did_ci_high": g.did_ci_high, "did_p_value": g.did_p_value,
         "ratio_of_rate_ratios": g.ratio_of_rate_ratios, "rrr_ci_low": g.rrr_ci_low, "rrr_ci_high": g.rrr_ci_high,
         "rrr_p_value": g.rrr_p_value, "established": g.established, "needed_per_period": g.needed_per_period,
+        "movement": g.movement, "gap_before": g.gap_before, "gap_after": g.gap_after,
+        "group_change": g.group_change, "group_change_ci_low": g.group_change_ci_low,
+        "group_change_ci_high": g.group_change_ci_high, "group_change_p": g.group_change_p,
+        "reference_change": g.reference_change, "reference_change_ci_low": g.reference_change_ci_low,
+        "reference_change_ci_high": g.reference_change_ci_high, "levelling_down": g.levelling_down,
+        "levelling_down_share": g.levelling_down_share, "did_p_adjusted": g.did_p_adjusted,
+        "rrr_p_adjusted": g.rrr_p_adjusted, "comparisons": g.comparisons,
+        "reference_excludes": list(g.reference_excludes), "caveats": list(g.caveats),
         "verdict": g.verdict,
     }
 
@@ -430,6 +454,7 @@ def analyse_measure(
     measure_type: str = "outcome",
     name: str = "This measure",
     data_period: str | None = None,
+    rounded_display: bool = False,
 ) -> MeasureAnalysis:
     """Analyse one measure's tidy frame by ethnic group.
 
@@ -528,10 +553,11 @@ def analyse_measure(
         elif ref is not None:
             groups, notes = stats.group_stats_with_warnings(rows, reference=ref, labels=labels, direction=direction_)
             warnings.extend(notes)
+            warnings.extend(_leave_out_of_reference(groups, window_counts, ref, derived, labels))
         else:
             groups = [stats.group_stats([r], reference="OTHERS", labels=labels)[0] for r in rows]
         heterogeneity = stats.heterogeneity([window_counts[c] for c in NATIONAL if c in window_counts])
-        gaps = _gap_changes(full, ref, focus, present, baseline, recent, direction_, labels, target_gap)
+        gaps = _gap_changes(full, ref, focus, present, baseline, recent, direction_, labels, target_gap, derived)
     elif window is not None:
         value_groups = _value_stats(full, codes_in_order, window, labels)
         warnings.append(Warning(
@@ -562,23 +588,165 @@ def analyse_measure(
             before, after = _counts(base, baseline), _counts(base, recent)
             national_before = [before[c] for c in NATIONAL if c in before]
             national_after = [after[c] for c in NATIONAL if c in after]
+            shown = _shown_rate(policy) if rounded_display else stats.exact_rate
+            names = (window_label(baseline, period), window_label(recent, period))
             warnings.extend(stats.aggregation_check(
-                national_before, national_after, direction=direction_, min_count=policy.threshold, labels=labels))
+                national_before, national_after, direction=direction_, min_count=policy.threshold, labels=labels,
+                shown=shown, windows=names))
             if measure_type == "balancing":
+                # A measure's name is typed by a person: escaped when the words go to a channel (mrkdwn).
+                typed = name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") if rounded_display \
+                    else name
                 warnings.extend(stats.balancing_check(
-                    national_before, national_after, direction=direction_, measure_name=name,
-                    min_count=policy.threshold, labels=labels))
+                    national_before, national_after, direction=direction_, measure_name=typed,
+                    min_count=policy.threshold, labels=labels, shown=shown, windows=names))
+
+    reference_for: dict[str, str] = {}
+    comparison_windows = {"window": window_counts, "baseline": _counts(full, baseline), "recent": _counts(full, recent)}
+    if ref is not None and is_rate:
+        for code in [g.code for g in groups if not g.is_reference] + [gp.group for gp in gaps]:
+            key_members = _reference_members(code, ref, present, derived)
+            if key_members is None:
+                continue
+            key, codes = key_members
+            reference_for[code] = key
+            labels[key] = _reference_label(code, ref)
+            for counts in comparison_windows.values():
+                counts[key] = _sum_codes(counts, codes, key)
+    n_tests = _holm(gaps)
+    for gp in gaps:
+        gp.verdict = stats.gap_verdict_text(gp, labels)
 
     result = MeasureAnalysis(
         name=name, kind=kind, direction=direction_, period=period, spc_method=cast(SpcMethod, method),
         reference_requested=reference, reference_group=ref, focus_groups=focus, periods=periods, window=window,
         baseline=baseline, recent=recent, groups=groups, value_groups=value_groups, heterogeneity=heterogeneity,
         gaps=gaps, spc=spc, missing=summary, warnings=warnings, labels=labels, frame=full,
-        window_counts=window_counts, baseline_counts=_counts(full, baseline), recent_counts=_counts(full, recent),
-        rebase=rebase_map, target=target,
+        window_counts=window_counts, baseline_counts=comparison_windows["baseline"],
+        recent_counts=comparison_windows["recent"], rebase=rebase_map, target=target, reference_for=reference_for,
+        gap_comparisons=n_tests,
     )
-    result.headline = build_headline(result, rate_text=exact_rate_text(kind))
+    if result.recording_critical:
+        for gp in gaps:
+            gp.caveats.append("RECORDING_CRITICAL")
+    result.headline = wording.headline(result, rates=exact_rates(result))
     return result
+
+
+def _shown_rate(policy: DisclosurePolicy) -> Callable[[GroupCounts], float]:
+    """A rate from the rounded counts, as a channel shows it (the checks only word groups with >= 8 events)."""
+    from bot.equity.disclosure import safe_rate
+
+    def rate(c: GroupCounts) -> float:
+        shown = safe_rate(c.numerator, c.denominator, policy).rate
+        return c.numerator / c.denominator if shown is None else shown
+    return rate
+
+
+def exact_rates(a: MeasureAnalysis) -> Callable[[str, str], float | None]:
+    """Rates from the unrounded counts, by key and window ("window", "baseline", "recent")."""
+    sources = {"window": a.window_counts, "baseline": a.baseline_counts, "recent": a.recent_counts}
+
+    def rate(code: str, which: str) -> float | None:
+        c = sources[which].get(code)
+        return None if c is None or c.denominator <= 0 else c.numerator / c.denominator
+    return rate
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p values, as statsmodels' multipletests(method="holm") gives them (the tests
+    check it against that). Written out because multipletests runs gc.collect() on every call, a quarter of a
+    second in a busy process, which /equity's one-second goal cannot afford."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def _holm(gaps: Sequence[GapChange], alpha: float = 0.05) -> int:
+    """Holm-adjust the gap-change p values of one measure as one family (both scales of every gap)."""
+    slots = [(g, "did") for g in gaps if g.did_p_value is not None] + \
+        [(g, "rrr") for g in gaps if g.rrr_p_value is not None]
+    if not slots:
+        return 0
+    raw = [(g.did_p_value if which == "did" else g.rrr_p_value) or 0.0 for g, which in slots]  # all set here
+    adjusted = holm(raw)
+    for (g, which), p in zip(slots, adjusted, strict=True):
+        if which == "did":
+            g.did_p_adjusted = float(p)
+        else:
+            g.rrr_p_adjusted = float(p)
+    for g in gaps:
+        g.comparisons = len(slots)
+        g.established = stats.is_established(g, alpha=alpha)
+    return len(slots)
+
+
+def _reference_members(code: str, ref: str, present: Sequence[str],
+                       derived: Mapping[str, tuple[str, ...]]) -> tuple[str, tuple[str, ...]] | None:
+    """(key, codes) of the reference a group must be compared with when it is not the reference's own row:
+    all other groups (OTHERS), or the reference without the group's own codes (the reference contained it)."""
+    own = set(_members(code, reference="", focus=[], present=present)) if code in ethnicity.HIGH_LEVEL_GROUPS \
+        else {code}
+    if ref == OTHERS:
+        return f"REF:{code}", tuple(c for c in present if c in NATIONAL and c not in own)
+    ref_members = set(derived.get(ref, ()))
+    if ref_members and own & ref_members:
+        return f"REF:{code}", tuple(c for c in present if c in ref_members and c not in own)
+    return None
+
+
+def _reference_label(code: str, ref: str) -> str:
+    if ref == OTHERS:
+        return "all other groups combined"
+    return f"{_prose(ref)} without {_prose(code)}"
+
+
+def _prose(code: str) -> str:
+    from bot.equity.wording import prose_name
+
+    return prose_name(code)
+
+
+def _sum_codes(counts: Mapping[str, GroupCounts], codes: Sequence[str], key: str) -> GroupCounts:
+    parts = [counts[c] for c in codes if c in counts]
+    return GroupCounts(key, sum(c.numerator for c in parts), sum(c.denominator for c in parts))
+
+
+def _leave_out_of_reference(
+    groups: list[GroupStat], window_counts: Mapping[str, GroupCounts], ref: str,
+    derived: Mapping[str, tuple[str, ...]], labels: Mapping[str, str],
+) -> list[Warning]:
+    """A group inside a high-level reference (A in all White groups) is compared with the rest of it."""
+    members = set(derived.get(ref, ()))
+    notes: list[Warning] = []
+    left_out: list[str] = []
+    for g in groups:
+        if g.is_reference or g.code not in members or g.code not in window_counts:
+            continue
+        rest = _sum_codes(window_counts, [c for c in derived[ref] if c != g.code], f"REF:{g.code}")
+        if rest.denominator == 0:
+            g.rate_ratio = g.rate_ratio_ci_low = g.rate_ratio_ci_high = None
+            g.rate_difference = g.rate_difference_ci_low = g.rate_difference_ci_high = g.p_value = None
+            continue
+        cmp = stats.compare_groups(window_counts[g.code], rest)
+        g.rate_ratio, g.rate_ratio_ci_low, g.rate_ratio_ci_high = cmp.rate_ratio, cmp.rate_ratio_ci_low, cmp.rate_ratio_ci_high
+        g.rate_difference, g.rate_difference_ci_low, g.rate_difference_ci_high = (
+            cmp.rate_difference, cmp.rate_difference_ci_low, cmp.rate_difference_ci_high)
+        g.p_value = cmp.p_value
+        g.reference_excludes = (g.code,)
+        left_out.append(labels.get(g.code, g.code))
+    if left_out:
+        notes.append(Warning(
+            "REFERENCE_CONTAINS_GROUP", "info",
+            f"{labels.get(ref, ref)} contains {', '.join(left_out)}, so each of these is compared with the rest of "
+            "the reference group (itself left out): a group is never tested against a total that includes it.",
+        ))
+    return notes
 
 
 def _gap_changes(
@@ -589,8 +757,9 @@ def _gap_changes(
     baseline: tuple[date, date] | None,
     recent: tuple[date, date] | None,
     direction: Direction,
-    labels: Mapping[str, str],
+    labels: dict[str, str],
     target_gap: float | None,
+    derived: Mapping[str, tuple[str, ...]],
 ) -> list[GapChange]:
     if ref is None or baseline is None or recent is None:
         return []
@@ -601,20 +770,24 @@ def _gap_changes(
     for code in candidates:
         if code not in before or code not in after:
             continue
-        if ref == OTHERS:
-            others = [c for c in present if c in NATIONAL and c not in _members(code, reference="", focus=[], present=present)]
-            rb = GroupCounts(OTHERS, sum(before[c].numerator for c in others if c in before),
-                             sum(before[c].denominator for c in others if c in before))
-            ra = GroupCounts(OTHERS, sum(after[c].numerator for c in others if c in after),
-                             sum(after[c].denominator for c in others if c in after))
+        key_members = _reference_members(code, ref, present, derived)
+        excludes: tuple[str, ...] = ()
+        if key_members is not None:
+            key, codes = key_members
+            rb, ra = _sum_codes(before, codes, key), _sum_codes(after, codes, key)
+            labels[key] = _reference_label(code, ref)
+            if ref != OTHERS:
+                excludes = tuple(c for c in derived.get(ref, ()) if c not in codes)
         elif ref in before and ref in after:
             rb, ra = before[ref], after[ref]
         else:
             continue
-        out.append(stats.gap_change(
+        gap = stats.gap_change(
             group_before=before[code], group_after=after[code], ref_before=rb, ref_after=ra,
             direction=direction, labels=labels, target_gap=target_gap,
-        ))
+        )
+        gap.reference_excludes = excludes
+        out.append(gap)
     return out
 
 
@@ -745,103 +918,9 @@ def recent_concerns(a: MeasureAnalysis, *, within: int = 3) -> list[str]:
     return out
 
 
-def build_headline(a: MeasureAnalysis, *, rate_text: RateText) -> str:
-    """One plain-language paragraph: what the latest window shows, and what is and is not established.
-
-    `rate_text` decides how a rate may be written (None: withheld); the Slack view passes a disclosure-safe one.
-    """
-    if not a.periods:
-        return f"{a.name}: no data yet, so there is nothing to compare."
-    parts: list[str] = []
-    valid = a.missing.valid_share if a.missing else None
-    if valid is not None and valid < 0.80:
-        parts.append(
-            f"Ethnicity is recorded for only {valid:.0%} of records, so the gaps below are not headlined: "
-            "improve recording first."
-        )
-    if not a.is_rate:
-        parts.append(
-            f"{a.name} is a value measure: groups are compared by their mean over {_period_words(a)}, "
-            "without rates, intervals or tests of the gap."
-        )
-    elif a.reference_group is None:
-        parts.append(f"{a.name}: no usable reference group, so no gap is estimated.")
-    else:
-        parts.extend(_rate_sentences(a, rate_text))
-    concerns = [a.labels.get(c, c) for c in recent_concerns(a)]
-    if concerns:
-        parts.append("Special cause of concern in recent points for " + "; ".join(concerns) + ".")
-    elif a.spc:
-        parts.append("No recent special-cause signal of concern on the SPC charts.")
-    return " ".join(parts)
-
-
-def _rate_sentences(a: MeasureAnalysis, rate_text: RateText) -> list[str]:
-    ref = a.reference_group
-    assert ref is not None
-    by_code = {g.code: g for g in a.groups}
-    ref_label = "all other groups combined" if ref == OTHERS else a.labels.get(ref, ref)
-    # Without focus groups, lead with the widest gap that has enough events to be shown anywhere.
-    compared = [g for g in a.groups if not g.is_reference and g.code in NATIONAL and g.rate_difference is not None]
-    widest = sorted(compared, key=lambda g: (g.numerator < 8, -abs(g.rate_difference or 0.0)))
-    focus = [f for f in a.focus_groups if f in by_code] or [g.code for g in widest[:1]]
-    out: list[str] = []
-    if focus:
-        code = focus[0]
-        g = by_code[code]
-        g_rate = rate_text(a.window_counts[code]) if code in a.window_counts else None
-        ref_counts = a.window_counts.get(ref)
-        if ref == OTHERS:
-            members = set(_members(code, reference="", focus=[], present=list(a.window_counts)))
-            rest = [c for k, c in a.window_counts.items() if k in NATIONAL and k not in members]
-            ref_counts = GroupCounts(OTHERS, sum(c.numerator for c in rest), sum(c.denominator for c in rest))
-        ref_rate = rate_text(ref_counts) if ref_counts is not None else None
-        when = _period_words(a)
-        if g_rate is None:
-            out.append(f"In {when}, {g.label} had too few events to show a rate safely, so the gap with "
-                       f"{ref_label} cannot be shown for this window.")
-        else:
-            vs = f" against {ref_rate} for {ref_label}" if ref_rate else f" (the {ref_label} rate is not shown)"
-            sentence = f"In {when}, the rate for {g.label} was {g_rate}{vs}"
-            if g.rate_ratio_ci_low is not None and g.rate_ratio_ci_high is not None and g.rate_ratio is not None:
-                if g.rate_ratio_ci_low > 1 or g.rate_ratio_ci_high < 1:
-                    sentence += (f": rate ratio {g.rate_ratio:.2f} (95% CI {g.rate_ratio_ci_low:.2f} to "
-                                 f"{g.rate_ratio_ci_high:.2f}), a difference these numbers establish.")
-                else:
-                    sentence += (f": rate ratio {g.rate_ratio:.2f} (95% CI {g.rate_ratio_ci_low:.2f} to "
-                                 f"{g.rate_ratio_ci_high:.2f}), so a difference is not established at these numbers.")
-            else:
-                sentence += "."
-            out.append(sentence)
-        gap = next((x for x in a.gaps if x.group == code), None)
-        if gap is not None:
-            out.append(_gap_sentence(gap, a, rate_text))
-    if len(focus) > 1 or len(a.gaps) > 1:
-        out.append("Other groups are listed below.")
-    return out
-
-
-def _gap_sentence(gap: GapChange, a: MeasureAnalysis, rate_text: RateText) -> str:
-    since = f"since {window_label(a.baseline, a.period)}" if a.baseline else "since the baseline"
-    name = a.labels.get(gap.group, gap.group)
-    before = a.baseline_counts.get(gap.group)
-    after = a.recent_counts.get(gap.group)
-    shown = before is not None and after is not None and rate_text(before) is not None and rate_text(after) is not None
-    if gap.did is None or gap.baseline_rate is None or gap.recent_rate is None:
-        return f"Whether the gap for {name} has changed {since} cannot be judged: too few records in one window."
-    moved = "narrowed" if abs(gap.recent_rate - (gap.reference_recent_rate or 0)) < abs(
-        gap.baseline_rate - (gap.reference_baseline_rate or 0)) else "widened"
-    if not shown:
-        moved_text = "changed"
-    else:
-        moved_text = moved
-    if gap.established:
-        return f"The gap for {name} has {moved_text} {since}, and that change is established at these numbers."
-    text = f"The gap for {name} {moved_text} {since}, but that change is not established at these numbers"
-    if gap.needed_per_period:
-        needed = max(5, math.ceil(gap.needed_per_period / 5) * 5)
-        text += f" (detecting a change this size with 80% power needs about {needed:,} per group in each window)"
-    return text + "."
+def build_headline(a: MeasureAnalysis, *, rates: Callable[[str, str], float | None] | None = None) -> str:
+    """The analyst's headline paragraph (bot.equity.wording), from unrounded rates unless others are given."""
+    return wording.headline(a, rates=rates or exact_rates(a))
 
 
 # ---------------------------------------------------------------- for a Slack channel
@@ -919,7 +998,8 @@ def analyse_for_channel(
     def run(data: pd.DataFrame, length: str, ref: str, focus: Sequence[str],
             reb: Mapping[str, Sequence[date]] | None) -> MeasureAnalysis:
         return analyse_measure(data, period=length, window_periods=window_periods_for(length, window_months),
-                               policy=policy, reference=ref, focus_groups=focus, rebase=reb, **kwargs)
+                               policy=policy, reference=ref, focus_groups=focus, rebase=reb, rounded_display=True,
+                               **kwargs)
 
     period_now, ref, focus, reb = period, reference, list(focus_groups), rebase
     if kind in COUNT_KINDS:

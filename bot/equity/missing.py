@@ -69,6 +69,9 @@ Z_VS_99 = (
 _SEVERITY_RANK: dict[Severity, int] = {"critical": 0, "warning": 1, "caution": 2, "info": 3}
 _PERIOD_WORD: dict[PeriodKind, str] = {"day": "day", "week": "week", "month": "month", "quarter": "quarter",
                                        "fy_quarter": "quarter", "year": "year", "fy_year": "financial year"}
+_MONTHS_PER: dict[PeriodKind, float] = {"day": 12 / 365.25, "week": 12 / 52, "month": 1.0, "quarter": 3.0,
+                                        "fy_quarter": 3.0, "year": 12.0, "fy_year": 12.0}
+MAX_POOL_MONTHS = 36  # pooling more than three years of data to see a gap is not a plan
 
 
 @dataclass(frozen=True)
@@ -299,7 +302,8 @@ def _completeness(rows: Sequence[_Row], tiers: Tiers, policy: DisclosurePolicy) 
             "bounds and the data-quality chart instead, and work first on the Not known share."
         )
     message = f"{figures} {advice} {Z_VS_99} For context, {SOURCE_RHO}. {tier_note}"
-    return [Warning(code, severity, message)]
+    short = f"Ethnicity is recorded for {_pct(valid)} of records; Not known (99) is {_share_text(nk, total, policy)}."
+    return [Warning(code, severity, message, short=short)]
 
 
 def _in_window(d: date, window: tuple[date, date]) -> bool:
@@ -353,7 +357,9 @@ def _shift(
         "nothing real has changed. Check whether recording practice changed (a new form, system or team) "
         "before reading a trend in the gap."
     )
-    return [Warning("MISSINGNESS_SHIFT", "warning", message)]
+    short = (f"The share of records missing ethnicity {direction} by {abs(change) * 100:.1f} percentage points, "
+             "which can fake a change in the gap.")
+    return [Warning("MISSINGNESS_SHIFT", "warning", message, short=short)]
 
 
 def _outcome_differs(rows: Sequence[_Row], tiers: Tiers, policy: DisclosurePolicy) -> list[Warning]:
@@ -390,7 +396,9 @@ def _outcome_differs(rows: Sequence[_Row], tiers: Tiers, policy: DisclosurePolic
         "ethnicity are not a random sample, and the group rates may be biased. Look at the best- and "
         "worst-case bounds, and prioritise recording ethnicity for the people this measure counts."
     )
-    return [Warning("MISSING_OUTCOME_DIFFERS", "warning", message)]
+    short = (f"Records without ethnicity have a different outcome rate ({missing_rate} against {known_rate}), "
+             "so group rates may be biased.")
+    return [Warning("MISSING_OUTCOME_DIFFERS", "warning", message, short=short)]
 
 
 def _focus(rows: Sequence[_Row], focus_groups: Sequence[str], reference: str) -> list[str]:
@@ -450,7 +458,8 @@ def _bounds(
         + "\nSo we cannot say which way the gap "
         "goes until more records have a recorded ethnicity. Share the bounds, not just the point estimates."
     )
-    return [Warning("MISSING_COULD_CHANGE_CONCLUSION", "warning", message)]
+    short = "Records without ethnicity are enough to reverse a gap: share the bounds, not just the rates."
+    return [Warning("MISSING_COULD_CHANGE_CONCLUSION", "warning", message, short=short)]
 
 
 def _absent(
@@ -479,7 +488,11 @@ def _absent(
         "Not known or Not stated, or whether a system or form change dropped the category. A group that "
         "disappears from the data can make a gap look closed when it is not."
     )
-    return [Warning("GROUP_ABSENT_RECENTLY", severity, message)]
+    from bot.equity.wording import prose_name
+
+    short = (f"No records for {_join([prose_name(c) for c in gone])} in the last {tiers.recent_periods} {word}s: "
+             "a gap can look closed when it is not.")
+    return [Warning("GROUP_ABSENT_RECENTLY", severity, message, short=short)]
 
 
 def _underpowered(
@@ -538,10 +551,16 @@ def _underpowered(
         )
         if math.isfinite(needed) and needed > 0:
             needed_shown = max(5, math.ceil(needed / 5) * 5)  # a planning figure, rounded up like any count
-            line += (
-                f" Reaching {tiers.power:.0%} needs about {needed_shown:,} per {word} in this group, with the "
-                f"reference growing in step; pooling about {math.ceil(needed / n_g)} {word}s together would get there."
-            )
+            pooled = math.ceil(needed / n_g)
+            line += f" Reaching {tiers.power:.0%} needs about {needed_shown:,} per {word} in this group"
+            if pooled * _MONTHS_PER[period] > MAX_POOL_MONTHS:
+                # "Pool about 1504 months" is not advice: say plainly that the comparison is not feasible.
+                line += (f", which would take more than {MAX_POOL_MONTHS // 12} years of data at this unit's "
+                         "size: this comparison is not feasible here. Compare high-level groups or a "
+                         "regional dataset instead.")
+            else:
+                line += (f", with the reference growing in step; pooling about {pooled} {word}s together would "
+                         "get there.")
         lines.append(line)
     if not lines:
         return []

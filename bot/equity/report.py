@@ -165,6 +165,9 @@ def text_report(a: an.MeasureAnalysis) -> str:
             lines.append(f"Heterogeneity across groups: chi-square {_num(h.chi2)}, df {h.df}, p {_num(h.p_value, 3)} "
                          f"({h.method})")
         lines += ["", f"Gap changes ({an.window_label(a.baseline, a.period)} vs {an.window_label(a.recent, a.period)})"]
+        if a.recording_critical:
+            lines.append("  Ethnicity is recorded for under 80% of records: none of these is headlined anywhere; "
+                         "read them with the bounds.")
         lines += [f"  - {g.verdict}" for g in a.gaps] or ["  (not enough periods)"]
     else:
         rows = [["Group", "Mean", "Periods", "Latest"]] + [

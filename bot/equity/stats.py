@@ -21,7 +21,7 @@ from statsmodels.stats.proportion import (
     proportions_chisquare,
 )
 
-from bot.equity.types import Direction, GapChange, GroupCounts, GroupStat, Heterogeneity
+from bot.equity.types import Direction, GapChange, GroupCounts, GroupStat, Heterogeneity, LevellingDown
 from bot.equity.types import Warning as EquityWarning
 
 # The 2x2 interaction model is saturated, so statsmodels always warns about it (df_resid=0, "perfect separation");
@@ -299,6 +299,12 @@ def group_stats_with_warnings(
                     "TOO_FEW_TO_COMPARE", "info",
                     f"{label}: too few to compare with {against_label} (no events in either group).",
                 ))
+            elif cmp.rate_ratio_method == "koopman-score" and against.numerator == 0:
+                notes.append(EquityWarning(
+                    "REFERENCE_NO_EVENTS", "caution",
+                    f"{against_label} had no events in this window, so no rate ratio can be given for {label} "
+                    "(dividing by zero). Compare the rates and the difference between them instead.",
+                ))
             elif cmp.rate_ratio_method == "koopman-score":
                 notes.append(EquityWarning(
                     "ZERO_CELL_SCORE_INTERVAL", "info",
@@ -555,18 +561,18 @@ def gap_change(
         fields: dict[str, Any] = {
             "did": None, "did_ci_low": None, "did_ci_high": None, "did_p_value": None,
             "ratio_of_rate_ratios": None, "rrr_ci_low": None, "rrr_ci_high": None, "rrr_p_value": None,
-            "established": False, "needed_per_period": None,
+            "established": False, "needed_per_period": None, "target_gap": target_gap,
         }
         fields.update(kw)
         return GapChange(
             group=group_before.code, reference=ref_before.code, baseline_rate=gb, recent_rate=ga,
-            reference_baseline_rate=rb, reference_recent_rate=ra, verdict=verdict, **fields,
+            reference_baseline_rate=rb, reference_recent_rate=ra, verdict=verdict, direction=direction, **fields,
         )
 
     if gb is None or ga is None or rb is None or ra is None:
-        return result(f"Too few to compare: {g_name} or {r_name} has no records in one of the periods.")
+        return result(f"Too few to compare: {g_name} or {r_name} has no records in one of the windows.")
     if all(c.numerator == 0 for c in cells) or all(c.numerator == c.denominator for c in cells):
-        return result(f"Too few to compare: every rate for {g_name} and {r_name} is {_pct(gb)} in both periods.")
+        return result(f"Too few to compare: every rate for {g_name} and {r_name} is {_pct(gb)} in both windows.")
 
     notes: list[str] = []
     zero_cell = any(c.numerator in (0, c.denominator) for c in cells)
@@ -601,83 +607,34 @@ def gap_change(
     else:
         needed = n_needed_gap_change(gb, ga, rb, ra, alpha=alpha, power=power)
 
-    if abs(gap_after) < abs(gap_before):
-        movement = f"narrowed from {_pp(gap_before)} to {_pp(gap_after)} percentage points"
-    elif abs(gap_after) > abs(gap_before):
-        movement = f"widened from {_pp(gap_before)} to {_pp(gap_after)} percentage points"
-    else:
-        movement = f"stayed at {_pp(gap_before)} percentage points"
-    if gap_before * gap_after < 0:
-        movement += f" and reversed ({g_name} was {'above' if gap_before > 0 else 'below'} {r_name} before)"
-
-    stats_text = ""
-    if did_fit is not None:
-        stats_text = (f"difference in differences {_pp(did_fit.estimate, True)} pp, "
-                      f"{100 * (1 - alpha):.0f}% CI {_pp(did_fit.low, True)} to {_pp(did_fit.high, True)}, "
-                      f"{_p(did_fit.p)}")
-    if rrr_fit is not None:
-        stats_text += ("; " if stats_text else "") + (
-            f"ratio of rate ratios {rrr_fit.estimate:.3g}, {100 * (1 - alpha):.0f}% CI "
-            f"{rrr_fit.low:.3g} to {rrr_fit.high:.3g}, {_p(rrr_fit.p)}")
-
-    did_sig = did_fit is not None and did_fit.p <= alpha
-    rrr_sig = rrr_fit is not None and rrr_fit.p <= alpha
+    # Movement is judged at the precision the reader sees (0.1 percentage points): "narrowed from 4.6 to
+    # 4.6" is never written; a change that rounds away is "hardly changed".
+    shown_before, shown_after = round(abs(gap_before) * 1000), round(abs(gap_after) * 1000)
+    movement = "narrowed" if shown_after < shown_before else "widened" if shown_after > shown_before else "unchanged"
     relative = abs(gap_after - gap_before) / abs(gap_before) if gap_before != 0 else math.inf
     # Both intervals are normal approximations; with fewer than 5 events or non-events in a cell they can
     # look decisive on a handful of records, so nothing is claimed then.
     thin = any(min(c.numerator, c.denominator - c.numerator) < MIN_CELL_FOR_CLAIM for c in cells)
-    established = (did_sig or rrr_sig) and relative >= AHRQ_MIN_RELATIVE_CHANGE and not thin
 
-    within = compare_groups(group_after, group_before, alpha=alpha)
-    change_word = "fell" if ga < gb else "rose" if ga > gb else "stayed"
-    within_text = f"The rate for {g_name} {change_word} from {_pct(gb)} to {_pct(ga)}"
-    if within.p_value is not None and ga != gb:
-        within_text += f" ({_p(within.p_value)} for that change on its own)"
-    within_text += f"; {r_name} went from {_pct(rb)} to {_pct(ra)}."
+    own = compare_groups(group_after, group_before, alpha=alpha)
+    ref_own = compare_groups(ref_after, ref_before, alpha=alpha)
+    group_improved = _better(ga, gb, direction)
+    reference_worsened = _worse(ra, rb, direction)
+    levelling, share = levelling_down_status(
+        gap_before=gap_before, gap_after=gap_after, group_change=ga - gb, reference_change=ra - rb,
+        reference_worsened=reference_worsened, reference_ci=(ref_own.rate_difference_ci_low,
+                                                             ref_own.rate_difference_ci_high),
+    )
+    caveats: list[str] = []
+    if levelling == "material":
+        caveats.append("LEVELLING_DOWN")
+    if thin:
+        caveats.append("THIN_CELLS")
+    if zero_cell:
+        caveats.append("ZERO_CELL")
 
-    sentences: list[str] = []
-    if established:
-        scale = ""
-        if did_sig and not rrr_sig:
-            scale = " The absolute gap changed, but the change in the relative gap is not established."
-        elif rrr_sig and not did_sig:
-            scale = " The relative gap changed, but the change in the absolute gap is not established."
-        sentences.append(f"The gap between {g_name} and {r_name} {movement} ({stats_text}).{scale}")
-    elif thin:
-        sentences.append(
-            f"The gap between {g_name} and {r_name} {movement}, but at these numbers the change in the gap is "
-            f"not established ({stats_text}): some periods have fewer than {MIN_CELL_FOR_CLAIM} events or "
-            "non-events, too few for these intervals to be trusted."
-        )
-    elif did_sig or rrr_sig:
-        sentences.append(
-            f"The gap between {g_name} and {r_name} {movement} ({stats_text}). The change is statistically "
-            f"detectable but smaller than a 10% relative change in the gap, so it is not counted as established."
-        )
-    else:
-        sentences.append(
-            f"The gap between {g_name} and {r_name} {movement}, but at these numbers the change in the gap is "
-            f"not established ({stats_text})."
-        )
-    sentences.append(within_text)
-
-    if abs(gap_after) < abs(gap_before) and _worse(ra, rb, direction):
-        share = "partly" if _better(ga, gb, direction) else "entirely"
-        sentences.append(
-            f"Levelling down: the gap narrowed {share} because {r_name} got worse ({_pct(rb)} to {_pct(ra)}), "
-            f"not because {g_name} improved. Treat this as a balancing-measure failure."
-        )
-    if not established and needed is not None:
-        per_group = min(c.denominator for c in cells)
-        what = "reach the target gap" if target_gap is not None else "detect a change in the gap of this size"
-        sentences.append(
-            f"To {what} with {power:.0%} power would need about {needed:,} per group in each period "
-            f"(the smallest here is {per_group:,})."
-        )
-    sentences.extend(notes)
-
-    return result(
-        " ".join(sentences),
+    out = result(
+        "",
         did=did_fit.estimate if did_fit else None,
         did_ci_low=did_fit.low if did_fit else None,
         did_ci_high=did_fit.high if did_fit else None,
@@ -686,9 +643,78 @@ def gap_change(
         rrr_ci_low=rrr_fit.low if rrr_fit else None,
         rrr_ci_high=rrr_fit.high if rrr_fit else None,
         rrr_p_value=rrr_fit.p if rrr_fit else None,
-        established=established,
         needed_per_period=needed,
+        movement=movement,
+        gap_before=gap_before,
+        gap_after=gap_after,
+        relative_change=relative,
+        group_change=ga - gb,
+        group_change_ci_low=own.rate_difference_ci_low,
+        group_change_ci_high=own.rate_difference_ci_high,
+        group_change_p=own.p_value,
+        group_improved=group_improved,
+        reference_change=ra - rb,
+        reference_change_ci_low=ref_own.rate_difference_ci_low,
+        reference_change_ci_high=ref_own.rate_difference_ci_high,
+        reference_worsened=reference_worsened,
+        levelling_down=levelling,
+        levelling_down_share=share,
+        thin=thin,
+        zero_cell=zero_cell,
+        caveats=caveats,
+        notes=notes,
+        target_gap=target_gap,
     )
+    out.established = is_established(out, alpha=alpha)
+    out.verdict = _verdict(out, labels, alpha=alpha, power=power)
+    return out
+
+
+def levelling_down_status(
+    *,
+    gap_before: float,
+    gap_after: float,
+    group_change: float,
+    reference_change: float,
+    reference_worsened: bool,
+    reference_ci: tuple[float | None, float | None],
+) -> tuple[LevellingDown, float | None]:
+    """Is a narrowing of the gap levelling down? ("none" | "slight" | "material", share of the narrowing).
+
+    Material when the gap narrowed, the reference got worse, and either the reference's own interval for its
+    change excludes no change, or its worsening accounts for most (over half) of the change in the gap.
+    """
+    if not reference_worsened or abs(gap_after) >= abs(gap_before):
+        return "none", None
+    change_in_gap = abs(gap_after - gap_before)
+    share = min(abs(reference_change) / change_in_gap, 1.0) if change_in_gap > 0 else 1.0
+    low, high = reference_ci
+    clear = low is not None and high is not None and (low > 0 or high < 0)
+    return ("material" if clear or share > 0.5 else "slight"), share
+
+
+def is_established(gap: GapChange, *, alpha: float = 0.05) -> bool:
+    """The AHRQ rule on the (Holm-adjusted, when set) p values: p <= alpha on at least one scale, a relative
+    change in the gap of at least 10%, and at least 5 events and 5 non-events in every cell."""
+    did_p = gap.did_p_adjusted if gap.did_p_adjusted is not None else gap.did_p_value
+    rrr_p = gap.rrr_p_adjusted if gap.rrr_p_adjusted is not None else gap.rrr_p_value
+    significant = (did_p is not None and did_p <= alpha) or (rrr_p is not None and rrr_p <= alpha)
+    relative = gap.relative_change if gap.relative_change is not None else 0.0
+    return significant and relative >= AHRQ_MIN_RELATIVE_CHANGE and not gap.thin
+
+
+def _verdict(gap: GapChange, labels: Mapping[str, str] | None, *, alpha: float, power: float) -> str:
+    return gap_verdict_text(gap, labels, alpha=alpha, power=power)
+
+
+def gap_verdict_text(gap: GapChange, labels: Mapping[str, str] | None, *, alpha: float = 0.05,
+                     power: float = 0.8) -> str:
+    """The analyst's verdict (unrounded rates, full NHS labels), worded by bot.equity.wording."""
+    from bot.equity import wording
+
+    if gap.did is None and gap.ratio_of_rate_ratios is None:
+        return gap.verdict
+    return wording.gap_verdict(gap, lambda code: label_for(code, labels), alpha=alpha, power=power)
 
 
 # ---------------------------------------------------------------- warnings across windows
@@ -699,12 +725,34 @@ def _paired(before: Counts, after: Counts) -> list[tuple[GroupCounts, GroupCount
     return [(b, after_by_code[b.code]) for b in _as_counts(before) if b.code in after_by_code]
 
 
-def _change_text(b: GroupCounts, a: GroupCounts, cmp: Comparison) -> str:
-    text = f"{_pct(b.numerator / b.denominator)} to {_pct(a.numerator / a.denominator)}"
-    if cmp.rate_difference is not None and cmp.rate_difference_ci_low is not None and cmp.rate_difference_ci_high is not None:
-        text += (f" ({_pp(cmp.rate_difference, True)} pp, 95% CI {_pp(cmp.rate_difference_ci_low, True)} "
+Shown = Callable[[GroupCounts], float]
+
+
+def exact_rate(c: GroupCounts) -> float:
+    return c.numerator / c.denominator
+
+
+def _change_text(b: GroupCounts, a: GroupCounts, cmp: Comparison, shown: Shown = exact_rate) -> str:
+    """'4.6% to 4.9% (+0.3 pp, 95% CI ...)': rates (and their difference) as shown; the interval unrounded."""
+    rb, ra = shown(b), shown(a)
+    text = f"{_pct(rb)} to {_pct(ra)}"
+    if cmp.rate_difference_ci_low is not None and cmp.rate_difference_ci_high is not None:
+        text += (f" ({_pp(ra - rb, True)} pp, 95% CI {_pp(cmp.rate_difference_ci_low, True)} "
                  f"to {_pp(cmp.rate_difference_ci_high, True)})")
     return text
+
+
+def _pct_pair(b: GroupCounts, a: GroupCounts, shown: Shown = exact_rate,
+              windows: tuple[str, str] | None = None) -> str:
+    if windows:
+        return f"{_pct(shown(b))} in {windows[0]} to {_pct(shown(a))} in {windows[1]}"
+    return f"{_pct(shown(b))} to {_pct(shown(a))}"
+
+
+def _prose(code: str) -> str:
+    from bot.equity.wording import prose_name
+
+    return prose_name(code)
 
 
 def _ci_excludes_zero(cmp: Comparison) -> bool:
@@ -719,6 +767,8 @@ def aggregation_check(
     direction: Direction,
     min_count: int = 8,
     labels: Mapping[str, str] | None = None,
+    shown: Shown = exact_rate,
+    windows: tuple[str, str] | None = None,
 ) -> list[EquityWarning]:
     """When the aggregate improves, flag each showable subgroup whose point estimate moves the other way.
 
@@ -743,10 +793,13 @@ def aggregation_check(
             cmp = compare_groups(a, b)
             clear = "a clear change" if _ci_excludes_zero(cmp) else "not statistically clear at these numbers"
             out.append(EquityWarning(
-                "SUBGROUP_MOVES_AGAINST_AGGREGATE", "warning",
-                f"The combined rate improved ({_pct(rate_b)} to {_pct(rate_a)}), but {label_for(b.code, labels)} "
-                f"moved the other way: {_change_text(b, a, cmp)}; {clear}. Report this group separately rather "
-                "than only the combined figure.",
+                # A clear move against the aggregate is a harm signal; a point estimate alone is one to watch.
+                "SUBGROUP_MOVES_AGAINST_AGGREGATE", "warning" if _ci_excludes_zero(cmp) else "caution",
+                f"The combined rate improved ({_pct_pair(agg_b, agg_a, shown)}), but {label_for(b.code, labels)} "
+                f"moved the other way: {_change_text(b, a, cmp, shown)}; {clear}. Report this group separately "
+                "rather than only the combined figure.",
+                short=f"everyone's rate improved but {_prose(b.code)}'s got worse ({_pct_pair(b, a, shown, windows)}; "
+                      + ("a clear change)" if _ci_excludes_zero(cmp) else "not yet clear)"),
             ))
     return out
 
@@ -759,6 +812,8 @@ def balancing_check(
     measure_name: str,
     min_count: int = 8,
     labels: Mapping[str, str] | None = None,
+    shown: Shown = exact_rate,
+    windows: tuple[str, str] | None = None,
 ) -> list[EquityWarning]:
     """Flag every group whose balancing measure got worse between the windows.
 
@@ -782,9 +837,11 @@ def balancing_check(
         sure = _ci_excludes_zero(cmp)
         out.append(EquityWarning(
             "BALANCING_WORSENED", "warning" if sure else "caution",
-            f"{measure_name} got worse for {label_for(b.code, labels)}: {_change_text(b, a, cmp)}"
+            f"{measure_name} got worse for {label_for(b.code, labels)}: {_change_text(b, a, cmp, shown)}"
             + ("." if sure else "; the interval includes no change, so keep watching it.")
             + " Check that the improvement work is not causing harm here.",
+            short=f"{measure_name} got worse for {_prose(b.code)} ({_pct_pair(b, a, shown, windows)}"
+            + ("" if sure else ", not yet clear") + ")",
         ))
     if too_small:
         out.append(EquityWarning(

@@ -9,6 +9,10 @@ from typing import Literal
 SpcMethod = Literal["mdc", "p", "run"]
 Direction = Literal["higher", "lower", "neither"]
 Severity = Literal["info", "caution", "warning", "critical"]
+GapMovement = Literal["narrowed", "widened", "unchanged", "too_few"]
+# "material": the reference got worse and that explains the narrowing (its own interval excludes no change, or
+# it accounts for most of the change); "slight": it got worse, but too little to explain it; "none": it did not.
+LevellingDown = Literal["none", "slight", "material"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ class GroupStat:
     rate_difference_ci_high: float | None = None
     p_value: float | None = None  # two-group test against the reference (Pearson chi-square, no Yates)
     is_reference: bool = False
+    # Codes left out of the reference for this comparison, because the reference contains this group
+    # (e.g. White British (A) against all White groups): a group is never tested against itself.
+    reference_excludes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -67,9 +74,35 @@ class GapChange:
     rrr_ci_low: float | None
     rrr_ci_high: float | None
     rrr_p_value: float | None
-    verdict: str  # plain language; says "not established" when it is not
+    verdict: str  # plain language, written by bot.equity.wording from the fields below
     established: bool
     needed_per_period: int | None = None  # denominator per group and window that 80% power would need
+    # The structured finding every surface words from (bot.equity.wording); rates are fractions.
+    movement: GapMovement = "too_few"
+    gap_before: float | None = None  # group minus reference, baseline window
+    gap_after: float | None = None
+    relative_change: float | None = None  # |change in the gap| / |gap before|
+    group_change: float | None = None  # the group's own change (after minus before), Newcombe interval
+    group_change_ci_low: float | None = None
+    group_change_ci_high: float | None = None
+    group_change_p: float | None = None
+    group_improved: bool | None = None
+    reference_change: float | None = None  # the reference's own change, Newcombe interval
+    reference_change_ci_low: float | None = None
+    reference_change_ci_high: float | None = None
+    reference_worsened: bool | None = None
+    levelling_down: LevellingDown = "none"
+    levelling_down_share: float | None = None  # share of the narrowing that the reference's worsening explains
+    thin: bool = False  # a cell with fewer than 5 events or non-events: nothing is claimed
+    zero_cell: bool = False
+    did_p_adjusted: float | None = None  # Holm-adjusted across the measure's gap comparisons
+    rrr_p_adjusted: float | None = None
+    comparisons: int = 1  # tests in the Holm family (two per gap: absolute and relative)
+    reference_excludes: tuple[str, ...] = ()  # codes left out of the reference: it contained the group
+    caveats: list[str] = field(default_factory=list)  # e.g. LEVELLING_DOWN, THIN_CELLS, RECORDING_CRITICAL
+    notes: list[str] = field(default_factory=list)  # method notes (zero cells, fallbacks), plain words
+    target_gap: float | None = None
+    direction: Direction = "lower"
 
 
 @dataclass
@@ -111,6 +144,7 @@ class Warning:
     code: str  # stable, e.g. "MISSING_NOT_KNOWN_HIGH"
     severity: Severity
     message: str  # plain language, says what to do next
+    short: str = ""  # one sentence for the nudge and the headline flag; the message when empty
 
 
 @dataclass

@@ -1600,8 +1600,8 @@ class StandIn:
                           bot_id=team.bot_id, team_id=team.id, files=[f.id for f in stored_files])
             self._messages.append(msg)
         for stored in stored_files:
-            where = self.channel_label(stored.channel) if stored.channel else "privately (not shared)"
-            self._add_log("bot", "file", f"uploaded {stored.filename} to {where}", file_id=stored.id,
+            where = f"to {self.channel_label(stored.channel)}" if stored.channel else "privately (not shared)"
+            self._add_log("bot", "file", f"uploaded {stored.filename} {where}", file_id=stored.id,
                           channel=stored.channel, thread_ts=thread_ts, comment=comment)
         return {"files": [f.as_payload() for f in stored_files]}
 

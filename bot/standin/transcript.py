@@ -112,9 +112,13 @@ def render_blocks(blocks: list[dict[str, Any]], standin: StandIn) -> list[str]:
         elif btype == "image":
             alt = str(block.get("alt_text") or "")
             title = _plain(block.get("title"))
-            lines += [f"![{alt}]({block.get('image_url', '')})", f"*Image description:* {alt}", ""]
-            if title:
-                lines.insert(-3, f"**{title}**")
+            if block.get("slack_file"):
+                # An uploaded file: the picture and its description follow the message (see _entry_lines).
+                lines += [f"**{title}**" if title else "*(chart)*", ""]
+            else:
+                lines += [f"![{alt}]({block.get('image_url', '')})", f"*Image description:* {alt}", ""]
+                if title:
+                    lines.insert(-3, f"**{title}**")
         elif btype == "input":
             element = block.get("element") or {}
             label = _plain(block.get("label"))
@@ -260,6 +264,10 @@ def _entry_lines(entry: LogEntry, standin: StandIn, file_markdown: Callable[[str
         files_md: list[str] = []
         for file_id in message.get("files") or []:
             files_md += file_markdown(file_id) + [""]
+        for block in message.get("blocks") or []:
+            slack_file = block.get("slack_file") if isinstance(block, Mapping) else None
+            if isinstance(slack_file, Mapping) and slack_file.get("id"):
+                files_md += file_markdown(str(slack_file["id"])) + [""]
         head = f"{bot} {entry.summary} <sub>{when}</sub>"
         if kind in {"response_delete", "message_deleted"}:
             return [head, ""]
@@ -274,6 +282,8 @@ def _entry_lines(entry: LogEntry, standin: StandIn, file_markdown: Callable[[str
         labels = {b.get("block_id"): _plain(b.get("label")) for b in view.get("blocks") or []}
         items = [f"> - ⚠️ **{labels.get(k) or k}**: {v}" for k, v in errors.items()]
         return [f"{bot} {entry.summary} <sub>{when}</sub>", "", *items, ""]
+    if kind == "file" and not data.get("channel"):
+        return [f"{bot} {entry.summary} <sub>{when}</sub>", ""]  # shown where a message's image block uses it
     if kind == "file":
         body = [_mrkdwn(str(data["comment"]), standin), ""] if data.get("comment") else []
         body += file_markdown(str(data.get("file_id")))
