@@ -86,7 +86,8 @@ def _gap_verdict(frame: pd.DataFrame, *, project: Project, measure: Measure) -> 
     focus = _codes(project.focus_groups)
     reference_key = measure.reference_group or project.reference_group
     if reference_key in (ethnicity.BEST, ethnicity.OTHERS):
-        reference = [c for c in _NATIONAL if c not in focus]
+        # Everyone outside the focus groups, including the log form's "All other groups" row.
+        reference = [*(c for c in _NATIONAL if c not in focus), ethnicity.OTHERS]
     else:
         reference = _codes([reference_key])
     half = len(periods) // 2

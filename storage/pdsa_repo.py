@@ -59,9 +59,14 @@ def window_counts(
     periods = sorted({r.period_start for r in rows} | set(pdsa.expected_periods(start, end, measure.period)))
     out: dict[str, GroupCounts] = {}
     missing: dict[str, list[date]] = {}
+    # Everyone (overall) is every stored group: the NHS codes, Not stated (Z), Not known (99) and the log form's
+    # "All other groups" row, which stands for the people not entered under their own code.
+    everyone = tuple(sorted({r.group_code for r in rows} - {pdsa.OVERALL}))
     for group in groups:
         if group == pdsa.OVERALL and any(r.group_code == pdsa.OVERALL for r in rows):
             codes: tuple[str, ...] = (pdsa.OVERALL,)
+        elif group == pdsa.OVERALL:
+            codes = everyone
         else:
             codes = pdsa.group_codes_for(group)
         mine = [r for r in rows if r.group_code in codes and r.numerator is not None and r.denominator is not None]

@@ -339,6 +339,12 @@ def _add_derived(frame: pd.DataFrame, derived: Mapping[str, tuple[str, ...]], ki
     return pd.concat([frame, *extra], ignore_index=True)
 
 
+def _everyone(counts: Mapping[str, GroupCounts]) -> GroupCounts:
+    """Everyone in a window: the sum of every stored group (national codes, Z, 99 and "All other groups")."""
+    stored = [c for code, c in counts.items() if code != TOTAL]
+    return GroupCounts(TOTAL, sum(c.numerator for c in stored), sum(c.denominator for c in stored))
+
+
 def _counts(frame: pd.DataFrame, window: tuple[date, date] | None) -> dict[str, GroupCounts]:
     if window is None:
         return {}
@@ -554,8 +560,10 @@ def analyse_measure(
             before, after = _counts(base, baseline), _counts(base, recent)
             national_before = [before[c] for c in NATIONAL if c in before]
             national_after = [after[c] for c in NATIONAL if c in after]
+            # The combined rate is everyone's: every stored group, the missing categories and "All other groups".
             warnings.extend(stats.aggregation_check(
-                national_before, national_after, direction=direction_, min_count=policy.threshold, labels=labels))
+                [*national_before, _everyone(before)], [*national_after, _everyone(after)], direction=direction_,
+                min_count=policy.threshold, labels=labels))
             if measure_type == "balancing":
                 warnings.extend(stats.balancing_check(
                     national_before, national_after, direction=direction_, measure_name=name,
