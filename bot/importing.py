@@ -304,6 +304,12 @@ def apply_import(
             ["period", "group", "numerator", "denominator", "value"]
         ].itertuples(index=False, name=None)
     ]
+    if parsed.shape == "record":
+        # Every record was classified, so a period without Not stated or Not known records has none of them:
+        # store the zero, because a missing row means "not entered" (unknown completeness), as in /measure log.
+        have = {(period, group) for period, group, *_ in rows}
+        for period in sorted({period for period, *_ in rows}):
+            rows += [(period, code, 0, 0, None) for code in ethnicity.MISSING_CODES if (period, code) not in have]
     _write_rows(session, measure=measure, batch=batch, rows=rows, outcome=outcome)
     return outcome
 
