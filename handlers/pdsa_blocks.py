@@ -61,14 +61,16 @@ class CycleInfo:
     today: date
     ramp_step: int = 1
     history: list[str] = field(default_factory=list)
+    retrospective: bool = False  # planned after its end date: a test that already ran, recorded afterwards
 
     @property
     def overdue(self) -> bool:
-        return pdsa.is_overdue(self.status, self.end_date, self.today)
+        return pdsa.is_overdue(self.status, self.end_date, self.today, retrospective=self.retrospective)
 
     @property
     def next_step(self) -> str:
-        return pdsa.next_step(self.status, self.ref, self.end_date, self.today, self.decision)
+        return pdsa.next_step(self.status, self.ref, self.end_date, self.today, self.decision,
+                              retrospective=self.retrospective)
 
 
 def nice_date(value: date) -> str:
@@ -309,7 +311,9 @@ def cycle_card(cycle: CycleInfo, *, buttons: bool = True) -> list[Block]:
     status = STATUS_TEXT.get(cycle.status, cycle.status)
     if cycle.decision:
         status += f" ({cycle.decision})"
-    blocks.append(context(f"Cycle {cycle.number} · ramp step {cycle.ramp_step} · *{status}* · Next: {cycle.next_step}"))
+    # One numbering everywhere: "PDSA N.S", where S is the ramp step (never the cycle's internal number).
+    ramp = f"ramp step {cycle.ramp_step} · " if cycle.ramp_step > 1 else ""
+    blocks.append(context(f"PDSA {cycle.ref} · {ramp}*{status}* · Next: {cycle.next_step}"))
     if buttons:
         value = str(cycle.id)
         blocks.append(actions(
