@@ -22,6 +22,7 @@ from bot import ethnicity
 from bot.config import Settings
 from bot.equity.disclosure import cell
 from bot.importer import ImportRefused, ParsedImport, RejectedRow, read_extract
+from handlers.blocks import counted
 from storage import measures_repo
 from storage import repositories as repo
 from storage.models import DataBatch, DataPoint, DataRevision, Measure, utcnow
@@ -444,11 +445,13 @@ def summary_lines(outcome: ImportOutcome, *, safe: bool) -> list[str]:
         where = sorted({period_label(r.period, period) for r in outcome.replaced})
         shown_where = ", ".join(where[:6]) + (f" and {len(where) - 6} more periods" if len(where) > 6 else "")
         lines.append(
-            f"Replaced earlier values for {changed} period-and-group pair(s) ({shown_where}); "
+            f"Replaced earlier values for {counted(changed, 'period-and-group pair')} ({shown_where}); "
             "the earlier values are kept and come back with Undo."
         )
     if outcome.unchanged:
-        lines.append(f"{outcome.unchanged} period-and-group pair(s) were already stored with the same values.")
+        were = "was" if outcome.unchanged == 1 else "were"
+        lines.append(f"{counted(outcome.unchanged, 'period-and-group pair')} {were} already stored with the same "
+                     "values.")
     return lines
 
 

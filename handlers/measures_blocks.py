@@ -23,6 +23,7 @@ from handlers.blocks import (
     actions,
     button,
     context,
+    counted,
     divider,
     header,
     input_block,
@@ -276,7 +277,8 @@ def logged_message(
     replaced = len(outcome.replaced)
     text = f"<@{by}> entered {period} for *{outcome.measure_name}* ({groups})."
     if replaced:
-        text += f" {replaced} earlier value(s) were replaced; they are kept and come back with Undo."
+        were = "was" if replaced == 1 else "were"
+        text += f" {counted(replaced, 'earlier value')} {were} replaced; they are kept and come back with Undo."
     blocks = [section(text)]
     if blank:
         names = " and ".join(group_name(code) for code in blank)

@@ -194,7 +194,7 @@ def show_list(respond: Respond, engine: Engine, *, team_id: str, project_id: int
         today = _today(project)
         infos = [cycle_info(session, c, today=today) for c in pdsa_repo.list_cycles(session, project_id=project_id)]
         record = pdsa.prediction_record(pdsa_repo.study_scores(session, project_id=project_id)).text()
-    respond(blocks=pb.list_blocks(infos, record=record), text=f"{len(infos)} PDSA cycle(s)", response_type="ephemeral")
+    respond(blocks=pb.list_blocks(infos, record=record), text=blocks.counted(len(infos), "PDSA cycle"), response_type="ephemeral")
 
 
 def show_cycle(respond: Respond, engine: Engine, *, team_id: str, cycle_id: int) -> None:
@@ -311,8 +311,8 @@ def read_plan_form(
     elif not measure_ids:
         usable = [m for m in measures if m.measure_type != "balancing"] or list(measures)
         if usable:
-            errors[ids.B_PDSA_MEASURES] = ("A prediction needs a measure to be judged against: choose the measure(s) "
-                                           "these predictions are about.")
+            errors[ids.B_PDSA_MEASURES] = ("A prediction needs a measure to be judged against: choose the measure "
+                                           "(or measures) these predictions are about.")
         else:
             errors.setdefault(first_prediction_block, (
                 "A prediction needs a measure to be judged against, and this project has none yet. Add one with "

@@ -113,12 +113,12 @@ def plan_modal(
     if outcome_measures:
         options = [option(m.name, str(m.id)) for m in outcome_measures][:100]
         element: dict[str, Any] = {"type": "multi_static_select", "options": options,
-                                   "placeholder": plain("Choose the measure(s)")}
+                                   "placeholder": plain("Choose one or more measures")}
         chosen = {str(i) for i in p.get("measure_ids") or []}
         initial_options = [o for o in options if o["value"] in chosen]
         if initial_options:
             element["initial_options"] = initial_options
-        blocks.append(input_block(ids.B_PDSA_MEASURES, "Measure(s) to judge it", element, optional=True,
+        blocks.append(input_block(ids.B_PDSA_MEASURES, "Measures to judge it", element, optional=True,
                                   hint="The predictions below are judged against the first of these."))
     else:
         blocks.append(section(
@@ -301,7 +301,7 @@ def cycle_card(cycle: CycleInfo, *, buttons: bool = True) -> list[Block]:
         fields([
             ("When", f"{nice_date(cycle.start_date)} to {nice_date(cycle.end_date)}"),
             ("Who / where", " · ".join(x for x in (plan.get("who"), plan.get("where")) if x) or "not set"),
-            ("Measure(s)", ", ".join(cycle.measures) or "none"),
+            ("Measure" if len(cycle.measures) == 1 else "Measures", ", ".join(cycle.measures) or "none"),
             ("Balancing measure", cycle.balancing or "none chosen"),
             ("Shaped by those most affected", involvement),
         ]),

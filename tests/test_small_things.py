@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 
@@ -71,3 +72,50 @@ def test_home_drop_downs_hold_the_current_stage_only_and_fit_slack() -> None:
             assert len(shown) <= 75
             assert shown == prompt.text or (shown.endswith("…") and prompt.text.startswith(shown[:-1]))
             assert shown == prompt.text or prompt.text[len(shown) - 1] in " ,;:-", shown
+
+
+# --- "measure(s)": proper singular and plural -------------------------------------------------------------------
+
+
+def test_counted_says_one_or_many() -> None:
+    from handlers.blocks import counted
+
+    assert counted(1, "measure") == "1 measure"
+    assert counted(0, "measure") == "0 measures"
+    assert counted(3, "open PDSA cycle") == "3 open PDSA cycles"
+    assert counted(2, "person", "people") == "2 people" and counted(1, "person", "people") == "1 person"
+    assert counted(1200, "record") == "1,200 records"
+
+
+def test_no_user_facing_text_says_s_in_brackets() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    found = []
+    for path in [*root.joinpath("bot").rglob("*.py"), *root.joinpath("handlers").rglob("*.py")]:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            # A word followed by "(s)" inside a string: "measure(s)", "cycle(s)"; http(s) is a URL scheme.
+            for match in re.finditer(r"([A-Za-z]+)\(s\)", code):
+                if match.group(1) != "http" and ('"' in code or "'" in code) and '"""' not in line:
+                    found.append(f"{path.relative_to(root)}:{number}: {match.group(0)}")
+    assert found == []
+
+
+def test_the_project_card_and_log_reply_use_singular_and_plural() -> None:
+    from bot.importing import ImportOutcome
+    from handlers import blocks
+    from handlers import measures_blocks as mb
+
+    project = {"id": 1, "name": "PPH", "aim": "Reduce PPH", "focus_groups": ["N"], "reference_group": "A",
+               "channel_id": "C1", "target": "", "target_date": None}
+    card = json.dumps(blocks.project_card(project, leads=["U1"], partner_count=0, stages_done={},
+                                          measure_count=1, open_cycles=0), ensure_ascii=False)
+    assert "1 measure \u00b7 0 open PDSA cycles" in card and "(s)" not in card
+    outcome = ImportOutcome(batch_id=1, measure_id=1, measure_name="PPH", period="month", source="log", filename=None,
+                            shape="aggregated", rows_read=1, rows_used=1, rejected_count=0,
+                            periods=[date(2026, 2, 1)], groups=["N"])
+    outcome.replaced = [object()]  # type: ignore[list-item]
+    _, text = mb.logged_message(outcome, by="U1")
+    assert "1 earlier value was replaced" in text
