@@ -7,7 +7,7 @@ and `/equity missing`.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
@@ -48,6 +48,7 @@ def _missing_report(live: Any) -> str:
 
 
 @pytest.mark.e2e
+@pytest.mark.clock(datetime(2026, 3, 10, 9, 30, tzinfo=UTC))  # February's figures are in, March's are not
 def test_a_midwife_who_leaves_not_stated_and_not_known_blank_is_told_completeness_is_unknown(live: Any) -> None:
     start_project(live)
     add_measure(live)

@@ -433,6 +433,7 @@ def test_cycles_are_isolated_per_channel(live: Any) -> None:
     assert not any(v.get("callback_id") == ids.CB_PDSA_DO for v in live.standin.views())
 
 
+@pytest.mark.clock(datetime(2026, 3, 10, 9, 30, tzinfo=UTC))
 def test_a_cycle_planned_after_its_dates_is_not_overdue_and_asks_what_happened(live: Any) -> None:
     # Today is 10 March 2026; the test ran March to May 2025 and is being written up now. That is normal.
     start_project(live)
