@@ -244,9 +244,15 @@ def log_modal(
             {"type": "datepicker", "initial_date": period_initial.isoformat()},
         )
     )
+    zero = "0" if kind == "count" else "0/0"
     for code in groups:
         element = text_input(placeholder=placeholder, initial=values.get(code), max_length=40)
-        blocks.append(input_block(ids.B_LOG_ROW_PREFIX + code, ethnicity.display(code), element, optional=True))
+        # Blank is unknown, not zero: for the missing categories that difference decides whether completeness
+        # can be reported at all.
+        row_hint = (f"Type {zero} if there were none. Left blank, it counts as not entered, so completeness is unknown."
+                if code in ethnicity.MISSING_CODES and kind != "value" else None)
+        blocks.append(input_block(ids.B_LOG_ROW_PREFIX + code, ethnicity.display(code), element, optional=True,
+                                  hint=row_hint))
     switch = (
         button("Show only the usual groups", ids.A_LOG_FULL_LIST, value="short")
         if full

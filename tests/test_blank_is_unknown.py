@@ -52,6 +52,10 @@ def _missing_report(live: Any) -> str:
 def test_a_midwife_who_leaves_not_stated_and_not_known_blank_is_told_completeness_is_unknown(live: Any) -> None:
     start_project(live)
     add_measure(live)
+    # The form says what a blank Not stated or Not known box means, and how to say "none".
+    hints = {b["block_id"]: b.get("hint", {}).get("text", "") for b in open_log(live)["blocks"] if b["type"] == "input"}
+    assert "Type 0/0 if there were none" in hints[ROW + "Z"] and "not entered" in hints[ROW + "99"]
+    assert hints[ROW + "N"] == ""
     # The midwife fills in the groups and leaves Not stated and Not known empty.
     reply = _log(live, FEBRUARY, {ROW + "N": "14/230", ROW + "M": "9/120", ROW + "A": "12/300",
                                   ROW + "OTHERS": "9/150"})
