@@ -166,10 +166,12 @@ def safe_stats(a: an.MeasureAnalysis, policy: DisclosurePolicy) -> list[GroupSta
 def render(ca: an.ChannelAnalysis, view: str, policy: DisclosurePolicy, window_months: int) -> charts.Chart:
     a = ca.analysis
     short = {c: _short(c) for c in a.labels}
-    if view == "completeness" and a.missing is not None and a.missing.by_period:
+    # Periods whose Not stated or Not known was not entered have no shares (blank is unknown): they are left out
+    # of the chart rather than drawn, and described, as 0%.
+    known = [p for p in (a.missing.by_period if a.missing is not None else []) if p.valid_share is not None]
+    if view == "completeness" and known:
         return charts.completeness_chart(
-            [(p.period, p.valid_share or 0.0, p.not_stated_share or 0.0, p.not_known_share or 0.0)
-             for p in a.missing.by_period],
+            [(p.period, p.valid_share or 0.0, p.not_stated_share or 0.0, p.not_known_share or 0.0) for p in known],
             measure_name=a.name,
         )
     if view == "gaps" and (a.groups or a.value_groups):
@@ -252,7 +254,8 @@ def post_missing_report(client: WebClient, jobs: list[MeasureJob], *, project_na
         data_warnings = [w for w in a.warnings if w.code.startswith(("COMPLETENESS", "MISSING", "STALE", "GROUP_ABSENT",
                                                                       "OTHER_CATEGORIES"))]
         rows.append((job.name, a.missing, data_warnings))
-        if a.missing is not None and a.missing.by_period and len(charts_to_post) < 3:
+        known = a.missing is not None and any(p.valid_share is not None for p in a.missing.by_period)
+        if known and len(charts_to_post) < 3:
             charts_to_post.append(render(ca, "completeness", job.policy, 3))
     report, text = eb.missing_report_blocks(project_name, rows)
     for i, chart in enumerate(charts_to_post):

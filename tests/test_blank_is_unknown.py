@@ -71,6 +71,8 @@ def test_a_midwife_who_leaves_not_stated_and_not_known_blank_is_told_completenes
     report = _missing_report(live)
     assert "100.0%" not in report and "No data-quality warnings" not in report
     assert "completeness unknown" in report.lower()
+    # No chart of shares for a period whose shares are unknown (it would draw, and describe, 0%).
+    assert [f for f in live.standin.files() if f.filename.startswith("completeness")] == []
 
     # Typing 0 is an answer: the period's completeness is then known, and the warnings go.
     reply = _log(live, FEBRUARY, {ROW + "Z": "0/0", ROW + "99": "0/0"}, user=LEAD)
@@ -86,6 +88,8 @@ def test_a_midwife_who_leaves_not_stated_and_not_known_blank_is_told_completenes
     assert "unknown for 1 of 2 periods" in listing
     report = _missing_report(live)
     assert "unknown for 1 period" in report and "No data-quality warnings" not in report
+    [chart] = [f for f in live.standin.files() if f.filename.startswith("completeness")]
+    assert "Feb" in (chart.alt_txt or "") and "Jan" not in (chart.alt_txt or ""), chart.alt_txt
 
 
 def _frame(rows: list[tuple[date, str, int, int]]) -> pd.DataFrame:
