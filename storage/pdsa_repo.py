@@ -174,10 +174,18 @@ def get_cycle_by_id(session: Session, *, team_id: str, cycle_id: int) -> PdsaCyc
 
 
 def find_cycle(session: Session, *, project_id: int, ref: str) -> PdsaCycle | None:
-    """A cycle by its number ("3") or by series and ramp step as the card shows it ("1.2")."""
+    """A cycle by series and ramp step as the card shows it ("1.2"), or by series alone ("3": that test's latest
+    ramp step, the one people are working on); a number that starts no series is the cycle with that number."""
     ref = ref.strip().lstrip("#")
     if ref.isdigit():
-        return get_cycle(session, project_id=project_id, number=int(ref))
+        cycle = get_cycle(session, project_id=project_id, number=int(ref))
+        if cycle is None or cycle.id is None or cycle.series_id not in (None, cycle.id):
+            return cycle
+        return session.exec(
+            select(PdsaCycle)
+            .where(PdsaCycle.project_id == project_id, PdsaCycle.series_id == cycle.id)
+            .order_by(col(PdsaCycle.ramp_step).desc())
+        ).first() or cycle
     series, _, step = ref.partition(".")
     if not (series.isdigit() and step.isdigit()):
         return None
