@@ -259,8 +259,11 @@ def _make_projects(engine: Engine) -> dict[int, ProjectPlan]:
             for member in repo.members(session, project_id=project.id, role="partner"):
                 member.consent = plan.partners[member.user_id]
                 session.add(member)
+            rules = {"team_prompt": plan.team, "lead_nudge": plan.nudge, "partner_prompt": plan.partner}
             for schedule in sched.ensure_default_schedules(session, project=project, now=START):
-                rule = {"team_prompt": plan.team, "lead_nudge": plan.nudge, "partner_prompt": plan.partner}[schedule.kind]
+                rule = rules.get(schedule.kind)
+                if rule is None:
+                    continue  # a kind the sweep does not cover keeps its defaults
                 schedule.weekdays = list(rule.weekdays)
                 schedule.hour, schedule.minute, schedule.every_weeks = rule.hour, rule.minute, rule.every_weeks
                 schedule.skip_bank_holidays = rule.skip_bank_holidays
