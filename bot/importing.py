@@ -23,6 +23,7 @@ from bot import periods as per
 from bot.config import Settings
 from bot.equity.disclosure import cell
 from bot.importer import ImportRefused, ParsedImport, RejectedRow, read_extract
+from handlers.blocks import counted
 from storage import measures_repo
 from storage import repositories as repo
 from storage.models import DataBatch, DataPoint, DataRevision, Measure, utcnow
@@ -359,6 +360,12 @@ def apply_import(
             ["period", "group", "numerator", "denominator", "value"]
         ].itertuples(index=False, name=None)
     ]
+    if parsed.shape == "record":
+        # Every record was classified, so a period without Not stated or Not known records has none of them:
+        # store the zero, because a missing row means "not entered" (unknown completeness), as in /measure log.
+        have = {(period, group) for period, group, *_ in rows}
+        for period in sorted({period for period, *_ in rows}):
+            rows += [(period, code, 0, 0, None) for code in ethnicity.MISSING_CODES if (period, code) not in have]
     _write_rows(session, measure=measure, batch=batch, rows=rows, outcome=outcome)
     return outcome
 
@@ -508,14 +515,14 @@ def summary_lines(outcome: ImportOutcome, *, safe: bool) -> list[str]:
     if changed:
         where = sorted({period_label(r.period, period) for r in outcome.replaced})
         shown_where = ", ".join(where[:6]) + (f" and {len(where) - 6} more periods" if len(where) > 6 else "")
-        pairs = _plural(changed, "period-and-group pair", "period-and-group pairs")
         lines.append(
-            f"Replaced earlier values for {changed:,} {pairs} ({shown_where}); "
+            f"Replaced earlier values for {counted(changed, 'period-and-group pair')} ({shown_where}); "
             "the earlier values are kept and come back with Undo."
         )
     if outcome.unchanged:
-        pairs = _plural(outcome.unchanged, "period-and-group pair was", "period-and-group pairs were")
-        lines.append(f"{outcome.unchanged:,} {pairs} already stored with the same values.")
+        were = "was" if outcome.unchanged == 1 else "were"
+        lines.append(f"{counted(outcome.unchanged, 'period-and-group pair')} {were} already stored with the same "
+                     "values.")
     return lines
 
 

@@ -94,6 +94,9 @@ class DeliveryConfig:
     max_catchup: timedelta = timedelta(days=31)
     per_channel_interval: float = 1.0  # Slack's chat.postMessage limit: about 1 message per second per channel
     workers: int = 8
+    # How long a person's users.info (time zone, name) is reused across syncs. Without it every 30-second sync
+    # near a DM's time asked again for every partner and lead, which Slack's Tier 4 limit would soon refuse.
+    people_ttl: timedelta = timedelta(hours=1)
 
     def grace_for(self, kind: str) -> timedelta:
         return self.grace.get(kind, self.default_grace)
@@ -227,6 +230,8 @@ class Deliverer:
         self.catalogue = catalogue or load_catalogue()
         self.throttle = Throttle(self.config.per_channel_interval)
         self._run_lock = threading.Lock()
+        self.people: dict[str, tuple[float, dict[str, Any]]] = {}  # user id -> (monotonic time, users.info user)
+        self.people_lock = threading.Lock()
 
     # --- the whole run ------------------------------------------------------------------------------
 
@@ -791,12 +796,22 @@ class _RunContext:
         with self._lock:
             if user_id in self._users:
                 return self._users[user_id]
-        info: dict[str, Any] = {}
-        if client is not None:
-            try:
-                info = dict(client.users_info(user=user_id).get("user") or {})
-            except (SlackApiError, urllib.error.URLError, OSError) as exc:
-                logger.warning("users.info for %s failed (%s); using the schedule's time zone", user_id, exc)
+        deliverer = self.deliverer
+        ttl = deliverer.config.people_ttl.total_seconds()
+        with deliverer.people_lock:
+            cached = deliverer.people.get(user_id)
+        if cached is not None and time.monotonic() - cached[0] < ttl:
+            info = cached[1]
+        else:
+            info = {}
+            if client is not None:
+                try:
+                    info = dict(client.users_info(user=user_id).get("user") or {})
+                except (SlackApiError, urllib.error.URLError, OSError) as exc:
+                    logger.warning("users.info for %s failed (%s); using the schedule's time zone", user_id, exc)
+            if info:  # a failed look-up is tried again at the next sync
+                with deliverer.people_lock:
+                    deliverer.people[user_id] = (time.monotonic(), info)
         with self._lock:
             self._users[user_id] = info
         return info

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from bot import ethnicity
 from bot.equity.disclosure import DisclosurePolicy
 from handlers.blocks import Block, context, header, section, typed
-from storage import answers_repo
+from storage import answers_repo, pdsa_repo
 from storage import repositories as repo
 from storage.models import Answer, Measure, Project
 
@@ -176,12 +176,15 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
     cycles = answers_repo.cycles(session, project_id=project.id)
     overdue = [c for c in cycles if c.status in ("planned", "doing") and c.end_date < today]
     awaiting_act = [c for c in cycles if c.status == "studied"]
+    # The same "PDSA N.S" the cards, /pdsa list and the commands use.
+    ref = {c.id: f"{pdsa_repo.series_number(session, cycle=c)}.{c.ramp_step}" for c in [*overdue, *awaiting_act]}
     cycle_lines = [
-        f"• Cycle {c.number} (“{typed(c.title)}”) ended on {c.end_date.day} {c.end_date:%b} and is waiting to be studied: "
-        f"`/pdsa study {c.number}`"
+        f"• PDSA {ref[c.id]} (“{typed(c.title)}”) ended on {c.end_date.day} {c.end_date:%b} and is waiting to be "
+        f"studied: `/pdsa study {ref[c.id]}`"
         for c in overdue[:3]
     ] + [
-        f"• Cycle {c.number} (“{typed(c.title)}”) has been studied and is waiting for a decision: `/pdsa act {c.number}`"
+        f"• PDSA {ref[c.id]} (“{typed(c.title)}”) has been studied and is waiting for a decision: "
+        f"`/pdsa act {ref[c.id]}`"
         for c in awaiting_act[:2]
     ]
     if cycle_lines:
@@ -206,10 +209,10 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
 
     step = _next_step(
         has_measures=bool(measures),
-        overdue=[c.number for c in overdue],
+        overdue=[ref[c.id] for c in overdue],
         completeness_low=any(f.completeness_low for f in findings.values()),
         has_balancing=bool(balancing),
-        awaiting_act=[c.number for c in awaiting_act],
+        awaiting_act=[ref[c.id] for c in awaiting_act],
         has_partners=any(p.consent == "given" and not p.stopped for p in partners),
         balancing_concern=next(
             ((m.name, findings[m.id].concerns[0]) for m in balancing[:2] if findings[m.id].concerns), None
@@ -225,10 +228,10 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
 def _next_step(
     *,
     has_measures: bool,
-    overdue: list[int],
+    overdue: list[str],
     completeness_low: bool,
     has_balancing: bool,
-    awaiting_act: list[int],
+    awaiting_act: list[str],
     has_partners: bool,
     balancing_concern: tuple[str, str] | None = None,
     answers_this_week: int = 0,
@@ -237,7 +240,7 @@ def _next_step(
     if not has_measures:
         return "Define an outcome measure split by ethnic group: `/measure new`."
     if overdue:
-        return f"Study cycle {overdue[0]}: what happened for each ethnic group, against your predictions? `/pdsa study {overdue[0]}`"
+        return f"Study PDSA {overdue[0]}: what happened for each ethnic group, against your predictions? `/pdsa study {overdue[0]}`"
     if balancing_concern:
         measure, group = balancing_concern
         return (f"Look at *{typed(measure)}* for {group}: the balancing measure shows a signal of concern. Is the change "
@@ -248,7 +251,7 @@ def _next_step(
     if not has_balancing:
         return "Define a balancing measure to catch harm to any group: `/measure new` and choose type *balancing*."
     if awaiting_act:
-        return f"Decide what to do with cycle {awaiting_act[0]}: adopt, adapt or abandon. `/pdsa act {awaiting_act[0]}`"
+        return f"Decide what to do with PDSA {awaiting_act[0]}: adopt, adapt or abandon. `/pdsa act {awaiting_act[0]}`"
     if not has_partners:
         return "Invite a service-user partner with lived experience: `/mfi partners`."
     if answers_this_week:

@@ -360,12 +360,18 @@ def prediction_record(scores: Iterable[Mapping[str, Any]]) -> PredictionRecord:
 # ---------------------------------------------------------------- where a cycle is up to
 
 
-def is_overdue(status: str, end_date: date, today: date) -> bool:
-    """Past its end date and not yet studied."""
-    return status in ("planned", "doing") and end_date < today
+def is_overdue(status: str, end_date: date, today: date, *, retrospective: bool = False) -> bool:
+    """Past its end date and not yet studied. A retrospective cycle (planned after its dates, to record a test
+    that has already run) is never overdue: logging it late is the point."""
+    return status in ("planned", "doing") and end_date < today and not retrospective
 
 
-def next_step(status: str, ref: str, end_date: date, today: date, decision: str | None = None) -> str:
+def next_step(
+    status: str, ref: str, end_date: date, today: date, decision: str | None = None, *, retrospective: bool = False
+) -> str:
+    if retrospective and status == "planned" and end_date < today:
+        return (f"This test has already run: log what happened (`/pdsa do {ref}`), then study it "
+                f"(`/pdsa study {ref}`)")
     if status == "planned":
         step = f"Do: run the test and log what happens (`/pdsa do {ref}`)"
     elif status == "doing":
@@ -374,7 +380,7 @@ def next_step(status: str, ref: str, end_date: date, today: date, decision: str 
         step = f"Act: adopt, adapt or abandon (`/pdsa act {ref}`)"
     else:
         return f"Closed: {decision or 'decided'}"
-    if is_overdue(status, end_date, today):
+    if is_overdue(status, end_date, today, retrospective=retrospective):
         ended = f"*OVERDUE*: the test ended on {end_date.day} {end_date:%b %Y} and has not been studied. "
         if status == "doing":
             return ended + f"Study it now (`/pdsa study {ref}`)"

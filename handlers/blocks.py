@@ -49,6 +49,9 @@ def typed_within(text: str, *values: object) -> str:
         if value != typed(value):
             text = text.replace(value, typed(value))
     return text
+def counted(n: int, singular: str, plural: str | None = None) -> str:
+    """ "1 measure", "3 measures", "0 measures": a count with the noun in the right number, never "measure(s)"."""
+    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
 
 
 def plain(text: str, *, emoji: bool = True) -> dict[str, Any]:
@@ -418,7 +421,8 @@ def project_card(
             ]
         ),
         section("*The framework's stages*\n" + stage_checklist(stages_done)),
-        context(f"{measure_count} measure(s) · {open_cycles} open PDSA cycle(s) · `/mfi help` for every command"),
+        context(f"{counted(measure_count, 'measure')} · {counted(open_cycles, 'open PDSA cycle')} · "
+                "`/mfi help` for every command"),
         actions(
             button("Add a measure", ids.A_OPEN_MEASURE_NEW, value=str(project["id"]), style="primary"),
             button("Plan a PDSA cycle", ids.A_OPEN_PDSA_NEW, value=str(project["id"])),

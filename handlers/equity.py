@@ -174,10 +174,13 @@ def render(ca: an.ChannelAnalysis, view: str, policy: DisclosurePolicy, window_m
     a = ca.analysis
     short = {c: _short(c) for c in a.labels}
     since = a.window[0] if a.window is not None and not whole_series else None
-    if view == "completeness" and a.missing is not None and a.missing.by_period:
+    # Periods whose Not stated or Not known was not entered have no shares (blank is unknown): they are left out
+    # of the chart rather than drawn, and described, as 0%.
+    known = [p for p in (a.missing.by_period if a.missing is not None else [])
+             if p.valid_share is not None and (since is None or p.period >= since)]
+    if view == "completeness" and known:
         return charts.completeness_chart(
-            [(p.period, p.valid_share or 0.0, p.not_stated_share or 0.0, p.not_known_share or 0.0)
-             for p in a.missing.by_period if since is None or p.period >= since],
+            [(p.period, p.valid_share or 0.0, p.not_stated_share or 0.0, p.not_known_share or 0.0) for p in known],
             measure_name=a.name, period=a.period,
         )
     if view == "gaps" and (a.groups or a.value_groups):
@@ -307,7 +310,8 @@ def post_missing_report(client: WebClient, jobs: list[MeasureJob], *, project_na
         data_warnings = [w for w in a.warnings if w.code.startswith(("COMPLETENESS", "MISSING", "STALE", "GROUP_ABSENT",
                                                                       "OTHER_CATEGORIES"))]
         rows.append((job.name, a.missing, data_warnings))
-        if a.missing is not None and a.missing.by_period and len(charts_to_post) < 3:
+        known = a.missing is not None and any(p.valid_share is not None for p in a.missing.by_period)
+        if known and len(charts_to_post) < 3:
             # The data-quality report shows recording over the whole history, not one window.
             charts_to_post.append(render(ca, "completeness", job.policy, 3, whole_series=True))
     report, text = eb.missing_report_blocks(project_name, rows)

@@ -309,14 +309,22 @@ def no_data_text(measure_name: str) -> str:
 
 
 def missing_line(name: str, summary: MissingSummary | None) -> str:
+    if summary is not None and summary.unknown_periods and summary.valid_share is None:
+        return (f"*{blocks.typed(name)}*: completeness unknown: Not stated (Z) or Not known (99) was left blank, and blank "
+                "is not zero.")
     if summary is None or summary.valid_share is None:
         return f"*{blocks.typed(name)}*: no record counts, so ethnicity recording cannot be assessed."
 
     def pct(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.1%}"
 
-    return (f"*{blocks.typed(name)}*: valid ethnic category {pct(summary.valid_share)}; Not stated (Z) "
+    line = (f"*{blocks.typed(name)}*: valid ethnic category {pct(summary.valid_share)}; Not stated (Z) "
             f"{pct(summary.not_stated_share)}; Not known (99) {pct(summary.not_known_share)}")
+    if summary.unknown_periods:
+        n = len(summary.unknown_periods)
+        line += (f" (unknown for {n} {'period' if n == 1 else 'periods'} where Not stated or Not known was left "
+                 "blank; these shares leave them out)")
+    return line
 
 
 def missing_report_blocks(

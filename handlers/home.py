@@ -50,8 +50,8 @@ def build_home(session: Session, *, team_id: str, user_id: str) -> dict[str, Any
                 f"_For whom:_ {blocks.describe_groups(project.focus_groups)}"
             ),
             blocks.context(
-                f"{role_text.get(role, role)} · {progress['measure_count']} measure(s) · "
-                f"{progress['open_cycles']} open PDSA cycle(s) · "
+                f"{role_text.get(role, role)} · {blocks.counted(progress['measure_count'], 'measure')} · "
+                f"{blocks.counted(progress['open_cycles'], 'open PDSA cycle')} · "
                 f"{sum(done.values())} of {len(done)} framework stages under way"
             ),
         ]

@@ -380,9 +380,12 @@ def handle_log_submission(
             ack(response_action="errors", errors=errors)
             return
         outcome = importing.log_period(session, measure=measure, period_start=start, rows=rows, user_id=user_id)
+        blank = ([] if measure.kind == "value" else
+                 measures_repo.blank_missing_categories(session, measure_id=measure.id or 0, period_start=start))
+        measure_kind = measure.kind
         channel_id = project.channel_id
     ack()
-    message, text = mb.logged_message(outcome, by=user_id)
+    message, text = mb.logged_message(outcome, by=user_id, blank=blank, kind=measure_kind)
     client.chat_postMessage(channel=channel_id, text=text, blocks=message)
 
 

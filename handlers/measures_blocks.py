@@ -24,6 +24,7 @@ from handlers.blocks import (
     actions,
     button,
     context,
+    counted,
     divider,
     header,
     input_block,
@@ -258,9 +259,15 @@ def log_modal(
             {"type": "datepicker", "initial_date": period_initial.isoformat()},
         )
     )
+    zero = "0" if kind == "count" else "0/0"
     for code in groups:
         element = text_input(placeholder=placeholder, initial=values.get(code), max_length=40)
-        blocks.append(input_block(ids.B_LOG_ROW_PREFIX + code, ethnicity.display(code), element, optional=True))
+        # Blank is unknown, not zero: for the missing categories that difference decides whether completeness
+        # can be reported at all.
+        row_hint = (f"Type {zero} if there were none. Left blank, it counts as not entered, so completeness is unknown."
+                if code in ethnicity.MISSING_CODES and kind != "value" else None)
+        blocks.append(input_block(ids.B_LOG_ROW_PREFIX + code, ethnicity.display(code), element, optional=True,
+                                  hint=row_hint))
     switch = (
         button("Show only the usual groups", ids.A_LOG_FULL_LIST, value="short")
         if full
@@ -282,15 +289,28 @@ def log_modal(
     )
 
 
-def logged_message(outcome: ImportOutcome, *, by: str) -> tuple[list[Block], str]:
+def logged_message(
+    outcome: ImportOutcome, *, by: str, blank: Sequence[str] = (), kind: str = "proportion"
+) -> tuple[list[Block], str]:
+    """The channel's confirmation of a /measure log entry; `blank` lists Z and 99 when they were not entered."""
     period = period_label(outcome.periods[0], outcome.period)
     groups = ", ".join(group_name(g) for g in outcome.groups)
     replaced = len(outcome.replaced)
     text = f"<@{by}> entered {period} for *{typed(outcome.measure_name)}* ({groups})."
     if replaced:
-        text += f" {replaced} earlier value(s) were replaced; they are kept and come back with Undo."
-    blocks = [
-        section(text),
+        were = "was" if replaced == 1 else "were"
+        text += f" {counted(replaced, 'earlier value')} {were} replaced; they are kept and come back with Undo."
+    blocks = [section(text)]
+    if blank:
+        names = " and ".join(group_name(code) for code in blank)
+        warning = (
+            f":warning: {names} {'was' if len(blank) == 1 else 'were'} left blank, so how complete ethnicity "
+            f"recording is for {period} is unknown (blank means not entered, not zero). If there were none, "
+            f"enter {'0' if kind == 'count' else '0/0'} for {'it' if len(blank) == 1 else 'them'} with `/measure log`."
+        )
+        blocks.append(section(warning))
+        text += " " + warning
+    blocks += [
         actions(button("Undo this entry", ids.A_UNDO_BATCH, value=str(outcome.batch_id))),
         context(f"Entry {outcome.batch_id} · `/measure undo {outcome.batch_id}` does the same."),
     ]
@@ -320,14 +340,24 @@ def measure_list(
         latest = row.get("latest")
         latest_text = period_label(latest, row["period"]) if latest else "no data yet"
         complete = row.get("completeness")
-        if complete is None or not complete.total:
+        unknown = complete.unknown_periods if complete is not None else 0
+        if (complete is None or not complete.total) and not unknown:
             complete_text = "no record counts (values)" if row["kind"] == "value" else "no records yet"
+        elif complete is not None and not complete.total:
+            complete_text = (":warning: unknown: Not stated (Z) or Not known (99) was left blank "
+                             f"(blank is not zero). Enter them with `/measure log {row['name']}`")
         else:
+            assert complete is not None
             complete_text = (
                 f"{_pct(complete.stated, complete.total)} with a stated ethnicity (A–S) · "
                 f"Not stated (Z) {_pct(complete.not_stated, complete.total)} · "
                 f"Not known (99) {_pct(complete.not_known, complete.total)}"
             )
+            if unknown:
+                complete_text += (
+                    f" · :warning: unknown for {unknown} of {complete.periods} periods, where Not stated or Not "
+                    "known was left blank (not counted above)"
+                )
         blocks.append(divider())
         blocks.append(section(f"*{typed(row['name'])}*\n{describe_measure(row)}"))
         blocks.append(context(f"Latest period: {latest_text} · Ethnicity recorded: {complete_text}"))

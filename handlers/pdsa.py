@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -77,6 +77,10 @@ def _primary_measure(session: Session, cycle: PdsaCycle) -> Measure | None:
     return None
 
 
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def cycle_info(session: Session, cycle: PdsaCycle, *, today: date, with_history: bool = False) -> pb.CycleInfo:
     assert cycle.id is not None
     measures = [pdsa_repo.get_measure(session, project_id=cycle.project_id, measure_id=int(i)) for i in cycle.measure_ids]
@@ -93,6 +97,7 @@ def cycle_info(session: Session, cycle: PdsaCycle, *, today: date, with_history:
         status=cycle.status, decision=cycle.decision, measures=[m.name for m in named],
         balancing=balancing.name if balancing else None, kind=named[0].kind if named else "proportion",
         today=today, ramp_step=cycle.ramp_step,
+        retrospective=_as_utc(cycle.created_at).date() > cycle.end_date,
     )
     if with_history:
         info.history = [_history_line(e) for e in pdsa_repo.entries(session, cycle_id=cycle.id)]
@@ -131,7 +136,7 @@ def _unknown_cycle_text(session: Session, project: Project, ref: str) -> str:
     cycles = pdsa_repo.list_cycles(session, project_id=project.id)
     if not cycles:
         return f"There's no PDSA cycle `{blocks.typed(ref[:20])}` here: this project has no cycles yet. Plan one with `/pdsa new`."
-    refs = ", ".join(f"{pdsa_repo.series_number(session, cycle=c)}.{c.ramp_step} (cycle {c.number})" for c in cycles[-15:])
+    refs = ", ".join(f"{pdsa_repo.series_number(session, cycle=c)}.{c.ramp_step}" for c in cycles[-15:])
     return (f"There's no PDSA cycle `{blocks.typed(ref[:20])}` in this channel's project. Cycles here: {refs}. "
             "`/pdsa list` shows them with their next step.\n" + HELP)
 
@@ -190,7 +195,7 @@ def show_list(respond: Respond, engine: Engine, *, team_id: str, project_id: int
         today = _today(project)
         infos = [cycle_info(session, c, today=today) for c in pdsa_repo.list_cycles(session, project_id=project_id)]
         record = pdsa.prediction_record(pdsa_repo.study_scores(session, project_id=project_id)).text()
-    respond(blocks=pb.list_blocks(infos, record=record), text=f"{len(infos)} PDSA cycle(s)", response_type="ephemeral")
+    respond(blocks=pb.list_blocks(infos, record=record), text=blocks.counted(len(infos), "PDSA cycle"), response_type="ephemeral")
 
 
 def show_cycle(respond: Respond, engine: Engine, *, team_id: str, cycle_id: int) -> None:
@@ -307,8 +312,8 @@ def read_plan_form(
     elif not measure_ids:
         usable = [m for m in measures if m.measure_type != "balancing"] or list(measures)
         if usable:
-            errors[ids.B_PDSA_MEASURES] = ("A prediction needs a measure to be judged against: choose the measure(s) "
-                                           "these predictions are about.")
+            errors[ids.B_PDSA_MEASURES] = ("A prediction needs a measure to be judged against: choose the measure "
+                                           "(or measures) these predictions are about.")
         else:
             errors.setdefault(first_prediction_block, (
                 "A prediction needs a measure to be judged against, and this project has none yet. Add one with "

@@ -62,14 +62,16 @@ class CycleInfo:
     today: date
     ramp_step: int = 1
     history: list[str] = field(default_factory=list)
+    retrospective: bool = False  # planned after its end date: a test that already ran, recorded afterwards
 
     @property
     def overdue(self) -> bool:
-        return pdsa.is_overdue(self.status, self.end_date, self.today)
+        return pdsa.is_overdue(self.status, self.end_date, self.today, retrospective=self.retrospective)
 
     @property
     def next_step(self) -> str:
-        return pdsa.next_step(self.status, self.ref, self.end_date, self.today, self.decision)
+        return pdsa.next_step(self.status, self.ref, self.end_date, self.today, self.decision,
+                              retrospective=self.retrospective)
 
 
 def nice_date(value: date) -> str:
@@ -112,12 +114,12 @@ def plan_modal(
     if outcome_measures:
         options = [option(m.name, str(m.id)) for m in outcome_measures][:100]
         element: dict[str, Any] = {"type": "multi_static_select", "options": options,
-                                   "placeholder": plain("Choose the measure(s)")}
+                                   "placeholder": plain("Choose one or more measures")}
         chosen = {str(i) for i in p.get("measure_ids") or []}
         initial_options = [o for o in options if o["value"] in chosen]
         if initial_options:
             element["initial_options"] = initial_options
-        blocks.append(input_block(ids.B_PDSA_MEASURES, "Measure(s) to judge it", element, optional=True,
+        blocks.append(input_block(ids.B_PDSA_MEASURES, "Measures to judge it", element, optional=True,
                                   hint="The predictions below are judged against the first of these."))
     else:
         blocks.append(section(
@@ -308,7 +310,7 @@ def cycle_card(cycle: CycleInfo, *, buttons: bool = True) -> list[Block]:
         fields([
             ("When", f"{nice_date(cycle.start_date)} to {nice_date(cycle.end_date)}"),
             ("Who / where", " · ".join(typed(x) for x in (plan.get("who"), plan.get("where")) if x) or "not set"),
-            ("Measure(s)", ", ".join(typed(m) for m in cycle.measures) or "none"),
+            ("Measure" if len(cycle.measures) == 1 else "Measures", ", ".join(typed(m) for m in cycle.measures) or "none"),
             ("Balancing measure", typed(cycle.balancing or "none chosen")),
             ("Shaped by those most affected", involvement),
         ]),
@@ -318,7 +320,9 @@ def cycle_card(cycle: CycleInfo, *, buttons: bool = True) -> list[Block]:
     status = STATUS_TEXT.get(cycle.status, cycle.status)
     if cycle.decision:
         status += f" ({typed(cycle.decision)})"
-    blocks.append(context(f"Cycle {cycle.number} · ramp step {cycle.ramp_step} · *{status}* · Next: {cycle.next_step}"))
+    # One numbering everywhere: "PDSA N.S", where S is the ramp step (never the cycle's internal number).
+    ramp = f"ramp step {cycle.ramp_step} · " if cycle.ramp_step > 1 else ""
+    blocks.append(context(f"PDSA {cycle.ref} · {ramp}*{status}* · Next: {cycle.next_step}"))
     if buttons:
         value = str(cycle.id)
         blocks.append(actions(

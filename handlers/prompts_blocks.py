@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.prompts import Prompt, load_catalogue
+from bot.prompts import STEPS, Prompt, load_catalogue
 from bot.schedule_rules import REGIONS
 from handlers import ids
 from handlers.blocks import (
@@ -84,17 +84,26 @@ def _partner_controls(*, delivery_id: int | None = None, project_id: int | None 
     return [first, button("Stop questions", ids.A_PARTNER_STOP, value=ref, style="danger", confirm=stop_confirm)]
 
 
+def prompt_label(prompt: Prompt) -> str:
+    """What a prompt is labelled with: its PDSA step when it is about one (a question asked before a test is
+    "Planning your next test", never "Evaluate and reflect"), otherwise its framework stage."""
+    return STEPS[prompt.step] if prompt.step else _stage_title(prompt.stage)
+
+
 def team_prompt_message(prompt: Prompt, *, project_name: str, reason: str, delivery_id: int) -> tuple[list[Block], str]:
     """This week's reflective prompt for the project channel; answers come back through a modal into the thread."""
-    title = _stage_title(prompt.stage)
+    title = prompt_label(prompt)
     blocks: list[Block] = [
         header(f"This week's reflection: {title}"),
         section(f"*{prompt.text}*"),
     ]
     if prompt.follow_up:
         blocks.append(context(prompt.follow_up))
+    principle = f"*Framework principle:* {prompt.principle}"
+    if prompt.step:
+        principle = f"*Framework stage:* {_stage_title(prompt.stage)} · {principle}"
     blocks += [
-        context(f":compass: *Why this prompt now:* {reason}", f"*Framework principle:* {prompt.principle}"),
+        context(f":compass: *Why this prompt now:* {reason}", principle),
         actions(button("Answer", ids.A_ANSWER, value=_value(delivery_id=delivery_id), style="primary")),
         context(
             f"{typed(project_name)} · Press Answer to reply. You can answer anonymously; "
@@ -477,11 +486,17 @@ def schedule_summary_text(project_name: str, lines: Sequence[tuple[str, str, Seq
 
 
 def prompt_option_groups(current_stage: str) -> list[dict[str, Any]]:
-    """Team prompts grouped by stage, the project's current stage first."""
+    """The current stage's team prompts (a short list people can read; `/mfi prompts <stage>` has the others).
+
+    Every stage's prompts, current first, only when the current stage has none for the team.
+    """
     catalogue = load_catalogue()
-    stages = sorted(catalogue.stages, key=lambda s: s.id != current_stage)
+    stages = [s for s in catalogue.stages if s.id == current_stage and catalogue.for_stage(s.id, "team")]
+    if not stages:
+        stages = sorted(catalogue.stages, key=lambda s: s.id != current_stage)
     groups = []
     for stage in stages:
+        # Slack cuts option text at 75 characters; cut at a whole word first, with an ellipsis.
         options = [option(_short(p.text, 75), p.id) for p in catalogue.for_stage(stage.id, "team")]
         label = ("Current stage: " if stage.id == current_stage else "") + stage.title
         if options:
@@ -490,7 +505,13 @@ def prompt_option_groups(current_stage: str) -> list[dict[str, Any]]:
 
 
 def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """`text` within `limit` characters, cut at the end of a whole word with an ellipsis when it is longer."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut and text[limit - 1].isalnum():  # the cut falls inside a word: go back to its start
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:-–—(") + "…"
 
 
 @dataclass(frozen=True)
@@ -548,6 +569,8 @@ def prompts_home_section(
             block_id=f"{ids.B_PROMPT_CHOICE_PREFIX}{project_id}",
         )
     )
+    if len(groups) == 1:
+        blocks.append(context("These are this stage's prompts. For another stage's, type `/mfi prompts`."))
     return blocks
 
 

@@ -29,6 +29,9 @@ class Completeness:
     stated: int  # A-S and the all-other-groups row
     not_stated: int  # Z
     not_known: int  # 99
+    # Periods where Not stated or Not known was not entered (blank is unknown, not zero): left out of the totals.
+    unknown_periods: int = 0
+    periods: int = 0
 
     def share(self, part: int) -> float | None:
         return part / self.total if self.total else None
@@ -159,16 +162,37 @@ def completeness(session: Session, *, measure_id: int, kind: str) -> Completenes
         return None
     # Counts are the records themselves; proportions and rates count records in the denominator.
     column = DataPoint.numerator if kind == "count" else DataPoint.denominator
-    totals = {"stated": 0, "Z": 0, "99": 0}
-    for group, total in session.exec(
-        select(col(DataPoint.group_code), func.coalesce(func.sum(column), 0))
-        .where(DataPoint.measure_id == measure_id)
-        .group_by(DataPoint.group_code)
+    by_period: dict[date, dict[str, int]] = {}
+    for period, group, total in session.exec(
+        select(col(DataPoint.period_start), col(DataPoint.group_code), func.coalesce(func.sum(column), 0))
+        .where(DataPoint.measure_id == measure_id, col(DataPoint.group_code) != "ALL")
+        .group_by(col(DataPoint.period_start), col(DataPoint.group_code))
     ):
-        totals[group if group in ("Z", "99") else "stated"] += int(total or 0)
+        by_period.setdefault(period, {})[group] = int(total or 0)
+    totals = {"stated": 0, "Z": 0, "99": 0}
+    unknown = 0
+    for groups in by_period.values():
+        if not {"Z", "99"} <= set(groups):
+            unknown += 1  # a Not stated or Not known box was left blank: that period's completeness is unknown
+            continue
+        for group, total in groups.items():
+            totals[group if group in ("Z", "99") else "stated"] += total
     return Completeness(
-        total=sum(totals.values()), stated=totals["stated"], not_stated=totals["Z"], not_known=totals["99"]
+        total=sum(totals.values()), stated=totals["stated"], not_stated=totals["Z"], not_known=totals["99"],
+        unknown_periods=unknown, periods=len(by_period),
     )
+
+
+def blank_missing_categories(session: Session, *, measure_id: int, period_start: date) -> list[str]:
+    """Z and 99 when the period has data but no row for them (a blank box: not entered, which is unknown)."""
+    entered = set(
+        session.exec(
+            select(DataPoint.group_code).where(
+                DataPoint.measure_id == measure_id, DataPoint.period_start == period_start
+            )
+        )
+    )
+    return [code for code in ("Z", "99") if entered and code not in entered]
 
 
 # --- batches and revisions -----------------------------------------------------------------------------------

@@ -59,9 +59,14 @@ def window_counts(
     periods = sorted({r.period_start for r in rows} | set(pdsa.expected_periods(start, end, measure.period)))
     out: dict[str, GroupCounts] = {}
     missing: dict[str, list[date]] = {}
+    # Everyone (overall) is every stored group: the NHS codes, Not stated (Z), Not known (99) and the log form's
+    # "All other groups" row, which stands for the people not entered under their own code.
+    everyone = tuple(sorted({r.group_code for r in rows} - {pdsa.OVERALL}))
     for group in groups:
         if group == pdsa.OVERALL and any(r.group_code == pdsa.OVERALL for r in rows):
             codes: tuple[str, ...] = (pdsa.OVERALL,)
+        elif group == pdsa.OVERALL:
+            codes = everyone
         else:
             codes = pdsa.group_codes_for(group)
         mine = [r for r in rows if r.group_code in codes and r.numerator is not None and r.denominator is not None]
@@ -169,10 +174,18 @@ def get_cycle_by_id(session: Session, *, team_id: str, cycle_id: int) -> PdsaCyc
 
 
 def find_cycle(session: Session, *, project_id: int, ref: str) -> PdsaCycle | None:
-    """A cycle by its number ("3") or by series and ramp step as the card shows it ("1.2")."""
+    """A cycle by series and ramp step as the card shows it ("1.2"), or by series alone ("3": that test's latest
+    ramp step, the one people are working on); a number that starts no series is the cycle with that number."""
     ref = ref.strip().lstrip("#")
     if ref.isdigit():
-        return get_cycle(session, project_id=project_id, number=int(ref))
+        cycle = get_cycle(session, project_id=project_id, number=int(ref))
+        if cycle is None or cycle.id is None or cycle.series_id not in (None, cycle.id):
+            return cycle
+        return session.exec(
+            select(PdsaCycle)
+            .where(PdsaCycle.project_id == project_id, PdsaCycle.series_id == cycle.id)
+            .order_by(col(PdsaCycle.ramp_step).desc())
+        ).first() or cycle
     series, _, step = ref.partition(".")
     if not (series.isdigit() and step.isdigit()):
         return None

@@ -25,7 +25,13 @@ _pg_skip_reason: str | None = None
 # No test reads the wall clock: every test runs from this instant unless it says otherwise with
 # @pytest.mark.clock(datetime(...)). The clock ticks from there, so waits and timeouts still pass.
 # A Tuesday morning in March, outside any bank holiday or daylight-saving change.
-DEFAULT_NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
+# MFI_TEST_NOW (ISO 8601, e.g. 2026-12-01T09:30Z) runs the suite from another instant, to check that no test
+# depends on the day it runs: `MFI_TEST_NOW=2027-03-28T00:30Z make test`.
+DEFAULT_NOW = (
+    datetime.fromisoformat(os.environ["MFI_TEST_NOW"]).astimezone(UTC)
+    if os.environ.get("MFI_TEST_NOW")
+    else datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
+)
 
 
 @pytest.fixture(autouse=True)

@@ -141,12 +141,23 @@ def test_log_period_and_others_row(engine: Engine) -> None:
                                        rows={"N": (14, 230), "OTHERS": (9, 150), "Z": (0, 12)}, user_id="U1")
     assert outcome.created == 3 and outcome.groups == ["N", "OTHERS", "Z"]
     with Session(engine) as session:
-        assert session.exec(select(DataBatch)).one().source == "log"
+        assert {b.source for b in session.exec(select(DataBatch))} == {"log"}
+        # Not known (99) was left blank: not entered, so that period's completeness is unknown, not 100%.
+        complete = measures_repo.completeness(session, measure_id=measure_id, kind="proportion")
+        assert complete is not None and (complete.total, complete.unknown_periods, complete.periods) == (0, 1, 1)
+        assert measures_repo.blank_missing_categories(session, measure_id=measure_id, period_start=JAN) == ["99"]
+    with unit_of_work(engine) as session:
+        measure = session.get(Measure, measure_id)
+        assert measure is not None
+        importing.log_period(session, measure=measure, period_start=JAN, rows={"99": (0, 0)}, user_id="U1")
+    with Session(engine) as session:
         complete = measures_repo.completeness(session, measure_id=measure_id, kind="proportion")
         assert complete is not None and (complete.total, complete.stated, complete.not_stated) == (392, 380, 12)
+        assert complete.unknown_periods == 0
+        assert measures_repo.blank_missing_categories(session, measure_id=measure_id, period_start=JAN) == []
         assert measures_repo.latest_period(session, measure_id=measure_id) == JAN
-        assert measures_repo.data_points(session, measure_id=measure_id)[0] == {
-            "period": JAN, "group": "N", "numerator": 14, "denominator": 230, "value": None}
+        assert {"period": JAN, "group": "N", "numerator": 14, "denominator": 230, "value": None} in \
+            measures_repo.data_points(session, measure_id=measure_id)
 
 
 def test_shape_must_fit_the_measure(engine: Engine) -> None:

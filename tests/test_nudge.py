@@ -125,15 +125,16 @@ def test_nudge_lists_gaps_overdue_cycles_missing_data_voices_and_one_step(engine
     text = nudge_text(blocks)
     assert len(blocks) <= 12
     assert "PPH rate" in text and NOT_AVAILABLE not in text
-    assert "Cycle 3" in text and "waiting to be studied" in text and "/pdsa study 3" in text
-    assert "Cycle 4" in text and "/pdsa act 4" in text
-    assert "Cycle 5" not in text  # still running
+    # Cycles go by the number the cards and /pdsa use ("PDSA N.S"), not an internal one.
+    assert "PDSA 3.1" in text and "waiting to be studied" in text and "/pdsa study 3.1" in text
+    assert "PDSA 4.1" in text and "/pdsa act 4.1" in text
+    assert "PDSA 5.1" not in text and "Cycle " not in text  # 5 is still running
     assert "*Missing data*" in text and "Not known" in text
     assert "None yet: nothing is watching for harm" in text  # no balancing measure
     assert "a few answers (fewer than 8)" in text
     assert "variation" in text and "(anonymous)" in text  # the shared answer is quoted, without a name
     assert "booked too late" not in text  # not shared, not quoted
-    assert "Suggested next step" in text and "Study cycle 3" in text and "Study cycle 3" in fallback
+    assert "Suggested next step" in text and "Study PDSA 3.1" in text and "Study PDSA 3.1" in fallback
     assert check_text_for_disclosure(text + "\n" + fallback, RAW_COUNTS) == []
     for count in range(1, 8):
         assert not re.search(rf"(?<![\d.,#/-]){count} (answers?|women|births|events|records|partners?)\b", text)

@@ -230,6 +230,11 @@ def test_repo_cycles_ramps_edits_and_scores(engine: Any) -> None:
         assert second.series_id == first.id and second.ramp_step == 2 and third.series_id == third.id
         assert pdsa_repo.find_cycle(session, project_id=project.id, ref="1.2") is second
         assert pdsa_repo.find_cycle(session, project_id=project.id, ref="3") is third
+        # One numbering: "1" is PDSA 1, at its latest ramp step (1.2), the one the team is working on; a number
+        # that starts no series (cycle 2 is PDSA 1.2) still finds that cycle.
+        assert pdsa_repo.find_cycle(session, project_id=project.id, ref="1") is second
+        assert pdsa_repo.find_cycle(session, project_id=project.id, ref="1.1") is first
+        assert pdsa_repo.find_cycle(session, project_id=project.id, ref="2") is second
         assert pdsa_repo.find_cycle(session, project_id=project.id, ref="9") is None
         assert pdsa_repo.find_cycle(session, project_id=project.id, ref="x.y") is None
         assert pdsa_repo.series_number(session, cycle=second) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pytest
 from sqlmodel import Session, select
 
 from bot.equity.disclosure import check_text_for_disclosure
@@ -394,11 +395,13 @@ def test_involvement_not_yet_reminds_and_lists_on_home(live: Any) -> None:
     assert "PDSA 1.1" in str(home)
 
 
-def test_overdue_listing_and_prediction_record(live: Any) -> None:
+@pytest.mark.clock(datetime(2025, 2, 20, 10, tzinfo=UTC))
+def test_overdue_listing_and_prediction_record(live: Any, clock: Any) -> None:
     start_project(live)
     measures = seed(live.engine)
-    plan(live, measures)  # ended 31 May 2025: overdue until studied
+    plan(live, measures)  # planned in February for March to May
     live.standin.wait_for(lambda: cycles(live.engine) and cycles(live.engine)[0].card_ts)
+    clock.move_to(datetime(2025, 6, 10, 10, tzinfo=UTC))  # ended 31 May 2025: overdue until studied
     seen = len(live.standin.ephemerals(LEAD))
     live.driver.slash("/pdsa", "list", user=LEAD, channel=CHANNEL)
     listing = last_ephemeral(live, LEAD, seen)
@@ -436,3 +439,47 @@ def test_cycles_are_isolated_per_channel(live: Any) -> None:
     live.driver.click(ids.A_PDSA_DO, user=LEAD, message=other)
     assert "another channel" in last_ephemeral(live, LEAD, seen + 1)
     assert not any(v.get("callback_id") == ids.CB_PDSA_DO for v in live.standin.views())
+
+
+@pytest.mark.clock(datetime(2026, 3, 10, 9, 30, tzinfo=UTC))
+def test_a_cycle_planned_after_its_dates_is_not_overdue_and_asks_what_happened(live: Any) -> None:
+    # Today is 10 March 2026; the test ran March to May 2025 and is being written up now. That is normal.
+    start_project(live)
+    measures = seed(live.engine)
+    plan(live, measures)
+    message = live.standin.wait_for(lambda: cycles(live.engine)[0].card_ts and card(live))
+    posted = str(message.blocks)
+    assert "OVERDUE" not in posted
+    assert "This test has already run: log what happened (`/pdsa do 1.1`)" in posted
+    seen = len(live.standin.ephemerals(LEAD))
+    live.driver.slash("/pdsa", "list", user=LEAD, channel=CHANNEL)
+    listing = last_ephemeral(live, LEAD, seen)
+    assert "OVERDUE" not in listing and "already run" in listing
+    live.driver.open_home(LEAD)
+    home = live.standin.wait_for(lambda: "PDSA 1.1" in str(live.standin.home_view(LEAD)) and live.standin.home_view(LEAD))
+    assert "OVERDUE" not in str(home)
+    # Logging what happened moves it on to the Study, still without the alarm.
+    do(live)
+    live.standin.wait_for(lambda: cycles(live.engine)[0].status == "doing")
+    seen = len(live.standin.ephemerals(LEAD))
+    live.driver.slash("/pdsa", "list", user=LEAD, channel=CHANNEL)
+    listing = last_ephemeral(live, LEAD, seen)
+    assert "OVERDUE" not in listing and "/pdsa study 1.1" in listing
+
+
+def test_one_numbering_on_the_card_list_and_errors(live: Any) -> None:
+    start_project(live)
+    measures = seed(live.engine)
+    plan(live, measures)
+    first = live.standin.wait_for(lambda: cycles(live.engine)[0].card_ts and card(live))
+    assert "PDSA 1.1" in str(first.blocks) and "Cycle 1" not in str(first.blocks)
+    # A second, separate test: cycle number 2, shown as PDSA 2.1 everywhere, never "Cycle 2".
+    plan(live, measures, **{ids.B_PDSA_TITLE: "Video interpreting"})
+    second = live.standin.wait_for(lambda: len(cycles(live.engine)) == 2 and cycles(live.engine)[1].card_ts
+                                   and card(live, 2))
+    text = str(second.blocks)
+    assert "PDSA 2.1" in text and "Cycle 2" not in text and "ramp step" not in text
+    seen = len(live.standin.ephemerals(LEAD))
+    live.driver.slash("/pdsa", "show 9", user=LEAD, channel=CHANNEL)
+    error = last_ephemeral(live, LEAD, seen)
+    assert "1.1, 2.1" in error and "cycle 1" not in error.lower().replace("pdsa cycle", "")

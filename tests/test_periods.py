@@ -214,7 +214,8 @@ def test_the_12_month_and_3_month_windows_chart_their_own_data() -> None:
     rows = []
     for i, m in enumerate(months):
         # Different data every month, so every window holds different numbers.
-        rows += [(m, "A", 40 + i, 1000), (m, "N", 20 + i % 5, 300), (m, "M", 15 + i % 3, 250), (m, "Z", 10, 90 + i)]
+        rows += [(m, "A", 40 + i, 1000), (m, "N", 20 + i % 5, 300), (m, "M", 15 + i % 3, 250), (m, "Z", 10, 90 + i),
+                 (m, "99", 0, 0)]
     frame = pd.DataFrame(rows, columns=["period", "group", "numerator", "denominator"])
     policy = DisclosurePolicy()
     charts = {}

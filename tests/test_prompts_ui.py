@@ -324,8 +324,22 @@ def test_home_section_export_and_pin_from_home(live: Any) -> None:
     midwife_home = live.standin.wait_for(lambda: live.standin.home_view(MIDWIFE))
     assert "Recent answers" not in json.dumps(midwife_home)
 
+    # The pin and skip lists hold the current stage's prompts only, each cut at a whole word within Slack's 75.
+    catalogue = load_catalogue()
+    [pin_select] = [e for b in home["blocks"] if b["type"] == "actions" for e in b["elements"]
+                    if e.get("action_id") == ids.A_PROMPT_PIN]
+    options = [o for g in pin_select["option_groups"] for o in g["options"]]
+    assert {o["value"] for o in options} == {p.id for p in catalogue.for_stage("naming", "team")}
+    for o in options:
+        shown, full = o["text"]["text"], catalogue.get(o["value"]).text
+        assert len(shown) <= 75
+        if shown != full:
+            kept = shown.removesuffix("…")
+            assert shown.endswith("…") and full.startswith(kept) and full[len(kept)] in " ,;:-", (shown, full)
+    assert "/mfi prompts" in text
+
     # Pin from the Home select.
-    target = load_catalogue().for_stage("data", "team")[0].id
+    target = catalogue.for_stage("naming", "team")[-1].id
     live.driver.click(ids.A_PROMPT_PIN, user=LEAD, view_id=home["id"], selected_option=target)
     live.standin.wait_for(lambda: _pinned(live) == target or None)
 

@@ -361,6 +361,24 @@ def test_partner_dm_at_eleven_in_the_partners_own_time_zone(engine: Engine, stan
     assert standin.violations == []
 
 
+def test_time_zones_are_looked_up_once_an_hour_not_at_every_sync(engine: Engine, standin: StandIn) -> None:
+    make_project(engine, partners={PARTNER_LONDON: "given", PARTNER_NY: "given"})
+    scheduler = make_scheduler(engine, standin)
+    # Syncs every 30 seconds around the partners' prompt: each partner's users.info once, not once per sync.
+    for seconds in range(0, 300, 30):
+        scheduler.run_due(WEDNESDAY_LONDON_11 - timedelta(minutes=2) + timedelta(seconds=seconds))
+    def partner_lookups() -> list[Any]:
+        return [c.args.get("user") for c in standin.calls("users.info") if c.args.get("user") != LEAD]
+
+    assert sorted(partner_lookups()) == sorted([PARTNER_LONDON, PARTNER_NY])
+    assert len(prompts_in(standin, PARTNER_LONDON)) == 1
+    # Once the cached answer is older than people_ttl, the next sync asks again (a person may have moved).
+    stale = make_scheduler(engine, standin, people_ttl=timedelta(0))
+    stale.run_due(WEDNESDAY_LONDON_11 + timedelta(minutes=5))
+    stale.run_due(WEDNESDAY_LONDON_11 + timedelta(minutes=6))
+    assert len(partner_lookups()) == 2 + 2 * 2
+
+
 def test_only_consenting_active_partners_get_prompts_and_pending_ones_are_asked_once(
     engine: Engine, standin: StandIn
 ) -> None:

@@ -131,6 +131,7 @@ def test_under_80_percent_recording_no_estimate_or_gap_change_is_headlined() -> 
         "A": [(50, 1000)] * 6,
         "N": [(30, 250), (30, 250), (25, 250), (25, 250), (20, 250), (20, 250)],
         "99": [(40, 417)] * 6,
+        "Z": [(0, 0)] * 6,  # Not stated entered as none (a blank box would make completeness unknown)
     })
     ca = channel(data)
     a = ca.analysis

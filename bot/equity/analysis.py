@@ -349,9 +349,14 @@ def _add_derived(frame: pd.DataFrame, derived: Mapping[str, tuple[str, ...]], ki
     extra = []
     stored = set(frame["group"])
     for code, members in derived.items():
-        if code in stored:
-            continue  # the extract already carries this group (e.g. an "all other groups" row)
-        rows = frame[frame["group"].isin(members)]
+        entered_others = code == OTHERS and OTHERS in stored
+        if code in stored and not entered_others:
+            continue  # the extract already carries this group
+        # An "All other groups" row entered in the log form stands beside the groups entered one by one: all the
+        # other groups are those groups and that row together.
+        rows = frame[frame["group"].isin({*members, OTHERS} if entered_others else members)]
+        if entered_others:
+            frame = frame[frame["group"] != OTHERS]
         if rows.empty:
             continue
         agg = {"numerator": "sum", "denominator": "sum", "value": "mean" if kind == "value" else "sum"}
@@ -361,6 +366,15 @@ def _add_derived(frame: pd.DataFrame, derived: Mapping[str, tuple[str, ...]], ki
     if not extra:
         return frame
     return pd.concat([frame, *extra], ignore_index=True)
+
+
+_ENTERED = "OTHERS_ENTERED"  # the log form's "All other groups" row, while it is pooled with the others
+
+
+def _everyone(counts: Mapping[str, GroupCounts]) -> GroupCounts:
+    """Everyone in a window: the sum of every stored group (national codes, Z, 99 and "All other groups")."""
+    stored = [c for code, c in counts.items() if code != TOTAL]
+    return GroupCounts(TOTAL, sum(c.numerator for c in stored), sum(c.denominator for c in stored))
 
 
 def _counts(frame: pd.DataFrame, window: tuple[date, date] | None) -> dict[str, GroupCounts]:
@@ -543,12 +557,16 @@ def analyse_measure(
     if is_rate and window is not None:
         rows = [window_counts[c] for c in codes_in_order if c in window_counts]
         if ref == OTHERS:
-            # Each group against all the others combined: only single codes, so nothing is counted twice.
+            # Each group against all the others combined: only single codes, so nothing is counted twice; an
+            # "All other groups" row entered in the log form counts among the others, never as a group itself.
             singles = [r for r in rows if r.code in NATIONAL or r.code in MISSING_CODES]
-            groups, notes = stats.group_stats_with_warnings(singles, reference=OTHERS, labels=labels,
+            entered = _counts(base, window).get(OTHERS)
+            pool = [*singles, GroupCounts(_ENTERED, entered.numerator, entered.denominator)] if entered else singles
+            groups, notes = stats.group_stats_with_warnings(pool, reference=OTHERS, labels=labels,
                                                             direction=direction_)
-            warnings.extend(notes)
-            groups = [*(_against_rest(window_counts, f, present, labels) for f in focus
+            groups = [g for g in groups if g.code != _ENTERED]
+            warnings.extend(n for n in notes if _ENTERED not in n.message)
+            groups = [*(_against_rest(window_counts, f, present, labels, entered) for f in focus
                         if f in derived and f in window_counts), *groups]
         elif ref is not None:
             groups, notes = stats.group_stats_with_warnings(rows, reference=ref, labels=labels, direction=direction_)
@@ -590,9 +608,10 @@ def analyse_measure(
             national_after = [after[c] for c in NATIONAL if c in after]
             shown = _shown_rate(policy) if rounded_display else stats.exact_rate
             names = (window_label(baseline, period), window_label(recent, period))
+            # The combined rate is everyone's: every stored group, the missing categories and "All other groups".
             warnings.extend(stats.aggregation_check(
-                national_before, national_after, direction=direction_, min_count=policy.threshold, labels=labels,
-                shown=shown, windows=names))
+                [*national_before, _everyone(before)], [*national_after, _everyone(after)], direction=direction_,
+                min_count=policy.threshold, labels=labels, shown=shown, windows=names))
             if measure_type == "balancing":
                 # A measure's name is typed by a person: escaped when the words go to a channel (mrkdwn).
                 typed = name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") if rounded_display \
@@ -603,6 +622,10 @@ def analyse_measure(
 
     reference_for: dict[str, str] = {}
     comparison_windows = {"window": window_counts, "baseline": _counts(full, baseline), "recent": _counts(full, recent)}
+    for counts, span in zip(comparison_windows.values(), (window, baseline, recent), strict=True):
+        entered_row = _counts(base, span).get(OTHERS)
+        if entered_row is not None:  # the log form's "All other groups" row: one of the others, never a group
+            counts[_ENTERED] = entered_row
     if ref is not None and is_rate:
         for code in [g.code for g in groups if not g.is_reference] + [gp.group for gp in gaps]:
             key_members = _reference_members(code, ref, present, derived)
@@ -693,7 +716,7 @@ def _reference_members(code: str, ref: str, present: Sequence[str],
     own = set(_members(code, reference="", focus=[], present=present)) if code in ethnicity.HIGH_LEVEL_GROUPS \
         else {code}
     if ref == OTHERS:
-        return f"REF:{code}", tuple(c for c in present if c in NATIONAL and c not in own)
+        return f"REF:{code}", (*(c for c in present if c in NATIONAL and c not in own), _ENTERED)
     ref_members = set(derived.get(ref, ()))
     if ref_members and own & ref_members:
         return f"REF:{code}", tuple(c for c in present if c in ref_members and c not in own)
@@ -792,11 +815,14 @@ def _gap_changes(
 
 
 def _against_rest(
-    window_counts: Mapping[str, GroupCounts], code: str, present: Sequence[str], labels: Mapping[str, str]
+    window_counts: Mapping[str, GroupCounts], code: str, present: Sequence[str], labels: Mapping[str, str],
+    entered: GroupCounts | None = None,
 ) -> GroupStat:
-    """A derived focus group (e.g. HL:Black) against every other national group combined."""
+    """A derived focus group (e.g. HL:Black) against every other national group combined (with an "All other
+    groups" row entered in the log form, when there is one)."""
     members = set(_members(code, reference="", focus=[], present=present))
     rest = [window_counts[c] for c in NATIONAL if c in window_counts and c not in members]
+    rest += [entered] if entered is not None else []
     other = GroupCounts(OTHERS, sum(c.numerator for c in rest), sum(c.denominator for c in rest))
     own = window_counts[code]
     stat = stats.group_stats([own, other], reference=OTHERS, labels=labels)[0]

@@ -28,7 +28,9 @@ missing share that shifts by more than 2 percentage points between the periods c
 best/worst-case bounds that could reverse a comparison (``MISSING_COULD_CHANGE_CONCLUSION``),
 groups that stopped appearing (``GROUP_ABSENT_RECENTLY``), too little data to detect the target
 gap with 80% power (``UNDERPOWERED``), a measure not updated (``STALE_MEASURE``) and inflated
-"Any other ..." codes (``OTHER_CATEGORIES_INFLATED``).
+"Any other ..." codes (``OTHER_CATEGORIES_INFLATED``). Blank is unknown, not zero: a period with no Not
+stated (Z) or no Not known (99) row has unknown completeness (``COMPLETENESS_UNKNOWN``) and is left out of the
+completeness figures and the shift.
 
 Every message is disclosure-safe: it uses shares and rates, never prints a count below the
 disclosure threshold, and shows other counts only rounded through ``disclosure.cell``.
@@ -100,11 +102,15 @@ class PeriodMissing:
 
 @dataclass
 class MissingSummary:
+    """Shares over the periods whose completeness is known; `unknown_periods` are those where Not stated (Z)
+    or Not known (99) was not entered (blank is unknown, not zero): their shares are None."""
+
     not_stated_share: float | None
     not_known_share: float | None
     valid_share: float | None
     asked_share: float | None
     by_period: list[PeriodMissing] = field(default_factory=list)
+    unknown_periods: list[date] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -179,6 +185,20 @@ def summarise_missing(frame: pd.DataFrame) -> MissingSummary:
     return _summarise(rows)
 
 
+def unknown_periods(rows: Sequence[_Row]) -> list[date]:
+    """Periods with data but no Not stated (Z) or no Not known (99) row: a box left blank, so how complete
+    ethnicity recording was is not known (a row of 0 says there were none; a missing row says nothing)."""
+    entered: dict[date, set[str]] = {}
+    for r in rows:
+        entered.setdefault(r.period, set()).add(r.group)
+    return sorted(p for p, groups in entered.items() if not {NOT_STATED, NOT_KNOWN} <= groups)
+
+
+def _known(rows: Sequence[_Row]) -> list[_Row]:
+    unknown = set(unknown_periods(rows))
+    return [r for r in rows if r.period not in unknown]
+
+
 def _summarise(rows: Sequence[_Row]) -> MissingSummary:
     def shares(subset: Sequence[_Row]) -> tuple[float | None, float | None, float | None, int]:
         total = sum(r.denominator for r in subset)
@@ -186,13 +206,18 @@ def _summarise(rows: Sequence[_Row]) -> MissingSummary:
         nk = sum(r.denominator for r in subset if r.group == NOT_KNOWN)
         return _share(z, total), _share(nk, total), _share(total - z - nk, total), total
 
-    z_share, nk_share, valid_share, _ = shares(rows)
+    unknown = unknown_periods(rows)
+    z_share, nk_share, valid_share, _ = shares(_known(rows))
     by_period = []
     for period in sorted({r.period for r in rows}):
-        pz, pnk, pvalid, pden = shares([r for r in rows if r.period == period])
+        in_period = [r for r in rows if r.period == period]
+        if period in unknown:
+            by_period.append(PeriodMissing(period, None, None, None, sum(r.denominator for r in in_period)))
+            continue
+        pz, pnk, pvalid, pden = shares(in_period)
         by_period.append(PeriodMissing(period, pz, pnk, pvalid, pden))
     asked = None if valid_share is None or z_share is None else valid_share + z_share
-    return MissingSummary(z_share, nk_share, valid_share, asked, by_period)
+    return MissingSummary(z_share, nk_share, valid_share, asked, by_period, unknown)
 
 
 def _label(code: str) -> str:
@@ -265,7 +290,30 @@ def _window_label(window: tuple[date, date]) -> str:
     return f"{start.day} {start.strftime('%b %Y')} to {end.day} {end.strftime('%b %Y')}"
 
 
+def _periods_text(periods: Sequence[date], period: PeriodKind) -> str:
+    if len(periods) > 3:
+        return f"{len(periods)} {_PERIOD_WORD[period]}s, from {_period_label(periods[0], period)} to " \
+               f"{_period_label(periods[-1], period)}"
+    return _join([_period_label(p, period) for p in periods])
+
+
+def _unknown_completeness(rows: Sequence[_Row], period: PeriodKind) -> list[Warning]:
+    unknown = unknown_periods(rows)
+    if not unknown:
+        return []
+    every = len(unknown) == len({r.period for r in rows})
+    scope = "any period" if every else _periods_text(unknown, period)
+    rest = "" if every else " The completeness figures here cover only the other periods."
+    message = (
+        f"Completeness unknown: Not stated (Z) or Not known (99) was left blank for {scope}, so we cannot say "
+        f"how many records lack a recorded ethnicity there. Blank means not entered, not zero.{rest} Enter the "
+        "Not stated and Not known figures with `/measure log` (a zero if there were none)."
+    )
+    return [Warning("COMPLETENESS_UNKNOWN", "warning", message)]
+
+
 def _completeness(rows: Sequence[_Row], tiers: Tiers, policy: DisclosurePolicy) -> list[Warning]:
+    rows = _known(rows)
     total = sum(r.denominator for r in rows)
     if total == 0:
         return []
@@ -636,8 +684,9 @@ def missing_warnings(
     focus = _focus(rows, focus_groups, reference)
     warnings = [
         *_stale(rows, today, period, tiers),
+        *_unknown_completeness(rows, period),
         *_completeness(rows, tiers, policy),
-        *_shift(rows, baseline, recent, tiers, policy),
+        *_shift(_known(rows), baseline, recent, tiers, policy),
         *_outcome_differs(rows, tiers, policy),
         *_bounds(rows, focus, reference, direction, policy),
         *_absent(rows, focus_groups, period, tiers),

@@ -24,6 +24,7 @@ __all__ = [
     "AUDIENCES",
     "MFI_QUESTIONS",
     "STAGE_IDS",
+    "STEPS",
     "Audience",
     "Catalogue",
     "ProjectState",
@@ -60,6 +61,9 @@ class Prompt:
     text: str
     plain: str | None
     follow_up: str | None
+    # The PDSA step the question is about ("plan", "study" or "act"), when it is tied to one: the label people
+    # see says so, so a planning question is never presented as a reflection on a finished test.
+    step: str | None = None
 
     def text_for(self, audience: str) -> str:
         """The wording to show this audience: partners get the plain-language version."""
@@ -169,7 +173,20 @@ def _parse_prompt(entry: object, index: int, stages: Mapping[str, Stage]) -> Pro
         text=str(_text(entry, "text", where)),
         plain=plain,
         follow_up=_text(entry, "follow_up", where, required=False),
+        step=_step(entry, where),
     )
+
+
+STEPS: dict[str, str] = {"plan": "Planning your next test", "study": "Studying a test", "act": "Deciding what next"}
+
+
+def _step(entry: Mapping[str, object], where: str) -> str | None:
+    step = entry.get("step")
+    if step is None:
+        return None
+    if step not in STEPS:
+        raise ValueError(f"{where}: step {step!r} is not one of {', '.join(STEPS)}")
+    return str(step)
 
 
 def parse_catalogue(data: object) -> Catalogue:

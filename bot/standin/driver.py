@@ -456,7 +456,9 @@ class Driver:
             raise ModalError(f"{label!r}: a file input needs the submitting user")
         uploads = value if isinstance(value, list) else [value]
         if len(uploads) > int(element.get("max_files") or 10):
-            raise ModalError(f"{label!r} takes at most {element.get('max_files')} file(s); the Slack client refuses more")
+            most = int(element.get("max_files") or 10)
+            raise ModalError(f"{label!r} takes at most {most} {'file' if most == 1 else 'files'}; the Slack client "
+                             "refuses more")
         allowed = [str(t).lower() for t in element.get("filetypes") or []]
         files: list[Any] = []
         for upload in uploads:
