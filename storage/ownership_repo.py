@@ -30,6 +30,7 @@ from storage.models import (
     PromptChoice,
     Schedule,
     SchedulerState,
+    ViewGrant,
     utcnow,
 )
 from storage.repositories import audit
@@ -139,6 +140,7 @@ def delete_project(session: Session, *, project_id: int, deleted_by: str) -> dic
         ("project_member", ProjectMember, col(ProjectMember.project_id) == project_id),
         ("project_history", ProjectHistory, col(ProjectHistory.project_id) == project_id),
         ("project", Project, col(Project.id) == project_id),
+        ("view_grant", ViewGrant, col(ViewGrant.project_id) == project_id),
     ]
     session.expunge(project)
     counts = {table: delete_where(session, model, condition) for table, model, condition in steps}
