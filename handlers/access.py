@@ -52,8 +52,9 @@ GRANT_WAIT_SECONDS = 1.0  # a form submitted the instant it opened may beat the 
 APPLYING_MINUTES = 2  # a submission that died mid-way frees its form after this
 
 NOT_YOURS = (
-    "I can't do that from here: it belongs to a project you aren't part of in this place, so nothing was changed. "
-    "Use the commands and buttons in your own project's channel (`/mfi status` there shows its project)."
+    "That isn't part of a project you can use from here (it may belong to another channel, or no longer exist), "
+    "so nothing was changed. Use the commands and buttons in your project's own channel: `/mfi status` there "
+    "shows its project."
 )
 STALE_FORM = (
     "I can't save this form: it wasn't opened for you by MFI-AR, or it is out of date, so nothing was changed. "

@@ -140,10 +140,10 @@ def delete_project(session: Session, *, project_id: int, deleted_by: str) -> dic
         ("project_member", ProjectMember, col(ProjectMember.project_id) == project_id),
         ("project_history", ProjectHistory, col(ProjectHistory.project_id) == project_id),
         ("project", Project, col(Project.id) == project_id),
-        ("view_grant", ViewGrant, col(ViewGrant.project_id) == project_id),
     ]
     session.expunge(project)
     counts = {table: delete_where(session, model, condition) for table, model, condition in steps}
+    delete_where(session, ViewGrant, col(ViewGrant.project_id) == project_id)  # open forms' bookkeeping, not data
     audit(
         session,
         team_id=team_id,
