@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from sqlalchemy import Engine
 import handlers
 from bot.config import Settings
 from bot.slack_client import ClientFactory, make_client
+from handlers import access
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.ownership_repo import ReinstallAwareInstallationStore
@@ -121,30 +121,28 @@ def configure(app: App, engine: Engine, *, factory: ClientFactory, settings: Set
     def apologise(error: Exception, body: dict[str, Any], client: WebClient) -> None:
         reference = uuid.uuid4().hex[:8]
         logger.exception("Listener failed (reference %s)", reference, exc_info=error)
+        # handlers.access marks a failure that saved nothing; otherwise part of the request may have been saved.
+        if getattr(error, access.NOTHING_SAVED, False):
+            what = "Sorry, something went wrong on our side and nothing was changed. Please try again"
+        else:
+            what = ("Sorry, something went wrong on our side before I could finish, so part of what you asked may "
+                    "have been saved: `/mfi status` in the project's channel shows where things stand. "
+                    "Check before trying again")
+        text = f"{what}; if it keeps happening, tell your Slack admin (reference {reference})."
         channel, user = _where(body)
-        if channel and user:
-            try:
-                client.chat_postEphemeral(
-                    channel=channel,
-                    user=user,
-                    text=(
-                        "Sorry, something went wrong on our side and nothing was changed. "
-                        f"Please try again; if it keeps happening, tell your Slack admin (reference {reference})."
-                    ),
-                )
-            except SlackApiError:
-                logger.warning("Could not send the apology for %s", reference)
+        if not user or body.get("type") == "event_callback":
+            return  # events have no one waiting for an answer; their listeners report in the channel themselves
+        try:
+            if channel:
+                client.chat_postEphemeral(channel=channel, user=user, text=text)
+            else:
+                client.chat_postMessage(channel=user, text=text)  # forms and the Home tab: a DM
+        except SlackApiError:
+            logger.warning("Could not send the apology for %s", reference)
 
     handlers.register(app)
 
 
 def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The channel and user of a command, action or submission, when the payload has them."""
-    user = body.get("user_id") or (body.get("user") or {}).get("id")
-    channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
-    if channel is None and body.get("view"):
-        try:
-            channel = json.loads(body["view"].get("private_metadata") or "{}").get("channel_id")
-        except ValueError:
-            channel = None
-    return channel, user
+    """The channel and user of a command, action or submission, as Slack set them (never a form's metadata)."""
+    return access.request_channel(body), access.request_user(body)

@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 Need = Literal["member", "lead"]
 MARK = "__mfi_access__"
+NOTHING_SAVED = "__mfi_nothing_saved__"
 GRANT_DAYS = 7  # a form left open longer than this must be opened again
 GRANT_WAIT_SECONDS = 1.0  # a form submitted the instant it opened may beat the opener's record of it
 APPLYING_MINUTES = 2  # a submission that died mid-way frees its form after this
@@ -388,7 +389,7 @@ class Rule:
     need: Need | Callable[[Mapping[str, Any]], Need] = "member"
     optional: bool = False  # a fact-based claim may find no project (a command in a channel without one)
     posts: bool | Callable[[Mapping[str, Any]], bool] = False  # opens a form (or posts) in the project's channel
-    saved: tuple[str, str] | None = None  # ("Your figures", "`/measure list`"): for an honest post-failure message
+    saved: tuple[str, str] | None = None  # ("Your figures were saved", "`/measure list`"): honest post-failure words
 
 
 @dataclass
@@ -485,13 +486,13 @@ def tell(args: Args, text: str) -> None:
 
 
 def _saved_but(rule: Rule, error: Exception, channel: str | None, reference: str) -> str:
-    what, then = rule.saved or ("What you asked for", "`/mfi status`")
+    saved, then = rule.saved or ("What you asked for was saved", "`/mfi status`")
     where = f"<#{channel}>" if channel else "the channel"
     slack_error = str(error.response.get("error") or "") if isinstance(error, SlackApiError) else ""
     if slack_error in ("not_in_channel", "channel_not_found", "is_archived"):
-        return (f"{what} was saved, but I couldn't post it in {where}: I'm not a member there. "
+        return (f"{saved}, but I couldn't post it in {where}: I'm not a member there. "
                 f"Invite me with {INVITE}, then use {then} to see it.")
-    return (f"{what} was saved, but something went wrong afterwards, so it may not have been posted in {where}. "
+    return (f"{saved}, but something went wrong afterwards, so it may not have been posted in {where}. "
             f"Use {then} to see what was saved. If it keeps happening, tell your Slack admin (reference {reference}).")
 
 
@@ -580,6 +581,7 @@ def _run(listener: Callable[..., Any], wanted: list[str], rule: Rule, args: Args
             listener(**kwargs)
     except Exception as error:
         if tracker is None or not tracker.committed:
+            setattr(error, NOTHING_SAVED, True)  # the generic apology may then say "nothing was changed"
             raise
         # Saved, then something failed (usually the post in the channel): say exactly that, never "nothing changed".
         reference = uuid.uuid4().hex[:8]

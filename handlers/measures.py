@@ -604,8 +604,8 @@ LISTED = "`/measure list`"
 def register(app: App) -> None:
     app.command(ids.MEASURE)(guard(handle_measure, Rule(access.channel_project, optional=True,
                                                         posts=access.words("new", "log", "import"))))
-    app.view(ids.CB_MEASURE_NEW)(guard(handle_measure_submission, Rule(access.form, saved=("The measure", LISTED))))
-    app.view(ids.CB_MEASURE_LOG)(guard(handle_log_submission, Rule(access.form, saved=("Your figures", LISTED))))
+    app.view(ids.CB_MEASURE_NEW)(guard(handle_measure_submission, Rule(access.form, saved=("The measure was saved", LISTED))))
+    app.view(ids.CB_MEASURE_LOG)(guard(handle_log_submission, Rule(access.form, saved=("Your figures were saved", LISTED))))
     app.action(ids.A_OPEN_MEASURE_NEW)(guard(handle_open_measure_new, Rule(access.value_project, posts=True)))
     app.action(ids.A_LOG_FULL_LIST)(guard(handle_log_full_list, Rule(access.form)))
     app.action(ids.A_LOG_MEASURE_PICKED)(guard(handle_log_measure_picked, Rule(access.form)))

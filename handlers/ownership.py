@@ -248,7 +248,7 @@ def register(app: App) -> None:
     projects.SUBCOMMANDS["export"] = handle_export_command
     projects.SUBCOMMANDS["delete"] = handle_delete_command
     app.view(ids.CB_DELETE_CONFIRM)(guard(handle_delete_submission, Rule(
-        access.form, need="lead", saved=("The deletion", "`/mfi status`"))))
+        access.form, need="lead", saved=("The project was deleted", "`/mfi status`"))))
     app.action(ids.A_EXPORT)(guard(handle_export_button, Rule(access.value_project, need="lead")))
     app.action(ids.A_DELETE)(guard(handle_delete_button, Rule(access.value_project, need="lead")))
     if home_section not in home.SECTIONS:

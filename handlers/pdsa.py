@@ -920,7 +920,7 @@ def register(app: App) -> None:
     app.action(ids.A_PDSA_ACT)(guard(_button(open_act), Rule(access.value_cycle, posts=True)))
     app.action(ids.A_PDSA_EDIT)(guard(_button(open_edit), Rule(access.value_cycle, posts=True)))
     app.action(ids.A_PDSA_NEXT)(guard(handle_next_cycle, Rule(access.value_cycle, posts=True)))
-    saved = Rule(access.form, saved=("What you recorded for the PDSA cycle", "`/pdsa list`"))
+    saved = Rule(access.form, saved=("What you wrote for the PDSA cycle was saved", "`/pdsa list`"))
     app.view(ids.CB_PDSA_NEW)(guard(handle_plan_submission, saved))
     app.view(ids.CB_PDSA_EDIT)(guard(handle_plan_submission, saved))
     app.view(ids.CB_PDSA_DO)(guard(handle_do_submission, saved))

@@ -302,7 +302,7 @@ def handle_open_edit(ack: Ack, body: dict[str, Any], client: WebClient, context:
         open_edit_project(client, context, trigger_id=body["trigger_id"], channel_id=channel_id)
 
 
-PROJECT_SAVED = ("Your project", "`/mfi status` (it has a button to post the card)")
+PROJECT_SAVED = ("Your project was saved", "`/mfi status` (it has a button to post the card)")
 
 
 def register(app: App) -> None:

@@ -567,8 +567,8 @@ def register(app: App) -> None:
     projects.SUBCOMMANDS["schedule"] = handle_schedule_command
     projects.SUBCOMMANDS["prompts"] = handle_prompts_command
     app.view(ids.CB_SCHEDULE)(guard(handle_schedule_submission, Rule(
-        access.form, need="lead", saved=("The schedule", "`/mfi schedule`"))))
-    app.view(ids.CB_ANSWER)(guard(handle_answer_submission, Rule(access.form, saved=("Your answer", "your Home tab"))))
+        access.form, need="lead", saved=("The schedule was saved", "`/mfi schedule`"))))
+    app.view(ids.CB_ANSWER)(guard(handle_answer_submission, Rule(access.form, saved=("Your answer was saved", "your Home tab"))))
     app.action(ids.A_ANSWER)(guard(handle_answer_open, Rule(access.value_delivery)))
     app.action(ids.A_PROMPT_PIN)(guard(handle_prompt_choice, Rule(access.prompt_choice, need="lead")))
     app.action(ids.A_PROMPT_SKIP)(guard(handle_prompt_choice, Rule(access.prompt_choice, need="lead")))
