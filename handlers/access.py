@@ -292,6 +292,8 @@ def check_grant(
     grant = session.get(ViewGrant, (team_id, str(view.get("id") or "")))
     if grant is None or grant.user_id != user_id or grant.callback_id != str(view.get("callback_id") or "")[:64]:
         return Refusal(STALE_FORM)
+    if grant.opened_at < utcnow() - timedelta(days=GRANT_DAYS):
+        return Refusal(STALE_FORM)
     metadata = view_metadata(view)
     claimed = metadata_projects(session, team_id, metadata)
     if grant.project_id is None:
