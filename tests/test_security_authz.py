@@ -498,6 +498,20 @@ def test_a_project_saved_but_not_announced_says_so(live: Any) -> None:
     assert not any("nothing was changed" in t for t in refusals_for(live, LEAD))
 
 
+def test_a_measure_saved_after_the_bot_was_removed_says_so(live: Any) -> None:
+    start_project(live)
+    view = live.driver.slash("/measure", "new", user=LEAD, channel=CHANNEL).wait_view()
+    live.standin.channel(CHANNEL).members.remove(live.standin.team().bot_user_id)
+    seen = len(refusals_for(live, LEAD))
+    response = live.driver.submit_view(view["id"], measure_form(), user=LEAD)
+    assert response.status == 200 and not response.body
+    told = wait_refused(live, LEAD, seen, "was saved")
+    assert told == ("The measure was saved, but I couldn't post it in <#C0MATERNITY>: I'm not a member there. "
+                    "Invite me with `/invite @MFI-AR`, then use `/measure list` to see it.")
+    with Session(live.engine) as session:
+        assert session.exec(select(func.count()).select_from(Measure)).one() == 1
+
+
 def test_figures_saved_during_a_slack_outage_are_reported_as_saved(live: Any) -> None:
     start_project(live)
     add_measure(live)
