@@ -20,6 +20,7 @@ app_uninstalled), which marks it; tests/test_security_authz.py fails if one is n
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import json
@@ -512,7 +513,13 @@ def guard(listener: Callable[..., Any], rule: Rule) -> Callable[..., Any]:
     ) -> None:
         args = Args(ack=ack, body=body, client=client, context=context, respond=respond, view=view, command=command,
                     event=event, action=action, say=say, logger=logger)
-        _run(listener, wanted, rule, args)
+        try:
+            _run(listener, wanted, rule, args)
+        except Exception as error:
+            # _run reports a failure after a save itself; whatever escapes it saved nothing.
+            with contextlib.suppress(AttributeError):
+                setattr(error, NOTHING_SAVED, True)  # the generic apology may then say "nothing was changed"
+            raise
 
     guarded.__name__ = getattr(listener, "__name__", "listener")
     guarded.__qualname__ = getattr(listener, "__qualname__", guarded.__name__)
@@ -583,7 +590,6 @@ def _run(listener: Callable[..., Any], wanted: list[str], rule: Rule, args: Args
             listener(**kwargs)
     except Exception as error:
         if tracker is None or not tracker.committed:
-            setattr(error, NOTHING_SAVED, True)  # the generic apology may then say "nothing was changed"
             raise
         # Saved, then something failed (usually the post in the channel): say exactly that, never "nothing changed".
         reference = uuid.uuid4().hex[:8]
