@@ -132,13 +132,17 @@ def configure(app: App, engine: Engine, *, factory: ClientFactory, settings: Set
         channel, user = _where(body)
         if not user or body.get("type") == "event_callback":
             return  # events have no one waiting for an answer; their listeners report in the channel themselves
-        try:
-            if channel:
-                client.chat_postEphemeral(channel=channel, user=user, text=text)
-            else:
-                client.chat_postMessage(channel=user, text=text)  # forms and the Home tab: a DM
-        except SlackApiError:
-            logger.warning("Could not send the apology for %s", reference)
+        # In the channel when it can (only that person sees it), else a DM: forms, the Home tab, or a channel the
+        # bot is not in.
+        for where in ([channel] if channel else []) + [None]:
+            try:
+                if where:
+                    client.chat_postEphemeral(channel=where, user=user, text=text)
+                else:
+                    client.chat_postMessage(channel=user, text=text)
+                return
+            except SlackApiError:
+                logger.warning("Could not send the apology for %s in %s", reference, where or "a DM")
 
     handlers.register(app)
 

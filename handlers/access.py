@@ -435,7 +435,7 @@ def _subcommand(body: Mapping[str, Any]) -> str:
 
 
 def words(*subcommands: str) -> Callable[[Mapping[str, Any]], bool]:
-    """A `posts`/`need` predicate: true for these subcommands of a slash command."""
+    """A `posts` predicate: true for these subcommands of a slash command."""
     wanted = set(subcommands)
 
     def matches(body: Mapping[str, Any]) -> bool:
