@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 from slack_bolt import App, BoltRequest
 from sqlmodel import Session, func, select
 
-from bot.standin.driver import APP_ID
+from bot.standin.driver import APP_ID, Response
 from handlers import access, ids
 from storage.db import unit_of_work
 from storage.models import DataBatch, Delivery, Measure, PdsaCycle, Project, ViewGrant
@@ -416,6 +417,32 @@ def test_a_replayed_log_submission_changes_nothing_the_second_time_and_says_so(l
     with Session(live.engine) as session:
         assert session.exec(select(func.count()).select_from(DataBatch)).one() == 1
     assert len(posted) == 1
+
+
+def test_the_same_submission_sent_twice_at_once_is_applied_once(live: Any, monkeypatch: Any) -> None:
+    start_project(live)
+    add_measure(live)
+    view = live.driver.slash("/measure", "log", user=LEAD, channel=CHANNEL).wait_view()
+    held: list[bytes] = []
+    real = live.driver.send_raw
+
+    def hold(body: bytes, *args: Any, **kwargs: Any) -> Response:
+        held.append(body)  # built and signed as Slack would, but not sent yet
+        return Response(200, "", None)
+
+    monkeypatch.setattr(live.driver, "send_raw", hold)
+    live.driver.submit_view(view["id"], {ids.B_LOG_PERIOD: last_month(), ids.B_LOG_ROW_PREFIX + "N": "14/230"},
+                            user=LEAD)
+    monkeypatch.setattr(live.driver, "send_raw", real)
+    with ThreadPoolExecutor(2) as pool:
+        replies = list(pool.map(lambda _: real(held[0], content_type="application/x-www-form-urlencoded"), range(2)))
+    assert sorted(bool(r.body) for r in replies) == [False, True]
+    refused = next(r for r in replies if r.body)
+    assert "nothing" in next(iter(refused.json["errors"].values()))
+    live.standin.wait_for(lambda: [m for m in live.standin.messages(CHANNEL) if ids.A_UNDO_BATCH in str(m.blocks)])
+    with Session(live.engine) as session:
+        assert session.exec(select(func.count()).select_from(DataBatch)).one() == 1
+    assert len([m for m in live.standin.messages(CHANNEL) if ids.A_UNDO_BATCH in str(m.blocks)]) == 1
 
 
 def test_a_form_with_errors_can_be_corrected_and_is_then_saved_once(live: Any, monkeypatch: Any) -> None:
