@@ -580,3 +580,43 @@ def test_forms_older_than_a_week_must_be_opened_again(live: Any) -> None:
         row.opened_at = row.opened_at - timedelta(days=access.GRANT_DAYS + 1)
     response = live.driver.submit_view(view["id"], measure_form(), user=LEAD)
     assert "open it again" in next(iter(response.json["errors"].values()))
+
+
+# ---------------------------------------------------------------- the check itself
+
+
+def test_authorise_decides_by_channel_membership_and_role(database_url: str) -> None:
+    from storage.db import make_engine
+    from storage.models import ProjectMember
+
+    engine = make_engine(database_url)
+    with unit_of_work(engine) as session:
+        project = Project(team_id="T1", channel_id="C1", name="Fewer PPHs", aim="Reduce PPH for Black women by 2027",
+                          focus_groups=["N"], created_by="ULEAD")
+        session.add(project)
+        session.flush()
+        assert project.id is not None
+        pid = project.id
+        session.add(ProjectMember(project_id=pid, team_id="T1", user_id="ULEAD", role="lead"))
+        session.add(ProjectMember(project_id=pid, team_id="T1", user_id="UPARTNER", role="partner"))
+    cases = [
+        # (team, claimed project, where the request came from, user, need) -> allowed?
+        (("T1", pid, "C1", "UANYONE", "member"), True),  # anyone in the project's channel
+        (("T1", pid, "C1", "UANYONE", "lead"), False),
+        (("T1", pid, "C1", "ULEAD", "lead"), True),
+        (("T1", pid, "C2", "ULEAD", "member"), False),  # another channel, even for its lead
+        (("T1", pid, None, "ULEAD", "lead"), True),  # the lead's Home tab
+        (("T1", pid, None, "UANYONE", "member"), False),  # someone else's Home
+        (("T1", pid, "DPARTNER", "UPARTNER", "member"), True),  # the partner's DM with the bot
+        (("T1", pid, "DOTHER", "UANYONE", "member"), False),
+        (("T2", pid, "C1", "ULEAD", "member"), False),  # another workspace
+        (("T1", pid + 1000, "C1", "ULEAD", "member"), False),  # no such project
+        (("T1", None, "C1", "ULEAD", "member"), False),
+    ]
+    with Session(engine) as session:
+        for (team, claimed, channel, user, need), allowed in cases:
+            outcome = access.authorise(session, team, claimed, channel, user, need)
+            assert isinstance(outcome, Project) is allowed, (team, claimed, channel, user, need)
+            if not allowed and need == "member":
+                assert outcome == access.Refusal(access.NOT_YOURS)  # the same words whether or not it exists
+    engine.dispose()
