@@ -308,6 +308,7 @@ PROJECT_SAVED = ("Your project was saved", "`/mfi status` (it has a button to po
 def register(app: App) -> None:
     app.command(ids.MFI)(guard(handle_mfi, Rule(access.channel_project, optional=True, posts=access.words("new", "edit"))))
     app.view(ids.CB_PROJECT_NEW)(guard(handle_project_submission, Rule(access.form, saved=PROJECT_SAVED)))
-    app.view(ids.CB_PROJECT_EDIT)(guard(handle_project_submission, Rule(access.form, need="lead", saved=PROJECT_SAVED)))
+    app.view(ids.CB_PROJECT_EDIT)(guard(handle_project_submission, Rule(
+        access.form, need="lead", saved=("Your changes to the project were saved", PROJECT_SAVED[1]))))
     app.action(ids.A_POST_STATUS)(guard(handle_post_status, Rule(access.channel_project)))
     app.action(ids.A_OPEN_PROJECT_EDIT)(guard(handle_open_edit, Rule(access.value_project, need="lead", posts=True)))
