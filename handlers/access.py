@@ -50,7 +50,8 @@ Need = Literal["member", "lead"]
 MARK = "__mfi_access__"
 NOTHING_SAVED = "__mfi_nothing_saved__"
 GRANT_DAYS = 7  # a form left open longer than this must be opened again
-GRANT_WAIT_SECONDS = 1.0  # a form submitted the instant it opened may beat the opener's record of it
+GRANT_WAIT_SECONDS = 2.0  # a form submitted the instant it opened may beat the opener's record of it
+OPENING = "opening:"  # a view_grant row for a form being opened, before Slack gives its view id
 APPLYING_MINUTES = 2  # a submission that died mid-way frees its form after this
 
 NOT_YOURS = (
@@ -272,18 +273,27 @@ def view_metadata(view: Mapping[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- forms: grants and once-only submissions
 
 
+def record_opening(engine: Engine, *, team_id: str, user_id: str) -> str:
+    """Note that a form is being opened for this person (before Slack answers with its view id)."""
+    marker = f"{OPENING}{uuid.uuid4().hex}"
+    with track_writes(), unit_of_work(engine) as session:  # bookkeeping: not something the person saved
+        session.add(ViewGrant(team_id=team_id, view_id=marker, user_id=user_id, status="opening"))
+    return marker
+
+
 def record_grant(
     engine: Engine, *, team_id: str, user_id: str, project_id: int | None, channel_id: str | None,
-    view: Mapping[str, Any],
+    view: Mapping[str, Any] | None, marker: str | None = None,
 ) -> None:
-    """Remember a modal the bot opened (Slack's view id), for whom and for which project."""
-    view_id = str(view.get("id") or "")
-    if not view_id:
-        return
+    """Remember a modal the bot opened (Slack's view id), for whom and for which project; drop the opening note."""
+    view_id = str((view or {}).get("id") or "")
     with track_writes(), unit_of_work(engine) as session:  # bookkeeping: not something the person saved
+        if marker:
+            session.exec(delete(ViewGrant).where(col(ViewGrant.team_id) == team_id, col(ViewGrant.view_id) == marker))
         session.exec(delete(ViewGrant).where(col(ViewGrant.opened_at) < utcnow() - timedelta(days=GRANT_DAYS)))
-        session.merge(ViewGrant(team_id=team_id, view_id=view_id, user_id=user_id, project_id=project_id,
-                                channel_id=channel_id, callback_id=str(view.get("callback_id") or "")[:64]))
+        if view_id and view is not None:
+            session.merge(ViewGrant(team_id=team_id, view_id=view_id, user_id=user_id, project_id=project_id,
+                                    channel_id=channel_id, callback_id=str(view.get("callback_id") or "")[:64]))
 
 
 def check_grant(
@@ -291,7 +301,8 @@ def check_grant(
 ) -> tuple[ViewGrant, Project | None] | Refusal:
     """The grant for a form and the project it may act on; the metadata's ids must all point at that project."""
     grant = session.get(ViewGrant, (team_id, str(view.get("id") or "")))
-    if grant is None or grant.user_id != user_id or grant.callback_id != str(view.get("callback_id") or "")[:64]:
+    if grant is None or grant.status == "opening" or grant.user_id != user_id \
+            or grant.callback_id != str(view.get("callback_id") or "")[:64]:
         return Refusal(STALE_FORM)
     if grant.opened_at < utcnow() - timedelta(days=GRANT_DAYS):
         return Refusal(STALE_FORM)
@@ -312,14 +323,21 @@ def check_grant(
     return grant, checked
 
 
-def _await_grant(engine: Engine, *, team_id: str, view_id: str) -> None:
-    """Give a just-opened form's grant a moment to be committed (the opener records it after Slack answers)."""
+def _await_grant(engine: Engine, *, team_id: str, user_id: str, view_id: str) -> None:
+    """Wait while a form is still being opened for this person: a submission can beat the record of its opening.
+
+    Only an opening under way makes it wait, so a form the bot never opened is refused at once.
+    """
     deadline = time.monotonic() + GRANT_WAIT_SECONDS
+    recent = utcnow() - timedelta(seconds=GRANT_WAIT_SECONDS * 4)
     while True:
         with unit_of_work(engine) as session:
             if session.get(ViewGrant, (team_id, view_id)) is not None:
                 return
-        if time.monotonic() >= deadline:
+            opening = session.exec(select(ViewGrant.view_id).where(
+                ViewGrant.team_id == team_id, ViewGrant.user_id == user_id, ViewGrant.status == "opening",
+                col(ViewGrant.opened_at) >= recent)).first()
+        if opening is None or time.monotonic() >= deadline:
             return
         time.sleep(0.05)
 
@@ -542,7 +560,7 @@ def _run(listener: Callable[..., Any], wanted: list[str], rule: Rule, args: Args
     project: Project | None = None
     grant_channel: str | None = None
     if in_form and rule.claim is not None and view is not None:
-        _await_grant(engine, team_id=team_id or "", view_id=str(view.get("id") or ""))
+        _await_grant(engine, team_id=team_id or "", user_id=user_id or "", view_id=str(view.get("id") or ""))
     with unit_of_work(engine) as session:
         if rule.claim is None:
             outcome: Project | Refusal | None = None
@@ -624,14 +642,17 @@ def _granting_client(
 
     def opener(method: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
-            result = method(*args, **kwargs)
-            opened = result.get("view") if hasattr(result, "get") else None
-            if isinstance(opened, dict):
+            marker = record_opening(engine, team_id=team_id, user_id=user_id)
+            opened: Any = None
+            try:
+                result = method(*args, **kwargs)
+                opened = result.get("view") if hasattr(result, "get") else None
+                return result
+            finally:
                 record_grant(engine, team_id=team_id, user_id=user_id,
                              project_id=project.id if project is not None else None,
                              channel_id=project.channel_id if project is not None and channel_id else channel_id,
-                             view=opened)
-            return result
+                             view=opened if isinstance(opened, dict) else None, marker=marker)
 
         return call
 

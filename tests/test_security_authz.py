@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -443,6 +444,22 @@ def test_the_same_submission_sent_twice_at_once_is_applied_once(live: Any, monke
     with Session(live.engine) as session:
         assert session.exec(select(func.count()).select_from(DataBatch)).one() == 1
     assert len([m for m in live.standin.messages(CHANNEL) if ids.A_UNDO_BATCH in str(m.blocks)]) == 1
+
+
+def test_a_form_submitted_the_instant_it_opens_waits_for_its_record(live: Any, monkeypatch: Any) -> None:
+    start_project(live)
+    real = access.record_grant
+
+    def slow_record(*args: Any, **kwargs: Any) -> None:
+        time.sleep(0.5)  # the database is slow to record the opening: the person is quicker
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(access, "record_grant", slow_record)
+    view = live.driver.slash("/measure", "new", user=LEAD, channel=CHANNEL).wait_view()
+    response = live.driver.submit_view(view["id"], measure_form(), user=LEAD)
+    assert response.status == 200 and not response.body, response.body
+    with Session(live.engine) as session:
+        assert session.exec(select(func.count()).select_from(Measure)).one() == 1
 
 
 def test_a_form_with_errors_can_be_corrected_and_is_then_saved_once(live: Any, monkeypatch: Any) -> None:
