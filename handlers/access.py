@@ -46,7 +46,9 @@ from storage.models import Measure, Project, ProjectMember, ViewGrant, utcnow
 
 logger = logging.getLogger(__name__)
 
-Need = Literal["member", "lead"]
+# partner: anyone on the project, service-user partners included (their own DM buttons and answers);
+# member: the project's channel, or its leads and team members from Home or a DM; lead: its leads only.
+Need = Literal["partner", "member", "lead"]
 MARK = "__mfi_access__"
 NOTHING_SAVED = "__mfi_nothing_saved__"
 GRANT_DAYS = 7  # a form left open longer than this must be opened again
@@ -87,9 +89,11 @@ def is_personal(channel_id: str | None) -> bool:
     return channel_id is None or channel_id.startswith("D")
 
 
-def is_member_of_record(session: Session, *, project_id: int, user_id: str) -> bool:
+def is_member_of_record(session: Session, *, project_id: int, user_id: str, partners: bool = True) -> bool:
+    roles = ("lead", "member", "partner") if partners else ("lead", "member")
     found = session.exec(
-        select(ProjectMember.id).where(ProjectMember.project_id == project_id, ProjectMember.user_id == user_id)
+        select(ProjectMember.id).where(ProjectMember.project_id == project_id, ProjectMember.user_id == user_id,
+                                       col(ProjectMember.role).in_(roles))
     ).first()
     return found is not None
 
@@ -125,7 +129,7 @@ def authorise(
     if channel_id != project.channel_id:
         if not is_personal(channel_id):
             return Refusal(NOT_YOURS)
-        if not is_member_of_record(session, project_id=project.id, user_id=user_id):
+        if not is_member_of_record(session, project_id=project.id, user_id=user_id, partners=need == "partner"):
             return Refusal(NOT_YOURS)
     if need == "lead" and not repo.is_lead(session, project_id=project.id, user_id=user_id):
         return lead_refusal(session, project)

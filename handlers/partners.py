@@ -255,9 +255,9 @@ def register(app: App) -> None:
     projects.SUBCOMMANDS["partners"] = handle_partners_command
     app.view(ids.CB_PARTNERS)(guard(handle_partners_submission, Rule(
         access.form, need="lead", saved=("The partner list was saved", "`/mfi partners`"))))
-    app.action(ids.A_PARTNER_CONSENT_YES)(guard(handle_consent, Rule(access.value_delivery)))
-    app.action(ids.A_PARTNER_CONSENT_NO)(guard(handle_consent, Rule(access.value_delivery)))
-    app.action(ids.A_PARTNER_PAUSE)(guard(handle_partner_state, Rule(access.value_delivery)))
-    app.action(ids.A_PARTNER_RESUME)(guard(handle_partner_state, Rule(access.value_delivery)))
-    app.action(ids.A_PARTNER_STOP)(guard(handle_partner_state, Rule(access.value_delivery)))
-    app.action(ids.A_PARTNER_SHARE)(guard(handle_partner_share, Rule(access.value_delivery)))
+    app.action(ids.A_PARTNER_CONSENT_YES)(guard(handle_consent, Rule(access.value_delivery, need="partner")))
+    app.action(ids.A_PARTNER_CONSENT_NO)(guard(handle_consent, Rule(access.value_delivery, need="partner")))
+    app.action(ids.A_PARTNER_PAUSE)(guard(handle_partner_state, Rule(access.value_delivery, need="partner")))
+    app.action(ids.A_PARTNER_RESUME)(guard(handle_partner_state, Rule(access.value_delivery, need="partner")))
+    app.action(ids.A_PARTNER_STOP)(guard(handle_partner_state, Rule(access.value_delivery, need="partner")))
+    app.action(ids.A_PARTNER_SHARE)(guard(handle_partner_share, Rule(access.value_delivery, need="partner")))

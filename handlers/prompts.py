@@ -568,8 +568,9 @@ def register(app: App) -> None:
     projects.SUBCOMMANDS["prompts"] = handle_prompts_command
     app.view(ids.CB_SCHEDULE)(guard(handle_schedule_submission, Rule(
         access.form, need="lead", saved=("The schedule was saved", "`/mfi schedule`"))))
-    app.view(ids.CB_ANSWER)(guard(handle_answer_submission, Rule(access.form, saved=("Your answer was saved", "your Home tab"))))
-    app.action(ids.A_ANSWER)(guard(handle_answer_open, Rule(access.value_delivery)))
+    app.view(ids.CB_ANSWER)(guard(handle_answer_submission, Rule(
+        access.form, need="partner", saved=("Your answer was saved", "your Home tab"))))
+    app.action(ids.A_ANSWER)(guard(handle_answer_open, Rule(access.value_delivery, need="partner")))
     app.action(ids.A_PROMPT_PIN)(guard(handle_prompt_choice, Rule(access.prompt_choice, need="lead")))
     app.action(ids.A_PROMPT_SKIP)(guard(handle_prompt_choice, Rule(access.prompt_choice, need="lead")))
     app.action(ids.A_PROMPT_CLEAR)(guard(handle_prompt_choice, Rule(access.prompt_choice, need="lead")))

@@ -40,6 +40,9 @@ INVITE = "/invite @MFI-AR"
 LEAD_ONLY_ACTIONS = {ids.A_OPEN_PROJECT_EDIT, ids.A_EXPORT, ids.A_DELETE, ids.A_EXPORT_ANSWERS, ids.A_PROMPT_PIN,
                      ids.A_PROMPT_SKIP, ids.A_PROMPT_CLEAR}
 LEAD_ONLY_FORMS = {ids.CB_PROJECT_EDIT, ids.CB_SCHEDULE, ids.CB_PARTNERS, ids.CB_DELETE_CONFIRM}
+# What service-user partners may use from their DM (everything else from Home or a DM needs a lead or team member).
+PARTNER_IDS = {ids.A_PARTNER_CONSENT_YES, ids.A_PARTNER_CONSENT_NO, ids.A_PARTNER_PAUSE, ids.A_PARTNER_RESUME,
+               ids.A_PARTNER_STOP, ids.A_PARTNER_SHARE, ids.A_ANSWER, ids.CB_ANSWER}
 
 
 @dataclass
@@ -277,6 +280,7 @@ def test_every_registered_listener_goes_through_the_check(live: Any) -> None:
     assert all(rules[c].claim is access.form for c in ids.CALLBACK_IDS)
     assert {a for a in ids.ACTION_IDS if rules[a].need == "lead"} == LEAD_ONLY_ACTIONS
     assert {c for c in ids.CALLBACK_IDS if rules[c].need == "lead"} == LEAD_ONLY_FORMS
+    assert {i for i, rule in rules.items() if rule.need == "partner"} == PARTNER_IDS
     for command in (c["command"] for c in MANIFEST["features"]["slash_commands"]):
         body = urlencode({"command": command, "text": "", "team_id": "T1", "user_id": "U1", "channel_id": "C1"})
         rule = _rule_for(app, body)
@@ -375,6 +379,12 @@ def test_a_partner_uses_their_dm_buttons_but_not_another_projects(live: Any) -> 
     click(live, ids.A_PARTNER_PAUSE, v, user=partner, channel=dm)
     live.standin.wait_for(lambda: len(refusals_for(live, partner)) > seen or None)
     assert "nothing was changed" not in refusals_for(live, partner)[-1]
+    # The team's own tools are not theirs, even for their project (a forged Home button).
+    before = snapshot(live)
+    seen = len(refusals_for(live, partner))
+    click(live, ids.A_OPEN_MEASURE_NEW, v, user=partner, channel=None)
+    wait_refused(live, partner, seen, "nothing was changed")
+    assert snapshot(live) == before
     # The same button naming the attacker's project, where the partner is nobody: refused.
     other = Victim(v.own_project, v.measure, v.batch, v.cycle, v.delivery, v.own_project)
     before = snapshot(live)
@@ -624,7 +634,9 @@ def test_authorise_decides_by_channel_membership_and_role(database_url: str) -> 
         (("T1", pid, "C2", "ULEAD", "member"), False),  # another channel, even for its lead
         (("T1", pid, None, "ULEAD", "lead"), True),  # the lead's Home tab
         (("T1", pid, None, "UANYONE", "member"), False),  # someone else's Home
-        (("T1", pid, "DPARTNER", "UPARTNER", "member"), True),  # the partner's DM with the bot
+        (("T1", pid, "DPARTNER", "UPARTNER", "partner"), True),  # the partner's DM with the bot
+        (("T1", pid, "DPARTNER", "UPARTNER", "member"), False),  # ... but not the team's own tools
+        (("T1", pid, None, "UPARTNER", "member"), False),
         (("T1", pid, "DOTHER", "UANYONE", "member"), False),
         (("T2", pid, "C1", "ULEAD", "member"), False),  # another workspace
         (("T1", pid + 1000, "C1", "ULEAD", "member"), False),  # no such project
