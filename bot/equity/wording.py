@@ -544,6 +544,12 @@ def channel_flag(ca: ChannelAnalysis) -> str | None:
     return None
 
 
+def _sentence(text: str) -> str:
+    """A line made a sentence when lines are run together (the nudge), so each ends with a full stop."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def nudge_line(ca: ChannelAnalysis, policy: DisclosurePolicy) -> tuple[str, list[str]]:
     """The weekly nudge's words for one measure: the same groups, figures and caveats as /equity's headline
     (one set of comparisons everywhere), and its harm signals for the nudge's first section."""
@@ -566,7 +572,7 @@ def nudge_line(ca: ChannelAnalysis, policy: DisclosurePolicy) -> tuple[str, list
                 "improve recording first.", harm)
     rates = shown_rates(a, policy)
     ref = a.reference_group
-    parts = [headline_group_line(a, code, rates, name).replace("*", "") for code in headline_groups(a)]
+    parts = [_sentence(headline_group_line(a, code, rates, name).replace("*", "")) for code in headline_groups(a)]
     against = "all the other groups" if ref == an.OTHERS else name(ref)
     line = f"{window}, against {against}: " + " ".join(parts)
     flag = channel_flag(ca)
