@@ -102,6 +102,8 @@ def team_prompt_message(prompt: Prompt, *, project_name: str, reason: str, deliv
     principle = f"*Framework principle:* {prompt.principle}"
     if prompt.step:
         principle = f"*Framework stage:* {_stage_title(prompt.stage)} · {principle}"
+        # The reason speaks to the project's state; the question itself is for one PDSA step: say which.
+        reason = f"{reason.rstrip('.')}. This question is for {STEPS[prompt.step][0].lower()}{STEPS[prompt.step][1:]}."
     blocks += [
         context(f":compass: *Why this prompt now:* {reason}", principle),
         actions(button("Answer", ids.A_ANSWER, value=_value(delivery_id=delivery_id), style="primary")),

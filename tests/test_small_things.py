@@ -21,8 +21,9 @@ def test_a_planning_question_is_labelled_as_planning_not_evaluate_and_reflect() 
     blocks, text = pb.team_prompt_message(prompt, project_name="PPH", reason="You are planning a test.", delivery_id=1)
     assert _header(blocks) == "This week's reflection: Planning your next test"
     assert "Evaluate and reflect" not in _header(blocks) and "Planning your next test" in text
-    # The framework stage is still named, beside the principle.
+    # The framework stage is still named, beside the principle, and the reason says which step the question is for.
     assert "Framework stage:* Evaluate and reflect" in json.dumps(blocks)
+    assert "You are planning a test. This question is for planning your next test." in json.dumps(blocks)
     # A question about a finished test keeps its stage's reflective label.
     finished = catalogue.get("evaluation.share-learning")
     blocks, _ = pb.team_prompt_message(finished, project_name="PPH", reason="r", delivery_id=2)
