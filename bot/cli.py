@@ -29,7 +29,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bot.version import app_version
+
     parser = argparse.ArgumentParser(prog="mfi-ar", description="The Anti-Racism Model for Improvement Slack bot.")
+    parser.add_argument("--version", action="version", version=f"mfi-ar {app_version()}")
     sub = parser.add_subparsers(dest="command")
 
     serve = sub.add_parser("serve", help="run the bot (HTTP, or Socket Mode when SLACK_APP_TOKEN is set)")
@@ -38,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the offline walkthrough against the built-in Slack stand-in")
     demo.add_argument("--out", default="demo-output", help="where to write the transcript and charts")
     demo.set_defaults(func=cmd_demo)
+
+    sub.add_parser("migrate", help="apply every database migration and exit (same as: db upgrade)").set_defaults(
+        func=cmd_db_upgrade
+    )
+    health = sub.add_parser("health", help="ask a running server's GET /healthz; exit 0 only if it answers healthy")
+    health.add_argument("--url", default=None, help="default: http://127.0.0.1:$PORT/healthz")
+    health.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer (default 5)")
+    health.set_defaults(func=cmd_health)
 
     db = sub.add_parser("db", help="database migrations")
     db_sub = db.add_subparsers(dest="db_command")
@@ -141,6 +152,24 @@ def cmd_db_upgrade(_args: argparse.Namespace) -> int:
     upgrade(engine)
     print(f"Database schema at revision {current_revision(engine)}")
     return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """For a container's HEALTHCHECK (the slim image has no curl): 0 when /healthz answers 200, 1 otherwise."""
+    import os
+    import urllib.error
+    import urllib.request
+
+    url = args.url or f"http://127.0.0.1:{os.environ.get('PORT', '3000')}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            print(response.read().decode(errors="replace"))
+            return 0
+    except urllib.error.HTTPError as exc:  # 503: the server answered and said it is unhealthy
+        print(exc.read().decode(errors="replace"), file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        print(f"mfi-ar: no health answer from {url}: {exc}", file=sys.stderr)
+    return 1
 
 
 def cmd_db_current(_args: argparse.Namespace) -> int:
