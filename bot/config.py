@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     mfi_public_url: str | None = None  # for the OAuth redirect URL behind a proxy
     # The largest file `/measure import` downloads: a few years of a trust's births, one row each, is a few MB.
     mfi_import_max_mb: float = Field(default=50.0, gt=0, le=1024)
+    # Read back the bot's own recent messages before re-sending a delivery a crash interrupted, so it is never posted
+    # twice. Needs the three history scopes; off, such a delivery may be posted twice (manifest.minimal.yml).
+    mfi_crash_readback: bool = True
     log_level: str = "INFO"
 
     @field_validator("slack_api_url")

@@ -82,6 +82,7 @@ class BotScheduler:
             default_grace=timedelta(hours=settings.mfi_delivery_grace_hours),
             stale_after=timedelta(seconds=settings.mfi_delivery_stale_seconds),
             workers=settings.mfi_delivery_workers,
+            read_back=settings.mfi_crash_readback,
         )
         return cls(
             engine,

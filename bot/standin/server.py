@@ -1688,6 +1688,10 @@ class StandIn:
 
     def _conversations_members(self, ctx: _Ctx) -> dict[str, Any]:
         channel = self._resolve_channel(ctx, ctx.args.get("channel"), for_post=False)
+        team = self._team(ctx)
+        needed = "im:read" if channel.is_im else "groups:read" if channel.is_private else "channels:read"
+        if needed not in team.scopes.split(","):  # Slack's documented scopes for conversations.members
+            raise _ApiError("missing_scope", extra={"needed": needed, "provided": team.scopes})
         limit = int(ctx.args.get("limit") or 100)
         cursor = str(ctx.args.get("cursor") or "")
         try:
