@@ -107,7 +107,7 @@ def cmd_serve(_args: argparse.Namespace) -> int:
     from bot.runtime import Runtime, configure_logging
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     settings.require_for_serving()
     runtime = Runtime.build(settings, http=settings.slack_app_token is None)
     # pandas, matplotlib and statsmodels leave a large heap of long-lived objects; moving them out of the
@@ -146,9 +146,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+    from bot.runtime import configure_logging
     from storage.db import current_revision, make_engine, upgrade
 
-    engine = make_engine(load_settings().database_url)
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)  # says so when another instance is migrating
+    engine = make_engine(settings.database_url)
     upgrade(engine)
     print(f"Database schema at revision {current_revision(engine)}")
     return 0
