@@ -141,6 +141,10 @@ A_EXPORT = "project_export"  # value: project id (the lead's Home tab)
 A_DELETE = "project_delete_open"  # value: project id (the lead's Home tab)
 B_DELETE_NAME = "project_delete_name"
 
+# --- onboarding (App Home for someone with no project, the welcome DM) ---
+A_HOME_HOW_TO_START = "home_how_to_start"
+VIEW_HOW_TO_START = "how_to_start"  # a modal with only a Close button: Slack sends no view_submission for it
+
 # Every callback_id and action_id, for the manifest/handler consistency test.
 CALLBACK_IDS = tuple(value for name, value in dict(globals()).items() if name.startswith("CB_"))
 ACTION_IDS = tuple(

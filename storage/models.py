@@ -347,3 +347,13 @@ class SchedulerState(SQLModel, table=True):
 
     schedule_id: int = Field(primary_key=True, foreign_key="schedule.id")
     last_checked: datetime
+
+
+class Welcome(SQLModel, table=True):
+    """Who has had the bot's welcome DM (sent once, the first time a person opens the app): a user id and when."""
+
+    __tablename__ = "welcome"
+
+    team_id: str = Field(primary_key=True, max_length=32)
+    user_id: str = Field(primary_key=True, max_length=32)
+    welcomed_at: datetime = Field(default_factory=utcnow)
