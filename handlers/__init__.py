@@ -6,7 +6,18 @@ from slack_bolt import App
 
 
 def register(app: App) -> None:
-    from handlers import equity, home, measures, onboarding, ownership, partners, pdsa, projects, prompts
+    from handlers import (
+        equity,
+        home,
+        measures,
+        onboarding,
+        ownership,
+        partners,
+        pdsa,
+        projects,
+        prompts,
+        shortcuts,
+    )
 
     projects.register(app)
     home.register(app)
@@ -17,3 +28,4 @@ def register(app: App) -> None:
     pdsa.register(app)
     ownership.register(app)
     onboarding.register(app)
+    shortcuts.register(app)

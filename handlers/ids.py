@@ -145,6 +145,13 @@ B_DELETE_NAME = "project_delete_name"
 A_HOME_HOW_TO_START = "home_how_to_start"
 VIEW_HOW_TO_START = "how_to_start"  # a modal with only a Close button: Slack sends no view_submission for it
 
+# --- shortcuts (manifest.yml features.shortcuts declares exactly these callback_ids) ---
+SC_ADD_TO_PDSA = "add_to_pdsa"  # message shortcut: save a message as an observation in a cycle's Do log
+SHORTCUTS = (SC_ADD_TO_PDSA,)
+CB_PDSA_OBSERVATION = "pdsa_observation"
+B_PDSA_OBS_CYCLE = "pdsa_observation_cycle"
+B_PDSA_OBS_TEXT = "pdsa_observation_text"
+
 # Every callback_id and action_id, for the manifest/handler consistency test.
 CALLBACK_IDS = tuple(value for name, value in dict(globals()).items() if name.startswith("CB_"))
 ACTION_IDS = tuple(

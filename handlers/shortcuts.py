@@ -1,0 +1,111 @@
+"""Shortcuts: "Add to a PDSA cycle" saves a message in the channel as an observation in one of its cycles' Do log."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_bolt.context.respond import Respond
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+
+from handlers import blocks, claims, ids, limits
+from handlers.pdsa import post_in_thread
+from storage import pdsa_repo
+from storage import repositories as repo
+from storage.db import unit_of_work
+
+logger = logging.getLogger(__name__)
+
+
+def observation_modal(options: list[tuple[str, str]], text: str, *, project_id: int) -> dict[str, Any]:
+    limit = limits.limit_for(ids.B_PDSA_OBS_TEXT)
+    return blocks.modal(
+        ids.CB_PDSA_OBSERVATION,
+        "Add to a PDSA cycle",
+        [
+            blocks.input_block(
+                ids.B_PDSA_OBS_CYCLE,
+                "Which cycle?",
+                {"type": "static_select", "options": [blocks.option(label, value) for label, value in options[:100]],
+                 **({"initial_option": blocks.option(*options[0])} if len(options) == 1 else {})},
+            ),
+            blocks.input_block(
+                ids.B_PDSA_OBS_TEXT,
+                "Observation",
+                blocks.text_input(initial=text[:limit], multiline=True),
+                hint="Saved in the cycle's Do log. Take out anything that could identify a patient. "
+                     "Who wrote the message is not saved.",
+            ),
+        ],
+        submit="Save",
+        metadata={"project_id": project_id},
+    )
+
+
+def handle_add_to_pdsa(
+    ack: Ack, shortcut: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
+    ack()
+    engine: Engine = context["engine"]
+    channel_id = str((shortcut.get("channel") or {}).get("id") or "")
+    text = str((shortcut.get("message") or {}).get("text") or "").strip()
+    if not context.team_id or not channel_id:
+        return
+    with unit_of_work(engine) as session:
+        project = repo.project_for_channel(session, team_id=context.team_id, channel_id=channel_id)
+        project_id = project.id if project is not None else None
+        options = []
+        if project_id is not None:
+            for cycle in pdsa_repo.list_cycles(session, project_id=project_id):
+                if cycle.status in pdsa_repo.OPEN_STATUSES and cycle.id is not None:
+                    ref = f"{pdsa_repo.series_number(session, cycle=cycle)}.{cycle.ramp_step}"
+                    options.append((f"PDSA {ref}: {cycle.title}"[:75], str(cycle.id)))
+    if project_id is None:
+        reply = ("This channel has no improvement project, so there is no PDSA cycle to add the message to. "
+                 "Start one with `/mfi new`.")
+    elif not options:
+        reply = ("No PDSA cycle in this channel is planned or running, so I have nowhere to add the message. "
+                 "Plan one with `/pdsa new`, then try again.")
+    elif not text:
+        reply = "That message has no words I can save. Use the shortcut on a message with text."
+    else:
+        client.views_open(trigger_id=shortcut["trigger_id"], view=observation_modal(options, text, project_id=project_id))
+        return
+    respond(text=reply, response_type="ephemeral", replace_original=False)
+
+
+def handle_observation_submission(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    engine: Engine = context["engine"]
+    team_id = context.team_id or body["team"]["id"]
+    user_id = body["user"]["id"]
+    cycle_id = claims.parse_id(blocks.state_value(view, ids.B_PDSA_OBS_CYCLE))
+    text = str(blocks.state_value(view, ids.B_PDSA_OBS_TEXT) or "").strip()
+    if not text:
+        ack(response_action="errors", errors={ids.B_PDSA_OBS_TEXT: "Write the observation to save."})
+        return
+    with unit_of_work(engine) as session:
+        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id or 0)
+        # The cycle is a claim from the form: it must be an open cycle of the project the form was opened for.
+        if cycle is None or cycle.project_id != claims.metadata_id(view, "project_id") \
+                or cycle.status not in pdsa_repo.OPEN_STATUSES:
+            ack(response_action="errors", errors={
+                ids.B_PDSA_OBS_CYCLE: "Choose one of this channel's PDSA cycles that is planned or running."})
+            return
+        pdsa_repo.add_entry(session, cycle=cycle, kind="do", user_id=user_id,
+                            data={"observations": text, "from_message": True})
+        saved_id = int(cycle.id or 0)
+        ref = f"{pdsa_repo.series_number(session, cycle=cycle)}.{cycle.ramp_step}"
+    ack()
+    # The words stay in the Do log (/pdsa show); the thread says only that an observation was added.
+    post_in_thread(client, engine, team_id=team_id, cycle_id=saved_id,
+                   text=f"*Do* · <@{user_id}> added an observation from a message to the Do log of PDSA {ref}. "
+                        f"See it with `/pdsa show {ref}`.")
+
+
+def register(app: App) -> None:
+    app.shortcut(ids.SC_ADD_TO_PDSA)(handle_add_to_pdsa)
+    app.view(ids.CB_PDSA_OBSERVATION)(handle_observation_submission)
