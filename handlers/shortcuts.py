@@ -1,4 +1,5 @@
-"""Shortcuts: "Add to a PDSA cycle" saves a message in the channel as an observation in one of its cycles' Do log."""
+"""Shortcuts: "Add to a PDSA cycle" saves a message in the channel as an observation in one of its cycles' Do log;
+"Log a measure" (global) opens the /measure log form for one of the person's projects."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
-from handlers import blocks, claims, ids, limits
+from handlers import blocks, claims, ids, limits, onboarding
+from handlers.measures import _log_view
 from handlers.pdsa import post_in_thread
 from storage import pdsa_repo
 from storage import repositories as repo
@@ -106,6 +108,71 @@ def handle_observation_submission(
                         f"See it with `/pdsa show {ref}`.")
 
 
+# --- Log a measure (global shortcut: no channel, so the person's own projects) ---------------------------------
+
+
+def _loggable_projects(session: Any, *, team_id: str, user_id: str) -> list[Any]:
+    """Projects where the person is a lead or team member (partners do not log data), oldest first, once each."""
+    seen: dict[int, Any] = {}
+    for project, role in repo.projects_for_user(session, team_id=team_id, user_id=user_id):
+        if role in ("lead", "member") and project.id is not None:
+            seen.setdefault(project.id, project)
+    return list(seen.values())
+
+
+def _notice(title: str, text: str) -> dict[str, Any]:
+    return blocks.modal(ids.VIEW_LOG_PICK_PROJECT, title, [blocks.section(text)], submit=None, close="Close")
+
+
+def _log_form_or_notice(session: Any, project: Any) -> dict[str, Any]:
+    view = _log_view(session, project, channel_id=project.channel_id, measure_id=None, full=False)
+    if view is not None:
+        return view
+    return _notice("Log a measure", f"*{blocks.typed(project.name)}* has no measures yet. Add one with "
+                                    f"`/measure new` in <#{project.channel_id}>, then log it here.")
+
+
+def handle_log_measure(ack: Ack, shortcut: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    ack()
+    engine: Engine = context["engine"]
+    if not context.team_id or not context.user_id:
+        return
+    with unit_of_work(engine) as session:
+        projects = _loggable_projects(session, team_id=context.team_id, user_id=context.user_id)
+        if not projects:
+            view = onboarding.how_to_start_view()
+        elif len(projects) == 1:
+            view = _log_form_or_notice(session, projects[0])
+        else:
+            choices = [blocks.option(p.name[:75], str(p.id)) for p in projects[:100]]
+            view = blocks.modal(ids.VIEW_LOG_PICK_PROJECT, "Log a measure", [
+                blocks.section("Which project is the measure in?", accessory={
+                    "type": "static_select", "action_id": ids.A_LOG_PICK_PROJECT, "options": choices,
+                    "placeholder": blocks.plain("Choose a project")}),
+            ], submit=None, close="Cancel")
+    client.views_open(trigger_id=shortcut["trigger_id"], view=view)
+
+
+def handle_log_pick_project(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    ack()
+    engine: Engine = context["engine"]
+    view = body.get("view")
+    action = (body.get("actions") or [{}])[0]
+    project_id = claims.parse_id((action.get("selected_option") or {}).get("value"))
+    if not isinstance(view, dict) or not context.team_id or not context.user_id or project_id is None:
+        return
+    with unit_of_work(engine) as session:
+        # The choice is a claim: only a project this person may log data for.
+        chosen = next((p for p in _loggable_projects(session, team_id=context.team_id, user_id=context.user_id)
+                       if p.id == project_id), None)
+        if chosen is None:
+            return
+        form = _log_form_or_notice(session, chosen)
+    client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
+
+
 def register(app: App) -> None:
     app.shortcut(ids.SC_ADD_TO_PDSA)(handle_add_to_pdsa)
     app.view(ids.CB_PDSA_OBSERVATION)(handle_observation_submission)
+    app.shortcut(ids.SC_LOG_MEASURE)(handle_log_measure)
+    app.action(ids.A_LOG_PICK_PROJECT)(handle_log_pick_project)

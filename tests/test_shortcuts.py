@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import date
 from typing import Any
 
@@ -13,8 +14,9 @@ from sqlmodel import Session, select
 
 from handlers import ids
 from storage.models import PdsaCycle, PdsaEntry, Project
-from tests.helpers import CHANNEL, LEAD, MIDWIFE, OTHER_CHANNEL, start_project
+from tests.helpers import ANALYST, CHANNEL, LEAD, MIDWIFE, OTHER_CHANNEL, start_project
 from tests.test_manifest import ROOT, _matched, offline_app
+from tests.test_measures_e2e import last_month, points
 from tests.test_pdsa_e2e import entries, plan, seed, thread
 
 __all__ = ["offline_app"]  # a fixture, found by name
@@ -122,3 +124,65 @@ def test_a_forged_or_closed_cycle_is_refused_inline_and_nothing_is_saved(live: A
     shortcut_on(live, WORDS)
     again = live.standin.wait_for(lambda: live.standin.ephemerals(LEAD) or None)[-1]
     assert "/pdsa new" in again.text  # a done cycle is no longer offered
+
+
+# --- the global shortcut "Log a measure" -------------------------------------------------------------------------------
+
+def opened(live: Any, callback_id: str, after: set[str]) -> dict[str, Any]:
+    return live.standin.wait_for(lambda: next(
+        (v for v in reversed(live.standin.views()) if v.get("callback_id") == callback_id and v["id"] not in after), None))
+
+
+def test_log_a_measure_opens_the_log_form_of_the_persons_only_project(live: Any) -> None:
+    start_project(live)
+    seed(live.engine, with_data=False)
+    live.driver.global_shortcut(ids.SC_LOG_MEASURE, user=LEAD)
+    form = opened(live, ids.CB_MEASURE_LOG, set())
+    assert "PPH 1,000 ml or more" in json.dumps(form)
+    assert json.loads(form["private_metadata"])["channel_id"] == CHANNEL
+    saved = live.driver.submit_view(form["id"], {ids.B_LOG_PERIOD: last_month(), ids.B_LOG_ROW_PREFIX + "N": "20/160"},
+                                    user=LEAD)
+    assert saved.status == 200 and not saved.body.strip()
+    live.standin.wait_for(lambda: points(live.engine) or None)
+    assert points(live.engine) == {(last_month(), "N"): (20, 160, None)}
+    assert live.standin.violations == []
+
+
+def test_log_a_measure_asks_which_project_and_refuses_someone_elses(live: Any) -> None:
+    other = "C0SECONDQI"
+    live.standin.add_channel(other, "second-qi", members=[LEAD, MIDWIFE])
+    start_project(live)
+    seed(live.engine, with_data=False)
+    start_project(live, channel=other, **{ids.B_PROJECT_NAME: "Second project"})
+    live.driver.global_shortcut(ids.SC_LOG_MEASURE, user=LEAD)
+    picker = opened(live, ids.VIEW_LOG_PICK_PROJECT, set())
+    assert "Second project" in json.dumps(picker)
+    with Session(live.engine) as session:
+        second = session.exec(select(Project).where(Project.channel_id == other)).one()
+        first = session.exec(select(Project).where(Project.channel_id == CHANNEL)).one()
+    third = "C0THIRDQI1"
+    live.standin.add_channel(third, "third-qi", members=[MIDWIFE])
+    start_project(live, channel=third, lead=MIDWIFE, **{ids.B_PROJECT_NAME: "Not yours",
+                                                        ids.B_PROJECT_LEADS: [MIDWIFE]})
+    with Session(live.engine) as session:
+        theirs = session.exec(select(Project).where(Project.channel_id == third)).one()
+    before = live.standin.view(picker["id"])
+    forged = {"type": "block_actions", "team": {"id": live.driver.team_id}, "user": {"id": LEAD},
+              "api_app_id": "A0MFIAR01", "trigger_id": live.standin.new_trigger_id(user=LEAD),
+              "container": {"type": "view", "view_id": picker["id"]}, "view": before,
+              "actions": [{"action_id": ids.A_LOG_PICK_PROJECT, "block_id": before["blocks"][0].get("block_id", "b"),
+                           "type": "static_select", "action_ts": live.standin.new_ts(),
+                           "selected_option": {"text": {"type": "plain_text", "text": "Not yours"},
+                                               "value": str(theirs.id)}}]}
+    assert live.driver._send_payload(forged).status == 200
+    live.driver.click(ids.A_LOG_PICK_PROJECT, user=LEAD, view_id=picker["id"],
+                      selected_option={"text": {"type": "plain_text", "text": "Second project"}, "value": str(second.id)})
+    notice = live.standin.wait_for(lambda: (v := live.standin.view(picker["id"])) and "no measures yet" in
+                                   json.dumps(v) and v or None)
+    assert "/measure new" in json.dumps(notice) and "Not yours" not in json.dumps(notice)
+    time.sleep(0.3)  # the forged choice was sent first; its listener has long finished
+    assert len(live.standin.calls("views.update")) == 1  # a project not theirs opened nothing
+    # Someone on no project gets the How to start guide, never another team's form.
+    live.driver.global_shortcut(ids.SC_LOG_MEASURE, user=ANALYST)
+    guide = opened(live, ids.VIEW_HOW_TO_START, set())
+    assert "/mfi new" in json.dumps(guide) and str(first.id) not in json.dumps(guide.get("private_metadata"))
