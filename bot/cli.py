@@ -122,10 +122,10 @@ def cmd_serve(_args: argparse.Namespace) -> int:
         if runtime.scheduler is not None:
             runtime.scheduler.start()
         if settings.slack_app_token is not None:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
+            from bot import socket_mode
 
-            logger.info("Connecting to Slack in Socket Mode")
-            SocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
+            # Retries with back-off, a loopback /healthz that reports the socket truthfully (bot/socket_mode.py).
+            socket_mode.run(runtime, settings.slack_app_token.get_secret_value(), health_port=settings.port)
         else:
             assert runtime.server is not None
             logger.info("Listening on %s (POST /slack/events, GET /healthz)", runtime.server.url)
