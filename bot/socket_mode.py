@@ -29,6 +29,7 @@ TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "not_allowed_token_type"
                           "account_inactive", "missing_scope"})
 FIRST_DELAY = 1.0
 MAX_DELAY = 60.0
+WATCH_SECONDS = 5.0  # how often the connection's real state is checked and, when it changes, logged
 
 _stopping = threading.Event()
 
@@ -83,6 +84,22 @@ def is_connected(handler: Any) -> bool:
     return bool(check()) if callable(check) else False
 
 
+def _watch(handler: Any, done: threading.Event) -> None:
+    """Log the connection's real state when it changes: slack_sdk logs "A new session has been established" and
+    Bolt "is running" even when the WebSocket handshake was refused."""
+    was: bool | None = None
+    while not done.wait(WATCH_SECONDS):
+        now = is_connected(handler)
+        if now == was:
+            continue
+        if now:
+            logger.info("Socket Mode: connected to Slack")
+        else:
+            logger.warning("Socket Mode: not connected to Slack (the WebSocket handshake failed or the connection "
+                           "dropped); slack_sdk keeps reconnecting, and /healthz answers 503 until it is back")
+        was = now
+
+
 def run(runtime: Any, app_token: str, *, health_port: int) -> None:
     """Connect (retrying) and serve until interrupted; the loopback health server runs the whole time."""
     import slack_bolt.adapter.socket_mode as socket_mode
@@ -94,6 +111,8 @@ def run(runtime: Any, app_token: str, *, health_port: int) -> None:
         host="127.0.0.1", port=health_port, threads=2,
     ).start()
     logger.info("Health check on %s/healthz (loopback only)", server.url)
+    watching = threading.Event()
+    threading.Thread(target=_watch, args=(handler, watching), name="socket-watch", daemon=True).start()
     delay = FIRST_DELAY
     try:
         while True:
@@ -119,6 +138,7 @@ def run(runtime: Any, app_token: str, *, health_port: int) -> None:
             _wait(delay)
             delay = min(delay * 2, MAX_DELAY)
     finally:
+        watching.set()
         server.stop()
         close = getattr(handler, "close", None)
         if callable(close):

@@ -103,6 +103,7 @@ def test_failures_to_connect_are_retried_with_back_off_and_health_says_disconnec
     monkeypatch.setattr(bolt_socket_mode, "SocketModeHandler", StoppableHandler)
     delays: list[float] = []
     monkeypatch.setattr(socket_mode, "_wait", delays.append)
+    monkeypatch.setattr(socket_mode, "WATCH_SECONDS", 0.1)
     standin.inject("apps.connections.open", error="internal_error", times=2)
     port = free_port()
     runtime = Runtime.build(make_settings(slack_app_token="xapp-1-standin", slack_api_url=standin.api_url,
@@ -125,6 +126,8 @@ def test_failures_to_connect_are_retried_with_back_off_and_health_says_disconnec
             assert (status, report["status"], report["socket"]) == (503, "unhealthy", "disconnected")
             assert report["database"] == "ok" and report["transport"] == "socket_mode" and report["version"]
             assert_only_healthz(port)
+            # The log says so too, whatever slack_sdk claims.
+            standin.wait_for(lambda: "Socket Mode: not connected to Slack" in caplog.text, timeout=10)
         finally:
             stop.set()
             thread.join(30)
@@ -144,7 +147,11 @@ def assert_only_healthz(port: int) -> None:
     assert err.value.code == 404
 
 
-def test_health_follows_the_socket_connected_and_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_health_follows_the_socket_connected_and_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(socket_mode, "WATCH_SECONDS", 0.1)
+    caplog.set_level(logging.INFO, logger="bot.socket_mode")
     connected = threading.Event()
     stop = threading.Event()
 
@@ -172,6 +179,7 @@ def test_health_follows_the_socket_connected_and_dropped(tmp_path: Path, monkeyp
             standin.wait_for(lambda: _answers(port), timeout=10)
             assert health(port)[1]["socket"] == "disconnected"
             connected.set()
+            standin.wait_for(lambda: "Socket Mode: connected to Slack" in caplog.text, timeout=10)
             status, report = health(port)
             assert (status, report["status"], report["socket"]) == (200, "ok", "connected")
             connected.clear()  # the connection dropped: said at once
