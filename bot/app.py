@@ -80,7 +80,9 @@ def client_factory_for(settings: Settings, engine: Engine) -> ClientFactory:
     if settings.oauth_enabled:
         assert settings.slack_client_id
         store = SQLAlchemyInstallationStore(client_id=settings.slack_client_id, engine=engine)
-        return ClientFactory(settings.slack_api_url, installation_store=store)
+        secret = settings.slack_client_secret.get_secret_value() if settings.slack_client_secret else None
+        return ClientFactory(settings.slack_api_url, installation_store=store, client_id=settings.slack_client_id,
+                             client_secret=secret)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return ClientFactory(settings.slack_api_url, bot_token=token)
 

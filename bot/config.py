@@ -117,6 +117,12 @@ class Settings(BaseSettings):
             )
         if self.slack_app_token is not None and self.slack_bot_token is None:
             raise ConfigError("SLACK_BOT_TOKEN is required with SLACK_APP_TOKEN (Socket Mode)")
+        if self.slack_bot_token is not None and self.slack_bot_token.get_secret_value().startswith("xoxe."):
+            raise ConfigError(
+                "SLACK_BOT_TOKEN is a rotating token (xoxe.xoxb-): it expires after 12 hours and one token alone cannot "
+                "be refreshed, so scheduled prompts would stop. Turn token rotation off for the app and reinstall it, "
+                "or install through OAuth (SLACK_CLIENT_ID and SLACK_CLIENT_SECRET), where the bot refreshes tokens"
+            )
 
     def sqlite_path(self) -> Path | None:
         if not self.is_sqlite:

@@ -1844,6 +1844,10 @@ class StandIn:
             "is_enterprise_install": False,
         }
         if team.token_rotation:
+            # With rotation on, Slack issues an expiring xoxe.xoxb- token and a refresh token at install too.
+            access = f"xoxe.xoxb-1-{secrets.token_hex(12)}"
+            self._tokens[access] = (team_id, self._clock() + ROTATED_TOKEN_TTL_SECONDS)
+            body["access_token"] = access
             refresh = f"xoxe-1-{secrets.token_hex(12)}"
             self._refresh_tokens[refresh] = team_id
             body["refresh_token"] = refresh
