@@ -23,7 +23,7 @@ import handlers
 from bot import scopes, slack_limits
 from bot.config import Settings
 from bot.slack_client import ClientFactory, FittingWebClient, make_client
-from handlers import claims, limits
+from handlers import access, limits
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.ownership_repo import ReinstallAwareInstallationStore
@@ -147,19 +147,28 @@ def configure(app: App, engine: Engine, *, factory: ClientFactory, settings: Set
     def apologise(error: Exception, body: dict[str, Any], client: WebClient) -> None:
         reference = uuid.uuid4().hex[:8]
         logger.exception("Listener failed (reference %s)", reference, exc_info=error)
+        # handlers.access marks a failure that saved nothing; otherwise part of the request may have been saved.
+        if getattr(error, access.NOTHING_SAVED, False):
+            what = "Sorry, something went wrong on our side and nothing was changed. Please try again"
+        else:
+            what = ("Sorry, something went wrong on our side before I could finish, so part of what you asked may "
+                    "have been saved: `/mfi status` in the project's channel shows where things stand. "
+                    "Check before trying again")
+        text = f"{what}; if it keeps happening, tell your Slack admin (reference {reference})."
         channel, user = _where(body)
-        if channel and user:
+        if not user or body.get("type") == "event_callback":
+            return  # events have no one waiting for an answer; their listeners report in the channel themselves
+        # In the channel when it can (only that person sees it), else a DM: forms, the Home tab, or a channel the
+        # bot is not in.
+        for where in ([channel] if channel else []) + [None]:
             try:
-                client.chat_postEphemeral(
-                    channel=channel,
-                    user=user,
-                    text=(
-                        "Sorry, something went wrong on our side and nothing was changed. "
-                        f"Please try again; if it keeps happening, tell your Slack admin (reference {reference})."
-                    ),
-                )
+                if where:
+                    client.chat_postEphemeral(channel=where, user=user, text=text)
+                else:
+                    client.chat_postMessage(channel=user, text=text)
+                return
             except SlackApiError:
-                logger.warning("Could not send the apology for %s", reference)
+                logger.warning("Could not send the apology for %s in %s", reference, where or "a DM")
 
     handlers.register(app)
 
@@ -198,9 +207,5 @@ class DirectRespond(Respond):
 
 
 def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The channel and user of a command, action or submission, when the payload has them."""
-    user = body.get("user_id") or (body.get("user") or {}).get("id")
-    channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
-    if channel is None and isinstance(body.get("view"), dict):
-        channel = claims.parse_metadata(body["view"]).get("channel_id")
-    return channel, user
+    """The channel and user of a command, action or submission, as Slack set them (never a form's metadata)."""
+    return access.request_channel(body), access.request_user(body)

@@ -114,7 +114,10 @@ def _measure_findings(session: Session, *, project: Project, measure: Measure, t
     a = ca.analysis
     line, harm = wording.nudge_line(ca, _policy(project))
     findings = MeasureFindings(f"• {name}: {line}")
-    findings.harm = [f"{_escape(measure.name)}: {h}" for h in harm]
+    # A harm line that already names the measure (the balancing check's own words) is not prefixed with it again.
+    # (The analysis already escaped the measure name inside its own words.)
+    findings.harm = [h[0].upper() + h[1:] if h.lower().startswith(_escape(measure.name).lower())
+                     else f"{_escape(measure.name)}: {h}" for h in harm]
     findings.concerns = [wording.prose_name(c) for c in an.recent_concerns(a, within=1)]
     findings.completeness_low = any(w.code in _LOW_COMPLETENESS for w in a.warnings)
     findings.warnings = [

@@ -208,7 +208,11 @@ class HttpServer:
         # Close from inside waitress's own loop (its trigger runs callables there): closing from this thread would
         # pull the sockets out from under the loop's select() and end it with "Bad file descriptor".
         server = self._server
-        server.trigger.pull_trigger(lambda: [channel.close() for channel in list(server._map.values())])
+        try:
+            server.trigger.pull_trigger(lambda: [channel.close() for channel in list(server._map.values())])
+        except OSError:
+            # The trigger is already closed: the loop is ending on its own (it closed its channels itself).
+            logger.debug("HTTP server loop was already closing")
         self._thread.join(timeout=5)
         if self._thread:
             self._thread.join(timeout=5)

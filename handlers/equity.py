@@ -23,8 +23,9 @@ from bot.equity import analysis as an
 from bot.equity import missing as missing_data
 from bot.equity.disclosure import DisclosurePolicy, safe_rate
 from bot.equity.types import GroupStat, Warning
-from handlers import blocks, claims, ids
+from handlers import access, blocks, claims, ids
 from handlers import equity_blocks as eb
+from handlers.access import Rule, guard
 from storage import measures_repo as mrepo
 from storage import repositories as repo
 from storage.db import unit_of_work
@@ -461,8 +462,8 @@ def _tell(client: WebClient, channel: str, user: str | None, text: str) -> None:
 
 
 def register(app: App) -> None:
-    app.command(ids.EQUITY)(handle_equity)
-    app.action(re.compile(rf"^{ids.A_EQUITY_VIEW}(_\w+)?$"))(handle_equity_button)
-    app.action(re.compile(rf"^{ids.A_EQUITY_WINDOW}(_\d+)?$"))(handle_equity_button)
-    app.action(ids.A_EQUITY_DETAILS)(handle_equity_button)
-    app.action(ids.A_EQUITY_METHODS)(handle_equity_button)
+    app.command(ids.EQUITY)(guard(handle_equity, Rule(access.channel_project, optional=True)))
+    app.action(re.compile(rf"^{ids.A_EQUITY_VIEW}(_\w+)?$"))(guard(handle_equity_button, Rule(access.value_measure)))
+    app.action(re.compile(rf"^{ids.A_EQUITY_WINDOW}(_\d+)?$"))(guard(handle_equity_button, Rule(access.value_measure)))
+    app.action(ids.A_EQUITY_DETAILS)(guard(handle_equity_button, Rule(access.value_measure)))
+    app.action(ids.A_EQUITY_METHODS)(guard(handle_equity_button, Rule(access.value_measure)))

@@ -195,7 +195,7 @@ def headline_lines(ca: an.ChannelAnalysis, policy: DisclosurePolicy) -> list[str
     if ref and a.is_rate:
         title += f", against {name(ref)}" if ref != an.OTHERS else ", each group against all the others"
         if a.baseline and a.gaps and not a.recording_critical:
-            title += f"; gaps since {an.window_label(a.baseline, a.period)}"
+            title += f"; gaps compared with {an.window_label(a.baseline, a.period)}"
     lines = [title + ":"]
     flag = wording.channel_flag(ca)
     if flag:

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from handlers import blocks, onboarding
+from handlers import access, blocks, onboarding
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.models import Project
@@ -82,4 +82,4 @@ def handle_home_opened(event: dict[str, Any], client: WebClient, context: BoltCo
 
 
 def register(app: App) -> None:
-    app.event("app_home_opened")(handle_home_opened)
+    app.event("app_home_opened")(access.unscoped(handle_home_opened))

@@ -21,8 +21,9 @@ from bot import downloads, ethnicity, importing
 from bot.config import Settings
 from bot.equity.disclosure import check_text_for_disclosure
 from bot.importer import ImportRefused, period_start, read_extract
-from handlers import blocks, claims, ids
+from handlers import access, blocks, claims, ids
 from handlers import measures_blocks as mb
+from handlers.access import Rule, guard
 from storage import measures_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
@@ -716,13 +717,17 @@ def handle_undo_button(ack: Ack, body: dict[str, Any], client: WebClient, contex
         client.chat_postMessage(channel=channel, text=text, blocks=message)
 
 
+LISTED = "`/measure list`"
+
+
 def register(app: App) -> None:
-    app.command(ids.MEASURE)(handle_measure)
-    app.view(ids.CB_MEASURE_NEW)(handle_measure_submission)
-    app.view(ids.CB_MEASURE_LOG)(handle_log_submission)
-    app.view(ids.CB_MEASURE_IMPORT)(handle_import_submission)
-    app.action(ids.A_OPEN_MEASURE_NEW)(handle_open_measure_new)
-    app.action(ids.A_LOG_FULL_LIST)(handle_log_full_list)
-    app.action(ids.A_LOG_MEASURE_PICKED)(handle_log_measure_picked)
-    app.action(ids.A_UNDO_BATCH)(handle_undo_button)
-    app.event("file_shared")(handle_file_shared)
+    app.command(ids.MEASURE)(guard(handle_measure, Rule(access.channel_project, optional=True,
+                                                        posts=access.words("new", "log", "import"))))
+    app.view(ids.CB_MEASURE_NEW)(guard(handle_measure_submission, Rule(access.form, saved=("The measure was saved", LISTED))))
+    app.view(ids.CB_MEASURE_LOG)(guard(handle_log_submission, Rule(access.form, saved=("Your figures were saved", LISTED))))
+    app.view(ids.CB_MEASURE_IMPORT)(guard(handle_import_submission, Rule(access.form, saved=("Your import was saved", LISTED))))
+    app.action(ids.A_OPEN_MEASURE_NEW)(guard(handle_open_measure_new, Rule(access.value_project, posts=True)))
+    app.action(ids.A_LOG_FULL_LIST)(guard(handle_log_full_list, Rule(access.form)))
+    app.action(ids.A_LOG_MEASURE_PICKED)(guard(handle_log_measure_picked, Rule(access.form)))
+    app.action(ids.A_UNDO_BATCH)(guard(handle_undo_button, Rule(access.value_batch)))
+    app.event("file_shared")(guard(handle_file_shared, Rule(access.channel_project, optional=True)))

@@ -18,8 +18,9 @@ from sqlmodel import Session
 
 from bot import export
 from bot.prompts import load_catalogue
-from handlers import blocks, claims, home, ids, projects
+from handlers import access, blocks, claims, home, ids, projects
 from handlers import ownership_blocks as ob
+from handlers.access import Rule, guard
 from storage import ownership_repo as own
 from storage import repositories as repo
 from storage.db import unit_of_work
@@ -245,9 +246,10 @@ def handle_workspace_gone(
 def register(app: App) -> None:
     projects.SUBCOMMANDS["export"] = handle_export_command
     projects.SUBCOMMANDS["delete"] = handle_delete_command
-    app.view(ids.CB_DELETE_CONFIRM)(handle_delete_submission)
-    app.action(ids.A_EXPORT)(handle_export_button)
-    app.action(ids.A_DELETE)(handle_delete_button)
+    app.view(ids.CB_DELETE_CONFIRM)(guard(handle_delete_submission, Rule(
+        access.form, need="lead", saved=("The project was deleted", "`/mfi status`"))))
+    app.action(ids.A_EXPORT)(guard(handle_export_button, Rule(access.value_project, need="lead")))
+    app.action(ids.A_DELETE)(guard(handle_delete_button, Rule(access.value_project, need="lead")))
     if home_section not in home.SECTIONS:
         home.SECTIONS.append(home_section)
     store = app.installation_store  # None in single-workspace mode
@@ -258,5 +260,5 @@ def register(app: App) -> None:
     def handle_tokens_revoked(event: dict[str, Any], context: BoltContext) -> None:
         handle_workspace_gone(event, context, store=store, reason="tokens_revoked")
 
-    app.event("app_uninstalled")(handle_app_uninstalled)
-    app.event("tokens_revoked")(handle_tokens_revoked)
+    app.event("app_uninstalled")(access.unscoped(handle_app_uninstalled))
+    app.event("tokens_revoked")(access.unscoped(handle_tokens_revoked))

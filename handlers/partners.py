@@ -12,8 +12,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.readability import reading_age, too_hard_for_partners
-from handlers import blocks, claims, ids, projects
+from handlers import access, blocks, claims, ids, projects
 from handlers import prompts_blocks as pb
+from handlers.access import Rule, guard
 from storage import answers_repo
 from storage import repositories as repo
 from storage import schedule_repo as sched
@@ -292,10 +293,11 @@ def handle_partner_share(ack: Ack, body: dict[str, Any], client: WebClient, cont
 
 def register(app: App) -> None:
     projects.SUBCOMMANDS["partners"] = handle_partners_command
-    app.view(ids.CB_PARTNERS)(handle_partners_submission)
-    app.action(ids.A_PARTNER_CONSENT_YES)(handle_consent)
-    app.action(ids.A_PARTNER_CONSENT_NO)(handle_consent)
-    app.action(ids.A_PARTNER_PAUSE)(handle_partner_state)
-    app.action(ids.A_PARTNER_RESUME)(handle_partner_state)
-    app.action(ids.A_PARTNER_STOP)(handle_partner_state)
-    app.action(ids.A_PARTNER_SHARE)(handle_partner_share)
+    app.view(ids.CB_PARTNERS)(guard(handle_partners_submission, Rule(
+        access.form, need="lead", saved=("The partner list was saved", "`/mfi partners`"))))
+    app.action(ids.A_PARTNER_CONSENT_YES)(guard(handle_consent, Rule(access.value_delivery, need="partner")))
+    app.action(ids.A_PARTNER_CONSENT_NO)(guard(handle_consent, Rule(access.value_delivery, need="partner")))
+    app.action(ids.A_PARTNER_PAUSE)(guard(handle_partner_state, Rule(access.value_delivery, need="partner")))
+    app.action(ids.A_PARTNER_RESUME)(guard(handle_partner_state, Rule(access.value_delivery, need="partner")))
+    app.action(ids.A_PARTNER_STOP)(guard(handle_partner_state, Rule(access.value_delivery, need="partner")))
+    app.action(ids.A_PARTNER_SHARE)(guard(handle_partner_share, Rule(access.value_delivery, need="partner")))

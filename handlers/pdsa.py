@@ -20,8 +20,9 @@ from bot.equity import wording
 from bot.equity.disclosure import DEFAULT_POLICY, DisclosurePolicy, cell
 from bot.equity.stats import aggregation_check, balancing_check
 from bot.equity.types import Direction, GroupCounts
-from handlers import blocks, claims, ids
+from handlers import access, blocks, claims, ids
 from handlers import pdsa_blocks as pb
+from handlers.access import Rule, guard
 from storage import pdsa_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
@@ -948,17 +949,19 @@ def home_section(session: Session, project: Project, role: str, user_id: str) ->
 def register(app: App) -> None:
     from handlers import home
 
-    app.command(ids.PDSA)(handle_pdsa)
-    app.action(ids.A_OPEN_PDSA_NEW)(handle_open_new)
-    app.action(ids.A_PDSA_DO)(_button(open_do))
-    app.action(ids.A_PDSA_STUDY)(_button(open_study))
-    app.action(ids.A_PDSA_ACT)(_button(open_act))
-    app.action(ids.A_PDSA_EDIT)(_button(open_edit))
-    app.action(ids.A_PDSA_NEXT)(handle_next_cycle)
-    app.view(ids.CB_PDSA_NEW)(handle_plan_submission)
-    app.view(ids.CB_PDSA_EDIT)(handle_plan_submission)
-    app.view(ids.CB_PDSA_DO)(handle_do_submission)
-    app.view(ids.CB_PDSA_STUDY)(handle_study_submission)
-    app.view(ids.CB_PDSA_ACT)(handle_act_submission)
+    app.command(ids.PDSA)(guard(handle_pdsa, Rule(access.channel_project, optional=True,
+                                                  posts=access.words("new", "do", "study", "act", "edit"))))
+    app.action(ids.A_OPEN_PDSA_NEW)(guard(handle_open_new, Rule(access.value_project, posts=True)))
+    app.action(ids.A_PDSA_DO)(guard(_button(open_do), Rule(access.value_cycle, posts=True)))
+    app.action(ids.A_PDSA_STUDY)(guard(_button(open_study), Rule(access.value_cycle, posts=True)))
+    app.action(ids.A_PDSA_ACT)(guard(_button(open_act), Rule(access.value_cycle, posts=True)))
+    app.action(ids.A_PDSA_EDIT)(guard(_button(open_edit), Rule(access.value_cycle, posts=True)))
+    app.action(ids.A_PDSA_NEXT)(guard(handle_next_cycle, Rule(access.value_cycle, posts=True)))
+    saved = Rule(access.form, saved=("What you wrote for the PDSA cycle was saved", "`/pdsa list`"))
+    app.view(ids.CB_PDSA_NEW)(guard(handle_plan_submission, saved))
+    app.view(ids.CB_PDSA_EDIT)(guard(handle_plan_submission, saved))
+    app.view(ids.CB_PDSA_DO)(guard(handle_do_submission, saved))
+    app.view(ids.CB_PDSA_STUDY)(guard(handle_study_submission, saved))
+    app.view(ids.CB_PDSA_ACT)(guard(handle_act_submission, saved))
     if home_section not in home.SECTIONS:
         home.SECTIONS.append(home_section)

@@ -14,7 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from bot import ethnicity
-from handlers import blocks, claims, ids
+from handlers import access, blocks, claims, ids
+from handlers.access import Rule, guard
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.models import Project
@@ -308,9 +309,13 @@ def handle_open_edit(ack: Ack, body: dict[str, Any], client: WebClient, context:
         open_edit_project(client, context, trigger_id=body["trigger_id"], channel_id=channel_id)
 
 
+PROJECT_SAVED = ("Your project was saved", "`/mfi status` (it has a button to post the card)")
+
+
 def register(app: App) -> None:
-    app.command(ids.MFI)(handle_mfi)
-    app.view(ids.CB_PROJECT_NEW)(handle_project_submission)
-    app.view(ids.CB_PROJECT_EDIT)(handle_project_submission)
-    app.action(ids.A_POST_STATUS)(handle_post_status)
-    app.action(ids.A_OPEN_PROJECT_EDIT)(handle_open_edit)
+    app.command(ids.MFI)(guard(handle_mfi, Rule(access.channel_project, optional=True, posts=access.words("new", "edit"))))
+    app.view(ids.CB_PROJECT_NEW)(guard(handle_project_submission, Rule(access.form, saved=PROJECT_SAVED)))
+    app.view(ids.CB_PROJECT_EDIT)(guard(handle_project_submission, Rule(
+        access.form, need="lead", saved=("Your changes to the project were saved", PROJECT_SAVED[1]))))
+    app.action(ids.A_POST_STATUS)(guard(handle_post_status, Rule(access.channel_project)))
+    app.action(ids.A_OPEN_PROJECT_EDIT)(guard(handle_open_edit, Rule(access.value_project, need="lead", posts=True)))

@@ -18,8 +18,9 @@ from sqlmodel import Session
 
 from bot.prompts import STAGE_IDS, ProjectState, load_catalogue, stages_for
 from bot.schedule_rules import DEFAULTS, REGIONS, ScheduleSpec, describe, next_occurrence
-from handlers import blocks, claims, ids, projects
+from handlers import access, blocks, claims, ids, projects
 from handlers import prompts_blocks as pb
+from handlers.access import Rule, guard
 from storage import answers_repo
 from storage import repositories as repo
 from storage import schedule_repo as sched
@@ -648,12 +649,14 @@ def register(app: App) -> None:
 
     projects.SUBCOMMANDS["schedule"] = handle_schedule_command
     projects.SUBCOMMANDS["prompts"] = handle_prompts_command
-    app.view(ids.CB_SCHEDULE)(handle_schedule_submission)
-    app.view(ids.CB_ANSWER)(handle_answer_submission)
-    app.action(ids.A_ANSWER)(handle_answer_open)
-    app.action(ids.A_PROMPT_PIN)(handle_prompt_choice)
-    app.action(ids.A_PROMPT_SKIP)(handle_prompt_choice)
-    app.action(ids.A_PROMPT_CLEAR)(handle_prompt_choice)
-    app.action(ids.A_EXPORT_ANSWERS)(handle_export_answers)
+    app.view(ids.CB_SCHEDULE)(guard(handle_schedule_submission, Rule(
+        access.form, need="lead", saved=("The schedule was saved", "`/mfi schedule`"))))
+    app.view(ids.CB_ANSWER)(guard(handle_answer_submission, Rule(
+        access.form, need="partner", saved=("Your answer was saved", "your Home tab"))))
+    app.action(ids.A_ANSWER)(guard(handle_answer_open, Rule(access.value_delivery, need="partner")))
+    app.action(ids.A_PROMPT_PIN)(guard(handle_prompt_choice, Rule(access.prompt_choice, need="lead")))
+    app.action(ids.A_PROMPT_SKIP)(guard(handle_prompt_choice, Rule(access.prompt_choice, need="lead")))
+    app.action(ids.A_PROMPT_CLEAR)(guard(handle_prompt_choice, Rule(access.prompt_choice, need="lead")))
+    app.action(ids.A_EXPORT_ANSWERS)(guard(handle_export_answers, Rule(access.value_project, need="lead")))
     if home_section not in home.SECTIONS:
         home.SECTIONS.append(home_section)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, event, text
+from sqlalchemy.orm import ORMExecuteState
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
 
@@ -87,3 +91,49 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
     """One transaction: committed when the block ends normally, rolled back (no partial rows) when it raises."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+# --- what a request has saved --------------------------------------------------------------------------------
+# A listener that fails after its transaction committed must not tell the person "nothing was changed". Every
+# committed transaction that wrote a row is counted for the request running on this thread (handlers.access starts
+# the count around each listener).
+
+
+@dataclass
+class WriteTracker:
+    committed: bool = False
+
+
+_tracking = threading.local()
+
+
+@contextmanager
+def track_writes() -> Iterator[WriteTracker]:
+    """Count committed writes made on this thread while the block runs."""
+    tracker = WriteTracker()
+    previous = getattr(_tracking, "tracker", None)
+    _tracking.tracker = tracker
+    try:
+        yield tracker
+    finally:
+        _tracking.tracker = previous
+
+
+@event.listens_for(OrmSession, "after_flush")
+def _note_flush(session: OrmSession, _flush_context: object) -> None:
+    session.info["mfi_wrote"] = True
+
+
+@event.listens_for(OrmSession, "do_orm_execute")
+def _note_bulk_write(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info["mfi_wrote"] = True
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _note_commit(session: OrmSession) -> None:
+    if session.info.pop("mfi_wrote", False):
+        tracker: WriteTracker | None = getattr(_tracking, "tracker", None)
+        if tracker is not None:
+            tracker.committed = True
+

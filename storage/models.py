@@ -349,6 +349,26 @@ class SchedulerState(SQLModel, table=True):
     last_checked: datetime
 
 
+class ViewGrant(SQLModel, table=True):
+    """A modal the bot opened for one person and one project: a submission must match it, and is applied once.
+
+    Slack's view id is set by Slack (the signature covers it); the project and channel are what the bot had checked
+    when it opened the form, so a submission's private_metadata is only a claim to compare with this row.
+    """
+
+    __tablename__ = "view_grant"
+
+    team_id: str = Field(primary_key=True, max_length=32)
+    view_id: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(max_length=32)
+    project_id: int | None = None  # None for /mfi new; no foreign key, like the audit log (deletion sweeps it)
+    channel_id: str | None = Field(default=None, max_length=32)
+    callback_id: str = Field(default="", max_length=64)
+    status: str = Field(default="open", max_length=16)  # open | applying | applied
+    opened_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class Welcome(SQLModel, table=True):
     """Who has had the bot's welcome DM (sent once, the first time a person opens the app): a user id and when."""
 

@@ -29,6 +29,7 @@ from storage.models import (
     PromptChoice,
     Schedule,
     SchedulerState,
+    ViewGrant,
     utcnow,
 )
 from storage.repositories import audit
@@ -153,6 +154,7 @@ def delete_project(session: Session, *, project_id: int, deleted_by: str) -> dic
     ]
     session.expunge(project)
     counts = {table: delete_where(session, model, condition) for table, model, condition in steps}
+    delete_where(session, ViewGrant, col(ViewGrant.project_id) == project_id)  # open forms' bookkeeping, not data
     audit(
         session,
         team_id=team_id,

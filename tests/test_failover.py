@@ -28,7 +28,6 @@ from tests.conftest import SIGNING_SECRET
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
 ROOT = Path(__file__).resolve().parents[1]
-MFI_AR = ROOT / ".venv" / "bin" / "mfi-ar"
 LEAD = "U0QILEAD01"
 # `mfi-ar serve` on the test's fixed clock: the process starts its own clock at the instant the test gives it.
 CLOCKED_SERVE = (
@@ -152,8 +151,6 @@ def sent_count(engine: Engine) -> int:
 def test_leader_killed_the_other_instance_takes_over_and_nothing_is_posted_twice(
     fresh_database: str, tmp_path: Path
 ) -> None:
-    if not MFI_AR.exists():
-        pytest.skip(f"{MFI_AR} is not installed")
     engine = make_engine(fresh_database)
     upgrade(engine)
     standin = StandIn().start()

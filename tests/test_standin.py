@@ -747,3 +747,20 @@ def test_history_needs_the_scope_for_the_conversation_type_and_membership(standi
             client.conversations_history(channel=channel)
         assert (err.value.response["error"], err.value.response["needed"]) == ("missing_scope", needed)
     assert standin.violations == []
+
+
+def test_conversations_info_says_whether_the_bot_is_a_member_and_hides_private_channels(standin: StandIn) -> None:
+    client = WebClient(base_url=standin.api_url, token="xoxb-standin")
+    assert client.conversations_info(channel=CHANNEL)["channel"]["is_member"] is True
+    public = client.conversations_info(channel="C0OTHERTEAM")["channel"]
+    assert public["is_member"] is False and public["is_private"] is False
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C0OTHERTEAM", text="hello")
+    assert err.value.response["error"] == "not_in_channel"
+    # Slack answers channel_not_found for a private channel the bot is not in, as if it did not exist.
+    standin.add_channel("G0SECRET01", "secret-qi", members=[LEAD], is_private=True, bot_is_member=False)
+    with pytest.raises(SlackApiError) as err:
+        client.conversations_info(channel="G0SECRET01")
+    assert err.value.response["error"] == "channel_not_found"
+    standin.channel("G0SECRET01").members.append(standin.team().bot_user_id)  # /invite @MFI-AR
+    assert client.conversations_info(channel="G0SECRET01")["channel"]["is_member"] is True

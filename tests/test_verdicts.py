@@ -280,4 +280,25 @@ def test_a_worsening_balancing_measure_is_harm_first_with_its_typed_name_escaped
     assert lines[1].startswith(":warning: Harm to check:")  # harm first, straight after the title
     assert "&lt;!channel&gt; caesarean &amp; more got worse for Black African" in lines[1]
     assert "<!channel>" not in "\n".join(lines)
-    assert "(10.0% in Jan 2025 to Feb 2025 to 18.0% in May 2025 to Jun 2025)" in lines[1]
+    assert "(10.0% (Jan 2025 to Feb 2025), then 18.0% (May 2025 to Jun 2025)" in lines[1]
+
+
+def test_levelling_down_is_judged_from_the_rates_shown_when_the_reference_change_is_not_clear() -> None:
+    """Rounding for confidentiality can move a small group's rates: the words follow the rates a reader sees.
+
+    The demo's case: Any other Black 12.5% to 11.8%, White British 4.6% to 4.9%. The gap narrowed from 7.9 to
+    6.9 points; White British's +0.3 (interval across zero) is 30% of that narrowing, not most of it.
+    """
+    from dataclasses import replace
+
+    gap = replace(channel(_levelling_down_frame()).analysis.gaps[0], levelling_down="material", group_improved=True,
+                  reference_change_ci_low=-0.007, reference_change_ci_high=0.016)
+    rates = wording.GapRates(0.125, 0.118, 0.046, 0.049)
+    assert wording.levelling_status(gap, rates) == "slight"
+    words = wording.levelling_words(gap, "Any other Black", "White British", rates) or ""
+    assert "Levelling down" not in words and "too small to explain the narrowing" in words
+    assert "levelling down" not in wording.gap_brief(gap, lambda c: c, since=None, rates=rates)
+    # When the reference's rise is most of the narrowing shown, it is levelling down, and it travels.
+    mostly = wording.GapRates(0.125, 0.124, 0.046, 0.049)  # 7.9 to 7.5 points: +0.3 is 75% of the narrowing
+    assert wording.levelling_status(gap, mostly) == "material"
+    assert "levelling down" in wording.gap_brief(gap, lambda c: c, since=None, rates=mostly)

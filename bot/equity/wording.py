@@ -128,6 +128,27 @@ def _shown4(rates: GapRates, kind: str) -> tuple[float, float, float, float]:
     return shown(gb, kind), shown(ga, kind), shown(rb, kind), shown(ra, kind)
 
 
+def _reference_change_clear(gap: GapChange) -> bool:
+    low, high = gap.reference_change_ci_low, gap.reference_change_ci_high
+    return low is not None and high is not None and (low > 0 or high < 0)
+
+
+def levelling_status(gap: GapChange, rates: GapRates | None = None, kind: str = "proportion") -> str:
+    """Levelling down as a reader can check it from the rates shown: "material" needs the reference's own change to
+    be clear, or its worsening to account for more than half of the narrowing in the rates shown (the analysis
+    judges the share on unrounded data, which rounding for confidentiality can move); else "slight" or "none"."""
+    if gap.levelling_down != "material" or _reference_change_clear(gap):
+        return gap.levelling_down
+    rates = rates or GapRates.of(gap)
+    if not rates.complete:
+        return gap.levelling_down
+    gb, ga, rb, ra = _shown4(rates, kind)
+    narrowing = abs(gb - rb) - abs(ga - ra)
+    if narrowing <= 0 or ra == rb:
+        return "none"  # the rates shown neither narrow the gap nor move the reference
+    return "material" if abs(ra - rb) / narrowing > 0.5 else "slight"
+
+
 def movement_words(rates: GapRates, kind: str = "proportion") -> tuple[str, str]:
     """('narrowed'|'widened'|'hardly changed', the phrase with figures), from the rates shown."""
     gb, ga, rb, ra = _shown4(rates, kind)
@@ -169,7 +190,8 @@ def _stats_text(gap: GapChange, rates: GapRates, kind: str) -> str:
 
 def levelling_words(gap: GapChange, g: str, r: str, rates: GapRates, kind: str = "proportion") -> str | None:
     """The levelling-down sentence, or None. Never says the group did not improve when it did."""
-    if gap.levelling_down == "none" or not rates.complete:
+    status = levelling_status(gap, rates, kind)
+    if status == "none" or not rates.complete:
         return None
     _, _, rb, ra = _shown4(rates, kind)
     evidence = f"{points(ra - rb, kind, signed=True)} points"
@@ -177,7 +199,7 @@ def levelling_words(gap: GapChange, g: str, r: str, rates: GapRates, kind: str =
     clear = low is not None and high is not None and (low > 0 or high < 0)
     if low is not None and high is not None:
         evidence += f", 95% CI {points(low, kind, signed=True)} to {points(high, kind, signed=True)}"
-    if gap.levelling_down == "slight":
+    if status == "slight":
         if points(ra - rb, kind) == "0.0":
             ci = f" (95% CI for its change {points(low, kind, signed=True)} to {points(high, kind, signed=True)})" \
                 if low is not None and high is not None else ""
@@ -279,7 +301,7 @@ def gap_brief(
     if gap.did is None and gap.ratio_of_rate_ratios is None:
         return f"too few records to judge the gap{when}"
     word = movement_words(rates, kind)[0] if rates.complete else "changed"
-    if gap.levelling_down == "material":
+    if levelling_status(gap, rates, kind) == "material":
         how = "partly because" if gap.group_improved else "only because"
         return f"gap {word}{when} {how} {r} got worse (levelling down)"
     if word == "hardly changed":
@@ -522,6 +544,12 @@ def channel_flag(ca: ChannelAnalysis) -> str | None:
     return None
 
 
+def _sentence(text: str) -> str:
+    """A line made a sentence when lines are run together (the nudge), so each ends with a full stop."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def nudge_line(ca: ChannelAnalysis, policy: DisclosurePolicy) -> tuple[str, list[str]]:
     """The weekly nudge's words for one measure: the same groups, figures and caveats as /equity's headline
     (one set of comparisons everywhere), and its harm signals for the nudge's first section."""
@@ -544,7 +572,7 @@ def nudge_line(ca: ChannelAnalysis, policy: DisclosurePolicy) -> tuple[str, list
                 "improve recording first.", harm)
     rates = shown_rates(a, policy)
     ref = a.reference_group
-    parts = [headline_group_line(a, code, rates, name).replace("*", "") for code in headline_groups(a)]
+    parts = [_sentence(headline_group_line(a, code, rates, name).replace("*", "")) for code in headline_groups(a)]
     against = "all the other groups" if ref == an.OTHERS else name(ref)
     line = f"{window}, against {against}: " + " ".join(parts)
     flag = channel_flag(ca)

@@ -1695,6 +1695,10 @@ class StandIn:
 
     def _conversations_info(self, ctx: _Ctx) -> dict[str, Any]:
         channel = self._resolve_channel(ctx, ctx.args.get("channel"), for_post=False)
+        is_member = self._team(ctx).bot_user_id in channel.members
+        if channel.is_private and not is_member:
+            # Slack hides private channels and other people's DMs from a bot that is not in them.
+            raise _ApiError("channel_not_found")
         body: dict[str, Any] = {
             "id": channel.id,
             "name": channel.name,
@@ -1702,7 +1706,8 @@ class StandIn:
             "is_group": channel.is_private and not channel.is_im,
             "is_im": channel.is_im,
             "is_private": channel.is_private,
-            "is_member": self._team(ctx).bot_user_id in channel.members,
+            "is_mpim": channel.is_private and not channel.is_im and channel.name.startswith("mpdm-"),
+            "is_member": is_member,
             "is_archived": False,
             "context_team_id": channel.team_id,
             "num_members": len(channel.members),

@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0006_ops"
-down_revision: str | None = "0004_periods"
+down_revision: str | None = "0005_authz"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
