@@ -11,7 +11,7 @@ from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
-from handlers import blocks, claims, ids, limits, onboarding
+from handlers import access, blocks, claims, ids, limits, onboarding
 from handlers.measures import _log_view
 from handlers.pdsa import post_in_thread
 from storage import pdsa_repo
@@ -47,9 +47,10 @@ def observation_modal(options: list[tuple[str, str]], text: str, *, project_id: 
 
 
 def handle_add_to_pdsa(
-    ack: Ack, shortcut: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
 ) -> None:
     ack()
+    shortcut = body
     engine: Engine = context["engine"]
     channel_id = str((shortcut.get("channel") or {}).get("id") or "")
     text = str((shortcut.get("message") or {}).get("text") or "").strip()
@@ -132,8 +133,15 @@ def _log_form_or_notice(session: Any, project: Any) -> dict[str, Any]:
                                     f"`/measure new` in <#{project.channel_id}>, then log it here.")
 
 
-def handle_log_measure(ack: Ack, shortcut: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+def only_project(session: Any, team_id: str, body: Any) -> int | None:
+    """The claim for "Log a measure": the person's one loggable project (none or several: chosen in the form)."""
+    projects = _loggable_projects(session, team_id=team_id, user_id=access.request_user(body) or "")
+    return int(projects[0].id) if len(projects) == 1 else None
+
+
+def handle_log_measure(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
+    shortcut = body
     engine: Engine = context["engine"]
     if not context.team_id or not context.user_id:
         return
@@ -168,11 +176,18 @@ def handle_log_pick_project(ack: Ack, body: dict[str, Any], client: WebClient, c
         if chosen is None:
             return
         form = _log_form_or_notice(session, chosen)
-    client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
+        chosen_id = chosen.id
+    updated = client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
+    # The form now acts on the chosen project (checked above): record that, as opening it would have.
+    access.record_grant(engine, team_id=context.team_id, user_id=context.user_id, project_id=chosen_id,
+                        channel_id=None, view=updated.get("view"))
 
 
 def register(app: App) -> None:
-    app.shortcut(ids.SC_ADD_TO_PDSA)(handle_add_to_pdsa)
-    app.view(ids.CB_PDSA_OBSERVATION)(handle_observation_submission)
-    app.shortcut(ids.SC_LOG_MEASURE)(handle_log_measure)
-    app.action(ids.A_LOG_PICK_PROJECT)(handle_log_pick_project)
+    # A message's channel is a fact Slack sets: its project (if any) is checked like a slash command's.
+    app.shortcut(ids.SC_ADD_TO_PDSA)(
+        access.guard(handle_add_to_pdsa, access.Rule(claim=access.channel_project, optional=True)))
+    app.view(ids.CB_PDSA_OBSERVATION)(access.guard(handle_observation_submission, access.Rule(claim=access.form)))
+    app.shortcut(ids.SC_LOG_MEASURE)(
+        access.guard(handle_log_measure, access.Rule(claim=only_project, optional=True)))
+    app.action(ids.A_LOG_PICK_PROJECT)(access.guard(handle_log_pick_project, access.Rule(claim=access.form)))

@@ -186,3 +186,24 @@ def test_log_a_measure_asks_which_project_and_refuses_someone_elses(live: Any) -
     live.driver.global_shortcut(ids.SC_LOG_MEASURE, user=ANALYST)
     guide = opened(live, ids.VIEW_HOW_TO_START, set())
     assert "/mfi new" in json.dumps(guide) and str(first.id) not in json.dumps(guide.get("private_metadata"))
+
+
+def test_a_project_chosen_in_the_picker_gets_a_log_form_that_saves(live: Any) -> None:
+    other = "C0SECONDQI"
+    live.standin.add_channel(other, "second-qi", members=[LEAD])
+    start_project(live)
+    seed(live.engine, with_data=False)
+    start_project(live, channel=other, **{ids.B_PROJECT_NAME: "Second project"})
+    live.driver.global_shortcut(ids.SC_LOG_MEASURE, user=LEAD)
+    picker = opened(live, ids.VIEW_LOG_PICK_PROJECT, set())
+    with Session(live.engine) as session:
+        first = session.exec(select(Project).where(Project.channel_id == CHANNEL)).one()
+    live.driver.click(ids.A_LOG_PICK_PROJECT, user=LEAD, view_id=picker["id"],
+                      selected_option={"text": {"type": "plain_text", "text": first.name}, "value": str(first.id)})
+    form = live.standin.wait_for(lambda: (v := live.standin.view(picker["id"])).get("callback_id") ==
+                                 ids.CB_MEASURE_LOG and v or None)
+    saved = live.driver.submit_view(form["id"], {ids.B_LOG_PERIOD: last_month(), ids.B_LOG_ROW_PREFIX + "N": "20/160"},
+                                    user=LEAD)
+    assert saved.status == 200 and not saved.body.strip(), saved.body
+    live.standin.wait_for(lambda: points(live.engine) or None)
+    assert points(live.engine) == {(last_month(), "N"): (20, 160, None)}
