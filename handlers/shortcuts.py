@@ -177,10 +177,11 @@ def handle_log_pick_project(ack: Ack, body: dict[str, Any], client: WebClient, c
             return
         form = _log_form_or_notice(session, chosen)
         chosen_id = chosen.id
-    updated = client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
-    # The form now acts on the chosen project (checked above): record that, as opening it would have.
+    # The same view becomes a form acting on the chosen project (checked above): its grant says so before Slack
+    # shows it, so a quick submission never meets the picker's grant.
     access.record_grant(engine, team_id=context.team_id, user_id=context.user_id, project_id=chosen_id,
-                        channel_id=None, view=updated.get("view"))
+                        channel_id=None, view={"id": view["id"], "callback_id": form.get("callback_id") or ""})
+    client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
 
 
 def register(app: App) -> None:
