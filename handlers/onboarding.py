@@ -59,8 +59,11 @@ def how_to_start_view() -> dict[str, Any]:
     )
 
 
-def handle_how_to_start(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+def handle_how_to_start(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     ack()
+    # The request's own client, not the access check's form-granting one: a guide with nothing to submit needs no
+    # grant, so a click (whatever value it carries) writes nothing.
+    client: WebClient = context.client
     client.views_open(trigger_id=body["trigger_id"], view=how_to_start_view())
 
 

@@ -328,7 +328,7 @@ def test_forged_actions_from_another_channel_and_from_home_are_refused_with_noth
                 click(live, action_id, v, user=ATTACKER, channel=channel)  # opens the guide; names no project
                 live.standin.wait_for(lambda: any(g.get("callback_id") == ids.VIEW_HOW_TO_START
                                                   for g in live.standin.views()) or None)
-                now = snapshot(live)  # only the guide the bot opened (its modal and view grant) is new
+                now = snapshot(live)  # only the guide the bot opened is new (a modal; it needs no grant)
                 guides = {g["id"] for g in live.standin.views() if g.get("callback_id") == ids.VIEW_HOW_TO_START}
                 assert {k: n for k, n in now[0].items() if k != "view_grant"} == \
                     {k: n for k, n in before[0].items() if k != "view_grant"}
