@@ -5,18 +5,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck pytest bench demo serve clean
+.PHONY: run test lint typecheck pytest bench demo serve lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[postgres]"
+# requirements.lock pins every version (the ones the suite ran against); `make lock` refreshes it.
+$(STAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[postgres]"
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev,postgres]"
+$(DEV_STAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev,postgres]"
 	touch $@ $(STAMP)
 
 ## run: with Slack credentials, serve the bot; without, run the offline demo on SQLite
@@ -49,6 +50,11 @@ pytest: $(DEV_STAMP)
 ## bench: performance goals (not part of make test)
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
+
+## lock: after changing dependencies in pyproject.toml, install them and rewrite requirements.lock from the venv
+lock: $(DEV_STAMP)
+	$(BIN)/pip install --quiet -e ".[dev,postgres]"
+	$(BIN)/python tools/lock.py
 
 clean:
 	rm -rf $(VENV) var demo-output .pytest_cache .mypy_cache .ruff_cache

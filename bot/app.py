@@ -20,7 +20,7 @@ from slack_sdk.webhook import WebhookResponse
 from sqlalchemy import Engine
 
 import handlers
-from bot import slack_limits
+from bot import scopes, slack_limits
 from bot.config import Settings
 from bot.slack_client import ClientFactory, FittingWebClient, make_client
 from handlers import access, limits
@@ -30,20 +30,8 @@ from storage.ownership_repo import ReinstallAwareInstallationStore
 
 logger = logging.getLogger(__name__)
 
-BOT_SCOPES = [
-    "commands",
-    "chat:write",
-    "files:write",
-    "files:read",
-    "im:write",
-    "users:read",
-    "channels:read",
-    "groups:read",
-    # Only to read back the bot's own recent messages after a crash (a prompt is never posted twice).
-    "channels:history",
-    "groups:history",
-    "im:history",
-]
+# Every scope, the calls that use it and what it touches: bot/scopes.py and the README's scope table.
+BOT_SCOPES = list(scopes.BOT_SCOPES)
 
 
 # Bolt's default pool has 5 threads and acks wait for a free one: slow work after ack() (charts, imports, fan-out)
@@ -65,7 +53,7 @@ def create_app(settings: Settings, engine: Engine, *, client: WebClient | None =
             oauth_settings=OAuthSettings(
                 client_id=settings.slack_client_id,
                 client_secret=settings.slack_client_secret.get_secret_value(),
-                scopes=BOT_SCOPES,
+                scopes=scopes.bot_scopes(crash_readback=settings.mfi_crash_readback),
                 installation_store=installation_store,
                 state_store=SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=engine),
                 install_path="/slack/install",
@@ -92,7 +80,9 @@ def client_factory_for(settings: Settings, engine: Engine) -> ClientFactory:
     if settings.oauth_enabled:
         assert settings.slack_client_id
         store = SQLAlchemyInstallationStore(client_id=settings.slack_client_id, engine=engine)
-        return ClientFactory(settings.slack_api_url, installation_store=store)
+        secret = settings.slack_client_secret.get_secret_value() if settings.slack_client_secret else None
+        return ClientFactory(settings.slack_api_url, installation_store=store, client_id=settings.slack_client_id,
+                             client_secret=secret)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return ClientFactory(settings.slack_api_url, bot_token=token)
 

@@ -29,7 +29,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bot.version import app_version
+
     parser = argparse.ArgumentParser(prog="mfi-ar", description="The Anti-Racism Model for Improvement Slack bot.")
+    parser.add_argument("--version", action="version", version=f"mfi-ar {app_version()}")
     sub = parser.add_subparsers(dest="command")
 
     serve = sub.add_parser("serve", help="run the bot (HTTP, or Socket Mode when SLACK_APP_TOKEN is set)")
@@ -38,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the offline walkthrough against the built-in Slack stand-in")
     demo.add_argument("--out", default="demo-output", help="where to write the transcript and charts")
     demo.set_defaults(func=cmd_demo)
+
+    sub.add_parser("migrate", help="apply every database migration and exit (same as: db upgrade)").set_defaults(
+        func=cmd_db_upgrade
+    )
+    health = sub.add_parser("health", help="ask a running server's GET /healthz; exit 0 only if it answers healthy")
+    health.add_argument("--url", default=None, help="default: http://127.0.0.1:$PORT/healthz")
+    health.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer (default 5)")
+    health.set_defaults(func=cmd_health)
 
     db = sub.add_parser("db", help="database migrations")
     db_sub = db.add_subparsers(dest="db_command")
@@ -96,7 +107,7 @@ def cmd_serve(_args: argparse.Namespace) -> int:
     from bot.runtime import Runtime, configure_logging
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     settings.require_for_serving()
     runtime = Runtime.build(settings, http=settings.slack_app_token is None)
     # pandas, matplotlib and statsmodels leave a large heap of long-lived objects; moving them out of the
@@ -111,10 +122,10 @@ def cmd_serve(_args: argparse.Namespace) -> int:
         if runtime.scheduler is not None:
             runtime.scheduler.start()
         if settings.slack_app_token is not None:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
+            from bot import socket_mode
 
-            logger.info("Connecting to Slack in Socket Mode")
-            SocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
+            # Retries with back-off, a loopback /healthz that reports the socket truthfully (bot/socket_mode.py).
+            socket_mode.run(runtime, settings.slack_app_token.get_secret_value(), health_port=settings.port)
         else:
             assert runtime.server is not None
             logger.info("Listening on %s (POST /slack/events, GET /healthz)", runtime.server.url)
@@ -135,12 +146,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+    from bot.runtime import configure_logging
     from storage.db import current_revision, make_engine, upgrade
 
-    engine = make_engine(load_settings().database_url)
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)  # says so when another instance is migrating
+    engine = make_engine(settings.database_url)
     upgrade(engine)
     print(f"Database schema at revision {current_revision(engine)}")
     return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """For a container's HEALTHCHECK (the slim image has no curl): 0 when /healthz answers 200, 1 otherwise."""
+    import os
+    import urllib.error
+    import urllib.request
+
+    url = args.url or f"http://127.0.0.1:{os.environ.get('PORT', '3000')}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            print(response.read().decode(errors="replace"))
+            return 0
+    except urllib.error.HTTPError as exc:  # 503: the server answered and said it is unhealthy
+        print(exc.read().decode(errors="replace"), file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        print(f"mfi-ar: no health answer from {url}: {exc}", file=sys.stderr)
+    return 1
 
 
 def cmd_db_current(_args: argparse.Namespace) -> int:

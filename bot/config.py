@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,7 +38,11 @@ class Settings(BaseSettings):
     mfi_public_url: str | None = None  # for the OAuth redirect URL behind a proxy
     # The largest file `/measure import` downloads: a few years of a trust's births, one row each, is a few MB.
     mfi_import_max_mb: float = Field(default=50.0, gt=0, le=1024)
+    # Read back the bot's own recent messages before re-sending a delivery a crash interrupted, so it is never posted
+    # twice. Needs the three history scopes; off, such a delivery may be posted twice (manifest.minimal.yml).
+    mfi_crash_readback: bool = True
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per line, for a log collector
 
     @field_validator("slack_api_url")
     @classmethod
@@ -112,6 +117,12 @@ class Settings(BaseSettings):
             )
         if self.slack_app_token is not None and self.slack_bot_token is None:
             raise ConfigError("SLACK_BOT_TOKEN is required with SLACK_APP_TOKEN (Socket Mode)")
+        if self.slack_bot_token is not None and self.slack_bot_token.get_secret_value().startswith("xoxe."):
+            raise ConfigError(
+                "SLACK_BOT_TOKEN is a rotating token (xoxe.xoxb-): it expires after 12 hours and one token alone cannot "
+                "be refreshed, so scheduled prompts would stop. Turn token rotation off for the app and reinstall it, "
+                "or install through OAuth (SLACK_CLIENT_ID and SLACK_CLIENT_SECRET), where the bot refreshes tokens"
+            )
 
     def sqlite_path(self) -> Path | None:
         if not self.is_sqlite:

@@ -97,6 +97,9 @@ class DeliveryConfig:
     # How long a person's users.info (time zone, name) is reused across syncs. Without it every 30-second sync
     # near a DM's time asked again for every partner and lead, which Slack's Tier 4 limit would soon refuse.
     people_ttl: timedelta = timedelta(hours=1)
+    # Read back recent messages before re-sending an interrupted delivery (needs the history scopes); off, it is
+    # re-sent without looking, which may post it twice (MFI_CRASH_READBACK=false, manifest.minimal.yml).
+    read_back: bool = True
 
     def grace_for(self, kind: str) -> timedelta:
         return self.grace.get(kind, self.default_grace)
@@ -290,7 +293,7 @@ class Deliverer:
                     )
                     report.add("failed")
                 else:
-                    since = self._read_back_since(delivery)
+                    since = self._read_back_since(delivery) if self.config.read_back else None
                     if not sched.take_over_claim(session, delivery=delivery, claimed_by=self.instance_id, now=ctx.now):
                         continue
                     schedule = session.get(Schedule, delivery.schedule_id)

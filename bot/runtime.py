@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from bot.app import create_app
 from bot.config import ConfigError, Settings
+from bot.logs import JsonFormatter, redact_exception
 from bot.server import HttpServer, WsgiApp
 from storage.db import make_engine, upgrade
 
@@ -33,12 +34,16 @@ class RedactSecrets(logging.Filter):
         if SECRET_PATTERN.search(message):
             record.msg = SECRET_PATTERN.sub(r"\1[redacted]", message)
             record.args = None
+        redact_exception(record, SECRET_PATTERN, r"\1[redacted]")  # a traceback can quote a token too
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
+    """Root logging to stderr, tokens redacted; fmt "json" writes one JSON object per line (LOG_FORMAT=json)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -18,7 +18,7 @@ from bot.jobs import Deliverer, DeliveryConfig, RunReport, make_instance_id
 from bot.leader import LeaderElector
 from bot.schedule_rules import ScheduleTrigger
 from bot.slack_client import ClientFactory
-from storage import answers_repo
+from storage import answers_repo, housekeeping
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
 
@@ -82,6 +82,7 @@ class BotScheduler:
             default_grace=timedelta(hours=settings.mfi_delivery_grace_hours),
             stale_after=timedelta(seconds=settings.mfi_delivery_stale_seconds),
             workers=settings.mfi_delivery_workers,
+            read_back=settings.mfi_crash_readback,
         )
         return cls(
             engine,
@@ -144,8 +145,8 @@ class BotScheduler:
             logger.exception("The nightly clean-up failed; it will run again tomorrow")
 
     def run_nightly(self, now: datetime | None = None) -> dict[int, int]:
-        """Remove answers older than each project's retention setting, and forget who answered once their reminder
-        can no longer be due. Returns answers removed per project. Deterministic: used by the tests."""
+        """Remove answers older than each project's retention setting, forget who answered once their reminder
+        can no longer be due, and forget Events API deliveries older than a day (Slack retries within minutes). Returns answers removed per project. Deterministic: used by the tests."""
         now = now or self.clock()
         config = self.deliverer.config
         with unit_of_work(self.engine) as session:
@@ -153,6 +154,9 @@ class BotScheduler:
             cleared = answers_repo.clear_answered_flags(
                 session, sent_before=now - config.reminder_after - config.reminder_window - timedelta(days=1)
             )
+            events = housekeeping.prune_processed_events(session, now=now)
+        if events:
+            logger.info("Nightly clean-up: %s processed-event records older than a day removed", events)
         if removed or cleared:
             logger.info("Nightly clean-up: %s answers past retention removed; %s answered flags cleared",
                         sum(removed.values()), cleared)

@@ -18,6 +18,8 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import Engine, text
 from waitress.server import create_server
 
+from bot.version import app_version
+
 logger = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
@@ -158,7 +160,7 @@ class WsgiApp:
         return self.slack(environ, start_response)
 
     def _health(self, start_response: StartResponse) -> Iterable[bytes]:
-        report: dict[str, Any] = {"status": "ok", **self.status()}
+        report: dict[str, Any] = {"status": "ok", "version": app_version(), **self.status()}
         try:
             with self.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))

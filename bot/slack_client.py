@@ -7,17 +7,22 @@ import threading
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackTokenRotationError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
-from slack_sdk.oauth.installation_store import InstallationStore
+from slack_sdk.oauth.installation_store import Bot, InstallationStore
+from slack_sdk.oauth.token_rotation import TokenRotator
 from slack_sdk.web import SlackResponse
 
 from bot.slack_limits import fit_arguments
 
 logger = logging.getLogger(__name__)
+
+# Scheduled jobs refresh a rotating bot token when it expires within this many minutes (Bolt does so at 120 on requests).
+REFRESH_WITHIN_MINUTES = 60
 
 
 class FittingWebClient(WebClient):
@@ -77,12 +82,19 @@ class ClientFactory:
         *,
         bot_token: str | None = None,
         installation_store: InstallationStore | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
     ) -> None:
         self.base_url = base_url
         self._bot_token = bot_token
         self._store = installation_store
         self._lock = threading.Lock()
         self._single: WebClient | None = None
+        # With token rotation on, an installed bot token expires after 12 hours: scheduled jobs refresh it.
+        self._rotator = (
+            TokenRotator(client_id=client_id, client_secret=client_secret, client=WebClient(base_url=base_url))
+            if client_id and client_secret else None
+        )
 
     def for_team(self, team_id: str, enterprise_id: str | None = None) -> WebClient | None:
         """The client for a workspace, or None when the app is no longer installed there."""
@@ -92,7 +104,30 @@ class ClientFactory:
                     self._single = make_client(self.base_url, self._bot_token)
                 return self._single
         bot = self._store.find_bot(enterprise_id=enterprise_id, team_id=team_id)
+        if bot is not None and bot.bot_refresh_token and self._rotator is not None:
+            bot = self._refreshed(bot, team_id=team_id, enterprise_id=enterprise_id)
         if bot is None or not bot.bot_token:
             logger.warning("No installation for team %s: skipping", team_id)
             return None
         return make_client(self.base_url, bot.bot_token)
+
+    def _refreshed(self, bot: Bot, *, team_id: str, enterprise_id: str | None) -> Bot | None:
+        """The bot with a token good for a while yet: refreshed (and saved) when it expires within the hour.
+
+        Bolt refreshes tokens on incoming requests two hours before they expire, so in a workspace in use the
+        scheduler finds a fresh token; it refreshes only in a quiet one. The re-read inside the lock picks up a
+        refresh that happened meanwhile (Slack's refresh tokens work once).
+        """
+        assert self._store is not None and self._rotator is not None
+        with self._lock:
+            current = self._store.find_bot(enterprise_id=enterprise_id, team_id=team_id) or bot
+            try:
+                fresh = self._rotator.perform_bot_token_rotation(bot=current, minutes_before_expiration=REFRESH_WITHIN_MINUTES)
+            except (SlackApiError, SlackTokenRotationError) as exc:
+                logger.warning("Could not refresh the bot token of team %s: %s", team_id, exc)
+                return current
+            if fresh is None:
+                return current
+            self._store.save_bot(fresh)
+            logger.info("Refreshed the bot token of team %s (token rotation)", team_id)
+            return fresh

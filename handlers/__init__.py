@@ -6,7 +6,18 @@ from slack_bolt import App
 
 
 def register(app: App) -> None:
-    from handlers import equity, home, measures, ownership, partners, pdsa, projects, prompts
+    from handlers import (
+        equity,
+        home,
+        measures,
+        onboarding,
+        ownership,
+        partners,
+        pdsa,
+        projects,
+        prompts,
+        shortcuts,
+    )
 
     projects.register(app)
     home.register(app)
@@ -16,3 +27,5 @@ def register(app: App) -> None:
     equity.register(app)
     pdsa.register(app)
     ownership.register(app)
+    onboarding.register(app)
+    shortcuts.register(app)

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from handlers import access, blocks
+from handlers import access, blocks, onboarding
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.models import Project
@@ -28,13 +28,7 @@ def build_home(session: Session, *, team_id: str, user_id: str) -> dict[str, Any
     rows = repo.projects_for_user(session, team_id=team_id, user_id=user_id)
     home_blocks: list[blocks.Block] = [blocks.header("MFI-AR: anti-racism improvement")]
     if not rows:
-        home_blocks += [
-            blocks.section(
-                "You're not part of an improvement project yet. In the team's channel, type `/mfi new` to start one: "
-                "the aim will name who the work is for, and every measure will be charted by ethnic group."
-            ),
-            blocks.context("`/mfi help` lists every command."),
-        ]
+        home_blocks += onboarding.empty_home()
     seen: set[int] = set()
     for project, role in rows:
         if project.id is None or project.id in seen:
@@ -80,6 +74,7 @@ def publish_for_project(client: WebClient, engine: Engine, *, team_id: str, proj
 
 
 def handle_home_opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    onboarding.greet(event, client, context)  # the welcome DM, once, on a person's first visit to either tab
     if event.get("tab") != "home":
         return
     assert context.team_id

@@ -141,6 +141,20 @@ A_EXPORT = "project_export"  # value: project id (the lead's Home tab)
 A_DELETE = "project_delete_open"  # value: project id (the lead's Home tab)
 B_DELETE_NAME = "project_delete_name"
 
+# --- onboarding (App Home for someone with no project, the welcome DM) ---
+A_HOME_HOW_TO_START = "home_how_to_start"
+VIEW_HOW_TO_START = "how_to_start"  # a modal with only a Close button: Slack sends no view_submission for it
+
+# --- shortcuts (manifest.yml features.shortcuts declares exactly these callback_ids) ---
+SC_ADD_TO_PDSA = "add_to_pdsa"  # message shortcut: save a message as an observation in a cycle's Do log
+SC_LOG_MEASURE = "log_measure"  # global shortcut: the /measure log form for one of the person's projects
+SHORTCUTS = (SC_ADD_TO_PDSA, SC_LOG_MEASURE)
+VIEW_LOG_PICK_PROJECT = "log_pick_project"  # no submit button: choosing a project replaces it with the log form
+A_LOG_PICK_PROJECT = "log_pick_project"
+CB_PDSA_OBSERVATION = "pdsa_observation"
+B_PDSA_OBS_CYCLE = "pdsa_observation_cycle"
+B_PDSA_OBS_TEXT = "pdsa_observation_text"
+
 # Every callback_id and action_id, for the manifest/handler consistency test.
 CALLBACK_IDS = tuple(value for name, value in dict(globals()).items() if name.startswith("CB_"))
 ACTION_IDS = tuple(

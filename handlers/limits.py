@@ -39,6 +39,7 @@ FIELD_LIMITS: dict[str, int] = {
     ids.B_PDSA_INVOLVEMENT: 2000,
     ids.B_PDSA_DO_WHAT: 3000,
     ids.B_PDSA_DO_OBSERVATIONS: 3000,
+    ids.B_PDSA_OBS_TEXT: 3000,  # a message saved as a Do observation
     ids.B_PDSA_OBSERVED_PREFIX: 40,
     ids.B_PDSA_STUDY_LEARNING: 3000,
     ids.B_PDSA_ACT_REASON: 3000,

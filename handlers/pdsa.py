@@ -111,6 +111,8 @@ def _history_line(entry: PdsaEntry) -> str:
     data = entry.data
     if entry.kind == "plan":
         text = "planned the cycle"
+    elif entry.kind == "do" and "what" not in data:  # an observation saved from a message (a shortcut)
+        text = f"Do observation: {blocks.typed(str(data.get('observations', ''))[:120])}"
     elif entry.kind == "do":
         text = f"Do (ran as planned: {blocks.typed(data.get('as_planned'))}): {blocks.typed(str(data.get('what', ''))[:120])}"
     elif entry.kind == "study":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.pool import StaticPool
@@ -52,9 +52,27 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+# A PostgreSQL advisory-lock key of our own ("mfi-ar" in ASCII, then 0001); bot/leader.py holds "mfi-ar" itself.
+MIGRATION_LOCK_KEY = 0x6D66692D6172_0001
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to `revision` (idempotent)."""
-    command.upgrade(alembic_config(engine), revision)
+    """Apply migrations up to `revision` (idempotent).
+
+    On PostgreSQL several instances may start at once: each takes a session advisory lock first, so one migrates
+    while the others wait, then find nothing left to do. The lock lives on its own connection and ends with it.
+    """
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), revision)
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock:
+        if not lock.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY}).scalar():
+            logger.info("Another instance is applying migrations; waiting for it to finish")
+            lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        try:
+            command.upgrade(alembic_config(engine), revision)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -367,3 +367,13 @@ class ViewGrant(SQLModel, table=True):
     status: str = Field(default="open", max_length=16)  # open | applying | applied
     opened_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Welcome(SQLModel, table=True):
+    """Who has had the bot's welcome DM (sent once, the first time a person opens the app): a user id and when."""
+
+    __tablename__ = "welcome"
+
+    team_id: str = Field(primary_key=True, max_length=32)
+    user_id: str = Field(primary_key=True, max_length=32)
+    welcomed_at: datetime = Field(default_factory=utcnow)

@@ -39,7 +39,8 @@ logger = logging.getLogger(__name__)
 # Tables a project's deletion never touches: the audit trail must outlive the project, and the rest are not
 # per-project. A test checks every other table is covered by delete_project, so a new table cannot be forgotten.
 NOT_PROJECT_DATA = frozenset(
-    {"audit_log", "processed_event", "alembic_version", "slack_installations", "slack_bots", "slack_oauth_states"}
+    {"audit_log", "processed_event", "alembic_version", "slack_installations", "slack_bots", "slack_oauth_states",
+     "welcome"}
 )
 
 

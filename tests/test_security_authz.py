@@ -141,6 +141,8 @@ def _value(action_id: str, v: Victim) -> tuple[str, dict[str, Any]]:
         ids.A_EXPORT_ANSWERS: (project_json, {}),
         ids.A_EXPORT: (str(v.project), {}),
         ids.A_DELETE: (str(v.project), {}),
+        ids.A_HOME_HOW_TO_START: ("", {}),
+        ids.A_LOG_PICK_PROJECT: ("", {"type": "static_select", "selected_option": {"value": str(v.project)}}),
     }
     return values[action_id]
 
@@ -163,10 +165,14 @@ def _metadata(callback_id: str, v: Victim) -> dict[str, Any]:
         ids.CB_ANSWER: {"delivery_id": v.delivery},
         ids.CB_PARTNERS: {"project_id": v.project},
         ids.CB_DELETE_CONFIRM: base,
+        ids.CB_PDSA_OBSERVATION: {"project_id": v.project},
     }[callback_id]
 
 
-IN_FORM_ACTIONS = {ids.A_LOG_FULL_LIST: ids.CB_MEASURE_LOG, ids.A_LOG_MEASURE_PICKED: ids.CB_MEASURE_LOG}
+IN_FORM_ACTIONS = {ids.A_LOG_FULL_LIST: ids.CB_MEASURE_LOG, ids.A_LOG_MEASURE_PICKED: ids.CB_MEASURE_LOG,
+                   ids.A_LOG_PICK_PROJECT: ids.VIEW_LOG_PICK_PROJECT}
+# About no project: the How to start guide anyone may open (registered with access.unscoped).
+NO_PROJECT_ACTIONS = {ids.A_HOME_HOW_TO_START}
 
 
 def _send(live: Any, payload: dict[str, Any]) -> Any:
@@ -278,7 +284,8 @@ def test_every_registered_listener_goes_through_the_check(live: Any) -> None:
                 if getattr(x.ack_function, access.MARK, None) is None]
     assert unmarked == []
     rules = registered_rules(app)
-    assert all(rule is not None and rule.claim is not None for rule in rules.values()), rules
+    assert all(rule is not None and rule.claim is not None for i, rule in rules.items() if i not in NO_PROJECT_ACTIONS)
+    assert all(rules[a] is not None and rules[a].claim is None for a in NO_PROJECT_ACTIONS)
     # Forms are checked against the grant the bot recorded when it opened them.
     assert all(rules[c].claim is access.form for c in ids.CALLBACK_IDS)
     assert {a for a in ids.ACTION_IDS if rules[a].need == "lead"} == LEAD_ONLY_ACTIONS
@@ -316,6 +323,19 @@ def test_forged_actions_from_another_channel_and_from_home_are_refused_with_noth
                 live.standin.wait_for(lambda mine=mine: len(live.standin.messages(ATTACK_CHANNEL)) > mine or None)
                 assert "My own project" in live.standin.messages(ATTACK_CHANNEL)[-1].text
                 assert snapshot(live) == before
+                continue
+            if action_id in NO_PROJECT_ACTIONS:
+                click(live, action_id, v, user=ATTACKER, channel=channel)  # opens the guide; names no project
+                live.standin.wait_for(lambda: any(g.get("callback_id") == ids.VIEW_HOW_TO_START
+                                                  for g in live.standin.views()) or None)
+                now = snapshot(live)  # only the guide the bot opened is new (a modal; it needs no grant)
+                guides = {g["id"] for g in live.standin.views() if g.get("callback_id") == ids.VIEW_HOW_TO_START}
+                assert {k: n for k, n in now[0].items() if k != "view_grant"} == \
+                    {k: n for k, n in before[0].items() if k != "view_grant"}
+                assert (now[1], now[3], now[5]) == (before[1], before[3], before[5])
+                assert {g for g, _ in now[2]} - {g for g, _ in before[2]} <= guides
+                assert set(now[4]) - set(before[4]) <= guides
+                before = now
                 continue
             if action_id in IN_FORM_ACTIONS:
                 form = _form(f"VFORGED{action_id}{channel}", IN_FORM_ACTIONS[action_id], _metadata(ids.CB_MEASURE_LOG, v))

@@ -210,6 +210,11 @@ def walk_every_form(live: Live, p: Prober, text: str) -> None:
     p.slash("/measure", f"import {text}", ids.CB_MEASURE_IMPORT)
     p.slash("/pdsa", "new", ids.CB_PDSA_NEW)
     p.slash("/pdsa", "do 1", ids.CB_PDSA_DO)
+    message = live.standin.add_user_message(CHANNEL, LEAD, text)  # saved through the message shortcut
+    before = p.open_ids()
+    live.driver.message_shortcut(ids.SC_ADD_TO_PDSA, message=message, user=LEAD)
+    p.submit(ids.CB_PDSA_OBSERVATION, before)
+    p.settle()
     p.slash("/pdsa", "study 1", ids.CB_PDSA_STUDY)
     p.slash("/pdsa", "act 1", ids.CB_PDSA_ACT)
     p.slash("/pdsa", "edit 1", ids.CB_PDSA_EDIT)

@@ -591,7 +591,9 @@ def test_second_workspace_and_oauth_rotation(standin: StandIn) -> None:
 
     anon = WebClient(base_url=standin.api_url)
     installed = anon.oauth_v2_access(client_id="c", client_secret="s", code=standin.new_oauth_code("T0SECOND01"))
-    assert installed["access_token"] == "xoxb-second" and installed["team"]["id"] == "T0SECOND01"
+    # With rotation on, the install itself gives an expiring xoxe.xoxb- token (and a refresh token), as Slack does.
+    assert installed["access_token"].startswith("xoxe.xoxb-") and installed["expires_in"] == 43200
+    assert installed["team"]["id"] == "T0SECOND01"
     rotated = anon.oauth_v2_access(client_id="c", client_secret="s", grant_type="refresh_token",
                                    refresh_token=installed["refresh_token"])
     assert rotated["access_token"].startswith("xoxe.xoxb-") and rotated["expires_in"] == 43200

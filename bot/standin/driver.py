@@ -585,6 +585,49 @@ class Driver:
                                    value=action.get("value"))
         return self._send_payload(payload)
 
+    def global_shortcut(self, callback_id: str, *, user: str) -> Response:
+        """Use the app's global shortcut ``callback_id`` (a ``shortcut`` payload: no channel, no response_url)."""
+        payload: dict[str, Any] = {
+            "type": "shortcut",
+            "token": load_payload("block_actions").get("token"),
+            "action_ts": self.standin.new_ts(),
+            "team": self._team_fields(),
+            "user": self._user_fields(user),
+            "is_enterprise_install": False,
+            "enterprise": None,
+            "callback_id": callback_id,
+            "trigger_id": self.standin.new_trigger_id(user=user, team_id=self.team_id),
+        }
+        self.standin.record_action(user, "shortcut", f"used the shortcut {callback_id}", callback_id=callback_id)
+        return self._send_payload(payload)
+
+    def message_shortcut(self, callback_id: str, *, message: Message, user: str) -> Response:
+        """Use the app's message shortcut ``callback_id`` on ``message`` (a ``message_action`` payload)."""
+        fresh = self.standin.message(message.channel, message.ts)
+        if fresh is None:
+            raise DriverError(f"message {message.ts} in {message.channel} no longer exists")
+        channel = self.standin.channel(fresh.channel)
+        payload: dict[str, Any] = {
+            "type": "message_action",
+            "token": load_payload("block_actions").get("token"),
+            "action_ts": self.standin.new_ts(),
+            "team": self._team_fields(),
+            "user": self._user_fields(user),
+            "channel": {"id": fresh.channel, "name": channel.name if channel else fresh.channel},
+            "is_enterprise_install": False,
+            "enterprise": None,
+            "callback_id": callback_id,
+            "trigger_id": self.standin.new_trigger_id(user=user, team_id=self.team_id),
+            "response_url": self.standin.new_response_url(
+                channel=fresh.channel, user=user, team_id=self.team_id, message_ts=fresh.ts
+            ),
+            "message_ts": fresh.ts,
+            "message": fresh.as_payload(),
+        }
+        self.standin.record_action(user, "shortcut", f"used the shortcut {callback_id} on a message in "
+                                   f"{self.standin.channel_label(fresh.channel)}", callback_id=callback_id)
+        return self._send_payload(payload)
+
     def _action_for(
         self, element: Mapping[str, Any], block: Mapping[str, Any], value: Any, selected_option: Any
     ) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import json
 import logging
 import random
 import secrets
+import sys
 import threading
 import time
 import urllib.parse
@@ -547,12 +548,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # the client hung up first (a refused WebSocket handshake does): nothing left to tell it
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     standin: StandIn
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # a client that hung up (a refused WebSocket handshake does) is not a stand-in bug
+        super().handle_error(request, client_address)
 
 
 class StandIn:
@@ -598,6 +607,8 @@ class StandIn:
         self._log_seq = 0
         self._placed_after: dict[int, int] = {}
         self._faults: list[_Fault] = []
+        # App-level tokens (xapp-, scope connections:write) that apps.connections.open accepts, -> team id.
+        self.app_tokens: dict[str, str] = {"xapp-1-standin": DEFAULT_TEAM_ID}
         self._slows: list[_Slow] = []
         self._rate_fraction = 0.0
         self._rate_rng = random.Random(0)
@@ -1227,6 +1238,8 @@ class StandIn:
         handler = _METHODS.get(ctx.method)
         if handler is None:
             raise _ApiError("unknown_method")
+        if ctx.method == "apps.connections.open":  # an app-level token, which no bot token is
+            return handler(self, ctx)
         if ctx.method != "oauth.v2.access":
             if not ctx.token:
                 raise _ApiError("not_authed")
@@ -1234,6 +1247,18 @@ class StandIn:
                 entry = self._tokens.get(ctx.token)
                 raise _ApiError("token_expired" if entry and entry[1] is not None else "invalid_auth")
         return handler(self, ctx)
+
+    def _apps_connections_open(self, ctx: _Ctx) -> dict[str, Any]:
+        """apps.connections.open: an app-level token gets a Socket Mode WebSocket URL. The stand-in has no WebSocket
+        side yet, so the URL points at its own HTTP server, which refuses the handshake (404)."""
+        if not ctx.token:
+            raise _ApiError("not_authed")
+        if not ctx.token.startswith("xapp-"):
+            raise _ApiError("not_allowed_token_type")
+        if ctx.token not in self.app_tokens:
+            raise _ApiError("invalid_auth")
+        ws = self.url.replace("http://", "ws://", 1)
+        return {"url": f"{ws}/link/?ticket={secrets.token_hex(16)}&app_id={APP_ID}"}
 
     def _limit(self, ctx: _Ctx, error: str, problems: list[str]) -> None:
         """Record limit problems; in strict mode fail the call the way Slack would."""
@@ -1693,6 +1718,10 @@ class StandIn:
 
     def _conversations_members(self, ctx: _Ctx) -> dict[str, Any]:
         channel = self._resolve_channel(ctx, ctx.args.get("channel"), for_post=False)
+        team = self._team(ctx)
+        needed = "im:read" if channel.is_im else "groups:read" if channel.is_private else "channels:read"
+        if needed not in team.scopes.split(","):  # Slack's documented scopes for conversations.members
+            raise _ApiError("missing_scope", extra={"needed": needed, "provided": team.scopes})
         limit = int(ctx.args.get("limit") or 100)
         cursor = str(ctx.args.get("cursor") or "")
         try:
@@ -1820,6 +1849,10 @@ class StandIn:
             "is_enterprise_install": False,
         }
         if team.token_rotation:
+            # With rotation on, Slack issues an expiring xoxe.xoxb- token and a refresh token at install too.
+            access = f"xoxe.xoxb-1-{secrets.token_hex(12)}"
+            self._tokens[access] = (team_id, self._clock() + ROTATED_TOKEN_TTL_SECONDS)
+            body["access_token"] = access
             refresh = f"xoxe-1-{secrets.token_hex(12)}"
             self._refresh_tokens[refresh] = team_id
             body["refresh_token"] = refresh
@@ -1975,4 +2008,5 @@ _METHODS: dict[str, Callable[[StandIn, _Ctx], dict[str, Any]]] = {
     "conversations.history": StandIn._conversations_history,
     "users.info": StandIn._users_info,
     "oauth.v2.access": StandIn._oauth_v2_access,
+    "apps.connections.open": StandIn._apps_connections_open,
 }
