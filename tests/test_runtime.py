@@ -13,6 +13,7 @@ from slack_bolt import App
 
 from bot.config import ConfigError
 from bot.runtime import RedactSecrets, SingleInstanceLock
+from storage.throwaway import free_port
 
 ROOT = Path(__file__).parent.parent
 
@@ -74,6 +75,7 @@ def test_serve_with_an_app_token_uses_socket_mode_with_the_wired_app(tmp_path: P
         for name, value in {
             "SLACK_BOT_TOKEN": "xoxb-standin", "SLACK_APP_TOKEN": "xapp-1-socket", "SLACK_API_URL": standin.api_url,
             "DATABASE_URL": f"sqlite:///{tmp_path / 'socket.db'}", "MFI_SCHEDULER": "false",
+            "PORT": str(free_port()),  # the Socket Mode health check: a free loopback port, never a fixed one
         }.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
