@@ -627,6 +627,16 @@ def _arg(args: Args, name: str) -> Any:
     return args.context.get(name)
 
 
+def _interactive(view: Any) -> bool:
+    """Whether a modal can send anything back (a submit button, an input or an interactive element)."""
+    if not isinstance(view, Mapping):
+        return True  # not ours to judge: record it
+    if view.get("submit"):
+        return True
+    return any(isinstance(b, Mapping) and (b.get("type") in ("input", "actions") or b.get("accessory"))
+               for b in view.get("blocks") or [])
+
+
 def _granting_client(
     client: WebClient, engine: Engine, *, team_id: str | None, user_id: str | None, project: Project | None,
     channel_id: str | None,
@@ -638,6 +648,8 @@ def _granting_client(
 
     def opener(method: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
+            if not _interactive(kwargs.get("view")):
+                return method(*args, **kwargs)  # nothing in it can be submitted or pressed: nothing to grant
             marker = record_opening(engine, team_id=team_id, user_id=user_id)
             opened: Any = None
             try:
