@@ -12,11 +12,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App
 from sqlalchemy import Engine
 
-from bot.app import client_factory_for
+from bot.app import client_factory_for, delivery_messages
 from bot.config import Settings
-from bot.jobs import Deliverer, DeliveryConfig, RunReport, make_instance_id
+from bot.core.schedule_rules import ScheduleTrigger
 from bot.leader import LeaderElector
-from bot.schedule_rules import ScheduleTrigger
+from bot.services.delivery import Deliverer, DeliveryConfig, DeliveryMessages, RunReport, make_instance_id
 from bot.slack_client import ClientFactory
 from storage import answers_repo
 from storage import schedule_repo as sched
@@ -59,12 +59,15 @@ class BotScheduler:
         leader_poll_seconds: float = 5.0,
         config: DeliveryConfig | None = None,
         instance_id: str | None = None,
+        messages: DeliveryMessages | None = None,
     ) -> None:
         self.engine = engine
         self.clock: Clock = clock or real_clock
         self.sync_seconds = sync_seconds
         self.instance_id = instance_id or make_instance_id()
-        self.deliverer = Deliverer(engine, factory, instance_id=self.instance_id, config=config)
+        self.deliverer = Deliverer(
+            engine, factory, instance_id=self.instance_id, messages=messages or delivery_messages(), config=config
+        )
         self.elector = LeaderElector(engine, poll_seconds=leader_poll_seconds, on_change=self._on_leader_change)
         # APScheduler logs every job run at INFO: with a sync every 30 s and a job per schedule that drowns the log.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)

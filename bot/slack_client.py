@@ -15,13 +15,13 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.oauth.installation_store import InstallationStore
 from slack_sdk.web import SlackResponse
 
-from bot.slack_limits import fit_arguments
+from bot.core.slack_limits import fit_arguments
 
 logger = logging.getLogger(__name__)
 
 
 class FittingWebClient(WebClient):
-    """A WebClient that cuts every message and view to Slack's limits before sending (bot/slack_limits.py)."""
+    """A WebClient that cuts every message and view to Slack's limits before sending (bot/core/slack_limits.py)."""
 
     @classmethod
     def like(cls, client: WebClient) -> FittingWebClient:

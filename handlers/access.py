@@ -229,7 +229,7 @@ def prompt_choice(session: Session, team_id: str, body: Mapping[str, Any]) -> in
     actions = body.get("actions") or [{}]
     action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
     if action.get("selected_option"):
-        from handlers import ids
+        from handlers.blocks import ids
 
         return _int(str(action.get("block_id") or "").removeprefix(ids.B_PROMPT_CHOICE_PREFIX))
     return _int(_json_value(body).get("project_id"))

@@ -16,11 +16,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from bot import export
-from bot.prompts import load_catalogue
-from handlers import access, blocks, claims, home, ids, projects
-from handlers import ownership_blocks as ob
+from bot.core import export
+from bot.core.prompts import load_catalogue
+from handlers import access, blocks, claims, home, projects
 from handlers.access import Rule, guard
+from handlers.blocks import ids
+from handlers.blocks import ownership as ob
 from storage import ownership_repo as own
 from storage import repositories as repo
 from storage.db import unit_of_work

@@ -11,10 +11,11 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.readability import reading_age, too_hard_for_partners
-from handlers import access, blocks, claims, ids, projects
-from handlers import prompts_blocks as pb
+from bot.core.readability import reading_age, too_hard_for_partners
+from handlers import access, blocks, claims, projects
 from handlers.access import Rule, guard
+from handlers.blocks import ids
+from handlers.blocks import prompts as pb
 from storage import answers_repo
 from storage import repositories as repo
 from storage import schedule_repo as sched
@@ -34,7 +35,7 @@ def invite_pending_partners(client: WebClient, engine: Engine, *, team_id: str, 
     Each request is claimed in the scheduler's delivery ledger first (the same row the scheduler would
     write), so a partner is asked once even if the scheduler notices them at the same moment.
     """
-    from bot.jobs import CONSENT_KIND, CONSENT_OCCURRENCE
+    from bot.services.delivery import CONSENT_KIND, CONSENT_OCCURRENCE
 
     now = utcnow()
     claimed: list[tuple[int, str]] = []

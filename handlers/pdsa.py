@@ -15,14 +15,15 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from bot import pdsa
-from bot.equity import wording
-from bot.equity.disclosure import DEFAULT_POLICY, DisclosurePolicy, cell
-from bot.equity.stats import aggregation_check, balancing_check
-from bot.equity.types import Direction, GroupCounts
-from handlers import access, blocks, claims, ids
-from handlers import pdsa_blocks as pb
+from bot.core import pdsa
+from bot.core.equity import wording
+from bot.core.equity.disclosure import DEFAULT_POLICY, DisclosurePolicy, cell
+from bot.core.equity.stats import aggregation_check, balancing_check
+from bot.core.equity.types import Direction, GroupCounts
+from handlers import access, blocks, claims
 from handlers.access import Rule, guard
+from handlers.blocks import ids
+from handlers.blocks import pdsa as pb
 from storage import pdsa_repo
 from storage import repositories as repo
 from storage.db import unit_of_work

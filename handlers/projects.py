@@ -13,9 +13,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from bot import ethnicity
-from handlers import access, blocks, claims, ids
+from bot.core import ethnicity
+from handlers import access, blocks, claims
 from handlers.access import Rule, guard
+from handlers.blocks import ids
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.models import Project

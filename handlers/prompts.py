@@ -16,11 +16,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from bot.prompts import STAGE_IDS, ProjectState, load_catalogue, stages_for
-from bot.schedule_rules import DEFAULTS, REGIONS, ScheduleSpec, describe, next_occurrence
-from handlers import access, blocks, claims, ids, projects
-from handlers import prompts_blocks as pb
+from bot.core.prompts import STAGE_IDS, ProjectState, load_catalogue, stages_for
+from bot.core.schedule_rules import DEFAULTS, REGIONS, ScheduleSpec, describe, next_occurrence
+from handlers import access, blocks, claims, projects
 from handlers.access import Rule, guard
+from handlers.blocks import ids
+from handlers.blocks import prompts as pb
 from storage import answers_repo
 from storage import repositories as repo
 from storage import schedule_repo as sched

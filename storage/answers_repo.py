@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
-from bot.schedule_rules import DEFAULTS
+from bot.core.schedule_rules import DEFAULTS
 from storage.models import (
     Answer,
     DataPoint,

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from bot import pdsa
-from bot.equity.types import GroupCounts
+from bot.core import pdsa
+from bot.core.equity.types import GroupCounts
 from storage.models import Answer, DataPoint, Measure, PdsaCycle, PdsaEntry, Project, ProjectMember, utcnow
 from storage.repositories import audit
 

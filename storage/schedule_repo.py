@@ -10,8 +10,8 @@ from sqlalchemy import CursorResult, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.prompts import ProjectState
-from bot.schedule_rules import DEFAULTS, ScheduleSpec
+from bot.core.prompts import ProjectState
+from bot.core.schedule_rules import DEFAULTS, ScheduleSpec
 from storage.models import (
     Delivery,
     Measure,
@@ -243,7 +243,7 @@ def set_last_checked_many(session: Session, *, marks: dict[int, datetime]) -> No
 
 
 def project_state(session: Session, project: Project, *, today: date | None = None) -> ProjectState:
-    """What bot.prompts.choose_prompt needs to know about a project."""
+    """What bot.core.prompts.choose_prompt needs to know about a project."""
     assert project.id is not None
     today = today or utcnow().date()
     measures = list(

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from bot import pdsa
-from bot.equity.disclosure import check_text_for_disclosure
-from bot.equity.types import GroupCounts
-from handlers import ids
-from handlers import pdsa_blocks as pb
+from bot.core import pdsa
+from bot.core.equity.disclosure import check_text_for_disclosure
+from bot.core.equity.types import GroupCounts
+from handlers.blocks import ids
+from handlers.blocks import pdsa as pb
 from storage import pdsa_repo
 from storage import repositories as repo
 from storage.models import Answer, DataBatch, DataPoint, Measure, ProjectMember

@@ -1,4 +1,4 @@
-"""Tests for bot.schedule_rules: weekdays, fortnights, DST, personal time zones and UK bank holidays."""
+"""Tests for bot.core.schedule_rules: weekdays, fortnights, DST, personal time zones and UK bank holidays."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot.schedule_rules import (
+from bot.core.schedule_rules import (
     DEFAULTS,
     ScheduleSpec,
     ScheduleTrigger,
