@@ -157,7 +157,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bot.core.equity.report import cli_report
+    from bot.services.report import cli_report
 
     return cli_report(args)
 

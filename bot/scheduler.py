@@ -9,12 +9,13 @@ from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 from slack_bolt import App
 from sqlalchemy import Engine
 
 from bot.app import client_factory_for, delivery_messages
 from bot.config import Settings
-from bot.core.schedule_rules import ScheduleTrigger
+from bot.core.schedule_rules import ScheduleSpec, describe, next_occurrence, zone_info
 from bot.leader import LeaderElector
 from bot.services.delivery import Deliverer, DeliveryConfig, DeliveryMessages, RunReport, make_instance_id
 from bot.slack_client import ClientFactory
@@ -32,6 +33,34 @@ NIGHTLY_HOUR_UTC = 2  # answers past their project's retention are removed at 02
 
 def real_clock() -> datetime:
     return datetime.now(UTC)
+
+
+class ScheduleTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3.x ships no type hints
+    """APScheduler 3.x trigger that fires on a ScheduleSpec (optionally in a person's own tz)."""
+
+    __slots__ = ("spec", "tz")
+
+    def __init__(self, spec: ScheduleSpec, *, tz: str | None = None) -> None:
+        if tz is not None:
+            zone_info(tz)
+        self.spec = spec
+        self.tz = tz
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        # Like CronTrigger: continue from the previous fire time if it is earlier than now,
+        # so the scheduler itself decides about missed runs (misfire_grace_time, coalesce).
+        # A firing exactly at `now` still counts, hence "strictly after now - 1 µs".
+        after = now - timedelta(microseconds=1)
+        if previous_fire_time is not None:
+            after = min(after, previous_fire_time)
+        return next_occurrence(self.spec, after, tz=self.tz)
+
+    def __str__(self) -> str:
+        where = f", for {self.tz}" if self.tz else ""
+        return f"schedule[{describe(self.spec)}{where}]"
+
+    def __repr__(self) -> str:
+        return f"<ScheduleTrigger (spec={self.spec!r}, tz={self.tz!r})>"
 
 
 class BotScheduler:

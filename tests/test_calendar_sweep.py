@@ -33,9 +33,8 @@ import time_machine
 from sqlalchemy import Engine
 
 from bot.config import load_settings
-from bot.core.schedule_rules import ScheduleTrigger
 from bot.offline.standin import BOT_USER_ID, StandIn
-from bot.scheduler import BotScheduler
+from bot.scheduler import BotScheduler, ScheduleTrigger
 from bot.services.delivery import CONSENT_KIND, DeliveryConfig
 from bot.slack_client import ClientFactory
 from storage import repositories as repo

@@ -11,13 +11,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.core.schedule_rules import (
     DEFAULTS,
     ScheduleSpec,
-    ScheduleTrigger,
     describe,
     is_bank_holiday,
     is_working_day,
     next_occurrence,
     occurrences_between,
 )
+from bot.scheduler import ScheduleTrigger
 
 LONDON = ZoneInfo("Europe/London")
 TEAM = DEFAULTS["team_prompt"]  # Mondays 10:00 London

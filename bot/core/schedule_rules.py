@@ -1,4 +1,7 @@
-"""When scheduled prompts fire: weekdays, local wall-clock time, fortnights and UK bank holidays."""
+"""When scheduled prompts fire: weekdays, local wall-clock time, fortnights and UK bank holidays.
+
+Pure rules; the APScheduler trigger that fires on them is `bot.scheduler.ScheduleTrigger`.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +12,17 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from apscheduler.triggers.base import BaseTrigger
 
 __all__ = [
     "DEFAULTS",
     "REGIONS",
     "ScheduleSpec",
-    "ScheduleTrigger",
     "describe",
     "is_bank_holiday",
     "is_working_day",
     "next_occurrence",
     "occurrences_between",
+    "zone_info",
 ]
 
 # holidays' subdivisions of GB, with the names `describe` uses.
@@ -38,7 +40,7 @@ _MAX_MOVE_DAYS = 31
 _MAX_STEPS = 10_000
 
 
-def _zone(key: str) -> ZoneInfo:
+def zone_info(key: str) -> ZoneInfo:
     try:
         return ZoneInfo(key)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -78,7 +80,7 @@ class ScheduleSpec:
             raise ValueError(f"every_weeks must be at least 1, got {self.every_weeks}")
         if self.region not in REGIONS:
             raise ValueError(f"region must be one of {', '.join(REGIONS)}, got {self.region!r}")
-        _zone(self.timezone)
+        zone_info(self.timezone)
 
 
 DEFAULTS: dict[str, ScheduleSpec] = {
@@ -168,7 +170,7 @@ def next_occurrence(spec: ScheduleSpec, after: datetime, *, tz: str | None = Non
             the prompt arrives at that local time. Bank holidays still follow `spec.region`.
     """
     _require_aware("after", after)
-    zone = _zone(tz or spec.timezone)
+    zone = zone_info(tz or spec.timezone)
     for fire in _fire_times(spec, zone, after.astimezone(zone).date() - _LOOKBACK):
         if fire > after:
             return fire
@@ -181,7 +183,7 @@ def occurrences_between(
     """Every firing with start <= t < end, as aware UTC datetimes in order."""
     _require_aware("start", start)
     _require_aware("end", end)
-    zone = _zone(tz or spec.timezone)
+    zone = zone_info(tz or spec.timezone)
     found: list[datetime] = []
     for fire in _fire_times(spec, zone, start.astimezone(zone).date() - _LOOKBACK):
         if fire >= end:
@@ -211,31 +213,3 @@ def describe(spec: ScheduleSpec) -> str:
     where = "" if spec.region == "ENG" else f" in {REGIONS[spec.region]}"
     day_kind = "working day" if spec.skip_weekends else "day that is not a bank holiday"
     return f"{text}; moved to the next {day_kind} after a bank holiday{where}"
-
-
-class ScheduleTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3.x ships no type hints
-    """APScheduler 3.x trigger that fires on a ScheduleSpec (optionally in a person's own tz)."""
-
-    __slots__ = ("spec", "tz")
-
-    def __init__(self, spec: ScheduleSpec, *, tz: str | None = None) -> None:
-        if tz is not None:
-            _zone(tz)
-        self.spec = spec
-        self.tz = tz
-
-    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
-        # Like CronTrigger: continue from the previous fire time if it is earlier than now,
-        # so the scheduler itself decides about missed runs (misfire_grace_time, coalesce).
-        # A firing exactly at `now` still counts, hence "strictly after now - 1 µs".
-        after = now - timedelta(microseconds=1)
-        if previous_fire_time is not None:
-            after = min(after, previous_fire_time)
-        return next_occurrence(self.spec, after, tz=self.tz)
-
-    def __str__(self) -> str:
-        where = f", for {self.tz}" if self.tz else ""
-        return f"schedule[{describe(self.spec)}{where}]"
-
-    def __repr__(self) -> str:
-        return f"<ScheduleTrigger (spec={self.spec!r}, tz={self.tz!r})>"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 
+from handlers import equity as equity_surface  # the demo drives the real surface (see pyproject's contracts)
 from handlers.blocks import ids
 from storage import pdsa_repo
 from storage import repositories as repo
@@ -73,25 +74,18 @@ def _thread_has(ctx: DemoContext, card: Any, text: str) -> Any:
 
 
 def _post_chart(ctx: DemoContext, measure_id: int, thread_ts: str) -> None:
-    """The equity chart for the measure in the cycle's thread, when the equity surface is available."""
-    try:
-        from handlers import equity
-    except ImportError:
-        return
-    build_job, post = getattr(equity, "_job", None), getattr(equity, "post_measure", None)
-    if build_job is None or post is None:
-        return
+    """The equity chart for the measure in the cycle's thread, through the equity surface itself."""
     with unit_of_work(ctx.engine) as session:
         project = repo.project_for_channel(session, team_id=ctx.driver.team_id, channel_id=ctx.channel)
         assert project is not None and project.id is not None
         measure = pdsa_repo.get_measure(session, project_id=project.id, measure_id=measure_id)
         if measure is None:
             return
-        job = build_job(session, measure, project)
+        job = equity_surface._job(session, measure, project)
     token = ctx.runtime.settings.slack_bot_token
     client = WebClient(token=token.get_secret_value() if token else None, base_url=ctx.standin.api_url)
     try:
-        post(client, job, view="groups", window_months=12, thread_ts=thread_ts, notify=lambda text: None)
+        equity_surface.post_measure(client, job, view="groups", window_months=12, thread_ts=thread_ts, notify=lambda text: None)
     except (TypeError, ValueError) as exc:  # the equity surface is still changing; the chart is optional here
         logger.warning("Skipped the equity chart in the PDSA thread: %s", exc)
 

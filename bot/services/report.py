@@ -7,16 +7,18 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 import pandas as pd
 
+from bot.core import charts, ethnicity
 from bot.core import periods as per
 from bot.core.equity import analysis as an
 from bot.core.equity.disclosure import DisclosurePolicy
 from bot.core.equity.types import GroupStat, Warning
+from bot.core.extracts import ImportRefused, _parse_period_label, read_extract
 
 EXIT_BAD_INPUT = 2
 
@@ -28,10 +30,6 @@ class ReportError(Exception):
 def _bound(text: str, what: str, *, end: bool) -> date:
     """--from/--to: a date, or a period as the data write it ('2024/25 Q1', 'Apr 2024', '202404', 'FY2024/25').
     A period means its first day for --from and its last day for --to."""
-    from datetime import timedelta
-
-    from bot.core.extracts import _parse_period_label
-
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
@@ -62,8 +60,6 @@ def _kind(frame: pd.DataFrame, shape: str) -> str:
 
 
 def build_analysis(args: argparse.Namespace, *, today: date | None = None) -> an.MeasureAnalysis:
-    from bot.core.extracts import ImportRefused, read_extract
-
     path = Path(args.file)
     if not path.is_file():
         raise ReportError(f"{path} not found")
@@ -199,8 +195,6 @@ def text_report(a: an.MeasureAnalysis) -> str:
 
 
 def write_chart(a: an.MeasureAnalysis, out: Path) -> Path:
-    from bot.core import charts
-
     chart = charts.group_timeseries(
         list(a.spc.values()), measure_name=a.name, kind=a.kind if a.is_rate else "value",
         reference=a.reference_group or "", labels={c: _short(c) for c in a.labels},
@@ -211,8 +205,6 @@ def write_chart(a: an.MeasureAnalysis, out: Path) -> Path:
 
 
 def _short(code: str) -> str:
-    from bot.core import ethnicity
-
     try:
         return ethnicity.short_label(code)
     except ValueError:
