@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from slack_bolt import App
 
+from handlers import equity, home, measures, mfi, ownership, partners, pdsa, projects, prompts
+
 
 def register(app: App) -> None:
-    from handlers import equity, home, measures, ownership, partners, pdsa, projects, prompts
-
+    mfi.register(app)
     projects.register(app)
     home.register(app)
     measures.register(app)

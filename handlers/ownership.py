@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from bot.core import export
 from bot.core.prompts import load_catalogue
-from handlers import access, blocks, claims, home, projects
+from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
 from handlers.blocks import ids
 from handlers.blocks import ownership as ob
@@ -204,15 +204,6 @@ def handle_delete_submission(
             logger.warning("Could not refresh Home for %s: %s", person, exc.response.get("error"))
 
 
-def home_section(session: Session, project: Project, role: str, user_id: str) -> list[blocks.Block]:
-    if role != "lead" or project.id is None:
-        return []
-    return ob.home_section(project.id)
-
-
-# --- the workspace uninstalled the app ------------------------------------------------------------------------
-
-
 def handle_workspace_gone(
     event: dict[str, Any], context: BoltContext, *, store: InstallationStore | None, reason: str
 ) -> None:
@@ -245,14 +236,10 @@ def handle_workspace_gone(
 
 
 def register(app: App) -> None:
-    projects.SUBCOMMANDS["export"] = handle_export_command
-    projects.SUBCOMMANDS["delete"] = handle_delete_command
     app.view(ids.CB_DELETE_CONFIRM)(guard(handle_delete_submission, Rule(
         access.form, need="lead", saved=("The project was deleted", "`/mfi status`"))))
     app.action(ids.A_EXPORT)(guard(handle_export_button, Rule(access.value_project, need="lead")))
     app.action(ids.A_DELETE)(guard(handle_delete_button, Rule(access.value_project, need="lead")))
-    if home_section not in home.SECTIONS:
-        home.SECTIONS.append(home_section)
     store = app.installation_store  # None in single-workspace mode
 
     def handle_app_uninstalled(event: dict[str, Any], context: BoltContext) -> None:

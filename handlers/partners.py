@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.core.readability import reading_age, too_hard_for_partners
-from handlers import access, blocks, claims, projects
+from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
 from handlers.blocks import ids
 from handlers.blocks import prompts as pb
@@ -186,8 +186,6 @@ def after_partners_changed(client: WebClient, engine: Engine, *, team_id: str, p
                            invite: bool = True) -> None:
     if invite:
         invite_pending_partners(client, engine, team_id=team_id, project_id=project_id)
-    from handlers import home
-
     home.publish_for_project(client, engine, team_id=team_id, project_id=project_id)
 
 
@@ -238,8 +236,6 @@ def handle_consent(ack: Ack, body: dict[str, Any], client: WebClient, context: B
                                                                 share_in_channel=share))
     else:
         _reply(client, body, user_id, pb.declined_message(about=name))
-    from handlers import home
-
     home.publish_for_project(client, engine, team_id=team_id, project_id=project.id or 0)
 
 
@@ -293,7 +289,6 @@ def handle_partner_share(ack: Ack, body: dict[str, Any], client: WebClient, cont
 
 
 def register(app: App) -> None:
-    projects.SUBCOMMANDS["partners"] = handle_partners_command
     app.view(ids.CB_PARTNERS)(guard(handle_partners_submission, Rule(
         access.form, need="lead", saved=("The partner list was saved", "`/mfi partners`"))))
     app.action(ids.A_PARTNER_CONSENT_YES)(guard(handle_consent, Rule(access.value_delivery, need="partner")))

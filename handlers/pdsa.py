@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
@@ -20,14 +19,16 @@ from bot.core.equity import wording
 from bot.core.equity.disclosure import DEFAULT_POLICY, DisclosurePolicy, cell
 from bot.core.equity.stats import aggregation_check, balancing_check
 from bot.core.equity.types import Direction, GroupCounts
-from handlers import access, blocks, claims
+from bot.services.pdsa import cycle_info
+from bot.services.pdsa import local_today as _today
+from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
 from handlers.blocks import ids
 from handlers.blocks import pdsa as pb
 from storage import pdsa_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
-from storage.models import Measure, PdsaCycle, PdsaEntry, Project
+from storage.models import Measure, PdsaCycle, Project
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +52,6 @@ def _cycle_and_project(session: Session, *, team_id: str, cycle_id: int) -> tupl
     project = repo.get_project(session, team_id=team_id, project_id=cycle.project_id) if cycle else None
     return cycle, project
 
-def _today(project: Project) -> date:
-    try:
-        return datetime.now(ZoneInfo(project.timezone)).date()
-    except (KeyError, ValueError):
-        return date.today()
-
-
 def project_groups(project: Project) -> list[str]:
     """Overall, each focus group, then the reference group: the rows of every prediction and study."""
     return list(dict.fromkeys([pdsa.OVERALL, *project.focus_groups, project.reference_group]))
@@ -77,53 +71,6 @@ def _primary_measure(session: Session, cycle: PdsaCycle) -> Measure | None:
         if measure is not None:
             return measure
     return None
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def cycle_info(session: Session, cycle: PdsaCycle, *, today: date, with_history: bool = False) -> pb.CycleInfo:
-    assert cycle.id is not None
-    measures = [pdsa_repo.get_measure(session, project_id=cycle.project_id, measure_id=int(i)) for i in cycle.measure_ids]
-    named = [m for m in measures if m is not None]
-    balancing = (
-        pdsa_repo.get_measure(session, project_id=cycle.project_id, measure_id=cycle.balancing_measure_id)
-        if cycle.balancing_measure_id else None
-    )
-    info = pb.CycleInfo(
-        id=cycle.id, number=cycle.number, ref=f"{pdsa_repo.series_number(session, cycle=cycle)}.{cycle.ramp_step}",
-        title=cycle.title, change_idea=cycle.change_idea, question=cycle.question,
-        predictions=list(cycle.predictions), plan=dict(cycle.plan), start_date=cycle.start_date,
-        end_date=cycle.end_date, involvement=cycle.involvement, involvement_pending=cycle.involvement_pending,
-        status=cycle.status, decision=cycle.decision, measures=[m.name for m in named],
-        balancing=balancing.name if balancing else None, kind=named[0].kind if named else "proportion",
-        today=today, ramp_step=cycle.ramp_step,
-        retrospective=_as_utc(cycle.created_at).date() > cycle.end_date,
-    )
-    if with_history:
-        info.history = [_history_line(e) for e in pdsa_repo.entries(session, cycle_id=cycle.id)]
-    return info
-
-
-def _history_line(entry: PdsaEntry) -> str:
-    when = f"{entry.created_at.day} {entry.created_at:%b %Y}"
-    who = f" <@{entry.user_id}>" if entry.user_id else ""
-    data = entry.data
-    if entry.kind == "plan":
-        text = "planned the cycle"
-    elif entry.kind == "do":
-        text = f"Do (ran as planned: {blocks.typed(data.get('as_planned'))}): {blocks.typed(str(data.get('what', ''))[:120])}"
-    elif entry.kind == "study":
-        failed = [pdsa.group_name(s["group"]) for s in data.get("scores", []) if s.get("outcome") == "not_held"]
-        text = "Study: " + (f"the prediction did not hold for {', '.join(failed)}" if failed else "predictions compared")
-    elif entry.kind == "act":
-        text = f"Act: *{blocks.typed(data.get('decision'))}*: {blocks.typed(str(data.get('reason', ''))[:120])}"
-    elif entry.kind == "edit":
-        text = "edited " + ", ".join(sorted(data.get("previous", {}))) + " (earlier values kept)"
-    else:
-        text = f":warning: {blocks.typed(data.get('message', entry.kind))}"
-    return f"• {when}{who}: {text}"
 
 
 def _ephemeral(client: WebClient, *, channel: str, user: str, text: str, respond: Respond | None = None) -> None:
@@ -417,8 +364,6 @@ def handle_plan_submission(
 
 
 def _refresh_home(client: WebClient, engine: Engine, *, team_id: str, project_id: int) -> None:
-    from handlers import home
-
     home.publish_for_project(client, engine, team_id=team_id, project_id=project_id)
 
 
@@ -933,21 +878,7 @@ def handle_act_submission(
     _refresh_home(client, engine, team_id=team_id, project_id=project_id)
 
 
-# ---------------------------------------------------------------- App Home
-
-
-def home_section(session: Session, project: Project, role: str, user_id: str) -> list[blocks.Block]:
-    if project.id is None or role == "partner":
-        return []
-    today = _today(project)
-    infos = [cycle_info(session, c, today=today) for c in pdsa_repo.list_cycles(session, project_id=project.id)]
-    record = pdsa.prediction_record(pdsa_repo.study_scores(session, project_id=project.id)).text()
-    return pb.home_section(infos, record=record)
-
-
 def register(app: App) -> None:
-    from handlers import home
-
     app.command(ids.PDSA)(guard(handle_pdsa, Rule(access.channel_project, optional=True,
                                                   posts=access.words("new", "do", "study", "act", "edit"))))
     app.action(ids.A_OPEN_PDSA_NEW)(guard(handle_open_new, Rule(access.value_project, posts=True)))
@@ -962,5 +893,3 @@ def register(app: App) -> None:
     app.view(ids.CB_PDSA_DO)(guard(handle_do_submission, saved))
     app.view(ids.CB_PDSA_STUDY)(guard(handle_study_submission, saved))
     app.view(ids.CB_PDSA_ACT)(guard(handle_act_submission, saved))
-    if home_section not in home.SECTIONS:
-        home.SECTIONS.append(home_section)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from bot.core import pdsa
+from bot.services.pdsa import CycleInfo
 from handlers.blocks import (
     Block,
     View,
@@ -36,42 +37,6 @@ class MeasureInfo:
     name: str
     measure_type: str
     kind: str
-
-
-@dataclass
-class CycleInfo:
-    """A cycle as plain values (read inside the unit of work, rendered after it)."""
-
-    id: int
-    number: int
-    ref: str  # "N.S": series number and ramp step
-    title: str
-    change_idea: str
-    question: str
-    predictions: list[dict[str, Any]]
-    plan: dict[str, Any]
-    start_date: date
-    end_date: date
-    involvement: str
-    involvement_pending: bool
-    status: str
-    decision: str | None
-    measures: list[str]
-    balancing: str | None
-    kind: str
-    today: date
-    ramp_step: int = 1
-    history: list[str] = field(default_factory=list)
-    retrospective: bool = False  # planned after its end date: a test that already ran, recorded afterwards
-
-    @property
-    def overdue(self) -> bool:
-        return pdsa.is_overdue(self.status, self.end_date, self.today, retrospective=self.retrospective)
-
-    @property
-    def next_step(self) -> str:
-        return pdsa.next_step(self.status, self.ref, self.end_date, self.today, self.decision,
-                              retrospective=self.retrospective)
 
 
 def nice_date(value: date) -> str:

@@ -20,7 +20,7 @@ from bot.core import ethnicity
 from bot.core import periods as per
 from bot.core.equity import missing as missing_data
 from bot.core.equity import stats, wording
-from bot.core.equity.disclosure import DisclosurePolicy
+from bot.core.equity.disclosure import DisclosurePolicy, needs_grouping, safe_rate
 from bot.core.equity.spc import spc_for_series
 from bot.core.equity.types import (
     Direction,
@@ -32,6 +32,9 @@ from bot.core.equity.types import (
     SpcResult,
     Warning,
 )
+from bot.core.equity.wording import period_label as period_label  # re-exported: callers read them here
+from bot.core.equity.wording import recent_concerns as recent_concerns
+from bot.core.equity.wording import window_label as window_label
 
 logger = logging.getLogger(__name__)
 
@@ -409,28 +412,6 @@ def label(code: str) -> str:
         return code
 
 
-def period_label(d: date, period: str) -> str:
-    """'7 Apr 2025', 'w/c 7 Apr 2025', 'Apr 2025', 'Apr–Jun 2025', '2025/26 Q1', '2025' or '2025/26'."""
-    if period in ("day", "week", "fy_quarter", "year", "fy_year"):
-        return per.label(d, period)
-    if period == "quarter":
-        end = date(d.year + (d.month + 2 > 12), (d.month + 1) % 12 + 1, 1)
-        return f"{d:%b}–{end:%b %Y}" if end.year == d.year else f"{d:%b %Y}–{end:%b %Y}"
-    return f"{d:%b %Y}"
-
-
-def window_label(window: tuple[date, date] | None, period: str) -> str:
-    if window is None:
-        return "no data"
-    if window[0] == window[1]:
-        return period_label(window[0], period)
-    if period == "quarter":
-        first, last = period_label(window[0], period), period_label(window[1], period)
-        start, end = first.split("–")[0], last.split("–")[-1]
-        return f"{start}–{end}" if " " in start else f"{start} {window[0].year}–{end}"
-    return f"{period_label(window[0], period)} to {period_label(window[1], period)}"
-
-
 def window_periods_for(period: str, months: int) -> int:
     """How many periods make up `months` months (13 weeks a quarter)."""
     return max(1, round(months * PERIODS_PER_MONTH[period]))
@@ -658,8 +639,6 @@ def analyse_measure(
 
 def _shown_rate(policy: DisclosurePolicy) -> Callable[[GroupCounts], float]:
     """A rate from the rounded counts, as a channel shows it (the checks only word groups with >= 8 events)."""
-    from bot.core.equity.disclosure import safe_rate
-
     def rate(c: GroupCounts) -> float:
         shown = safe_rate(c.numerator, c.denominator, policy).rate
         return c.numerator / c.denominator if shown is None else shown
@@ -730,9 +709,7 @@ def _reference_label(code: str, ref: str) -> str:
 
 
 def _prose(code: str) -> str:
-    from bot.core.equity.wording import prose_name
-
-    return prose_name(code)
+    return wording.prose_name(code)
 
 
 def _sum_codes(counts: Mapping[str, GroupCounts], codes: Sequence[str], key: str) -> GroupCounts:
@@ -934,16 +911,6 @@ def _period_words(a: MeasureAnalysis) -> str:
     return f"the latest {n} {per.noun(a.period, n)}" if n > 1 else f"the latest {per.noun(a.period)}"
 
 
-def recent_concerns(a: MeasureAnalysis, *, within: int = 3) -> list[str]:
-    """Groups whose SPC chart shows special cause of concern in its last `within` points."""
-    out = []
-    for code, r in a.spc.items():
-        valued = [p for p in r.points if p.value is not None][-within:]
-        if any(p.variation == "special_cause_concern" for p in valued):
-            out.append(code)
-    return out
-
-
 def build_headline(a: MeasureAnalysis, *, rates: Callable[[str, str], float | None] | None = None) -> str:
     """The analyst's headline paragraph (bot.core.equity.wording), from unrounded rates unless others are given."""
     return wording.headline(a, rates=rates or exact_rates(a))
@@ -990,8 +957,6 @@ def _periods_mostly_suppressed(
 
 
 def _groups_mostly_suppressed(data: pd.DataFrame, n_periods: int, policy: DisclosurePolicy) -> bool:
-    from bot.core.equity.disclosure import needs_grouping
-
     periods = sorted(set(data["period"].tolist()))
     if not periods:
         return False

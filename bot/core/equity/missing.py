@@ -38,7 +38,6 @@ disclosure threshold, and shows other counts only rounded through ``disclosure.c
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -50,9 +49,11 @@ from scipy.stats import chi2_contingency
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
+from bot.core import ethnicity
 from bot.core import periods as period_kinds
 from bot.core.equity.disclosure import DEFAULT_POLICY, DisclosurePolicy, cell
 from bot.core.equity.types import Direction, Severity, Warning
+from bot.core.equity.wording import prose_name
 
 PeriodKind = Literal["day", "week", "month", "quarter", "fy_quarter", "year", "fy_year"]
 
@@ -221,12 +222,10 @@ def _summarise(rows: Sequence[_Row]) -> MissingSummary:
 
 
 def _label(code: str) -> str:
-    """NHS label with code; works before (or without) bot.core.ethnicity."""
+    """NHS label with code; the two missing codes spelt out if the coding does not know them."""
     try:
-        module = importlib.import_module("bot.core.ethnicity")
-        display = cast(Callable[[str], str], module.display)
-        return display(code)
-    except (ImportError, AttributeError, ValueError):
+        return ethnicity.display(code)
+    except ValueError:
         return {NOT_STATED: "Not stated (Z)", NOT_KNOWN: "Not known (99)"}.get(code, f"group {code}")
 
 
@@ -536,8 +535,6 @@ def _absent(
         "Not known or Not stated, or whether a system or form change dropped the category. A group that "
         "disappears from the data can make a gap look closed when it is not."
     )
-    from bot.core.equity.wording import prose_name
-
     short = (f"No records for {_join([prose_name(c) for c in gone])} in the last {tiers.recent_periods} {word}s: "
              "a gap can look closed when it is not.")
     return [Warning("GROUP_ABSENT_RECENTLY", severity, message, short=short)]

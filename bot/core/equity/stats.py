@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -21,6 +20,8 @@ from statsmodels.stats.proportion import (
     proportions_chisquare,
 )
 
+from bot.core import ethnicity
+from bot.core.equity import wording
 from bot.core.equity.types import Direction, GapChange, GroupCounts, GroupStat, Heterogeneity, LevellingDown
 from bot.core.equity.types import Warning as EquityWarning
 
@@ -91,13 +92,7 @@ def _comparable(c: GroupCounts) -> bool:
 
 
 def _label_function() -> Callable[[str], str] | None:
-    # Imported lazily: bot.core.ethnicity is written in parallel and this module must work without it.
-    try:
-        module = importlib.import_module("bot.core.ethnicity")
-    except ImportError:
-        return None
-    fn = getattr(module, "label", None)
-    return cast("Callable[[str], str]", fn) if callable(fn) else None
+    return ethnicity.label
 
 
 def label_for(code: str, labels: Mapping[str, str] | None = None) -> str:
@@ -710,8 +705,6 @@ def _verdict(gap: GapChange, labels: Mapping[str, str] | None, *, alpha: float, 
 def gap_verdict_text(gap: GapChange, labels: Mapping[str, str] | None, *, alpha: float = 0.05,
                      power: float = 0.8) -> str:
     """The analyst's verdict (unrounded rates, full NHS labels), worded by bot.core.equity.wording."""
-    from bot.core.equity import wording
-
     if gap.did is None and gap.ratio_of_rate_ratios is None:
         return gap.verdict
     return wording.gap_verdict(gap, lambda code: label_for(code, labels), alpha=alpha, power=power)
@@ -750,9 +743,7 @@ def _pct_pair(b: GroupCounts, a: GroupCounts, shown: Shown = exact_rate,
 
 
 def _prose(code: str) -> str:
-    from bot.core.equity.wording import prose_name
-
-    return prose_name(code)
+    return wording.prose_name(code)
 
 
 def _ci_excludes_zero(cmp: Comparison) -> bool:

@@ -12,8 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING
 
+from bot.core import ethnicity
+from bot.core import periods as per
+from bot.core.equity.disclosure import safe_rate
 from bot.core.equity.types import GapChange, GroupStat, Warning
 
 if TYPE_CHECKING:
@@ -29,10 +33,40 @@ _SEVERITY_RANK = {"critical": 0, "warning": 1, "caution": 2, "info": 3}
 # ---------------------------------------------------------------- names and numbers as words
 
 
+def period_label(d: date, period: str) -> str:
+    """'7 Apr 2025', 'w/c 7 Apr 2025', 'Apr 2025', 'Apr–Jun 2025', '2025/26 Q1', '2025' or '2025/26'."""
+    if period in ("day", "week", "fy_quarter", "year", "fy_year"):
+        return per.label(d, period)
+    if period == "quarter":
+        end = date(d.year + (d.month + 2 > 12), (d.month + 1) % 12 + 1, 1)
+        return f"{d:%b}–{end:%b %Y}" if end.year == d.year else f"{d:%b %Y}–{end:%b %Y}"
+    return f"{d:%b %Y}"
+
+
+def window_label(window: tuple[date, date] | None, period: str) -> str:
+    if window is None:
+        return "no data"
+    if window[0] == window[1]:
+        return period_label(window[0], period)
+    if period == "quarter":
+        first, last = period_label(window[0], period), period_label(window[1], period)
+        start, end = first.split("–")[0], last.split("–")[-1]
+        return f"{start}–{end}" if " " in start else f"{start} {window[0].year}–{end}"
+    return f"{period_label(window[0], period)} to {period_label(window[1], period)}"
+
+
+def recent_concerns(a: MeasureAnalysis, *, within: int = 3) -> list[str]:
+    """Groups whose SPC chart shows special cause of concern in its last `within` points."""
+    out = []
+    for code, r in a.spc.items():
+        valued = [p for p in r.points if p.value is not None][-within:]
+        if any(p.variation == "special_cause_concern" for p in valued):
+            out.append(code)
+    return out
+
+
 def prose_name(code: str) -> str:
     """A group's short name for sentences ("Black Caribbean"); full NHS labels stay in tables."""
-    from bot.core import ethnicity
-
     if code.startswith("REF:") or code in ("OTHERS",):
         return "all other groups combined" if code == "OTHERS" else code
     if code == "ALL":
@@ -337,8 +371,6 @@ def is_harm(w: Warning) -> bool:
 
 def headline(a: MeasureAnalysis, *, rates: Callable[[str, str], float | None], kind: str | None = None) -> str:
     """The analyst headline (report, JSON): the same findings as the channel headline, as one paragraph."""
-    from bot.core.equity import analysis as an
-
     kind = kind or a.kind
     name = prose_names(a.labels)
     if not a.periods:
@@ -355,7 +387,7 @@ def headline(a: MeasureAnalysis, *, rates: Callable[[str, str], float | None], k
     elif a.reference_group is None:
         parts.append(f"{a.name}: no usable reference group, so no gap is estimated.")
     elif not a.recording_critical:
-        since = an.window_label(a.baseline, a.period) if a.baseline else "the baseline"
+        since = window_label(a.baseline, a.period) if a.baseline else "the baseline"
         for code in headline_groups(a):
             g = next((s for s in a.groups if s.code == code), None)
             if g is None:
@@ -369,7 +401,7 @@ def headline(a: MeasureAnalysis, *, rates: Callable[[str, str], float | None], k
     watch = [short(w) for w in ordered_flags(a.warnings) if is_harm(w) and w.severity == "caution"]
     if watch:
         parts.append("Keep watching: " + "; ".join(watch) + ".")
-    concerns = [name(c) for c in an.recent_concerns(a)]
+    concerns = [name(c) for c in recent_concerns(a)]
     if concerns:
         parts.append("Special cause of concern in recent points for " + "; ".join(concerns) + ".")
     elif a.spc:
@@ -379,13 +411,11 @@ def headline(a: MeasureAnalysis, *, rates: Callable[[str, str], float | None], k
 
 def headline_groups(a: MeasureAnalysis) -> list[str]:
     """The focus groups; without any, the widest gap that has enough events to be shown."""
-    from bot.core.equity import analysis as an
-
     by_code = {g.code: g for g in a.groups}
     focus = [f for f in a.focus_groups if f in by_code]
     if focus:
         return focus
-    compared = [g for g in a.groups if not g.is_reference and g.code in an.NATIONAL and g.rate_difference is not None]
+    compared = [g for g in a.groups if not g.is_reference and g.code in ethnicity.NATIONAL_CODES and g.rate_difference is not None]
     widest = sorted(compared, key=lambda g: (g.numerator < 8, -abs(g.rate_difference or 0.0)))
     return [g.code for g in widest[:1]]
 
@@ -415,8 +445,6 @@ def shown_rates(a: MeasureAnalysis, policy: DisclosurePolicy) -> Rates:
     Every rate, ratio and difference a channel reads is computed from these, so each can be recomputed from
     the rates beside it; intervals, p values and verdicts come from the unrounded data.
     """
-    from bot.core.equity.disclosure import safe_rate
-
     sources = {"window": a.window_counts, "baseline": a.baseline_counts, "recent": a.recent_counts}
 
     def rate(code: str, which: str) -> float | None:
@@ -428,8 +456,6 @@ def shown_rates(a: MeasureAnalysis, policy: DisclosurePolicy) -> Rates:
 def harm_lines(a: MeasureAnalysis, name: Name) -> list[str]:
     """Harm signals, most direct first: levelling down, a worsening balancing measure, a group moving against
     an improving aggregate, then special cause of concern in a focus group's recent points."""
-    from bot.core.equity import analysis as an
-
     out: list[str] = []
     if not a.recording_critical:
         for gap in a.gaps:
@@ -443,7 +469,7 @@ def harm_lines(a: MeasureAnalysis, name: Name) -> list[str]:
                            "(levelling down)")
     out += [short(w) for w in ordered_flags(a.warnings) if is_harm(w) and w.severity in ("warning", "critical")]
     focus = set(a.focus_groups) | ({a.reference_group} if a.reference_group else set())
-    concerns = [name(c) for c in an.recent_concerns(a) if c in focus]
+    concerns = [name(c) for c in recent_concerns(a) if c in focus]
     if concerns:
         out.append("special cause of concern in recent points for " + ", ".join(concerns))
     return out
@@ -482,9 +508,7 @@ def headline_group_line(a: MeasureAnalysis, code: str, rates: Rates, name: Name)
 
 def bounds_lines(a: MeasureAnalysis, threshold: int) -> list[str]:
     """Best- and worst-case rates for the focus groups if the records without ethnicity belonged to them."""
-    from bot.core.equity import analysis as an
-
-    missing = [c for k, c in a.window_counts.items() if k in an.MISSING_CODES]
+    missing = [c for k, c in a.window_counts.items() if k in ethnicity.MISSING_CODES]
     m_num, m_den = sum(c.numerator for c in missing), sum(c.denominator for c in missing)
     if m_den == 0:
         return []
@@ -525,12 +549,10 @@ def channel_flag(ca: ChannelAnalysis) -> str | None:
 def nudge_line(ca: ChannelAnalysis, policy: DisclosurePolicy) -> tuple[str, list[str]]:
     """The weekly nudge's words for one measure: the same groups, figures and caveats as /equity's headline
     (one set of comparisons everywhere), and its harm signals for the nudge's first section."""
-    from bot.core.equity import analysis as an
-
     a = ca.analysis
     name = prose_names(a.labels)
     harm = harm_lines(a, name)
-    window = an.window_label(a.window, a.period)
+    window = window_label(a.window, a.period)
     if not a.periods:
         return "no data yet.", harm
     if not a.is_rate:
@@ -545,7 +567,7 @@ def nudge_line(ca: ChannelAnalysis, policy: DisclosurePolicy) -> tuple[str, list
     rates = shown_rates(a, policy)
     ref = a.reference_group
     parts = [headline_group_line(a, code, rates, name).replace("*", "") for code in headline_groups(a)]
-    against = "all the other groups" if ref == an.OTHERS else name(ref)
+    against = "all the other groups" if ref == ethnicity.OTHERS else name(ref)
     line = f"{window}, against {against}: " + " ".join(parts)
     flag = channel_flag(ca)
     if flag and flag.startswith(":eyes:"):
