@@ -25,7 +25,7 @@ from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
 from handlers.blocks import ids
 from handlers.blocks import pdsa as pb
-from storage import pdsa_repo
+from storage import measures_repo, pdsa_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.models import Measure, PdsaCycle, Project
@@ -67,7 +67,7 @@ def _measure_infos(measures: Sequence[Measure]) -> list[pb.MeasureInfo]:
 
 def _primary_measure(session: Session, cycle: PdsaCycle) -> Measure | None:
     for measure_id in cycle.measure_ids:
-        measure = pdsa_repo.get_measure(session, project_id=cycle.project_id, measure_id=int(measure_id))
+        measure = measures_repo.get_measure(session, project_id=cycle.project_id, measure_id=int(measure_id))
         if measure is not None:
             return measure
     return None
@@ -179,7 +179,7 @@ def open_plan(
         project = repo.get_project(session, team_id=team_id, project_id=project_id)
         if project is None:
             return
-        measures = _measure_infos(pdsa_repo.project_measures(session, project_id=project_id))
+        measures = _measure_infos(measures_repo.measures_for_project(session, project_id=project_id))
         initial: dict[str, Any] | None = None
         notice = None
         if continue_from is not None:
@@ -219,7 +219,7 @@ def open_edit(
                       "history, and posted in the cycle's thread.")
         view = pb.plan_modal(
             callback_id=ids.CB_PDSA_EDIT, groups=project_groups(project),
-            measures=_measure_infos(pdsa_repo.project_measures(session, project_id=project.id)),
+            measures=_measure_infos(measures_repo.measures_for_project(session, project_id=project.id)),
             initial=pdsa_repo.plan_snapshot(cycle), notice=notice,
             metadata={"project_id": project.id, "channel_id": project.channel_id, "cycle_id": cycle.id},
         )
@@ -321,7 +321,7 @@ def handle_plan_submission(
             if project is None or project.id is None:
                 ack(response_action="errors", errors={first_block: "This project no longer exists."})
                 return
-            measures = pdsa_repo.project_measures(session, project_id=project.id)
+            measures = measures_repo.measures_for_project(session, project_id=project.id)
             fields, errors, continue_id = read_plan_form(view, groups=project_groups(project), measures=measures)
             previous = None
             if not is_edit and continue_id:
@@ -374,7 +374,7 @@ def post_card(client: WebClient, engine: Engine, *, team_id: str, cycle_id: int,
         assert cycle is not None and project is not None
         info = cycle_info(session, cycle, today=_today(project))
         channel_id = cycle.channel_id
-        balancing_exists = bool(pdsa_repo.project_measures(session, project_id=project.id or 0, measure_type="balancing"))
+        balancing_exists = bool(measures_repo.measures_for_project(session, project_id=project.id or 0, measure_type="balancing"))
     intro = f"<@{by}> planned a PDSA cycle." if info.ramp_step == 1 else (
         f"<@{by}> planned the next cycle in the ramp (step {info.ramp_step}).")
     result = client.chat_postMessage(channel=channel_id, text=f"{intro} {pb.cycle_text(info)}",
@@ -625,7 +625,7 @@ def handle_study_submission(
     with unit_of_work(engine) as session:
         cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0)
         project = repo.get_project(session, team_id=team_id, project_id=cycle.project_id) if cycle else None
-        measure = (pdsa_repo.get_measure(session, project_id=cycle.project_id, measure_id=claims.metadata_id(view, "measure_id") or 0)
+        measure = (measures_repo.get_measure(session, project_id=cycle.project_id, measure_id=claims.metadata_id(view, "measure_id") or 0)
                    if cycle else None)
         groups = project_groups(project) if project else []
         first_block = ids.B_PDSA_OBSERVED_PREFIX + (groups[0] if groups else pdsa.OVERALL)
@@ -667,7 +667,7 @@ def handle_study_submission(
         harm: list[str] = []
         balancing_name: str | None = None
         if cycle.balancing_measure_id:
-            balancing = pdsa_repo.get_measure(session, project_id=project.id, measure_id=cycle.balancing_measure_id)
+            balancing = measures_repo.get_measure(session, project_id=project.id, measure_id=cycle.balancing_measure_id)
             if balancing is not None:
                 balancing_name = balancing.name
                 after, _, _ = pdsa_repo.window_counts(session, measure=balancing, groups=groups,

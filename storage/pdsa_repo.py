@@ -24,18 +24,6 @@ OPEN_STATUSES = ("planned", "doing")
 # ---------------------------------------------------------------- measures (until storage/measures_repo.py lands)
 
 
-def project_measures(session: Session, *, project_id: int, measure_type: str | None = None) -> list[Measure]:
-    query = select(Measure).where(Measure.project_id == project_id, Measure.archived == False)  # noqa: E712
-    if measure_type is not None:
-        query = query.where(Measure.measure_type == measure_type)
-    return list(session.exec(query.order_by(col(Measure.id))))
-
-
-def get_measure(session: Session, *, project_id: int, measure_id: int) -> Measure | None:
-    measure = session.get(Measure, measure_id)
-    return measure if measure is not None and measure.project_id == project_id else None
-
-
 def window_counts(
     session: Session, *, measure: Measure, groups: Sequence[str], start: date, end: date
 ) -> tuple[dict[str, GroupCounts], list[date], dict[str, list[date]]]:

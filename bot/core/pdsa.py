@@ -360,6 +360,33 @@ def prediction_record(scores: Iterable[Mapping[str, Any]]) -> PredictionRecord:
 # ---------------------------------------------------------------- where a cycle is up to
 
 
+RUNNING = ("planned", "doing")  # not yet studied: the cycle is open
+
+
+@dataclass(frozen=True)
+class CycleCounts:
+    """One reading of a project's cycles, shared by the project card, Home and the prompt chooser."""
+
+    open: int  # planned or doing: not yet studied
+    running: int  # open and still within its test dates
+    awaiting_study: int  # open and past its end date: the test has run, its Study is due
+    studied: int  # studied or acted
+    acted: int
+
+
+def count_cycles(cycles: Iterable[tuple[str, date]], *, today: date) -> CycleCounts:
+    """Counts from each cycle's (status, end date): open cycles are either still running or awaiting study."""
+    rows = list(cycles)
+    open_ends = [end for status, end in rows if status in RUNNING]
+    return CycleCounts(
+        open=len(open_ends),
+        running=sum(1 for end in open_ends if end > today),
+        awaiting_study=sum(1 for end in open_ends if end <= today),
+        studied=sum(1 for status, _ in rows if status in ("studied", "acted")),
+        acted=sum(1 for status, _ in rows if status == "acted"),
+    )
+
+
 def is_overdue(status: str, end_date: date, today: date, *, retrospective: bool = False) -> bool:
     """Past its end date and not yet studied. A retrospective cycle (planned after its dates, to record a test
     that has already run) is never overdue: logging it late is the point."""

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from bot.core import ethnicity
 from bot.core.blockkit import Block, context, header, section, typed
 from bot.core.equity.disclosure import DisclosurePolicy
-from storage import answers_repo, pdsa_repo
+from storage import answers_repo, measures_repo, pdsa_repo
 from storage import repositories as repo
 from storage.models import Answer, Measure, Project
 
@@ -57,10 +57,9 @@ def amount(n: int, noun: str, plural: str | None = None) -> str:
 def _frame(session: Session, measure: Measure) -> pd.DataFrame:
     assert measure.id is not None
     rows = [
-        {"period": p.period_start, "group": p.group_code, "numerator": p.numerator, "denominator": p.denominator,
-         "value": p.value}
-        for p in answers_repo.data_points(session, measure_id=measure.id)
-        if p.group_code != ethnicity.ALL
+        {key: row[key] for key in ("period", "group", "numerator", "denominator", "value")}
+        for row in measures_repo.data_points(session, measure_id=measure.id)
+        if row["group"] != ethnicity.ALL
     ]
     return pd.DataFrame(rows, columns=["period", "group", "numerator", "denominator", "value"])
 
@@ -143,7 +142,7 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
     """The leads' weekly DM: one screen, each line saying what to look at, under the disclosure rules."""
     assert project.id is not None
     today = now.astimezone(ZoneInfo(project.timezone)).date()
-    measures = answers_repo.active_measures(session, project_id=project.id)
+    measures = measures_repo.measures_for_project(session, project_id=project.id)
     outcome_like = [m for m in measures if m.measure_type != "balancing"]
     balancing = [m for m in measures if m.measure_type == "balancing"]
 

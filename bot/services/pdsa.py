@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from bot.core import pdsa
 from bot.core.blockkit import typed
-from storage import pdsa_repo
+from storage import measures_repo, pdsa_repo
 from storage.models import PdsaCycle, PdsaEntry, Project
 
 
@@ -65,10 +65,10 @@ def as_utc(value: datetime) -> datetime:
 
 def cycle_info(session: Session, cycle: PdsaCycle, *, today: date, with_history: bool = False) -> CycleInfo:
     assert cycle.id is not None
-    measures = [pdsa_repo.get_measure(session, project_id=cycle.project_id, measure_id=int(i)) for i in cycle.measure_ids]
+    measures = [measures_repo.get_measure(session, project_id=cycle.project_id, measure_id=int(i)) for i in cycle.measure_ids]
     named = [m for m in measures if m is not None]
     balancing = (
-        pdsa_repo.get_measure(session, project_id=cycle.project_id, measure_id=cycle.balancing_measure_id)
+        measures_repo.get_measure(session, project_id=cycle.project_id, measure_id=cycle.balancing_measure_id)
         if cycle.balancing_measure_id else None
     )
     info = CycleInfo(

@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 
 from handlers import equity as equity_surface  # the demo drives the real surface (see pyproject's contracts)
 from handlers.blocks import ids
-from storage import pdsa_repo
+from storage import measures_repo, pdsa_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.models import PdsaCycle
@@ -36,7 +36,7 @@ def _measures(ctx: DemoContext) -> tuple[int, int | None]:
     with unit_of_work(ctx.engine) as session:
         project = repo.project_for_channel(session, team_id=team, channel_id=ctx.channel)
         assert project is not None and project.id is not None
-        measures = pdsa_repo.project_measures(session, project_id=project.id)
+        measures = measures_repo.measures_for_project(session, project_id=project.id)
         pph = next((m for m in measures if m.name.lower().startswith("pph")), None)
         balancing = next((m for m in measures if m.measure_type == "balancing"), None)
         if pph is None:
@@ -78,7 +78,7 @@ def _post_chart(ctx: DemoContext, measure_id: int, thread_ts: str) -> None:
     with unit_of_work(ctx.engine) as session:
         project = repo.project_for_channel(session, team_id=ctx.driver.team_id, channel_id=ctx.channel)
         assert project is not None and project.id is not None
-        measure = pdsa_repo.get_measure(session, project_id=project.id, measure_id=measure_id)
+        measure = measures_repo.get_measure(session, project_id=project.id, measure_id=measure_id)
         if measure is None:
             return
         job = equity_surface._job(session, measure, project)
