@@ -20,6 +20,7 @@ from bot.leader import LeaderElector
 from bot.services.delivery import Deliverer, DeliveryConfig, DeliveryMessages, RunReport, make_instance_id
 from bot.slack_client import ClientFactory
 from storage import answers_repo
+from storage import repositories as repo
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
 
@@ -193,7 +194,7 @@ class BotScheduler:
     def _refresh_schedule_jobs(self) -> None:
         wanted: dict[str, Any] = {}
         with unit_of_work(self.engine) as session:
-            regions = {p.id: p.region for p in session.exec(_all_projects())}
+            regions = {p.id: p.region for p in repo.all_projects(session)}
             for schedule in sched.all_schedules(session):
                 if schedule.paused or schedule.disabled_reason:
                     continue
@@ -252,11 +253,3 @@ class BotScheduler:
 
     def get_job(self, job_id: str) -> Any:
         return self._aps.get_job(job_id)
-
-
-def _all_projects() -> Any:
-    from sqlmodel import select
-
-    from storage.models import Project
-
-    return select(Project)

@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.core import charts
+from bot.core import charts, ethnicity
 from bot.core import periods as per
 from bot.core.equity import analysis as an
 from bot.core.equity import missing as missing_data
@@ -202,8 +202,6 @@ def render(ca: an.ChannelAnalysis, view: str, policy: DisclosurePolicy, window_m
 
 def _short(code: str) -> str:
     try:
-        from bot.core import ethnicity
-
         return ethnicity.short_label(code)
     except ValueError:
         return code

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.core.readability import reading_age, too_hard_for_partners
+from bot.services.delivery import CONSENT_KIND, CONSENT_OCCURRENCE
 from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
 from handlers.blocks import ids
@@ -35,8 +36,6 @@ def invite_pending_partners(client: WebClient, engine: Engine, *, team_id: str, 
     Each request is claimed in the scheduler's delivery ledger first (the same row the scheduler would
     write), so a partner is asked once even if the scheduler notices them at the same moment.
     """
-    from bot.services.delivery import CONSENT_KIND, CONSENT_OCCURRENCE
-
     now = utcnow()
     claimed: list[tuple[int, str]] = []
     with unit_of_work(engine) as session:

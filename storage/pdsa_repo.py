@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from bot.core import pdsa
 from bot.core.equity.types import GroupCounts
+from storage import answers_repo
 from storage.models import Answer, DataPoint, Measure, PdsaCycle, PdsaEntry, Project, ProjectMember, utcnow
 from storage.repositories import audit
 
@@ -281,8 +282,6 @@ def partner_reflections(session: Session, *, project_id: int, start: date, end: 
     project = session.get(Project, project_id)
     if project is not None and any(a.anonymous for a in answers):
         # Anonymous answers count only once enough people could have given them (storage.answers_repo.pooling).
-        from storage import answers_repo
-
         visible = {s.answer.id for s in answers_repo.visible_answers(session, project=project)}
         answers = [a for a in answers if not a.anonymous or a.id in visible]
     shared = [a.text for a in answers if a.user_id is not None and not a.anonymous and a.user_id in sharing]

@@ -214,6 +214,14 @@ def project_history(session: Session, *, project_id: int) -> list[ProjectHistory
     )
 
 
+def all_projects(session: Session, *, team_id: str | None = None) -> list[Project]:
+    """Every project (or one workspace's), oldest first: for the scheduler's runs and the command line."""
+    query = select(Project)
+    if team_id is not None:
+        query = query.where(Project.team_id == team_id)
+    return list(session.exec(query.order_by(col(Project.id))))
+
+
 def project_progress(session: Session, *, project: Project, today: date | None = None) -> dict[str, Any]:
     """Counts that drive the project card's stage checklist and Home; cycles counted as the prompt chooser does."""
     assert project.id is not None

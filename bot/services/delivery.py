@@ -47,6 +47,7 @@ from bot.core.prompts import Catalogue, Prompt, choose_prompt, load_catalogue, r
 from bot.core.schedule_rules import occurrences_between
 from bot.services.nudge import build_lead_nudge
 from bot.slack_client import ClientFactory
+from storage import repositories as repo
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
 from storage.models import Project, ProjectMember, Schedule
@@ -364,7 +365,7 @@ class Deliverer:
         marks: dict[int, datetime] = {}
         with unit_of_work(self.engine) as session:
             schedules = [s for s in sched.all_schedules(session) if only is None or s.id in only]
-            projects = {p.id: p for p in session.exec(_select_projects())}
+            projects = {p.id: p for p in repo.all_projects(session)}
             for schedule in schedules:
                 assert schedule.id is not None
                 project = projects.get(schedule.project_id)
@@ -749,12 +750,6 @@ class Deliverer:
 
 def _still_wanted(partner: ProjectMember) -> bool:
     return partner.consent == "given" and not partner.paused and not partner.stopped
-
-
-def _select_projects() -> Any:
-    from sqlmodel import select
-
-    return select(Project)
 
 
 class _RunContext:

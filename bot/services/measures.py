@@ -13,6 +13,7 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -26,6 +27,7 @@ from bot.core.equity.disclosure import cell
 from bot.core.extracts import ImportRefused, ParsedImport, RejectedRow, read_extract
 from storage import measures_repo
 from storage import repositories as repo
+from storage.db import make_engine, unit_of_work, upgrade
 from storage.models import DataBatch, DataPoint, DataRevision, Measure, utcnow
 
 logger = logging.getLogger(__name__)
@@ -543,25 +545,15 @@ def _say(text: str, *, error: bool = False) -> None:
 
 def cli_import(args: argparse.Namespace, settings: Settings) -> int:
     """`mfi-ar import FILE --project P --measure M [--team T]`: the same import as in Slack, output on the terminal."""
-    from pathlib import Path
-
-    from sqlmodel import col, select
-
-    from storage.db import make_engine, unit_of_work, upgrade
-    from storage.models import Project
-
     engine = make_engine(settings.database_url)
     upgrade(engine)
     path = Path(args.file)
     try:
         with unit_of_work(engine) as session:
-            query = select(Project)
-            if args.team:
-                query = query.where(Project.team_id == args.team)
             key = str(args.project).strip()
             projects = [
                 p
-                for p in session.exec(query.order_by(col(Project.id)))
+                for p in repo.all_projects(session, team_id=args.team or None)
                 if (key.isdigit() and p.id == int(key)) or p.name.strip().lower() == key.lower()
             ]
             if not projects:

@@ -13,7 +13,9 @@ from sqlmodel import Session
 
 from bot.core import ethnicity
 from bot.core.blockkit import Block, context, header, section, typed
-from bot.core.equity.disclosure import DisclosurePolicy
+from bot.core.equity import analysis as an
+from bot.core.equity import wording
+from bot.core.equity.disclosure import DisclosurePolicy, cell
 from storage import answers_repo, measures_repo, pdsa_repo
 from storage import repositories as repo
 from storage.models import Answer, Measure, Project
@@ -43,8 +45,6 @@ class MeasureFindings:
 
 def amount(n: int, noun: str, plural: str | None = None) -> str:
     """A count as words that never reveal a number from 1 to 7: "no answers", "a few answers (fewer than 8)", "about 15 answers"."""
-    from bot.core.equity.disclosure import cell
-
     many = plural or noun + "s"
     if n == 0:
         return f"no {many}"
@@ -71,8 +71,6 @@ def _direction(measure: Measure) -> Literal["higher", "lower", "neither"]:
 def _analysis(frame: pd.DataFrame, *, project: Project, measure: Measure, today: date) -> ChannelAnalysis:
     """The same analysis /equity posts (same reference, focus groups, windows and disclosure rule), so the
     nudge and /equity make one set of comparisons and quote the same figures."""
-    from bot.core.equity import analysis as an
-
     rebase: dict[str, list[date]] = {}
     for entry in measure.rebase_dates or []:
         group, _, day = str(entry).rpartition("=")
@@ -94,9 +92,6 @@ def _policy(project: Project) -> DisclosurePolicy:
 
 
 def _measure_findings(session: Session, *, project: Project, measure: Measure, today: date) -> MeasureFindings:
-    from bot.core.equity import analysis as an
-    from bot.core.equity import wording
-
     name = f"*{_escape(measure.name)}* ({measure.measure_type})"
     try:
         frame = _frame(session, measure)
