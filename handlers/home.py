@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -144,20 +144,33 @@ def build_home(session: Session, *, team_id: str, user_id: str) -> dict[str, Any
 
 
 def publish(client: WebClient, engine: Engine, *, team_id: str, user_id: str) -> None:
+    publish_for_people(client, engine, team_id=team_id, user_ids=[user_id], quiet=False)
+
+
+def publish_for_people(
+    client: WebClient, engine: Engine, *, team_id: str, user_ids: Sequence[str], quiet: bool = True
+) -> None:
+    """Refresh these people's Home tabs: every view built in one transaction, then published after it.
+
+    One read for the whole batch, and no Slack call while the transaction is open. With `quiet`, a person
+    whose Home cannot be published is logged and the rest still get theirs.
+    """
     with unit_of_work(engine) as session:
-        view = build_home(session, team_id=team_id, user_id=user_id)
-    client.views_publish(user_id=user_id, view=view)
+        views = {user_id: build_home(session, team_id=team_id, user_id=user_id) for user_id in dict.fromkeys(user_ids)}
+    for user_id, view in views.items():
+        try:
+            client.views_publish(user_id=user_id, view=view)
+        except SlackApiError as exc:
+            if not quiet:
+                raise
+            logger.warning("Could not publish Home for %s: %s", user_id, exc.response.get("error"))
 
 
 def publish_for_project(client: WebClient, engine: Engine, *, team_id: str, project_id: int) -> None:
-    """Refresh the Home tab of everyone on a project (leads first)."""
+    """Refresh the Home tab of everyone on a project (leads first), in one batch."""
     with unit_of_work(engine) as session:
         people = [m.user_id for m in repo.members(session, project_id=project_id) if m.role in ("lead", "member")]
-    for user_id in dict.fromkeys(people):
-        try:
-            publish(client, engine, team_id=team_id, user_id=user_id)
-        except SlackApiError as exc:
-            logger.warning("Could not publish Home for %s: %s", user_id, exc.response.get("error"))
+    publish_for_people(client, engine, team_id=team_id, user_ids=people)
 
 
 def handle_home_opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:

@@ -197,11 +197,7 @@ def handle_delete_submission(
     except SlackApiError as exc:
         # The deletion stands; only the notice is lost (the bot may have been removed from the channel).
         logger.warning("Project %s deleted but the notice failed: %s", project_id, exc.response.get("error"))
-    for person in dict.fromkeys(people):
-        try:
-            home.publish(client, engine, team_id=team_id, user_id=person)
-        except SlackApiError as exc:
-            logger.warning("Could not refresh Home for %s: %s", person, exc.response.get("error"))
+    home.publish_for_people(client, engine, team_id=team_id, user_ids=people)
 
 
 def handle_workspace_gone(

@@ -657,6 +657,16 @@ def handle_study_submission(
         if errors:
             ack(response_action="errors", errors=errors)
             return
+        cycle_id, project_id, measure_id = int(cycle.id or 0), project.id, int(measure.id or 0)
+    # Acknowledge first (the form is valid), then score, check balancing and save: Slack waits 3 seconds at most.
+    ack()
+    with unit_of_work(engine) as session:
+        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id)
+        project = repo.get_project(session, team_id=team_id, project_id=project_id)
+        measure = measures_repo.get_measure(session, project_id=project_id, measure_id=measure_id)
+        if cycle is None or project is None or project.id is None or measure is None:
+            logger.info("PDSA cycle %s or its measure went away before its study was saved", cycle_id)
+            return
         policy = _policy(project)
         base_start, base_end = pdsa.periods_before(cycle.start_date, cycle.end_date, measure.period)
         baseline, _, _ = pdsa_repo.window_counts(session, measure=measure, groups=groups, start=base_start, end=base_end)
@@ -710,7 +720,6 @@ def handle_study_submission(
         ref = f"{pdsa_repo.series_number(session, cycle=cycle)}.{cycle.ramp_step}"
         window = f"{cycle.start_date.day} {cycle.start_date:%b %Y} to {cycle.end_date.day} {cycle.end_date:%b %Y}"
         measure_name, kind = measure.name, measure.kind
-    ack()
     message = study_message(
         ref=ref, user_id=user_id, measure_name=measure_name, window=window, kind=kind, results=results,
         balancing_name=balancing_name, balancing_notes=balancing_notes, shared=shared, unshared=unshared,

@@ -560,8 +560,9 @@ class Deliverer:
                 report.add("adopted")
                 return
         try:
+            lead_names = self._lead_names(ctx, task) if task.kind == CONSENT_KIND else []
             with unit_of_work(self.engine) as session:
-                blocks, text = self._content(session, ctx, task, delivery_id)
+                blocks, text = self._content(session, ctx, task, delivery_id, lead_names=lead_names)
         except Exception as exc:  # one bad message must not stop the rest of the fan-out
             logger.exception("Could not build the %s for delivery %s", task.kind, delivery_id)
             with unit_of_work(self.engine) as session:
@@ -645,7 +646,17 @@ class Deliverer:
                 sched.disable_for_team(session, task.team_id, error)
         report.add("failed")
 
-    def _content(self, session: Any, ctx: _RunContext, task: Task, delivery_id: int) -> tuple[Blocks, str]:
+    def _lead_names(self, ctx: _RunContext, task: Task) -> list[str]:
+        """The leads' names for a consent invitation: ids read in one short transaction, names asked of Slack
+        (users.info) after it, so a slow Slack call never holds a database transaction open."""
+        with unit_of_work(self.engine) as session:
+            lead_ids = [m.user_id for m in sched.leads(session, project_id=task.project_id)]
+        client = ctx.client(task.team_id, task.enterprise_id)
+        return [ctx.real_name(client, user_id) for user_id in lead_ids]
+
+    def _content(
+        self, session: Any, ctx: _RunContext, task: Task, delivery_id: int, *, lead_names: list[str]
+    ) -> tuple[Blocks, str]:
         project = session.get(Project, task.project_id)
         assert project is not None
         if task.kind == "team_prompt":
@@ -666,10 +677,8 @@ class Deliverer:
                 anonymous_default=True,
             )
         if task.kind == CONSENT_KIND:
-            client = ctx.client(task.team_id, task.enterprise_id)
-            names = [ctx.real_name(client, m.user_id) for m in sched.leads(session, project_id=task.project_id)]
             return self.messages.partner_consent_message(
-                about=project.partner_description or project.name, lead_names=names, project_id=task.project_id
+                about=project.partner_description or project.name, lead_names=lead_names, project_id=task.project_id
             )
         if task.kind == "lead_nudge":
             return build_lead_nudge(session, project=project, now=ctx.now)
