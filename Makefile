@@ -35,11 +35,12 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/mfi-ar serve
 
-## test: ruff, mypy and the whole pytest suite (SQLite and a throwaway PostgreSQL cluster)
+## test: ruff, import rules (lint-imports), mypy and the whole pytest suite (SQLite and a throwaway PostgreSQL cluster)
 test: lint typecheck pytest
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy

@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.charts import DPI, FIGSIZE, group_timeseries
-from bot.equity.types import SpcPoint, SpcResult, SpcSummary
+from bot.core.charts import DPI, FIGSIZE, group_timeseries
+from bot.core.equity.types import SpcPoint, SpcResult, SpcSummary
 
 CODES = ("A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "L", "M", "N", "P", "R", "S", "Z", "99")
 LABELS = {

@@ -26,11 +26,11 @@ sys.path.insert(0, str(HERE))
 from bench_charts import bare_figure  # noqa: E402
 
 from bot.config import load_settings  # noqa: E402
-from bot.demo.equity import seed_measure  # noqa: E402
-from bot.equity import analysis as an  # noqa: E402
-from bot.equity.disclosure import DisclosurePolicy  # noqa: E402
+from bot.core.equity import analysis as an  # noqa: E402
+from bot.core.equity.disclosure import DisclosurePolicy  # noqa: E402
+from bot.offline.demo.equity import seed_measure  # noqa: E402
+from bot.offline.standin import Driver, StandIn  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
-from bot.standin import Driver, StandIn  # noqa: E402
 from handlers import equity  # noqa: E402
 from storage.db import unit_of_work  # noqa: E402
 

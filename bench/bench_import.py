@@ -51,7 +51,7 @@ def run_floor(path: Path) -> int:
 
 
 def run_import(path: Path) -> int:
-    from bot.importer import read_extract
+    from bot.core.extracts import read_extract
 
     parsed = read_extract(path, period="week", today=date(2025, 12, 31))
     return len(parsed.frame)

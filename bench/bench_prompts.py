@@ -50,8 +50,8 @@ def seed(database_url: str, channels: list[str]) -> None:
 
 def child(database_url: str, api_url: str, now: str) -> None:
     """One delivering process: what the leader's sync does, at a fixed `now`."""
-    from bot.jobs import DeliveryConfig
     from bot.scheduler import BotScheduler
+    from bot.services.delivery import DeliveryConfig
     from bot.slack_client import ClientFactory
     from storage.db import make_engine
 
@@ -94,7 +94,7 @@ def main() -> int:
 
     import logging
 
-    from bot.standin import StandIn
+    from bot.offline.standin import StandIn
 
     logging.basicConfig(level=logging.ERROR)
     workdir = Path(tempfile.mkdtemp(prefix="mfi-bench-prompts-"))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 
 def standin() -> None:
-    from bot.standin import StandIn
+    from bot.offline.standin import StandIn
 
     server = StandIn(strict=False).start()
     print(server.url, flush=True)

@@ -20,10 +20,13 @@ from slack_sdk.webhook import WebhookResponse
 from sqlalchemy import Engine
 
 import handlers
-from bot import scopes, slack_limits
+from bot import scopes
 from bot.config import Settings
+from bot.core import slack_limits
+from bot.services.delivery import DeliveryMessages
 from bot.slack_client import ClientFactory, FittingWebClient, make_client
 from handlers import access, limits
+from handlers.blocks import prompts as prompts_blocks
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.ownership_repo import ReinstallAwareInstallationStore
@@ -85,6 +88,11 @@ def client_factory_for(settings: Settings, engine: Engine) -> ClientFactory:
                              client_secret=secret)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return ClientFactory(settings.slack_api_url, bot_token=token)
+
+
+def delivery_messages() -> DeliveryMessages:
+    """The messages scheduled deliveries post, built where their buttons' listeners live (the one import of handlers)."""
+    return prompts_blocks
 
 
 def configure(app: App, engine: Engine, *, factory: ClientFactory, settings: Settings) -> None:
@@ -174,7 +182,7 @@ def configure(app: App, engine: Engine, *, factory: ClientFactory, settings: Set
 
 
 class FittingRespond(Respond):
-    """Bolt's respond() with the same cut to Slack's limits as every other message (bot/slack_limits.py)."""
+    """Bolt's respond() with the same cut to Slack's limits as every other message (bot/core/slack_limits.py)."""
 
     def __call__(self, text: str | dict[str, Any] = "", blocks: Any = None, *args: Any, **kwargs: Any) -> WebhookResponse:
         if isinstance(text, dict):

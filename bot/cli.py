@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
 
     prompts = sub.add_parser("prompts", help="list the reflective-prompt catalogue")
-    from bot.prompts import STAGE_IDS
+    from bot.core.prompts import STAGE_IDS
 
     # An unknown stage used to print nothing at all; now argparse names the real ones.
     prompts.add_argument("--stage", default=None, choices=STAGE_IDS)
@@ -138,7 +138,7 @@ def cmd_serve(_args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bot.demo import run_demo
+    from bot.offline.demo import run_demo
 
     path = run_demo(out_dir=args.out)
     print(f"Demo transcript written to {path}")
@@ -183,19 +183,19 @@ def cmd_db_current(_args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from bot.importing import cli_import
+    from bot.services.measures import cli_import
 
     return cli_import(args, load_settings())
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bot.equity.report import cli_report
+    from bot.services.report import cli_report
 
     return cli_report(args)
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:
-    from bot.prompts import load_catalogue
+    from bot.core.prompts import load_catalogue
 
     catalogue = load_catalogue()
     for stage in catalogue.stages:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from bot.app import create_app
 from bot.config import ConfigError, Settings
 from bot.logs import JsonFormatter, redact_exception
+from bot.scheduler import BotScheduler
 from bot.server import HttpServer, WsgiApp
 from storage.db import make_engine, upgrade
 
@@ -113,8 +114,6 @@ class Runtime:
         app = create_app(settings, engine)
         runtime = cls(settings=settings, engine=engine, app=app, lock=lock)
         if scheduler if scheduler is not None else settings.mfi_scheduler:
-            from bot.scheduler import BotScheduler
-
             runtime.scheduler = BotScheduler.for_app(settings, engine, app, clock=clock)
         if http:
             runtime.server = HttpServer(

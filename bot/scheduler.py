@@ -9,16 +9,18 @@ from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 from slack_bolt import App
 from sqlalchemy import Engine
 
-from bot.app import client_factory_for
+from bot.app import client_factory_for, delivery_messages
 from bot.config import Settings
-from bot.jobs import Deliverer, DeliveryConfig, RunReport, make_instance_id
+from bot.core.schedule_rules import ScheduleSpec, describe, next_occurrence, zone_info
 from bot.leader import LeaderElector
-from bot.schedule_rules import ScheduleTrigger
+from bot.services.delivery import Deliverer, DeliveryConfig, DeliveryMessages, RunReport, make_instance_id
 from bot.slack_client import ClientFactory
 from storage import answers_repo, housekeeping
+from storage import repositories as repo
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
 
@@ -32,6 +34,34 @@ NIGHTLY_HOUR_UTC = 2  # answers past their project's retention are removed at 02
 
 def real_clock() -> datetime:
     return datetime.now(UTC)
+
+
+class ScheduleTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3.x ships no type hints
+    """APScheduler 3.x trigger that fires on a ScheduleSpec (optionally in a person's own tz)."""
+
+    __slots__ = ("spec", "tz")
+
+    def __init__(self, spec: ScheduleSpec, *, tz: str | None = None) -> None:
+        if tz is not None:
+            zone_info(tz)
+        self.spec = spec
+        self.tz = tz
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        # Like CronTrigger: continue from the previous fire time if it is earlier than now,
+        # so the scheduler itself decides about missed runs (misfire_grace_time, coalesce).
+        # A firing exactly at `now` still counts, hence "strictly after now - 1 µs".
+        after = now - timedelta(microseconds=1)
+        if previous_fire_time is not None:
+            after = min(after, previous_fire_time)
+        return next_occurrence(self.spec, after, tz=self.tz)
+
+    def __str__(self) -> str:
+        where = f", for {self.tz}" if self.tz else ""
+        return f"schedule[{describe(self.spec)}{where}]"
+
+    def __repr__(self) -> str:
+        return f"<ScheduleTrigger (spec={self.spec!r}, tz={self.tz!r})>"
 
 
 class BotScheduler:
@@ -59,12 +89,15 @@ class BotScheduler:
         leader_poll_seconds: float = 5.0,
         config: DeliveryConfig | None = None,
         instance_id: str | None = None,
+        messages: DeliveryMessages | None = None,
     ) -> None:
         self.engine = engine
         self.clock: Clock = clock or real_clock
         self.sync_seconds = sync_seconds
         self.instance_id = instance_id or make_instance_id()
-        self.deliverer = Deliverer(engine, factory, instance_id=self.instance_id, config=config)
+        self.deliverer = Deliverer(
+            engine, factory, instance_id=self.instance_id, messages=messages or delivery_messages(), config=config
+        )
         self.elector = LeaderElector(engine, poll_seconds=leader_poll_seconds, on_change=self._on_leader_change)
         # APScheduler logs every job run at INFO: with a sync every 30 s and a job per schedule that drowns the log.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -165,7 +198,7 @@ class BotScheduler:
     def _refresh_schedule_jobs(self) -> None:
         wanted: dict[str, Any] = {}
         with unit_of_work(self.engine) as session:
-            regions = {p.id: p.region for p in session.exec(_all_projects())}
+            regions = {p.id: p.region for p in repo.all_projects(session)}
             for schedule in sched.all_schedules(session):
                 if schedule.paused or schedule.disabled_reason:
                     continue
@@ -224,11 +257,3 @@ class BotScheduler:
 
     def get_job(self, job_id: str) -> Any:
         return self._aps.get_job(job_id)
-
-
-def _all_projects() -> Any:
-    from sqlmodel import select
-
-    from storage.models import Project
-
-    return select(Project)

@@ -17,7 +17,7 @@ from slack_sdk.oauth.installation_store import Bot, InstallationStore
 from slack_sdk.oauth.token_rotation import TokenRotator
 from slack_sdk.web import SlackResponse
 
-from bot.slack_limits import fit_arguments
+from bot.core.slack_limits import fit_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ REFRESH_WITHIN_MINUTES = 60
 
 
 class FittingWebClient(WebClient):
-    """A WebClient that cuts every message and view to Slack's limits before sending (bot/slack_limits.py)."""
+    """A WebClient that cuts every message and view to Slack's limits before sending (bot/core/slack_limits.py)."""
 
     @classmethod
     def like(cls, client: WebClient) -> FittingWebClient:

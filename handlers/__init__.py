@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from slack_bolt import App
 
+from handlers import (
+    equity,
+    home,
+    measures,
+    mfi,
+    onboarding,
+    ownership,
+    partners,
+    pdsa,
+    projects,
+    prompts,
+    shortcuts,
+)
+
 
 def register(app: App) -> None:
-    from handlers import (
-        equity,
-        home,
-        measures,
-        onboarding,
-        ownership,
-        partners,
-        pdsa,
-        projects,
-        prompts,
-        shortcuts,
-    )
-
+    mfi.register(app)
     projects.register(app)
     home.register(app)
     measures.register(app)

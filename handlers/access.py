@@ -39,6 +39,7 @@ from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
 
 from handlers import claims
+from handlers.blocks import ids
 from storage import measures_repo, pdsa_repo
 from storage import repositories as repo
 from storage.answers_repo import get_delivery
@@ -229,8 +230,6 @@ def prompt_choice(session: Session, team_id: str, body: Mapping[str, Any]) -> in
     actions = body.get("actions") or [{}]
     action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
     if action.get("selected_option"):
-        from handlers import ids
-
         return _int(str(action.get("block_id") or "").removeprefix(ids.B_PROMPT_CHOICE_PREFIX))
     return _int(_json_value(body).get("project_id"))
 

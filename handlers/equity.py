@@ -17,15 +17,17 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot import charts, importing
-from bot import periods as per
-from bot.equity import analysis as an
-from bot.equity import missing as missing_data
-from bot.equity.disclosure import DisclosurePolicy, safe_rate
-from bot.equity.types import GroupStat, Warning
-from handlers import access, blocks, claims, ids
-from handlers import equity_blocks as eb
+from bot.core import charts, ethnicity
+from bot.core import periods as per
+from bot.core.equity import analysis as an
+from bot.core.equity import missing as missing_data
+from bot.core.equity.disclosure import DisclosurePolicy, safe_rate
+from bot.core.equity.types import GroupStat, Warning
+from bot.services import measures as importing
+from handlers import access, blocks, claims
 from handlers.access import Rule, guard
+from handlers.blocks import equity as eb
+from handlers.blocks import ids
 from storage import measures_repo as mrepo
 from storage import repositories as repo
 from storage.db import unit_of_work
@@ -200,8 +202,6 @@ def render(ca: an.ChannelAnalysis, view: str, policy: DisclosurePolicy, window_m
 
 def _short(code: str) -> str:
     try:
-        from bot import ethnicity
-
         return ethnicity.short_label(code)
     except ValueError:
         return code

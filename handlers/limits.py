@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handlers import ids
+from handlers.blocks import ids
 
 # Slack's largest initial_value for a plain_text_input: the ceiling for anything a form shows again.
 MAX_INITIAL_VALUE = 3000

@@ -17,13 +17,16 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
-from bot import downloads, ethnicity, importing
 from bot.config import Settings
-from bot.equity.disclosure import check_text_for_disclosure
-from bot.importer import ImportRefused, period_start, read_extract
-from handlers import access, blocks, claims, ids
-from handlers import measures_blocks as mb
+from bot.core import ethnicity
+from bot.core.equity.disclosure import check_text_for_disclosure
+from bot.core.extracts import ImportRefused, period_start, read_extract
+from bot.services import downloads
+from bot.services import measures as importing
+from handlers import access, blocks, claims, projects
 from handlers.access import Rule, guard
+from handlers.blocks import ids
+from handlers.blocks import measures as mb
 from storage import measures_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
@@ -198,8 +201,6 @@ def handle_measure_submission(
 def _refresh_card(
     client: WebClient, engine: Engine, *, team_id: str, project_id: int, channel_id: str, card_ts: str | None
 ) -> None:
-    from handlers import projects
-
     if card_ts is None:
         return
     with unit_of_work(engine) as session:

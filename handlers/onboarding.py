@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from handlers import access, blocks, ids
+from handlers import access, blocks
+from handlers.blocks import ids
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.models import Welcome

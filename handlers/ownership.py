@@ -16,11 +16,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from bot import export
-from bot.prompts import load_catalogue
-from handlers import access, blocks, claims, home, ids, projects
-from handlers import ownership_blocks as ob
+from bot.core import export
+from bot.core.prompts import load_catalogue
+from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
+from handlers.blocks import ids
+from handlers.blocks import ownership as ob
 from storage import ownership_repo as own
 from storage import repositories as repo
 from storage.db import unit_of_work
@@ -196,20 +197,7 @@ def handle_delete_submission(
     except SlackApiError as exc:
         # The deletion stands; only the notice is lost (the bot may have been removed from the channel).
         logger.warning("Project %s deleted but the notice failed: %s", project_id, exc.response.get("error"))
-    for person in dict.fromkeys(people):
-        try:
-            home.publish(client, engine, team_id=team_id, user_id=person)
-        except SlackApiError as exc:
-            logger.warning("Could not refresh Home for %s: %s", person, exc.response.get("error"))
-
-
-def home_section(session: Session, project: Project, role: str, user_id: str) -> list[blocks.Block]:
-    if role != "lead" or project.id is None:
-        return []
-    return ob.home_section(project.id)
-
-
-# --- the workspace uninstalled the app ------------------------------------------------------------------------
+    home.publish_for_people(client, engine, team_id=team_id, user_ids=people)
 
 
 def handle_workspace_gone(
@@ -244,14 +232,10 @@ def handle_workspace_gone(
 
 
 def register(app: App) -> None:
-    projects.SUBCOMMANDS["export"] = handle_export_command
-    projects.SUBCOMMANDS["delete"] = handle_delete_command
     app.view(ids.CB_DELETE_CONFIRM)(guard(handle_delete_submission, Rule(
         access.form, need="lead", saved=("The project was deleted", "`/mfi status`"))))
     app.action(ids.A_EXPORT)(guard(handle_export_button, Rule(access.value_project, need="lead")))
     app.action(ids.A_DELETE)(guard(handle_delete_button, Rule(access.value_project, need="lead")))
-    if home_section not in home.SECTIONS:
-        home.SECTIONS.append(home_section)
     store = app.installation_store  # None in single-workspace mode
 
     def handle_app_uninstalled(event: dict[str, Any], context: BoltContext) -> None:

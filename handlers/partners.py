@@ -11,10 +11,12 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.readability import reading_age, too_hard_for_partners
-from handlers import access, blocks, claims, ids, projects
-from handlers import prompts_blocks as pb
+from bot.core.readability import reading_age, too_hard_for_partners
+from bot.services.delivery import CONSENT_KIND, CONSENT_OCCURRENCE
+from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
+from handlers.blocks import ids
+from handlers.blocks import prompts as pb
 from storage import answers_repo
 from storage import repositories as repo
 from storage import schedule_repo as sched
@@ -34,8 +36,6 @@ def invite_pending_partners(client: WebClient, engine: Engine, *, team_id: str, 
     Each request is claimed in the scheduler's delivery ledger first (the same row the scheduler would
     write), so a partner is asked once even if the scheduler notices them at the same moment.
     """
-    from bot.jobs import CONSENT_KIND, CONSENT_OCCURRENCE
-
     now = utcnow()
     claimed: list[tuple[int, str]] = []
     with unit_of_work(engine) as session:
@@ -185,8 +185,6 @@ def after_partners_changed(client: WebClient, engine: Engine, *, team_id: str, p
                            invite: bool = True) -> None:
     if invite:
         invite_pending_partners(client, engine, team_id=team_id, project_id=project_id)
-    from handlers import home
-
     home.publish_for_project(client, engine, team_id=team_id, project_id=project_id)
 
 
@@ -237,8 +235,6 @@ def handle_consent(ack: Ack, body: dict[str, Any], client: WebClient, context: B
                                                                 share_in_channel=share))
     else:
         _reply(client, body, user_id, pb.declined_message(about=name))
-    from handlers import home
-
     home.publish_for_project(client, engine, team_id=team_id, project_id=project.id or 0)
 
 
@@ -292,7 +288,6 @@ def handle_partner_share(ack: Ack, body: dict[str, Any], client: WebClient, cont
 
 
 def register(app: App) -> None:
-    projects.SUBCOMMANDS["partners"] = handle_partners_command
     app.view(ids.CB_PARTNERS)(guard(handle_partners_submission, Rule(
         access.form, need="lead", saved=("The partner list was saved", "`/mfi partners`"))))
     app.action(ids.A_PARTNER_CONSENT_YES)(guard(handle_consent, Rule(access.value_delivery, need="partner")))

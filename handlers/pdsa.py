@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
@@ -15,18 +14,21 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from bot import pdsa
-from bot.equity import wording
-from bot.equity.disclosure import DEFAULT_POLICY, DisclosurePolicy, cell
-from bot.equity.stats import aggregation_check, balancing_check
-from bot.equity.types import Direction, GroupCounts
-from handlers import access, blocks, claims, ids
-from handlers import pdsa_blocks as pb
+from bot.core import pdsa
+from bot.core.equity import wording
+from bot.core.equity.disclosure import DEFAULT_POLICY, DisclosurePolicy, cell
+from bot.core.equity.stats import aggregation_check, balancing_check
+from bot.core.equity.types import Direction, GroupCounts
+from bot.services.pdsa import cycle_info
+from bot.services.pdsa import local_today as _today
+from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
-from storage import pdsa_repo
+from handlers.blocks import ids
+from handlers.blocks import pdsa as pb
+from storage import measures_repo, pdsa_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
-from storage.models import Measure, PdsaCycle, PdsaEntry, Project
+from storage.models import Measure, PdsaCycle, Project
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +52,6 @@ def _cycle_and_project(session: Session, *, team_id: str, cycle_id: int) -> tupl
     project = repo.get_project(session, team_id=team_id, project_id=cycle.project_id) if cycle else None
     return cycle, project
 
-def _today(project: Project) -> date:
-    try:
-        return datetime.now(ZoneInfo(project.timezone)).date()
-    except (KeyError, ValueError):
-        return date.today()
-
-
 def project_groups(project: Project) -> list[str]:
     """Overall, each focus group, then the reference group: the rows of every prediction and study."""
     return list(dict.fromkeys([pdsa.OVERALL, *project.focus_groups, project.reference_group]))
@@ -72,59 +67,10 @@ def _measure_infos(measures: Sequence[Measure]) -> list[pb.MeasureInfo]:
 
 def _primary_measure(session: Session, cycle: PdsaCycle) -> Measure | None:
     for measure_id in cycle.measure_ids:
-        measure = pdsa_repo.get_measure(session, project_id=cycle.project_id, measure_id=int(measure_id))
+        measure = measures_repo.get_measure(session, project_id=cycle.project_id, measure_id=int(measure_id))
         if measure is not None:
             return measure
     return None
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def cycle_info(session: Session, cycle: PdsaCycle, *, today: date, with_history: bool = False) -> pb.CycleInfo:
-    assert cycle.id is not None
-    measures = [pdsa_repo.get_measure(session, project_id=cycle.project_id, measure_id=int(i)) for i in cycle.measure_ids]
-    named = [m for m in measures if m is not None]
-    balancing = (
-        pdsa_repo.get_measure(session, project_id=cycle.project_id, measure_id=cycle.balancing_measure_id)
-        if cycle.balancing_measure_id else None
-    )
-    info = pb.CycleInfo(
-        id=cycle.id, number=cycle.number, ref=f"{pdsa_repo.series_number(session, cycle=cycle)}.{cycle.ramp_step}",
-        title=cycle.title, change_idea=cycle.change_idea, question=cycle.question,
-        predictions=list(cycle.predictions), plan=dict(cycle.plan), start_date=cycle.start_date,
-        end_date=cycle.end_date, involvement=cycle.involvement, involvement_pending=cycle.involvement_pending,
-        status=cycle.status, decision=cycle.decision, measures=[m.name for m in named],
-        balancing=balancing.name if balancing else None, kind=named[0].kind if named else "proportion",
-        today=today, ramp_step=cycle.ramp_step,
-        retrospective=_as_utc(cycle.created_at).date() > cycle.end_date,
-    )
-    if with_history:
-        info.history = [_history_line(e) for e in pdsa_repo.entries(session, cycle_id=cycle.id)]
-    return info
-
-
-def _history_line(entry: PdsaEntry) -> str:
-    when = f"{entry.created_at.day} {entry.created_at:%b %Y}"
-    who = f" <@{entry.user_id}>" if entry.user_id else ""
-    data = entry.data
-    if entry.kind == "plan":
-        text = "planned the cycle"
-    elif entry.kind == "do" and "what" not in data:  # an observation saved from a message (a shortcut)
-        text = f"Do observation: {blocks.typed(str(data.get('observations', ''))[:120])}"
-    elif entry.kind == "do":
-        text = f"Do (ran as planned: {blocks.typed(data.get('as_planned'))}): {blocks.typed(str(data.get('what', ''))[:120])}"
-    elif entry.kind == "study":
-        failed = [pdsa.group_name(s["group"]) for s in data.get("scores", []) if s.get("outcome") == "not_held"]
-        text = "Study: " + (f"the prediction did not hold for {', '.join(failed)}" if failed else "predictions compared")
-    elif entry.kind == "act":
-        text = f"Act: *{blocks.typed(data.get('decision'))}*: {blocks.typed(str(data.get('reason', ''))[:120])}"
-    elif entry.kind == "edit":
-        text = "edited " + ", ".join(sorted(data.get("previous", {}))) + " (earlier values kept)"
-    else:
-        text = f":warning: {blocks.typed(data.get('message', entry.kind))}"
-    return f"• {when}{who}: {text}"
 
 
 def _ephemeral(client: WebClient, *, channel: str, user: str, text: str, respond: Respond | None = None) -> None:
@@ -233,7 +179,7 @@ def open_plan(
         project = repo.get_project(session, team_id=team_id, project_id=project_id)
         if project is None:
             return
-        measures = _measure_infos(pdsa_repo.project_measures(session, project_id=project_id))
+        measures = _measure_infos(measures_repo.measures_for_project(session, project_id=project_id))
         initial: dict[str, Any] | None = None
         notice = None
         if continue_from is not None:
@@ -273,7 +219,7 @@ def open_edit(
                       "history, and posted in the cycle's thread.")
         view = pb.plan_modal(
             callback_id=ids.CB_PDSA_EDIT, groups=project_groups(project),
-            measures=_measure_infos(pdsa_repo.project_measures(session, project_id=project.id)),
+            measures=_measure_infos(measures_repo.measures_for_project(session, project_id=project.id)),
             initial=pdsa_repo.plan_snapshot(cycle), notice=notice,
             metadata={"project_id": project.id, "channel_id": project.channel_id, "cycle_id": cycle.id},
         )
@@ -375,7 +321,7 @@ def handle_plan_submission(
             if project is None or project.id is None:
                 ack(response_action="errors", errors={first_block: "This project no longer exists."})
                 return
-            measures = pdsa_repo.project_measures(session, project_id=project.id)
+            measures = measures_repo.measures_for_project(session, project_id=project.id)
             fields, errors, continue_id = read_plan_form(view, groups=project_groups(project), measures=measures)
             previous = None
             if not is_edit and continue_id:
@@ -418,8 +364,6 @@ def handle_plan_submission(
 
 
 def _refresh_home(client: WebClient, engine: Engine, *, team_id: str, project_id: int) -> None:
-    from handlers import home
-
     home.publish_for_project(client, engine, team_id=team_id, project_id=project_id)
 
 
@@ -430,7 +374,7 @@ def post_card(client: WebClient, engine: Engine, *, team_id: str, cycle_id: int,
         assert cycle is not None and project is not None
         info = cycle_info(session, cycle, today=_today(project))
         channel_id = cycle.channel_id
-        balancing_exists = bool(pdsa_repo.project_measures(session, project_id=project.id or 0, measure_type="balancing"))
+        balancing_exists = bool(measures_repo.measures_for_project(session, project_id=project.id or 0, measure_type="balancing"))
     intro = f"<@{by}> planned a PDSA cycle." if info.ramp_step == 1 else (
         f"<@{by}> planned the next cycle in the ramp (step {info.ramp_step}).")
     result = client.chat_postMessage(channel=channel_id, text=f"{intro} {pb.cycle_text(info)}",
@@ -681,7 +625,7 @@ def handle_study_submission(
     with unit_of_work(engine) as session:
         cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0)
         project = repo.get_project(session, team_id=team_id, project_id=cycle.project_id) if cycle else None
-        measure = (pdsa_repo.get_measure(session, project_id=cycle.project_id, measure_id=claims.metadata_id(view, "measure_id") or 0)
+        measure = (measures_repo.get_measure(session, project_id=cycle.project_id, measure_id=claims.metadata_id(view, "measure_id") or 0)
                    if cycle else None)
         groups = project_groups(project) if project else []
         first_block = ids.B_PDSA_OBSERVED_PREFIX + (groups[0] if groups else pdsa.OVERALL)
@@ -713,6 +657,16 @@ def handle_study_submission(
         if errors:
             ack(response_action="errors", errors=errors)
             return
+        cycle_id, project_id, measure_id = int(cycle.id or 0), project.id, int(measure.id or 0)
+    # Acknowledge first (the form is valid), then score, check balancing and save: Slack waits 3 seconds at most.
+    ack()
+    with unit_of_work(engine) as session:
+        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id)
+        project = repo.get_project(session, team_id=team_id, project_id=project_id)
+        measure = measures_repo.get_measure(session, project_id=project_id, measure_id=measure_id)
+        if cycle is None or project is None or project.id is None or measure is None:
+            logger.info("PDSA cycle %s or its measure went away before its study was saved", cycle_id)
+            return
         policy = _policy(project)
         base_start, base_end = pdsa.periods_before(cycle.start_date, cycle.end_date, measure.period)
         baseline, _, _ = pdsa_repo.window_counts(session, measure=measure, groups=groups, start=base_start, end=base_end)
@@ -723,7 +677,7 @@ def handle_study_submission(
         harm: list[str] = []
         balancing_name: str | None = None
         if cycle.balancing_measure_id:
-            balancing = pdsa_repo.get_measure(session, project_id=project.id, measure_id=cycle.balancing_measure_id)
+            balancing = measures_repo.get_measure(session, project_id=project.id, measure_id=cycle.balancing_measure_id)
             if balancing is not None:
                 balancing_name = balancing.name
                 after, _, _ = pdsa_repo.window_counts(session, measure=balancing, groups=groups,
@@ -766,7 +720,6 @@ def handle_study_submission(
         ref = f"{pdsa_repo.series_number(session, cycle=cycle)}.{cycle.ramp_step}"
         window = f"{cycle.start_date.day} {cycle.start_date:%b %Y} to {cycle.end_date.day} {cycle.end_date:%b %Y}"
         measure_name, kind = measure.name, measure.kind
-    ack()
     message = study_message(
         ref=ref, user_id=user_id, measure_name=measure_name, window=window, kind=kind, results=results,
         balancing_name=balancing_name, balancing_notes=balancing_notes, shared=shared, unshared=unshared,
@@ -934,21 +887,7 @@ def handle_act_submission(
     _refresh_home(client, engine, team_id=team_id, project_id=project_id)
 
 
-# ---------------------------------------------------------------- App Home
-
-
-def home_section(session: Session, project: Project, role: str, user_id: str) -> list[blocks.Block]:
-    if project.id is None or role == "partner":
-        return []
-    today = _today(project)
-    infos = [cycle_info(session, c, today=today) for c in pdsa_repo.list_cycles(session, project_id=project.id)]
-    record = pdsa.prediction_record(pdsa_repo.study_scores(session, project_id=project.id)).text()
-    return pb.home_section(infos, record=record)
-
-
 def register(app: App) -> None:
-    from handlers import home
-
     app.command(ids.PDSA)(guard(handle_pdsa, Rule(access.channel_project, optional=True,
                                                   posts=access.words("new", "do", "study", "act", "edit"))))
     app.action(ids.A_OPEN_PDSA_NEW)(guard(handle_open_new, Rule(access.value_project, posts=True)))
@@ -963,5 +902,3 @@ def register(app: App) -> None:
     app.view(ids.CB_PDSA_DO)(guard(handle_do_submission, saved))
     app.view(ids.CB_PDSA_STUDY)(guard(handle_study_submission, saved))
     app.view(ids.CB_PDSA_ACT)(guard(handle_act_submission, saved))
-    if home_section not in home.SECTIONS:
-        home.SECTIONS.append(home_section)

@@ -1,9 +1,8 @@
-"""The /mfi command and the project modal: start, show and edit a channel's improvement project."""
+"""The project modal and card: start, show and edit a channel's improvement project (`/mfi new|status|edit`)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -13,40 +12,16 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from bot import ethnicity
-from handlers import access, blocks, claims, ids
+from bot.core import ethnicity
+from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
+from handlers.blocks import ids
 from storage import repositories as repo
+from storage import schedule_repo
 from storage.db import unit_of_work
 from storage.models import Project
 
 logger = logging.getLogger(__name__)
-
-# Other surfaces add their own /mfi subcommands here (see register() in those modules).
-SUBCOMMANDS: dict[str, Callable[..., None]] = {}
-
-
-def handle_mfi(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
-    text = (command.get("text") or "").strip()
-    word, _, rest = text.partition(" ")
-    word = word.lower()
-    if word in ("", "help"):
-        # Answered in the acknowledgement itself: immediate, and no second HTTP call.
-        ack(blocks=blocks.help_message(), text="MFI-AR: what I can do", response_type="ephemeral")
-    elif word == "new":
-        ack()
-        open_new_project(client, context, trigger_id=command["trigger_id"], respond=respond)
-    elif word == "status":
-        ack()
-        show_status(respond, context)
-    elif word == "edit":
-        ack()
-        open_edit_project(client, context, trigger_id=command["trigger_id"], respond=respond)
-    elif word in SUBCOMMANDS:
-        SUBCOMMANDS[word](ack=ack, command=command, respond=respond, client=client, context=context, rest=rest)
-    else:
-        ack(blocks=blocks.help_message(unknown=word), text=f"I don't know `{blocks.typed(word)}`.", response_type="ephemeral")
-
 
 def open_new_project(client: WebClient, context: BoltContext, *, trigger_id: str, respond: Respond) -> None:
     engine: Engine = context["engine"]
@@ -249,14 +224,10 @@ def handle_project_submission(
     ack()
     assert project_id is not None
     post_project_card(client, engine, team_id=team_id, project_id=project_id, announce_new=is_new, by=user_id)
-    from handlers import home
-
     home.publish_for_project(client, engine, team_id=team_id, project_id=project_id)
     # The default schedules exist from the start. Partners named here are asked for consent later: when a lead
     # chooses to (`/mfi partners`, which also asks for the plain-language description they will see) or turns
     # partner questions on in `/mfi schedule`.
-    from storage import schedule_repo
-
     with unit_of_work(engine) as session:
         saved = repo.get_project(session, team_id=team_id, project_id=project_id)
         if saved is not None:
@@ -313,7 +284,6 @@ PROJECT_SAVED = ("Your project was saved", "`/mfi status` (it has a button to po
 
 
 def register(app: App) -> None:
-    app.command(ids.MFI)(guard(handle_mfi, Rule(access.channel_project, optional=True, posts=access.words("new", "edit"))))
     app.view(ids.CB_PROJECT_NEW)(guard(handle_project_submission, Rule(access.form, saved=PROJECT_SAVED)))
     app.view(ids.CB_PROJECT_EDIT)(guard(handle_project_submission, Rule(
         access.form, need="lead", saved=("Your changes to the project were saved", PROJECT_SAVED[1]))))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,11 +16,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from bot.prompts import STAGE_IDS, ProjectState, load_catalogue, stages_for
-from bot.schedule_rules import DEFAULTS, REGIONS, ScheduleSpec, describe, next_occurrence
-from handlers import access, blocks, claims, ids, projects
-from handlers import prompts_blocks as pb
+from bot.core.prompts import STAGE_IDS, ProjectState, load_catalogue, stages_for
+from bot.core.schedule_rules import REGIONS, ScheduleSpec, describe, next_occurrence
+from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
+from handlers.blocks import ids
+from handlers.blocks import prompts as pb
+from handlers.partners import invite_pending_partners
 from storage import answers_repo
 from storage import repositories as repo
 from storage import schedule_repo as sched
@@ -249,8 +251,6 @@ def handle_schedule_submission(ack: Ack, body: dict[str, Any], view: dict[str, A
                 "`/mfi partners`, and they will be asked.")
     ack(response_action="update", view=pb.schedule_saved_view(project_name=name, lines=lines, note=note))
     if waiting and partners_on and can_invite:
-        from handlers.partners import invite_pending_partners
-
         invite_pending_partners(client, engine, team_id=team_id, project_id=project_id)
 
 
@@ -406,8 +406,6 @@ def handle_answer_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any
         )
     client_thanks(client, user_id=user_id, partner=partner is not None, anonymous=anonymous, posted=posted,
                   held=held, channel=channel_for_thanks)
-    from handlers import home
-
     home.publish_for_project(client, engine, team_id=team_id, project_id=project_id)
 
 
@@ -480,8 +478,6 @@ def handle_prompt_choice(ack: Ack, body: dict[str, Any], client: WebClient, cont
                                            chosen_by=user_id)
         stage = prompt.stage
         listing = _prompts_listing(session, project, stage)
-    from handlers import home
-
     home.publish(client, engine, team_id=team_id, user_id=user_id)
     if not from_home:
         done = {"pin": "Pinned: it will be the next team prompt.", "skip": "Skipped: it won't be asked.",
@@ -592,63 +588,7 @@ def handle_export_answers(ack: Ack, body: dict[str, Any], client: WebClient, con
     )
 
 
-# --- App Home --------------------------------------------------------------------------------------------------
-
-
-def home_section(session: Session, project: Project, role: str, user_id: str) -> list[blocks.Block]:
-    """Leads see this week's prompt, the latest answers, pin/skip and the export."""
-    if role != "lead" or project.id is None:
-        return []
-    catalogue = load_catalogue()
-    this_week = None
-    delivery = answers_repo.latest_delivery(session, project_id=project.id, kind="team_prompt")
-    if delivery is not None and delivery.prompt_id:
-        try:
-            question = catalogue.get(delivery.prompt_id).text
-        except KeyError:
-            question = delivery.prompt_id
-        this_week = (question, pb.when_text(delivery.sent_at or delivery.occurrence, project.timezone))
-    # Read-only: the Home tab never creates schedules (the scheduler and /mfi schedule do).
-    team = sched.get_schedule(session, project_id=project.id, kind="team_prompt")
-    if team is not None and team.paused:
-        next_text = "paused (`/mfi schedule resume`)"
-    else:
-        spec = sched.spec_for(team, region=project.region) if team is not None else replace(
-            DEFAULTS["team_prompt"], timezone=project.timezone, region=project.region)
-        next_text = pb.when_text(next_occurrence(spec, datetime.now(UTC)), spec.timezone)
-    pinned, skipped = sched.prompt_choices(session, project_id=project.id)
-    pinned_text = None
-    if pinned:
-        try:
-            pinned_text = catalogue.get(pinned).text
-        except KeyError:
-            pinned_text = None
-    recent = []
-    for shown in answers_repo.visible_answers(session, project=project, limit=5):
-        answer = shown.answer
-        if answer.user_id is None:
-            who = pb.PARTNER_LABEL if answer.from_partner else "Anonymous"
-            when = pb.day_text(shown.day)  # anonymous answers keep only the day
-        else:
-            who = f"<@{answer.user_id}>" + (" (service-user partner)" if answer.from_partner else "")
-            when = pb.when_text(answer.created_at, project.timezone)
-        recent.append(pb.RecentAnswer(who=who, text=answer.text, stage=answer.stage, when=when))
-    return pb.prompts_home_section(
-        project_id=project.id,
-        this_week=this_week,
-        next_prompt=next_text,
-        pinned=pinned_text,
-        skipped_count=len(skipped),
-        recent=recent,
-        current_stage=stages_for(project_state(session, project))[0],
-    )
-
-
 def register(app: App) -> None:
-    from handlers import home
-
-    projects.SUBCOMMANDS["schedule"] = handle_schedule_command
-    projects.SUBCOMMANDS["prompts"] = handle_prompts_command
     app.view(ids.CB_SCHEDULE)(guard(handle_schedule_submission, Rule(
         access.form, need="lead", saved=("The schedule was saved", "`/mfi schedule`"))))
     app.view(ids.CB_ANSWER)(guard(handle_answer_submission, Rule(
@@ -658,5 +598,3 @@ def register(app: App) -> None:
     app.action(ids.A_PROMPT_SKIP)(guard(handle_prompt_choice, Rule(access.prompt_choice, need="lead")))
     app.action(ids.A_PROMPT_CLEAR)(guard(handle_prompt_choice, Rule(access.prompt_choice, need="lead")))
     app.action(ids.A_EXPORT_ANSWERS)(guard(handle_export_answers, Rule(access.value_project, need="lead")))
-    if home_section not in home.SECTIONS:
-        home.SECTIONS.append(home_section)

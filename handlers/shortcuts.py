@@ -11,7 +11,8 @@ from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
-from handlers import access, blocks, claims, ids, limits, onboarding
+from handlers import access, blocks, claims, limits, onboarding
+from handlers.blocks import ids
 from handlers.measures import _log_view
 from handlers.pdsa import post_in_thread
 from storage import pdsa_repo

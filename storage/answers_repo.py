@@ -11,12 +11,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
-from bot.schedule_rules import DEFAULTS
+from bot.core.schedule_rules import DEFAULTS
 from storage.models import (
     Answer,
-    DataPoint,
     Delivery,
-    Measure,
     PdsaCycle,
     PdsaEntry,
     Project,
@@ -470,26 +468,6 @@ def set_privacy(
 
 
 # --- what the leads' nudge reads -------------------------------------------------------------------------------
-
-
-def active_measures(session: Session, *, project_id: int) -> list[Measure]:
-    return list(
-        session.exec(
-            select(Measure)
-            .where(Measure.project_id == project_id, Measure.archived == False)  # noqa: E712
-            .order_by(col(Measure.id))
-        )
-    )
-
-
-def data_points(session: Session, *, measure_id: int) -> list[DataPoint]:
-    return list(
-        session.exec(
-            select(DataPoint)
-            .where(DataPoint.measure_id == measure_id)
-            .order_by(col(DataPoint.period_start), col(DataPoint.group_code))
-        )
-    )
 
 
 def cycles(session: Session, *, project_id: int) -> list[PdsaCycle]:

@@ -84,17 +84,28 @@ def create_measure(
     return measure
 
 
-def measures_for_project(session: Session, *, project_id: int, include_archived: bool = False) -> list[Measure]:
+def measures_for_project(
+    session: Session, *, project_id: int, include_archived: bool = False, measure_type: str | None = None
+) -> list[Measure]:
+    """The project's measures in the order they were added (the one way to list them)."""
     query = select(Measure).where(Measure.project_id == project_id)
     if not include_archived:
         query = query.where(Measure.archived == False)  # noqa: E712
+    if measure_type is not None:
+        query = query.where(Measure.measure_type == measure_type)
     return list(session.exec(query.order_by(col(Measure.id))))
 
 
-def get_measure(session: Session, *, team_id: str, measure_id: int) -> Measure | None:
-    """A measure by id, only within its own workspace."""
+def get_measure(
+    session: Session, *, measure_id: int, team_id: str | None = None, project_id: int | None = None
+) -> Measure | None:
+    """A measure by id, only within its own workspace (team_id) or project (project_id): a payload id is a claim."""
+    if team_id is None and project_id is None:
+        raise ValueError("get_measure needs the team or the project the measure must belong to")
     measure = session.get(Measure, measure_id)
-    return measure if measure is not None and measure.team_id == team_id else None
+    if measure is None or (team_id is not None and measure.team_id != team_id):
+        return None
+    return measure if project_id is None or measure.project_id == project_id else None
 
 
 def resolve_measure(session: Session, *, project_id: int, key: str) -> Measure | None:

@@ -11,7 +11,7 @@ from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallation
 from sqlalchemy import ColumnElement, CursorResult, Engine, delete, or_, update
 from sqlmodel import Session, SQLModel, col, select
 
-from storage import schedule_repo
+from storage import answers_repo, schedule_repo
 from storage.db import unit_of_work
 from storage.models import (
     Answer,
@@ -98,8 +98,6 @@ def export_rows(session: Session, *, project_id: int) -> dict[str, list[dict[str
 
 def _visible_answers(session: Session, project: Project) -> list[dict[str, Any]]:
     """Answers the team may see, oldest first; a pooled anonymous answer carries its pool's date, nothing finer."""
-    from storage import answers_repo
-
     rows = []
     for shown in reversed(answers_repo.visible_answers(session, project=project)):
         row = shown.answer.model_dump()

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from bot import pdsa
-from bot.equity.types import GroupCounts
+from bot.core import pdsa
+from bot.core.equity.types import GroupCounts
+from storage import answers_repo
 from storage.models import Answer, DataPoint, Measure, PdsaCycle, PdsaEntry, Project, ProjectMember, utcnow
 from storage.repositories import audit
 
@@ -22,18 +23,6 @@ OPEN_STATUSES = ("planned", "doing")
 
 
 # ---------------------------------------------------------------- measures (until storage/measures_repo.py lands)
-
-
-def project_measures(session: Session, *, project_id: int, measure_type: str | None = None) -> list[Measure]:
-    query = select(Measure).where(Measure.project_id == project_id, Measure.archived == False)  # noqa: E712
-    if measure_type is not None:
-        query = query.where(Measure.measure_type == measure_type)
-    return list(session.exec(query.order_by(col(Measure.id))))
-
-
-def get_measure(session: Session, *, project_id: int, measure_id: int) -> Measure | None:
-    measure = session.get(Measure, measure_id)
-    return measure if measure is not None and measure.project_id == project_id else None
 
 
 def window_counts(
@@ -293,8 +282,6 @@ def partner_reflections(session: Session, *, project_id: int, start: date, end: 
     project = session.get(Project, project_id)
     if project is not None and any(a.anonymous for a in answers):
         # Anonymous answers count only once enough people could have given them (storage.answers_repo.pooling).
-        from storage import answers_repo
-
         visible = {s.answer.id for s in answers_repo.visible_answers(session, project=project)}
         answers = [a for a in answers if not a.anonymous or a.id in visible]
     shared = [a.text for a in answers if a.user_id is not None and not a.anonymous and a.user_id in sharing]

@@ -10,11 +10,12 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from bot.core.pdsa import count_cycles
+from storage import measures_repo
 from storage.models import (
     Answer,
     AuditLog,
     DataPoint,
-    Measure,
     PdsaCycle,
     ProcessedEvent,
     Project,
@@ -213,10 +214,19 @@ def project_history(session: Session, *, project_id: int) -> list[ProjectHistory
     )
 
 
-def project_progress(session: Session, *, project: Project) -> dict[str, Any]:
-    """Counts that drive the project card's stage checklist and the prompt chooser."""
+def all_projects(session: Session, *, team_id: str | None = None) -> list[Project]:
+    """Every project (or one workspace's), oldest first: for the scheduler's runs and the command line."""
+    query = select(Project)
+    if team_id is not None:
+        query = query.where(Project.team_id == team_id)
+    return list(session.exec(query.order_by(col(Project.id))))
+
+
+def project_progress(session: Session, *, project: Project, today: date | None = None) -> dict[str, Any]:
+    """Counts that drive the project card's stage checklist and Home; cycles counted as the prompt chooser does."""
     assert project.id is not None
-    measures = list(session.exec(select(Measure).where(Measure.project_id == project.id, Measure.archived == False)))  # noqa: E712
+    today = today or utcnow().date()
+    measures = measures_repo.measures_for_project(session, project_id=project.id)
     measure_ids = [m.id for m in measures]
     with_data = 0
     if measure_ids:
@@ -224,6 +234,7 @@ def project_progress(session: Session, *, project: Project) -> dict[str, Any]:
             select(func.count(func.distinct(DataPoint.measure_id))).where(col(DataPoint.measure_id).in_(measure_ids))
         ).one()
     cycles = list(session.exec(select(PdsaCycle).where(PdsaCycle.project_id == project.id)))
+    counts = count_cycles(((c.status, c.end_date) for c in cycles), today=today)
     answers_by_stage: dict[str, int] = {}
     for stage, count in session.exec(
         select(Answer.stage, func.count()).where(Answer.project_id == project.id).group_by(Answer.stage)
@@ -234,10 +245,10 @@ def project_progress(session: Session, *, project: Project) -> dict[str, Any]:
         "measure_count": len(measures),
         "balancing_count": sum(1 for m in measures if m.measure_type == "balancing"),
         "measures_with_data": int(with_data),
-        "open_cycles": sum(1 for c in cycles if c.status in ("planned", "doing")),
-        "cycles_awaiting_study": sum(1 for c in cycles if c.status in ("planned", "doing")),
-        "studied_cycles": sum(1 for c in cycles if c.status in ("studied", "acted")),
-        "acted_cycles": sum(1 for c in cycles if c.status == "acted"),
+        "open_cycles": counts.open,
+        "cycles_awaiting_study": counts.awaiting_study,
+        "studied_cycles": counts.studied,
+        "acted_cycles": counts.acted,
         "cycles_with_involvement": sum(1 for c in cycles if c.involvement and not c.involvement_pending),
         "partner_count": sum(1 for p in partners if not p.stopped),
         "partners_consented": sum(1 for p in partners if p.consent == "given" and not p.stopped),

@@ -10,11 +10,12 @@ from sqlalchemy import CursorResult, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.prompts import ProjectState
-from bot.schedule_rules import DEFAULTS, ScheduleSpec
+from bot.core.pdsa import count_cycles
+from bot.core.prompts import ProjectState
+from bot.core.schedule_rules import DEFAULTS, ScheduleSpec
+from storage import measures_repo
 from storage.models import (
     Delivery,
-    Measure,
     PdsaCycle,
     Project,
     ProjectMember,
@@ -243,14 +244,12 @@ def set_last_checked_many(session: Session, *, marks: dict[int, datetime]) -> No
 
 
 def project_state(session: Session, project: Project, *, today: date | None = None) -> ProjectState:
-    """What bot.prompts.choose_prompt needs to know about a project."""
+    """What bot.core.prompts.choose_prompt needs to know about a project."""
     assert project.id is not None
     today = today or utcnow().date()
-    measures = list(
-        session.exec(select(Measure).where(Measure.project_id == project.id, col(Measure.archived).is_(False)))
-    )
+    measures = measures_repo.measures_for_project(session, project_id=project.id)
     cycles = list(session.exec(select(PdsaCycle).where(PdsaCycle.project_id == project.id)))
-    running = [c for c in cycles if c.status in ("planned", "doing")]
+    counts = count_cycles(((c.status, c.end_date) for c in cycles), today=today)
     last_team = session.exec(
         select(Delivery.sent_at)
         .where(Delivery.project_id == project.id, Delivery.kind == "team_prompt", Delivery.status == "sent")
@@ -268,8 +267,8 @@ def project_state(session: Session, project: Project, *, today: date | None = No
         has_aim_for_whom=bool(project.focus_groups),
         measure_count=len(measures),
         has_balancing_measure=any(m.measure_type == "balancing" for m in measures),
-        open_cycle_count=sum(1 for c in running if c.end_date > today),
-        cycles_awaiting_study=sum(1 for c in running if c.end_date <= today),
+        open_cycle_count=counts.running,
+        cycles_awaiting_study=counts.awaiting_study,
         acted_since_last_prompt=bool(acted)
         and (last_team is None or any(_aware(c.updated_at) > _aware(last_team) for c in acted)),
         has_partners=partners is not None,

@@ -116,8 +116,8 @@ class Live:
     """The real bot served over HTTP against the Slack stand-in, with a driver playing the users."""
 
     def __init__(self, database_url: str, **settings: Any) -> None:
+        from bot.offline.standin import Driver, StandIn
         from bot.runtime import Runtime
-        from bot.standin import Driver, StandIn
 
         self.standin = StandIn().start()
         self.settings = make_settings(slack_api_url=self.standin.api_url, database_url=database_url, **settings)
@@ -148,8 +148,8 @@ def assert_channels_disclosure_safe(stack: Live) -> None:
     """Suite-wide net: nothing the bot put in a channel (text, blocks, file descriptions) shows a count of 1 to 7."""
     from sqlmodel import Session, select
 
-    from bot.equity.disclosure import check_text_for_disclosure
-    from bot.standin import BOT_USER_ID
+    from bot.core.equity.disclosure import check_text_for_disclosure
+    from bot.offline.standin import BOT_USER_ID
     from storage.models import DataPoint
 
     with Session(stack.engine) as session:

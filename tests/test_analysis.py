@@ -11,10 +11,10 @@ import pytest
 from scipy.stats import chi2_contingency
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from bot.demo.equity import demo_rows
-from bot.equity import analysis as an
-from bot.equity.disclosure import DisclosurePolicy, check_text_for_disclosure
-from handlers import equity_blocks as eb
+from bot.core.equity import analysis as an
+from bot.core.equity.disclosure import DisclosurePolicy, check_text_for_disclosure
+from bot.offline.demo.equity import demo_rows
+from handlers.blocks import equity as eb
 
 POLICY = DisclosurePolicy()
 TODAY = date(2024, 3, 5)
@@ -230,7 +230,7 @@ def test_channel_analysis_coarsens_sparse_weeks_and_logs_suppression(caplog: pyt
         for code, den, rate in (("A", 60, 0.05), ("N", 12, 0.12), ("M", 8, 0.1)):
             d = int(rng.poisson(den))
             rows.append((start + timedelta(weeks=w), code, int(rng.binomial(d, rate)), d))
-    with caplog.at_level("INFO", logger="bot.equity.analysis"):
+    with caplog.at_level("INFO", logger="bot.core.equity.analysis"):
         ca = an.analyse_for_channel(frame(rows), kind="proportion", direction="lower", reference="A",
                                     focus_groups=["N", "M"], period="week", policy=POLICY, today=date(2025, 1, 6))
     assert ca.analysis.period in ("month", "fy_quarter")  # NHS financial-year quarters by default

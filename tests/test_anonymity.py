@@ -18,9 +18,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel, select
 
 import storage.models  # noqa: F401  (every table in the metadata)
-from bot.nudge import build_lead_nudge
-from handlers import home, ids
-from handlers import prompts_blocks as pb
+from bot.services.nudge import build_lead_nudge
+from handlers import home
+from handlers.blocks import ids
+from handlers.blocks import prompts as pb
 from storage import answers_repo, schedule_repo
 from storage import ownership_repo as own
 from storage import repositories as repo
@@ -348,8 +349,8 @@ def test_migration_removes_links_from_anonymous_answers_already_stored(engine: E
 
 
 def test_nightly_job_removes_answers_past_the_projects_retention_and_only_the_leader_runs_it(engine: Engine) -> None:
+    from bot.offline.standin.server import StandIn
     from bot.scheduler import NIGHTLY_JOB
-    from bot.standin.server import StandIn
     from storage.models import AuditLog
     from tests.test_scheduler import make_scheduler
 

@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from bot.equity import missing
-from handlers import ids
+from bot.core.equity import missing
+from handlers.blocks import ids
 from tests.test_equity_e2e import _all_text
 from tests.test_measures_e2e import CHANNEL, LEAD, MIDWIFE, PPH, add_measure, open_log, points, start_project
 

@@ -11,7 +11,7 @@ time a DM or reminder is due in its recipient's zone and twice a day (standing i
 four outages: two that end within the six-hour grace period (catch-up),
 one that ends beyond it (missed) and one of two weeks (everything in it missed, the reminders too).
 
-What is expected is worked out here, independently of bot.schedule_rules: gov.uk's lists of bank holidays typed
+What is expected is worked out here, independently of bot.core.schedule_rules: gov.uk's lists of bank holidays typed
 in, the schedule rule as the product documents it ("moved to the next working day at the same local time;
 dropped if that reaches the next regular occurrence"), and zoneinfo for local time. The year is run once per
 database (a module fixture, about 20 s); each test checks one promise against the ledger and the stand-in.
@@ -33,11 +33,10 @@ import time_machine
 from sqlalchemy import Engine
 
 from bot.config import load_settings
-from bot.jobs import CONSENT_KIND, DeliveryConfig
-from bot.schedule_rules import ScheduleTrigger
-from bot.scheduler import BotScheduler
+from bot.offline.standin import BOT_USER_ID, StandIn
+from bot.scheduler import BotScheduler, ScheduleTrigger
+from bot.services.delivery import CONSENT_KIND, DeliveryConfig
 from bot.slack_client import ClientFactory
-from bot.standin import BOT_USER_ID, StandIn
 from storage import repositories as repo
 from storage import schedule_repo as sched
 from storage.db import make_engine, unit_of_work, upgrade
@@ -49,7 +48,7 @@ TICK = timedelta(hours=12)  # a sync twice a day, whatever the schedules say
 GRACE = timedelta(hours=6)
 REMIND_AFTER = timedelta(days=2)
 REMIND_WINDOW = timedelta(days=1)
-ANCHOR = date(2024, 1, 1)  # week 0 of fortnightly schedules without an anchor (bot.schedule_rules.DEFAULT_ANCHOR)
+ANCHOR = date(2024, 1, 1)  # week 0 of fortnightly schedules without an anchor (bot.core.schedule_rules.DEFAULT_ANCHOR)
 LONDON = "Europe/London"
 
 # gov.uk's bank holidays (https://www.gov.uk/bank-holidays), typed in rather than asked of the library.

@@ -1,4 +1,4 @@
-"""Tests for bot.charts: valid PNGs, honest alt text, disclosure control in the drawn data, thread safety."""
+"""Tests for bot.core.charts: valid PNGs, honest alt text, disclosure control in the drawn data, thread safety."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
 
-from bot.charts import (
+from bot.core.charts import (
     ALT_TEXT_LIMIT,
     Chart,
     _build_gap_chart,
@@ -26,7 +26,7 @@ from bot.charts import (
     group_timeseries,
     latest_window_dotplot,
 )
-from bot.equity.types import GroupStat, SpcPoint, SpcResult, SpcSummary
+from bot.core.equity.types import GroupStat, SpcPoint, SpcResult, SpcSummary
 
 LABELS = {
     "A": "White - British",
@@ -327,7 +327,7 @@ def test_a_window_plots_only_its_own_periods_with_the_whole_series_limits() -> N
     fig, alt, _ = _build_group_timeseries(results, measure_name="PPH", kind="proportion", reference="A",
                                           labels=LABELS, period="month", since=since)
     xs = {round(x, 6) for x in drawn_values(fig)}
-    from bot.charts import _datenum
+    from bot.core.charts import _datenum
 
     assert round(_datenum(since), 6) in xs and round(_datenum(periods[-4]), 6) not in xs
     assert f"3 months, {since:%b %Y} to {periods[-1]:%b %Y}" in alt

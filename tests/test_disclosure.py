@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from bot.equity.disclosure import (
+from bot.core.equity.disclosure import (
     DisclosurePolicy,
     cell,
     check_text_for_disclosure,
@@ -17,7 +17,7 @@ from bot.equity.disclosure import (
     safe_series,
     safe_table,
 )
-from bot.equity.types import GroupCounts
+from bot.core.equity.types import GroupCounts
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from bot.downloads import allowed_origins, download
-from bot.importer import ImportRefused
-from bot.standin import StandIn
-from bot.standin.server import DEFAULT_TOKEN
+from bot.core.extracts import ImportRefused
+from bot.offline.standin import StandIn
+from bot.offline.standin.server import DEFAULT_TOKEN
+from bot.services.downloads import allowed_origins, download
 
 CSV = b"date,ethnicity,outcome\n2025-03-03,A,Yes\n"
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from bot.demo.equity import DEMO_MEASURE, demo_rows, seed_measure
-from bot.equity.disclosure import check_text_for_disclosure
-from bot.standin.server import Message
-from handlers.equity_blocks import details_ts_of
+from bot.core.equity.disclosure import check_text_for_disclosure
+from bot.offline.demo.equity import DEMO_MEASURE, demo_rows, seed_measure
+from bot.offline.standin.server import Message
+from handlers.blocks.equity import details_ts_of
 from storage.db import unit_of_work
 from tests.helpers import CHANNEL, LEAD, start_project
 
@@ -246,8 +246,8 @@ def test_every_figure_reconciles_across_headline_details_alt_text_nudge_and_json
     from datetime import UTC, datetime
 
     from bot import cli
-    from bot.equity import wording
-    from bot.nudge import build_lead_nudge
+    from bot.core.equity import wording
+    from bot.services.nudge import build_lead_nudge
     from storage import repositories as repo
 
     start_project(live)

@@ -1,4 +1,4 @@
-"""Tests for bot.ethnicity: the canonical coding, labels and normalisation of every spelling we meet."""
+"""Tests for bot.core.ethnicity: the canonical coding, labels and normalisation of every spelling we meet."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot import ethnicity
-from bot.ethnicity import (
+from bot.core import ethnicity
+from bot.core.ethnicity import (
     ALL,
     BEST,
     CATEGORIES,

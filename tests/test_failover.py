@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, make_url
 
-from bot.standin import Driver, StandIn
+from bot.offline.standin import Driver, StandIn
 from storage.db import make_engine, unit_of_work, upgrade
 from storage.models import Project, ProjectMember, Schedule
 from storage.throwaway import free_port
@@ -173,7 +173,7 @@ def test_leader_killed_the_other_instance_takes_over_and_nothing_is_posted_twice
 
         wait_until(lambda: set(first_batch) <= set(top_level_posts(standin)), 30, "the first batch of prompts")
         # Kill once the ledger has recorded them. Killing between Slack accepting a post and the row being marked
-        # sent is the one window the ledger cannot close (bot.jobs explains it; test_ledger covers a crash
+        # sent is the one window the ledger cannot close (bot.services.delivery explains it; test_ledger covers a crash
         # between claim and post).
         wait_until(lambda: sent_count(engine) >= len(first_batch), 30, "the first batch to be marked sent")
 

@@ -214,7 +214,7 @@ def test_the_suite_wide_disclosure_net_catches_a_small_count(live) -> None:  # t
 
 
 def test_help_names_every_mfi_subcommand(live) -> None:  # type: ignore[no-untyped-def]
-    from handlers.projects import SUBCOMMANDS
+    from handlers.mfi import SUBCOMMANDS
 
     helped = live.driver.slash("/mfi", "help", user=LEAD, channel=CHANNEL).response.body
     for word in ["new", "status", "edit", *SUBCOMMANDS]:

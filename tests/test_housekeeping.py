@@ -20,9 +20,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.logs import JsonFormatter
+from bot.offline.standin import StandIn
 from bot.runtime import RedactSecrets, configure_logging
 from bot.scheduler import NIGHTLY_JOB
-from bot.standin import StandIn
 from storage import db
 from storage.models import ProcessedEvent
 from storage.repositories import record_event

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from sqlmodel import Session, select
 
-from bot.equity.disclosure import check_text_for_disclosure
-from handlers import ids
+from bot.core.equity.disclosure import check_text_for_disclosure
+from handlers.blocks import ids
 from storage.models import DataBatch, DataPoint, Measure
 from tests.test_measures_e2e import (
     ANALYST,
@@ -221,7 +221,7 @@ def test_a_concurrent_second_delivery_of_the_same_file_is_stopped_by_the_databas
 ) -> None:
     from slack_sdk import WebClient
 
-    from bot import importing
+    from bot.services import measures as importing
     from handlers import measures
 
     start_project(live)
@@ -253,7 +253,7 @@ def test_a_concurrent_second_delivery_of_the_same_file_is_stopped_by_the_databas
 def test_a_channel_message_that_fails_the_disclosure_check_is_not_posted(
     live: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from handlers import measures_blocks
+    from handlers.blocks import measures as measures_blocks
 
     start_project(live)
     add_measure(live)

@@ -1,4 +1,4 @@
-"""Tests for bot.importer: shapes, period handling, validation with row numbers and the identifier guard."""
+"""Tests for bot.core.extracts: shapes, period handling, validation with row numbers and the identifier guard."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bot.importer import (
+from bot.core.extracts import (
     MAX_COLUMNS,
     MAX_LINE_BYTES,
     XLSX_MAX_ENTRIES,
@@ -473,8 +473,8 @@ def test_a_workbook_with_too_many_parts_is_refused() -> None:
 
 
 def test_every_advice_and_bound_refusal_is_safe_for_a_channel() -> None:
-    from bot.equity.disclosure import check_text_for_disclosure
-    from bot.importer import _ADVICE, quoted_name
+    from bot.core.equity.disclosure import check_text_for_disclosure
+    from bot.core.extracts import _ADVICE, quoted_name
 
     columns = {role: quoted_name(role) for role in ("period", "date", "ethnicity", "numerator", "denominator",
                                                      "value", "outcome")}

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 
-from bot import importing
-from bot.demo.data import UNRECOGNISABLE, pph_extract, pph_extract_csv
-from bot.equity.disclosure import check_text_for_disclosure
-from bot.importer import ImportRefused, read_extract
+from bot.core.equity.disclosure import check_text_for_disclosure
+from bot.core.extracts import ImportRefused, read_extract
+from bot.offline.demo.data import UNRECOGNISABLE, pph_extract, pph_extract_csv
+from bot.services import measures as importing
 from storage import measures_repo
 from storage import repositories as repo
 from storage.db import unit_of_work

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-import bot.jobs
-from bot.jobs import METADATA_EVENT, SimulatedCrash, delivery_key
+import bot.services.delivery
+from bot.offline.standin import StandIn
 from bot.scheduler import BotScheduler
-from bot.standin import StandIn
+from bot.services.delivery import METADATA_EVENT, SimulatedCrash, delivery_key
 from storage import schedule_repo as sched
 from storage.db import make_engine, unit_of_work
 from storage.models import Schedule
@@ -46,7 +46,7 @@ STALE = timedelta(minutes=2)
 def crash_on_post(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     """Make the Nth chat.postMessage of the run die after its claim was committed, like a SIGKILL."""
     plan = {"crash_at": 1, "calls": 0}
-    real = bot.jobs.post_message
+    real = bot.services.delivery.post_message
 
     def post(client: Any, **kwargs: Any) -> tuple[str, str]:
         plan["calls"] += 1
@@ -54,9 +54,9 @@ def crash_on_post(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
             raise SimulatedCrash
         return real(client, **kwargs)
 
-    monkeypatch.setattr(bot.jobs, "post_message", post)
+    monkeypatch.setattr(bot.services.delivery, "post_message", post)
     yield plan
-    monkeypatch.setattr(bot.jobs, "post_message", real)
+    monkeypatch.setattr(bot.services.delivery, "post_message", real)
 
 
 @pytest.fixture
@@ -290,7 +290,7 @@ def test_history_not_readable_falls_back_to_posting_with_a_warning(
     team.scopes = ",".join(s for s in team.scopes.split(",") if s != "channels:history")  # installed before the upgrade
     with pytest.raises(SimulatedCrash):
         make_scheduler(engine, standin, instance_id="before", stale_after=STALE).run_due(MONDAY)
-    with caplog.at_level(logging.WARNING, logger="bot.jobs"):
+    with caplog.at_level(logging.WARNING, logger="bot.services.delivery"):
         report = make_scheduler(engine, standin, instance_id="after", stale_after=STALE).run_due(
             MONDAY + STALE + timedelta(minutes=1)
         )

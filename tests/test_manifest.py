@@ -15,7 +15,7 @@ from slack_bolt.authorization import AuthorizeResult
 
 from bot.app import BOT_SCOPES, configure
 from bot.slack_client import ClientFactory
-from handlers import ids
+from handlers.blocks import ids
 from storage.db import make_engine, upgrade
 from tests.conftest import make_settings
 

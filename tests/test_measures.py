@@ -6,12 +6,12 @@ from datetime import date
 
 import pytest
 
-from bot.equity.disclosure import check_text_for_disclosure
-from bot.importer import RejectedRow
-from bot.importing import ImportOutcome, Replacement, period_label, summary_lines
-from handlers import ids
+from bot.core.equity.disclosure import check_text_for_disclosure
+from bot.core.extracts import RejectedRow
+from bot.services.measures import ImportOutcome, Replacement, period_label, summary_lines
 from handlers import measures as handlers
-from handlers import measures_blocks as mb
+from handlers.blocks import ids
+from handlers.blocks import measures as mb
 from storage.measures_repo import Completeness
 
 MEASURE = {"id": 1, "name": "PPH", "measure_type": "outcome", "kind": "proportion", "direction": "lower",

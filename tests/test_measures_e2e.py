@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from sqlmodel import Session, func, select
 
-from bot import cli, importing
-from bot.equity.disclosure import check_text_for_disclosure
-from handlers import ids
+from bot import cli
+from bot.core.equity.disclosure import check_text_for_disclosure
+from bot.services import measures as importing
+from handlers.blocks import ids
 from storage.models import AuditLog, DataBatch, DataPoint, DataRevision, Measure
 
 CHANNEL = "C0MATERNITY"

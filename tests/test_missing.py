@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy.stats import chi2_contingency
 
-from bot.equity.disclosure import check_text_for_disclosure
-from bot.equity.missing import Tiers, missing_warnings, summarise_missing
-from bot.equity.types import Warning
+from bot.core.equity.disclosure import check_text_for_disclosure
+from bot.core.equity.missing import Tiers, missing_warnings, summarise_missing
+from bot.core.equity.types import Warning
 
 Row = tuple[date, str, int, int]
 MONTHS = [date(2024, m, 1) for m in range(1, 13)]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from bot.equity.disclosure import check_text_for_disclosure
-from bot.nudge import NOT_AVAILABLE, amount, build_lead_nudge
+from bot.core.equity.disclosure import check_text_for_disclosure
+from bot.services.nudge import NOT_AVAILABLE, amount, build_lead_nudge
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.models import Answer, DataBatch, DataPoint, Delivery, Measure, PdsaCycle, Project, ProjectMember
@@ -172,12 +172,12 @@ def test_the_suggested_step_follows_the_rule_order(engine: Engine, setup: str, e
 
 
 def test_a_failing_analysis_says_so_instead_of_crashing(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.equity.analysis
+    import bot.core.equity.analysis
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(bot.equity.analysis, "analyse_for_channel", broken)
+    monkeypatch.setattr(bot.core.equity.analysis, "analyse_for_channel", broken)
     with unit_of_work(engine) as session:
         project = make_project(session)
         add_measure(session, project)
@@ -205,7 +205,7 @@ def test_friday_nudge_reaches_the_lead_by_dm(live: Any) -> None:
 
 
 def test_next_step_puts_possible_harm_before_housekeeping_and_uses_answers_only_when_there_are_some() -> None:
-    from bot.nudge import _next_step
+    from bot.services.nudge import _next_step
 
     base = {"has_measures": True, "overdue": [], "completeness_low": True, "has_balancing": True, "awaiting_act": [],
                 "has_partners": True}
@@ -220,9 +220,9 @@ def test_the_nudge_makes_the_same_comparisons_as_equity_one_line_per_focus_group
     """Each focus group on its own (never the Black groups pooled), with /equity's own words and figures."""
     import pandas as pd
 
-    from bot.equity import analysis as an
-    from bot.equity import wording
-    from bot.equity.disclosure import DisclosurePolicy
+    from bot.core.equity import analysis as an
+    from bot.core.equity import wording
+    from bot.core.equity.disclosure import DisclosurePolicy
 
     counts = {"A": (40, 800), "N": (24, 200), "M": (15, 150), "P": (9, 90), "Z": (2, 20)}
     with unit_of_work(engine) as session:

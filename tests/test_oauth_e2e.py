@@ -15,9 +15,9 @@ from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallation
 from sqlmodel import Session, select
 
 from bot.app import client_factory_for
+from bot.offline.standin import Driver, StandIn
+from bot.offline.standin.driver import Response
 from bot.runtime import Runtime
-from bot.standin import Driver, StandIn
-from bot.standin.driver import Response
 from storage import schedule_repo
 from storage.db import unit_of_work
 from storage.models import AuditLog, Project, Schedule

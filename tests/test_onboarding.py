@@ -15,7 +15,8 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from sqlmodel import Session, select
 
-from handlers import equity, ids, measures, onboarding, pdsa, projects
+from handlers import equity, measures, mfi, onboarding, pdsa
+from handlers.blocks import ids
 from storage.models import Welcome
 from tests.helpers import ANALYST, LEAD, MIDWIFE, start_project
 from tests.test_manifest import offline_app
@@ -46,7 +47,7 @@ def hint_words(command: str) -> set[str]:
 
 
 def test_mfi_usage_hint_lists_every_registered_subcommand(offline_app: App) -> None:
-    registered = dispatched_words(projects.handle_mfi) | set(projects.SUBCOMMANDS)
+    registered = dispatched_words(mfi.handle_mfi) | set(mfi.SUBCOMMANDS)
     assert {"new", "status", "edit", "help", "prompts", "partners", "schedule", "export", "delete"} <= registered
     missing = registered - hint_words(ids.MFI)
     assert not missing, f"/mfi usage_hint in manifest.yml leaves out {sorted(missing)}"

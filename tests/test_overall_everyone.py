@@ -13,10 +13,10 @@ from typing import Any
 import pandas as pd
 from sqlmodel import Session, select
 
-from bot import ethnicity
-from bot.equity import analysis as an
-from bot.equity.disclosure import DisclosurePolicy
-from handlers import ids
+from bot.core import ethnicity
+from bot.core.equity import analysis as an
+from bot.core.equity.disclosure import DisclosurePolicy
+from handlers.blocks import ids
 from storage import pdsa_repo
 from storage.models import DataBatch, DataPoint, Measure, Project
 from tests.helpers import ANALYST, CHANNEL, LEAD, start_project
@@ -127,8 +127,8 @@ def test_equity_combined_rate_is_everyones() -> None:
 
 
 def test_nudge_compares_with_the_all_other_groups_row() -> None:
-    from bot.equity import wording
-    from bot.nudge import _analysis, _policy
+    from bot.core.equity import wording
+    from bot.services.nudge import _analysis, _policy
 
     frame = _equity_frame()
     project = Project(team_id="T1", channel_id="C1", created_by="U1", name="PPH", aim="a", focus_groups=["N"],

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, func, select
 
-from bot import export
-from handlers import ids
+from bot.core import export
+from handlers.blocks import ids
 from storage import ownership_repo, schedule_repo
 from storage import repositories as repo
 from storage.db import unit_of_work

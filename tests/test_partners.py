@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from handlers import ids
+from handlers.blocks import ids
 from handlers.projects import card_for
 from storage.models import Delivery, Project, ProjectMember
 from tests.helpers import CHANNEL, LEAD, MIDWIFE, start_project

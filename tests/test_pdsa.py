@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from bot import pdsa
-from bot.equity.disclosure import check_text_for_disclosure
-from bot.equity.types import GroupCounts
-from handlers import ids
-from handlers import pdsa_blocks as pb
+from bot.core import pdsa
+from bot.core.equity.disclosure import check_text_for_disclosure
+from bot.core.equity.types import GroupCounts
+from handlers.blocks import ids
+from handlers.blocks import pdsa as pb
 from storage import pdsa_repo
 from storage import repositories as repo
 from storage.models import Answer, DataBatch, DataPoint, Measure, ProjectMember
@@ -312,3 +312,35 @@ def test_repo_window_counts_rebase_and_partner_reflections(engine: Any) -> None:
         shared, others = pdsa_repo.partner_reflections(session, project_id=project.id or 0, start=date(2025, 3, 1),
                                                        end=date(2025, 5, 31))
         assert shared == ["Shared words"] and others == 2
+
+
+def test_count_cycles_splits_open_into_running_and_awaiting_study() -> None:
+    today = date(2025, 6, 10)
+    counts = pdsa.count_cycles(
+        [("planned", date(2025, 6, 30)), ("doing", date(2025, 6, 10)), ("doing", date(2025, 5, 31)),
+         ("studied", date(2025, 4, 30)), ("acted", date(2025, 3, 31))],
+        today=today,
+    )
+    assert counts == pdsa.CycleCounts(open=3, running=1, awaiting_study=2, studied=2, acted=1)
+    assert counts.running + counts.awaiting_study == counts.open
+
+
+def test_project_progress_and_the_prompt_chooser_agree_on_cycles(engine: Any) -> None:
+    """Both read models count open cycles and cycles awaiting study the same way (they once disagreed:
+    the card's progress counted every open cycle as awaiting study, even one still running its test)."""
+    from storage import schedule_repo
+
+    today = date(2025, 6, 10)
+    with Session(engine) as session, session.begin():
+        project = _project(session)
+        pdsa_repo.create_cycle(session, project=project, created_by="U1", **_fields(end_date=date(2025, 6, 30)))
+        past = pdsa_repo.create_cycle(session, project=project, created_by="U1", **_fields(end_date=date(2025, 5, 31)))
+        pdsa_repo.set_status(session, cycle=past, status="doing")
+        done = pdsa_repo.create_cycle(session, project=project, created_by="U1", **_fields(end_date=date(2025, 4, 30)))
+        pdsa_repo.set_status(session, cycle=done, status="studied")
+        progress = repo.project_progress(session, project=project, today=today)
+        state = schedule_repo.project_state(session, project, today=today)
+    assert progress["open_cycles"] == 2
+    assert progress["cycles_awaiting_study"] == 1 == state.cycles_awaiting_study
+    assert state.open_cycle_count == progress["open_cycles"] - progress["cycles_awaiting_study"] == 1
+    assert progress["studied_cycles"] == 1

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from bot.equity.disclosure import check_text_for_disclosure
-from handlers import ids
+from bot.core.equity.disclosure import check_text_for_disclosure
+from handlers.blocks import ids
 from storage.models import Answer, DataBatch, DataPoint, Measure, PdsaCycle, PdsaEntry, Project, ProjectMember
 from tests.helpers import ANALYST, CHANNEL, LEAD, MIDWIFE, start_project
 

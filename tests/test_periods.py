@@ -9,8 +9,8 @@ from datetime import date, timedelta
 import openpyxl
 import pytest
 
-from bot import periods as per
-from bot.importer import read_extract
+from bot.core import periods as per
+from bot.core.extracts import read_extract
 
 TODAY = date(2026, 3, 10)
 
@@ -206,8 +206,8 @@ def test_weekly_rows_into_months_are_said_but_record_level_counting_is_not_a_mer
 def test_the_12_month_and_3_month_windows_chart_their_own_data() -> None:
     import pandas as pd
 
-    from bot.equity import analysis as an
-    from bot.equity.disclosure import DisclosurePolicy
+    from bot.core.equity import analysis as an
+    from bot.core.equity.disclosure import DisclosurePolicy
     from handlers.equity import render
 
     months = _months(24, date(2024, 1, 1))
@@ -239,7 +239,7 @@ def test_the_12_month_and_3_month_windows_chart_their_own_data() -> None:
 def test_a_daily_measure_is_stale_after_a_month_without_data_not_two_days() -> None:
     import pandas as pd
 
-    from bot.equity.missing import missing_warnings
+    from bot.core.equity.missing import missing_warnings
 
     last = date(2025, 3, 31)
     frame = pd.DataFrame([(d, g, 5, 50) for d in _days(60, last - timedelta(days=59)) for g in ("A", "N")],
@@ -257,7 +257,7 @@ def test_a_daily_measure_is_stale_after_a_month_without_data_not_two_days() -> N
 
 
 def test_pdsa_windows_count_days_for_a_daily_measure() -> None:
-    from bot import pdsa
+    from bot.core import pdsa
 
     start, end = date(2025, 3, 10), date(2025, 3, 16)  # a seven-day test of change
     touched = pdsa.expected_periods(start, end, "day")

@@ -1,4 +1,4 @@
-"""Tests for bot.prompts: the catalogue's content and validation, and how the next prompt is chosen."""
+"""Tests for bot.core.prompts: the catalogue's content and validation, and how the next prompt is chosen."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.prompts import (
+from bot.core.prompts import (
     AUDIENCES,
     STAGE_IDS,
     Catalogue,
@@ -101,7 +101,7 @@ def catalogue() -> Catalogue:
 
 @pytest.fixture()
 def raw() -> dict[str, Any]:
-    text = resources.files("bot.prompts").joinpath("catalogue.yaml").read_text(encoding="utf-8")
+    text = resources.files("bot.core.prompts").joinpath("catalogue.yaml").read_text(encoding="utf-8")
     data: dict[str, Any] = yaml.safe_load(text)
     return copy.deepcopy(data)
 

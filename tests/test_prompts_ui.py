@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from bot.prompts import choose_prompt, load_catalogue
-from bot.schedule_rules import next_occurrence
-from handlers import ids
-from handlers import prompts_blocks as pb
+from bot.core.prompts import choose_prompt, load_catalogue
+from bot.core.schedule_rules import next_occurrence
+from handlers.blocks import ids
+from handlers.blocks import prompts as pb
 from storage import schedule_repo as sched
 from storage.models import Answer, Delivery, Project, PromptChoice, Schedule
 from tests.helpers import CHANNEL, LEAD, MIDWIFE, start_project

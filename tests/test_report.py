@@ -237,7 +237,7 @@ def test_a_grouped_period_the_data_cover_only_in_part_is_named(tmp_path: Path,
 
 
 def test_rebase_takes_a_period(tmp_path: Path) -> None:
-    from bot.equity import report
+    from bot.services import report
 
     dates = months(24, date(2023, 4, 1))
     path = write_csv(tmp_path / "m.csv", ["period", "ethnicity", "numerator", "denominator"],

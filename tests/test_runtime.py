@@ -57,7 +57,7 @@ def test_serve_with_an_app_token_uses_socket_mode_with_the_wired_app(tmp_path: P
     import slack_bolt.adapter.socket_mode as socket_mode
 
     from bot.cli import main
-    from bot.standin import StandIn
+    from bot.offline.standin import StandIn
 
     started: dict[str, object] = {}
 

@@ -1,4 +1,4 @@
-"""Tests for bot.schedule_rules: weekdays, fortnights, DST, personal time zones and UK bank holidays."""
+"""Tests for bot.core.schedule_rules: weekdays, fortnights, DST, personal time zones and UK bank holidays."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot.schedule_rules import (
+from bot.core.schedule_rules import (
     DEFAULTS,
     ScheduleSpec,
-    ScheduleTrigger,
     describe,
     is_bank_holiday,
     is_working_day,
     next_occurrence,
     occurrences_between,
 )
+from bot.scheduler import ScheduleTrigger
 
 LONDON = ZoneInfo("Europe/London")
 TEAM = DEFAULTS["team_prompt"]  # Mondays 10:00 London

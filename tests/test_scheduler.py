@@ -1,4 +1,4 @@
-"""Tests for bot.scheduler and bot.jobs: what goes out, when, to whom; catch-up, 429s, reminders, time zones."""
+"""Tests for bot.scheduler and bot.services.delivery: what goes out, when, to whom; catch-up, 429s, reminders, time zones."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from bot.jobs import CONSENT_KIND, DeliveryConfig, Throttle
+from bot.offline.standin import StandIn
 from bot.scheduler import BotScheduler
+from bot.services.delivery import CONSENT_KIND, DeliveryConfig, Throttle
 from bot.slack_client import ClientFactory, make_client
-from bot.standin import StandIn
-from handlers import ids
+from handlers.blocks import ids
 from storage import repositories as repo
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
@@ -50,18 +50,18 @@ def utc(*args: int) -> datetime:
 
 @pytest.fixture(autouse=True)
 def nudge_builder(monkeypatch: pytest.MonkeyPatch) -> None:
-    """bot.nudge belongs to the prompts-UI work; until it exists, a minimal stand-in for the tests only."""
+    """bot.services.nudge belongs to the prompts-UI work; until it exists, a minimal stand-in for the tests only."""
     try:
-        importlib.import_module("bot.nudge")
+        importlib.import_module("bot.services.nudge")
     except ImportError:
-        fake = types.ModuleType("bot.nudge")
+        fake = types.ModuleType("bot.services.nudge")
 
         def build_lead_nudge(session: Any, *, project: Any, now: datetime) -> tuple[list[dict[str, Any]], str]:
             text = f"Weekly equity nudge for {project.name}"
             return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}], text
 
         fake.build_lead_nudge = build_lead_nudge  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "bot.nudge", fake)
+        monkeypatch.setitem(sys.modules, "bot.services.nudge", fake)
 
 
 @pytest.fixture
@@ -533,7 +533,7 @@ def test_a_project_made_in_slack_gets_its_monday_prompt(live: Any) -> None:
     today = datetime.now(UTC).date()
     next_monday = today + timedelta(days=7 - today.weekday())
     due = sched.spec_for(Schedule(project_id=0, team_id="T", kind="team_prompt", weekdays=[0], hour=10))
-    from bot.schedule_rules import next_occurrence
+    from bot.core.schedule_rules import next_occurrence
 
     when = next_occurrence(due, datetime.combine(next_monday - timedelta(days=1), datetime.min.time(), UTC))
     scheduler = BotScheduler.for_app(live.settings, live.engine, live.runtime.app, clock=lambda: when)

@@ -13,9 +13,9 @@ from sqlalchemy import Engine
 
 from bot import scopes
 from bot.app import BOT_SCOPES
-from bot.jobs import SimulatedCrash
+from bot.offline.standin import StandIn
 from bot.scheduler import BotScheduler
-from bot.standin import StandIn
+from bot.services.delivery import SimulatedCrash
 from tests import test_scheduler as base
 from tests.conftest import make_settings
 from tests.test_ledger import STALE, crash_on_mark_sent, history_reads

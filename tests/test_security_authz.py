@@ -1,6 +1,6 @@
 """Authorisation on every action, form and event; forms applied once; not in the channel; honest apologies.
 
-The forged requests are generated from handlers/ids.py and manifest.yml: a new action or callback without a forged
+The forged requests are generated from handlers/blocks/ids.py and manifest.yml: a new action or callback without a forged
 case here, or registered without going through handlers.access, fails this module.
 """
 
@@ -20,8 +20,9 @@ import sqlalchemy as sa
 from slack_bolt import App, BoltRequest
 from sqlmodel import Session, func, select
 
-from bot.standin.driver import APP_ID, Response
-from handlers import access, ids
+from bot.offline.standin.driver import APP_ID, Response
+from handlers import access
+from handlers.blocks import ids
 from storage.db import unit_of_work
 from storage.models import DataBatch, Delivery, Measure, PdsaCycle, Project, ViewGrant
 from tests.helpers import CHANNEL, LEAD, MIDWIFE, OTHER_CHANNEL, start_project
@@ -189,7 +190,7 @@ def _form(view_id: str, callback_id: str, metadata: dict[str, Any]) -> dict[str,
 
 
 def live_team() -> str:
-    from bot.standin import DEFAULT_TEAM_ID
+    from bot.offline.standin import DEFAULT_TEAM_ID
 
     return str(DEFAULT_TEAM_ID)
 

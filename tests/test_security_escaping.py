@@ -1,6 +1,6 @@
 """Nothing a person types can turn the bot against the channel: every free-text field of every form, and every
 slash-command argument, gets the probe below; nothing the bot then posts, shows or publishes holds a live mention
-or link in mrkdwn or message text. The forms are discovered from handlers/ids.py, and their text fields from the
+or link in mrkdwn or message text. The forms are discovered from handlers/blocks/ids.py, and their text fields from the
 views the bot opens, so a new form or field cannot skip the check."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlmodel import select
 
-from handlers import ids, limits
+from handlers import limits
+from handlers.blocks import ids
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
 from storage.models import Project
@@ -185,7 +186,7 @@ def produced_texts(live: Live) -> list[tuple[str, str]]:
 
 
 def _run_scheduler(live: Live, kind: str) -> None:
-    from bot.schedule_rules import next_occurrence
+    from bot.core.schedule_rules import next_occurrence
     from bot.scheduler import BotScheduler
 
     with unit_of_work(live.engine) as session:

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.server import MAX_BODY_BYTES
-from handlers import ids
+from handlers.blocks import ids
 from tests.conftest import SIGNING_SECRET, Live
 from tests.helpers import CHANNEL, LEAD, start_project
 
@@ -145,7 +145,7 @@ def _view(callback_id: str, metadata: str) -> dict[str, Any]:
 
 
 def _submission(live: Live, callback_id: str, metadata: str) -> dict[str, Any]:
-    from bot.standin.driver import load_payload
+    from bot.offline.standin.driver import load_payload
 
     payload = load_payload("view_submission")
     payload.update(team={"id": live.driver.team_id, "domain": "nhs"}, user={"id": LEAD, "team_id": live.driver.team_id},
@@ -155,7 +155,7 @@ def _submission(live: Live, callback_id: str, metadata: str) -> dict[str, Any]:
 
 
 def _action(live: Live, action_id: str, value: str, *, in_view: bool) -> dict[str, Any]:
-    from bot.standin.driver import load_payload
+    from bot.offline.standin.driver import load_payload
 
     payload = load_payload("block_actions")
     action = {"action_id": action_id, "block_id": f"{ids.B_PROMPT_CHOICE_PREFIX}{value}", "type": "button",

@@ -11,12 +11,13 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from bot import slack_limits
+from bot.core import slack_limits
+from bot.offline.standin.driver import load_payload
+from bot.offline.standin.server import block_problems, view_problems
 from bot.slack_client import make_client
-from bot.standin.driver import load_payload
-from bot.standin.server import block_problems, view_problems
-from handlers import blocks, ids, limits
-from handlers import measures_blocks as mb
+from handlers import blocks, limits
+from handlers.blocks import ids
+from handlers.blocks import measures as mb
 from storage.models import Measure, Project
 from tests.conftest import Live
 from tests.helpers import CHANNEL, LEAD, start_project

@@ -12,7 +12,7 @@ import yaml
 from slack_bolt import App
 from sqlmodel import Session, select
 
-from handlers import ids
+from handlers.blocks import ids
 from storage.models import PdsaCycle, PdsaEntry, Project
 from tests.helpers import ANALYST, CHANNEL, LEAD, MIDWIFE, OTHER_CHANNEL, start_project
 from tests.test_manifest import ROOT, _matched, offline_app

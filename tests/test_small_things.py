@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from bot.prompts import STEPS, load_catalogue, parse_catalogue
-from handlers import prompts_blocks as pb
+from bot.core.prompts import STEPS, load_catalogue, parse_catalogue
+from handlers.blocks import prompts as pb
 
 
 def _header(blocks: list[dict[str, object]]) -> str:
@@ -41,7 +41,7 @@ def test_every_question_asked_before_a_test_is_labelled_plan() -> None:
 def test_an_unknown_step_is_refused_by_the_loader() -> None:
     import yaml
 
-    from bot.prompts import __file__ as prompts_init
+    from bot.core.prompts import __file__ as prompts_init
 
     data = yaml.safe_load(open(prompts_init.replace("__init__.py", "catalogue.yaml"), encoding="utf-8"))
     data["prompts"][0]["step"] = "evaluate"
@@ -105,9 +105,9 @@ def test_no_user_facing_text_says_s_in_brackets() -> None:
 
 
 def test_the_project_card_and_log_reply_use_singular_and_plural() -> None:
-    from bot.importing import ImportOutcome
+    from bot.services.measures import ImportOutcome
     from handlers import blocks
-    from handlers import measures_blocks as mb
+    from handlers.blocks import measures as mb
 
     project = {"id": 1, "name": "PPH", "aim": "Reduce PPH", "focus_groups": ["N"], "reference_group": "A",
                "channel_id": "C1", "target": "", "target_date": None}

@@ -19,8 +19,8 @@ import slack_bolt.adapter.socket_mode as bolt_socket_mode
 
 from bot import socket_mode
 from bot.cli import main
+from bot.offline.standin import StandIn
 from bot.runtime import Runtime
-from bot.standin import StandIn
 from tests.conftest import make_settings
 
 

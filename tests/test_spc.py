@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.equity.spc import (
+from bot.core.equity.spc import (
     SIGNAL_FEW_CROSSINGS,
     SIGNAL_LONG_RUN,
     SIGNAL_OUTSIDE_LIMITS,
@@ -24,7 +24,7 @@ from bot.equity.spc import (
     spc_for_groups,
     spc_for_series,
 )
-from bot.equity.types import Direction, SpcMethod
+from bot.core.equity.types import Direction, SpcMethod
 
 CASES = Path(__file__).parent / "cases" / "spc"
 TOL = 1e-6

@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import builtin_handlers
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot.standin import Driver, DriverError, ModalError, StandIn, render_transcript
+from bot.offline.standin import Driver, DriverError, ModalError, StandIn, render_transcript
 
 SECRET = "standin-test-secret"
 LEAD = "U0QILEAD01"
@@ -303,7 +303,7 @@ def _raw_api(standin: StandIn, method: str, body: dict[str, Any], token: str = "
 
 
 def test_payload_templates_are_bundled_and_identical() -> None:
-    bundled = Path(__file__).parents[1] / "bot" / "standin" / "payloads"
+    bundled = Path(__file__).parents[1] / "bot" / "offline" / "standin" / "payloads"
     names = sorted(p.name for p in PAYLOAD_DIR.glob("*.json"))
     assert names and names == sorted(p.name for p in bundled.glob("*.json"))
     for name in names:

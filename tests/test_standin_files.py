@@ -10,9 +10,9 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.standin import StandIn
-from bot.standin.driver import Driver, ModalError
-from bot.standin.server import BOT_USER_ID, DEFAULT_TOKEN, view_problems
+from bot.offline.standin import StandIn
+from bot.offline.standin.driver import Driver, ModalError
+from bot.offline.standin.server import BOT_USER_ID, DEFAULT_TOKEN, view_problems
 
 USER = "U0ANALYST1"
 

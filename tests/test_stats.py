@@ -1,4 +1,4 @@
-"""Tests for bot.equity.stats: the worked PPH example of equity-stats.md 4.6 and the edge cases around it."""
+"""Tests for bot.core.equity.stats: the worked PPH example of equity-stats.md 4.6 and the edge cases around it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from scipy.stats.contingency import relative_risk
 from statsmodels.stats.contingency_tables import Table2x2
 
-from bot.equity.stats import (
+from bot.core.equity.stats import (
     aggregation_check,
     balancing_check,
     best_group,
@@ -27,8 +27,8 @@ from bot.equity.stats import (
     power_two_proportions,
     wilson_interval,
 )
-from bot.equity.types import GroupCounts as G
-from bot.equity.types import GroupStat
+from bot.core.equity.types import GroupCounts as G
+from bot.core.equity.types import GroupStat
 
 LABELS = {"BME": "Black & ethnic minority", "A": "White"}
 BEFORE = [G("BME", 120, 1000), G("A", 50, 1000)]

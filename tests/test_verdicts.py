@@ -18,12 +18,12 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from bot.equity import analysis as an
-from bot.equity import wording
-from bot.equity.disclosure import DisclosurePolicy
-from bot.equity.stats import gap_change, group_stats_with_warnings
-from bot.equity.types import GroupCounts as G
-from handlers import equity_blocks as eb
+from bot.core.equity import analysis as an
+from bot.core.equity import wording
+from bot.core.equity.disclosure import DisclosurePolicy
+from bot.core.equity.stats import gap_change, group_stats_with_warnings
+from bot.core.equity.types import GroupCounts as G
+from handlers.blocks import equity as eb
 
 POLICY = DisclosurePolicy()
 TODAY = date(2025, 7, 10)
@@ -259,7 +259,7 @@ def test_every_report_argument_has_a_help_line() -> None:
 
 @pytest.mark.parametrize("end", [date(2025, 7, 1), date(2026, 12, 1)])
 def test_the_demo_headline_fits_in_80_words(end: date) -> None:
-    from bot.demo.equity import demo_rows
+    from bot.offline.demo.equity import demo_rows
 
     ca = channel(pd.DataFrame(demo_rows(end)), focus_groups=["N", "M", "P"], today=end)
     text = "\n".join(eb.headline_lines(ca, POLICY))

@@ -1,0 +1,1 @@
+"""The pure domain: no I/O, no Slack, no database, no clock."""
