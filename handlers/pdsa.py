@@ -204,25 +204,29 @@ def open_edit(
     client: WebClient, engine: Engine, *, team_id: str, cycle_id: int, trigger_id: str, user_id: str,
     channel_id: str, respond: Respond | None = None,
 ) -> None:
+    refusal: str | None = None
     with unit_of_work(engine) as session:
         cycle, project = _cycle_and_project(session, team_id=team_id, cycle_id=cycle_id)
         if cycle is None or project is None or project.id is None:
             return
         if cycle.status == "acted" and not repo.is_lead(session, project_id=project.id, user_id=user_id):
-            _ephemeral(client, channel=channel_id, user=user_id, respond=respond, text=(
+            refusal = (
                 f"PDSA {pdsa_repo.series_number(session, cycle=cycle)}.{cycle.ramp_step} is closed (the team has acted "
-                "on it). Only the project's leads can change a closed cycle; ask one of them."))
-            return
-        notice = None
-        if cycle.status == "acted":
-            notice = (":lock: This cycle is closed. Your changes are saved with the earlier values kept in its "
-                      "history, and posted in the cycle's thread.")
-        view = pb.plan_modal(
-            callback_id=ids.CB_PDSA_EDIT, groups=project_groups(project),
-            measures=_measure_infos(measures_repo.measures_for_project(session, project_id=project.id)),
-            initial=pdsa_repo.plan_snapshot(cycle), notice=notice,
-            metadata={"project_id": project.id, "channel_id": project.channel_id, "cycle_id": cycle.id},
-        )
+                "on it). Only the project's leads can change a closed cycle; ask one of them.")
+        else:
+            notice = None
+            if cycle.status == "acted":
+                notice = (":lock: This cycle is closed. Your changes are saved with the earlier values kept in its "
+                          "history, and posted in the cycle's thread.")
+            view = pb.plan_modal(
+                callback_id=ids.CB_PDSA_EDIT, groups=project_groups(project),
+                measures=_measure_infos(measures_repo.measures_for_project(session, project_id=project.id)),
+                initial=pdsa_repo.plan_snapshot(cycle), notice=notice,
+                metadata={"project_id": project.id, "channel_id": project.channel_id, "cycle_id": cycle.id},
+            )
+    if refusal is not None:
+        _ephemeral(client, channel=channel_id, user=user_id, respond=respond, text=refusal)
+        return
     client.views_open(trigger_id=trigger_id, view=view)
 
 
@@ -575,6 +579,7 @@ def open_study(
     client: WebClient, engine: Engine, *, team_id: str, cycle_id: int, trigger_id: str, user_id: str,
     channel_id: str, respond: Respond | None = None,
 ) -> None:
+    refusal: str | None = None
     with unit_of_work(engine) as session:
         cycle, project = _cycle_and_project(session, team_id=team_id, cycle_id=cycle_id)
         if cycle is None or project is None:
@@ -582,20 +587,23 @@ def open_study(
         info = cycle_info(session, cycle, today=_today(project))
         measure = _primary_measure(session, cycle)
         if measure is None:
-            _ephemeral(client, channel=channel_id, user=user_id, respond=respond, text=(
+            refusal = (
                 f"PDSA {info.ref} has no measure to study, so there are no data to compare with the predictions. "
                 f"Choose one with `/pdsa edit {info.ref}` (add it first with `/measure new` if the project has none), "
-                "then log data for the cycle's dates with `/measure log` or `/measure import`."))
-            return
-        groups = project_groups(project)
-        counts, periods, missing = pdsa_repo.window_counts(session, measure=measure, groups=groups,
-                                                           start=cycle.start_date, end=cycle.end_date)
-        missing_text = _missing_text(measure, cycle, periods, missing, bool(counts))
-        view = pb.study_modal(
-            info, measure=_measure_infos([measure])[0], groups=groups,
-            prefill={g: (c.numerator, c.denominator) for g, c in counts.items()}, missing_text=missing_text,
-            metadata={"cycle_id": cycle_id, "measure_id": measure.id},
-        )
+                "then log data for the cycle's dates with `/measure log` or `/measure import`.")
+        else:
+            groups = project_groups(project)
+            counts, periods, missing = pdsa_repo.window_counts(session, measure=measure, groups=groups,
+                                                               start=cycle.start_date, end=cycle.end_date)
+            missing_text = _missing_text(measure, cycle, periods, missing, bool(counts))
+            view = pb.study_modal(
+                info, measure=_measure_infos([measure])[0], groups=groups,
+                prefill={g: (c.numerator, c.denominator) for g, c in counts.items()}, missing_text=missing_text,
+                metadata={"cycle_id": cycle_id, "measure_id": measure.id},
+            )
+    if refusal is not None:
+        _ephemeral(client, channel=channel_id, user=user_id, respond=respond, text=refusal)
+        return
     client.views_open(trigger_id=trigger_id, view=view)
 
 
@@ -782,20 +790,24 @@ def open_act(
     client: WebClient, engine: Engine, *, team_id: str, cycle_id: int, trigger_id: str, user_id: str,
     channel_id: str, respond: Respond | None = None,
 ) -> None:
+    refusal: str | None = None
     with unit_of_work(engine) as session:
         cycle, project = _cycle_and_project(session, team_id=team_id, cycle_id=cycle_id)
         if cycle is None or project is None or project.id is None:
             return
         if cycle.status == "acted" and not repo.is_lead(session, project_id=project.id, user_id=user_id):
-            _ephemeral(client, channel=channel_id, user=user_id, respond=respond, text=(
-                "The team has already acted on this cycle; only the project's leads can change a closed cycle."))
-            return
-        info = cycle_info(session, cycle, today=_today(project))
-        measure = _primary_measure(session, cycle)
-        study = pdsa_repo.latest_study(session, cycle_id=cycle_id)
-        harm = [str(h) for h in ((study.data or {}).get("harm") or [])] if study is not None else []
-        view = pb.act_modal(info, measure_name=measure.name if measure else None, metadata={"cycle_id": cycle_id},
-                            harm=harm)
+            refusal = (
+                "The team has already acted on this cycle; only the project's leads can change a closed cycle.")
+        else:
+            info = cycle_info(session, cycle, today=_today(project))
+            measure = _primary_measure(session, cycle)
+            study = pdsa_repo.latest_study(session, cycle_id=cycle_id)
+            harm = [str(h) for h in ((study.data or {}).get("harm") or [])] if study is not None else []
+            view = pb.act_modal(info, measure_name=measure.name if measure else None, metadata={"cycle_id": cycle_id},
+                                harm=harm)
+    if refusal is not None:
+        _ephemeral(client, channel=channel_id, user=user_id, respond=respond, text=refusal)
+        return
     client.views_open(trigger_id=trigger_id, view=view)
 
 

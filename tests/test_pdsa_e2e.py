@@ -483,3 +483,34 @@ def test_one_numbering_on_the_card_list_and_errors(live: Any) -> None:
     live.driver.slash("/pdsa", "show 9", user=LEAD, channel=CHANNEL)
     error = last_ephemeral(live, LEAD, seen)
     assert "1.1, 2.1" in error and "cycle 1" not in error.lower().replace("pdsa cycle", "")
+
+
+def test_a_study_is_acknowledged_before_it_is_scored(live: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slack waits 3 seconds for the acknowledgement: the form is validated, acknowledged, and only then scored,
+    checked for harm and saved (while scoring is held back here, the submission has already been answered)."""
+    import threading
+
+    from bot.core import pdsa as core_pdsa
+
+    start_project(live)
+    measures = seed(live.engine)
+    plan(live, measures)
+    live.standin.wait_for(lambda: cycles(live.engine)[0].card_ts)
+    scoring, release = threading.Event(), threading.Event()
+    real_score_all = core_pdsa.score_all
+
+    def held_back(*args: Any, **kwargs: Any) -> Any:
+        scoring.set()
+        release.wait(20)
+        return real_score_all(*args, **kwargs)
+
+    monkeypatch.setattr(core_pdsa, "score_all", held_back)
+    try:
+        _, response = study(live)  # returns when the bot has acknowledged the submission
+        assert not response.body
+        assert scoring.wait(10)
+        assert entries(live.engine, "study") == []  # acknowledged while the scoring is still running
+    finally:
+        release.set()
+    wait_thread(live, "Predicted against observed")
+    assert len(entries(live.engine, "study")) == 1
