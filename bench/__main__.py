@@ -14,7 +14,10 @@ BENCHMARKS = [
     ("Record-level import of 1,000,000 rows (issue 3)", "bench.bench_import"),
     ("Chart rendering against a bare matplotlib figure (issue 4)", "bench.bench_charts"),
     ("Analysis and chart from command to completed upload (issue 4)", "bench.bench_equity"),
-    ("1,000 projects' prompts due in the same minute, 10% 429s, killed and restarted (issue 6)", "bench.bench_prompts"),
+    (
+        "1,000 projects' prompts due in the same minute, 10% 429s, killed and restarted (issue 6)",
+        "bench.bench_prompts",
+    ),
 ]
 
 

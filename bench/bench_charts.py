@@ -22,19 +22,39 @@ from bot.core.equity.types import SpcPoint, SpcResult, SpcSummary
 
 CODES = ("A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "L", "M", "N", "P", "R", "S", "Z", "99")
 LABELS = {
-    "A": "White - British", "B": "White - Irish", "C": "White - Any other White background",
-    "D": "Mixed - White and Black Caribbean", "E": "Mixed - White and Black African",
-    "F": "Mixed - White and Asian", "G": "Mixed - Any other mixed background",
-    "H": "Asian or Asian British - Indian", "J": "Asian or Asian British - Pakistani",
-    "K": "Asian or Asian British - Bangladeshi", "L": "Asian or Asian British - Any other Asian background",
-    "M": "Black or Black British - Caribbean", "N": "Black or Black British - African",
-    "P": "Black or Black British - Any other Black background", "R": "Other Ethnic Groups - Chinese",
-    "S": "Other Ethnic Groups - Any other ethnic group", "Z": "Not stated", "99": "Not known",
+    "A": "White - British",
+    "B": "White - Irish",
+    "C": "White - Any other White background",
+    "D": "Mixed - White and Black Caribbean",
+    "E": "Mixed - White and Black African",
+    "F": "Mixed - White and Asian",
+    "G": "Mixed - Any other mixed background",
+    "H": "Asian or Asian British - Indian",
+    "J": "Asian or Asian British - Pakistani",
+    "K": "Asian or Asian British - Bangladeshi",
+    "L": "Asian or Asian British - Any other Asian background",
+    "M": "Black or Black British - Caribbean",
+    "N": "Black or Black British - African",
+    "P": "Black or Black British - Any other Black background",
+    "R": "Other Ethnic Groups - Chinese",
+    "S": "Other Ethnic Groups - Any other ethnic group",
+    "Z": "Not stated",
+    "99": "Not known",
 }
 
 
-def synthetic_pchart(code: str, *, start: date, n: int, step_days: int, denominator: int, rate: float,
-                     shift_at: int | None = None, shift_to: float | None = None, seed: int = 0) -> SpcResult:
+def synthetic_pchart(
+    code: str,
+    *,
+    start: date,
+    n: int,
+    step_days: int,
+    denominator: int,
+    rate: float,
+    shift_at: int | None = None,
+    shift_to: float | None = None,
+    seed: int = 0,
+) -> SpcResult:
     """A p-chart for one group with per-period limits and MDC-style labels ("lower is better")."""
     rng = np.random.default_rng(seed)
     dens = np.maximum(rng.poisson(denominator, n), 1)
@@ -54,18 +74,29 @@ def synthetic_pchart(code: str, *, start: date, n: int, step_days: int, denomina
             variation, signals = "special_cause_concern", ["Above UCL"]
         elif value < lcl:
             variation, signals = "special_cause_improvement", ["Below LCL"]
-        points.append(SpcPoint(period=start + timedelta(days=step_days * i), value=value, centre=p_bar,
-                               lower=lcl, upper=ucl, signals=signals, variation=variation,
-                               numerator=int(nums[i]), denominator=int(dens[i])))
+        points.append(
+            SpcPoint(
+                period=start + timedelta(days=step_days * i),
+                value=value,
+                centre=p_bar,
+                lower=lcl,
+                upper=ucl,
+                signals=signals,
+                variation=variation,
+                numerator=int(nums[i]),
+                denominator=int(dens[i]),
+            )
+        )
     # Mark a 7-point shift above the centre as concern, as MDC would.
     run = 0
     for i, p in enumerate(points):
         run = run + 1 if (p.value or 0) > p_bar else 0
         if run >= 7:
-            for q in points[i - run + 1: i + 1]:
+            for q in points[i - run + 1 : i + 1]:
                 q.variation = "special_cause_concern"
-    return SpcResult(group=code, method="p", points=points,
-                     summary=SpcSummary(n_points=n, trial_limits=n < 13))
+    return SpcResult(
+        group=code, method="p", points=points, summary=SpcSummary(n_points=n, trial_limits=n < 13)
+    )
 
 
 def weekly_results(n_weeks: int = 156, groups: tuple[str, ...] = CODES) -> list[SpcResult]:
@@ -73,9 +104,19 @@ def weekly_results(n_weeks: int = 156, groups: tuple[str, ...] = CODES) -> list[
     out = []
     for k, code in enumerate(groups):
         den = 400 if code == "A" else max(30, 160 - 9 * k)
-        out.append(synthetic_pchart(code, start=start, n=n_weeks, step_days=7, denominator=den,
-                                    rate=0.08 + 0.004 * k, seed=k,
-                                    shift_at=n_weeks - 12 if code == "N" else None, shift_to=0.2))
+        out.append(
+            synthetic_pchart(
+                code,
+                start=start,
+                n=n_weeks,
+                step_days=7,
+                denominator=den,
+                rate=0.08 + 0.004 * k,
+                seed=k,
+                shift_at=n_weeks - 12 if code == "N" else None,
+                shift_to=0.2,
+            )
+        )
     return out
 
 
@@ -110,16 +151,27 @@ def main() -> None:
     suppressed = {"P": {results[0].points[i].period for i in range(0, 156, 5)}}
 
     def chart(max_groups: int) -> Callable[[], object]:
-        return lambda: group_timeseries(results, measure_name="PPH ≥1500 mL", kind="proportion", reference="A",
-                                        labels=LABELS, suppressed=suppressed, max_groups=max_groups)
+        return lambda: group_timeseries(
+            results,
+            measure_name="PPH ≥1500 mL",
+            kind="proportion",
+            reference="A",
+            labels=LABELS,
+            suppressed=suppressed,
+            max_groups=max_groups,
+        )
 
     bare, bare_cpu = time_it(lambda: bare_figure(results), args.repeats)
-    print(f"bare Figure, {len(results)} lines x 156 points: {bare * 1000:7.1f} ms wall, {bare_cpu * 1000:7.1f} ms CPU "
-          f"(median of {args.repeats})")
+    print(
+        f"bare Figure, {len(results)} lines x 156 points: {bare * 1000:7.1f} ms wall, {bare_cpu * 1000:7.1f} ms CPU "
+        f"(median of {args.repeats})"
+    )
     for max_groups in (6, 18):
         ours, ours_cpu = time_it(chart(max_groups), args.repeats)
-        print(f"group_timeseries, 18 groups, {max_groups:2d} panels: {ours * 1000:7.1f} ms wall, "
-              f"{ours_cpu * 1000:7.1f} ms CPU; ratio {ours / bare:.2f}x wall, {ours_cpu / bare_cpu:.2f}x CPU")
+        print(
+            f"group_timeseries, 18 groups, {max_groups:2d} panels: {ours * 1000:7.1f} ms wall, "
+            f"{ours_cpu * 1000:7.1f} ms CPU; ratio {ours / bare:.2f}x wall, {ours_cpu / bare_cpu:.2f}x CPU"
+        )
 
 
 if __name__ == "__main__":

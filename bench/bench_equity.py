@@ -51,8 +51,15 @@ def weekly_rows(weeks: int = 156, seed: int = 11) -> list[dict[str, Any]]:
             births = 70 if code == "A" else max(4, 22 - k)
             d = int(rng.poisson(births))
             rate = 0.05 if code in ("A", "B", "C") else 0.10
-            rows.append({"period": start + timedelta(weeks=w), "group": code,
-                         "numerator": int(rng.binomial(d, rate)), "denominator": d, "value": None})
+            rows.append(
+                {
+                    "period": start + timedelta(weeks=w),
+                    "group": code,
+                    "numerator": int(rng.binomial(d, rate)),
+                    "denominator": d,
+                    "value": None,
+                }
+            )
     return rows
 
 
@@ -62,8 +69,14 @@ def pct(samples: list[float], q: float) -> float:
 
 def start_stack(db: Path) -> tuple[StandIn, Runtime, Driver]:
     standin = StandIn().start()
-    settings = load_settings(_env_file=None, slack_bot_token="xoxb-standin", slack_signing_secret=SECRET,
-                             slack_api_url=standin.api_url, database_url=f"sqlite:///{db}", mfi_scheduler=False)
+    settings = load_settings(
+        _env_file=None,
+        slack_bot_token="xoxb-standin",
+        slack_signing_secret=SECRET,
+        slack_api_url=standin.api_url,
+        database_url=f"sqlite:///{db}",
+        mfi_scheduler=False,
+    )
     runtime = Runtime.build(settings, port=0, host="127.0.0.1", single_instance=False)
     runtime.start()
     return standin, runtime, Driver(standin, runtime.events_url, SECRET)
@@ -71,9 +84,15 @@ def start_stack(db: Path) -> tuple[StandIn, Runtime, Driver]:
 
 def create_project(standin: StandIn, driver: Driver) -> None:
     view = driver.slash("/mfi", "new", user=LEAD, channel=CHANNEL).wait_view()
-    driver.submit_view(view["id"], {"project_name": "Bench project", "project_aim":
-                                    "Reduce PPH among Black women from 12% to 6% by March 2027",
-                                    "project_focus_groups": ["N", "M"]}, user=LEAD)
+    driver.submit_view(
+        view["id"],
+        {
+            "project_name": "Bench project",
+            "project_aim": "Reduce PPH among Black women from 12% to 6% by March 2027",
+            "project_focus_groups": ["N", "M"],
+        },
+        user=LEAD,
+    )
     standin.wait_for(lambda: standin.last_message(CHANNEL))
 
 
@@ -85,8 +104,9 @@ def end_to_end(standin: StandIn, driver: Driver, runs: int) -> tuple[list[float]
         t0 = time.time()
         driver.slash("/equity", NAME, user=LEAD, channel=CHANNEL)
         t_ack = time.time()
-        call = standin.wait_for(lambda b=before_calls: standin.calls("files.completeUploadExternal")[b:] or None,
-                                timeout=60)[0]
+        call = standin.wait_for(
+            lambda b=before_calls: standin.calls("files.completeUploadExternal")[b:] or None, timeout=60
+        )[0]
         standin.wait_for(lambda b=before_msgs: len(standin.messages(CHANNEL)) > b + 1 or None, timeout=60)
         t_done = time.time()
         acks.append(t_ack - t0)
@@ -96,9 +116,17 @@ def end_to_end(standin: StandIn, driver: Driver, runs: int) -> tuple[list[float]
 
 
 def chart_vs_bare(rows: list[dict[str, Any]], runs: int) -> tuple[list[float], list[float], int, int]:
-    ca = an.analyse_for_channel(pd.DataFrame(rows), kind="proportion", direction="lower", reference="A",
-                                focus_groups=["N", "M"], period="week", policy=DisclosurePolicy(),
-                                today=date(2025, 1, 6), name=NAME)
+    ca = an.analyse_for_channel(
+        pd.DataFrame(rows),
+        kind="proportion",
+        direction="lower",
+        reference="A",
+        focus_groups=["N", "M"],
+        period="week",
+        policy=DisclosurePolicy(),
+        today=date(2025, 1, 6),
+        name=NAME,
+    )
     results = list(ca.analysis.spc.values())
     ours, bare = [], []
     equity.render(ca, "groups", DisclosurePolicy(), 3)
@@ -117,9 +145,17 @@ def analysis_only(rows: list[dict[str, Any]], runs: int) -> list[float]:
     out = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        an.analyse_for_channel(pd.DataFrame(rows), kind="proportion", direction="lower", reference="A",
-                               focus_groups=["N", "M"], period="week", policy=DisclosurePolicy(),
-                               today=date(2025, 1, 6), name=NAME)
+        an.analyse_for_channel(
+            pd.DataFrame(rows),
+            kind="proportion",
+            direction="lower",
+            reference="A",
+            focus_groups=["N", "M"],
+            period="week",
+            policy=DisclosurePolicy(),
+            today=date(2025, 1, 6),
+            name=NAME,
+        )
         out.append(time.perf_counter() - t0)
     return out
 
@@ -134,8 +170,15 @@ def main() -> None:
         try:
             create_project(standin, driver)
             with unit_of_work(runtime.engine) as session:
-                seed_measure(session, team_id="T0MFIAR01", channel_id=CHANNEL, user_id=LEAD, rows=rows, name=NAME,
-                             period="week")
+                seed_measure(
+                    session,
+                    team_id="T0MFIAR01",
+                    channel_id=CHANNEL,
+                    user_id=LEAD,
+                    rows=rows,
+                    name=NAME,
+                    period="week",
+                )
             acks, uploads, posted = end_to_end(standin, driver, args.runs)
             violations = list(standin.violations)
         finally:
@@ -145,10 +188,14 @@ def main() -> None:
     analysis = analysis_only(rows, args.runs)
 
     def row(label: str, samples: list[float]) -> str:
-        return (f"{label:<46} {statistics.median(samples) * 1000:9.0f} {pct(samples, 95) * 1000:9.0f} "
-                f"{max(samples) * 1000:9.0f}")
+        return (
+            f"{label:<46} {statistics.median(samples) * 1000:9.0f} {pct(samples, 95) * 1000:9.0f} "
+            f"{max(samples) * 1000:9.0f}"
+        )
 
-    print(f"\n/equity on 156 weeks x {len(CODES)} groups ({len(rows):,} data points), {args.runs} runs, SQLite")
+    print(
+        f"\n/equity on 156 weeks x {len(CODES)} groups ({len(rows):,} data points), {args.runs} runs, SQLite"
+    )
     print(f"{'':<46} {'median ms':>9} {'p95 ms':>9} {'max ms':>9}")
     print(row("slash command answered (ack)", acks))
     print(row("command -> files.completeUploadExternal", uploads))
@@ -158,9 +205,11 @@ def main() -> None:
     print(row(f"bare Figure, same size, {lines} lines x {points} points", bare))
     ratio = statistics.median(ours) / statistics.median(bare)
     goal_e2e = statistics.median(uploads) < 1.0
-    print(f"\nchart / bare figure: {ratio:.2f}x (goal <= 2x: {'met' if ratio <= 2 else 'NOT met'}); "
-          f"median command -> upload {statistics.median(uploads) * 1000:.0f} ms "
-          f"(goal < 1000 ms: {'met' if goal_e2e else 'NOT met'})")
+    print(
+        f"\nchart / bare figure: {ratio:.2f}x (goal <= 2x: {'met' if ratio <= 2 else 'NOT met'}); "
+        f"median command -> upload {statistics.median(uploads) * 1000:.0f} ms "
+        f"(goal < 1000 ms: {'met' if goal_e2e else 'NOT met'})"
+    )
     if violations:
         print("stand-in violations:", *violations, sep="\n  ")
 

@@ -16,11 +16,30 @@ import numpy as np
 import pandas as pd
 
 SPELLINGS = [
-    "A", "a", "White British", "White - British", "White: English, Welsh, Scottish, Northern Irish or British",
-    "N", "Black African", "african", "Black or Black British - African",
+    "A",
+    "a",
+    "White British",
+    "White - British",
+    "White: English, Welsh, Scottish, Northern Irish or British",
+    "N",
+    "Black African",
+    "african",
+    "Black or Black British - African",
     "Black, Black British, Black Welsh, Caribbean or African: African",
-    "M", "Black Caribbean", "H", "Indian", "Pakistani", "C", "Any other White background", "T",
-    "Z", "Not stated", "", "99", "not known", "NULL",
+    "M",
+    "Black Caribbean",
+    "H",
+    "Indian",
+    "Pakistani",
+    "C",
+    "Any other White background",
+    "T",
+    "Z",
+    "Not stated",
+    "",
+    "99",
+    "not known",
+    "NULL",
 ]
 JUNK = ["BAME", "??", "BME", "Other"]
 REPEATS = 3  # timings per child process; the best is kept
@@ -86,7 +105,10 @@ def measure(kind: str, path: Path) -> dict[str, float]:
     root = Path(__file__).resolve().parent.parent
     output = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--path", str(path)],
-        check=True, capture_output=True, text=True, cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=root,
     ).stdout
     result: dict[str, float] = json.loads(output.strip().splitlines()[-1])
     return result
@@ -105,7 +127,9 @@ def main() -> None:
         path = Path(folder) / "records.csv"
         began = time.perf_counter()
         generate(path, args.rows)
-        print(f"Generated {args.rows:,} rows ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - began:.1f} s")
+        print(
+            f"Generated {args.rows:,} rows ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - began:.1f} s"
+        )
         # Alternate the two children so a burst of load on a shared machine hits both alike.
         runs: dict[str, list[dict[str, float]]] = {"floor": [], "import": []}
         for _ in range(ROUNDS):
@@ -115,10 +139,16 @@ def main() -> None:
         ours = min(runs["import"], key=lambda r: r["seconds"])
     ratio = ours["seconds"] / floor["seconds"]
     print(f"{f'run (best of {REPEATS} x {ROUNDS})':<38}{'seconds':>9}{'peak MB':>10}{'groups':>8}")
-    print(f"{'pandas floor: read_csv + week groupby':<38}{floor['seconds']:>9.3f}{floor['peak_mb']:>10.0f}"
-          f"{floor['groups']:>8.0f}")
-    print(f"{'read_extract(period=week)':<38}{ours['seconds']:>9.3f}{ours['peak_mb']:>10.0f}{ours['groups']:>8.0f}")
-    print(f"ratio import/floor: {ratio:.2f} (goal <= 1.5); import peak memory {ours['peak_mb']:.0f} MB (goal < 1024)")
+    print(
+        f"{'pandas floor: read_csv + week groupby':<38}{floor['seconds']:>9.3f}{floor['peak_mb']:>10.0f}"
+        f"{floor['groups']:>8.0f}"
+    )
+    print(
+        f"{'read_extract(period=week)':<38}{ours['seconds']:>9.3f}{ours['peak_mb']:>10.0f}{ours['groups']:>8.0f}"
+    )
+    print(
+        f"ratio import/floor: {ratio:.2f} (goal <= 1.5); import peak memory {ours['peak_mb']:.0f} MB (goal < 1024)"
+    )
 
 
 if __name__ == "__main__":

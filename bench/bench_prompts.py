@@ -36,15 +36,30 @@ def seed(database_url: str, channels: list[str]) -> None:
     upgrade(engine)
     with unit_of_work(engine) as session:
         for channel in channels:
-            project = Project(team_id="T0MFIAR01", channel_id=channel, name=f"Project {channel}",
-                              aim="Reduce PPH among Black women", focus_groups=["N", "M"], created_by="U0QILEAD01",
-                              created_at=DUE - timedelta(days=3))
+            project = Project(
+                team_id="T0MFIAR01",
+                channel_id=channel,
+                name=f"Project {channel}",
+                aim="Reduce PPH among Black women",
+                focus_groups=["N", "M"],
+                created_by="U0QILEAD01",
+                created_at=DUE - timedelta(days=3),
+            )
             session.add(project)
             session.flush()
             assert project.id is not None
             for kind in ("team_prompt", "partner_prompt", "lead_nudge"):
-                session.add(Schedule(project_id=project.id, team_id="T0MFIAR01", kind=kind, weekdays=[0], hour=10,
-                                     paused=kind != "team_prompt", updated_at=DUE - timedelta(days=3)))
+                session.add(
+                    Schedule(
+                        project_id=project.id,
+                        team_id="T0MFIAR01",
+                        kind=kind,
+                        weekdays=[0],
+                        hour=10,
+                        paused=kind != "team_prompt",
+                        updated_at=DUE - timedelta(days=3),
+                    )
+                )
     engine.dispose()
 
 
@@ -64,25 +79,52 @@ def child(database_url: str, api_url: str, now: str) -> None:
         config=DeliveryConfig(workers=WORKERS, stale_after=timedelta(seconds=STALE_SECONDS)),
     )
     report = scheduler.run_due(when)
-    print(json.dumps({"posted": report.posted, "retried": report.retried, "pending": report.pending,
-                      "failed": report.failed, "missed": report.missed, "taken": report.taken,
-                      "adopted": report.adopted}), flush=True)
+    print(
+        json.dumps(
+            {
+                "posted": report.posted,
+                "retried": report.retried,
+                "pending": report.pending,
+                "failed": report.failed,
+                "missed": report.missed,
+                "taken": report.taken,
+                "adopted": report.adopted,
+            }
+        ),
+        flush=True,
+    )
 
 
 def spawn(database_url: str, api_url: str, now: datetime, log: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "--child", "--db", database_url, "--api", api_url,
-         "--now", now.isoformat()],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            "--db",
+            database_url,
+            "--api",
+            api_url,
+            "--now",
+            now.isoformat(),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
     )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--projects", type=int, default=1000)
-    parser.add_argument("--kill-after", type=int, default=300, help="SIGKILL the first process after this many posts")
+    parser.add_argument(
+        "--kill-after", type=int, default=300, help="SIGKILL the first process after this many posts"
+    )
     parser.add_argument("--rate-limited", type=float, default=0.1, help="fraction of calls answered 429")
-    parser.add_argument("--postgres", action="store_true", help="use a throwaway PostgreSQL cluster, not SQLite")
+    parser.add_argument(
+        "--postgres", action="store_true", help="use a throwaway PostgreSQL cluster, not SQLite"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--api", help=argparse.SUPPRESS)
@@ -149,19 +191,31 @@ def main() -> int:
     rows = [
         ("projects (one channel each)", f"{args.projects:,}"),
         ("database", "PostgreSQL (throwaway)" if args.postgres else "SQLite file"),
-        ("calls answered 429", f"{refused:,} of {len(calls):,} chat.postMessage ({refused / max(len(calls), 1):.0%})"),
+        (
+            "calls answered 429",
+            f"{refused:,} of {len(calls):,} chat.postMessage ({refused / max(len(calls), 1):.0%})",
+        ),
         ("first process SIGKILLed after", f"{killed_at:,} posts, {killed_after:.1f} s"),
-        ("restarted process", f"{report['posted']:,} posted, {report['retried']:,} stale claims retried "
-                              f"({report['adopted']:,} found already posted by read-back), "
-                              f"{report['taken']:,} already done"),
+        (
+            "restarted process",
+            f"{report['posted']:,} posted, {report['retried']:,} stale claims retried "
+            f"({report['adopted']:,} found already posted by read-back), "
+            f"{report['taken']:,} already done",
+        ),
         ("history reads (recovery only)", f"{len(standin.calls('conversations.history')):,}"),
-        ("spawn to first post", f"{first_post:.1f} s first process, {second_post:.1f} s restarted (start-up + planning)"),
+        (
+            "spawn to first post",
+            f"{first_post:.1f} s first process, {second_post:.1f} s restarted (start-up + planning)",
+        ),
         ("posts made", f"{sum(counts.values()):,}"),
         ("duplicates (goal 0)", f"{duplicates:,}"),
         ("losses (goal 0)", f"{losses:,}"),
         ("failed / left to retry", f"{report['failed']:,} / {report['pending']:,}"),
         ("total time, both processes", f"{total:.1f} s ({sum(counts.values()) / total:.0f} posts/s)"),
-        ("floor from 429 waits alone", f"{floor:.1f} s ({refused:,} x >=1 s Retry-After / {WORKERS} workers)"),
+        (
+            "floor from 429 waits alone",
+            f"{floor:.1f} s ({refused:,} x >=1 s Retry-After / {WORKERS} workers)",
+        ),
         ("Slack's per-channel limit", "1 msg/s/channel: not binding, one post per channel"),
     ]
     width = max(len(k) for k, _ in rows)

@@ -44,10 +44,14 @@ LISTENER_THREADS = 32
 
 def create_app(settings: Settings, engine: Engine, *, client: WebClient | None = None) -> App:
     """The production App: tokens from settings, every Web API call through our client factory."""
-    signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    signing_secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    )
     if settings.oauth_enabled:
         assert settings.slack_client_id and settings.slack_client_secret
-        installation_store = ReinstallAwareInstallationStore(client_id=settings.slack_client_id, engine=engine)
+        installation_store = ReinstallAwareInstallationStore(
+            client_id=settings.slack_client_id, engine=engine
+        )
         app = App(
             signing_secret=signing_secret,
             client=client or make_client(settings.slack_api_url),
@@ -61,7 +65,9 @@ def create_app(settings: Settings, engine: Engine, *, client: WebClient | None =
                 state_store=SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=engine),
                 install_path="/slack/install",
                 redirect_uri_path="/slack/oauth_redirect",
-                redirect_uri=f"{settings.mfi_public_url.rstrip('/')}/slack/oauth_redirect" if settings.mfi_public_url else None,
+                redirect_uri=f"{settings.mfi_public_url.rstrip('/')}/slack/oauth_redirect"
+                if settings.mfi_public_url
+                else None,
             ),
         )
         # No app.enable_token_revocation_listeners(): Bolt runs only the first listener matching an event, so
@@ -84,8 +90,12 @@ def client_factory_for(settings: Settings, engine: Engine) -> ClientFactory:
         assert settings.slack_client_id
         store = SQLAlchemyInstallationStore(client_id=settings.slack_client_id, engine=engine)
         secret = settings.slack_client_secret.get_secret_value() if settings.slack_client_secret else None
-        return ClientFactory(settings.slack_api_url, installation_store=store, client_id=settings.slack_client_id,
-                             client_secret=secret)
+        return ClientFactory(
+            settings.slack_api_url,
+            installation_store=store,
+            client_id=settings.slack_client_id,
+            client_secret=secret,
+        )
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return ClientFactory(settings.slack_api_url, bot_token=token)
 
@@ -122,7 +132,9 @@ def configure(app: App, engine: Engine, *, factory: ClientFactory, settings: Set
         # Buttons on the Home tab and in modals come without a response_url, so Bolt's respond() would raise;
         # replies then go to the person directly (ephemeral in the channel if there is one, else their DM).
         if body.get("type") == "block_actions" and not body.get("response_url") and context.user_id:
-            context["respond"] = DirectRespond(context.client, user=context.user_id, channel=context.channel_id)
+            context["respond"] = DirectRespond(
+                context.client, user=context.user_id, channel=context.channel_id
+            )
         next()
 
     @app.middleware
@@ -132,8 +144,11 @@ def configure(app: App, engine: Engine, *, factory: ClientFactory, settings: Set
         if body.get("type") == "view_submission" and isinstance(view, dict):
             errors = limits.length_errors(view)
             if errors:
-                return BoltResponse(status=200, body=json.dumps({"response_action": "errors", "errors": errors}),
-                                    headers={"Content-Type": "application/json; charset=utf-8"})
+                return BoltResponse(
+                    status=200,
+                    body=json.dumps({"response_action": "errors", "errors": errors}),
+                    headers={"Content-Type": "application/json; charset=utf-8"},
+                )
         next()
         return None
 
@@ -159,9 +174,11 @@ def configure(app: App, engine: Engine, *, factory: ClientFactory, settings: Set
         if getattr(error, access.NOTHING_SAVED, False):
             what = "Sorry, something went wrong on our side and nothing was changed. Please try again"
         else:
-            what = ("Sorry, something went wrong on our side before I could finish, so part of what you asked may "
-                    "have been saved: `/mfi status` in the project's channel shows where things stand. "
-                    "Check before trying again")
+            what = (
+                "Sorry, something went wrong on our side before I could finish, so part of what you asked may "
+                "have been saved: `/mfi status` in the project's channel shows where things stand. "
+                "Check before trying again"
+            )
         text = f"{what}; if it keeps happening, tell your Slack admin (reference {reference})."
         channel, user = _where(body)
         if not user or body.get("type") == "event_callback":
@@ -184,7 +201,9 @@ def configure(app: App, engine: Engine, *, factory: ClientFactory, settings: Set
 class FittingRespond(Respond):
     """Bolt's respond() with the same cut to Slack's limits as every other message (bot/core/slack_limits.py)."""
 
-    def __call__(self, text: str | dict[str, Any] = "", blocks: Any = None, *args: Any, **kwargs: Any) -> WebhookResponse:
+    def __call__(
+        self, text: str | dict[str, Any] = "", blocks: Any = None, *args: Any, **kwargs: Any
+    ) -> WebhookResponse:
         if isinstance(text, dict):
             return super().__call__(slack_limits.fit_arguments("chat.postMessage", text), *args, **kwargs)
         fitted = slack_limits.fit_arguments("chat.postMessage", {"text": text, "blocks": blocks})
@@ -206,7 +225,9 @@ class DirectRespond(Respond):
         if text or blocks:  # delete_original / replace_original alone: there is no original message to change
             try:
                 if self.channel and self.channel[:1] in ("C", "G"):
-                    self.client.chat_postEphemeral(channel=self.channel, user=self.user, text=text, blocks=blocks)
+                    self.client.chat_postEphemeral(
+                        channel=self.channel, user=self.user, text=text, blocks=blocks
+                    )
                 else:
                     self.client.chat_postMessage(channel=self.user, text=text, blocks=blocks)
             except SlackApiError as exc:

@@ -31,7 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from bot.version import app_version
 
-    parser = argparse.ArgumentParser(prog="mfi-ar", description="The Anti-Racism Model for Improvement Slack bot.")
+    parser = argparse.ArgumentParser(
+        prog="mfi-ar", description="The Anti-Racism Model for Improvement Slack bot."
+    )
     parser.add_argument("--version", action="version", version=f"mfi-ar {app_version()}")
     sub = parser.add_subparsers(dest="command")
 
@@ -42,12 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="demo-output", help="where to write the transcript and charts")
     demo.set_defaults(func=cmd_demo)
 
-    sub.add_parser("migrate", help="apply every database migration and exit (same as: db upgrade)").set_defaults(
-        func=cmd_db_upgrade
+    sub.add_parser(
+        "migrate", help="apply every database migration and exit (same as: db upgrade)"
+    ).set_defaults(func=cmd_db_upgrade)
+    health = sub.add_parser(
+        "health", help="ask a running server's GET /healthz; exit 0 only if it answers healthy"
     )
-    health = sub.add_parser("health", help="ask a running server's GET /healthz; exit 0 only if it answers healthy")
     health.add_argument("--url", default=None, help="default: http://127.0.0.1:$PORT/healthz")
-    health.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer (default 5)")
+    health.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds to wait for the answer (default 5)"
+    )
     health.set_defaults(func=cmd_health)
 
     db = sub.add_parser("db", help="database migrations")
@@ -63,34 +69,84 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_import)
 
     report = sub.add_parser("report", help="run the equity analysis on a file (local output, not rounded)")
-    report.add_argument("file", help="the CSV or XLSX extract (aggregated counts, values, or one row per record)")
-    report.add_argument("--direction", choices=["higher", "lower", "neither"], default="lower",
-                        help="which way is better for this measure (default: lower)")
-    report.add_argument("--reference", default="A",
-                        help="reference group: an NHS code (default A, White British), HL:<group>, BEST or OTHERS")
-    report.add_argument("--spc", choices=["mdc", "p", "run"], default=None,
-                        help="SPC chart: p-chart (default for counts), mdc XmR (default for values) or run chart")
-    report.add_argument("--rebase", action="append", default=[], metavar="[GROUP=]DATE",
-                        help="start new SPC limits on DATE (YYYY-MM-DD or a period such as 2024/25 Q2), for every "
-                             "group or one; repeatable")
-    report.add_argument("--fix-after", type=int, default=None, metavar="N",
-                        help="base each segment's SPC limits on its first N points (N >= 12) and judge later points against them")
-    report.add_argument("--target", type=float, default=None,
-                        help="SPC target line (a percentage for proportions, e.g. 6, or the value's own unit)")
-    report.add_argument("--no-screen", action="store_true",
-                        help="keep very large moving ranges when sizing XmR limits (screened out by default)")
-    report.add_argument("--from", dest="date_from", default=None, metavar="PERIOD",
-                        help="leave out periods before this one: a date (YYYY-MM-DD) or a period such as 2024/25 Q1")
-    report.add_argument("--to", dest="date_to", default=None, metavar="PERIOD",
-                        help="leave out periods after this one: a date (YYYY-MM-DD) or a period such as 2024/25 Q4")
-    report.add_argument("--period", choices=["auto", "day", "week", "month", "quarter", "year"], default="auto",
-                        help="period to analyse: auto (default) keeps the period the data has (records by "
-                             "month); a longer period groups the data into it, and the report says so")
-    report.add_argument("--quarters", choices=["financial", "calendar"], default="financial",
-                        help="name quarters and years by the NHS financial year, April to March (default: "
-                             "2024/25 Q1 is Apr-Jun 2024), or by the calendar year")
+    report.add_argument(
+        "file", help="the CSV or XLSX extract (aggregated counts, values, or one row per record)"
+    )
+    report.add_argument(
+        "--direction",
+        choices=["higher", "lower", "neither"],
+        default="lower",
+        help="which way is better for this measure (default: lower)",
+    )
+    report.add_argument(
+        "--reference",
+        default="A",
+        help="reference group: an NHS code (default A, White British), HL:<group>, BEST or OTHERS",
+    )
+    report.add_argument(
+        "--spc",
+        choices=["mdc", "p", "run"],
+        default=None,
+        help="SPC chart: p-chart (default for counts), mdc XmR (default for values) or run chart",
+    )
+    report.add_argument(
+        "--rebase",
+        action="append",
+        default=[],
+        metavar="[GROUP=]DATE",
+        help="start new SPC limits on DATE (YYYY-MM-DD or a period such as 2024/25 Q2), for every "
+        "group or one; repeatable",
+    )
+    report.add_argument(
+        "--fix-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="base each segment's SPC limits on its first N points (N >= 12) and judge later points against them",
+    )
+    report.add_argument(
+        "--target",
+        type=float,
+        default=None,
+        help="SPC target line (a percentage for proportions, e.g. 6, or the value's own unit)",
+    )
+    report.add_argument(
+        "--no-screen",
+        action="store_true",
+        help="keep very large moving ranges when sizing XmR limits (screened out by default)",
+    )
+    report.add_argument(
+        "--from",
+        dest="date_from",
+        default=None,
+        metavar="PERIOD",
+        help="leave out periods before this one: a date (YYYY-MM-DD) or a period such as 2024/25 Q1",
+    )
+    report.add_argument(
+        "--to",
+        dest="date_to",
+        default=None,
+        metavar="PERIOD",
+        help="leave out periods after this one: a date (YYYY-MM-DD) or a period such as 2024/25 Q4",
+    )
+    report.add_argument(
+        "--period",
+        choices=["auto", "day", "week", "month", "quarter", "year"],
+        default="auto",
+        help="period to analyse: auto (default) keeps the period the data has (records by "
+        "month); a longer period groups the data into it, and the report says so",
+    )
+    report.add_argument(
+        "--quarters",
+        choices=["financial", "calendar"],
+        default="financial",
+        help="name quarters and years by the NHS financial year, April to March (default: "
+        "2024/25 Q1 is Apr-Jun 2024), or by the calendar year",
+    )
     report.add_argument("--json", action="store_true", help="print the analysis as JSON instead of text")
-    report.add_argument("--chart", default=None, metavar="OUT.png", help="also write the SPC chart to this PNG file")
+    report.add_argument(
+        "--chart", default=None, metavar="OUT.png", help="also write the SPC chart to this PNG file"
+    )
     report.set_defaults(func=cmd_report)
 
     prompts = sub.add_parser("prompts", help="list the reflective-prompt catalogue")

@@ -32,8 +32,12 @@ class Settings(BaseSettings):
     mfi_scheduler: bool = True  # run the scheduler (leader election decides which instance does the work)
     mfi_leader_poll_seconds: float = Field(default=5.0, gt=0)  # followers try for leadership this often
     mfi_scheduler_sync_seconds: float = Field(default=30.0, gt=0)  # re-read schedules, catch up, retry
-    mfi_delivery_grace_hours: float = Field(default=6.0, ge=0)  # later than this a prompt is "missed", not sent
-    mfi_delivery_stale_seconds: float = Field(default=120.0, gt=0)  # a claim older than this, unsent, is retried
+    mfi_delivery_grace_hours: float = Field(
+        default=6.0, ge=0
+    )  # later than this a prompt is "missed", not sent
+    mfi_delivery_stale_seconds: float = Field(
+        default=120.0, gt=0
+    )  # a claim older than this, unsent, is retried
     mfi_delivery_workers: int = Field(default=8, ge=1, le=64)  # parallel posts in a fan-out
     mfi_public_url: str | None = None  # for the OAuth redirect URL behind a proxy
     # The largest file `/measure import` downloads: a few years of a trust's births, one row each, is a few MB.
@@ -110,7 +114,9 @@ class Settings(BaseSettings):
     def require_for_serving(self) -> None:
         """Fail fast, naming the setting, when `serve` cannot run with what is configured."""
         if self.slack_signing_secret is None and self.slack_app_token is None:
-            raise ConfigError("SLACK_SIGNING_SECRET is required for HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)")
+            raise ConfigError(
+                "SLACK_SIGNING_SECRET is required for HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)"
+            )
         if not self.has_slack_credentials:
             raise ConfigError(
                 "SLACK_BOT_TOKEN is required (or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to install in many workspaces)"

@@ -110,7 +110,9 @@ class LeaderElector:
                     row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
                     self._leader = bool(row and row[0])
             except Exception:  # any failure of the lock connection means "not leader"
-                logger.warning("Leader election: lock connection failed; not leading until it is back", exc_info=True)
+                logger.warning(
+                    "Leader election: lock connection failed; not leading until it is back", exc_info=True
+                )
                 self._close()
                 self._leader = False
             changed = before != self._leader

@@ -43,7 +43,9 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     """Root logging to stderr, tokens redacted; fmt "json" writes one JSON object per line (LOG_FORMAT=json)."""
     handler = logging.StreamHandler()
     handler.setFormatter(
-        JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()
@@ -117,8 +119,14 @@ class Runtime:
             runtime.scheduler = BotScheduler.for_app(settings, engine, app, clock=clock)
         if http:
             runtime.server = HttpServer(
-                WsgiApp(app, engine, status=runtime.status, signing_secret=settings.slack_signing_secret.get_secret_value()
-                        if settings.slack_signing_secret else None),
+                WsgiApp(
+                    app,
+                    engine,
+                    status=runtime.status,
+                    signing_secret=settings.slack_signing_secret.get_secret_value()
+                    if settings.slack_signing_secret
+                    else None,
+                ),
                 host=host or settings.host,
                 port=settings.port if port is None else port,
             )

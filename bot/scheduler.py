@@ -96,9 +96,15 @@ class BotScheduler:
         self.sync_seconds = sync_seconds
         self.instance_id = instance_id or make_instance_id()
         self.deliverer = Deliverer(
-            engine, factory, instance_id=self.instance_id, messages=messages or delivery_messages(), config=config
+            engine,
+            factory,
+            instance_id=self.instance_id,
+            messages=messages or delivery_messages(),
+            config=config,
         )
-        self.elector = LeaderElector(engine, poll_seconds=leader_poll_seconds, on_change=self._on_leader_change)
+        self.elector = LeaderElector(
+            engine, poll_seconds=leader_poll_seconds, on_change=self._on_leader_change
+        )
         # APScheduler logs every job run at INFO: with a sync every 30 s and a job per schedule that drowns the log.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         self._aps = BackgroundScheduler(
@@ -109,7 +115,9 @@ class BotScheduler:
         self.build_jobs()
 
     @classmethod
-    def for_app(cls, settings: Settings, engine: Engine, app: App | None = None, clock: Clock | None = None) -> BotScheduler:
+    def for_app(
+        cls, settings: Settings, engine: Engine, app: App | None = None, clock: Clock | None = None
+    ) -> BotScheduler:
         """The production scheduler for `settings` (the App itself is not needed: jobs have no request)."""
         config = DeliveryConfig(
             default_grace=timedelta(hours=settings.mfi_delivery_grace_hours),
@@ -145,7 +153,7 @@ class BotScheduler:
         self.elector.stop()
 
     def role(self) -> str:
-        """"leader" | "follower" (PostgreSQL, several instances) or "single" (SQLite)."""
+        """ "leader" | "follower" (PostgreSQL, several instances) or "single" (SQLite)."""
         return self.elector.role()
 
     @property
@@ -191,8 +199,11 @@ class BotScheduler:
         if events:
             logger.info("Nightly clean-up: %s processed-event records older than a day removed", events)
         if removed or cleared:
-            logger.info("Nightly clean-up: %s answers past retention removed; %s answered flags cleared",
-                        sum(removed.values()), cleared)
+            logger.info(
+                "Nightly clean-up: %s answers past retention removed; %s answered flags cleared",
+                sum(removed.values()),
+                cleared,
+            )
         return removed
 
     def _refresh_schedule_jobs(self) -> None:
@@ -241,7 +252,12 @@ class BotScheduler:
             if report.posted or report.missed or report.failed or report.reminded:
                 logger.info(
                     "Deliveries: %s posted, %s reminders, %s missed, %s failed, %s retried, %s waiting to retry",
-                    report.posted, report.reminded, report.missed, report.failed, report.retried, report.pending,
+                    report.posted,
+                    report.reminded,
+                    report.missed,
+                    report.failed,
+                    report.retried,
+                    report.pending,
                 )
         except Exception:
             logger.exception("Scheduler sync failed; it will run again in %s s", self.sync_seconds)

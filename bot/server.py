@@ -99,11 +99,14 @@ class RequestGuard:
             self._verify(environ, body)
             check_slack_body(body, str(environ.get("CONTENT_TYPE") or ""))
         except Refused as refused:
-            logger.warning("Refused a request to %s: %s (%s)", environ.get("PATH_INFO"), refused.reason,
-                           refused.status)
+            logger.warning(
+                "Refused a request to %s: %s (%s)", environ.get("PATH_INFO"), refused.reason, refused.status
+            )
             payload = refused.reason.encode()
-            start_response(refused.status, [("Content-Type", "text/plain; charset=utf-8"),
-                                            ("Content-Length", str(len(payload)))])
+            start_response(
+                refused.status,
+                [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(payload)))],
+            )
             return [payload]
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
@@ -134,7 +137,9 @@ class RequestGuard:
         if abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
             raise Refused("401 Unauthorized", "the request timestamp is too old")
         # Slack's v0 scheme over the raw bytes (slack_sdk's helper decodes first, which raises on non-UTF-8 bodies).
-        digest = hmac.new(self.secret, b"v0:" + timestamp.strip().encode() + b":" + body, hashlib.sha256).hexdigest()
+        digest = hmac.new(
+            self.secret, b"v0:" + timestamp.strip().encode() + b":" + body, hashlib.sha256
+        ).hexdigest()
         if not hmac.compare_digest(f"v0={digest}".encode(), signature.encode("utf-8", "replace")):
             raise Refused("401 Unauthorized", "the signature does not match")
 
@@ -150,7 +155,9 @@ class WsgiApp:
         status: Callable[[], dict[str, Any]] | None = None,
         signing_secret: str | None = None,
     ) -> None:
-        self.slack = RequestGuard(SlackRequestHandler(app, path="/slack/events"), signing_secret=signing_secret)
+        self.slack = RequestGuard(
+            SlackRequestHandler(app, path="/slack/events"), signing_secret=signing_secret
+        )
         self.engine = engine
         self.status = status or (lambda: {})
 
@@ -179,9 +186,18 @@ class WsgiApp:
 class HttpServer:
     """waitress on a background thread; port 0 picks a free port (tests, the demo)."""
 
-    def __init__(self, wsgi: Callable[..., Iterable[bytes]], *, host: str = "127.0.0.1", port: int = 0, threads: int = 16):
+    def __init__(
+        self,
+        wsgi: Callable[..., Iterable[bytes]],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        threads: int = 16,
+    ):
         # Typed loosely: shutting down cleanly uses waitress internals (its trigger and socket map) the stubs omit.
-        self._server: Any = create_server(wsgi, host=host, port=port, threads=threads, ident="mfi-ar", clear_untrusted_proxy_headers=True)
+        self._server: Any = create_server(
+            wsgi, host=host, port=port, threads=threads, ident="mfi-ar", clear_untrusted_proxy_headers=True
+        )
         self.port: int = int(self._server.effective_port)  # type: ignore[union-attr]
         self.host = host
         self._thread: threading.Thread | None = None

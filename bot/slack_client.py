@@ -32,8 +32,14 @@ class FittingWebClient(WebClient):
     def like(cls, client: WebClient) -> FittingWebClient:
         """The same client (token, URL, retries) with the guard: Bolt builds a plain one for each request."""
         return cls(
-            token=client.token, base_url=client.base_url, timeout=client.timeout, ssl=client.ssl, proxy=client.proxy,
-            headers=client.headers, team_id=client.default_params.get("team_id"), logger=client.logger,
+            token=client.token,
+            base_url=client.base_url,
+            timeout=client.timeout,
+            ssl=client.ssl,
+            proxy=client.proxy,
+            headers=client.headers,
+            team_id=client.default_params.get("team_id"),
+            logger=client.logger,
             retry_handlers=list(client.retry_handlers) if client.retry_handlers is not None else None,
         )
 
@@ -55,8 +61,16 @@ class FittingWebClient(WebClient):
             params = fit_arguments(api_method, params)
         if data is not None:
             data = fit_arguments(api_method, data)
-        return super().api_call(api_method, http_verb=http_verb, files=files, data=data, params=params, json=json,
-                                headers=headers, auth=auth)
+        return super().api_call(
+            api_method,
+            http_verb=http_verb,
+            files=files,
+            data=data,
+            params=params,
+            json=json,
+            headers=headers,
+            auth=auth,
+        )
 
 
 def make_client(base_url: str, token: str | None = None, *, max_rate_limit_retries: int = 5) -> WebClient:
@@ -92,8 +106,11 @@ class ClientFactory:
         self._single: WebClient | None = None
         # With token rotation on, an installed bot token expires after 12 hours: scheduled jobs refresh it.
         self._rotator = (
-            TokenRotator(client_id=client_id, client_secret=client_secret, client=WebClient(base_url=base_url))
-            if client_id and client_secret else None
+            TokenRotator(
+                client_id=client_id, client_secret=client_secret, client=WebClient(base_url=base_url)
+            )
+            if client_id and client_secret
+            else None
         )
 
     def for_team(self, team_id: str, enterprise_id: str | None = None) -> WebClient | None:
@@ -122,7 +139,9 @@ class ClientFactory:
         with self._lock:
             current = self._store.find_bot(enterprise_id=enterprise_id, team_id=team_id) or bot
             try:
-                fresh = self._rotator.perform_bot_token_rotation(bot=current, minutes_before_expiration=REFRESH_WITHIN_MINUTES)
+                fresh = self._rotator.perform_bot_token_rotation(
+                    bot=current, minutes_before_expiration=REFRESH_WITHIN_MINUTES
+                )
             except (SlackApiError, SlackTokenRotationError) as exc:
                 logger.warning("Could not refresh the bot token of team %s: %s", team_id, exc)
                 return current

@@ -25,8 +25,17 @@ from bot.version import app_version
 logger = logging.getLogger(__name__)
 
 # apps.connections.open errors that no retry will cure: the app-level token itself is wrong.
-TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked", "token_expired",
-                          "account_inactive", "missing_scope"})
+TOKEN_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "not_allowed_token_type",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+        "missing_scope",
+    }
+)
 FIRST_DELAY = 1.0
 MAX_DELAY = 60.0
 WATCH_SECONDS = 5.0  # how often the connection's real state is checked and, when it changes, logged
@@ -42,16 +51,24 @@ def _wait(seconds: float) -> None:
 class SocketHealth:
     """The WSGI app on the loopback port: /healthz only, 503 while the socket or the database is down."""
 
-    def __init__(self, engine: Any, *, connected: Callable[[], bool], status: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self, engine: Any, *, connected: Callable[[], bool], status: Callable[[], dict[str, Any]]
+    ) -> None:
         self.engine = engine
         self.connected = connected
         self.status = status
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != "/healthz":
-            return self._reply(start_response, "404 Not Found", {"error": "not found: Socket Mode serves only /healthz"})
-        report: dict[str, Any] = {"status": "ok", "version": app_version(), "transport": "socket_mode",
-                                  **self.status()}
+            return self._reply(
+                start_response, "404 Not Found", {"error": "not found: Socket Mode serves only /healthz"}
+            )
+        report: dict[str, Any] = {
+            "status": "ok",
+            "version": app_version(),
+            "transport": "socket_mode",
+            **self.status(),
+        }
         report["socket"] = "connected" if self.connected() else "disconnected"
         try:
             with self.engine.connect() as connection:
@@ -95,8 +112,10 @@ def _watch(handler: Any, done: threading.Event) -> None:
         if now:
             logger.info("Socket Mode: connected to Slack")
         else:
-            logger.warning("Socket Mode: not connected to Slack (the WebSocket handshake failed or the connection "
-                           "dropped); slack_sdk keeps reconnecting, and /healthz answers 503 until it is back")
+            logger.warning(
+                "Socket Mode: not connected to Slack (the WebSocket handshake failed or the connection "
+                "dropped); slack_sdk keeps reconnecting, and /healthz answers 503 until it is back"
+            )
         was = now
 
 
@@ -108,7 +127,9 @@ def run(runtime: Any, app_token: str, *, health_port: int) -> None:
     handler = socket_mode.SocketModeHandler(runtime.app, app_token)
     server = HttpServer(
         SocketHealth(runtime.engine, connected=lambda: is_connected(handler), status=runtime.status),
-        host="127.0.0.1", port=health_port, threads=2,
+        host="127.0.0.1",
+        port=health_port,
+        threads=2,
     ).start()
     logger.info("Health check on %s/healthz (loopback only)", server.url)
     watching = threading.Event()
@@ -127,11 +148,17 @@ def run(runtime: Any, app_token: str, *, health_port: int) -> None:
                         f"Slack refused SLACK_APP_TOKEN ({error}). Create an app-level token with the "
                         "connections:write scope (the app's Basic Information page) and set SLACK_APP_TOKEN to it."
                     ) from None
-                logger.warning("Could not open a Socket Mode connection: Slack answered %s; trying again in %.0f s",
-                               error, delay)
+                logger.warning(
+                    "Could not open a Socket Mode connection: Slack answered %s; trying again in %.0f s",
+                    error,
+                    delay,
+                )
             except (urllib.error.URLError, OSError, TimeoutError) as exc:
-                logger.warning("Could not reach Slack to open a Socket Mode connection (%s); trying again in %.0f s",
-                               exc, delay)
+                logger.warning(
+                    "Could not reach Slack to open a Socket Mode connection (%s); trying again in %.0f s",
+                    exc,
+                    delay,
+                )
             client = getattr(handler, "client", None)
             if client is not None and hasattr(client, "wss_uri"):
                 client.wss_uri = None  # ask for a new URL next time: the old one may be spent

@@ -94,8 +94,11 @@ def is_personal(channel_id: str | None) -> bool:
 def is_member_of_record(session: Session, *, project_id: int, user_id: str, partners: bool = True) -> bool:
     roles = ("lead", "member", "partner") if partners else ("lead", "member")
     found = session.exec(
-        select(ProjectMember.id).where(ProjectMember.project_id == project_id, ProjectMember.user_id == user_id,
-                                       col(ProjectMember.role).in_(roles))
+        select(ProjectMember.id).where(
+            ProjectMember.project_id == project_id,
+            ProjectMember.user_id == user_id,
+            col(ProjectMember.role).in_(roles),
+        )
     ).first()
     return found is not None
 
@@ -131,7 +134,9 @@ def authorise(
     if channel_id != project.channel_id:
         if not is_personal(channel_id):
             return Refusal(NOT_YOURS)
-        if not is_member_of_record(session, project_id=project.id, user_id=user_id, partners=need == "partner"):
+        if not is_member_of_record(
+            session, project_id=project.id, user_id=user_id, partners=need == "partner"
+        ):
             return Refusal(NOT_YOURS)
     if need == "lead" and not repo.is_lead(session, project_id=project.id, user_id=user_id):
         return lead_refusal(session, project)
@@ -193,20 +198,28 @@ def value_project(session: Session, team_id: str, body: Mapping[str, Any]) -> in
 
 def value_cycle(session: Session, team_id: str, body: Mapping[str, Any]) -> int | None:
     cycle_id = _int(_value(body))
-    cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id) if cycle_id is not None else None
+    cycle = (
+        pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id)
+        if cycle_id is not None
+        else None
+    )
     return cycle.project_id if cycle else None
 
 
 def value_batch(session: Session, team_id: str, body: Mapping[str, Any]) -> int | None:
     batch_id = _int(_value(body))
-    batch = measures_repo.get_batch(session, team_id=team_id, batch_id=batch_id) if batch_id is not None else None
+    batch = (
+        measures_repo.get_batch(session, team_id=team_id, batch_id=batch_id) if batch_id is not None else None
+    )
     measure = session.get(Measure, batch.measure_id) if batch else None
     return measure.project_id if measure is not None and measure.team_id == team_id else None
 
 
 def _delivery_project(session: Session, team_id: str, raw: Any) -> int | None:
     delivery_id = _int(raw)
-    delivery = get_delivery(session, team_id=team_id, delivery_id=delivery_id) if delivery_id is not None else None
+    delivery = (
+        get_delivery(session, team_id=team_id, delivery_id=delivery_id) if delivery_id is not None else None
+    )
     return delivery.project_id if delivery else None
 
 
@@ -221,7 +234,9 @@ def value_delivery(session: Session, team_id: str, body: Mapping[str, Any]) -> i
 def value_measure(session: Session, team_id: str, body: Mapping[str, Any]) -> int | None:
     """An /equity button: JSON with "measure"."""
     measure_id = _int(_json_value(body).get("measure"))
-    measure = measures_repo.get_measure(session, team_id=team_id, measure_id=measure_id) if measure_id else None
+    measure = (
+        measures_repo.get_measure(session, team_id=team_id, measure_id=measure_id) if measure_id else None
+    )
     return measure.project_id if measure else None
 
 
@@ -241,11 +256,17 @@ def metadata_projects(session: Session, team_id: str, metadata: Mapping[str, Any
         found.add(_int(metadata["project_id"]))
     if "cycle_id" in metadata:
         cycle_id = _int(metadata["cycle_id"])
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id) if cycle_id is not None else None
+        cycle = (
+            pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id)
+            if cycle_id is not None
+            else None
+        )
         found.add(cycle.project_id if cycle else None)
     if "measure_id" in metadata:
         measure_id = _int(metadata["measure_id"])
-        measure = measures_repo.get_measure(session, team_id=team_id, measure_id=measure_id) if measure_id else None
+        measure = (
+            measures_repo.get_measure(session, team_id=team_id, measure_id=measure_id) if measure_id else None
+        )
         found.add(measure.project_id if measure else None)
     if "delivery_id" in metadata:
         found.add(_delivery_project(session, team_id, metadata["delivery_id"]))
@@ -277,27 +298,54 @@ def record_opening(engine: Engine, *, team_id: str, user_id: str) -> str:
 
 
 def record_grant(
-    engine: Engine, *, team_id: str, user_id: str, project_id: int | None, channel_id: str | None,
-    view: Mapping[str, Any] | None, marker: str | None = None,
+    engine: Engine,
+    *,
+    team_id: str,
+    user_id: str,
+    project_id: int | None,
+    channel_id: str | None,
+    view: Mapping[str, Any] | None,
+    marker: str | None = None,
 ) -> None:
     """Remember a modal the bot opened (Slack's view id), for whom and for which project; drop the opening note."""
     view_id = str((view or {}).get("id") or "")
     with track_writes(), unit_of_work(engine) as session:  # bookkeeping: not something the person saved
         if marker:
-            session.exec(delete(ViewGrant).where(col(ViewGrant.team_id) == team_id, col(ViewGrant.view_id) == marker))
-        session.exec(delete(ViewGrant).where(col(ViewGrant.opened_at) < utcnow() - timedelta(days=GRANT_DAYS)))
+            session.exec(
+                delete(ViewGrant).where(col(ViewGrant.team_id) == team_id, col(ViewGrant.view_id) == marker)
+            )
+        session.exec(
+            delete(ViewGrant).where(col(ViewGrant.opened_at) < utcnow() - timedelta(days=GRANT_DAYS))
+        )
         if view_id and view is not None:
-            session.merge(ViewGrant(team_id=team_id, view_id=view_id, user_id=user_id, project_id=project_id,
-                                    channel_id=channel_id, callback_id=str(view.get("callback_id") or "")[:64]))
+            session.merge(
+                ViewGrant(
+                    team_id=team_id,
+                    view_id=view_id,
+                    user_id=user_id,
+                    project_id=project_id,
+                    channel_id=channel_id,
+                    callback_id=str(view.get("callback_id") or "")[:64],
+                )
+            )
 
 
 def check_grant(
-    session: Session, *, team_id: str, user_id: str, view: Mapping[str, Any], need: Need,
+    session: Session,
+    *,
+    team_id: str,
+    user_id: str,
+    view: Mapping[str, Any],
+    need: Need,
 ) -> tuple[ViewGrant, Project | None] | Refusal:
     """The grant for a form and the project it may act on; the metadata's ids must all point at that project."""
     grant = session.get(ViewGrant, (team_id, str(view.get("id") or "")))
-    if grant is None or grant.status == "opening" or grant.user_id != user_id \
-            or grant.callback_id != str(view.get("callback_id") or "")[:64]:
+    if (
+        grant is None
+        or grant.status == "opening"
+        or grant.user_id != user_id
+        or grant.callback_id != str(view.get("callback_id") or "")[:64]
+    ):
         return Refusal(STALE_FORM)
     if grant.opened_at < utcnow() - timedelta(days=GRANT_DAYS):
         return Refusal(STALE_FORM)
@@ -329,9 +377,14 @@ def _await_grant(engine: Engine, *, team_id: str, user_id: str, view_id: str) ->
         with unit_of_work(engine) as session:
             if session.get(ViewGrant, (team_id, view_id)) is not None:
                 return
-            opening = session.exec(select(ViewGrant.view_id).where(
-                ViewGrant.team_id == team_id, ViewGrant.user_id == user_id, ViewGrant.status == "opening",
-                col(ViewGrant.opened_at) >= recent)).first()
+            opening = session.exec(
+                select(ViewGrant.view_id).where(
+                    ViewGrant.team_id == team_id,
+                    ViewGrant.user_id == user_id,
+                    ViewGrant.status == "opening",
+                    col(ViewGrant.opened_at) >= recent,
+                )
+            ).first()
         if opening is None or time.monotonic() >= deadline:
             return
         time.sleep(0.05)
@@ -344,8 +397,10 @@ def claim_submission(engine: Engine, *, team_id: str, view_id: str) -> Refusal |
         result = session.exec(
             update(ViewGrant)
             .where(col(ViewGrant.team_id) == team_id, col(ViewGrant.view_id) == view_id)
-            .where((col(ViewGrant.status) == "open")
-                   | ((col(ViewGrant.status) == "applying") & (col(ViewGrant.updated_at) < stale)))
+            .where(
+                (col(ViewGrant.status) == "open")
+                | ((col(ViewGrant.status) == "applying") & (col(ViewGrant.updated_at) < stale))
+            )
             .values(status="applying", updated_at=utcnow())
         )
         if result.rowcount == 1:
@@ -377,9 +432,11 @@ def cannot_post(client: WebClient, channel_id: str) -> str | None:
         error = str(exc.response.get("error") or "")
         if error in ("channel_not_found", "not_in_channel"):
             # Slack answers this for a private channel the bot is not in, and for direct messages between people.
-            return ("I can't post in this conversation, so I haven't opened the form. If it's a private channel, "
-                    f"invite me with {INVITE} and try again. I can't join direct messages between people: "
-                    "run this in your team's channel.")
+            return (
+                "I can't post in this conversation, so I haven't opened the form. If it's a private channel, "
+                f"invite me with {INVITE} and try again. I can't join direct messages between people: "
+                "run this in your team's channel."
+            )
         logger.warning("conversations.info for %s failed (%s); trying anyway", channel_id, error)
         return None
     if info.get("is_archived"):
@@ -389,8 +446,10 @@ def cannot_post(client: WebClient, channel_id: str) -> str | None:
     if info.get("is_member") is False:
         name = str(info.get("name") or "")
         where = f"#{name}" if name else "this channel"
-        return (f"I'm not in {where} yet, so I couldn't post what this form saves, and I haven't opened it. "
-                f"Invite me with {INVITE}, then try again.")
+        return (
+            f"I'm not in {where} yet, so I couldn't post what this form saves, and I haven't opened it. "
+            f"Invite me with {INVITE}, then try again."
+        )
     return None
 
 
@@ -404,8 +463,12 @@ class Rule:
     claim: Claim | None  # None: the request is about no project (e.g. app_uninstalled)
     need: Need | Callable[[Mapping[str, Any]], Need] = "member"
     optional: bool = False  # a fact-based claim may find no project (a command in a channel without one)
-    posts: bool | Callable[[Mapping[str, Any]], bool] = False  # opens a form (or posts) in the project's channel
-    saved: tuple[str, str] | None = None  # ("Your figures were saved", "`/measure list`"): honest post-failure words
+    posts: bool | Callable[[Mapping[str, Any]], bool] = (
+        False  # opens a form (or posts) in the project's channel
+    )
+    saved: tuple[str, str] | None = (
+        None  # ("Your figures were saved", "`/measure list`"): honest post-failure words
+    )
 
 
 @dataclass
@@ -476,10 +539,15 @@ def refuse(args: Args, refusal: Refusal) -> None:
         if block:
             args.ack(response_action="errors", errors={block: refusal.text})
         else:
-            args.ack(response_action="update", view={
-                "type": "modal", "title": {"type": "plain_text", "text": "MFI-AR"},
-                "close": {"type": "plain_text", "text": "Close"},
-                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": refusal.text}}]})
+            args.ack(
+                response_action="update",
+                view={
+                    "type": "modal",
+                    "title": {"type": "plain_text", "text": "MFI-AR"},
+                    "close": {"type": "plain_text", "text": "Close"},
+                    "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": refusal.text}}],
+                },
+            )
         return
     if kind == "event_callback":
         return
@@ -506,10 +574,14 @@ def _saved_but(rule: Rule, error: Exception, channel: str | None, reference: str
     where = f"<#{channel}>" if channel else "the channel"
     slack_error = str(error.response.get("error") or "") if isinstance(error, SlackApiError) else ""
     if slack_error in ("not_in_channel", "channel_not_found", "is_archived"):
-        return (f"{saved}, but I couldn't post it in {where}: I'm not a member there. "
-                f"Invite me with {INVITE}, then use {then} to see it.")
-    return (f"{saved}, but something went wrong afterwards, so it may not have been posted in {where}. "
-            f"Use {then} to see what was saved. If it keeps happening, tell your Slack admin (reference {reference}).")
+        return (
+            f"{saved}, but I couldn't post it in {where}: I'm not a member there. "
+            f"Invite me with {INVITE}, then use {then} to see it."
+        )
+    return (
+        f"{saved}, but something went wrong afterwards, so it may not have been posted in {where}. "
+        f"Use {then} to see what was saved. If it keeps happening, tell your Slack admin (reference {reference})."
+    )
 
 
 def _params(fn: Callable[..., Any]) -> list[str]:
@@ -521,11 +593,31 @@ def guard(listener: Callable[..., Any], rule: Rule) -> Callable[..., Any]:
     wanted = _params(listener)
 
     def guarded(
-        ack: Any, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Any, view: Any,
-        command: Any, event: Any, action: Any, say: Any, logger: logging.Logger,
+        ack: Any,
+        body: dict[str, Any],
+        client: WebClient,
+        context: BoltContext,
+        respond: Any,
+        view: Any,
+        command: Any,
+        event: Any,
+        action: Any,
+        say: Any,
+        logger: logging.Logger,
     ) -> None:
-        args = Args(ack=ack, body=body, client=client, context=context, respond=respond, view=view, command=command,
-                    event=event, action=action, say=say, logger=logger)
+        args = Args(
+            ack=ack,
+            body=body,
+            client=client,
+            context=context,
+            respond=respond,
+            view=view,
+            command=command,
+            event=event,
+            action=action,
+            say=say,
+            logger=logger,
+        )
         try:
             _run(listener, wanted, rule, args)
         except Exception as error:
@@ -593,8 +685,14 @@ def _run(listener: Callable[..., Any], wanted: list[str], rule: Rule, args: Args
             return
         claimed_form = True
     ack = _RecordingAck(args.ack)
-    client = _granting_client(args.client, engine, team_id=team_id, user_id=user_id, project=project,
-                              channel_id=channel_id if project is None or channel_id == project.channel_id else None)
+    client = _granting_client(
+        args.client,
+        engine,
+        team_id=team_id,
+        user_id=user_id,
+        project=project,
+        channel_id=channel_id if project is None or channel_id == project.channel_id else None,
+    )
     supplied = {"ack": ack, "client": client}
     kwargs = {name: supplied[name] if name in supplied else _arg(args, name) for name in wanted}
     tracker: WriteTracker | None = None
@@ -612,7 +710,9 @@ def _run(listener: Callable[..., Any], wanted: list[str], rule: Rule, args: Args
     finally:
         if claimed_form and view is not None:
             applied = tracker is not None and (tracker.committed or (ack.called and not ack.errors))
-            settle_submission(engine, team_id=team_id or "", view_id=str(view.get("id") or ""), applied=applied)
+            settle_submission(
+                engine, team_id=team_id or "", view_id=str(view.get("id") or ""), applied=applied
+            )
 
 
 def unscoped(listener: Callable[..., Any]) -> Callable[..., Any]:
@@ -632,12 +732,19 @@ def _interactive(view: Any) -> bool:
         return True  # not ours to judge: record it
     if view.get("submit"):
         return True
-    return any(isinstance(b, Mapping) and (b.get("type") in ("input", "actions") or b.get("accessory"))
-               for b in view.get("blocks") or [])
+    return any(
+        isinstance(b, Mapping) and (b.get("type") in ("input", "actions") or b.get("accessory"))
+        for b in view.get("blocks") or []
+    )
 
 
 def _granting_client(
-    client: WebClient, engine: Engine, *, team_id: str | None, user_id: str | None, project: Project | None,
+    client: WebClient,
+    engine: Engine,
+    *,
+    team_id: str | None,
+    user_id: str | None,
+    project: Project | None,
     channel_id: str | None,
 ) -> WebClient:
     """The same client, except that a modal it opens is recorded as granted to this person for this project."""
@@ -656,10 +763,15 @@ def _granting_client(
                 opened = result.get("view") if hasattr(result, "get") else None
                 return result
             finally:
-                record_grant(engine, team_id=team_id, user_id=user_id,
-                             project_id=project.id if project is not None else None,
-                             channel_id=project.channel_id if project is not None and channel_id else channel_id,
-                             view=opened if isinstance(opened, dict) else None, marker=marker)
+                record_grant(
+                    engine,
+                    team_id=team_id,
+                    user_id=user_id,
+                    project_id=project.id if project is not None else None,
+                    channel_id=project.channel_id if project is not None and channel_id else channel_id,
+                    view=opened if isinstance(opened, dict) else None,
+                    marker=marker,
+                )
 
         return call
 

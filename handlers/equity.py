@@ -43,15 +43,19 @@ def measure_data_summary(session: Session, *, measure_ids: list[int]) -> dict[in
     """Data points and latest period per measure, for the list."""
     out: dict[int, tuple[int, date | None]] = {}
     for measure_id in measure_ids:
-        out[measure_id] = (len(mrepo.data_points(session, measure_id=measure_id)),
-                           mrepo.latest_period(session, measure_id=measure_id))
+        out[measure_id] = (
+            len(mrepo.data_points(session, measure_id=measure_id)),
+            mrepo.latest_period(session, measure_id=measure_id),
+        )
     return out
 
 
 def measure_frame(session: Session, *, measure_id: int) -> pd.DataFrame:
     """The measure's current data as a tidy frame (period, group, numerator, denominator, value)."""
-    return pd.DataFrame(mrepo.data_points(session, measure_id=measure_id),
-                        columns=["period", "group", "numerator", "denominator", "value"])
+    return pd.DataFrame(
+        mrepo.data_points(session, measure_id=measure_id),
+        columns=["period", "group", "numerator", "denominator", "value"],
+    )
 
 
 # ---------------------------------------------------------------- one measure, copied out of the session
@@ -110,13 +114,25 @@ def _job(session: Session, measure: Measure, project: Any) -> MeasureJob:
         logger.warning("Ignoring unreadable rebase dates on measure %s", measure.id)
         rebase = {}
     return MeasureJob(
-        measure_id=measure.id, name=measure.name, kind=measure.kind, measure_type=measure.measure_type,
-        direction=measure.direction, reference=measure.reference_group or project.reference_group or "A",
-        focus=list(project.focus_groups or []), period=importing.measure_period(measure), target=measure.target,
-        spc_method=measure.spc_method, rebase=rebase, channel_id=project.channel_id, project_name=project.name,
-        target_gap=project.target_gap, threshold=project.suppression_threshold, timezone=project.timezone,
+        measure_id=measure.id,
+        name=measure.name,
+        kind=measure.kind,
+        measure_type=measure.measure_type,
+        direction=measure.direction,
+        reference=measure.reference_group or project.reference_group or "A",
+        focus=list(project.focus_groups or []),
+        period=importing.measure_period(measure),
+        target=measure.target,
+        spc_method=measure.spc_method,
+        rebase=rebase,
+        channel_id=project.channel_id,
+        project_name=project.name,
+        target_gap=project.target_gap,
+        threshold=project.suppression_threshold,
+        timezone=project.timezone,
         frame=measure_frame(session, measure_id=measure.id),
-        quarters=measure.quarters, data_period=per.finest(mrepo.data_periods(session, measure_id=measure.id)),
+        quarters=measure.quarters,
+        data_period=per.finest(mrepo.data_periods(session, measure_id=measure.id)),
     )
 
 
@@ -143,10 +159,23 @@ def find_measure(measures: list[Measure], text: str) -> tuple[Measure | None, li
 
 def analyse(job: MeasureJob, *, window_months: int) -> an.ChannelAnalysis:
     return an.analyse_for_channel(
-        job.frame, kind=job.kind, direction=job.direction, reference=job.reference, focus_groups=job.focus,
-        period=job.period, spc_method=job.spc_method, rebase=job.rebase, target=job.target, today=job.today,
-        window_months=window_months, target_gap=job.target_gap, policy=job.policy,
-        measure_type=job.measure_type, name=job.name, quarters=job.quarters, data_period=job.data_period,
+        job.frame,
+        kind=job.kind,
+        direction=job.direction,
+        reference=job.reference,
+        focus_groups=job.focus,
+        period=job.period,
+        spc_method=job.spc_method,
+        rebase=job.rebase,
+        target=job.target,
+        today=job.today,
+        window_months=window_months,
+        target_gap=job.target_gap,
+        policy=job.policy,
+        measure_type=job.measure_type,
+        name=job.name,
+        quarters=job.quarters,
+        data_period=job.data_period,
     )
 
 
@@ -157,21 +186,37 @@ def _chart_kind(kind: str) -> str:
 def safe_stats(a: an.MeasureAnalysis, policy: DisclosurePolicy) -> list[GroupStat]:
     """Group rows for the dot plot: rates from rounded counts, intervals only beside a shown rate."""
     if not a.is_rate:
-        return [GroupStat(v.code, v.label, 0, 0, v.mean, None, None, is_reference=v.code == a.reference_group)
-                for v in a.value_groups]
+        return [
+            GroupStat(v.code, v.label, 0, 0, v.mean, None, None, is_reference=v.code == a.reference_group)
+            for v in a.value_groups
+        ]
     out = []
     for g in a.groups:
         sr = safe_rate(g.numerator, g.denominator, policy)
         shown = sr.rate is not None
-        out.append(GroupStat(
-            g.code, g.label, g.numerator, g.denominator, sr.rate,
-            g.ci_low if shown else None, g.ci_high if shown else None, is_reference=g.is_reference,
-        ))
+        out.append(
+            GroupStat(
+                g.code,
+                g.label,
+                g.numerator,
+                g.denominator,
+                sr.rate,
+                g.ci_low if shown else None,
+                g.ci_high if shown else None,
+                is_reference=g.is_reference,
+            )
+        )
     return out
 
 
-def render(ca: an.ChannelAnalysis, view: str, policy: DisclosurePolicy, window_months: int, *,
-           whole_series: bool = False) -> charts.Chart:
+def render(
+    ca: an.ChannelAnalysis,
+    view: str,
+    policy: DisclosurePolicy,
+    window_months: int,
+    *,
+    whole_series: bool = False,
+) -> charts.Chart:
     """The chart for a view, drawn from the chosen window's periods only (the 3-, 6- and 12-month windows
     differ whenever the data do), or from every period with `whole_series`."""
     a = ca.analysis
@@ -179,24 +224,42 @@ def render(ca: an.ChannelAnalysis, view: str, policy: DisclosurePolicy, window_m
     since = a.window[0] if a.window is not None and not whole_series else None
     # Periods whose Not stated or Not known was not entered have no shares (blank is unknown): they are left out
     # of the chart rather than drawn, and described, as 0%.
-    known = [p for p in (a.missing.by_period if a.missing is not None else [])
-             if p.valid_share is not None and (since is None or p.period >= since)]
+    known = [
+        p
+        for p in (a.missing.by_period if a.missing is not None else [])
+        if p.valid_share is not None and (since is None or p.period >= since)
+    ]
     if view == "completeness" and known:
         return charts.completeness_chart(
-            [(p.period, p.valid_share or 0.0, p.not_stated_share or 0.0, p.not_known_share or 0.0) for p in known],
-            measure_name=a.name, period=a.period,
+            [
+                (p.period, p.valid_share or 0.0, p.not_stated_share or 0.0, p.not_known_share or 0.0)
+                for p in known
+            ],
+            measure_name=a.name,
+            period=a.period,
         )
     if view == "gaps" and (a.groups or a.value_groups):
         suppressed = {g.code for g in a.groups if safe_rate(g.numerator, g.denominator, policy).rate is None}
         return charts.latest_window_dotplot(
-            safe_stats(a, policy), measure_name=a.name, kind=_chart_kind(a.kind),
-            window_label=an.window_label(a.window, a.period), suppressed=suppressed,
+            safe_stats(a, policy),
+            measure_name=a.name,
+            kind=_chart_kind(a.kind),
+            window_label=an.window_label(a.window, a.period),
+            suppressed=suppressed,
         )
     results = list(a.spc.values())
     return charts.group_timeseries(
-        results, measure_name=a.name, kind=_chart_kind(a.kind), reference=a.reference_group or "",
-        labels=short, suppressed=ca.suppressed_periods, rebase=a.rebase.get(an.TOTAL, ()), target=a.target,
-        focus=a.focus_groups, period=a.period, since=since,
+        results,
+        measure_name=a.name,
+        kind=_chart_kind(a.kind),
+        reference=a.reference_group or "",
+        labels=short,
+        suppressed=ca.suppressed_periods,
+        rebase=a.rebase.get(an.TOTAL, ()),
+        target=a.target,
+        focus=a.focus_groups,
+        period=a.period,
+        since=since,
     )
 
 
@@ -210,15 +273,28 @@ def _short(code: str) -> str:
 # ---------------------------------------------------------------- posting
 
 
-def _upload(client: WebClient, chart: charts.Chart, *, channel: str, filename: str, thread_ts: str | None,
-            comment: str | None = None) -> None:
+def _upload(
+    client: WebClient,
+    chart: charts.Chart,
+    *,
+    channel: str,
+    filename: str,
+    thread_ts: str | None,
+    comment: str | None = None,
+) -> None:
     kwargs: dict[str, Any] = {}
     if thread_ts:
         kwargs["thread_ts"] = thread_ts
     if comment:
         kwargs["initial_comment"] = comment
-    client.files_upload_v2(channel=channel, file=chart.png, filename=filename, title=chart.title,
-                           alt_txt=chart.alt_text, **kwargs)
+    client.files_upload_v2(
+        channel=channel,
+        file=chart.png,
+        filename=filename,
+        title=chart.title,
+        alt_txt=chart.alt_text,
+        **kwargs,
+    )
 
 
 Notify = Callable[[str], None]
@@ -226,13 +302,16 @@ Notify = Callable[[str], None]
 
 def _upload_private(client: WebClient, chart: charts.Chart, *, filename: str) -> str:
     """Upload a chart without sharing it, for an image block to show (and later replace) in place."""
-    response = client.files_upload_v2(file=chart.png, filename=filename, title=chart.title, alt_txt=chart.alt_text)
+    response = client.files_upload_v2(
+        file=chart.png, filename=filename, title=chart.title, alt_txt=chart.alt_text
+    )
     files = response.get("files") or [response.get("file") or {}]
     return str(files[0]["id"])
 
 
-def _chart_for(client: WebClient, ca: an.ChannelAnalysis, job: MeasureJob, view: str,
-               window_months: int) -> tuple[str, str, str]:
+def _chart_for(
+    client: WebClient, ca: an.ChannelAnalysis, job: MeasureJob, view: str, window_months: int
+) -> tuple[str, str, str]:
     chart = render(ca, view, job.policy, window_months)
     file_id = _upload_private(client, chart, filename=f"equity-{job.measure_id}-{view}-{window_months}m.png")
     return file_id, chart.alt_text, chart.title
@@ -250,7 +329,13 @@ def _analyse_or_say(job: MeasureJob, window_months: int, notify: Notify) -> an.C
 
 
 def post_measure(
-    client: WebClient, job: MeasureJob, *, view: str, window_months: int, thread_ts: str | None, notify: Notify
+    client: WebClient,
+    job: MeasureJob,
+    *,
+    view: str,
+    window_months: int,
+    thread_ts: str | None,
+    notify: Notify,
 ) -> None:
     """The headline post (about 80 words, with the chart and its buttons), then the details once, in its thread.
 
@@ -260,24 +345,41 @@ def post_measure(
     if ca is None:
         return
     if ca.analysis.recording_critical and view == "groups" and ca.analysis.missing is not None:
-        view = "completeness"  # under 80% recording: the completeness chart, not group comparisons, comes first
+        view = (
+            "completeness"  # under 80% recording: the completeness chart, not group comparisons, comes first
+        )
     chart = _chart_for(client, ca, job, view, window_months)
-    head, text = eb.headline_blocks(ca, measure_id=job.measure_id, policy=job.policy, window_months=window_months,
-                                    view=view, chart=chart)
+    head, text = eb.headline_blocks(
+        ca, measure_id=job.measure_id, policy=job.policy, window_months=window_months, view=view, chart=chart
+    )
     kwargs: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
     posted = client.chat_postMessage(channel=job.channel_id, text=text, blocks=head, **kwargs)
     ts = str(posted["ts"])
     details, details_text = eb.details_blocks(ca, policy=job.policy, window_months=window_months)
-    reply = client.chat_postMessage(channel=job.channel_id, text=details_text, blocks=details,
-                                    thread_ts=thread_ts or ts)
+    reply = client.chat_postMessage(
+        channel=job.channel_id, text=details_text, blocks=details, thread_ts=thread_ts or ts
+    )
     # The buttons carry where the details are, so a window change can update them in place too.
-    head, text = eb.headline_blocks(ca, measure_id=job.measure_id, policy=job.policy, window_months=window_months,
-                                    view=view, chart=chart, details_ts=str(reply["ts"]))
+    head, text = eb.headline_blocks(
+        ca,
+        measure_id=job.measure_id,
+        policy=job.policy,
+        window_months=window_months,
+        view=view,
+        chart=chart,
+        details_ts=str(reply["ts"]),
+    )
     client.chat_update(channel=job.channel_id, ts=ts, text=text, blocks=head)
 
 
 def update_measure(
-    client: WebClient, job: MeasureJob, *, view: str, window_months: int, ts: str, details_ts: str | None,
+    client: WebClient,
+    job: MeasureJob,
+    *,
+    view: str,
+    window_months: int,
+    ts: str,
+    details_ts: str | None,
     notify: Notify,
 ) -> None:
     """A chart or window button: the chart, the headline and the details are replaced in place; nothing new
@@ -286,8 +388,15 @@ def update_measure(
     if ca is None:
         return
     chart = _chart_for(client, ca, job, view, window_months)
-    head, text = eb.headline_blocks(ca, measure_id=job.measure_id, policy=job.policy, window_months=window_months,
-                                    view=view, chart=chart, details_ts=details_ts)
+    head, text = eb.headline_blocks(
+        ca,
+        measure_id=job.measure_id,
+        policy=job.policy,
+        window_months=window_months,
+        view=view,
+        chart=chart,
+        details_ts=details_ts,
+    )
     client.chat_update(channel=job.channel_id, ts=ts, text=text, blocks=head)
     if details_ts:
         details, details_text = eb.details_blocks(ca, policy=job.policy, window_months=window_months)
@@ -297,7 +406,9 @@ def update_measure(
             logger.warning("Could not update the equity details %s in %s", details_ts, job.channel_id)
 
 
-def post_missing_report(client: WebClient, jobs: list[MeasureJob], *, project_name: str, channel: str) -> None:
+def post_missing_report(
+    client: WebClient, jobs: list[MeasureJob], *, project_name: str, channel: str
+) -> None:
     rows: list[tuple[str, missing_data.MissingSummary | None, list[Warning]]] = []
     charts_to_post: list[charts.Chart] = []
     for job in jobs:
@@ -308,8 +419,11 @@ def post_missing_report(client: WebClient, jobs: list[MeasureJob], *, project_na
             continue
         ca = analyse(job, window_months=3)
         a = ca.analysis
-        data_warnings = [w for w in a.warnings if w.code.startswith(("COMPLETENESS", "MISSING", "STALE", "GROUP_ABSENT",
-                                                                      "OTHER_CATEGORIES"))]
+        data_warnings = [
+            w
+            for w in a.warnings
+            if w.code.startswith(("COMPLETENESS", "MISSING", "STALE", "GROUP_ABSENT", "OTHER_CATEGORIES"))
+        ]
         rows.append((job.name, a.missing, data_warnings))
         known = a.missing is not None and any(p.valid_share is not None for p in a.missing.by_period)
         if known and len(charts_to_post) < 3:
@@ -324,7 +438,9 @@ def post_missing_report(client: WebClient, jobs: list[MeasureJob], *, project_na
 # ---------------------------------------------------------------- listeners
 
 
-def handle_equity(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
+def handle_equity(
+    ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+) -> None:
     text = (command.get("text") or "").strip()
     word = text.lower()
     if word in ("", "list", "help"):
@@ -339,7 +455,9 @@ def handle_equity(ack: Ack, command: dict[str, Any], respond: Respond, client: W
         show_measure(respond, client, context, text)
 
 
-def _project_and_measures(session: Session, context: BoltContext, channel_id: str) -> tuple[Any, list[Measure]]:
+def _project_and_measures(
+    session: Session, context: BoltContext, channel_id: str
+) -> tuple[Any, list[Measure]]:
     assert context.team_id
     project = repo.project_for_channel(session, team_id=context.team_id, channel_id=channel_id)
     if project is None or project.id is None:
@@ -359,8 +477,11 @@ def show_list(respond: Respond, context: BoltContext) -> None:
             respond(text=NO_PROJECT, response_type="ephemeral")
             return
         summary = measure_data_summary(session, measure_ids=[m.id for m in measures if m.id is not None])
-        rows = [eb.MeasureRow(m.id, m.name, m.kind, m.measure_type, m.period, *summary.get(m.id, (0, None)))
-                for m in measures if m.id is not None]
+        rows = [
+            eb.MeasureRow(m.id, m.name, m.kind, m.measure_type, m.period, *summary.get(m.id, (0, None)))
+            for m in measures
+            if m.id is not None
+        ]
         name = project.name
     listing, text = eb.measure_list_blocks(name, rows)
     respond(blocks=listing, text=text, response_type="ephemeral")
@@ -377,12 +498,22 @@ def show_measure(respond: Respond, client: WebClient, context: BoltContext, text
         measure, candidates = find_measure(measures, text)
         if measure is None:
             names = ", ".join(f"*{blocks.typed(m.name)}*" for m in (candidates or measures)[:10])
-            hint = f"Did you mean one of {names}?" if candidates else (
-                f"This project's measures: {names}." if measures else "This project has no measures yet: `/measure new`.")
-            respond(text=f"I can't find one measure called “{blocks.typed(text)}”. {hint} `/equity` lists them.",
-                    response_type="ephemeral")
+            hint = (
+                f"Did you mean one of {names}?"
+                if candidates
+                else (
+                    f"This project's measures: {names}."
+                    if measures
+                    else "This project has no measures yet: `/measure new`."
+                )
+            )
+            respond(
+                text=f"I can't find one measure called “{blocks.typed(text)}”. {hint} `/equity` lists them.",
+                response_type="ephemeral",
+            )
             return
         job = _job(session, measure, project)
+
     def notify(message: str) -> None:
         respond(text=message, response_type="ephemeral")
 
@@ -400,8 +531,11 @@ def show_missing(respond: Respond, client: WebClient, context: BoltContext) -> N
         jobs = [_job(session, m, project) for m in measures]
         name, channel = project.name, project.channel_id
     if not any(not j.frame.empty for j in jobs):
-        respond(text="No measure has data yet. Log data with `/measure log` or upload an extract with "
-                     "`/measure import`, then try `/equity missing` again.", response_type="ephemeral")
+        respond(
+            text="No measure has data yet. Log data with `/measure log` or upload an extract with "
+            "`/measure import`, then try `/equity missing` again.",
+            response_type="ephemeral",
+        )
         return
     post_missing_report(client, jobs, project_name=name, channel=channel)
 
@@ -428,15 +562,22 @@ def handle_equity_button(ack: Ack, body: dict[str, Any], client: WebClient, cont
         job = _job(session, measure, project) if measure is not None else None
     if job is None:
         # Another channel's measure (or an archived one) is invisible here.
-        _tell(client, channel_id, user_id, "That measure isn't part of this channel's project. `/equity` lists them.")
+        _tell(
+            client,
+            channel_id,
+            user_id,
+            "That measure isn't part of this channel's project. `/equity` lists them.",
+        )
         return
 
     def notify(text: str) -> None:
         _tell(client, channel_id, user_id, text)
 
     if action_id == ids.A_EQUITY_DETAILS:
-        notify(f"The details for *{eb.escape(job.name)}* (every group, every gap and every warning) are in the "
-               "thread under the chart.")
+        notify(
+            f"The details for *{eb.escape(job.name)}* (every group, every gap and every warning) are in the "
+            "thread under the chart."
+        )
         return
     if action_id == ids.A_EQUITY_METHODS:
         ca = _analyse_or_say(job, window, notify)
@@ -448,8 +589,15 @@ def handle_equity_button(ack: Ack, body: dict[str, Any], client: WebClient, cont
         # "Show" in the measure list: a new headline post.
         post_measure(client, job, view=view, window_months=window, thread_ts=None, notify=notify)
         return
-    update_measure(client, job, view=view, window_months=window, ts=str(headline_ts),
-                   details_ts=eb.details_ts_of(value), notify=notify)
+    update_measure(
+        client,
+        job,
+        view=view,
+        window_months=window,
+        ts=str(headline_ts),
+        details_ts=eb.details_ts_of(value),
+        notify=notify,
+    )
 
 
 def _tell(client: WebClient, channel: str, user: str | None, text: str) -> None:
@@ -463,7 +611,11 @@ def _tell(client: WebClient, channel: str, user: str | None, text: str) -> None:
 
 def register(app: App) -> None:
     app.command(ids.EQUITY)(guard(handle_equity, Rule(access.channel_project, optional=True)))
-    app.action(re.compile(rf"^{ids.A_EQUITY_VIEW}(_\w+)?$"))(guard(handle_equity_button, Rule(access.value_measure)))
-    app.action(re.compile(rf"^{ids.A_EQUITY_WINDOW}(_\d+)?$"))(guard(handle_equity_button, Rule(access.value_measure)))
+    app.action(re.compile(rf"^{ids.A_EQUITY_VIEW}(_\w+)?$"))(
+        guard(handle_equity_button, Rule(access.value_measure))
+    )
+    app.action(re.compile(rf"^{ids.A_EQUITY_WINDOW}(_\d+)?$"))(
+        guard(handle_equity_button, Rule(access.value_measure))
+    )
     app.action(ids.A_EQUITY_DETAILS)(guard(handle_equity_button, Rule(access.value_measure)))
     app.action(ids.A_EQUITY_METHODS)(guard(handle_equity_button, Rule(access.value_measure)))

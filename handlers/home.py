@@ -45,14 +45,20 @@ def prompts_section(session: Session, project: Project, role: str, user_id: str)
             question = catalogue.get(delivery.prompt_id).text
         except KeyError:
             question = delivery.prompt_id
-        this_week = (question, prompts_blocks.when_text(delivery.sent_at or delivery.occurrence, project.timezone))
+        this_week = (
+            question,
+            prompts_blocks.when_text(delivery.sent_at or delivery.occurrence, project.timezone),
+        )
     # Read-only: the Home tab never creates schedules (the scheduler and /mfi schedule do).
     team = sched.get_schedule(session, project_id=project.id, kind="team_prompt")
     if team is not None and team.paused:
         next_text = "paused (`/mfi schedule resume`)"
     else:
-        spec = sched.spec_for(team, region=project.region) if team is not None else replace(
-            DEFAULTS["team_prompt"], timezone=project.timezone, region=project.region)
+        spec = (
+            sched.spec_for(team, region=project.region)
+            if team is not None
+            else replace(DEFAULTS["team_prompt"], timezone=project.timezone, region=project.region)
+        )
         next_text = prompts_blocks.when_text(next_occurrence(spec, datetime.now(UTC)), spec.timezone)
     pinned, skipped = sched.prompt_choices(session, project_id=project.id)
     pinned_text = None
@@ -86,7 +92,9 @@ def pdsa_section(session: Session, project: Project, role: str, user_id: str) ->
     if project.id is None or role == "partner":
         return []
     today = local_today(project)
-    infos = [cycle_info(session, c, today=today) for c in pdsa_repo.list_cycles(session, project_id=project.id)]
+    infos = [
+        cycle_info(session, c, today=today) for c in pdsa_repo.list_cycles(session, project_id=project.id)
+    ]
     record = core_pdsa.prediction_record(pdsa_repo.study_scores(session, project_id=project.id)).text()
     return pdsa_blocks.home_section(infos, record=record)
 
@@ -117,7 +125,11 @@ def build_home(session: Session, *, team_id: str, user_id: str) -> dict[str, Any
         seen.add(project.id)
         progress = repo.project_progress(session, project=project)
         done = repo.stages_done(project, progress)
-        role_text = {"lead": "You lead this project", "partner": "You are a service-user partner", "member": "Team member"}
+        role_text = {
+            "lead": "You lead this project",
+            "partner": "You are a service-user partner",
+            "member": "Team member",
+        }
         home_blocks += [
             blocks.divider(),
             blocks.section(
@@ -150,7 +162,10 @@ def publish_for_people(
     whose Home cannot be published is logged and the rest still get theirs.
     """
     with unit_of_work(engine) as session:
-        views = {user_id: build_home(session, team_id=team_id, user_id=user_id) for user_id in dict.fromkeys(user_ids)}
+        views = {
+            user_id: build_home(session, team_id=team_id, user_id=user_id)
+            for user_id in dict.fromkeys(user_ids)
+        }
     for user_id, view in views.items():
         try:
             client.views_publish(user_id=user_id, view=view)
@@ -163,7 +178,9 @@ def publish_for_people(
 def publish_for_project(client: WebClient, engine: Engine, *, team_id: str, project_id: int) -> None:
     """Refresh the Home tab of everyone on a project (leads first), in one batch."""
     with unit_of_work(engine) as session:
-        people = [m.user_id for m in repo.members(session, project_id=project_id) if m.role in ("lead", "member")]
+        people = [
+            m.user_id for m in repo.members(session, project_id=project_id) if m.role in ("lead", "member")
+        ]
     publish_for_people(client, engine, team_id=team_id, user_ids=people)
 
 

@@ -38,31 +38,48 @@ IMPORT_EXTENSIONS = (".csv", ".xlsx", ".xlsm", ".xls", ".txt")
 _COUNTS = re.compile(r"^\s*(-?[\d.,]+)\s*(?:/|\bof\b|\bout of\b)\s*(-?[\d.,]+)\s*$", re.IGNORECASE)
 
 
-def handle_measure(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
+def handle_measure(
+    ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+) -> None:
     ack()
     word, _, rest = (command.get("text") or "").strip().partition(" ")
     word, rest = word.lower(), rest.strip()
     if word == "new":
-        open_measure_modal(client, context, trigger_id=command["trigger_id"], respond=respond,
-                           channel_id=context.channel_id or "")
+        open_measure_modal(
+            client,
+            context,
+            trigger_id=command["trigger_id"],
+            respond=respond,
+            channel_id=context.channel_id or "",
+        )
     elif word == "log":
         open_log_modal(client, context, trigger_id=command["trigger_id"], respond=respond)
     elif word == "list":
         show_list(respond, context)
     elif word == "import":
-        open_import_modal(client, context, trigger_id=command["trigger_id"], respond=respond, measure_name=rest)
+        open_import_modal(
+            client, context, trigger_id=command["trigger_id"], respond=respond, measure_name=rest
+        )
     elif word == "undo":
         undo_from_command(client, respond, context, rest=rest)
     else:
-        intro = [blocks.section(f":grey_question: I don't know `{blocks.typed(word[:40])}`.")] if word not in ("", "help") else []
+        intro = (
+            [blocks.section(f":grey_question: I don't know `{blocks.typed(word[:40])}`.")]
+            if word not in ("", "help")
+            else []
+        )
         respond(blocks=[*intro, *mb.help_blocks()], text="/measure: what I can do", response_type="ephemeral")
 
 
 def _project(session: Session, context: BoltContext, channel_id: str | None = None) -> Project | None:
-    return repo.project_for_channel(session, team_id=context.team_id or "", channel_id=channel_id or context.channel_id or "")
+    return repo.project_for_channel(
+        session, team_id=context.team_id or "", channel_id=channel_id or context.channel_id or ""
+    )
 
 
-NO_PROJECT = "There is no project in this channel yet. Start one with `/mfi new`; measures belong to a project."
+NO_PROJECT = (
+    "There is no project in this channel yet. Start one with `/mfi new`; measures belong to a project."
+)
 
 
 def _local_today(project: Project) -> date:
@@ -83,10 +100,15 @@ def open_measure_modal(
                 respond(text=NO_PROJECT, response_type="ephemeral")
             return
         has_balancing = any(
-            m.measure_type == "balancing" for m in measures_repo.measures_for_project(session, project_id=project.id)
+            m.measure_type == "balancing"
+            for m in measures_repo.measures_for_project(session, project_id=project.id)
         )
-        view = mb.measure_modal(channel_id=channel_id, project_id=project.id,
-                                project_reference=project.reference_group, has_balancing=has_balancing)
+        view = mb.measure_modal(
+            channel_id=channel_id,
+            project_id=project.id,
+            project_reference=project.reference_group,
+            has_balancing=has_balancing,
+        )
     client.views_open(trigger_id=trigger_id, view=view)
 
 
@@ -95,10 +117,14 @@ def handle_open_measure_new(ack: Ack, body: dict[str, Any], client: WebClient, c
     ack()
     engine: Engine = context["engine"]
     with unit_of_work(engine) as session:
-        project = repo.get_project(session, team_id=context.team_id or "", project_id=claims.action_id_value(body) or 0)
+        project = repo.get_project(
+            session, team_id=context.team_id or "", project_id=claims.action_id_value(body) or 0
+        )
         channel_id = project.channel_id if project else None
     if channel_id:
-        open_measure_modal(client, context, trigger_id=body["trigger_id"], respond=None, channel_id=channel_id)
+        open_measure_modal(
+            client, context, trigger_id=body["trigger_id"], respond=None, channel_id=channel_id
+        )
 
 
 def parse_target(text: str, kind: str) -> float | None:
@@ -116,7 +142,9 @@ def parse_target(text: str, kind: str) -> float | None:
     return number
 
 
-def read_measure_form(view: dict[str, Any], *, focus_groups: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+def read_measure_form(
+    view: dict[str, Any], *, focus_groups: list[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
     """The submitted measure form as clean fields, and inline errors keyed by input block_id."""
     errors: dict[str, str] = {}
     name = blocks.state_value(view, ids.B_MEASURE_NAME) or ""
@@ -125,7 +153,9 @@ def read_measure_form(view: dict[str, Any], *, focus_groups: list[str]) -> tuple
     reference = blocks.state_value(view, ids.B_MEASURE_REFERENCE) or "A"
     target_text = blocks.state_value(view, ids.B_MEASURE_TARGET) or ""
     if len(name) < 3:
-        errors[ids.B_MEASURE_NAME] = "Give the measure a name of at least 3 characters, e.g. “PPH of 1,000 ml or more”."
+        errors[ids.B_MEASURE_NAME] = (
+            "Give the measure a name of at least 3 characters, e.g. “PPH of 1,000 ml or more”."
+        )
     if kind in ("proportion", "rate_per_1000") and len(denominator) < 3:
         errors[ids.B_MEASURE_DENOMINATOR_DEF] = (
             "A proportion or rate needs a denominator: say which records it is out of, e.g. “all women giving birth”."
@@ -152,9 +182,12 @@ def read_measure_form(view: dict[str, Any], *, focus_groups: list[str]) -> tuple
         "direction": blocks.state_value(view, ids.B_MEASURE_DIRECTION) or "lower",
         "reference_group": reference,
         # Payload values are claims: only the offered periods are stored.
-        "period": period if (period := blocks.state_value(view, ids.B_MEASURE_PERIOD)) in dict(mb.PERIOD_OPTIONS)
+        "period": period
+        if (period := blocks.state_value(view, ids.B_MEASURE_PERIOD)) in dict(mb.PERIOD_OPTIONS)
         else "month",
-        "quarters": "calendar" if blocks.state_value(view, ids.B_MEASURE_QUARTERS) == "calendar" else "financial",
+        "quarters": "calendar"
+        if blocks.state_value(view, ids.B_MEASURE_QUARTERS) == "calendar"
+        else "financial",
         "target": target,
     }
     return fields, errors
@@ -168,12 +201,16 @@ def handle_measure_submission(
     team_id = context.team_id or body["team"]["id"]
     try:
         with unit_of_work(engine) as session:
-            project = repo.get_project(session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0)
+            project = repo.get_project(
+                session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0
+            )
             if project is None or project.id is None:
                 ack(response_action="errors", errors={ids.B_MEASURE_NAME: "This project no longer exists."})
                 return
             fields, errors = read_measure_form(view, focus_groups=list(project.focus_groups))
-            if not errors and measures_repo.find_measure_by_name(session, project_id=project.id, name=fields["name"]):
+            if not errors and measures_repo.find_measure_by_name(
+                session, project_id=project.id, name=fields["name"]
+            ):
                 errors[ids.B_MEASURE_NAME] = (
                     f"This project already has a measure called “{fields['name']}”. Choose another name, "
                     "or use `/measure log` to add data to that one."
@@ -182,20 +219,33 @@ def handle_measure_submission(
                 ack(response_action="errors", errors=errors)
                 return
             measure = measures_repo.create_measure(session, project=project, created_by=user_id, **fields)
-            repo.audit(session, team_id=team_id, project_id=project.id, user_id=user_id, action="measure.create",
-                       detail={"measure_id": measure.id})
+            repo.audit(
+                session,
+                team_id=team_id,
+                project_id=project.id,
+                user_id=user_id,
+                action="measure.create",
+                detail={"measure_id": measure.id},
+            )
             others = measures_repo.measures_for_project(session, project_id=project.id)
             has_balancing = any(m.measure_type == "balancing" for m in others)
             added, text = mb.measure_added(measure.model_dump(), by=user_id, has_balancing=has_balancing)
             channel_id, card_ts, project_id = project.channel_id, project.card_ts, project.id
     except SQLAlchemyError:
         logger.exception("Saving the measure failed")
-        ack(response_action="errors", errors={ids.B_MEASURE_NAME: "We couldn't save this just now (a database "
-            "problem). Everything you typed is still here: press the button again in a moment."})
+        ack(
+            response_action="errors",
+            errors={
+                ids.B_MEASURE_NAME: "We couldn't save this just now (a database "
+                "problem). Everything you typed is still here: press the button again in a moment."
+            },
+        )
         return
     ack()
     client.chat_postMessage(channel=channel_id, text=text, blocks=added)
-    _refresh_card(client, engine, team_id=team_id, project_id=project_id, channel_id=channel_id, card_ts=card_ts)
+    _refresh_card(
+        client, engine, team_id=team_id, project_id=project_id, channel_id=channel_id, card_ts=card_ts
+    )
 
 
 def _refresh_card(
@@ -228,8 +278,14 @@ def _previous_period(today: date, period: str) -> date:
 
 
 def _log_view(
-    session: Session, project: Project, *, channel_id: str, measure_id: int | None, full: bool,
-    values: dict[str, str] | None = None, period_initial: date | None = None,
+    session: Session,
+    project: Project,
+    *,
+    channel_id: str,
+    measure_id: int | None,
+    full: bool,
+    values: dict[str, str] | None = None,
+    period_initial: date | None = None,
 ) -> dict[str, Any] | None:
     assert project.id is not None
     measures = measures_repo.measures_for_project(session, project_id=project.id)
@@ -237,10 +293,17 @@ def _log_view(
         return None
     measure = next((m for m in measures if m.id == measure_id), measures[0])
     assert measure.id is not None
-    groups = mb.full_log_groups() if full else mb.default_log_groups(project.focus_groups, measure.reference_group)
+    groups = (
+        mb.full_log_groups() if full else mb.default_log_groups(project.focus_groups, measure.reference_group)
+    )
     return mb.log_modal(
-        channel_id=channel_id, project_id=project.id, measures=_measure_dicts(measures), measure_id=measure.id,
-        groups=groups, full=full, values=values,
+        channel_id=channel_id,
+        project_id=project.id,
+        measures=_measure_dicts(measures),
+        measure_id=measure.id,
+        groups=groups,
+        full=full,
+        values=values,
         period_initial=period_initial or _previous_period(_local_today(project), measure.period),
     )
 
@@ -254,7 +317,10 @@ def open_log_modal(client: WebClient, context: BoltContext, *, trigger_id: str, 
             return
         view = _log_view(session, project, channel_id=context.channel_id or "", measure_id=None, full=False)
     if view is None:
-        respond(text="This project has no measures yet. Define one with `/measure new` first.", response_type="ephemeral")
+        respond(
+            text="This project has no measures yet. Define one with `/measure new` first.",
+            response_type="ephemeral",
+        )
         return
     client.views_open(trigger_id=trigger_id, view=view)
 
@@ -266,12 +332,18 @@ def _row_texts(view: dict[str, Any]) -> dict[str, str]:
         if block_id.startswith(ids.B_LOG_ROW_PREFIX):
             text = blocks.state_value(view, block_id)
             if text:
-                out[block_id[len(ids.B_LOG_ROW_PREFIX):]] = text
+                out[block_id[len(ids.B_LOG_ROW_PREFIX) :]] = text
     return out
 
 
-def _update_log_view(body: dict[str, Any], client: WebClient, context: BoltContext, *, full: bool | None,
-                     measure_id: int | None) -> None:
+def _update_log_view(
+    body: dict[str, Any],
+    client: WebClient,
+    context: BoltContext,
+    *,
+    full: bool | None,
+    measure_id: int | None,
+) -> None:
     view = body.get("view")
     if not isinstance(view, dict):
         return  # these controls live in the log form; a click from anywhere else is not one the bot offered
@@ -279,15 +351,19 @@ def _update_log_view(body: dict[str, Any], client: WebClient, context: BoltConte
     engine: Engine = context["engine"]
     picked = blocks.state_value(view, ids.B_LOG_PERIOD)
     with unit_of_work(engine) as session:
-        project = repo.get_project(session, team_id=context.team_id or "",
-                                   project_id=claims.metadata_id(view, "project_id") or 0)
+        project = repo.get_project(
+            session, team_id=context.team_id or "", project_id=claims.metadata_id(view, "project_id") or 0
+        )
         if project is None:
             return
         new_view = _log_view(
-            session, project, channel_id=project.channel_id,
+            session,
+            project,
+            channel_id=project.channel_id,
             measure_id=measure_id if measure_id is not None else claims.metadata_id(view, "measure_id"),
             full=bool(meta.get("full")) if full is None else full,
-            values=_row_texts(view), period_initial=date.fromisoformat(picked) if picked else None,
+            values=_row_texts(view),
+            period_initial=date.fromisoformat(picked) if picked else None,
         )
     if new_view is not None:
         client.views_update(view_id=view["id"], hash=view.get("hash"), view=new_view)
@@ -298,7 +374,9 @@ def handle_log_full_list(ack: Ack, body: dict[str, Any], client: WebClient, cont
     _update_log_view(body, client, context, full=body["actions"][0].get("value") == "full", measure_id=None)
 
 
-def handle_log_measure_picked(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+def handle_log_measure_picked(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
     ack()
     chosen = (body["actions"][0].get("selected_option") or {}).get("value")
     _update_log_view(body, client, context, full=None, measure_id=claims.parse_id(chosen))
@@ -331,7 +409,10 @@ def parse_log_row(text: str, kind: str) -> tuple[importing.LoggedRow | None, str
     if numerator is None or denominator is None:
         return None, "Use whole numbers (no decimals), e.g. 14/230."
     if kind == "proportion" and numerator > denominator:
-        return None, f"The numerator ({numerator}) can't be larger than the denominator ({denominator}) in a proportion."
+        return (
+            None,
+            f"The numerator ({numerator}) can't be larger than the denominator ({denominator}) in a proportion.",
+        )
     return (numerator, denominator), None
 
 
@@ -347,7 +428,9 @@ def read_log_form(
     else:
         chosen = date.fromisoformat(picked)
         if chosen > today:
-            errors[ids.B_LOG_PERIOD] = "That date is in the future. Choose a day in the period the figures are for."
+            errors[ids.B_LOG_PERIOD] = (
+                "That date is in the future. Choose a day in the period the figures are for."
+            )
         else:
             start = period_start(chosen, period)  # type: ignore[arg-type]
     rows: dict[str, importing.LoggedRow] = {}
@@ -359,7 +442,11 @@ def read_log_form(
         elif entry is not None:
             rows[code] = entry
     if not texts:
-        row_ids = [b["block_id"] for b in view.get("blocks", []) if b.get("block_id", "").startswith(ids.B_LOG_ROW_PREFIX)]
+        row_ids = [
+            b["block_id"]
+            for b in view.get("blocks", [])
+            if b.get("block_id", "").startswith(ids.B_LOG_ROW_PREFIX)
+        ]
         if row_ids:
             errors[row_ids[0]] = "Fill in at least one group: there is nothing to save yet."
     return start, rows, errors
@@ -372,18 +459,31 @@ def handle_log_submission(
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
     with unit_of_work(engine) as session:
-        measure = measures_repo.get_measure(session, team_id=team_id, measure_id=claims.metadata_id(view, "measure_id") or 0)
-        project = repo.get_project(session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0)
+        measure = measures_repo.get_measure(
+            session, team_id=team_id, measure_id=claims.metadata_id(view, "measure_id") or 0
+        )
+        project = repo.get_project(
+            session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0
+        )
         if measure is None or project is None or measure.project_id != project.id:
             ack(response_action="errors", errors={ids.B_LOG_PERIOD: "This measure no longer exists."})
             return
-        start, rows, errors = read_log_form(view, kind=measure.kind, period=measure.period, today=_local_today(project))
+        start, rows, errors = read_log_form(
+            view, kind=measure.kind, period=measure.period, today=_local_today(project)
+        )
         if errors or start is None:
             ack(response_action="errors", errors=errors)
             return
-        outcome = importing.log_period(session, measure=measure, period_start=start, rows=rows, user_id=user_id)
-        blank = ([] if measure.kind == "value" else
-                 measures_repo.blank_missing_categories(session, measure_id=measure.id or 0, period_start=start))
+        outcome = importing.log_period(
+            session, measure=measure, period_start=start, rows=rows, user_id=user_id
+        )
+        blank = (
+            []
+            if measure.kind == "value"
+            else measures_repo.blank_missing_categories(
+                session, measure_id=measure.id or 0, period_start=start
+            )
+        )
         measure_kind = measure.kind
         channel_id = project.channel_id
     ack()
@@ -404,11 +504,15 @@ def show_list(respond: Respond, context: BoltContext) -> None:
         rows: list[dict[str, Any]] = []
         for measure in measures_repo.measures_for_project(session, project_id=project.id):
             assert measure.id is not None
-            rows.append({
-                **measure.model_dump(),
-                "latest": measures_repo.latest_period(session, measure_id=measure.id),
-                "completeness": measures_repo.completeness(session, measure_id=measure.id, kind=measure.kind),
-            })
+            rows.append(
+                {
+                    **measure.model_dump(),
+                    "latest": measures_repo.latest_period(session, measure_id=measure.id),
+                    "completeness": measures_repo.completeness(
+                        session, measure_id=measure.id, kind=measure.kind
+                    ),
+                }
+            )
         has_balancing = any(r["measure_type"] == "balancing" for r in rows)
         listed, text = mb.measure_list(project.name, rows, has_balancing=has_balancing)
     respond(blocks=listed, text=text, response_type="ephemeral")
@@ -429,13 +533,25 @@ def open_import_modal(
             return
         measures = measures_repo.measures_for_project(session, project_id=project.id)
         if not measures:
-            respond(text="This project has no measures yet. Define one with `/measure new`, then import into it.",
-                    response_type="ephemeral")
+            respond(
+                text="This project has no measures yet. Define one with `/measure new`, then import into it.",
+                response_type="ephemeral",
+            )
             return
-        chosen = measures_repo.resolve_measure(session, project_id=project.id, key=measure_name) if measure_name \
-            else measures[0] if len(measures) == 1 else None
-        view = mb.import_modal(channel_id=project.channel_id, project_id=project.id, measures=_measure_dicts(measures),
-                               measure_id=chosen.id if chosen else None, max_mb=_settings(context).mfi_import_max_mb)
+        chosen = (
+            measures_repo.resolve_measure(session, project_id=project.id, key=measure_name)
+            if measure_name
+            else measures[0]
+            if len(measures) == 1
+            else None
+        )
+        view = mb.import_modal(
+            channel_id=project.channel_id,
+            project_id=project.id,
+            measures=_measure_dicts(measures),
+            measure_id=chosen.id if chosen else None,
+            max_mb=_settings(context).mfi_import_max_mb,
+        )
     client.views_open(trigger_id=trigger_id, view=view)
 
 
@@ -464,29 +580,46 @@ def handle_import_submission(
     team_id = context.team_id or body["team"]["id"]
     settings = _settings(context)
     engine: Engine = context["engine"]
-    project_id, measure_id = _whole_id(meta.get("project_id")), _whole_id(blocks.state_value(view, ids.B_IMPORT_MEASURE))
+    project_id, measure_id = (
+        _whole_id(meta.get("project_id")),
+        _whole_id(blocks.state_value(view, ids.B_IMPORT_MEASURE)),
+    )
     files = blocks.state_value(view, ids.B_IMPORT_FILE)
     files = [f for f in files if isinstance(f, dict) and f.get("id")] if isinstance(files, list) else []
     with unit_of_work(engine) as session:
         project = repo.get_project(session, team_id=team_id, project_id=project_id) if project_id else None
-        measure = measures_repo.get_measure(session, team_id=team_id, measure_id=measure_id) if measure_id else None
+        measure = (
+            measures_repo.get_measure(session, team_id=team_id, measure_id=measure_id) if measure_id else None
+        )
         if project is None or project.channel_id != meta.get("channel_id"):
             ack(response_action="errors", errors={ids.B_IMPORT_MEASURE: "This project no longer exists."})
             return
         if measure is None or measure.project_id != project.id:
-            ack(response_action="errors", errors={ids.B_IMPORT_MEASURE: "Choose one of this project's measures."})
+            ack(
+                response_action="errors",
+                errors={ids.B_IMPORT_MEASURE: "Choose one of this project's measures."},
+            )
             return
         problem = _file_problem(files, settings)
         if problem is None:
             earlier = importing.already_imported(session, team_id=team_id, file_key=file_key(files[0]))
             if earlier is not None:
-                problem = mb.already_imported(earlier.filename, earlier.measure_name, earlier.batch_id, inline=True)
+                problem = mb.already_imported(
+                    earlier.filename, earlier.measure_name, earlier.batch_id, inline=True
+                )
         if problem is not None:
             ack(response_action="errors", errors={ids.B_IMPORT_FILE: problem[:2000]})
             return
-        job = _ImportJob(team_id=team_id, channel_id=project.channel_id, user_id=user_id, measure_id=measure.id or 0,
-                         measure_name=measure.name, period=importing.measure_period(measure), today=_local_today(project),
-                         file_id=str(files[0]["id"]))
+        job = _ImportJob(
+            team_id=team_id,
+            channel_id=project.channel_id,
+            user_id=user_id,
+            measure_id=measure.id or 0,
+            measure_name=measure.name,
+            period=importing.measure_period(measure),
+            today=_local_today(project),
+            file_id=str(files[0]["id"]),
+        )
     ack()
     run_import(client, engine, settings, job)
 
@@ -500,9 +633,11 @@ def _file_problem(files: list[dict[str, Any]], settings: Settings) -> str | None
         return f"{name[:80]} is not a CSV or Excel file. Save the data as .csv or .xlsx and choose it again."
     size = files[0].get("size")
     if isinstance(size, int) and size > settings.import_max_bytes:
-        return (f"This file is {downloads.megabytes(size)}; the most I import is "
-                f"{downloads.megabytes(settings.import_max_bytes)}. Export only the columns needed, or aggregated "
-                "counts by period and ethnic group, and choose the smaller file.")
+        return (
+            f"This file is {downloads.megabytes(size)}; the most I import is "
+            f"{downloads.megabytes(settings.import_max_bytes)}. Export only the columns needed, or aggregated "
+            "counts by period and ethnic group, and choose the smaller file."
+        )
     return None
 
 
@@ -527,28 +662,48 @@ def run_import(client: WebClient, engine: Engine, settings: Settings, job: _Impo
         error = exc.response.get("error")
         logger.warning("files.info failed for an import: %s", error)
         if error == "missing_scope":
-            _tell(client, job, "I could not read your file: this app needs Slack's files:read permission. Nothing "
-                               "was saved. Ask your Slack admin to reinstall the app from its manifest, then try again.")
+            _tell(
+                client,
+                job,
+                "I could not read your file: this app needs Slack's files:read permission. Nothing "
+                "was saved. Ask your Slack admin to reinstall the app from its manifest, then try again.",
+            )
         else:
-            _tell(client, job, "I could not read your file from Slack, so nothing was saved. Try `/measure import` "
-                               "again in a moment.")
+            _tell(
+                client,
+                job,
+                "I could not read your file from Slack, so nothing was saved. Try `/measure import` "
+                "again in a moment.",
+            )
         return
     filename = str(file.get("name") or "upload")
     if file.get("user") != job.user_id:
         # A form only ever carries the submitter's own upload; anything else is a forged or replayed payload.
-        _tell(client, job, f"{mb.file_label(filename)} was not uploaded by you, so I did not import it. Nothing "
-                           "was saved; upload your own extract with `/measure import`.")
+        _tell(
+            client,
+            job,
+            f"{mb.file_label(filename)} was not uploaded by you, so I did not import it. Nothing "
+            "was saved; upload your own extract with `/measure import`.",
+        )
         return
     try:
-        data = downloads.download(file, token=client.token, api_url=settings.slack_api_url,
-                                  max_bytes=settings.import_max_bytes)
+        data = downloads.download(
+            file, token=client.token, api_url=settings.slack_api_url, max_bytes=settings.import_max_bytes
+        )
         parsed = read_extract(data, filename=filename, period=job.period, today=job.today)  # type: ignore[arg-type]
         with unit_of_work(engine) as session:
             measure = measures_repo.get_measure(session, team_id=job.team_id, measure_id=job.measure_id)
             if measure is None:
                 raise ImportRefused("The measure was deleted before the import finished. Nothing was saved.")
-            outcome = importing.apply_import(session, measure=measure, parsed=parsed, source="import",
-                                             filename=filename, user_id=job.user_id, file_key=file_key(file))
+            outcome = importing.apply_import(
+                session,
+                measure=measure,
+                parsed=parsed,
+                source="import",
+                filename=filename,
+                user_id=job.user_id,
+                file_key=file_key(file),
+            )
     except importing.AlreadyImported as earlier:
         _tell(client, job, mb.already_imported(filename, earlier.measure_name, earlier.batch_id))
         return
@@ -562,13 +717,17 @@ def run_import(client: WebClient, engine: Engine, settings: Settings, job: _Impo
         return
     except ImportRefused as refused:
         has_details = refused.message != refused.public
-        _post_in_channel(client, job, mb.import_refused(filename, refused.public, by=job.user_id,
-                                                        has_details=has_details))
+        _post_in_channel(
+            client, job, mb.import_refused(filename, refused.public, by=job.user_id, has_details=has_details)
+        )
         deleted = _delete_file(client, job.file_id)
         lines = [line.removeprefix("• ") for line in refused.message.split("\n")]
-        listed, text = mb.import_details(heading=f":no_entry: Your file {mb.file_label(filename)} was not imported",
-                                         exact=[lines[0]], detail=lines[1:],
-                                         file_note=mb.file_kept_note(filename, file.get("permalink"), deleted=deleted))
+        listed, text = mb.import_details(
+            heading=f":no_entry: Your file {mb.file_label(filename)} was not imported",
+            exact=[lines[0]],
+            detail=lines[1:],
+            file_note=mb.file_kept_note(filename, file.get("permalink"), deleted=deleted),
+        )
         _tell(client, job, text, listed)
         return
     except Exception:
@@ -581,12 +740,16 @@ def run_import(client: WebClient, engine: Engine, settings: Settings, job: _Impo
     deleted = _delete_file(client, job.file_id)
     heading = f"Your import of {mb.file_label(filename)} into *{blocks.typed(outcome.measure_name)}* (entry {outcome.batch_id})"
     if not posted:
-        heading += (" is saved, but I could not post its summary in the channel: invite me with `/invite @MFI-AR` "
-                    "so the team sees the next one")
+        heading += (
+            " is saved, but I could not post its summary in the channel: invite me with `/invite @MFI-AR` "
+            "so the team sees the next one"
+        )
     listed, text = mb.import_details(
         heading=heading,
-        exact=importing.summary_lines(outcome, safe=False), detail=importing.detail_lines(outcome, advice),
-        file_note=mb.file_kept_note(filename, file.get("permalink"), deleted=deleted))
+        exact=importing.summary_lines(outcome, safe=False),
+        detail=importing.detail_lines(outcome, advice),
+        file_note=mb.file_kept_note(filename, file.get("permalink"), deleted=deleted),
+    )
     _tell(client, job, text, listed)
 
 
@@ -662,8 +825,10 @@ def undo_from_command(client: WebClient, respond: Respond, context: BoltContext,
     engine: Engine = context["engine"]
     team_id, user_id = context.team_id or "", context.user_id or ""
     if rest and claims.parse_id(rest) is None:
-        respond(text="Type `/measure undo` for the latest entry, or `/measure undo N` with the entry number.",
-                response_type="ephemeral")
+        respond(
+            text="Type `/measure undo` for the latest entry, or `/measure undo N` with the entry number.",
+            response_type="ephemeral",
+        )
         return
     try:
         with unit_of_work(engine) as session:
@@ -676,12 +841,18 @@ def undo_from_command(client: WebClient, respond: Respond, context: BoltContext,
                 batch = measures_repo.get_batch(session, team_id=team_id, batch_id=batch_id)
                 measure = session.get(Measure, batch.measure_id) if batch else None
                 if measure is None or measure.project_id != project.id:
-                    respond(text=f"This channel's project has no entry {batch_id}.", response_type="ephemeral")
+                    respond(
+                        text=f"This channel's project has no entry {batch_id}.", response_type="ephemeral"
+                    )
                     return
             else:
-                latest = measures_repo.batches_for_project(session, project_id=project.id, include_undone=False)
+                latest = measures_repo.batches_for_project(
+                    session, project_id=project.id, include_undone=False
+                )
                 if not latest or latest[0].id is None:
-                    respond(text="There is nothing to undo in this channel's project.", response_type="ephemeral")
+                    respond(
+                        text="There is nothing to undo in this channel's project.", response_type="ephemeral"
+                    )
                     return
                 batch_id = latest[0].id
             outcome = _undo(session, team_id=team_id, batch_id=batch_id, user_id=user_id)
@@ -693,7 +864,9 @@ def undo_from_command(client: WebClient, respond: Respond, context: BoltContext,
     client.chat_postMessage(channel=channel_id, text=text, blocks=message)
 
 
-def handle_undo_button(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond) -> None:
+def handle_undo_button(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
     ack()
     engine: Engine = context["engine"]
     team_id, user_id = context.team_id or "", body["user"]["id"]
@@ -712,8 +885,9 @@ def handle_undo_button(ack: Ack, body: dict[str, Any], client: WebClient, contex
     if channel and original.get("ts"):
         # The button goes: the reply now says what was undone, so nobody clicks it twice.
         kept = [b for b in original.get("blocks") or [] if b.get("type") != "actions"]
-        client.chat_update(channel=channel, ts=original["ts"], text=original.get("text") or text,
-                           blocks=[*kept, *message])
+        client.chat_update(
+            channel=channel, ts=original["ts"], text=original.get("text") or text, blocks=[*kept, *message]
+        )
     elif channel:
         client.chat_postMessage(channel=channel, text=text, blocks=message)
 
@@ -722,11 +896,21 @@ LISTED = "`/measure list`"
 
 
 def register(app: App) -> None:
-    app.command(ids.MEASURE)(guard(handle_measure, Rule(access.channel_project, optional=True,
-                                                        posts=access.words("new", "log", "import"))))
-    app.view(ids.CB_MEASURE_NEW)(guard(handle_measure_submission, Rule(access.form, saved=("The measure was saved", LISTED))))
-    app.view(ids.CB_MEASURE_LOG)(guard(handle_log_submission, Rule(access.form, saved=("Your figures were saved", LISTED))))
-    app.view(ids.CB_MEASURE_IMPORT)(guard(handle_import_submission, Rule(access.form, saved=("Your import was saved", LISTED))))
+    app.command(ids.MEASURE)(
+        guard(
+            handle_measure,
+            Rule(access.channel_project, optional=True, posts=access.words("new", "log", "import")),
+        )
+    )
+    app.view(ids.CB_MEASURE_NEW)(
+        guard(handle_measure_submission, Rule(access.form, saved=("The measure was saved", LISTED)))
+    )
+    app.view(ids.CB_MEASURE_LOG)(
+        guard(handle_log_submission, Rule(access.form, saved=("Your figures were saved", LISTED)))
+    )
+    app.view(ids.CB_MEASURE_IMPORT)(
+        guard(handle_import_submission, Rule(access.form, saved=("Your import was saved", LISTED)))
+    )
     app.action(ids.A_OPEN_MEASURE_NEW)(guard(handle_open_measure_new, Rule(access.value_project, posts=True)))
     app.action(ids.A_LOG_FULL_LIST)(guard(handle_log_full_list, Rule(access.form)))
     app.action(ids.A_LOG_MEASURE_PICKED)(guard(handle_log_measure_picked, Rule(access.form)))

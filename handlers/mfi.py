@@ -22,7 +22,9 @@ SUBCOMMANDS: dict[str, Callable[..., None]] = {
 }
 
 
-def handle_mfi(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
+def handle_mfi(
+    ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+) -> None:
     text = (command.get("text") or "").strip()
     word, _, rest = text.partition(" ")
     word = word.lower()
@@ -39,10 +41,18 @@ def handle_mfi(ack: Ack, command: dict[str, Any], respond: Respond, client: WebC
         ack()
         projects.open_edit_project(client, context, trigger_id=command["trigger_id"], respond=respond)
     elif word in SUBCOMMANDS:
-        SUBCOMMANDS[word](ack=ack, command=command, respond=respond, client=client, context=context, rest=rest)
+        SUBCOMMANDS[word](
+            ack=ack, command=command, respond=respond, client=client, context=context, rest=rest
+        )
     else:
-        ack(blocks=blocks.help_message(unknown=word), text=f"I don't know `{blocks.typed(word)}`.", response_type="ephemeral")
+        ack(
+            blocks=blocks.help_message(unknown=word),
+            text=f"I don't know `{blocks.typed(word)}`.",
+            response_type="ephemeral",
+        )
 
 
 def register(app: App) -> None:
-    app.command(ids.MFI)(guard(handle_mfi, Rule(access.channel_project, optional=True, posts=access.words("new", "edit"))))
+    app.command(ids.MFI)(
+        guard(handle_mfi, Rule(access.channel_project, optional=True, posts=access.words("new", "edit")))
+    )

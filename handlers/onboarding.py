@@ -72,8 +72,10 @@ def welcome_message(session: Session, *, team_id: str, user_id: str) -> tuple[li
     """The first-visit DM: for a partner, what to expect; for a team member, where their projects are; else how to start."""
     roles = {role for _project, role in repo.projects_for_user(session, team_id=team_id, user_id=user_id)}
     if roles and roles <= {"partner"}:
-        text = ("Hello, and welcome. I'm MFI-AR. A team has asked you to help with their project. If you agree, "
-                "I'll send you a few questions here now and then. You can pause or stop at any time.")
+        text = (
+            "Hello, and welcome. I'm MFI-AR. A team has asked you to help with their project. If you agree, "
+            "I'll send you a few questions here now and then. You can pause or stop at any time."
+        )
         return [blocks.section(text)], text
     if roles:
         text = "Hello, and welcome. I'm MFI-AR. Your projects, and what needs doing next, are on my Home tab."
@@ -87,7 +89,9 @@ def welcome_message(session: Session, *, team_id: str, user_id: str) -> tuple[li
     ], text
 
 
-def welcome_once(client: WebClient, engine: Engine, *, team_id: str, user_id: str, channel: str | None) -> bool:
+def welcome_once(
+    client: WebClient, engine: Engine, *, team_id: str, user_id: str, channel: str | None
+) -> bool:
     """Send the welcome DM if this person has never had it; True when it was sent now.
 
     The row is claimed before posting, so two deliveries of the first visit send one DM; if the post fails the
@@ -106,8 +110,11 @@ def welcome_once(client: WebClient, engine: Engine, *, team_id: str, user_id: st
         target = channel or str(client.conversations_open(users=user_id)["channel"]["id"])
         client.chat_postMessage(channel=target, text=text, blocks=message)
     except SlackApiError as exc:
-        logger.warning("Could not send the welcome DM to %s: %s; will try at their next visit", user_id,
-                       exc.response.get("error"))
+        logger.warning(
+            "Could not send the welcome DM to %s: %s; will try at their next visit",
+            user_id,
+            exc.response.get("error"),
+        )
         with unit_of_work(engine) as session:
             claimed = session.get(Welcome, (team_id, user_id))
             if claimed is not None:
@@ -122,8 +129,13 @@ def greet(event: dict[str, Any], client: WebClient, context: BoltContext) -> Non
     if not context.team_id or not isinstance(user_id, str) or user_id == context.bot_user_id:
         return
     try:
-        welcome_once(client, context["engine"], team_id=context.team_id, user_id=user_id,
-                     channel=event.get("channel") if isinstance(event.get("channel"), str) else None)
+        welcome_once(
+            client,
+            context["engine"],
+            team_id=context.team_id,
+            user_id=user_id,
+            channel=event.get("channel") if isinstance(event.get("channel"), str) else None,
+        )
     except Exception:  # the Home tab must still be published
         logger.exception("Welcome DM for %s failed", user_id)
 

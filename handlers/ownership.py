@@ -75,7 +75,9 @@ def send_export(client: WebClient, engine: Engine, *, team_id: str, user_id: str
             return False
         rows = own.export_rows(session, project_id=project_id)
         name, zone = project.name, project.timezone
-    bundle = export.build_bundle(rows, names=_names(client, export.authors_to_name(rows)), prompt_text=_prompt_text)
+    bundle = export.build_bundle(
+        rows, names=_names(client, export.authors_to_name(rows)), prompt_text=_prompt_text
+    )
     stem = export.filename_stem(name, datetime.now(ZoneInfo(zone)).date())
     xlsx_name, zip_name = f"{stem}.xlsx", f"{stem}-csv.zip"
     message, text = ob.export_dm(name, xlsx_name=xlsx_name, zip_name=zip_name)
@@ -111,26 +113,37 @@ def handle_export_command(
         return
     respond(text=ob.PREPARING, response_type="ephemeral")
     assert context.team_id and context.user_id
-    send_export(client, context["engine"], team_id=context.team_id, user_id=context.user_id, project_id=project_id)
+    send_export(
+        client, context["engine"], team_id=context.team_id, user_id=context.user_id, project_id=project_id
+    )
 
 
 def handle_export_button(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     team_id = context.team_id or body["team"]["id"]
-    if not send_export(client, context["engine"], team_id=team_id, user_id=body["user"]["id"],
-                       project_id=claims.action_id_value(body) or 0):
+    if not send_export(
+        client,
+        context["engine"],
+        team_id=team_id,
+        user_id=body["user"]["id"],
+        project_id=claims.action_id_value(body) or 0,
+    ):
         logger.info("Export refused from Home: not a lead, or the project is gone")
 
 
 # --- delete ---------------------------------------------------------------------------------------------------
 
 
-def _open_delete_modal(client: WebClient, engine: Engine, *, trigger_id: str, team_id: str, project_id: int) -> None:
+def _open_delete_modal(
+    client: WebClient, engine: Engine, *, trigger_id: str, team_id: str, project_id: int
+) -> None:
     with unit_of_work(engine) as session:
         project = repo.get_project(session, team_id=team_id, project_id=project_id)
         if project is None:
             return
-        view = ob.delete_modal(project_id=project_id, project_name=project.name, channel_id=project.channel_id)
+        view = ob.delete_modal(
+            project_id=project_id, project_name=project.name, channel_id=project.channel_id
+        )
     client.views_open(trigger_id=trigger_id, view=view)
 
 
@@ -143,8 +156,13 @@ def handle_delete_command(
         respond(text=refusal or ob.NO_PROJECT, response_type="ephemeral")
         return
     assert context.team_id
-    _open_delete_modal(client, context["engine"], trigger_id=command["trigger_id"], team_id=context.team_id,
-                       project_id=project_id)
+    _open_delete_modal(
+        client,
+        context["engine"],
+        trigger_id=command["trigger_id"],
+        team_id=context.team_id,
+        project_id=project_id,
+    )
 
 
 def handle_delete_button(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -154,8 +172,9 @@ def handle_delete_button(ack: Ack, body: dict[str, Any], client: WebClient, cont
     with unit_of_work(context["engine"]) as session:
         allowed = repo.is_lead(session, project_id=project_id, user_id=body["user"]["id"])
     if allowed:
-        _open_delete_modal(client, context["engine"], trigger_id=body["trigger_id"], team_id=team_id,
-                           project_id=project_id)
+        _open_delete_modal(
+            client, context["engine"], trigger_id=body["trigger_id"], team_id=team_id, project_id=project_id
+        )
 
 
 def handle_delete_submission(
@@ -177,14 +196,24 @@ def handle_delete_submission(
                 ack(response_action="errors", errors={ids.B_DELETE_NAME: ob.ALREADY_GONE})
                 return
             if not repo.is_lead(session, project_id=project_id, user_id=user_id):
-                ack(response_action="errors", errors={
-                    ids.B_DELETE_NAME: ob.not_a_lead(project.name, _leads(session, project_id), what="delete it")})
+                ack(
+                    response_action="errors",
+                    errors={
+                        ids.B_DELETE_NAME: ob.not_a_lead(
+                            project.name, _leads(session, project_id), what="delete it"
+                        )
+                    },
+                )
                 return
             name, channel_id = project.name, project.channel_id
             if typed != name:
                 ack(response_action="errors", errors={ids.B_DELETE_NAME: ob.name_mismatch(name)})
                 return
-            people = [m.user_id for m in repo.members(session, project_id=project_id) if m.role in ("lead", "member")]
+            people = [
+                m.user_id
+                for m in repo.members(session, project_id=project_id)
+                if m.role in ("lead", "member")
+            ]
             own.delete_project(session, project_id=project_id, deleted_by=user_id)
     except SQLAlchemyError:
         logger.exception("Deleting project %s failed; nothing was removed", project_id)
@@ -214,9 +243,14 @@ def handle_workspace_gone(
         if not (event.get("tokens") or {}).get("bot"):
             # Only people's user tokens went; the bot's own token still works, so the schedules carry on.
             with unit_of_work(context["engine"]) as session:
-                repo.audit(session, team_id=context.team_id or context.enterprise_id or "", project_id=None,
-                           user_id=None, action="workspace.user_tokens_revoked",
-                           detail={"users": len((event.get("tokens") or {}).get("oauth") or [])})
+                repo.audit(
+                    session,
+                    team_id=context.team_id or context.enterprise_id or "",
+                    project_id=None,
+                    user_id=None,
+                    action="workspace.user_tokens_revoked",
+                    detail={"users": len((event.get("tokens") or {}).get("oauth") or [])},
+                )
             return
     elif store is not None:
         TokenRevocationListeners(store).handle_app_uninstalled_events(context)
@@ -232,8 +266,12 @@ def handle_workspace_gone(
 
 
 def register(app: App) -> None:
-    app.view(ids.CB_DELETE_CONFIRM)(guard(handle_delete_submission, Rule(
-        access.form, need="lead", saved=("The project was deleted", "`/mfi status`"))))
+    app.view(ids.CB_DELETE_CONFIRM)(
+        guard(
+            handle_delete_submission,
+            Rule(access.form, need="lead", saved=("The project was deleted", "`/mfi status`")),
+        )
+    )
     app.action(ids.A_EXPORT)(guard(handle_export_button, Rule(access.value_project, need="lead")))
     app.action(ids.A_DELETE)(guard(handle_delete_button, Rule(access.value_project, need="lead")))
     store = app.installation_store  # None in single-workspace mode

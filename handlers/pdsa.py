@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
@@ -45,12 +45,14 @@ HELP = (
 # ---------------------------------------------------------------- small helpers
 
 
-
-def _cycle_and_project(session: Session, *, team_id: str, cycle_id: int) -> tuple[PdsaCycle | None, Project | None]:
+def _cycle_and_project(
+    session: Session, *, team_id: str, cycle_id: int
+) -> tuple[PdsaCycle | None, Project | None]:
     """A cycle and its project, both only within this workspace."""
     cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id)
     project = repo.get_project(session, team_id=team_id, project_id=cycle.project_id) if cycle else None
     return cycle, project
+
 
 def project_groups(project: Project) -> list[str]:
     """Overall, each focus group, then the reference group: the rows of every prediction and study."""
@@ -73,7 +75,9 @@ def _primary_measure(session: Session, cycle: PdsaCycle) -> Measure | None:
     return None
 
 
-def _ephemeral(client: WebClient, *, channel: str, user: str, text: str, respond: Respond | None = None) -> None:
+def _ephemeral(
+    client: WebClient, *, channel: str, user: str, text: str, respond: Respond | None = None
+) -> None:
     if respond is not None:
         respond(text=text, response_type="ephemeral", replace_original=False)
     else:
@@ -86,14 +90,18 @@ def _unknown_cycle_text(session: Session, project: Project, ref: str) -> str:
     if not cycles:
         return f"There's no PDSA cycle `{blocks.typed(ref[:20])}` here: this project has no cycles yet. Plan one with `/pdsa new`."
     refs = ", ".join(f"{pdsa_repo.series_number(session, cycle=c)}.{c.ramp_step}" for c in cycles[-15:])
-    return (f"There's no PDSA cycle `{blocks.typed(ref[:20])}` in this channel's project. Cycles here: {refs}. "
-            "`/pdsa list` shows them with their next step.\n" + HELP)
+    return (
+        f"There's no PDSA cycle `{blocks.typed(ref[:20])}` in this channel's project. Cycles here: {refs}. "
+        "`/pdsa list` shows them with their next step.\n" + HELP
+    )
 
 
 # ---------------------------------------------------------------- the /pdsa command
 
 
-def handle_pdsa(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
+def handle_pdsa(
+    ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+) -> None:
     ack()
     text = (command.get("text") or "").strip()
     word, _, rest = text.partition(" ")
@@ -107,16 +115,23 @@ def handle_pdsa(ack: Ack, command: dict[str, Any], respond: Respond, client: Web
         project = repo.project_for_channel(session, team_id=context.team_id, channel_id=context.channel_id)
         project_id = project.id if project else None
     if project_id is None:
-        respond(text="There is no improvement project in this channel yet. Start one with `/mfi new`, then plan "
-                "PDSA cycles here.", response_type="ephemeral")
+        respond(
+            text="There is no improvement project in this channel yet. Start one with `/mfi new`, then plan "
+            "PDSA cycles here.",
+            response_type="ephemeral",
+        )
         return
     if word == "new":
-        open_plan(client, engine, team_id=context.team_id, project_id=project_id, trigger_id=command["trigger_id"])
+        open_plan(
+            client, engine, team_id=context.team_id, project_id=project_id, trigger_id=command["trigger_id"]
+        )
     elif word == "list":
         show_list(respond, engine, team_id=context.team_id, project_id=project_id)
     elif word in ("show", "do", "study", "act", "edit"):
         if not rest:
-            respond(text=f"Which cycle? Try `/pdsa {blocks.typed(word)} 1`.\n" + HELP, response_type="ephemeral")
+            respond(
+                text=f"Which cycle? Try `/pdsa {blocks.typed(word)} 1`.\n" + HELP, response_type="ephemeral"
+            )
             return
         with unit_of_work(engine) as session:
             project = repo.get_project(session, team_id=context.team_id, project_id=project_id)
@@ -131,8 +146,16 @@ def handle_pdsa(ack: Ack, command: dict[str, Any], respond: Respond, client: Web
         if opener is None:
             show_cycle(respond, engine, team_id=context.team_id, cycle_id=cycle_id)
         else:
-            opener(client, engine, team_id=context.team_id, cycle_id=cycle_id, trigger_id=command["trigger_id"],
-                   user_id=context.user_id, channel_id=context.channel_id, respond=respond)
+            opener(
+                client,
+                engine,
+                team_id=context.team_id,
+                cycle_id=cycle_id,
+                trigger_id=command["trigger_id"],
+                user_id=context.user_id,
+                channel_id=context.channel_id,
+                respond=respond,
+            )
     else:
         respond(text=f"I don't know `/pdsa {blocks.typed(word[:30])}`.\n" + HELP, response_type="ephemeral")
 
@@ -142,9 +165,15 @@ def show_list(respond: Respond, engine: Engine, *, team_id: str, project_id: int
         project = repo.get_project(session, team_id=team_id, project_id=project_id)
         assert project is not None
         today = _today(project)
-        infos = [cycle_info(session, c, today=today) for c in pdsa_repo.list_cycles(session, project_id=project_id)]
+        infos = [
+            cycle_info(session, c, today=today) for c in pdsa_repo.list_cycles(session, project_id=project_id)
+        ]
         record = pdsa.prediction_record(pdsa_repo.study_scores(session, project_id=project_id)).text()
-    respond(blocks=pb.list_blocks(infos, record=record), text=blocks.counted(len(infos), "PDSA cycle"), response_type="ephemeral")
+    respond(
+        blocks=pb.list_blocks(infos, record=record),
+        text=blocks.counted(len(infos), "PDSA cycle"),
+        response_type="ephemeral",
+    )
 
 
 def show_cycle(respond: Respond, engine: Engine, *, team_id: str, cycle_id: int) -> None:
@@ -187,22 +216,39 @@ def open_plan(
             if previous is not None and previous.project_id == project_id:
                 length = previous.end_date - previous.start_date
                 start = max(previous.end_date + timedelta(days=1), _today(project))
-                initial = {**pdsa_repo.plan_snapshot(previous), "continue_cycle_id": previous.id,
-                           "start_date": start, "end_date": start + length}
+                initial = {
+                    **pdsa_repo.plan_snapshot(previous),
+                    "continue_cycle_id": previous.id,
+                    "start_date": start,
+                    "end_date": start + length,
+                }
                 ref = f"{pdsa_repo.series_number(session, cycle=previous)}.{previous.ramp_step + 1}"
-                notice = (f":repeat: *Next cycle in the ramp: PDSA {ref}.* Pre-filled from the last cycle: change what "
-                          "you are adapting, check each group's prediction, and choose new dates.")
+                notice = (
+                    f":repeat: *Next cycle in the ramp: PDSA {ref}.* Pre-filled from the last cycle: change what "
+                    "you are adapting, check each group's prediction, and choose new dates."
+                )
         view = pb.plan_modal(
-            callback_id=ids.CB_PDSA_NEW, groups=project_groups(project), measures=measures,
-            earlier_cycles=_earlier_cycles(session, project_id), initial=initial, notice=notice,
+            callback_id=ids.CB_PDSA_NEW,
+            groups=project_groups(project),
+            measures=measures,
+            earlier_cycles=_earlier_cycles(session, project_id),
+            initial=initial,
+            notice=notice,
             metadata={"project_id": project_id, "channel_id": project.channel_id},
         )
     client.views_open(trigger_id=trigger_id, view=view)
 
 
 def open_edit(
-    client: WebClient, engine: Engine, *, team_id: str, cycle_id: int, trigger_id: str, user_id: str,
-    channel_id: str, respond: Respond | None = None,
+    client: WebClient,
+    engine: Engine,
+    *,
+    team_id: str,
+    cycle_id: int,
+    trigger_id: str,
+    user_id: str,
+    channel_id: str,
+    respond: Respond | None = None,
 ) -> None:
     refusal: str | None = None
     with unit_of_work(engine) as session:
@@ -212,16 +258,21 @@ def open_edit(
         if cycle.status == "acted" and not repo.is_lead(session, project_id=project.id, user_id=user_id):
             refusal = (
                 f"PDSA {pdsa_repo.series_number(session, cycle=cycle)}.{cycle.ramp_step} is closed (the team has acted "
-                "on it). Only the project's leads can change a closed cycle; ask one of them.")
+                "on it). Only the project's leads can change a closed cycle; ask one of them."
+            )
         else:
             notice = None
             if cycle.status == "acted":
-                notice = (":lock: This cycle is closed. Your changes are saved with the earlier values kept in its "
-                          "history, and posted in the cycle's thread.")
+                notice = (
+                    ":lock: This cycle is closed. Your changes are saved with the earlier values kept in its "
+                    "history, and posted in the cycle's thread."
+                )
             view = pb.plan_modal(
-                callback_id=ids.CB_PDSA_EDIT, groups=project_groups(project),
+                callback_id=ids.CB_PDSA_EDIT,
+                groups=project_groups(project),
                 measures=_measure_infos(measures_repo.measures_for_project(session, project_id=project.id)),
-                initial=pdsa_repo.plan_snapshot(cycle), notice=notice,
+                initial=pdsa_repo.plan_snapshot(cycle),
+                notice=notice,
                 metadata={"project_id": project.id, "channel_id": project.channel_id, "cycle_id": cycle.id},
             )
     if refusal is not None:
@@ -260,17 +311,25 @@ def read_plan_form(
             errors[block_id] = str(exc)
     overall_block = ids.B_PDSA_PREDICT_PREFIX + pdsa.OVERALL
     if first_prediction_block is None:
-        errors[overall_block] = ("Predict what will happen, at least overall and ideally for each group: a prediction "
-                                 "is what turns a test into learning. " + pdsa.PREDICTION_HINT)
+        errors[overall_block] = (
+            "Predict what will happen, at least overall and ideally for each group: a prediction "
+            "is what turns a test into learning. " + pdsa.PREDICTION_HINT
+        )
     elif not measure_ids:
         usable = [m for m in measures if m.measure_type != "balancing"] or list(measures)
         if usable:
-            errors[ids.B_PDSA_MEASURES] = ("A prediction needs a measure to be judged against: choose the measure "
-                                           "(or measures) these predictions are about.")
+            errors[ids.B_PDSA_MEASURES] = (
+                "A prediction needs a measure to be judged against: choose the measure "
+                "(or measures) these predictions are about."
+            )
         else:
-            errors.setdefault(first_prediction_block, (
-                "A prediction needs a measure to be judged against, and this project has none yet. Add one with "
-                "`/measure new` (or the project card's Add a measure button), then plan the cycle."))
+            errors.setdefault(
+                first_prediction_block,
+                (
+                    "A prediction needs a measure to be judged against, and this project has none yet. Add one with "
+                    "`/measure new` (or the project card's Add a measure button), then plan the cycle."
+                ),
+            )
     start_text = blocks.state_value(view, ids.B_PDSA_START)
     end_text = blocks.state_value(view, ids.B_PDSA_END)
     start = date.fromisoformat(start_text) if start_text else None
@@ -280,12 +339,16 @@ def read_plan_form(
     if end is None:
         errors[ids.B_PDSA_END] = "Choose the date the test ends: the Study compares the data for these dates."
     elif start is not None and end < start:
-        errors[ids.B_PDSA_END] = (f"The end date is before the start date ({start.day} {start:%b %Y}). "
-                                  "Choose an end date on or after the start.")
+        errors[ids.B_PDSA_END] = (
+            f"The end date is before the start date ({start.day} {start:%b %Y}). "
+            "Choose an end date on or after the start."
+        )
     involvement = blocks.state_value(view, ids.B_PDSA_INVOLVEMENT) or ""
     if not involvement:
-        errors[ids.B_PDSA_INVOLVEMENT] = ('Say who from the communities most affected shaped this test, or write '
-                                          '"not yet" and the bot will remind the team.')
+        errors[ids.B_PDSA_INVOLVEMENT] = (
+            "Say who from the communities most affected shaped this test, or write "
+            '"not yet" and the bot will remind the team.'
+        )
     title = blocks.state_value(view, ids.B_PDSA_TITLE) or ""
     if len(title) < 3:
         errors[ids.B_PDSA_TITLE] = "Give the test a short title (at least 3 characters)."
@@ -300,9 +363,11 @@ def read_plan_form(
         "measure_ids": measure_ids,
         "balancing_measure_id": balancing_id,
         "predictions": predictions,
-        "plan": {"who": blocks.state_value(view, ids.B_PDSA_WHO) or "",
-                 "where": blocks.state_value(view, ids.B_PDSA_WHERE) or "",
-                 "tasks": [t for t in tasks if t]},
+        "plan": {
+            "who": blocks.state_value(view, ids.B_PDSA_WHO) or "",
+            "where": blocks.state_value(view, ids.B_PDSA_WHERE) or "",
+            "tasks": [t for t in tasks if t],
+        },
         "start_date": start,
         "end_date": end,
         "involvement": involvement,
@@ -321,12 +386,16 @@ def handle_plan_submission(
     first_block = ids.B_PDSA_TITLE
     try:
         with unit_of_work(engine) as session:
-            project = repo.get_project(session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0)
+            project = repo.get_project(
+                session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0
+            )
             if project is None or project.id is None:
                 ack(response_action="errors", errors={first_block: "This project no longer exists."})
                 return
             measures = measures_repo.measures_for_project(session, project_id=project.id)
-            fields, errors, continue_id = read_plan_form(view, groups=project_groups(project), measures=measures)
+            fields, errors, continue_id = read_plan_form(
+                view, groups=project_groups(project), measures=measures
+            )
             previous = None
             if not is_edit and continue_id:
                 previous = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=continue_id)
@@ -336,32 +405,50 @@ def handle_plan_submission(
                 ack(response_action="errors", errors=errors)
                 return
             if is_edit:
-                cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0)
+                cycle = pdsa_repo.get_cycle_by_id(
+                    session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0
+                )
                 if cycle is None or cycle.project_id != project.id:
                     ack(response_action="errors", errors={first_block: "This cycle no longer exists."})
                     return
-                if cycle.status == "acted" and not repo.is_lead(session, project_id=project.id, user_id=user_id):
-                    ack(response_action="errors", errors={first_block: "This cycle is closed: only the project's "
-                                                          "leads can change it."})
+                if cycle.status == "acted" and not repo.is_lead(
+                    session, project_id=project.id, user_id=user_id
+                ):
+                    ack(
+                        response_action="errors",
+                        errors={first_block: "This cycle is closed: only the project's leads can change it."},
+                    )
                     return
                 changed = sorted(pdsa_repo.update_cycle(session, cycle=cycle, changed_by=user_id, **fields))
             else:
-                cycle = pdsa_repo.create_cycle(session, project=project, created_by=user_id, previous=previous, **fields)
+                cycle = pdsa_repo.create_cycle(
+                    session, project=project, created_by=user_id, previous=previous, **fields
+                )
                 changed = []
             cycle_id = int(cycle.id or 0)
             project_id = project.id
     except SQLAlchemyError:
         logger.exception("Saving the PDSA cycle failed")
-        ack(response_action="errors", errors={first_block: "We couldn't save this just now (a database problem). "
-                                              "Everything you typed is still here: try again in a moment."})
+        ack(
+            response_action="errors",
+            errors={
+                first_block: "We couldn't save this just now (a database problem). "
+                "Everything you typed is still here: try again in a moment."
+            },
+        )
         return
     ack()
     if is_edit:
         if changed:
             refresh_card(client, engine, team_id=team_id, cycle_id=cycle_id)
-            post_in_thread(client, engine, team_id=team_id, cycle_id=cycle_id,
-                           text=f"<@{user_id}> edited the plan: {', '.join(n.replace('_', ' ') for n in changed)}. "
-                                "The earlier values are kept in the cycle's history (`/pdsa show`).")
+            post_in_thread(
+                client,
+                engine,
+                team_id=team_id,
+                cycle_id=cycle_id,
+                text=f"<@{user_id}> edited the plan: {', '.join(n.replace('_', ' ') for n in changed)}. "
+                "The earlier values are kept in the cycle's history (`/pdsa show`).",
+            )
     else:
         post_card(client, engine, team_id=team_id, cycle_id=cycle_id, by=user_id)
     _refresh_home(client, engine, team_id=team_id, project_id=project_id)
@@ -378,28 +465,53 @@ def post_card(client: WebClient, engine: Engine, *, team_id: str, cycle_id: int,
         assert cycle is not None and project is not None
         info = cycle_info(session, cycle, today=_today(project))
         channel_id = cycle.channel_id
-        balancing_exists = bool(measures_repo.measures_for_project(session, project_id=project.id or 0, measure_type="balancing"))
-    intro = f"<@{by}> planned a PDSA cycle." if info.ramp_step == 1 else (
-        f"<@{by}> planned the next cycle in the ramp (step {info.ramp_step}).")
-    result = client.chat_postMessage(channel=channel_id, text=f"{intro} {pb.cycle_text(info)}",
-                                     blocks=[blocks.section(intro), *pb.cycle_card(info)])
+        balancing_exists = bool(
+            measures_repo.measures_for_project(session, project_id=project.id or 0, measure_type="balancing")
+        )
+    intro = (
+        f"<@{by}> planned a PDSA cycle."
+        if info.ramp_step == 1
+        else (f"<@{by}> planned the next cycle in the ramp (step {info.ramp_step}).")
+    )
+    result = client.chat_postMessage(
+        channel=channel_id,
+        text=f"{intro} {pb.cycle_text(info)}",
+        blocks=[blocks.section(intro), *pb.cycle_card(info)],
+    )
     ts = str(result["ts"])
     with unit_of_work(engine) as session:
         found = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id)
         if found is not None:
             pdsa_repo.set_card_ts(session, cycle=found, ts=ts)
     if info.involvement_pending:
-        client.chat_postMessage(channel=channel_id, thread_ts=ts, text=(
-            ":hourglass: *Reminder:* no one from the communities most affected has shaped this test yet. "
-            "The framework asks that their priorities guide what is tested. Before the test runs, ask your service-user "
-            f"partners or community groups, then record who with `/pdsa edit {info.ref}`. "
-            "This cycle stays on the Home tab until then."))
+        client.chat_postMessage(
+            channel=channel_id,
+            thread_ts=ts,
+            text=(
+                ":hourglass: *Reminder:* no one from the communities most affected has shaped this test yet. "
+                "The framework asks that their priorities guide what is tested. Before the test runs, ask your service-user "
+                f"partners or community groups, then record who with `/pdsa edit {info.ref}`. "
+                "This cycle stays on the Home tab until then."
+            ),
+        )
     if info.balancing is None:
-        what = ("choose one with `/pdsa edit " + info.ref + "`") if balancing_exists else (
-            "add one with `/measure new` (type: balancing), then choose it with `/pdsa edit " + info.ref + "`")
-        client.chat_postMessage(channel=channel_id, thread_ts=ts, text=(
-            ":eyes: This cycle has no balancing measure. A change that helps one group can harm another: "
-            f"{what} so the Study checks every group for unintended harm."))
+        what = (
+            ("choose one with `/pdsa edit " + info.ref + "`")
+            if balancing_exists
+            else (
+                "add one with `/measure new` (type: balancing), then choose it with `/pdsa edit "
+                + info.ref
+                + "`"
+            )
+        )
+        client.chat_postMessage(
+            channel=channel_id,
+            thread_ts=ts,
+            text=(
+                ":eyes: This cycle has no balancing measure. A change that helps one group can harm another: "
+                f"{what} so the Study checks every group for unintended harm."
+            ),
+        )
 
 
 def refresh_card(client: WebClient, engine: Engine, *, team_id: str, cycle_id: int) -> None:
@@ -416,7 +528,12 @@ def refresh_card(client: WebClient, engine: Engine, *, team_id: str, cycle_id: i
 
 
 def post_in_thread(
-    client: WebClient, engine: Engine, *, team_id: str, cycle_id: int, text: str,
+    client: WebClient,
+    engine: Engine,
+    *,
+    team_id: str,
+    cycle_id: int,
+    text: str,
     message_blocks: list[blocks.Block] | None = None,
 ) -> None:
     with unit_of_work(engine) as session:
@@ -453,22 +570,35 @@ def _check_click(
         cycle_channel = cycle.channel_id if cycle else None
     if cycle_channel is None or (channel_id is not None and channel_id != cycle_channel):
         if channel_id:
-            client.chat_postEphemeral(channel=channel_id, user=body["user"]["id"],
-                                      text="That PDSA cycle belongs to another channel's project.")
+            client.chat_postEphemeral(
+                channel=channel_id,
+                user=body["user"]["id"],
+                text="That PDSA cycle belongs to another channel's project.",
+            )
         return None
     return team_id, cycle_id, cycle_channel
 
 
 def _button(opener: Any) -> Any:
-    def handle(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond) -> None:
+    def handle(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+    ) -> None:
         ack()
         engine: Engine = context["engine"]
         checked = _check_click(client, engine, body, context)
         if checked is None:
             return
         team_id, cycle_id, channel_id = checked
-        opener(client, engine, team_id=team_id, cycle_id=cycle_id, trigger_id=body["trigger_id"],
-               user_id=body["user"]["id"], channel_id=channel_id, respond=respond)
+        opener(
+            client,
+            engine,
+            team_id=team_id,
+            cycle_id=cycle_id,
+            trigger_id=body["trigger_id"],
+            user_id=body["user"]["id"],
+            channel_id=channel_id,
+            respond=respond,
+        )
 
     handle.__name__ = f"handle_{opener.__name__}_button"
     return handle
@@ -497,16 +627,29 @@ def handle_next_cycle(ack: Ack, body: dict[str, Any], client: WebClient, context
         cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id)
         project_id = cycle.project_id if cycle else None
     if project_id is not None:
-        open_plan(client, engine, team_id=team_id, project_id=project_id, trigger_id=body["trigger_id"],
-                  continue_from=cycle_id)
+        open_plan(
+            client,
+            engine,
+            team_id=team_id,
+            project_id=project_id,
+            trigger_id=body["trigger_id"],
+            continue_from=cycle_id,
+        )
 
 
 # ---------------------------------------------------------------- Do
 
 
 def open_do(
-    client: WebClient, engine: Engine, *, team_id: str, cycle_id: int, trigger_id: str, user_id: str,
-    channel_id: str, respond: Respond | None = None,
+    client: WebClient,
+    engine: Engine,
+    *,
+    team_id: str,
+    cycle_id: int,
+    trigger_id: str,
+    user_id: str,
+    channel_id: str,
+    respond: Respond | None = None,
 ) -> None:
     with unit_of_work(engine) as session:
         cycle, project = _cycle_and_project(session, team_id=team_id, cycle_id=cycle_id)
@@ -534,12 +677,19 @@ def handle_do_submission(
         ack(response_action="errors", errors=errors)
         return
     with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0)
+        cycle = pdsa_repo.get_cycle_by_id(
+            session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0
+        )
         if cycle is None:
             ack(response_action="errors", errors={ids.B_PDSA_DO_WHAT: "This cycle no longer exists."})
             return
-        pdsa_repo.add_entry(session, cycle=cycle, kind="do", user_id=user_id,
-                            data={"what": what, "as_planned": as_planned, "observations": observations})
+        pdsa_repo.add_entry(
+            session,
+            cycle=cycle,
+            kind="do",
+            user_id=user_id,
+            data={"what": what, "as_planned": as_planned, "observations": observations},
+        )
         started = cycle.status == "planned"
         if started:
             pdsa_repo.set_status(session, cycle=cycle, status="doing")
@@ -550,8 +700,10 @@ def handle_do_submission(
     if observations:
         text += f"\n*Observations:* {blocks.typed(observations)}"
     if pending:
-        text += (f"\n:hourglass: Still no one from the communities most affected recorded as shaping this test: "
-                 f"`/pdsa edit {ref}` once they have.")
+        text += (
+            f"\n:hourglass: Still no one from the communities most affected recorded as shaping this test: "
+            f"`/pdsa edit {ref}` once they have."
+        )
     post_in_thread(client, engine, team_id=team_id, cycle_id=cycle_id, text=text)
     if started:
         refresh_card(client, engine, team_id=team_id, cycle_id=cycle_id)
@@ -561,23 +713,41 @@ def handle_do_submission(
 # ---------------------------------------------------------------- Study
 
 
-def _missing_text(measure: Measure, cycle: PdsaCycle, periods: Sequence[date], missing: Mapping[str, list[date]],
-                  have_any: bool) -> str | None:
+def _missing_text(
+    measure: Measure,
+    cycle: PdsaCycle,
+    periods: Sequence[date],
+    missing: Mapping[str, list[date]],
+    have_any: bool,
+) -> str | None:
     window = f"{cycle.start_date.day} {cycle.start_date:%b %Y} to {cycle.end_date.day} {cycle.end_date:%b %Y}"
-    how = ("Log each period with `/measure log`, or load an extract with `/measure import`; or type the results "
-           "below as events/total.")
+    how = (
+        "Log each period with `/measure log`, or load an extract with `/measure import`; or type the results "
+        "below as events/total."
+    )
     if not have_any:
-        return (f":warning: *No data logged for {blocks.typed(measure.name)}* between {window} "
-                f"(periods: {pdsa.describe_periods(periods, measure.period) or 'none'}), for any group. " + how)
-    gaps = [f"{pdsa.group_name(g)} ({pdsa.describe_periods(p, measure.period)})" for g, p in missing.items() if p]
+        return (
+            f":warning: *No data logged for {blocks.typed(measure.name)}* between {window} "
+            f"(periods: {pdsa.describe_periods(periods, measure.period) or 'none'}), for any group. " + how
+        )
+    gaps = [
+        f"{pdsa.group_name(g)} ({pdsa.describe_periods(p, measure.period)})" for g, p in missing.items() if p
+    ]
     if not gaps:
         return None
     return ":warning: *Some data are missing* for " + "; ".join(gaps[:10]) + ". " + how
 
 
 def open_study(
-    client: WebClient, engine: Engine, *, team_id: str, cycle_id: int, trigger_id: str, user_id: str,
-    channel_id: str, respond: Respond | None = None,
+    client: WebClient,
+    engine: Engine,
+    *,
+    team_id: str,
+    cycle_id: int,
+    trigger_id: str,
+    user_id: str,
+    channel_id: str,
+    respond: Respond | None = None,
 ) -> None:
     refusal: str | None = None
     with unit_of_work(engine) as session:
@@ -590,15 +760,20 @@ def open_study(
             refusal = (
                 f"PDSA {info.ref} has no measure to study, so there are no data to compare with the predictions. "
                 f"Choose one with `/pdsa edit {info.ref}` (add it first with `/measure new` if the project has none), "
-                "then log data for the cycle's dates with `/measure log` or `/measure import`.")
+                "then log data for the cycle's dates with `/measure log` or `/measure import`."
+            )
         else:
             groups = project_groups(project)
-            counts, periods, missing = pdsa_repo.window_counts(session, measure=measure, groups=groups,
-                                                               start=cycle.start_date, end=cycle.end_date)
+            counts, periods, missing = pdsa_repo.window_counts(
+                session, measure=measure, groups=groups, start=cycle.start_date, end=cycle.end_date
+            )
             missing_text = _missing_text(measure, cycle, periods, missing, bool(counts))
             view = pb.study_modal(
-                info, measure=_measure_infos([measure])[0], groups=groups,
-                prefill={g: (c.numerator, c.denominator) for g, c in counts.items()}, missing_text=missing_text,
+                info,
+                measure=_measure_infos([measure])[0],
+                groups=groups,
+                prefill={g: (c.numerator, c.denominator) for g, c in counts.items()},
+                missing_text=missing_text,
                 metadata={"cycle_id": cycle_id, "measure_id": measure.id},
             )
     if refusal is not None:
@@ -631,18 +806,27 @@ def handle_study_submission(
     team_id = context.team_id or body["team"]["id"]
     user_id = body["user"]["id"]
     with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0)
+        cycle = pdsa_repo.get_cycle_by_id(
+            session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0
+        )
         project = repo.get_project(session, team_id=team_id, project_id=cycle.project_id) if cycle else None
-        measure = (measures_repo.get_measure(session, project_id=cycle.project_id, measure_id=claims.metadata_id(view, "measure_id") or 0)
-                   if cycle else None)
+        measure = (
+            measures_repo.get_measure(
+                session, project_id=cycle.project_id, measure_id=claims.metadata_id(view, "measure_id") or 0
+            )
+            if cycle
+            else None
+        )
         groups = project_groups(project) if project else []
         first_block = ids.B_PDSA_OBSERVED_PREFIX + (groups[0] if groups else pdsa.OVERALL)
         if cycle is None or project is None or project.id is None or measure is None:
             ack(response_action="errors", errors={first_block: "This cycle or its measure no longer exists."})
             return
         if cycle.status == "acted" and not repo.is_lead(session, project_id=project.id, user_id=user_id):
-            ack(response_action="errors", errors={first_block: "This cycle is closed: only the project's leads can "
-                                                  "add a study to it."})
+            ack(
+                response_action="errors",
+                errors={first_block: "This cycle is closed: only the project's leads can add a study to it."},
+            )
             return
         errors: dict[str, str] = {}
         observed: dict[str, GroupCounts] = {}
@@ -658,10 +842,14 @@ def handle_study_submission(
                 continue
             observed[code] = GroupCounts(code, num, den)
         if not observed and not errors:
-            _, periods, missing = pdsa_repo.window_counts(session, measure=measure, groups=groups,
-                                                          start=cycle.start_date, end=cycle.end_date)
-            errors[first_block] = (_missing_text(measure, cycle, periods, missing, False) or "No results.").replace(
-                ":warning: ", "").replace("*", "")
+            _, periods, missing = pdsa_repo.window_counts(
+                session, measure=measure, groups=groups, start=cycle.start_date, end=cycle.end_date
+            )
+            errors[first_block] = (
+                (_missing_text(measure, cycle, periods, missing, False) or "No results.")
+                .replace(":warning: ", "")
+                .replace("*", "")
+            )
         if errors:
             ack(response_action="errors", errors=errors)
             return
@@ -677,107 +865,196 @@ def handle_study_submission(
             return
         policy = _policy(project)
         base_start, base_end = pdsa.periods_before(cycle.start_date, cycle.end_date, measure.period)
-        baseline, _, _ = pdsa_repo.window_counts(session, measure=measure, groups=groups, start=base_start, end=base_end)
+        baseline, _, _ = pdsa_repo.window_counts(
+            session, measure=measure, groups=groups, start=base_start, end=base_end
+        )
         predictions = [pdsa.Prediction.from_dict(p) for p in cycle.predictions]
-        results = pdsa.score_all(predictions, groups, observed, baseline, measure_direction=measure.direction,
-                                 policy=policy)
+        results = pdsa.score_all(
+            predictions, groups, observed, baseline, measure_direction=measure.direction, policy=policy
+        )
         balancing_notes: list[str] = []
         harm: list[str] = []
         balancing_name: str | None = None
         if cycle.balancing_measure_id:
-            balancing = measures_repo.get_measure(session, project_id=project.id, measure_id=cycle.balancing_measure_id)
+            balancing = measures_repo.get_measure(
+                session, project_id=project.id, measure_id=cycle.balancing_measure_id
+            )
             if balancing is not None:
                 balancing_name = balancing.name
-                after, _, _ = pdsa_repo.window_counts(session, measure=balancing, groups=groups,
-                                                      start=cycle.start_date, end=cycle.end_date)
+                after, _, _ = pdsa_repo.window_counts(
+                    session, measure=balancing, groups=groups, start=cycle.start_date, end=cycle.end_date
+                )
                 b_start, b_end = pdsa.periods_before(cycle.start_date, cycle.end_date, balancing.period)
-                before, _, _ = pdsa_repo.window_counts(session, measure=balancing, groups=groups,
-                                                       start=b_start, end=b_end)
-                direction: Direction = balancing.direction if balancing.direction in ("higher", "lower") else "neither"  # type: ignore[assignment]
+                before, _, _ = pdsa_repo.window_counts(
+                    session, measure=balancing, groups=groups, start=b_start, end=b_end
+                )
+                direction = cast(
+                    Direction,
+                    balancing.direction if balancing.direction in ("higher", "lower") else "neither",
+                )
                 if not after or not before:
-                    balancing_notes.append(f"No data for {balancing.name} in the cycle's window and the window before "
-                                           "it, so it could not be checked. Log it with `/measure log`.")
+                    balancing_notes.append(
+                        f"No data for {balancing.name} in the cycle's window and the window before "
+                        "it, so it could not be checked. Log it with `/measure log`."
+                    )
                 else:
-                    warnings = balancing_check(_rounded_for_check(before, policy), _rounded_for_check(after, policy),
-                                               direction=direction, measure_name=balancing.name,
-                                               min_count=policy.threshold,
-                                               labels={g: pdsa.group_name(g) for g in groups})
+                    warnings = balancing_check(
+                        _rounded_for_check(before, policy),
+                        _rounded_for_check(after, policy),
+                        direction=direction,
+                        measure_name=balancing.name,
+                        min_count=policy.threshold,
+                        labels={g: pdsa.group_name(g) for g in groups},
+                    )
                     # Harm first: a clear worsening; one that is not yet clear stays with the balancing notes.
-                    clear = [w for w in wording.ordered_flags(warnings) if wording.is_harm(w)
-                             and w.severity in ("warning", "critical")]
+                    clear = [
+                        w
+                        for w in wording.ordered_flags(warnings)
+                        if wording.is_harm(w) and w.severity in ("warning", "critical")
+                    ]
                     balancing_notes = [w.message for w in warnings if w not in clear]
                     harm += [wording.short(w) for w in clear]
         # A group moving against an improving measure is harm too, from the same rounded counts as shown.
-        against = aggregation_check(_rounded_for_check(baseline, policy), _rounded_for_check(observed, policy),
-                                    direction=_direction_of(measure.direction), min_count=policy.threshold)
+        against = aggregation_check(
+            _rounded_for_check(baseline, policy),
+            _rounded_for_check(observed, policy),
+            direction=_direction_of(measure.direction),
+            min_count=policy.threshold,
+        )
         harm = [wording.short(w) for w in against if w.severity in ("warning", "critical")] + harm
-        shared, unshared = pdsa_repo.partner_reflections(session, project_id=project.id, start=cycle.start_date,
-                                                         end=cycle.end_date)
+        shared, unshared = pdsa_repo.partner_reflections(
+            session, project_id=project.id, start=cycle.start_date, end=cycle.end_date
+        )
         learning = blocks.state_value(view, ids.B_PDSA_STUDY_LEARNING) or ""
-        scores = [{"group": r.group, "outcome": r.outcome, "reason": r.reason, "predicted": r.prediction is not None}
-                  for r in results]
-        pdsa_repo.add_entry(session, cycle=cycle, kind="study", user_id=user_id, data={
-            "measure_id": measure.id,
-            "observed": {g: [c.numerator, c.denominator] for g, c in observed.items()},
-            "baseline_window": [base_start.isoformat(), base_end.isoformat()],
-            "scores": scores, "learning": learning, "balancing": balancing_notes, "harm": harm,
-        })
+        scores = [
+            {
+                "group": r.group,
+                "outcome": r.outcome,
+                "reason": r.reason,
+                "predicted": r.prediction is not None,
+            }
+            for r in results
+        ]
+        pdsa_repo.add_entry(
+            session,
+            cycle=cycle,
+            kind="study",
+            user_id=user_id,
+            data={
+                "measure_id": measure.id,
+                "observed": {g: [c.numerator, c.denominator] for g, c in observed.items()},
+                "baseline_window": [base_start.isoformat(), base_end.isoformat()],
+                "scores": scores,
+                "learning": learning,
+                "balancing": balancing_notes,
+                "harm": harm,
+            },
+        )
         if cycle.status in ("planned", "doing"):
             pdsa_repo.set_status(session, cycle=cycle, status="studied")
         cycle_id, project_id = int(cycle.id or 0), project.id
         ref = f"{pdsa_repo.series_number(session, cycle=cycle)}.{cycle.ramp_step}"
-        window = f"{cycle.start_date.day} {cycle.start_date:%b %Y} to {cycle.end_date.day} {cycle.end_date:%b %Y}"
+        window = (
+            f"{cycle.start_date.day} {cycle.start_date:%b %Y} to {cycle.end_date.day} {cycle.end_date:%b %Y}"
+        )
         measure_name, kind = measure.name, measure.kind
     message = study_message(
-        ref=ref, user_id=user_id, measure_name=measure_name, window=window, kind=kind, results=results,
-        balancing_name=balancing_name, balancing_notes=balancing_notes, shared=shared, unshared=unshared,
-        learning=learning, policy=policy, harm=harm,
+        ref=ref,
+        user_id=user_id,
+        measure_name=measure_name,
+        window=window,
+        kind=kind,
+        results=results,
+        balancing_name=balancing_name,
+        balancing_notes=balancing_notes,
+        shared=shared,
+        unshared=unshared,
+        learning=learning,
+        policy=policy,
+        harm=harm,
     )
-    post_in_thread(client, engine, team_id=team_id, cycle_id=cycle_id, text=message[1], message_blocks=message[0])
+    post_in_thread(
+        client, engine, team_id=team_id, cycle_id=cycle_id, text=message[1], message_blocks=message[0]
+    )
     refresh_card(client, engine, team_id=team_id, cycle_id=cycle_id)
     _refresh_home(client, engine, team_id=team_id, project_id=project_id)
 
 
 def study_message(
-    *, ref: str, user_id: str, measure_name: str, window: str, kind: str, results: Sequence[pdsa.GroupResult],
-    balancing_name: str | None, balancing_notes: Sequence[str], shared: Sequence[str], unshared: int,
-    learning: str, policy: DisclosurePolicy, harm: Sequence[str] = (),
+    *,
+    ref: str,
+    user_id: str,
+    measure_name: str,
+    window: str,
+    kind: str,
+    results: Sequence[pdsa.GroupResult],
+    balancing_name: str | None,
+    balancing_notes: Sequence[str],
+    shared: Sequence[str],
+    unshared: int,
+    learning: str,
+    policy: DisclosurePolicy,
+    harm: Sequence[str] = (),
 ) -> tuple[list[blocks.Block], str]:
     """The Study post, harm first: any harm signal, then predicted against observed per group (disclosure-safe)
     and the verdict, balancing, partners, and the next step."""
     verdict = pdsa.worked_for_everyone(results)
     out: list[blocks.Block] = [
-        blocks.section(f"*Study: PDSA {ref}* · <@{user_id}> · {blocks.typed(measure_name)}, {window}")]
+        blocks.section(f"*Study: PDSA {ref}* · <@{user_id}> · {blocks.typed(measure_name)}, {window}")
+    ]
     if harm:
-        out.append(blocks.section(":warning: *Harm to check first*\n" + "\n".join(
-            f"• {blocks.typed_within(h[0].upper() + h[1:], measure_name)}" for h in harm[:5])
-            + "\nThe Act form asks how the team will respond."))
+        out.append(
+            blocks.section(
+                ":warning: *Harm to check first*\n"
+                + "\n".join(f"• {blocks.typed_within(h[0].upper() + h[1:], measure_name)}" for h in harm[:5])
+                + "\nThe Act form asks how the team will respond."
+            )
+        )
     out += [
-        blocks.section("*Predicted against observed*\n" + "\n".join(pdsa.result_line(r, kind) for r in results)),
+        blocks.section(
+            "*Predicted against observed*\n" + "\n".join(pdsa.result_line(r, kind) for r in results)
+        ),
         blocks.section(f"*Did it work for everyone?* {verdict}"),
     ]
     if balancing_name is None:
-        out.append(blocks.section("*Balancing measure:* none chosen for this cycle, so unintended harm was not checked."))
+        out.append(
+            blocks.section(
+                "*Balancing measure:* none chosen for this cycle, so unintended harm was not checked."
+            )
+        )
     else:
-        notes = list(balancing_notes) or ([] if harm else
-                                          [f"{balancing_name} did not get worse for any group that could be checked."])
+        notes = list(balancing_notes) or (
+            [] if harm else [f"{balancing_name} did not get worse for any group that could be checked."]
+        )
         if not notes:
             notes = ["see the harm signal above."]
-        out.append(blocks.section(f"*Balancing measure ({blocks.typed(balancing_name)}), against the same number of "
-                                  "days before:*\n"
-                                  + "\n".join(f"• {blocks.typed_within(n, balancing_name)}" for n in notes[:10])))
+        out.append(
+            blocks.section(
+                f"*Balancing measure ({blocks.typed(balancing_name)}), against the same number of "
+                "days before:*\n"
+                + "\n".join(f"• {blocks.typed_within(n, balancing_name)}" for n in notes[:10])
+            )
+        )
     if shared or unshared:
         lines = [f"> {blocks.typed(text[:500])}" for text in shared[:5]]
         if unshared:
             shown = cell(unshared, policy)
             many = "Fewer than " + str(policy.threshold) if shown.suppressed else shown.shown
-            lines.append(f"{many} other partner reflections were recorded during the cycle; leads can read them "
-                         "in the Home tab.")
-        out.append(blocks.section("*Service-user partners' reflections during the cycle*\n" + "\n".join(lines)))
+            lines.append(
+                f"{many} other partner reflections were recorded during the cycle; leads can read them "
+                "in the Home tab."
+            )
+        out.append(
+            blocks.section("*Service-user partners' reflections during the cycle*\n" + "\n".join(lines))
+        )
     if learning:
         out.append(blocks.section(f"*What we learned*\n{blocks.typed(learning)}"))
-    out.append(blocks.section(":speech_balloon: *Who did this not work for?* Look at the groups above, and at who is "
-                              "missing from the data. Reply in this thread, then decide with *Act*."))
+    out.append(
+        blocks.section(
+            ":speech_balloon: *Who did this not work for?* Look at the groups above, and at who is "
+            "missing from the data. Reply in this thread, then decide with *Act*."
+        )
+    )
     out.append(blocks.context(policy.note + " Intervals are 95% Wilson intervals from the shown counts."))
     prefix = "Harm to check first. " if harm else ""
     return out, f"{prefix}Study of PDSA {ref}: {verdict}"
@@ -787,8 +1064,15 @@ def study_message(
 
 
 def open_act(
-    client: WebClient, engine: Engine, *, team_id: str, cycle_id: int, trigger_id: str, user_id: str,
-    channel_id: str, respond: Respond | None = None,
+    client: WebClient,
+    engine: Engine,
+    *,
+    team_id: str,
+    cycle_id: int,
+    trigger_id: str,
+    user_id: str,
+    channel_id: str,
+    respond: Respond | None = None,
 ) -> None:
     refusal: str | None = None
     with unit_of_work(engine) as session:
@@ -796,15 +1080,18 @@ def open_act(
         if cycle is None or project is None or project.id is None:
             return
         if cycle.status == "acted" and not repo.is_lead(session, project_id=project.id, user_id=user_id):
-            refusal = (
-                "The team has already acted on this cycle; only the project's leads can change a closed cycle.")
+            refusal = "The team has already acted on this cycle; only the project's leads can change a closed cycle."
         else:
             info = cycle_info(session, cycle, today=_today(project))
             measure = _primary_measure(session, cycle)
             study = pdsa_repo.latest_study(session, cycle_id=cycle_id)
             harm = [str(h) for h in ((study.data or {}).get("harm") or [])] if study is not None else []
-            view = pb.act_modal(info, measure_name=measure.name if measure else None, metadata={"cycle_id": cycle_id},
-                                harm=harm)
+            view = pb.act_modal(
+                info,
+                measure_name=measure.name if measure else None,
+                metadata={"cycle_id": cycle_id},
+                harm=harm,
+            )
     if refusal is not None:
         _ephemeral(client, channel=channel_id, user=user_id, respond=respond, text=refusal)
         return
@@ -831,36 +1118,59 @@ def handle_act_submission(
     if len(reason) < 3:
         errors[ids.B_PDSA_ACT_REASON] = "Say why: the reason is what the next team will learn from."
     if involved not in ("yes", "no", "partly"):
-        errors[ids.B_PDSA_ACT_INVOLVED] = "Did those most affected take part in this decision? Choose yes, partly or no."
+        errors[ids.B_PDSA_ACT_INVOLVED] = (
+            "Did those most affected take part in this decision? Choose yes, partly or no."
+        )
     elif involved in ("yes", "partly") and not who:
         errors[ids.B_PDSA_ACT_WHO] = "Say who took part (names, roles or groups)."
     if harm_shown and decision == "adopt" and len(harm_response) < 3:
-        errors[ids.B_PDSA_ACT_HARM] = ("The Study found a harm signal: say how the team will respond to it before "
-                                       "adopting the change.")
+        errors[ids.B_PDSA_ACT_HARM] = (
+            "The Study found a harm signal: say how the team will respond to it before adopting the change."
+        )
     if rebase and decision != "adopt":
-        errors[ids.B_PDSA_REBASE] = "Only an adopted change moves the process to a new level: untick this, or choose Adopt."
+        errors[ids.B_PDSA_REBASE] = (
+            "Only an adopted change moves the process to a new level: untick this, or choose Adopt."
+        )
     elif rebase and not rebase_text:
         errors[ids.B_PDSA_REBASE_DATE] = "Choose the date the new limits start from."
     elif rebase_text and not rebase:
-        errors[ids.B_PDSA_REBASE] = "Tick this box to recalculate the limits from the date you chose (or clear the date)."
+        errors[ids.B_PDSA_REBASE] = (
+            "Tick this box to recalculate the limits from the date you chose (or clear the date)."
+        )
     if errors:
         ack(response_action="errors", errors=errors)
         return
     with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0)
+        cycle = pdsa_repo.get_cycle_by_id(
+            session, team_id=team_id, cycle_id=claims.metadata_id(view, "cycle_id") or 0
+        )
         if cycle is None:
             ack(response_action="errors", errors={ids.B_PDSA_DECISION: "This cycle no longer exists."})
             return
-        if cycle.status == "acted" and not repo.is_lead(session, project_id=cycle.project_id, user_id=user_id):
-            ack(response_action="errors", errors={ids.B_PDSA_DECISION: "The team has already acted on this cycle; only "
-                                                  "the project's leads can change it."})
+        if cycle.status == "acted" and not repo.is_lead(
+            session, project_id=cycle.project_id, user_id=user_id
+        ):
+            ack(
+                response_action="errors",
+                errors={
+                    ids.B_PDSA_DECISION: "The team has already acted on this cycle; only "
+                    "the project's leads can change it."
+                },
+            )
             return
         warning: str | None = None
         if cycle.status in ("planned", "doing"):
-            warning = ("Decided before the cycle was studied: the decision does not rest on the results for each group. "
-                       "Study it when the data are in, and revisit the decision if they tell a different story.")
-            pdsa_repo.add_entry(session, cycle=cycle, kind="warning", user_id=user_id,
-                                data={"code": "act_before_study", "message": warning})
+            warning = (
+                "Decided before the cycle was studied: the decision does not rest on the results for each group. "
+                "Study it when the data are in, and revisit the decision if they tell a different story."
+            )
+            pdsa_repo.add_entry(
+                session,
+                cycle=cycle,
+                kind="warning",
+                user_id=user_id,
+                data={"code": "act_before_study", "message": warning},
+            )
         previous_decision = cycle.decision if cycle.status == "acted" else None
         rebase_note: str | None = None
         if rebase and rebase_text:
@@ -868,11 +1178,21 @@ def handle_act_submission(
             if measure is not None:
                 pdsa_repo.add_rebase_date(session, measure=measure, on=date.fromisoformat(rebase_text))
                 rebase_note = f"{measure.name}'s SPC limits will be recalculated from {rebase_text}."
-        pdsa_repo.add_entry(session, cycle=cycle, kind="act", user_id=user_id, data={
-            "decision": decision, "reason": reason, "involved": involved, "who": who,
-            "rebase": rebase_text if rebase else None, "previous_decision": previous_decision,
-            "harm_response": harm_response or None,
-        })
+        pdsa_repo.add_entry(
+            session,
+            cycle=cycle,
+            kind="act",
+            user_id=user_id,
+            data={
+                "decision": decision,
+                "reason": reason,
+                "involved": involved,
+                "who": who,
+                "rebase": rebase_text if rebase else None,
+                "previous_decision": previous_decision,
+                "harm_response": harm_response or None,
+            },
+        )
         pdsa_repo.set_status(session, cycle=cycle, status="acted", decision=decision)
         cycle_id, project_id, next_step = int(cycle.id or 0), cycle.project_id, cycle.ramp_step + 1
     ack()
@@ -881,7 +1201,9 @@ def handle_act_submission(
     if who:
         text += f" ({blocks.typed(who)})"
     if involved == "no":
-        text += "\n_The framework asks that those most affected help evaluate the change and shape next steps._"
+        text += (
+            "\n_The framework asks that those most affected help evaluate the change and shape next steps._"
+        )
     if harm_response:
         text += f"\n*Response to the harm signal:* {blocks.typed(harm_response)}"
     if rebase_note:
@@ -891,17 +1213,37 @@ def handle_act_submission(
         message_blocks.append(blocks.section(f":warning: *Warning recorded:* {warning}"))
     message_blocks.append(blocks.section(text))
     if decision == "adapt":
-        message_blocks.append(blocks.actions(blocks.button(
-            f"Plan the next cycle (ramp step {next_step})", ids.A_PDSA_NEXT, value=str(cycle_id), style="primary")))
-    post_in_thread(client, engine, team_id=team_id, cycle_id=cycle_id, text=blocks.typed(f"Act: {decision}. {reason}"[:300]),
-                   message_blocks=message_blocks)
+        message_blocks.append(
+            blocks.actions(
+                blocks.button(
+                    f"Plan the next cycle (ramp step {next_step})",
+                    ids.A_PDSA_NEXT,
+                    value=str(cycle_id),
+                    style="primary",
+                )
+            )
+        )
+    post_in_thread(
+        client,
+        engine,
+        team_id=team_id,
+        cycle_id=cycle_id,
+        text=blocks.typed(f"Act: {decision}. {reason}"[:300]),
+        message_blocks=message_blocks,
+    )
     refresh_card(client, engine, team_id=team_id, cycle_id=cycle_id)
     _refresh_home(client, engine, team_id=team_id, project_id=project_id)
 
 
 def register(app: App) -> None:
-    app.command(ids.PDSA)(guard(handle_pdsa, Rule(access.channel_project, optional=True,
-                                                  posts=access.words("new", "do", "study", "act", "edit"))))
+    app.command(ids.PDSA)(
+        guard(
+            handle_pdsa,
+            Rule(
+                access.channel_project, optional=True, posts=access.words("new", "do", "study", "act", "edit")
+            ),
+        )
+    )
     app.action(ids.A_OPEN_PDSA_NEW)(guard(handle_open_new, Rule(access.value_project, posts=True)))
     app.action(ids.A_PDSA_DO)(guard(_button(open_do), Rule(access.value_cycle, posts=True)))
     app.action(ids.A_PDSA_STUDY)(guard(_button(open_study), Rule(access.value_cycle, posts=True)))

@@ -23,6 +23,7 @@ from storage.models import Project
 
 logger = logging.getLogger(__name__)
 
+
 def open_new_project(client: WebClient, context: BoltContext, *, trigger_id: str, respond: Respond) -> None:
     engine: Engine = context["engine"]
     assert context.team_id and context.channel_id and context.user_id
@@ -59,13 +60,18 @@ def open_edit_project(
         project = repo.project_for_channel(session, team_id=context.team_id, channel_id=channel)
         if project is None:
             if respond:
-                respond(text="There is no project in this channel yet. Start one with `/mfi new`.", response_type="ephemeral")
+                respond(
+                    text="There is no project in this channel yet. Start one with `/mfi new`.",
+                    response_type="ephemeral",
+                )
             return
         assert project.id is not None
         if not repo.is_lead(session, project_id=project.id, user_id=context.user_id):
             if respond:
-                respond(text="Only the project's leads can edit it. Ask one of them, or `/mfi status` to see it.",
-                        response_type="ephemeral")
+                respond(
+                    text="Only the project's leads can edit it. Ask one of them, or `/mfi status` to see it.",
+                    response_type="ephemeral",
+                )
             return
         view = blocks.project_modal(
             callback_id=ids.CB_PROJECT_EDIT,
@@ -84,7 +90,10 @@ def show_status(respond: Respond, context: BoltContext) -> None:
     with unit_of_work(engine) as session:
         project = repo.project_for_channel(session, team_id=context.team_id, channel_id=context.channel_id)
         if project is None:
-            respond(text="There is no project in this channel yet. Start one with `/mfi new`.", response_type="ephemeral")
+            respond(
+                text="There is no project in this channel yet. Start one with `/mfi new`.",
+                response_type="ephemeral",
+            )
             return
         card, text = card_for(session, project)
     respond(
@@ -124,7 +133,9 @@ def _read_project_form(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     if len(aim) < 15:
         errors[ids.B_PROJECT_AIM] = "Write the aim as a sentence: what will improve, by how much, by when."
     if not focus:
-        errors[ids.B_PROJECT_FOCUS] = "Name at least one ethnic group: the framework asks every aim to say who it is for."
+        errors[ids.B_PROJECT_FOCUS] = (
+            "Name at least one ethnic group: the framework asks every aim to say who it is for."
+        )
     elif reference in focus or any(reference in ethnicity.members(g) for g in focus):
         errors[ids.B_PROJECT_FOCUS] = (
             f"{ethnicity.display(reference)} is the comparison group, so it can't also be a focus group. "
@@ -143,7 +154,9 @@ def _read_project_form(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
         except ValueError:
             threshold = 0
         if not 8 <= threshold <= 100:
-            errors[ids.B_PROJECT_THRESHOLD] = "Use a whole number from 8 to 100: counts below 8 are never shown in Slack."
+            errors[ids.B_PROJECT_THRESHOLD] = (
+                "Use a whole number from 8 to 100: counts below 8 are never shown in Slack."
+            )
     target_date = date.fromisoformat(target_date_text) if target_date_text else None
     if target_date is not None and target_date < date.today():
         errors[ids.B_PROJECT_TARGET_DATE] = "The target date has passed. Choose a date in the future."
@@ -187,8 +200,12 @@ def handle_project_submission(
         with unit_of_work(engine) as session:
             if is_new:
                 if repo.project_for_channel(session, team_id=team_id, channel_id=channel_id) is not None:
-                    ack(response_action="errors",
-                        errors={ids.B_PROJECT_NAME: "This channel already has a project. Close this and use /mfi edit."})
+                    ack(
+                        response_action="errors",
+                        errors={
+                            ids.B_PROJECT_NAME: "This channel already has a project. Close this and use /mfi edit."
+                        },
+                    )
                     return
                 project = repo.create_project(
                     session,
@@ -202,23 +219,35 @@ def handle_project_submission(
                     **fields,
                 )
             else:
-                found = repo.get_project(session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0)
-                if found is None or found.id is None or not repo.is_lead(session, project_id=found.id, user_id=user_id):
-                    ack(response_action="errors",
-                        errors={ids.B_PROJECT_NAME: "Only the project's leads can edit it."})
+                found = repo.get_project(
+                    session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0
+                )
+                if (
+                    found is None
+                    or found.id is None
+                    or not repo.is_lead(session, project_id=found.id, user_id=user_id)
+                ):
+                    ack(
+                        response_action="errors",
+                        errors={ids.B_PROJECT_NAME: "Only the project's leads can edit it."},
+                    )
                     return
                 project = found
                 leads, partners = fields.pop("leads"), fields.pop("partners")
                 repo.update_project(session, project=project, changed_by=user_id, **fields)
                 repo.set_members(session, project=project, role="lead", user_ids=leads, added_by=user_id)
-                repo.set_members(session, project=project, role="partner", user_ids=partners, added_by=user_id)
+                repo.set_members(
+                    session, project=project, role="partner", user_ids=partners, added_by=user_id
+                )
             project_id = project.id
     except SQLAlchemyError:
         logger.exception("Saving the project failed")
         ack(
             response_action="errors",
-            errors={ids.B_PROJECT_NAME: "We couldn't save this just now (a database problem). "
-                    "Everything you typed is still here: press the button again in a moment."},
+            errors={
+                ids.B_PROJECT_NAME: "We couldn't save this just now (a database problem). "
+                "Everything you typed is still here: press the button again in a moment."
+            },
         )
         return
     ack()
@@ -243,15 +272,23 @@ def post_project_card(
         card, text = card_for(session, project)
         channel_id, card_ts = project.channel_id, project.card_ts
     if announce_new or card_ts is None:
-        intro = f"<@{by}> started a new improvement project." if announce_new else f"<@{by}> shared the project card."
-        result = client.chat_postMessage(channel=channel_id, text=f"{intro} {text}", blocks=[blocks.section(intro), *card])
+        intro = (
+            f"<@{by}> started a new improvement project."
+            if announce_new
+            else f"<@{by}> shared the project card."
+        )
+        result = client.chat_postMessage(
+            channel=channel_id, text=f"{intro} {text}", blocks=[blocks.section(intro), *card]
+        )
         with unit_of_work(engine) as session:
             found = repo.get_project(session, team_id=team_id, project_id=project_id)
             if found is not None:
                 repo.set_card_ts(session, project=found, ts=str(result["ts"]))
     else:
         client.chat_update(channel=channel_id, ts=card_ts, text=text, blocks=card)
-        client.chat_postMessage(channel=channel_id, text=f"<@{by}> updated the project: {text}", thread_ts=card_ts)
+        client.chat_postMessage(
+            channel=channel_id, text=f"<@{by}> updated the project: {text}", thread_ts=card_ts
+        )
 
 
 def handle_post_status(ack: Ack, client: WebClient, context: BoltContext, respond: Respond) -> None:
@@ -274,7 +311,9 @@ def handle_open_edit(ack: Ack, body: dict[str, Any], client: WebClient, context:
     if channel_id is None:
         engine: Engine = context["engine"]
         with unit_of_work(engine) as session:
-            project = repo.get_project(session, team_id=context.team_id or "", project_id=claims.action_id_value(body) or 0)
+            project = repo.get_project(
+                session, team_id=context.team_id or "", project_id=claims.action_id_value(body) or 0
+            )
             channel_id = project.channel_id if project else None
     if channel_id:
         open_edit_project(client, context, trigger_id=body["trigger_id"], channel_id=channel_id)
@@ -285,7 +324,15 @@ PROJECT_SAVED = ("Your project was saved", "`/mfi status` (it has a button to po
 
 def register(app: App) -> None:
     app.view(ids.CB_PROJECT_NEW)(guard(handle_project_submission, Rule(access.form, saved=PROJECT_SAVED)))
-    app.view(ids.CB_PROJECT_EDIT)(guard(handle_project_submission, Rule(
-        access.form, need="lead", saved=("Your changes to the project were saved", PROJECT_SAVED[1]))))
+    app.view(ids.CB_PROJECT_EDIT)(
+        guard(
+            handle_project_submission,
+            Rule(
+                access.form, need="lead", saved=("Your changes to the project were saved", PROJECT_SAVED[1])
+            ),
+        )
+    )
     app.action(ids.A_POST_STATUS)(guard(handle_post_status, Rule(access.channel_project)))
-    app.action(ids.A_OPEN_PROJECT_EDIT)(guard(handle_open_edit, Rule(access.value_project, need="lead", posts=True)))
+    app.action(ids.A_OPEN_PROJECT_EDIT)(
+        guard(handle_open_edit, Rule(access.value_project, need="lead", posts=True))
+    )

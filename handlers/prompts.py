@@ -31,7 +31,12 @@ from storage.models import Project, Schedule
 
 logger = logging.getLogger(__name__)
 
-KIND_WORDS = {"team": "team_prompt", "partners": "partner_prompt", "partner": "partner_prompt", "nudge": "lead_nudge"}
+KIND_WORDS = {
+    "team": "team_prompt",
+    "partners": "partner_prompt",
+    "partner": "partner_prompt",
+    "nudge": "lead_nudge",
+}
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -39,8 +44,10 @@ def _not_a_lead_text(session: Session, project: Project) -> str:
     assert project.id is not None
     leads = [f"<@{m.user_id}>" for m in repo.members(session, project_id=project.id, role="lead")]
     who = ", ".join(leads) if leads else "the project's leads"
-    return (f"Only the project's leads can change this, so that prompts stay predictable for everyone. "
-            f"The leads of *{blocks.typed(project.name)}* are {who}: ask one of them.")
+    return (
+        f"Only the project's leads can change this, so that prompts stay predictable for everyone. "
+        f"The leads of *{blocks.typed(project.name)}* are {who}: ask one of them."
+    )
 
 
 def project_state(session: Session, project: Project) -> ProjectState:
@@ -77,7 +84,9 @@ def _upcoming(spec: ScheduleSpec, now: datetime, count: int = 3) -> list[str]:
     return found
 
 
-def schedule_lines(session: Session, project: Project, now: datetime) -> list[tuple[str, str, list[str], bool]]:
+def schedule_lines(
+    session: Session, project: Project, now: datetime
+) -> list[tuple[str, str, list[str], bool]]:
     """(label, description, next three occurrences, paused) for each of the project's schedules."""
     lines = []
     for kind, schedule in schedules_by_kind(session, project).items():
@@ -99,13 +108,18 @@ def handle_schedule_command(
     shortcut = words[0] if words and words[0] in ("pause", "resume") else None
     target = words[1] if shortcut and len(words) > 1 else "all"
     if target != "all" and target not in KIND_WORDS:
-        respond(text="Say which: `/mfi schedule pause` (everything), or `team`, `partners` or `nudge` after it.",
-                response_type="ephemeral")
+        respond(
+            text="Say which: `/mfi schedule pause` (everything), or `team`, `partners` or `nudge` after it.",
+            response_type="ephemeral",
+        )
         return
     with unit_of_work(engine) as session:
         project = repo.project_for_channel(session, team_id=context.team_id, channel_id=context.channel_id)
         if project is None or project.id is None:
-            respond(text="There is no project in this channel yet. Start one with `/mfi new`.", response_type="ephemeral")
+            respond(
+                text="There is no project in this channel yet. Start one with `/mfi new`.",
+                response_type="ephemeral",
+            )
             return
         if not repo.is_lead(session, project_id=project.id, user_id=context.user_id):
             respond(text=_not_a_lead_text(session, project), response_type="ephemeral")
@@ -115,15 +129,23 @@ def handle_schedule_command(
             for kind in list(schedules) if target == "all" else [KIND_WORDS[target]]:
                 _set_paused(session, schedules[kind], shortcut == "pause", context.user_id)
             session.flush()
-            summary = pb.schedule_summary_text(project.name, schedule_lines(session, project, datetime.now(UTC)))
+            summary = pb.schedule_summary_text(
+                project.name, schedule_lines(session, project, datetime.now(UTC))
+            )
         else:
             view = pb.schedule_modal(
                 project_id=project.id,
                 channel_id=project.channel_id,
                 project_name=project.name,
                 forms=[
-                    pb.ScheduleForm(kind=k, weekdays=tuple(s.weekdays), hour=s.hour, minute=s.minute,
-                                    every_weeks=s.every_weeks, paused=s.paused)
+                    pb.ScheduleForm(
+                        kind=k,
+                        weekdays=tuple(s.weekdays),
+                        hour=s.hour,
+                        minute=s.minute,
+                        every_weeks=s.every_weeks,
+                        paused=s.paused,
+                    )
                     for k, s in schedules.items()
                 ],
                 timezone=project.timezone,
@@ -134,7 +156,9 @@ def handle_schedule_command(
             )
     if shortcut:
         # Told after the commit, so what the lead reads is what the scheduler will see.
-        respond(text=f"{'Paused' if shortcut == 'pause' else 'Resumed'}. {summary}", response_type="ephemeral")
+        respond(
+            text=f"{'Paused' if shortcut == 'pause' else 'Resumed'}. {summary}", response_type="ephemeral"
+        )
         return
     client.views_open(trigger_id=command["trigger_id"], view=view)
 
@@ -150,7 +174,9 @@ def read_schedule_form(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     errors: dict[str, str] = {}
     per_kind: dict[str, dict[str, Any]] = {}
     for kind in answers_repo.SCHEDULE_KINDS:
-        chosen_days = [claims.parse_int(d) for d in blocks.state_value(view, ids.B_SCHEDULE_DAYS + kind) or []]
+        chosen_days = [
+            claims.parse_int(d) for d in blocks.state_value(view, ids.B_SCHEDULE_DAYS + kind) or []
+        ]
         days = sorted({d for d in chosen_days if d is not None and d <= 6})
         paused = "paused" in (blocks.state_value(view, ids.B_SCHEDULE_PAUSED + kind) or [])
         time_text = _selected_time(view, ids.B_SCHEDULE_TIME + kind) or ""
@@ -177,7 +203,9 @@ def read_schedule_form(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
             f"I don't know the time zone “{timezone[:40]}”. Use a name like Europe/London or Europe/Dublin."
         )
     if "/" not in timezone and ids.B_SCHEDULE_TIMEZONE not in errors and timezone != "UTC":
-        errors[ids.B_SCHEDULE_TIMEZONE] = "Use a place-based name like Europe/London, so clocks change with the seasons."
+        errors[ids.B_SCHEDULE_TIMEZONE] = (
+            "Use a place-based name like Europe/London, so clocks change with the seasons."
+        )
     options = blocks.state_value(view, ids.B_SCHEDULE_OPTIONS) or []
     region = blocks.state_value(view, ids.B_SCHEDULE_REGION) or "ENG"
     if region not in REGIONS:
@@ -193,8 +221,9 @@ def read_schedule_form(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     return settings, errors
 
 
-def handle_schedule_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
-                               context: BoltContext) -> None:
+def handle_schedule_submission(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
     settings, errors = read_schedule_form(view)
     if errors:
         ack(response_action="errors", errors=errors)
@@ -205,13 +234,26 @@ def handle_schedule_submission(ack: Ack, body: dict[str, Any], view: dict[str, A
     now = datetime.now(UTC)
     try:
         with unit_of_work(engine) as session:
-            project = repo.get_project(session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0)
-            if project is None or project.id is None or not repo.is_lead(session, project_id=project.id, user_id=user_id):
-                ack(response_action="errors",
-                    errors={ids.B_SCHEDULE_TIMEZONE: "Only the project's leads can change the schedule."})
+            project = repo.get_project(
+                session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0
+            )
+            if (
+                project is None
+                or project.id is None
+                or not repo.is_lead(session, project_id=project.id, user_id=user_id)
+            ):
+                ack(
+                    response_action="errors",
+                    errors={ids.B_SCHEDULE_TIMEZONE: "Only the project's leads can change the schedule."},
+                )
                 return
-            answers_repo.set_project_zone(session, project=project, timezone=settings["timezone"],
-                                          region=settings["region"], changed_by=user_id)
+            answers_repo.set_project_zone(
+                session,
+                project=project,
+                timezone=settings["timezone"],
+                region=settings["region"],
+                changed_by=user_id,
+            )
             for kind, schedule in schedules_by_kind(session, project).items():
                 form = settings["kinds"][kind]
                 fields: dict[str, Any] = {
@@ -231,7 +273,9 @@ def handle_schedule_submission(ack: Ack, body: dict[str, Any], view: dict[str, A
                     fields["anchor"] = now.astimezone(ZoneInfo(settings["timezone"])).date()
                 sched.update_schedule(session, schedule=schedule, updated_by=user_id, now=now, **fields)
                 _set_paused(session, schedule, form["paused"], user_id)
-            repo.audit(session, team_id=team_id, project_id=project.id, user_id=user_id, action="schedule.edit")
+            repo.audit(
+                session, team_id=team_id, project_id=project.id, user_id=user_id, action="schedule.edit"
+            )
             session.flush()
             lines = schedule_lines(session, project, now)
             name, project_id = project.name, project.id
@@ -241,14 +285,22 @@ def handle_schedule_submission(ack: Ack, body: dict[str, Any], view: dict[str, A
             can_invite = bool(project.partner_description.strip())
     except SQLAlchemyError:
         logger.exception("Saving the schedule failed")
-        ack(response_action="errors", errors={ids.B_SCHEDULE_TIMEZONE: "We couldn't save this just now (a database "
-            "problem). Everything you chose is still here: press Save again in a moment."})
+        ack(
+            response_action="errors",
+            errors={
+                ids.B_SCHEDULE_TIMEZONE: "We couldn't save this just now (a database "
+                "problem). Everything you chose is still here: press Save again in a moment."
+            },
+        )
         return
     note = None
     if waiting and partners_on:
-        note = ("Partners not asked yet get a message now, asking for their consent." if can_invite else
-                "Partners have not been asked yet: describe the project for them in plain words in "
-                "`/mfi partners`, and they will be asked.")
+        note = (
+            "Partners not asked yet get a message now, asking for their consent."
+            if can_invite
+            else "Partners have not been asked yet: describe the project for them in plain words in "
+            "`/mfi partners`, and they will be asked."
+        )
     ack(response_action="update", view=pb.schedule_saved_view(project_name=name, lines=lines, note=note))
     if waiting and partners_on and can_invite:
         invite_pending_partners(client, engine, team_id=team_id, project_id=project_id)
@@ -294,8 +346,15 @@ class _Asked:
         return self.crowd < self.threshold
 
 
-def _asked(client: WebClient, engine: Engine, *, team_id: str, delivery_id: int, user_id: str,
-           bot_user_id: str | None) -> _Asked | None:
+def _asked(
+    client: WebClient,
+    engine: Engine,
+    *,
+    team_id: str,
+    delivery_id: int,
+    user_id: str,
+    bot_user_id: str | None,
+) -> _Asked | None:
     """The delivery, whether this person is a partner on it, and how many people could have given its answer."""
     with unit_of_work(engine) as session:
         delivery = answers_repo.get_delivery(session, team_id=team_id, delivery_id=delivery_id)
@@ -314,27 +373,47 @@ def _asked(client: WebClient, engine: Engine, *, team_id: str, delivery_id: int,
         pool = answers_repo.pooling(session, project=project)
         found = answers_repo.round_for(session, project=project, delivery=delivery)
         crowd = pool.crowd_if_answered(found) if found is not None else 0
-        return _Asked(delivery_id=delivery.id or 0, prompt_id=delivery.prompt_id, project_name=project.name,
-                      partner=partner is not None, can_share=partner is None or partner.consent == "given",
-                      crowd=crowd, threshold=pool.threshold)
+        return _Asked(
+            delivery_id=delivery.id or 0,
+            prompt_id=delivery.prompt_id,
+            project_name=project.name,
+            partner=partner is not None,
+            can_share=partner is None or partner.consent == "given",
+            crowd=crowd,
+            threshold=pool.threshold,
+        )
 
 
-def handle_answer_open(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond) -> None:
+def handle_answer_open(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
     ack()
     engine: Engine = context["engine"]
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
-    asked = _asked(client, engine, team_id=team_id, delivery_id=_delivery_id(body) or 0, user_id=user_id,
-                   bot_user_id=context.bot_user_id)
+    asked = _asked(
+        client,
+        engine,
+        team_id=team_id,
+        delivery_id=_delivery_id(body) or 0,
+        user_id=user_id,
+        bot_user_id=context.bot_user_id,
+    )
     if asked is None:
-        respond(text="Sorry, I can't find that question any more. The next one will come as usual.",
-                response_type="ephemeral", replace_original=False)
+        respond(
+            text="Sorry, I can't find that question any more. The next one will come as usual.",
+            response_type="ephemeral",
+            replace_original=False,
+        )
         return
     try:
         prompt = load_catalogue().get(asked.prompt_id)
     except KeyError:
-        respond(text="Sorry, that question has been retired, so it can't be answered any more.",
-                response_type="ephemeral", replace_original=False)
+        respond(
+            text="Sorry, that question has been retired, so it can't be answered any more.",
+            response_type="ephemeral",
+            replace_original=False,
+        )
         return
     question = prompt.plain if asked.partner and prompt.plain else prompt.text
     view = pb.answer_modal(
@@ -350,14 +429,17 @@ def handle_answer_open(ack: Ack, body: dict[str, Any], client: WebClient, contex
     client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
-def handle_answer_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
-                             context: BoltContext) -> None:
+def handle_answer_submission(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
     text = (blocks.state_value(view, ids.B_ANSWER_TEXT) or "").strip()
     choices = blocks.state_value(view, ids.B_ANSWER_OPTIONS) or []
     mode = blocks.state_value(view, ids.B_ANSWER_MODE)  # only on a form that warned about too few people
     if len(text) < 2:
-        ack(response_action="errors",
-            errors={ids.B_ANSWER_TEXT: "Write a few words, or close this form to skip the question."})
+        ack(
+            response_action="errors",
+            errors={ids.B_ANSWER_TEXT: "Write a few words, or close this form to skip the question."},
+        )
         return
     engine: Engine = context["engine"]
     user_id = body["user"]["id"]
@@ -369,7 +451,10 @@ def handle_answer_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any
             delivery = answers_repo.get_delivery(session, team_id=team_id, delivery_id=delivery_id)
             project = session.get(Project, delivery.project_id) if delivery else None
             if delivery is None or project is None or project.id is None or not delivery.prompt_id:
-                ack(response_action="errors", errors={ids.B_ANSWER_TEXT: "Sorry, this question no longer exists."})
+                ack(
+                    response_action="errors",
+                    errors={ids.B_ANSWER_TEXT: "Sorry, this question no longer exists."},
+                )
                 return
             partner = sched.member(session, project_id=project.id, user_id=user_id, role="partner")
             stored = answers_repo.add_answer(
@@ -385,15 +470,23 @@ def handle_answer_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any
             )
             shared = stored.shared
             # An anonymous answer is shown only once enough people could have given it.
-            held = anonymous and not any(s.answer.id == stored.id for s in
-                                         answers_repo.visible_answers(session, project=project))
-            where = (delivery.channel_id, delivery.message_ts) if partner is None else (project.channel_id, None)
+            held = anonymous and not any(
+                s.answer.id == stored.id for s in answers_repo.visible_answers(session, project=project)
+            )
+            where = (
+                (delivery.channel_id, delivery.message_ts) if partner is None else (project.channel_id, None)
+            )
             channel_for_thanks = delivery.channel_id or project.channel_id
             project_id = project.id
     except SQLAlchemyError:
         logger.exception("Saving an answer failed")
-        ack(response_action="errors", errors={ids.B_ANSWER_TEXT: "We couldn't save your answer just now. "
-            "It is still here: press Send again in a moment."})
+        ack(
+            response_action="errors",
+            errors={
+                ids.B_ANSWER_TEXT: "We couldn't save your answer just now. "
+                "It is still here: press Send again in a moment."
+            },
+        )
         return
     ack()
     posted = shared and not held
@@ -402,22 +495,34 @@ def handle_answer_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any
         client.chat_postMessage(
             channel=channel or channel_for_thanks,
             thread_ts=thread_ts,
-            text=pb.answer_thread_text(text=text, user_id=None if anonymous else user_id, partner=partner is not None),
+            text=pb.answer_thread_text(
+                text=text, user_id=None if anonymous else user_id, partner=partner is not None
+            ),
         )
-    client_thanks(client, user_id=user_id, partner=partner is not None, anonymous=anonymous, posted=posted,
-                  held=held, channel=channel_for_thanks)
+    client_thanks(
+        client,
+        user_id=user_id,
+        partner=partner is not None,
+        anonymous=anonymous,
+        posted=posted,
+        held=held,
+        channel=channel_for_thanks,
+    )
     home.publish_for_project(client, engine, team_id=team_id, project_id=project_id)
 
 
-def client_thanks(client: WebClient, *, user_id: str, partner: bool, anonymous: bool, posted: bool, held: bool,
-                  channel: str) -> None:
+def client_thanks(
+    client: WebClient, *, user_id: str, partner: bool, anonymous: bool, posted: bool, held: bool, channel: str
+) -> None:
     """Tell the person exactly what happened to their answer (privately)."""
     privacy = "anonymously (nothing that leads to you is stored with it)" if anonymous else "with your name"
     if held:
-        after = ("The project leads will read it once more people have been asked, together with their answers. "
-                 "It will not be posted in the channel.")
+        after = (
+            "The project leads will read it once more people have been asked, together with their answers. "
+            "It will not be posted in the channel."
+        )
     elif posted:
-        after = ("The team can see it in their channel." if partner else "It is posted in the thread.")
+        after = "The team can see it in their channel." if partner else "It is posted in the thread."
     else:
         after = "Only the project leads will read it." if partner else "Only the project leads will see it."
     thanks = f"Thank you. Your answer is saved {privacy}. {after}"
@@ -443,11 +548,16 @@ def _choice_target(action: dict[str, Any]) -> tuple[int, str] | None:
     else:
         value = claims.parse_json_object(action.get("value")) or {}
         project_id, prompt_id = claims.parse_id(value.get("project_id")), value.get("prompt_id")
-    return (project_id, prompt_id) if project_id is not None and isinstance(prompt_id, str) and prompt_id else None
+    return (
+        (project_id, prompt_id)
+        if project_id is not None and isinstance(prompt_id, str) and prompt_id
+        else None
+    )
 
 
-def handle_prompt_choice(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext,
-                         respond: Respond) -> None:
+def handle_prompt_choice(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
     ack()
     engine: Engine = context["engine"]
     action = body["actions"][0]
@@ -465,26 +575,38 @@ def handle_prompt_choice(ack: Ack, body: dict[str, Any], client: WebClient, cont
             return
         if not repo.is_lead(session, project_id=project.id, user_id=user_id):
             if not from_home:
-                respond(text=_not_a_lead_text(session, project), response_type="ephemeral", replace_original=False)
+                respond(
+                    text=_not_a_lead_text(session, project), response_type="ephemeral", replace_original=False
+                )
             return
         try:
             prompt = load_catalogue().get(prompt_id)
         except KeyError:
             return
         if choice is None:
-            answers_repo.clear_prompt_choice(session, project=project, prompt_id=prompt_id, cleared_by=user_id)
+            answers_repo.clear_prompt_choice(
+                session, project=project, prompt_id=prompt_id, cleared_by=user_id
+            )
         else:
-            answers_repo.set_prompt_choice(session, project=project, prompt_id=prompt_id, choice=choice,
-                                           chosen_by=user_id)
+            answers_repo.set_prompt_choice(
+                session, project=project, prompt_id=prompt_id, choice=choice, chosen_by=user_id
+            )
         stage = prompt.stage
         listing = _prompts_listing(session, project, stage)
     home.publish(client, engine, team_id=team_id, user_id=user_id)
     if not from_home:
-        done = {"pin": "Pinned: it will be the next team prompt.", "skip": "Skipped: it won't be asked.",
-                None: "Done: back to the usual rotation for that prompt."}[choice]
+        done = {
+            "pin": "Pinned: it will be the next team prompt.",
+            "skip": "Skipped: it won't be asked.",
+            None: "Done: back to the usual rotation for that prompt.",
+        }[choice]
         listing_blocks, text = listing
-        respond(blocks=[blocks.context(done), *listing_blocks][:50], text=f"{done} {text}",
-                response_type="ephemeral", replace_original=True)
+        respond(
+            blocks=[blocks.context(done), *listing_blocks][:50],
+            text=f"{done} {text}",
+            response_type="ephemeral",
+            replace_original=True,
+        )
 
 
 def _prompts_listing(session: Session, project: Project, stage: str) -> tuple[list[blocks.Block], str]:
@@ -494,7 +616,10 @@ def _prompts_listing(session: Session, project: Project, stage: str) -> tuple[li
     if pinned:
         states[pinned] = "pin"
     return pb.prompts_list_message(
-        project_id=project.id, project_name=project.name, stage_id=stage, states=states,
+        project_id=project.id,
+        project_name=project.name,
+        stage_id=stage,
+        states=states,
         other_stages=[s for s in STAGE_IDS if s != stage],
     )
 
@@ -507,13 +632,20 @@ def handle_prompts_command(
     assert context.team_id and context.channel_id and context.user_id
     wanted = rest.strip().lower()
     if wanted and wanted not in STAGE_IDS:
-        respond(text=f"I don't know the stage `{blocks.typed(wanted[:40])}`. The stages are: "
-                + ", ".join(f"`{s}`" for s in STAGE_IDS) + ".", response_type="ephemeral")
+        respond(
+            text=f"I don't know the stage `{blocks.typed(wanted[:40])}`. The stages are: "
+            + ", ".join(f"`{s}`" for s in STAGE_IDS)
+            + ".",
+            response_type="ephemeral",
+        )
         return
     with unit_of_work(engine) as session:
         project = repo.project_for_channel(session, team_id=context.team_id, channel_id=context.channel_id)
         if project is None or project.id is None:
-            respond(text="There is no project in this channel yet. Start one with `/mfi new`.", response_type="ephemeral")
+            respond(
+                text="There is no project in this channel yet. Start one with `/mfi new`.",
+                response_type="ephemeral",
+            )
             return
         if not repo.is_lead(session, project_id=project.id, user_id=context.user_id):
             respond(text=_not_a_lead_text(session, project), response_type="ephemeral")
@@ -553,8 +685,15 @@ def handle_export_answers(ack: Ack, body: dict[str, Any], client: WebClient, con
         # Only what the team may see: anonymous answers once enough people could have given them, dated by
         # their pool (so a held-back answer's own date cannot single anyone out).
         rows = [
-            (s.day.isoformat(), s.answer.stage, s.answer.prompt_id, s.answer.text, s.answer.user_id,
-             s.answer.from_partner, "yes" if s.answer.shared else "no")
+            (
+                s.day.isoformat(),
+                s.answer.stage,
+                s.answer.prompt_id,
+                s.answer.text,
+                s.answer.user_id,
+                s.answer.from_partner,
+                "yes" if s.answer.shared else "no",
+            )
             for s in reversed(answers_repo.visible_answers(session, project=project))
         ]
         name, zone = project.name, project.timezone
@@ -570,7 +709,9 @@ def handle_export_answers(ack: Ack, body: dict[str, Any], client: WebClient, con
         else:
             # Anonymous answers were stored without a user id, so there is nothing to look up.
             who = "Service-user partner" if partner else "Anonymous"
-        table.append({"date": day, "stage": stage, "prompt": question, "answer": text, "from": who, "shared": shared})
+        table.append(
+            {"date": day, "stage": stage, "prompt": question, "answer": text, "from": who, "shared": shared}
+        )
     content = pb.answers_csv(table)
     channel = client.conversations_open(users=user_id)["channel"]["id"]
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "project"
@@ -589,10 +730,18 @@ def handle_export_answers(ack: Ack, body: dict[str, Any], client: WebClient, con
 
 
 def register(app: App) -> None:
-    app.view(ids.CB_SCHEDULE)(guard(handle_schedule_submission, Rule(
-        access.form, need="lead", saved=("The schedule was saved", "`/mfi schedule`"))))
-    app.view(ids.CB_ANSWER)(guard(handle_answer_submission, Rule(
-        access.form, need="partner", saved=("Your answer was saved", "your Home tab"))))
+    app.view(ids.CB_SCHEDULE)(
+        guard(
+            handle_schedule_submission,
+            Rule(access.form, need="lead", saved=("The schedule was saved", "`/mfi schedule`")),
+        )
+    )
+    app.view(ids.CB_ANSWER)(
+        guard(
+            handle_answer_submission,
+            Rule(access.form, need="partner", saved=("Your answer was saved", "your Home tab")),
+        )
+    )
     app.action(ids.A_ANSWER)(guard(handle_answer_open, Rule(access.value_delivery, need="partner")))
     app.action(ids.A_PROMPT_PIN)(guard(handle_prompt_choice, Rule(access.prompt_choice, need="lead")))
     app.action(ids.A_PROMPT_SKIP)(guard(handle_prompt_choice, Rule(access.prompt_choice, need="lead")))

@@ -31,15 +31,18 @@ def observation_modal(options: list[tuple[str, str]], text: str, *, project_id: 
             blocks.input_block(
                 ids.B_PDSA_OBS_CYCLE,
                 "Which cycle?",
-                {"type": "static_select", "options": [blocks.option(label, value) for label, value in options[:100]],
-                 **({"initial_option": blocks.option(*options[0])} if len(options) == 1 else {})},
+                {
+                    "type": "static_select",
+                    "options": [blocks.option(label, value) for label, value in options[:100]],
+                    **({"initial_option": blocks.option(*options[0])} if len(options) == 1 else {}),
+                },
             ),
             blocks.input_block(
                 ids.B_PDSA_OBS_TEXT,
                 "Observation",
                 blocks.text_input(initial=text[:limit], multiline=True),
                 hint="Saved in the cycle's Do log. Take out anything that could identify a patient. "
-                     "Who wrote the message is not saved.",
+                "Who wrote the message is not saved.",
             ),
         ],
         submit="Save",
@@ -67,15 +70,21 @@ def handle_add_to_pdsa(
                     ref = f"{pdsa_repo.series_number(session, cycle=cycle)}.{cycle.ramp_step}"
                     options.append((f"PDSA {ref}: {cycle.title}"[:75], str(cycle.id)))
     if project_id is None:
-        reply = ("This channel has no improvement project, so there is no PDSA cycle to add the message to. "
-                 "Start one with `/mfi new`.")
+        reply = (
+            "This channel has no improvement project, so there is no PDSA cycle to add the message to. "
+            "Start one with `/mfi new`."
+        )
     elif not options:
-        reply = ("No PDSA cycle in this channel is planned or running, so I have nowhere to add the message. "
-                 "Plan one with `/pdsa new`, then try again.")
+        reply = (
+            "No PDSA cycle in this channel is planned or running, so I have nowhere to add the message. "
+            "Plan one with `/pdsa new`, then try again."
+        )
     elif not text:
         reply = "That message has no words I can save. Use the shortcut on a message with text."
     else:
-        client.views_open(trigger_id=shortcut["trigger_id"], view=observation_modal(options, text, project_id=project_id))
+        client.views_open(
+            trigger_id=shortcut["trigger_id"], view=observation_modal(options, text, project_id=project_id)
+        )
         return
     respond(text=reply, response_type="ephemeral", replace_original=False)
 
@@ -94,20 +103,37 @@ def handle_observation_submission(
     with unit_of_work(engine) as session:
         cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id or 0)
         # The cycle is a claim from the form: it must be an open cycle of the project the form was opened for.
-        if cycle is None or cycle.project_id != claims.metadata_id(view, "project_id") \
-                or cycle.status not in pdsa_repo.OPEN_STATUSES:
-            ack(response_action="errors", errors={
-                ids.B_PDSA_OBS_CYCLE: "Choose one of this channel's PDSA cycles that is planned or running."})
+        if (
+            cycle is None
+            or cycle.project_id != claims.metadata_id(view, "project_id")
+            or cycle.status not in pdsa_repo.OPEN_STATUSES
+        ):
+            ack(
+                response_action="errors",
+                errors={
+                    ids.B_PDSA_OBS_CYCLE: "Choose one of this channel's PDSA cycles that is planned or running."
+                },
+            )
             return
-        pdsa_repo.add_entry(session, cycle=cycle, kind="do", user_id=user_id,
-                            data={"observations": text, "from_message": True})
+        pdsa_repo.add_entry(
+            session,
+            cycle=cycle,
+            kind="do",
+            user_id=user_id,
+            data={"observations": text, "from_message": True},
+        )
         saved_id = int(cycle.id or 0)
         ref = f"{pdsa_repo.series_number(session, cycle=cycle)}.{cycle.ramp_step}"
     ack()
     # The words stay in the Do log (/pdsa show); the thread says only that an observation was added.
-    post_in_thread(client, engine, team_id=team_id, cycle_id=saved_id,
-                   text=f"*Do* · <@{user_id}> added an observation from a message to the Do log of PDSA {ref}. "
-                        f"See it with `/pdsa show {ref}`.")
+    post_in_thread(
+        client,
+        engine,
+        team_id=team_id,
+        cycle_id=saved_id,
+        text=f"*Do* · <@{user_id}> added an observation from a message to the Do log of PDSA {ref}. "
+        f"See it with `/pdsa show {ref}`.",
+    )
 
 
 # --- Log a measure (global shortcut: no channel, so the person's own projects) ---------------------------------
@@ -130,8 +156,11 @@ def _log_form_or_notice(session: Any, project: Any) -> dict[str, Any]:
     view = _log_view(session, project, channel_id=project.channel_id, measure_id=None, full=False)
     if view is not None:
         return view
-    return _notice("Log a measure", f"*{blocks.typed(project.name)}* has no measures yet. Add one with "
-                                    f"`/measure new` in <#{project.channel_id}>, then log it here.")
+    return _notice(
+        "Log a measure",
+        f"*{blocks.typed(project.name)}* has no measures yet. Add one with "
+        f"`/measure new` in <#{project.channel_id}>, then log it here.",
+    )
 
 
 def only_project(session: Any, team_id: str, body: Any) -> int | None:
@@ -154,11 +183,23 @@ def handle_log_measure(ack: Ack, body: dict[str, Any], client: WebClient, contex
             view = _log_form_or_notice(session, projects[0])
         else:
             choices = [blocks.option(p.name[:75], str(p.id)) for p in projects[:100]]
-            view = blocks.modal(ids.VIEW_LOG_PICK_PROJECT, "Log a measure", [
-                blocks.section("Which project is the measure in?", accessory={
-                    "type": "static_select", "action_id": ids.A_LOG_PICK_PROJECT, "options": choices,
-                    "placeholder": blocks.plain("Choose a project")}),
-            ], submit=None, close="Cancel")
+            view = blocks.modal(
+                ids.VIEW_LOG_PICK_PROJECT,
+                "Log a measure",
+                [
+                    blocks.section(
+                        "Which project is the measure in?",
+                        accessory={
+                            "type": "static_select",
+                            "action_id": ids.A_LOG_PICK_PROJECT,
+                            "options": choices,
+                            "placeholder": blocks.plain("Choose a project"),
+                        },
+                    ),
+                ],
+                submit=None,
+                close="Cancel",
+            )
     client.views_open(trigger_id=shortcut["trigger_id"], view=view)
 
 
@@ -172,24 +213,40 @@ def handle_log_pick_project(ack: Ack, body: dict[str, Any], client: WebClient, c
         return
     with unit_of_work(engine) as session:
         # The choice is a claim: only a project this person may log data for.
-        chosen = next((p for p in _loggable_projects(session, team_id=context.team_id, user_id=context.user_id)
-                       if p.id == project_id), None)
+        chosen = next(
+            (
+                p
+                for p in _loggable_projects(session, team_id=context.team_id, user_id=context.user_id)
+                if p.id == project_id
+            ),
+            None,
+        )
         if chosen is None:
             return
         form = _log_form_or_notice(session, chosen)
         chosen_id = chosen.id
     # The same view becomes a form acting on the chosen project (checked above): its grant says so before Slack
     # shows it, so a quick submission never meets the picker's grant.
-    access.record_grant(engine, team_id=context.team_id, user_id=context.user_id, project_id=chosen_id,
-                        channel_id=None, view={"id": view["id"], "callback_id": form.get("callback_id") or ""})
+    access.record_grant(
+        engine,
+        team_id=context.team_id,
+        user_id=context.user_id,
+        project_id=chosen_id,
+        channel_id=None,
+        view={"id": view["id"], "callback_id": form.get("callback_id") or ""},
+    )
     client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
 
 
 def register(app: App) -> None:
     # A message's channel is a fact Slack sets: its project (if any) is checked like a slash command's.
     app.shortcut(ids.SC_ADD_TO_PDSA)(
-        access.guard(handle_add_to_pdsa, access.Rule(claim=access.channel_project, optional=True)))
-    app.view(ids.CB_PDSA_OBSERVATION)(access.guard(handle_observation_submission, access.Rule(claim=access.form)))
+        access.guard(handle_add_to_pdsa, access.Rule(claim=access.channel_project, optional=True))
+    )
+    app.view(ids.CB_PDSA_OBSERVATION)(
+        access.guard(handle_observation_submission, access.Rule(claim=access.form))
+    )
     app.shortcut(ids.SC_LOG_MEASURE)(
-        access.guard(handle_log_measure, access.Rule(claim=only_project, optional=True)))
+        access.guard(handle_log_measure, access.Rule(claim=only_project, optional=True))
+    )
     app.action(ids.A_LOG_PICK_PROJECT)(access.guard(handle_log_pick_project, access.Rule(claim=access.form)))

@@ -30,7 +30,9 @@ SCHEDULE_KINDS: tuple[str, ...] = tuple(DEFAULTS)  # team_prompt, partner_prompt
 # --- schedules (the rows themselves live in storage.schedule_repo) ---------------------------------------------
 
 
-def set_project_zone(session: Session, *, project: Project, timezone: str, region: str, changed_by: str) -> None:
+def set_project_zone(
+    session: Session, *, project: Project, timezone: str, region: str, changed_by: str
+) -> None:
     if (project.timezone, project.region) == (timezone, region):
         return
     audit(
@@ -91,16 +93,32 @@ def rounds(session: Session, *, project: Project) -> list[Round]:
     zone = ZoneInfo(project.timezone)
     rows = session.exec(
         select(Delivery)
-        .where(Delivery.project_id == project.id, col(Delivery.kind).in_(list(_PARTNER_KINDS)),
-               col(Delivery.prompt_id).is_not(None), Delivery.status == "sent")
+        .where(
+            Delivery.project_id == project.id,
+            col(Delivery.kind).in_(list(_PARTNER_KINDS)),
+            col(Delivery.prompt_id).is_not(None),
+            Delivery.status == "sent",
+        )
         .order_by(col(Delivery.occurrence), col(Delivery.id))
     ).all()
-    found: list[tuple[datetime, str, str, set[str], int]] = []  # first occurrence, audience, prompt, asked, crowd
+    found: list[
+        tuple[datetime, str, str, set[str], int]
+    ] = []  # first occurrence, audience, prompt, asked, crowd
     for row in rows:
         audience = _PARTNER_KINDS[row.kind]
         occurrence = _aware(row.occurrence)
-        current = next((r for r in reversed(found) if r[1] == audience and r[2] == row.prompt_id
-                        and occurrence - r[0] < ROUND_WINDOW), None) if audience == "partner" else None
+        current = (
+            next(
+                (
+                    r
+                    for r in reversed(found)
+                    if r[1] == audience and r[2] == row.prompt_id and occurrence - r[0] < ROUND_WINDOW
+                ),
+                None,
+            )
+            if audience == "partner"
+            else None
+        )
         if current is None:
             current = (occurrence, audience, row.prompt_id or "", set(), 0)
             found.append(current)
@@ -110,8 +128,15 @@ def rounds(session: Session, *, project: Project) -> list[Round]:
             found[-1] = (*current[:4], max(current[4], row.crowd or 0))
     out = []
     for first, audience, prompt_id, asked, crowd in found:
-        out.append(Round(audience=audience, prompt_id=prompt_id, day=first.astimezone(zone).date(),
-                         asked=frozenset(asked), crowd=len(asked) if audience == "partner" else crowd))
+        out.append(
+            Round(
+                audience=audience,
+                prompt_id=prompt_id,
+                day=first.astimezone(zone).date(),
+                asked=frozenset(asked),
+                crowd=len(asked) if audience == "partner" else crowd,
+            )
+        )
     return out
 
 
@@ -121,8 +146,13 @@ def round_for(session: Session, *, project: Project, delivery: Delivery) -> Roun
     if audience is None or not delivery.prompt_id:
         return None
     occurrence = _aware(delivery.occurrence).astimezone(ZoneInfo(project.timezone)).date()
-    candidates = [r for r in rounds(session, project=project)
-                  if r.audience == audience and r.prompt_id == delivery.prompt_id and abs((r.day - occurrence).days) <= 2]
+    candidates = [
+        r
+        for r in rounds(session, project=project)
+        if r.audience == audience
+        and r.prompt_id == delivery.prompt_id
+        and abs((r.day - occurrence).days) <= 2
+    ]
     return min(candidates, key=lambda r: abs((r.day - occurrence).days)) if candidates else None
 
 
@@ -180,9 +210,13 @@ class Shown:
 def _release_day(answer: Answer, pool: Pooling) -> date | None:
     if answer.occurrence_date is None:
         return None
-    matches = [(key, day) for key, day in pool.released.items()
-               if key[0] == answer.audience and key[1] == answer.prompt_id
-               and abs((key[2] - answer.occurrence_date).days) <= 2]
+    matches = [
+        (key, day)
+        for key, day in pool.released.items()
+        if key[0] == answer.audience
+        and key[1] == answer.prompt_id
+        and abs((key[2] - answer.occurrence_date).days) <= 2
+    ]
     if not matches:
         return None
     return min(matches, key=lambda m: abs((m[0][2] - answer.occurrence_date).days))[1]  # type: ignore[operator]
@@ -210,7 +244,9 @@ def held_back_count(session: Session, *, project: Project) -> int:
     """How many anonymous answers are waiting for a big enough crowd (told to leads privately, never counted in a channel)."""
     assert project.id is not None
     pool = pooling(session, project=project)
-    return sum(1 for a in answers(session, project_id=project.id) if a.anonymous and _release_day(a, pool) is None)
+    return sum(
+        1 for a in answers(session, project_id=project.id) if a.anonymous and _release_day(a, pool) is None
+    )
 
 
 def record_crowd(session: Session, *, delivery: Delivery, crowd: int) -> None:
@@ -242,7 +278,11 @@ def add_answer(
     assert project.id is not None and delivery.prompt_id is not None
     audience = _PARTNER_KINDS.get(delivery.kind, "team")
     found = round_for(session, project=project, delivery=delivery)
-    day = found.day if found is not None else _aware(delivery.occurrence).astimezone(ZoneInfo(project.timezone)).date()
+    day = (
+        found.day
+        if found is not None
+        else _aware(delivery.occurrence).astimezone(ZoneInfo(project.timezone)).date()
+    )
     answer = Answer(
         project_id=project.id,
         team_id=project.team_id,
@@ -267,10 +307,13 @@ def add_answer(
         occurrence = _aware(delivery.occurrence)
         session.exec(
             update(Delivery)
-            .where(col(Delivery.schedule_id) == delivery.schedule_id, col(Delivery.kind) == "partner_prompt",
-                   col(Delivery.prompt_id) == delivery.prompt_id,
-                   col(Delivery.occurrence) > occurrence - ROUND_WINDOW,
-                   col(Delivery.occurrence) < occurrence + ROUND_WINDOW)
+            .where(
+                col(Delivery.schedule_id) == delivery.schedule_id,
+                col(Delivery.kind) == "partner_prompt",
+                col(Delivery.prompt_id) == delivery.prompt_id,
+                col(Delivery.occurrence) > occurrence - ROUND_WINDOW,
+                col(Delivery.occurrence) < occurrence + ROUND_WINDOW,
+            )
             .values(answered=or_(col(Delivery.answered), col(Delivery.id) == delivery.id))
             .execution_options(synchronize_session=False)
         )
@@ -312,17 +355,28 @@ def delete_expired(session: Session, *, now: datetime) -> dict[int, int]:
     for project in session.exec(select(Project).where(col(Project.retention_days).is_not(None))):
         assert project.id is not None and project.retention_days is not None
         cutoff = now - timedelta(days=project.retention_days)
-        old = list(session.exec(select(Answer).where(Answer.project_id == project.id, col(Answer.created_at) < cutoff)))
+        old = list(
+            session.exec(
+                select(Answer).where(Answer.project_id == project.id, col(Answer.created_at) < cutoff)
+            )
+        )
         for row in old:
             session.delete(row)
         note = f"(removed after {project.retention_days} days, the project's retention setting)"
         cycles = select(PdsaCycle.id).where(PdsaCycle.project_id == project.id)
         redacted = 0
-        for entry in session.exec(select(PdsaEntry).where(col(PdsaEntry.cycle_id).in_(cycles),
-                                                          col(PdsaEntry.kind).in_(list(REFLECTION_FIELDS)),
-                                                          col(PdsaEntry.created_at) < cutoff)):
-            fields = [f for f in REFLECTION_FIELDS[entry.kind]
-                      if isinstance(entry.data.get(f), str) and entry.data[f] and entry.data[f] != note]
+        for entry in session.exec(
+            select(PdsaEntry).where(
+                col(PdsaEntry.cycle_id).in_(cycles),
+                col(PdsaEntry.kind).in_(list(REFLECTION_FIELDS)),
+                col(PdsaEntry.created_at) < cutoff,
+            )
+        ):
+            fields = [
+                f
+                for f in REFLECTION_FIELDS[entry.kind]
+                if isinstance(entry.data.get(f), str) and entry.data[f] and entry.data[f] != note
+            ]
             if fields:
                 entry.data = {**entry.data, **dict.fromkeys(fields, note)}
                 session.add(entry)
@@ -330,8 +384,18 @@ def delete_expired(session: Session, *, now: datetime) -> dict[int, int]:
         if old:
             removed[project.id] = len(old)
         if old or redacted:
-            audit(session, team_id=project.team_id, project_id=project.id, user_id=None, action="retention.delete",
-                  detail={"answers": len(old), "reflections": redacted, "older_than_days": project.retention_days})
+            audit(
+                session,
+                team_id=project.team_id,
+                project_id=project.id,
+                user_id=None,
+                action="retention.delete",
+                detail={
+                    "answers": len(old),
+                    "reflections": redacted,
+                    "older_than_days": project.retention_days,
+                },
+            )
     session.flush()
     return removed
 
@@ -349,7 +413,9 @@ def clear_answered_flags(session: Session, *, sent_before: datetime) -> int:
 # --- pins and skips --------------------------------------------------------------------------------------------
 
 
-def set_prompt_choice(session: Session, *, project: Project, prompt_id: str, choice: str, chosen_by: str) -> None:
+def set_prompt_choice(
+    session: Session, *, project: Project, prompt_id: str, choice: str, chosen_by: str
+) -> None:
     """Pin (ask next, once) or skip (never ask) a prompt. One pin at a time: a new pin replaces an unused one."""
     if choice not in ("pin", "skip"):
         raise ValueError(f"choice must be pin or skip, got {choice!r}")
@@ -357,7 +423,9 @@ def set_prompt_choice(session: Session, *, project: Project, prompt_id: str, cho
     if choice == "pin":
         for old in session.exec(
             select(PromptChoice).where(
-                PromptChoice.project_id == project.id, PromptChoice.choice == "pin", PromptChoice.used == False  # noqa: E712
+                PromptChoice.project_id == project.id,
+                PromptChoice.choice == "pin",
+                PromptChoice.used == False,  # noqa: E712
             )
         ):
             if old.prompt_id != prompt_id:
@@ -366,12 +434,23 @@ def set_prompt_choice(session: Session, *, project: Project, prompt_id: str, cho
         select(PromptChoice).where(PromptChoice.project_id == project.id, PromptChoice.prompt_id == prompt_id)
     ).first()
     if row is None:
-        row = PromptChoice(project_id=project.id, team_id=project.team_id, prompt_id=prompt_id, choice=choice,
-                           chosen_by=chosen_by)
+        row = PromptChoice(
+            project_id=project.id,
+            team_id=project.team_id,
+            prompt_id=prompt_id,
+            choice=choice,
+            chosen_by=chosen_by,
+        )
     row.choice, row.used, row.chosen_by, row.created_at = choice, False, chosen_by, utcnow()
     session.add(row)
-    audit(session, team_id=project.team_id, project_id=project.id, user_id=chosen_by, action=f"prompt.{choice}",
-          detail={"prompt_id": prompt_id})
+    audit(
+        session,
+        team_id=project.team_id,
+        project_id=project.id,
+        user_id=chosen_by,
+        action=f"prompt.{choice}",
+        detail={"prompt_id": prompt_id},
+    )
     session.flush()
 
 
@@ -383,8 +462,14 @@ def clear_prompt_choice(session: Session, *, project: Project, prompt_id: str, c
     if row is None:
         return False
     session.delete(row)
-    audit(session, team_id=project.team_id, project_id=project.id, user_id=cleared_by, action="prompt.clear",
-          detail={"prompt_id": prompt_id})
+    audit(
+        session,
+        team_id=project.team_id,
+        project_id=project.id,
+        user_id=cleared_by,
+        action="prompt.clear",
+        detail={"prompt_id": prompt_id},
+    )
     session.flush()
     return True
 
@@ -402,36 +487,63 @@ def set_partner_state(
     share_in_channel: bool | None = None,
 ) -> None:
     changes: dict[str, Any] = {}
-    for name, value in (("consent", consent), ("paused", paused), ("stopped", stopped),
-                        ("share_in_channel", share_in_channel)):
+    for name, value in (
+        ("consent", consent),
+        ("paused", paused),
+        ("stopped", stopped),
+        ("share_in_channel", share_in_channel),
+    ):
         if value is not None and getattr(partner, name) != value:
             changes[name] = value
             setattr(partner, name, value)
     if changes:
         session.add(partner)
-        audit(session, team_id=partner.team_id, project_id=partner.project_id, user_id=partner.user_id,
-              action="partner.state", detail=changes)
+        audit(
+            session,
+            team_id=partner.team_id,
+            project_id=partner.project_id,
+            user_id=partner.user_id,
+            action="partner.state",
+            detail=changes,
+        )
 
 
-def set_partners(session: Session, *, project: Project, user_ids: Sequence[str], added_by: str) -> tuple[list[str], list[str]]:
+def set_partners(
+    session: Session, *, project: Project, user_ids: Sequence[str], added_by: str
+) -> tuple[list[str], list[str]]:
     """Make the partner list exactly `user_ids`; returns (added, removed). Those who stay keep their consent."""
     assert project.id is not None
     existing = {
         m.user_id: m
         for m in session.exec(
-            select(ProjectMember).where(ProjectMember.project_id == project.id, ProjectMember.role == "partner")
+            select(ProjectMember).where(
+                ProjectMember.project_id == project.id, ProjectMember.role == "partner"
+            )
         )
     }
     added = [u for u in user_ids if u not in existing]
     removed = [u for u in existing if u not in user_ids]
     for user_id in added:
-        session.add(ProjectMember(project_id=project.id, team_id=project.team_id, user_id=user_id, role="partner",
-                                  added_by=added_by))
+        session.add(
+            ProjectMember(
+                project_id=project.id,
+                team_id=project.team_id,
+                user_id=user_id,
+                role="partner",
+                added_by=added_by,
+            )
+        )
     for user_id in removed:
         session.delete(existing[user_id])
     if added or removed:
-        audit(session, team_id=project.team_id, project_id=project.id, user_id=added_by, action="partners.set",
-              detail={"added": len(added), "removed": len(removed)})
+        audit(
+            session,
+            team_id=project.team_id,
+            project_id=project.id,
+            user_id=added_by,
+            action="partners.set",
+            detail={"added": len(added), "removed": len(removed)},
+        )
     session.flush()
     return added, removed
 
@@ -462,8 +574,14 @@ def set_privacy(
     if previous:
         project.updated_at = utcnow()
         session.add(project)
-        audit(session, team_id=project.team_id, project_id=project.id, user_id=changed_by, action="project.privacy",
-              detail={"previous": previous})
+        audit(
+            session,
+            team_id=project.team_id,
+            project_id=project.id,
+            user_id=changed_by,
+            action="project.privacy",
+            detail={"previous": previous},
+        )
         session.flush()
 
 
@@ -471,4 +589,8 @@ def set_privacy(
 
 
 def cycles(session: Session, *, project_id: int) -> list[PdsaCycle]:
-    return list(session.exec(select(PdsaCycle).where(PdsaCycle.project_id == project_id).order_by(col(PdsaCycle.number))))
+    return list(
+        session.exec(
+            select(PdsaCycle).where(PdsaCycle.project_id == project_id).order_by(col(PdsaCycle.number))
+        )
+    )

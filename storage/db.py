@@ -136,4 +136,3 @@ def _note_commit(session: OrmSession) -> None:
         tracker: WriteTracker | None = getattr(_tracking, "tracker", None)
         if tracker is not None:
             tracker.committed = True
-

@@ -40,7 +40,9 @@ class Completeness:
 def find_measure_by_name(session: Session, *, project_id: int, name: str) -> Measure | None:
     """Case-insensitive exact name match within one project."""
     return session.exec(
-        select(Measure).where(Measure.project_id == project_id, func.lower(Measure.name) == name.strip().lower())
+        select(Measure).where(
+            Measure.project_id == project_id, func.lower(Measure.name) == name.strip().lower()
+        )
     ).first()
 
 
@@ -131,7 +133,9 @@ def point(session: Session, *, measure_id: int, period_start: date, group_code: 
     ).first()
 
 
-def points_by_key(session: Session, *, measure_id: int, periods: list[date]) -> dict[tuple[date, str], DataPoint]:
+def points_by_key(
+    session: Session, *, measure_id: int, periods: list[date]
+) -> dict[tuple[date, str], DataPoint]:
     """Current points of the given periods, keyed by (period_start, group_code)."""
     if not periods:
         return {}
@@ -184,13 +188,19 @@ def completeness(session: Session, *, measure_id: int, kind: str) -> Completenes
     unknown = 0
     for groups in by_period.values():
         if not {"Z", "99"} <= set(groups):
-            unknown += 1  # a Not stated or Not known box was left blank: that period's completeness is unknown
+            unknown += (
+                1  # a Not stated or Not known box was left blank: that period's completeness is unknown
+            )
             continue
         for group, total in groups.items():
             totals[group if group in ("Z", "99") else "stated"] += total
     return Completeness(
-        total=sum(totals.values()), stated=totals["stated"], not_stated=totals["Z"], not_known=totals["99"],
-        unknown_periods=unknown, periods=len(by_period),
+        total=sum(totals.values()),
+        stated=totals["stated"],
+        not_stated=totals["Z"],
+        not_known=totals["99"],
+        unknown_periods=unknown,
+        periods=len(by_period),
     )
 
 
@@ -210,13 +220,24 @@ def blank_missing_categories(session: Session, *, measure_id: int, period_start:
 
 
 def add_batch(
-    session: Session, *, measure: Measure, source: str, filename: str | None, user_id: str | None,
+    session: Session,
+    *,
+    measure: Measure,
+    source: str,
+    filename: str | None,
+    user_id: str | None,
     file_key: str | None = None,
 ) -> DataBatch:
     """A new batch; with `file_key` the flush fails (IntegrityError) if an active batch already holds that file."""
     assert measure.id is not None
-    batch = DataBatch(measure_id=measure.id, team_id=measure.team_id, source=source, filename=filename, user_id=user_id,
-                      file_key=file_key)
+    batch = DataBatch(
+        measure_id=measure.id,
+        team_id=measure.team_id,
+        source=source,
+        filename=filename,
+        user_id=user_id,
+        file_key=file_key,
+    )
     session.add(batch)
     session.flush()
     return batch
@@ -225,8 +246,9 @@ def add_batch(
 def batch_for_file(session: Session, *, team_id: str, file_key: str) -> DataBatch | None:
     """The batch (not undone) that imported this version of a Slack file, if any."""
     return session.exec(
-        select(DataBatch).where(DataBatch.team_id == team_id, DataBatch.file_key == file_key,
-                                col(DataBatch.undone_at).is_(None))
+        select(DataBatch).where(
+            DataBatch.team_id == team_id, DataBatch.file_key == file_key, col(DataBatch.undone_at).is_(None)
+        )
     ).first()
 
 
@@ -250,12 +272,18 @@ def batches_for_project(session: Session, *, project_id: int, include_undone: bo
 def data_periods(session: Session, *, measure_id: int) -> list[str]:
     """The finer periods the measure's current (not undone) imports were grouped from, from their summaries."""
     query = select(DataBatch).where(DataBatch.measure_id == measure_id, col(DataBatch.undone_at).is_(None))
-    found = {str(b.summary["grouped_from"]) for b in session.exec(query) if (b.summary or {}).get("grouped_from")}
+    found = {
+        str(b.summary["grouped_from"]) for b in session.exec(query) if (b.summary or {}).get("grouped_from")
+    }
     return sorted(found)
 
 
 def revisions(session: Session, *, batch_id: int) -> list[DataRevision]:
-    return list(session.exec(select(DataRevision).where(DataRevision.batch_id == batch_id).order_by(col(DataRevision.id))))
+    return list(
+        session.exec(
+            select(DataRevision).where(DataRevision.batch_id == batch_id).order_by(col(DataRevision.id))
+        )
+    )
 
 
 def history(session: Session, *, measure_id: int, period_start: date, group_code: str) -> list[DataRevision]:
@@ -276,7 +304,9 @@ def history(session: Session, *, measure_id: int, period_start: date, group_code
 def later_batches_touching(session: Session, *, batch: DataBatch) -> list[int]:
     """Ids of later, not undone batches that changed any point this batch changed (undo would overwrite them)."""
     assert batch.id is not None
-    mine = select(col(DataRevision.period_start), col(DataRevision.group_code)).where(DataRevision.batch_id == batch.id)
+    mine = select(col(DataRevision.period_start), col(DataRevision.group_code)).where(
+        DataRevision.batch_id == batch.id
+    )
     keys = {(p, g) for p, g in session.exec(mine)}
     if not keys:
         return []
@@ -295,8 +325,14 @@ def later_batches_touching(session: Session, *, batch: DataBatch) -> list[int]:
 def counts_for_batch(session: Session, *, batch_id: int) -> dict[str, int]:
     """Rows written by a batch, per table (for tests and the audit trail)."""
     return {
-        "points": int(session.exec(select(func.count()).select_from(DataPoint).where(DataPoint.batch_id == batch_id)).one()),
+        "points": int(
+            session.exec(
+                select(func.count()).select_from(DataPoint).where(DataPoint.batch_id == batch_id)
+            ).one()
+        ),
         "revisions": int(
-            session.exec(select(func.count()).select_from(DataRevision).where(DataRevision.batch_id == batch_id)).one()
+            session.exec(
+                select(func.count()).select_from(DataRevision).where(DataRevision.batch_id == batch_id)
+            ).one()
         ),
     }

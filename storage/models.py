@@ -31,7 +31,9 @@ class Project(SQLModel, table=True):
     baseline: str = Field(default="", max_length=500)
     target: str = Field(default="", max_length=500)
     target_date: date | None = None
-    target_gap: float | None = None  # absolute gap the team wants to be able to detect (fraction), for power statements
+    target_gap: float | None = (
+        None  # absolute gap the team wants to be able to detect (fraction), for power statements
+    )
     racism_context: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     suppression_threshold: int = 8  # counts from 1 to threshold-1 are never posted
     # An anonymous answer is shown only once at least this many people could have given it (raise-only).
@@ -98,7 +100,9 @@ class Measure(SQLModel, table=True):
     reference_group: str = Field(default="A", max_length=16)  # a code, "HL:<group>", "BEST" or "OTHERS"
     period: str = Field(default="month", max_length=8)  # day | week | month | quarter | year
     # How quarters and years are named and grouped: "financial" (NHS, April to March) or "calendar".
-    quarters: str = Field(default="financial", sa_column=Column(String(9), nullable=False, server_default="financial"))
+    quarters: str = Field(
+        default="financial", sa_column=Column(String(9), nullable=False, server_default="financial")
+    )
     target: float | None = None
     spc_method: str | None = Field(default=None, max_length=8)  # None: p for proportions, mdc for values
     rebase_dates: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -112,9 +116,14 @@ class DataBatch(SQLModel, table=True):
 
     __tablename__ = "data_batch"
     __table_args__ = (
-        Index("uq_batch_file", "team_id", "file_key", unique=True,
-              sqlite_where=text("file_key IS NOT NULL AND undone_at IS NULL"),
-              postgresql_where=text("file_key IS NOT NULL AND undone_at IS NULL")),
+        Index(
+            "uq_batch_file",
+            "team_id",
+            "file_key",
+            unique=True,
+            sqlite_where=text("file_key IS NOT NULL AND undone_at IS NULL"),
+            postgresql_where=text("file_key IS NOT NULL AND undone_at IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -361,7 +370,9 @@ class ViewGrant(SQLModel, table=True):
     team_id: str = Field(primary_key=True, max_length=32)
     view_id: str = Field(primary_key=True, max_length=64)
     user_id: str = Field(max_length=32)
-    project_id: int | None = None  # None for /mfi new; no foreign key, like the audit log (deletion sweeps it)
+    project_id: int | None = (
+        None  # None for /mfi new; no foreign key, like the audit log (deletion sweeps it)
+    )
     channel_id: str | None = Field(default=None, max_length=32)
     callback_id: str = Field(default="", max_length=64)
     status: str = Field(default="open", max_length=16)  # open | applying | applied

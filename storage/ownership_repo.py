@@ -39,8 +39,15 @@ logger = logging.getLogger(__name__)
 # Tables a project's deletion never touches: the audit trail must outlive the project, and the rest are not
 # per-project. A test checks every other table is covered by delete_project, so a new table cannot be forgotten.
 NOT_PROJECT_DATA = frozenset(
-    {"audit_log", "processed_event", "alembic_version", "slack_installations", "slack_bots", "slack_oauth_states",
-     "welcome"}
+    {
+        "audit_log",
+        "processed_event",
+        "alembic_version",
+        "slack_installations",
+        "slack_bots",
+        "slack_oauth_states",
+        "welcome",
+    }
 )
 
 
@@ -59,7 +66,9 @@ def export_rows(session: Session, *, project_id: int) -> dict[str, list[dict[str
     """Every row a project owns, as plain dicts keyed by table (read in one transaction, so they agree)."""
     project = session.get(Project, project_id)
     assert project is not None
-    measures = list(session.exec(select(Measure).where(Measure.project_id == project_id).order_by(col(Measure.id))))
+    measures = list(
+        session.exec(select(Measure).where(Measure.project_id == project_id).order_by(col(Measure.id)))
+    )
     measure_ids = [m.id for m in measures]
     points = session.exec(
         select(DataPoint)
@@ -70,18 +79,36 @@ def export_rows(session: Session, *, project_id: int) -> dict[str, list[dict[str
         select(DataBatch).where(col(DataBatch.measure_id).in_(measure_ids)).order_by(col(DataBatch.id))
     ).all()
     revisions = session.exec(
-        select(DataRevision).where(col(DataRevision.measure_id).in_(measure_ids)).order_by(col(DataRevision.id))
+        select(DataRevision)
+        .where(col(DataRevision.measure_id).in_(measure_ids))
+        .order_by(col(DataRevision.id))
     ).all()
-    cycles = list(session.exec(select(PdsaCycle).where(PdsaCycle.project_id == project_id).order_by(col(PdsaCycle.number))))
+    cycles = list(
+        session.exec(
+            select(PdsaCycle).where(PdsaCycle.project_id == project_id).order_by(col(PdsaCycle.number))
+        )
+    )
     entries = session.exec(
-        select(PdsaEntry).where(col(PdsaEntry.cycle_id).in_([c.id for c in cycles])).order_by(col(PdsaEntry.id))
+        select(PdsaEntry)
+        .where(col(PdsaEntry.cycle_id).in_([c.id for c in cycles]))
+        .order_by(col(PdsaEntry.id))
     ).all()
     return {
         "project": [project.model_dump()],
-        "members": _dump(session.exec(select(ProjectMember).where(ProjectMember.project_id == project_id)
-                                      .order_by(col(ProjectMember.id))).all()),
-        "history": _dump(session.exec(select(ProjectHistory).where(ProjectHistory.project_id == project_id)
-                                      .order_by(col(ProjectHistory.id))).all()),
+        "members": _dump(
+            session.exec(
+                select(ProjectMember)
+                .where(ProjectMember.project_id == project_id)
+                .order_by(col(ProjectMember.id))
+            ).all()
+        ),
+        "history": _dump(
+            session.exec(
+                select(ProjectHistory)
+                .where(ProjectHistory.project_id == project_id)
+                .order_by(col(ProjectHistory.id))
+            ).all()
+        ),
         "measures": _dump(measures),
         "data": _dump(points),
         "batches": _dump(batches),
@@ -89,10 +116,16 @@ def export_rows(session: Session, *, project_id: int) -> dict[str, list[dict[str
         "pdsa_cycles": _dump(cycles),
         "pdsa_entries": _dump(entries),
         "answers": _visible_answers(session, project),
-        "schedules": _dump(session.exec(select(Schedule).where(Schedule.project_id == project_id)
-                                        .order_by(col(Schedule.id))).all()),
-        "audit_log": _dump(session.exec(select(AuditLog).where(AuditLog.project_id == project_id)
-                                        .order_by(col(AuditLog.id))).all()),
+        "schedules": _dump(
+            session.exec(
+                select(Schedule).where(Schedule.project_id == project_id).order_by(col(Schedule.id))
+            ).all()
+        ),
+        "audit_log": _dump(
+            session.exec(
+                select(AuditLog).where(AuditLog.project_id == project_id).order_by(col(AuditLog.id))
+            ).all()
+        ),
     }
 
 
@@ -141,8 +174,11 @@ def delete_project(session: Session, *, project_id: int, deleted_by: str) -> dic
         ("prompt_choice", PromptChoice, col(PromptChoice.project_id) == project_id),
         ("pdsa_entry", PdsaEntry, col(PdsaEntry.cycle_id).in_(cycles)),
         ("pdsa_cycle", PdsaCycle, col(PdsaCycle.project_id) == project_id),
-        ("data_revision", DataRevision, or_(col(DataRevision.measure_id).in_(measures),
-                                            col(DataRevision.batch_id).in_(batches))),
+        (
+            "data_revision",
+            DataRevision,
+            or_(col(DataRevision.measure_id).in_(measures), col(DataRevision.batch_id).in_(batches)),
+        ),
         ("data_point", DataPoint, col(DataPoint.measure_id).in_(measures)),
         ("data_batch", DataBatch, col(DataBatch.measure_id).in_(measures)),
         ("measure", Measure, col(Measure.project_id) == project_id),
@@ -152,7 +188,9 @@ def delete_project(session: Session, *, project_id: int, deleted_by: str) -> dic
     ]
     session.expunge(project)
     counts = {table: delete_where(session, model, condition) for table, model, condition in steps}
-    delete_where(session, ViewGrant, col(ViewGrant.project_id) == project_id)  # open forms' bookkeeping, not data
+    delete_where(
+        session, ViewGrant, col(ViewGrant.project_id) == project_id
+    )  # open forms' bookkeeping, not data
     audit(
         session,
         team_id=team_id,
@@ -217,7 +255,10 @@ class ReinstallAwareInstallationStore(SQLAlchemyInstallationStore):
             if installation.is_enterprise_install and enterprise_id:
                 result = session.exec(
                     update(Schedule)
-                    .where(col(Schedule.enterprise_id) == enterprise_id, col(Schedule.disabled_reason).is_not(None))
+                    .where(
+                        col(Schedule.enterprise_id) == enterprise_id,
+                        col(Schedule.disabled_reason).is_not(None),
+                    )
                     .values(disabled_reason=None, updated_at=utcnow())
                 )
                 resumed += _rowcount(result)

@@ -16,8 +16,17 @@ from storage.models import Answer, DataPoint, Measure, PdsaCycle, PdsaEntry, Pro
 from storage.repositories import audit
 
 CYCLE_FIELDS = (
-    "title", "change_idea", "question", "measure_ids", "balancing_measure_id", "predictions", "plan",
-    "start_date", "end_date", "involvement", "involvement_pending",
+    "title",
+    "change_idea",
+    "question",
+    "measure_ids",
+    "balancing_measure_id",
+    "predictions",
+    "plan",
+    "start_date",
+    "end_date",
+    "involvement",
+    "involvement_pending",
 )
 OPEN_STATUSES = ("planned", "doing")
 
@@ -58,7 +67,9 @@ def window_counts(
             codes = everyone
         else:
             codes = pdsa.group_codes_for(group)
-        mine = [r for r in rows if r.group_code in codes and r.numerator is not None and r.denominator is not None]
+        mine = [
+            r for r in rows if r.group_code in codes and r.numerator is not None and r.denominator is not None
+        ]
         have = {r.period_start for r in mine}
         missing[group] = [p for p in periods if p not in have]
         if mine:
@@ -73,7 +84,9 @@ def add_rebase_date(session: Session, *, measure: Measure, on: date) -> bool:
     text = on.isoformat()
     if text in measure.rebase_dates:
         return False
-    measure.rebase_dates = sorted([*measure.rebase_dates, text])  # a new list, so the JSON column is marked dirty
+    measure.rebase_dates = sorted(
+        [*measure.rebase_dates, text]
+    )  # a new list, so the JSON column is marked dirty
     session.add(measure)
     return True
 
@@ -117,8 +130,14 @@ def create_cycle(
         cycle.series_id = cycle.id
         session.add(cycle)
     add_entry(session, cycle=cycle, kind="plan", user_id=created_by, data=plan_snapshot(cycle))
-    audit(session, team_id=project.team_id, project_id=project.id, user_id=created_by, action="pdsa.create",
-          detail={"number": cycle.number})
+    audit(
+        session,
+        team_id=project.team_id,
+        project_id=project.id,
+        user_id=created_by,
+        action="pdsa.create",
+        detail={"number": cycle.number},
+    )
     return cycle
 
 
@@ -143,10 +162,21 @@ def update_cycle(session: Session, *, cycle: PdsaCycle, changed_by: str, **field
     if previous:
         cycle.updated_at = utcnow()
         session.add(cycle)
-        add_entry(session, cycle=cycle, kind="edit", user_id=changed_by,
-                  data={"previous": previous, "status_when_edited": cycle.status})
-        audit(session, team_id=cycle.team_id, project_id=cycle.project_id, user_id=changed_by, action="pdsa.edit",
-              detail={"number": cycle.number, "fields": sorted(previous)})
+        add_entry(
+            session,
+            cycle=cycle,
+            kind="edit",
+            user_id=changed_by,
+            data={"previous": previous, "status_when_edited": cycle.status},
+        )
+        audit(
+            session,
+            team_id=cycle.team_id,
+            project_id=cycle.project_id,
+            user_id=changed_by,
+            action="pdsa.edit",
+            detail={"number": cycle.number, "fields": sorted(previous)},
+        )
     return previous
 
 
@@ -170,11 +200,14 @@ def find_cycle(session: Session, *, project_id: int, ref: str) -> PdsaCycle | No
         cycle = get_cycle(session, project_id=project_id, number=int(ref))
         if cycle is None or cycle.id is None or cycle.series_id not in (None, cycle.id):
             return cycle
-        return session.exec(
-            select(PdsaCycle)
-            .where(PdsaCycle.project_id == project_id, PdsaCycle.series_id == cycle.id)
-            .order_by(col(PdsaCycle.ramp_step).desc())
-        ).first() or cycle
+        return (
+            session.exec(
+                select(PdsaCycle)
+                .where(PdsaCycle.project_id == project_id, PdsaCycle.series_id == cycle.id)
+                .order_by(col(PdsaCycle.ramp_step).desc())
+            ).first()
+            or cycle
+        )
     series, _, step = ref.partition(".")
     if not (series.isdigit() and step.isdigit()):
         return None
@@ -191,7 +224,11 @@ def find_cycle(session: Session, *, project_id: int, ref: str) -> PdsaCycle | No
 
 
 def list_cycles(session: Session, *, project_id: int) -> list[PdsaCycle]:
-    return list(session.exec(select(PdsaCycle).where(PdsaCycle.project_id == project_id).order_by(col(PdsaCycle.number))))
+    return list(
+        session.exec(
+            select(PdsaCycle).where(PdsaCycle.project_id == project_id).order_by(col(PdsaCycle.number))
+        )
+    )
 
 
 def series_number(session: Session, *, cycle: PdsaCycle) -> int:
@@ -254,18 +291,22 @@ def study_scores(session: Session, *, project_id: int) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- partner reflections during a cycle
 
 
-def partner_reflections(session: Session, *, project_id: int, start: date, end: date) -> tuple[list[str], int]:
+def partner_reflections(
+    session: Session, *, project_id: int, start: date, end: date
+) -> tuple[list[str], int]:
     """Partner answers given during start..end: texts the partner agreed to share in the channel, and how many others."""
     since = datetime.combine(start, time.min, tzinfo=UTC)
     until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
     answers = list(
         session.exec(
-            select(Answer).where(
+            select(Answer)
+            .where(
                 Answer.project_id == project_id,
                 Answer.from_partner == True,  # noqa: E712
                 col(Answer.created_at) >= since,
                 col(Answer.created_at) < until,
-            ).order_by(col(Answer.id))
+            )
+            .order_by(col(Answer.id))
         )
     )
     sharing = {

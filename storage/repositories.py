@@ -119,7 +119,9 @@ def update_project(session: Session, *, project: Project, changed_by: str, **fie
     if previous:
         assert project.id is not None
         session.add(
-            ProjectHistory(project_id=project.id, team_id=project.team_id, changed_by=changed_by, previous=previous)
+            ProjectHistory(
+                project_id=project.id, team_id=project.team_id, changed_by=changed_by, previous=previous
+            )
         )
         project.updated_at = utcnow()
         session.add(project)
@@ -149,7 +151,11 @@ def set_members(
         if user_id not in existing:
             session.add(
                 ProjectMember(
-                    project_id=project.id, team_id=project.team_id, user_id=user_id, role=role, added_by=added_by
+                    project_id=project.id,
+                    team_id=project.team_id,
+                    user_id=user_id,
+                    role=role,
+                    added_by=added_by,
                 )
             )
     for user_id, member in existing.items():
@@ -203,13 +209,17 @@ def audit(
     action: str,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    session.add(AuditLog(team_id=team_id, project_id=project_id, user_id=user_id, action=action, detail=detail or {}))
+    session.add(
+        AuditLog(team_id=team_id, project_id=project_id, user_id=user_id, action=action, detail=detail or {})
+    )
 
 
 def project_history(session: Session, *, project_id: int) -> list[ProjectHistory]:
     return list(
         session.exec(
-            select(ProjectHistory).where(ProjectHistory.project_id == project_id).order_by(col(ProjectHistory.id))
+            select(ProjectHistory)
+            .where(ProjectHistory.project_id == project_id)
+            .order_by(col(ProjectHistory.id))
         )
     )
 
@@ -231,7 +241,9 @@ def project_progress(session: Session, *, project: Project, today: date | None =
     with_data = 0
     if measure_ids:
         with_data = session.exec(
-            select(func.count(func.distinct(DataPoint.measure_id))).where(col(DataPoint.measure_id).in_(measure_ids))
+            select(func.count(func.distinct(DataPoint.measure_id))).where(
+                col(DataPoint.measure_id).in_(measure_ids)
+            )
         ).one()
     cycles = list(session.exec(select(PdsaCycle).where(PdsaCycle.project_id == project.id)))
     counts = count_cycles(((c.status, c.end_date) for c in cycles), today=today)
@@ -260,7 +272,8 @@ def stages_done(project: Project, progress: dict[str, Any]) -> dict[str, bool]:
     """Which of the framework's stages the project has evidence for (a prompt for reflection, not a score)."""
     answers = progress["answers_by_stage"]
     return {
-        "naming": bool(project.focus_groups) and (bool(project.racism_context) or answers.get("naming", 0) > 0),
+        "naming": bool(project.focus_groups)
+        and (bool(project.racism_context) or answers.get("naming", 0) > 0),
         "understanding": answers.get("understanding", 0) > 0,
         "bias": answers.get("bias", 0) > 0,
         "data": progress["measures_with_data"] > 0,

@@ -49,7 +49,9 @@ def _rowcount(result: Any) -> int:
 # --- schedules --------------------------------------------------------------------------------
 
 
-def ensure_default_schedules(session: Session, *, project: Project, now: datetime | None = None) -> list[Schedule]:
+def ensure_default_schedules(
+    session: Session, *, project: Project, now: datetime | None = None
+) -> list[Schedule]:
     """Give a project every missing kind of schedule with the defaults; returns the project's schedules."""
     assert project.id is not None
     existing = {s.kind: s for s in schedules_for_project(session, project_id=project.id)}
@@ -100,7 +102,9 @@ def projects_without_schedules(session: Session) -> list[Project]:
 
 
 def schedules_for_project(session: Session, *, project_id: int) -> list[Schedule]:
-    return list(session.exec(select(Schedule).where(Schedule.project_id == project_id).order_by(col(Schedule.id))))
+    return list(
+        session.exec(select(Schedule).where(Schedule.project_id == project_id).order_by(col(Schedule.id)))
+    )
 
 
 def all_schedules(session: Session) -> list[Schedule]:
@@ -108,7 +112,9 @@ def all_schedules(session: Session) -> list[Schedule]:
 
 
 def get_schedule(session: Session, *, project_id: int, kind: str) -> Schedule | None:
-    return session.exec(select(Schedule).where(Schedule.project_id == project_id, Schedule.kind == kind)).first()
+    return session.exec(
+        select(Schedule).where(Schedule.project_id == project_id, Schedule.kind == kind)
+    ).first()
 
 
 def spec_for(schedule: Schedule, *, region: str = "ENG") -> ScheduleSpec:
@@ -307,14 +313,18 @@ def prompt_choices(session: Session, *, project_id: int) -> tuple[str | None, li
     """The lead's newest unused pin (or None) and every skipped prompt id."""
     rows = list(
         session.exec(
-            select(PromptChoice).where(PromptChoice.project_id == project_id).order_by(col(PromptChoice.created_at))
+            select(PromptChoice)
+            .where(PromptChoice.project_id == project_id)
+            .order_by(col(PromptChoice.created_at))
         )
     )
     pins = [r.prompt_id for r in rows if r.choice == "pin" and not r.used]
     return (pins[-1] if pins else None), [r.prompt_id for r in rows if r.choice == "skip"]
 
 
-def round_prompt_id(session: Session, *, schedule_id: int, occurrence: datetime, window: timedelta) -> str | None:
+def round_prompt_id(
+    session: Session, *, schedule_id: int, occurrence: datetime, window: timedelta
+) -> str | None:
     """The prompt already chosen for this round of a schedule (partners in other time zones share it)."""
     return session.exec(
         select(Delivery.prompt_id).where(
@@ -380,7 +390,9 @@ def claim_delivery(
     return delivery
 
 
-def mark_sent(session: Session, *, delivery_id: int, channel_id: str | None, message_ts: str | None, now: datetime) -> None:
+def mark_sent(
+    session: Session, *, delivery_id: int, channel_id: str | None, message_ts: str | None, now: datetime
+) -> None:
     session.exec(
         update(Delivery)
         .where(col(Delivery.id) == delivery_id)
@@ -389,11 +401,15 @@ def mark_sent(session: Session, *, delivery_id: int, channel_id: str | None, mes
 
 
 def mark_failed(session: Session, *, delivery_id: int, error: str) -> None:
-    session.exec(update(Delivery).where(col(Delivery.id) == delivery_id).values(status="failed", error=error[:200]))
+    session.exec(
+        update(Delivery).where(col(Delivery.id) == delivery_id).values(status="failed", error=error[:200])
+    )
 
 
 def mark_missed(session: Session, *, delivery_id: int, error: str) -> None:
-    session.exec(update(Delivery).where(col(Delivery.id) == delivery_id).values(status="missed", error=error[:200]))
+    session.exec(
+        update(Delivery).where(col(Delivery.id) == delivery_id).values(status="missed", error=error[:200])
+    )
 
 
 def note_retryable_error(session: Session, *, delivery_id: int, error: str) -> None:
@@ -535,13 +551,16 @@ def partners_to_prompt(session: Session, *, project_id: int) -> list[ProjectMemb
 
 def partners_have_replied(session: Session, *, project_id: int) -> bool:
     """Some partner has already said yes or no: the project's invitations have begun."""
-    return session.exec(
-        select(ProjectMember.id).where(
-            ProjectMember.project_id == project_id,
-            ProjectMember.role == "partner",
-            ProjectMember.consent != "pending",
-        )
-    ).first() is not None
+    return (
+        session.exec(
+            select(ProjectMember.id).where(
+                ProjectMember.project_id == project_id,
+                ProjectMember.role == "partner",
+                ProjectMember.consent != "pending",
+            )
+        ).first()
+        is not None
+    )
 
 
 def partners_awaiting_consent(session: Session, *, project_id: int) -> list[ProjectMember]:
@@ -572,6 +591,8 @@ def leads(session: Session, *, project_id: int) -> list[ProjectMember]:
 def member(session: Session, *, project_id: int, user_id: str, role: str) -> ProjectMember | None:
     return session.exec(
         select(ProjectMember).where(
-            ProjectMember.project_id == project_id, ProjectMember.user_id == user_id, ProjectMember.role == role
+            ProjectMember.project_id == project_id,
+            ProjectMember.user_id == user_id,
+            ProjectMember.role == role,
         )
     ).first()

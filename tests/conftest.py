@@ -69,7 +69,9 @@ def postgres_server() -> Iterator[str]:
 def _truncate_all(engine: Engine) -> None:
     names = [n for n in sa.inspect(engine).get_table_names() if n != "alembic_version"]
     with engine.begin() as connection:
-        connection.execute(sa.text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"))
+        connection.execute(
+            sa.text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE")
+        )
 
 
 _pg_engines: dict[str, Engine] = {}
@@ -120,7 +122,9 @@ class Live:
         from bot.runtime import Runtime
 
         self.standin = StandIn().start()
-        self.settings = make_settings(slack_api_url=self.standin.api_url, database_url=database_url, **settings)
+        self.settings = make_settings(
+            slack_api_url=self.standin.api_url, database_url=database_url, **settings
+        )
         self.runtime = Runtime.build(self.settings, port=0, host="127.0.0.1", single_instance=False)
         self.runtime.start()
         self.driver = Driver(self.standin, self.runtime.events_url, SIGNING_SECRET)
@@ -153,14 +157,22 @@ def assert_channels_disclosure_safe(stack: Live) -> None:
     from storage.models import DataPoint
 
     with Session(stack.engine) as session:
-        raw = {v for p in session.exec(select(DataPoint)) for v in (p.numerator, p.denominator) if v and 0 < v < 8}
+        raw = {
+            v
+            for p in session.exec(select(DataPoint))
+            for v in (p.numerator, p.denominator)
+            if v and 0 < v < 8
+        }
     if not raw:
         return
     texts: list[str] = []
     for entry in stack.standin.log():
         message = entry.data.get("message") or {}
-        if entry.side == "bot" and entry.kind in ("message", "message_updated") and \
-                str(message.get("channel") or "")[:1] in ("C", "G"):
+        if (
+            entry.side == "bot"
+            and entry.kind in ("message", "message_updated")
+            and str(message.get("channel") or "")[:1] in ("C", "G")
+        ):
             texts += [str(message.get("text") or ""), *_texts(message.get("blocks") or [])]
     for stored in stack.standin.files():
         if stored.user == BOT_USER_ID and (stored.channel or "")[:1] in ("C", "G"):
@@ -168,9 +180,15 @@ def assert_channels_disclosure_safe(stack: Live) -> None:
     # What people typed themselves (an involvement note, an answer) is theirs to word; the net is for the numbers
     # the bot works out and posts, so typed values are taken out of the text before checking.
     typed = sorted(
-        {str(v) for e in stack.standin.log() if e.side == "user"
-         for v in (e.data.get("values") or {}).values() if isinstance(v, str) and len(v) > 3},
-        key=len, reverse=True,
+        {
+            str(v)
+            for e in stack.standin.log()
+            if e.side == "user"
+            for v in (e.data.get("values") or {}).values()
+            if isinstance(v, str) and len(v) > 3
+        },
+        key=len,
+        reverse=True,
     )
     for value in typed:
         texts = [text.replace(value, " ") for text in texts]

@@ -21,7 +21,9 @@ def start_project(live: Any, channel: str = CHANNEL, lead: str = LEAD, **form: A
     """Run /mfi new and submit a valid form; returns the card message's payload."""
     # The bot must be in the channel (Slack's stand-in seeds it there; add_channel(bot_is_member=...) says so):
     # otherwise /mfi new answers with how to invite it and opens no form.
-    assert live.standin.team().bot_user_id in live.standin.channel(channel).members, f"the bot is not in {channel}"
+    assert live.standin.team().bot_user_id in live.standin.channel(channel).members, (
+        f"the bot is not in {channel}"
+    )
     opened = live.driver.slash("/mfi", "new", user=lead, channel=channel)
     view = opened.wait_view()
     response = live.driver.submit_view(view["id"], {**PROJECT_FORM, **form}, user=lead)

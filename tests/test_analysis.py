@@ -26,21 +26,33 @@ def frame(rows: list[tuple[date, str, int, int]]) -> pd.DataFrame:
 
 def pph_worked_example() -> pd.DataFrame:
     """equity-stats.md 4.6: 120/1000 vs 50/1000 before, 90/1000 vs 50/1000 after."""
-    return frame([
-        (date(2024, 1, 1), "N", 120, 1000), (date(2024, 1, 1), "A", 50, 1000),
-        (date(2024, 2, 1), "N", 90, 1000), (date(2024, 2, 1), "A", 50, 1000),
-    ])
+    return frame(
+        [
+            (date(2024, 1, 1), "N", 120, 1000),
+            (date(2024, 1, 1), "A", 50, 1000),
+            (date(2024, 2, 1), "N", 90, 1000),
+            (date(2024, 2, 1), "A", 50, 1000),
+        ]
+    )
 
 
 def analyse(data: pd.DataFrame, **kw: Any) -> an.MeasureAnalysis:
-    args: dict[str, Any] = {"kind": "proportion", "direction": "lower", "reference": "A", "focus_groups": ["N"],
-                            "period": "month", "today": TODAY, "policy": POLICY}
+    args: dict[str, Any] = {
+        "kind": "proportion",
+        "direction": "lower",
+        "reference": "A",
+        "focus_groups": ["N"],
+        "period": "month",
+        "today": TODAY,
+        "policy": POLICY,
+    }
     args.update(kw)
     return an.analyse_measure(data, **args)
 
 
-def monthly(groups: dict[str, tuple[int, float]], n: int = 24, seed: int = 0,
-            start: date = date(2022, 1, 1)) -> pd.DataFrame:
+def monthly(
+    groups: dict[str, tuple[int, float]], n: int = 24, seed: int = 0, start: date = date(2022, 1, 1)
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n):
@@ -59,7 +71,9 @@ def test_pph_worked_example_is_honest_about_the_gap() -> None:
     gap = a.gaps[0]
     assert (gap.group, gap.reference) == ("N", "A")
     assert gap.did == pytest.approx(-0.03)
-    assert gap.did_ci_low == pytest.approx(-0.0629, abs=1e-4) and gap.did_ci_high == pytest.approx(0.0029, abs=1e-4)
+    assert gap.did_ci_low == pytest.approx(-0.0629, abs=1e-4) and gap.did_ci_high == pytest.approx(
+        0.0029, abs=1e-4
+    )
     assert gap.did_p_value == pytest.approx(0.074, abs=1e-3)
     assert gap.ratio_of_rate_ratios == pytest.approx(0.75)
     assert not gap.established
@@ -68,7 +82,9 @@ def test_pph_worked_example_is_honest_about_the_gap() -> None:
     # The latest window alone: 9% vs 5% is a difference these numbers do establish.
     n = next(g for g in a.groups if g.code == "N")
     assert n.rate == pytest.approx(0.09) and n.rate_ratio == pytest.approx(1.8)
-    assert n.rate_ratio_ci_low == pytest.approx(1.288, abs=1e-3) and n.rate_ratio_ci_high == pytest.approx(2.515, abs=1e-3)
+    assert n.rate_ratio_ci_low == pytest.approx(1.288, abs=1e-3) and n.rate_ratio_ci_high == pytest.approx(
+        2.515, abs=1e-3
+    )
 
 
 def test_group_statistics_match_statsmodels() -> None:
@@ -81,7 +97,10 @@ def test_group_statistics_match_statsmodels() -> None:
     rr_low, rr_high = confint_proportions_2indep(210, 2000, 100, 2000, compare="ratio", method="log")
     assert (n.rate_ratio_ci_low, n.rate_ratio_ci_high) == (pytest.approx(rr_low), pytest.approx(rr_high))
     rd_low, rd_high = confint_proportions_2indep(210, 2000, 100, 2000, compare="diff", method="newcomb")
-    assert (n.rate_difference_ci_low, n.rate_difference_ci_high) == (pytest.approx(rd_low), pytest.approx(rd_high))
+    assert (n.rate_difference_ci_low, n.rate_difference_ci_high) == (
+        pytest.approx(rd_low),
+        pytest.approx(rd_high),
+    )
 
 
 def test_heterogeneity_matches_scipy() -> None:
@@ -98,13 +117,18 @@ def test_heterogeneity_matches_scipy() -> None:
 
 
 def test_reference_high_level_group_is_built_by_summing_members() -> None:
-    data = monthly({"A": (300, 0.05), "B": (40, 0.06), "C": (60, 0.07), "N": (60, 0.12), "M": (40, 0.1)}, n=12)
+    data = monthly(
+        {"A": (300, 0.05), "B": (40, 0.06), "C": (60, 0.07), "N": (60, 0.12), "M": (40, 0.1)}, n=12
+    )
     a = analyse(data, reference="HL:White", focus_groups=["HL:Black"], window_periods=3)
     assert a.reference_group == "HL:White"
     window = data[data["period"] >= date(2022, 10, 1)]
     white = window[window["group"].isin(["A", "B", "C"])]
     hl = next(g for g in a.groups if g.code == "HL:White")
-    assert hl.is_reference and (hl.numerator, hl.denominator) == (white["numerator"].sum(), white["denominator"].sum())
+    assert hl.is_reference and (hl.numerator, hl.denominator) == (
+        white["numerator"].sum(),
+        white["denominator"].sum(),
+    )
     black = next(g for g in a.groups if g.code == "HL:Black")
     assert black.rate_ratio is not None and black.label.startswith("Black or Black British")
     assert {"HL:White", "HL:Black", "ALL"} <= set(a.spc)
@@ -138,8 +162,11 @@ def test_reference_best_and_others() -> None:
 
 
 def test_value_measure_gets_means_and_an_xmr_chart_only() -> None:
-    rows = [(date(2023, 1, 1) + timedelta(days=30 * i), code, 3.0 + (code == "N") + 0.1 * (i % 3))
-            for i in range(15) for code in ("A", "N")]
+    rows = [
+        (date(2023, 1, 1) + timedelta(days=30 * i), code, 3.0 + (code == "N") + 0.1 * (i % 3))
+        for i in range(15)
+        for code in ("A", "N")
+    ]
     data = pd.DataFrame(rows, columns=["period", "group", "value"])
     a = analyse(data, kind="value", direction="neither", window_periods=3)
     assert a.groups == [] and a.heterogeneity is None and a.gaps == []
@@ -188,7 +215,8 @@ def test_missing_data_summary_and_warnings() -> None:
     a = analyse(data)
     assert a.missing is not None
     assert a.missing.not_known_share == pytest.approx(
-        data[data["group"] == "99"]["denominator"].sum() / data["denominator"].sum())
+        data[data["group"] == "99"]["denominator"].sum() / data["denominator"].sum()
+    )
     codes = {w.code for w in a.warnings}
     assert "COMPLETENESS_LOW" in codes or "COMPLETENESS_CAUTION" in codes
     assert "MISSING_OUTCOME_DIFFERS" in codes
@@ -198,13 +226,31 @@ def test_to_json_has_every_documented_key() -> None:
     out = analyse(pph_worked_example()).to_json()
     assert out["reference_group"] == "A"
     assert set(out["groups"][0]) >= {
-        "code", "label", "numerator", "denominator", "rate", "ci_low", "ci_high", "rate_ratio", "rate_ratio_ci_low",
-        "rate_ratio_ci_high", "rate_difference", "rate_difference_ci_low", "rate_difference_ci_high"}
+        "code",
+        "label",
+        "numerator",
+        "denominator",
+        "rate",
+        "ci_low",
+        "ci_high",
+        "rate_ratio",
+        "rate_ratio_ci_low",
+        "rate_ratio_ci_high",
+        "rate_difference",
+        "rate_difference_ci_low",
+        "rate_difference_ci_high",
+    }
     assert set(out["heterogeneity"]) >= {"chi2", "df", "p_value"}
     spc = out["spc"][0]
     assert set(spc) >= {"group", "method", "points", "summary"}
     assert set(spc["points"][0]) >= {"period", "value", "centre", "lower", "upper", "signals", "variation"}
-    assert set(spc["summary"]) >= {"longest_run", "longest_run_max", "crossings", "crossings_min", "runs_signal"}
+    assert set(spc["summary"]) >= {
+        "longest_run",
+        "longest_run_max",
+        "crossings",
+        "crossings_min",
+        "runs_signal",
+    }
     assert set(out["missing"]) >= {"not_stated_share", "not_known_share"}
     assert all(set(w) == {"code", "severity", "message"} for w in out["warnings"])
     assert out["gaps"][0]["established"] is False
@@ -222,7 +268,9 @@ def test_bad_frames_are_refused_plainly() -> None:
 # ---------------------------------------------------------------- for a channel
 
 
-def test_channel_analysis_coarsens_sparse_weeks_and_logs_suppression(caplog: pytest.LogCaptureFixture) -> None:
+def test_channel_analysis_coarsens_sparse_weeks_and_logs_suppression(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     rng = np.random.default_rng(5)
     start = date(2023, 1, 2)
     rows = []
@@ -231,8 +279,16 @@ def test_channel_analysis_coarsens_sparse_weeks_and_logs_suppression(caplog: pyt
             d = int(rng.poisson(den))
             rows.append((start + timedelta(weeks=w), code, int(rng.binomial(d, rate)), d))
     with caplog.at_level("INFO", logger="bot.core.equity.analysis"):
-        ca = an.analyse_for_channel(frame(rows), kind="proportion", direction="lower", reference="A",
-                                    focus_groups=["N", "M"], period="week", policy=POLICY, today=date(2025, 1, 6))
+        ca = an.analyse_for_channel(
+            frame(rows),
+            kind="proportion",
+            direction="lower",
+            reference="A",
+            focus_groups=["N", "M"],
+            period="week",
+            policy=POLICY,
+            today=date(2025, 1, 6),
+        )
     assert ca.analysis.period in ("month", "fy_quarter")  # NHS financial-year quarters by default
     assert ca.grouped_note and "grouped to protect confidentiality" in ca.grouped_note
     logged = " ".join(r.getMessage() for r in caplog.records)
@@ -243,22 +299,45 @@ def test_channel_analysis_coarsens_sparse_weeks_and_logs_suppression(caplog: pyt
 def test_channel_analysis_groups_categories_when_most_are_small() -> None:
     small = dict.fromkeys("BCDEFGHJKL", (6, 0.1))
     data = monthly({"A": (400, 0.05), "N": (30, 0.12), **small}, n=12)
-    ca = an.analyse_for_channel(data, kind="proportion", direction="lower", reference="A", focus_groups=["N"],
-                                period="quarter", policy=POLICY, today=TODAY, window_months=3)
+    ca = an.analyse_for_channel(
+        data,
+        kind="proportion",
+        direction="lower",
+        reference="A",
+        focus_groups=["N"],
+        period="quarter",
+        policy=POLICY,
+        today=TODAY,
+        window_months=3,
+    )
     assert "the five high-level ethnic groups" in ca.grouped
     assert ca.analysis.reference_group == "HL:White" and ca.analysis.focus_groups == ["HL:Black"]
 
 
 def test_findings_message_is_disclosure_safe_and_shows_small_cells_as_suppressed() -> None:
     rows = demo_rows(date(2025, 7, 1))
-    ca = an.analyse_for_channel(pd.DataFrame(rows), kind="proportion", direction="lower", reference="A",
-                                focus_groups=["N", "M"], period="month", policy=POLICY, today=date(2025, 7, 3),
-                                name="PPH")
+    ca = an.analyse_for_channel(
+        pd.DataFrame(rows),
+        kind="proportion",
+        direction="lower",
+        reference="A",
+        focus_groups=["N", "M"],
+        period="month",
+        policy=POLICY,
+        today=date(2025, 7, 3),
+        name="PPH",
+    )
     blocks, text = eb.findings_blocks(ca, measure_id=1, policy=POLICY, window_months=3, view="groups")
     raw = [r["numerator"] for r in rows] + [r["denominator"] for r in rows]
-    everything = text + "\n" + "\n".join(
-        str(b.get("text", {}).get("text", "")) + " ".join(str(e.get("text", "")) for e in b.get("elements", []))
-        for b in blocks)
+    everything = (
+        text
+        + "\n"
+        + "\n".join(
+            str(b.get("text", {}).get("text", ""))
+            + " ".join(str(e.get("text", "")) for e in b.get("elements", []))
+            for b in blocks
+        )
+    )
     assert check_text_for_disclosure(everything, raw) == []
     assert "<8" in everything and "not established" in everything
     assert "P" in ca.suppressed_groups

@@ -33,32 +33,46 @@ def _log(live: Any, period: date, rows: dict[str, str], user: str = MIDWIFE) -> 
 def _listing(live: Any) -> str:
     before = len(live.standin.responses())
     live.driver.slash("/measure", "list", user=LEAD, channel=CHANNEL)
-    found = live.standin.wait_for(lambda: [r for r in live.standin.responses()[before:]
-                                           if PPH in str(r.body.get("blocks"))] or None)
+    found = live.standin.wait_for(
+        lambda: [r for r in live.standin.responses()[before:] if PPH in str(r.body.get("blocks"))] or None
+    )
     return str(found[-1].body["blocks"])
 
 
 def _missing_report(live: Any) -> str:
     before = len(live.standin.messages(CHANNEL))
     live.driver.slash("/equity", "missing", user=LEAD, channel=CHANNEL)
-    report = live.standin.wait_for(lambda: next(
-        (m for m in live.standin.messages(CHANNEL)[before:] if m.text.startswith("Ethnicity recording")), None),
-        timeout=30)
+    report = live.standin.wait_for(
+        lambda: next(
+            (m for m in live.standin.messages(CHANNEL)[before:] if m.text.startswith("Ethnicity recording")),
+            None,
+        ),
+        timeout=30,
+    )
     return _all_text(report.blocks)
 
 
 @pytest.mark.e2e
 @pytest.mark.clock(datetime(2026, 3, 10, 9, 30, tzinfo=UTC))  # February's figures are in, March's are not
-def test_a_midwife_who_leaves_not_stated_and_not_known_blank_is_told_completeness_is_unknown(live: Any) -> None:
+def test_a_midwife_who_leaves_not_stated_and_not_known_blank_is_told_completeness_is_unknown(
+    live: Any,
+) -> None:
     start_project(live)
     add_measure(live)
     # The form says what a blank Not stated or Not known box means, and how to say "none".
-    hints = {b["block_id"]: b.get("hint", {}).get("text", "") for b in open_log(live)["blocks"] if b["type"] == "input"}
+    hints = {
+        b["block_id"]: b.get("hint", {}).get("text", "")
+        for b in open_log(live)["blocks"]
+        if b["type"] == "input"
+    }
     assert "Type 0/0 if there were none" in hints[ROW + "Z"] and "not entered" in hints[ROW + "99"]
     assert hints[ROW + "N"] == ""
     # The midwife fills in the groups and leaves Not stated and Not known empty.
-    reply = _log(live, FEBRUARY, {ROW + "N": "14/230", ROW + "M": "9/120", ROW + "A": "12/300",
-                                  ROW + "OTHERS": "9/150"})
+    reply = _log(
+        live,
+        FEBRUARY,
+        {ROW + "N": "14/230", ROW + "M": "9/120", ROW + "A": "12/300", ROW + "OTHERS": "9/150"},
+    )
     assert {g for (_, g) in points(live.engine)} == {"N", "M", "A", "OTHERS"}  # nothing stored for the blanks
     text = reply.text + _all_text(reply.blocks)
     assert "Not stated (Z) and Not known (99) were left blank" in text
@@ -83,7 +97,9 @@ def test_a_midwife_who_leaves_not_stated_and_not_known_blank_is_told_completenes
     # A second period with only Not known left blank: unknown for that one, the first still counted.
     reply = _log(live, JANUARY, {ROW + "N": "10/200", ROW + "A": "10/300", ROW + "Z": "8/40"})
     text = reply.text + _all_text(reply.blocks)
-    assert "Not known (99) was left blank" in text and "Not stated (Z)" not in text.split("left blank")[0][-40:]
+    assert (
+        "Not known (99) was left blank" in text and "Not stated (Z)" not in text.split("left blank")[0][-40:]
+    )
     listing = _listing(live)
     assert "unknown for 1 of 2 periods" in listing
     report = _missing_report(live)
@@ -97,10 +113,16 @@ def _frame(rows: list[tuple[date, str, int, int]]) -> pd.DataFrame:
 
 
 def test_completeness_leaves_out_periods_with_a_blank_missing_category() -> None:
-    frame = _frame([
-        (JANUARY, "A", 10, 300), (JANUARY, "N", 10, 200), (JANUARY, "Z", 0, 50), (JANUARY, "99", 0, 50),
-        (FEBRUARY, "A", 10, 300), (FEBRUARY, "N", 10, 200),  # Z and 99 not entered
-    ])
+    frame = _frame(
+        [
+            (JANUARY, "A", 10, 300),
+            (JANUARY, "N", 10, 200),
+            (JANUARY, "Z", 0, 50),
+            (JANUARY, "99", 0, 50),
+            (FEBRUARY, "A", 10, 300),
+            (FEBRUARY, "N", 10, 200),  # Z and 99 not entered
+        ]
+    )
     summary = missing.summarise_missing(frame)
     assert summary.unknown_periods == [FEBRUARY]
     assert summary.valid_share == pytest.approx(500 / 600)  # January only

@@ -48,35 +48,58 @@ TICK = timedelta(hours=12)  # a sync twice a day, whatever the schedules say
 GRACE = timedelta(hours=6)
 REMIND_AFTER = timedelta(days=2)
 REMIND_WINDOW = timedelta(days=1)
-ANCHOR = date(2024, 1, 1)  # week 0 of fortnightly schedules without an anchor (bot.core.schedule_rules.DEFAULT_ANCHOR)
+ANCHOR = date(
+    2024, 1, 1
+)  # week 0 of fortnightly schedules without an anchor (bot.core.schedule_rules.DEFAULT_ANCHOR)
 LONDON = "Europe/London"
 
 # gov.uk's bank holidays (https://www.gov.uk/bank-holidays), typed in rather than asked of the library.
-ENGLAND = frozenset({
-    date(2027, 12, 27), date(2027, 12, 28),  # Christmas and Boxing Day 2027 fall at a weekend: substitute days
-    date(2028, 1, 3),  # New Year's Day (substitute day)
-    date(2028, 4, 14), date(2028, 4, 17),  # Good Friday, Easter Monday
-    date(2028, 5, 1), date(2028, 5, 29), date(2028, 8, 28),
-    date(2028, 12, 25), date(2028, 12, 26),
-    date(2029, 1, 1),
-})
-SCOTLAND = frozenset({
-    date(2027, 12, 27), date(2027, 12, 28),
-    date(2028, 1, 3), date(2028, 1, 4),  # 1 and 2 January fall at the weekend: two substitute days
-    date(2028, 4, 14),  # Good Friday; no Easter Monday in Scotland
-    date(2028, 5, 1), date(2028, 5, 29), date(2028, 8, 7),  # summer: first Monday in August
-    date(2028, 11, 30),  # St Andrew's Day
-    date(2028, 12, 25), date(2028, 12, 26),
-    date(2029, 1, 1), date(2029, 1, 2),
-})
+ENGLAND = frozenset(
+    {
+        date(2027, 12, 27),
+        date(2027, 12, 28),  # Christmas and Boxing Day 2027 fall at a weekend: substitute days
+        date(2028, 1, 3),  # New Year's Day (substitute day)
+        date(2028, 4, 14),
+        date(2028, 4, 17),  # Good Friday, Easter Monday
+        date(2028, 5, 1),
+        date(2028, 5, 29),
+        date(2028, 8, 28),
+        date(2028, 12, 25),
+        date(2028, 12, 26),
+        date(2029, 1, 1),
+    }
+)
+SCOTLAND = frozenset(
+    {
+        date(2027, 12, 27),
+        date(2027, 12, 28),
+        date(2028, 1, 3),
+        date(2028, 1, 4),  # 1 and 2 January fall at the weekend: two substitute days
+        date(2028, 4, 14),  # Good Friday; no Easter Monday in Scotland
+        date(2028, 5, 1),
+        date(2028, 5, 29),
+        date(2028, 8, 7),  # summer: first Monday in August
+        date(2028, 11, 30),  # St Andrew's Day
+        date(2028, 12, 25),
+        date(2028, 12, 26),
+        date(2029, 1, 1),
+        date(2029, 1, 2),
+    }
+)
 HOLIDAYS = {"ENG": ENGLAND, "SCT": SCOTLAND}
 
 # When the scheduler was not running: [from, to).
 OUTAGES = (
-    (datetime(2028, 1, 10, 7, tzinfo=UTC), datetime(2028, 1, 10, 13, tzinfo=UTC)),  # catch-up: 3 h and 5 h late
+    (
+        datetime(2028, 1, 10, 7, tzinfo=UTC),
+        datetime(2028, 1, 10, 13, tzinfo=UTC),
+    ),  # catch-up: 3 h and 5 h late
     (datetime(2028, 6, 5, 6, tzinfo=UTC), datetime(2028, 6, 5, 17, tzinfo=UTC)),  # beyond grace: missed
     (datetime(2028, 7, 10, tzinfo=UTC), datetime(2028, 7, 24, tzinfo=UTC)),  # a fortnight down
-    (datetime(2028, 10, 29, 3, tzinfo=UTC), datetime(2028, 10, 31, 12, tzinfo=UTC)),  # after the autumn change
+    (
+        datetime(2028, 10, 29, 3, tzinfo=UTC),
+        datetime(2028, 10, 31, 12, tzinfo=UTC),
+    ),  # after the autumn change
 )
 
 LEAD_ENG = "U0QILEAD01"  # Europe/London
@@ -85,8 +108,13 @@ LEAD_DELHI = "U0LEADDELH"  # Asia/Kolkata: no daylight saving, 5 h 30 min ahead
 PARTNER_LONDON = "U0PARTNERLN"
 PARTNER_NY = "U0PARTNERNY"
 CONSENT_AT = datetime(2028, 3, 6, 12, tzinfo=UTC)  # the New York partner says yes (pending until then)
-TZ = {LEAD_ENG: LONDON, LEAD_SCT: LONDON, LEAD_DELHI: "Asia/Kolkata", PARTNER_LONDON: LONDON,
-      PARTNER_NY: "America/New_York"}
+TZ = {
+    LEAD_ENG: LONDON,
+    LEAD_SCT: LONDON,
+    LEAD_DELHI: "Asia/Kolkata",
+    PARTNER_LONDON: LONDON,
+    PARTNER_NY: "America/New_York",
+}
 
 
 @dataclass(frozen=True)
@@ -115,17 +143,39 @@ class ProjectPlan:
 
 PLANS = (
     # Defaults: Mondays 10:00, partners every other Wednesday 11:00 in their own zone, leads Fridays 09:00.
-    ProjectPlan("england", "C0SWEEPENG", "ENG", (LEAD_ENG,), {PARTNER_LONDON: "given", PARTNER_NY: "pending"},
-                team=Rule((0,), 10, 0), nudge=Rule((4,), 9, 0), partner=Rule((2,), 11, 0, every_weeks=2)),
+    ProjectPlan(
+        "england",
+        "C0SWEEPENG",
+        "ENG",
+        (LEAD_ENG,),
+        {PARTNER_LONDON: "given", PARTNER_NY: "pending"},
+        team=Rule((0,), 10, 0),
+        nudge=Rule((4,), 9, 0),
+        partner=Rule((2,), 11, 0, every_weeks=2),
+    ),
     # Scotland, Mondays and Tuesdays 08:00: a moved Monday that reaches Tuesday is dropped, never doubled.
-    ProjectPlan("scotland", "C0SWEEPSCT", "SCT", (LEAD_SCT,), {},
-                team=Rule((0, 1), 8, 0, region="SCT"), nudge=Rule((4,), 9, 0, region="SCT"),
-                partner=Rule((2,), 11, 0, every_weeks=2, region="SCT")),
+    ProjectPlan(
+        "scotland",
+        "C0SWEEPSCT",
+        "SCT",
+        (LEAD_SCT,),
+        {},
+        team=Rule((0, 1), 8, 0, region="SCT"),
+        nudge=Rule((4,), 9, 0, region="SCT"),
+        partner=Rule((2,), 11, 0, every_weeks=2, region="SCT"),
+    ),
     # Sundays 01:30 London, sent on bank holidays too: 01:30 does not exist on 26 March and happens twice on
     # 29 October. The lead is in India.
-    ProjectPlan("night", "C0SWEEPNGT", "ENG", (LEAD_DELHI,), {},
-                team=Rule((6,), 1, 30, skip_bank_holidays=False), nudge=Rule((4,), 9, 0),
-                partner=Rule((2,), 11, 0, every_weeks=2)),
+    ProjectPlan(
+        "night",
+        "C0SWEEPNGT",
+        "ENG",
+        (LEAD_DELHI,),
+        {},
+        team=Rule((6,), 1, 30, skip_bank_holidays=False),
+        nudge=Rule((4,), 9, 0),
+        partner=Rule((2,), 11, 0, every_weeks=2),
+    ),
 )
 
 
@@ -160,7 +210,9 @@ def expected_dates(rule: Rule, first: date, last: date) -> list[date]:
 
 def local_instant(d: date, rule: Rule, tz: str) -> datetime:
     # fold=0: a local time that happens twice is the first; one that does not exist keeps the old offset.
-    return datetime(d.year, d.month, d.day, rule.hour, rule.minute, tzinfo=ZoneInfo(tz), fold=0).astimezone(UTC)
+    return datetime(d.year, d.month, d.day, rule.hour, rule.minute, tzinfo=ZoneInfo(tz), fold=0).astimezone(
+        UTC
+    )
 
 
 def expected_occurrences(rule: Rule, tz: str) -> list[datetime]:
@@ -182,8 +234,11 @@ def run_instants(wakes: list[datetime]) -> list[datetime]:
         for person in plan.leads:
             instants.update(expected_occurrences(plan.nudge, TZ[person]))
         for person in plan.partners:
-            instants.update(o + delay for o in expected_occurrences(plan.partner, TZ[person])
-                            for delay in (timedelta(0), REMIND_AFTER))
+            instants.update(
+                o + delay
+                for o in expected_occurrences(plan.partner, TZ[person])
+                for delay in (timedelta(0), REMIND_AFTER)
+            )
         instants.update(o + REMIND_AFTER for o in expected_occurrences(plan.team, LONDON))
     t = START
     while t <= END:
@@ -232,8 +287,11 @@ class Year:
     violations: list[Any]
 
     def of(self, project: str, kind: str, recipient: str | None = None) -> list[Row]:
-        return [r for r in self.rows if r.project == project and r.kind == kind
-                and (recipient is None or r.recipient == recipient)]
+        return [
+            r
+            for r in self.rows
+            if r.project == project and r.kind == kind and (recipient is None or r.recipient == recipient)
+        ]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -247,10 +305,22 @@ def _make_projects(engine: Engine) -> dict[int, ProjectPlan]:
     with unit_of_work(engine) as session:
         for plan in PLANS:
             project = repo.create_project(
-                session, team_id="T0MFIAR01", enterprise_id=None, channel_id=plan.channel, created_by=plan.leads[0],
-                name=f"Sweep {plan.key}", aim="Reduce PPH among Black women from 12% to 6% by March 2029",
-                focus_groups=["N"], reference_group="A", baseline="", target="", target_date=None,
-                racism_context="", leads=list(plan.leads), partners=list(plan.partners), timezone=LONDON,
+                session,
+                team_id="T0MFIAR01",
+                enterprise_id=None,
+                channel_id=plan.channel,
+                created_by=plan.leads[0],
+                name=f"Sweep {plan.key}",
+                aim="Reduce PPH among Black women from 12% to 6% by March 2029",
+                focus_groups=["N"],
+                reference_group="A",
+                baseline="",
+                target="",
+                target_date=None,
+                racism_context="",
+                leads=list(plan.leads),
+                partners=list(plan.partners),
+                timezone=LONDON,
             )
             assert project.id is not None
             project.region = plan.region
@@ -264,7 +334,11 @@ def _make_projects(engine: Engine) -> dict[int, ProjectPlan]:
                 if rule is None:
                     continue  # a kind the sweep does not cover keeps its defaults
                 schedule.weekdays = list(rule.weekdays)
-                schedule.hour, schedule.minute, schedule.every_weeks = rule.hour, rule.minute, rule.every_weeks
+                schedule.hour, schedule.minute, schedule.every_weeks = (
+                    rule.hour,
+                    rule.minute,
+                    rule.every_weeks,
+                )
                 schedule.skip_bank_holidays = rule.skip_bank_holidays
                 session.add(schedule)
             made[project.id] = plan
@@ -323,8 +397,12 @@ def run_year(engine: Engine) -> Year:
     traveller = time_machine.travel(START, tick=True)
     clock = traveller.start()
     try:
-        for user, name in ((LEAD_SCT, "Morag Reid"), (LEAD_DELHI, "Priya Nair"), (PARTNER_LONDON, "Partner L"),
-                           (PARTNER_NY, "Partner NY")):
+        for user, name in (
+            (LEAD_SCT, "Morag Reid"),
+            (LEAD_DELHI, "Priya Nair"),
+            (PARTNER_LONDON, "Partner L"),
+            (PARTNER_NY, "Partner NY"),
+        ):
             standin.add_user(user, user.lower(), name, tz=TZ[user])
         for plan in PLANS:
             standin.add_channel(plan.channel, f"sweep-{plan.key}", members=list(plan.leads))
@@ -335,8 +413,13 @@ def run_year(engine: Engine) -> Year:
         scheduler = BotScheduler(
             engine,
             ClientFactory(standin.api_url, bot_token="xoxb-standin"),
-            config=DeliveryConfig(default_grace=GRACE, reminder_after=REMIND_AFTER, reminder_window=REMIND_WINDOW,
-                                  per_channel_interval=0.0, workers=1),
+            config=DeliveryConfig(
+                default_grace=GRACE,
+                reminder_after=REMIND_AFTER,
+                reminder_window=REMIND_WINDOW,
+                per_channel_interval=0.0,
+                workers=1,
+            ),
             instance_id="sweep",
         )
         answered: set[int] = set()
@@ -354,8 +437,19 @@ def run_year(engine: Engine) -> Year:
         scheduler.shutdown()
         with unit_of_work(engine) as session:
             rows = [
-                Row(d.id or 0, key_of[d.project_id], d.kind, d.recipient, _utc(d.occurrence) or START, d.status,
-                    _utc(d.sent_at), _utc(d.reminded_at), d.channel_id, d.message_ts, d.prompt_id)
+                Row(
+                    d.id or 0,
+                    key_of[d.project_id],
+                    d.kind,
+                    d.recipient,
+                    _utc(d.occurrence) or START,
+                    d.status,
+                    _utc(d.sent_at),
+                    _utc(d.reminded_at),
+                    d.channel_id,
+                    d.message_ts,
+                    d.prompt_id,
+                )
                 for d in session.exec(sa.select(Delivery)).scalars()  # type: ignore[call-overload]
             ]
         top: dict[str, list[str]] = {}
@@ -377,7 +471,9 @@ def run_year(engine: Engine) -> Year:
 def _truncate(engine: Engine) -> None:
     names = [n for n in sa.inspect(engine).get_table_names() if n != "alembic_version"]
     with engine.begin() as connection:
-        connection.execute(sa.text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"))
+        connection.execute(
+            sa.text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE")
+        )
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -409,8 +505,9 @@ def expected_status(year: Year, occurrence: datetime) -> tuple[str, datetime]:
     return ("sent" if run - occurrence <= GRACE else "missed"), run
 
 
-def check_schedule(year: Year, project: str, kind: str, recipient: str, rule: Rule, tz: str,
-                   since: datetime | None = None) -> list[Row]:
+def check_schedule(
+    year: Year, project: str, kind: str, recipient: str, rule: Rule, tz: str, since: datetime | None = None
+) -> list[Row]:
     """The ledger for one schedule and recipient is exactly the expected occurrences, each settled once."""
     rows = sorted(year.of(project, kind, recipient), key=lambda r: r.occurrence)
     expected = expected_occurrences(rule, tz)
@@ -428,20 +525,38 @@ def check_schedule(year: Year, project: str, kind: str, recipient: str, rule: Ru
 
 def test_the_sweep_covers_the_hard_days(year: Year) -> None:
     days = {d.date() for d in year.runs}
-    for hard in (date(2028, 2, 29), date(2028, 3, 26), date(2028, 10, 29), date(2028, 12, 25), date(2029, 1, 1),
-                 date(2027, 12, 27), date(2028, 3, 12), date(2028, 11, 5)):
+    for hard in (
+        date(2028, 2, 29),
+        date(2028, 3, 26),
+        date(2028, 10, 29),
+        date(2028, 12, 25),
+        date(2029, 1, 1),
+        date(2027, 12, 27),
+        date(2028, 3, 12),
+        date(2028, 11, 5),
+    ):
         assert hard in days
     all_days = {START.date() + timedelta(days=i) for i in range((END - START).days + 1)}
-    down_days = {d for d in all_days if all(down(datetime.combine(d, datetime.min.time(), UTC) + timedelta(hours=h))
-                                            for h in range(24))}
+    down_days = {
+        d
+        for d in all_days
+        if all(down(datetime.combine(d, datetime.min.time(), UTC) + timedelta(hours=h)) for h in range(24))
+    }
     assert all_days - down_days <= days | {END.date()}
     assert year.violations == []
 
 
 def test_wake_up_jobs_fire_at_each_expected_local_time(year: Year) -> None:
     for plan in PLANS:
-        for kind, rule in (("team_prompt", plan.team), ("lead_nudge", plan.nudge), ("partner_prompt", plan.partner)):
-            assert year.trigger_times[(plan.key, kind)] == expected_occurrences(rule, LONDON), (plan.key, kind)
+        for kind, rule in (
+            ("team_prompt", plan.team),
+            ("lead_nudge", plan.nudge),
+            ("partner_prompt", plan.partner),
+        ):
+            assert year.trigger_times[(plan.key, kind)] == expected_occurrences(rule, LONDON), (
+                plan.key,
+                kind,
+            )
 
 
 def test_team_prompts_every_week_on_the_right_day_once(year: Year) -> None:
@@ -456,23 +571,37 @@ def test_team_prompts_every_week_on_the_right_day_once(year: Year) -> None:
 def test_bank_holidays_move_the_prompt_and_never_double_it(year: Year) -> None:
     england = {r.occurrence.astimezone(ZoneInfo(LONDON)).date() for r in year.of("england", "team_prompt")}
     # Christmas 2027 substitute Monday -> Wednesday; Easter Monday -> Tuesday; Christmas 2028 -> Wednesday.
-    assert {date(2027, 12, 29), date(2028, 4, 18), date(2028, 5, 2), date(2028, 12, 27), date(2029, 1, 2)} <= england
+    assert {
+        date(2027, 12, 29),
+        date(2028, 4, 18),
+        date(2028, 5, 2),
+        date(2028, 12, 27),
+        date(2029, 1, 2),
+    } <= england
     assert not england & ENGLAND
-    scotland = sorted(r.occurrence.astimezone(ZoneInfo(LONDON)).date() for r in year.of("scotland", "team_prompt"))
+    scotland = sorted(
+        r.occurrence.astimezone(ZoneInfo(LONDON)).date() for r in year.of("scotland", "team_prompt")
+    )
     # Monday 3 and Tuesday 4 January are both substitute days: one prompt, on Wednesday 5, not two.
     assert [d for d in scotland if date(2028, 1, 1) <= d <= date(2028, 1, 9)] == [date(2028, 1, 5)]
     # Scotland's summer holiday (7 August): the Monday prompt is dropped, not moved onto Tuesday's.
     assert [d for d in scotland if date(2028, 8, 7) <= d <= date(2028, 8, 8)] == [date(2028, 8, 8)]
     assert date(2028, 2, 29) in scotland  # the leap day is an ordinary Tuesday
     nudges = {r.occurrence.astimezone(ZoneInfo(LONDON)).date() for r in year.of("england", "lead_nudge")}
-    assert date(2028, 4, 18) in nudges and date(2028, 4, 14) not in nudges  # Good Friday -> Tuesday after Easter
+    assert (
+        date(2028, 4, 18) in nudges and date(2028, 4, 14) not in nudges
+    )  # Good Friday -> Tuesday after Easter
 
 
 def test_clock_changes_both_ways(year: Year) -> None:
     london = ZoneInfo(LONDON)
     england = [r.occurrence for r in year.of("england", "team_prompt")]
-    assert datetime(2028, 3, 20, 10, tzinfo=UTC) in england and datetime(2028, 3, 27, 9, tzinfo=UTC) in england
-    assert datetime(2028, 10, 23, 9, tzinfo=UTC) in england or datetime(2028, 10, 24, 9, tzinfo=UTC) in england
+    assert (
+        datetime(2028, 3, 20, 10, tzinfo=UTC) in england and datetime(2028, 3, 27, 9, tzinfo=UTC) in england
+    )
+    assert (
+        datetime(2028, 10, 23, 9, tzinfo=UTC) in england or datetime(2028, 10, 24, 9, tzinfo=UTC) in england
+    )
     assert datetime(2028, 11, 6, 10, tzinfo=UTC) in england
     assert all(o.astimezone(london).time().isoformat() == "10:00:00" for o in england)
     night = {r.occurrence.astimezone(london).date(): r.occurrence for r in year.of("night", "team_prompt")}
@@ -480,16 +609,20 @@ def test_clock_changes_both_ways(year: Year) -> None:
     # fires once, at the first (BST). Every Sunday has exactly one.
     assert night[date(2028, 3, 26)] == datetime(2028, 3, 26, 1, 30, tzinfo=UTC)
     assert night[date(2028, 10, 29)] == datetime(2028, 10, 29, 0, 30, tzinfo=UTC)
-    sundays = [d for d in (START.date() + timedelta(days=i) for i in range(380)) if d.weekday() == 6
-               and START < local_instant(d, PLANS[2].team, LONDON) <= END]
+    sundays = [
+        d
+        for d in (START.date() + timedelta(days=i) for i in range(380))
+        if d.weekday() == 6 and START < local_instant(d, PLANS[2].team, LONDON) <= END
+    ]
     assert sorted(night) == sundays
 
 
 def test_partner_prompts_fortnightly_in_each_partners_zone_only_after_consent(year: Year) -> None:
     plan = PLANS[0]
     london = check_schedule(year, "england", "partner_prompt", PARTNER_LONDON, plan.partner, LONDON)
-    new_york = check_schedule(year, "england", "partner_prompt", PARTNER_NY, plan.partner, TZ[PARTNER_NY],
-                              since=CONSENT_AT)
+    new_york = check_schedule(
+        year, "england", "partner_prompt", PARTNER_NY, plan.partner, TZ[PARTNER_NY], since=CONSENT_AT
+    )
     assert new_york and all(r.occurrence > CONSENT_AT for r in new_york)
     assert all(r.occurrence.astimezone(ZoneInfo(TZ[PARTNER_NY])).hour == 11 for r in new_york)
     # Across the weeks when only one country has changed its clocks, New York is 4 hours behind, not 5.
@@ -515,7 +648,9 @@ def test_lead_nudges_on_fridays_in_each_leads_zone(year: Year) -> None:
     for plan in PLANS:
         for lead in plan.leads:
             rows = check_schedule(year, plan.key, "lead_nudge", lead, plan.nudge, TZ[lead])
-            assert all(r.occurrence.astimezone(ZoneInfo(TZ[lead])).time().isoformat() == "09:00:00" for r in rows)
+            assert all(
+                r.occurrence.astimezone(ZoneInfo(TZ[lead])).time().isoformat() == "09:00:00" for r in rows
+            )
     delhi = [r.occurrence for r in year.of("night", "lead_nudge")]
     assert datetime(2028, 6, 2, 3, 30, tzinfo=UTC) in delhi  # 09:00 in India all year: no clock change there
 
@@ -535,9 +670,14 @@ def test_reminders_once_only_to_those_who_have_not_answered_and_only_while_worth
             run = first_run_at_or_after(year.runs, row.sent_at + REMIND_AFTER)
             if run is not None and run < row.sent_at + REMIND_AFTER + REMIND_WINDOW:
                 settled = run
-                newer = [r for r in year.of(row.project, row.kind, row.recipient)
-                         if r.occurrence > row.occurrence and r.status == "sent" and r.sent_at is not None
-                         and r.sent_at <= run + timedelta(minutes=1)]
+                newer = [
+                    r
+                    for r in year.of(row.project, row.kind, row.recipient)
+                    if r.occurrence > row.occurrence
+                    and r.status == "sent"
+                    and r.sent_at is not None
+                    and r.sent_at <= run + timedelta(minutes=1)
+                ]
                 if not newer and row.id not in year.answered:
                     reminded.add(row.id)
         assert row.reminded_at == settled, f"{row.project} {row.kind} {row.recipient} {row.occurrence}"
@@ -556,14 +696,21 @@ def test_catch_up_after_downtime_within_grace_and_missed_beyond(year: Year) -> N
     england = {r.occurrence: r for r in year.of("england", "team_prompt")}
     scotland = {r.occurrence: r for r in year.of("scotland", "team_prompt")}
     # Down 07:00 to 13:00 on Monday 10 January: both Monday prompts go out at 13:00, late but once.
-    for row in (england[datetime(2028, 1, 10, 10, tzinfo=UTC)], scotland[datetime(2028, 1, 10, 8, tzinfo=UTC)]):
+    for row in (
+        england[datetime(2028, 1, 10, 10, tzinfo=UTC)],
+        scotland[datetime(2028, 1, 10, 8, tzinfo=UTC)],
+    ):
         assert row.status == "sent" and row.sent_at is not None
         assert row.sent_at - datetime(2028, 1, 10, 13, tzinfo=UTC) < timedelta(minutes=1)
     # Down 06:00 to 17:00 on Monday 5 June: beyond the grace period, recorded as missed, never posted late.
     assert england[datetime(2028, 6, 5, 9, tzinfo=UTC)].status == "missed"
     assert scotland[datetime(2028, 6, 5, 7, tzinfo=UTC)].status == "missed"
     # A fortnight down in July: everything in it missed, then the next Monday goes out on time.
-    july = [r for o, r in england.items() if datetime(2028, 7, 10, tzinfo=UTC) <= o < datetime(2028, 7, 24, tzinfo=UTC)]
+    july = [
+        r
+        for o, r in england.items()
+        if datetime(2028, 7, 10, tzinfo=UTC) <= o < datetime(2028, 7, 24, tzinfo=UTC)
+    ]
     assert [r.status for r in july] == ["missed", "missed"]
     assert england[datetime(2028, 7, 24, 9, tzinfo=UTC)].status == "sent"
     # Down from 03:00 on the night the clocks go back to Tuesday noon: the Sunday prompt went out once, at the

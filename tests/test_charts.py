@@ -56,24 +56,46 @@ def months(n: int, start: date = date(2024, 1, 1)) -> list[date]:
     return out
 
 
-def p_result(code: str, numerators: list[int], denominators: list[int], periods: list[date],
-             variations: dict[int, str] | None = None, trial: bool = False) -> SpcResult:
+def p_result(
+    code: str,
+    numerators: list[int],
+    denominators: list[int],
+    periods: list[date],
+    variations: dict[int, str] | None = None,
+    trial: bool = False,
+) -> SpcResult:
     p_bar = sum(numerators) / sum(denominators)
     points = []
     for i, (x, n, d) in enumerate(zip(numerators, denominators, periods, strict=True)):
         sigma = math.sqrt(p_bar * (1 - p_bar) / n)
-        points.append(SpcPoint(period=d, value=x / n, centre=p_bar, lower=max(p_bar - 3 * sigma, 0.0),
-                               upper=min(p_bar + 3 * sigma, 1.0), variation=(variations or {}).get(i, "common_cause"),
-                               numerator=x, denominator=n))
-    return SpcResult(group=code, method="p", points=points, summary=SpcSummary(n_points=len(points),
-                                                                              trial_limits=trial))
+        points.append(
+            SpcPoint(
+                period=d,
+                value=x / n,
+                centre=p_bar,
+                lower=max(p_bar - 3 * sigma, 0.0),
+                upper=min(p_bar + 3 * sigma, 1.0),
+                variation=(variations or {}).get(i, "common_cause"),
+                numerator=x,
+                denominator=n,
+            )
+        )
+    return SpcResult(
+        group=code, method="p", points=points, summary=SpcSummary(n_points=len(points), trial_limits=trial)
+    )
 
 
 def standard_results() -> list[SpcResult]:
     periods = months(18)
     return [
         p_result("A", [100 + (i % 4) for i in range(18)], [1000] * 18, periods),
-        p_result("N", [20 + (i % 3) for i in range(18)], [150] * 18, periods, variations={17: "special_cause_concern"}),
+        p_result(
+            "N",
+            [20 + (i % 3) for i in range(18)],
+            [150] * 18,
+            periods,
+            variations={17: "special_cause_concern"},
+        ),
         # Numerators of 3 and 5 in some months: those months must vanish from chart and alt text.
         p_result("M", [3, 5, *([12] * 16)], [90] * 18, periods),
         p_result("H", [15] * 18, [120] * 18, periods),
@@ -91,15 +113,31 @@ def wilson(x: int, n: int) -> tuple[float, float, float]:
 def stat(code: str, x: int, n: int, *, ref: bool = False, ref_rate: float | None = None) -> GroupStat:
     p, low, high = wilson(x, n)
     rd = None if ref_rate is None else p - ref_rate
-    return GroupStat(code=code, label=LABELS[code], numerator=x, denominator=n, rate=p, ci_low=low, ci_high=high,
-                     is_reference=ref, rate_difference=rd,
-                     rate_difference_ci_low=None if rd is None else rd - 0.05,
-                     rate_difference_ci_high=None if rd is None else rd + 0.05)
+    return GroupStat(
+        code=code,
+        label=LABELS[code],
+        numerator=x,
+        denominator=n,
+        rate=p,
+        ci_low=low,
+        ci_high=high,
+        is_reference=ref,
+        rate_difference=rd,
+        rate_difference_ci_low=None if rd is None else rd - 0.05,
+        rate_difference_ci_high=None if rd is None else rd + 0.05,
+    )
 
 
 def standard_stats() -> list[GroupStat]:
-    return [stat("A", 120, 1000, ref=True), stat("N", 30, 140), stat("M", 3, 40), stat("H", 5, 50),
-            stat("R", 9, 60), stat("Z", 9, 70), stat("99", 18, 150)]
+    return [
+        stat("A", 120, 1000, ref=True),
+        stat("N", 30, 140),
+        stat("M", 3, 40),
+        stat("H", 5, 50),
+        stat("R", 9, 60),
+        stat("Z", 9, 70),
+        stat("99", 18, 150),
+    ]
 
 
 def assert_png(chart: Chart) -> None:
@@ -131,8 +169,9 @@ def all_text(fig: Figure) -> str:
 
 
 def test_group_timeseries_png_and_alt_text() -> None:
-    chart = group_timeseries(standard_results(), measure_name="PPH", kind="proportion", reference="A",
-                             labels=LABELS)
+    chart = group_timeseries(
+        standard_results(), measure_name="PPH", kind="proportion", reference="A", labels=LABELS
+    )
     assert_png(chart)
     for code in ("A", "N", "M", "H"):
         assert LABELS[code] in chart.alt_text
@@ -149,8 +188,14 @@ def test_group_timeseries_hides_suppressed_periods() -> None:
     leak_month.value = LEAK_RATE
     leak_month.upper = LEAK_RATE + 0.01
     small = results[2].points[0]  # numerator 3
-    fig, alt, _ = _build_group_timeseries(results, measure_name="PPH", kind="proportion", reference="A",
-                                          labels=LABELS, suppressed={"H": {leak_month.period}})
+    fig, alt, _ = _build_group_timeseries(
+        results,
+        measure_name="PPH",
+        kind="proportion",
+        reference="A",
+        labels=LABELS,
+        suppressed={"H": {leak_month.period}},
+    )
     drawn = drawn_values(fig)
     assert not np.isclose(drawn, LEAK_RATE * 100).any()
     assert not np.isclose(drawn, (LEAK_RATE + 0.01) * 100).any()
@@ -165,8 +210,9 @@ def test_group_timeseries_caps_panels_and_says_how_many_more() -> None:
     periods = months(12)
     codes = ["A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "L", "M", "N", "P", "R", "S", "Z", "99"]
     results = [p_result(c, [20] * 12, [200 + 10 * k] * 12, periods) for k, c in enumerate(codes)]
-    fig, alt, _ = _build_group_timeseries(results, measure_name="PPH", kind="proportion", reference="A",
-                                          labels={}, focus=["N"], max_groups=6)
+    fig, alt, _ = _build_group_timeseries(
+        results, measure_name="PPH", kind="proportion", reference="A", labels={}, focus=["N"], max_groups=6
+    )
     assert len(fig.axes) == 6
     text = all_text(fig)
     assert "12 more groups in the dot plot" in text
@@ -183,8 +229,15 @@ def test_group_timeseries_too_few_points_and_rate_per_1000() -> None:
     for p in short.points:
         p.lower = p.upper = None
     ref = p_result("A", [100, 101, 99, 100], [1000] * 4, periods)
-    fig, alt, _ = _build_group_timeseries([ref, short], measure_name="Readmissions", kind="rate_per_1000",
-                                          reference="A", labels=LABELS, target=0.1, rebase=[periods[2]])
+    fig, alt, _ = _build_group_timeseries(
+        [ref, short],
+        measure_name="Readmissions",
+        kind="rate_per_1000",
+        reference="A",
+        labels=LABELS,
+        target=0.1,
+        rebase=[periods[2]],
+    )
     assert "too few data for limits" in all_text(fig)
     assert "per 1,000" in alt
     assert "Rate per 1,000" in all_text(fig)
@@ -201,8 +254,9 @@ def test_unknown_kind_is_rejected() -> None:
 def test_dotplot_png_alt_text_and_suppression() -> None:
     stats = standard_stats()
     stats[4].rate = LEAK_RATE  # R, listed as suppressed below
-    chart = latest_window_dotplot(stats, measure_name="PPH", kind="proportion", window_label="Oct–Dec 2025",
-                                  suppressed=["R"])
+    chart = latest_window_dotplot(
+        stats, measure_name="PPH", kind="proportion", window_label="Oct–Dec 2025", suppressed=["R"]
+    )
     assert_png(chart)
     for code in ("A", "N", "Z", "99"):
         assert LABELS[code] in chart.alt_text
@@ -210,8 +264,9 @@ def test_dotplot_png_alt_text_and_suppression() -> None:
     assert "Not shown because the count is under 8" in chart.alt_text
     assert not SMALL_COUNT.search(chart.alt_text), chart.alt_text
 
-    fig, _, _ = _build_latest_window_dotplot(stats, measure_name="PPH", kind="proportion",
-                                             window_label="Oct–Dec 2025", suppressed=["R"])
+    fig, _, _ = _build_latest_window_dotplot(
+        stats, measure_name="PPH", kind="proportion", window_label="Oct–Dec 2025", suppressed=["R"]
+    )
     drawn = drawn_values(fig)
     text = all_text(fig)
     # M (3 events) and H (5 events) are hidden by the count rule, R by the caller.
@@ -242,7 +297,9 @@ def test_gap_chart_hides_periods_with_small_counts() -> None:
         ref = stat("A", 100 + q, 1000, ref=True)
         assert ref.rate is not None
         n_events = 4 if q == 2 else 25 - q
-        windows.append((d, [ref, stat("N", n_events, 150, ref_rate=ref.rate), stat("M", 14, 95, ref_rate=ref.rate)]))
+        windows.append(
+            (d, [ref, stat("N", n_events, 150, ref_rate=ref.rate), stat("M", 14, 95, ref_rate=ref.rate)])
+        )
     chart = gap_chart(windows, measure_name="PPH", kind="proportion")
     assert_png(chart)
     assert LABELS["N"] in chart.alt_text and LABELS["M"] in chart.alt_text
@@ -257,15 +314,24 @@ def test_gap_chart_hides_periods_with_small_counts() -> None:
 
 def _render_one(i: int) -> Chart:
     if i % 4 == 0:
-        return group_timeseries(standard_results(), measure_name="PPH", kind="proportion", reference="A",
-                                labels=LABELS)
+        return group_timeseries(
+            standard_results(), measure_name="PPH", kind="proportion", reference="A", labels=LABELS
+        )
     if i % 4 == 1:
-        return latest_window_dotplot(standard_stats(), measure_name="PPH", kind="proportion", window_label="Q4")
+        return latest_window_dotplot(
+            standard_stats(), measure_name="PPH", kind="proportion", window_label="Q4"
+        )
     if i % 4 == 2:
         rows = [(d, 0.9, 0.04, 0.06) for d in months(10)]
         return completeness_chart(rows, measure_name="bookings")
-    return group_timeseries(standard_results()[:2], measure_name="Readmissions", kind="rate_per_1000",
-                            reference="A", labels=LABELS, target=0.12)
+    return group_timeseries(
+        standard_results()[:2],
+        measure_name="Readmissions",
+        kind="rate_per_1000",
+        reference="A",
+        labels=LABELS,
+        target=0.12,
+    )
 
 
 def test_concurrent_rendering_matches_serial() -> None:
@@ -299,14 +365,16 @@ def test_financial_year_quarters_are_labelled_as_the_nhs_writes_them() -> None:
     periods = [date(2023 + (m - 1) // 12, (m - 1) % 12 + 1, 1) for m in range(4, 4 + 24, 3)]
     expected = [f"{2023 + i // 4}/{(2024 + i // 4) % 100:02d} Q{i % 4 + 1}" for i in range(8)]
     results = [p_result("A", [100] * 8, [1000] * 8, periods), p_result("N", [20] * 8, [150] * 8, periods)]
-    fig, alt, _ = _build_group_timeseries(results, measure_name="PPH", kind="proportion", reference="A",
-                                          labels=LABELS, period="fy_quarter")
+    fig, alt, _ = _build_group_timeseries(
+        results, measure_name="PPH", kind="proportion", reference="A", labels=LABELS, period="fy_quarter"
+    )
     ticks = _tick_texts(fig)
     assert ticks and set(ticks) <= set(expected) and expected[-1] in ticks
     assert f"8 financial-year quarters, {expected[0]} to {expected[-1]}" in alt
     # The same dates as calendar quarters: 2023 Q2 to 2025 Q1.
-    fig, alt, _ = _build_group_timeseries(results, measure_name="PPH", kind="proportion", reference="A",
-                                          labels=LABELS, period="quarter")
+    fig, alt, _ = _build_group_timeseries(
+        results, measure_name="PPH", kind="proportion", reference="A", labels=LABELS, period="quarter"
+    )
     assert "8 quarters, 2023 Q2 to 2025 Q1" in alt and "2025 Q1" in _tick_texts(fig)
 
 
@@ -315,8 +383,9 @@ def test_daily_points_are_days_not_weeks() -> None:
     results = [p_result("A", [100] * 16, [1000] * 16, periods), p_result("N", [20] * 16, [150] * 16, periods)]
     chart = group_timeseries(results, measure_name="PPH", kind="proportion", reference="A", labels=LABELS)
     assert "16 daily points" in chart.alt_text and "weekly" not in chart.alt_text
-    chart = group_timeseries(results, measure_name="PPH", kind="proportion", reference="A", labels=LABELS,
-                             period="day")
+    chart = group_timeseries(
+        results, measure_name="PPH", kind="proportion", reference="A", labels=LABELS, period="day"
+    )
     assert "16 days, 1 Sep 2025 to 16 Sep 2025" in chart.alt_text
 
 
@@ -324,8 +393,15 @@ def test_a_window_plots_only_its_own_periods_with_the_whole_series_limits() -> N
     results = standard_results()
     periods = months(18)
     since = periods[-3]
-    fig, alt, _ = _build_group_timeseries(results, measure_name="PPH", kind="proportion", reference="A",
-                                          labels=LABELS, period="month", since=since)
+    fig, alt, _ = _build_group_timeseries(
+        results,
+        measure_name="PPH",
+        kind="proportion",
+        reference="A",
+        labels=LABELS,
+        period="month",
+        since=since,
+    )
     xs = {round(x, 6) for x in drawn_values(fig)}
     from bot.core.charts import _datenum
 
@@ -335,8 +411,16 @@ def test_a_window_plots_only_its_own_periods_with_the_whole_series_limits() -> N
     whole_mean = sum(100 + (i % 4) for i in range(18)) / (1000 * 18) * 100
     window_mean = sum(100 + (i % 4) for i in range(15, 18)) / (1000 * 3) * 100
     assert round(whole_mean, 6) in xs and round(window_mean, 6) not in xs
-    whole = group_timeseries(results, measure_name="PPH", kind="proportion", reference="A", labels=LABELS,
-                             period="month")
-    window = group_timeseries(results, measure_name="PPH", kind="proportion", reference="A", labels=LABELS,
-                              period="month", since=since)
+    whole = group_timeseries(
+        results, measure_name="PPH", kind="proportion", reference="A", labels=LABELS, period="month"
+    )
+    window = group_timeseries(
+        results,
+        measure_name="PPH",
+        kind="proportion",
+        reference="A",
+        labels=LABELS,
+        period="month",
+        since=since,
+    )
     assert whole.png != window.png

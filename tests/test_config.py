@@ -18,7 +18,10 @@ def test_defaults() -> None:
 
 def test_api_url_gets_trailing_slash() -> None:
     # slack_sdk joins with urljoin: without the slash, "/api" would be dropped from every call.
-    assert load_settings(_env_file=None, slack_api_url="http://127.0.0.1:9/api").slack_api_url == "http://127.0.0.1:9/api/"
+    assert (
+        load_settings(_env_file=None, slack_api_url="http://127.0.0.1:9/api").slack_api_url
+        == "http://127.0.0.1:9/api/"
+    )
 
 
 @pytest.mark.parametrize("url", ["postgres://u:p@h/db", "postgresql://u:p@h/db"])
@@ -46,7 +49,9 @@ def test_bad_setting_names_it_without_showing_values(field: str, value: str, nam
 
 
 def test_secret_never_in_repr_or_error() -> None:
-    settings = load_settings(_env_file=None, slack_bot_token="xoxb-very-secret", slack_signing_secret="sig-secret")
+    settings = load_settings(
+        _env_file=None, slack_bot_token="xoxb-very-secret", slack_signing_secret="sig-secret"
+    )
     assert "very-secret" not in repr(settings) and "sig-secret" not in repr(settings)
     with pytest.raises(ConfigError) as caught:
         load_settings(_env_file=None, slack_bot_token="xoxb-very-secret", port=-1)

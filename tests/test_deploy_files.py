@@ -64,8 +64,14 @@ def test_systemd_unit_migrates_then_serves_and_restarts_on_failure() -> None:
 
 @pytest.mark.parametrize(
     ("option", "wanted"),
-    [("NoNewPrivileges", "true"), ("ProtectSystem", "strict"), ("ProtectHome", "true"), ("PrivateTmp", "true"),
-     ("RestrictSUIDSGID", "true"), ("CapabilityBoundingSet", "")],
+    [
+        ("NoNewPrivileges", "true"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "true"),
+        ("PrivateTmp", "true"),
+        ("RestrictSUIDSGID", "true"),
+        ("CapabilityBoundingSet", ""),
+    ],
 )
 def test_systemd_unit_is_hardened(option: str, wanted: str) -> None:
     assert unit()["Service"][option] == wanted
@@ -83,7 +89,20 @@ def test_readme_section_documents_every_setting_and_the_operations() -> None:
     text = (DEPLOY.parent / "README.md").read_text()
     missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in text]
     assert missing == []
-    for needed in ("mfi-ar db upgrade", "pg_dump", "sqlite3", ".backup", "/healthz", "503", "leader", "follower",
-                   "single", "/slack/oauth_redirect", "redirect_urls", "socket_mode_enabled", "request_url",
-                   "https://<host>/slack/events"):
+    for needed in (
+        "mfi-ar db upgrade",
+        "pg_dump",
+        "sqlite3",
+        ".backup",
+        "/healthz",
+        "503",
+        "leader",
+        "follower",
+        "single",
+        "/slack/oauth_redirect",
+        "redirect_urls",
+        "socket_mode_enabled",
+        "request_url",
+        "https://<host>/slack/events",
+    ):
         assert needed in text, needed

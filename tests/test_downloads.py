@@ -86,14 +86,18 @@ def test_other_schemes_and_hosts_are_refused_without_a_request(standin: StandIn,
         fetch(standin, {"name": "x.csv", "url_private_download": url, "size": 10})
 
 
-def test_another_host_never_sees_the_token(standin: StandIn, other_host: tuple[str, list[dict[str, str]]]) -> None:
+def test_another_host_never_sees_the_token(
+    standin: StandIn, other_host: tuple[str, list[dict[str, str]]]
+) -> None:
     base, seen = other_host
     with pytest.raises(ImportRefused):
         fetch(standin, {"name": "x.csv", "url_private_download": f"{base}/x.csv", "size": 10})
     assert seen == []  # not even contacted
 
 
-def test_a_redirect_off_host_is_not_followed(standin: StandIn, other_host: tuple[str, list[dict[str, str]]]) -> None:
+def test_a_redirect_off_host_is_not_followed(
+    standin: StandIn, other_host: tuple[str, list[dict[str, str]]]
+) -> None:
     base, seen = other_host
     stored = standin.add_user_file("x.csv", CSV, user="U0ANALYST1", channel=None)
     stored.redirect_to = f"{base}/stolen"
@@ -117,7 +121,9 @@ def test_a_declared_size_over_the_limit_is_refused_before_downloading(standin: S
     before = len(standin.calls())
     with pytest.raises(ImportRefused) as refused:
         fetch(standin, stored.as_payload(), max_bytes=50 * 1024 * 1024)
-    assert "big.csv is 200 MB" in refused.value.message and "the most I import is 50 MB" in refused.value.message
+    assert (
+        "big.csv is 200 MB" in refused.value.message and "the most I import is 50 MB" in refused.value.message
+    )
     assert "Export only the columns needed" in refused.value.public
     assert len(standin.calls()) == before
 

@@ -22,10 +22,18 @@ SECOND = "C0SECONDQI"
 END = date(2025, 7, 1)
 
 
-def seed(live: Any, rows: list[dict[str, Any]] | None = None, channel: str = CHANNEL, name: str = DEMO_MEASURE) -> int:
+def seed(
+    live: Any, rows: list[dict[str, Any]] | None = None, channel: str = CHANNEL, name: str = DEMO_MEASURE
+) -> int:
     with unit_of_work(live.engine) as session:
-        return seed_measure(session, team_id="T0MFIAR01", channel_id=channel, user_id=ANALYST,
-                            rows=demo_rows(END) if rows is None else rows, name=name)
+        return seed_measure(
+            session,
+            team_id="T0MFIAR01",
+            channel_id=channel,
+            user_id=ANALYST,
+            rows=demo_rows(END) if rows is None else rows,
+            name=name,
+        )
 
 
 def _all_text(obj: Any) -> str:
@@ -46,7 +54,9 @@ def assert_disclosure_safe(live: Any, raw_counts: list[int]) -> None:
         texts.append(m.text + "\n" + _all_text(m.blocks))
     texts += [e.text + "\n" + _all_text(e.blocks) for e in live.standin.ephemerals()]
     texts += [_all_text(r.body) for r in live.standin.responses()]
-    texts += [(f.alt_txt or "") + "\n" + f.title + "\n" + (f.initial_comment or "") for f in live.standin.files()]
+    texts += [
+        (f.alt_txt or "") + "\n" + f.title + "\n" + (f.initial_comment or "") for f in live.standin.files()
+    ]
     for text in texts:
         assert check_text_for_disclosure(text, raw_counts) == [], text
 
@@ -54,9 +64,16 @@ def assert_disclosure_safe(live: Any, raw_counts: list[int]) -> None:
 def findings(live: Any, channel: str = CHANNEL) -> Message:
     """The /equity headline post (the message with the chart and its buttons, not in a thread)."""
     found: Message = live.standin.wait_for(
-        lambda: next((m for m in reversed(live.standin.messages(channel))
-                      if '"equity_views"' in json.dumps(m.blocks) and m.thread_ts is None
-                      and _details_ts(m)), None), timeout=30)
+        lambda: next(
+            (
+                m
+                for m in reversed(live.standin.messages(channel))
+                if '"equity_views"' in json.dumps(m.blocks) and m.thread_ts is None and _details_ts(m)
+            ),
+            None,
+        ),
+        timeout=30,
+    )
     return found
 
 
@@ -73,7 +90,9 @@ def _details_ts(message: Message) -> str | None:
 def headline_words(message: Message) -> int:
     """Words a reader reads in the headline post: its sections and context lines (not buttons or the chart)."""
     texts = [b["text"]["text"] for b in message.blocks if b.get("type") == "section"]
-    texts += [e.get("text", "") for b in message.blocks if b.get("type") == "context" for e in b.get("elements", [])]
+    texts += [
+        e.get("text", "") for b in message.blocks if b.get("type") == "context" for e in b.get("elements", [])
+    ]
     return len(re.findall(r"[A-Za-z0-9]\S*", "\n".join(texts)))
 
 
@@ -127,16 +146,28 @@ def test_equity_list_headline_details_and_buttons_in_place(live: Any) -> None:
     # Every chart and window button replaces the chart (and the numbers) in place: no second copy.
     posted = len(live.standin.messages(CHANNEL))
     seen_files = {stored.id}
-    for action in ("equity_view_gaps", "equity_view_completeness", "equity_view_groups", "equity_window_6",
-                   "equity_window_12", "equity_window_3", "equity_details", "equity_methods"):
+    for action in (
+        "equity_view_gaps",
+        "equity_view_completeness",
+        "equity_view_groups",
+        "equity_window_6",
+        "equity_window_12",
+        "equity_window_3",
+        "equity_details",
+        "equity_methods",
+    ):
         before = len(live.standin.calls("chat.update"))
         notes = len(live.standin.ephemerals(ANALYST))
         live.driver.click(action, user=ANALYST, message=live.standin.message(CHANNEL, message.ts))
         if action in ("equity_details", "equity_methods"):
-            live.standin.wait_for(lambda n=notes: len(live.standin.ephemerals(ANALYST)) > n or None, timeout=30)
+            live.standin.wait_for(
+                lambda n=notes: len(live.standin.ephemerals(ANALYST)) > n or None, timeout=30
+            )
             assert len(live.standin.messages(CHANNEL)) == posted, action
             continue
-        live.standin.wait_for(lambda b=before: len(live.standin.calls("chat.update")) >= b + 2 or None, timeout=30)
+        live.standin.wait_for(
+            lambda b=before: len(live.standin.calls("chat.update")) >= b + 2 or None, timeout=30
+        )
         fresh = live.standin.message(CHANNEL, message.ts)
         assert fresh is not None
         current = chart_file(live, fresh)
@@ -161,20 +192,30 @@ def test_equity_missing_report_and_no_data(live: Any) -> None:
     rows = demo_rows(END)
     seed(live, rows)
     with unit_of_work(live.engine) as session:
-        seed_measure(session, team_id="T0MFIAR01", channel_id=CHANNEL, user_id=ANALYST, rows=[],
-                     name="Interpreter booked at first contact")
+        seed_measure(
+            session,
+            team_id="T0MFIAR01",
+            channel_id=CHANNEL,
+            user_id=ANALYST,
+            rows=[],
+            name="Interpreter booked at first contact",
+        )
 
     result = live.driver.slash("/equity", "Interpreter", user=LEAD, channel=CHANNEL)
     assert result.response.status == 200
     reply = live.standin.wait_for(
-        lambda: next((r for r in live.standin.responses() if "no data yet" in r.text), None), timeout=15)
+        lambda: next((r for r in live.standin.responses() if "no data yet" in r.text), None), timeout=15
+    )
     assert "/measure log" in reply.text and "/measure import" in reply.text
     assert live.standin.files() == []
 
     live.driver.slash("/equity", "missing", user=ANALYST, channel=CHANNEL)
     report = live.standin.wait_for(
-        lambda: next((m for m in live.standin.messages(CHANNEL) if m.text.startswith("Ethnicity recording")), None),
-        timeout=30)
+        lambda: next(
+            (m for m in live.standin.messages(CHANNEL) if m.text.startswith("Ethnicity recording")), None
+        ),
+        timeout=30,
+    )
     body = _all_text(report.blocks)
     assert "Not stated (Z)" in body and "Not known (99)" in body and DEMO_MEASURE in body
     files = live.standin.files()
@@ -208,10 +249,15 @@ def test_equity_is_per_channel(live: Any) -> None:
     forged = Message(SECOND, message.ts, message.text, message.blocks)
     live.standin._messages.append(forged)  # a copy of the findings message placed in the other channel
     in_second = len(live.standin.messages(SECOND))
-    live.driver.click("equity_view_gaps", user=LEAD, message=forged,
-                      value=json.dumps({"measure": measure_id, "view": "gaps", "window": 3}))
-    live.standin.wait_for(lambda: next((e for e in live.standin.ephemerals(LEAD) if "isn't part" in e.text), None),
-                          timeout=15)
+    live.driver.click(
+        "equity_view_gaps",
+        user=LEAD,
+        message=forged,
+        value=json.dumps({"measure": measure_id, "view": "gaps", "window": 3}),
+    )
+    live.standin.wait_for(
+        lambda: next((e for e in live.standin.ephemerals(LEAD) if "isn't part" in e.text), None), timeout=15
+    )
     assert len(live.standin.messages(SECOND)) == in_second and not forged.edited
     assert not [f for f in live.standin.files() if "gaps" in f.filename]  # nothing was rendered for it
 
@@ -224,14 +270,22 @@ def test_equity_is_per_channel(live: Any) -> None:
 
 # ---------------------------------------------------------------- numbers that reconcile (issue 12, item 4)
 
-_HEAD = re.compile(r"\*?(?P<name>[A-Z][A-Za-z ]+?)\*? (?P<rate>\d+\.\d)% vs (?P<ref>\d+\.\d)%(?: for [^,]+)?, "
-                   r"ratio (?P<rr>\d+\.\d\d)")
-_DETAIL = re.compile(r"\*(?P<label>[^*\n]+)\*(?P<isref> \(reference\))?: (?P<rate>\d+\.\d)%(?: \(95% CI [^)]*\))?, "
-                     r"[^;\n]*(?:; rate ratio(?P<vs> vs [^\d\n]+)? (?P<rr>\d+\.\d\d))?")
+_HEAD = re.compile(
+    r"\*?(?P<name>[A-Z][A-Za-z ]+?)\*? (?P<rate>\d+\.\d)% vs (?P<ref>\d+\.\d)%(?: for [^,]+)?, "
+    r"ratio (?P<rr>\d+\.\d\d)"
+)
+_DETAIL = re.compile(
+    r"\*(?P<label>[^*\n]+)\*(?P<isref> \(reference\))?: (?P<rate>\d+\.\d)%(?: \(95% CI [^)]*\))?, "
+    r"[^;\n]*(?:; rate ratio(?P<vs> vs [^\d\n]+)? (?P<rr>\d+\.\d\d))?"
+)
 _DOT = re.compile(r"\((?P<code>[A-Z0-9]{1,2})\)(?: \(reference\))?: (?P<rate>\d+\.\d)%")
-_LATEST = re.compile(r"\((?P<code>[A-Z0-9]{1,2})\)(?: \(reference\))?: latest \((?P<when>[^)]*)\) (?P<rate>\d+\.\d)%")
-_GAP = re.compile(r"narrowed from (?P<g1>\d+\.\d) to (?P<g2>\d+\.\d) percentage points|widened from (?P<w1>\d+\.\d) "
-                  r"to (?P<w2>\d+\.\d) percentage points")
+_LATEST = re.compile(
+    r"\((?P<code>[A-Z0-9]{1,2})\)(?: \(reference\))?: latest \((?P<when>[^)]*)\) (?P<rate>\d+\.\d)%"
+)
+_GAP = re.compile(
+    r"narrowed from (?P<g1>\d+\.\d) to (?P<g2>\d+\.\d) percentage points|widened from (?P<w1>\d+\.\d) "
+    r"to (?P<w2>\d+\.\d) percentage points"
+)
 _MOVES = re.compile(r"(?:fell from|rose from) (?P<a>\d+\.\d)% to (?P<b>\d+\.\d)%|stayed at (?P<s>\d+\.\d)%")
 _DID = re.compile(r"difference in differences (?P<d>[+-]\d+\.\d) points")
 
@@ -242,7 +296,9 @@ def _ratio_follows(rate: float, ref: float, ratio: float) -> bool:
     return low - 0.005 <= ratio <= high + 0.005
 
 
-def test_every_figure_reconciles_across_headline_details_alt_text_nudge_and_json(live: Any, tmp_path: Any) -> None:
+def test_every_figure_reconciles_across_headline_details_alt_text_nudge_and_json(
+    live: Any, tmp_path: Any
+) -> None:
     from datetime import UTC, datetime
 
     from bot import cli
@@ -264,13 +320,18 @@ def test_every_figure_reconciles_across_headline_details_alt_text_nudge_and_json
     with unit_of_work(live.engine) as session:
         project = repo.project_for_channel(session, team_id="T0MFIAR01", channel_id=CHANNEL)
         assert project is not None
-        nudge_blocks, _ = build_lead_nudge(session, project=project, now=datetime(2025, 7, 4, 9, 0, tzinfo=UTC))
+        nudge_blocks, _ = build_lead_nudge(
+            session, project=project, now=datetime(2025, 7, 4, 9, 0, tzinfo=UTC)
+        )
     nudge = _all_text(nudge_blocks)
 
     # Details: each displayed ratio follows from the displayed rates (the reference's, or the one it names).
     rows_seen = [m.groupdict() for m in _DETAIL.finditer(details)]
-    window = {re.search(r"\(([A-Z0-9]{1,2})\)$", r["label"]).group(1): float(r["rate"])  # type: ignore[union-attr]
-              for r in rows_seen if re.search(r"\(([A-Z0-9]{1,2})\)$", r["label"])}
+    window = {
+        re.search(r"\(([A-Z0-9]{1,2})\)$", r["label"]).group(1): float(r["rate"])  # type: ignore[union-attr]
+        for r in rows_seen
+        if re.search(r"\(([A-Z0-9]{1,2})\)$", r["label"])
+    }
     reference = next(float(r["rate"]) for r in rows_seen if r["isref"])
     checked = 0
     for r in rows_seen:
@@ -323,7 +384,9 @@ def test_every_figure_reconciles_across_headline_details_alt_text_nudge_and_json
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["period", "ethnicity", "numerator", "denominator"])
-        writer.writerows([[r["period"].isoformat(), r["group"], r["numerator"], r["denominator"]] for r in rows])
+        writer.writerows(
+            [[r["period"].isoformat(), r["group"], r["numerator"], r["denominator"]] for r in rows]
+        )
     import contextlib
     import io
 
@@ -339,16 +402,21 @@ def test_every_figure_reconciles_across_headline_details_alt_text_nudge_and_json
             assert g["rate_difference"] == pytest.approx(g["rate"] - ref_rate, abs=1e-12)
     for gap in data["gaps"]:
         if gap["did"] is not None:
-            expected = ((gap["recent_rate"] - gap["reference_recent_rate"])
-                        - (gap["baseline_rate"] - gap["reference_baseline_rate"]))
+            expected = (gap["recent_rate"] - gap["reference_recent_rate"]) - (
+                gap["baseline_rate"] - gap["reference_baseline_rate"]
+            )
             assert gap["did"] == pytest.approx(expected, abs=1e-9)
     assert_disclosure_safe(live, [r["numerator"] for r in rows] + [r["denominator"] for r in rows])
 
 
 def test_under_80_percent_recording_the_post_shows_completeness_and_no_comparison(live: Any) -> None:
     start_project(live)
-    rows = [{**r, "denominator": r["denominator"] * 6, "numerator": r["numerator"] * 6} if r["group"] == "99" else r
-            for r in demo_rows(END)]
+    rows = [
+        {**r, "denominator": r["denominator"] * 6, "numerator": r["numerator"] * 6}
+        if r["group"] == "99"
+        else r
+        for r in demo_rows(END)
+    ]
     seed(live, rows)
     live.driver.slash("/equity", "pph", user=LEAD, channel=CHANNEL)
     message = findings(live)

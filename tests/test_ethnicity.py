@@ -34,7 +34,9 @@ def test_categories_are_the_16_national_codes_then_z_then_99() -> None:
     z, nk = CATEGORIES[-2], CATEGORIES[-1]
     assert (z.missing_type, nk.missing_type) == ("not_stated", "not_known")
     assert CATEGORIES[0].group_type == "white_british"
-    assert CATEGORIES[12].census_2021_label == "Black, Black British, Black Welsh, Caribbean or African: African"
+    assert (
+        CATEGORIES[12].census_2021_label == "Black, Black British, Black Welsh, Caribbean or African: African"
+    )
 
 
 def test_high_level_groups_follow_nhs_2001_with_chinese_under_other() -> None:
@@ -53,9 +55,19 @@ def test_high_level_groups_follow_nhs_2001_with_chinese_under_other() -> None:
 @pytest.mark.parametrize(
     ("code", "expected_label", "expected_display", "expected_short"),
     [
-        ("N", "Black or Black British - African", "Black or Black British - African (N)", "Black African (N)"),
+        (
+            "N",
+            "Black or Black British - African",
+            "Black or Black British - African (N)",
+            "Black African (N)",
+        ),
         ("A", "White - British", "White - British (A)", "White British (A)"),
-        ("C", "White - Any other White background", "White - Any other White background (C)", "Any other White (C)"),
+        (
+            "C",
+            "White - Any other White background",
+            "White - Any other White background (C)",
+            "Any other White (C)",
+        ),
         ("Z", "Not stated", "Not stated (Z)", "Not stated (Z)"),
         ("99", "Not known", "Not known (99)", "Not known (99)"),
         ("HL:White", "White", "White (A, B, C)", "White (A, B, C)"),
@@ -96,8 +108,18 @@ def test_is_missing_keeps_only_z_and_99() -> None:
     ("raw", "code"),
     [
         # NHS codes, any case, and an2 local codes
-        ("A", "A"), ("a", "A"), (" n ", "N"), ("S", "S"), ("z", "Z"), ("99", "99"), (99, "99"), (99.0, "99"),
-        ("A1", "A"), ("N2", "N"), ("n2", "N"), ("CA", "C"),
+        ("A", "A"),
+        ("a", "A"),
+        (" n ", "N"),
+        ("S", "S"),
+        ("z", "Z"),
+        ("99", "99"),
+        (99, "99"),
+        (99.0, "99"),
+        ("A1", "A"),
+        ("N2", "N"),
+        ("n2", "N"),
+        ("CA", "C"),
         # Census 2021 labels
         ("White: English, Welsh, Scottish, Northern Irish or British", "A"),
         ("Black, Black British, Black Welsh, Caribbean or African: African", "N"),
@@ -106,21 +128,50 @@ def test_is_missing_keeps_only_z_and_99() -> None:
         ("Other ethnic group: Any other ethnic group", "S"),
         ("Any other Black, Black British, or Caribbean background", "P"),
         # NHS labels and their display forms
-        ("Black or Black British - African", "N"), ("White - British", "A"), ("White - Irish", "B"),
-        ("Asian or Asian British - Bangladeshi", "K"), ("Other Ethnic Groups - Chinese", "R"),
-        ("Black or Black British - African (N)", "N"), ("N - African", "N"),
+        ("Black or Black British - African", "N"),
+        ("White - British", "A"),
+        ("White - Irish", "B"),
+        ("Asian or Asian British - Bangladeshi", "K"),
+        ("Other Ethnic Groups - Chinese", "R"),
+        ("Black or Black British - African (N)", "N"),
+        ("N - African", "N"),
         # plain labels and common spellings
-        ("White British", "A"), ("white british", "A"), ("Black African", "N"), ("african", "N"),
-        ("AFRICAN", "N"), ("Black Caribbean", "M"), ("Pakistani", "J"), ("Indian", "H"),
-        ("Mixed White and Black Caribbean", "D"), ("White & Black African", "E"), ("Chinese", "R"),
-        ("Any other ethnic group", "S"), ("Any other White background", "C"), ("Other Asian", "L"),
-        ("Arab", "S"), ("Gypsy or Irish Traveller", "C"), ("Roma", "C"),
-        ("Not stated", "Z"), ("Declined", "Z"), ("Prefer not to say", "Z"),
-        ("not known", "99"), ("unknown", "99"),
+        ("White British", "A"),
+        ("white british", "A"),
+        ("Black African", "N"),
+        ("african", "N"),
+        ("AFRICAN", "N"),
+        ("Black Caribbean", "M"),
+        ("Pakistani", "J"),
+        ("Indian", "H"),
+        ("Mixed White and Black Caribbean", "D"),
+        ("White & Black African", "E"),
+        ("Chinese", "R"),
+        ("Any other ethnic group", "S"),
+        ("Any other White background", "C"),
+        ("Other Asian", "L"),
+        ("Arab", "S"),
+        ("Gypsy or Irish Traveller", "C"),
+        ("Roma", "C"),
+        ("Not stated", "Z"),
+        ("Declined", "Z"),
+        ("Prefer not to say", "Z"),
+        ("not known", "99"),
+        ("unknown", "99"),
         # extension and legacy codes from the reference CSV
-        ("T", "C"), ("W", "S"), ("X", "99"), ("9", "99"), (9, "99"),
-        ("NULL", "99"), ("null", "99"), ("", "99"), ("   ", "99"), (None, "99"), (float("nan"), "99"),
-        (np.nan, "99"), (pd.NA, "99"),
+        ("T", "C"),
+        ("W", "S"),
+        ("X", "99"),
+        ("9", "99"),
+        (9, "99"),
+        ("NULL", "99"),
+        ("null", "99"),
+        ("", "99"),
+        ("   ", "99"),
+        (None, "99"),
+        (float("nan"), "99"),
+        (np.nan, "99"),
+        (pd.NA, "99"),
     ],
 )
 def test_normalise_maps_every_coding_variant(raw: object, code: str) -> None:
@@ -157,9 +208,32 @@ def test_obvious_mappings_have_no_note(raw: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["BAME", "bame", "BME", "Ethnic minority", "Other", "Asian/Black", "White", "Black", "Mixed", "Asian",
-     "??", "NA", "Q", "Y", "100", "Black African (M)", "British", True, 2.5, [1], {"a": 1}, object(),
-     Decimal("1"), b"\xff\xfe"],
+    [
+        "BAME",
+        "bame",
+        "BME",
+        "Ethnic minority",
+        "Other",
+        "Asian/Black",
+        "White",
+        "Black",
+        "Mixed",
+        "Asian",
+        "??",
+        "NA",
+        "Q",
+        "Y",
+        "100",
+        "Black African (M)",
+        "British",
+        True,
+        2.5,
+        [1],
+        {"a": 1},
+        object(),
+        Decimal("1"),
+        b"\xff\xfe",
+    ],
 )
 def test_normalise_never_guesses_and_never_raises(raw: object) -> None:
     assert normalise(raw) is None

@@ -77,7 +77,10 @@ class Instance:
         env["PYTHONPATH"] = str(ROOT)
         self.process = subprocess.Popen(
             [sys.executable, "-c", CLOCKED_SERVE, datetime.now(UTC).isoformat()],
-            env=env, cwd=log.parent, stdout=self._log_file, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=log.parent,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
         )
 
     @property
@@ -122,23 +125,43 @@ def add_projects(engine: Engine, standin: StandIn, channels: list[str], now: dat
     with unit_of_work(engine) as session:
         for channel in channels:
             standin.add_channel(channel, channel.lower(), members=[LEAD])
-            project = Project(team_id="T0MFIAR01", channel_id=channel, name=f"Project {channel}", aim="An aim",
-                              focus_groups=["N"], created_by=LEAD, created_at=now - timedelta(hours=1))
+            project = Project(
+                team_id="T0MFIAR01",
+                channel_id=channel,
+                name=f"Project {channel}",
+                aim="An aim",
+                focus_groups=["N"],
+                created_by=LEAD,
+                created_at=now - timedelta(hours=1),
+            )
             session.add(project)
             session.flush()
             assert project.id is not None
             session.add(ProjectMember(project_id=project.id, team_id="T0MFIAR01", user_id=LEAD, role="lead"))
             for kind in ("team_prompt", "partner_prompt", "lead_nudge"):
-                session.add(Schedule(
-                    project_id=project.id, team_id="T0MFIAR01", kind=kind, weekdays=list(range(7)), hour=due.hour,
-                    minute=due.minute, timezone="UTC", skip_weekends=False, skip_bank_holidays=False,
-                    paused=kind != "team_prompt", updated_at=now - timedelta(hours=1),
-                ))
+                session.add(
+                    Schedule(
+                        project_id=project.id,
+                        team_id="T0MFIAR01",
+                        kind=kind,
+                        weekdays=list(range(7)),
+                        hour=due.hour,
+                        minute=due.minute,
+                        timezone="UTC",
+                        skip_weekends=False,
+                        skip_bank_holidays=False,
+                        paused=kind != "team_prompt",
+                        updated_at=now - timedelta(hours=1),
+                    )
+                )
 
 
 def top_level_posts(standin: StandIn) -> Counter[str]:
-    return Counter(str(c.args.get("channel")) for c in standin.calls("chat.postMessage")
-                   if c.ok and not c.args.get("thread_ts"))
+    return Counter(
+        str(c.args.get("channel"))
+        for c in standin.calls("chat.postMessage")
+        if c.ok and not c.args.get("thread_ts")
+    )
 
 
 def sent_count(engine: Engine) -> int:
@@ -159,11 +182,18 @@ def test_leader_killed_the_other_instance_takes_over_and_nothing_is_posted_twice
     instances: list[Instance] = []
     try:
         add_projects(engine, standin, first_batch, datetime.now(UTC))
-        instances = [Instance(fresh_database, standin.api_url, tmp_path / f"instance-{i}.log") for i in range(2)]
-        roles = wait_until(lambda: [i.role() for i in instances] if all(i.role() for i in instances) else None,
-                           180, "both instances to answer /healthz")  # start-up imports are slow on a busy machine
+        instances = [
+            Instance(fresh_database, standin.api_url, tmp_path / f"instance-{i}.log") for i in range(2)
+        ]
+        roles = wait_until(
+            lambda: [i.role() for i in instances] if all(i.role() for i in instances) else None,
+            180,
+            "both instances to answer /healthz",
+        )  # start-up imports are slow on a busy machine
         assert sorted(roles) == ["follower", "leader"], roles
-        leader, follower = (instances[0], instances[1]) if roles[0] == "leader" else (instances[1], instances[0])
+        leader, follower = (
+            (instances[0], instances[1]) if roles[0] == "leader" else (instances[1], instances[0])
+        )
 
         # Requests go to both instances, alternately, as a load balancer would send them.
         drivers = [Driver(standin, i.url + "/slack/events", SIGNING_SECRET) for i in instances]
@@ -171,7 +201,9 @@ def test_leader_killed_the_other_instance_takes_over_and_nothing_is_posted_twice
             result = drivers[n % 2].slash("/mfi", "help", user=LEAD, channel="C0MATERNITY")
             assert result.response.status == 200, result.response.body
 
-        wait_until(lambda: set(first_batch) <= set(top_level_posts(standin)), 30, "the first batch of prompts")
+        wait_until(
+            lambda: set(first_batch) <= set(top_level_posts(standin)), 30, "the first batch of prompts"
+        )
         # Kill once the ledger has recorded them. Killing between Slack accepting a post and the row being marked
         # sent is the one window the ledger cannot close (bot.services.delivery explains it; test_ledger covers a crash
         # between claim and post).
@@ -187,19 +219,28 @@ def test_leader_killed_the_other_instance_takes_over_and_nothing_is_posted_twice
 
         # Prompts falling due after the kill are the new leader's; the first batch is not sent again.
         add_projects(engine, standin, second_batch, datetime.now(UTC))
-        wait_until(lambda: set(second_batch) <= set(top_level_posts(standin)), 30, "the second batch of prompts")
-        result = drivers[1 if follower is instances[1] else 0].slash("/mfi", "help", user=LEAD, channel="C0MATERNITY")
+        wait_until(
+            lambda: set(second_batch) <= set(top_level_posts(standin)), 30, "the second batch of prompts"
+        )
+        result = drivers[1 if follower is instances[1] else 0].slash(
+            "/mfi", "help", user=LEAD, channel="C0MATERNITY"
+        )
         assert result.response.status == 200
         time.sleep(2.5)  # two more syncs: anything that would be posted twice would be by now
 
         posts = top_level_posts(standin)
-        assert {c: posts[c] for c in first_batch + second_batch} == dict.fromkeys(first_batch + second_batch, 1)
+        assert {c: posts[c] for c in first_batch + second_batch} == dict.fromkeys(
+            first_batch + second_batch, 1
+        )
         with unit_of_work(engine) as session:
             from storage import schedule_repo as sched
 
             rows = sched.deliveries(session, kind="team_prompt")
         by_claimer = Counter(r.claimed_by.split(":")[1] for r in rows if r.claimed_by)
-        assert by_claimer == {str(leader.process.pid): len(first_batch), str(follower.process.pid): len(second_batch)}
+        assert by_claimer == {
+            str(leader.process.pid): len(first_batch),
+            str(follower.process.pid): len(second_batch),
+        }
         assert {r.status for r in rows} == {"sent"}
         assert standin.violations == []
     except BaseException:

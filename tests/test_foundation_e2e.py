@@ -30,8 +30,9 @@ def test_bad_signatures_get_401_and_change_nothing(live, fault: str) -> None:  #
     elif fault == "stale":
         status = live.driver.slash("/mfi", "new", user=LEAD, channel=CHANNEL, stale=True).response.status
     else:
-        status = live.driver.send_raw(b"command=%2Fmfi&text=new", {"Content-Type": "application/x-www-form-urlencoded"},
-                                      sign=False).status
+        status = live.driver.send_raw(
+            b"command=%2Fmfi&text=new", {"Content-Type": "application/x-www-form-urlencoded"}, sign=False
+        ).status
     assert status == 401
     assert live.standin.calls("views.open") == []
     assert count(live, Project) == 0
@@ -68,7 +69,11 @@ def test_start_project_validates_inline_and_saves_nothing_until_valid(live) -> N
     assert "Reducing PPH inequity" in json.dumps(home)
     with Session(live.engine) as session:
         project = session.exec(select(Project)).one()
-        assert project.focus_groups == ["M", "N"] and project.channel_id == CHANNEL and project.card_ts == card.ts
+        assert (
+            project.focus_groups == ["M", "N"]
+            and project.channel_id == CHANNEL
+            and project.card_ts == card.ts
+        )
         leads = session.exec(select(ProjectMember).where(ProjectMember.role == "lead")).all()
         assert [m.user_id for m in leads] == [LEAD]
     assert live.standin.violations == []
@@ -91,7 +96,9 @@ def test_other_channel_cannot_see_or_change_the_project(live) -> None:  # type: 
     assert all("no project in this channel" in r.text for r in replies[:2])
     live.standin.add_team("T0OTHER01", "Other trust", "xoxb-other")
     # The same channel id seen from another workspace is a different channel: the project is not visible there.
-    other = type(live.driver)(live.standin, live.runtime.events_url, live.driver.signing_secret, team_id="T0OTHER01")
+    other = type(live.driver)(
+        live.standin, live.runtime.events_url, live.driver.signing_secret, team_id="T0OTHER01"
+    )
     other.slash("/mfi", "status", user=LEAD, channel=CHANNEL)
     replies = live.standin.wait_for(lambda: len(live.standin.responses()) >= 3 and live.standin.responses())
     assert "no project in this channel" in replies[-1].text
@@ -106,7 +113,9 @@ def test_edit_keeps_history_and_only_leads_edit(live) -> None:  # type: ignore[n
     refusal = live.standin.wait_for(lambda: live.standin.responses())
     assert "Only the project's leads" in refusal[-1].text
     view = live.driver.slash("/mfi", "edit", user=LEAD, channel=CHANNEL).wait_view()
-    live.driver.submit_view(view["id"], {"project_aim": "Reduce PPH among Black women from 12% to 5% by 2028"}, user=LEAD)
+    live.driver.submit_view(
+        view["id"], {"project_aim": "Reduce PPH among Black women from 12% to 5% by 2028"}, user=LEAD
+    )
     live.standin.wait_for(lambda: live.standin.calls("chat.update"))
     with Session(live.engine) as session:
         history = session.exec(select(ProjectHistory)).all()
@@ -193,18 +202,34 @@ def test_the_suite_wide_disclosure_net_catches_a_small_count(live) -> None:  # t
     start_project(live)
     with Session(live.engine) as session, session.begin():
         project = session.exec(select(Project)).one()
-        measure = Measure(project_id=project.id, team_id=project.team_id, name="PPH", measure_type="outcome",
-                          kind="proportion", created_by=LEAD)
+        measure = Measure(
+            project_id=project.id,
+            team_id=project.team_id,
+            name="PPH",
+            measure_type="outcome",
+            kind="proportion",
+            created_by=LEAD,
+        )
         session.add(measure)
         session.flush()
         batch = DataBatch(measure_id=measure.id, team_id=project.team_id, source="log")
         session.add(batch)
         session.flush()
-        session.add(DataPoint(measure_id=measure.id, team_id=project.team_id, period_start=date(2026, 1, 1),
-                              group_code="N", numerator=3, denominator=41, batch_id=batch.id))
+        session.add(
+            DataPoint(
+                measure_id=measure.id,
+                team_id=project.team_id,
+                period_start=date(2026, 1, 1),
+                group_code="N",
+                numerator=3,
+                denominator=41,
+                batch_id=batch.id,
+            )
+        )
     assert_channels_disclosure_safe(live)  # nothing unsafe posted so far
     WebClient(token="xoxb-standin", base_url=live.standin.api_url).chat_postMessage(
-        channel=CHANNEL, text="PPH for Black African women: 3 of 41 births")
+        channel=CHANNEL, text="PPH for Black African women: 3 of 41 births"
+    )
     with pytest.raises(AssertionError, match="small count 3"):
         assert_channels_disclosure_safe(live)
     # The fixture runs the same net at teardown; the planted post is this test's own, so its data goes.

@@ -35,10 +35,15 @@ TOKEN = "xoxb-1234-5678-TOPSECRETVALUE"
 
 # --- processed events ---------------------------------------------------------------------------------------------
 
+
 def test_the_leaders_nightly_job_forgets_events_older_than_a_day(engine: Engine) -> None:
     with Session(engine) as session, session.begin():
-        for event_id, age in (("Ev_old", timedelta(days=3)), ("Ev_day", timedelta(days=1, minutes=1)),
-                              ("Ev_recent", timedelta(hours=23)), ("Ev_now", timedelta(minutes=1))):
+        for event_id, age in (
+            ("Ev_old", timedelta(days=3)),
+            ("Ev_day", timedelta(days=1, minutes=1)),
+            ("Ev_recent", timedelta(hours=23)),
+            ("Ev_now", timedelta(minutes=1)),
+        ):
             session.add(ProcessedEvent(event_id=event_id, team_id="T1", received_at=NOW - age))
     standin = StandIn().start()
     try:
@@ -63,6 +68,7 @@ def test_the_leaders_nightly_job_forgets_events_older_than_a_day(engine: Engine)
 
 # --- two instances migrating at once --------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def empty_schema(postgres_server: str) -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a new, empty schema (two 'instances' will both try to build it)."""
@@ -83,7 +89,9 @@ def empty_schema(postgres_server: str) -> Iterator[str]:
 def test_two_instances_starting_at_once_migrate_one_after_the_other(
     empty_schema: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    engines = [sa.create_engine(empty_schema, connect_args={"options": "-csearch_path=race"}) for _ in range(2)]
+    engines = [
+        sa.create_engine(empty_schema, connect_args={"options": "-csearch_path=race"}) for _ in range(2)
+    ]
     spans: list[tuple[float, float]] = []
     real = db.command.upgrade
 
@@ -130,6 +138,7 @@ def test_two_instances_starting_at_once_migrate_one_after_the_other(
 
 # --- logs -------------------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def root_logging() -> Iterator[None]:
     root = logging.getLogger()
@@ -147,7 +156,9 @@ def _log_a_failure(logger: logging.Logger) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
-def test_tracebacks_are_redacted_like_messages(fmt: str, root_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_tracebacks_are_redacted_like_messages(
+    fmt: str, root_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     configure_logging("INFO", fmt)
     _log_a_failure(logging.getLogger("bot.test"))
     logging.getLogger("bot.test").warning("token %s in a message", TOKEN, stack_info=True)
@@ -172,7 +183,7 @@ def test_redaction_covers_every_handler_not_only_the_first_formatter() -> None:
 def test_json_logs_are_one_object_per_line(root_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("INFO", "json")
     logger = logging.getLogger("bot.jsontest")
-    logger.info("A message\nover two lines with \"quotes\"", extra={"delivery_id": 7})
+    logger.info('A message\nover two lines with "quotes"', extra={"delivery_id": 7})
     _log_a_failure(logger)
     logger.debug("below the level")
     lines = capsys.readouterr().err.splitlines()
@@ -189,9 +200,18 @@ def test_log_format_json_from_the_environment(tmp_path: Path) -> None:
     """`LOG_FORMAT=json mfi-ar migrate`: every log line on stderr is a JSON object; the result is on stdout."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "LOG_"))}
     root = str(Path(__file__).parent.parent)  # this tree's code, whatever is installed
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'm.db'}", LOG_FORMAT="json", LOG_LEVEL="INFO", PYTHONPATH=root)
-    result = subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'm.db'}", LOG_FORMAT="json", LOG_LEVEL="INFO", PYTHONPATH=root
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "migrate"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "Database schema at revision" in result.stdout
     lines = result.stderr.splitlines()
@@ -201,6 +221,17 @@ def test_log_format_json_from_the_environment(tmp_path: Path) -> None:
         assert {"time", "level", "logger", "message"} <= set(entry)
     bad = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "LOG_"))}
     bad.update(DATABASE_URL=f"sqlite:///{tmp_path / 'n.db'}", LOG_FORMAT="xml", PYTHONPATH=root)
-    refused = subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=tmp_path, env=bad, capture_output=True,
-                             text=True, timeout=120, check=False)
-    assert refused.returncode == 2 and "LOG_FORMAT" in refused.stderr.upper() and "Traceback" not in refused.stderr
+    refused = subprocess.run(
+        [sys.executable, "-m", "bot", "migrate"],
+        cwd=tmp_path,
+        env=bad,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (
+        refused.returncode == 2
+        and "LOG_FORMAT" in refused.stderr.upper()
+        and "Traceback" not in refused.stderr
+    )

@@ -49,8 +49,9 @@ def trust_export(bad_rows: bool = True, outcome: str = "yes/no") -> bytes:
 
 def submit_import(live: Any, upload: Any, *, user: str = ANALYST, measure: str = PPH) -> Any:
     view = live.driver.slash("/measure", "import", user=user, channel=CHANNEL).wait_view()
-    return view, live.driver.submit_view(view["id"], {ids.B_IMPORT_MEASURE: measure, ids.B_IMPORT_FILE: upload},
-                                         user=user)
+    return view, live.driver.submit_view(
+        view["id"], {ids.B_IMPORT_MEASURE: measure, ids.B_IMPORT_FILE: upload}, user=user
+    )
 
 
 def channel_text(live: Any) -> str:
@@ -58,8 +59,12 @@ def channel_text(live: Any) -> str:
 
 
 def wait_channel(live: Any, containing: str) -> str:
-    return str(live.standin.wait_for(lambda: next(
-        (m.text for m in live.standin.messages(CHANNEL) if containing in m.text), None), timeout=15))
+    return str(
+        live.standin.wait_for(
+            lambda: next((m.text for m in live.standin.messages(CHANNEL) if containing in m.text), None),
+            timeout=15,
+        )
+    )
 
 
 def test_the_form_says_what_is_accepted_with_an_example_and_names_the_measure(live: Any) -> None:
@@ -186,13 +191,19 @@ def test_a_measure_or_project_from_another_channel_is_refused_inline(live: Any) 
     # A forged form: the other channel's measure id in this channel's form.
     with Session(live.engine) as session:
         other_id = session.exec(select(Measure).where(Measure.name == "Other measure")).one().id
-    state = live.driver.build_state(view, {ids.B_IMPORT_MEASURE: PPH,
-                                           ids.B_IMPORT_FILE: ("x.csv", trust_export())}, user=ANALYST)
+    state = live.driver.build_state(
+        view, {ids.B_IMPORT_MEASURE: PPH, ids.B_IMPORT_FILE: ("x.csv", trust_export())}, user=ANALYST
+    )
     state[ids.B_IMPORT_MEASURE][ids.A_INPUT]["selected_option"]["value"] = str(other_id)
     live.standin.set_view_state(view["id"], state)
-    payload = {"type": "view_submission", "team": {"id": live.driver.team_id}, "user": {"id": ANALYST},
-               "api_app_id": "A0MFIAR01", "trigger_id": live.standin.new_trigger_id(user=ANALYST),
-               "view": {**live.standin.view(view["id"]), "state": {"values": state}}}
+    payload = {
+        "type": "view_submission",
+        "team": {"id": live.driver.team_id},
+        "user": {"id": ANALYST},
+        "api_app_id": "A0MFIAR01",
+        "trigger_id": live.standin.new_trigger_id(user=ANALYST),
+        "view": {**live.standin.view(view["id"]), "state": {"values": state}},
+    }
     response = live.driver._send_payload(payload)
     assert response.json["errors"] == {ids.B_IMPORT_MEASURE: "Choose one of this project's measures."}
     assert count(live.engine, DataBatch) == 0
@@ -210,8 +221,17 @@ def test_when_the_channel_post_fails_the_importer_is_told_what_was_saved(live: A
     live.standin.inject("chat.postMessage", error="not_in_channel")
     live.standin.inject("chat.postEphemeral", error="not_in_channel")
     submit_import(live, ("pph_extract.csv", trust_export(bad_rows=False)))
-    dm = live.standin.wait_for(lambda: next((m for m in live.standin.messages(live.standin.dm_channel(ANALYST))
-                                             if "is saved, but I could not post" in m.text), None), timeout=15)
+    dm = live.standin.wait_for(
+        lambda: next(
+            (
+                m
+                for m in live.standin.messages(live.standin.dm_channel(ANALYST))
+                if "is saved, but I could not post" in m.text
+            ),
+            None,
+        ),
+        timeout=15,
+    )
     assert "/invite @MFI-AR" in dm.text and "(entry 1)" in dm.text
     assert count(live.engine, DataBatch) == 1
 
@@ -240,12 +260,20 @@ def test_a_concurrent_second_delivery_of_the_same_file_is_stopped_by_the_databas
         return None if calls["n"] == 1 else real(*args, **kwargs)
 
     monkeypatch.setattr(importing, "already_imported", raced)
-    job = measures._ImportJob(team_id=live.driver.team_id, channel_id=CHANNEL, user_id=ANALYST,
-                              measure_id=measure.id or 0, measure_name=PPH, period="month",
-                              today=last_month() + timedelta(days=40), file_id=file_id)
+    job = measures._ImportJob(
+        team_id=live.driver.team_id,
+        channel_id=CHANNEL,
+        user_id=ANALYST,
+        measure_id=measure.id or 0,
+        measure_name=PPH,
+        period="month",
+        today=last_month() + timedelta(days=40),
+        file_id=file_id,
+    )
     before = len(live.standin.messages(CHANNEL))
-    measures.run_import(WebClient(base_url=live.standin.api_url, token="xoxb-standin"), live.engine, live.settings,
-                        job)
+    measures.run_import(
+        WebClient(base_url=live.standin.api_url, token="xoxb-standin"), live.engine, live.settings, job
+    )
     assert "already imported" in last_ephemeral(live, ANALYST, containing="already imported")
     assert count(live.engine, DataBatch) == 1 and len(live.standin.messages(CHANNEL)) == before
 
@@ -257,8 +285,14 @@ def test_a_channel_message_that_fails_the_disclosure_check_is_not_posted(
 
     start_project(live)
     add_measure(live)
-    monkeypatch.setattr(measures_blocks, "import_result", lambda outcome, by: (
-        [{"type": "section", "text": {"type": "mrkdwn", "text": "3 of 41 births had a PPH"}}], "3 of 41 births"))
+    monkeypatch.setattr(
+        measures_blocks,
+        "import_result",
+        lambda outcome, by: (
+            [{"type": "section", "text": {"type": "mrkdwn", "text": "3 of 41 births had a PPH"}}],
+            "3 of 41 births",
+        ),
+    )
     submit_import(live, ("pph_extract.csv", trust_export(bad_rows=False)))
     wait_channel(live, "An import finished")
     assert "3 of 41" not in channel_text(live)

@@ -70,16 +70,25 @@ def nhs_number(stem: int) -> str:
 
 # --- shapes ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_aggregated_shape_sums_repeated_period_and_group(fmt: str) -> None:
-    parsed = read(fmt, ["Period", "Ethnic Category", "Numerator", "Denominator"], [
-        ["2025-01", "A", 3, 10],
-        ["2025-01", "White British", 2, 5],
-        ["2025-01", "N", 1, 4],
-        ["2025-02", "Black African", 0, 6],
-    ])
+    parsed = read(
+        fmt,
+        ["Period", "Ethnic Category", "Numerator", "Denominator"],
+        [
+            ["2025-01", "A", 3, 10],
+            ["2025-01", "White British", 2, 5],
+            ["2025-01", "N", 1, 4],
+            ["2025-02", "Black African", 0, 6],
+        ],
+    )
     assert parsed.shape == "aggregated"
-    assert as_dict(parsed) == {(date(2025, 1, 1), "A"): 5, (date(2025, 1, 1), "N"): 1, (date(2025, 2, 1), "N"): 0}
+    assert as_dict(parsed) == {
+        (date(2025, 1, 1), "A"): 5,
+        (date(2025, 1, 1), "N"): 1,
+        (date(2025, 2, 1), "N"): 0,
+    }
     assert as_dict(parsed, "denominator")[(date(2025, 1, 1), "A")] == 15
     assert parsed.periods == [date(2025, 1, 1), date(2025, 2, 1)]
     assert parsed.groups == ["A", "N"]
@@ -103,11 +112,11 @@ def test_values_shape_notes_repeated_pairs() -> None:
 
 
 RECORDS: Rows = [
-    ["2025-03-03", "A", 1],   # Monday, week 10
-    ["2025-03-09", "A", 0],   # Sunday, still week 10
-    ["2025-03-10", "A", 1],   # Monday, week 11
+    ["2025-03-03", "A", 1],  # Monday, week 10
+    ["2025-03-09", "A", 0],  # Sunday, still week 10
+    ["2025-03-10", "A", 1],  # Monday, week 11
     ["2025-03-31", "N", 1],
-    ["2025-04-01", "N", 0],   # next month and next quarter
+    ["2025-04-01", "N", 0],  # next month and next quarter
     ["2025-01-15", "N", 1],
 ]
 
@@ -116,11 +125,32 @@ RECORDS: Rows = [
 @pytest.mark.parametrize(
     ("period", "expected"),
     [
-        ("week", {(date(2025, 3, 3), "A"): (1, 2), (date(2025, 3, 10), "A"): (1, 1), (date(2025, 3, 31), "N"): (1, 2),
-                  (date(2025, 1, 13), "N"): (1, 1)}),
-        ("month", {(date(2025, 3, 1), "A"): (2, 3), (date(2025, 3, 1), "N"): (1, 1), (date(2025, 4, 1), "N"): (0, 1),
-                   (date(2025, 1, 1), "N"): (1, 1)}),
-        ("quarter", {(date(2025, 1, 1), "A"): (2, 3), (date(2025, 1, 1), "N"): (2, 2), (date(2025, 4, 1), "N"): (0, 1)}),
+        (
+            "week",
+            {
+                (date(2025, 3, 3), "A"): (1, 2),
+                (date(2025, 3, 10), "A"): (1, 1),
+                (date(2025, 3, 31), "N"): (1, 2),
+                (date(2025, 1, 13), "N"): (1, 1),
+            },
+        ),
+        (
+            "month",
+            {
+                (date(2025, 3, 1), "A"): (2, 3),
+                (date(2025, 3, 1), "N"): (1, 1),
+                (date(2025, 4, 1), "N"): (0, 1),
+                (date(2025, 1, 1), "N"): (1, 1),
+            },
+        ),
+        (
+            "quarter",
+            {
+                (date(2025, 1, 1), "A"): (2, 3),
+                (date(2025, 1, 1), "N"): (2, 2),
+                (date(2025, 4, 1), "N"): (0, 1),
+            },
+        ),
     ],
 )
 def test_record_level_aggregates_to_the_measure_period(
@@ -134,21 +164,31 @@ def test_record_level_aggregates_to_the_measure_period(
 
 
 def test_record_level_reads_uk_dates_and_says_so() -> None:
-    parsed = read("csv", ["admission_date", "Ethnic Origin", "flag"],
-                  [["13/03/2025", "A", 1], ["01/04/2025", "A", 0]], period="month")
+    parsed = read(
+        "csv",
+        ["admission_date", "Ethnic Origin", "flag"],
+        [["13/03/2025", "A", 1], ["01/04/2025", "A", 0]],
+        period="month",
+    )
     assert as_dict(parsed, "denominator") == {(date(2025, 3, 1), "A"): 1, (date(2025, 4, 1), "A"): 1}
     assert any("day/month/year" in note for note in parsed.notes)
 
 
 def test_xlsx_date_cells_are_read() -> None:
-    parsed = read("xlsx", ["delivery_date", "ethnicity", "outcome"],
-                  [[datetime(2025, 2, 3, 14, 5), "Z", 1], [datetime(2025, 2, 28), "99", 0]], period="month")
+    parsed = read(
+        "xlsx",
+        ["delivery_date", "ethnicity", "outcome"],
+        [[datetime(2025, 2, 3, 14, 5), "Z", 1], [datetime(2025, 2, 28), "99", 0]],
+        period="month",
+    )
     assert as_dict(parsed) == {(date(2025, 2, 1), "Z"): 1, (date(2025, 2, 1), "99"): 0}
 
 
 def test_path_input_and_synonyms(tmp_path: Path) -> None:
     path = tmp_path / "pph.csv"
-    path.write_bytes(csv_bytes(["Period Start", "ETHNIC_CATEGORY", "events", "births"], [["2025-01-01", "M", 2, 40]]))
+    path.write_bytes(
+        csv_bytes(["Period Start", "ETHNIC_CATEGORY", "events", "births"], [["2025-01-01", "M", 2, 40]])
+    )
     parsed = read_extract(path, today=TODAY)
     assert as_dict(parsed) == {(date(2025, 1, 1), "M"): 2}
 
@@ -161,6 +201,7 @@ def test_semicolon_and_cp1252_csv() -> None:
 
 
 # --- periods -----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("raw", "period", "start"),
@@ -180,13 +221,19 @@ def test_semicolon_and_cp1252_csv() -> None:
     ],
 )
 def test_period_values_convert_to_the_period_start(raw: str, period: str, start: date) -> None:
-    parsed = read("csv", ["period", "ethnicity", "numerator", "denominator"], [[raw, "A", 1, 2]], period=period)
+    parsed = read(
+        "csv", ["period", "ethnicity", "numerator", "denominator"], [[raw, "A", 1, 2]], period=period
+    )
     assert parsed.periods == [start], parsed.rejected
 
 
-@pytest.mark.parametrize(("raw", "period"), [("2025-Q1", "month"), ("2025-03", "week"), ("2025-W10", "month")])
+@pytest.mark.parametrize(
+    ("raw", "period"), [("2025-Q1", "month"), ("2025-03", "week"), ("2025-W10", "month")]
+)
 def test_period_coarser_than_the_measure_is_rejected(raw: str, period: str) -> None:
-    parsed = read("csv", ["period", "ethnicity", "numerator", "denominator"], [[raw, "A", 1, 2]], period=period)
+    parsed = read(
+        "csv", ["period", "ethnicity", "numerator", "denominator"], [[raw, "A", 1, 2]], period=period
+    )
     assert parsed.rows_used == 0
     assert parsed.rejected[0].row == 2 and "coarser" in parsed.rejected[0].reason
 
@@ -200,12 +247,32 @@ def test_period_start() -> None:
 
 # --- coding variants ---------------------------------------------------------------------------------
 
+
 def test_every_spelling_lands_in_one_code_with_notes_counted() -> None:
-    rows = [["2025-01", raw, 1, 2] for raw in [
-        "A", "a", "A1", "White British", "White - British",
-        "White: English, Welsh, Scottish, Northern Irish or British",
-        "T", "T", "Roma", "W", "Arab", "9", "", "NULL", "X", "Z", "Declined", "99", "not known",
-    ]]
+    rows = [
+        ["2025-01", raw, 1, 2]
+        for raw in [
+            "A",
+            "a",
+            "A1",
+            "White British",
+            "White - British",
+            "White: English, Welsh, Scottish, Northern Irish or British",
+            "T",
+            "T",
+            "Roma",
+            "W",
+            "Arab",
+            "9",
+            "",
+            "NULL",
+            "X",
+            "Z",
+            "Declined",
+            "99",
+            "not known",
+        ]
+    ]
     parsed = read("csv", ["period", "ethnicity", "numerator", "denominator"], rows)
     got = as_dict(parsed, "denominator")
     assert got[(date(2025, 1, 1), "A")] == 12
@@ -213,8 +280,10 @@ def test_every_spelling_lands_in_one_code_with_notes_counted() -> None:
     assert got[(date(2025, 1, 1), "S")] == 4
     assert got[(date(2025, 1, 1), "Z")] == 4, "Not stated must stay apart from Not known"
     assert got[(date(2025, 1, 1), "99")] == 12
-    assert any(note.startswith("T (Gypsy or Irish Traveller) counted under C") and "(2 rows)" in note
-               for note in parsed.notes)
+    assert any(
+        note.startswith("T (Gypsy or Irish Traveller) counted under C") and "(2 rows)" in note
+        for note in parsed.notes
+    )
     assert any("legacy code 9" in note and "(1 row)" in note for note in parsed.notes)
 
 
@@ -238,8 +307,10 @@ def test_message_caps_row_lists_per_reason_but_counts_everything() -> None:
     # The cap is per reason: the reason met last still keeps its rows (a global cap used to drop them).
     assert [r.row for r in parsed.rejected if "greater" in r.reason] == [2502, 2503, 2504]
     assert parsed.problems()[0].endswith("(rows 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and 2,490 more).")
-    assert parsed.problems()[1] == ("Numerator (column 'numerator') is greater than the denominator (column "
-                                    "'denominator'): 3 rows (rows 2502, 2503, 2504); values found: '3 > 2'.")
+    assert parsed.problems()[1] == (
+        "Numerator (column 'numerator') is greater than the denominator (column "
+        "'denominator'): 3 rows (rows 2502, 2503, 2504); values found: '3 > 2'."
+    )
 
 
 def test_the_reason_affecting_most_rows_comes_first_complete_and_named_by_column() -> None:
@@ -252,14 +323,19 @@ def test_the_reason_affecting_most_rows_comes_first_complete_and_named_by_column
     assert parsed.rows_read == 20000 and parsed.rows_used == 0 and parsed.rejected_count == 20000
     problems = parsed.problems()
     assert len(problems) == 4
-    assert problems[0].startswith("Outcome in column 'pph' is not 1/0, Yes/No, Y/N or True/False: 19,997 rows")
+    assert problems[0].startswith(
+        "Outcome in column 'pph' is not 1/0, Yes/No, Y/N or True/False: 19,997 rows"
+    )
     assert problems[0].endswith("; values found: 'maybe'.")
     assert {p.split(":")[0] for p in problems[1:]} == {
         "Ethnicity 'BAME' not recognised (column 'ethnicity')",
         "Ethnicity 'Other' not recognised (column 'ethnicity')",
         "Date in column 'date' could not be read",
     }
-    assert parsed.advice() == "the outcome column 'pph' must hold Yes or No (1 or 0, Y or N, True or False work too)"
+    assert (
+        parsed.advice()
+        == "the outcome column 'pph' must hold Yes or No (1 or 0, Y or N, True or False work too)"
+    )
 
 
 @pytest.mark.parametrize("word", ["Yes", "no", "Y", "n", "TRUE", "false", "1", "0", " yes "])
@@ -270,7 +346,9 @@ def test_outcomes_accept_yes_no_y_n_true_false_in_any_case(word: str) -> None:
 
 
 def test_xlsx_boolean_outcomes_are_read() -> None:
-    parsed = read("xlsx", ["date", "ethnicity", "outcome"], [["2025-03-03", "A", True], ["2025-03-04", "A", False]])
+    parsed = read(
+        "xlsx", ["date", "ethnicity", "outcome"], [["2025-03-03", "A", True], ["2025-03-04", "A", False]]
+    )
     assert as_dict(parsed) == {(date(2025, 3, 1), "A"): 1}
 
 
@@ -288,19 +366,24 @@ def test_exact_rows_read_for_a_20006_row_file() -> None:
 
 # --- validation --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_each_validation_error_is_reported_with_its_row(fmt: str) -> None:
-    parsed = read(fmt, ["period", "ethnicity", "numerator", "denominator"], [
-        ["2025-01", "A", 1, 2],
-        ["2025-01", "B", -1, 2],
-        ["2025-01", "C", 1.5, 2],
-        ["2025-01", "D", "abc", 2],
-        ["2025-01", "E", 1, ""],
-        ["2025-01", "F", 5, 2],
-        ["not a month", "G", 1, 2],
-        ["2025-08", "H", 1, 2],
-        ["2025-01", "J", 1, 2],
-    ])
+    parsed = read(
+        fmt,
+        ["period", "ethnicity", "numerator", "denominator"],
+        [
+            ["2025-01", "A", 1, 2],
+            ["2025-01", "B", -1, 2],
+            ["2025-01", "C", 1.5, 2],
+            ["2025-01", "D", "abc", 2],
+            ["2025-01", "E", 1, ""],
+            ["2025-01", "F", 5, 2],
+            ["not a month", "G", 1, 2],
+            ["2025-08", "H", 1, 2],
+            ["2025-01", "J", 1, 2],
+        ],
+    )
     reasons = {r.row: r.reason for r in parsed.rejected}
     numerator = "numerator in column 'numerator' is not a whole number, 0 or more"
     assert reasons == {
@@ -317,14 +400,19 @@ def test_each_validation_error_is_reported_with_its_row(fmt: str) -> None:
 
 
 def test_record_level_validation() -> None:
-    parsed = read("csv", ["date", "ethnicity", "outcome"], [
-        ["2025-03-03", "A", 1],
-        ["2025-03-03", "A", 2],
-        ["2025-03-03", "A", "maybe"],
-        ["2025-02-30", "A", 1],
-        ["2026-01-01", "A", 1],
-        ["2025-03-04", "A", ""],
-    ], period="month")
+    parsed = read(
+        "csv",
+        ["date", "ethnicity", "outcome"],
+        [
+            ["2025-03-03", "A", 1],
+            ["2025-03-03", "A", 2],
+            ["2025-03-03", "A", "maybe"],
+            ["2025-02-30", "A", 1],
+            ["2026-01-01", "A", 1],
+            ["2025-03-04", "A", ""],
+        ],
+        period="month",
+    )
     outcome = "outcome in column 'outcome' is not 1/0, Yes/No, Y/N or True/False"
     assert {r.row: r.reason for r in parsed.rejected} == {
         3: outcome,
@@ -351,10 +439,24 @@ def test_nothing_valid_gives_an_empty_frame() -> None:
 
 # --- refusals ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "header",
-    ["NHS Number", "nhs_no", "NHSNumber", "MRN", "Hospital Number", "patient_id", "CHI", "Name", "Surname",
-     "Postcode", "Date of Birth", "DOB", "Address"],
+    [
+        "NHS Number",
+        "nhs_no",
+        "NHSNumber",
+        "MRN",
+        "Hospital Number",
+        "patient_id",
+        "CHI",
+        "Name",
+        "Surname",
+        "Postcode",
+        "Date of Birth",
+        "DOB",
+        "Address",
+    ],
 )
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_identifier_header_refuses_the_file(fmt: str, header: str) -> None:
@@ -412,6 +514,7 @@ def test_missing_path_is_refused(tmp_path: Path) -> None:
 
 # --- bounds: what is read at all ---------------------------------------------------------------------
 
+
 def test_a_hundred_thousand_columns_are_refused_with_a_short_message() -> None:
     header = ",".join(f"column_{i}" for i in range(100_000)).encode()
     with pytest.raises(ImportRefused) as refused:
@@ -425,7 +528,9 @@ def test_too_many_columns_under_the_line_limit_are_refused_naming_the_limit() ->
     header = ",".join(f"c{i}" for i in range(MAX_COLUMNS + 1)).encode()
     with pytest.raises(ImportRefused) as refused:
         read_extract(header + b"\n" + b"1," * MAX_COLUMNS + b"1\n", filename="wide.csv", today=TODAY)
-    assert f"{MAX_COLUMNS + 1:,} columns" in refused.value.message and str(MAX_COLUMNS) in refused.value.message
+    assert (
+        f"{MAX_COLUMNS + 1:,} columns" in refused.value.message and str(MAX_COLUMNS) in refused.value.message
+    )
 
 
 def test_too_many_columns_in_a_workbook_are_refused() -> None:
@@ -460,7 +565,9 @@ def test_a_zip_bomb_workbook_is_refused_before_it_is_opened() -> None:
     assert len(bomb) < 1024 * 1024  # a small upload...
     with pytest.raises(ImportRefused) as refused:
         read_extract(bomb, filename="bomb.xlsx", today=TODAY)
-    assert "expands to" in refused.value.message and "MB" in refused.value.message  # ...refused by its expansion
+    assert (
+        "expands to" in refused.value.message and "MB" in refused.value.message
+    )  # ...refused by its expansion
 
 
 def test_a_workbook_with_too_many_parts_is_refused() -> None:
@@ -476,8 +583,10 @@ def test_every_advice_and_bound_refusal_is_safe_for_a_channel() -> None:
     from bot.core.equity.disclosure import check_text_for_disclosure
     from bot.core.extracts import _ADVICE, quoted_name
 
-    columns = {role: quoted_name(role) for role in ("period", "date", "ethnicity", "numerator", "denominator",
-                                                     "value", "outcome")}
+    columns = {
+        role: quoted_name(role)
+        for role in ("period", "date", "ethnicity", "numerator", "denominator", "value", "outcome")
+    }
     for template in _ADVICE.values():
         text = template.format(**columns)
         assert check_text_for_disclosure(text, []) == [], text

@@ -85,9 +85,15 @@ def test_a_claim_is_unique(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         schedule = sched.get_schedule(session, project_id=project_id, kind="team_prompt")
         assert schedule is not None
-        first = sched.claim_delivery(session, schedule=schedule, occurrence=MONDAY, recipient="C1", claimed_by="a", now=MONDAY)
-        second = sched.claim_delivery(session, schedule=schedule, occurrence=MONDAY, recipient="C1", claimed_by="b", now=MONDAY)
-        other = sched.claim_delivery(session, schedule=schedule, occurrence=MONDAY, recipient="C2", claimed_by="b", now=MONDAY)
+        first = sched.claim_delivery(
+            session, schedule=schedule, occurrence=MONDAY, recipient="C1", claimed_by="a", now=MONDAY
+        )
+        second = sched.claim_delivery(
+            session, schedule=schedule, occurrence=MONDAY, recipient="C1", claimed_by="b", now=MONDAY
+        )
+        other = sched.claim_delivery(
+            session, schedule=schedule, occurrence=MONDAY, recipient="C2", claimed_by="b", now=MONDAY
+        )
     assert first is not None and second is None and other is not None
     assert [(r.recipient, r.claimed_by) for r in ledger(engine)] == [("C1", "a"), ("C2", "b")]
 
@@ -116,7 +122,9 @@ def test_crash_between_claim_and_post_is_posted_once_after_restart(
     assert history_reads(standin) == 1
 
 
-def test_crash_in_the_middle_of_a_fan_out(engine: Engine, standin: StandIn, crash_on_post: dict[str, int]) -> None:
+def test_crash_in_the_middle_of_a_fan_out(
+    engine: Engine, standin: StandIn, crash_on_post: dict[str, int]
+) -> None:
     people = [f"U0FANOUT{i:02d}" for i in range(6)]
     for user in people:
         standin.add_user(user, user.lower(), f"Partner {user[-2:]}")
@@ -148,14 +156,18 @@ def test_a_stale_claim_past_its_grace_is_missed_not_posted_late(
     assert prompts_in(standin, "C0MATERNITY") == []
 
 
-def test_two_instances_at_once_post_every_prompt_exactly_once(database_url: str, engine: Engine, standin: StandIn) -> None:
+def test_two_instances_at_once_post_every_prompt_exactly_once(
+    database_url: str, engine: Engine, standin: StandIn
+) -> None:
     channels = [f"C0LOAD{i:04d}" for i in range(30)]
     for channel in channels:
         standin.add_channel(channel, channel.lower(), members=["U0QILEAD01"])
         make_project(engine, channel=channel, name=f"Project {channel}")
     make_project(engine, channel="C0MATERNITY", partners={PARTNER_LONDON: "given", PARTNER_NY: "given"})
     engines = [make_engine(database_url) for _ in range(2)]
-    schedulers = [make_scheduler(e, standin, instance_id=f"instance-{i}", workers=4) for i, e in enumerate(engines)]
+    schedulers = [
+        make_scheduler(e, standin, instance_id=f"instance-{i}", workers=4) for i, e in enumerate(engines)
+    ]
     reports: list[Any] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(2)
@@ -179,7 +191,9 @@ def test_two_instances_at_once_post_every_prompt_exactly_once(database_url: str,
     assert errors == []
     calls = [c for c in standin.calls("chat.postMessage") if c.ok]
     posts = Counter(c.args.get("channel") for c in calls if not c.args.get("thread_ts"))
-    assert posts == Counter({**dict.fromkeys(channels, 1), "C0MATERNITY": 1, PARTNER_LONDON: 1, PARTNER_NY: 1})
+    assert posts == Counter(
+        {**dict.fromkeys(channels, 1), "C0MATERNITY": 1, PARTNER_LONDON: 1, PARTNER_NY: 1}
+    )
     # Wednesday afternoon is two days after Monday's prompts: each gets its one reminder, once.
     reminders = Counter(c.args.get("channel") for c in calls if c.args.get("thread_ts"))
     assert reminders == Counter({**dict.fromkeys(channels, 1), "C0MATERNITY": 1})
@@ -198,7 +212,10 @@ def test_a_schedule_removed_mid_run_is_skipped(engine: Engine, standin: StandIn)
     assert scheduler.run_due(MONDAY).posted == 0
     with unit_of_work(engine) as session:
         assert sched.disable_for_team(session, "T0MFIAR01", "app_uninstalled") == 2
-        assert {s.disabled_reason for s in sched.all_schedules(session)} == {"tokens_revoked", "app_uninstalled"}
+        assert {s.disabled_reason for s in sched.all_schedules(session)} == {
+            "tokens_revoked",
+            "app_uninstalled",
+        }
         assert isinstance(sched.all_schedules(session)[0], Schedule)
     assert SETUP < MONDAY
 
@@ -287,7 +304,9 @@ def test_history_not_readable_falls_back_to_posting_with_a_warning(
 ) -> None:
     make_project(engine)
     team = standin.team()
-    team.scopes = ",".join(s for s in team.scopes.split(",") if s != "channels:history")  # installed before the upgrade
+    team.scopes = ",".join(
+        s for s in team.scopes.split(",") if s != "channels:history"
+    )  # installed before the upgrade
     with pytest.raises(SimulatedCrash):
         make_scheduler(engine, standin, instance_id="before", stale_after=STALE).run_due(MONDAY)
     with caplog.at_level(logging.WARNING, logger="bot.services.delivery"):

@@ -51,10 +51,17 @@ def offline_app(tmp_path_factory: pytest.TempPathFactory) -> App:
     app = App(
         signing_secret="x",
         request_verification_enabled=False,
-        authorize=lambda **_: AuthorizeResult(enterprise_id=None, team_id="T1", bot_token="xoxb-1", bot_user_id="U0"),
+        authorize=lambda **_: AuthorizeResult(
+            enterprise_id=None, team_id="T1", bot_token="xoxb-1", bot_user_id="U0"
+        ),
         raise_error_for_unhandled_request=False,
     )
-    configure(app, engine, factory=ClientFactory("http://127.0.0.1:9/api/", bot_token="xoxb-1"), settings=make_settings())
+    configure(
+        app,
+        engine,
+        factory=ClientFactory("http://127.0.0.1:9/api/", bot_token="xoxb-1"),
+        settings=make_settings(),
+    )
     return app
 
 
@@ -68,28 +75,57 @@ def _matched(app: App, body: dict[str, Any] | str, content_type: str) -> bool:
 
 @pytest.mark.parametrize("command", ids.COMMANDS)
 def test_every_command_has_a_listener(offline_app: App, command: str) -> None:
-    body = urlencode({"command": command, "text": "", "team_id": "T1", "user_id": "U1", "channel_id": "C1",
-                      "trigger_id": "1.2", "response_url": "http://127.0.0.1:9/r"})
+    body = urlencode(
+        {
+            "command": command,
+            "text": "",
+            "team_id": "T1",
+            "user_id": "U1",
+            "channel_id": "C1",
+            "trigger_id": "1.2",
+            "response_url": "http://127.0.0.1:9/r",
+        }
+    )
     assert _matched(offline_app, body, "application/x-www-form-urlencoded")
 
 
 @pytest.mark.parametrize("callback_id", ids.CALLBACK_IDS)
 def test_every_callback_id_has_a_listener(offline_app: App, callback_id: str) -> None:
-    body = {"type": "view_submission", "team": {"id": "T1"}, "user": {"id": "U1"},
-            "view": {"id": "V1", "type": "modal", "callback_id": callback_id, "state": {"values": {}},
-                     "private_metadata": "{}"}}
+    body = {
+        "type": "view_submission",
+        "team": {"id": "T1"},
+        "user": {"id": "U1"},
+        "view": {
+            "id": "V1",
+            "type": "modal",
+            "callback_id": callback_id,
+            "state": {"values": {}},
+            "private_metadata": "{}",
+        },
+    }
     assert _matched(offline_app, body, "application/x-www-form-urlencoded")
 
 
 @pytest.mark.parametrize("action_id", ids.ACTION_IDS)
 def test_every_action_id_has_a_listener(offline_app: App, action_id: str) -> None:
-    body = {"type": "block_actions", "team": {"id": "T1"}, "user": {"id": "U1"}, "trigger_id": "1.2",
-            "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": "1"}]}
+    body = {
+        "type": "block_actions",
+        "team": {"id": "T1"},
+        "user": {"id": "U1"},
+        "trigger_id": "1.2",
+        "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": "1"}],
+    }
     assert _matched(offline_app, body, "application/x-www-form-urlencoded")
 
 
 def test_events_in_manifest_have_listeners(offline_app: App) -> None:
     for event_type in MANIFEST["settings"]["event_subscriptions"]["bot_events"]:
-        body = json.dumps({"type": "event_callback", "team_id": "T1", "event_id": "Ev1",
-                           "event": {"type": event_type, "user": "U1", "tab": "home"}})
+        body = json.dumps(
+            {
+                "type": "event_callback",
+                "team_id": "T1",
+                "event_id": "Ev1",
+                "event": {"type": event_type, "user": "U1", "tab": "home"},
+            }
+        )
         assert _matched(offline_app, body, "application/json"), event_type

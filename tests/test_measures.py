@@ -14,9 +14,18 @@ from handlers.blocks import ids
 from handlers.blocks import measures as mb
 from storage.measures_repo import Completeness
 
-MEASURE = {"id": 1, "name": "PPH", "measure_type": "outcome", "kind": "proportion", "direction": "lower",
-           "reference_group": "A", "period": "month", "target": 0.06, "numerator_definition": "PPH",
-           "denominator_definition": "births"}
+MEASURE = {
+    "id": 1,
+    "name": "PPH",
+    "measure_type": "outcome",
+    "kind": "proportion",
+    "direction": "lower",
+    "reference_group": "A",
+    "period": "month",
+    "target": 0.06,
+    "numerator_definition": "PPH",
+    "denominator_definition": "births",
+}
 
 
 @pytest.mark.parametrize(
@@ -56,7 +65,9 @@ def test_parse_target() -> None:
 
 
 def _state(period: str | None, rows: dict[str, str]) -> dict[str, object]:
-    values: dict[str, object] = {ids.B_LOG_PERIOD: {ids.A_INPUT: {"type": "datepicker", "selected_date": period}}}
+    values: dict[str, object] = {
+        ids.B_LOG_PERIOD: {ids.A_INPUT: {"type": "datepicker", "selected_date": period}}
+    }
     for code, text in rows.items():
         values[ids.B_LOG_ROW_PREFIX + code] = {ids.A_INPUT: {"type": "plain_text_input", "value": text}}
     blocks = [{"type": "input", "block_id": ids.B_LOG_ROW_PREFIX + c} for c in ("N", "M", "A")]
@@ -64,14 +75,20 @@ def _state(period: str | None, rows: dict[str, str]) -> dict[str, object]:
 
 
 def test_read_log_form_snaps_the_period_and_checks_rows() -> None:
-    start, rows, errors = handlers.read_log_form(_state("2025-03-17", {"N": "14/230", "A": "1/2"}), kind="proportion",
-                                                 period="quarter", today=date(2025, 6, 1))
+    start, rows, errors = handlers.read_log_form(
+        _state("2025-03-17", {"N": "14/230", "A": "1/2"}),
+        kind="proportion",
+        period="quarter",
+        today=date(2025, 6, 1),
+    )
     assert start == date(2025, 1, 1) and rows == {"N": (14, 230), "A": (1, 2)} and errors == {}
-    _, _, errors = handlers.read_log_form(_state("2025-07-01", {"N": "14/230"}), kind="proportion", period="month",
-                                          today=date(2025, 6, 1))
+    _, _, errors = handlers.read_log_form(
+        _state("2025-07-01", {"N": "14/230"}), kind="proportion", period="month", today=date(2025, 6, 1)
+    )
     assert list(errors) == [ids.B_LOG_PERIOD]
-    _, _, errors = handlers.read_log_form(_state("2025-05-01", {}), kind="proportion", period="month",
-                                          today=date(2025, 6, 1))
+    _, _, errors = handlers.read_log_form(
+        _state("2025-05-01", {}), kind="proportion", period="month", today=date(2025, 6, 1)
+    )
     assert list(errors) == [ids.B_LOG_ROW_PREFIX + "N"]
 
 
@@ -83,8 +100,16 @@ def test_default_and_full_log_groups() -> None:
 
 def test_log_modal_stays_within_block_kit_limits() -> None:
     measures = [MEASURE, {**MEASURE, "id": 2, "name": "Interpreter offered", "direction": "higher"}]
-    view = mb.log_modal(channel_id="C1", project_id=1, measures=measures, measure_id=2, groups=mb.full_log_groups(),
-                        full=True, period_initial=date(2025, 5, 1), values={"N": "3/40"})
+    view = mb.log_modal(
+        channel_id="C1",
+        project_id=1,
+        measures=measures,
+        measure_id=2,
+        groups=mb.full_log_groups(),
+        full=True,
+        period_initial=date(2025, 5, 1),
+        values={"N": "3/40"},
+    )
     assert len(view["blocks"]) <= 100
     inputs = [b for b in view["blocks"] if b["type"] == "input"]
     assert inputs[0]["block_id"] == ids.B_LOG_MEASURE and inputs[0]["dispatch_action"]
@@ -94,9 +119,13 @@ def test_log_modal_stays_within_block_kit_limits() -> None:
 
 
 def test_measure_modal_balancing_reminder_only_when_missing() -> None:
-    with_reminder = mb.measure_modal(channel_id="C1", project_id=1, project_reference="A", has_balancing=False)
+    with_reminder = mb.measure_modal(
+        channel_id="C1", project_id=1, project_reference="A", has_balancing=False
+    )
     without = mb.measure_modal(channel_id="C1", project_id=1, project_reference="A", has_balancing=True)
-    assert "unintended harm" in str(with_reminder["blocks"]) and "unintended harm" not in str(without["blocks"])
+    assert "unintended harm" in str(with_reminder["blocks"]) and "unintended harm" not in str(
+        without["blocks"]
+    )
     reference = next(b for b in with_reminder["blocks"] if b.get("block_id") == ids.B_MEASURE_REFERENCE)
     values = [o["value"] for g in reference["element"]["option_groups"] for o in g["options"]]
     assert values[:3] == ["A", "BEST", "OTHERS"] and "HL:Black" in values and "N" in values
@@ -112,16 +141,30 @@ def test_measure_list_shows_shares_and_reminder() -> None:
 
 def test_import_reply_is_safe_for_the_channel() -> None:
     outcome = ImportOutcome(
-        batch_id=7, measure_id=1, measure_name="PPH", period="month", source="import", filename="x.csv",
-        shape="record", rows_read=21784, rows_used=21781, rejected_count=3,
+        batch_id=7,
+        measure_id=1,
+        measure_name="PPH",
+        period="month",
+        source="import",
+        filename="x.csv",
+        shape="record",
+        rows_read=21784,
+        rows_used=21781,
+        rejected_count=3,
         rejected=[RejectedRow(12, "ethnicity value not recognised", "BAME")],
-        periods=[date(2025, 1, 1), date(2025, 2, 1)], groups=["A", "N"],
+        periods=[date(2025, 1, 1), date(2025, 2, 1)],
+        groups=["A", "N"],
         replaced=[Replacement(date(2025, 1, 1), "N", (3, 40, None), (4, 41, None))],
     )
     blocks, text = mb.import_result(outcome, by="U1")
     posted = text + str(blocks)
     assert check_text_for_disclosure(posted, [3, 4]) == []
-    assert "about 21,785" in posted and "not used: <8" in posted and "rounded" in posted and ids.A_UNDO_BATCH in posted
+    assert (
+        "about 21,785" in posted
+        and "not used: <8" in posted
+        and "rounded" in posted
+        and ids.A_UNDO_BATCH in posted
+    )
     assert "21,781" not in posted and "21,780" not in posted  # no rows used: read minus used would give 3
     assert "row 12" not in posted and "BAME" not in posted
     exact = summary_lines(outcome, safe=False)

@@ -27,9 +27,15 @@ PPH = "PPH of 1,000 ml or more"
 def start_project(live: Any, channel: str = CHANNEL, lead: str = LEAD) -> None:
     r = live.driver.slash("/mfi", "new", user=lead, channel=channel)
     view = r.wait_view()
-    live.driver.submit_view(view["id"], {"project_name": "Reducing PPH inequity",
-                                         "project_aim": "Reduce PPH among Black women from 12% to 6% by March 2027",
-                                         "project_focus_groups": ["N", "M"]}, user=lead)
+    live.driver.submit_view(
+        view["id"],
+        {
+            "project_name": "Reducing PPH inequity",
+            "project_aim": "Reduce PPH among Black women from 12% to 6% by March 2027",
+            "project_focus_groups": ["N", "M"],
+        },
+        user=lead,
+    )
     live.standin.wait_for(lambda: live.standin.last_message(channel))
 
 
@@ -62,8 +68,10 @@ def count(engine: Any, model: Any) -> int:
 
 def points(engine: Any) -> dict[tuple[date, str], tuple[int | None, int | None, float | None]]:
     with Session(engine) as session:
-        return {(p.period_start, p.group_code): (p.numerator, p.denominator, p.value)
-                for p in session.exec(select(DataPoint))}
+        return {
+            (p.period_start, p.group_code): (p.numerator, p.denominator, p.value)
+            for p in session.exec(select(DataPoint))
+        }
 
 
 def assert_channel_safe(live: Any, channel: str = CHANNEL) -> None:
@@ -76,9 +84,11 @@ def assert_channel_safe(live: Any, channel: str = CHANNEL) -> None:
 def last_ephemeral(live: Any, user: str = LEAD, containing: str = "") -> str:
     def found() -> Any:
         texts = [e.text + str(e.blocks) for e in live.standin.ephemerals(user)] + [
-            r.text for r in live.standin.responses() if r.user == user]
+            r.text for r in live.standin.responses() if r.user == user
+        ]
         texts = [t for t in texts if containing in t]
         return texts or None
+
     return str(live.standin.wait_for(found)[-1])
 
 
@@ -123,11 +133,17 @@ def test_measure_new_saves_posts_and_reminds_about_balancing(live: Any) -> None:
     with Session(live.engine) as session:
         measure = session.exec(select(Measure)).one()
         assert (measure.kind, measure.direction, measure.reference_group, measure.period) == (
-            "proportion", "lower", "A", "month")
+            "proportion",
+            "lower",
+            "A",
+            "month",
+        )
         assert measure.target == pytest.approx(0.06)
     # A duplicate name is refused inline.
     view = live.driver.slash("/measure", "new", user=LEAD, channel=CHANNEL).wait_view()
-    response = live.driver.submit_view(view["id"], measure_form(**{ids.B_MEASURE_NAME: PPH.upper()}), user=LEAD)
+    response = live.driver.submit_view(
+        view["id"], measure_form(**{ids.B_MEASURE_NAME: PPH.upper()}), user=LEAD
+    )
     assert list(response.json["errors"]) == [ids.B_MEASURE_NAME]
     # Adding a balancing measure removes the reminder.
     add_measure(live, **{ids.B_MEASURE_NAME: "Caesarean birth", ids.B_MEASURE_TYPE: "balancing"})
@@ -173,17 +189,25 @@ def test_measure_log_default_rows_and_full_list_switch(live: Any) -> None:
     start_project(live)
     add_measure(live)
     view = open_log(live)
-    rows = [b["block_id"][len(ids.B_LOG_ROW_PREFIX):] for b in view["blocks"]
-            if b.get("block_id", "").startswith(ids.B_LOG_ROW_PREFIX)]
+    rows = [
+        b["block_id"][len(ids.B_LOG_ROW_PREFIX) :]
+        for b in view["blocks"]
+        if b.get("block_id", "").startswith(ids.B_LOG_ROW_PREFIX)
+    ]
     assert rows == ["M", "N", "A", "OTHERS", "Z", "99"]
     live.driver.click(ids.A_LOG_FULL_LIST, user=LEAD, view_id=view["id"])
-    full = live.standin.wait_for(lambda: live.standin.view(view["id"]) if
-                                 len(live.standin.view(view["id"])["blocks"]) > 20 else None)
-    rows = [b["block_id"][len(ids.B_LOG_ROW_PREFIX):] for b in full["blocks"]
-            if b.get("block_id", "").startswith(ids.B_LOG_ROW_PREFIX)]
+    full = live.standin.wait_for(
+        lambda: live.standin.view(view["id"]) if len(live.standin.view(view["id"])["blocks"]) > 20 else None
+    )
+    rows = [
+        b["block_id"][len(ids.B_LOG_ROW_PREFIX) :]
+        for b in full["blocks"]
+        if b.get("block_id", "").startswith(ids.B_LOG_ROW_PREFIX)
+    ]
     assert len(rows) == 18 and "OTHERS" not in rows and rows[-2:] == ["Z", "99"]
-    response = live.driver.submit_view(view["id"], {ids.B_LOG_PERIOD: last_month(),
-                                                    ids.B_LOG_ROW_PREFIX + "K": "9/120"}, user=LEAD)
+    response = live.driver.submit_view(
+        view["id"], {ids.B_LOG_PERIOD: last_month(), ids.B_LOG_ROW_PREFIX + "K": "9/120"}, user=LEAD
+    )
     assert response.status == 200 and not response.body.strip()
     live.standin.wait_for(lambda: points(live.engine) or None)
     assert points(live.engine) == {(last_month(), "K"): (9, 120, None)}
@@ -197,17 +221,34 @@ def test_measure_log_replacing_keeps_history_and_undo_restores(live: Any) -> Non
     row = ids.B_LOG_ROW_PREFIX
     view = open_log(live)
     # Any day in the month is snapped to the month's start.
-    live.driver.submit_view(view["id"], {ids.B_LOG_PERIOD: period + timedelta(days=9), row + "N": "14/230",
-                                         row + "A": "12/300", row + "OTHERS": "9/150"}, user=LEAD)
+    live.driver.submit_view(
+        view["id"],
+        {
+            ids.B_LOG_PERIOD: period + timedelta(days=9),
+            row + "N": "14/230",
+            row + "A": "12/300",
+            row + "OTHERS": "9/150",
+        },
+        user=LEAD,
+    )
     live.standin.wait_for(lambda: len(points(live.engine)) == 3 or None)
     first = points(live.engine)
     assert first[(period, "N")] == (14, 230, None) and first[(period, "OTHERS")] == (9, 150, None)
     view = open_log(live, user=MIDWIFE)
-    live.driver.submit_view(view["id"], {ids.B_LOG_PERIOD: period, row + "N": "15/231", row + "Z": "0/12"},
-                            user=MIDWIFE)
+    live.driver.submit_view(
+        view["id"], {ids.B_LOG_PERIOD: period, row + "N": "15/231", row + "Z": "0/12"}, user=MIDWIFE
+    )
     live.standin.wait_for(lambda: points(live.engine).get((period, "N")) == (15, 231, None) or None)
-    reply = live.standin.wait_for(lambda: next((m for m in reversed(live.standin.messages(CHANNEL))
-                                               if ids.A_UNDO_BATCH in str(m.blocks) and MIDWIFE in m.text), None))
+    reply = live.standin.wait_for(
+        lambda: next(
+            (
+                m
+                for m in reversed(live.standin.messages(CHANNEL))
+                if ids.A_UNDO_BATCH in str(m.blocks) and MIDWIFE in m.text
+            ),
+            None,
+        )
+    )
     assert "replaced" in reply.text
     with Session(live.engine) as session:
         history = list(session.exec(select(DataRevision).where(DataRevision.group_code == "N")))
@@ -217,13 +258,20 @@ def test_measure_log_replacing_keeps_history_and_undo_restores(live: Any) -> Non
     live.driver.click(ids.A_UNDO_BATCH, user=LEAD, message=reply)
     live.standin.wait_for(lambda: points(live.engine) == first or None)
     # The reply loses its Undo button once the undo is done (the message update follows the database change).
-    live.standin.wait_for(lambda: ids.A_UNDO_BATCH not in str(live.standin.message(CHANNEL, reply.ts).blocks) or None)
+    live.standin.wait_for(
+        lambda: ids.A_UNDO_BATCH not in str(live.standin.message(CHANNEL, reply.ts).blocks) or None
+    )
     # Undo by command: the latest batch not yet undone is the first entry.
     live.driver.slash("/measure", "undo", user=LEAD, channel=CHANNEL)
     live.standin.wait_for(lambda: points(live.engine) == {} or None)
     with Session(live.engine) as session:
         assert all(b.undone_at is not None for b in session.exec(select(DataBatch)))
-        assert session.exec(select(func.count()).select_from(AuditLog).where(AuditLog.action == "data.undo")).one() == 2
+        assert (
+            session.exec(
+                select(func.count()).select_from(AuditLog).where(AuditLog.action == "data.undo")
+            ).one()
+            == 2
+        )
     live.driver.slash("/measure", "undo", user=LEAD, channel=CHANNEL)
     last_ephemeral(live, containing="nothing to undo")
     assert_channel_safe(live)
@@ -238,8 +286,17 @@ def test_measure_list_shows_definition_latest_period_and_completeness(live: Any)
     period = last_month()
     view = open_log(live)
     row = ids.B_LOG_ROW_PREFIX
-    live.driver.submit_view(view["id"], {ids.B_LOG_PERIOD: period, row + "N": "10/150", row + "A": "10/150",
-                                         row + "Z": "2/60", row + "99": "3/40"}, user=LEAD)
+    live.driver.submit_view(
+        view["id"],
+        {
+            ids.B_LOG_PERIOD: period,
+            row + "N": "10/150",
+            row + "A": "10/150",
+            row + "Z": "2/60",
+            row + "99": "3/40",
+        },
+        user=LEAD,
+    )
     live.standin.wait_for(lambda: len(points(live.engine)) == 4 or None)
     live.driver.slash("/measure", "list", user=LEAD, channel=CHANNEL)
 
@@ -250,7 +307,11 @@ def test_measure_list_shows_definition_latest_period_and_completeness(live: Any)
     body = str(live.standin.wait_for(listing).body["blocks"])
     assert "outcome" in body and "proportion" in body and "lower is better" in body
     assert "British (A)" in body and period.strftime("%b %Y") in body
-    assert "75.0% with a stated ethnicity" in body and "Not stated (Z) 15.0%" in body and "Not known (99) 10.0%" in body
+    assert (
+        "75.0% with a stated ethnicity" in body
+        and "Not stated (Z) 15.0%" in body
+        and "Not known (99) 10.0%" in body
+    )
     assert "no balancing measure" in body
 
 
@@ -258,8 +319,11 @@ def test_measure_list_shows_definition_latest_period_and_completeness(live: Any)
 
 
 def aggregated_csv(periods: list[date], n: int = 20, d: int = 200) -> bytes:
-    rows = [{"period": p.strftime("%Y-%m"), "ethnicity": code, "numerator": n, "denominator": d}
-            for p in periods for code in ("A", "Black African", "M", "Z", "99")]
+    rows = [
+        {"period": p.strftime("%Y-%m"), "ethnicity": code, "numerator": n, "denominator": d}
+        for p in periods
+        for code in ("A", "Black African", "M", "Z", "99")
+    ]
     return pd.DataFrame(rows).to_csv(index=False).encode()
 
 
@@ -281,10 +345,19 @@ def xlsx_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def import_file(live: Any, filename: str, content: bytes, *, measure: str | None = PPH, user: str = ANALYST,
-                expect_result: bool = True) -> Any:
+def import_file(
+    live: Any,
+    filename: str,
+    content: bytes,
+    *,
+    measure: str | None = PPH,
+    user: str = ANALYST,
+    expect_result: bool = True,
+) -> Any:
     """`/measure import`, choose the file in the private form and submit; returns the channel's reply."""
-    view = live.driver.slash("/measure", f"import {measure or ''}".strip(), user=user, channel=CHANNEL).wait_view()
+    view = live.driver.slash(
+        "/measure", f"import {measure or ''}".strip(), user=user, channel=CHANNEL
+    ).wait_view()
     assert view["callback_id"] == ids.CB_MEASURE_IMPORT
     before = len(live.standin.messages(CHANNEL))
     values: dict[str, Any] = {ids.B_IMPORT_FILE: (filename, content)}
@@ -343,10 +416,22 @@ def test_import_through_the_private_form_and_undo(live: Any, layout: str) -> Non
 
 def test_values_shape_import(live: Any) -> None:
     start_project(live)
-    add_measure(live, **{ids.B_MEASURE_NAME: "Length of stay (days)", ids.B_MEASURE_KIND: "value",
-                         ids.B_MEASURE_TYPE: "balancing", ids.B_MEASURE_DENOMINATOR_DEF: ""})
-    frame = pd.DataFrame({"period": [last_month().strftime("%Y-%m")] * 3, "ethnicity": ["A", "N", "M"],
-                          "value": [2.1, 2.6, 2.4]})
+    add_measure(
+        live,
+        **{
+            ids.B_MEASURE_NAME: "Length of stay (days)",
+            ids.B_MEASURE_KIND: "value",
+            ids.B_MEASURE_TYPE: "balancing",
+            ids.B_MEASURE_DENOMINATOR_DEF: "",
+        },
+    )
+    frame = pd.DataFrame(
+        {
+            "period": [last_month().strftime("%Y-%m")] * 3,
+            "ethnicity": ["A", "N", "M"],
+            "value": [2.1, 2.6, 2.4],
+        }
+    )
     reply = import_file(live, "los.csv", frame.to_csv(index=False).encode(), measure="Length of stay (days)")
     assert "imported" in reply.text
     assert points(live.engine)[(last_month(), "N")] == (None, None, 2.6)
@@ -391,8 +476,9 @@ def test_a_data_file_shared_in_the_channel_is_not_imported_and_its_owner_is_warn
     start_project(live)
     add_measure(live)
     before = len(live.standin.messages(CHANNEL))
-    live.driver.share_file("extract.csv", aggregated_csv([last_month()]), user=MIDWIFE, channel=CHANNEL,
-                           initial_comment=PPH)
+    live.driver.share_file(
+        "extract.csv", aggregated_csv([last_month()]), user=MIDWIFE, channel=CHANNEL, initial_comment=PPH
+    )
     warning = last_ephemeral(live, MIDWIFE, containing="delete it from the channel")
     assert "/measure import" in warning
     assert len(live.standin.messages(CHANNEL)) == before + 1  # only the person's own upload
@@ -403,8 +489,9 @@ def test_measures_are_isolated_per_channel(live: Any) -> None:
     start_project(live)
     add_measure(live)
     view = open_log(live)
-    live.driver.submit_view(view["id"], {ids.B_LOG_PERIOD: last_month(), ids.B_LOG_ROW_PREFIX + "N": "14/230"},
-                            user=LEAD)
+    live.driver.submit_view(
+        view["id"], {ids.B_LOG_PERIOD: last_month(), ids.B_LOG_ROW_PREFIX + "N": "14/230"}, user=LEAD
+    )
     live.standin.wait_for(lambda: points(live.engine) or None)
     other = "C0SECONDQI"
     live.standin.add_channel(other, "second-qi", members=[LEAD, MIDWIFE])
@@ -422,7 +509,9 @@ def test_measures_are_isolated_per_channel(live: Any) -> None:
     assert len(points(live.engine)) == 1
 
 
-def test_cli_import(live: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_import(
+    live: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     start_project(live)
     add_measure(live)
     path = tmp_path / "extract.csv"
@@ -459,14 +548,19 @@ def test_measure_new_offers_financial_or_calendar_quarters_and_daily_periods(liv
     assert live.standin.violations == []
 
 
-def test_daily_data_into_a_monthly_measure_is_grouped_and_said_and_a_daily_measure_keeps_days(live: Any) -> None:
+def test_daily_data_into_a_monthly_measure_is_grouped_and_said_and_a_daily_measure_keeps_days(
+    live: Any,
+) -> None:
     start_project(live)
     add_measure(live)
     add_measure(live, **{ids.B_MEASURE_NAME: "Daily PPH", ids.B_MEASURE_PERIOD: "day"})
     first = last_month() - timedelta(days=40)
     days = [first + timedelta(days=i) for i in range(40)]
-    rows = [{"period": d.isoformat(), "ethnicity": code, "numerator": 10, "denominator": 100}
-            for d in days for code in ("A", "N")]
+    rows = [
+        {"period": d.isoformat(), "ethnicity": code, "numerator": 10, "denominator": 100}
+        for d in days
+        for code in ("A", "N")
+    ]
     content = pd.DataFrame(rows).to_csv(index=False).encode()
     reply = import_file(live, "daily.csv", content)
     said = "Daily values were grouped into months for the chart"
@@ -476,14 +570,26 @@ def test_daily_data_into_a_monthly_measure_is_grouped_and_said_and_a_daily_measu
     assert_channel_safe(live)
     live.driver.slash("/equity", PPH, user=LEAD, channel=CHANNEL)
     # The /equity details (in the headline's thread) repeat that the periods were grouped.
-    live.standin.wait_for(lambda: [r for m in live.standin.messages(CHANNEL) for r in live.standin.thread(CHANNEL, m.ts)
-                                   if said in str(r.blocks) and "Details for" in str(r.blocks)] or None, timeout=30)
+    live.standin.wait_for(
+        lambda: (
+            [
+                r
+                for m in live.standin.messages(CHANNEL)
+                for r in live.standin.thread(CHANNEL, m.ts)
+                if said in str(r.blocks) and "Details for" in str(r.blocks)
+            ]
+            or None
+        ),
+        timeout=30,
+    )
 
     reply = import_file(live, "daily2.csv", content, measure="Daily PPH")
     assert said not in str(reply.blocks) and "grouped" not in str(reply.blocks)
     with Session(live.engine) as session:
         daily = session.exec(select(Measure).where(Measure.name == "Daily PPH")).one()
-        stored = {p.period_start for p in session.exec(select(DataPoint).where(DataPoint.measure_id == daily.id))}
+        stored = {
+            p.period_start for p in session.exec(select(DataPoint).where(DataPoint.measure_id == daily.id))
+        }
     assert stored == set(days)
     before = len(live.standin.files())
     live.driver.slash("/equity", "Daily PPH", user=LEAD, channel=CHANNEL)

@@ -29,22 +29,36 @@ pytestmark = pytest.mark.e2e
 CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "standin-client-secret"
 FIRST = "T0MFIAR01"
-SECOND, SECOND_TOKEN, SECOND_LEAD, SECOND_CHANNEL = "T0SECOND01", "xoxb-second-trust", "U0SECLEAD1", "C0SECONDQI"
+SECOND, SECOND_TOKEN, SECOND_LEAD, SECOND_CHANNEL = (
+    "T0SECOND01",
+    "xoxb-second-trust",
+    "U0SECLEAD1",
+    "C0SECONDQI",
+)
 ENTERPRISE, GRID_TEAM, GRID_TOKEN, GRID_LEAD, GRID_CHANNEL = (
-    "E0NHSGRID1", "T0GRIDTRU1", "xoxb-grid-trust", "U0GRIDLEA1", "C0GRIDQI01")
+    "E0NHSGRID1",
+    "T0GRIDTRU1",
+    "xoxb-grid-trust",
+    "U0GRIDLEA1",
+    "C0GRIDQI01",
+)
 
 
 class GridDriver(Driver):
     """The driver for a workspace on an Enterprise Grid: Slack adds the enterprise to commands and interactions."""
 
-    def _send_form(self, fields: Mapping[str, str], *, secret: str | None = None, stale: bool = False) -> Response:
+    def _send_form(
+        self, fields: Mapping[str, str], *, secret: str | None = None, stale: bool = False
+    ) -> Response:
         if "command" in fields:
             fields = {**fields, "enterprise_id": ENTERPRISE, "enterprise_name": "NHS Grid"}
         return super()._send_form(fields, secret=secret, stale=stale)
 
     def _send_payload(self, payload: Mapping[str, Any]) -> Response:
         team = {**payload.get("team", {}), "enterprise_id": ENTERPRISE}
-        return super()._send_payload({**payload, "team": team, "enterprise": {"id": ENTERPRISE, "name": "NHS Grid"}})
+        return super()._send_payload(
+            {**payload, "team": team, "enterprise": {"id": ENTERPRISE, "name": "NHS Grid"}}
+        )
 
 
 class OAuthStack:
@@ -61,15 +75,23 @@ class OAuthStack:
             self.standin.add_user(lead, lead.lower(), f"Lead of {name}", team_id=team)
             self.standin.add_channel(channel, f"qi-{team.lower()}", members=[lead], team_id=team)
         self.settings = make_settings(
-            slack_bot_token=None, slack_client_id=CLIENT_ID, slack_client_secret=CLIENT_SECRET,
-            slack_api_url=self.standin.api_url, database_url=database_url, **settings,
+            slack_bot_token=None,
+            slack_client_id=CLIENT_ID,
+            slack_client_secret=CLIENT_SECRET,
+            slack_api_url=self.standin.api_url,
+            database_url=database_url,
+            **settings,
         )
         self.runtime = Runtime.build(self.settings, port=0, host="127.0.0.1", single_instance=False).start()
         self.engine = self.runtime.engine
         assert self.runtime.server is not None
         self.base = self.runtime.server.url
-        self.drivers = {team: (GridDriver if team == GRID_TEAM else Driver)(
-            self.standin, self.runtime.events_url, SIGNING_SECRET, team_id=team) for team in (FIRST, SECOND, GRID_TEAM)}
+        self.drivers = {
+            team: (GridDriver if team == GRID_TEAM else Driver)(
+                self.standin, self.runtime.events_url, SIGNING_SECRET, team_id=team
+            )
+            for team in (FIRST, SECOND, GRID_TEAM)
+        }
         self.store = SQLAlchemyInstallationStore(client_id=CLIENT_ID, engine=self.engine)
 
     def get(self, path: str, cookie: str | None = None) -> tuple[int, dict[str, str], str]:
@@ -150,7 +172,9 @@ def test_install_stores_the_installation_and_each_workspace_is_answered_with_its
     start_project(oauth, FIRST, LEAD, CHANNEL)
     start_project(oauth, SECOND, SECOND_LEAD, SECOND_CHANNEL)
 
-    acting = [c for c in oauth.standin.calls() if c.method in ("views.open", "chat.postMessage", "views.publish")]
+    acting = [
+        c for c in oauth.standin.calls() if c.method in ("views.open", "chat.postMessage", "views.publish")
+    ]
     assert acting and all(c.ok for c in acting)
     for call in acting:
         # Every call acts for the workspace whose token it carries: never one trust's token in another's channel.
@@ -168,7 +192,9 @@ def test_a_callback_without_the_matching_state_installs_nothing(oauth) -> None: 
     code = oauth.standin.new_oauth_code(SECOND)
     status, _, _ = oauth.get(f"/slack/oauth_redirect?code={code}&state={state}")  # no browser cookie
     assert status >= 400
-    status, _, _ = oauth.get(f"/slack/oauth_redirect?code={code}&state=forged", cookie="slack-app-oauth-state=forged")
+    status, _, _ = oauth.get(
+        f"/slack/oauth_redirect?code={code}&state=forged", cookie="slack-app-oauth-state=forged"
+    )
     assert status >= 400
     assert oauth.store.find_bot(enterprise_id=None, team_id=SECOND) is None
     assert oauth.standin.calls("oauth.v2.access") == []
@@ -217,7 +243,9 @@ def test_uninstall_forgets_the_token_stops_only_that_workspace_and_keeps_its_dat
     assert oauth.store.find_bot(enterprise_id=None, team_id=SECOND) is None
     assert oauth.store.find_bot(enterprise_id=None, team_id=FIRST) is not None
     with Session(oauth.engine) as session:
-        assert session.exec(select(Project).where(Project.team_id == SECOND)).one()  # kept for export or deletion
+        assert session.exec(
+            select(Project).where(Project.team_id == SECOND)
+        ).one()  # kept for export or deletion
         audit = session.exec(select(AuditLog).where(AuditLog.action == "workspace.app_uninstalled")).one()
     assert audit.team_id == SECOND and audit.detail["schedules_stopped"] == 3
 
@@ -278,7 +306,9 @@ def test_enterprise_grid_workspace_is_scoped_by_enterprise_id(oauth) -> None:  #
 # --- redirect URI behind a proxy ------------------------------------------------------------------------------
 
 
-def test_public_url_sets_the_redirect_uri_on_the_install_link_and_the_code_exchange(database_url: str) -> None:
+def test_public_url_sets_the_redirect_uri_on_the_install_link_and_the_code_exchange(
+    database_url: str,
+) -> None:
     stack = OAuthStack(database_url, mfi_public_url="https://mfi-ar.example.nhs.uk/")
     try:
         _, _, link = stack.begin_install()

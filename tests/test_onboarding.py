@@ -24,7 +24,10 @@ from tests.test_manifest import offline_app
 __all__ = ["offline_app"]  # a fixture, found by name
 
 ROOT = Path(__file__).parent.parent
-HINTS = {c["command"]: c["usage_hint"] for c in yaml.safe_load((ROOT / "manifest.yml").read_text())["features"]["slash_commands"]}
+HINTS = {
+    c["command"]: c["usage_hint"]
+    for c in yaml.safe_load((ROOT / "manifest.yml").read_text())["features"]["slash_commands"]
+}
 
 
 def bot_dms(live: Any, user: str) -> list[Any]:
@@ -32,6 +35,7 @@ def bot_dms(live: Any, user: str) -> list[Any]:
 
 
 # --- usage hints ------------------------------------------------------------------------------------------------------
+
 
 def dispatched_words(handler: Any) -> set[str]:
     """The subcommand words a handler's dispatcher compares `word` against (== "x" and in ("x", "y"))."""
@@ -48,14 +52,28 @@ def hint_words(command: str) -> set[str]:
 
 def test_mfi_usage_hint_lists_every_registered_subcommand(offline_app: App) -> None:
     registered = dispatched_words(mfi.handle_mfi) | set(mfi.SUBCOMMANDS)
-    assert {"new", "status", "edit", "help", "prompts", "partners", "schedule", "export", "delete"} <= registered
+    assert {
+        "new",
+        "status",
+        "edit",
+        "help",
+        "prompts",
+        "partners",
+        "schedule",
+        "export",
+        "delete",
+    } <= registered
     missing = registered - hint_words(ids.MFI)
     assert not missing, f"/mfi usage_hint in manifest.yml leaves out {sorted(missing)}"
 
 
 @pytest.mark.parametrize(
     ("command", "handler"),
-    [(ids.MEASURE, measures.handle_measure), (ids.PDSA, pdsa.handle_pdsa), (ids.EQUITY, equity.handle_equity)],
+    [
+        (ids.MEASURE, measures.handle_measure),
+        (ids.PDSA, pdsa.handle_pdsa),
+        (ids.EQUITY, equity.handle_equity),
+    ],
 )
 def test_every_usage_hint_lists_every_subcommand(command: str, handler: Any) -> None:
     registered = dispatched_words(handler)
@@ -75,6 +93,7 @@ def test_the_hint_finder_reads_dispatchers() -> None:
 
 
 # --- App Home for someone with no project -----------------------------------------------------------------------------
+
 
 @pytest.mark.e2e
 def test_home_with_no_project_says_what_the_bot_does_and_how_to_start(live: Any) -> None:
@@ -96,6 +115,7 @@ def test_home_with_no_project_says_what_the_bot_does_and_how_to_start(live: Any)
 
 # --- the welcome DM ---------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.e2e
 def test_welcome_dm_once_on_the_first_visit(live: Any) -> None:
     live.driver.open_home(ANALYST)
@@ -105,8 +125,14 @@ def test_welcome_dm_once_on_the_first_visit(live: Any) -> None:
     live.standin.wait_for(lambda: live.standin.home_view(ANALYST))
     for _ in range(2):
         live.driver.open_home(ANALYST)
-    live.driver.event({"type": "app_home_opened", "user": ANALYST, "channel": live.standin.dm_channel(ANALYST),
-                       "tab": "messages"})
+    live.driver.event(
+        {
+            "type": "app_home_opened",
+            "user": ANALYST,
+            "channel": live.standin.dm_channel(ANALYST),
+            "tab": "messages",
+        }
+    )
     live.standin.wait_for(lambda: len(live.standin.calls("views.publish")) >= 3)
     assert len(bot_dms(live, ANALYST)) == 1
     with Session(live.engine) as session:
@@ -144,7 +170,9 @@ def test_two_deliveries_of_a_first_visit_send_one_welcome(live: Any) -> None:
 
     def visit() -> None:
         barrier.wait()
-        sent.append(onboarding.welcome_once(client, live.engine, team_id=team_id, user_id=MIDWIFE, channel=None))
+        sent.append(
+            onboarding.welcome_once(client, live.engine, team_id=team_id, user_id=MIDWIFE, channel=None)
+        )
 
     threads = [threading.Thread(target=visit) for _ in range(4)]
     for thread in threads:

@@ -34,8 +34,15 @@ ROWS_DURING = {"N": (40, 400), ethnicity.OTHERS: (12, 100), "Z": (8, 50), "99": 
 def _seed(engine: Any) -> int:
     with Session(engine) as session, session.begin():
         project = session.exec(select(Project).where(Project.channel_id == CHANNEL)).one()
-        measure = Measure(project_id=project.id or 0, team_id=project.team_id, name="PPH 1,000 ml or more",
-                          measure_type="outcome", kind="proportion", direction="lower", created_by=LEAD)
+        measure = Measure(
+            project_id=project.id or 0,
+            team_id=project.team_id,
+            name="PPH 1,000 ml or more",
+            measure_type="outcome",
+            kind="proportion",
+            direction="lower",
+            created_by=LEAD,
+        )
         session.add(measure)
         session.flush()
         batch = DataBatch(measure_id=measure.id or 0, team_id=project.team_id, source="log", user_id=ANALYST)
@@ -44,25 +51,45 @@ def _seed(engine: Any) -> int:
         for months, rows in ((BEFORE, ROWS_BEFORE), (DURING, ROWS_DURING)):
             for month in months:
                 for code, (num, den) in rows.items():
-                    session.add(DataPoint(measure_id=measure.id or 0, team_id=project.team_id, period_start=month,
-                                          group_code=code, numerator=num, denominator=den, batch_id=batch.id or 0))
+                    session.add(
+                        DataPoint(
+                            measure_id=measure.id or 0,
+                            team_id=project.team_id,
+                            period_start=month,
+                            group_code=code,
+                            numerator=num,
+                            denominator=den,
+                            batch_id=batch.id or 0,
+                        )
+                    )
         return measure.id or 0
 
 
 def test_study_and_its_baseline_count_everyone(live: Any) -> None:
     start_project(live)
     measure_id = _seed(live.engine)
-    values: dict[str, Any] = {**PLAN, ids.B_PDSA_PREDICT_PREFIX + "ALL": "lower — fewer PPHs for everyone", ids.B_PDSA_BALANCING: None}
+    values: dict[str, Any] = {
+        **PLAN,
+        ids.B_PDSA_PREDICT_PREFIX + "ALL": "lower — fewer PPHs for everyone",
+        ids.B_PDSA_BALANCING: None,
+    }
     _, response = plan(live, {"outcome": measure_id, "balancing": measure_id}, **values)
     assert not response.body, response.body
     live.standin.wait_for(lambda: cycles(live.engine)[0].card_ts)
 
     # The Study window: the overall row is pre-filled with every stored row (60 of 600 a month), not only
     # the Black African row (40 of 400).
-    view, response = study(live, values={ids.B_PDSA_STUDY_LEARNING: "Fewer for Black African women",
-                                         ids.B_PDSA_OBSERVED_PREFIX + "ALL": "180/1800",
-                                         ids.B_PDSA_OBSERVED_PREFIX + "N": "120/1200"})
-    initial = {b["block_id"]: b["element"].get("initial_value") for b in view["blocks"] if b["type"] == "input"}
+    view, response = study(
+        live,
+        values={
+            ids.B_PDSA_STUDY_LEARNING: "Fewer for Black African women",
+            ids.B_PDSA_OBSERVED_PREFIX + "ALL": "180/1800",
+            ids.B_PDSA_OBSERVED_PREFIX + "N": "120/1200",
+        },
+    )
+    initial = {
+        b["block_id"]: b["element"].get("initial_value") for b in view["blocks"] if b["type"] == "input"
+    }
     assert initial[ids.B_PDSA_OBSERVED_PREFIX + "ALL"] == "180/1800"
     assert initial[ids.B_PDSA_OBSERVED_PREFIX + "N"] == "120/1200"
     assert not response.body, response.body
@@ -81,8 +108,14 @@ def test_window_counts_before_the_cycle_include_every_stored_group(engine: Any) 
 
     with Session(engine) as session, session.begin():
         project = _project(session)
-        measure = Measure(project_id=project.id, team_id="T1", name="PPH", measure_type="outcome", kind="proportion",
-                          created_by="U1")
+        measure = Measure(
+            project_id=project.id,
+            team_id="T1",
+            name="PPH",
+            measure_type="outcome",
+            kind="proportion",
+            created_by="U1",
+        )
         session.add(measure)
         session.flush()
         batch = DataBatch(measure_id=measure.id or 0, team_id="T1", source="log")
@@ -90,11 +123,21 @@ def test_window_counts_before_the_cycle_include_every_stored_group(engine: Any) 
         session.flush()
         for month in BEFORE:
             for code, (num, den) in {**ROWS_DURING, "A": (10, 100)}.items():
-                session.add(DataPoint(measure_id=measure.id or 0, team_id="T1", period_start=month, group_code=code,
-                                      numerator=num, denominator=den, batch_id=batch.id or 0))
+                session.add(
+                    DataPoint(
+                        measure_id=measure.id or 0,
+                        team_id="T1",
+                        period_start=month,
+                        group_code=code,
+                        numerator=num,
+                        denominator=den,
+                        batch_id=batch.id or 0,
+                    )
+                )
         session.flush()
         counts, _, missing = pdsa_repo.window_counts(
-            session, measure=measure, groups=["ALL", "N", "A"], start=BEFORE[0], end=BEFORE[-1])
+            session, measure=measure, groups=["ALL", "N", "A"], start=BEFORE[0], end=BEFORE[-1]
+        )
         assert counts["ALL"].numerator == 4 * (40 + 12 + 8 + 0 + 10)
         assert counts["ALL"].denominator == 4 * (400 + 100 + 50 + 50 + 100)
         assert missing["ALL"] == []
@@ -108,8 +151,11 @@ def _equity_frame() -> pd.DataFrame:
         # Black African women: worse in the last third. White British: better. "All other groups" and the
         # missing categories: much better, which is what moves the combined rate.
         for code, (num, den) in {
-            "A": (60 if late else 80, 1000), "N": (60 if late else 50, 500),
-            ethnicity.OTHERS: (10 if late else 60, 500), "Z": (8 if late else 30, 200), "99": (8 if late else 30, 200),
+            "A": (60 if late else 80, 1000),
+            "N": (60 if late else 50, 500),
+            ethnicity.OTHERS: (10 if late else 60, 500),
+            "Z": (8 if late else 30, 200),
+            "99": (8 if late else 30, 200),
         }.items():
             rows.append({"period": month, "group": code, "numerator": num, "denominator": den})
     return pd.DataFrame(rows)
@@ -117,8 +163,14 @@ def _equity_frame() -> pd.DataFrame:
 
 def test_equity_combined_rate_is_everyones() -> None:
     result = an.analyse_measure(
-        _equity_frame(), kind="proportion", direction="lower", reference="A", focus_groups=["N"], period="month",
-        policy=DisclosurePolicy(), today=date(2026, 1, 10),
+        _equity_frame(),
+        kind="proportion",
+        direction="lower",
+        reference="A",
+        focus_groups=["N"],
+        period="month",
+        policy=DisclosurePolicy(),
+        today=date(2026, 1, 10),
     )
     [warning] = [w for w in result.warnings if w.code == "SUBGROUP_MOVES_AGAINST_AGGREGATE"]
     # Everyone: (80+50+60+30+30)/2400 = 10.4% before, (60+60+10+8+8)/2400 = 6.1% after. From the national codes
@@ -131,10 +183,25 @@ def test_nudge_compares_with_the_all_other_groups_row() -> None:
     from bot.services.nudge import _analysis, _policy
 
     frame = _equity_frame()
-    project = Project(team_id="T1", channel_id="C1", created_by="U1", name="PPH", aim="a", focus_groups=["N"],
-                      reference_group=ethnicity.OTHERS)
-    measure = Measure(project_id=1, team_id="T1", name="PPH", measure_type="outcome", kind="proportion",
-                      direction="lower", created_by="U1", reference_group=ethnicity.OTHERS)
+    project = Project(
+        team_id="T1",
+        channel_id="C1",
+        created_by="U1",
+        name="PPH",
+        aim="a",
+        focus_groups=["N"],
+        reference_group=ethnicity.OTHERS,
+    )
+    measure = Measure(
+        project_id=1,
+        team_id="T1",
+        name="PPH",
+        measure_type="outcome",
+        kind="proportion",
+        direction="lower",
+        created_by="U1",
+        reference_group=ethnicity.OTHERS,
+    )
 
     def nudge_line(data: pd.DataFrame) -> str:
         ca = _analysis(data, project=project, measure=measure, today=date(2026, 1, 10))

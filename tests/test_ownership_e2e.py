@@ -37,7 +37,7 @@ from tests.helpers import ANALYST, CHANNEL, LEAD, MIDWIFE, start_project
 pytestmark = pytest.mark.e2e
 
 SECOND_CHANNEL = "C0SECONDPR"
-FORMULA = "=HYPERLINK(\"http://evil.example\",\"click\")"
+FORMULA = '=HYPERLINK("http://evil.example","click")'
 
 
 def project_id_for(live: Any, channel: str) -> int:
@@ -65,9 +65,17 @@ def fill_project(live: Any, project_id: int, *, lead: str = LEAD) -> None:
         project = session.get(Project, project_id)
         assert project is not None
         team = project.team_id
-        repo.update_project(session, project=project, changed_by=lead, aim="Reduce PPH among Black women to 6% by 2027")
-        measure = Measure(project_id=project_id, team_id=team, name="PPH over 1.5 litres", measure_type="outcome",
-                          kind="proportion", created_by=lead)
+        repo.update_project(
+            session, project=project, changed_by=lead, aim="Reduce PPH among Black women to 6% by 2027"
+        )
+        measure = Measure(
+            project_id=project_id,
+            team_id=team,
+            name="PPH over 1.5 litres",
+            measure_type="outcome",
+            kind="proportion",
+            created_by=lead,
+        )
         session.add(measure)
         session.flush()
         assert measure.id is not None
@@ -76,50 +84,117 @@ def fill_project(live: Any, project_id: int, *, lead: str = LEAD) -> None:
         session.flush()
         assert batch.id is not None
         for group, numerator, denominator in (("N", 3, 41), ("A", 17, 352), ("Z", 2, 9)):
-            session.add(DataPoint(measure_id=measure.id, team_id=team, period_start=date(2026, 1, 1), group_code=group,
-                                  numerator=numerator, denominator=denominator, value=numerator / denominator,
-                                  batch_id=batch.id))
-            session.add(DataRevision(batch_id=batch.id, measure_id=measure.id, team_id=team,
-                                     period_start=date(2026, 1, 1), group_code=group, existed_before=False,
-                                     new_numerator=numerator, new_denominator=denominator))
-        cycle = PdsaCycle(project_id=project_id, team_id=team, number=1, title="Interpreter at booking",
-                          change_idea="Book interpreters for every antenatal appointment", question="Does it help?",
-                          start_date=date(2026, 2, 1), end_date=date(2026, 2, 28), channel_id=project.channel_id,
-                          created_by=lead)
+            session.add(
+                DataPoint(
+                    measure_id=measure.id,
+                    team_id=team,
+                    period_start=date(2026, 1, 1),
+                    group_code=group,
+                    numerator=numerator,
+                    denominator=denominator,
+                    value=numerator / denominator,
+                    batch_id=batch.id,
+                )
+            )
+            session.add(
+                DataRevision(
+                    batch_id=batch.id,
+                    measure_id=measure.id,
+                    team_id=team,
+                    period_start=date(2026, 1, 1),
+                    group_code=group,
+                    existed_before=False,
+                    new_numerator=numerator,
+                    new_denominator=denominator,
+                )
+            )
+        cycle = PdsaCycle(
+            project_id=project_id,
+            team_id=team,
+            number=1,
+            title="Interpreter at booking",
+            change_idea="Book interpreters for every antenatal appointment",
+            question="Does it help?",
+            start_date=date(2026, 2, 1),
+            end_date=date(2026, 2, 28),
+            channel_id=project.channel_id,
+            created_by=lead,
+        )
         session.add(cycle)
         session.flush()
         assert cycle.id is not None
-        session.add(PdsaEntry(cycle_id=cycle.id, team_id=team, kind="do", data={"note": "Went well"}, user_id=lead))
+        session.add(
+            PdsaEntry(cycle_id=cycle.id, team_id=team, kind="do", data={"note": "Went well"}, user_id=lead)
+        )
         schedules = schedule_repo.schedules_for_project(session, project_id=project_id)
         schedule_id = schedules[0].id
         assert schedule_id is not None
         session.add(SchedulerState(schedule_id=schedule_id, last_checked=now))
         # A channel prompt four people could answer, and a partner question asked of three partners: both rounds
         # are big enough for their anonymous answers to be shown.
-        delivery = Delivery(schedule_id=schedule_id, project_id=project_id, team_id=team, occurrence=now,
-                            recipient=project.channel_id, kind="team_prompt", prompt_id="naming-1", status="sent",
-                            crowd=4)
+        delivery = Delivery(
+            schedule_id=schedule_id,
+            project_id=project_id,
+            team_id=team,
+            occurrence=now,
+            recipient=project.channel_id,
+            kind="team_prompt",
+            prompt_id="naming-1",
+            status="sent",
+            crowd=4,
+        )
         session.add(delivery)
         for partner_id in ("U0PARTNERA", "U0PARTNERB", "U0PARTNERC"):
-            session.add(Delivery(schedule_id=schedule_id, project_id=project_id, team_id=team, occurrence=now,
-                                 recipient=partner_id, kind="partner_prompt", prompt_id="naming-1", status="sent"))
+            session.add(
+                Delivery(
+                    schedule_id=schedule_id,
+                    project_id=project_id,
+                    team_id=team,
+                    occurrence=now,
+                    recipient=partner_id,
+                    kind="partner_prompt",
+                    prompt_id="naming-1",
+                    status="sent",
+                )
+            )
         session.flush()
         assert delivery.id is not None
-        for user, anonymous, partner, text in ((MIDWIFE, False, False, "We rarely record ethnicity at booking."),
-                                               (None, True, False, FORMULA),
-                                               (None, True, True, "Nobody explained what was happening to me.")):
-            session.add(Answer(project_id=project_id, team_id=team, prompt_id="naming-1", stage="naming",
-                               audience="partner" if partner else "team", occurrence_date=now.date(),
-                               cycle_id=None if anonymous else cycle.id, user_id=user, anonymous=anonymous,
-                               from_partner=partner, text=text))
-        session.add(PromptChoice(project_id=project_id, team_id=team, prompt_id="bias-2", choice="pin", chosen_by=lead))
+        for user, anonymous, partner, text in (
+            (MIDWIFE, False, False, "We rarely record ethnicity at booking."),
+            (None, True, False, FORMULA),
+            (None, True, True, "Nobody explained what was happening to me."),
+        ):
+            session.add(
+                Answer(
+                    project_id=project_id,
+                    team_id=team,
+                    prompt_id="naming-1",
+                    stage="naming",
+                    audience="partner" if partner else "team",
+                    occurrence_date=now.date(),
+                    cycle_id=None if anonymous else cycle.id,
+                    user_id=user,
+                    anonymous=anonymous,
+                    from_partner=partner,
+                    text=text,
+                )
+            )
+        session.add(
+            PromptChoice(
+                project_id=project_id, team_id=team, prompt_id="bias-2", choice="pin", chosen_by=lead
+            )
+        )
 
 
 def table_counts(live: Any) -> dict[str, int]:
     # Opening the delete form records its view grant (handlers.access): bookkeeping, not the project's data.
-    names = [n for n in sa.inspect(live.engine).get_table_names() if n not in ("alembic_version", "view_grant")]
+    names = [
+        n for n in sa.inspect(live.engine).get_table_names() if n not in ("alembic_version", "view_grant")
+    ]
     with live.engine.connect() as connection:
-        return {n: int(connection.execute(sa.text(f'SELECT COUNT(*) FROM "{n}"')).scalar_one()) for n in names}
+        return {
+            n: int(connection.execute(sa.text(f'SELECT COUNT(*) FROM "{n}"')).scalar_one()) for n in names
+        }
 
 
 def second_project(live: Any) -> int:
@@ -144,7 +219,9 @@ def test_export_sends_the_workbook_and_csvs_to_the_lead_by_dm(live) -> None:  # 
     channel_messages = len(live.standin.messages(CHANNEL))
 
     live.driver.slash("/mfi", "export", user=LEAD, channel=CHANNEL)
-    assert live.standin.wait_for(lambda: any("Preparing your export" in t for t in ephemeral_replies(live, LEAD)))
+    assert live.standin.wait_for(
+        lambda: any("Preparing your export" in t for t in ephemeral_replies(live, LEAD))
+    )
     dm = live.standin.dm_channel(LEAD)
     live.standin.wait_for(lambda: len([f for f in live.standin.files() if f.channel == dm]) == 2)
     files = {f.filename.rsplit(".", 1)[-1]: f for f in live.standin.files() if f.channel == dm}
@@ -158,10 +235,16 @@ def test_export_sends_the_workbook_and_csvs_to_the_lead_by_dm(live) -> None:  # 
     sheets = pd.read_excel(io.BytesIO(files["xlsx"].bytes), sheet_name=None)
     assert tuple(sheets) == export.SHEETS
     data = sheets["data"].set_index("group_code")
-    assert data.loc["N", "numerator"] == 3 and data.loc["N", "denominator"] == 41  # unrounded: it's the lead's DM
+    assert (
+        data.loc["N", "numerator"] == 3 and data.loc["N", "denominator"] == 41
+    )  # unrounded: it's the lead's DM
     assert data.loc["N", "group_label"] == "Black or Black British - African"
     assert data.loc["Z", "group_label"] == "Not stated"
-    assert len(sheets["data_history"]) == 3 and len(sheets["pdsa_cycles"]) == 1 and len(sheets["pdsa_entries"]) == 1
+    assert (
+        len(sheets["data_history"]) == 3
+        and len(sheets["pdsa_cycles"]) == 1
+        and len(sheets["pdsa_entries"]) == 1
+    )
     assert set(sheets["schedules"]["kind"]) == {"team_prompt", "partner_prompt", "lead_nudge"}
     history = sheets["project"][sheets["project"]["section"] == "history"]
     assert history["field"].tolist() == ["aim"]
@@ -224,23 +307,36 @@ def test_delete_asks_for_the_exact_name_then_removes_every_row_in_one_go(live) -
 
     done = live.driver.submit_view(view["id"], {ids.B_DELETE_NAME: "Reducing PPH inequity"}, user=LEAD)
     assert done.status == 200 and not done.body
-    notice = live.standin.wait_for(lambda: [m for m in live.standin.messages(CHANNEL) if "deleted the project" in m.text])
-    assert notice[0].text == f"<@{LEAD}> deleted the project *Reducing PPH inequity*; its data has been removed."
+    notice = live.standin.wait_for(
+        lambda: [m for m in live.standin.messages(CHANNEL) if "deleted the project" in m.text]
+    )
+    assert (
+        notice[0].text == f"<@{LEAD}> deleted the project *Reducing PPH inequity*; its data has been removed."
+    )
 
     after = table_counts(live)
     with Session(live.engine) as session:
         audit = session.exec(select(AuditLog).where(AuditLog.action == "project.delete")).one()
         assert session.get(Project, project_id) is None
         for model in (Answer, Delivery, PromptChoice, PdsaCycle, Measure):
-            assert session.exec(select(func.count()).select_from(model)
-                                .where(model.project_id == project_id)).one() == 0  # type: ignore[attr-defined]
+            assert (
+                session.exec(
+                    select(func.count()).select_from(model).where(model.project_id == project_id)
+                ).one()
+                == 0
+            )  # type: ignore[attr-defined]
         assert session.get(Project, kept_id) is not None
     counts = audit.detail["rows_deleted"]
     assert audit.user_id == LEAD and audit.detail["project_name"] == "Reducing PPH inequity"
     # Every table lost exactly what the audit says (the other project's rows are untouched) ...
     for table, n in counts.items():
         assert after[table] == before[table] - n, table
-    assert counts["data_point"] == 3 and counts["answer"] == 3 and counts["schedule"] == 3 and counts["project"] == 1
+    assert (
+        counts["data_point"] == 3
+        and counts["answer"] == 3
+        and counts["schedule"] == 3
+        and counts["project"] == 1
+    )
     # ... and every table holding project data is covered, so a new table cannot be forgotten.
     assert set(counts) | ownership_repo.NOT_PROJECT_DATA >= set(before)
     assert after["audit_log"] > before["audit_log"]
@@ -279,8 +375,9 @@ def test_a_failure_midway_through_delete_leaves_everything_intact(live, monkeypa
 # --- the workspace uninstalls (single-workspace mode) ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("event", [{"type": "app_uninstalled"},
-                                   {"type": "tokens_revoked", "tokens": {"bot": ["U0MFIBOT"]}}])
+@pytest.mark.parametrize(
+    "event", [{"type": "app_uninstalled"}, {"type": "tokens_revoked", "tokens": {"bot": ["U0MFIBOT"]}}]
+)
 def test_uninstall_stops_schedules_and_keeps_the_data(live, event: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
     start_project(live)
     project_id = project_id_for(live, CHANNEL)
@@ -289,7 +386,9 @@ def test_uninstall_stops_schedules_and_keeps_the_data(live, event: dict[str, Any
 
     def stopped() -> set[str | None]:
         with Session(live.engine) as session:
-            return {s.disabled_reason for s in schedule_repo.schedules_for_project(session, project_id=project_id)}
+            return {
+                s.disabled_reason for s in schedule_repo.schedules_for_project(session, project_id=project_id)
+            }
 
     live.standin.wait_for(lambda: stopped() == {event["type"]})
     with Session(live.engine) as session:
@@ -308,19 +407,45 @@ def test_uninstall_stops_schedules_and_keeps_the_data(live, event: dict[str, Any
 
 def test_bundle_from_rows_has_every_sheet_even_when_empty() -> None:
     rows: dict[str, list[dict[str, Any]]] = {
-        "project": [{"id": 1, "name": "P", "aim": "A", "focus_groups": ["N"],
-                     "created_at": datetime(2026, 1, 1, 12, 30, tzinfo=UTC)}],
-        "members": [], "history": [], "measures": [], "data": [], "batches": [], "revisions": [],
-        "pdsa_cycles": [], "pdsa_entries": [], "answers": [], "schedules": [], "audit_log": [],
+        "project": [
+            {
+                "id": 1,
+                "name": "P",
+                "aim": "A",
+                "focus_groups": ["N"],
+                "created_at": datetime(2026, 1, 1, 12, 30, tzinfo=UTC),
+            }
+        ],
+        "members": [],
+        "history": [],
+        "measures": [],
+        "data": [],
+        "batches": [],
+        "revisions": [],
+        "pdsa_cycles": [],
+        "pdsa_entries": [],
+        "answers": [],
+        "schedules": [],
+        "audit_log": [],
     }
     bundle = export.build_bundle(rows)
     sheets = pd.read_excel(io.BytesIO(bundle.xlsx), sheet_name=None)
     assert tuple(sheets) == export.SHEETS
     current = sheets["project"].set_index("field")["value"]
     assert current["focus_groups"] == '["N"]' and str(current["created_at"]).startswith("2026-01-01 12:30")
-    assert list(sheets["answers"].columns) == ["date", "stage", "prompt_id", "prompt", "answer", "from", "user_id",
-                                               "shared_in_channel", "pdsa_cycle"]
+    assert list(sheets["answers"].columns) == [
+        "date",
+        "stage",
+        "prompt_id",
+        "prompt",
+        "answer",
+        "from",
+        "user_id",
+        "shared_in_channel",
+        "pdsa_cycle",
+    ]
     with zipfile.ZipFile(io.BytesIO(bundle.zip)) as archive:
         assert len(archive.namelist()) == len(export.SHEETS)
     assert export.filename_stem("Reducing PPH: Black & Asian women!", date(2026, 3, 1)) == (
-        "mfi-ar-reducing-pph-black-asian-women-2026-03-01")
+        "mfi-ar-reducing-pph-black-asian-women-2026-03-01"
+    )

@@ -38,6 +38,7 @@ def run_target(words: list[str]) -> str:
 
 # --- licence -----------------------------------------------------------------------------------------------------
 
+
 def test_licence_is_an_spdx_expression_with_the_mit_text_beside_it() -> None:
     project = PYPROJECT["project"]
     assert project["license"] == "MIT"
@@ -45,11 +46,14 @@ def test_licence_is_an_spdx_expression_with_the_mit_text_beside_it() -> None:
     text = (ROOT / "LICENSE").read_text()
     assert text.startswith("MIT License") and "Permission is hereby granted, free of charge" in text
     # PEP 639 metadata (a string license and license-files) needs setuptools 77 or later to build.
-    setuptools = next(Requirement(r) for r in PYPROJECT["build-system"]["requires"] if r.startswith("setuptools"))
+    setuptools = next(
+        Requirement(r) for r in PYPROJECT["build-system"]["requires"] if r.startswith("setuptools")
+    )
     assert not setuptools.specifier.contains("76.1") and setuptools.specifier.contains("77.0")
 
 
 # --- lock file -----------------------------------------------------------------------------------------------------
+
 
 def test_lock_pins_every_declared_dependency_exactly_within_pyproject_ranges() -> None:
     pins = lock.parse((ROOT / "requirements.lock").read_text())
@@ -81,14 +85,18 @@ def test_lock_parser_refuses_what_is_not_an_exact_pin() -> None:
 
 
 def test_makefile_installs_from_the_lock_file() -> None:
-    installs = [line for line in (ROOT / "Makefile").read_text().splitlines()
-                if "pip install" in line and "-e " in line and "--upgrade pip" not in line]
+    installs = [
+        line
+        for line in (ROOT / "Makefile").read_text().splitlines()
+        if "pip install" in line and "-e " in line and "--upgrade pip" not in line
+    ]
     constrained = [line for line in installs if "-c requirements.lock" in line]
     assert len(constrained) >= 2, installs  # the runtime and the dev installs
     assert any('".[dev,postgres]"' in line for line in constrained)
 
 
 # --- version -------------------------------------------------------------------------------------------------------
+
 
 def test_version_option_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
@@ -103,7 +111,9 @@ def test_changelog_opens_on_the_version_in_pyproject() -> None:
 
 
 @pytest.mark.e2e
-def test_healthz_reports_the_version_and_mfi_ar_health_reads_it(live, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_healthz_reports_the_version_and_mfi_ar_health_reads_it(
+    live, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
     url = live.runtime.server.url + "/healthz"
     with urllib.request.urlopen(url, timeout=5) as response:
         report = json.loads(response.read())
@@ -135,11 +145,14 @@ def test_mfi_ar_health_fails_on_503_and_on_no_answer(capsys: pytest.CaptureFixtu
         server.shutdown()
         server.server_close()
     # The port is closed now: nothing answers.
-    assert cli.main(["health", "--url", f"http://127.0.0.1:{server.server_port}/healthz", "--timeout", "2"]) == 1
+    assert (
+        cli.main(["health", "--url", f"http://127.0.0.1:{server.server_port}/healthz", "--timeout", "2"]) == 1
+    )
     assert "no health answer" in capsys.readouterr().err
 
 
 # --- Dockerfile ----------------------------------------------------------------------------------------------------
+
 
 def dockerfile() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) in order, with line continuations joined and comments dropped."""
@@ -182,7 +195,9 @@ def test_dockerfile_uses_slim_python_311_and_installs_from_the_lock() -> None:
     steps = dockerfile()
     assert steps[0] == ("FROM", "python:3.11-slim")
     assert sum(keyword == "FROM" for keyword, _ in steps) == 1
-    copied = [word for keyword, arguments in steps if keyword == "COPY" for word in shlex.split(arguments)[:-1]]
+    copied = [
+        word for keyword, arguments in steps if keyword == "COPY" for word in shlex.split(arguments)[:-1]
+    ]
     for source in copied:
         assert (ROOT / source).exists(), f"COPY {source}: no such file in the repository"
     # Every package setuptools would install is copied in.
@@ -230,6 +245,7 @@ def test_dockerfile_health_check_and_command_are_real_subcommands() -> None:
 
 # --- compose.yaml --------------------------------------------------------------------------------------------------
 
+
 def compose() -> dict[str, Any]:
     document = yaml.safe_load((ROOT / "compose.yaml").read_text())
     assert isinstance(document, dict)
@@ -275,6 +291,17 @@ def test_compose_publishes_the_bot_port_on_loopback_only() -> None:
 
 def test_readme_documents_the_image_and_compose() -> None:
     readme = (ROOT / "README.md").read_text()
-    for needed in ("docker compose up", "docker build", "mfi-ar migrate", "mfi-ar health", "requirements.lock",
-                   "make lock", "CHANGELOG.md", "mfi-ar --version", "non-root", "Socket Mode", "LICENSE"):
+    for needed in (
+        "docker compose up",
+        "docker build",
+        "mfi-ar migrate",
+        "mfi-ar health",
+        "requirements.lock",
+        "make lock",
+        "CHANGELOG.md",
+        "mfi-ar --version",
+        "non-root",
+        "Socket Mode",
+        "LICENSE",
+    ):
         assert needed in readme, needed

@@ -16,8 +16,10 @@ from tests.test_prompts_ui import PARTNER, all_text, answer, answers, next_run, 
 
 PARTNER_2 = "U0PARTNER2"
 PARTNER_3 = "U0PARTNER3"
-ABOUT = ("Some women lose a lot of blood after giving birth. It happens more to Black women. "
-         "We want to find out why and make care safer for everyone.")
+ABOUT = (
+    "Some women lose a lot of blood after giving birth. It happens more to Black women. "
+    "We want to find out why and make care safer for everyone."
+)
 
 
 def add_partners(live: Any, *users: str) -> None:
@@ -26,8 +28,9 @@ def add_partners(live: Any, *users: str) -> None:
     live.standin.add_user(PARTNER_3, "chen", "Chen (service-user partner)")
     opened = live.driver.slash("/mfi", "partners", user=LEAD, channel=CHANNEL)
     view = opened.wait_view()
-    response = live.driver.submit_view(view["id"], {ids.B_PARTNERS_USERS: list(users), ids.B_PARTNERS_ABOUT: ABOUT},
-                                       user=LEAD)
+    response = live.driver.submit_view(
+        view["id"], {ids.B_PARTNERS_USERS: list(users), ids.B_PARTNERS_ABOUT: ABOUT}, user=LEAD
+    )
     assert response.status == 200 and not response.body, response.body
 
 
@@ -36,7 +39,9 @@ def dm(live: Any, user: str) -> list[Any]:
 
 
 def wait_dm(live: Any, user: str, needle: str) -> Any:
-    return live.standin.wait_for(lambda: next((m for m in reversed(dm(live, user)) if needle in m.text), None))
+    return live.standin.wait_for(
+        lambda: next((m for m in reversed(dm(live, user)) if needle in m.text), None)
+    )
 
 
 def partner_row(live: Any, user: str = PARTNER) -> ProjectMember:
@@ -48,7 +53,9 @@ def partner_row(live: Any, user: str = PARTNER) -> ProjectMember:
 
 def consent(live: Any, user: str = PARTNER, yes: bool = True) -> None:
     message = wait_dm(live, user, "Would you like to help")
-    live.driver.click(ids.A_PARTNER_CONSENT_YES if yes else ids.A_PARTNER_CONSENT_NO, user=user, message=message)
+    live.driver.click(
+        ids.A_PARTNER_CONSENT_YES if yes else ids.A_PARTNER_CONSENT_NO, user=user, message=message
+    )
     wait_dm(live, user, "Thank you for")
 
 
@@ -124,7 +131,9 @@ def test_pause_resume_and_stop(live: Any) -> None:
     assert len(partner_prompts(live)) == count
     # A pause pressed later on an old message does not bring a stopped partner back.
     live.driver.click(ids.A_PARTNER_PAUSE, user=PARTNER, message=prompt)
-    live.standin.wait_for(lambda: len([m for m in dm(live, PARTNER) if m.text.startswith("Stopped.")]) == 2 or None)
+    live.standin.wait_for(
+        lambda: len([m for m in dm(live, PARTNER) if m.text.startswith("Stopped.")]) == 2 or None
+    )
     assert partner_row(live).stopped
     assert live.standin.violations == []
 
@@ -148,13 +157,15 @@ def test_partner_answers_are_anonymous_by_default_and_stay_out_of_the_channel(li
 
     # With the box ticked, it reaches the channel, still without a name.
     answer(live, prompt, PARTNER, "Video in my language would help.", ["anonymous", "share"])
-    shared = live.standin.wait_for(lambda: next(
-        (m for m in live.standin.messages(CHANNEL) if "service-user partner" in m.text), None))
+    shared = live.standin.wait_for(
+        lambda: next((m for m in live.standin.messages(CHANNEL) if "service-user partner" in m.text), None)
+    )
     assert shared.text.startswith("A service-user partner shared this") and PARTNER not in shared.text
     assert answers(live)[1].shared
     with Session(live.engine) as session:
-        delivery = session.exec(select(Delivery).where(Delivery.kind == "partner_prompt",
-                                                        Delivery.recipient == PARTNER)).one()
+        delivery = session.exec(
+            select(Delivery).where(Delivery.kind == "partner_prompt", Delivery.recipient == PARTNER)
+        ).one()
         assert delivery.answered  # for her reminder; nothing in the answer points back to this row
     assert live.standin.violations == []
 
@@ -184,7 +195,9 @@ def test_partner_who_has_not_consented_cannot_share_to_the_channel(live: Any) ->
 def test_partners_modal_is_for_leads_and_a_lead_cannot_be_a_partner(live: Any) -> None:
     start_project(live)
     live.driver.slash("/mfi", "partners", user=MIDWIFE, channel=CHANNEL)
-    live.standin.wait_for(lambda: next((r for r in live.standin.responses() if "Only the project's leads" in r.text), None))
+    live.standin.wait_for(
+        lambda: next((r for r in live.standin.responses() if "Only the project's leads" in r.text), None)
+    )
     opened = live.driver.slash("/mfi", "partners", user=LEAD, channel=CHANNEL)
     response = live.driver.submit_view(opened.wait_view()["id"], {ids.B_PARTNERS_USERS: [LEAD]}, user=LEAD)
     assert response.json["response_action"] == "errors"
@@ -193,11 +206,16 @@ def test_partners_modal_is_for_leads_and_a_lead_cannot_be_a_partner(live: Any) -
 
 
 def test_partners_named_in_the_project_form_are_asked_only_when_the_lead_turns_partner_questions_on(
-        live: Any) -> None:
+    live: Any,
+) -> None:
     live.standin.add_user(PARTNER, "amara", "Amara (service-user partner)")
     start_project(live, project_partners=[PARTNER])
-    card = live.standin.wait_for(lambda: next(
-        (m for m in live.standin.messages(CHANNEL) if "Service-user partners" in json.dumps(m.blocks)), None))
+    card = live.standin.wait_for(
+        lambda: next(
+            (m for m in live.standin.messages(CHANNEL) if "Service-user partners" in json.dumps(m.blocks)),
+            None,
+        )
+    )
     assert "taking part" not in json.dumps(card.blocks)  # named, not yet asked, so not taking part
     assert dm(live, PARTNER) == []
     run_scheduler(live, next_run(live, "partner_prompt"))
@@ -209,8 +227,9 @@ def test_partners_named_in_the_project_form_are_asked_only_when_the_lead_turns_p
     assert dm(live, PARTNER) == []
     # With a description the next save asks her, in the lead's plain words and not the staff title.
     opened = live.driver.slash("/mfi", "partners", user=LEAD, channel=CHANNEL)
-    live.driver.submit_view(opened.wait_view()["id"], {ids.B_PARTNERS_ABOUT: ABOUT, ids.B_PARTNERS_INVITE: []},
-                            user=LEAD)
+    live.driver.submit_view(
+        opened.wait_view()["id"], {ids.B_PARTNERS_ABOUT: ABOUT, ids.B_PARTNERS_INVITE: []}, user=LEAD
+    )
     assert dm(live, PARTNER) == []
     opened = live.driver.slash("/mfi", "schedule", user=LEAD, channel=CHANNEL)
     saved = live.driver.submit_view(opened.wait_view()["id"], {}, user=LEAD)
@@ -233,16 +252,22 @@ def test_the_description_for_partners_is_required_and_checked_for_reading_age(li
     response = live.driver.submit_view(view["id"], {ids.B_PARTNERS_USERS: [PARTNER]}, user=LEAD)
     assert response.json["response_action"] == "errors"
     assert "what the project is about" in response.json["errors"][ids.B_PARTNERS_ABOUT]
-    hard = ("Reducing racial disparities in postpartum haemorrhage outcomes through standardised quantitative "
-            "blood loss measurement and multidisciplinary escalation protocols.")
-    response = live.driver.submit_view(view["id"], {ids.B_PARTNERS_USERS: [PARTNER], ids.B_PARTNERS_ABOUT: hard},
-                                       user=LEAD)
+    hard = (
+        "Reducing racial disparities in postpartum haemorrhage outcomes through standardised quantitative "
+        "blood loss measurement and multidisciplinary escalation protocols."
+    )
+    response = live.driver.submit_view(
+        view["id"], {ids.B_PARTNERS_USERS: [PARTNER], ids.B_PARTNERS_ABOUT: hard}, user=LEAD
+    )
     error = response.json["errors"][ids.B_PARTNERS_ABOUT]
     assert re.search(r"reads at about age (1[2-9]|[2-9]\d)", error) and "age 9 to 11" in error
     assert dm(live, PARTNER) == []  # nothing saved, nobody asked
     # The lead may keep it as written, knowingly.
-    response = live.driver.submit_view(view["id"], {ids.B_PARTNERS_USERS: [PARTNER], ids.B_PARTNERS_ABOUT: hard,
-                                                    ids.B_PARTNERS_ABOUT_OK: ["ok"]}, user=LEAD)
+    response = live.driver.submit_view(
+        view["id"],
+        {ids.B_PARTNERS_USERS: [PARTNER], ids.B_PARTNERS_ABOUT: hard, ids.B_PARTNERS_ABOUT_OK: ["ok"]},
+        user=LEAD,
+    )
     assert response.status == 200 and not response.body
     wait_dm(live, PARTNER, "Would you like to help")
     assert live.standin.violations == []
@@ -254,8 +279,9 @@ def test_anonymity_threshold_is_raise_only_and_retention_is_saved(live: Any) -> 
     view = opened.wait_view()
     response = live.driver.submit_view(view["id"], {ids.B_PRIVACY_ANONYMITY: "2"}, user=LEAD)
     assert "not lowered below 3" in response.json["errors"][ids.B_PRIVACY_ANONYMITY]
-    response = live.driver.submit_view(view["id"], {ids.B_PRIVACY_ANONYMITY: "5", ids.B_PRIVACY_RETENTION: "365"},
-                                       user=LEAD)
+    response = live.driver.submit_view(
+        view["id"], {ids.B_PRIVACY_ANONYMITY: "5", ids.B_PRIVACY_RETENTION: "365"}, user=LEAD
+    )
     assert response.status == 200 and not response.body
     project = project_row(live)
     assert (project.anonymity_threshold, project.retention_days) == (5, 365)
@@ -274,7 +300,9 @@ def test_partner_can_let_the_team_see_their_answers_and_take_it_back(live: Any) 
     live.driver.click(ids.A_PARTNER_SHARE, user=PARTNER, message=thanks)
     wait_dm(live, PARTNER, "you can tick a box")
     assert partner_row(live).share_in_channel
-    live.driver.click(ids.A_PARTNER_SHARE, user=PARTNER, message=thanks, value=json.dumps({"project_id": 1, "share": False}))
+    live.driver.click(
+        ids.A_PARTNER_SHARE, user=PARTNER, message=thanks, value=json.dumps({"project_id": 1, "share": False})
+    )
     wait_dm(live, PARTNER, "will not be shown")
     assert not partner_row(live).share_in_channel
     assert live.standin.violations == []

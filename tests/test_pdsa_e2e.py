@@ -42,8 +42,15 @@ def seed(engine: Any, channel: str = CHANNEL, *, with_data: bool = True) -> dict
             ("PPH 1,000 ml or more", "outcome", PPH_BEFORE, PPH_DURING),
             ("Emergency caesarean", "balancing", CS_BEFORE, CS_DURING),
         ):
-            measure = Measure(project_id=project.id, team_id=project.team_id, name=name, measure_type=mtype,
-                              kind="proportion", direction="lower", created_by=LEAD)
+            measure = Measure(
+                project_id=project.id,
+                team_id=project.team_id,
+                name=name,
+                measure_type=mtype,
+                kind="proportion",
+                direction="lower",
+                created_by=LEAD,
+            )
             session.add(measure)
             session.flush()
             assert measure.id is not None
@@ -57,8 +64,17 @@ def seed(engine: Any, channel: str = CHANNEL, *, with_data: bool = True) -> dict
             for months, counts in ((MONTHS_BEFORE, before), (MONTHS_DURING, during)):
                 for month in months:
                     for code, (num, den) in counts.items():
-                        session.add(DataPoint(measure_id=measure.id, team_id=project.team_id, period_start=month,
-                                              group_code=code, numerator=num, denominator=den, batch_id=batch.id))
+                        session.add(
+                            DataPoint(
+                                measure_id=measure.id,
+                                team_id=project.team_id,
+                                period_start=month,
+                                group_code=code,
+                                numerator=num,
+                                denominator=den,
+                                batch_id=batch.id,
+                            )
+                        )
     return out
 
 
@@ -81,8 +97,12 @@ PLAN = {
 
 def plan(live: Any, measures: dict[str, int], *, user: str = LEAD, **overrides: Any) -> Any:
     view = live.driver.slash("/pdsa", "new", user=user, channel=CHANNEL).wait_view()
-    values = {**PLAN, ids.B_PDSA_MEASURES: [str(measures["outcome"])],
-              ids.B_PDSA_BALANCING: str(measures["balancing"]), **overrides}
+    values = {
+        **PLAN,
+        ids.B_PDSA_MEASURES: [str(measures["outcome"])],
+        ids.B_PDSA_BALANCING: str(measures["balancing"]),
+        **overrides,
+    }
     values = {k: v for k, v in values.items() if v is not None}
     return view, live.driver.submit_view(view["id"], values, user=user)
 
@@ -111,7 +131,9 @@ def thread(live: Any, number: int = 1) -> list[Any]:
 
 
 def wait_thread(live: Any, contains: str, number: int = 1) -> Any:
-    return live.standin.wait_for(lambda: next((m for m in thread(live, number) if contains in m.text + str(m.blocks)), None))
+    return live.standin.wait_for(
+        lambda: next((m for m in thread(live, number) if contains in m.text + str(m.blocks)), None)
+    )
 
 
 def last_ephemeral(live: Any, user: str = LEAD, after: int = 0) -> str:
@@ -136,24 +158,36 @@ def assert_safe(live: Any) -> None:
 
 def do(live: Any, what: str = "Interpreters booked for 14 women", planned: str = "partly") -> None:
     view = live.driver.slash("/pdsa", "do 1", user=MIDWIFE, channel=CHANNEL).wait_view()
-    response = live.driver.submit_view(view["id"], {ids.B_PDSA_DO_WHAT: what, ids.B_PDSA_DO_AS_PLANNED: planned,
-                                                    ids.B_PDSA_DO_OBSERVATIONS: "Telephone interpreters were late"},
-                                       user=MIDWIFE)
+    response = live.driver.submit_view(
+        view["id"],
+        {
+            ids.B_PDSA_DO_WHAT: what,
+            ids.B_PDSA_DO_AS_PLANNED: planned,
+            ids.B_PDSA_DO_OBSERVATIONS: "Telephone interpreters were late",
+        },
+        user=MIDWIFE,
+    )
     assert not response.body
 
 
 def study(live: Any, ref: str = "1", values: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any]:
     view = live.driver.slash("/pdsa", f"study {ref}", user=ANALYST, channel=CHANNEL).wait_view()
-    response = live.driver.submit_view(view["id"], values or {ids.B_PDSA_STUDY_LEARNING: "It helped some, not all"},
-                                       user=ANALYST)
+    response = live.driver.submit_view(
+        view["id"], values or {ids.B_PDSA_STUDY_LEARNING: "It helped some, not all"}, user=ANALYST
+    )
     return view, response
 
 
 def act(live: Any, decision: str = "adapt", ref: str = "1", user: str = LEAD, **extra: Any) -> Any:
     view = live.driver.slash("/pdsa", f"act {ref}", user=user, channel=CHANNEL).wait_view()
-    values = {ids.B_PDSA_DECISION: decision, ids.B_PDSA_ACT_REASON: "Works for Black Caribbean women, not yet for "
-              "Black African women: add video interpreting", ids.B_PDSA_ACT_INVOLVED: "partly",
-              ids.B_PDSA_ACT_WHO: "Maternity Voices Partnership reps", **extra}
+    values = {
+        ids.B_PDSA_DECISION: decision,
+        ids.B_PDSA_ACT_REASON: "Works for Black Caribbean women, not yet for "
+        "Black African women: add video interpreting",
+        ids.B_PDSA_ACT_INVOLVED: "partly",
+        ids.B_PDSA_ACT_WHO: "Maternity Voices Partnership reps",
+        **extra,
+    }
     return view, live.driver.submit_view(view["id"], values, user=user)
 
 
@@ -165,12 +199,29 @@ def test_full_cycle_plan_do_study_act_adapt_next(live: Any) -> None:
     measures = seed(live.engine)
     with Session(live.engine) as session, session.begin():
         project = session.exec(select(Project)).one()
-        session.add(ProjectMember(project_id=project.id or 0, team_id=project.team_id, user_id=PARTNER,
-                                  role="partner", consent="given", share_in_channel=False))
+        session.add(
+            ProjectMember(
+                project_id=project.id or 0,
+                team_id=project.team_id,
+                user_id=PARTNER,
+                role="partner",
+                consent="given",
+                share_in_channel=False,
+            )
+        )
         for day in (date(2025, 3, 10), date(2025, 4, 2)):
-            session.add(Answer(project_id=project.id or 0, team_id=project.team_id, prompt_id="p", stage="evaluation",
-                               user_id=PARTNER, from_partner=True, text="Private reflection",
-                               created_at=datetime.combine(day, datetime.min.time(), tzinfo=UTC)))
+            session.add(
+                Answer(
+                    project_id=project.id or 0,
+                    team_id=project.team_id,
+                    prompt_id="p",
+                    stage="evaluation",
+                    user_id=PARTNER,
+                    from_partner=True,
+                    text="Private reflection",
+                    created_at=datetime.combine(day, datetime.min.time(), tzinfo=UTC),
+                )
+            )
 
     _, response = plan(live, measures)
     assert not response.body, response.body
@@ -179,18 +230,23 @@ def test_full_cycle_plan_do_study_act_adapt_next(live: Any) -> None:
     assert "PDSA 1.1: Interpreter at booking" in texts
     assert "9.0%" in texts and "interpreters at booking reach more Black African women" in texts
     assert "1 Mar 2025 to 31 May 2025" in texts
-    assert {"Do", "Study", "Act"} <= {e["text"]["text"] for b in message.blocks if b["type"] == "actions"
-                                       for e in b["elements"]}
+    assert {"Do", "Study", "Act"} <= {
+        e["text"]["text"] for b in message.blocks if b["type"] == "actions" for e in b["elements"]
+    }
     (cycle,) = cycles(live.engine)
     assert cycle.status == "planned" and cycle.series_id == cycle.id and cycle.ramp_step == 1
     assert cycle.plan["tasks"] == ["Brief booking midwives", "Add interpreter flag to booking form"]
 
     # Do, twice: from the card's button and from the command.
     live.driver.click(ids.A_PDSA_DO, user=MIDWIFE, message=message)
-    do_view = live.standin.wait_for(lambda: next((v for v in live.standin.views()
-                                                  if v.get("callback_id") == ids.CB_PDSA_DO), None))
-    live.driver.submit_view(do_view["id"], {ids.B_PDSA_DO_WHAT: "Booked interpreters in week one",
-                                            ids.B_PDSA_DO_AS_PLANNED: "yes"}, user=MIDWIFE)
+    do_view = live.standin.wait_for(
+        lambda: next((v for v in live.standin.views() if v.get("callback_id") == ids.CB_PDSA_DO), None)
+    )
+    live.driver.submit_view(
+        do_view["id"],
+        {ids.B_PDSA_DO_WHAT: "Booked interpreters in week one", ids.B_PDSA_DO_AS_PLANNED: "yes"},
+        user=MIDWIFE,
+    )
     do(live)
     wait_thread(live, "Telephone interpreters were late")
     assert cycles(live.engine)[0].status == "doing"
@@ -198,7 +254,9 @@ def test_full_cycle_plan_do_study_act_adapt_next(live: Any) -> None:
 
     # Study: the modal is pre-filled from the logged data for the window.
     view, response = study(live)
-    initial = {b["block_id"]: b["element"].get("initial_value") for b in view["blocks"] if b["type"] == "input"}
+    initial = {
+        b["block_id"]: b["element"].get("initial_value") for b in view["blocks"] if b["type"] == "input"
+    }
     assert initial[ids.B_PDSA_OBSERVED_PREFIX + "N"] == "60/480"
     assert initial[ids.B_PDSA_OBSERVED_PREFIX + "M"] == "9/120"
     assert initial[ids.B_PDSA_OBSERVED_PREFIX + "ALL"] == "75/900"
@@ -210,8 +268,12 @@ def test_full_cycle_plan_do_study_act_adapt_next(live: Any) -> None:
     assert "could not be judged" in body
     # Harm first: the worsening balancing measure comes before the predictions and the verdict.
     assert "Emergency caesarean got worse for Black African" in body
-    assert body.index("Harm to check first") < body.index("Predicted against observed") < body.index(
-        "Did it work for everyone?") < body.index("Who did this not work for?")
+    assert (
+        body.index("Harm to check first")
+        < body.index("Predicted against observed")
+        < body.index("Did it work for everyone?")
+        < body.index("Who did this not work for?")
+    )
     assert "Fewer than 8 other partner reflections" in body and "Private reflection" not in body
     assert "Who did this not work for?" in body
     (study_entry,) = entries(live.engine, "study")
@@ -221,7 +283,9 @@ def test_full_cycle_plan_do_study_act_adapt_next(live: Any) -> None:
 
     # Act shows the harm signal and asks for a response before anything is adopted.
     view, refused = act(live, decision="adopt")
-    assert "The Study found a harm signal" in str(view["blocks"]) and "Emergency caesarean" in str(view["blocks"])
+    assert "The Study found a harm signal" in str(view["blocks"]) and "Emergency caesarean" in str(
+        view["blocks"]
+    )
     assert "before adopting" in refused.json["errors"][ids.B_PDSA_ACT_HARM]
     assert cycles(live.engine)[0].status == "studied"
     # Act: adapt, then the next cycle pre-filled and continuing the ramp.
@@ -231,15 +295,18 @@ def test_full_cycle_plan_do_study_act_adapt_next(live: Any) -> None:
     assert cycles(live.engine)[0].status == "acted" and cycles(live.engine)[0].decision == "adapt"
     assert "Did those most affected take part in this decision?" in str(act_post.blocks)
     live.driver.click(ids.A_PDSA_NEXT, user=LEAD, message=act_post)
-    next_view = live.standin.wait_for(lambda: next((v for v in live.standin.views()
-                                                    if v.get("callback_id") == ids.CB_PDSA_NEW), None))
+    next_view = live.standin.wait_for(
+        lambda: next((v for v in live.standin.views() if v.get("callback_id") == ids.CB_PDSA_NEW), None)
+    )
     prefilled = {b["block_id"]: b["element"] for b in next_view["blocks"] if b["type"] == "input"}
     assert prefilled[ids.B_PDSA_TITLE]["initial_value"] == "Interpreter at booking"
     assert prefilled[ids.B_PDSA_PREDICT_PREFIX + "N"]["initial_value"].startswith("9%")
     assert prefilled[ids.B_PDSA_CONTINUE]["initial_option"]["value"] == str(cycle.id)
     assert prefilled[ids.B_PDSA_START]["initial_date"] > END.isoformat()
     assert "PDSA 1.2" in str(next_view["blocks"])
-    live.driver.submit_view(next_view["id"], {ids.B_PDSA_TITLE: "Interpreter at booking, with video"}, user=LEAD)
+    live.driver.submit_view(
+        next_view["id"], {ids.B_PDSA_TITLE: "Interpreter at booking, with video"}, user=LEAD
+    )
     live.standin.wait_for(lambda: len(cycles(live.engine)) == 2 and cycles(live.engine)[1].card_ts)
     second = cycles(live.engine)[1]
     assert (second.series_id, second.ramp_step, second.previous_cycle_id) == (cycle.id, 2, cycle.id)
@@ -258,9 +325,16 @@ def test_full_cycle_plan_do_study_act_adapt_next(live: Any) -> None:
 def test_plan_errors_are_inline_and_nothing_is_saved(live: Any) -> None:
     start_project(live)
     measures = seed(live.engine, with_data=False)
-    view, response = plan(live, measures, **{ids.B_PDSA_START: "2025-05-01", ids.B_PDSA_END: "2025-04-01",
-                                             ids.B_PDSA_MEASURES: [],
-                                             ids.B_PDSA_PREDICT_PREFIX + "M": "somewhat — no idea"})
+    view, response = plan(
+        live,
+        measures,
+        **{
+            ids.B_PDSA_START: "2025-05-01",
+            ids.B_PDSA_END: "2025-04-01",
+            ids.B_PDSA_MEASURES: [],
+            ids.B_PDSA_PREDICT_PREFIX + "M": "somewhat — no idea",
+        },
+    )
     errors = response.json["errors"]
     assert "before the start date" in errors[ids.B_PDSA_END]
     assert "needs a measure" in errors[ids.B_PDSA_MEASURES]
@@ -282,7 +356,9 @@ def test_no_measures_the_modal_says_how_and_a_prediction_is_an_error(live: Any) 
 def test_project_card_button_opens_the_plan(live: Any) -> None:
     started = start_project(live)
     live.driver.click(ids.A_OPEN_PDSA_NEW, user=LEAD, message=started["message"])
-    live.standin.wait_for(lambda: next((v for v in live.standin.views() if v.get("callback_id") == ids.CB_PDSA_NEW), None))
+    live.standin.wait_for(
+        lambda: next((v for v in live.standin.views() if v.get("callback_id") == ids.CB_PDSA_NEW), None)
+    )
 
 
 def test_study_with_no_data_says_what_is_missing(live: Any) -> None:
@@ -298,10 +374,15 @@ def test_study_with_no_data_says_what_is_missing(live: Any) -> None:
     assert "No data logged" in error and "/measure import" in error
     assert entries(live.engine, "study") == [] and cycles(live.engine)[0].status == "planned"
     # Results typed by hand are accepted, and bad ones are inline errors.
-    response = live.driver.submit_view(view["id"], {ids.B_PDSA_OBSERVED_PREFIX + "N": "70 of sixty"}, user=ANALYST)
+    response = live.driver.submit_view(
+        view["id"], {ids.B_PDSA_OBSERVED_PREFIX + "N": "70 of sixty"}, user=ANALYST
+    )
     assert "events/total" in response.json["errors"][ids.B_PDSA_OBSERVED_PREFIX + "N"]
-    response = live.driver.submit_view(view["id"], {ids.B_PDSA_OBSERVED_PREFIX + "N": "40/480",
-                                                    ids.B_PDSA_OBSERVED_PREFIX + "A": "3/300"}, user=ANALYST)
+    response = live.driver.submit_view(
+        view["id"],
+        {ids.B_PDSA_OBSERVED_PREFIX + "N": "40/480", ids.B_PDSA_OBSERVED_PREFIX + "A": "3/300"},
+        user=ANALYST,
+    )
     assert not response.body
     wait_thread(live, "Predicted against observed")
     assert cycles(live.engine)[0].status == "studied"
@@ -334,11 +415,17 @@ def test_act_validation_and_rebase(live: Any) -> None:
     assert "Say who took part" in errors[ids.B_PDSA_ACT_WHO]
     assert entries(live.engine, "act") == [] and entries(live.engine, "warning") == []
     assert cycles(live.engine)[0].status == "planned"
-    values = {ids.B_PDSA_DECISION: "adopt", ids.B_PDSA_ACT_REASON: "Worked for every group", ids.B_PDSA_ACT_INVOLVED: "no",
-              ids.B_PDSA_REBASE: ["rebase"]}
+    values = {
+        ids.B_PDSA_DECISION: "adopt",
+        ids.B_PDSA_ACT_REASON: "Worked for every group",
+        ids.B_PDSA_ACT_INVOLVED: "no",
+        ids.B_PDSA_REBASE: ["rebase"],
+    }
     response = live.driver.submit_view(view["id"], values, user=LEAD)
     assert "Choose the date" in response.json["errors"][ids.B_PDSA_REBASE_DATE]
-    response = live.driver.submit_view(view["id"], {**values, ids.B_PDSA_REBASE_DATE: "2025-06-01"}, user=LEAD)
+    response = live.driver.submit_view(
+        view["id"], {**values, ids.B_PDSA_REBASE_DATE: "2025-06-01"}, user=LEAD
+    )
     assert not response.body
     wait_thread(live, "recalculated from 2025-06-01")
     with Session(live.engine) as session:
@@ -359,8 +446,9 @@ def test_editing_a_closed_cycle_leads_only_history_kept(live: Any) -> None:
     assert "Only the project's leads" in last_ephemeral(live, MIDWIFE, seen)
     view = live.driver.slash("/pdsa", "edit 1", user=LEAD, channel=CHANNEL).wait_view()
     assert "This cycle is closed" in str(view["blocks"])
-    response = live.driver.submit_view(view["id"], {ids.B_PDSA_TITLE: "Interpreter at booking (all languages)"},
-                                       user=LEAD)
+    response = live.driver.submit_view(
+        view["id"], {ids.B_PDSA_TITLE: "Interpreter at booking (all languages)"}, user=LEAD
+    )
     assert not response.body
     wait_thread(live, "edited the plan")
     (edit,) = entries(live.engine, "edit")
@@ -390,8 +478,9 @@ def test_involvement_not_yet_reminds_and_lists_on_home(live: Any) -> None:
     wait_thread(live, "no one from the communities most affected has shaped this test yet")
     wait_thread(live, "no balancing measure")
     live.driver.open_home(LEAD)
-    home = live.standin.wait_for(lambda: "Still to involve" in str(live.standin.home_view(LEAD))
-                                 and live.standin.home_view(LEAD))
+    home = live.standin.wait_for(
+        lambda: "Still to involve" in str(live.standin.home_view(LEAD)) and live.standin.home_view(LEAD)
+    )
     assert "PDSA 1.1" in str(home)
 
 
@@ -425,7 +514,9 @@ def test_cycles_are_isolated_per_channel(live: Any) -> None:
     start_project(live)
     measures = seed(live.engine)
     plan(live, measures)
-    message = live.standin.wait_for(lambda: cycles(live.engine) and cycles(live.engine)[0].card_ts and card(live))
+    message = live.standin.wait_for(
+        lambda: cycles(live.engine) and cycles(live.engine)[0].card_ts and card(live)
+    )
     start_project(live, channel="C0SECONDQI")
     seen = len(live.standin.ephemerals(LEAD))
     live.driver.slash("/pdsa", "show 1", user=LEAD, channel="C0SECONDQI")
@@ -456,7 +547,9 @@ def test_a_cycle_planned_after_its_dates_is_not_overdue_and_asks_what_happened(l
     listing = last_ephemeral(live, LEAD, seen)
     assert "OVERDUE" not in listing and "already run" in listing
     live.driver.open_home(LEAD)
-    home = live.standin.wait_for(lambda: "PDSA 1.1" in str(live.standin.home_view(LEAD)) and live.standin.home_view(LEAD))
+    home = live.standin.wait_for(
+        lambda: "PDSA 1.1" in str(live.standin.home_view(LEAD)) and live.standin.home_view(LEAD)
+    )
     assert "OVERDUE" not in str(home)
     # Logging what happened moves it on to the Study, still without the alarm.
     do(live)
@@ -475,8 +568,9 @@ def test_one_numbering_on_the_card_list_and_errors(live: Any) -> None:
     assert "PDSA 1.1" in str(first.blocks) and "Cycle 1" not in str(first.blocks)
     # A second, separate test: cycle number 2, shown as PDSA 2.1 everywhere, never "Cycle 2".
     plan(live, measures, **{ids.B_PDSA_TITLE: "Video interpreting"})
-    second = live.standin.wait_for(lambda: len(cycles(live.engine)) == 2 and cycles(live.engine)[1].card_ts
-                                   and card(live, 2))
+    second = live.standin.wait_for(
+        lambda: len(cycles(live.engine)) == 2 and cycles(live.engine)[1].card_ts and card(live, 2)
+    )
     text = str(second.blocks)
     assert "PDSA 2.1" in text and "Cycle 2" not in text and "ramp step" not in text
     seen = len(live.standin.ephemerals(LEAD))

@@ -69,7 +69,10 @@ def test_each_nhs_form_is_read_in_csv_and_xlsx(fmt: str, raw: str, start: date, 
 def test_impossible_nhs_periods_are_rejected_not_guessed(raw: str) -> None:
     data = csv_bytes(["period", "ethnicity", "numerator", "denominator"], [[raw, "A", 3, 40]])
     parsed = read_extract(data, filename="x.csv", period="auto", today=TODAY)
-    assert parsed.rejected_count == 1 and parsed.rejected[0].reason == "period in column 'period' could not be read"
+    assert (
+        parsed.rejected_count == 1
+        and parsed.rejected[0].reason == "period in column 'period' could not be read"
+    )
 
 
 def test_financial_year_quarters_are_labelled_as_the_nhs_writes_them() -> None:
@@ -85,6 +88,7 @@ def test_financial_year_quarters_are_labelled_as_the_nhs_writes_them() -> None:
 
 
 # --- the period a file has ---------------------------------------------------------------------------------
+
 
 def _days(n: int, first: date) -> list[date]:
     return [first + timedelta(days=i) for i in range(n)]
@@ -113,15 +117,29 @@ def test_the_period_is_inferred_from_the_dates(period: str) -> None:
     assert per.infer(SERIES[period]) == period
 
 
-@pytest.mark.parametrize(("dates", "period"), [
-    ([date(2025, 1, 31), date(2025, 2, 28), date(2025, 3, 31), date(2025, 4, 30)], "month"),  # month ends
-    ([date(2025, 1, 15), date(2025, 2, 15), date(2025, 4, 15)], "month"),  # the same day each month, one missing
-    ([date(2024, 6, 30), date(2024, 9, 30), date(2024, 12, 31), date(2025, 3, 31)], "fy_quarter"),  # quarter ends
-    ([date(2023, 3, 31), date(2024, 3, 31)], "fy_year"),  # financial year ends
-    ([date(2025, 1, 6), date(2025, 1, 20), date(2025, 2, 3)], "week"),  # fortnightly Mondays are still weeks
-    ([date(2025, 1, 6), date(2025, 1, 7), date(2025, 1, 9)], "day"),
-])
-def test_month_and_quarter_end_dates_and_gaps_are_read_as_their_period(dates: list[date], period: str) -> None:
+@pytest.mark.parametrize(
+    ("dates", "period"),
+    [
+        ([date(2025, 1, 31), date(2025, 2, 28), date(2025, 3, 31), date(2025, 4, 30)], "month"),  # month ends
+        (
+            [date(2025, 1, 15), date(2025, 2, 15), date(2025, 4, 15)],
+            "month",
+        ),  # the same day each month, one missing
+        (
+            [date(2024, 6, 30), date(2024, 9, 30), date(2024, 12, 31), date(2025, 3, 31)],
+            "fy_quarter",
+        ),  # quarter ends
+        ([date(2023, 3, 31), date(2024, 3, 31)], "fy_year"),  # financial year ends
+        (
+            [date(2025, 1, 6), date(2025, 1, 20), date(2025, 2, 3)],
+            "week",
+        ),  # fortnightly Mondays are still weeks
+        ([date(2025, 1, 6), date(2025, 1, 7), date(2025, 1, 9)], "day"),
+    ],
+)
+def test_month_and_quarter_end_dates_and_gaps_are_read_as_their_period(
+    dates: list[date], period: str
+) -> None:
     assert per.infer(dates) == period
 
 
@@ -133,8 +151,12 @@ def test_auto_import_keeps_the_period_the_data_has(fmt: str, period: str) -> Non
     for i, d in enumerate(dates):
         rows += [[d.isoformat(), "A", i % 5, 50 + i], [d.isoformat(), "N", (i + 1) % 3, 20 + i]]
     build = csv_bytes if fmt == "csv" else xlsx_bytes
-    parsed = read_extract(build(["period", "ethnicity", "numerator", "denominator"], rows), filename=f"x.{fmt}",
-                          period="auto", today=TODAY)
+    parsed = read_extract(
+        build(["period", "ethnicity", "numerator", "denominator"], rows),
+        filename=f"x.{fmt}",
+        period="auto",
+        today=TODAY,
+    )
     assert parsed.period == period and parsed.data_period == period
     assert parsed.periods == sorted(dates)  # one point per date: nothing merged
     assert parsed.grouping is None
@@ -144,22 +166,38 @@ def test_auto_import_keeps_the_period_the_data_has(fmt: str, period: str) -> Non
 
 def test_calendar_quarter_labels_stay_calendar_and_bare_dates_follow_the_setting() -> None:
     header = ["period", "ethnicity", "numerator", "denominator"]
-    labelled = read_extract(csv_bytes(header, [["2024 Q2", "A", 1, 9], ["2024 Q3", "A", 1, 9]]), filename="x.csv",
-                            period="auto", today=TODAY)
+    labelled = read_extract(
+        csv_bytes(header, [["2024 Q2", "A", 1, 9], ["2024 Q3", "A", 1, 9]]),
+        filename="x.csv",
+        period="auto",
+        today=TODAY,
+    )
     assert labelled.period == "quarter"
     dated = [["2024-04-01", "A", 1, 9], ["2024-07-01", "A", 1, 9]]
-    assert read_extract(csv_bytes(header, dated), filename="x.csv", period="auto", today=TODAY).period == "fy_quarter"
-    assert read_extract(csv_bytes(header, dated), filename="x.csv", period="auto", today=TODAY,
-                        quarters="calendar").period == "quarter"
+    assert (
+        read_extract(csv_bytes(header, dated), filename="x.csv", period="auto", today=TODAY).period
+        == "fy_quarter"
+    )
+    assert (
+        read_extract(
+            csv_bytes(header, dated), filename="x.csv", period="auto", today=TODAY, quarters="calendar"
+        ).period
+        == "quarter"
+    )
 
 
 # --- merging is always said --------------------------------------------------------------------------------
 
+
 def test_daily_counts_grouped_into_months_are_summed_and_said() -> None:
     days = _days(45, date(2025, 1, 10))  # 10 Jan to 23 Feb
     rows = [[d.isoformat(), "A", i % 4, 30] for i, d in enumerate(days)]
-    parsed = read_extract(csv_bytes(["period", "ethnicity", "numerator", "denominator"], rows), filename="x.csv",
-                          period="month", today=TODAY)
+    parsed = read_extract(
+        csv_bytes(["period", "ethnicity", "numerator", "denominator"], rows),
+        filename="x.csv",
+        period="month",
+        today=TODAY,
+    )
     expected = {}
     for i, d in enumerate(days):
         key = date(d.year, d.month, 1)
@@ -177,31 +215,42 @@ def test_daily_values_are_averaged_into_months_never_summed_and_said() -> None:
     values = [round((-1) ** i * (1 + i / 10), 2) for i in range(16)]
     rows = [[d.isoformat(), "A", v] for d, v in zip(days, values, strict=True)]
     rows += [[d.isoformat(), "N", 2.0 * v] for d, v in zip(days, values, strict=True)]
-    parsed = read_extract(csv_bytes(["period", "ethnicity", "value"], rows), filename="x.csv", period="month",
-                          today=TODAY)
+    parsed = read_extract(
+        csv_bytes(["period", "ethnicity", "value"], rows), filename="x.csv", period="month", today=TODAY
+    )
     got = {r.group: r.value for r in parsed.frame.itertuples()}
     assert got["A"] == pytest.approx(sum(values) / 16)
     assert got["N"] == pytest.approx(2 * sum(values) / 16)
     assert parsed.grouping is not None and "averaged into one mean per month" in parsed.grouping
-    auto = read_extract(csv_bytes(["period", "ethnicity", "value"], rows), filename="x.csv", period="auto",
-                        today=TODAY)
+    auto = read_extract(
+        csv_bytes(["period", "ethnicity", "value"], rows), filename="x.csv", period="auto", today=TODAY
+    )
     assert len(auto.frame) == 32 and auto.grouping is None and auto.period == "day"
 
 
 def test_weekly_rows_into_months_are_said_but_record_level_counting_is_not_a_merge() -> None:
     weeks = _weeks(9, date(2025, 1, 6))
     rows = [[d.isoformat(), "A", 1, 10] for d in weeks]
-    parsed = read_extract(csv_bytes(["period", "ethnicity", "numerator", "denominator"], rows), filename="x.csv",
-                          period="month", today=TODAY)
-    assert parsed.grouping == "Weekly values were grouped into months for the chart (each week counts in the month it starts in)"
+    parsed = read_extract(
+        csv_bytes(["period", "ethnicity", "numerator", "denominator"], rows),
+        filename="x.csv",
+        period="month",
+        today=TODAY,
+    )
+    assert (
+        parsed.grouping
+        == "Weekly values were grouped into months for the chart (each week counts in the month it starts in)"
+    )
     records = [[d.isoformat(), "A", 1] for d in _days(40, date(2025, 1, 1))]
-    counted = read_extract(csv_bytes(["date", "ethnicity", "outcome"], records), filename="r.csv", period="auto",
-                           today=TODAY)
+    counted = read_extract(
+        csv_bytes(["date", "ethnicity", "outcome"], records), filename="r.csv", period="auto", today=TODAY
+    )
     assert counted.period == "month" and counted.grouping is None
     assert [r.denominator for r in counted.frame.itertuples()] == [31, 9]
 
 
 # --- windows ---------------------------------------------------------------------------------------------
+
 
 def test_the_12_month_and_3_month_windows_chart_their_own_data() -> None:
     import pandas as pd
@@ -214,14 +263,28 @@ def test_the_12_month_and_3_month_windows_chart_their_own_data() -> None:
     rows = []
     for i, m in enumerate(months):
         # Different data every month, so every window holds different numbers.
-        rows += [(m, "A", 40 + i, 1000), (m, "N", 20 + i % 5, 300), (m, "M", 15 + i % 3, 250), (m, "Z", 10, 90 + i),
-                 (m, "99", 0, 0)]
+        rows += [
+            (m, "A", 40 + i, 1000),
+            (m, "N", 20 + i % 5, 300),
+            (m, "M", 15 + i % 3, 250),
+            (m, "Z", 10, 90 + i),
+            (m, "99", 0, 0),
+        ]
     frame = pd.DataFrame(rows, columns=["period", "group", "numerator", "denominator"])
     policy = DisclosurePolicy()
     charts = {}
     for window in (3, 12):
-        ca = an.analyse_for_channel(frame, kind="proportion", direction="lower", reference="A", focus_groups=["N"],
-                                    period="month", policy=policy, today=date(2026, 1, 15), window_months=window)
+        ca = an.analyse_for_channel(
+            frame,
+            kind="proportion",
+            direction="lower",
+            reference="A",
+            focus_groups=["N"],
+            period="month",
+            policy=policy,
+            today=date(2026, 1, 15),
+            window_months=window,
+        )
         assert ca.analysis.period == "month" and not ca.grouped
         charts[window] = render(ca, "groups", policy, window)
         first = months[-window]
@@ -242,12 +305,17 @@ def test_a_daily_measure_is_stale_after_a_month_without_data_not_two_days() -> N
     from bot.core.equity.missing import missing_warnings
 
     last = date(2025, 3, 31)
-    frame = pd.DataFrame([(d, g, 5, 50) for d in _days(60, last - timedelta(days=59)) for g in ("A", "N")],
-                         columns=["period", "group", "numerator", "denominator"])
+    frame = pd.DataFrame(
+        [(d, g, 5, 50) for d in _days(60, last - timedelta(days=59)) for g in ("A", "N")],
+        columns=["period", "group", "numerator", "denominator"],
+    )
 
     def stale(today: date) -> list[str]:
-        return [w.message for w in missing_warnings(frame, today=today, period="day", focus_groups=["N"])
-                if w.code == "STALE_MEASURE"]
+        return [
+            w.message
+            for w in missing_warnings(frame, today=today, period="day", focus_groups=["N"])
+            if w.code == "STALE_MEASURE"
+        ]
 
     assert stale(last + timedelta(days=20)) == []
     # 31 complete days after the last one are still allowed; the 32nd missing day makes it late.
@@ -269,10 +337,24 @@ def test_pdsa_windows_count_days_for_a_daily_measure() -> None:
 
 
 def test_a_mixed_column_takes_its_coarsest_period_and_says_the_finer_rows_were_grouped() -> None:
-    rows = [["2025-01", "A", 3, 40], ["2025-02-03", "A", 1, 10], ["2025-02-10", "A", 2, 10], ["2025-03", "A", 2, 30]]
-    parsed = read_extract(csv_bytes(["period", "ethnicity", "numerator", "denominator"], rows), filename="x.csv",
-                          period="auto", today=TODAY)
+    rows = [
+        ["2025-01", "A", 3, 40],
+        ["2025-02-03", "A", 1, 10],
+        ["2025-02-10", "A", 2, 10],
+        ["2025-03", "A", 2, 30],
+    ]
+    parsed = read_extract(
+        csv_bytes(["period", "ethnicity", "numerator", "denominator"], rows),
+        filename="x.csv",
+        period="auto",
+        today=TODAY,
+    )
     assert parsed.period == "month" and parsed.data_period == "week"
     assert {r.period: (r.numerator, r.denominator) for r in parsed.frame.itertuples()} == {
-        date(2025, 1, 1): (3, 40), date(2025, 2, 1): (1 + 2, 10 + 10), date(2025, 3, 1): (2, 30)}
-    assert parsed.grouping is not None and parsed.grouping.startswith("Weekly values were grouped into months")
+        date(2025, 1, 1): (3, 40),
+        date(2025, 2, 1): (1 + 2, 10 + 10),
+        date(2025, 3, 1): (2, 30),
+    }
+    assert parsed.grouping is not None and parsed.grouping.startswith(
+        "Weekly values were grouped into months"
+    )

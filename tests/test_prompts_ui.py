@@ -59,15 +59,23 @@ def run_scheduler(live: Any, now: datetime) -> Any:
 def deliver_team_prompt(live: Any) -> Any:
     """Let the delivery engine post the first team prompt; returns the channel message."""
     run_scheduler(live, next_run(live, "team_prompt"))
-    return live.standin.wait_for(lambda: next(
-        (m for m in live.standin.messages(CHANNEL) if "This week's reflection" in m.text), None))
+    return live.standin.wait_for(
+        lambda: next((m for m in live.standin.messages(CHANNEL) if "This week's reflection" in m.text), None)
+    )
 
 
 def answer(live: Any, message: Any, user: str, text: str, options: list[str] | None = None) -> Any:
     live.driver.click(ids.A_ANSWER, user=user, message=message)
-    view = live.standin.wait_for(lambda: next(
-        (v for v in reversed(live.standin.views()) if v.get("callback_id") == ids.CB_ANSWER
-         and live.standin.is_open(v["id"])), None))
+    view = live.standin.wait_for(
+        lambda: next(
+            (
+                v
+                for v in reversed(live.standin.views())
+                if v.get("callback_id") == ids.CB_ANSWER and live.standin.is_open(v["id"])
+            ),
+            None,
+        )
+    )
     values: dict[str, Any] = {ids.B_ANSWER_TEXT: text}
     if options is not None:
         values[ids.B_ANSWER_OPTIONS] = options
@@ -100,7 +108,11 @@ def _initial(view: dict[str, Any], block_id: str) -> Any:
     element = block["element"]
     if "initial_options" in element:
         return [o["value"] for o in element["initial_options"]]
-    return element.get("initial_option", {}).get("value") or element.get("initial_time") or element.get("initial_value")
+    return (
+        element.get("initial_option", {}).get("value")
+        or element.get("initial_time")
+        or element.get("initial_value")
+    )
 
 
 def test_schedule_modal_shows_the_defaults_and_saves_with_next_occurrences(live: Any) -> None:
@@ -113,14 +125,22 @@ def test_schedule_modal_shows_the_defaults_and_saves_with_next_occurrences(live:
     assert _initial(view, ids.B_SCHEDULE_DAYS + "lead_nudge") == ["4"]
     assert _initial(view, ids.B_SCHEDULE_TIME + "lead_nudge") == "09:00"
     assert _initial(view, ids.B_SCHEDULE_TIMEZONE) == "Europe/London"
-    assert set(_initial(view, ids.B_SCHEDULE_OPTIONS)) == {"recipient_tz", "skip_weekends", "skip_bank_holidays"}
+    assert set(_initial(view, ids.B_SCHEDULE_OPTIONS)) == {
+        "recipient_tz",
+        "skip_weekends",
+        "skip_bank_holidays",
+    }
 
-    response = live.driver.submit_view(view["id"], {
-        ids.B_SCHEDULE_DAYS + "team_prompt": ["1", "3"],
-        ids.B_SCHEDULE_TIME + "team_prompt": "09:30",
-        ids.B_SCHEDULE_EVERY + "partner_prompt": "1",
-        ids.B_SCHEDULE_REGION: "SCT",
-    }, user=LEAD)
+    response = live.driver.submit_view(
+        view["id"],
+        {
+            ids.B_SCHEDULE_DAYS + "team_prompt": ["1", "3"],
+            ids.B_SCHEDULE_TIME + "team_prompt": "09:30",
+            ids.B_SCHEDULE_EVERY + "partner_prompt": "1",
+            ids.B_SCHEDULE_REGION: "SCT",
+        },
+        user=LEAD,
+    )
     assert response.status == 200
     assert response.json["response_action"] == "update"
     saved = response.json["view"]
@@ -130,7 +150,10 @@ def test_schedule_modal_shows_the_defaults_and_saves_with_next_occurrences(live:
     assert text.count("Next: ") == 3 and text.count(", 09:30") == 3  # three upcoming team prompts
 
     rows = schedule_rows(live)
-    assert rows["team_prompt"].weekdays == [1, 3] and (rows["team_prompt"].hour, rows["team_prompt"].minute) == (9, 30)
+    assert rows["team_prompt"].weekdays == [1, 3] and (
+        rows["team_prompt"].hour,
+        rows["team_prompt"].minute,
+    ) == (9, 30)
     assert rows["team_prompt"].updated_by == LEAD
     assert rows["partner_prompt"].every_weeks == 1
     assert project_row(live).region == "SCT"
@@ -141,19 +164,28 @@ def test_schedule_errors_are_shown_inline_and_nothing_is_saved(live: Any) -> Non
     start_project(live)
     view = open_schedule(live)
     before = {k: (s.weekdays, s.timezone) for k, s in schedule_rows(live).items()}
-    response = live.driver.submit_view(view["id"], {
-        ids.B_SCHEDULE_DAYS + "team_prompt": [],
-        ids.B_SCHEDULE_TIMEZONE: "Mars/Olympus_Mons",
-    }, user=LEAD)
+    response = live.driver.submit_view(
+        view["id"],
+        {
+            ids.B_SCHEDULE_DAYS + "team_prompt": [],
+            ids.B_SCHEDULE_TIMEZONE: "Mars/Olympus_Mons",
+        },
+        user=LEAD,
+    )
     assert response.json["response_action"] == "errors"
     errors = response.json["errors"]
     assert "Choose at least one day" in errors[ids.B_SCHEDULE_DAYS + "team_prompt"]
     assert "Europe/London" in errors[ids.B_SCHEDULE_TIMEZONE]
     assert {k: (s.weekdays, s.timezone) for k, s in schedule_rows(live).items()} == before
     # Ticking Paused makes an empty day list acceptable: the old days are kept for when it resumes.
-    response = live.driver.submit_view(view["id"], {
-        ids.B_SCHEDULE_DAYS + "team_prompt": [], ids.B_SCHEDULE_PAUSED + "team_prompt": ["paused"],
-    }, user=LEAD)
+    response = live.driver.submit_view(
+        view["id"],
+        {
+            ids.B_SCHEDULE_DAYS + "team_prompt": [],
+            ids.B_SCHEDULE_PAUSED + "team_prompt": ["paused"],
+        },
+        user=LEAD,
+    )
     assert response.json["response_action"] == "update"
     rows = schedule_rows(live)
     assert rows["team_prompt"].paused and rows["team_prompt"].weekdays == [0]
@@ -163,8 +195,9 @@ def test_schedule_errors_are_shown_inline_and_nothing_is_saved(live: Any) -> Non
 def test_only_leads_can_change_the_schedule(live: Any) -> None:
     start_project(live)
     live.driver.slash("/mfi", "schedule", user=MIDWIFE, channel=CHANNEL)
-    reply = live.standin.wait_for(lambda: next(
-        (r for r in live.standin.responses() if "Only the project's leads" in r.text), None))
+    reply = live.standin.wait_for(
+        lambda: next((r for r in live.standin.responses() if "Only the project's leads" in r.text), None)
+    )
     assert f"<@{LEAD}>" in reply.text
     assert not [v for v in live.standin.views() if v.get("callback_id") == ids.CB_SCHEDULE]
     assert live.standin.violations == []
@@ -173,10 +206,14 @@ def test_only_leads_can_change_the_schedule(live: Any) -> None:
 def test_schedule_pause_and_resume_shortcuts(live: Any) -> None:
     start_project(live)
     live.driver.slash("/mfi", "schedule pause", user=LEAD, channel=CHANNEL)
-    live.standin.wait_for(lambda: next((r for r in live.standin.responses() if r.text.startswith("Paused.")), None))
+    live.standin.wait_for(
+        lambda: next((r for r in live.standin.responses() if r.text.startswith("Paused.")), None)
+    )
     assert len(schedule_rows(live)) == 3 and all(s.paused for s in schedule_rows(live).values())
     live.driver.slash("/mfi", "schedule resume team", user=LEAD, channel=CHANNEL)
-    live.standin.wait_for(lambda: next((r for r in live.standin.responses() if r.text.startswith("Resumed.")), None))
+    live.standin.wait_for(
+        lambda: next((r for r in live.standin.responses() if r.text.startswith("Resumed.")), None)
+    )
     rows = schedule_rows(live)
     assert rows["partner_prompt"].paused and rows["lead_nudge"].paused
     # A paused schedule sends nothing when its time comes.
@@ -204,17 +241,22 @@ def test_a_team_answer_goes_in_the_thread_under_a_name_only_when_the_person_asks
     options = next(b for b in view["blocks"] if b.get("block_id") == ids.B_ANSWER_OPTIONS)["element"]
     assert "initial_options" not in options  # nothing ticked: not in the thread, not anonymous
     assert "nothing goes in the thread unless you tick that box" in all_text(view["blocks"])
-    thanks = live.standin.wait_for(lambda: next(
-        (e for e in live.standin.ephemerals(MIDWIFE) if e.text.startswith("Thank you")), None))
+    thanks = live.standin.wait_for(
+        lambda: next((e for e in live.standin.ephemerals(MIDWIFE) if e.text.startswith("Thank you")), None)
+    )
     assert "Only the project leads will see it" in thanks.text
     assert [m for m in live.standin.thread(CHANNEL, message.ts) if m.ts != message.ts] == []
 
     answer(live, message, MIDWIFE, "And the leaflets are English only.", ["share"])
-    thread = live.standin.wait_for(lambda: [m for m in live.standin.thread(CHANNEL, message.ts) if m.ts != message.ts] or None)
+    thread = live.standin.wait_for(
+        lambda: [m for m in live.standin.thread(CHANNEL, message.ts) if m.ts != message.ts] or None
+    )
     assert thread[0].text.startswith(f"<@{MIDWIFE}> answered:") and "leaflets" in thread[0].text
     stored = answers(live)
     assert [(r.user_id, r.shared, r.anonymous, r.from_partner) for r in stored] == [
-        (MIDWIFE, False, False, False), (MIDWIFE, True, False, False)]
+        (MIDWIFE, False, False, False),
+        (MIDWIFE, True, False, False),
+    ]
     with Session(live.engine) as session:
         delivery = session.exec(select(Delivery).where(Delivery.kind == "team_prompt")).one()
         assert stored[0].prompt_id == delivery.prompt_id and stored[0].audience == "team"
@@ -228,7 +270,9 @@ def test_anonymous_answer_keeps_nothing_that_leads_to_a_person(live: Any) -> Non
     start_project(live)
     message = deliver_team_prompt(live)
     answer(live, message, MIDWIFE, "We rarely say racism out loud in handover.", ["anonymous", "share"])
-    thread = live.standin.wait_for(lambda: [m for m in live.standin.thread(CHANNEL, message.ts) if m.ts != message.ts] or None)
+    thread = live.standin.wait_for(
+        lambda: [m for m in live.standin.thread(CHANNEL, message.ts) if m.ts != message.ts] or None
+    )
     assert thread[0].text.startswith("Anonymous answer:")
     assert MIDWIFE not in thread[0].text
     row = answers(live)[0]
@@ -260,12 +304,14 @@ def test_an_empty_answer_is_refused_inline(live: Any) -> None:
 def test_prompts_list_offers_pin_and_skip_and_home_selects_steer_the_chooser(live: Any) -> None:
     start_project(live)
     live.driver.slash("/mfi", "prompts naming", user=LEAD, channel=CHANNEL)
-    listing = live.standin.wait_for(lambda: next(
-        (r for r in live.standin.responses() if r.text.startswith("Prompts for")), None))
+    listing = live.standin.wait_for(
+        lambda: next((r for r in live.standin.responses() if r.text.startswith("Prompts for")), None)
+    )
     naming = load_catalogue().for_stage("naming", "team")
     buttons = [e for b in listing.body["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert {json.loads(e["value"])["prompt_id"] for e in buttons if e["action_id"] == ids.A_PROMPT_PIN} == {
-        p.id for p in naming}
+        p.id for p in naming
+    }
     assert len([e for e in buttons if e["action_id"] == ids.A_PROMPT_SKIP]) == len(naming)
 
     # The stand-in cannot click inside an ephemeral message, so pin and skip through the Home selects.
@@ -273,8 +319,9 @@ def test_prompts_list_offers_pin_and_skip_and_home_selects_steer_the_chooser(liv
     home = live.standin.wait_for(lambda: live.standin.home_view(LEAD))
     live.driver.click(ids.A_PROMPT_PIN, user=LEAD, view_id=home["id"], selected_option=naming[2].id)
     live.standin.wait_for(lambda: _pinned(live) == naming[2].id or None)
-    home = live.standin.wait_for(lambda: (h := live.standin.home_view(LEAD)) and "Pinned for next time" in json.dumps(h)
-                                 and h or None)
+    home = live.standin.wait_for(
+        lambda: (h := live.standin.home_view(LEAD)) and "Pinned for next time" in json.dumps(h) and h or None
+    )
     live.driver.click(ids.A_PROMPT_SKIP, user=LEAD, view_id=home["id"], selected_option=naming[0].id)
 
     def choices() -> dict[str, str] | None:
@@ -289,7 +336,10 @@ def test_prompts_list_offers_pin_and_skip_and_home_selects_steer_the_chooser(liv
         state = sched.project_state(session, project)
     assert pinned == naming[2].id
     catalogue = load_catalogue()
-    assert choose_prompt(catalogue, state, audience="team", used=[], pinned=pinned, skipped=skipped).id == naming[2].id
+    assert (
+        choose_prompt(catalogue, state, audience="team", used=[], pinned=pinned, skipped=skipped).id
+        == naming[2].id
+    )
     # Once the pin has been delivered the chooser moves on, and never picks the skipped prompt.
     used: list[str] = [naming[2].id]
     for _ in range(12):
@@ -301,7 +351,9 @@ def test_prompts_list_offers_pin_and_skip_and_home_selects_steer_the_chooser(liv
     assert naming[2].text in message.text
     # Non-leads cannot list or change prompts.
     live.driver.slash("/mfi", "prompts", user=MIDWIFE, channel=CHANNEL)
-    live.standin.wait_for(lambda: next((r for r in live.standin.responses() if "Only the project's leads" in r.text), None))
+    live.standin.wait_for(
+        lambda: next((r for r in live.standin.responses() if "Only the project's leads" in r.text), None)
+    )
     assert live.standin.violations == []
 
 
@@ -315,8 +367,14 @@ def test_home_section_export_and_pin_from_home(live: Any) -> None:
 
     live.driver.open_home(LEAD)
     home = live.standin.wait_for(
-        lambda: (h := live.standin.home_view(LEAD)) and "_Anonymous_" in json.dumps(h) and f"<@{MIDWIFE}>" in json.dumps(h)
-        and h or None)
+        lambda: (
+            (h := live.standin.home_view(LEAD))
+            and "_Anonymous_" in json.dumps(h)
+            and f"<@{MIDWIFE}>" in json.dumps(h)
+            and h
+            or None
+        )
+    )
     text = json.dumps(home)
     assert "This week's prompt" in text and "Anonymous" in text and f"<@{MIDWIFE}>" in text
     assert "U0OBSTET01" not in text
@@ -326,8 +384,13 @@ def test_home_section_export_and_pin_from_home(live: Any) -> None:
 
     # The pin and skip lists hold the current stage's prompts only, each cut at a whole word within Slack's 75.
     catalogue = load_catalogue()
-    [pin_select] = [e for b in home["blocks"] if b["type"] == "actions" for e in b["elements"]
-                    if e.get("action_id") == ids.A_PROMPT_PIN]
+    [pin_select] = [
+        e
+        for b in home["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e.get("action_id") == ids.A_PROMPT_PIN
+    ]
     options = [o for g in pin_select["option_groups"] for o in g["options"]]
     assert {o["value"] for o in options} == {p.id for p in catalogue.for_stage("naming", "team")}
     for o in options:
@@ -347,7 +410,9 @@ def test_home_section_export_and_pin_from_home(live: Any) -> None:
     home = live.standin.home_view(LEAD)
     assert home is not None
     live.driver.click(ids.A_EXPORT_ANSWERS, user=LEAD, view_id=home["id"])
-    stored = live.standin.wait_for(lambda: next((f for f in live.standin.files() if f.filename.endswith(".csv")), None))
+    stored = live.standin.wait_for(
+        lambda: next((f for f in live.standin.files() if f.filename.endswith(".csv")), None)
+    )
     assert stored.channel == live.standin.dm_channel(LEAD)
     rows = list(csv.DictReader(io.StringIO(stored.bytes.decode())))
     assert [r["from"] for r in rows] == ["Grace Okafor", "Anonymous"]
@@ -369,12 +434,16 @@ def _pinned(live: Any) -> str | None:
 def test_builders_stay_within_block_kit_limits_and_say_what_they_must() -> None:
     catalogue = load_catalogue()
     prompt = catalogue.for_stage("involvement", "team")[0]
-    team_blocks, team_text = pb.team_prompt_message(prompt, project_name="PPH", reason="Because.", delivery_id=7)
+    team_blocks, team_text = pb.team_prompt_message(
+        prompt, project_name="PPH", reason="Because.", delivery_id=7
+    )
     assert prompt.text in team_text and "Because." in all_text(team_blocks)
     partner = catalogue.for_stage("involvement", "partner")[0]
     about = "We want to make care after birth safer for women of every background."
     partner_view = pb.partner_prompt_message(
-        type(partner)(**{**partner.__dict__, "text": partner.plain or ""}), about=about, delivery_id=7,
+        type(partner)(**{**partner.__dict__, "text": partner.plain or ""}),
+        about=about,
+        delivery_id=7,
         anonymous_default=True,
     )
     action_ids = {e["action_id"] for b in partner_view[0] if b["type"] == "actions" for e in b["elements"]}
@@ -383,9 +452,19 @@ def test_builders_stay_within_block_kit_limits_and_say_what_they_must() -> None:
     consent, _ = pb.partner_consent_message(about=about, lead_names=["Aisha"], project_id=1)
     words = all_text(consent)
     # Who sees what, in plain words: the words, never the name; nothing that links; held back until enough asked.
-    for phrase in ("anonymous", "can read your words, but not your name", "keep nothing that links your answer",
-                   "keep those answers back until more people have been asked", "channel if you say yes",
-                   "pause or stop at any time", about):
+    for phrase in (
+        "anonymous",
+        "can read your words, but not your name",
+        "keep nothing that links your answer",
+        "keep those answers back until more people have been asked",
+        "channel if you say yes",
+        "pause or stop at any time",
+        about,
+    ):
         assert phrase in words
-    assert pb.answers_csv([{"date": "d", "stage": "s", "prompt": "p", "answer": "+1", "from": "Anonymous",
-                            "shared": "no"}]).splitlines()[1] == "d,s,p,'+1,Anonymous,no"
+    assert (
+        pb.answers_csv(
+            [{"date": "d", "stage": "s", "prompt": "p", "answer": "+1", "from": "Anonymous", "shared": "no"}]
+        ).splitlines()[1]
+        == "d,s,p,'+1,Anonymous,no"
+    )

@@ -30,7 +30,9 @@ def test_second_instance_on_same_sqlite_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_tokens_are_redacted_from_log_lines(caplog: pytest.LogCaptureFixture) -> None:
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "calling with %s", ("xoxb-123-abc-secret",), None)
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "calling with %s", ("xoxb-123-abc-secret",), None
+    )
     assert RedactSecrets().filter(record)
     assert "secret" not in record.getMessage() and "xoxb-[redacted]" in record.getMessage()
 
@@ -38,8 +40,15 @@ def test_tokens_are_redacted_from_log_lines(caplog: pytest.LogCaptureFixture) ->
 def test_serve_without_settings_says_which_one_in_one_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL"))}
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'x.db'}"
-    result = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "SLACK_SIGNING_SECRET" in result.stderr
@@ -48,12 +57,21 @@ def test_serve_without_settings_says_which_one_in_one_line(tmp_path: Path) -> No
 def test_malformed_setting_stops_start_up_naming_it(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
     env.update(PORT="eighty", SLACK_BOT_TOKEN="xoxb-hidden-value", SLACK_SIGNING_SECRET="s")
-    result = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2 and "PORT" in result.stderr and "hidden-value" not in result.stderr
 
 
-def test_serve_with_an_app_token_uses_socket_mode_with_the_wired_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_with_an_app_token_uses_socket_mode_with_the_wired_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import slack_bolt.adapter.socket_mode as socket_mode
 
     from bot.cli import main
@@ -73,8 +91,11 @@ def test_serve_with_an_app_token_uses_socket_mode_with_the_wired_app(tmp_path: P
     monkeypatch.setattr(socket_mode, "SocketModeHandler", FakeSocketModeHandler)
     with StandIn() as standin:
         for name, value in {
-            "SLACK_BOT_TOKEN": "xoxb-standin", "SLACK_APP_TOKEN": "xapp-1-socket", "SLACK_API_URL": standin.api_url,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'socket.db'}", "MFI_SCHEDULER": "false",
+            "SLACK_BOT_TOKEN": "xoxb-standin",
+            "SLACK_APP_TOKEN": "xapp-1-socket",
+            "SLACK_API_URL": standin.api_url,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'socket.db'}",
+            "MFI_SCHEDULER": "false",
             "PORT": str(free_port()),  # the Socket Mode health check: a free loopback port, never a fixed one
         }.items():
             monkeypatch.setenv(name, value)

@@ -56,7 +56,9 @@ def nudge_builder(monkeypatch: pytest.MonkeyPatch) -> None:
     except ImportError:
         fake = types.ModuleType("bot.services.nudge")
 
-        def build_lead_nudge(session: Any, *, project: Any, now: datetime) -> tuple[list[dict[str, Any]], str]:
+        def build_lead_nudge(
+            session: Any, *, project: Any, now: datetime
+        ) -> tuple[list[dict[str, Any]], str]:
             text = f"Weekly equity nudge for {project.name}"
             return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}], text
 
@@ -178,7 +180,9 @@ def test_jobs_are_rebuilt_from_the_schedule_rows(engine: Engine, standin: StandI
         nudge = sched.get_schedule(session, project_id=project_id, kind="lead_nudge")
         assert team is not None and nudge is not None
     assert scheduler.get_job(f"schedule:{team.id}").trigger.get_next_fire_time(None, SETUP) == MONDAY
-    assert scheduler.get_job(f"schedule:{nudge.id}").trigger.get_next_fire_time(None, SETUP) == utc(2025, 6, 20, 8)
+    assert scheduler.get_job(f"schedule:{nudge.id}").trigger.get_next_fire_time(None, SETUP) == utc(
+        2025, 6, 20, 8
+    )
     assert scheduler.get_job("sync") is not None
     assert scheduler.role() == ("single" if engine.dialect.name == "sqlite" else "follower")
 
@@ -190,9 +194,22 @@ def test_jobs_are_rebuilt_from_the_schedule_rows(engine: Engine, standin: StandI
 def test_a_new_project_gets_its_default_schedules_from_the_scan(engine: Engine, standin: StandIn) -> None:
     with unit_of_work(engine) as session:
         project = repo.create_project(
-            session, team_id="T0MFIAR01", enterprise_id=None, channel_id=CHANNEL, created_by=LEAD, name="New",
-            aim="An aim", focus_groups=["N"], reference_group="A", baseline="", target="", target_date=None,
-            racism_context="", leads=[LEAD], partners=[], timezone="Europe/London",
+            session,
+            team_id="T0MFIAR01",
+            enterprise_id=None,
+            channel_id=CHANNEL,
+            created_by=LEAD,
+            name="New",
+            aim="An aim",
+            focus_groups=["N"],
+            reference_group="A",
+            baseline="",
+            target="",
+            target_date=None,
+            racism_context="",
+            leads=[LEAD],
+            partners=[],
+            timezone="Europe/London",
         )
         project_id = project.id
     make_scheduler(engine, standin).run_due(SETUP)
@@ -215,12 +232,20 @@ def test_team_prompt_goes_out_once_at_its_time(engine: Engine, standin: StandIn)
     [message] = prompts_in(standin, CHANNEL)
     [row] = ledger(engine, kind="team_prompt")
     assert answer_value(message) == {"delivery_id": row.id}
-    assert (row.status, row.recipient, row.occurrence, row.message_ts) == ("sent", CHANNEL, MONDAY, message.ts)
+    assert (row.status, row.recipient, row.occurrence, row.message_ts) == (
+        "sent",
+        CHANNEL,
+        MONDAY,
+        message.ts,
+    )
     assert "this week starts with naming it" in json.dumps(message.blocks)  # no racism context recorded yet
 
     # Later syncs the same day, and a restarted scheduler, find it done.
     assert scheduler.run_due(MONDAY + timedelta(minutes=5)).posted == 0
-    assert make_scheduler(engine, standin, instance_id="restarted").run_due(MONDAY + timedelta(hours=1)).posted == 0
+    assert (
+        make_scheduler(engine, standin, instance_id="restarted").run_due(MONDAY + timedelta(hours=1)).posted
+        == 0
+    )
     assert len(prompts_in(standin, CHANNEL)) == 1
     assert standin.violations == []
 
@@ -232,8 +257,15 @@ def test_each_week_brings_the_next_prompt_and_a_pin_wins_once(engine: Engine, st
     scheduler.run_due(MONDAY + timedelta(weeks=1))
     with unit_of_work(engine) as session:
         used = sched.used_prompt_ids(session, project_id, "team")
-        session.add(PromptChoice(project_id=project_id, team_id="T0MFIAR01", prompt_id="data.by-ethnicity", choice="pin",
-                                 chosen_by=LEAD))
+        session.add(
+            PromptChoice(
+                project_id=project_id,
+                team_id="T0MFIAR01",
+                prompt_id="data.by-ethnicity",
+                choice="pin",
+                chosen_by=LEAD,
+            )
+        )
     assert len(used) == 2 and used[0] != used[1]
     scheduler.run_due(MONDAY + timedelta(weeks=2))
     scheduler.run_due(MONDAY + timedelta(weeks=3))
@@ -254,8 +286,15 @@ def test_skipped_prompts_are_never_sent(engine: Engine, standin: StandIn) -> Non
     other = make_project(engine, channel="C0OTHERQI", name="Other")
     standin.add_channel("C0OTHERQI", "other-qi", members=[LEAD])
     with unit_of_work(engine) as session:
-        session.add(PromptChoice(project_id=other, team_id="T0MFIAR01", prompt_id=first.prompt_id, choice="skip",
-                                 chosen_by=LEAD))
+        session.add(
+            PromptChoice(
+                project_id=other,
+                team_id="T0MFIAR01",
+                prompt_id=first.prompt_id,
+                choice="skip",
+                chosen_by=LEAD,
+            )
+        )
     scheduler.run_due(MONDAY + timedelta(minutes=1))
     [second] = ledger(engine, kind="team_prompt", project_id=other)
     assert second.prompt_id != first.prompt_id and project_id != other
@@ -328,15 +367,23 @@ def test_schedule_edits_apply_from_the_edit(engine: Engine, standin: StandIn) ->
     with unit_of_work(engine) as session:
         schedule = sched.get_schedule(session, project_id=project_id, kind="team_prompt")
         assert schedule is not None
-        changed = sched.update_schedule(session, schedule=schedule, updated_by=LEAD, now=MONDAY + timedelta(hours=2),
-                                        weekdays=[0, 3], hour=14)
+        changed = sched.update_schedule(
+            session,
+            schedule=schedule,
+            updated_by=LEAD,
+            now=MONDAY + timedelta(hours=2),
+            weekdays=[0, 3],
+            hour=14,
+        )
         assert changed == {"weekdays": [0], "hour": 10}
         assert schedule.updated_by == LEAD
         with pytest.raises(ValueError, match="invalid time"):
             sched.update_schedule(session, schedule=schedule, updated_by=LEAD, hour=25)
     # Monday 10:00 (before the edit) is neither sent nor missed; Monday 14:00 BST is.
     scheduler.run_due(MONDAY + timedelta(hours=6))
-    assert [(r.occurrence, r.status) for r in ledger(engine, kind="team_prompt")] == [(utc(2025, 6, 16, 13), "sent")]
+    assert [(r.occurrence, r.status) for r in ledger(engine, kind="team_prompt")] == [
+        (utc(2025, 6, 16, 13), "sent")
+    ]
 
 
 # --- partners, leads and time zones ---------------------------------------------------------------------------
@@ -367,6 +414,7 @@ def test_time_zones_are_looked_up_once_an_hour_not_at_every_sync(engine: Engine,
     # Syncs every 30 seconds around the partners' prompt: each partner's users.info once, not once per sync.
     for seconds in range(0, 300, 30):
         scheduler.run_due(WEDNESDAY_LONDON_11 - timedelta(minutes=2) + timedelta(seconds=seconds))
+
     def partner_lookups() -> list[Any]:
         return [c.args.get("user") for c in standin.calls("users.info") if c.args.get("user") != LEAD]
 
@@ -386,7 +434,12 @@ def test_only_consenting_active_partners_get_prompts_and_pending_ones_are_asked_
     standin.add_user("U0PARTNERPS", "p.paused", "Paused")
     project_id = make_project(
         engine,
-        partners={PARTNER_LONDON: "given", PARTNER_PENDING: "pending", "U0PARTNERDC": "declined", "U0PARTNERPS": "given"},
+        partners={
+            PARTNER_LONDON: "given",
+            PARTNER_PENDING: "pending",
+            "U0PARTNERDC": "declined",
+            "U0PARTNERPS": "given",
+        },
     )
     with unit_of_work(engine) as session:
         paused = sched.member(session, project_id=project_id, user_id="U0PARTNERPS", role="partner")
@@ -440,9 +493,13 @@ def test_429s_are_waited_out_and_posted_once(engine: Engine, standin: StandIn) -
     assert len(prompts_in(standin, CHANNEL)) == 1
 
 
-def test_429_beyond_the_retries_is_kept_and_retried_next_sync_then_bounded(engine: Engine, standin: StandIn) -> None:
+def test_429_beyond_the_retries_is_kept_and_retried_next_sync_then_bounded(
+    engine: Engine, standin: StandIn
+) -> None:
     make_project(engine)
-    scheduler = make_scheduler(engine, standin, factory=QuickRetryFactory(standin.api_url, retries=0), max_attempts=2)
+    scheduler = make_scheduler(
+        engine, standin, factory=QuickRetryFactory(standin.api_url, retries=0), max_attempts=2
+    )
     standin.inject("chat.postMessage", status=429, retry_after=1, times=1)
     report = scheduler.run_due(MONDAY)
     assert (report.posted, report.pending) == (0, 1)
@@ -496,7 +553,9 @@ def test_one_reminder_only_to_partners_who_have_not_answered(engine: Engine, sta
     # Both rows are settled at the same moment and the flag is gone: the ledger no longer says who had answered.
     settled = WEDNESDAY_NEW_YORK_11 + timedelta(days=2, minutes=1)
     assert {(r.recipient, r.reminded_at, r.answered) for r in ledger(engine, kind="partner_prompt")} == {
-        (PARTNER_LONDON, settled, False), (PARTNER_NY, settled, False)}
+        (PARTNER_LONDON, settled, False),
+        (PARTNER_NY, settled, False),
+    }
 
 
 def test_team_reminder_is_one_thread_reply_naming_nobody(engine: Engine, standin: StandIn) -> None:
@@ -516,7 +575,9 @@ def test_team_reminder_is_one_thread_reply_naming_nobody(engine: Engine, standin
 
 def test_no_reminder_once_the_next_prompt_is_out(engine: Engine, standin: StandIn) -> None:
     make_project(engine)
-    scheduler = make_scheduler(engine, standin, reminder_after=timedelta(days=8), reminder_window=timedelta(days=2))
+    scheduler = make_scheduler(
+        engine, standin, reminder_after=timedelta(days=8), reminder_window=timedelta(days=2)
+    )
     scheduler.run_due(MONDAY)
     scheduler.run_due(MONDAY + timedelta(weeks=1))
     assert scheduler.run_due(MONDAY + timedelta(days=8, hours=1)).reminded == 0
@@ -542,7 +603,9 @@ def test_a_project_made_in_slack_gets_its_monday_prompt(live: Any) -> None:
     finally:
         scheduler.shutdown()
     assert report.posted >= 1, report
-    prompt = live.standin.wait_for(lambda: [m for m in prompts_in(live.standin, CHANNEL) if "reflection" in m.text])
+    prompt = live.standin.wait_for(
+        lambda: [m for m in prompts_in(live.standin, CHANNEL) if "reflection" in m.text]
+    )
     assert answer_value(prompt[0])["delivery_id"] > 0
     assert live.standin.violations == []
 
@@ -559,4 +622,6 @@ def test_losing_the_race_to_create_default_schedules_still_returns_every_kind(
         kinds = [s.kind for s in sched.ensure_default_schedules(session, project=project)]
     assert sorted(kinds) == sorted(sched.KINDS)
     with unit_of_work(engine) as session:
-        assert len(list(session.exec(select(Schedule).where(Schedule.project_id == project_id)))) == len(sched.KINDS)
+        assert len(list(session.exec(select(Schedule).where(Schedule.project_id == project_id)))) == len(
+            sched.KINDS
+        )

@@ -71,17 +71,30 @@ def manifest_scopes(manifest: dict[str, Any]) -> list[str]:
 def test_the_scanner_finds_calls_however_the_client_is_named() -> None:
     text = (
         "client.chat_postMessage(channel=c)\nself.client.files_upload_v2(file=f)\n"
-        "web_client.conversations_members(channel=c)\nclient.api_call(\"users.profile.get\")\nblocks.users_select(x)\n"
+        'web_client.conversations_members(channel=c)\nclient.api_call("users.profile.get")\nblocks.users_select(x)\n'
     )
-    assert scan(text) == {"chat.postMessage", "files.getUploadURLExternal", "files.completeUploadExternal",
-                          "conversations.members", "users.profile.get"}
+    assert scan(text) == {
+        "chat.postMessage",
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+        "conversations.members",
+        "users.profile.get",
+    }
 
 
 def test_every_web_api_call_in_the_code_has_its_scopes_listed() -> None:
-    unknown = {method: sorted(paths) for method, paths in used_methods().items() if method not in scopes.METHOD_SCOPES}
-    assert not unknown, f"add these Web API methods and their scopes to bot/scopes.py METHOD_SCOPES: {unknown}"
+    unknown = {
+        method: sorted(paths)
+        for method, paths in used_methods().items()
+        if method not in scopes.METHOD_SCOPES
+    }
+    assert not unknown, (
+        f"add these Web API methods and their scopes to bot/scopes.py METHOD_SCOPES: {unknown}"
+    )
     # The calls the bot is known to make are found (the scan is not silently empty).
-    assert {"chat.postMessage", "views.open", "conversations.history", "conversations.members"} <= set(used_methods())
+    assert {"chat.postMessage", "views.open", "conversations.history", "conversations.members"} <= set(
+        used_methods()
+    )
 
 
 def test_every_subscribed_event_has_its_scopes_listed() -> None:
@@ -94,7 +107,9 @@ def test_manifest_requests_exactly_the_scopes_a_code_path_uses() -> None:
     requested = manifest_scopes(MANIFEST)
     assert len(requested) == len(set(requested)), "a scope is listed twice"
     needed = needed_scopes(MANIFEST, set(used_methods()))
-    assert not set(requested) - needed, f"requested but used by no code path: {sorted(set(requested) - needed)}"
+    assert not set(requested) - needed, (
+        f"requested but used by no code path: {sorted(set(requested) - needed)}"
+    )
     assert not needed - set(requested), f"used but not requested: {sorted(needed - set(requested))}"
 
 
@@ -105,8 +120,12 @@ def test_the_oauth_install_asks_for_what_the_manifests_ask_for() -> None:
 
 
 def test_minimal_manifest_is_the_manifest_without_the_history_scopes() -> None:
-    assert sorted(manifest_scopes(MINIMAL)) == sorted(set(manifest_scopes(MANIFEST)) - set(scopes.HISTORY_SCOPES))
-    assert not set(manifest_scopes(MINIMAL)) & {s for s in manifest_scopes(MANIFEST) if s.endswith(":history")}
+    assert sorted(manifest_scopes(MINIMAL)) == sorted(
+        set(manifest_scopes(MANIFEST)) - set(scopes.HISTORY_SCOPES)
+    )
+    assert not set(manifest_scopes(MINIMAL)) & {
+        s for s in manifest_scopes(MANIFEST) if s.endswith(":history")
+    }
     # Everything else is the same app.
     strip = lambda m: {**m, "oauth_config": {**m["oauth_config"], "scopes": {}}}  # noqa: E731
     assert strip(MINIMAL) == strip(MANIFEST)
@@ -115,7 +134,11 @@ def test_minimal_manifest_is_the_manifest_without_the_history_scopes() -> None:
 def test_history_scopes_serve_only_the_crash_read_back() -> None:
     """Every call needing a history scope is in the read-back code, which MFI_CRASH_READBACK turns off."""
     history = set(scopes.HISTORY_SCOPES)
-    callers = {method: paths for method, paths in used_methods().items() if set(scopes.METHOD_SCOPES[method]) & history}
+    callers = {
+        method: paths
+        for method, paths in used_methods().items()
+        if set(scopes.METHOD_SCOPES[method]) & history
+    }
     assert set(callers) == {"conversations.history"}
     for path in callers["conversations.history"]:
         text = (ROOT / path).read_text()
@@ -128,7 +151,9 @@ def test_history_scopes_serve_only_the_crash_read_back() -> None:
 def test_readme_scope_table_covers_every_scope_with_its_calls() -> None:
     readme = (ROOT / "README.md").read_text()
     section = readme.split("### Slack scopes", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
-    rows = {match[1]: match[2] for match in re.finditer(r"^\| `([a-z:.]+)` \|(.*)$", section, flags=re.MULTILINE)}
+    rows = {
+        match[1]: match[2] for match in re.finditer(r"^\| `([a-z:.]+)` \|(.*)$", section, flags=re.MULTILINE)
+    }
     assert sorted(rows) == sorted(BOT_SCOPES)
     for scope, row in rows.items():
         methods = [m for m, needs in scopes.METHOD_SCOPES.items() if scope in needs and m in used_methods()]
@@ -141,6 +166,7 @@ def test_readme_scope_table_covers_every_scope_with_its_calls() -> None:
 
 
 # --- the setting ---------------------------------------------------------------------------------------------------
+
 
 def test_crash_readback_setting_reaches_the_scheduler_and_the_oauth_install(engine: Engine) -> None:
     assert make_settings().mfi_crash_readback is True
@@ -166,7 +192,9 @@ def test_without_readback_an_interrupted_delivery_is_resent_without_reading_hist
     team = standin.team()
     team.scopes = ",".join(manifest_scopes(MINIMAL))
     with pytest.raises(SimulatedCrash):
-        make_scheduler(engine, standin, instance_id="before", stale_after=STALE, read_back=False).run_due(MONDAY)
+        make_scheduler(engine, standin, instance_id="before", stale_after=STALE, read_back=False).run_due(
+            MONDAY
+        )
     crash_on_mark_sent["restore"]()
     after = make_scheduler(engine, standin, instance_id="after", stale_after=STALE, read_back=False)
     report = after.run_due(MONDAY + STALE + timedelta(minutes=1))
@@ -177,7 +205,9 @@ def test_without_readback_an_interrupted_delivery_is_resent_without_reading_hist
     assert standin.violations == []
 
 
-def test_standin_refuses_conversations_members_without_the_read_scope_for_the_channel_type(standin: StandIn) -> None:
+def test_standin_refuses_conversations_members_without_the_read_scope_for_the_channel_type(
+    standin: StandIn,
+) -> None:
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
 

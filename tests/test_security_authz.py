@@ -38,12 +38,27 @@ INVITE = "/invite @MFI-AR"
 
 # Which actions and forms only a project's leads may use. Checked against what the handlers register, so a change
 # on either side is deliberate.
-LEAD_ONLY_ACTIONS = {ids.A_OPEN_PROJECT_EDIT, ids.A_EXPORT, ids.A_DELETE, ids.A_EXPORT_ANSWERS, ids.A_PROMPT_PIN,
-                     ids.A_PROMPT_SKIP, ids.A_PROMPT_CLEAR}
+LEAD_ONLY_ACTIONS = {
+    ids.A_OPEN_PROJECT_EDIT,
+    ids.A_EXPORT,
+    ids.A_DELETE,
+    ids.A_EXPORT_ANSWERS,
+    ids.A_PROMPT_PIN,
+    ids.A_PROMPT_SKIP,
+    ids.A_PROMPT_CLEAR,
+}
 LEAD_ONLY_FORMS = {ids.CB_PROJECT_EDIT, ids.CB_SCHEDULE, ids.CB_PARTNERS, ids.CB_DELETE_CONFIRM}
 # What service-user partners may use from their DM (everything else from Home or a DM needs a lead or team member).
-PARTNER_IDS = {ids.A_PARTNER_CONSENT_YES, ids.A_PARTNER_CONSENT_NO, ids.A_PARTNER_PAUSE, ids.A_PARTNER_RESUME,
-               ids.A_PARTNER_STOP, ids.A_PARTNER_SHARE, ids.A_ANSWER, ids.CB_ANSWER}
+PARTNER_IDS = {
+    ids.A_PARTNER_CONSENT_YES,
+    ids.A_PARTNER_CONSENT_NO,
+    ids.A_PARTNER_PAUSE,
+    ids.A_PARTNER_RESUME,
+    ids.A_PARTNER_STOP,
+    ids.A_PARTNER_SHARE,
+    ids.A_ANSWER,
+    ids.CB_ANSWER,
+}
 
 
 @dataclass
@@ -58,8 +73,11 @@ class Victim:
 
 def _one(session: Session, model: Any, project_id: int) -> int:
     if model is DataBatch:
-        row = session.exec(select(DataBatch).join(Measure, Measure.id == DataBatch.measure_id)  # type: ignore[arg-type]
-                           .where(Measure.project_id == project_id)).first()
+        row = session.exec(
+            select(DataBatch)
+            .join(Measure, Measure.id == DataBatch.measure_id)  # type: ignore[arg-type]
+            .where(Measure.project_id == project_id)
+        ).first()
     else:
         row = session.exec(select(model).where(model.project_id == project_id)).first()
     assert row is not None and row.id is not None
@@ -76,15 +94,22 @@ def set_up(live: Any) -> Victim:
     own = project_id_for(live, ATTACK_CHANNEL)
     wait_for_schedules(live, own)
     with Session(live.engine) as session:
-        return Victim(project=victim, measure=_one(session, Measure, victim), batch=_one(session, DataBatch, victim),
-                      cycle=_one(session, PdsaCycle, victim), delivery=_one(session, Delivery, victim),
-                      own_project=own)
+        return Victim(
+            project=victim,
+            measure=_one(session, Measure, victim),
+            batch=_one(session, DataBatch, victim),
+            cycle=_one(session, PdsaCycle, victim),
+            delivery=_one(session, Delivery, victim),
+            own_project=own,
+        )
 
 
 def table_counts(live: Any) -> dict[str, int]:
     names = [n for n in sa.inspect(live.engine).get_table_names() if n != "alembic_version"]
     with live.engine.connect() as connection:
-        return {n: int(connection.execute(sa.text(f'SELECT COUNT(*) FROM "{n}"')).scalar_one()) for n in names}
+        return {
+            n: int(connection.execute(sa.text(f'SELECT COUNT(*) FROM "{n}"')).scalar_one()) for n in names
+        }
 
 
 def snapshot(live: Any) -> tuple[Any, ...]:
@@ -93,7 +118,10 @@ def snapshot(live: Any) -> tuple[Any, ...]:
         project = session.get(Project, live_victim_id(live))
         project_state = project.model_dump_json() if project else None
         grants = sorted((g.view_id, g.status) for g in session.exec(select(ViewGrant)))
-    channel = [(m.ts, m.text, json.dumps(m.blocks, sort_keys=True), m.deleted) for m in live.standin.messages(CHANNEL)]
+    channel = [
+        (m.ts, m.text, json.dumps(m.blocks, sort_keys=True), m.deleted)
+        for m in live.standin.messages(CHANNEL)
+    ]
     modals = [v["id"] for v in live.standin.views() if v.get("type") == "modal"]
     return table_counts(live), project_state, grants, channel, modals, len(live.standin.files())
 
@@ -118,7 +146,10 @@ def _value(action_id: str, v: Victim) -> tuple[str, dict[str, Any]]:
         ids.A_OPEN_PDSA_NEW: (str(v.project), {}),
         ids.A_POST_STATUS: ("", {}),
         ids.A_LOG_FULL_LIST: ("full", {}),
-        ids.A_LOG_MEASURE_PICKED: ("", {"type": "static_select", "selected_option": {"value": str(v.measure)}}),
+        ids.A_LOG_MEASURE_PICKED: (
+            "",
+            {"type": "static_select", "selected_option": {"value": str(v.measure)}},
+        ),
         ids.A_UNDO_BATCH: (str(v.batch), {}),
         ids.A_EQUITY_VIEW: (json.dumps({"measure": v.measure, "view": "gaps", "window": 3}), {}),
         ids.A_EQUITY_WINDOW: (json.dumps({"measure": v.measure, "view": "groups", "window": 6}), {}),
@@ -170,8 +201,11 @@ def _metadata(callback_id: str, v: Victim) -> dict[str, Any]:
     }[callback_id]
 
 
-IN_FORM_ACTIONS = {ids.A_LOG_FULL_LIST: ids.CB_MEASURE_LOG, ids.A_LOG_MEASURE_PICKED: ids.CB_MEASURE_LOG,
-                   ids.A_LOG_PICK_PROJECT: ids.VIEW_LOG_PICK_PROJECT}
+IN_FORM_ACTIONS = {
+    ids.A_LOG_FULL_LIST: ids.CB_MEASURE_LOG,
+    ids.A_LOG_MEASURE_PICKED: ids.CB_MEASURE_LOG,
+    ids.A_LOG_PICK_PROJECT: ids.VIEW_LOG_PICK_PROJECT,
+}
 # About no project: the How to start guide anyone may open (registered with access.unscoped).
 NO_PROJECT_ACTIONS = {ids.A_HOME_HOW_TO_START}
 
@@ -182,11 +216,23 @@ def _send(live: Any, payload: dict[str, Any]) -> Any:
 
 
 def _form(view_id: str, callback_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
-    block = {"type": "input", "block_id": "first", "label": {"type": "plain_text", "text": "Name"},
-             "element": {"type": "plain_text_input", "action_id": ids.A_INPUT}}
-    return {"id": view_id, "type": "modal", "callback_id": callback_id, "hash": "1.x", "team_id": live_team(),
-            "private_metadata": json.dumps(metadata), "blocks": [block], "state": {"values": {}},
-            "title": {"type": "plain_text", "text": "Form"}}
+    block = {
+        "type": "input",
+        "block_id": "first",
+        "label": {"type": "plain_text", "text": "Name"},
+        "element": {"type": "plain_text_input", "action_id": ids.A_INPUT},
+    }
+    return {
+        "id": view_id,
+        "type": "modal",
+        "callback_id": callback_id,
+        "hash": "1.x",
+        "team_id": live_team(),
+        "private_metadata": json.dumps(metadata),
+        "blocks": [block],
+        "state": {"values": {}},
+        "title": {"type": "plain_text", "text": "Form"},
+    }
 
 
 def live_team() -> str:
@@ -195,40 +241,90 @@ def live_team() -> str:
     return str(DEFAULT_TEAM_ID)
 
 
-def click(live: Any, action_id: str, v: Victim, *, user: str, channel: str | None,
-          view: dict[str, Any] | None = None) -> Any:
+def click(
+    live: Any,
+    action_id: str,
+    v: Victim,
+    *,
+    user: str,
+    channel: str | None,
+    view: dict[str, Any] | None = None,
+) -> Any:
     value, extra = _value(action_id, v)
-    action = {"action_id": action_id, "block_id": "forged", "type": "button", "value": value, "action_ts": "1.2",
-              **extra}
+    action = {
+        "action_id": action_id,
+        "block_id": "forged",
+        "type": "button",
+        "value": value,
+        "action_ts": "1.2",
+        **extra,
+    }
     if action_id in (ids.A_PROMPT_PIN, ids.A_PROMPT_SKIP) and channel is None:
         # The Home tab's pin/skip select carries the project id in its block_id.
-        action = {"action_id": action_id, "block_id": f"{ids.B_PROMPT_CHOICE_PREFIX}{v.project}",
-                  "type": "static_select", "selected_option": {"value": "naming-1"}, "action_ts": "1.2"}
+        action = {
+            "action_id": action_id,
+            "block_id": f"{ids.B_PROMPT_CHOICE_PREFIX}{v.project}",
+            "type": "static_select",
+            "selected_option": {"value": "naming-1"},
+            "action_ts": "1.2",
+        }
     payload: dict[str, Any] = {
-        "type": "block_actions", "user": {"id": user, "team_id": live_team()}, "api_app_id": APP_ID,
-        "team": {"id": live_team()}, "enterprise": None, "is_enterprise_install": False,
-        "trigger_id": live.standin.new_trigger_id(user=user), "actions": [action],
+        "type": "block_actions",
+        "user": {"id": user, "team_id": live_team()},
+        "api_app_id": APP_ID,
+        "team": {"id": live_team()},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "trigger_id": live.standin.new_trigger_id(user=user),
+        "actions": [action],
     }
     if view is not None:
         payload["view"] = view
         payload["container"] = {"type": "view", "view_id": view["id"]}
     elif channel is not None:
         payload["channel"] = {"id": channel, "name": "somewhere"}
-        payload["container"] = {"type": "message", "message_ts": "1700000000.000100", "channel_id": channel,
-                                "is_ephemeral": False}
-        payload["message"] = {"type": "message", "ts": "1700000000.000100", "text": "a copied card", "blocks": []}
+        payload["container"] = {
+            "type": "message",
+            "message_ts": "1700000000.000100",
+            "channel_id": channel,
+            "is_ephemeral": False,
+        }
+        payload["message"] = {
+            "type": "message",
+            "ts": "1700000000.000100",
+            "text": "a copied card",
+            "blocks": [],
+        }
         payload["response_url"] = live.standin.new_response_url(channel=channel, user=user)
     else:
-        payload["view"] = {"id": "VHOMEFORGED", "type": "home", "blocks": [], "private_metadata": "",
-                           "callback_id": "", "state": {"values": {}}, "hash": "1.x"}
+        payload["view"] = {
+            "id": "VHOMEFORGED",
+            "type": "home",
+            "blocks": [],
+            "private_metadata": "",
+            "callback_id": "",
+            "state": {"values": {}},
+            "hash": "1.x",
+        }
         payload["container"] = {"type": "view", "view_id": "VHOMEFORGED"}
     return _send(live, payload)
 
 
 def submit(live: Any, view: dict[str, Any], *, user: str) -> Any:
-    return _send(live, {"type": "view_submission", "user": {"id": user, "team_id": live_team()}, "api_app_id": APP_ID,
-                        "team": {"id": live_team()}, "enterprise": None, "is_enterprise_install": False,
-                        "trigger_id": live.standin.new_trigger_id(user=user), "view": view, "response_urls": []})
+    return _send(
+        live,
+        {
+            "type": "view_submission",
+            "user": {"id": user, "team_id": live_team()},
+            "api_app_id": APP_ID,
+            "team": {"id": live_team()},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "trigger_id": live.standin.new_trigger_id(user=user),
+            "view": view,
+            "response_urls": [],
+        },
+    )
 
 
 def refusals_for(live: Any, user: str) -> list[str]:
@@ -248,26 +344,57 @@ def wait_refused(live: Any, user: str, seen: int, containing: str) -> str:
     return str(live.standin.wait_for(found))
 
 
-def grant(live: Any, view_id: str, *, user: str, project_id: int | None, channel: str | None, callback_id: str) -> None:
+def grant(
+    live: Any, view_id: str, *, user: str, project_id: int | None, channel: str | None, callback_id: str
+) -> None:
     with unit_of_work(live.engine) as session:
-        session.add(ViewGrant(team_id=live_team(), view_id=view_id, user_id=user, project_id=project_id,
-                              channel_id=channel, callback_id=callback_id))
+        session.add(
+            ViewGrant(
+                team_id=live_team(),
+                view_id=view_id,
+                user_id=user,
+                project_id=project_id,
+                channel_id=channel,
+                callback_id=callback_id,
+            )
+        )
 
 
 def registered_rules(app: App) -> dict[str, access.Rule]:
     """The rule of the listener Bolt would run for each action id and callback id."""
     rules: dict[str, access.Rule] = {}
     for action_id in ids.ACTION_IDS:
-        rules[action_id] = _rule_for(app, {"type": "block_actions", "team": {"id": "T1"}, "user": {"id": "U1"},
-                                           "actions": [{"action_id": action_id, "block_id": "b", "value": "1"}]})
+        rules[action_id] = _rule_for(
+            app,
+            {
+                "type": "block_actions",
+                "team": {"id": "T1"},
+                "user": {"id": "U1"},
+                "actions": [{"action_id": action_id, "block_id": "b", "value": "1"}],
+            },
+        )
     for callback_id in ids.CALLBACK_IDS:
-        rules[callback_id] = _rule_for(app, {"type": "view_submission", "team": {"id": "T1"}, "user": {"id": "U1"},
-                                             "view": {"id": "V1", "type": "modal", "callback_id": callback_id,
-                                                      "state": {"values": {}}, "private_metadata": "{}"}})
+        rules[callback_id] = _rule_for(
+            app,
+            {
+                "type": "view_submission",
+                "team": {"id": "T1"},
+                "user": {"id": "U1"},
+                "view": {
+                    "id": "V1",
+                    "type": "modal",
+                    "callback_id": callback_id,
+                    "state": {"values": {}},
+                    "private_metadata": "{}",
+                },
+            },
+        )
     return rules
 
 
-def _rule_for(app: App, body: dict[str, Any] | str, content_type: str = "application/x-www-form-urlencoded") -> Any:
+def _rule_for(
+    app: App, body: dict[str, Any] | str, content_type: str = "application/x-www-form-urlencoded"
+) -> Any:
     raw = body if isinstance(body, str) else "payload=" + json.dumps(body)
     request = BoltRequest(body=raw, headers={"content-type": [content_type]})
     matching = [listener for listener in app._listeners if listener.matches(req=request, resp=None)]  # type: ignore[arg-type]
@@ -281,11 +408,18 @@ def _rule_for(app: App, body: dict[str, Any] | str, content_type: str = "applica
 
 def test_every_registered_listener_goes_through_the_check(live: Any) -> None:
     app: App = live.runtime.app
-    unmarked = [getattr(x.ack_function, "__name__", x) for x in app._listeners
-                if getattr(x.ack_function, access.MARK, None) is None]
+    unmarked = [
+        getattr(x.ack_function, "__name__", x)
+        for x in app._listeners
+        if getattr(x.ack_function, access.MARK, None) is None
+    ]
     assert unmarked == []
     rules = registered_rules(app)
-    assert all(rule is not None and rule.claim is not None for i, rule in rules.items() if i not in NO_PROJECT_ACTIONS)
+    assert all(
+        rule is not None and rule.claim is not None
+        for i, rule in rules.items()
+        if i not in NO_PROJECT_ACTIONS
+    )
     assert all(rules[a] is not None and rules[a].claim is None for a in NO_PROJECT_ACTIONS)
     # Forms are checked against the grant the bot recorded when it opened them.
     assert all(rules[c].claim is access.form for c in ids.CALLBACK_IDS)
@@ -293,12 +427,20 @@ def test_every_registered_listener_goes_through_the_check(live: Any) -> None:
     assert {c for c in ids.CALLBACK_IDS if rules[c].need == "lead"} == LEAD_ONLY_FORMS
     assert {i for i, rule in rules.items() if rule.need == "partner"} == PARTNER_IDS
     for command in (c["command"] for c in MANIFEST["features"]["slash_commands"]):
-        body = urlencode({"command": command, "text": "", "team_id": "T1", "user_id": "U1", "channel_id": "C1"})
+        body = urlencode(
+            {"command": command, "text": "", "team_id": "T1", "user_id": "U1", "channel_id": "C1"}
+        )
         rule = _rule_for(app, body)
         assert rule is not None and rule.claim is access.channel_project, command
     for event_type in MANIFEST["settings"]["event_subscriptions"]["bot_events"]:
-        body = json.dumps({"type": "event_callback", "team_id": "T1", "event_id": "Ev1",
-                           "event": {"type": event_type, "user": "U1", "tab": "home"}})
+        body = json.dumps(
+            {
+                "type": "event_callback",
+                "team_id": "T1",
+                "event_id": "Ev1",
+                "event": {"type": event_type, "user": "U1", "tab": "home"},
+            }
+        )
         assert _rule_for(app, body, "application/json") is not None, event_type
 
 
@@ -311,7 +453,9 @@ def test_every_action_and_callback_has_a_forged_case() -> None:
 # ---------------------------------------------------------------- forged actions and forms
 
 
-def test_forged_actions_from_another_channel_and_from_home_are_refused_with_nothing_changed(live: Any) -> None:
+def test_forged_actions_from_another_channel_and_from_home_are_refused_with_nothing_changed(
+    live: Any,
+) -> None:
     v = set_up(live)
     before = snapshot(live)
     for action_id in ids.ACTION_IDS:
@@ -321,25 +465,38 @@ def test_forged_actions_from_another_channel_and_from_home_are_refused_with_noth
                 # It names no project: clicked in the attacker's own channel, it posts the attacker's own card there.
                 mine = len(live.standin.messages(ATTACK_CHANNEL))
                 click(live, action_id, v, user=ATTACKER, channel=channel)
-                live.standin.wait_for(lambda mine=mine: len(live.standin.messages(ATTACK_CHANNEL)) > mine or None)
+                live.standin.wait_for(
+                    lambda mine=mine: len(live.standin.messages(ATTACK_CHANNEL)) > mine or None
+                )
                 assert "My own project" in live.standin.messages(ATTACK_CHANNEL)[-1].text
                 assert snapshot(live) == before
                 continue
             if action_id in NO_PROJECT_ACTIONS:
                 click(live, action_id, v, user=ATTACKER, channel=channel)  # opens the guide; names no project
-                live.standin.wait_for(lambda: any(g.get("callback_id") == ids.VIEW_HOW_TO_START
-                                                  for g in live.standin.views()) or None)
+                live.standin.wait_for(
+                    lambda: (
+                        any(g.get("callback_id") == ids.VIEW_HOW_TO_START for g in live.standin.views())
+                        or None
+                    )
+                )
                 now = snapshot(live)  # only the guide the bot opened is new (a modal; it needs no grant)
-                guides = {g["id"] for g in live.standin.views() if g.get("callback_id") == ids.VIEW_HOW_TO_START}
-                assert {k: n for k, n in now[0].items() if k != "view_grant"} == \
-                    {k: n for k, n in before[0].items() if k != "view_grant"}
+                guides = {
+                    g["id"] for g in live.standin.views() if g.get("callback_id") == ids.VIEW_HOW_TO_START
+                }
+                assert {k: n for k, n in now[0].items() if k != "view_grant"} == {
+                    k: n for k, n in before[0].items() if k != "view_grant"
+                }
                 assert (now[1], now[3], now[5]) == (before[1], before[3], before[5])
                 assert {g for g, _ in now[2]} - {g for g, _ in before[2]} <= guides
                 assert set(now[4]) - set(before[4]) <= guides
                 before = now
                 continue
             if action_id in IN_FORM_ACTIONS:
-                form = _form(f"VFORGED{action_id}{channel}", IN_FORM_ACTIONS[action_id], _metadata(ids.CB_MEASURE_LOG, v))
+                form = _form(
+                    f"VFORGED{action_id}{channel}",
+                    IN_FORM_ACTIONS[action_id],
+                    _metadata(ids.CB_MEASURE_LOG, v),
+                )
                 response = click(live, action_id, v, user=ATTACKER, channel=None, view=form)
                 expected = "wasn't opened for you"
             else:
@@ -347,7 +504,9 @@ def test_forged_actions_from_another_channel_and_from_home_are_refused_with_noth
                 expected = "nothing was changed"
             assert response.status == 200, (action_id, response.body)
             text = wait_refused(live, ATTACKER, seen, expected)
-            assert "Reducing PPH inequity" not in text and CHANNEL not in text, text  # reveals nothing about it
+            assert "Reducing PPH inequity" not in text and CHANNEL not in text, (
+                text
+            )  # reveals nothing about it
             assert snapshot(live) == before, (action_id, channel)
     assert live.standin.violations == []
 
@@ -356,15 +515,30 @@ def test_forged_forms_are_refused_inline_with_nothing_changed(live: Any) -> None
     v = set_up(live)
     for callback_id in ids.CALLBACK_IDS:
         # The attacker's own legitimately opened form, and the victim lead's, each carrying the victim's ids.
-        grant(live, f"VOWN{callback_id}", user=ATTACKER, callback_id=callback_id, channel=ATTACK_CHANNEL,
-              project_id=None if callback_id == ids.CB_PROJECT_NEW else v.own_project)
-        grant(live, f"VLEAD{callback_id}", user=LEAD, callback_id=callback_id, channel=CHANNEL,
-              project_id=None if callback_id == ids.CB_PROJECT_NEW else v.project)
+        grant(
+            live,
+            f"VOWN{callback_id}",
+            user=ATTACKER,
+            callback_id=callback_id,
+            channel=ATTACK_CHANNEL,
+            project_id=None if callback_id == ids.CB_PROJECT_NEW else v.own_project,
+        )
+        grant(
+            live,
+            f"VLEAD{callback_id}",
+            user=LEAD,
+            callback_id=callback_id,
+            channel=CHANNEL,
+            project_id=None if callback_id == ids.CB_PROJECT_NEW else v.project,
+        )
     before = snapshot(live)
     for callback_id in ids.CALLBACK_IDS:
         for view_id in (f"VNEVER{callback_id}", f"VOWN{callback_id}", f"VLEAD{callback_id}"):
             response = submit(live, _form(view_id, callback_id, _metadata(callback_id, v)), user=ATTACKER)
-            assert response.status == 200 and response.json["response_action"] == "errors", (callback_id, view_id)
+            assert response.status == 200 and response.json["response_action"] == "errors", (
+                callback_id,
+                view_id,
+            )
             text = response.json["errors"]["first"]
             assert "nothing was changed" in text and "Reducing PPH inequity" not in text, text
             assert snapshot(live) == before, (callback_id, view_id)
@@ -374,7 +548,14 @@ def test_people_who_are_not_leads_cannot_use_lead_only_actions_or_forms(live: An
     v = set_up(live)
     for callback_id in LEAD_ONLY_FORMS:
         # As if the midwife had opened it while she was a lead (or forged it): she is not one now.
-        grant(live, f"VMID{callback_id}", user=MIDWIFE, callback_id=callback_id, channel=CHANNEL, project_id=v.project)
+        grant(
+            live,
+            f"VMID{callback_id}",
+            user=MIDWIFE,
+            callback_id=callback_id,
+            channel=CHANNEL,
+            project_id=v.project,
+        )
     before = snapshot(live)
     for action_id in sorted(LEAD_ONLY_ACTIONS):
         seen = len(refusals_for(live, MIDWIFE))
@@ -383,7 +564,9 @@ def test_people_who_are_not_leads_cannot_use_lead_only_actions_or_forms(live: An
         assert f"<@{LEAD}>" in text and "nothing was changed" in text
         assert snapshot(live) == before, action_id
     for callback_id in sorted(LEAD_ONLY_FORMS):
-        response = submit(live, _form(f"VMID{callback_id}", callback_id, _metadata(callback_id, v)), user=MIDWIFE)
+        response = submit(
+            live, _form(f"VMID{callback_id}", callback_id, _metadata(callback_id, v)), user=MIDWIFE
+        )
         assert "Only the project's leads" in response.json["errors"]["first"], callback_id
         assert snapshot(live) == before, callback_id
 
@@ -433,16 +616,21 @@ def _recording_driver(live: Any, monkeypatch: pytest.MonkeyPatch) -> list[bytes]
     return sent
 
 
-def test_a_replayed_log_submission_changes_nothing_the_second_time_and_says_so(live: Any, monkeypatch: Any) -> None:
+def test_a_replayed_log_submission_changes_nothing_the_second_time_and_says_so(
+    live: Any, monkeypatch: Any
+) -> None:
     start_project(live)
     add_measure(live)
     view = live.driver.slash("/measure", "log", user=LEAD, channel=CHANNEL).wait_view()
     sent = _recording_driver(live, monkeypatch)
     row = ids.B_LOG_ROW_PREFIX
-    first = live.driver.submit_view(view["id"], {ids.B_LOG_PERIOD: last_month(), row + "N": "14/230",
-                                                 row + "A": "12/300"}, user=LEAD)
+    first = live.driver.submit_view(
+        view["id"], {ids.B_LOG_PERIOD: last_month(), row + "N": "14/230", row + "A": "12/300"}, user=LEAD
+    )
     assert first.status == 200 and not first.body
-    posted = live.standin.wait_for(lambda: [m for m in live.standin.messages(CHANNEL) if ids.A_UNDO_BATCH in str(m.blocks)])
+    posted = live.standin.wait_for(
+        lambda: [m for m in live.standin.messages(CHANNEL) if ids.A_UNDO_BATCH in str(m.blocks)]
+    )
     before = table_counts(live), len(live.standin.messages(CHANNEL))
     # The same signed body again (a replay, or a retry): nothing is written or posted, and the reply says so.
     again = live.driver.send_raw(sent[-1], content_type="application/x-www-form-urlencoded")
@@ -466,15 +654,20 @@ def test_the_same_submission_sent_twice_at_once_is_applied_once(live: Any, monke
         return Response(200, "", None)
 
     monkeypatch.setattr(live.driver, "send_raw", hold)
-    live.driver.submit_view(view["id"], {ids.B_LOG_PERIOD: last_month(), ids.B_LOG_ROW_PREFIX + "N": "14/230"},
-                            user=LEAD)
+    live.driver.submit_view(
+        view["id"], {ids.B_LOG_PERIOD: last_month(), ids.B_LOG_ROW_PREFIX + "N": "14/230"}, user=LEAD
+    )
     monkeypatch.setattr(live.driver, "send_raw", real)
     with ThreadPoolExecutor(2) as pool:
-        replies = list(pool.map(lambda _: real(held[0], content_type="application/x-www-form-urlencoded"), range(2)))
+        replies = list(
+            pool.map(lambda _: real(held[0], content_type="application/x-www-form-urlencoded"), range(2))
+        )
     assert sorted(bool(r.body) for r in replies) == [False, True]
     refused = next(r for r in replies if r.body)
     assert "nothing" in next(iter(refused.json["errors"].values()))
-    live.standin.wait_for(lambda: [m for m in live.standin.messages(CHANNEL) if ids.A_UNDO_BATCH in str(m.blocks)])
+    live.standin.wait_for(
+        lambda: [m for m in live.standin.messages(CHANNEL) if ids.A_UNDO_BATCH in str(m.blocks)]
+    )
     with Session(live.engine) as session:
         assert session.exec(select(func.count()).select_from(DataBatch)).one() == 1
     assert len([m for m in live.standin.messages(CHANNEL) if ids.A_UNDO_BATCH in str(m.blocks)]) == 1
@@ -516,33 +709,47 @@ def test_a_form_with_errors_can_be_corrected_and_is_then_saved_once(live: Any, m
 def test_new_project_where_the_bot_is_not_a_member_says_how_to_invite_it_and_opens_nothing(live: Any) -> None:
     modals = len(modal_views(live))
     result = live.driver.slash("/mfi", "new", user=LEAD, channel=OTHER_CHANNEL)
-    reply = live.standin.wait_for(lambda: [r for r in live.standin.responses() if r.url == result.response_url])
-    assert INVITE in reply[0].text and "#other-team" in reply[0].text and reply[0].response_type == "ephemeral"
+    reply = live.standin.wait_for(
+        lambda: [r for r in live.standin.responses() if r.url == result.response_url]
+    )
+    assert (
+        INVITE in reply[0].text and "#other-team" in reply[0].text and reply[0].response_type == "ephemeral"
+    )
     assert len(modal_views(live)) == modals
     with Session(live.engine) as session:
         assert session.exec(select(func.count()).select_from(Project)).one() == 0
     # Invited: the same command opens the form.
     live.standin.channel(OTHER_CHANNEL).members.append(live.standin.team().bot_user_id)
-    assert live.driver.slash("/mfi", "new", user=LEAD, channel=OTHER_CHANNEL).wait_view()["callback_id"] == \
-        ids.CB_PROJECT_NEW
+    assert (
+        live.driver.slash("/mfi", "new", user=LEAD, channel=OTHER_CHANNEL).wait_view()["callback_id"]
+        == ids.CB_PROJECT_NEW
+    )
 
 
 def test_a_private_channel_without_the_bot_gets_the_private_channel_advice(live: Any) -> None:
     live.standin.add_channel("G0PRIVATEQ", "private-qi", members=[LEAD], is_private=True, bot_is_member=False)
     result = live.driver.slash("/mfi", "new", user=LEAD, channel="G0PRIVATEQ")
-    reply = live.standin.wait_for(lambda: [r for r in live.standin.responses() if r.url == result.response_url])
+    reply = live.standin.wait_for(
+        lambda: [r for r in live.standin.responses() if r.url == result.response_url]
+    )
     assert "private channel" in reply[0].text and INVITE in reply[0].text
     assert modal_views(live) == []
 
 
-@pytest.mark.parametrize("typed", [("/measure", "new"), ("/measure", "log"), ("/pdsa", "new"), ("/mfi", "edit")])
-def test_forms_that_post_in_the_channel_are_not_opened_once_the_bot_was_removed(live: Any, typed: Any) -> None:
+@pytest.mark.parametrize(
+    "typed", [("/measure", "new"), ("/measure", "log"), ("/pdsa", "new"), ("/mfi", "edit")]
+)
+def test_forms_that_post_in_the_channel_are_not_opened_once_the_bot_was_removed(
+    live: Any, typed: Any
+) -> None:
     start_project(live)
     add_measure(live)
     live.standin.channel(CHANNEL).members.remove(live.standin.team().bot_user_id)
     modals = len(modal_views(live))
     result = live.driver.slash(typed[0], typed[1], user=LEAD, channel=CHANNEL)
-    reply = live.standin.wait_for(lambda: [r for r in live.standin.responses() if r.url == result.response_url])
+    reply = live.standin.wait_for(
+        lambda: [r for r in live.standin.responses() if r.url == result.response_url]
+    )
     assert INVITE in reply[0].text
     assert len(modal_views(live)) == modals
 
@@ -584,8 +791,10 @@ def test_a_measure_saved_after_the_bot_was_removed_says_so(live: Any) -> None:
     response = live.driver.submit_view(view["id"], measure_form(), user=LEAD)
     assert response.status == 200 and not response.body
     told = wait_refused(live, LEAD, seen, "was saved")
-    assert told == ("The measure was saved, but I couldn't post it in <#C0MATERNITY>: I'm not a member there. "
-                    "Invite me with `/invite @MFI-AR`, then use `/measure list` to see it.")
+    assert told == (
+        "The measure was saved, but I couldn't post it in <#C0MATERNITY>: I'm not a member there. "
+        "Invite me with `/invite @MFI-AR`, then use `/measure list` to see it."
+    )
     with Session(live.engine) as session:
         assert session.exec(select(func.count()).select_from(Measure)).one() == 1
 
@@ -596,8 +805,9 @@ def test_figures_saved_during_a_slack_outage_are_reported_as_saved(live: Any) ->
     view = live.driver.slash("/measure", "log", user=LEAD, channel=CHANNEL).wait_view()
     live.standin.inject("chat.postMessage", error="internal_error")
     seen = len(refusals_for(live, LEAD))
-    live.driver.submit_view(view["id"], {ids.B_LOG_PERIOD: last_month(), ids.B_LOG_ROW_PREFIX + "N": "14/230"},
-                            user=LEAD)
+    live.driver.submit_view(
+        view["id"], {ids.B_LOG_PERIOD: last_month(), ids.B_LOG_ROW_PREFIX + "N": "14/230"}, user=LEAD
+    )
     told = wait_refused(live, LEAD, seen, "were saved")
     assert told.startswith("Your figures were saved, but something went wrong afterwards")
     assert re.search(r"reference [0-9a-f]{8}", told) and "/measure list" in told
@@ -620,6 +830,7 @@ def test_a_failure_before_anything_is_saved_says_nothing_was_changed(live: Any) 
 def test_forms_older_than_a_week_must_be_opened_again(live: Any) -> None:
     start_project(live)
     view = live.driver.slash("/measure", "new", user=LEAD, channel=CHANNEL).wait_view()
+
     def recorded() -> bool:
         with Session(live.engine) as session:
             return session.get(ViewGrant, (live_team(), view["id"])) is not None
@@ -642,8 +853,14 @@ def test_authorise_decides_by_channel_membership_and_role(database_url: str) -> 
 
     engine = make_engine(database_url)
     with unit_of_work(engine) as session:
-        project = Project(team_id="T1", channel_id="C1", name="Fewer PPHs", aim="Reduce PPH for Black women by 2027",
-                          focus_groups=["N"], created_by="ULEAD")
+        project = Project(
+            team_id="T1",
+            channel_id="C1",
+            name="Fewer PPHs",
+            aim="Reduce PPH for Black women by 2027",
+            focus_groups=["N"],
+            created_by="ULEAD",
+        )
         session.add(project)
         session.flush()
         assert project.id is not None

@@ -69,14 +69,19 @@ def fill(view: dict[str, Any], text: str = PROBE) -> dict[str, Any]:
             values[block_id] = text[: int(element.get("max_length") or len(text))]
             continue
         if kind == "file_input":  # a file's name is typed by its owner too
-            values[block_id] = (f"{text[:60]}.csv", b"period,ethnicity,numerator,denominator\n2026-01,A,40,400\n")
+            values[block_id] = (
+                f"{text[:60]}.csv",
+                b"period,ethnicity,numerator,denominator\n2026-01,A,40,400\n",
+            )
             continue
         if block_id in CHOICES:
             values[block_id] = CHOICES[block_id]
             continue
         if block.get("optional"):
             continue
-        options = element.get("options") or [o for g in element.get("option_groups") or [] for o in g["options"]]
+        options = element.get("options") or [
+            o for g in element.get("option_groups") or [] for o in g["options"]
+        ]
         if kind in ("static_select", "radio_buttons") and not element.get("initial_option") and options:
             values[block_id] = options[0]["value"]
         elif kind == "multi_static_select" and not element.get("initial_options") and options:
@@ -233,17 +238,34 @@ def walk_every_form(live: Live, p: Prober, text: str) -> None:
     view = p.open_view(ids.CB_PARTNERS, before)
     # The plain-language description is typed too; keep it as written whatever its reading age, and ask now.
     about = text[: limits.limit_for(ids.B_PARTNERS_ABOUT)]
-    live.driver.submit_view(view["id"], {ids.B_PARTNERS_USERS: [PARTNER], ids.B_PARTNERS_ABOUT: about,
-                                         ids.B_PARTNERS_ABOUT_OK: ["ok"], ids.B_PARTNERS_INVITE: ["now"]}, user=LEAD)
+    live.driver.submit_view(
+        view["id"],
+        {
+            ids.B_PARTNERS_USERS: [PARTNER],
+            ids.B_PARTNERS_ABOUT: about,
+            ids.B_PARTNERS_ABOUT_OK: ["ok"],
+            ids.B_PARTNERS_INVITE: ["now"],
+        },
+        user=LEAD,
+    )
     p.submitted.add(ids.CB_PARTNERS)
     p.settle()
-    consent = live.standin.wait_for(lambda: next(
-        (m for m in live.standin.messages(live.standin.dm_channel(PARTNER)) if "Would you like to help" in m.text), None))
+    consent = live.standin.wait_for(
+        lambda: next(
+            (
+                m
+                for m in live.standin.messages(live.standin.dm_channel(PARTNER))
+                if "Would you like to help" in m.text
+            ),
+            None,
+        )
+    )
     live.driver.click(ids.A_PARTNER_CONSENT_YES, user=PARTNER, message=consent)
     p.settle()
     _run_scheduler(live, "team_prompt")
-    prompt = live.standin.wait_for(lambda: next(
-        (m for m in live.standin.messages(CHANNEL) if ids.A_ANSWER in str(m.blocks)), None))
+    prompt = live.standin.wait_for(
+        lambda: next((m for m in live.standin.messages(CHANNEL) if ids.A_ANSWER in str(m.blocks)), None)
+    )
     before = p.open_ids()
     live.driver.click(ids.A_ANSWER, user=LEAD, message=prompt)
     p.submit(ids.CB_ANSWER, before)

@@ -29,7 +29,9 @@ def _form(payload: str) -> bytes:
 def _row_counts(live: Live) -> dict[str, int]:
     with live.engine.connect() as connection:
         names = [n for n in sa.inspect(connection).get_table_names() if n != "alembic_version"]
-        return {n: int(connection.execute(sa.text(f'SELECT COUNT(*) FROM "{n}"')).scalar_one()) for n in names}
+        return {
+            n: int(connection.execute(sa.text(f'SELECT COUNT(*) FROM "{n}"')).scalar_one()) for n in names
+        }
 
 
 def _settled_calls(live: Live) -> int:
@@ -44,7 +46,9 @@ def _settled_calls(live: Live) -> int:
 
 
 def _no_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
-    bad = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR or "Traceback" in r.getMessage()]
+    bad = [
+        r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR or "Traceback" in r.getMessage()
+    ]
     assert bad == [], [f"{r.name}: {r.getMessage()}" for r in bad]
 
 
@@ -54,27 +58,57 @@ MALFORMED: list[tuple[str, bytes, str, dict[str, str], int]] = [
     ("payload that is a list", _form("[1, 2, 3]"), FORM, {}, 400),
     ("payload that is a string", _form('"view_submission"'), FORM, {}, 400),
     ("payload without a type", _form(json.dumps({"view": {"callback_id": "project_new"}})), FORM, {}, 400),
-    ("view_submission without a view", _form(json.dumps({"type": "view_submission", "user": {"id": LEAD}})),
-     FORM, {}, 400),
-    ("view_submission whose view is a string", _form(json.dumps({"type": "view_submission", "view": "x"})),
-     FORM, {}, 400),
+    (
+        "view_submission without a view",
+        _form(json.dumps({"type": "view_submission", "user": {"id": LEAD}})),
+        FORM,
+        {},
+        400,
+    ),
+    (
+        "view_submission whose view is a string",
+        _form(json.dumps({"type": "view_submission", "view": "x"})),
+        FORM,
+        {},
+        400,
+    ),
     ("two payload fields", urlencode([("payload", "{}"), ("payload", "{}")]).encode(), FORM, {}, 400),
-    ("truncated JSON event", b'{"type": "event_callback", "event": {"type": "app_home_opened", "user": "U',
-     "application/json", {}, 400),
+    (
+        "truncated JSON event",
+        b'{"type": "event_callback", "event": {"type": "app_home_opened", "user": "U',
+        "application/json",
+        {},
+        400,
+    ),
     ("JSON event body that is a list", b"[]", "application/json", {}, 400),
-    ("event_callback without an event", json.dumps({"type": "event_callback"}).encode(), "application/json", {}, 400),
+    (
+        "event_callback without an event",
+        json.dumps({"type": "event_callback"}).encode(),
+        "application/json",
+        {},
+        400,
+    ),
     ("non-numeric timestamp", _form("{}"), FORM, {"X-Slack-Request-Timestamp": "yesterday"}, 400),
     ("body over the limit", b"payload=" + b"x" * (MAX_BODY_BYTES + 10), FORM, {}, 413),
 ]
 
 
-@pytest.mark.parametrize(("name", "body", "content_type", "headers", "status"), MALFORMED, ids=[m[0] for m in MALFORMED])
+@pytest.mark.parametrize(
+    ("name", "body", "content_type", "headers", "status"), MALFORMED, ids=[m[0] for m in MALFORMED]
+)
 def test_malformed_bodies_are_refused_before_any_handler(
-    live: Live, caplog: pytest.LogCaptureFixture, name: str, body: bytes, content_type: str,
-    headers: dict[str, str], status: int,
+    live: Live,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    body: bytes,
+    content_type: str,
+    headers: dict[str, str],
+    status: int,
 ) -> None:
     start_project(live)
-    live.standin.wait_for(lambda: live.standin.calls("views.publish"))  # the lead's Home, refreshed after the ack
+    live.standin.wait_for(
+        lambda: live.standin.calls("views.publish")
+    )  # the lead's Home, refreshed after the ack
     calls_before = _settled_calls(live)
     before = _row_counts(live)
     caplog.clear()
@@ -102,7 +136,10 @@ def test_a_body_that_is_not_utf8_is_refused(live: Live, caplog: pytest.LogCaptur
     ("name", "send"),
     [
         ("no signature headers", lambda d, body: d.send_raw(body, content_type=FORM, sign=False)),
-        ("wrong signing secret", lambda d, body: d.send_raw(body, content_type=FORM, secret="not-the-secret")),
+        (
+            "wrong signing secret",
+            lambda d, body: d.send_raw(body, content_type=FORM, secret="not-the-secret"),
+        ),
         ("stale timestamp", lambda d, body: d.send_raw(body, content_type=FORM, timestamp=1)),
     ],
 )
@@ -110,8 +147,16 @@ def test_unsigned_or_forged_requests_stay_401(
     live: Live, caplog: pytest.LogCaptureFixture, name: str, send: Callable[[Any, bytes], Any]
 ) -> None:
     before = _row_counts(live)
-    body = urlencode({"command": "/mfi", "text": "new", "user_id": LEAD, "channel_id": CHANNEL,
-                      "team_id": live.driver.team_id, "trigger_id": "1.2.3"}).encode()
+    body = urlencode(
+        {
+            "command": "/mfi",
+            "text": "new",
+            "user_id": LEAD,
+            "channel_id": CHANNEL,
+            "team_id": live.driver.team_id,
+            "trigger_id": "1.2.3",
+        }
+    ).encode()
     with caplog.at_level(logging.INFO):
         response = send(live.driver, body)
     assert response.status == 401, (name, response.body)
@@ -128,29 +173,64 @@ def test_a_wellformed_request_still_passes_the_guard(live: Live, caplog: pytest.
 
 # --- forged values and metadata on every registered form and button ----------------------------------------------
 
-BAD_METADATA = ["", "{}", "not json", "[1, 2]", "null",
-                json.dumps({"project_id": "abc", "cycle_id": "", "measure_id": "x", "delivery_id": "-1",
-                            "channel_id": 7}),
-                json.dumps({"project_id": 99999999999, "cycle_id": 99999999999, "measure_id": 99999999999,
-                            "delivery_id": 99999999999, "channel_id": CHANNEL})]
-BAD_VALUES = ["", "abc", "{", "[]", "null", "-3", "99999999999", json.dumps({"project_id": "x", "delivery_id": []}),
-              json.dumps({"measure": "x", "view": 3, "window": "y"}), json.dumps({"project_id": 99999999999,
-                                                                                  "prompt_id": 5})]
+BAD_METADATA = [
+    "",
+    "{}",
+    "not json",
+    "[1, 2]",
+    "null",
+    json.dumps(
+        {"project_id": "abc", "cycle_id": "", "measure_id": "x", "delivery_id": "-1", "channel_id": 7}
+    ),
+    json.dumps(
+        {
+            "project_id": 99999999999,
+            "cycle_id": 99999999999,
+            "measure_id": 99999999999,
+            "delivery_id": 99999999999,
+            "channel_id": CHANNEL,
+        }
+    ),
+]
+BAD_VALUES = [
+    "",
+    "abc",
+    "{",
+    "[]",
+    "null",
+    "-3",
+    "99999999999",
+    json.dumps({"project_id": "x", "delivery_id": []}),
+    json.dumps({"measure": "x", "view": 3, "window": "y"}),
+    json.dumps({"project_id": 99999999999, "prompt_id": 5}),
+]
 
 
 def _view(callback_id: str, metadata: str) -> dict[str, Any]:
-    return {"id": "V0FORGED01", "type": "modal", "callback_id": callback_id, "private_metadata": metadata,
-            "team_id": "T0MFIAR01", "hash": "1.forged", "state": {"values": {}},
-            "title": {"type": "plain_text", "text": "Forged"}, "blocks": []}
+    return {
+        "id": "V0FORGED01",
+        "type": "modal",
+        "callback_id": callback_id,
+        "private_metadata": metadata,
+        "team_id": "T0MFIAR01",
+        "hash": "1.forged",
+        "state": {"values": {}},
+        "title": {"type": "plain_text", "text": "Forged"},
+        "blocks": [],
+    }
 
 
 def _submission(live: Live, callback_id: str, metadata: str) -> dict[str, Any]:
     from bot.offline.standin.driver import load_payload
 
     payload = load_payload("view_submission")
-    payload.update(team={"id": live.driver.team_id, "domain": "nhs"}, user={"id": LEAD, "team_id": live.driver.team_id},
-                   view=_view(callback_id, metadata), trigger_id=live.standin.new_trigger_id(user=LEAD),
-                   response_urls=[])
+    payload.update(
+        team={"id": live.driver.team_id, "domain": "nhs"},
+        user={"id": LEAD, "team_id": live.driver.team_id},
+        view=_view(callback_id, metadata),
+        trigger_id=live.standin.new_trigger_id(user=LEAD),
+        response_urls=[],
+    )
     return payload
 
 
@@ -158,19 +238,35 @@ def _action(live: Live, action_id: str, value: str, *, in_view: bool) -> dict[st
     from bot.offline.standin.driver import load_payload
 
     payload = load_payload("block_actions")
-    action = {"action_id": action_id, "block_id": f"{ids.B_PROMPT_CHOICE_PREFIX}{value}", "type": "button",
-              "value": value, "action_ts": "1773135000.000100", "selected_option": {"value": value}}
-    payload.update(team={"id": live.driver.team_id, "domain": "nhs"}, user={"id": LEAD, "team_id": live.driver.team_id},
-                   actions=[action], trigger_id=live.standin.new_trigger_id(user=LEAD))
+    action = {
+        "action_id": action_id,
+        "block_id": f"{ids.B_PROMPT_CHOICE_PREFIX}{value}",
+        "type": "button",
+        "value": value,
+        "action_ts": "1773135000.000100",
+        "selected_option": {"value": value},
+    }
+    payload.update(
+        team={"id": live.driver.team_id, "domain": "nhs"},
+        user={"id": LEAD, "team_id": live.driver.team_id},
+        actions=[action],
+        trigger_id=live.standin.new_trigger_id(user=LEAD),
+    )
     if in_view:
-        payload.update(container={"type": "view", "view_id": "V0FORGED01"}, view=_view(ids.CB_MEASURE_LOG, value))
+        payload.update(
+            container={"type": "view", "view_id": "V0FORGED01"}, view=_view(ids.CB_MEASURE_LOG, value)
+        )
         for key in ("channel", "message", "response_url"):
             payload.pop(key, None)
     else:
-        payload.update(container={"type": "message", "channel_id": CHANNEL, "message_ts": "1.1", "is_ephemeral": False},
-                       channel={"id": CHANNEL, "name": "maternity"},
-                       response_url=live.standin.new_response_url(channel=CHANNEL, user=LEAD, team_id=live.driver.team_id),
-                       message={"type": "message", "ts": "1.1", "text": "forged", "blocks": []})
+        payload.update(
+            container={"type": "message", "channel_id": CHANNEL, "message_ts": "1.1", "is_ephemeral": False},
+            channel={"id": CHANNEL, "name": "maternity"},
+            response_url=live.standin.new_response_url(
+                channel=CHANNEL, user=LEAD, team_id=live.driver.team_id
+            ),
+            message={"type": "message", "ts": "1.1", "text": "forged", "blocks": []},
+        )
     return payload
 
 
@@ -184,8 +280,9 @@ def test_forged_metadata_on_every_form_is_refused_inline_without_a_traceback(
     with caplog.at_level(logging.INFO):
         for callback_id in ids.CALLBACK_IDS:
             for metadata in BAD_METADATA:
-                response = live.driver.send_raw(_form(json.dumps(_submission(live, callback_id, metadata))),
-                                                content_type=FORM)
+                response = live.driver.send_raw(
+                    _form(json.dumps(_submission(live, callback_id, metadata))), content_type=FORM
+                )
                 assert response.status == 200, (callback_id, metadata, response.status, response.body)
                 reply = response.json if isinstance(response.json, dict) else {}
                 # Refused in the form, never saved: an inline error, or (a form the bot never opened for this
@@ -211,8 +308,9 @@ def test_forged_button_values_on_every_action_change_nothing_and_log_no_tracebac
         for action_id in action_ids:
             for value in BAD_VALUES:
                 for in_view in (False, True):
-                    response = live.driver.send_raw(_form(json.dumps(_action(live, action_id, value, in_view=in_view))),
-                                                    content_type=FORM)
+                    response = live.driver.send_raw(
+                        _form(json.dumps(_action(live, action_id, value, in_view=in_view))), content_type=FORM
+                    )
                     assert response.status == 200, (action_id, value, response.status, response.body)
     _settled_calls(live)
     assert _row_counts(live) == before

@@ -30,7 +30,9 @@ MAXIMAL = "Long & <longer> text for the longest field, " * 100
 def _row_counts(live: Live) -> dict[str, int]:
     with live.engine.connect() as connection:
         names = [n for n in sa.inspect(connection).get_table_names() if n != "alembic_version"]
-        return {n: int(connection.execute(sa.text(f'SELECT COUNT(*) FROM "{n}"')).scalar_one()) for n in names}
+        return {
+            n: int(connection.execute(sa.text(f'SELECT COUNT(*) FROM "{n}"')).scalar_one()) for n in names
+        }
 
 
 class LimitProber(Prober):
@@ -44,8 +46,11 @@ class LimitProber(Prober):
 
     def submit(self, callback_id: str, opened_after: set[str], *, user: str = LEAD) -> None:
         view = self.open_view(callback_id, opened_after)
-        text_inputs = {b["block_id"]: b["element"] for b in view["blocks"]
-                       if b.get("type") == "input" and b["element"].get("type") == "plain_text_input"}
+        text_inputs = {
+            b["block_id"]: b["element"]
+            for b in view["blocks"]
+            if b.get("type") == "input" and b["element"].get("type") == "plain_text_input"
+        }
         for block_id, element in text_inputs.items():
             assert element["max_length"] == limits.limit_for(block_id), block_id  # declared == enforced
         if text_inputs:
@@ -53,14 +58,19 @@ class LimitProber(Prober):
             for block_id in text_inputs:
                 next(iter(state[block_id].values()))["value"] = "x" * (limits.limit_for(block_id) + 1)
             payload = load_payload("view_submission")
-            payload.update(team={"id": self.live.driver.team_id, "domain": "nhs"},
-                           user={"id": user, "team_id": self.live.driver.team_id},
-                           view={**view, "state": {"values": state}}, response_urls=[],
-                           trigger_id=self.live.standin.new_trigger_id(user=user))
+            payload.update(
+                team={"id": self.live.driver.team_id, "domain": "nhs"},
+                user={"id": user, "team_id": self.live.driver.team_id},
+                view={**view, "state": {"values": state}},
+                response_urls=[],
+                trigger_id=self.live.standin.new_trigger_id(user=user),
+            )
             self.settle()
             before = _row_counts(self.live)
-            response = self.live.driver.send_raw(urlencode({"payload": json.dumps(payload)}).encode(),
-                                                 content_type="application/x-www-form-urlencoded")
+            response = self.live.driver.send_raw(
+                urlencode({"payload": json.dumps(payload)}).encode(),
+                content_type="application/x-www-form-urlencoded",
+            )
             reply = response.json if isinstance(response.json, dict) else {}
             assert reply.get("response_action") == "errors", (callback_id, response.body)
             assert set(reply["errors"]) == set(text_inputs), (callback_id, reply["errors"])
@@ -73,7 +83,9 @@ class LimitProber(Prober):
     def fill(self, view: dict[str, Any]) -> dict[str, Any]:
         values = super().fill(view)
         if ids.B_DELETE_NAME in values:
-            values[ids.B_DELETE_NAME] = "not the project's name"  # keep the project: this test is not about delete
+            values[ids.B_DELETE_NAME] = (
+                "not the project's name"  # keep the project: this test is not about delete
+            )
         return values
 
     def before_reports(self) -> None:
@@ -82,11 +94,18 @@ class LimitProber(Prober):
             project = session.exec(select(Project)).one()
             assert project.id is not None
             for i in range(100):
-                session.add(Measure(project_id=project.id, team_id=project.team_id,
-                                    name=f"{i:03d} {MAXIMAL}"[: limits.limit_for(ids.B_MEASURE_NAME)],
-                                    measure_type="balancing" if i % 3 else "outcome", kind="proportion",
-                                    numerator_definition=MAXIMAL[:1000], denominator_definition=MAXIMAL[:1000],
-                                    created_by=LEAD))
+                session.add(
+                    Measure(
+                        project_id=project.id,
+                        team_id=project.team_id,
+                        name=f"{i:03d} {MAXIMAL}"[: limits.limit_for(ids.B_MEASURE_NAME)],
+                        measure_type="balancing" if i % 3 else "outcome",
+                        kind="proportion",
+                        numerator_definition=MAXIMAL[:1000],
+                        denominator_definition=MAXIMAL[:1000],
+                        created_by=LEAD,
+                    )
+                )
 
 
 def test_every_form_enforces_its_limits_and_the_longest_inputs_fit_slack(live: Live) -> None:
@@ -103,8 +122,9 @@ def test_every_form_enforces_its_limits_and_the_longest_inputs_fit_slack(live: L
 def test_a_refusal_listing_100000_columns_is_cut_to_fit_with_a_note(live: Live) -> None:
     start_project(live)
     columns = ", ".join(f"column_{i}" for i in range(100_000))
-    message, text = mb.import_refused("extract.csv", f"These columns are not recognised: {columns}.", by="U0ANALYST1",
-                                    has_details=True)
+    message, text = mb.import_refused(
+        "extract.csv", f"These columns are not recognised: {columns}.", by="U0ANALYST1", has_details=True
+    )
     client = make_client(live.standin.api_url, "xoxb-standin")
     client.chat_postMessage(channel=CHANNEL, text=text, blocks=message)
     posted = live.standin.wait_for(lambda: live.standin.last_message(CHANNEL))
@@ -120,11 +140,22 @@ def _huge_blocks() -> list[dict[str, Any]]:
         blocks.section("S" * 2990 + "&lt;&amp;" * 10),
         {"type": "section", "fields": [blocks.mrkdwn(long) for _ in range(15)]},
         {"type": "context", "elements": [blocks.mrkdwn("c") for _ in range(14)]},
-        {"type": "actions", "elements": [
-            {"type": "button", "text": blocks.plain("B" * 200), "action_id": f"a{i}", "value": "v"} for i in range(30)]},
-        {"type": "section", "text": blocks.mrkdwn("pick"), "accessory": {
-            "type": "static_select", "action_id": "pick",
-            "options": [{"text": blocks.plain("O" * 100), "value": str(i)} for i in range(150)]}},
+        {
+            "type": "actions",
+            "elements": [
+                {"type": "button", "text": blocks.plain("B" * 200), "action_id": f"a{i}", "value": "v"}
+                for i in range(30)
+            ],
+        },
+        {
+            "type": "section",
+            "text": blocks.mrkdwn("pick"),
+            "accessory": {
+                "type": "static_select",
+                "action_id": "pick",
+                "options": [{"text": blocks.plain("O" * 100), "value": str(i)} for i in range(150)],
+            },
+        },
         *[blocks.section(f"line {i}") for i in range(200)],
     ]
 
@@ -141,19 +172,27 @@ def test_fit_arguments_cuts_any_message_to_slacks_limits(method: str) -> None:
 
 
 def test_fit_view_cuts_modals_and_home_and_never_splits_an_entity() -> None:
-    view = blocks.modal("cb", "A title far longer than twenty-four", _huge_blocks(), submit="S" * 40, close="C" * 40)
+    view = blocks.modal(
+        "cb", "A title far longer than twenty-four", _huge_blocks(), submit="S" * 40, close="C" * 40
+    )
     fitted = slack_limits.fit_arguments("views.open", {"view": view})["view"]
     assert view_problems(fitted, "fitted") == []
-    home = slack_limits.fit_arguments("views.publish", {"view": {"type": "home", "blocks": _huge_blocks()}})["view"]
+    home = slack_limits.fit_arguments("views.publish", {"view": {"type": "home", "blocks": _huge_blocks()}})[
+        "view"
+    ]
     assert view_problems(home, "home") == []
     cut = slack_limits.cut("ab&amp;cd" * 10, 12)
     assert not cut.split("…")[0].endswith(("&", "&a", "&am", "&amp"))
 
 
 def test_field_limits_fit_the_database_and_slacks_initial_value() -> None:
-    columns = {("project", "name"): ids.B_PROJECT_NAME, ("project", "baseline"): ids.B_PROJECT_BASELINE,
-               ("project", "target"): ids.B_PROJECT_TARGET, ("measure", "name"): ids.B_MEASURE_NAME,
-               ("pdsa_cycle", "title"): ids.B_PDSA_TITLE}
+    columns = {
+        ("project", "name"): ids.B_PROJECT_NAME,
+        ("project", "baseline"): ids.B_PROJECT_BASELINE,
+        ("project", "target"): ids.B_PROJECT_TARGET,
+        ("measure", "name"): ids.B_MEASURE_NAME,
+        ("pdsa_cycle", "title"): ids.B_PDSA_TITLE,
+    }
     from sqlmodel import SQLModel
 
     for (table, column), block_id in columns.items():

@@ -18,7 +18,9 @@ def _header(blocks: list[dict[str, object]]) -> str:
 def test_a_planning_question_is_labelled_as_planning_not_evaluate_and_reflect() -> None:
     catalogue = load_catalogue()
     prompt = catalogue.get("evaluation.predict-by-group")
-    blocks, text = pb.team_prompt_message(prompt, project_name="PPH", reason="You are planning a test.", delivery_id=1)
+    blocks, text = pb.team_prompt_message(
+        prompt, project_name="PPH", reason="You are planning a test.", delivery_id=1
+    )
     assert _header(blocks) == "This week's reflection: Planning your next test"
     assert "Evaluate and reflect" not in _header(blocks) and "Planning your next test" in text
     # The framework stage is still named, beside the principle, and the reason says which step the question is for.
@@ -49,14 +51,24 @@ def test_an_unknown_step_is_refused_by_the_loader() -> None:
         parse_catalogue(data)
 
 
-@pytest.mark.parametrize(("text", "limit", "expected"), [
-    ("Short enough", 75, "Short enough"),
-    ("In the service you are improving, where might racism be shaping who gets care", 40,
-     "In the service you are improving, where…"),
-    ("Supercalifragilisticexpialidocious", 10, "Supercali…"),  # one long word: cut inside it, still within limit
-    ("Ends at the limit exactly here", 30, "Ends at the limit exactly here"),
-    ("Cut right after a word, then more", 23, "Cut right after a word…"),
-])
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("Short enough", 75, "Short enough"),
+        (
+            "In the service you are improving, where might racism be shaping who gets care",
+            40,
+            "In the service you are improving, where…",
+        ),
+        (
+            "Supercalifragilisticexpialidocious",
+            10,
+            "Supercali…",
+        ),  # one long word: cut inside it, still within limit
+        ("Ends at the limit exactly here", 30, "Ends at the limit exactly here"),
+        ("Cut right after a word, then more", 23, "Cut right after a word…"),
+    ],
+)
 def test_short_cuts_at_whole_words_within_the_limit(text: str, limit: int, expected: str) -> None:
     shown = pb._short(text, limit)
     assert shown == expected and len(shown) <= limit
@@ -109,14 +121,37 @@ def test_the_project_card_and_log_reply_use_singular_and_plural() -> None:
     from handlers import blocks
     from handlers.blocks import measures as mb
 
-    project = {"id": 1, "name": "PPH", "aim": "Reduce PPH", "focus_groups": ["N"], "reference_group": "A",
-               "channel_id": "C1", "target": "", "target_date": None}
-    card = json.dumps(blocks.project_card(project, leads=["U1"], partner_count=0, stages_done={},
-                                          measure_count=1, open_cycles=0), ensure_ascii=False)
+    project = {
+        "id": 1,
+        "name": "PPH",
+        "aim": "Reduce PPH",
+        "focus_groups": ["N"],
+        "reference_group": "A",
+        "channel_id": "C1",
+        "target": "",
+        "target_date": None,
+    }
+    card = json.dumps(
+        blocks.project_card(
+            project, leads=["U1"], partner_count=0, stages_done={}, measure_count=1, open_cycles=0
+        ),
+        ensure_ascii=False,
+    )
     assert "1 measure \u00b7 0 open PDSA cycles" in card and "(s)" not in card
-    outcome = ImportOutcome(batch_id=1, measure_id=1, measure_name="PPH", period="month", source="log", filename=None,
-                            shape="aggregated", rows_read=1, rows_used=1, rejected_count=0,
-                            periods=[date(2026, 2, 1)], groups=["N"])
+    outcome = ImportOutcome(
+        batch_id=1,
+        measure_id=1,
+        measure_name="PPH",
+        period="month",
+        source="log",
+        filename=None,
+        shape="aggregated",
+        rows_read=1,
+        rows_used=1,
+        rejected_count=0,
+        periods=[date(2026, 2, 1)],
+        groups=["N"],
+    )
     outcome.replaced = [object()]  # type: ignore[list-item]
     _, text = mb.logged_message(outcome, by="U1")
     assert "1 earlier value was replaced" in text

@@ -55,16 +55,24 @@ def root_logging() -> Iterator[None]:
 
 def serve_env(monkeypatch: pytest.MonkeyPatch, standin: StandIn, tmp_path: Path, app_token: str) -> int:
     port = free_port()
-    for name, value in {"SLACK_BOT_TOKEN": "xoxb-standin", "SLACK_APP_TOKEN": app_token, "PORT": str(port),
-                        "SLACK_API_URL": standin.api_url, "DATABASE_URL": f"sqlite:///{tmp_path / 'sm.db'}",
-                        "MFI_SCHEDULER": "false"}.items():
+    for name, value in {
+        "SLACK_BOT_TOKEN": "xoxb-standin",
+        "SLACK_APP_TOKEN": app_token,
+        "PORT": str(port),
+        "SLACK_API_URL": standin.api_url,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'sm.db'}",
+        "MFI_SCHEDULER": "false",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
     return port
 
 
 def test_a_refused_app_token_stops_start_up_with_one_readable_line(
-    standin: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    standin: StandIn,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
     root_logging: None,
 ) -> None:
     serve_env(monkeypatch, standin, tmp_path, "xapp-1-revoked-SECRETPART")
@@ -72,7 +80,10 @@ def test_a_refused_app_token_stops_start_up_with_one_readable_line(
     err = capsys.readouterr().err
     assert "Traceback" not in err and "SECRETPART" not in err
     [line] = [line for line in err.splitlines() if "SLACK_APP_TOKEN" in line]
-    assert line.startswith("mfi-ar: Slack refused SLACK_APP_TOKEN (invalid_auth)") and "connections:write" in line
+    assert (
+        line.startswith("mfi-ar: Slack refused SLACK_APP_TOKEN (invalid_auth)")
+        and "connections:write" in line
+    )
     assert "Failed to retrieve WSS URL" not in err  # slack_sdk's multi-line version of the same news
     assert [c.error for c in standin.calls("apps.connections.open")] == ["invalid_auth"]
 
@@ -106,8 +117,14 @@ def test_failures_to_connect_are_retried_with_back_off_and_health_says_disconnec
     monkeypatch.setattr(socket_mode, "WATCH_SECONDS", 0.1)
     standin.inject("apps.connections.open", error="internal_error", times=2)
     port = free_port()
-    runtime = Runtime.build(make_settings(slack_app_token="xapp-1-standin", slack_api_url=standin.api_url,
-                                          database_url=f"sqlite:///{tmp_path / 'sm.db'}"), http=False)
+    runtime = Runtime.build(
+        make_settings(
+            slack_app_token="xapp-1-standin",
+            slack_api_url=standin.api_url,
+            database_url=f"sqlite:///{tmp_path / 'sm.db'}",
+        ),
+        http=False,
+    )
     outcome: list[BaseException] = []
 
     def serve() -> None:
@@ -170,10 +187,19 @@ def test_health_follows_the_socket_connected_and_dropped(
     monkeypatch.setattr(bolt_socket_mode, "SocketModeHandler", FakeHandler)
     port = free_port()
     with StandIn() as standin:
-        runtime = Runtime.build(make_settings(slack_app_token="xapp-1-standin", slack_api_url=standin.api_url,
-                                              database_url=f"sqlite:///{tmp_path / 'sm.db'}"), http=False)
-        thread = threading.Thread(target=lambda: pytest.raises(KeyboardInterrupt, socket_mode.run, runtime,
-                                                               "xapp-1-standin", health_port=port))
+        runtime = Runtime.build(
+            make_settings(
+                slack_app_token="xapp-1-standin",
+                slack_api_url=standin.api_url,
+                database_url=f"sqlite:///{tmp_path / 'sm.db'}",
+            ),
+            http=False,
+        )
+        thread = threading.Thread(
+            target=lambda: pytest.raises(
+                KeyboardInterrupt, socket_mode.run, runtime, "xapp-1-standin", health_port=port
+            )
+        )
         thread.start()
         try:
             standin.wait_for(lambda: _answers(port), timeout=10)

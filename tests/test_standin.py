@@ -48,8 +48,13 @@ PLAN_MODAL: dict[str, Any] = {
             "type": "input",
             "block_id": "prediction",
             "label": {"type": "plain_text", "text": "Predicted value (%)"},
-            "element": {"type": "number_input", "action_id": "value", "is_decimal_allowed": True,
-                        "min_value": "0", "max_value": "100"},
+            "element": {
+                "type": "number_input",
+                "action_id": "value",
+                "is_decimal_allowed": True,
+                "min_value": "0",
+                "max_value": "100",
+            },
         },
         {
             "type": "input",
@@ -60,7 +65,10 @@ PLAN_MODAL: dict[str, Any] = {
                 "action_id": "value",
                 "options": [
                     {"text": {"type": "plain_text", "text": "PPH over 1.5 litres (%)"}, "value": "pph_1500"},
-                    {"text": {"type": "plain_text", "text": "Interpreter offered (%)"}, "value": "interpreter"},
+                    {
+                        "text": {"type": "plain_text", "text": "Interpreter offered (%)"},
+                        "value": "interpreter",
+                    },
                 ],
             },
         },
@@ -74,8 +82,10 @@ PLAN_MODAL: dict[str, Any] = {
                 "action_id": "value",
                 "options": [
                     {"text": {"type": "plain_text", "text": "Asian or Asian British"}, "value": "asian"},
-                    {"text": {"type": "plain_text", "text": "Black, Black British, Caribbean or African"},
-                     "value": "black"},
+                    {
+                        "text": {"type": "plain_text", "text": "Black, Black British, Caribbean or African"},
+                        "value": "black",
+                    },
                     {"text": {"type": "plain_text", "text": "White"}, "value": "white"},
                 ],
             },
@@ -129,7 +139,9 @@ PLAN_MODAL: dict[str, Any] = {
                 "type": "checkboxes",
                 "action_id": "value",
                 "options": [{"text": {"type": "plain_text", "text": "Data governance OK"}, "value": "dg"}],
-                "initial_options": [{"text": {"type": "plain_text", "text": "Data governance OK"}, "value": "dg"}],
+                "initial_options": [
+                    {"text": {"type": "plain_text", "text": "Data governance OK"}, "value": "dg"}
+                ],
             },
         },
     ],
@@ -142,8 +154,17 @@ STEP_MODAL: dict[str, Any] = {
     "title": {"type": "plain_text", "text": "Next step"},
     "blocks": [
         {"type": "section", "text": {"type": "mrkdwn", "text": "Check the *data* first."}},
-        {"type": "actions", "elements": [{"type": "button", "action_id": "refresh", "value": "r1",
-                                          "text": {"type": "plain_text", "text": "Refresh"}}]},
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "refresh",
+                    "value": "r1",
+                    "text": {"type": "plain_text", "text": "Refresh"},
+                }
+            ],
+        },
     ],
 }
 
@@ -207,7 +228,9 @@ class TinyApp:
         else:
             ack(f"Unknown subcommand {text!r}")
 
-    def handle_plan_submission(self, ack: Ack, view: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
+    def handle_plan_submission(
+        self, ack: Ack, view: dict[str, Any], body: dict[str, Any], client: WebClient
+    ) -> None:
         values = view["state"]["values"]
         date = values["study_date"]["value"]["selected_date"]
         if date < "2026-01-01":
@@ -224,11 +247,23 @@ class TinyApp:
             channel=channel,
             text=f"New PDSA cycle: {idea}",
             blocks=[
-                {"type": "section", "text": {"type": "mrkdwn", "text": f"*New PDSA cycle* by <@{body['user']['id']}>"},
-                 "fields": [{"type": "mrkdwn", "text": "*Idea*"}, {"type": "mrkdwn", "text": idea}]},
-                {"type": "actions", "block_id": "cycle_actions", "elements": [
-                    {"type": "button", "action_id": "record_result", "value": "cycle:1",
-                     "text": {"type": "plain_text", "text": "Record result"}}]},
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": f"*New PDSA cycle* by <@{body['user']['id']}>"},
+                    "fields": [{"type": "mrkdwn", "text": "*Idea*"}, {"type": "mrkdwn", "text": idea}],
+                },
+                {
+                    "type": "actions",
+                    "block_id": "cycle_actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": "record_result",
+                            "value": "cycle:1",
+                            "text": {"type": "plain_text", "text": "Record result"},
+                        }
+                    ],
+                },
             ],
         )
 
@@ -241,27 +276,37 @@ class TinyApp:
         ack()
         self.refreshes.append(body)
         view = body["view"]
-        client.views_update(view_id=view["id"], hash=view["hash"],
-                            view={**STEP_MODAL, "title": {"type": "plain_text", "text": "Refreshed"}})
+        client.views_update(
+            view_id=view["id"],
+            hash=view["hash"],
+            view={**STEP_MODAL, "title": {"type": "plain_text", "text": "Refreshed"}},
+        )
 
     def handle_home_opened(self, event: dict[str, Any], client: WebClient) -> None:
         client.views_publish(
             user_id=event["user"],
-            view={"type": "home", "blocks": [
-                {"type": "header", "text": {"type": "plain_text", "text": "Your PDSA cycles"}},
-                {"type": "context", "elements": [{"type": "mrkdwn", "text": "Updated just now"}]},
-            ]},
+            view={
+                "type": "home",
+                "blocks": [
+                    {"type": "header", "text": {"type": "plain_text", "text": "Your PDSA cycles"}},
+                    {"type": "context", "elements": [{"type": "mrkdwn", "text": "Updated just now"}]},
+                ],
+            },
         )
 
     def handle_mention(self, request: BoltRequest, say: Any) -> None:
         self.retry_headers.append(
-            (request.headers.get("x-slack-retry-num", [None])[0], request.headers.get("x-slack-retry-reason", [None])[0])
+            (
+                request.headers.get("x-slack-retry-num", [None])[0],
+                request.headers.get("x-slack-retry-reason", [None])[0],
+            )
         )
 
     def handle_file_shared(self, event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         info = client.files_info(file=event["file_id"])
-        request = urllib.request.Request(info["file"]["url_private_download"],
-                                         headers={"Authorization": f"Bearer {context.bot_token}"})
+        request = urllib.request.Request(
+            info["file"]["url_private_download"], headers={"Authorization": f"Bearer {context.bot_token}"}
+        )
         with urllib.request.urlopen(request, timeout=5) as reply:
             self.shared_bytes.append(reply.read())
 
@@ -277,8 +322,13 @@ def tiny(standin: StandIn, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Ti
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
         monkeypatch.delenv(name, raising=False)
     app = TinyApp(standin)
-    server = make_server("127.0.0.1", 0, SlackRequestHandler(app.app), server_class=_ThreadingWSGIServer,
-                         handler_class=_QuietHandler)
+    server = make_server(
+        "127.0.0.1",
+        0,
+        SlackRequestHandler(app.app),
+        server_class=_ThreadingWSGIServer,
+        handler_class=_QuietHandler,
+    )
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     driver = Driver(standin, f"http://127.0.0.1:{server.server_port}/slack/events", SECRET)
@@ -289,7 +339,9 @@ def tiny(standin: StandIn, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Ti
         server.server_close()
 
 
-def _raw_api(standin: StandIn, method: str, body: dict[str, Any], token: str = "xoxb-standin") -> tuple[int, Any, Any]:
+def _raw_api(
+    standin: StandIn, method: str, body: dict[str, Any], token: str = "xoxb-standin"
+) -> tuple[int, Any, Any]:
     request = urllib.request.Request(
         standin.api_url + method,
         data=json.dumps(body).encode(),
@@ -355,11 +407,18 @@ def test_slash_opens_modal_and_submit_round_trips_typed_state(
 def test_inline_errors_keep_the_view_open(standin: StandIn, tiny: tuple[TinyApp, Driver]) -> None:
     app, driver = tiny
     view = driver.slash("/mfi-ar", "plan", user=LEAD, channel=CHANNEL).wait_view()
-    filled = {"idea": "Huddle", "prediction": "12.5", "measure": "interpreter", "study_date": "2025-03-01",
-              "owner": LEAD}
+    filled = {
+        "idea": "Huddle",
+        "prediction": "12.5",
+        "measure": "interpreter",
+        "study_date": "2025-03-01",
+        "owner": LEAD,
+    }
     response = driver.submit_view(view["id"], filled, user=LEAD)
-    assert response.json == {"response_action": "errors",
-                             "errors": {"study_date": "The study date must be in 2026 or later."}}
+    assert response.json == {
+        "response_action": "errors",
+        "errors": {"study_date": "The study date must be in 2026 or later."},
+    }
     assert standin.is_open(view["id"])
     assert standin.view(view["id"])["state"]["values"]["study_date"]["value"]["selected_date"] == "2025-03-01"
 
@@ -372,7 +431,13 @@ def test_inline_errors_keep_the_view_open(standin: StandIn, tiny: tuple[TinyApp,
 def test_driver_refuses_what_the_slack_client_would(standin: StandIn, tiny: tuple[TinyApp, Driver]) -> None:
     _, driver = tiny
     view = driver.slash("/mfi-ar", "plan", user=LEAD, channel=CHANNEL).wait_view()
-    base = {"idea": "x", "prediction": "5", "measure": "interpreter", "study_date": "2026-02-02", "owner": LEAD}
+    base = {
+        "idea": "x",
+        "prediction": "5",
+        "measure": "interpreter",
+        "study_date": "2026-02-02",
+        "owner": LEAD,
+    }
     with pytest.raises(ModalError, match="Change idea.*required"):
         driver.submit_view(view["id"], {**base, "idea": ""}, user=LEAD)
     with pytest.raises(ModalError, match="no field 'colour'"):
@@ -387,7 +452,10 @@ def test_driver_refuses_what_the_slack_client_would(standin: StandIn, tiny: tupl
 
 def test_wrong_signature_and_stale_timestamp_get_401(standin: StandIn, tiny: tuple[TinyApp, Driver]) -> None:
     _, driver = tiny
-    assert driver.slash("/mfi-ar", "plan", user=LEAD, channel=CHANNEL, secret="not-the-secret").response.status == 401
+    assert (
+        driver.slash("/mfi-ar", "plan", user=LEAD, channel=CHANNEL, secret="not-the-secret").response.status
+        == 401
+    )
     assert driver.slash("/mfi-ar", "plan", user=LEAD, channel=CHANNEL, stale=True).response.status == 401
     assert driver.send_raw(b"{}", sign=False).status == 401
     assert standin.calls("views.open") == []
@@ -403,7 +471,9 @@ def test_files_upload_v2_stores_bytes_and_alt_text(standin: StandIn, tiny: tuple
     assert stored.alt_txt is not None and stored.alt_txt.startswith("Run chart")
     assert stored.channel == CHANNEL
     assert [c.method for c in standin.calls() if c.method.startswith("files.")] == [
-        "files.getUploadURLExternal", "files.completeUploadExternal"]
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+    ]
     share = standin.last_message(CHANNEL)
     assert share is not None and share.files == [stored.id] and share.text == "Here is the run chart."
     assert standin.ephemerals(LEAD)[0].text == "Drawing your chart…"  # the ack reply, as Slack shows it
@@ -416,12 +486,23 @@ def test_message_and_view_limits_fail_and_are_recorded(standin: StandIn) -> None
         client.chat_postMessage(channel=CHANNEL, text="t", blocks=[section] * 51)
     assert err.value.response["error"] == "invalid_blocks"
     with pytest.raises(SlackApiError):
-        client.chat_postMessage(channel=CHANNEL, text="t", blocks=[{"type": "image", "image_url": "http://x/a.png"}])
+        client.chat_postMessage(
+            channel=CHANNEL, text="t", blocks=[{"type": "image", "image_url": "http://x/a.png"}]
+        )
     with pytest.raises(SlackApiError):
-        client.chat_postMessage(channel=CHANNEL, text="t", blocks=[
-            {"type": "header", "text": {"type": "plain_text", "text": "h" * 151}},
-            {"type": "actions", "elements": [{"type": "button", "action_id": "b",
-                                              "text": {"type": "plain_text", "text": "b" * 76}}]}])
+        client.chat_postMessage(
+            channel=CHANNEL,
+            text="t",
+            blocks=[
+                {"type": "header", "text": {"type": "plain_text", "text": "h" * 151}},
+                {
+                    "type": "actions",
+                    "elements": [
+                        {"type": "button", "action_id": "b", "text": {"type": "plain_text", "text": "b" * 76}}
+                    ],
+                },
+            ],
+        )
     with pytest.raises(SlackApiError) as err:
         client.chat_postMessage(channel="C0OTHERTEAM", text="hello")
     assert err.value.response["error"] == "not_in_channel"
@@ -453,9 +534,19 @@ def test_message_and_view_limits_fail_and_are_recorded(standin: StandIn) -> None
     assert err.value.response["error"] == "not_in_channel"
 
     joined = "\n".join(standin.violations)
-    for expected in ("51 blocks", "no alt_text", "header is 151", "button text is 76", "not a member",
-                     "modal title", "needs a submit", "already used", "unknown trigger_id", "alt_txt is 1001",
-                     "not a conversation id"):
+    for expected in (
+        "51 blocks",
+        "no alt_text",
+        "header is 151",
+        "button text is 76",
+        "not a member",
+        "modal title",
+        "needs a submit",
+        "already used",
+        "unknown trigger_id",
+        "alt_txt is 1001",
+        "not a conversation id",
+    ):
         assert expected in joined
     assert standin.files() == []
 
@@ -473,11 +564,17 @@ def test_expired_trigger_uses_the_clock(standin: StandIn) -> None:
 
 def test_fallback_text_only_recorded_and_lenient_mode_does_not_fail() -> None:
     with StandIn(strict=False) as lenient:
-        status, body, _ = _raw_api(lenient, "chat.postMessage", {
-            "channel": CHANNEL, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}]})
+        status, body, _ = _raw_api(
+            lenient,
+            "chat.postMessage",
+            {"channel": CHANNEL, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}]},
+        )
         assert status == 200 and body["ok"] is True
-        status, body, _ = _raw_api(lenient, "chat.postMessage", {"channel": CHANNEL, "text": "x",
-                                                                 "blocks": [{"type": "divider"}] * 51})
+        status, body, _ = _raw_api(
+            lenient,
+            "chat.postMessage",
+            {"channel": CHANNEL, "text": "x", "blocks": [{"type": "divider"}] * 51},
+        )
         assert body["ok"] is True
         assert any("fallback" in v for v in lenient.violations)
         assert any("51 blocks" in v for v in lenient.violations)
@@ -485,8 +582,11 @@ def test_fallback_text_only_recorded_and_lenient_mode_does_not_fail() -> None:
 
 def test_injected_429_is_retried_and_other_faults(standin: StandIn, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(builtin_handlers.random, "random", lambda: 0.0)  # no jitter, so no needless sleep
-    client = WebClient(base_url=standin.api_url, token="xoxb-standin",
-                       retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)])
+    client = WebClient(
+        base_url=standin.api_url,
+        token="xoxb-standin",
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)],
+    )
     standin.inject("chat.postMessage", status=429, retry_after=0, times=2)
     assert client.chat_postMessage(channel=CHANNEL, text="hello")["ok"]
     assert [c.status for c in standin.calls("chat.postMessage")] == [429, 429, 200]
@@ -524,7 +624,10 @@ def test_response_url_replies_and_use_limit(standin: StandIn, tiny: tuple[TinyAp
     assert team_reply.text == "Saved for the whole team."
     assert standin.ephemerals(LEAD)[-1].text == "Only you can see this."
     for _ in range(3):
-        assert urllib.request.urlopen(urllib.request.Request(result.response_url, data=b'{"text":"x"}')).status == 200
+        assert (
+            urllib.request.urlopen(urllib.request.Request(result.response_url, data=b'{"text":"x"}')).status
+            == 200
+        )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(urllib.request.Request(result.response_url, data=b'{"text":"x"}'))
     assert err.value.code == 404
@@ -534,8 +637,11 @@ def test_response_url_replies_and_use_limit(standin: StandIn, tiny: tuple[TinyAp
 def test_button_click_in_message_replaces_original(standin: StandIn, tiny: tuple[TinyApp, Driver]) -> None:
     app, driver = tiny
     view = driver.slash("/mfi-ar", "plan", user=LEAD, channel=CHANNEL).wait_view()
-    driver.submit_view(view["id"], {"idea": "Swabs", "prediction": 3, "measure": "pph_1500",
-                                    "study_date": "2026-05-01", "owner": LEAD}, user=LEAD)
+    driver.submit_view(
+        view["id"],
+        {"idea": "Swabs", "prediction": 3, "measure": "pph_1500", "study_date": "2026-05-01", "owner": LEAD},
+        user=LEAD,
+    )
     posted = standin.wait_for(lambda: standin.last_message(CHANNEL))
     with pytest.raises(DriverError, match="found: record_result"):
         driver.click("nope", user=LEAD, message=posted)
@@ -545,7 +651,9 @@ def test_button_click_in_message_replaces_original(standin: StandIn, tiny: tuple
     assert updated.text == "Result recorded." and updated.blocks == []
 
 
-def test_conversations_open_is_stable_and_dms_route_to_it(standin: StandIn, tiny: tuple[TinyApp, Driver]) -> None:
+def test_conversations_open_is_stable_and_dms_route_to_it(
+    standin: StandIn, tiny: tuple[TinyApp, Driver]
+) -> None:
     _, driver = tiny
     client = WebClient(base_url=standin.api_url, token="xoxb-standin")
     first = client.conversations_open(users=MIDWIFE)["channel"]["id"]
@@ -590,17 +698,24 @@ def test_second_workspace_and_oauth_rotation(standin: StandIn) -> None:
     assert err.value.response["error"] == "channel_not_found"
 
     anon = WebClient(base_url=standin.api_url)
-    installed = anon.oauth_v2_access(client_id="c", client_secret="s", code=standin.new_oauth_code("T0SECOND01"))
+    installed = anon.oauth_v2_access(
+        client_id="c", client_secret="s", code=standin.new_oauth_code("T0SECOND01")
+    )
     # With rotation on, the install itself gives an expiring xoxe.xoxb- token (and a refresh token), as Slack does.
     assert installed["access_token"].startswith("xoxe.xoxb-") and installed["expires_in"] == 43200
     assert installed["team"]["id"] == "T0SECOND01"
-    rotated = anon.oauth_v2_access(client_id="c", client_secret="s", grant_type="refresh_token",
-                                   refresh_token=installed["refresh_token"])
+    rotated = anon.oauth_v2_access(
+        client_id="c", client_secret="s", grant_type="refresh_token", refresh_token=installed["refresh_token"]
+    )
     assert rotated["access_token"].startswith("xoxe.xoxb-") and rotated["expires_in"] == 43200
     assert rotated["refresh_token"] != installed["refresh_token"]
     with pytest.raises(SlackApiError) as err:
-        anon.oauth_v2_access(client_id="c", client_secret="s", grant_type="refresh_token",
-                             refresh_token=installed["refresh_token"])
+        anon.oauth_v2_access(
+            client_id="c",
+            client_secret="s",
+            grant_type="refresh_token",
+            refresh_token=installed["refresh_token"],
+        )
     assert err.value.response["error"] == "invalid_refresh_token"
     fresh = WebClient(base_url=standin.api_url, token=rotated["access_token"])
     assert fresh.chat_postMessage(channel="C0SECOND01", text="hi")["ok"]
@@ -613,10 +728,18 @@ def test_home_tab_events_and_file_sharing(standin: StandIn, tiny: tuple[TinyApp,
     assert home["type"] == "home" and home["blocks"][0]["text"]["text"] == "Your PDSA cycles"
 
     assert driver.mention("show the run chart", user=LEAD, channel=CHANNEL).status == 200
-    assert driver.event({"type": "app_mention", "user": LEAD, "text": "<@U0MFIBOT> again", "channel": CHANNEL},
-                        retry_num=1, event_id="Ev0RETRY01").status == 200
+    assert (
+        driver.event(
+            {"type": "app_mention", "user": LEAD, "text": "<@U0MFIBOT> again", "channel": CHANNEL},
+            retry_num=1,
+            event_id="Ev0RETRY01",
+        ).status
+        == 200
+    )
     assert standin.wait_for(lambda: len(app.retry_headers) == 2 and app.retry_headers) == [
-        (None, None), ("1", "http_timeout")]
+        (None, None),
+        ("1", "http_timeout"),
+    ]
 
     shared = driver.share_file("audit.csv", b"week,pph\n1,12\n", user=LEAD, channel=CHANNEL)
     assert standin.wait_for(lambda: app.shared_bytes) == [b"week,pph\n1,12\n"]
@@ -631,10 +754,28 @@ def test_transcript_tells_the_story_with_the_image(
     _, driver = tiny
     standin.note("Planning a cycle")
     view = driver.slash("/mfi-ar", "plan", user=LEAD, channel=CHANNEL).wait_view()
-    driver.submit_view(view["id"], {"idea": "Weigh swabs", "prediction": 9, "measure": "pph_1500",
-                                    "study_date": "2024-01-01", "owner": LEAD}, user=LEAD)
-    driver.submit_view(view["id"], {"idea": "Weigh swabs", "prediction": 9, "measure": "pph_1500",
-                                    "study_date": "2026-06-01", "owner": LEAD}, user=LEAD)
+    driver.submit_view(
+        view["id"],
+        {
+            "idea": "Weigh swabs",
+            "prediction": 9,
+            "measure": "pph_1500",
+            "study_date": "2024-01-01",
+            "owner": LEAD,
+        },
+        user=LEAD,
+    )
+    driver.submit_view(
+        view["id"],
+        {
+            "idea": "Weigh swabs",
+            "prediction": 9,
+            "measure": "pph_1500",
+            "study_date": "2026-06-01",
+            "owner": LEAD,
+        },
+        user=LEAD,
+    )
     standin.wait_for(lambda: standin.last_message(CHANNEL))
     standin.note("Studying the results")
     driver.slash("/mfi-ar", "chart", user=LEAD, channel=CHANNEL)
@@ -644,7 +785,10 @@ def test_transcript_tells_the_story_with_the_image(
     assert path.name == "transcript.md" and text.startswith("# Demo: PPH cycle")
     assert "## Planning a cycle" in text and "## Studying the results" in text
     assert "Aisha Shah** typed `/mfi-ar plan` in #maternity-pph-qi" in text
-    assert "opened the form “Plan a PDSA cycle”" in text and "- **Groups expected to benefit** (optional)" in text
+    assert (
+        "opened the form “Plan a PDSA cycle”" in text
+        and "- **Groups expected to benefit** (optional)" in text
+    )
     assert "- Measure: **PPH over 1.5 litres (%)**" in text
     assert "⚠️ **Study the results on**: The study date must be in 2026 or later." in text
     assert "[Record result]" in text and "@Aisha Shah" in text
@@ -657,8 +801,17 @@ def test_transcript_tells_the_story_with_the_image(
 def test_ack_push_view_click_and_views_update(standin: StandIn, tiny: tuple[TinyApp, Driver]) -> None:
     app, driver = tiny
     root = driver.slash("/mfi-ar", "plan", user=LEAD, channel=CHANNEL).wait_view()
-    driver.submit_view(root["id"], {"idea": "next step", "prediction": 1, "measure": "pph_1500",
-                                    "study_date": "2026-01-02", "owner": LEAD}, user=LEAD)
+    driver.submit_view(
+        root["id"],
+        {
+            "idea": "next step",
+            "prediction": 1,
+            "measure": "pph_1500",
+            "study_date": "2026-01-02",
+            "owner": LEAD,
+        },
+        user=LEAD,
+    )
     stack = standin.view_stack(LEAD)
     assert len(stack) == 2 and stack[0] == root["id"]
     pushed = standin.view(stack[1])
@@ -699,7 +852,10 @@ def test_ephemeral_update_and_delete(standin: StandIn) -> None:
 
 def test_post_metadata_is_kept_and_history_pages_newest_first(standin: StandIn) -> None:
     client = WebClient(base_url=standin.api_url, token="xoxb-standin")
-    meta = {"event_type": "mfi_ar_delivery", "event_payload": {"delivery_id": 7, "key": "3:2025-06-16T09:00:00+00:00:C"}}
+    meta = {
+        "event_type": "mfi_ar_delivery",
+        "event_payload": {"delivery_id": 7, "key": "3:2025-06-16T09:00:00+00:00:C"},
+    }
     first = client.chat_postMessage(channel=CHANNEL, text="Prompt one", metadata=meta)
     client.chat_postMessage(channel=CHANNEL, text="In its thread", thread_ts=first["ts"])
     standin.add_user_message(CHANNEL, LEAD, "A person's message")
@@ -711,15 +867,23 @@ def test_post_metadata_is_kept_and_history_pages_newest_first(standin: StandIn) 
     assert all("metadata" not in m for m in plain["messages"]) and plain["has_more"] is False
     assert plain["messages"][2]["bot_id"] == "B0MFIBOT" and "bot_id" not in plain["messages"][1]
     with_meta = client.conversations_history(channel=CHANNEL, include_all_metadata=True, limit=2)
-    assert [m.get("metadata") for m in with_meta["messages"]] == [None, None] and with_meta["has_more"] is True
-    rest = client.conversations_history(channel=CHANNEL, include_all_metadata=True, limit=2,
-                                        cursor=with_meta["response_metadata"]["next_cursor"])
+    assert [m.get("metadata") for m in with_meta["messages"]] == [None, None] and with_meta[
+        "has_more"
+    ] is True
+    rest = client.conversations_history(
+        channel=CHANNEL,
+        include_all_metadata=True,
+        limit=2,
+        cursor=with_meta["response_metadata"]["next_cursor"],
+    )
     assert [m["metadata"] for m in rest["messages"]] == [meta]
     assert rest["has_more"] is False and rest["response_metadata"]["next_cursor"] == ""
     # oldest and latest are exclusive unless inclusive is set.
     between = client.conversations_history(channel=CHANNEL, oldest=first["ts"], latest=last["ts"])
     assert [m["text"] for m in between["messages"]] == ["A person's message"]
-    both = client.conversations_history(channel=CHANNEL, oldest=first["ts"], latest=last["ts"], inclusive=True)
+    both = client.conversations_history(
+        channel=CHANNEL, oldest=first["ts"], latest=last["ts"], inclusive=True
+    )
     assert len(both["messages"]) == 3
     status, body, _ = _raw_api(standin, "conversations.history", {"channel": CHANNEL, "oldest": "soon"})
     assert (status, body["error"]) == (200, "invalid_ts_oldest")
@@ -741,7 +905,11 @@ def test_history_needs_the_scope_for_the_conversation_type_and_membership(standi
 
     team = standin.team()
     granted = team.scopes
-    for channel, needed in ((CHANNEL, "channels:history"), ("G0PRIVATE1", "groups:history"), (dm, "im:history")):
+    for channel, needed in (
+        (CHANNEL, "channels:history"),
+        ("G0PRIVATE1", "groups:history"),
+        (dm, "im:history"),
+    ):
         team.scopes = ",".join(s for s in granted.split(",") if s != needed)
         with pytest.raises(SlackApiError) as err:
             client.conversations_history(channel=channel)
@@ -749,7 +917,9 @@ def test_history_needs_the_scope_for_the_conversation_type_and_membership(standi
     assert standin.violations == []
 
 
-def test_conversations_info_says_whether_the_bot_is_a_member_and_hides_private_channels(standin: StandIn) -> None:
+def test_conversations_info_says_whether_the_bot_is_a_member_and_hides_private_channels(
+    standin: StandIn,
+) -> None:
     client = WebClient(base_url=standin.api_url, token="xoxb-standin")
     assert client.conversations_info(channel=CHANNEL)["channel"]["is_member"] is True
     public = client.conversations_info(channel="C0OTHERTEAM")["channel"]

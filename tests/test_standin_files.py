@@ -59,10 +59,18 @@ def test_files_delete_lets_a_bot_delete_only_its_own_files(standin: StandIn) -> 
 
 def _form(standin: StandIn) -> dict[str, Any]:
     return {
-        "type": "modal", "callback_id": "upload", "title": {"type": "plain_text", "text": "Upload"},
+        "type": "modal",
+        "callback_id": "upload",
+        "title": {"type": "plain_text", "text": "Upload"},
         "submit": {"type": "plain_text", "text": "Go"},
-        "blocks": [{"type": "input", "block_id": "file", "label": {"type": "plain_text", "text": "File"},
-                    "element": {"type": "file_input", "action_id": "input", "filetypes": ["csv"], "max_files": 1}}],
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "file",
+                "label": {"type": "plain_text", "text": "File"},
+                "element": {"type": "file_input", "action_id": "input", "filetypes": ["csv"], "max_files": 1},
+            }
+        ],
     }
 
 
@@ -90,4 +98,7 @@ def test_files_info_needs_the_files_read_scope(standin: StandIn) -> None:
     stored = standin.add_user_file("x.csv", b"a,b\n", user=USER, channel=None)
     with pytest.raises(SlackApiError) as refused:
         WebClient(base_url=standin.api_url, token="xoxb-noread").files_info(file=stored.id)
-    assert refused.value.response["error"] == "missing_scope" and refused.value.response["needed"] == "files:read"
+    assert (
+        refused.value.response["error"] == "missing_scope"
+        and refused.value.response["needed"] == "files:read"
+    )

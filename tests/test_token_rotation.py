@@ -42,15 +42,25 @@ def test_scheduled_jobs_refresh_an_expired_rotating_token_once(
     refreshed = factory.for_team(SECOND)
     assert refreshed is not None and refreshed.token != expired
     assert refreshed.auth_test()["team_id"] == SECOND
-    refreshes = [c for c in rotating.standin.calls("oauth.v2.access") if c.args.get("grant_type") == "refresh_token"]
+    refreshes = [
+        c for c in rotating.standin.calls("oauth.v2.access") if c.args.get("grant_type") == "refresh_token"
+    ]
     assert len(refreshes) == 1
     saved = rotating.store.find_bot(enterprise_id=None, team_id=SECOND)
     assert saved is not None and saved.bot_token == refreshed.token  # every instance now reads the new token
     # The next job reuses it: no second refresh (Slack's refresh tokens work once).
     again = factory.for_team(SECOND)
     assert again is not None and again.token == refreshed.token
-    assert len([c for c in rotating.standin.calls("oauth.v2.access")
-                if c.args.get("grant_type") == "refresh_token"]) == 1
+    assert (
+        len(
+            [
+                c
+                for c in rotating.standin.calls("oauth.v2.access")
+                if c.args.get("grant_type") == "refresh_token"
+            ]
+        )
+        == 1
+    )
     # A second factory (another instance) finds the saved token fresh and does not refresh again either.
     other: Any = client_factory_for(rotating.settings, rotating.engine).for_team(SECOND)
     assert other is not None and other.token == refreshed.token

@@ -32,8 +32,11 @@ MONTHS = [date(2025, m, 1) for m in range(1, 7)]  # thirds: baseline Jan-Feb, re
 
 def frame(cells: dict[str, list[tuple[int, int]]]) -> pd.DataFrame:
     """One row per month and group from (numerator, denominator) lists of six months."""
-    rows = [{"period": MONTHS[i], "group": code, "numerator": n, "denominator": d}
-            for code, months in cells.items() for i, (n, d) in enumerate(months)]
+    rows = [
+        {"period": MONTHS[i], "group": code, "numerator": n, "denominator": d}
+        for code, months in cells.items()
+        for i, (n, d) in enumerate(months)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -43,15 +46,31 @@ def split(total: tuple[int, int], parts: int = 2) -> list[tuple[int, int]]:
 
 
 def analyse(data: pd.DataFrame, **kw: Any) -> an.MeasureAnalysis:
-    args: dict[str, Any] = {"kind": "proportion", "direction": "lower", "reference": "A", "focus_groups": ["N"],
-                            "period": "month", "today": TODAY, "policy": POLICY, "name": "PPH"}
+    args: dict[str, Any] = {
+        "kind": "proportion",
+        "direction": "lower",
+        "reference": "A",
+        "focus_groups": ["N"],
+        "period": "month",
+        "today": TODAY,
+        "policy": POLICY,
+        "name": "PPH",
+    }
     args.update(kw)
     return an.analyse_measure(data, **args)
 
 
 def channel(data: pd.DataFrame, **kw: Any) -> an.ChannelAnalysis:
-    args: dict[str, Any] = {"kind": "proportion", "direction": "lower", "reference": "A", "focus_groups": ["N"],
-                            "period": "month", "today": TODAY, "policy": POLICY, "name": "PPH"}
+    args: dict[str, Any] = {
+        "kind": "proportion",
+        "direction": "lower",
+        "reference": "A",
+        "focus_groups": ["N"],
+        "period": "month",
+        "today": TODAY,
+        "policy": POLICY,
+        "name": "PPH",
+    }
     args.update(kw)
     return an.analyse_for_channel(data, **args)
 
@@ -70,25 +89,40 @@ def everything_said(ca: an.ChannelAnalysis) -> dict[str, str]:
 
 def test_a_tiny_rise_in_the_reference_is_not_levelling_down_when_the_group_improved() -> None:
     """The issue's case: White British 203/4089 -> 206/4122 (+0.03 pp), Black African 12.1% -> 7.5%."""
-    gap = gap_change(group_before=G("N", 121, 1000), group_after=G("N", 75, 1000),
-                     ref_before=G("A", 203, 4089), ref_after=G("A", 206, 4122),
-                     labels={"N": "Black African", "A": "White British"})
+    gap = gap_change(
+        group_before=G("N", 121, 1000),
+        group_after=G("N", 75, 1000),
+        ref_before=G("A", 203, 4089),
+        ref_after=G("A", 206, 4122),
+        labels={"N": "Black African", "A": "White British"},
+    )
     low, high = confint_proportions_2indep(206, 4122, 203, 4089, compare="diff", method="newcomb")
-    assert round(100 * low, 2) == -0.91 and round(100 * high, 2) == 0.98  # the issue's interval, independently
+    assert (
+        round(100 * low, 2) == -0.91 and round(100 * high, 2) == 0.98
+    )  # the issue's interval, independently
     assert gap.reference_worsened and gap.group_improved
     assert gap.levelling_down == "slight" and "LEVELLING_DOWN" not in gap.caveats
     assert "Levelling down" not in gap.verdict and "not because" not in gap.verdict
     assert "balancing-measure failure" not in gap.verdict
     assert "Black African fell from 12.1% to 7.5% (p<0.001" in gap.verdict
-    assert f"95% CI for its change {100 * low:+.1f} to {100 * high:+.1f}" in gap.verdict  # the reference's own
-    assert "White British's rate hardly moved" in gap.verdict and "comes from Black African improving" in gap.verdict
+    assert (
+        f"95% CI for its change {100 * low:+.1f} to {100 * high:+.1f}" in gap.verdict
+    )  # the reference's own
+    assert (
+        "White British's rate hardly moved" in gap.verdict
+        and "comes from Black African improving" in gap.verdict
+    )
 
 
 def test_material_levelling_down_never_says_the_group_did_not_improve_when_it_did() -> None:
     # White British 5% -> 7% (interval clear of 0); Black African 12% -> 11.5% (improved a little).
-    gap = gap_change(group_before=G("N", 240, 2000), group_after=G("N", 230, 2000),
-                     ref_before=G("A", 200, 4000), ref_after=G("A", 280, 4000),
-                     labels={"N": "Black African", "A": "White British"})
+    gap = gap_change(
+        group_before=G("N", 240, 2000),
+        group_after=G("N", 230, 2000),
+        ref_before=G("A", 200, 4000),
+        ref_after=G("A", 280, 4000),
+        labels={"N": "Black African", "A": "White British"},
+    )
     low, _ = confint_proportions_2indep(280, 4000, 200, 4000, compare="diff", method="newcomb")
     assert low > 0
     # Share of the narrowing the reference explains, by hand: gap 7.0 -> 4.5 pp; the reference rose 2.0 pp.
@@ -104,10 +138,12 @@ def test_material_levelling_down_never_says_the_group_did_not_improve_when_it_di
 
 def _levelling_down_frame() -> pd.DataFrame:
     # Black African stays at 12%; White British goes from 5% to 8%: the gap narrows only by levelling down.
-    return frame({
-        "A": [*split((500, 10000)), (650, 10000), (650, 10000), *split((800, 10000))],
-        "N": [*split((600, 5000)), (300, 2500), (300, 2500), *split((600, 5000))],
-    })
+    return frame(
+        {
+            "A": [*split((500, 10000)), (650, 10000), (650, 10000), *split((800, 10000))],
+            "N": [*split((600, 5000)), (300, 2500), (300, 2500), *split((600, 5000))],
+        }
+    )
 
 
 def test_levelling_down_travels_into_every_headline_and_the_nudge() -> None:
@@ -127,12 +163,14 @@ def test_levelling_down_travels_into_every_headline_and_the_nudge() -> None:
 
 def test_under_80_percent_recording_no_estimate_or_gap_change_is_headlined() -> None:
     # 25% of records have no ethnicity (Not known, 99): the critical tier.
-    data = frame({
-        "A": [(50, 1000)] * 6,
-        "N": [(30, 250), (30, 250), (25, 250), (25, 250), (20, 250), (20, 250)],
-        "99": [(40, 417)] * 6,
-        "Z": [(0, 0)] * 6,  # Not stated entered as none (a blank box would make completeness unknown)
-    })
+    data = frame(
+        {
+            "A": [(50, 1000)] * 6,
+            "N": [(30, 250), (30, 250), (25, 250), (25, 250), (20, 250), (20, 250)],
+            "99": [(40, 417)] * 6,
+            "Z": [(0, 0)] * 6,  # Not stated entered as none (a blank box would make completeness unknown)
+        }
+    )
     ca = channel(data)
     a = ca.analysis
     assert a.missing is not None and a.missing.valid_share == pytest.approx(1250 / 1667, abs=1e-3)
@@ -151,9 +189,14 @@ def test_under_80_percent_recording_no_estimate_or_gap_change_is_headlined() -> 
 
 
 def test_a_group_is_never_tested_against_a_reference_that_contains_it() -> None:
-    data = frame({
-        "A": [(60, 1000)] * 6, "B": [(10, 150)] * 6, "C": [(20, 200)] * 6, "N": [(25, 250)] * 6,
-    })
+    data = frame(
+        {
+            "A": [(60, 1000)] * 6,
+            "B": [(10, 150)] * 6,
+            "C": [(20, 200)] * 6,
+            "N": [(25, 250)] * 6,
+        }
+    )
     a = analyse(data, reference="HL:White", focus_groups=["A", "N"])
     by = {g.code: g for g in a.groups}
     # A (White British) against B + C only, over the three-month window, independently:
@@ -175,12 +218,14 @@ def test_a_group_is_never_tested_against_a_reference_that_contains_it() -> None:
 
 
 def test_gap_p_values_are_holm_adjusted_across_the_measure_and_the_methods_line_says_so() -> None:
-    data = frame({
-        "A": [(50, 1000)] * 6,
-        "N": [(30, 250), (30, 250), (28, 250), (26, 250), (22, 250), (20, 250)],
-        "M": [(25, 200)] * 6,
-        "P": [(20, 150), (20, 150), (18, 150), (17, 150), (16, 150), (15, 150)],
-    })
+    data = frame(
+        {
+            "A": [(50, 1000)] * 6,
+            "N": [(30, 250), (30, 250), (28, 250), (26, 250), (22, 250), (20, 250)],
+            "M": [(25, 200)] * 6,
+            "P": [(20, 150), (20, 150), (18, 150), (17, 150), (16, 150), (15, 150)],
+        }
+    )
     a = analyse(data, focus_groups=["N", "M", "P"])
     raw = [g.did_p_value for g in a.gaps] + [g.rrr_p_value for g in a.gaps]
     expected = multipletests(raw, method="holm")[1]
@@ -206,12 +251,21 @@ def test_no_true_change_in_any_group_never_yields_an_established_gap_change(seed
 
 def test_no_stayed_from_and_no_narrowed_from_x_to_x() -> None:
     assert wording.change_words(0.0, 0.0) == "stayed at 0.0%"
-    flat = gap_change(group_before=G("N", 0, 200), group_after=G("N", 0, 200),
-                      ref_before=G("A", 10, 200), ref_after=G("A", 20, 200), labels={"N": "N", "A": "A"})
+    flat = gap_change(
+        group_before=G("N", 0, 200),
+        group_after=G("N", 0, 200),
+        ref_before=G("A", 10, 200),
+        ref_after=G("A", 20, 200),
+        labels={"N": "N", "A": "A"},
+    )
     assert "stayed at 0.0%" in flat.verdict and "stayed from" not in flat.verdict
     # Gap 4.62 -> 4.58 percentage points: the same at the precision shown.
-    same = gap_change(group_before=G("N", 1462, 10000), group_after=G("N", 1458, 10000),
-                      ref_before=G("A", 1000, 10000), ref_after=G("A", 1000, 10000))
+    same = gap_change(
+        group_before=G("N", 1462, 10000),
+        group_after=G("N", 1458, 10000),
+        ref_before=G("A", 1000, 10000),
+        ref_after=G("A", 1000, 10000),
+    )
     assert "hardly changed (4.6 percentage points at both times)" in same.verdict
     assert not re.search(r"(narrowed|widened) from (\d+\.\d) to \2", same.verdict)
     assert same.movement == "unchanged"
@@ -228,22 +282,28 @@ def test_pooling_advice_is_capped_and_says_the_comparison_is_not_feasible() -> N
 
 
 def test_an_infinite_ratio_is_said_plainly() -> None:
-    _, notes = group_stats_with_warnings([G("N", 10, 100), G("A", 0, 500)], reference="A",
-                                         labels={"N": "Black African", "A": "White British"})
+    _, notes = group_stats_with_warnings(
+        [G("N", 10, 100), G("A", 0, 500)], reference="A", labels={"N": "Black African", "A": "White British"}
+    )
     note = next(w for w in notes if w.code == "REFERENCE_NO_EVENTS")
     assert note.severity != "info"
     assert "White British had no events" in note.message and "no rate ratio can be given" in note.message
     # And in the channel: said in the headline and the details, not hidden in an info note.
     ca = channel(frame({"A": [(0, 500)] * 6, "N": [(10, 100)] * 6}))
     assert "Black African* 10.0% vs no events for White British, so no ratio can be given" in "\n".join(
-        eb.headline_lines(ca, POLICY))
+        eb.headline_lines(ca, POLICY)
+    )
     details, _ = eb.details_blocks(ca, policy=POLICY, window_months=3)
     assert "White - British (A) had no events, so no ratio can be given" in str(details)
 
 
 def test_window_is_the_word_for_a_span_compared() -> None:
-    gap = gap_change(group_before=G("N", 120, 1000), group_after=G("N", 90, 1000),
-                     ref_before=G("A", 50, 1000), ref_after=G("A", 50, 1000))
+    gap = gap_change(
+        group_before=G("N", 120, 1000),
+        group_after=G("N", 90, 1000),
+        ref_before=G("A", 50, 1000),
+        ref_after=G("A", 50, 1000),
+    )
     assert "per group in each window" in gap.verdict and "in each period" not in gap.verdict
 
 
@@ -274,7 +334,9 @@ def test_holm_matches_statsmodels_on_ties_and_extremes() -> None:
 
 
 def test_a_worsening_balancing_measure_is_harm_first_with_its_typed_name_escaped() -> None:
-    data = frame({"A": [(100, 1000)] * 6, "N": [(50, 500), (50, 500), (60, 500), (70, 500), (90, 500), (90, 500)]})
+    data = frame(
+        {"A": [(100, 1000)] * 6, "N": [(50, 500), (50, 500), (60, 500), (70, 500), (90, 500), (90, 500)]}
+    )
     ca = channel(data, measure_type="balancing", name="<!channel> caesarean & more")
     lines = eb.headline_lines(ca, POLICY)
     assert lines[1].startswith(":warning: Harm to check:")  # harm first, straight after the title
@@ -291,8 +353,13 @@ def test_levelling_down_is_judged_from_the_rates_shown_when_the_reference_change
     """
     from dataclasses import replace
 
-    gap = replace(channel(_levelling_down_frame()).analysis.gaps[0], levelling_down="material", group_improved=True,
-                  reference_change_ci_low=-0.007, reference_change_ci_high=0.016)
+    gap = replace(
+        channel(_levelling_down_frame()).analysis.gaps[0],
+        levelling_down="material",
+        group_improved=True,
+        reference_change_ci_low=-0.007,
+        reference_change_ci_high=0.016,
+    )
     rates = wording.GapRates(0.125, 0.118, 0.046, 0.049)
     assert wording.levelling_status(gap, rates) == "slight"
     words = wording.levelling_words(gap, "Any other Black", "White British", rates) or ""

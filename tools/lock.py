@@ -33,7 +33,9 @@ def declared(extras: tuple[str, ...] = EXTRAS) -> list[Requirement]:
 def _applies(requirement: Requirement, extras: set[str]) -> bool:
     if requirement.marker is None:
         return True
-    return any(requirement.marker.evaluate({**default_environment(), "extra": extra}) for extra in extras or {""})
+    return any(
+        requirement.marker.evaluate({**default_environment(), "extra": extra}) for extra in extras or {""}
+    )
 
 
 def closure(roots: list[Requirement]) -> dict[str, str]:
@@ -50,7 +52,9 @@ def closure(roots: list[Requirement]) -> dict[str, str]:
         try:
             dist = distribution(requirement.name)
         except PackageNotFoundError:
-            raise SystemExit(f"{requirement.name} is required but not installed: pip install -e '.[dev,postgres]'") from None
+            raise SystemExit(
+                f"{requirement.name} is required but not installed: pip install -e '.[dev,postgres]'"
+            ) from None
         pins[name] = dist.version
         for text in dist.requires or []:
             child = Requirement(text)

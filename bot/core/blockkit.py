@@ -34,6 +34,8 @@ def typed_within(text: str, *values: object) -> str:
         if value != typed(value):
             text = text.replace(value, typed(value))
     return text
+
+
 def counted(n: int, singular: str, plural: str | None = None) -> str:
     """ "1 measure", "3 measures", "0 measures": a count with the noun in the right number, never "measure(s)"."""
     return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
@@ -73,7 +75,12 @@ def divider() -> Block:
 
 
 def button(
-    text: str, action_id: str, *, value: str | None = None, style: str | None = None, confirm: dict[str, Any] | None = None
+    text: str,
+    action_id: str,
+    *,
+    value: str | None = None,
+    style: str | None = None,
+    confirm: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     element: dict[str, Any] = {"type": "button", "text": plain(text[:75]), "action_id": action_id}
     if value is not None:

@@ -156,7 +156,9 @@ def members(code: str) -> tuple[str, ...]:
         return HIGH_LEVEL_GROUPS[code]
     if code == ALL:
         return CODES
-    raise ValueError(f"{code} has no fixed members: resolve it against the measure's focus and reference groups")
+    raise ValueError(
+        f"{code} has no fixed members: resolve it against the measure's focus and reference groups"
+    )
 
 
 def is_missing(code: str) -> bool:
@@ -170,7 +172,9 @@ _NOTE_ROMA = "Roma counted under C, as the 2001 coding does"
 _NOTE_ARAB = "Arab counted under S (Any other ethnic group), as the 2001 coding does"
 _NOTE_BLANK = "blank treated as Not known (99)"
 _NOTE_NULL = "NULL (not recorded) treated as Not known (99)"
-_NOTE_CHINESE = "Chinese coded R, under Other Ethnic Groups in the 2001 coding (the 2021 census puts it under Asian)"
+_NOTE_CHINESE = (
+    "Chinese coded R, under Other Ethnic Groups in the 2001 coding (the 2021 census puts it under Asian)"
+)
 
 # Bare two-letter abbreviations that read as words, not an2 local codes ("NK" is "not known", not African).
 _NOT_LOCAL_CODES = frozenset({"NA", "NK", "NS", "NR", "ND", "NO", "NG"})
@@ -201,7 +205,13 @@ def _build_aliases() -> dict[str, Normalised]:
             "mixed multiple ethnic groups",
             "mixed multiple ethnic group",
         ],
-        "Asian": ["asian", "asian or asian british", "asian british", "asian asian british or asian welsh", "asian asian british"],
+        "Asian": [
+            "asian",
+            "asian or asian british",
+            "asian british",
+            "asian asian british or asian welsh",
+            "asian asian british",
+        ],
         "Black": [
             "black",
             "black or black british",
@@ -291,7 +301,13 @@ def _build_aliases() -> dict[str, Normalised]:
         "R": ("Other", ["chinese"], ["chinese"]),
         "S": (
             "Other",
-            ["any other ethnic group", "other ethnic group", "any other", "other", "any other ethnic background"],
+            [
+                "any other ethnic group",
+                "other ethnic group",
+                "any other",
+                "other",
+                "any other ethnic background",
+            ],
             ["any other ethnic group", "other ethnic group", "any other ethnic background"],
         ),
     }
@@ -304,7 +320,13 @@ def _build_aliases() -> dict[str, Normalised]:
     for prefix in headings["Asian"]:
         add(f"{prefix} chinese", "R", _NOTE_CHINESE)
 
-    for text in ["gypsy or irish traveller", "gypsy irish traveller", "gypsy", "irish traveller", "traveller"]:
+    for text in [
+        "gypsy or irish traveller",
+        "gypsy irish traveller",
+        "gypsy",
+        "irish traveller",
+        "traveller",
+    ]:
         add(text, "C", _NOTE_TRAVELLER)
         add(f"white {text}", "C", _NOTE_TRAVELLER)
     add("Gypsy or Irish Traveller (GP data extension)", "C", _NOTE_TRAVELLER)
@@ -313,15 +335,29 @@ def _build_aliases() -> dict[str, Normalised]:
     for text in ["arab", "other ethnic group arab", "other arab", "Arab (GP data extension)"]:
         add(text, "S", _NOTE_ARAB)
 
-    for text in ["not stated", "declined", "patient declined", "declined to state", "refused", "prefer not to say",
-                 "not disclosed", "not stated z", "choose not to say", "chose not to say"]:
+    for text in [
+        "not stated",
+        "declined",
+        "patient declined",
+        "declined to state",
+        "refused",
+        "prefer not to say",
+        "not disclosed",
+        "not stated z",
+        "choose not to say",
+        "chose not to say",
+    ]:
         add(text, "Z")
     for text in ["not known", "unknown", "nk", "not known 99"]:
         add(text, "99")
     for text in ["not recorded", "not recorded blank null", "null"]:
         add(text, "99", _NOTE_NULL)
     add("Not known (HES-derived value)", "99", "X (HES not known) treated as Not known (99)")
-    add("Not given (legacy default, withdrawn 2004)", "99", "legacy code 9 (Not given) treated as Not known (99)")
+    add(
+        "Not given (legacy default, withdrawn 2004)",
+        "99",
+        "legacy code 9 (Not given) treated as Not known (99)",
+    )
     add("not given", "99", "legacy code 9 (Not given) treated as Not known (99)")
     add("nan", "99", _NOTE_BLANK)
     add("none", "99", _NOTE_BLANK)
@@ -352,7 +388,11 @@ def _normalise_text(text: str) -> Normalised | None:
     code_match = _CODE_ALIASES.get(stripped.upper())
     if code_match is not None:
         return code_match
-    if len(stripped) == 2 and stripped[0].upper() in NATIONAL_CODES + ("Z",) and stripped.upper() not in _NOT_LOCAL_CODES:
+    if (
+        len(stripped) == 2
+        and stripped[0].upper() in NATIONAL_CODES + ("Z",)
+        and stripped.upper() not in _NOT_LOCAL_CODES
+    ):
         second = stripped[1]
         # Letter-letter local codes only when upper case: "no", "hi" and friends are words, not an2 codes.
         if second.isdigit() or (second.isalpha() and stripped.isupper()):
@@ -407,7 +447,9 @@ def normalise_series(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     positions, uniques = pd.factorize(values, use_na_sentinel=False)
     results = [normalise(u) for u in uniques]
     code_categories = list(CODES)
-    code_of_unique = np.array([code_categories.index(r.code) if r else -1 for r in results] + [-1], dtype=np.int16)
+    code_of_unique = np.array(
+        [code_categories.index(r.code) if r else -1 for r in results] + [-1], dtype=np.int16
+    )
     note_texts = sorted({r.note for r in results if r is not None and r.note is not None})
     note_of_unique = np.array(
         [note_texts.index(r.note) if r is not None and r.note is not None else -1 for r in results] + [-1],

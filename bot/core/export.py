@@ -64,10 +64,30 @@ def _project_sheet(rows: Rows) -> pd.DataFrame:
     """Current fields, members and every earlier value of an edited field, one per line."""
     project = rows["project"][0]
     lines: list[dict[str, Any]] = []
-    for field in ("id", "name", "aim", "focus_groups", "reference_group", "baseline", "target", "target_date",
-                  "target_gap", "racism_context", "suppression_threshold", "anonymity_threshold", "retention_days",
-                  "partner_description", "timezone", "region", "channel_id",
-                  "team_id", "enterprise_id", "created_by", "created_at", "updated_at"):
+    for field in (
+        "id",
+        "name",
+        "aim",
+        "focus_groups",
+        "reference_group",
+        "baseline",
+        "target",
+        "target_date",
+        "target_gap",
+        "racism_context",
+        "suppression_threshold",
+        "anonymity_threshold",
+        "retention_days",
+        "partner_description",
+        "timezone",
+        "region",
+        "channel_id",
+        "team_id",
+        "enterprise_id",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ):
         lines.append({"section": "current", "field": field, "value": _plain(project.get(field))})
     for member in rows["members"]:
         state = member["consent"] if member["role"] == "partner" else ""
@@ -75,13 +95,28 @@ def _project_sheet(rows: Rows) -> pd.DataFrame:
             state = "stopped"
         elif member.get("paused"):
             state = "paused"
-        lines.append({"section": "member", "field": member["role"], "value": member["user_id"], "note": state,
-                      "changed_at": _plain(member.get("created_at")), "changed_by": member.get("added_by")})
+        lines.append(
+            {
+                "section": "member",
+                "field": member["role"],
+                "value": member["user_id"],
+                "note": state,
+                "changed_at": _plain(member.get("created_at")),
+                "changed_by": member.get("added_by"),
+            }
+        )
     for change in rows["history"]:
         for field, previous in sorted(change["previous"].items()):
-            lines.append({"section": "history", "field": field, "value": _plain(previous),
-                          "note": "value before this change", "changed_at": _plain(change["changed_at"]),
-                          "changed_by": change["changed_by"]})
+            lines.append(
+                {
+                    "section": "history",
+                    "field": field,
+                    "value": _plain(previous),
+                    "note": "value before this change",
+                    "changed_at": _plain(change["changed_at"]),
+                    "changed_by": change["changed_by"],
+                }
+            )
     return pd.DataFrame(lines, columns=["section", "field", "value", "note", "changed_at", "changed_by"])
 
 
@@ -89,32 +124,79 @@ def _data_sheets(rows: Rows) -> tuple[pd.DataFrame, pd.DataFrame]:
     names = {m["id"]: m["name"] for m in rows["measures"]}
     data = pd.DataFrame(
         [
-            {"measure_id": p["measure_id"], "measure": names.get(p["measure_id"], ""), "period": p["period_start"],
-             "group_code": p["group_code"], "group_label": _group_label(p["group_code"]),
-             "numerator": p["numerator"], "denominator": p["denominator"], "value": p["value"],
-             "batch_id": p["batch_id"]}
+            {
+                "measure_id": p["measure_id"],
+                "measure": names.get(p["measure_id"], ""),
+                "period": p["period_start"],
+                "group_code": p["group_code"],
+                "group_label": _group_label(p["group_code"]),
+                "numerator": p["numerator"],
+                "denominator": p["denominator"],
+                "value": p["value"],
+                "batch_id": p["batch_id"],
+            }
             for p in rows["data"]
         ],
-        columns=["measure_id", "measure", "period", "group_code", "group_label", "numerator", "denominator",
-                 "value", "batch_id"],
+        columns=[
+            "measure_id",
+            "measure",
+            "period",
+            "group_code",
+            "group_label",
+            "numerator",
+            "denominator",
+            "value",
+            "batch_id",
+        ],
     )
     batches = {b["id"]: b for b in rows["batches"]}
     history = []
     for r in rows["revisions"]:
         batch = batches.get(r["batch_id"], {})
-        history.append({
-            "batch_id": r["batch_id"], "source": batch.get("source"), "filename": batch.get("filename"),
-            "entered_by": batch.get("user_id"), "entered_at": _plain(batch.get("created_at")),
-            "undone_at": _plain(batch.get("undone_at")), "undone_by": batch.get("undone_by"),
-            "measure_id": r["measure_id"], "measure": names.get(r["measure_id"], ""), "period": r["period_start"],
-            "group_code": r["group_code"], "group_label": _group_label(r["group_code"]),
-            "existed_before": r["existed_before"], "old_numerator": r["old_numerator"],
-            "old_denominator": r["old_denominator"], "old_value": r["old_value"], "new_numerator": r["new_numerator"],
-            "new_denominator": r["new_denominator"], "new_value": r["new_value"],
-        })
-    columns = ["batch_id", "source", "filename", "entered_by", "entered_at", "undone_at", "undone_by", "measure_id",
-               "measure", "period", "group_code", "group_label", "existed_before", "old_numerator", "old_denominator",
-               "old_value", "new_numerator", "new_denominator", "new_value"]
+        history.append(
+            {
+                "batch_id": r["batch_id"],
+                "source": batch.get("source"),
+                "filename": batch.get("filename"),
+                "entered_by": batch.get("user_id"),
+                "entered_at": _plain(batch.get("created_at")),
+                "undone_at": _plain(batch.get("undone_at")),
+                "undone_by": batch.get("undone_by"),
+                "measure_id": r["measure_id"],
+                "measure": names.get(r["measure_id"], ""),
+                "period": r["period_start"],
+                "group_code": r["group_code"],
+                "group_label": _group_label(r["group_code"]),
+                "existed_before": r["existed_before"],
+                "old_numerator": r["old_numerator"],
+                "old_denominator": r["old_denominator"],
+                "old_value": r["old_value"],
+                "new_numerator": r["new_numerator"],
+                "new_denominator": r["new_denominator"],
+                "new_value": r["new_value"],
+            }
+        )
+    columns = [
+        "batch_id",
+        "source",
+        "filename",
+        "entered_by",
+        "entered_at",
+        "undone_at",
+        "undone_by",
+        "measure_id",
+        "measure",
+        "period",
+        "group_code",
+        "group_label",
+        "existed_before",
+        "old_numerator",
+        "old_denominator",
+        "old_value",
+        "new_numerator",
+        "new_denominator",
+        "new_value",
+    ]
     return data, pd.DataFrame(history, columns=columns)
 
 
@@ -128,20 +210,46 @@ def _answers_sheet(rows: Rows, names: Mapping[str, str], prompt_text: Callable[[
         else:
             # Anonymous answers were stored with no user id: there is nothing that could identify the person.
             who = "Service-user partner" if a["from_partner"] else "Anonymous"
-        lines.append({
-            "date": _plain(a["created_at"]), "stage": a["stage"], "prompt_id": a["prompt_id"],
-            "prompt": prompt_text(a["prompt_id"]), "answer": a["text"], "from": who, "user_id": author or "",
-            "shared_in_channel": bool(a["shared"]), "pdsa_cycle": cycles.get(a.get("cycle_id") or -1),
-        })
-    columns = ["date", "stage", "prompt_id", "prompt", "answer", "from", "user_id", "shared_in_channel", "pdsa_cycle"]
+        lines.append(
+            {
+                "date": _plain(a["created_at"]),
+                "stage": a["stage"],
+                "prompt_id": a["prompt_id"],
+                "prompt": prompt_text(a["prompt_id"]),
+                "answer": a["text"],
+                "from": who,
+                "user_id": author or "",
+                "shared_in_channel": bool(a["shared"]),
+                "pdsa_cycle": cycles.get(a.get("cycle_id") or -1),
+            }
+        )
+    columns = [
+        "date",
+        "stage",
+        "prompt_id",
+        "prompt",
+        "answer",
+        "from",
+        "user_id",
+        "shared_in_channel",
+        "pdsa_cycle",
+    ]
     return pd.DataFrame(lines, columns=columns)
 
 
 def _pdsa_entries_sheet(rows: Rows) -> pd.DataFrame:
     numbers = {c["id"]: c["number"] for c in rows["pdsa_cycles"]}
     return pd.DataFrame(
-        [{"cycle": numbers.get(e["cycle_id"]), "kind": e["kind"], "data": _plain(e["data"]),
-          "user_id": e["user_id"], "created_at": _plain(e["created_at"])} for e in rows["pdsa_entries"]],
+        [
+            {
+                "cycle": numbers.get(e["cycle_id"]),
+                "kind": e["kind"],
+                "data": _plain(e["data"]),
+                "user_id": e["user_id"],
+                "created_at": _plain(e["created_at"]),
+            }
+            for e in rows["pdsa_entries"]
+        ],
         columns=["cycle", "kind", "data", "user_id", "created_at"],
     )
 
@@ -156,23 +264,76 @@ def sheets_for(
     data, history = _data_sheets(rows)
     sheets = {
         "project": _project_sheet(rows),
-        "measures": _frame(rows["measures"], ["id", "name", "measure_type", "kind", "numerator_definition",
-                                              "denominator_definition", "direction", "reference_group", "period",
-                                              "quarters", "target", "spc_method", "rebase_dates", "archived", "created_by",
-                                              "created_at"]),
+        "measures": _frame(
+            rows["measures"],
+            [
+                "id",
+                "name",
+                "measure_type",
+                "kind",
+                "numerator_definition",
+                "denominator_definition",
+                "direction",
+                "reference_group",
+                "period",
+                "quarters",
+                "target",
+                "spc_method",
+                "rebase_dates",
+                "archived",
+                "created_by",
+                "created_at",
+            ],
+        ),
         "data": data,
         "data_history": history,
-        "pdsa_cycles": _frame(rows["pdsa_cycles"], ["number", "title", "change_idea", "question", "status",
-                                                    "decision", "series_id", "ramp_step", "previous_cycle_id",
-                                                    "measure_ids", "balancing_measure_id", "predictions", "plan",
-                                                    "start_date", "end_date", "involvement", "involvement_pending",
-                                                    "created_by", "created_at", "updated_at", "id"]),
+        "pdsa_cycles": _frame(
+            rows["pdsa_cycles"],
+            [
+                "number",
+                "title",
+                "change_idea",
+                "question",
+                "status",
+                "decision",
+                "series_id",
+                "ramp_step",
+                "previous_cycle_id",
+                "measure_ids",
+                "balancing_measure_id",
+                "predictions",
+                "plan",
+                "start_date",
+                "end_date",
+                "involvement",
+                "involvement_pending",
+                "created_by",
+                "created_at",
+                "updated_at",
+                "id",
+            ],
+        ),
         "pdsa_entries": _pdsa_entries_sheet(rows),
         "answers": _answers_sheet(rows, names or {}, prompt_text or (lambda prompt_id: prompt_id)),
-        "schedules": _frame(rows["schedules"], ["kind", "weekdays", "hour", "minute", "every_weeks", "anchor",
-                                                "timezone", "use_recipient_tz", "skip_weekends",
-                                                "skip_bank_holidays", "paused", "disabled_reason", "updated_by",
-                                                "updated_at"]),
+        "schedules": _frame(
+            rows["schedules"],
+            [
+                "kind",
+                "weekdays",
+                "hour",
+                "minute",
+                "every_weeks",
+                "anchor",
+                "timezone",
+                "use_recipient_tz",
+                "skip_weekends",
+                "skip_bank_holidays",
+                "paused",
+                "disabled_reason",
+                "updated_by",
+                "updated_at",
+            ],
+        ),
         "audit_log": _frame(rows["audit_log"], ["created_at", "user_id", "action", "detail"]),
     }
     assert tuple(sheets) == SHEETS

@@ -48,35 +48,144 @@ _EXPORT_ADVICE = (
 )
 
 _SYNONYMS: dict[Role, tuple[str, ...]] = {
-    "period": ("period", "month", "week", "quarter", "periodstart", "periodstarting", "periodbeginning",
-               "reportingperiod", "weekstart", "weekcommencing", "weekbeginning", "monthstart", "quarterstart",
-               "monthyear", "yearmonth"),
-    "date": ("date", "eventdate", "admissiondate", "deliverydate", "dischargedate", "attendancedate",
-             "referraldate", "proceduredate", "activitydate", "dateofdelivery", "dateofadmission", "dateofevent"),
-    "ethnicity": ("ethnicity", "ethniccategory", "ethnicgroup", "ethnicorigin", "ethnicitycode",
-                  "ethniccategorycode", "ethnicgroupcode", "ethnicitygroup", "ethnicitycategory"),
+    "period": (
+        "period",
+        "month",
+        "week",
+        "quarter",
+        "periodstart",
+        "periodstarting",
+        "periodbeginning",
+        "reportingperiod",
+        "weekstart",
+        "weekcommencing",
+        "weekbeginning",
+        "monthstart",
+        "quarterstart",
+        "monthyear",
+        "yearmonth",
+    ),
+    "date": (
+        "date",
+        "eventdate",
+        "admissiondate",
+        "deliverydate",
+        "dischargedate",
+        "attendancedate",
+        "referraldate",
+        "proceduredate",
+        "activitydate",
+        "dateofdelivery",
+        "dateofadmission",
+        "dateofevent",
+    ),
+    "ethnicity": (
+        "ethnicity",
+        "ethniccategory",
+        "ethnicgroup",
+        "ethnicorigin",
+        "ethnicitycode",
+        "ethniccategorycode",
+        "ethnicgroupcode",
+        "ethnicitygroup",
+        "ethnicitycategory",
+    ),
     "numerator": ("numerator", "events", "count", "num", "eventcount", "cases", "numeratorcount"),
-    "denominator": ("denominator", "total", "births", "den", "n", "denom", "population", "deliveries",
-                    "denominatorcount", "totalcount"),
+    "denominator": (
+        "denominator",
+        "total",
+        "births",
+        "den",
+        "n",
+        "denom",
+        "population",
+        "deliveries",
+        "denominatorcount",
+        "totalcount",
+    ),
     "value": ("value", "rate", "percentage", "percent", "measure", "measurevalue", "result"),
     "outcome": ("outcome", "event", "flag", "outcomeflag", "eventflag"),
 }
 
-_IDENTIFIER_EXACT = frozenset({"nhs", "mrn", "chi", "name", "dob", "surname", "forename", "postcode", "address",
-                               "hospno", "crn", "pid", "patient"})
-_IDENTIFIER_PARTS = ("nhsnumber", "nhsno", "nhsnum", "patientid", "patientnumber", "patientno", "patientname",
-                     "hospitalnumber", "hospitalno", "hospitalid", "mrn", "chinumber", "chino", "dateofbirth",
-                     "birthdate", "surname", "forename", "firstname", "lastname", "fullname", "givenname",
-                     "familyname", "postcode", "address", "medicalrecordnumber", "casenotenumber")
+_IDENTIFIER_EXACT = frozenset(
+    {
+        "nhs",
+        "mrn",
+        "chi",
+        "name",
+        "dob",
+        "surname",
+        "forename",
+        "postcode",
+        "address",
+        "hospno",
+        "crn",
+        "pid",
+        "patient",
+    }
+)
+_IDENTIFIER_PARTS = (
+    "nhsnumber",
+    "nhsno",
+    "nhsnum",
+    "patientid",
+    "patientnumber",
+    "patientno",
+    "patientname",
+    "hospitalnumber",
+    "hospitalno",
+    "hospitalid",
+    "mrn",
+    "chinumber",
+    "chino",
+    "dateofbirth",
+    "birthdate",
+    "surname",
+    "forename",
+    "firstname",
+    "lastname",
+    "fullname",
+    "givenname",
+    "familyname",
+    "postcode",
+    "address",
+    "medicalrecordnumber",
+    "casenotenumber",
+)
 
-_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
-                 "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d-%m-%Y", "%Y/%m/%d", "%d.%m.%Y", "%d/%m/%y",
-                 "%d %b %Y", "%d %B %Y", "%d-%b-%Y", "%d-%b-%y")
-_FORMAT_WORDS = {"%Y-%m-%d": "year-month-day", "%d/%m/%Y": "day/month/year", "%m/%d/%Y": "month/day/year (US)",
-                 "%d/%m/%y": "day/month/two-digit year", "%d-%m-%Y": "day-month-year", "%d.%m.%Y": "day.month.year"}
+_DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d-%m-%Y",
+    "%Y/%m/%d",
+    "%d.%m.%Y",
+    "%d/%m/%y",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%d-%b-%Y",
+    "%d-%b-%y",
+)
+_FORMAT_WORDS = {
+    "%Y-%m-%d": "year-month-day",
+    "%d/%m/%Y": "day/month/year",
+    "%m/%d/%Y": "month/day/year (US)",
+    "%d/%m/%y": "day/month/two-digit year",
+    "%d-%m-%Y": "day-month-year",
+    "%d.%m.%Y": "day.month.year",
+}
 
-_MONTHS = {name: i + 1 for i, name in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
+_MONTHS = {
+    name: i + 1
+    for i, name in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    )
+}
 _RE_YEAR_MONTH = re.compile(r"^(\d{4})[-/](\d{1,2})$")
 _RE_MONTH_YEAR_NUM = re.compile(r"^(\d{1,2})[-/](\d{4})$")
 _RE_MONTH_NAME = re.compile(r"^([a-z]{3,9})\.?[\s\-/]*('?\d{2}|\d{4})$")
@@ -111,7 +220,7 @@ _ADVICE = {
     _R_PERIOD: "the period column {period} must hold periods such as 2025-03, Mar 2025, 2025 Q1 or 2025-W10",
     _R_DATE: "the date column {date} must hold dates such as 2025-03-31 or 31/03/2025",
     _R_COARSE: "the periods in column {period} are longer than the measure's reporting period: export one row "
-               "per reporting period (or per event date)",
+    "per reporting period (or per event date)",
     _R_FUTURE: "the periods in column {period} are in the future: check the period column",
     _R_FUTURE_DATE: "the dates in column {date} are in the future: check the date column and its day/month order",
     _R_ETHNICITY: "the ethnicity column {ethnicity} must hold NHS ethnic category codes (A to S, Z) or their names",
@@ -185,7 +294,9 @@ class ParsedImport:
     period: str = "month"  # the period of `frame` (a bot.core.periods code)
     data_period: str = "month"  # the period the file's rows had
     grouping: str | None = None  # the sentence saying finer periods were merged, when they were
-    partial_periods: dict[date, str] = field(default_factory=dict)  # merged periods the data cover only in part
+    partial_periods: dict[date, str] = field(
+        default_factory=dict
+    )  # merged periods the data cover only in part
 
     def problem_list(self) -> list[Problem]:
         """Every kind of rejected row, the one affecting most rows first (unrecognised ethnicity by spelling)."""
@@ -220,8 +331,10 @@ class ParsedImport:
             label = "row" if problem.count == 1 else "rows"
             where = f" ({label} {shown}{f' and {more:,} more' if more > 0 else ''})" if shown else ""
             if problem.key == _R_ETHNICITY and self.unrecognised:
-                lines.append(f"Ethnicity {_value_text(problem.values[0])} not recognised (column "
-                             f"{self.columns.get('ethnicity', '?')}): {_rows(problem.count)}{where}.")
+                lines.append(
+                    f"Ethnicity {_value_text(problem.values[0])} not recognised (column "
+                    f"{self.columns.get('ethnicity', '?')}): {_rows(problem.count)}{where}."
+                )
                 continue
             values = [_value_text(v) for v in problem.values[:MESSAGE_VALUE_CAP]]
             seen = f"; values found: {', '.join(values)}" if values else ""
@@ -274,7 +387,9 @@ def _resolve(data: bytes | str | Path, filename: str | None) -> tuple[_Source, s
             head = handle.read(4)
     lower = name.lower()
     if lower.endswith(".xls") or head == b"\xd0\xcf\x11\xe0":
-        raise ImportRefused("Old-style .xls workbooks are not read. Save the sheet as .xlsx or CSV and upload again.")
+        raise ImportRefused(
+            "Old-style .xls workbooks are not read. Save the sheet as .xlsx or CSV and upload again."
+        )
     # Trust the bytes over the name: a renamed workbook is still a zip.
     if head == b"PK\x03\x04":
         _check_workbook(source, name)
@@ -296,33 +411,39 @@ def _check_workbook(source: _Source, name: str) -> None:
         raise ImportRefused(
             f"{name} holds {len(entries):,} parts; a workbook read here may hold at most {XLSX_MAX_ENTRIES:,}. "
             "Copy the data onto one sheet of a new workbook, or save it as CSV, and upload again.",
-            public=f"{name} is a larger workbook than can be read here. Save the data as CSV and upload again.")
+            public=f"{name} is a larger workbook than can be read here. Save the data as CSV and upload again.",
+        )
     total = sum(entry.file_size for entry in entries)
     if total > XLSX_MAX_UNCOMPRESSED:
         raise ImportRefused(
             f"{name} expands to {_megabytes(total)} when opened; the most read here is "
             f"{_megabytes(XLSX_MAX_UNCOMPRESSED)}. Keep only the columns needed (date, ethnicity and outcome, or "
             "period, ethnicity, numerator and denominator), or save it as CSV, and upload again.",
-            public=f"{name} is a larger workbook than can be read here. Save the data as CSV and upload again.")
+            public=f"{name} is a larger workbook than can be read here. Save the data as CSV and upload again.",
+        )
 
 
 def _check_lines(source: _Source, name: str) -> None:
     """Refuse a CSV with a line longer than MAX_LINE_BYTES or more than MAX_COLUMNS columns."""
-    with (io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")) as handle:
+    with io.BytesIO(source) if isinstance(source, bytes) else source.open("rb") as handle:
         header = handle.readline(MAX_LINE_BYTES + 1)
         handle.seek(0)
         longest = _longest_line(handle)
-    fix = ("Export only the columns needed (date, ethnicity and outcome, or period, ethnicity, numerator and "
-           "denominator) and upload again.")
+    fix = (
+        "Export only the columns needed (date, ethnicity and outcome, or period, ethnicity, numerator and "
+        "denominator) and upload again."
+    )
     if longest > MAX_LINE_BYTES:
         raise ImportRefused(
             f"{name} has a line longer than {MAX_LINE_BYTES // 1024} KB, the most read here. {fix}",
-            public=f"{name} has lines longer than can be read here. {fix}")
+            public=f"{name} has lines longer than can be read here. {fix}",
+        )
     columns = max(header.count(b","), header.count(b";")) + 1
     if columns > MAX_COLUMNS:
         raise ImportRefused(
             f"{name} has {columns:,} columns; the most read here is {MAX_COLUMNS}. {fix}",
-            public=f"{name} has more columns than can be read here (at most {MAX_COLUMNS}). {fix}")
+            public=f"{name} has more columns than can be read here (at most {MAX_COLUMNS}). {fix}",
+        )
 
 
 def _longest_line(handle: io.BufferedIOBase | io.BytesIO) -> int:
@@ -359,8 +480,9 @@ class _Reader:
         self.encoding = "utf-8-sig"
         self.semicolon = kind == "csv" and self._semicolon()
 
-    def read(self, *, nrows: int | None = None, usecols: Sequence[str] | None = None,
-             categorical: bool = False) -> pd.DataFrame:
+    def read(
+        self, *, nrows: int | None = None, usecols: Sequence[str] | None = None, categorical: bool = False
+    ) -> pd.DataFrame:
         if self.kind == "xlsx":
             return self._read_xlsx(nrows=nrows, usecols=usecols)
         try:
@@ -368,11 +490,15 @@ class _Reader:
         except UnicodeDecodeError:
             # Excel on Windows saves "CSV" as cp1252 unless told otherwise.
             if self.encoding == "cp1252":
-                raise ImportRefused(f"{self.name} is not readable text. Save it as CSV (UTF-8) or .xlsx.") from None
+                raise ImportRefused(
+                    f"{self.name} is not readable text. Save it as CSV (UTF-8) or .xlsx."
+                ) from None
             self.encoding = "cp1252"
             return self._read_csv(nrows=nrows, usecols=usecols, categorical=categorical)
 
-    def _read_csv(self, *, nrows: int | None, usecols: Sequence[str] | None, categorical: bool) -> pd.DataFrame:
+    def _read_csv(
+        self, *, nrows: int | None, usecols: Sequence[str] | None, categorical: bool
+    ) -> pd.DataFrame:
         try:
             return pd.read_csv(
                 _open(self.source),
@@ -385,20 +511,29 @@ class _Reader:
                 sep=";" if self.semicolon else ",",
             )
         except pd.errors.EmptyDataError:
-            raise ImportRefused(f"{self.name} is empty. Export the data with a header row and upload again.") from None
+            raise ImportRefused(
+                f"{self.name} is empty. Export the data with a header row and upload again."
+            ) from None
         except pd.errors.ParserError as error:
-            raise ImportRefused(f"{self.name} could not be read as CSV ({str(error).strip()}). Save it as CSV or .xlsx.") from None
+            raise ImportRefused(
+                f"{self.name} could not be read as CSV ({str(error).strip()}). Save it as CSV or .xlsx."
+            ) from None
 
     def _semicolon(self) -> bool:
         # European Excel exports separate with ";": decide from the header line alone.
-        with (io.BytesIO(self.source) if isinstance(self.source, bytes) else self.source.open("rb")) as handle:
+        with io.BytesIO(self.source) if isinstance(self.source, bytes) else self.source.open("rb") as handle:
             first = handle.readline()
         return first.count(b";") > first.count(b",")
 
     def _read_xlsx(self, *, nrows: int | None, usecols: Sequence[str] | None) -> pd.DataFrame:
         try:
             frame = pd.read_excel(
-                _open(self.source), sheet_name=0, nrows=nrows, dtype=object, na_filter=False, engine="openpyxl"
+                _open(self.source),
+                sheet_name=0,
+                nrows=nrows,
+                dtype=object,
+                na_filter=False,
+                engine="openpyxl",
             )
         except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
             raise ImportRefused(f"{self.name} could not be read as an Excel workbook ({error}).") from None
@@ -407,6 +542,7 @@ class _Reader:
 
 
 # --- headers, shape and the identifier guard -------------------------------------------------------
+
 
 def _header_key(header: str) -> str:
     return re.sub(r"[^a-z0-9]", "", str(header).casefold())
@@ -462,7 +598,9 @@ def _one(matches: dict[Role, list[str]], role: Role, fallback: Role | None = Non
     found = matches[role] or (matches[fallback] if fallback else [])
     if len(found) > 1:
         names = " and ".join(quoted_name(c) for c in found[:NAMES_LISTED])
-        raise ImportRefused(f"Columns {names} could both be the {role} column. Keep one of them and upload again.")
+        raise ImportRefused(
+            f"Columns {names} could both be the {role} column. Keep one of them and upload again."
+        )
     return found[0] if found else None
 
 
@@ -478,8 +616,12 @@ def _detect_shape(columns: Sequence[str]) -> tuple[Shape, dict[Role, str]]:
         when = _one(matches, "period", "date")
         numerator, denominator = _one(matches, "numerator"), _one(matches, "denominator")
         if when is not None and numerator is not None and denominator is not None:
-            return "aggregated", {"period": when, "ethnicity": ethnicity_column,
-                                  "numerator": numerator, "denominator": denominator}
+            return "aggregated", {
+                "period": when,
+                "ethnicity": ethnicity_column,
+                "numerator": numerator,
+                "denominator": denominator,
+            }
         value = _one(matches, "value")
         if when is not None and value is not None:
             return "values", {"period": when, "ethnicity": ethnicity_column, "value": value}
@@ -500,6 +642,7 @@ def _detect_shape(columns: Sequence[str]) -> tuple[Shape, dict[Role, str]]:
 
 
 # --- parsing distinct values -----------------------------------------------------------------------
+
 
 def _distinct(series: pd.Series) -> tuple[np.ndarray[Any, np.dtype[np.intp]], list[Any]]:
     """Row -> distinct-value positions and the distinct values, so each distinct value is parsed once."""
@@ -555,8 +698,9 @@ def _parse_dates(uniques: Sequence[object]) -> tuple[list[date | None], str | No
     for candidate in (fmt, *[f for f in _DATE_FORMATS if f != fmt and f != "%m/%d/%Y"]):
         if not remaining:
             break
-        parsed = pd.to_datetime(pd.Series([texts[j] for j in remaining], dtype=object), format=candidate,
-                                errors="coerce")
+        parsed = pd.to_datetime(
+            pd.Series([texts[j] for j in remaining], dtype=object), format=candidate, errors="coerce"
+        )
         still: list[int] = []
         for j, stamp in zip(remaining, parsed.tolist(), strict=True):
             if pd.isna(stamp):
@@ -607,7 +751,8 @@ def _parse_period_label(value: object) -> tuple[date, _Granularity] | None:
         return date(first_year + (month > 12), (month - 1) % 12 + 1, 1), "fy_quarter"
     # "2024/25" is a financial year when the second year follows the first and cannot be a month.
     if (match := _RE_FY_YEAR_PREFIXED.match(text)) or (
-            (match := _RE_FY_YEAR.match(text)) and int(match[2]) > 12):
+        (match := _RE_FY_YEAR.match(text)) and int(match[2]) > 12
+    ):
         first_year = _fy_start(match[1], match[2])
         return (date(first_year, 4, 1), "fy_year") if first_year is not None else None
     if (match := _RE_YYYYMM.match(text)) and 1900 <= int(match[1]) <= 2100:
@@ -689,11 +834,24 @@ def _parse_outcome(value: object) -> int | None:
 
 
 # What trust systems export for a yes/no outcome, in any case.
-_OUTCOME_WORDS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "no": 0, "yes": 1, "n": 0, "y": 1, "false": 0, "true": 1}
+_OUTCOME_WORDS = {
+    "0": 0,
+    "1": 1,
+    "0.0": 0,
+    "1.0": 1,
+    "no": 0,
+    "yes": 1,
+    "n": 0,
+    "y": 1,
+    "false": 0,
+    "true": 1,
+}
 
 
 def _map_distinct(
-    positions: np.ndarray[Any, np.dtype[np.intp]], uniques: Sequence[object], parse: Callable[[object], int | None]
+    positions: np.ndarray[Any, np.dtype[np.intp]],
+    uniques: Sequence[object],
+    parse: Callable[[object], int | None],
 ) -> np.ndarray[Any, np.dtype[np.int64]]:
     """Parse each distinct value once; -1 marks a value that failed."""
     table = np.array([(-1 if (p := parse(u)) is None else p) for u in uniques] or [-1], dtype=np.int64)
@@ -702,6 +860,7 @@ def _map_distinct(
 
 
 # --- the import ------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Rejections:
@@ -715,8 +874,12 @@ class _Rejections:
     def __post_init__(self) -> None:
         self.reason_index = np.full(self.n, -1, dtype=np.int16)
 
-    def add(self, mask: np.ndarray[Any, np.dtype[np.bool_]], reason: str,
-            value_of: Callable[[np.ndarray[Any, np.dtype[np.intp]]], list[str]]) -> None:
+    def add(
+        self,
+        mask: np.ndarray[Any, np.dtype[np.bool_]],
+        reason: str,
+        value_of: Callable[[np.ndarray[Any, np.dtype[np.intp]]], list[str]],
+    ) -> None:
         fresh = mask & (self.reason_index < 0)
         if fresh.any():
             if reason not in self.reasons:
@@ -728,7 +891,9 @@ class _Rejections:
     def rejected(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
         return self.reason_index >= 0
 
-    def rows(self, row_numbers: np.ndarray[Any, np.dtype[np.int64]]) -> tuple[list[RejectedRow], dict[str, int]]:
+    def rows(
+        self, row_numbers: np.ndarray[Any, np.dtype[np.int64]]
+    ) -> tuple[list[RejectedRow], dict[str, int]]:
         counts = np.bincount(self.reason_index[self.rejected], minlength=len(self.reasons))
         by_reason = {reason: int(counts[i]) for i, reason in enumerate(self.reasons)}
         listed: list[RejectedRow] = []
@@ -736,14 +901,17 @@ class _Rejections:
             # A cap per reason, so a reason met late in the file still keeps its first rows.
             these = np.flatnonzero(self.reason_index == i)[:REJECTED_PER_REASON_CAP]
             if len(these):
-                listed.extend(RejectedRow(int(row_numbers[j]), reason, v)
-                              for j, v in zip(these, self.values[i](these), strict=True))
+                listed.extend(
+                    RejectedRow(int(row_numbers[j]), reason, v)
+                    for j, v in zip(these, self.values[i](these), strict=True)
+                )
         listed.sort(key=lambda r: r.row)
         return listed, by_reason
 
 
-def _raw_getter(positions: np.ndarray[Any, np.dtype[np.intp]], uniques: Sequence[object]
-                ) -> Callable[[np.ndarray[Any, np.dtype[np.intp]]], list[str]]:
+def _raw_getter(
+    positions: np.ndarray[Any, np.dtype[np.intp]], uniques: Sequence[object]
+) -> Callable[[np.ndarray[Any, np.dtype[np.intp]]], list[str]]:
     return lambda rows: [_text(uniques[positions[r]]) for r in rows]
 
 
@@ -770,10 +938,14 @@ def read_extract(
     sample = reader.read(nrows=IDENTIFIER_SAMPLE_ROWS)
     sample.columns = [str(c) for c in sample.columns]
     if len(sample.columns) > MAX_COLUMNS:
-        fix = ("Export only the columns needed (date, ethnicity and outcome, or period, ethnicity, numerator and "
-               "denominator) and upload again.")
-        raise ImportRefused(f"{name} has {len(sample.columns):,} columns; the most read here is {MAX_COLUMNS}. {fix}",
-                            public=f"{name} has more columns than can be read here (at most {MAX_COLUMNS}). {fix}")
+        fix = (
+            "Export only the columns needed (date, ethnicity and outcome, or period, ethnicity, numerator and "
+            "denominator) and upload again."
+        )
+        raise ImportRefused(
+            f"{name} has {len(sample.columns):,} columns; the most read here is {MAX_COLUMNS}. {fix}",
+            public=f"{name} has more columns than can be read here (at most {MAX_COLUMNS}). {fix}",
+        )
     _guard_identifiers(sample)
     shape, roles = _detect_shape(list(sample.columns))
     if _all_blank(sample).all():
@@ -816,25 +988,60 @@ def read_extract(
             note_rows[note] = note_rows.get(note, 0) + count
     notes[:0] = [f"{note} ({_rows(count)})" for note, count in sorted(note_rows.items(), key=lambda i: -i[1])]
 
-    merged = (shape != "record" and periods.native != periods.target
-              and len(periods.native_starts) > len(periods.starts))
-    grouping = per.grouping_note(periods.native, periods.target, averaged=shape == "values") if merged else None
+    merged = (
+        shape != "record"
+        and periods.native != periods.target
+        and len(periods.native_starts) > len(periods.starts)
+    )
+    grouping = (
+        per.grouping_note(periods.native, periods.target, averaged=shape == "values") if merged else None
+    )
     partial = per.partial_periods(periods.native_starts, periods.native, periods.target) if merged else {}
     if merged and shape == "values":
         # A value (a mean, a length of stay) is not additive: each group's values in a longer period are
         # averaged, one value per shorter period, and `grouping` says so.
-        fine = _aggregate(periods.native_ids[used], periods.native_starts, group_index[used], numerator[used],
-                          denominator[used], value[used], shape, notes)
+        fine = _aggregate(
+            periods.native_ids[used],
+            periods.native_starts,
+            group_index[used],
+            numerator[used],
+            denominator[used],
+            value[used],
+            shape,
+            notes,
+        )
         nhs_order = {c: i for i, c in enumerate(ethnicity.CODES)}
-        fine = pd.DataFrame({"period": [per.start(d, periods.target) for d in fine["period"].tolist()],
-                             "rank": [nhs_order[g] for g in fine["group"].tolist()],
-                             "group": fine["group"], "value": fine["value"].astype(float)})
+        fine = pd.DataFrame(
+            {
+                "period": [per.start(d, periods.target) for d in fine["period"].tolist()],
+                "rank": [nhs_order[g] for g in fine["group"].tolist()],
+                "group": fine["group"],
+                "value": fine["value"].astype(float),
+            }
+        )
         means = fine.groupby(["period", "rank", "group"], sort=True, as_index=False)["value"].mean()
-        tidy = _typed(pd.DataFrame({"period": means["period"], "group": means["group"], "numerator": pd.NA,
-                                    "denominator": pd.NA, "value": means["value"]}))
+        tidy = _typed(
+            pd.DataFrame(
+                {
+                    "period": means["period"],
+                    "group": means["group"],
+                    "numerator": pd.NA,
+                    "denominator": pd.NA,
+                    "value": means["value"],
+                }
+            )
+        )
     else:
-        tidy = _aggregate(periods.ids[used], periods.starts, group_index[used], numerator[used],
-                          denominator[used], value[used], shape, notes)
+        tidy = _aggregate(
+            periods.ids[used],
+            periods.starts,
+            group_index[used],
+            numerator[used],
+            denominator[used],
+            value[used],
+            shape,
+            notes,
+        )
     rejected, by_reason = rejections.rows(row_numbers)
     # Name the column each reason came from.
     columns: dict[str, str] = {str(role): quoted_name(column) for role, column in roles.items()}
@@ -918,8 +1125,14 @@ def _native_periods(labels: Sequence[tuple[date, _Granularity] | None], quarters
 
 
 def _periods(
-    frame: pd.DataFrame, shape: Shape, roles: dict[Role, str], period: Period, today: date,
-    rejections: _Rejections, notes: list[str], quarters: str = "financial",
+    frame: pd.DataFrame,
+    shape: Shape,
+    roles: dict[Role, str],
+    period: Period,
+    today: date,
+    rejections: _Rejections,
+    notes: list[str],
+    quarters: str = "financial",
 ) -> _Periods:
     """Each row's period (-1 where unusable); problems go to rejections.
 
@@ -951,10 +1164,14 @@ def _periods(
         unreadable_reason, future_reason = _R_PERIOD, _R_FUTURE
     coarse = [bool(p and not _fits(p[1], target)) for p in labels]
     usable = [bool(p) and not c and not f for p, c, f in zip(labels, coarse, future, strict=True)]
-    starts = [per.start(p[0], target).toordinal() if p and ok else -1 for p, ok in zip(labels, usable, strict=True)]
+    starts = [
+        per.start(p[0], target).toordinal() if p and ok else -1 for p, ok in zip(labels, usable, strict=True)
+    ]
     # A label coarser than the finest period (a month among days) keeps its own start at the finest level.
-    native_starts = [per.start(p[0], native if _fits(p[1], native) else target).toordinal() if p and ok else -1
-                     for p, ok in zip(labels, usable, strict=True)]
+    native_starts = [
+        per.start(p[0], native if _fits(p[1], native) else target).toordinal() if p and ok else -1
+        for p, ok in zip(labels, usable, strict=True)
+    ]
 
     def dense(values: list[int]) -> tuple[np.ndarray[Any, np.dtype[np.int64]], list[date]]:
         ordered = sorted({v for v in values if v >= 0})
@@ -964,7 +1181,9 @@ def _periods(
 
     unreadable = np.array([p is None for p in labels] or [False], dtype=bool)
     rejections.add(unreadable[positions], unreadable_reason, raw)
-    rejections.add(np.array(coarse or [False], dtype=bool)[positions], f"{_R_COARSE} ({per.noun(target)})", raw)
+    rejections.add(
+        np.array(coarse or [False], dtype=bool)[positions], f"{_R_COARSE} ({per.noun(target)})", raw
+    )
     rejections.add(np.array(future or [False], dtype=bool)[positions], future_reason, raw)
     ids, period_starts = dense(starts)
     native_ids, native_period_starts = dense(native_starts)
@@ -973,8 +1192,11 @@ def _periods(
 
 def _measures(
     frame: pd.DataFrame, shape: Shape, roles: dict[Role, str], rejections: _Rejections
-) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.int64]],
-           np.ndarray[Any, np.dtype[np.float64]]]:
+) -> tuple[
+    np.ndarray[Any, np.dtype[np.int64]],
+    np.ndarray[Any, np.dtype[np.int64]],
+    np.ndarray[Any, np.dtype[np.float64]],
+]:
     n = len(frame)
     nothing = np.zeros(n, dtype=np.float64)
     if shape == "record":
@@ -985,7 +1207,9 @@ def _measures(
     if shape == "values":
         positions, uniques = _distinct(frame[roles["value"]])
         parsed = [_parse_value(u) for u in uniques]
-        value = np.array([np.nan if p is None else p for p in parsed] or [np.nan], dtype=np.float64)[positions]
+        value = np.array([np.nan if p is None else p for p in parsed] or [np.nan], dtype=np.float64)[
+            positions
+        ]
         rejections.add(np.isnan(value), _R_VALUE, _raw_getter(positions, uniques))
         return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), value
     num_positions, num_uniques = _distinct(frame[roles["numerator"]])
@@ -994,16 +1218,21 @@ def _measures(
     denominator = _map_distinct(den_positions, den_uniques, _parse_count)
     rejections.add(numerator < 0, _R_NUMERATOR, _raw_getter(num_positions, num_uniques))
     rejections.add(denominator < 0, _R_DENOMINATOR, _raw_getter(den_positions, den_uniques))
-    rejections.add(numerator > denominator, _R_OVER, lambda rows: [
-        f"{numerator[r]} > {denominator[r]}" for r in rows])
+    rejections.add(
+        numerator > denominator, _R_OVER, lambda rows: [f"{numerator[r]} > {denominator[r]}" for r in rows]
+    )
     return numerator, denominator, nothing
 
 
 def _aggregate(
-    period_ids: np.ndarray[Any, np.dtype[np.int64]], period_starts: list[date],
+    period_ids: np.ndarray[Any, np.dtype[np.int64]],
+    period_starts: list[date],
     groups: np.ndarray[Any, np.dtype[np.int64]],
-    numerator: np.ndarray[Any, np.dtype[np.int64]], denominator: np.ndarray[Any, np.dtype[np.int64]],
-    value: np.ndarray[Any, np.dtype[np.float64]], shape: Shape, notes: list[str],
+    numerator: np.ndarray[Any, np.dtype[np.int64]],
+    denominator: np.ndarray[Any, np.dtype[np.int64]],
+    value: np.ndarray[Any, np.dtype[np.float64]],
+    shape: Shape,
+    notes: list[str],
 ) -> pd.DataFrame:
     """Sum rows into one row per (period, group), in period then NHS order."""
     width = len(ethnicity.CODES)
@@ -1019,18 +1248,24 @@ def _aggregate(
     if shape == "values":
         repeated = int((rows > 1).sum())
         if repeated:
-            notes.append(f"{repeated} period and group pairs appeared more than once; their values were added together")
+            notes.append(
+                f"{repeated} period and group pairs appeared more than once; their values were added together"
+            )
     counts_known = shape != "values"
-    tidy = pd.DataFrame({
-        "period": [period_starts[i] for i in (present // width).tolist()],
-        "group": [ethnicity.CODES[i] for i in (present % width).tolist()],
-        "numerator": summed["numerator"].round().astype(np.int64) if counts_known else pd.NA,
-        "denominator": summed["denominator"].round().astype(np.int64) if counts_known else pd.NA,
-        "value": np.nan if counts_known else summed["value"],
-    }, index=pd.RangeIndex(len(present)))
+    tidy = pd.DataFrame(
+        {
+            "period": [period_starts[i] for i in (present // width).tolist()],
+            "group": [ethnicity.CODES[i] for i in (present % width).tolist()],
+            "numerator": summed["numerator"].round().astype(np.int64) if counts_known else pd.NA,
+            "denominator": summed["denominator"].round().astype(np.int64) if counts_known else pd.NA,
+            "value": np.nan if counts_known else summed["value"],
+        },
+        index=pd.RangeIndex(len(present)),
+    )
     return _typed(tidy)
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.astype({"period": object, "group": object, "numerator": "Int64", "denominator": "Int64",
-                         "value": "Float64"}).reset_index(drop=True)
+    return frame.astype(
+        {"period": object, "group": object, "numerator": "Int64", "denominator": "Int64", "value": "Float64"}
+    ).reset_index(drop=True)

@@ -24,15 +24,35 @@ PREDICTION_HINT = (
 )
 
 _DIRECTION_WORDS: dict[str, DirectionWord] = {
-    "better": "better", "improve": "better", "improves": "better", "improved": "better",
-    "worse": "worse", "worsen": "worse", "worsens": "worse",
-    "same": "same", "no change": "same", "unchanged": "same", "stay the same": "same", "stays the same": "same",
-    "higher": "higher", "up": "higher", "rise": "higher", "rises": "higher", "increase": "higher", "increases": "higher",
-    "lower": "lower", "down": "lower", "fall": "lower", "falls": "lower", "decrease": "lower", "decreases": "lower",
+    "better": "better",
+    "improve": "better",
+    "improves": "better",
+    "improved": "better",
+    "worse": "worse",
+    "worsen": "worse",
+    "worsens": "worse",
+    "same": "same",
+    "no change": "same",
+    "unchanged": "same",
+    "stay the same": "same",
+    "stays the same": "same",
+    "higher": "higher",
+    "up": "higher",
+    "rise": "higher",
+    "rises": "higher",
+    "increase": "higher",
+    "increases": "higher",
+    "lower": "lower",
+    "down": "lower",
+    "fall": "lower",
+    "falls": "lower",
+    "decrease": "lower",
+    "decreases": "lower",
 }
 _SEPARATOR = re.compile(r"\s*(?:—|–|--|\s-\s|:|;|,(?!\d{3})|\bbecause\b)\s*", re.IGNORECASE)
 _VALUE = re.compile(
-    r"^(?P<num>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>%|percent|per\s*(?:1,?000|thousand)|/\s*1,?000)?$", re.IGNORECASE
+    r"^(?P<num>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>%|percent|per\s*(?:1,?000|thousand)|/\s*1,?000)?$",
+    re.IGNORECASE,
 )
 
 
@@ -47,8 +67,13 @@ class Prediction:
     text: str  # as typed, kept so the card quotes the team's own words
 
     def as_dict(self) -> dict[str, Any]:
-        return {"group": self.group, "value": self.value, "direction": self.direction,
-                "reason": self.reason, "text": self.text}
+        return {
+            "group": self.group,
+            "value": self.value,
+            "direction": self.direction,
+            "reason": self.reason,
+            "text": self.text,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Prediction:
@@ -84,7 +109,9 @@ def parse_prediction(text: str, *, group: str, kind: str = "proportion") -> Pred
     if direction is None:
         match = _VALUE.match(head)
         if match is None:
-            raise PredictionError(f"I couldn't read “{head[:40]}” as a value or a direction. " + PREDICTION_HINT)
+            raise PredictionError(
+                f"I couldn't read “{head[:40]}” as a value or a direction. " + PREDICTION_HINT
+            )
         number = float(match.group("num"))
         unit = (match.group("unit") or "").lower().replace(" ", "")
         if unit in ("%", "percent"):
@@ -118,7 +145,11 @@ def format_value(value: float, kind: str = "proportion") -> str:
 
 
 def describe_prediction(prediction: Prediction, kind: str = "proportion") -> str:
-    what = format_value(prediction.value, kind) if prediction.value is not None else (prediction.direction or "?")
+    what = (
+        format_value(prediction.value, kind)
+        if prediction.value is not None
+        else (prediction.direction or "?")
+    )
     return f"{what} — {prediction.reason}"
 
 
@@ -231,25 +262,47 @@ def score_prediction(
     if prediction is None:
         return GroupResult(group, None, shown, interval, base_rate, "not_judged", "no prediction was made")
     if counts is None or interval is None or shown.rate is None:
-        return GroupResult(group, prediction, shown, None, base_rate, "not_judged",
-                           f"too few to judge: {shown.reason}")
+        return GroupResult(
+            group, prediction, shown, None, base_rate, "not_judged", f"too few to judge: {shown.reason}"
+        )
     rate = shown.rate
     if prediction.value is not None:
         held = interval[0] <= prediction.value <= interval[1]
-        why = ("the predicted value is inside the 95% interval of the result" if held
-               else "the predicted value is outside the 95% interval of the result")
+        why = (
+            "the predicted value is inside the 95% interval of the result"
+            if held
+            else "the predicted value is outside the 95% interval of the result"
+        )
         return GroupResult(group, prediction, shown, interval, base_rate, "held" if held else "not_held", why)
     assert prediction.direction is not None
     if base_rate is None:
-        return GroupResult(group, prediction, shown, interval, None, "not_judged",
-                           "no showable result for the window before the cycle to compare with")
+        return GroupResult(
+            group,
+            prediction,
+            shown,
+            interval,
+            None,
+            "not_judged",
+            "no showable result for the window before the cycle to compare with",
+        )
     sign = _wanted_sign(prediction.direction, measure_direction)
     if sign is None:
-        return GroupResult(group, prediction, shown, interval, base_rate, "not_judged",
-                           "the measure has no better direction, so better or worse can't be judged")
+        return GroupResult(
+            group,
+            prediction,
+            shown,
+            interval,
+            base_rate,
+            "not_judged",
+            "the measure has no better direction, so better or worse can't be judged",
+        )
     if sign == 0:
         held = interval[0] <= base_rate <= interval[1]
-        why = "the rate before the cycle is " + ("inside" if held else "outside") + " the 95% interval of the result"
+        why = (
+            "the rate before the cycle is "
+            + ("inside" if held else "outside")
+            + " the 95% interval of the result"
+        )
     else:
         change = rate - base_rate
         held = change * sign > 0
@@ -270,8 +323,13 @@ def score_all(
     order = list(dict.fromkeys([*groups, *by_group]))
     results = []
     for group in order:
-        result = score_prediction(by_group.get(group), observed.get(group), baseline.get(group),
-                                  measure_direction=measure_direction, policy=policy)
+        result = score_prediction(
+            by_group.get(group),
+            observed.get(group),
+            baseline.get(group),
+            measure_direction=measure_direction,
+            policy=policy,
+        )
         result.group = group
         results.append(result)
     return results
@@ -285,7 +343,9 @@ def worked_for_everyone(results: Sequence[GroupResult]) -> str:
     """One plain sentence: did the change do what was predicted for every group?"""
     judged = [r for r in results if r.prediction is not None and r.outcome != "not_judged"]
     failed = [group_name(r.group) for r in judged if r.outcome == "not_held"]
-    unjudged = [group_name(r.group) for r in results if r.prediction is not None and r.outcome == "not_judged"]
+    unjudged = [
+        group_name(r.group) for r in results if r.prediction is not None and r.outcome == "not_judged"
+    ]
     if not judged:
         text = "No prediction could be judged: the results are missing or too few to show."
     elif failed:
@@ -299,8 +359,11 @@ def worked_for_everyone(results: Sequence[GroupResult]) -> str:
 
 def result_line(result: GroupResult, kind: str = "proportion") -> str:
     """ "*Group* — predicted 9.0% · observed 15 of 120 (12.5%, 95% CI ...) · held", disclosure-safe."""
-    predicted = ("predicted " + describe_prediction(result.prediction, kind).split(" — ")[0]
-                 if result.prediction else "no prediction")
+    predicted = (
+        "predicted " + describe_prediction(result.prediction, kind).split(" — ")[0]
+        if result.prediction
+        else "no prediction"
+    )
     if result.observed is None:
         observed = "no data"
     elif result.observed.rate is None:
@@ -310,8 +373,11 @@ def result_line(result: GroupResult, kind: str = "proportion") -> str:
         if result.interval is not None:
             observed += f", 95% CI {format_value(result.interval[0], kind)} to {format_value(result.interval[1], kind)}"
         observed += ")"
-    verdict = {"held": ":white_check_mark: held", "not_held": ":x: did not hold",
-               "not_judged": ":grey_question: could not be judged"}[result.outcome]
+    verdict = {
+        "held": ":white_check_mark: held",
+        "not_held": ":x: did not hold",
+        "not_judged": ":grey_question: could not be judged",
+    }[result.outcome]
     return f"*{group_name(result.group)}* — {predicted} · observed {observed} · {verdict} ({result.reason})"
 
 
@@ -343,8 +409,10 @@ class PredictionRecord:
         judged = [line for line in self.lines.values() if line.judged]
         if not judged:
             return None
-        parts = [f"for {group_name(line.group)} {line.held} time{'' if line.held == 1 else 's'} out of {line.judged}"
-                 for line in judged]
+        parts = [
+            f"for {group_name(line.group)} {line.held} time{'' if line.held == 1 else 's'} out of {line.judged}"
+            for line in judged
+        ]
         return "Predictions held " + "; ".join(parts) + " (studied cycles, not patients)."
 
 
@@ -394,11 +462,19 @@ def is_overdue(status: str, end_date: date, today: date, *, retrospective: bool 
 
 
 def next_step(
-    status: str, ref: str, end_date: date, today: date, decision: str | None = None, *, retrospective: bool = False
+    status: str,
+    ref: str,
+    end_date: date,
+    today: date,
+    decision: str | None = None,
+    *,
+    retrospective: bool = False,
 ) -> str:
     if retrospective and status == "planned" and end_date < today:
-        return (f"This test has already run: log what happened (`/pdsa do {ref}`), then study it "
-                f"(`/pdsa study {ref}`)")
+        return (
+            f"This test has already run: log what happened (`/pdsa do {ref}`), then study it "
+            f"(`/pdsa study {ref}`)"
+        )
     if status == "planned":
         step = f"Do: run the test and log what happens (`/pdsa do {ref}`)"
     elif status == "doing":

@@ -20,19 +20,44 @@ QuarterBasis = Literal["financial", "calendar"]
 PERIODS: tuple[Period, ...] = ("day", "week", "month", "quarter", "fy_quarter", "year", "fy_year")
 # Coarseness rank: a period can be grouped into any period of a higher rank (weeks go to the month,
 # quarter or year their week starts in).
-RANK: dict[str, int] = {"day": 0, "week": 1, "month": 2, "quarter": 3, "fy_quarter": 3, "year": 4, "fy_year": 4}
+RANK: dict[str, int] = {
+    "day": 0,
+    "week": 1,
+    "month": 2,
+    "quarter": 3,
+    "fy_quarter": 3,
+    "year": 4,
+    "fy_year": 4,
+}
 # How many of each period make a month (for windows given in months).
-PER_MONTH: dict[str, float] = {"day": 365.25 / 12, "week": 13 / 3, "month": 1.0, "quarter": 1 / 3,
-                               "fy_quarter": 1 / 3, "year": 1 / 12, "fy_year": 1 / 12}
+PER_MONTH: dict[str, float] = {
+    "day": 365.25 / 12,
+    "week": 13 / 3,
+    "month": 1.0,
+    "quarter": 1 / 3,
+    "fy_quarter": 1 / 3,
+    "year": 1 / 12,
+    "fy_year": 1 / 12,
+}
 # The plural noun for each period, as people say it.
 NOUNS: dict[str, tuple[str, str]] = {
-    "day": ("day", "days"), "week": ("week", "weeks"), "month": ("month", "months"),
-    "quarter": ("quarter", "quarters"), "fy_quarter": ("financial-year quarter", "financial-year quarters"),
-    "year": ("year", "years"), "fy_year": ("financial year", "financial years"),
+    "day": ("day", "days"),
+    "week": ("week", "weeks"),
+    "month": ("month", "months"),
+    "quarter": ("quarter", "quarters"),
+    "fy_quarter": ("financial-year quarter", "financial-year quarters"),
+    "year": ("year", "years"),
+    "fy_year": ("financial year", "financial years"),
 }
-ADJECTIVES: dict[str, str] = {"day": "daily", "week": "weekly", "month": "monthly", "quarter": "quarterly",
-                              "fy_quarter": "quarterly (financial year)", "year": "yearly",
-                              "fy_year": "yearly (financial year)"}
+ADJECTIVES: dict[str, str] = {
+    "day": "daily",
+    "week": "weekly",
+    "month": "monthly",
+    "quarter": "quarterly",
+    "fy_quarter": "quarterly (financial year)",
+    "year": "yearly",
+    "fy_year": "yearly (financial year)",
+}
 
 
 def effective(period: str, basis: str | None = "financial") -> Period:
@@ -149,8 +174,10 @@ def grouping_note(source: str, target: str, *, averaged: bool) -> str:
     # A week can straddle two months: say where it went.
     where = f" (each week counts in the {noun(target)} it starts in)" if source == "week" else ""
     if averaged:
-        return (f"{what} values were averaged into one mean per {noun(target)} for the chart{where}, so it "
-                f"shows means, not single {noun(source, 2)}")
+        return (
+            f"{what} values were averaged into one mean per {noun(target)} for the chart{where}, so it "
+            f"shows means, not single {noun(source, 2)}"
+        )
     return f"{what} values were grouped into {into} for the chart{where}"
 
 
@@ -178,8 +205,10 @@ def partial_periods(native_starts: Sequence[date], native: str, target: str) -> 
         expected = members(target_start, native, target)
         have = sum(1 for d in expected if d in present)
         if have < len(expected):
-            out[target_start] = (f"{label(target_start, target)} has only {have} of its {len(expected)} "
-                                 f"{noun(native, len(expected))} in the data")
+            out[target_start] = (
+                f"{label(target_start, target)} has only {have} of its {len(expected)} "
+                f"{noun(native, len(expected))} in the data"
+            )
     return out
 
 
@@ -198,7 +227,12 @@ def infer(dates: Iterable[date]) -> Period | None:
         return None
     steps = [(b - a).days for a, b in zip(distinct, distinct[1:], strict=False)]
     month_ends = all((d + timedelta(days=1)).day == 1 for d in distinct)
-    if month_ends and min(steps) >= 365 and len({d.month for d in distinct}) == 1 and distinct[0].month in (3, 12):
+    if (
+        month_ends
+        and min(steps) >= 365
+        and len({d.month for d in distinct}) == 1
+        and distinct[0].month in (3, 12)
+    ):
         return "fy_year" if distinct[0].month == 3 else "year"  # 31 March or 31 December each year
     if month_ends and min(steps) >= 89 and all(d.month % 3 == 0 for d in distinct):
         return "fy_quarter"  # 31 Mar, 30 Jun, 30 Sep, 31 Dec: quarter ends

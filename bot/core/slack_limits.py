@@ -59,7 +59,9 @@ def _fit_element(element: Any) -> None:
     if isinstance(element.get("option_groups"), list):
         element["option_groups"] = element["option_groups"][:OPTIONS]
     options = list(element.get("options") or [])
-    options += [o for g in element.get("option_groups") or [] if isinstance(g, dict) for o in g.get("options") or []]
+    options += [
+        o for g in element.get("option_groups") or [] if isinstance(g, dict) for o in g.get("options") or []
+    ]
     for option in options:
         if isinstance(option, dict):
             _fit_text_object(option.get("text"), OPTION_TEXT)
@@ -99,11 +101,18 @@ def fit_blocks(blocks: Any, limit: int) -> Any:
     fitted = copy.deepcopy(blocks)
     if len(fitted) > limit:
         dropped = len(fitted) - (limit - 1)
-        fitted = fitted[: limit - 1] + [{
-            "type": "context",
-            "elements": [{"type": "mrkdwn", "text": f"_{dropped:,} more blocks were left out: too many for one Slack "
-                          "message. Ask for less at a time to see the rest._"}],
-        }]
+        fitted = fitted[: limit - 1] + [
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"_{dropped:,} more blocks were left out: too many for one Slack "
+                        "message. Ask for less at a time to see the rest._",
+                    }
+                ],
+            }
+        ]
     for block in fitted:
         _fit_block(block)
     return fitted

@@ -92,7 +92,9 @@ class DeliveryConfig:
     stale_after: timedelta = timedelta(minutes=2)
     max_attempts: int = 3
     max_catchup: timedelta = timedelta(days=31)
-    per_channel_interval: float = 1.0  # Slack's chat.postMessage limit: about 1 message per second per channel
+    per_channel_interval: float = (
+        1.0  # Slack's chat.postMessage limit: about 1 message per second per channel
+    )
     workers: int = 8
     # How long a person's users.info (time zone, name) is reused across syncs. Without it every 30-second sync
     # near a DM's time asked again for every partner and lead, which Slack's Tier 4 limit would soon refuse.
@@ -132,7 +134,9 @@ class RunReport:
     retried: int = 0
     reminded: int = 0
     taken: int = 0  # claimed by someone else first
-    adopted: int = 0  # an interrupted attempt had posted it: found by read-back, marked sent, not posted again
+    adopted: int = (
+        0  # an interrupted attempt had posted it: found by read-back, marked sent, not posted again
+    )
     pending: int = 0  # left claimed for the next sync (rate limited, connection error)
     lock = threading.Lock()
 
@@ -196,7 +200,9 @@ class DeliveryMessages(Protocol):
         self, prompt: Prompt, *, about: str, delivery_id: int, anonymous_default: bool
     ) -> tuple[Blocks, str]: ...
 
-    def partner_consent_message(self, *, about: str, lead_names: list[str], project_id: int) -> tuple[Blocks, str]: ...
+    def partner_consent_message(
+        self, *, about: str, lead_names: list[str], project_id: int
+    ) -> tuple[Blocks, str]: ...
 
     def reminder_message(
         self,
@@ -229,7 +235,9 @@ class Throttle:
 
 def _retryable(exc: SlackApiError) -> bool:
     status = getattr(exc.response, "status_code", 200)
-    return status == 429 or status >= 500 or exc.response.get("error") in ("ratelimited", "service_unavailable")
+    return (
+        status == 429 or status >= 500 or exc.response.get("error") in ("ratelimited", "service_unavailable")
+    )
 
 
 class Deliverer:
@@ -256,7 +264,9 @@ class Deliverer:
         self.catalogue = catalogue or load_catalogue()
         self.throttle = Throttle(self.config.per_channel_interval)
         self._run_lock = threading.Lock()
-        self.people: dict[str, tuple[float, dict[str, Any]]] = {}  # user id -> (monotonic time, users.info user)
+        self.people: dict[
+            str, tuple[float, dict[str, Any]]
+        ] = {}  # user id -> (monotonic time, users.info user)
         self.people_lock = threading.Lock()
 
     # --- the whole run ------------------------------------------------------------------------------
@@ -304,20 +314,29 @@ class Deliverer:
             )
             for delivery in claims:
                 assert delivery.id is not None
-                late = delivery.kind != CONSENT_KIND and ctx.now - delivery.occurrence > self.config.grace_for(
-                    delivery.kind
+                late = (
+                    delivery.kind != CONSENT_KIND
+                    and ctx.now - delivery.occurrence > self.config.grace_for(delivery.kind)
                 )
                 if late:
-                    sched.mark_missed(session, delivery_id=delivery.id, error=f"not sent in time: {delivery.error or 'interrupted'}")
+                    sched.mark_missed(
+                        session,
+                        delivery_id=delivery.id,
+                        error=f"not sent in time: {delivery.error or 'interrupted'}",
+                    )
                     report.add("missed")
                 elif delivery.attempts >= self.config.max_attempts:
                     sched.mark_failed(
-                        session, delivery_id=delivery.id, error=f"gave up after {delivery.attempts} attempts: {delivery.error or 'interrupted'}"
+                        session,
+                        delivery_id=delivery.id,
+                        error=f"gave up after {delivery.attempts} attempts: {delivery.error or 'interrupted'}",
                     )
                     report.add("failed")
                 else:
                     since = self._read_back_since(delivery) if self.config.read_back else None
-                    if not sched.take_over_claim(session, delivery=delivery, claimed_by=self.instance_id, now=ctx.now):
+                    if not sched.take_over_claim(
+                        session, delivery=delivery, claimed_by=self.instance_id, now=ctx.now
+                    ):
                         continue
                     schedule = session.get(Schedule, delivery.schedule_id)
                     project = session.get(Project, delivery.project_id)
@@ -355,7 +374,11 @@ class Deliverer:
             return None
         since = _utc(delivery.claimed_at)
         if delivery.attempts > 1:
-            since = since - timedelta(days=1) if delivery.kind == CONSENT_KIND else min(since, _utc(delivery.occurrence))
+            since = (
+                since - timedelta(days=1)
+                if delivery.kind == CONSENT_KIND
+                else min(since, _utc(delivery.occurrence))
+            )
         return since
 
     # --- planning -----------------------------------------------------------------------------------
@@ -476,7 +499,9 @@ class Deliverer:
         state = sched.project_state(session, project, today=occurrence.date())
         existing = None
         if schedule.kind == "partner_prompt":
-            existing = sched.round_prompt_id(session, schedule_id=schedule.id, occurrence=occurrence, window=window)
+            existing = sched.round_prompt_id(
+                session, schedule_id=schedule.id, occurrence=occurrence, window=window
+            )
         if existing is not None:
             try:
                 picked = (existing, reason_for(self.catalogue.get(existing).stage, state))
@@ -498,15 +523,14 @@ class Deliverer:
         chosen[occurrence] = picked
         return picked
 
-    def _consent_tasks(self, session: Any, ctx: _RunContext, schedule: Schedule, project: Project) -> list[Task]:
+    def _consent_tasks(
+        self, session: Any, ctx: _RunContext, schedule: Schedule, project: Project
+    ) -> list[Task]:
         assert schedule.id is not None and project.id is not None
         waiting = sched.partners_awaiting_consent(session, project_id=project.id)
         if not waiting:
             return []
-        asked = {
-            d.recipient
-            for d in sched.deliveries(session, project_id=project.id, kind=CONSENT_KIND)
-        }
+        asked = {d.recipient for d in sched.deliveries(session, project_id=project.id, kind=CONSENT_KIND)}
         if not asked and not sched.partners_have_replied(session, project_id=project.id):
             # Nobody asked yet: the first invitations go when a lead chooses (`/mfi partners`) or turns partner
             # questions on (`/mfi schedule`), not the moment a partner is named. Later partners are asked here.
@@ -557,9 +581,19 @@ class Deliverer:
         if task.read_back_since is not None:
             found = self._read_back(ctx, client, task, delivery_id, key)
             if found is not None:
-                logger.info("Delivery %s was posted before an interruption (ts %s); not posting it again", delivery_id, found[1])
+                logger.info(
+                    "Delivery %s was posted before an interruption (ts %s); not posting it again",
+                    delivery_id,
+                    found[1],
+                )
                 with unit_of_work(self.engine) as session:
-                    sched.mark_sent(session, delivery_id=delivery_id, channel_id=found[0], message_ts=found[1], now=ctx.clock())
+                    sched.mark_sent(
+                        session,
+                        delivery_id=delivery_id,
+                        channel_id=found[0],
+                        message_ts=found[1],
+                        now=ctx.clock(),
+                    )
                 report.add("adopted")
                 return
         try:
@@ -569,13 +603,19 @@ class Deliverer:
         except Exception as exc:  # one bad message must not stop the rest of the fan-out
             logger.exception("Could not build the %s for delivery %s", task.kind, delivery_id)
             with unit_of_work(self.engine) as session:
-                sched.mark_failed(session, delivery_id=delivery_id, error=f"could not build the message: {exc!r}")
+                sched.mark_failed(
+                    session, delivery_id=delivery_id, error=f"could not build the message: {exc!r}"
+                )
             report.add("failed")
             return
         self.throttle.wait(task.recipient)
         try:
             channel, ts = post_message(
-                client, channel=task.recipient, text=text, blocks=blocks, metadata=delivery_metadata(delivery_id, key)
+                client,
+                channel=task.recipient,
+                text=text,
+                blocks=blocks,
+                metadata=delivery_metadata(delivery_id, key),
             )
         except SlackApiError as exc:
             self._post_failed(task, delivery_id, exc, report)
@@ -587,7 +627,9 @@ class Deliverer:
             report.add("pending")
             return
         with unit_of_work(self.engine) as session:
-            sched.mark_sent(session, delivery_id=delivery_id, channel_id=channel, message_ts=ts, now=ctx.clock())
+            sched.mark_sent(
+                session, delivery_id=delivery_id, channel_id=channel, message_ts=ts, now=ctx.clock()
+            )
         report.add("posted")
 
     def _read_back(
@@ -606,7 +648,11 @@ class Deliverer:
             cursor: str | None = None
             for _ in range(HISTORY_PAGES):
                 page = client.conversations_history(
-                    channel=conversation, oldest=oldest, limit=HISTORY_PAGE, cursor=cursor, include_all_metadata=True
+                    channel=conversation,
+                    oldest=oldest,
+                    limit=HISTORY_PAGE,
+                    cursor=cursor,
+                    include_all_metadata=True,
                 )
                 for message in page.get("messages") or []:
                     if _is_delivery_message(message, bot_id=bot_id, delivery_id=delivery_id, key=key):
@@ -620,18 +666,25 @@ class Deliverer:
             logger.warning(
                 "Delivery %s: could not read back %s to check for an earlier post (%s%s); posting it again, "
                 "which may duplicate it",
-                delivery_id, conversation, error, f", needs {needed}: reinstall the app" if needed else "",
+                delivery_id,
+                conversation,
+                error,
+                f", needs {needed}: reinstall the app" if needed else "",
             )
             return None
         except (urllib.error.URLError, OSError, TimeoutError, _CannotReadBack) as exc:
             logger.warning(
                 "Delivery %s: could not read back %s (%s); posting it again, which may duplicate it",
-                delivery_id, conversation, exc,
+                delivery_id,
+                conversation,
+                exc,
             )
             return None
         logger.warning(
             "Delivery %s: not among the last %s messages in %s; posting it again, which may duplicate it",
-            delivery_id, HISTORY_PAGE * HISTORY_PAGES, conversation,
+            delivery_id,
+            HISTORY_PAGE * HISTORY_PAGES,
+            conversation,
         )
         return None
 
@@ -639,7 +692,9 @@ class Deliverer:
         error = str(exc.response.get("error") or getattr(exc.response, "status_code", "error"))
         with unit_of_work(self.engine) as session:
             if _retryable(exc):
-                logger.warning("Delivery %s: %s after retries; will try again at the next sync", delivery_id, error)
+                logger.warning(
+                    "Delivery %s: %s after retries; will try again at the next sync", delivery_id, error
+                )
                 sched.note_retryable_error(session, delivery_id=delivery_id, error=error)
                 report.add("pending")
                 return
@@ -681,7 +736,9 @@ class Deliverer:
             )
         if task.kind == CONSENT_KIND:
             return self.messages.partner_consent_message(
-                about=project.partner_description or project.name, lead_names=lead_names, project_id=task.project_id
+                about=project.partner_description or project.name,
+                lead_names=lead_names,
+                project_id=task.project_id,
             )
         if task.kind == "lead_nudge":
             return build_lead_nudge(session, project=project, now=ctx.now)
@@ -717,16 +774,29 @@ class Deliverer:
                     sched.settle_reminder(session, delivery_id=delivery.id, now=ctx.now)
                     continue
                 if delivery.kind == "partner_prompt":
-                    partner = sched.member(session, project_id=project.id or 0, user_id=delivery.recipient, role="partner")
-                    if (sched.has_answered(session, delivery_id=delivery.id, user_id=delivery.recipient)
-                            or partner is None or not _still_wanted(partner)):
+                    partner = sched.member(
+                        session, project_id=project.id or 0, user_id=delivery.recipient, role="partner"
+                    )
+                    if (
+                        sched.has_answered(session, delivery_id=delivery.id, user_id=delivery.recipient)
+                        or partner is None
+                        or not _still_wanted(partner)
+                    ):
                         # Settled like the reminded ones, at the same moment: the ledger keeps no trace of who
                         # had answered (the flag is cleared, and reminded_at is set either way).
                         sched.settle_reminder(session, delivery_id=delivery.id, now=ctx.now)
                         continue
                 due.append(
-                    (delivery.id, delivery.kind, delivery.prompt_id, delivery.channel_id, delivery.message_ts,
-                     schedule.enterprise_id, project.name, project.partner_description or project.name)
+                    (
+                        delivery.id,
+                        delivery.kind,
+                        delivery.prompt_id,
+                        delivery.channel_id,
+                        delivery.message_ts,
+                        schedule.enterprise_id,
+                        project.name,
+                        project.partner_description or project.name,
+                    )
                 )
         for delivery_id, kind, prompt_id, channel_id, message_ts, enterprise_id, project_name, about in due:
             with unit_of_work(self.engine) as session:
@@ -745,13 +815,20 @@ class Deliverer:
             # For the team the reminder goes to everyone in the thread and names nobody: answers can be
             # anonymous, so who has answered is not something the channel may learn.
             blocks, text = self.messages.reminder_message(
-                prompt, project_name=project_name, delivery_id=delivery_id, audience="partner" if to_partner else "team",
+                prompt,
+                project_name=project_name,
+                delivery_id=delivery_id,
+                audience="partner" if to_partner else "team",
                 about=about,
             )
             self.throttle.wait(channel_id)
             try:
                 post_message(
-                    client, channel=channel_id, text=text, blocks=blocks, thread_ts=message_ts,
+                    client,
+                    channel=channel_id,
+                    text=text,
+                    blocks=blocks,
+                    thread_ts=message_ts,
                     metadata=delivery_metadata(delivery_id, reminder_key),
                 )
             except (SlackApiError, urllib.error.URLError, OSError) as exc:
@@ -837,7 +914,9 @@ class _RunContext:
                 try:
                     info = dict(client.users_info(user=user_id).get("user") or {})
                 except (SlackApiError, urllib.error.URLError, OSError) as exc:
-                    logger.warning("users.info for %s failed (%s); using the schedule's time zone", user_id, exc)
+                    logger.warning(
+                        "users.info for %s failed (%s); using the schedule's time zone", user_id, exc
+                    )
             if info:  # a failed look-up is tried again at the next sync
                 with deliverer.people_lock:
                     deliverer.people[user_id] = (time.monotonic(), info)

@@ -61,9 +61,13 @@ def megabytes(size: int) -> str:
 
 def _too_big(name: str, size: int | None, limit: int) -> ImportRefused:
     what = f"{name} is {megabytes(size)}" if size is not None else f"{name} is larger than {megabytes(limit)}"
-    fix = (f"the most I import is {megabytes(limit)}. Export only the columns needed (date, ethnicity and outcome), "
-           "or aggregated counts by period and ethnic group, which are far smaller, and upload again.")
-    return ImportRefused(f"{what}; {fix}", public=f"{name} is larger than the {megabytes(limit)} I can import; {fix}")
+    fix = (
+        f"the most I import is {megabytes(limit)}. Export only the columns needed (date, ethnicity and outcome), "
+        "or aggregated counts by period and ethnic group, which are far smaller, and upload again."
+    )
+    return ImportRefused(
+        f"{what}; {fix}", public=f"{name} is larger than the {megabytes(limit)} I can import; {fix}"
+    )
 
 
 class _NoOffHostRedirects(urllib.request.HTTPRedirectHandler):
@@ -79,7 +83,8 @@ class _NoOffHostRedirects(urllib.request.HTTPRedirectHandler):
         if _origin(newurl) not in self.allowed:
             raise ImportRefused(
                 "Slack sent the file's download somewhere other than Slack's file servers, so I did not follow it. "
-                "Nothing was saved; upload the file again, and tell your Slack admin if it keeps happening.")
+                "Nothing was saved; upload the file again, and tell your Slack admin if it keeps happening."
+            )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -93,12 +98,17 @@ def download(
     allowed = allowed_origins(api_url)
     origin = _origin(url)
     if origin is None or origin not in allowed:
-        logger.warning("Refused to download a file from %s", (origin.host if origin else url.split(":", 1)[0])[:80])
+        logger.warning(
+            "Refused to download a file from %s", (origin.host if origin else url.split(":", 1)[0])[:80]
+        )
         raise ImportRefused(
             f"{name} is not stored on Slack's file servers, so I did not download it. Nothing was saved; "
-            "upload the file again with `/measure import`.")
+            "upload the file again with `/measure import`."
+        )
     declared = file.get("size")
-    declared_size = int(declared) if isinstance(declared, int | float | str) and str(declared).isdigit() else None
+    declared_size = (
+        int(declared) if isinstance(declared, int | float | str) and str(declared).isdigit() else None
+    )
     if declared_size is not None and declared_size > max_bytes:
         raise _too_big(name, declared_size, max_bytes)
     limit = min(max_bytes, declared_size) if declared_size is not None else max_bytes
@@ -136,5 +146,6 @@ def _size_problem(name: str, size: int | None, declared: int | None, max_bytes: 
         # More bytes than Slack said the file holds: something is wrong, so nothing is read.
         return ImportRefused(
             f"{name} turned out larger than the {megabytes(declared)} Slack reported, so I stopped the download. "
-            "Nothing was saved; upload the file again.")
+            "Nothing was saved; upload the file again."
+        )
     return _too_big(name, size, max_bytes)

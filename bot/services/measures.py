@@ -45,8 +45,10 @@ class AlreadyImported(Exception):
         self.measure_name = measure_name
         self.filename = batch.filename
         self.when = batch.created_at
-        super().__init__(f"{batch.filename or 'This file'} was already imported into {measure_name} "
-                         f"(entry {self.batch_id}); nothing was saved again.")
+        super().__init__(
+            f"{batch.filename or 'This file'} was already imported into {measure_name} "
+            f"(entry {self.batch_id}); nothing was saved again."
+        )
         self.message = str(self)
 
 
@@ -122,7 +124,9 @@ def periods_text(periods: list[date], period: str) -> str:
         return "none"
     if len(periods) == 1:
         return period_label(periods[0], period)
-    return f"{period_label(periods[0], period)} to {period_label(periods[-1], period)} ({len(periods)} periods)"
+    return (
+        f"{period_label(periods[0], period)} to {period_label(periods[-1], period)} ({len(periods)} periods)"
+    )
 
 
 def group_name(code: str) -> str:
@@ -147,9 +151,12 @@ def _check_shape(measure: Measure, shape: str) -> None:
 
 
 def kind_label(kind: str) -> str:
-    return {"proportion": "proportion", "rate_per_1000": "rate per 1,000", "count": "count", "value": "mean or value"}.get(
-        kind, kind
-    )
+    return {
+        "proportion": "proportion",
+        "rate_per_1000": "rate per 1,000",
+        "count": "count",
+        "value": "mean or value",
+    }.get(kind, kind)
 
 
 def _write_point(
@@ -219,7 +226,9 @@ def _write_rows(
     outcome: ImportOutcome,
 ) -> None:
     assert measure.id is not None
-    existing = measures_repo.points_by_key(session, measure_id=measure.id, periods=sorted({r[0] for r in rows}))
+    existing = measures_repo.points_by_key(
+        session, measure_id=measure.id, periods=sorted({r[0] for r in rows})
+    )
     for period_start, group, numerator, denominator, value in rows:
         before = existing.get((period_start, group))
         old = (before.numerator, before.denominator, before.value) if before else None
@@ -299,7 +308,9 @@ def nothing_usable(parsed: ParsedImport, filename: str | None) -> ImportRefused:
     lines = parsed.problems()
     private = f"No row of {name} could be used, so nothing was saved."
     if lines:
-        private += " Every problem, the one affecting most rows first:\n" + "\n".join(f"• {line}" for line in lines)
+        private += " Every problem, the one affecting most rows first:\n" + "\n".join(
+            f"• {line}" for line in lines
+        )
     advice = parsed.advice()
     if advice and lines:
         private += f"\n• To fix the most common problem: {advice}."
@@ -308,7 +319,13 @@ def nothing_usable(parsed: ParsedImport, filename: str | None) -> ImportRefused:
 
 
 def apply_import(
-    session: Session, *, measure: Measure, parsed: ParsedImport, source: str, filename: str | None, user_id: str | None,
+    session: Session,
+    *,
+    measure: Measure,
+    parsed: ParsedImport,
+    source: str,
+    filename: str | None,
+    user_id: str | None,
     file_key: str | None = None,
 ) -> ImportOutcome:
     """Write a parsed extract as one batch: new points, replaced points (earlier values kept as revisions).
@@ -321,13 +338,16 @@ def apply_import(
     _check_shape(measure, parsed.shape)
     if parsed.rows_used == 0 or parsed.frame.empty:
         raise nothing_usable(parsed, filename)
-    if file_key is not None and (earlier := already_imported(session, team_id=measure.team_id,
-                                                              file_key=file_key)) is not None:
+    if (
+        file_key is not None
+        and (earlier := already_imported(session, team_id=measure.team_id, file_key=file_key)) is not None
+    ):
         raise earlier
     # With a file_key, a concurrent import of the same file fails this flush on the unique index (IntegrityError);
     # the caller's transaction rolls back and already_imported() then names the import that won.
-    batch = measures_repo.add_batch(session, measure=measure, source=source, filename=filename, user_id=user_id,
-                                    file_key=file_key)
+    batch = measures_repo.add_batch(
+        session, measure=measure, source=source, filename=filename, user_id=user_id, file_key=file_key
+    )
     assert batch.id is not None
     outcome = ImportOutcome(
         batch_id=batch.id,
@@ -367,7 +387,9 @@ def apply_import(
         # store the zero, because a missing row means "not entered" (unknown completeness), as in /measure log.
         have = {(period, group) for period, group, *_ in rows}
         for period in sorted({period for period, *_ in rows}):
-            rows += [(period, code, 0, 0, None) for code in ethnicity.MISSING_CODES if (period, code) not in have]
+            rows += [
+                (period, code, 0, 0, None) for code in ethnicity.MISSING_CODES if (period, code) not in have
+            ]
     _write_rows(session, measure=measure, batch=batch, rows=rows, outcome=outcome)
     return outcome
 
@@ -427,7 +449,10 @@ def undo_batch(session: Session, *, batch_id: int, team_id: str, user_id: str | 
     restored = deleted = 0
     for revision in measures_repo.revisions(session, batch_id=batch.id):
         current = measures_repo.point(
-            session, measure_id=measure.id or 0, period_start=revision.period_start, group_code=revision.group_code
+            session,
+            measure_id=measure.id or 0,
+            period_start=revision.period_start,
+            group_code=revision.group_code,
         )
         if not revision.existed_before:
             if current is not None:
@@ -503,8 +528,10 @@ def summary_lines(outcome: ImportOutcome, *, safe: bool) -> list[str]:
         else:
             rows += " · every row was used"
     else:
-        rows = (f"Rows read: {outcome.rows_read:,} · used: {outcome.rows_used:,} · "
-                f"not used: {outcome.rejected_count:,} (exact)")
+        rows = (
+            f"Rows read: {outcome.rows_read:,} · used: {outcome.rows_used:,} · "
+            f"not used: {outcome.rejected_count:,} (exact)"
+        )
     lines = [
         rows,
         f"Periods: {periods_text(outcome.periods, period)}",
@@ -512,7 +539,9 @@ def summary_lines(outcome: ImportOutcome, *, safe: bool) -> list[str]:
     ]
     if outcome.grouping:
         partial = f" {outcome.partial[0].upper()}{outcome.partial[1:]}." if outcome.partial else ""
-        lines.insert(1, f"{outcome.grouping}: the measure reports {per.ADJECTIVES.get(period, period)}.{partial}")
+        lines.insert(
+            1, f"{outcome.grouping}: the measure reports {per.ADJECTIVES.get(period, period)}.{partial}"
+        )
     changed = len(outcome.replaced)
     if changed:
         where = sorted({period_label(r.period, period) for r in outcome.replaced})
@@ -523,8 +552,10 @@ def summary_lines(outcome: ImportOutcome, *, safe: bool) -> list[str]:
         )
     if outcome.unchanged:
         were = "was" if outcome.unchanged == 1 else "were"
-        lines.append(f"{counted(outcome.unchanged, 'period-and-group pair')} {were} already stored with the same "
-                     "values.")
+        lines.append(
+            f"{counted(outcome.unchanged, 'period-and-group pair')} {were} already stored with the same "
+            "values."
+        )
     return lines
 
 
@@ -560,26 +591,41 @@ def cli_import(args: argparse.Namespace, settings: Settings) -> int:
                 _say(f"mfi-ar import: no project {key!r}. Use the project's id or exact name.", error=True)
                 return 1
             if len(projects) > 1:
-                _say(f"mfi-ar import: several projects are called {key!r}; give --team or the project id.", error=True)
+                _say(
+                    f"mfi-ar import: several projects are called {key!r}; give --team or the project id.",
+                    error=True,
+                )
                 return 1
             project = projects[0]
             assert project.id is not None
             measure = measures_repo.resolve_measure(session, project_id=project.id, key=str(args.measure))
             if measure is None:
-                names = ", ".join(m.name for m in measures_repo.measures_for_project(session, project_id=project.id))
-                _say(f"mfi-ar import: {project.name} has no measure {args.measure!r} (measures: {names or 'none'}).", error=True)
+                names = ", ".join(
+                    m.name for m in measures_repo.measures_for_project(session, project_id=project.id)
+                )
+                _say(
+                    f"mfi-ar import: {project.name} has no measure {args.measure!r} (measures: {names or 'none'}).",
+                    error=True,
+                )
                 return 1
-            parsed = read_extract(path, filename=path.name, period=measure_period(measure),  # type: ignore[arg-type]
-                                  quarters=measure.quarters)
-            outcome = apply_import(session, measure=measure, parsed=parsed, source="cli", filename=path.name,
-                                   user_id=None)
+            parsed = read_extract(
+                path,
+                filename=path.name,
+                period=measure_period(measure),  # type: ignore[arg-type]
+                quarters=measure.quarters,
+            )
+            outcome = apply_import(
+                session, measure=measure, parsed=parsed, source="cli", filename=path.name, user_id=None
+            )
     except ImportRefused as refused:
         _say(f"mfi-ar import: {refused.message}", error=True)
         return 1
     finally:
         engine.dispose()
-    _say(f"Imported {outcome.filename} into {outcome.measure_name} (entry {outcome.batch_id}; "
-          f"undo in Slack with `/measure undo {outcome.batch_id}`).")
+    _say(
+        f"Imported {outcome.filename} into {outcome.measure_name} (entry {outcome.batch_id}; "
+        f"undo in Slack with `/measure undo {outcome.batch_id}`)."
+    )
     for line in summary_lines(outcome, safe=False) + detail_lines(outcome):
         _say(f"  {line}")
     return 0

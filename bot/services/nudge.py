@@ -65,7 +65,10 @@ def _frame(session: Session, measure: Measure) -> pd.DataFrame:
 
 
 def _direction(measure: Measure) -> Literal["higher", "lower", "neither"]:
-    return cast(Literal["higher", "lower", "neither"], measure.direction if measure.direction in ("higher", "lower", "neither") else "neither")
+    return cast(
+        Literal["higher", "lower", "neither"],
+        measure.direction if measure.direction in ("higher", "lower", "neither") else "neither",
+    )
 
 
 def _analysis(frame: pd.DataFrame, *, project: Project, measure: Measure, today: date) -> ChannelAnalysis:
@@ -79,11 +82,21 @@ def _analysis(frame: pd.DataFrame, *, project: Project, measure: Measure, today:
         except ValueError:
             continue
     return an.analyse_for_channel(
-        frame, kind=measure.kind, direction=_direction(measure),
+        frame,
+        kind=measure.kind,
+        direction=_direction(measure),
         reference=measure.reference_group or project.reference_group or "A",
-        focus_groups=list(project.focus_groups or []), period=measure.period, spc_method=measure.spc_method,
-        rebase=rebase, target=measure.target, today=today, window_months=3, target_gap=project.target_gap,
-        policy=_policy(project), measure_type=measure.measure_type, name=measure.name,
+        focus_groups=list(project.focus_groups or []),
+        period=measure.period,
+        spc_method=measure.spc_method,
+        rebase=rebase,
+        target=measure.target,
+        today=today,
+        window_months=3,
+        target_gap=project.target_gap,
+        policy=_policy(project),
+        measure_type=measure.measure_type,
+        name=measure.name,
     )
 
 
@@ -91,7 +104,9 @@ def _policy(project: Project) -> DisclosurePolicy:
     return DisclosurePolicy(threshold=max(project.suppression_threshold or 8, 3))
 
 
-def _measure_findings(session: Session, *, project: Project, measure: Measure, today: date) -> MeasureFindings:
+def _measure_findings(
+    session: Session, *, project: Project, measure: Measure, today: date
+) -> MeasureFindings:
     name = f"*{_escape(measure.name)}* ({measure.measure_type})"
     try:
         frame = _frame(session, measure)
@@ -110,12 +125,17 @@ def _measure_findings(session: Session, *, project: Project, measure: Measure, t
     findings = MeasureFindings(f"• {name}: {line}")
     # A harm line that already names the measure (the balancing check's own words) is not prefixed with it again.
     # (The analysis already escaped the measure name inside its own words.)
-    findings.harm = [h[0].upper() + h[1:] if h.lower().startswith(_escape(measure.name).lower())
-                     else f"{_escape(measure.name)}: {h}" for h in harm]
+    findings.harm = [
+        h[0].upper() + h[1:]
+        if h.lower().startswith(_escape(measure.name).lower())
+        else f"{_escape(measure.name)}: {h}"
+        for h in harm
+    ]
     findings.concerns = [wording.prose_name(c) for c in an.recent_concerns(a, within=1)]
     findings.completeness_low = any(w.code in _LOW_COMPLETENESS for w in a.warnings)
     findings.warnings = [
-        f"{_escape(measure.name)}: {wording.short(w)}" for w in wording.ordered_flags(a.warnings)
+        f"{_escape(measure.name)}: {wording.short(w)}"
+        for w in wording.ordered_flags(a.warnings)
         if w.severity in ("warning", "critical") and w.code.startswith(_MISSING_PREFIXES)
     ]
     return findings
@@ -130,7 +150,11 @@ def _quote(answer: Answer, sharing_partners: set[str]) -> str:
     if len(text) > _QUOTE_CHARS:
         text = text[: _QUOTE_CHARS - 1].rstrip() + "…"
     if answer.from_partner:
-        who = "a service-user partner" if answer.user_id is None else f"<@{answer.user_id}> (service-user partner)"
+        who = (
+            "a service-user partner"
+            if answer.user_id is None
+            else f"<@{answer.user_id}> (service-user partner)"
+        )
     else:
         who = "anonymous" if answer.user_id is None else f"<@{answer.user_id}>"
     return f"> “{typed(text)}” ({who})"
@@ -144,8 +168,10 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
     outcome_like = [m for m in measures if m.measure_type != "balancing"]
     balancing = [m for m in measures if m.measure_type == "balancing"]
 
-    findings = {m.id: _measure_findings(session, project=project, measure=m, today=today)
-                for m in (outcome_like[:_MAX_MEASURES] + balancing[:2])}
+    findings = {
+        m.id: _measure_findings(session, project=project, measure=m, today=today)
+        for m in (outcome_like[:_MAX_MEASURES] + balancing[:2])
+    }
     blocks: list[Block] = [header(f"Weekly equity nudge: {project.name}")]
 
     harm = [h for f in findings.values() for h in f.harm]
@@ -166,7 +192,9 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
         blocks.append(section("*Missing data*\n" + "\n".join(f"• {w}" for w in warnings[:2])))
 
     if balancing:
-        blocks.append(section("*Balancing measures*\n" + "\n".join(findings[m.id].line for m in balancing[:2])))
+        blocks.append(
+            section("*Balancing measures*\n" + "\n".join(findings[m.id].line for m in balancing[:2]))
+        )
     else:
         blocks.append(section("*Balancing measures*\nNone yet: nothing is watching for harm to any group."))
 
@@ -174,7 +202,9 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
     overdue = [c for c in cycles if c.status in ("planned", "doing") and c.end_date < today]
     awaiting_act = [c for c in cycles if c.status == "studied"]
     # The same "PDSA N.S" the cards, /pdsa list and the commands use.
-    ref = {c.id: f"{pdsa_repo.series_number(session, cycle=c)}.{c.ramp_step}" for c in [*overdue, *awaiting_act]}
+    ref = {
+        c.id: f"{pdsa_repo.series_number(session, cycle=c)}.{c.ramp_step}" for c in [*overdue, *awaiting_act]
+    }
     cycle_lines = [
         f"• PDSA {ref[c.id]} (“{typed(c.title)}”) ended on {c.end_date.day} {c.end_date:%b} and is waiting to be "
         f"studied: `/pdsa study {ref[c.id]}`"
@@ -188,8 +218,10 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
         blocks.append(section("*PDSA cycles*\n" + "\n".join(cycle_lines)))
 
     # Only what the team may see: anonymous answers wait until enough people could have given them.
-    week_answers = [s.answer for s in answers_repo.answers_this_week(session, project=project,
-                                                                      since=now - timedelta(days=7))]
+    week_answers = [
+        s.answer
+        for s in answers_repo.answers_this_week(session, project=project, since=now - timedelta(days=7))
+    ]
     partners = repo.members(session, project_id=project.id, role="partner")
     sharing = {p.user_id for p in partners if p.share_in_channel and p.consent == "given"}
     from_partners = [a for a in week_answers if a.from_partner]
@@ -217,8 +249,12 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
         answers_this_week=len(week_answers),
     )
     blocks.append(section(f":point_right: *Suggested next step*\n{step}"))
-    blocks.append(context("Counts from 1 to 7 are never shown; other counts are rounded to the nearest 5. "
-                          "Change when this arrives with `/mfi schedule`."))
+    blocks.append(
+        context(
+            "Counts from 1 to 7 are never shown; other counts are rounded to the nearest 5. "
+            "Change when this arrives with `/mfi schedule`."
+        )
+    )
     return blocks[:12], f"Weekly equity nudge for {typed(project.name)}. Suggested next step: {step}"
 
 
@@ -240,11 +276,15 @@ def _next_step(
         return f"Study PDSA {overdue[0]}: what happened for each ethnic group, against your predictions? `/pdsa study {overdue[0]}`"
     if balancing_concern:
         measure, group = balancing_concern
-        return (f"Look at *{typed(measure)}* for {group}: the balancing measure shows a signal of concern. Is the change "
-                f"causing harm for this group? `/equity {typed(measure)}`")
+        return (
+            f"Look at *{typed(measure)}* for {group}: the balancing measure shows a signal of concern. Is the change "
+            f"causing harm for this group? `/equity {typed(measure)}`"
+        )
     if completeness_low:
-        return ("Fix ethnicity recording: too many records are Not known (99). Check where ethnicity is asked and "
-                "recorded in the pathway, and how the question is asked.")
+        return (
+            "Fix ethnicity recording: too many records are Not known (99). Check where ethnicity is asked and "
+            "recorded in the pathway, and how the question is asked."
+        )
     if not has_balancing:
         return "Define a balancing measure to catch harm to any group: `/measure new` and choose type *balancing*."
     if awaiting_act:

@@ -47,8 +47,9 @@ class CycleInfo:
 
     @property
     def next_step(self) -> str:
-        return pdsa.next_step(self.status, self.ref, self.end_date, self.today, self.decision,
-                              retrospective=self.retrospective)
+        return pdsa.next_step(
+            self.status, self.ref, self.end_date, self.today, self.decision, retrospective=self.retrospective
+        )
 
 
 def local_today(project: Project) -> date:
@@ -65,20 +66,36 @@ def as_utc(value: datetime) -> datetime:
 
 def cycle_info(session: Session, cycle: PdsaCycle, *, today: date, with_history: bool = False) -> CycleInfo:
     assert cycle.id is not None
-    measures = [measures_repo.get_measure(session, project_id=cycle.project_id, measure_id=int(i)) for i in cycle.measure_ids]
+    measures = [
+        measures_repo.get_measure(session, project_id=cycle.project_id, measure_id=int(i))
+        for i in cycle.measure_ids
+    ]
     named = [m for m in measures if m is not None]
     balancing = (
         measures_repo.get_measure(session, project_id=cycle.project_id, measure_id=cycle.balancing_measure_id)
-        if cycle.balancing_measure_id else None
+        if cycle.balancing_measure_id
+        else None
     )
     info = CycleInfo(
-        id=cycle.id, number=cycle.number, ref=f"{pdsa_repo.series_number(session, cycle=cycle)}.{cycle.ramp_step}",
-        title=cycle.title, change_idea=cycle.change_idea, question=cycle.question,
-        predictions=list(cycle.predictions), plan=dict(cycle.plan), start_date=cycle.start_date,
-        end_date=cycle.end_date, involvement=cycle.involvement, involvement_pending=cycle.involvement_pending,
-        status=cycle.status, decision=cycle.decision, measures=[m.name for m in named],
-        balancing=balancing.name if balancing else None, kind=named[0].kind if named else "proportion",
-        today=today, ramp_step=cycle.ramp_step,
+        id=cycle.id,
+        number=cycle.number,
+        ref=f"{pdsa_repo.series_number(session, cycle=cycle)}.{cycle.ramp_step}",
+        title=cycle.title,
+        change_idea=cycle.change_idea,
+        question=cycle.question,
+        predictions=list(cycle.predictions),
+        plan=dict(cycle.plan),
+        start_date=cycle.start_date,
+        end_date=cycle.end_date,
+        involvement=cycle.involvement,
+        involvement_pending=cycle.involvement_pending,
+        status=cycle.status,
+        decision=cycle.decision,
+        measures=[m.name for m in named],
+        balancing=balancing.name if balancing else None,
+        kind=named[0].kind if named else "proportion",
+        today=today,
+        ramp_step=cycle.ramp_step,
         retrospective=as_utc(cycle.created_at).date() > cycle.end_date,
     )
     if with_history:
@@ -95,10 +112,16 @@ def history_line(entry: PdsaEntry) -> str:
     elif entry.kind == "do" and "what" not in data:  # an observation saved from a message (a shortcut)
         text = f"Do observation: {typed(str(data.get('observations', ''))[:120])}"
     elif entry.kind == "do":
-        text = f"Do (ran as planned: {typed(data.get('as_planned'))}): {typed(str(data.get('what', ''))[:120])}"
+        text = (
+            f"Do (ran as planned: {typed(data.get('as_planned'))}): {typed(str(data.get('what', ''))[:120])}"
+        )
     elif entry.kind == "study":
-        failed = [pdsa.group_name(s["group"]) for s in data.get("scores", []) if s.get("outcome") == "not_held"]
-        text = "Study: " + (f"the prediction did not hold for {', '.join(failed)}" if failed else "predictions compared")
+        failed = [
+            pdsa.group_name(s["group"]) for s in data.get("scores", []) if s.get("outcome") == "not_held"
+        ]
+        text = "Study: " + (
+            f"the prediction did not hold for {', '.join(failed)}" if failed else "predictions compared"
+        )
     elif entry.kind == "act":
         text = f"Act: *{typed(data.get('decision'))}*: {typed(str(data.get('reason', ''))[:120])}"
     elif entry.kind == "edit":

@@ -36,7 +36,9 @@ def _bound(text: str, what: str, *, end: bool) -> date:
         pass
     parsed = _parse_period_label(text)
     if parsed is None or parsed[1] == "date":  # 01/02/2024 could be January or February: only ISO dates
-        raise ReportError(f"{what} {text!r} is not a date or a period: use YYYY-MM-DD or, for example, 2024/25 Q1")
+        raise ReportError(
+            f"{what} {text!r} is not a date or a period: use YYYY-MM-DD or, for example, 2024/25 Q1"
+        )
     start, kind = parsed
     if not end:
         return start
@@ -67,8 +69,7 @@ def build_analysis(args: argparse.Namespace, *, today: date | None = None) -> an
     quarters = getattr(args, "quarters", "financial")
     period = per.effective(args.period, quarters) if args.period != "auto" else "auto"
     try:
-        parsed = read_extract(path, filename=path.name, period=period, today=today,
-                              quarters=quarters)
+        parsed = read_extract(path, filename=path.name, period=period, today=today, quarters=quarters)
     except ImportRefused as exc:
         raise ReportError(exc.message) from None
     frame = parsed.frame
@@ -79,26 +80,46 @@ def build_analysis(args: argparse.Namespace, *, today: date | None = None) -> an
         end = _bound(args.date_to, "--to", end=True)
         frame = frame[[p <= end for p in frame["period"]]]
     if frame.empty:
-        raise ReportError(f"{path.name} has no usable rows" + (" in that date range" if args.date_from or args.date_to
-                                                                else "") + _problems(parsed.problems()))
+        raise ReportError(
+            f"{path.name} has no usable rows"
+            + (" in that date range" if args.date_from or args.date_to else "")
+            + _problems(parsed.problems())
+        )
     try:
         analysis = an.analyse_measure(
-            frame, kind=_kind(frame, parsed.shape), direction=args.direction, reference=args.reference,
-            focus_groups=[], period=parsed.period, spc_method=args.spc, rebase=parse_rebase(args.rebase),
-            fix_after=args.fix_after, target=args.target, screen_outliers=not args.no_screen, today=today,
-            policy=DisclosurePolicy(), name=path.stem, data_period=parsed.data_period if parsed.grouping else None,
+            frame,
+            kind=_kind(frame, parsed.shape),
+            direction=args.direction,
+            reference=args.reference,
+            focus_groups=[],
+            period=parsed.period,
+            spc_method=args.spc,
+            rebase=parse_rebase(args.rebase),
+            fix_after=args.fix_after,
+            target=args.target,
+            screen_outliers=not args.no_screen,
+            today=today,
+            policy=DisclosurePolicy(),
+            name=path.stem,
+            data_period=parsed.data_period if parsed.grouping else None,
         )
     except ValueError as exc:
         raise ReportError(str(exc)) from None
     shown = set(frame["period"])
     partial = "; ".join(text for start, text in parsed.partial_periods.items() if start in shown)
     if partial:
-        effect = (f"its mean covers only part of the {per.noun(parsed.period)}" if parsed.shape == "values"
-                  else f"its counts are lower than a whole {per.noun(parsed.period)}'s would be")
-        analysis.warnings.append(Warning(
-            "PERIODS_PARTIAL", "caution",
-            f"{partial[0].upper()}{partial[1:]}, so {effect}. Use --from and --to to leave it out.",
-        ))
+        effect = (
+            f"its mean covers only part of the {per.noun(parsed.period)}"
+            if parsed.shape == "values"
+            else f"its counts are lower than a whole {per.noun(parsed.period)}'s would be"
+        )
+        analysis.warnings.append(
+            Warning(
+                "PERIODS_PARTIAL",
+                "caution",
+                f"{partial[0].upper()}{partial[1:]}, so {effect}. Use --from and --to to leave it out.",
+            )
+        )
     return analysis
 
 
@@ -123,13 +144,29 @@ def _interval(low: float | None, high: float | None, kind: str) -> str:
 
 
 def _group_row(g: GroupStat, kind: str) -> list[str]:
-    rr = "-" if g.rate_ratio is None else (
-        f"{_num(g.rate_ratio)} ({_num(g.rate_ratio_ci_low)} to {_num(g.rate_ratio_ci_high)})")
-    rd = "-" if g.rate_difference is None else (
-        f"{g.rate_difference * 100:+.2f} ({_num((g.rate_difference_ci_low or 0) * 100)} to "
-        f"{_num((g.rate_difference_ci_high or 0) * 100)}) pp")
-    return [g.label + (" [reference]" if g.is_reference else ""), str(g.numerator), str(g.denominator),
-            _pct(g.rate, kind), _interval(g.ci_low, g.ci_high, kind), rr, rd, _num(g.p_value, 3)]
+    rr = (
+        "-"
+        if g.rate_ratio is None
+        else (f"{_num(g.rate_ratio)} ({_num(g.rate_ratio_ci_low)} to {_num(g.rate_ratio_ci_high)})")
+    )
+    rd = (
+        "-"
+        if g.rate_difference is None
+        else (
+            f"{g.rate_difference * 100:+.2f} ({_num((g.rate_difference_ci_low or 0) * 100)} to "
+            f"{_num((g.rate_difference_ci_high or 0) * 100)}) pp"
+        )
+    )
+    return [
+        g.label + (" [reference]" if g.is_reference else ""),
+        str(g.numerator),
+        str(g.denominator),
+        _pct(g.rate, kind),
+        _interval(g.ci_low, g.ci_high, kind),
+        rr,
+        rd,
+        _num(g.p_value, 3),
+    ]
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -140,34 +177,60 @@ def _table(rows: list[list[str]]) -> str:
 def text_report(a: an.MeasureAnalysis) -> str:
     """The readable report: unrounded, for local analyst use only (never post it to a channel)."""
     better = {"lower": "lower is better", "higher": "higher is better", "neither": "no better direction"}
-    lines = [f"Equity report: {a.name} ({a.kind.replace('_', ' ')}, {per.ADJECTIVES.get(a.period, a.period)}, "
-             f"{better[a.direction]})"]
+    lines = [
+        f"Equity report: {a.name} ({a.kind.replace('_', ' ')}, {per.ADJECTIVES.get(a.period, a.period)}, "
+        f"{better[a.direction]})"
+    ]
     span = an.window_label((a.periods[0], a.periods[-1]), a.period) if a.periods else "none"
-    lines.append(f"Periods: {len(a.periods)} {per.noun(a.period, len(a.periods))}, {span}" if a.periods
-                 else "Periods: none")
-    lines += [f"Note: {w.message}" + (" --period auto keeps the data's own periods." if w.code == "PERIODS_GROUPED"
-                                      else "")
-              for w in a.warnings if w.code in ("PERIODS_GROUPED", "PERIODS_PARTIAL")]
-    lines.append(f"Latest window: {an.window_label(a.window, a.period)}; reference: "
-                 f"{a.labels.get(a.reference_group or '', a.reference_group or 'none')}")
+    lines.append(
+        f"Periods: {len(a.periods)} {per.noun(a.period, len(a.periods))}, {span}"
+        if a.periods
+        else "Periods: none"
+    )
+    lines += [
+        f"Note: {w.message}"
+        + (" --period auto keeps the data's own periods." if w.code == "PERIODS_GROUPED" else "")
+        for w in a.warnings
+        if w.code in ("PERIODS_GROUPED", "PERIODS_PARTIAL")
+    ]
+    lines.append(
+        f"Latest window: {an.window_label(a.window, a.period)}; reference: "
+        f"{a.labels.get(a.reference_group or '', a.reference_group or 'none')}"
+    )
     lines.append("UNROUNDED local output: do not post these counts to a channel.")
     lines += ["", "Headline", "  " + a.headline, ""]
     if a.is_rate:
-        header = ["Group", "Events", "Records", "Rate", "95% CI", "Rate ratio (95% CI)", "Rate difference (95% CI)",
-                  "p"]
+        header = [
+            "Group",
+            "Events",
+            "Records",
+            "Rate",
+            "95% CI",
+            "Rate ratio (95% CI)",
+            "Rate difference (95% CI)",
+            "p",
+        ]
         lines += ["Groups (latest window)", _table([header, *(_group_row(g, a.kind) for g in a.groups)])]
         if a.heterogeneity is not None:
             h = a.heterogeneity
-            lines.append(f"Heterogeneity across groups: chi-square {_num(h.chi2)}, df {h.df}, p {_num(h.p_value, 3)} "
-                         f"({h.method})")
-        lines += ["", f"Gap changes ({an.window_label(a.baseline, a.period)} vs {an.window_label(a.recent, a.period)})"]
+            lines.append(
+                f"Heterogeneity across groups: chi-square {_num(h.chi2)}, df {h.df}, p {_num(h.p_value, 3)} "
+                f"({h.method})"
+            )
+        lines += [
+            "",
+            f"Gap changes ({an.window_label(a.baseline, a.period)} vs {an.window_label(a.recent, a.period)})",
+        ]
         if a.recording_critical:
-            lines.append("  Ethnicity is recorded for under 80% of records: none of these is headlined anywhere; "
-                         "read them with the bounds.")
+            lines.append(
+                "  Ethnicity is recorded for under 80% of records: none of these is headlined anywhere; "
+                "read them with the bounds."
+            )
         lines += [f"  - {g.verdict}" for g in a.gaps] or ["  (not enough periods)"]
     else:
         rows = [["Group", "Mean", "Periods", "Latest"]] + [
-            [v.label, _num(v.mean), str(v.periods), _num(v.latest)] for v in a.value_groups]
+            [v.label, _num(v.mean), str(v.periods), _num(v.latest)] for v in a.value_groups
+        ]
         lines += ["Groups (latest window): means; a value measure has no rates or intervals", _table(rows)]
     lines += ["", f"SPC ({an.METHOD_NAMES.get(a.spc_method, a.spc_method)})"]
     for code, r in a.spc.items():
@@ -175,18 +238,27 @@ def text_report(a: an.MeasureAnalysis) -> str:
         flagged = [p for p in r.points if p.signals]
         runs = ""
         if s.longest_run is not None:
-            runs = (f"; longest run {s.longest_run} (max {s.longest_run_max}), crossings {s.crossings} "
-                    f"(min {s.crossings_min}){', runs signal' if s.runs_signal else ''}")
-        lines.append(f"  {a.labels.get(code, code)}: {s.n_points} points, last point {s.variation_type}"
-                     f"{', trial limits' if s.trial_limits else ''}{runs}")
+            runs = (
+                f"; longest run {s.longest_run} (max {s.longest_run_max}), crossings {s.crossings} "
+                f"(min {s.crossings_min}){', runs signal' if s.runs_signal else ''}"
+            )
+        lines.append(
+            f"  {a.labels.get(code, code)}: {s.n_points} points, last point {s.variation_type}"
+            f"{', trial limits' if s.trial_limits else ''}{runs}"
+        )
         for p in flagged[-5:]:
-            lines.append(f"      {an.period_label(p.period, a.period)}: {', '.join(p.signals)} ({p.variation})")
+            lines.append(
+                f"      {an.period_label(p.period, a.period)}: {', '.join(p.signals)} ({p.variation})"
+            )
         if len(flagged) > 5:
             lines.append(f"      ... and {len(flagged) - 5} earlier signalled points")
     if a.missing is not None:
         m = a.missing
-        lines += ["", f"Missing ethnicity: Not stated (Z) {_pct(m.not_stated_share, 'proportion')}, Not known (99) "
-                      f"{_pct(m.not_known_share, 'proportion')}, valid {_pct(m.valid_share, 'proportion')}"]
+        lines += [
+            "",
+            f"Missing ethnicity: Not stated (Z) {_pct(m.not_stated_share, 'proportion')}, Not known (99) "
+            f"{_pct(m.not_known_share, 'proportion')}, valid {_pct(m.valid_share, 'proportion')}",
+        ]
     if a.warnings:
         lines += ["", "Warnings"]
         lines += [f"  [{w.severity}] {w.code}: {w.message}" for w in a.warnings]
@@ -196,9 +268,15 @@ def text_report(a: an.MeasureAnalysis) -> str:
 
 def write_chart(a: an.MeasureAnalysis, out: Path) -> Path:
     chart = charts.group_timeseries(
-        list(a.spc.values()), measure_name=a.name, kind=a.kind if a.is_rate else "value",
-        reference=a.reference_group or "", labels={c: _short(c) for c in a.labels},
-        rebase=a.rebase.get(an.TOTAL, ()), target=a.target, max_groups=9, period=a.period,
+        list(a.spc.values()),
+        measure_name=a.name,
+        kind=a.kind if a.is_rate else "value",
+        reference=a.reference_group or "",
+        labels={c: _short(c) for c in a.labels},
+        rebase=a.rebase.get(an.TOTAL, ()),
+        target=a.target,
+        max_groups=9,
+        period=a.period,
     )
     out.write_bytes(chart.png)
     return out
@@ -211,7 +289,9 @@ def _short(code: str) -> str:
         return code
 
 
-def cli_report(args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def cli_report(
+    args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
     out, err = stdout or sys.stdout, stderr or sys.stderr
     try:
         analysis = build_analysis(args)

@@ -68,7 +68,11 @@ def input_block(
 
 
 def text_input(
-    *, initial: str | None = None, multiline: bool = False, placeholder: str | None = None, max_length: int | None = None
+    *,
+    initial: str | None = None,
+    multiline: bool = False,
+    placeholder: str | None = None,
+    max_length: int | None = None,
 ) -> dict[str, Any]:
     element: dict[str, Any] = {"type": "plain_text_input", "multiline": multiline}
     if initial:
@@ -138,7 +142,9 @@ def state_value(view: Mapping[str, Any], block_id: str, action_id: str = ids.A_I
 # --- ethnic-group pickers ------------------------------------------------------------------------------------
 
 
-def group_option_groups(*, include_high_level: bool = True, include_missing: bool = False) -> list[dict[str, Any]]:
+def group_option_groups(
+    *, include_high_level: bool = True, include_missing: bool = False
+) -> list[dict[str, Any]]:
     """NHS categories grouped under their 2001 high-level headings; never a "BAME" roll-up."""
     groups: list[dict[str, Any]] = []
     if include_high_level:
@@ -150,11 +156,17 @@ def group_option_groups(*, include_high_level: bool = True, include_missing: boo
         )
     for key, codes in ethnicity.HIGH_LEVEL_GROUPS.items():
         groups.append(
-            {"label": plain(ethnicity.label(key)[:75]), "options": [option(ethnicity.display(c), c) for c in codes]}
+            {
+                "label": plain(ethnicity.label(key)[:75]),
+                "options": [option(ethnicity.display(c), c) for c in codes],
+            }
         )
     if include_missing:
         groups.append(
-            {"label": plain("Missing ethnicity"), "options": [option(ethnicity.display(c), c) for c in ("Z", "99")]}
+            {
+                "label": plain("Missing ethnicity"),
+                "options": [option(ethnicity.display(c), c) for c in ("Z", "99")],
+            }
         )
     return groups
 
@@ -193,7 +205,9 @@ def help_message(unknown: str | None = None) -> list[Block]:
     ]
     blocks: list[Block] = []
     if unknown:
-        blocks.append(section(f":grey_question: I don't know `{typed(unknown[:60])}`. Here is what I can do:"))
+        blocks.append(
+            section(f":grey_question: I don't know `{typed(unknown[:60])}`. Here is what I can do:")
+        )
     blocks.extend(section(line) for line in lines)
     blocks.append(
         context(
@@ -216,7 +230,10 @@ def project_modal(
     """The "Start an improvement project" form (or the same form pre-filled for editing)."""
     p = project or {}
     focus_initial = [
-        o for g in group_option_groups() for o in g["options"] if o["value"] in set(p.get("focus_groups") or [])
+        o
+        for g in group_option_groups()
+        for o in g["options"]
+        if o["value"] in set(p.get("focus_groups") or [])
     ]
     focus_element: dict[str, Any] = {
         "type": "multi_static_select",
@@ -232,7 +249,9 @@ def project_modal(
     reference_element = {
         "type": "static_select",
         "options": reference_options,
-        "initial_option": next((o for o in reference_options if o["value"] == reference), reference_options[1]),
+        "initial_option": next(
+            (o for o in reference_options if o["value"] == reference), reference_options[1]
+        ),
     }
     target_date: dict[str, Any] = {"type": "datepicker"}
     if p.get("target_date"):
@@ -272,14 +291,24 @@ def project_modal(
         input_block(
             ids.B_PROJECT_BASELINE,
             "Baseline",
-            text_input(initial=p.get("baseline"), placeholder="12% for Black women vs 5% for White British (2023/24)"),
+            text_input(
+                initial=p.get("baseline"), placeholder="12% for Black women vs 5% for White British (2023/24)"
+            ),
             optional=True,
         ),
         input_block(
-            ids.B_PROJECT_TARGET, "Target", text_input(initial=p.get("target"), placeholder="6% by March 2026"), optional=True
+            ids.B_PROJECT_TARGET,
+            "Target",
+            text_input(initial=p.get("target"), placeholder="6% by March 2026"),
+            optional=True,
         ),
         input_block(ids.B_PROJECT_TARGET_DATE, "Target date", target_date, optional=True),
-        input_block(ids.B_PROJECT_LEADS, "Project leads", leads_element, hint="Leads get the weekly equity nudge by DM."),
+        input_block(
+            ids.B_PROJECT_LEADS,
+            "Project leads",
+            leads_element,
+            hint="Leads get the weekly equity nudge by DM.",
+        ),
         input_block(
             ids.B_PROJECT_PARTNERS,
             "Service-user partners",
@@ -305,7 +334,7 @@ def project_modal(
                 "initial_value": str(p.get("suppression_threshold") or 8),
             },
             optional=True,
-            hint="Counts from 1 up to one less than this are shown as \"<N\" in Slack. 8 follows NHS practice; "
+            hint='Counts from 1 up to one less than this are shown as "<N" in Slack. 8 follows NHS practice; '
             "raise it for a small unit where people may know the patients. It cannot go lower.",
         ),
     ]
@@ -320,7 +349,9 @@ def project_modal(
 
 
 def stage_checklist(done: Mapping[str, bool]) -> str:
-    return "\n".join(f"{':white_check_mark:' if done.get(key) else ':white_large_square:'} {text}" for key, text in STAGES)
+    return "\n".join(
+        f"{':white_check_mark:' if done.get(key) else ':white_large_square:'} {text}" for key, text in STAGES
+    )
 
 
 def project_card(
@@ -348,13 +379,17 @@ def project_card(
                 ("Leads", ", ".join(f"<@{u}>" for u in leads) or "none yet"),
                 (
                     "Service-user partners",
-                    f"{partner_count} taking part" if partner_count else "none yet: the framework asks for them",
+                    f"{partner_count} taking part"
+                    if partner_count
+                    else "none yet: the framework asks for them",
                 ),
             ]
         ),
         section("*The framework's stages*\n" + stage_checklist(stages_done)),
-        context(f"{counted(measure_count, 'measure')} · {counted(open_cycles, 'open PDSA cycle')} · "
-                "`/mfi help` for every command"),
+        context(
+            f"{counted(measure_count, 'measure')} · {counted(open_cycles, 'open PDSA cycle')} · "
+            "`/mfi help` for every command"
+        ),
         actions(
             button("Add a measure", ids.A_OPEN_MEASURE_NEW, value=str(project["id"]), style="primary"),
             button("Plan a PDSA cycle", ids.A_OPEN_PDSA_NEW, value=str(project["id"])),

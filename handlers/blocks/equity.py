@@ -20,7 +20,12 @@ VIEWS = (("groups", "Groups over time"), ("gaps", "Gaps dot plot"), ("completene
 WINDOWS = (3, 6, 12)
 MAX_GROUP_LINES = 20
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "caution": 2, "info": 3}
-_ICON = {"critical": ":red_circle:", "warning": ":warning:", "caution": ":large_yellow_circle:", "info": ":information_source:"}
+_ICON = {
+    "critical": ":red_circle:",
+    "warning": ":warning:",
+    "caution": ":large_yellow_circle:",
+    "info": ":information_source:",
+}
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,12 @@ def group_line(g: GroupStat, a: an.MeasureAnalysis, policy: DisclosurePolicy) ->
     if a.recording_critical:
         return line + "; no ratio while ethnicity is recorded for under 80% of records"
     ref_counts = a.window_counts.get(ref_key)
-    if ref_rate is None and ref_counts is not None and ref_counts.denominator > 0 and ref_counts.numerator == 0:
+    if (
+        ref_rate is None
+        and ref_counts is not None
+        and ref_counts.denominator > 0
+        and ref_counts.numerator == 0
+    ):
         return line + f"; {against} had no events, so no ratio can be given"
     if ref_rate is None:
         return line
@@ -110,8 +120,10 @@ def group_line(g: GroupStat, a: an.MeasureAnalysis, policy: DisclosurePolicy) ->
     if ratio is not None and g.rate_ratio_ci_low is not None and g.rate_ratio_ci_high is not None:
         clear = g.rate_ratio_ci_low > 1 or g.rate_ratio_ci_high < 1
         vs = f" vs {against}" if g.reference_excludes or a.reference_group == an.OTHERS else ""
-        line += (f"; rate ratio{vs} {ratio} (95% CI {g.rate_ratio_ci_low:.2f} to {g.rate_ratio_ci_high:.2f})"
-                 + ("" if clear else ", not a clear difference"))
+        line += (
+            f"; rate ratio{vs} {ratio} (95% CI {g.rate_ratio_ci_low:.2f} to {g.rate_ratio_ci_high:.2f})"
+            + ("" if clear else ", not a clear difference")
+        )
     return line
 
 
@@ -126,8 +138,13 @@ def gap_lines(a: an.MeasureAnalysis, policy: DisclosurePolicy) -> list[str]:
     rates = shown_rates(a, policy)
     out: list[str] = []
     for gap in a.gaps:
-        text = wording.gap_verdict(gap, lambda c: a.labels.get(c, c), rates=wording.gap_rates(a, gap, rates),
-                                   kind=a.kind, recording_critical=a.recording_critical)
+        text = wording.gap_verdict(
+            gap,
+            lambda c: a.labels.get(c, c),
+            rates=wording.gap_rates(a, gap, rates),
+            kind=a.kind,
+            recording_critical=a.recording_critical,
+        )
         out.append(f"*{a.labels.get(gap.group, gap.group)}*: {text}")
     return out
 
@@ -138,12 +155,17 @@ def spc_lines(a: an.MeasureAnalysis, suppressed: dict[str, set[date]], *, within
     for code, result in a.spc.items():
         hidden = suppressed.get(code, set())
         recent = [p for p in result.points if p.value is not None][-within:]
-        for kind_word, variation in (("concern", "special_cause_concern"), ("improvement", "special_cause_improvement")):
+        for kind_word, variation in (
+            ("concern", "special_cause_concern"),
+            ("improvement", "special_cause_improvement"),
+        ):
             hits = [p for p in recent if p.variation == variation and p.period not in hidden]
             if hits:
                 signals = sorted({s for p in hits for s in p.signals})
-                out.append(f"*{a.labels.get(code, code)}*: special cause of {kind_word} "
-                           f"({'; '.join(signals)}), latest in {an.period_label(hits[-1].period, a.period)}")
+                out.append(
+                    f"*{a.labels.get(code, code)}*: special cause of {kind_word} "
+                    f"({'; '.join(signals)}), latest in {an.period_label(hits[-1].period, a.period)}"
+                )
         if result.summary.runs_signal and result.method != "mdc":
             out.append(f"*{a.labels.get(code, code)}*: non-random pattern (runs rules)")
     return out
@@ -168,8 +190,10 @@ def _chunks(title: str, lines: Sequence[str], limit: int = 2900) -> list[Block]:
     return out
 
 
-DISPLAY_RULE = ("Rates, ratios and differences are worked out from the rounded counts shown, so each can be "
-                "checked from the rates beside it; intervals, p values and verdicts come from the unrounded data.")
+DISPLAY_RULE = (
+    "Rates, ratios and differences are worked out from the rounded counts shown, so each can be "
+    "checked from the rates beside it; intervals, p values and verdicts come from the unrounded data."
+)
 
 
 def methods_text(a: an.MeasureAnalysis, policy: DisclosurePolicy) -> str:
@@ -211,51 +235,95 @@ def headline_lines(ca: an.ChannelAnalysis, policy: DisclosurePolicy) -> list[str
 
 
 def headline_blocks(
-    ca: an.ChannelAnalysis, *, measure_id: int, policy: DisclosurePolicy, window_months: int, view: str,
-    chart: tuple[str, str, str] | None, details_ts: str | None = None,
+    ca: an.ChannelAnalysis,
+    *,
+    measure_id: int,
+    policy: DisclosurePolicy,
+    window_months: int,
+    view: str,
+    chart: tuple[str, str, str] | None,
+    details_ts: str | None = None,
 ) -> tuple[list[Block], str]:
     """The /equity post: headline lines, the chart (an uploaded file, replaced in place) and the buttons."""
     lines = headline_lines(ca, policy)
     out: list[Block] = [blocks.section("\n".join(lines))]
     if chart is not None:
         file_id, alt, title = chart
-        out.append({"type": "image", "slack_file": {"id": file_id}, "alt_text": alt[:2000],
-                    "title": blocks.plain(title[:1990]),
-                    # Slack asks for a new block_id each time a message is updated.
-                    "block_id": f"{ids.B_EQUITY_CHART}_{file_id}"})
-    out.append(blocks.actions(
-        *(blocks.button(("• " if v == view else "") + text, f"{ids.A_EQUITY_VIEW}_{v}",
-                        value=action_value(measure_id, v, window_months, details_ts)) for v, text in VIEWS),
-        block_id=ids.B_EQUITY_VIEWS,
-    ))
-    out.append(blocks.actions(
-        *(blocks.button(("• " if m == window_months else "") + f"Last {m} months", f"{ids.A_EQUITY_WINDOW}_{m}",
-                        value=action_value(measure_id, view, m, details_ts)) for m in WINDOWS),
-        blocks.button("Details", ids.A_EQUITY_DETAILS, value=action_value(measure_id, view, window_months,
-                                                                          details_ts)),
-        blocks.button("Methods", ids.A_EQUITY_METHODS, value=action_value(measure_id, view, window_months,
-                                                                          details_ts)),
-        block_id=ids.B_EQUITY_WINDOWS,
-    ))
+        out.append(
+            {
+                "type": "image",
+                "slack_file": {"id": file_id},
+                "alt_text": alt[:2000],
+                "title": blocks.plain(title[:1990]),
+                # Slack asks for a new block_id each time a message is updated.
+                "block_id": f"{ids.B_EQUITY_CHART}_{file_id}",
+            }
+        )
+    out.append(
+        blocks.actions(
+            *(
+                blocks.button(
+                    ("• " if v == view else "") + text,
+                    f"{ids.A_EQUITY_VIEW}_{v}",
+                    value=action_value(measure_id, v, window_months, details_ts),
+                )
+                for v, text in VIEWS
+            ),
+            block_id=ids.B_EQUITY_VIEWS,
+        )
+    )
+    out.append(
+        blocks.actions(
+            *(
+                blocks.button(
+                    ("• " if m == window_months else "") + f"Last {m} months",
+                    f"{ids.A_EQUITY_WINDOW}_{m}",
+                    value=action_value(measure_id, view, m, details_ts),
+                )
+                for m in WINDOWS
+            ),
+            blocks.button(
+                "Details",
+                ids.A_EQUITY_DETAILS,
+                value=action_value(measure_id, view, window_months, details_ts),
+            ),
+            blocks.button(
+                "Methods",
+                ids.A_EQUITY_METHODS,
+                value=action_value(measure_id, view, window_months, details_ts),
+            ),
+            block_id=ids.B_EQUITY_WINDOWS,
+        )
+    )
     text = " ".join(line.lstrip("• ") for line in lines)
     return out, text
 
 
-def details_blocks(ca: an.ChannelAnalysis, *, policy: DisclosurePolicy, window_months: int) -> tuple[list[Block], str]:
+def details_blocks(
+    ca: an.ChannelAnalysis, *, policy: DisclosurePolicy, window_months: int
+) -> tuple[list[Block], str]:
     """The details, posted once in the headline's thread: every group, every gap, every signal and warning."""
     a = ca.analysis
-    ref_label = a.labels.get(a.reference_group or "", "") if a.reference_group != an.OTHERS else "all other groups"
+    ref_label = (
+        a.labels.get(a.reference_group or "", "") if a.reference_group != an.OTHERS else "all other groups"
+    )
     out: list[Block] = []
-    context_bits = [f"Details for {escape(a.name)}: latest window {_window_words(a)} "
-                    f"({per.ADJECTIVES.get(a.period, a.period)} data)"]
+    context_bits = [
+        f"Details for {escape(a.name)}: latest window {_window_words(a)} "
+        f"({per.ADJECTIVES.get(a.period, a.period)} data)"
+    ]
     if a.reference_group:
         context_bits.append(f"Reference: {ref_label}")
     if ca.grouped_note:
         context_bits.append(ca.grouped_note)
     out.append(blocks.context(" · ".join(context_bits)))
     if a.recording_critical:
-        out.extend(_chunks("Recording comes first", [wording.critical_words(a),
-                                                     *wording.bounds_lines(a, policy.threshold)]))
+        out.extend(
+            _chunks(
+                "Recording comes first",
+                [wording.critical_words(a), *wording.bounds_lines(a, policy.threshold)],
+            )
+        )
     if a.is_rate:
         lines = [group_line(g, a, policy) for g in a.groups[:MAX_GROUP_LINES]]
     else:
@@ -264,13 +332,21 @@ def details_blocks(ca: an.ChannelAnalysis, *, policy: DisclosurePolicy, window_m
         out.extend(_chunks("Latest window by group", lines))
     if a.is_rate:
         gaps = gap_lines(a, policy)
-        out.extend(_chunks("Has the gap changed?", gaps or ["Not enough periods yet to compare a baseline with now."]))
+        out.extend(
+            _chunks(
+                "Has the gap changed?", gaps or ["Not enough periods yet to compare a baseline with now."]
+            )
+        )
     signals = spc_lines(a, ca.suppressed_periods)
     out.extend(_chunks("SPC signals", signals or ["No special cause in the latest points of any group."]))
     shown = wording.ordered_flags(a.warnings)
     if shown:
-        out.extend(_chunks("Harm, data quality and cautions",
-                           [blocks.typed_within(_warning_text(w), a.name) for w in shown[:12]]))
+        out.extend(
+            _chunks(
+                "Harm, data quality and cautions",
+                [blocks.typed_within(_warning_text(w), a.name) for w in shown[:12]],
+            )
+        )
     out.append(blocks.context(methods_text(a, policy)))
     return out[:50], f"Details for {escape(a.name)}: every group, gap and warning"
 
@@ -279,72 +355,105 @@ def findings_blocks(
     ca: an.ChannelAnalysis, *, measure_id: int, policy: DisclosurePolicy, window_months: int, view: str
 ) -> tuple[list[Block], str]:
     """The headline followed by the details, as one list (for checks that read everything at once)."""
-    head, text = headline_blocks(ca, measure_id=measure_id, policy=policy, window_months=window_months, view=view,
-                                 chart=None)
+    head, text = headline_blocks(
+        ca, measure_id=measure_id, policy=policy, window_months=window_months, view=view, chart=None
+    )
     details, _ = details_blocks(ca, policy=policy, window_months=window_months)
     return head + details, text
 
 
 def measure_list_blocks(project_name: str, measures: Sequence[MeasureRow]) -> tuple[list[Block], str]:
     if not measures:
-        text = (f"*{blocks.typed(project_name)}* has no measures yet. Add one with `/measure new`, then log data with "
-                "`/measure log` or `/measure import`.")
+        text = (
+            f"*{blocks.typed(project_name)}* has no measures yet. Add one with `/measure new`, then log data with "
+            "`/measure log` or `/measure import`."
+        )
         return [blocks.section(text)], text
-    out: list[Block] = [blocks.section(f"*Measures for {blocks.typed(project_name)}*: pick one, or type `/equity <name or number>`. "
-                                       "`/equity missing` reports ethnicity recording for all of them.")]
+    out: list[Block] = [
+        blocks.section(
+            f"*Measures for {blocks.typed(project_name)}*: pick one, or type `/equity <name or number>`. "
+            "`/equity missing` reports ethnicity recording for all of them."
+        )
+    ]
     for i, m in enumerate(measures[:40], start=1):
-        data = (f"{m.points:,} data points, latest period {m.last_period:%d %b %Y}" if m.last_period
-                else "no data yet")
-        out.append(blocks.section(
-            f"{i}. *{blocks.typed(m.name)}* ({m.measure_type}, {m.kind.replace('_', ' ')}, {per.ADJECTIVES.get(m.period, m.period)}) · {data}",
-            accessory=blocks.button("Show", ids.A_EQUITY_VIEW, value=action_value(m.id, "groups", 3)),
-        ))
+        data = (
+            f"{m.points:,} data points, latest period {m.last_period:%d %b %Y}"
+            if m.last_period
+            else "no data yet"
+        )
+        out.append(
+            blocks.section(
+                f"{i}. *{blocks.typed(m.name)}* ({m.measure_type}, {m.kind.replace('_', ' ')}, {per.ADJECTIVES.get(m.period, m.period)}) · {data}",
+                accessory=blocks.button("Show", ids.A_EQUITY_VIEW, value=action_value(m.id, "groups", 3)),
+            )
+        )
     return out, f"{len(measures)} measures in {blocks.typed(project_name)}"
 
 
 def no_data_text(measure_name: str) -> str:
-    return (f"*{blocks.typed(measure_name)}* has no data yet, so there is nothing to chart. Log a period with `/measure log`, "
-            "or upload an extract with `/measure import` (aggregated counts by period and ethnic group, or a "
-            "date, ethnicity and outcome (yes or no) per row: no names or NHS numbers).")
+    return (
+        f"*{blocks.typed(measure_name)}* has no data yet, so there is nothing to chart. Log a period with `/measure log`, "
+        "or upload an extract with `/measure import` (aggregated counts by period and ethnic group, or a "
+        "date, ethnicity and outcome (yes or no) per row: no names or NHS numbers)."
+    )
 
 
 def missing_line(name: str, summary: MissingSummary | None) -> str:
     if summary is not None and summary.unknown_periods and summary.valid_share is None:
-        return (f"*{blocks.typed(name)}*: completeness unknown: Not stated (Z) or Not known (99) was left blank, and blank "
-                "is not zero.")
+        return (
+            f"*{blocks.typed(name)}*: completeness unknown: Not stated (Z) or Not known (99) was left blank, and blank "
+            "is not zero."
+        )
     if summary is None or summary.valid_share is None:
         return f"*{blocks.typed(name)}*: no record counts, so ethnicity recording cannot be assessed."
 
     def pct(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.1%}"
 
-    line = (f"*{blocks.typed(name)}*: valid ethnic category {pct(summary.valid_share)}; Not stated (Z) "
-            f"{pct(summary.not_stated_share)}; Not known (99) {pct(summary.not_known_share)}")
+    line = (
+        f"*{blocks.typed(name)}*: valid ethnic category {pct(summary.valid_share)}; Not stated (Z) "
+        f"{pct(summary.not_stated_share)}; Not known (99) {pct(summary.not_known_share)}"
+    )
     if summary.unknown_periods:
         n = len(summary.unknown_periods)
-        line += (f" (unknown for {n} {'period' if n == 1 else 'periods'} where Not stated or Not known was left "
-                 "blank; these shares leave them out)")
+        line += (
+            f" (unknown for {n} {'period' if n == 1 else 'periods'} where Not stated or Not known was left "
+            "blank; these shares leave them out)"
+        )
     return line
 
 
 def missing_report_blocks(
     project_name: str, rows: Sequence[tuple[str, MissingSummary | None, list[Warning]]]
 ) -> tuple[list[Block], str]:
-    out: list[Block] = [blocks.header("Ethnicity recording: data quality"),
-                        blocks.section(f"Ethnicity recording for every measure of *{blocks.typed(project_name)}*. Not stated (Z) "
-                                       "means people were asked and chose not to say; Not known (99) means they "
-                                       "were never asked or it was not recorded: the gap a team can fix.")]
+    out: list[Block] = [
+        blocks.header("Ethnicity recording: data quality"),
+        blocks.section(
+            f"Ethnicity recording for every measure of *{blocks.typed(project_name)}*. Not stated (Z) "
+            "means people were asked and chose not to say; Not known (99) means they "
+            "were never asked or it was not recorded: the gap a team can fix."
+        ),
+    ]
     if not rows:
-        out.append(blocks.section("No measure has data yet. Log data with `/measure log` or `/measure import`."))
+        out.append(
+            blocks.section("No measure has data yet. Log data with `/measure log` or `/measure import`.")
+        )
     for name, summary, warnings in rows[:10]:
         lines = [missing_line(name, summary)]
-        lines += [blocks.typed_within(_warning_text(w), name) for w in sorted(warnings, key=lambda w: _SEVERITY_RANK[w.severity])
-                  if w.severity != "info"][:4]
+        lines += [
+            blocks.typed_within(_warning_text(w), name)
+            for w in sorted(warnings, key=lambda w: _SEVERITY_RANK[w.severity])
+            if w.severity != "info"
+        ][:4]
         if len(lines) == 1 and summary is not None and summary.valid_share is not None:
             lines.append(":white_check_mark: No data-quality warnings.")
         out.extend(_chunks("", lines))
         if len(out) > 44:
             break
-    out.append(blocks.context("Shares only; no counts are shown. Tiers (95% / 90% / 80% valid) are the bot's "
-                              "proposal, not a national standard."))
+    out.append(
+        blocks.context(
+            "Shares only; no counts are shown. Tiers (95% / 90% / 80% valid) are the bot's "
+            "proposal, not a national standard."
+        )
+    )
     return out, f"Ethnicity recording for {blocks.typed(project_name)}"

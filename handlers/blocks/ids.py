@@ -149,7 +149,9 @@ VIEW_HOW_TO_START = "how_to_start"  # a modal with only a Close button: Slack se
 SC_ADD_TO_PDSA = "add_to_pdsa"  # message shortcut: save a message as an observation in a cycle's Do log
 SC_LOG_MEASURE = "log_measure"  # global shortcut: the /measure log form for one of the person's projects
 SHORTCUTS = (SC_ADD_TO_PDSA, SC_LOG_MEASURE)
-VIEW_LOG_PICK_PROJECT = "log_pick_project"  # no submit button: choosing a project replaces it with the log form
+VIEW_LOG_PICK_PROJECT = (
+    "log_pick_project"  # no submit button: choosing a project replaces it with the log form
+)
 A_LOG_PICK_PROJECT = "log_pick_project"
 CB_PDSA_OBSERVATION = "pdsa_observation"
 B_PDSA_OBS_CYCLE = "pdsa_observation_cycle"

@@ -47,11 +47,17 @@ KIND_OPTIONS = (
     ("count", "Count"),
     ("value", "Mean or single value"),
 )
-DIRECTION_OPTIONS = (("lower", "Lower is better"), ("higher", "Higher is better"), ("neither", "Neither: watch it"))
+DIRECTION_OPTIONS = (
+    ("lower", "Lower is better"),
+    ("higher", "Higher is better"),
+    ("neither", "Neither: watch it"),
+)
 PERIOD_OPTIONS = (("day", "Daily"), ("week", "Weekly"), ("month", "Monthly"), ("quarter", "Quarterly"))
 # The NHS reports in financial years (April to March), so financial-year quarters are the default.
-QUARTER_OPTIONS = (("financial", "NHS financial year: Q1 is April to June"),
-                   ("calendar", "Calendar year: Q1 is January to March"))
+QUARTER_OPTIONS = (
+    ("financial", "NHS financial year: Q1 is April to June"),
+    ("calendar", "Calendar year: Q1 is January to March"),
+)
 
 BALANCING_REMINDER = (
     ":balance_scale: *This project has no balancing measure yet.* The framework asks for one: a balancing measure "
@@ -79,10 +85,14 @@ def reference_options(project_reference: str) -> list[dict[str, Any]]:
     usual = dict.fromkeys([project_reference, "A", ethnicity.BEST, ethnicity.OTHERS])
     return [
         {"label": plain("Usual choices"), "options": [option(_reference_text(c), c) for c in usual]},
-        {"label": plain("Whole high-level groups"),
-         "options": [option(f"All {ethnicity.label(k)}", k) for k in ethnicity.HIGH_LEVEL_GROUPS]},
-        {"label": plain("NHS ethnic categories"),
-         "options": [option(ethnicity.display(c), c) for c in ethnicity.NATIONAL_CODES]},
+        {
+            "label": plain("Whole high-level groups"),
+            "options": [option(f"All {ethnicity.label(k)}", k) for k in ethnicity.HIGH_LEVEL_GROUPS],
+        },
+        {
+            "label": plain("NHS ethnic categories"),
+            "options": [option(ethnicity.display(c), c) for c in ethnicity.NATIONAL_CODES],
+        },
     ]
 
 
@@ -110,66 +120,103 @@ def measure_modal(*, channel_id: str, project_id: int, project_reference: str, h
     if not has_balancing:
         blocks.append(context(BALANCING_REMINDER))
     blocks += [
-        input_block(ids.B_MEASURE_NAME, "Measure name",
-                    text_input(max_length=120, placeholder="PPH of 1,000 ml or more")),
+        input_block(
+            ids.B_MEASURE_NAME,
+            "Measure name",
+            text_input(max_length=120, placeholder="PPH of 1,000 ml or more"),
+        ),
         input_block(
             ids.B_MEASURE_TYPE,
             "Type of measure",
             {
                 "type": "radio_buttons",
-                "options": [{**option(text, key), "description": plain(desc)} for key, text, desc in TYPE_OPTIONS],
+                "options": [
+                    {**option(text, key), "description": plain(desc)} for key, text, desc in TYPE_OPTIONS
+                ],
             },
         ),
         input_block(
             ids.B_MEASURE_KIND,
             "What kind of number?",
-            {"type": "static_select", "options": [option(t, k) for k, t in KIND_OPTIONS],
-             "initial_option": _option_of(KIND_OPTIONS, "proportion")},
+            {
+                "type": "static_select",
+                "options": [option(t, k) for k, t in KIND_OPTIONS],
+                "initial_option": _option_of(KIND_OPTIONS, "proportion"),
+            },
         ),
         input_block(
             ids.B_MEASURE_NUMERATOR_DEF,
             "Numerator (or the value): exactly what is counted",
-            text_input(multiline=True, max_length=1000,
-                       placeholder="Women with measured blood loss of 1,000 ml or more within 24 hours of birth"),
+            text_input(
+                multiline=True,
+                max_length=1000,
+                placeholder="Women with measured blood loss of 1,000 ml or more within 24 hours of birth",
+            ),
         ),
         input_block(
             ids.B_MEASURE_DENOMINATOR_DEF,
             "Denominator: the records it is out of",
-            text_input(multiline=True, max_length=1000, placeholder="All women giving birth in the unit (live or stillbirth)"),
+            text_input(
+                multiline=True,
+                max_length=1000,
+                placeholder="All women giving birth in the unit (live or stillbirth)",
+            ),
             optional=True,
             hint="Needed for proportions and rates.",
         ),
         input_block(
             ids.B_MEASURE_DIRECTION,
             "Which direction is improvement?",
-            {"type": "radio_buttons", "options": [option(t, k) for k, t in DIRECTION_OPTIONS],
-             "initial_option": _option_of(DIRECTION_OPTIONS, "lower")},
+            {
+                "type": "radio_buttons",
+                "options": [option(t, k) for k, t in DIRECTION_OPTIONS],
+                "initial_option": _option_of(DIRECTION_OPTIONS, "lower"),
+            },
         ),
         input_block(
             ids.B_MEASURE_REFERENCE,
             "Compare each group with",
-            {"type": "static_select", "option_groups": reference_groups,
-             "initial_option": reference_groups[0]["options"][0]},
+            {
+                "type": "static_select",
+                "option_groups": reference_groups,
+                "initial_option": reference_groups[0]["options"][0],
+            },
             hint="Gaps are measured against this group. White British (A) is the usual NHS reference.",
         ),
         input_block(
             ids.B_MEASURE_PERIOD,
             "Reporting period",
-            {"type": "static_select", "options": [option(t, k) for k, t in PERIOD_OPTIONS],
-             "initial_option": _option_of(PERIOD_OPTIONS, "month")},
+            {
+                "type": "static_select",
+                "options": [option(t, k) for k, t in PERIOD_OPTIONS],
+                "initial_option": _option_of(PERIOD_OPTIONS, "month"),
+            },
         ),
         input_block(
             ids.B_MEASURE_QUARTERS,
             "Quarters and years",
-            {"type": "radio_buttons", "options": [option(t, k) for k, t in QUARTER_OPTIONS],
-             "initial_option": _option_of(QUARTER_OPTIONS, "financial")},
+            {
+                "type": "radio_buttons",
+                "options": [option(t, k) for k, t in QUARTER_OPTIONS],
+                "initial_option": _option_of(QUARTER_OPTIONS, "financial"),
+            },
             hint="How charts name and group quarters: 2024/25 Q1 (April to June 2024) or 2024 Q1.",
         ),
-        input_block(ids.B_MEASURE_TARGET, "Target", text_input(placeholder="6%", max_length=20), optional=True,
-                    hint="For proportions a percentage (6%); otherwise a number in the measure's own unit."),
+        input_block(
+            ids.B_MEASURE_TARGET,
+            "Target",
+            text_input(placeholder="6%", max_length=20),
+            optional=True,
+            hint="For proportions a percentage (6%); otherwise a number in the measure's own unit.",
+        ),
     ]
-    return modal(ids.CB_MEASURE_NEW, "Add a measure", blocks, submit="Add measure",
-                 metadata={"channel_id": channel_id, "project_id": project_id})
+    return modal(
+        ids.CB_MEASURE_NEW,
+        "Add a measure",
+        blocks,
+        submit="Add measure",
+        metadata={"channel_id": channel_id, "project_id": project_id},
+    )
 
 
 def describe_measure(measure: Mapping[str, Any]) -> str:
@@ -177,7 +224,11 @@ def describe_measure(measure: Mapping[str, Any]) -> str:
     period = dict(PERIOD_OPTIONS)[measure["period"]].lower()
     if measure["period"] == "quarter":
         period += " (calendar year)" if measure.get("quarters") == "calendar" else " (NHS financial year)"
-    target = f" · target {target_text(measure['kind'], measure['target'])}" if measure.get("target") is not None else ""
+    target = (
+        f" · target {target_text(measure['kind'], measure['target'])}"
+        if measure.get("target") is not None
+        else ""
+    )
     return (
         f"{measure['measure_type']} · {kind_label(measure['kind'])} · {direction} · "
         f"compared with {reference_label(measure['reference_group'])} · {period}{target}"
@@ -243,8 +294,12 @@ def log_modal(
             input_block(
                 ids.B_LOG_MEASURE,
                 "Measure",
-                {"type": "static_select", "action_id": ids.A_LOG_MEASURE_PICKED, "options": options,
-                 "initial_option": next(o for o in options if o["value"] == str(measure_id))},
+                {
+                    "type": "static_select",
+                    "action_id": ids.A_LOG_MEASURE_PICKED,
+                    "options": options,
+                    "initial_option": next(o for o in options if o["value"] == str(measure_id)),
+                },
                 dispatch_action=True,
             )
         )
@@ -254,8 +309,9 @@ def log_modal(
     blocks.append(
         input_block(
             ids.B_LOG_PERIOD,
-            "Day" if measure["period"] == "day" else
-            f"Period ({dict(PERIOD_OPTIONS)[measure['period']].lower()}: any day in it)",
+            "Day"
+            if measure["period"] == "day"
+            else f"Period ({dict(PERIOD_OPTIONS)[measure['period']].lower()}: any day in it)",
             {"type": "datepicker", "initial_date": period_initial.isoformat()},
         )
     )
@@ -264,10 +320,16 @@ def log_modal(
         element = text_input(placeholder=placeholder, initial=values.get(code), max_length=40)
         # Blank is unknown, not zero: for the missing categories that difference decides whether completeness
         # can be reported at all.
-        row_hint = (f"Type {zero} if there were none. Left blank, it counts as not entered, so completeness is unknown."
-                if code in ethnicity.MISSING_CODES and kind != "value" else None)
-        blocks.append(input_block(ids.B_LOG_ROW_PREFIX + code, ethnicity.display(code), element, optional=True,
-                                  hint=row_hint))
+        row_hint = (
+            f"Type {zero} if there were none. Left blank, it counts as not entered, so completeness is unknown."
+            if code in ethnicity.MISSING_CODES and kind != "value"
+            else None
+        )
+        blocks.append(
+            input_block(
+                ids.B_LOG_ROW_PREFIX + code, ethnicity.display(code), element, optional=True, hint=row_hint
+            )
+        )
     switch = (
         button("Show only the usual groups", ids.A_LOG_FULL_LIST, value="short")
         if full
@@ -299,7 +361,9 @@ def logged_message(
     text = f"<@{by}> entered {period} for *{typed(outcome.measure_name)}* ({groups})."
     if replaced:
         were = "was" if replaced == 1 else "were"
-        text += f" {counted(replaced, 'earlier value')} {were} replaced; they are kept and come back with Undo."
+        text += (
+            f" {counted(replaced, 'earlier value')} {were} replaced; they are kept and come back with Undo."
+        )
     blocks = [section(text)]
     if blank:
         names = " and ".join(group_name(code) for code in blank)
@@ -332,8 +396,10 @@ def measure_list(
 ) -> tuple[list[Block], str]:
     """/measure list: each measure with its definition and data completeness (shares, never counts)."""
     if not rows:
-        empty = [section(f"*{typed(project_name)}* has no measures yet. Add one with `/measure new`."),
-                 section(BALANCING_REMINDER)]
+        empty = [
+            section(f"*{typed(project_name)}* has no measures yet. Add one with `/measure new`."),
+            section(BALANCING_REMINDER),
+        ]
         return empty, f"{typed(project_name)} has no measures yet."
     blocks: list[Block] = [header(f"Measures: {project_name}"[:150])]
     for row in rows[:12]:
@@ -344,8 +410,10 @@ def measure_list(
         if (complete is None or not complete.total) and not unknown:
             complete_text = "no record counts (values)" if row["kind"] == "value" else "no records yet"
         elif complete is not None and not complete.total:
-            complete_text = (":warning: unknown: Not stated (Z) or Not known (99) was left blank "
-                             f"(blank is not zero). Enter them with `/measure log {row['name']}`")
+            complete_text = (
+                ":warning: unknown: Not stated (Z) or Not known (99) was left blank "
+                f"(blank is not zero). Enter them with `/measure log {row['name']}`"
+            )
         else:
             assert complete is not None
             complete_text = (
@@ -400,12 +468,20 @@ def file_label(filename: str | None) -> str:
 
 
 def import_modal(
-    *, channel_id: str, project_id: int, measures: Sequence[Mapping[str, Any]], measure_id: int | None, max_mb: float
+    *,
+    channel_id: str,
+    project_id: int,
+    measures: Sequence[Mapping[str, Any]],
+    measure_id: int | None,
+    max_mb: float,
 ) -> View:
     """The private upload form: the file goes to the bot without being shared in the channel."""
     options = [option(str(m["name"]), str(m["id"])) for m in measures][:100]
-    select: dict[str, Any] = {"type": "static_select", "options": options,
-                              "placeholder": plain("Choose the measure")}
+    select: dict[str, Any] = {
+        "type": "static_select",
+        "options": options,
+        "placeholder": plain("Choose the measure"),
+    }
     chosen = next((o for o in options if o["value"] == str(measure_id)), None)
     if chosen is not None:
         select["initial_option"] = chosen
@@ -425,11 +501,18 @@ def import_modal(
         ),
         section(IMPORT_FORMATS),
         section("For example:\n" + IMPORT_EXAMPLE),
-        context("Importing the same periods again replaces the earlier values (they are kept, and Undo brings them "
-                "back). Each file is imported once; upload a changed file to import again."),
+        context(
+            "Importing the same periods again replaces the earlier values (they are kept, and Undo brings them "
+            "back). Each file is imported once; upload a changed file to import again."
+        ),
     ]
-    return modal(ids.CB_MEASURE_IMPORT, "Import data", blocks, submit="Import",
-                 metadata={"channel_id": channel_id, "project_id": project_id})
+    return modal(
+        ids.CB_MEASURE_IMPORT,
+        "Import data",
+        blocks,
+        submit="Import",
+        metadata={"channel_id": channel_id, "project_id": project_id},
+    )
 
 
 def import_result(outcome: ImportOutcome, *, by: str) -> tuple[list[Block], str]:
@@ -479,19 +562,26 @@ def import_details(
         blocks.append(section("\n".join(exact)))
     packed = _chunks([f"• {_escape(line)}" for line in detail])
     if len(packed) > _DETAIL_BLOCKS:
-        left = sum(p.count("\n• ") + 1 for p in packed[_DETAIL_BLOCKS - 1:])
-        packed = [*packed[: _DETAIL_BLOCKS - 1], f"…and {left:,} more lines of problems (the largest are above). "
-                  "`mfi-ar import FILE` on the server lists them all."]
+        left = sum(p.count("\n• ") + 1 for p in packed[_DETAIL_BLOCKS - 1 :])
+        packed = [
+            *packed[: _DETAIL_BLOCKS - 1],
+            f"…and {left:,} more lines of problems (the largest are above). "
+            "`mfi-ar import FILE` on the server lists them all.",
+        ]
     blocks += [section(p) for p in packed]
     if file_note:
         blocks.append(context(file_note))
     return blocks, text
 
 
-def import_refused(filename: str | None, public: str, *, by: str, has_details: bool) -> tuple[list[Block], str]:
+def import_refused(
+    filename: str | None, public: str, *, by: str, has_details: bool
+) -> tuple[list[Block], str]:
     """A refusal as the channel sees it: what to do, with no count and no row number."""
-    text = (f":no_entry: <@{by}>'s file {file_label(filename)} was not imported, and nothing was saved. "
-            f"{_escape(public)}")
+    text = (
+        f":no_entry: <@{by}>'s file {file_label(filename)} was not imported, and nothing was saved. "
+        f"{_escape(public)}"
+    )
     if has_details:
         text += " The details are in a message only they can see."
     return [section(text)], text
@@ -508,8 +598,11 @@ def import_failed(filename: str | None) -> tuple[list[Block], str]:
 def already_imported(filename: str | None, measure_name: str, batch_id: int, *, inline: bool = False) -> str:
     """Said when the same version of a file comes again; `inline` for a form's error (plain text, no mrkdwn)."""
     name = " ".join(str(filename or "This file").split())[:80] if inline else file_label(filename)
-    measure, undo = (measure_name, f"/measure undo {batch_id}") if inline else (f"*{typed(measure_name)}*",
-                                                                                  f"`/measure undo {batch_id}`")
+    measure, undo = (
+        (measure_name, f"/measure undo {batch_id}")
+        if inline
+        else (f"*{typed(measure_name)}*", f"`/measure undo {batch_id}`")
+    )
     return (
         f"{name} was already imported into {measure} (entry {batch_id}), so nothing was saved again. To import it "
         f"afresh, undo entry {batch_id} first ({undo}); to add newer figures, upload the new export."
@@ -541,15 +634,16 @@ def shared_file_warning(filename: str | None) -> str:
 
 
 def undone_message(outcome: UndoOutcome, *, by: str) -> tuple[list[Block], str]:
-    what = f"the import of {file_label(outcome.filename)}" if outcome.filename else f"entry {outcome.batch_id}"
+    what = (
+        f"the import of {file_label(outcome.filename)}" if outcome.filename else f"entry {outcome.batch_id}"
+    )
     done = []
     if outcome.restored:
         done.append("the values it had replaced are back")
     if outcome.deleted:
         done.append("the values it added are removed")
-    text = (
-        f":leftwards_arrow_with_hook: <@{by}> undid {what} in *{typed(outcome.measure_name)}*"
-        + (f"; {' and '.join(done)}." if done else ".")
+    text = f":leftwards_arrow_with_hook: <@{by}> undid {what} in *{typed(outcome.measure_name)}*" + (
+        f"; {' and '.join(done)}." if done else "."
     )
     return [section(text)], text
 

@@ -57,7 +57,9 @@ def delete_modal(*, project_id: int, project_name: str, channel_id: str) -> View
                 blocks.text_input(placeholder=project_name[:150], max_length=200),
                 hint=f"The name is: {project_name}",
             ),
-            blocks.context("A record that the project was deleted, by whom and when, is kept in the audit log."),
+            blocks.context(
+                "A record that the project was deleted, by whom and when, is kept in the audit log."
+            ),
         ],
         submit="Delete",
         metadata={"project_id": project_id, "channel_id": channel_id},
@@ -68,9 +70,7 @@ def name_mismatch(project_name: str) -> str:
     return f"That doesn't match the project's name, so nothing was deleted. Type it exactly as shown: {project_name}"
 
 
-DELETE_FAILED = (
-    "We couldn't delete the project just now (a database problem), so nothing was removed. Try again in a moment."
-)
+DELETE_FAILED = "We couldn't delete the project just now (a database problem), so nothing was removed. Try again in a moment."
 ALREADY_GONE = "This project has already been deleted. Close this window."
 
 

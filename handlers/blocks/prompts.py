@@ -65,7 +65,9 @@ def _stage_title(stage_id: str) -> str:
 # --- messages the scheduler sends ------------------------------------------------------------------------------
 
 
-def _partner_controls(*, delivery_id: int | None = None, project_id: int | None = None, paused: bool = False) -> list[dict[str, Any]]:
+def _partner_controls(
+    *, delivery_id: int | None = None, project_id: int | None = None, paused: bool = False
+) -> list[dict[str, Any]]:
     ref = _value(delivery_id=delivery_id) if delivery_id is not None else _value(project_id=project_id)
     stop_confirm = {
         "title": plain("Stop the questions?"),
@@ -81,7 +83,10 @@ def _partner_controls(*, delivery_id: int | None = None, project_id: int | None 
         if paused
         else button("Pause questions", ids.A_PARTNER_PAUSE, value=ref)
     )
-    return [first, button("Stop questions", ids.A_PARTNER_STOP, value=ref, style="danger", confirm=stop_confirm)]
+    return [
+        first,
+        button("Stop questions", ids.A_PARTNER_STOP, value=ref, style="danger", confirm=stop_confirm),
+    ]
 
 
 def prompt_label(prompt: Prompt) -> str:
@@ -90,7 +95,9 @@ def prompt_label(prompt: Prompt) -> str:
     return STEPS[prompt.step] if prompt.step else _stage_title(prompt.stage)
 
 
-def team_prompt_message(prompt: Prompt, *, project_name: str, reason: str, delivery_id: int) -> tuple[list[Block], str]:
+def team_prompt_message(
+    prompt: Prompt, *, project_name: str, reason: str, delivery_id: int
+) -> tuple[list[Block], str]:
     """This week's reflective prompt for the project channel; answers come back through a modal into the thread."""
     title = prompt_label(prompt)
     blocks: list[Block] = [
@@ -133,7 +140,9 @@ def partner_prompt_message(
         section("Hello. Here is a question from the project team."),
         section(f"*{prompt.text}*"),
         # The plain wording already says there is no right answer and it can be skipped.
-        context(f"{privacy} The project leads read the answers. Nothing goes in the team's channel unless you say so."),
+        context(
+            f"{privacy} The project leads read the answers. Nothing goes in the team's channel unless you say so."
+        ),
         _about(about),
         actions(
             button("Answer", ids.A_ANSWER, value=_value(delivery_id=delivery_id), style="primary"),
@@ -147,7 +156,9 @@ def partner_consent_message(*, about: str, lead_names: list[str], project_id: in
     """The first DM to a new partner: what the project is, who sees what, in plain words, and a yes or no."""
     leads = ", ".join(lead_names) if lead_names else "The project team"
     blocks: list[Block] = [
-        section(f"Hello. {leads} would like your help. People with your experience know things the staff don't."),
+        section(
+            f"Hello. {leads} would like your help. People with your experience know things the staff don't."
+        ),
         section(f"*What the project is about*\n{typed(about)}"),
         section(
             "*If you say yes*\n"
@@ -162,12 +173,20 @@ def partner_consent_message(*, about: str, lead_names: list[str], project_id: in
             "• You can pause or stop at any time with one button."
         ),
         actions(
-            button("Yes, I'd like to help", ids.A_PARTNER_CONSENT_YES, value=_value(project_id=project_id), style="primary"),
+            button(
+                "Yes, I'd like to help",
+                ids.A_PARTNER_CONSENT_YES,
+                value=_value(project_id=project_id),
+                style="primary",
+            ),
             button("No thanks", ids.A_PARTNER_CONSENT_NO, value=_value(project_id=project_id)),
         ),
         context("Saying no is fine. If you do, I won't send you any more messages about this project."),
     ]
-    return blocks, "Would you like to help a care team? Your answers would be anonymous unless you choose otherwise."
+    return (
+        blocks,
+        "Would you like to help a care team? Your answers would be anonymous unless you choose otherwise.",
+    )
 
 
 def reminder_message(
@@ -182,12 +201,16 @@ def reminder_message(
     """A gentle reminder about an unanswered prompt (the team in the thread, or a partner by DM, with `about`)."""
     if audience == "partner":
         blocks: list[Block] = [
-            section("A gentle reminder: the project team would still like to hear from you, if you want to answer."),
+            section(
+                "A gentle reminder: the project team would still like to hear from you, if you want to answer."
+            ),
             section(f"*{prompt.text}*"),
             context("It's fine to skip this one."),
             *([_about(about)] if about else []),
-            actions(button("Answer", ids.A_ANSWER, value=_value(delivery_id=delivery_id), style="primary"),
-                    *_partner_controls(delivery_id=delivery_id)),
+            actions(
+                button("Answer", ids.A_ANSWER, value=_value(delivery_id=delivery_id), style="primary"),
+                *_partner_controls(delivery_id=delivery_id),
+            ),
         ]
         return blocks, f"A gentle reminder from the project team: {prompt.text}"
     where = f" (<{permalink}|see the prompt>)" if permalink else ""
@@ -247,7 +270,11 @@ def partner_state_message(
     """Confirms a Pause, Resume or Stop, with the buttons that still make sense."""
     if state == "paused":
         text = "Paused. I won't send you questions about this project until you press Resume."
-        return [section(text), _about(about), actions(*_partner_controls(project_id=project_id, paused=True))], text
+        return [
+            section(text),
+            _about(about),
+            actions(*_partner_controls(project_id=project_id, paused=True)),
+        ], text
     if state == "resumed":
         text = "Welcome back. Questions about this project will start again with the next one."
         return [section(text), _about(about), actions(*_partner_controls(project_id=project_id))], text
@@ -322,20 +349,39 @@ def answer_modal(
                 "• *Send it now with my name*: the team sees it now, with your name.\n"
                 "• Or close this form, and don't answer. That is fine too."
             ),
-            input_block(ids.B_ANSWER_MODE, "How to send it",
-                        {"type": "radio_buttons", "options": [wait, named], "initial_option": wait}),
+            input_block(
+                ids.B_ANSWER_MODE,
+                "How to send it",
+                {"type": "radio_buttons", "options": [wait, named], "initial_option": wait},
+            ),
         ]
         if can_share or not partner:
-            blocks.append(input_block(ids.B_ANSWER_OPTIONS, "In the channel",
-                                      {"type": "checkboxes", "options": [share]}, optional=True))
-        blocks.append(context(
-            "The project leads read every answer. "
-            + ("Only an answer with your name can go in the channel now; "
-               "an anonymous one waits, and is never posted there." if (can_share or not partner)
-               else "Nothing you write here goes in the team's channel.")
-        ))
-        return modal(ids.CB_ANSWER, "Your answer", blocks, submit="Send",
-                     metadata={"delivery_id": delivery_id, "project": project_name[:100]})
+            blocks.append(
+                input_block(
+                    ids.B_ANSWER_OPTIONS,
+                    "In the channel",
+                    {"type": "checkboxes", "options": [share]},
+                    optional=True,
+                )
+            )
+        blocks.append(
+            context(
+                "The project leads read every answer. "
+                + (
+                    "Only an answer with your name can go in the channel now; "
+                    "an anonymous one waits, and is never posted there."
+                    if (can_share or not partner)
+                    else "Nothing you write here goes in the team's channel."
+                )
+            )
+        )
+        return modal(
+            ids.CB_ANSWER,
+            "Your answer",
+            blocks,
+            submit="Send",
+            metadata={"delivery_id": delivery_id, "project": project_name[:100]},
+        )
     anonymous = option("Keep my name off it (anonymous)", "anonymous")
     offers_share = can_share or not partner
     choices = [anonymous, share] if offers_share else [anonymous]
@@ -344,20 +390,32 @@ def answer_modal(
         checkboxes["initial_options"] = [anonymous]
     if partner:
         # Short sentences: partners read this at about age 9 to 11.
-        where = ("Nothing goes in the team's channel unless you tick that box." if offers_share
-                 else "Nothing you write here goes in the team's channel.")
-        note = ("Anonymous answers are kept without your name. Nothing leads back to you. "
-                f"The project leads read every answer. {where}")
+        where = (
+            "Nothing goes in the team's channel unless you tick that box."
+            if offers_share
+            else "Nothing you write here goes in the team's channel."
+        )
+        note = (
+            "Anonymous answers are kept without your name. Nothing leads back to you. "
+            f"The project leads read every answer. {where}"
+        )
     else:
-        note = ("Anonymous answers are stored without your name and with nothing that leads back to you. "
-                "The project leads read every answer; nothing goes in the thread unless you tick that box; "
-                "with anonymous ticked too, it goes there without your name.")
+        note = (
+            "Anonymous answers are stored without your name and with nothing that leads back to you. "
+            "The project leads read every answer; nothing goes in the thread unless you tick that box; "
+            "with anonymous ticked too, it goes there without your name."
+        )
     blocks += [
         input_block(ids.B_ANSWER_OPTIONS, "Privacy", checkboxes, optional=True),
         context(note),
     ]
-    return modal(ids.CB_ANSWER, "Your answer", blocks, submit="Send", metadata={"delivery_id": delivery_id,
-                                                                                  "project": project_name[:100]})
+    return modal(
+        ids.CB_ANSWER,
+        "Your answer",
+        blocks,
+        submit="Send",
+        metadata={"delivery_id": delivery_id, "project": project_name[:100]},
+    )
 
 
 def answer_thread_text(*, text: str, user_id: str | None, partner: bool) -> str:
@@ -405,8 +463,11 @@ def schedule_modal(
         section(f"When *{typed(project_name)}* hears from the bot. Changes apply from the next occurrence."),
     ]
     for form in forms:
-        days: dict[str, Any] = {"type": "checkboxes", "options": day_options,
-                                "initial_options": [day_options[d] for d in sorted(set(form.weekdays))]}
+        days: dict[str, Any] = {
+            "type": "checkboxes",
+            "options": day_options,
+            "initial_options": [day_options[d] for d in sorted(set(form.weekdays))],
+        }
         if not form.weekdays:
             days.pop("initial_options")
         pause_option = option("Paused", "paused")
@@ -425,8 +486,11 @@ def schedule_modal(
             input_block(
                 ids.B_SCHEDULE_EVERY + form.kind,
                 "How often",
-                {"type": "static_select", "options": every_options,
-                 "initial_option": every_options[0 if form.every_weeks == 1 else 1]},
+                {
+                    "type": "static_select",
+                    "options": every_options,
+                    "initial_option": every_options[0 if form.every_weeks == 1 else 1],
+                },
             ),
             input_block(ids.B_SCHEDULE_PAUSED + form.kind, "Pause", paused, optional=True),
         ]
@@ -435,7 +499,11 @@ def schedule_modal(
         option("Skip weekends when a date moves", "skip_weekends"),
         option("Skip UK bank holidays (moved to the next working day)", "skip_bank_holidays"),
     ]
-    chosen = [o for o, on in zip(option_list, (use_recipient_tz, skip_weekends, skip_bank_holidays), strict=True) if on]
+    chosen = [
+        o
+        for o, on in zip(option_list, (use_recipient_tz, skip_weekends, skip_bank_holidays), strict=True)
+        if on
+    ]
     options_element: dict[str, Any] = {"type": "checkboxes", "options": option_list}
     if chosen:
         options_element["initial_options"] = chosen
@@ -452,16 +520,27 @@ def schedule_modal(
         input_block(
             ids.B_SCHEDULE_REGION,
             "Bank holidays of",
-            {"type": "static_select", "options": region_options,
-             "initial_option": next((o for o in region_options if o["value"] == region), region_options[0])},
+            {
+                "type": "static_select",
+                "options": region_options,
+                "initial_option": next(
+                    (o for o in region_options if o["value"] == region), region_options[0]
+                ),
+            },
         ),
     ]
-    return modal(ids.CB_SCHEDULE, "Prompt schedule", blocks, submit="Save",
-                 metadata={"project_id": project_id, "channel_id": channel_id})
+    return modal(
+        ids.CB_SCHEDULE,
+        "Prompt schedule",
+        blocks,
+        submit="Save",
+        metadata={"project_id": project_id, "channel_id": channel_id},
+    )
 
 
-def schedule_saved_view(*, project_name: str, lines: Sequence[tuple[str, str, Sequence[str], bool]],
-                        note: str | None = None) -> View:
+def schedule_saved_view(
+    *, project_name: str, lines: Sequence[tuple[str, str, Sequence[str], bool]], note: str | None = None
+) -> View:
     """The modal after saving: each schedule described, with its next three occurrences (or that it is paused)."""
     blocks: list[Block] = [section(f":white_check_mark: Saved the schedule for *{typed(project_name)}*.")]
     if note:
@@ -551,22 +630,35 @@ def prompts_home_section(
     if notes:
         blocks.append(context(*notes))
     if recent:
-        lines = [f"• _{r.who}_ ({r.when}, {_stage_title(r.stage)}): {typed(_short(' '.join(r.text.split()), 200))}" for r in recent]
+        lines = [
+            f"• _{r.who}_ ({r.when}, {_stage_title(r.stage)}): {typed(_short(' '.join(r.text.split()), 200))}"
+            for r in recent
+        ]
         blocks.append(section("*Recent answers*\n" + "\n".join(lines)))
     else:
         blocks.append(section("*Recent answers*\nNone yet."))
     # Always said, never "some are waiting": that would tell the leads that a lone partner has answered.
-    blocks.append(context(
-        "Anonymous answers appear here only once enough people could have given them, so that nobody can be "
-        "singled out (the number is in `/mfi partners`)."
-    ))
+    blocks.append(
+        context(
+            "Anonymous answers appear here only once enough people could have given them, so that nobody can be "
+            "singled out (the number is in `/mfi partners`)."
+        )
+    )
     groups = prompt_option_groups(current_stage)
     blocks.append(
         actions(
-            {"type": "static_select", "action_id": ids.A_PROMPT_PIN, "placeholder": plain("Pin a prompt for next time"),
-             "option_groups": groups},
-            {"type": "static_select", "action_id": ids.A_PROMPT_SKIP, "placeholder": plain("Skip a prompt"),
-             "option_groups": groups},
+            {
+                "type": "static_select",
+                "action_id": ids.A_PROMPT_PIN,
+                "placeholder": plain("Pin a prompt for next time"),
+                "option_groups": groups,
+            },
+            {
+                "type": "static_select",
+                "action_id": ids.A_PROMPT_SKIP,
+                "placeholder": plain("Skip a prompt"),
+                "option_groups": groups,
+            },
             button("Export answers (CSV)", ids.A_EXPORT_ANSWERS, value=_value(project_id=project_id)),
             block_id=f"{ids.B_PROMPT_CHOICE_PREFIX}{project_id}",
         )
@@ -577,7 +669,12 @@ def prompts_home_section(
 
 
 def prompts_list_message(
-    *, project_id: int, project_name: str, stage_id: str, states: Mapping[str, str], other_stages: Sequence[str]
+    *,
+    project_id: int,
+    project_name: str,
+    stage_id: str,
+    states: Mapping[str, str],
+    other_stages: Sequence[str],
 ) -> tuple[list[Block], str]:
     """`/mfi prompts`: one stage's team prompts, each with Pin and Skip (or Undo) buttons."""
     catalogue = load_catalogue()
@@ -589,7 +686,9 @@ def prompts_list_message(
     for prompt in catalogue.for_stage(stage_id, "team"):
         state = states.get(prompt.id)
         ref = _value(project_id=project_id, prompt_id=prompt.id)
-        label = {"pin": " :pushpin: _pinned for next time_", "skip": " :no_entry_sign: _skipped_"}.get(state or "", "")
+        label = {"pin": " :pushpin: _pinned for next time_", "skip": " :no_entry_sign: _skipped_"}.get(
+            state or "", ""
+        )
         controls = (
             [button("Undo", ids.A_PROMPT_CLEAR, value=ref)]
             if state
@@ -631,7 +730,9 @@ def partners_modal(
     retention_key = next((k for k, (_, days) in RETENTION_CHOICES.items() if days == retention_days), None)
     retention_element: dict[str, Any] = {"type": "static_select", "options": retention_options}
     if retention_key is not None:
-        retention_element["initial_option"] = next(o for o in retention_options if o["value"] == retention_key)
+        retention_element["initial_option"] = next(
+            o for o in retention_options if o["value"] == retention_key
+        )
     else:  # a custom number of days set elsewhere: shown, kept unless changed
         retention_element["placeholder"] = plain(f"{retention_days} days")
     about_ok = option("Use it as written, even though it reads above age 11", "ok")
@@ -645,18 +746,30 @@ def partners_modal(
         input_block(
             ids.B_PARTNERS_ABOUT,
             "The project in plain words, for partners",
-            text_input(multiline=True, max_length=600, initial=about or None,
-                       placeholder="We want to make care after birth safer for women of every background."),
+            text_input(
+                multiline=True,
+                max_length=600,
+                initial=about or None,
+                placeholder="We want to make care after birth safer for women of every background.",
+            ),
             optional=True,
             hint="Needed when you add partners. Every message to a partner uses this, not the project's name. "
-                 "Short sentences and everyday words: partners should be able to read it at age 9 to 11.",
+            "Short sentences and everyday words: partners should be able to read it at age 9 to 11.",
         ),
-        input_block(ids.B_PARTNERS_ABOUT_OK, "Reading age", {"type": "checkboxes", "options": [about_ok]},
-                    optional=True),
-        input_block(ids.B_PARTNERS_INVITE, "Consent", {"type": "checkboxes", "options": [invite],
-                                                        "initial_options": [invite]}, optional=True,
-                    hint="Untick to wait: they are asked when you next save `/mfi schedule` with partner "
-                         "questions on, or when you come back here."),
+        input_block(
+            ids.B_PARTNERS_ABOUT_OK,
+            "Reading age",
+            {"type": "checkboxes", "options": [about_ok]},
+            optional=True,
+        ),
+        input_block(
+            ids.B_PARTNERS_INVITE,
+            "Consent",
+            {"type": "checkboxes", "options": [invite], "initial_options": [invite]},
+            optional=True,
+            hint="Untick to wait: they are asked when you next save `/mfi schedule` with partner "
+            "questions on, or when you come back here.",
+        ),
         divider(),
         header("Privacy"),
         input_block(
@@ -664,15 +777,22 @@ def partners_modal(
             "Anonymous answers need at least this many people asked",
             text_input(initial=str(anonymity_threshold), max_length=3),
             hint="An anonymous answer is shown to the team only once at least this many people could have given "
-                 "it. It can be raised, never lowered (3 at least).",
+            "it. It can be raised, never lowered (3 at least).",
         ),
-        input_block(ids.B_PRIVACY_RETENTION, "Keep written answers and reflections", retention_element, optional=True,
-                    hint="Every night, older answers to prompts are deleted and the words of older PDSA reflections "
-                         "are removed (their scores and decisions stay)."),
+        input_block(
+            ids.B_PRIVACY_RETENTION,
+            "Keep written answers and reflections",
+            retention_element,
+            optional=True,
+            hint="Every night, older answers to prompts are deleted and the words of older PDSA reflections "
+            "are removed (their scores and decisions stay).",
+        ),
     ]
     if status_lines:
         blocks.append(context(*["\n".join(status_lines)[:3000]]))
-    return modal(ids.CB_PARTNERS, "Partners and privacy", blocks, submit="Save", metadata={"project_id": project_id})
+    return modal(
+        ids.CB_PARTNERS, "Partners and privacy", blocks, submit="Save", metadata={"project_id": project_id}
+    )
 
 
 # --- export ----------------------------------------------------------------------------------------------------

@@ -197,7 +197,7 @@ def _short_label(label: str) -> str:
     """Shorter NHS heading for crowded panels; the full labels stay in the alt text and the dot plot."""
     for long, short in SHORT_PREFIXES:
         if label.startswith(long):
-            return short + label[len(long):]
+            return short + label[len(long) :]
     return label
 
 
@@ -213,9 +213,12 @@ def _period_axis(ax: Axes, periods: Sequence[date], period: str, max_ticks: int)
     every = max(1, math.ceil(len(periods) / max_ticks))
     # Count back from the latest period so the most recent one is always labelled.
     shown = list(periods)[::-1][::every][::-1]
+
     def text(d: date) -> str:
         if period in ("quarter", "fy_quarter"):
-            return per.label(d, period).replace(" ", "\n")  # "2024/25" over "Q1": narrow enough for small panels
+            return per.label(d, period).replace(
+                " ", "\n"
+            )  # "2024/25" over "Q1": narrow enough for small panels
         return per.label(d, period) if period in ("year", "fy_year") else per.short_label(d, period)
 
     ax.xaxis.set_major_locator(FixedLocator([_datenum(d) for d in shown]))
@@ -246,7 +249,9 @@ def _wrap(text: str, width: int, max_lines: int = 2) -> str:
     return "\n".join(lines)
 
 
-def _fit_alt_text(head: Sequence[str], items: Sequence[str], tail: Sequence[str], what: str = "groups") -> str:
+def _fit_alt_text(
+    head: Sequence[str], items: Sequence[str], tail: Sequence[str], what: str = "groups"
+) -> str:
     """Join sentences, dropping list items from the end (and saying so) to stay within Slack's limit."""
     fixed_tail = " ".join(tail)
     kept: list[str] = []
@@ -287,8 +292,16 @@ def _header(fig: Figure, title: str, subtitle: str, footnote: Sequence[str]) -> 
     if subtitle:
         fig.text(0.012, 0.905, subtitle, fontsize=SUBTITLE_SIZE, color=MUTED, va="top", ha="left")
     if footnote:
-        fig.text(0.012, 0.012, "\n".join(footnote), fontsize=NOTE_SIZE, color=MUTED, va="bottom", ha="left",
-                 linespacing=1.35)
+        fig.text(
+            0.012,
+            0.012,
+            "\n".join(footnote),
+            fontsize=NOTE_SIZE,
+            color=MUTED,
+            va="bottom",
+            ha="left",
+            linespacing=1.35,
+        )
 
 
 def _style_axes(ax: Axes) -> None:

@@ -57,7 +57,9 @@ def _build_completeness_chart(
     x = np.array([_datenum(d) for d in periods], dtype=np.float64)
     shares = np.array([[r[1], r[2], r[3]] for r in rows], dtype=float) * 100.0
     title = f"Ethnicity recording: {measure_name}"
-    subtitle = "Share of records each period: valid category, Not stated (Z) and Not known (99) shown separately."
+    subtitle = (
+        "Share of records each period: valid category, Not stated (Z) and Not known (99) shown separately."
+    )
     fig = _new_figure()
     ax = fig.add_axes((0.075, 0.15, 0.72, 0.62))
     _style_axes(ax)
@@ -67,18 +69,45 @@ def _build_completeness_chart(
     for j, (label, colour, hatch) in enumerate(COMPLETENESS_SERIES):
         # Hatching carries the distinction for readers who cannot separate the colours.
         if len(x) <= 60:
-            ax.bar(x, shares[:, j], width=width, bottom=bottom, color=colour, hatch=hatch or None,
-                   edgecolor="white", linewidth=0.4 if hatch else 0.0, zorder=2)
+            ax.bar(
+                x,
+                shares[:, j],
+                width=width,
+                bottom=bottom,
+                color=colour,
+                hatch=hatch or None,
+                edgecolor="white",
+                linewidth=0.4 if hatch else 0.0,
+                zorder=2,
+            )
         else:
-            ax.fill_between(x, bottom, bottom + shares[:, j], step="mid", facecolor=colour, hatch=hatch or None,
-                            edgecolor="white", linewidth=0.0, zorder=2)
+            ax.fill_between(
+                x,
+                bottom,
+                bottom + shares[:, j],
+                step="mid",
+                facecolor=colour,
+                hatch=hatch or None,
+                edgecolor="white",
+                linewidth=0.0,
+                zorder=2,
+            )
         handles.append(Patch(facecolor=colour, hatch=hatch or None, edgecolor="white", label=label))
         bottom = bottom + shares[:, j]
     styles = ("-", "--", ":")
     for (level, label), style in zip(THRESHOLDS, styles, strict=True):
         ax.axhline(level * 100, color=INK, linewidth=1.1, linestyle=style, zorder=3)
-        ax.text(1.01, level * 100, label, transform=ax.get_yaxis_transform(), va="center", ha="left",
-                fontsize=10.0, color=INK, clip_on=False)
+        ax.text(
+            1.01,
+            level * 100,
+            label,
+            transform=ax.get_yaxis_transform(),
+            va="center",
+            ha="left",
+            fontsize=10.0,
+            color=INK,
+            clip_on=False,
+        )
     ax.set_ylim(0, 100)
     ax.set_yticks([0, 20, 40, 60, 80, 90, 100])
     ax.yaxis.set_major_formatter(_tick_formatter("proportion"))
@@ -89,13 +118,30 @@ def _build_completeness_chart(
         _period_axis(ax, periods, granularity, max_ticks=8)
     else:
         _date_axis(ax, float(x[0]), float(x[-1]))
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.005, 0.865), ncols=3, frameon=False,
-               fontsize=10.5, handlelength=2.0, borderaxespad=0.0)
-    _header(fig, title, subtitle, ["Thresholds are the bot's proposed tiers for valid ethnic category "
-                                   "(not a national standard). Shares only; no counts shown."])
+    fig.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(0.005, 0.865),
+        ncols=3,
+        frameon=False,
+        fontsize=10.5,
+        handlelength=2.0,
+        borderaxespad=0.0,
+    )
+    _header(
+        fig,
+        title,
+        subtitle,
+        [
+            "Thresholds are the bot's proposed tiers for valid ethnic category "
+            "(not a national standard). Shares only; no counts shown."
+        ],
+    )
     valid, z, nk = shares[-1]
-    head = [f"{title}. Stacked bars of the share of records per {per.noun(granularity) if granularity in per.RANK else granularity.rstrip('ly') or 'period'}, "
-            f"{len(rows)} periods, {_fmt_date(periods[0], granularity)} to {_fmt_date(periods[-1], granularity)}."]
+    head = [
+        f"{title}. Stacked bars of the share of records per {per.noun(granularity) if granularity in per.RANK else granularity.rstrip('ly') or 'period'}, "
+        f"{len(rows)} periods, {_fmt_date(periods[0], granularity)} to {_fmt_date(periods[-1], granularity)}."
+    ]
     items = [
         f"Latest ({_fmt_date(periods[-1], granularity)}): valid {valid:.1f}%, Not stated (Z) {z:.1f}%, "
         f"Not known (99) {nk:.1f}%; valid share is {_band(valid / 100)}.",
@@ -106,8 +152,9 @@ def _build_completeness_chart(
     return fig, _fit_alt_text(head, items, [], what="notes"), title
 
 
-def completeness_chart(by_period: Sequence[tuple[date, float, float, float]], *, measure_name: str,
-                       period: str | None = None) -> Chart:
+def completeness_chart(
+    by_period: Sequence[tuple[date, float, float, float]], *, measure_name: str, period: str | None = None
+) -> Chart:
     """Stacked shares per period of valid (A–S), Not stated (Z) and Not known (99), with 95/90/80% lines.
 
     Args:

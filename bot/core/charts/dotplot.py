@@ -50,10 +50,13 @@ def _build_latest_window_dotplot(
     scale = _scale(kind)
     suppressed_set = set(suppressed)
     reference = [s for s in stats if s.is_reference]
-    groups = sorted((s for s in stats if not s.is_reference and s.code not in MISSING_CODES),
-                    key=lambda s: _sort_key(s.code))
-    missing = sorted((s for s in stats if not s.is_reference and s.code in MISSING_CODES),
-                     key=lambda s: _sort_key(s.code))
+    groups = sorted(
+        (s for s in stats if not s.is_reference and s.code not in MISSING_CODES),
+        key=lambda s: _sort_key(s.code),
+    )
+    missing = sorted(
+        (s for s in stats if not s.is_reference and s.code in MISSING_CODES), key=lambda s: _sort_key(s.code)
+    )
     rows = [*reference, *groups, *missing]
     n_rows = len(rows)
     # Row positions from the top; a half-row gap sets the missing-data rows apart from the groups.
@@ -67,11 +70,16 @@ def _build_latest_window_dotplot(
         positions.append(ypos)
         ypos += 1.0
     ref_stat = reference[0] if reference else None
-    ref_rate = ref_stat.rate if ref_stat and ref_stat.rate is not None and not _stat_hidden(ref_stat,
-                                                                                             suppressed_set) else None
+    ref_rate = (
+        ref_stat.rate
+        if ref_stat and ref_stat.rate is not None and not _stat_hidden(ref_stat, suppressed_set)
+        else None
+    )
 
     title = f"{measure_name}, {window_label}: rate by ethnic group"
-    ref_text = f" Dashed line: reference group ({ref_stat.label})." if ref_stat and ref_rate is not None else ""
+    ref_text = (
+        f" Dashed line: reference group ({ref_stat.label})." if ref_stat and ref_rate is not None else ""
+    )
     subtitle = f"Dot: rate; bar: Wilson 95% confidence interval.{ref_text}"
     footnote = [DISCLOSURE_NOTE + " n≈ is the group's denominator rounded to 5."]
 
@@ -99,7 +107,11 @@ def _build_latest_window_dotplot(
     ci_y: list[float] = []
     missing_ci_x: list[float] = []
     missing_ci_y: list[float] = []
-    dots: dict[str, tuple[list[float], list[float]]] = {"ref": ([], []), "group": ([], []), "missing": ([], [])}
+    dots: dict[str, tuple[list[float], list[float]]] = {
+        "ref": ([], []),
+        "group": ([], []),
+        "missing": ([], []),
+    }
     tick_labels: list[str] = []
     alt_items: list[str] = []
     hidden_names: list[str] = []
@@ -110,12 +122,22 @@ def _build_latest_window_dotplot(
             name += f" ({s.code})"
         tick_labels.append(_wrap(name, label_width, max_lines=1))
         if _stat_hidden(s, suppressed_set):
-            ax.text(x_max * 0.01, y, "<8 — not shown", va="center", ha="left", fontsize=font, color=MUTED,
-                    style="italic")
+            ax.text(
+                x_max * 0.01,
+                y,
+                "<8 — not shown",
+                va="center",
+                ha="left",
+                fontsize=font,
+                color=MUTED,
+                style="italic",
+            )
             hidden_names.append(s.label)
             continue
         if s.rate is None:
-            ax.text(x_max * 0.01, y, "no data", va="center", ha="left", fontsize=font, color=MUTED, style="italic")
+            ax.text(
+                x_max * 0.01, y, "no data", va="center", ha="left", fontsize=font, color=MUTED, style="italic"
+            )
             alt_items.append(f"{name}: no data.")
             continue
         dots[role][0].append(s.rate * scale)
@@ -127,10 +149,28 @@ def _build_latest_window_dotplot(
         value = _fmt(s.rate, kind).replace(" per 1,000", "")
         interval = _fmt_interval(s.ci_low, s.ci_high, kind)
         shown_n = f"n≈{_rounded_count(s.denominator)}"
-        ax.text(0.785, y, f"{value} ({interval})" if interval else value, transform=column, va="center",
-                ha="left", fontsize=font, color=MUTED if role == "missing" else INK, clip_on=False)
-        ax.text(0.988, y, shown_n, transform=column, va="center", ha="right", fontsize=font - 0.5, color=MUTED,
-                clip_on=False)
+        ax.text(
+            0.785,
+            y,
+            f"{value} ({interval})" if interval else value,
+            transform=column,
+            va="center",
+            ha="left",
+            fontsize=font,
+            color=MUTED if role == "missing" else INK,
+            clip_on=False,
+        )
+        ax.text(
+            0.988,
+            y,
+            shown_n,
+            transform=column,
+            va="center",
+            ha="right",
+            fontsize=font - 0.5,
+            color=MUTED,
+            clip_on=False,
+        )
         compare = ""
         if not s.is_reference and ref_rate is not None and s.ci_low is not None and s.ci_high is not None:
             if s.ci_low > ref_rate:
@@ -139,18 +179,45 @@ def _build_latest_window_dotplot(
                 compare = ", lower than the reference (interval excludes it)"
             else:
                 compare = ", interval includes the reference rate"
-        alt_items.append(f"{name}: {_fmt(s.rate, kind)}" + (f" (95% CI {interval})" if interval else "")
-                         + compare + ".")
+        alt_items.append(
+            f"{name}: {_fmt(s.rate, kind)}" + (f" (95% CI {interval})" if interval else "") + compare + "."
+        )
     ax.plot(ci_x, ci_y, color=INK, linewidth=1.6, solid_capstyle="butt", zorder=2)
     ax.plot(missing_ci_x, missing_ci_y, color="#A0A0A0", linewidth=1.4, solid_capstyle="butt", zorder=2)
-    ax.plot(*dots["group"], linestyle="none", marker="o", markersize=7.5, color="#0072B2", markeredgecolor="white",
-            markeredgewidth=0.8, zorder=3)
-    ax.plot(*dots["ref"], linestyle="none", marker="s", markersize=8.0, color=REFERENCE_COLOUR,
-            markeredgecolor="white", markeredgewidth=0.8, zorder=3)
-    ax.plot(*dots["missing"], linestyle="none", marker="o", markersize=7.0, markerfacecolor="white",
-            markeredgecolor="#8A8A8A", markeredgewidth=1.4, zorder=3)
+    ax.plot(
+        *dots["group"],
+        linestyle="none",
+        marker="o",
+        markersize=7.5,
+        color="#0072B2",
+        markeredgecolor="white",
+        markeredgewidth=0.8,
+        zorder=3,
+    )
+    ax.plot(
+        *dots["ref"],
+        linestyle="none",
+        marker="s",
+        markersize=8.0,
+        color=REFERENCE_COLOUR,
+        markeredgecolor="white",
+        markeredgewidth=0.8,
+        zorder=3,
+    )
+    ax.plot(
+        *dots["missing"],
+        linestyle="none",
+        marker="o",
+        markersize=7.0,
+        markerfacecolor="white",
+        markeredgecolor="#8A8A8A",
+        markeredgewidth=1.4,
+        zorder=3,
+    )
     if ref_rate is not None:
-        ax.axvline(ref_rate * scale, color=REFERENCE_COLOUR, linewidth=1.0, linestyle=(0, (4.0, 3.0)), zorder=1)
+        ax.axvline(
+            ref_rate * scale, color=REFERENCE_COLOUR, linewidth=1.0, linestyle=(0, (4.0, 3.0)), zorder=1
+        )
     if missing:
         sep = positions[rows.index(missing[0])] - 0.8
         ax.axhline(sep, color="#BDBDBD", linewidth=0.9, xmin=-0.7, clip_on=False)
@@ -161,10 +228,28 @@ def _build_latest_window_dotplot(
             tick.set_fontstyle("italic")
         elif s.is_reference:
             tick.set_fontweight("bold")
-    ax.text(0.785, -0.6, "Rate (95% CI)", transform=column, va="bottom", ha="left", fontsize=font - 0.5,
-            color=MUTED, clip_on=False)
-    ax.text(0.988, -0.6, "Size", transform=column, va="bottom", ha="right", fontsize=font - 0.5, color=MUTED,
-            clip_on=False)
+    ax.text(
+        0.785,
+        -0.6,
+        "Rate (95% CI)",
+        transform=column,
+        va="bottom",
+        ha="left",
+        fontsize=font - 0.5,
+        color=MUTED,
+        clip_on=False,
+    )
+    ax.text(
+        0.988,
+        -0.6,
+        "Size",
+        transform=column,
+        va="bottom",
+        ha="right",
+        fontsize=font - 0.5,
+        color=MUTED,
+        clip_on=False,
+    )
     _header(fig, title, subtitle, footnote)
 
     head = [f"{title}. Dot plot with Wilson 95% confidence intervals."]
@@ -189,8 +274,9 @@ def latest_window_dotplot(
 
     Groups listed in ``suppressed`` (or with a numerator of 1-7) get "<8 — not shown" instead of a dot.
     """
-    fig, alt, title = _build_latest_window_dotplot(stats, measure_name=measure_name, kind=kind,
-                                                   window_label=window_label, suppressed=suppressed)
+    fig, alt, title = _build_latest_window_dotplot(
+        stats, measure_name=measure_name, kind=kind, window_label=window_label, suppressed=suppressed
+    )
     return Chart(png=_render(fig), alt_text=alt, title=title)
 
 

@@ -152,8 +152,10 @@ def _prepare_series(
             ]
             if hits:
                 at_latest = hits[-1] == last
-                recent.append(f"special cause of {kind_name}" + (" at the latest point" if at_latest
-                                                                   else " in the last three months"))
+                recent.append(
+                    f"special cause of {kind_name}"
+                    + (" at the latest point" if at_latest else " in the last three months")
+                )
     shown_text = []
     for i, p in enumerate(points):
         if np.isnan(y[i]):
@@ -185,8 +187,7 @@ def _prepare_series(
     )
 
 
-def _step_xy(x: FloatArray, y: FloatArray, starts: BoolArray) -> tuple[
-        FloatArray, FloatArray]:
+def _step_xy(x: FloatArray, y: FloatArray, starts: BoolArray) -> tuple[FloatArray, FloatArray]:
     """Stepped line with each value held from mid-gap to mid-gap, broken at NaNs and segment starts.
 
     A single surviving period between suppressed ones still gets its own short step, which
@@ -209,8 +210,7 @@ def _step_xy(x: FloatArray, y: FloatArray, starts: BoolArray) -> tuple[
     return xs, ys
 
 
-def _broken(x: FloatArray, y: FloatArray, starts: BoolArray) -> tuple[
-        FloatArray, FloatArray]:
+def _broken(x: FloatArray, y: FloatArray, starts: BoolArray) -> tuple[FloatArray, FloatArray]:
     """Insert NaN breaks so a data line never runs across a rebase."""
     idx = np.flatnonzero(starts)
     if idx.size == 0:
@@ -275,8 +275,14 @@ def _draw_panel(
     used: set[str] = set()
     _style_axes(ax)
     if ref_centre is not None and not s.is_reference and np.isfinite(ref_centre[1]).any():
-        ax.plot(ref_centre[0], ref_centre[1], color=REF_CENTRE_COLOUR, linewidth=3.0, solid_capstyle="butt",
-                zorder=1)
+        ax.plot(
+            ref_centre[0],
+            ref_centre[1],
+            color=REF_CENTRE_COLOUR,
+            linewidth=3.0,
+            solid_capstyle="butt",
+            zorder=1,
+        )
         used.add("ref_centre")
     if np.isfinite(s.centre).any():
         cx, cy = _step_xy(s.x, s.centre, s.segment_start)
@@ -286,8 +292,14 @@ def _draw_panel(
         lx, ly = _step_xy(s.x, s.lower, s.segment_start)
         ux, uy = _step_xy(s.x, s.upper, s.segment_start)
         # One artist for both limits keeps the draw count (and render time) down on 18-group charts.
-        ax.plot(np.concatenate([lx, [np.nan], ux]), np.concatenate([ly, [np.nan], uy]), color=LIMIT_COLOUR,
-                linewidth=1.0, linestyle=(0, (1.5, 1.5)) if s.trial else (0, (5.0, 2.5)), zorder=2)
+        ax.plot(
+            np.concatenate([lx, [np.nan], ux]),
+            np.concatenate([ly, [np.nan], uy]),
+            color=LIMIT_COLOUR,
+            linewidth=1.0,
+            linestyle=(0, (1.5, 1.5)) if s.trial else (0, (5.0, 2.5)),
+            zorder=2,
+        )
         used.add("trial" if s.trial else "limits")
     if target is not None:
         ax.axhline(target, color=TARGET_COLOUR, linewidth=1.4, linestyle=(0, (6.0, 2.0, 1.0, 2.0)), zorder=2)
@@ -298,26 +310,63 @@ def _draw_panel(
     colour = REFERENCE_COLOUR if s.is_reference else SERIES_COLOUR
     dx, dy = _broken(s.x, s.y, s.segment_start)
     marker_size = 2.0 if small else 3.0
-    ax.plot(dx, dy, color=colour, linewidth=2.2 if s.is_reference else 1.3, marker="o", markersize=marker_size,
-            markeredgewidth=0, zorder=3)
+    ax.plot(
+        dx,
+        dy,
+        color=colour,
+        linewidth=2.2 if s.is_reference else 1.3,
+        marker="o",
+        markersize=marker_size,
+        markeredgewidth=0,
+        zorder=3,
+    )
     for key, (vcolour, vmarker, _label) in VARIATION_STYLES.items():
         mask = np.array([v == key for v in s.variation], dtype=bool)
         if mask.any():
-            ax.plot(s.x[mask], s.y[mask], linestyle="none", marker=vmarker, markersize=5.0 if small else 6.5,
-                    color=vcolour, markeredgecolor=INK, markeredgewidth=0.6, zorder=4)
+            ax.plot(
+                s.x[mask],
+                s.y[mask],
+                linestyle="none",
+                marker=vmarker,
+                markersize=5.0 if small else 6.5,
+                color=vcolour,
+                markeredgecolor=INK,
+                markeredgewidth=0.6,
+                zorder=4,
+            )
             used.add(key)
     if s.suppressed_x.size:
         # Drawn against the axes' own height so the marks sit on the floor whatever the y range.
-        ax.plot(s.suppressed_x, np.full(s.suppressed_x.size, 0.03), linestyle="none", marker="x",
-                markersize=3.5, color=MUTED, markeredgewidth=0.9, transform=ax.get_xaxis_transform(),
-                clip_on=False, zorder=3)
+        ax.plot(
+            s.suppressed_x,
+            np.full(s.suppressed_x.size, 0.03),
+            linestyle="none",
+            marker="x",
+            markersize=3.5,
+            color=MUTED,
+            markeredgewidth=0.9,
+            transform=ax.get_xaxis_transform(),
+            clip_on=False,
+            zorder=3,
+        )
         used.add("suppressed")
     label = _short_label(s.label) if small else s.label
-    title = _wrap(label + (" (ref.)" if small and s.is_reference else " (reference)" if s.is_reference else ""),
-                  title_width)
+    title = _wrap(
+        label + (" (ref.)" if small and s.is_reference else " (reference)" if s.is_reference else ""),
+        title_width,
+    )
     # Plain text, not set_title: the title re-measures every tick label on each draw to dodge them.
-    ax.text(0.0, 1.03, title, transform=ax.transAxes, ha="left", va="bottom", fontsize=9.0 if small else 11.5,
-            color=INK, fontweight="bold" if s.is_reference else "normal")
+    ax.text(
+        0.0,
+        1.03,
+        title,
+        transform=ax.transAxes,
+        ha="left",
+        va="bottom",
+        fontsize=9.0 if small else 11.5,
+        color=INK,
+        fontweight="bold" if s.is_reference else "normal",
+    )
     note = ""
     if not np.isfinite(s.y).any():
         note = "all periods <8: not shown"
@@ -326,33 +375,67 @@ def _draw_panel(
     elif s.trial:
         note = "trial limits"
     if note:
-        ax.text(0.98, 0.95, note, transform=ax.transAxes, ha="right", va="top", fontsize=9.5 if small else 10.0,
-                color=MUTED, style="italic", zorder=5)
+        ax.text(
+            0.98,
+            0.95,
+            note,
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=9.5 if small else 10.0,
+            color=MUTED,
+            style="italic",
+            zorder=5,
+        )
     return used
 
 
-_LEGEND_ORDER = ("centre", "median", "limits", "trial", "ref_centre", "target", "rebase", "improvement", "concern",
-                 "neutral", "suppressed")
+_LEGEND_ORDER = (
+    "centre",
+    "median",
+    "limits",
+    "trial",
+    "ref_centre",
+    "target",
+    "rebase",
+    "improvement",
+    "concern",
+    "neutral",
+    "suppressed",
+)
 
 
 def _legend_handles(used: set[str]) -> list[Artist]:
     handles: dict[str, Artist] = {
         "centre": Line2D([], [], color=CENTRE_COLOUR, linewidth=1.0, label="Centre line (mean)"),
         "median": Line2D([], [], color=CENTRE_COLOUR, linewidth=1.0, label="Median"),
-        "limits": Line2D([], [], color=LIMIT_COLOUR, linewidth=1.0, linestyle=(0, (5.0, 2.5)),
-                         label="Process limits"),
-        "trial": Line2D([], [], color=LIMIT_COLOUR, linewidth=1.0, linestyle=(0, (1.5, 1.5)),
-                        label="Trial limits"),
+        "limits": Line2D(
+            [], [], color=LIMIT_COLOUR, linewidth=1.0, linestyle=(0, (5.0, 2.5)), label="Process limits"
+        ),
+        "trial": Line2D(
+            [], [], color=LIMIT_COLOUR, linewidth=1.0, linestyle=(0, (1.5, 1.5)), label="Trial limits"
+        ),
         "ref_centre": Line2D([], [], color=REF_CENTRE_COLOUR, linewidth=3.0, label="Reference centre line"),
-        "target": Line2D([], [], color=TARGET_COLOUR, linewidth=1.4, linestyle=(0, (6.0, 2.0, 1.0, 2.0)),
-                         label="Target"),
+        "target": Line2D(
+            [], [], color=TARGET_COLOUR, linewidth=1.4, linestyle=(0, (6.0, 2.0, 1.0, 2.0)), label="Target"
+        ),
         "rebase": Line2D([], [], color=MUTED, linewidth=0.9, linestyle="-.", label="Rebased"),
-        "suppressed": Line2D([], [], color=MUTED, marker="x", linestyle="none", markersize=5,
-                             label="Count <8, not shown"),
+        "suppressed": Line2D(
+            [], [], color=MUTED, marker="x", linestyle="none", markersize=5, label="Count <8, not shown"
+        ),
     }
     for key, (colour, marker, label) in VARIATION_STYLES.items():
-        handles[key] = Line2D([], [], color=colour, marker=marker, linestyle="none", markersize=7,
-                              markeredgecolor=INK, markeredgewidth=0.6, label=label)
+        handles[key] = Line2D(
+            [],
+            [],
+            color=colour,
+            marker=marker,
+            linestyle="none",
+            markersize=7,
+            markeredgecolor=INK,
+            markeredgewidth=0.6,
+            label=label,
+        )
     return [handles[k] for k in _LEGEND_ORDER if k in used]
 
 
@@ -384,8 +467,14 @@ def _build_group_timeseries(
     by_code = {r.group: r for r in results}
     # Only the panels drawn (and the reference, for its centre line) need preparing.
     prepared = {
-        code: _prepare_series(by_code[code], kind=kind, reference=reference, labels=labels,
-                              suppressed=suppressed.get(code, ()), rebase=rebase)
+        code: _prepare_series(
+            by_code[code],
+            kind=kind,
+            reference=reference,
+            labels=labels,
+            suppressed=suppressed.get(code, ()),
+            rebase=rebase,
+        )
         for code in {*shown_codes, *([reference] if reference in by_code else [])}
     }
     shown = [prepared[c] for c in shown_codes]
@@ -403,15 +492,19 @@ def _build_group_timeseries(
     thin = n_total > 0 and n_hidden / n_total > 0.2
 
     title = f"{measure_name} by ethnic group over time"
-    span = f", {_fmt_date(periods[0], granularity)} to {_fmt_date(periods[-1], granularity)}" if periods else ""
+    span = (
+        f", {_fmt_date(periods[0], granularity)} to {_fmt_date(periods[-1], granularity)}" if periods else ""
+    )
     subtitle = f"{method_text}. {_points_text(n_points, granularity)}{span}."
     footnote = [DISCLOSURE_NOTE + (" Trial limits: too few points for stable limits." if trial else "")]
     if hidden:
         footnote[0] += f" {len(hidden)} more group{'s' if len(hidden) != 1 else ''} in the dot plot."
     coarser = _coarser_advice(granularity)
     if thin:
-        footnote.append(f"{round(100 * n_hidden / n_total)}% of group-periods have counts under 8 and are not shown: "
-                        f"{coarser} would show more.")
+        footnote.append(
+            f"{round(100 * n_hidden / n_total)}% of group-periods have counts under 8 and are not shown: "
+            f"{coarser} would show more."
+        )
 
     target_y = target * scale if target is not None else None
     y_values = [0.0] + ([target_y] if target_y is not None else [])
@@ -423,7 +516,11 @@ def _build_group_timeseries(
     low_values = [float(np.nanmin(s.y)) for s in shown if np.isfinite(s.y).any()]
     top_y = max(y_values) * 1.08 or 1.0
     bottom_y = 0.0 if kind != "value" or min(low_values, default=0.0) >= 0 else min(low_values) * 1.08
-    y_ticks = [float(t) for t in MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]).tick_values(bottom_y, top_y) if bottom_y <= t <= top_y]
+    y_ticks = [
+        float(t)
+        for t in MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]).tick_values(bottom_y, top_y)
+        if bottom_y <= t <= top_y
+    ]
     xs = np.array([_datenum(d) for d in periods])
     step = float(np.median(np.diff(xs))) if xs.size > 1 else 30.0
     x_lim = (float(xs[0]) - step, float(xs[-1]) + step) if xs.size else (0.0, 1.0)
@@ -433,8 +530,16 @@ def _build_group_timeseries(
     small = rows * cols > 6
     top = 0.755
     bottom = 0.115 + 0.03 * len(footnote)
-    grid = fig.add_gridspec(rows, cols, left=0.075, right=0.985, top=top, bottom=bottom,
-                            hspace=(1.0 if small else 0.55) if rows > 1 else 0.2, wspace=0.07)
+    grid = fig.add_gridspec(
+        rows,
+        cols,
+        left=0.075,
+        right=0.985,
+        top=top,
+        bottom=bottom,
+        hspace=(1.0 if small else 0.55) if rows > 1 else 0.2,
+        wspace=0.07,
+    )
     title_width = int(118 / cols) if not small else int(100 / cols)
     rebase_x = [_datenum(d) for d in rebase]
     used: set[str] = set()
@@ -444,8 +549,16 @@ def _build_group_timeseries(
         ax = fig.add_subplot(grid[i // cols, i % cols])
         ax.set_xlim(*x_lim)
         ax.set_ylim(bottom_y, top_y)
-        used |= _draw_panel(ax, s, method=method, ref_centre=ref_centre, target=target_y, rebase_x=rebase_x,
-                            title_width=title_width, small=small)
+        used |= _draw_panel(
+            ax,
+            s,
+            method=method,
+            ref_centre=ref_centre,
+            target=target_y,
+            rebase_x=rebase_x,
+            title_width=title_width,
+            small=small,
+        )
         ax.grid(False)
         ax.hlines(y_ticks, 0, 1, transform=ax.get_yaxis_transform(), colors=GRID, linewidths=0.8, zorder=0)
         if i % cols == 0:
@@ -459,17 +572,35 @@ def _build_group_timeseries(
             _date_axis(ax, float(xs[0]), float(xs[-1]))
         else:
             ax.xaxis.set_major_locator(NullLocator())
-    fig.text(0.012, (top + bottom) / 2, _axis_label(kind), rotation=90, va="center", ha="left", fontsize=AXIS_SIZE,
-             color=INK)
+    fig.text(
+        0.012,
+        (top + bottom) / 2,
+        _axis_label(kind),
+        rotation=90,
+        va="center",
+        ha="left",
+        fontsize=AXIS_SIZE,
+        color=INK,
+    )
     _header(fig, title, subtitle, footnote)
     handles = _legend_handles(used)
     if handles:
-        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.005, 0.865), ncols=min(len(handles), 6),
-                   frameon=False, fontsize=10.0, handlelength=2.2, columnspacing=1.2, handletextpad=0.5,
-                   borderaxespad=0.0)
+        fig.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(0.005, 0.865),
+            ncols=min(len(handles), 6),
+            frameon=False,
+            fontsize=10.0,
+            handlelength=2.2,
+            columnspacing=1.2,
+            handletextpad=0.5,
+            borderaxespad=0.0,
+        )
 
-    alt = _timeseries_alt_text(title, method_text, n_points, granularity, periods, shown, hidden, kind,
-                               coarser if thin else "")
+    alt = _timeseries_alt_text(
+        title, method_text, n_points, granularity, periods, shown, hidden, kind, coarser if thin else ""
+    )
     return fig, alt, title
 
 
@@ -487,8 +618,10 @@ def _timeseries_alt_text(
     scale = _scale(kind)
     head = [f"{title}: one panel per group."]
     if periods:
-        head.append(f"{method_text}; {_points_text(n_points, granularity)}, "
-                    f"{_fmt_date(periods[0], granularity)} to {_fmt_date(periods[-1], granularity)}.")
+        head.append(
+            f"{method_text}; {_points_text(n_points, granularity)}, "
+            f"{_fmt_date(periods[0], granularity)} to {_fmt_date(periods[-1], granularity)}."
+        )
     items: list[str] = []
     for s in shown:
         name = s.label + (" (reference)" if s.is_reference else "")
@@ -548,8 +681,18 @@ def group_timeseries(
         since: plot only the periods from this date on (a window); limits still come from the whole series.
     """
     fig, alt, title = _build_group_timeseries(
-        results, measure_name=measure_name, kind=kind, reference=reference, labels=labels, suppressed=suppressed,
-        rebase=rebase, target=target, max_groups=max_groups, focus=focus, period=period, since=since,
+        results,
+        measure_name=measure_name,
+        kind=kind,
+        reference=reference,
+        labels=labels,
+        suppressed=suppressed,
+        rebase=rebase,
+        target=target,
+        max_groups=max_groups,
+        focus=focus,
+        period=period,
+        since=since,
     )
     return Chart(png=_render(fig), alt_text=alt, title=title)
 

@@ -46,8 +46,12 @@ DEFAULT_WINDOW = {"day": 91, "week": 13, "month": 3, "quarter": 1, "fy_quarter":
 PERIODS_PER_MONTH = per.PER_MONTH
 # Disclosure control groups into these when most cells are small ("month" goes to the measure's quarters).
 COARSER = {"day": "week", "week": "month", "month": "quarter"}
-_GROUPED_AS = {"week": "weekly periods", "month": "monthly periods", "quarter": "quarterly periods",
-               "fy_quarter": "financial-year quarters"}
+_GROUPED_AS = {
+    "week": "weekly periods",
+    "month": "monthly periods",
+    "quarter": "quarterly periods",
+    "fy_quarter": "financial-year quarters",
+}
 MISSING_CODES = ethnicity.MISSING_CODES
 NATIONAL = ethnicity.NATIONAL_CODES
 TOTAL = ethnicity.ALL
@@ -86,7 +90,9 @@ class MeasureAnalysis:
     period: str
     spc_method: SpcMethod
     reference_requested: str
-    reference_group: str | None  # the resolved reference: a code, a "HL:" key, "OTHERS", or None (none usable)
+    reference_group: (
+        str | None
+    )  # the resolved reference: a code, a "HL:" key, "OTHERS", or None (none usable)
     focus_groups: list[str]
     periods: list[date]
     window: tuple[date, date] | None
@@ -119,16 +125,23 @@ class MeasureAnalysis:
     @property
     def recording_critical(self) -> bool:
         """Under 80% of records have a valid ethnic category: no disparity estimate may be headlined."""
-        return self.is_rate and self.missing is not None and self.missing.valid_share is not None \
+        return (
+            self.is_rate
+            and self.missing is not None
+            and self.missing.valid_share is not None
             and self.missing.valid_share < CRITICAL_VALID_SHARE
+        )
 
     @property
     def method_text(self) -> str:
         spc = METHOD_NAMES.get(self.spc_method, self.spc_method)
         if self.is_rate:
-            many = (f"; p values for the change in the gap are Holm-adjusted across the {self.gap_comparisons} tests "
-                    f"made for this measure (absolute and relative scale for each of {len(self.gaps)} gaps)"
-                    if self.gap_comparisons > 2 else "")
+            many = (
+                f"; p values for the change in the gap are Holm-adjusted across the {self.gap_comparisons} tests "
+                f"made for this measure (absolute and relative scale for each of {len(self.gaps)} gaps)"
+                if self.gap_comparisons > 2
+                else ""
+            )
             return f"{STATS_METHODS}{many}. SPC: {spc}."
         return f"Means per group over the window (no rates or intervals for a value measure). SPC: {spc}."
 
@@ -145,16 +158,23 @@ class MeasureAnalysis:
             "window": _window_json(self.window),
             "baseline": _window_json(self.baseline),
             "recent": _window_json(self.recent),
-            "groups": [_group_json(g) for g in self.groups] if self.is_rate
+            "groups": [_group_json(g) for g in self.groups]
+            if self.is_rate
             else [_value_json(v) for v in self.value_groups],
-            "heterogeneity": None if self.heterogeneity is None else {
-                "chi2": self.heterogeneity.chi2, "df": self.heterogeneity.df,
-                "p_value": self.heterogeneity.p_value, "method": self.heterogeneity.method,
+            "heterogeneity": None
+            if self.heterogeneity is None
+            else {
+                "chi2": self.heterogeneity.chi2,
+                "df": self.heterogeneity.df,
+                "p_value": self.heterogeneity.p_value,
+                "method": self.heterogeneity.method,
             },
             "gaps": [_gap_json(g) for g in self.gaps],
             "spc": [_spc_json(r) for r in self.spc.values()],
             "missing": _missing_json(self.missing),
-            "warnings": [{"code": w.code, "severity": w.severity, "message": w.message} for w in self.warnings],
+            "warnings": [
+                {"code": w.code, "severity": w.severity, "message": w.message} for w in self.warnings
+            ],
             "headline": self.headline,
             "methods": self.method_text,
             "reference_for": dict(self.reference_for),
@@ -171,40 +191,82 @@ def _window_json(window: tuple[date, date] | None) -> dict[str, str] | None:
 
 def _group_json(g: GroupStat) -> dict[str, Any]:
     return {
-        "code": g.code, "label": g.label, "numerator": g.numerator, "denominator": g.denominator,
-        "rate": g.rate, "ci_low": g.ci_low, "ci_high": g.ci_high,
-        "rate_ratio": g.rate_ratio, "rate_ratio_ci_low": g.rate_ratio_ci_low,
-        "rate_ratio_ci_high": g.rate_ratio_ci_high, "rate_difference": g.rate_difference,
-        "rate_difference_ci_low": g.rate_difference_ci_low, "rate_difference_ci_high": g.rate_difference_ci_high,
-        "p_value": g.p_value, "is_reference": g.is_reference, "reference_excludes": list(g.reference_excludes),
+        "code": g.code,
+        "label": g.label,
+        "numerator": g.numerator,
+        "denominator": g.denominator,
+        "rate": g.rate,
+        "ci_low": g.ci_low,
+        "ci_high": g.ci_high,
+        "rate_ratio": g.rate_ratio,
+        "rate_ratio_ci_low": g.rate_ratio_ci_low,
+        "rate_ratio_ci_high": g.rate_ratio_ci_high,
+        "rate_difference": g.rate_difference,
+        "rate_difference_ci_low": g.rate_difference_ci_low,
+        "rate_difference_ci_high": g.rate_difference_ci_high,
+        "p_value": g.p_value,
+        "is_reference": g.is_reference,
+        "reference_excludes": list(g.reference_excludes),
     }
 
 
 def _value_json(v: ValueStat) -> dict[str, Any]:
     return {
-        "code": v.code, "label": v.label, "mean": v.mean, "periods": v.periods, "latest": v.latest,
-        "numerator": None, "denominator": None, "rate": None, "ci_low": None, "ci_high": None,
-        "rate_ratio": None, "rate_ratio_ci_low": None, "rate_ratio_ci_high": None, "rate_difference": None,
-        "rate_difference_ci_low": None, "rate_difference_ci_high": None,
+        "code": v.code,
+        "label": v.label,
+        "mean": v.mean,
+        "periods": v.periods,
+        "latest": v.latest,
+        "numerator": None,
+        "denominator": None,
+        "rate": None,
+        "ci_low": None,
+        "ci_high": None,
+        "rate_ratio": None,
+        "rate_ratio_ci_low": None,
+        "rate_ratio_ci_high": None,
+        "rate_difference": None,
+        "rate_difference_ci_low": None,
+        "rate_difference_ci_high": None,
         "note": "value measure: means per group, no proportion statistics",
     }
 
 
 def _gap_json(g: GapChange) -> dict[str, Any]:
     return {
-        "group": g.group, "reference": g.reference, "baseline_rate": g.baseline_rate, "recent_rate": g.recent_rate,
-        "reference_baseline_rate": g.reference_baseline_rate, "reference_recent_rate": g.reference_recent_rate,
-        "did": g.did, "did_ci_low": g.did_ci_low, "did_ci_high": g.did_ci_high, "did_p_value": g.did_p_value,
-        "ratio_of_rate_ratios": g.ratio_of_rate_ratios, "rrr_ci_low": g.rrr_ci_low, "rrr_ci_high": g.rrr_ci_high,
-        "rrr_p_value": g.rrr_p_value, "established": g.established, "needed_per_period": g.needed_per_period,
-        "movement": g.movement, "gap_before": g.gap_before, "gap_after": g.gap_after,
-        "group_change": g.group_change, "group_change_ci_low": g.group_change_ci_low,
-        "group_change_ci_high": g.group_change_ci_high, "group_change_p": g.group_change_p,
-        "reference_change": g.reference_change, "reference_change_ci_low": g.reference_change_ci_low,
-        "reference_change_ci_high": g.reference_change_ci_high, "levelling_down": g.levelling_down,
-        "levelling_down_share": g.levelling_down_share, "did_p_adjusted": g.did_p_adjusted,
-        "rrr_p_adjusted": g.rrr_p_adjusted, "comparisons": g.comparisons,
-        "reference_excludes": list(g.reference_excludes), "caveats": list(g.caveats),
+        "group": g.group,
+        "reference": g.reference,
+        "baseline_rate": g.baseline_rate,
+        "recent_rate": g.recent_rate,
+        "reference_baseline_rate": g.reference_baseline_rate,
+        "reference_recent_rate": g.reference_recent_rate,
+        "did": g.did,
+        "did_ci_low": g.did_ci_low,
+        "did_ci_high": g.did_ci_high,
+        "did_p_value": g.did_p_value,
+        "ratio_of_rate_ratios": g.ratio_of_rate_ratios,
+        "rrr_ci_low": g.rrr_ci_low,
+        "rrr_ci_high": g.rrr_ci_high,
+        "rrr_p_value": g.rrr_p_value,
+        "established": g.established,
+        "needed_per_period": g.needed_per_period,
+        "movement": g.movement,
+        "gap_before": g.gap_before,
+        "gap_after": g.gap_after,
+        "group_change": g.group_change,
+        "group_change_ci_low": g.group_change_ci_low,
+        "group_change_ci_high": g.group_change_ci_high,
+        "group_change_p": g.group_change_p,
+        "reference_change": g.reference_change,
+        "reference_change_ci_low": g.reference_change_ci_low,
+        "reference_change_ci_high": g.reference_change_ci_high,
+        "levelling_down": g.levelling_down,
+        "levelling_down_share": g.levelling_down_share,
+        "did_p_adjusted": g.did_p_adjusted,
+        "rrr_p_adjusted": g.rrr_p_adjusted,
+        "comparisons": g.comparisons,
+        "reference_excludes": list(g.reference_excludes),
+        "caveats": list(g.caveats),
         "verdict": g.verdict,
     }
 
@@ -215,15 +277,29 @@ def _spc_json(r: SpcResult) -> dict[str, Any]:
         "group": r.group,
         "method": r.method,
         "points": [
-            {"period": p.period.isoformat(), "value": p.value, "centre": p.centre, "lower": p.lower, "upper": p.upper,
-             "signals": list(p.signals), "variation": p.variation, "numerator": p.numerator,
-             "denominator": p.denominator}
+            {
+                "period": p.period.isoformat(),
+                "value": p.value,
+                "centre": p.centre,
+                "lower": p.lower,
+                "upper": p.upper,
+                "signals": list(p.signals),
+                "variation": p.variation,
+                "numerator": p.numerator,
+                "denominator": p.denominator,
+            }
             for p in r.points
         ],
         "summary": {
-            "n_points": s.n_points, "longest_run": s.longest_run, "longest_run_max": s.longest_run_max,
-            "crossings": s.crossings, "crossings_min": s.crossings_min, "runs_signal": s.runs_signal,
-            "variation_type": s.variation_type, "assurance_type": s.assurance_type, "trial_limits": s.trial_limits,
+            "n_points": s.n_points,
+            "longest_run": s.longest_run,
+            "longest_run_max": s.longest_run_max,
+            "crossings": s.crossings,
+            "crossings_min": s.crossings_min,
+            "runs_signal": s.runs_signal,
+            "variation_type": s.variation_type,
+            "assurance_type": s.assurance_type,
+            "trial_limits": s.trial_limits,
         },
     }
 
@@ -232,11 +308,17 @@ def _missing_json(m: missing_data.MissingSummary | None) -> dict[str, Any] | Non
     if m is None:
         return None
     return {
-        "not_stated_share": m.not_stated_share, "not_known_share": m.not_known_share,
-        "valid_share": m.valid_share, "asked_share": m.asked_share,
+        "not_stated_share": m.not_stated_share,
+        "not_known_share": m.not_known_share,
+        "valid_share": m.valid_share,
+        "asked_share": m.asked_share,
         "by_period": [
-            {"period": p.period.isoformat(), "not_stated_share": p.not_stated_share,
-             "not_known_share": p.not_known_share, "valid_share": p.valid_share}
+            {
+                "period": p.period.isoformat(),
+                "not_stated_share": p.not_stated_share,
+                "not_known_share": p.not_known_share,
+                "valid_share": p.valid_share,
+            }
             for p in m.by_period
         ],
     }
@@ -259,17 +341,25 @@ def tidy_frame(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     to its numerator). Any "ALL" rows are dropped: the total is always recomputed from the groups.
     """
     if kind not in COUNT_KINDS + VALUE_KINDS:
-        raise ValueError(f"unknown measure kind {kind!r}: expected one of {', '.join(COUNT_KINDS + VALUE_KINDS)}")
+        raise ValueError(
+            f"unknown measure kind {kind!r}: expected one of {', '.join(COUNT_KINDS + VALUE_KINDS)}"
+        )
     missing_cols = {"period", "group"} - set(frame.columns)
     if missing_cols:
         raise ValueError(f"the data needs columns period and group; missing {sorted(missing_cols)}")
-    out = pd.DataFrame({
-        "period": [_as_date(v) for v in frame["period"].tolist()],
-        "group": [str(g) for g in frame["group"].tolist()],
-        "numerator": pd.to_numeric(frame["numerator"], errors="coerce") if "numerator" in frame else math.nan,
-        "denominator": pd.to_numeric(frame["denominator"], errors="coerce") if "denominator" in frame else math.nan,
-        "value": pd.to_numeric(frame["value"], errors="coerce") if "value" in frame else math.nan,
-    })
+    out = pd.DataFrame(
+        {
+            "period": [_as_date(v) for v in frame["period"].tolist()],
+            "group": [str(g) for g in frame["group"].tolist()],
+            "numerator": pd.to_numeric(frame["numerator"], errors="coerce")
+            if "numerator" in frame
+            else math.nan,
+            "denominator": pd.to_numeric(frame["denominator"], errors="coerce")
+            if "denominator" in frame
+            else math.nan,
+            "value": pd.to_numeric(frame["value"], errors="coerce") if "value" in frame else math.nan,
+        }
+    )
     out = out[out["group"] != TOTAL]
     if kind in COUNT_KINDS:
         out = out.dropna(subset=["numerator", "denominator"])
@@ -344,7 +434,9 @@ def _members(code: str, *, reference: str, focus: Sequence[str], present: Sequen
                 taken.update(ethnicity.HIGH_LEVEL_GROUPS[f])
             elif f not in (OTHERS, BEST):
                 taken.add(f)
-        return tuple(c for c in present if c not in taken and c not in MISSING_CODES and not c.startswith("HL:"))
+        return tuple(
+            c for c in present if c not in taken and c not in MISSING_CODES and not c.startswith("HL:")
+        )
     return (code,)
 
 
@@ -386,7 +478,8 @@ def _counts(frame: pd.DataFrame, window: tuple[date, date] | None) -> dict[str, 
     rows = frame[(frame["period"] >= window[0]) & (frame["period"] <= window[1])]
     summed = rows.groupby("group", sort=False)[["numerator", "denominator"]].sum()
     return {
-        str(code): GroupCounts(str(code), int(r["numerator"]), int(r["denominator"])) for code, r in summed.iterrows()
+        str(code): GroupCounts(str(code), int(r["numerator"]), int(r["denominator"]))
+        for code, r in summed.iterrows()
     }
 
 
@@ -503,29 +596,42 @@ def analyse_measure(
     window_counts = _counts(full, window)
     warnings: list[Warning] = []
     if data_period in per.RANK and per.RANK[data_period] < per.RANK[period]:
-        warnings.append(Warning(
-            "PERIODS_GROUPED", "caution",
-            f"{per.grouping_note(data_period, period, averaged=not is_rate)}.",
-        ))
+        warnings.append(
+            Warning(
+                "PERIODS_GROUPED",
+                "caution",
+                f"{per.grouping_note(data_period, period, averaged=not is_rate)}.",
+            )
+        )
     labels = {c: label(c) for c in set(full["group"]) | {reference, *focus, TOTAL} if c != BEST}
 
     ref: str | None = reference
     if reference == BEST:
         national_window = [window_counts[c] for c in NATIONAL if c in window_counts]
-        ref = stats.best_group(national_window, direction=direction_, min_events=policy.threshold) if is_rate else None
+        ref = (
+            stats.best_group(national_window, direction=direction_, min_events=policy.threshold)
+            if is_rate
+            else None
+        )
         if ref is None and is_rate:
-            warnings.append(Warning(
-                "NO_REFERENCE", "warning",
-                f"No group has the {policy.threshold} or more events in the latest window needed to be the "
-                "best-performing reference, so gaps are not estimated. Choose a named reference group "
-                "(for example White British (A)) or a longer window.",
-            ))
+            warnings.append(
+                Warning(
+                    "NO_REFERENCE",
+                    "warning",
+                    f"No group has the {policy.threshold} or more events in the latest window needed to be the "
+                    "best-performing reference, so gaps are not estimated. Choose a named reference group "
+                    "(for example White British (A)) or a longer window.",
+                )
+            )
     elif reference != OTHERS and reference not in set(full["group"]):
-        warnings.append(Warning(
-            "NO_REFERENCE", "warning",
-            f"The reference group {label(reference)} has no data, so gaps are not estimated. Check the "
-            "ethnicity coding of the extract, or choose another reference group.",
-        ))
+        warnings.append(
+            Warning(
+                "NO_REFERENCE",
+                "warning",
+                f"The reference group {label(reference)} has no data, so gaps are not estimated. Check the "
+                "ethnicity coding of the extract, or choose another reference group.",
+            )
+        )
         ref = None
     if ref is not None:
         labels.setdefault(ref, label(ref))
@@ -542,47 +648,80 @@ def analyse_measure(
             # "All other groups" row entered in the log form counts among the others, never as a group itself.
             singles = [r for r in rows if r.code in NATIONAL or r.code in MISSING_CODES]
             entered = _counts(base, window).get(OTHERS)
-            pool = [*singles, GroupCounts(_ENTERED, entered.numerator, entered.denominator)] if entered else singles
-            groups, notes = stats.group_stats_with_warnings(pool, reference=OTHERS, labels=labels,
-                                                            direction=direction_)
+            pool = (
+                [*singles, GroupCounts(_ENTERED, entered.numerator, entered.denominator)]
+                if entered
+                else singles
+            )
+            groups, notes = stats.group_stats_with_warnings(
+                pool, reference=OTHERS, labels=labels, direction=direction_
+            )
             groups = [g for g in groups if g.code != _ENTERED]
             warnings.extend(n for n in notes if _ENTERED not in n.message)
-            groups = [*(_against_rest(window_counts, f, present, labels, entered) for f in focus
-                        if f in derived and f in window_counts), *groups]
+            groups = [
+                *(
+                    _against_rest(window_counts, f, present, labels, entered)
+                    for f in focus
+                    if f in derived and f in window_counts
+                ),
+                *groups,
+            ]
         elif ref is not None:
-            groups, notes = stats.group_stats_with_warnings(rows, reference=ref, labels=labels, direction=direction_)
+            groups, notes = stats.group_stats_with_warnings(
+                rows, reference=ref, labels=labels, direction=direction_
+            )
             warnings.extend(notes)
             warnings.extend(_leave_out_of_reference(groups, window_counts, ref, derived, labels))
         else:
             groups = [stats.group_stats([r], reference="OTHERS", labels=labels)[0] for r in rows]
         heterogeneity = stats.heterogeneity([window_counts[c] for c in NATIONAL if c in window_counts])
-        gaps = _gap_changes(full, ref, focus, present, baseline, recent, direction_, labels, target_gap, derived)
+        gaps = _gap_changes(
+            full, ref, focus, present, baseline, recent, direction_, labels, target_gap, derived
+        )
     elif window is not None:
         value_groups = _value_stats(full, codes_in_order, window, labels)
-        warnings.append(Warning(
-            "VALUE_MEASURE", "info",
-            "This is a value measure, so groups are compared by their mean over the window; rates, intervals "
-            "and gap tests need numerators and denominators.",
-        ))
+        warnings.append(
+            Warning(
+                "VALUE_MEASURE",
+                "info",
+                "This is a value measure, so groups are compared by their mean over the window; rates, intervals "
+                "and gap tests need numerators and denominators.",
+            )
+        )
 
     rebase_map = {k: sorted(_as_date(d) for d in v) for k, v in (rebase or {}).items()}
-    spc = _spc(full, codes_in_order, ref, is_rate, method, direction_, rebase_map, fix_after, target, screen_outliers)
+    spc = _spc(
+        full, codes_in_order, ref, is_rate, method, direction_, rebase_map, fix_after, target, screen_outliers
+    )
     if any(r.summary.trial_limits for r in spc.values()):
-        warnings.append(Warning(
-            "SPC_TRIAL_LIMITS", "info",
-            "Some charts have fewer than 13 points, so their limits are trial limits: read signals cautiously "
-            "and keep adding data.",
-        ))
+        warnings.append(
+            Warning(
+                "SPC_TRIAL_LIMITS",
+                "info",
+                "Some charts have fewer than 13 points, so their limits are trial limits: read signals cautiously "
+                "and keep adding data.",
+            )
+        )
 
     summary: missing_data.MissingSummary | None = None
     if is_rate and not base.empty:
         summary = missing_data.summarise_missing(base)
         collapsed, m_ref, m_focus = _collapse_for_missing(base, ref, focus, derived)
         if m_ref is not None:
-            warnings.extend(missing_data.missing_warnings(
-                collapsed, today=today, period=cast(Any, period), focus_groups=m_focus, reference=m_ref,
-                direction=direction_, target_gap=target_gap, baseline=baseline, recent=recent, policy=policy,
-            ))
+            warnings.extend(
+                missing_data.missing_warnings(
+                    collapsed,
+                    today=today,
+                    period=cast(Any, period),
+                    focus_groups=m_focus,
+                    reference=m_ref,
+                    direction=direction_,
+                    target_gap=target_gap,
+                    baseline=baseline,
+                    recent=recent,
+                    policy=policy,
+                )
+            )
         if baseline is not None and recent is not None:
             before, after = _counts(base, baseline), _counts(base, recent)
             national_before = [before[c] for c in NATIONAL if c in before]
@@ -590,19 +729,43 @@ def analyse_measure(
             shown = _shown_rate(policy) if rounded_display else stats.exact_rate
             names = (window_label(baseline, period), window_label(recent, period))
             # The combined rate is everyone's: every stored group, the missing categories and "All other groups".
-            warnings.extend(stats.aggregation_check(
-                [*national_before, _everyone(before)], [*national_after, _everyone(after)], direction=direction_,
-                min_count=policy.threshold, labels=labels, shown=shown, windows=names))
+            warnings.extend(
+                stats.aggregation_check(
+                    [*national_before, _everyone(before)],
+                    [*national_after, _everyone(after)],
+                    direction=direction_,
+                    min_count=policy.threshold,
+                    labels=labels,
+                    shown=shown,
+                    windows=names,
+                )
+            )
             if measure_type == "balancing":
                 # A measure's name is typed by a person: escaped when the words go to a channel (mrkdwn).
-                typed = name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") if rounded_display \
+                typed = (
+                    name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                    if rounded_display
                     else name
-                warnings.extend(stats.balancing_check(
-                    national_before, national_after, direction=direction_, measure_name=typed,
-                    min_count=policy.threshold, labels=labels, shown=shown, windows=names))
+                )
+                warnings.extend(
+                    stats.balancing_check(
+                        national_before,
+                        national_after,
+                        direction=direction_,
+                        measure_name=typed,
+                        min_count=policy.threshold,
+                        labels=labels,
+                        shown=shown,
+                        windows=names,
+                    )
+                )
 
     reference_for: dict[str, str] = {}
-    comparison_windows = {"window": window_counts, "baseline": _counts(full, baseline), "recent": _counts(full, recent)}
+    comparison_windows = {
+        "window": window_counts,
+        "baseline": _counts(full, baseline),
+        "recent": _counts(full, recent),
+    }
     for counts, span in zip(comparison_windows.values(), (window, baseline, recent), strict=True):
         entered_row = _counts(base, span).get(OTHERS)
         if entered_row is not None:  # the log form's "All other groups" row: one of the others, never a group
@@ -622,12 +785,33 @@ def analyse_measure(
         gp.verdict = stats.gap_verdict_text(gp, labels)
 
     result = MeasureAnalysis(
-        name=name, kind=kind, direction=direction_, period=period, spc_method=cast(SpcMethod, method),
-        reference_requested=reference, reference_group=ref, focus_groups=focus, periods=periods, window=window,
-        baseline=baseline, recent=recent, groups=groups, value_groups=value_groups, heterogeneity=heterogeneity,
-        gaps=gaps, spc=spc, missing=summary, warnings=warnings, labels=labels, frame=full,
-        window_counts=window_counts, baseline_counts=comparison_windows["baseline"],
-        recent_counts=comparison_windows["recent"], rebase=rebase_map, target=target, reference_for=reference_for,
+        name=name,
+        kind=kind,
+        direction=direction_,
+        period=period,
+        spc_method=cast(SpcMethod, method),
+        reference_requested=reference,
+        reference_group=ref,
+        focus_groups=focus,
+        periods=periods,
+        window=window,
+        baseline=baseline,
+        recent=recent,
+        groups=groups,
+        value_groups=value_groups,
+        heterogeneity=heterogeneity,
+        gaps=gaps,
+        spc=spc,
+        missing=summary,
+        warnings=warnings,
+        labels=labels,
+        frame=full,
+        window_counts=window_counts,
+        baseline_counts=comparison_windows["baseline"],
+        recent_counts=comparison_windows["recent"],
+        rebase=rebase_map,
+        target=target,
+        reference_for=reference_for,
         gap_comparisons=n_tests,
     )
     if result.recording_critical:
@@ -639,9 +823,11 @@ def analyse_measure(
 
 def _shown_rate(policy: DisclosurePolicy) -> Callable[[GroupCounts], float]:
     """A rate from the rounded counts, as a channel shows it (the checks only word groups with >= 8 events)."""
+
     def rate(c: GroupCounts) -> float:
         shown = safe_rate(c.numerator, c.denominator, policy).rate
         return c.numerator / c.denominator if shown is None else shown
+
     return rate
 
 
@@ -652,6 +838,7 @@ def exact_rates(a: MeasureAnalysis) -> Callable[[str, str], float | None]:
     def rate(code: str, which: str) -> float | None:
         c = sources[which].get(code)
         return None if c is None or c.denominator <= 0 else c.numerator / c.denominator
+
     return rate
 
 
@@ -671,8 +858,9 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 def _holm(gaps: Sequence[GapChange], alpha: float = 0.05) -> int:
     """Holm-adjust the gap-change p values of one measure as one family (both scales of every gap)."""
-    slots = [(g, "did") for g in gaps if g.did_p_value is not None] + \
-        [(g, "rrr") for g in gaps if g.rrr_p_value is not None]
+    slots = [(g, "did") for g in gaps if g.did_p_value is not None] + [
+        (g, "rrr") for g in gaps if g.rrr_p_value is not None
+    ]
     if not slots:
         return 0
     raw = [(g.did_p_value if which == "did" else g.rrr_p_value) or 0.0 for g, which in slots]  # all set here
@@ -688,12 +876,16 @@ def _holm(gaps: Sequence[GapChange], alpha: float = 0.05) -> int:
     return len(slots)
 
 
-def _reference_members(code: str, ref: str, present: Sequence[str],
-                       derived: Mapping[str, tuple[str, ...]]) -> tuple[str, tuple[str, ...]] | None:
+def _reference_members(
+    code: str, ref: str, present: Sequence[str], derived: Mapping[str, tuple[str, ...]]
+) -> tuple[str, tuple[str, ...]] | None:
     """(key, codes) of the reference a group must be compared with when it is not the reference's own row:
     all other groups (OTHERS), or the reference without the group's own codes (the reference contained it)."""
-    own = set(_members(code, reference="", focus=[], present=present)) if code in ethnicity.HIGH_LEVEL_GROUPS \
+    own = (
+        set(_members(code, reference="", focus=[], present=present))
+        if code in ethnicity.HIGH_LEVEL_GROUPS
         else {code}
+    )
     if ref == OTHERS:
         return f"REF:{code}", (*(c for c in present if c in NATIONAL and c not in own), _ENTERED)
     ref_members = set(derived.get(ref, ()))
@@ -718,8 +910,11 @@ def _sum_codes(counts: Mapping[str, GroupCounts], codes: Sequence[str], key: str
 
 
 def _leave_out_of_reference(
-    groups: list[GroupStat], window_counts: Mapping[str, GroupCounts], ref: str,
-    derived: Mapping[str, tuple[str, ...]], labels: Mapping[str, str],
+    groups: list[GroupStat],
+    window_counts: Mapping[str, GroupCounts],
+    ref: str,
+    derived: Mapping[str, tuple[str, ...]],
+    labels: Mapping[str, str],
 ) -> list[Warning]:
     """A group inside a high-level reference (A in all White groups) is compared with the rest of it."""
     members = set(derived.get(ref, ()))
@@ -734,18 +929,28 @@ def _leave_out_of_reference(
             g.rate_difference = g.rate_difference_ci_low = g.rate_difference_ci_high = g.p_value = None
             continue
         cmp = stats.compare_groups(window_counts[g.code], rest)
-        g.rate_ratio, g.rate_ratio_ci_low, g.rate_ratio_ci_high = cmp.rate_ratio, cmp.rate_ratio_ci_low, cmp.rate_ratio_ci_high
+        g.rate_ratio, g.rate_ratio_ci_low, g.rate_ratio_ci_high = (
+            cmp.rate_ratio,
+            cmp.rate_ratio_ci_low,
+            cmp.rate_ratio_ci_high,
+        )
         g.rate_difference, g.rate_difference_ci_low, g.rate_difference_ci_high = (
-            cmp.rate_difference, cmp.rate_difference_ci_low, cmp.rate_difference_ci_high)
+            cmp.rate_difference,
+            cmp.rate_difference_ci_low,
+            cmp.rate_difference_ci_high,
+        )
         g.p_value = cmp.p_value
         g.reference_excludes = (g.code,)
         left_out.append(labels.get(g.code, g.code))
     if left_out:
-        notes.append(Warning(
-            "REFERENCE_CONTAINS_GROUP", "info",
-            f"{labels.get(ref, ref)} contains {', '.join(left_out)}, so each of these is compared with the rest of "
-            "the reference group (itself left out): a group is never tested against a total that includes it.",
-        ))
+        notes.append(
+            Warning(
+                "REFERENCE_CONTAINS_GROUP",
+                "info",
+                f"{labels.get(ref, ref)} contains {', '.join(left_out)}, so each of these is compared with the rest of "
+                "the reference group (itself left out): a group is never tested against a total that includes it.",
+            )
+        )
     return notes
 
 
@@ -764,8 +969,13 @@ def _gap_changes(
     if ref is None or baseline is None or recent is None:
         return []
     before, after = _counts(full, baseline), _counts(full, recent)
-    candidates = list(focus) or [c for c in present if c in NATIONAL and c != ref
-                                 and not (ref in ethnicity.HIGH_LEVEL_GROUPS and c in ethnicity.HIGH_LEVEL_GROUPS[ref])]
+    candidates = list(focus) or [
+        c
+        for c in present
+        if c in NATIONAL
+        and c != ref
+        and not (ref in ethnicity.HIGH_LEVEL_GROUPS and c in ethnicity.HIGH_LEVEL_GROUPS[ref])
+    ]
     out: list[GapChange] = []
     for code in candidates:
         if code not in before or code not in after:
@@ -783,8 +993,13 @@ def _gap_changes(
         else:
             continue
         gap = stats.gap_change(
-            group_before=before[code], group_after=after[code], ref_before=rb, ref_after=ra,
-            direction=direction, labels=labels, target_gap=target_gap,
+            group_before=before[code],
+            group_after=after[code],
+            ref_before=rb,
+            ref_after=ra,
+            direction=direction,
+            labels=labels,
+            target_gap=target_gap,
         )
         gap.reference_excludes = excludes
         out.append(gap)
@@ -792,7 +1007,10 @@ def _gap_changes(
 
 
 def _against_rest(
-    window_counts: Mapping[str, GroupCounts], code: str, present: Sequence[str], labels: Mapping[str, str],
+    window_counts: Mapping[str, GroupCounts],
+    code: str,
+    present: Sequence[str],
+    labels: Mapping[str, str],
     entered: GroupCounts | None = None,
 ) -> GroupStat:
     """A derived focus group (e.g. HL:Black) against every other national group combined (with an "All other
@@ -813,12 +1031,15 @@ def _value_stats(
     out: list[ValueStat] = []
     for code in codes:
         values = rows[rows["group"] == code].sort_values("period")["value"].dropna()
-        out.append(ValueStat(
-            code=code, label=labels.get(code, code),
-            mean=float(values.mean()) if len(values) else None,
-            periods=int(len(values)),
-            latest=float(values.iloc[-1]) if len(values) else None,
-        ))
+        out.append(
+            ValueStat(
+                code=code,
+                label=labels.get(code, code),
+                mean=float(values.mean()) if len(values) else None,
+                periods=int(len(values)),
+                latest=float(values.iloc[-1]) if len(values) else None,
+            )
+        )
     return out
 
 
@@ -850,13 +1071,22 @@ def _spc(
         own = [*common, *(rebase.get(code, ()) if code != TOTAL else ())]
         kwargs: dict[str, Any] = {}
         if is_rate:
-            kwargs = {"numerators": [int(v) for v in rows["numerator"].tolist()],
-                      "denominators": [int(v) for v in rows["denominator"].tolist()]}
+            kwargs = {
+                "numerators": [int(v) for v in rows["numerator"].tolist()],
+                "denominators": [int(v) for v in rows["denominator"].tolist()],
+            }
         else:
             kwargs = {"values": [float(v) for v in rows["value"].tolist()]}
         out[code] = spc_for_series(
-            dates, method=cast(SpcMethod, method), direction=direction, rebase=own, fix_after=fix_after,
-            target=target, screen_outliers=screen, group=code, **kwargs,
+            dates,
+            method=cast(SpcMethod, method),
+            direction=direction,
+            rebase=own,
+            fix_after=fix_after,
+            target=target,
+            screen_outliers=screen,
+            group=code,
+            **kwargs,
         )
     return out
 
@@ -891,10 +1121,12 @@ RateText = Callable[[GroupCounts], str | None]
 
 def exact_rate_text(kind: str) -> RateText:
     """Rates from unrounded counts (analyst output): '9.0%' or '9.0 per 1,000'."""
+
     def text(c: GroupCounts) -> str | None:
         if c.denominator <= 0:
             return None
         return format_rate(c.numerator / c.denominator, kind)
+
     return text
 
 
@@ -947,9 +1179,14 @@ def _periods_mostly_suppressed(
     Read straight off the tidy frame, so choosing the period length costs no extra analysis.
     """
     present = list(dict.fromkeys(data["group"].tolist()))
-    watch = [c for c in [reference, *focus] if c not in (BEST, OTHERS)] or [c for c in present if c in NATIONAL]
-    derived = {c: _members(c, reference=reference, focus=focus, present=present)
-               for c in watch if c in ethnicity.HIGH_LEVEL_GROUPS}
+    watch = [c for c in [reference, *focus] if c not in (BEST, OTHERS)] or [
+        c for c in present if c in NATIONAL
+    ]
+    derived = {
+        c: _members(c, reference=reference, focus=focus, present=present)
+        for c in watch
+        if c in ethnicity.HIGH_LEVEL_GROUPS
+    }
     cells = _add_derived(data, derived, "proportion")
     numerators = cells[cells["group"].isin(watch) & (cells["denominator"] > 0)]["numerator"].to_numpy()
     small = int(((numerators > 0) & (numerators < policy.threshold)).sum())
@@ -986,11 +1223,24 @@ def analyse_for_channel(
     current = tidy_frame(frame, kind)
     grouped: list[str] = []
 
-    def run(data: pd.DataFrame, length: str, ref: str, focus: Sequence[str],
-            reb: Mapping[str, Sequence[date]] | None) -> MeasureAnalysis:
-        return analyse_measure(data, period=length, window_periods=window_periods_for(length, window_months),
-                               policy=policy, reference=ref, focus_groups=focus, rebase=reb, rounded_display=True,
-                               **kwargs)
+    def run(
+        data: pd.DataFrame,
+        length: str,
+        ref: str,
+        focus: Sequence[str],
+        reb: Mapping[str, Sequence[date]] | None,
+    ) -> MeasureAnalysis:
+        return analyse_measure(
+            data,
+            period=length,
+            window_periods=window_periods_for(length, window_months),
+            policy=policy,
+            reference=ref,
+            focus_groups=focus,
+            rebase=reb,
+            rounded_display=True,
+            **kwargs,
+        )
 
     period_now, ref, focus, reb = period, reference, list(focus_groups), rebase
     if kind in COUNT_KINDS:
@@ -1014,12 +1264,18 @@ def analyse_for_channel(
         if hidden:
             suppressed_periods[code] = hidden
     suppressed_groups = [
-        c for c, counts in a.window_counts.items() if _small(counts.numerator, policy) or _small(counts.denominator, policy)
+        c
+        for c, counts in a.window_counts.items()
+        if _small(counts.numerator, policy) or _small(counts.denominator, policy)
     ]
     if suppressed_periods or suppressed_groups:
         logger.info(
             "Disclosure control for %s: latest-window cells suppressed for %s; SPC periods suppressed: %s",
-            a.name, ",".join(sorted(suppressed_groups)) or "none",
-            "; ".join(f"{c}: {','.join(d.isoformat() for d in sorted(ds))}" for c, ds in sorted(suppressed_periods.items())),
+            a.name,
+            ",".join(sorted(suppressed_groups)) or "none",
+            "; ".join(
+                f"{c}: {','.join(d.isoformat() for d in sorted(ds))}"
+                for c, ds in sorted(suppressed_periods.items())
+            ),
         )
     return ChannelAnalysis(a, grouped, suppressed_periods, suppressed_groups)

@@ -70,10 +70,24 @@ Z_VS_99 = (
 )
 
 _SEVERITY_RANK: dict[Severity, int] = {"critical": 0, "warning": 1, "caution": 2, "info": 3}
-_PERIOD_WORD: dict[PeriodKind, str] = {"day": "day", "week": "week", "month": "month", "quarter": "quarter",
-                                       "fy_quarter": "quarter", "year": "year", "fy_year": "financial year"}
-_MONTHS_PER: dict[PeriodKind, float] = {"day": 12 / 365.25, "week": 12 / 52, "month": 1.0, "quarter": 3.0,
-                                        "fy_quarter": 3.0, "year": 12.0, "fy_year": 12.0}
+_PERIOD_WORD: dict[PeriodKind, str] = {
+    "day": "day",
+    "week": "week",
+    "month": "month",
+    "quarter": "quarter",
+    "fy_quarter": "quarter",
+    "year": "year",
+    "fy_year": "financial year",
+}
+_MONTHS_PER: dict[PeriodKind, float] = {
+    "day": 12 / 365.25,
+    "week": 12 / 52,
+    "month": 1.0,
+    "quarter": 3.0,
+    "fy_quarter": 3.0,
+    "year": 12.0,
+    "fy_year": 12.0,
+}
 MAX_POOL_MONTHS = 36  # pooling more than three years of data to see a gap is not a plan
 
 
@@ -291,8 +305,10 @@ def _window_label(window: tuple[date, date]) -> str:
 
 def _periods_text(periods: Sequence[date], period: PeriodKind) -> str:
     if len(periods) > 3:
-        return f"{len(periods)} {_PERIOD_WORD[period]}s, from {_period_label(periods[0], period)} to " \
-               f"{_period_label(periods[-1], period)}"
+        return (
+            f"{len(periods)} {_PERIOD_WORD[period]}s, from {_period_label(periods[0], period)} to "
+            f"{_period_label(periods[-1], period)}"
+        )
     return _join([_period_label(p, period) for p in periods])
 
 
@@ -404,8 +420,10 @@ def _shift(
         "nothing real has changed. Check whether recording practice changed (a new form, system or team) "
         "before reading a trend in the gap."
     )
-    short = (f"The share of records missing ethnicity {direction} by {abs(change) * 100:.1f} percentage points, "
-             "which can fake a change in the gap.")
+    short = (
+        f"The share of records missing ethnicity {direction} by {abs(change) * 100:.1f} percentage points, "
+        "which can fake a change in the gap."
+    )
     return [Warning("MISSINGNESS_SHIFT", "warning", message, short=short)]
 
 
@@ -443,8 +461,10 @@ def _outcome_differs(rows: Sequence[_Row], tiers: Tiers, policy: DisclosurePolic
         "ethnicity are not a random sample, and the group rates may be biased. Look at the best- and "
         "worst-case bounds, and prioritise recording ethnicity for the people this measure counts."
     )
-    short = (f"Records without ethnicity have a different outcome rate ({missing_rate} against {known_rate}), "
-             "so group rates may be biased.")
+    short = (
+        f"Records without ethnicity have a different outcome rate ({missing_rate} against {known_rate}), "
+        "so group rates may be biased."
+    )
     return [Warning("MISSING_OUTCOME_DIFFERS", "warning", message, short=short)]
 
 
@@ -535,8 +555,10 @@ def _absent(
         "Not known or Not stated, or whether a system or form change dropped the category. A group that "
         "disappears from the data can make a gap look closed when it is not."
     )
-    short = (f"No records for {_join([prose_name(c) for c in gone])} in the last {tiers.recent_periods} {word}s: "
-             "a gap can look closed when it is not.")
+    short = (
+        f"No records for {_join([prose_name(c) for c in gone])} in the last {tiers.recent_periods} {word}s: "
+        "a gap can look closed when it is not."
+    )
     return [Warning("GROUP_ABSENT_RECENTLY", severity, message, short=short)]
 
 
@@ -600,12 +622,16 @@ def _underpowered(
             line += f" Reaching {tiers.power:.0%} needs about {needed_shown:,} per {word} in this group"
             if pooled * _MONTHS_PER[period] > MAX_POOL_MONTHS:
                 # "Pool about 1504 months" is not advice: say plainly that the comparison is not feasible.
-                line += (f", which would take more than {MAX_POOL_MONTHS // 12} years of data at this unit's "
-                         "size: this comparison is not feasible here. Compare high-level groups or a "
-                         "regional dataset instead.")
+                line += (
+                    f", which would take more than {MAX_POOL_MONTHS // 12} years of data at this unit's "
+                    "size: this comparison is not feasible here. Compare high-level groups or a "
+                    "regional dataset instead."
+                )
             else:
-                line += (f", with the reference growing in step; pooling about {pooled} {word}s together would "
-                         "get there.")
+                line += (
+                    f", with the reference growing in step; pooling about {pooled} {word}s together would "
+                    "get there."
+                )
         lines.append(line)
     if not lines:
         return []

@@ -28,7 +28,9 @@ from bot.core.equity.types import Warning as EquityWarning
 # The 2x2 interaction model is saturated, so statsmodels always warns about it (df_resid=0, "perfect separation");
 # the fallbacks below handle those cases. catch_warnings() is not thread-safe and nudges are built on several
 # threads at once, so these two warnings are filtered once, process-wide, and only when statsmodels raises them.
-warnings.filterwarnings("ignore", message="divide by zero encountered in scalar divide", module=r"statsmodels\.")
+warnings.filterwarnings(
+    "ignore", message="divide by zero encountered in scalar divide", module=r"statsmodels\."
+)
 warnings.filterwarnings("ignore", message="Perfect separation", module=r"statsmodels\.")
 
 # Missing-data codes (NHS Z/99, plus the HES "X", the legacy "9" and GP "NULL" from ethnic-categories.csv):
@@ -79,7 +81,11 @@ def _as_counts(counts: Counts) -> list[GroupCounts]:
     merged: dict[str, GroupCounts] = {}
     for c in counts:
         prev = merged.get(c.code)
-        merged[c.code] = c if prev is None else GroupCounts(c.code, prev.numerator + c.numerator, prev.denominator + c.denominator)
+        merged[c.code] = (
+            c
+            if prev is None
+            else GroupCounts(c.code, prev.numerator + c.numerator, prev.denominator + c.denominator)
+        )
     return list(merged.values())
 
 
@@ -218,9 +224,13 @@ def _sum_counts(code: str, counts: Sequence[GroupCounts]) -> GroupCounts:
     return GroupCounts(code, sum(c.numerator for c in counts), sum(c.denominator for c in counts))
 
 
-def _stat_from(c: GroupCounts, label: str, cmp: Comparison | None, *, is_reference: bool, alpha: float) -> GroupStat:
+def _stat_from(
+    c: GroupCounts, label: str, cmp: Comparison | None, *, is_reference: bool, alpha: float
+) -> GroupStat:
     low, high = wilson_interval(c.numerator, c.denominator, alpha)
-    stat = GroupStat(c.code, label, c.numerator, c.denominator, _rate(c), low, high, is_reference=is_reference)
+    stat = GroupStat(
+        c.code, label, c.numerator, c.denominator, _rate(c), low, high, is_reference=is_reference
+    )
     if cmp is not None:
         stat.rate_ratio = cmp.rate_ratio
         stat.rate_ratio_ci_low = cmp.rate_ratio_ci_low
@@ -255,21 +265,28 @@ def group_stats_with_warnings(
     elif ref.upper() == "BEST":
         ref_code = best_group(rows, direction=direction, min_events=min_events_for_best)
         if ref_code is None:
-            notes.append(EquityWarning(
-                "NO_REFERENCE", "warning",
-                f"No group has the {min_events_for_best} or more events needed to be the best-performing "
-                "reference" + (" (the measure has no better direction)" if direction == "neither" else "")
-                + "; rates are shown without comparisons. Choose a named reference group or widen the window.",
-            ))
+            notes.append(
+                EquityWarning(
+                    "NO_REFERENCE",
+                    "warning",
+                    f"No group has the {min_events_for_best} or more events needed to be the best-performing "
+                    "reference"
+                    + (" (the measure has no better direction)" if direction == "neither" else "")
+                    + "; rates are shown without comparisons. Choose a named reference group or widen the window.",
+                )
+            )
     else:
         ref_code = ref
         ref_row = next((c for c in rows if c.code == ref_code), None)
         if ref_row is None or ref_row.denominator == 0:
-            notes.append(EquityWarning(
-                "NO_REFERENCE", "warning",
-                f"The reference group {label_for(ref_code, labels)} has no data in this window; rates are shown "
-                "without comparisons. Choose another reference group or widen the window.",
-            ))
+            notes.append(
+                EquityWarning(
+                    "NO_REFERENCE",
+                    "warning",
+                    f"The reference group {label_for(ref_code, labels)} has no data in this window; rates are shown "
+                    "without comparisons. Choose another reference group or widen the window.",
+                )
+            )
             ref_code = None
 
     comparable = [c for c in rows if _comparable(c)]
@@ -290,30 +307,44 @@ def group_stats_with_warnings(
         cmp = compare_groups(c, against, alpha=alpha) if against is not None else None
         if cmp is not None and against is not None:
             if cmp.rate_ratio_method == "none":
-                notes.append(EquityWarning(
-                    "TOO_FEW_TO_COMPARE", "info",
-                    f"{label}: too few to compare with {against_label} (no events in either group).",
-                ))
+                notes.append(
+                    EquityWarning(
+                        "TOO_FEW_TO_COMPARE",
+                        "info",
+                        f"{label}: too few to compare with {against_label} (no events in either group).",
+                    )
+                )
             elif cmp.rate_ratio_method == "koopman-score" and against.numerator == 0:
-                notes.append(EquityWarning(
-                    "REFERENCE_NO_EVENTS", "caution",
-                    f"{against_label} had no events in this window, so no rate ratio can be given for {label} "
-                    "(dividing by zero). Compare the rates and the difference between them instead.",
-                ))
+                notes.append(
+                    EquityWarning(
+                        "REFERENCE_NO_EVENTS",
+                        "caution",
+                        f"{against_label} had no events in this window, so no rate ratio can be given for {label} "
+                        "(dividing by zero). Compare the rates and the difference between them instead.",
+                    )
+                )
             elif cmp.rate_ratio_method == "koopman-score":
-                notes.append(EquityWarning(
-                    "ZERO_CELL_SCORE_INTERVAL", "info",
-                    f"{label} vs {against_label}: one group has no events, so the rate ratio interval uses the "
-                    "Koopman score method instead of Katz log.",
-                ))
+                notes.append(
+                    EquityWarning(
+                        "ZERO_CELL_SCORE_INTERVAL",
+                        "info",
+                        f"{label} vs {against_label}: one group has no events, so the rate ratio interval uses the "
+                        "Koopman score method instead of Katz log.",
+                    )
+                )
             if cmp.min_expected is not None and cmp.min_expected < 5:
-                notes.append(EquityWarning(
-                    "SMALL_EXPECTED_COUNTS", "caution",
-                    f"{label} vs {against_label}: expected counts below 5, so the chi-square p value is only "
-                    "approximate; treat it as a rough guide (an exact test would be better).",
-                ))
+                notes.append(
+                    EquityWarning(
+                        "SMALL_EXPECTED_COUNTS",
+                        "caution",
+                        f"{label} vs {against_label}: expected counts below 5, so the chi-square p value is only "
+                        "approximate; treat it as a rough guide (an exact test would be better).",
+                    )
+                )
         elif _comparable(c) and others_mode:
-            notes.append(EquityWarning("TOO_FEW_TO_COMPARE", "info", f"{label}: no other groups to compare with."))
+            notes.append(
+                EquityWarning("TOO_FEW_TO_COMPARE", "info", f"{label}: no other groups to compare with.")
+            )
         elif not is_ref and c.denominator == 0:
             notes.append(EquityWarning("TOO_FEW_TO_COMPARE", "info", f"{label}: no records in this window."))
         out.append(_stat_from(c, label, cmp, is_reference=is_ref, alpha=alpha))
@@ -338,7 +369,11 @@ def group_stats(
             Missing-data codes (Z, 99) are never the reference and are never compared, but keep their rate.
     """
     return group_stats_with_warnings(
-        counts, reference=reference, labels=labels, alpha=alpha, direction=direction,
+        counts,
+        reference=reference,
+        labels=labels,
+        alpha=alpha,
+        direction=direction,
         min_events_for_best=min_events_for_best,
     )[0]
 
@@ -370,7 +405,8 @@ def index_of_disparity(stats: Sequence[GroupStat]) -> float | None:
     if ref is None or not ref.rate:
         return None
     others = [
-        s.rate for s in stats
+        s.rate
+        for s in stats
         if not s.is_reference and s.rate is not None and not is_missing_code(s.code) and s.code != TOTAL_CODE
     ]
     if not others:
@@ -398,9 +434,11 @@ def _n_per_arm(effect: float, alpha: float, power: float) -> int:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         try:
-            n = float(NormalIndPower().solve_power(
-                effect_size=effect, alpha=alpha, power=power, ratio=1.0, alternative="two-sided"
-            ))
+            n = float(
+                NormalIndPower().solve_power(
+                    effect_size=effect, alpha=alpha, power=power, ratio=1.0, alternative="two-sided"
+                )
+            )
         except (ValueError, RuntimeError):
             n = math.nan
     if not math.isfinite(n) or n <= 0:
@@ -413,12 +451,19 @@ def power_two_proportions(p1: float, p2: float, n: int, *, alpha: float = 0.05) 
     if n <= 0:
         return 0.0
     h = float(proportion_effectsize(p1, p2))
-    return float(NormalIndPower().power(effect_size=abs(h), nobs1=n, alpha=alpha, ratio=1.0, alternative="two-sided"))
+    return float(
+        NormalIndPower().power(effect_size=abs(h), nobs1=n, alpha=alpha, ratio=1.0, alternative="two-sided")
+    )
 
 
 def n_needed_gap_change(
-    group_before: float, group_after: float, ref_before: float, ref_after: float,
-    *, alpha: float = 0.05, power: float = 0.8,
+    group_before: float,
+    group_after: float,
+    ref_before: float,
+    ref_after: float,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
 ) -> int | None:
     """Denominator per group and period to detect the difference in differences these four rates imply.
 
@@ -460,7 +505,11 @@ def _interaction_glm(cells: Sequence[GroupCounts], link: Any, alpha: float) -> _
             warnings.simplefilter("ignore")
             res = sm.GLM(np.column_stack([y, n - y]), exog, family=sm.families.Binomial(link=link)).fit()
             low, high = res.conf_int(alpha=alpha)[3]
-            est, p, converged = float(res.params[3]), float(res.pvalues[3]), bool(getattr(res, "converged", True))
+            est, p, converged = (
+                float(res.params[3]),
+                float(res.pvalues[3]),
+                bool(getattr(res, "converged", True)),
+            )
     except (ValueError, np.linalg.LinAlgError, FloatingPointError):
         return None
     values = (est, float(low), float(high), p)
@@ -479,7 +528,9 @@ def _did_wald(cells: Sequence[GroupCounts], alpha: float, *, adjusted: bool) -> 
     did = (rates[1] - rates[0]) - (rates[3] - rates[2])
     add = 1 if adjusted else 0
     var_rates = [(c.numerator + add) / (c.denominator + 2 * add) for c in cells]
-    se = math.sqrt(sum(r * (1 - r) / (c.denominator + 2 * add) for r, c in zip(var_rates, cells, strict=True)))
+    se = math.sqrt(
+        sum(r * (1 - r) / (c.denominator + 2 * add) for r, c in zip(var_rates, cells, strict=True))
+    )
     if se == 0:
         return None
     z = float(norm.ppf(1 - alpha / 2))
@@ -507,7 +558,9 @@ def _rrr_katz(cells: Sequence[GroupCounts], alpha: float) -> tuple[_Interaction 
     se = math.sqrt(var)
     z = float(norm.ppf(1 - alpha / 2))
     p = float(2 * norm.sf(abs(log_rrr) / se))
-    return _Interaction(math.exp(log_rrr), math.exp(log_rrr - z * se), math.exp(log_rrr + z * se), p), corrected
+    return _Interaction(
+        math.exp(log_rrr), math.exp(log_rrr - z * se), math.exp(log_rrr + z * se), p
+    ), corrected
 
 
 def _pct(rate: float) -> str:
@@ -554,20 +607,37 @@ def gap_change(
 
     def result(verdict: str, **kw: Any) -> GapChange:
         fields: dict[str, Any] = {
-            "did": None, "did_ci_low": None, "did_ci_high": None, "did_p_value": None,
-            "ratio_of_rate_ratios": None, "rrr_ci_low": None, "rrr_ci_high": None, "rrr_p_value": None,
-            "established": False, "needed_per_period": None, "target_gap": target_gap,
+            "did": None,
+            "did_ci_low": None,
+            "did_ci_high": None,
+            "did_p_value": None,
+            "ratio_of_rate_ratios": None,
+            "rrr_ci_low": None,
+            "rrr_ci_high": None,
+            "rrr_p_value": None,
+            "established": False,
+            "needed_per_period": None,
+            "target_gap": target_gap,
         }
         fields.update(kw)
         return GapChange(
-            group=group_before.code, reference=ref_before.code, baseline_rate=gb, recent_rate=ga,
-            reference_baseline_rate=rb, reference_recent_rate=ra, verdict=verdict, direction=direction, **fields,
+            group=group_before.code,
+            reference=ref_before.code,
+            baseline_rate=gb,
+            recent_rate=ga,
+            reference_baseline_rate=rb,
+            reference_recent_rate=ra,
+            verdict=verdict,
+            direction=direction,
+            **fields,
         )
 
     if gb is None or ga is None or rb is None or ra is None:
         return result(f"Too few to compare: {g_name} or {r_name} has no records in one of the windows.")
     if all(c.numerator == 0 for c in cells) or all(c.numerator == c.denominator for c in cells):
-        return result(f"Too few to compare: every rate for {g_name} and {r_name} is {_pct(gb)} in both windows.")
+        return result(
+            f"Too few to compare: every rate for {g_name} and {r_name} is {_pct(gb)} in both windows."
+        )
 
     notes: list[str] = []
     zero_cell = any(c.numerator in (0, c.denominator) for c in cells)
@@ -583,16 +653,23 @@ def gap_change(
     log_fit = None if zero_cell else _interaction_glm(ordered, sm.families.links.Log(), alpha)
     rrr_fit: _Interaction | None
     if log_fit is not None:
-        rrr_fit = _Interaction(math.exp(log_fit.estimate), math.exp(log_fit.low), math.exp(log_fit.high), log_fit.p)
+        rrr_fit = _Interaction(
+            math.exp(log_fit.estimate), math.exp(log_fit.low), math.exp(log_fit.high), log_fit.p
+        )
     else:
         rrr_fit, haldane = _rrr_katz(ordered, alpha)
         if rrr_fit is None:
-            notes.append("The ratio of rate ratios cannot be estimated: neither group had any events in one period.")
+            notes.append(
+                "The ratio of rate ratios cannot be estimated: neither group had any events in one period."
+            )
         else:
             notes.append(
                 "The ratio of rate ratios was computed from the Katz log standard errors"
-                + (" with 0.5 added to each cell, because one cell has no events." if haldane else
-                   " because the log-link model did not fit.")
+                + (
+                    " with 0.5 added to each cell, because one cell has no events."
+                    if haldane
+                    else " because the log-link model did not fit."
+                )
             )
 
     gap_before, gap_after = gb - rb, ga - ra
@@ -605,7 +682,9 @@ def gap_change(
     # Movement is judged at the precision the reader sees (0.1 percentage points): "narrowed from 4.6 to
     # 4.6" is never written; a change that rounds away is "hardly changed".
     shown_before, shown_after = round(abs(gap_before) * 1000), round(abs(gap_after) * 1000)
-    movement = "narrowed" if shown_after < shown_before else "widened" if shown_after > shown_before else "unchanged"
+    movement = (
+        "narrowed" if shown_after < shown_before else "widened" if shown_after > shown_before else "unchanged"
+    )
     relative = abs(gap_after - gap_before) / abs(gap_before) if gap_before != 0 else math.inf
     # Both intervals are normal approximations; with fewer than 5 events or non-events in a cell they can
     # look decisive on a handful of records, so nothing is claimed then.
@@ -616,9 +695,12 @@ def gap_change(
     group_improved = _better(ga, gb, direction)
     reference_worsened = _worse(ra, rb, direction)
     levelling, share = levelling_down_status(
-        gap_before=gap_before, gap_after=gap_after, group_change=ga - gb, reference_change=ra - rb,
-        reference_worsened=reference_worsened, reference_ci=(ref_own.rate_difference_ci_low,
-                                                             ref_own.rate_difference_ci_high),
+        gap_before=gap_before,
+        gap_after=gap_after,
+        group_change=ga - gb,
+        reference_change=ra - rb,
+        reference_worsened=reference_worsened,
+        reference_ci=(ref_own.rate_difference_ci_low, ref_own.rate_difference_ci_high),
     )
     caveats: list[str] = []
     if levelling == "material":
@@ -702,8 +784,9 @@ def _verdict(gap: GapChange, labels: Mapping[str, str] | None, *, alpha: float, 
     return gap_verdict_text(gap, labels, alpha=alpha, power=power)
 
 
-def gap_verdict_text(gap: GapChange, labels: Mapping[str, str] | None, *, alpha: float = 0.05,
-                     power: float = 0.8) -> str:
+def gap_verdict_text(
+    gap: GapChange, labels: Mapping[str, str] | None, *, alpha: float = 0.05, power: float = 0.8
+) -> str:
     """The analyst's verdict (unrounded rates, full NHS labels), worded by bot.core.equity.wording."""
     if gap.did is None and gap.ratio_of_rate_ratios is None:
         return gap.verdict
@@ -730,13 +813,16 @@ def _change_text(b: GroupCounts, a: GroupCounts, cmp: Comparison, shown: Shown =
     rb, ra = shown(b), shown(a)
     text = f"{_pct(rb)} to {_pct(ra)}"
     if cmp.rate_difference_ci_low is not None and cmp.rate_difference_ci_high is not None:
-        text += (f" ({_pp(ra - rb, True)} pp, 95% CI {_pp(cmp.rate_difference_ci_low, True)} "
-                 f"to {_pp(cmp.rate_difference_ci_high, True)})")
+        text += (
+            f" ({_pp(ra - rb, True)} pp, 95% CI {_pp(cmp.rate_difference_ci_low, True)} "
+            f"to {_pp(cmp.rate_difference_ci_high, True)})"
+        )
     return text
 
 
-def _pct_pair(b: GroupCounts, a: GroupCounts, shown: Shown = exact_rate,
-              windows: tuple[str, str] | None = None) -> str:
+def _pct_pair(
+    b: GroupCounts, a: GroupCounts, shown: Shown = exact_rate, windows: tuple[str, str] | None = None
+) -> str:
     if windows:
         # Windows are spans ("Jan 2025 to Feb 2025"), so they go in brackets rather than a chain of "to"s.
         return f"{_pct(shown(b))} ({windows[0]}), then {_pct(shown(a))} ({windows[1]})"
@@ -769,11 +855,16 @@ def aggregation_check(
     disclosure threshold below which its rate could not be posted anyway.
     """
     pairs = [(b, a) for b, a in _paired(before, after) if _comparable(b) and _comparable(a)]
-    totals = [(b, a) for b, a in _paired(before, after) if b.code == TOTAL_CODE and b.denominator and a.denominator]
+    totals = [
+        (b, a) for b, a in _paired(before, after) if b.code == TOTAL_CODE and b.denominator and a.denominator
+    ]
     if totals:
         agg_b, agg_a = totals[0]
     else:
-        agg_b, agg_a = _sum_counts(TOTAL_CODE, [b for b, _ in pairs]), _sum_counts(TOTAL_CODE, [a for _, a in pairs])
+        agg_b, agg_a = (
+            _sum_counts(TOTAL_CODE, [b for b, _ in pairs]),
+            _sum_counts(TOTAL_CODE, [a for _, a in pairs]),
+        )
     rate_b, rate_a = _rate(agg_b), _rate(agg_a)
     if direction == "neither" or rate_b is None or rate_a is None or not _better(rate_a, rate_b, direction):
         return []
@@ -784,15 +875,18 @@ def aggregation_check(
         if _worse(a.numerator / a.denominator, b.numerator / b.denominator, direction):
             cmp = compare_groups(a, b)
             clear = "a clear change" if _ci_excludes_zero(cmp) else "not statistically clear at these numbers"
-            out.append(EquityWarning(
-                # A clear move against the aggregate is a harm signal; a point estimate alone is one to watch.
-                "SUBGROUP_MOVES_AGAINST_AGGREGATE", "warning" if _ci_excludes_zero(cmp) else "caution",
-                f"The combined rate improved ({_pct_pair(agg_b, agg_a, shown)}), but {label_for(b.code, labels)} "
-                f"moved the other way: {_change_text(b, a, cmp, shown)}; {clear}. Report this group separately "
-                "rather than only the combined figure.",
-                short=f"everyone's rate improved but {_prose(b.code)}'s got worse ({_pct_pair(b, a, shown, windows)}; "
-                      + ("a clear change)" if _ci_excludes_zero(cmp) else "not yet clear)"),
-            ))
+            out.append(
+                EquityWarning(
+                    # A clear move against the aggregate is a harm signal; a point estimate alone is one to watch.
+                    "SUBGROUP_MOVES_AGAINST_AGGREGATE",
+                    "warning" if _ci_excludes_zero(cmp) else "caution",
+                    f"The combined rate improved ({_pct_pair(agg_b, agg_a, shown)}), but {label_for(b.code, labels)} "
+                    f"moved the other way: {_change_text(b, a, cmp, shown)}; {clear}. Report this group separately "
+                    "rather than only the combined figure.",
+                    short=f"everyone's rate improved but {_prose(b.code)}'s got worse ({_pct_pair(b, a, shown, windows)}; "
+                    + ("a clear change)" if _ci_excludes_zero(cmp) else "not yet clear)"),
+                )
+            )
     return out
 
 
@@ -827,18 +921,25 @@ def balancing_check(
             continue
         cmp = compare_groups(a, b)
         sure = _ci_excludes_zero(cmp)
-        out.append(EquityWarning(
-            "BALANCING_WORSENED", "warning" if sure else "caution",
-            f"{measure_name} got worse for {label_for(b.code, labels)}: {_change_text(b, a, cmp, shown)}"
-            + ("." if sure else "; the interval includes no change, so keep watching it.")
-            + " Check that the improvement work is not causing harm here.",
-            short=f"{measure_name} got worse for {_prose(b.code)} ({_pct_pair(b, a, shown, windows)}"
-            + ("" if sure else ", not yet clear") + ")",
-        ))
+        out.append(
+            EquityWarning(
+                "BALANCING_WORSENED",
+                "warning" if sure else "caution",
+                f"{measure_name} got worse for {label_for(b.code, labels)}: {_change_text(b, a, cmp, shown)}"
+                + ("." if sure else "; the interval includes no change, so keep watching it.")
+                + " Check that the improvement work is not causing harm here.",
+                short=f"{measure_name} got worse for {_prose(b.code)} ({_pct_pair(b, a, shown, windows)}"
+                + ("" if sure else ", not yet clear")
+                + ")",
+            )
+        )
     if too_small:
-        out.append(EquityWarning(
-            "BALANCING_TOO_FEW", "info",
-            f"{measure_name} could not be checked for {', '.join(too_small)}: fewer than {min_count} events "
-            "in a window. Use a longer window or grouped categories.",
-        ))
+        out.append(
+            EquityWarning(
+                "BALANCING_TOO_FEW",
+                "info",
+                f"{measure_name} could not be checked for {', '.join(too_small)}: fewer than {min_count} events "
+                "in a window. Use a longer window or grouped categories.",
+            )
+        )
     return out

@@ -92,7 +92,9 @@ class GapChange:
     reference_change_ci_high: float | None = None
     reference_worsened: bool | None = None
     levelling_down: LevellingDown = "none"
-    levelling_down_share: float | None = None  # share of the narrowing that the reference's worsening explains
+    levelling_down_share: float | None = (
+        None  # share of the narrowing that the reference's worsening explains
+    )
     thin: bool = False  # a cell with fewer than 5 events or non-events: nothing is claimed
     zero_cell: bool = False
     did_p_adjusted: float | None = None  # Holm-adjusted across the measure's gap comparisons

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from bot.core.equity.disclosure import DisclosurePolicy
 
 Name = Callable[[str], str]
-Rates = Callable[[str, str], float | None]  # (key, "window" | "baseline" | "recent") -> a rate, None if not shown
+Rates = Callable[
+    [str, str], float | None
+]  # (key, "window" | "baseline" | "recent") -> a rate, None if not shown
 HARM_CODES = ("BALANCING_WORSENED", "SUBGROUP_MOVES_AGAINST_AGGREGATE")  # warnings that signal harm
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "caution": 2, "info": 3}
 
@@ -82,10 +84,12 @@ def prose_name(code: str) -> str:
 
 def prose_names(labels: Mapping[str, str]) -> Name:
     """Short names for codes, the caller's label for keys it made up (e.g. a reference without a group)."""
+
     def name(code: str) -> str:
         if code.startswith("REF:"):
             return labels.get(code, code)
         return prose_name(code)
+
     return name
 
 
@@ -205,8 +209,10 @@ def _stats_text(gap: GapChange, rates: GapRates, kind: str) -> str:
         did = (ga - ra) - (gb - rb)
         rrr = (ga / ra) / (gb / rb) if min(ra, rb, gb) > 0 else rrr
     if did is not None and gap.did_ci_low is not None and gap.did_ci_high is not None:
-        text = (f"difference in differences {points(did, kind, signed=True)} points, 95% CI "
-                f"{points(gap.did_ci_low, kind, signed=True)} to {points(gap.did_ci_high, kind, signed=True)}")
+        text = (
+            f"difference in differences {points(did, kind, signed=True)} points, 95% CI "
+            f"{points(gap.did_ci_low, kind, signed=True)} to {points(gap.did_ci_high, kind, signed=True)}"
+        )
         if gap.did_p_value is not None:
             text += f", {p_text(gap.did_p_value)}"
         parts.append(text)
@@ -235,16 +241,26 @@ def levelling_words(gap: GapChange, g: str, r: str, rates: GapRates, kind: str =
         evidence += f", 95% CI {points(low, kind, signed=True)} to {points(high, kind, signed=True)}"
     if status == "slight":
         if points(ra - rb, kind) == "0.0":
-            ci = f" (95% CI for its change {points(low, kind, signed=True)} to {points(high, kind, signed=True)})" \
-                if low is not None and high is not None else ""
+            ci = (
+                f" (95% CI for its change {points(low, kind, signed=True)} to {points(high, kind, signed=True)})"
+                if low is not None and high is not None
+                else ""
+            )
             return f"{r}'s rate hardly moved{ci}, so the narrowing comes from {g} improving."
-        return (f"{r}'s change ({evidence}) is too small to explain the narrowing, which comes mainly from {g} "
-                "improving.")
-    act = (f"Treat {r}'s worsening as a balancing-measure failure." if clear else
-           f"{r}'s rise is not a clear change on its own, so watch its rate as a balancing measure.")
+        return (
+            f"{r}'s change ({evidence}) is too small to explain the narrowing, which comes mainly from {g} "
+            "improving."
+        )
+    act = (
+        f"Treat {r}'s worsening as a balancing-measure failure."
+        if clear
+        else f"{r}'s rise is not a clear change on its own, so watch its rate as a balancing measure."
+    )
     if gap.group_improved:
-        return (f"Levelling down, in part: the gap narrowed partly because {r} got worse ({evidence}), as well as "
-                f"because {g} improved. {act}")
+        return (
+            f"Levelling down, in part: the gap narrowed partly because {r} got worse ({evidence}), as well as "
+            f"because {g} improved. {act}"
+        )
     return f"Levelling down: the gap narrowed because {r} got worse ({evidence}); {g} did not improve. {act}"
 
 
@@ -254,10 +270,14 @@ def power_words(gap: GapChange, *, power: float = 0.8, smallest: int | None = No
     needed = rounded_up(gap.needed_per_period)
     what = "reach the target gap" if gap.target_gap is not None else "detect a change in the gap of this size"
     if smallest is not None and smallest > 0 and gap.needed_per_period > 50 * smallest:
-        return (f"A change this small cannot be detected at this unit's size (it would need about {needed:,} per "
-                "group in each window): compare high-level groups, or judge the change from the run chart.")
-    return (f"To {what} with {power:.0%} power would need about {needed:,} per group in each window, so "
-            "'not established' does not mean 'no change'.")
+        return (
+            f"A change this small cannot be detected at this unit's size (it would need about {needed:,} per "
+            "group in each window): compare high-level groups, or judge the change from the run chart."
+        )
+    return (
+        f"To {what} with {power:.0%} power would need about {needed:,} per group in each window, so "
+        "'not established' does not mean 'no change'."
+    )
 
 
 def gap_verdict(
@@ -276,13 +296,17 @@ def gap_verdict(
     if gap.did is None and gap.ratio_of_rate_ratios is None:
         return gap.verdict or f"Too few to compare the gap between {g} and {r}."
     if recording_critical:
-        return (f"The gap between {g} and {r} is not judged: ethnicity is recorded for under 80% of records, so "
-                "any change could come from who is missing. Improve recording first.")
+        return (
+            f"The gap between {g} and {r} is not judged: ethnicity is recorded for under 80% of records, so "
+            "any change could come from who is missing. Improve recording first."
+        )
     stats = _stats_text(gap, rates, kind)
     if not rates.complete:
         verdict = "established" if gap.established else "not established at these numbers"
-        return (f"The change in the gap between {g} and {r} is {verdict} ({stats}); some windows have too few "
-                "events to show their rates.")
+        return (
+            f"The change in the gap between {g} and {r} is {verdict} ({stats}); some windows have too few "
+            "events to show their rates."
+        )
     word, movement = movement_words(rates, kind)
     sentences: list[str] = []
     if word == "hardly changed" and not gap.established:
@@ -297,15 +321,22 @@ def gap_verdict(
             scale = " The relative gap changed, but a change in the absolute gap is not established."
         sentences.append(f"The gap between {g} and {r} {movement} ({stats}): an established change.{scale}")
     elif gap.thin:
-        sentences.append(f"The gap between {g} and {r} {movement}, but the change is not established ({stats}): "
-                         "some windows have fewer than 5 events or non-events, too few to trust these intervals.")
+        sentences.append(
+            f"The gap between {g} and {r} {movement}, but the change is not established ({stats}): "
+            "some windows have fewer than 5 events or non-events, too few to trust these intervals."
+        )
     elif (gap.did_p_value or 1.0) <= alpha or (gap.rrr_p_value or 1.0) <= alpha:
-        why = ("after allowing for the number of comparisons made" if gap.comparisons > 2
-               and (gap.relative_change or 0) >= 0.1 else "the change is under a 10% relative change in the gap")
+        why = (
+            "after allowing for the number of comparisons made"
+            if gap.comparisons > 2 and (gap.relative_change or 0) >= 0.1
+            else "the change is under a 10% relative change in the gap"
+        )
         sentences.append(f"The gap between {g} and {r} {movement} ({stats}); not established: {why}.")
     else:
-        sentences.append(f"The gap between {g} and {r} {movement}, but at these numbers the change is not "
-                         f"established ({stats}).")
+        sentences.append(
+            f"The gap between {g} and {r} {movement}, but at these numbers the change is not "
+            f"established ({stats})."
+        )
     assert rates.group_before is not None and rates.group_after is not None
     assert rates.reference_before is not None and rates.reference_after is not None
     own = f"{g} {change_words(rates.group_before, rates.group_after, kind)}"
@@ -323,7 +354,12 @@ def gap_verdict(
 
 
 def gap_brief(
-    gap: GapChange, name: Name, *, since: str | None, rates: GapRates | None = None, kind: str = "proportion",
+    gap: GapChange,
+    name: Name,
+    *,
+    since: str | None,
+    rates: GapRates | None = None,
+    kind: str = "proportion",
     recording_critical: bool = False,
 ) -> str:
     """One short sentence for a headline or the nudge; a levelling-down caveat always travels with it."""
@@ -348,8 +384,14 @@ def gap_brief(
 # ---------------------------------------------------------------- groups
 
 
-def group_comparison(g: GroupStat, shown_rate: float | None, shown_ref_rate: float | None,
-                     reference: str, name: Name, kind: str = "proportion") -> str:
+def group_comparison(
+    g: GroupStat,
+    shown_rate: float | None,
+    shown_ref_rate: float | None,
+    reference: str,
+    name: Name,
+    kind: str = "proportion",
+) -> str:
     """'9.1% against 5.0% for White British: rate ratio 1.82, a clear difference' (ratio from the shown rates)."""
     if shown_rate is None:
         return f"{name(g.code)}: too few events to show a rate safely"
@@ -391,7 +433,9 @@ def is_harm(w: Warning) -> bool:
 # ---------------------------------------------------------------- measure-level headlines
 
 
-def headline(a: MeasureAnalysis, *, rates: Callable[[str, str], float | None], kind: str | None = None) -> str:
+def headline(
+    a: MeasureAnalysis, *, rates: Callable[[str, str], float | None], kind: str | None = None
+) -> str:
     """The analyst headline (report, JSON): the same findings as the channel headline, as one paragraph."""
     kind = kind or a.kind
     name = prose_names(a.labels)
@@ -404,8 +448,10 @@ def headline(a: MeasureAnalysis, *, rates: Callable[[str, str], float | None], k
     if a.recording_critical:
         parts.append(critical_words(a))
     if not a.is_rate:
-        parts.append(f"{a.name} is a value measure: groups are compared by their mean over the latest window, "
-                     "without rates, intervals or tests of the gap.")
+        parts.append(
+            f"{a.name} is a value measure: groups are compared by their mean over the latest window, "
+            "without rates, intervals or tests of the gap."
+        )
     elif a.reference_group is None:
         parts.append(f"{a.name}: no usable reference group, so no gap is estimated.")
     elif not a.recording_critical:
@@ -437,7 +483,11 @@ def headline_groups(a: MeasureAnalysis) -> list[str]:
     focus = [f for f in a.focus_groups if f in by_code]
     if focus:
         return focus
-    compared = [g for g in a.groups if not g.is_reference and g.code in ethnicity.NATIONAL_CODES and g.rate_difference is not None]
+    compared = [
+        g
+        for g in a.groups
+        if not g.is_reference and g.code in ethnicity.NATIONAL_CODES and g.rate_difference is not None
+    ]
     widest = sorted(compared, key=lambda g: (g.numerator < 8, -abs(g.rate_difference or 0.0)))
     return [g.code for g in widest[:1]]
 
@@ -449,16 +499,19 @@ def comparison_reference(a: MeasureAnalysis, g: GroupStat) -> str:
 
 def gap_rates(a: MeasureAnalysis, gap: GapChange, rates: Callable[[str, str], float | None]) -> GapRates:
     ref = a.reference_for.get(gap.group, gap.reference)
-    return GapRates(rates(gap.group, "baseline"), rates(gap.group, "recent"), rates(ref, "baseline"),
-                    rates(ref, "recent"))
+    return GapRates(
+        rates(gap.group, "baseline"), rates(gap.group, "recent"), rates(ref, "baseline"), rates(ref, "recent")
+    )
 
 
 def critical_words(a: MeasureAnalysis) -> str:
     valid = a.missing.valid_share if a.missing else None
     share = f"{valid:.0%}" if valid is not None else "too few"
-    return (f"Ethnicity is recorded for only {share} of records, so no comparison between groups is headlined: "
-            "the missing records could change any comparison. See the completeness chart and the bounds in the details, and "
-            "improve recording first.")
+    return (
+        f"Ethnicity is recorded for only {share} of records, so no comparison between groups is headlined: "
+        "the missing records could change any comparison. See the completeness chart and the bounds in the details, and "
+        "improve recording first."
+    )
 
 
 def shown_rates(a: MeasureAnalysis, policy: DisclosurePolicy) -> Rates:
@@ -472,6 +525,7 @@ def shown_rates(a: MeasureAnalysis, policy: DisclosurePolicy) -> Rates:
     def rate(code: str, which: str) -> float | None:
         c = sources[which].get(code)
         return None if c is None else safe_rate(c.numerator, c.denominator, policy).rate
+
     return rate
 
 
@@ -483,13 +537,20 @@ def harm_lines(a: MeasureAnalysis, name: Name) -> list[str]:
         for gap in a.gaps:
             # Harm is headlined when the reference's own worsening is clear or the narrowing is established;
             # otherwise the levelling-down caveat still travels with the gap's own line.
-            clear = gap.reference_change_ci_low is not None and gap.reference_change_ci_high is not None and (
-                gap.reference_change_ci_low > 0 or gap.reference_change_ci_high < 0)
+            clear = (
+                gap.reference_change_ci_low is not None
+                and gap.reference_change_ci_high is not None
+                and (gap.reference_change_ci_low > 0 or gap.reference_change_ci_high < 0)
+            )
             if gap.levelling_down == "material" and (clear or gap.established):
                 how = "partly because" if gap.group_improved else "only because"
-                out.append(f"the gap for {name(gap.group)} narrowed {how} {name(gap.reference)} got worse "
-                           "(levelling down)")
-    out += [short(w) for w in ordered_flags(a.warnings) if is_harm(w) and w.severity in ("warning", "critical")]
+                out.append(
+                    f"the gap for {name(gap.group)} narrowed {how} {name(gap.reference)} got worse "
+                    "(levelling down)"
+                )
+    out += [
+        short(w) for w in ordered_flags(a.warnings) if is_harm(w) and w.severity in ("warning", "critical")
+    ]
     focus = set(a.focus_groups) | ({a.reference_group} if a.reference_group else set())
     concerns = [name(c) for c in recent_concerns(a) if c in focus]
     if concerns:
@@ -511,7 +572,12 @@ def headline_group_line(a: MeasureAnalysis, code: str, rates: Rates, name: Name)
     text = f"*{name(code)}* {pct(rate, a.kind)}"
     vs_whom = f" for {name(ref_key)}" if ref_key != a.reference_group else ""
     ref_counts = a.window_counts.get(ref_key)
-    if ref_rate is None and ref_counts is not None and ref_counts.denominator > 0 and ref_counts.numerator == 0:
+    if (
+        ref_rate is None
+        and ref_counts is not None
+        and ref_counts.denominator > 0
+        and ref_counts.numerator == 0
+    ):
         text += f" vs no events for {name(ref_key)}, so no ratio can be given"
     elif ref_rate is None:
         text += f" ({name(ref_key)} rate not shown)"
@@ -541,8 +607,10 @@ def bounds_lines(a: MeasureAnalysis, threshold: int) -> list[str]:
             continue
         low = c.numerator / (c.denominator + m_den - m_num)
         high = (c.numerator + m_num) / (c.denominator + m_num)
-        out.append(f"{prose_name(code)}: if the records without ethnicity were in this group, its rate could be "
-                   f"anywhere from {pct(low, a.kind)} to {pct(high, a.kind)}.")
+        out.append(
+            f"{prose_name(code)}: if the records without ethnicity were in this group, its rate could be "
+            f"anywhere from {pct(low, a.kind)} to {pct(high, a.kind)}."
+        )
     return out
 
 
@@ -555,10 +623,16 @@ def channel_flag(ca: ChannelAnalysis) -> str | None:
     if a.recording_critical:
         valid = a.missing.valid_share if a.missing else None
         share = f"{valid:.0%}" if valid is not None else "too few"
-        return (f":red_circle: Ethnicity is recorded for only {share} of records, so no comparison between groups "
-                "is headlined: bounds and the completeness chart are in the details.")
-    flags = [w for w in ordered_flags(a.warnings) if w.severity in ("critical", "warning")
-             and w.code.startswith(("COMPLETENESS", "MISSING", "GROUP_ABSENT"))]
+        return (
+            f":red_circle: Ethnicity is recorded for only {share} of records, so no comparison between groups "
+            "is headlined: bounds and the completeness chart are in the details."
+        )
+    flags = [
+        w
+        for w in ordered_flags(a.warnings)
+        if w.severity in ("critical", "warning")
+        and w.code.startswith(("COMPLETENESS", "MISSING", "GROUP_ABSENT"))
+    ]
     if flags:
         return ":warning: " + short(flags[0])
     watch = [w for w in ordered_flags(a.warnings) if is_harm(w) and w.severity == "caution"]
@@ -590,11 +664,16 @@ def nudge_line(ca: ChannelAnalysis, policy: DisclosurePolicy) -> tuple[str, list
     if a.recording_critical:
         valid = a.missing.valid_share if a.missing else None
         share = f"{valid:.0%}" if valid is not None else "too few"
-        return (f"ethnicity is recorded for only {share} of records, so no comparison between groups is headlined: "
-                "improve recording first.", harm)
+        return (
+            f"ethnicity is recorded for only {share} of records, so no comparison between groups is headlined: "
+            "improve recording first.",
+            harm,
+        )
     rates = shown_rates(a, policy)
     ref = a.reference_group
-    parts = [_sentence(headline_group_line(a, code, rates, name).replace("*", "")) for code in headline_groups(a)]
+    parts = [
+        _sentence(headline_group_line(a, code, rates, name).replace("*", "")) for code in headline_groups(a)
+    ]
     against = "all the other groups" if ref == ethnicity.OTHERS else name(ref)
     line = f"{window}, against {against}: " + " ".join(parts)
     flag = channel_flag(ca)

@@ -177,7 +177,11 @@ def _parse_prompt(entry: object, index: int, stages: Mapping[str, Stage]) -> Pro
     )
 
 
-STEPS: dict[str, str] = {"plan": "Planning your next test", "study": "Studying a test", "act": "Deciding what next"}
+STEPS: dict[str, str] = {
+    "plan": "Planning your next test",
+    "study": "Studying a test",
+    "act": "Deciding what next",
+}
 
 
 def _step(entry: Mapping[str, object], where: str) -> str | None:

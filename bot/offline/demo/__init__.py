@@ -124,7 +124,9 @@ def run_demo(out_dir: str | Path = "demo-output") -> Path:
         for chapter in chapters():
             chapter(context)
     finally:
-        path = render_transcript(standin, out, "MFI-AR demo: reducing racial disparities in postpartum haemorrhage")
+        path = render_transcript(
+            standin, out, "MFI-AR demo: reducing racial disparities in postpartum haemorrhage"
+        )
         if standin.violations:
             print("Slack limit violations:", *standin.violations, sep="\n  ", flush=True)
         runtime.stop()

@@ -64,9 +64,16 @@ def month_starts(end: date, months: int) -> list[date]:
     return sorted(out)
 
 
-def pph_extract(end: date, *, months: int = 36, seed: int = 2024, scale: float = 1.0,
-                intervention_months_ago: int = 12, rates: dict[str, tuple[float, float]] | None = None,
-                affected: tuple[str, ...] = FOCUS) -> pd.DataFrame:
+def pph_extract(
+    end: date,
+    *,
+    months: int = 36,
+    seed: int = 2024,
+    scale: float = 1.0,
+    intervention_months_ago: int = 12,
+    rates: dict[str, tuple[float, float]] | None = None,
+    affected: tuple[str, ...] = FOCUS,
+) -> pd.DataFrame:
     """One row per birth: delivery date, ethnic category (as spelled in the source systems) and the PPH flag.
 
     Deterministic for a given seed. `scale` multiplies the group sizes (about 1M rows at scale 46 for 3 years).
@@ -87,11 +94,17 @@ def pph_extract(end: date, *, months: int = 36, seed: int = 2024, scale: float =
                 before_rate, after_rate = rates[code]
             rate = after_rate if after and code in affected else before_rate
             spellings = SPELLINGS[code]
-            frames.append(pd.DataFrame({
-                "Delivery Date": (np.datetime64(start, "D") + rng.integers(0, days, n)).astype(str),
-                "Ethnic Category": np.asarray(spellings, dtype=object)[rng.integers(0, len(spellings), n)],
-                "Outcome": (rng.random(n) < rate).astype(int),
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "Delivery Date": (np.datetime64(start, "D") + rng.integers(0, days, n)).astype(str),
+                        "Ethnic Category": np.asarray(spellings, dtype=object)[
+                            rng.integers(0, len(spellings), n)
+                        ],
+                        "Outcome": (rng.random(n) < rate).astype(int),
+                    }
+                )
+            )
     extract = pd.concat(frames, ignore_index=True)
     odd = rng.choice(len(extract), size=len(UNRECOGNISABLE), replace=False)
     extract.loc[odd, "Ethnic Category"] = list(UNRECOGNISABLE)

@@ -45,32 +45,63 @@ def demo_rows(end: date, months: int = 24, seed: int = 4) -> list[dict[str, Any]
             denominator = int(rng.poisson(births))
             rate = before + (after - before) * progress
             numerator = int(rng.binomial(denominator, rate))
-            rows.append({"period": period, "group": code, "numerator": numerator, "denominator": denominator,
-                         "value": None})
+            rows.append(
+                {
+                    "period": period,
+                    "group": code,
+                    "numerator": numerator,
+                    "denominator": denominator,
+                    "value": None,
+                }
+            )
     return rows
 
 
-def seed_measure(session: Session, *, team_id: str, channel_id: str, user_id: str, rows: list[dict[str, Any]],
-                 name: str = DEMO_MEASURE, period: str = "month") -> int:
+def seed_measure(
+    session: Session,
+    *,
+    team_id: str,
+    channel_id: str,
+    user_id: str,
+    rows: list[dict[str, Any]],
+    name: str = DEMO_MEASURE,
+    period: str = "month",
+) -> int:
     """Create the PPH measure (when missing) and write its data points through storage; returns its id."""
     project = repo.project_for_channel(session, team_id=team_id, channel_id=channel_id)
     assert project is not None and project.id is not None
     measure = mrepo.find_measure_by_name(session, project_id=project.id, name=name)
     if measure is None:
         measure = mrepo.create_measure(
-            session, project=project, created_by=user_id, name=name, measure_type="outcome", kind="proportion",
+            session,
+            project=project,
+            created_by=user_id,
+            name=name,
+            measure_type="outcome",
+            kind="proportion",
             numerator_definition="Women with measured blood loss of 1,000 ml or more",
-            denominator_definition="All women giving birth in the unit", direction="lower", reference_group="A",
-            period=period, target=None,
+            denominator_definition="All women giving birth in the unit",
+            direction="lower",
+            reference_group="A",
+            period=period,
+            target=None,
         )
     assert measure.id is not None
     batch = mrepo.add_batch(session, measure=measure, source="cli", filename="demo-pph.csv", user_id=user_id)
     assert batch.id is not None
     for row in rows:
-        session.add(DataPoint(
-            measure_id=measure.id, team_id=measure.team_id, period_start=row["period"], group_code=row["group"],
-            numerator=row["numerator"], denominator=row["denominator"], value=row["value"], batch_id=batch.id,
-        ))
+        session.add(
+            DataPoint(
+                measure_id=measure.id,
+                team_id=measure.team_id,
+                period_start=row["period"],
+                group_code=row["group"],
+                numerator=row["numerator"],
+                denominator=row["denominator"],
+                value=row["value"],
+                batch_id=batch.id,
+            )
+        )
     session.flush()
     return measure.id
 
@@ -82,19 +113,26 @@ def chapter(ctx: DemoContext) -> None:
         project = repo.project_for_channel(session, team_id=team, channel_id=ctx.channel)
         assert project is not None and project.id is not None
         measures = mrepo.measures_for_project(session, project_id=project.id)
-        has_data = any(m.name.lower().startswith("pph") and mrepo.latest_period(session, measure_id=m.id or 0)
-                       for m in measures)
+        has_data = any(
+            m.name.lower().startswith("pph") and mrepo.latest_period(session, measure_id=m.id or 0)
+            for m in measures
+        )
         if not has_data:
             # Without the measures chapter's import, the analyst's extract is loaded here instead.
-            seed_measure(session, team_id=team, channel_id=ctx.channel, user_id=ctx.analyst,
-                         rows=demo_rows(ctx.today))
+            seed_measure(
+                session, team_id=team, channel_id=ctx.channel, user_id=ctx.analyst, rows=demo_rows(ctx.today)
+            )
     ctx.driver.slash("/equity", "", user=ctx.lead, channel=ctx.channel)
     before = len(ctx.standin.files())
     ctx.driver.slash("/equity", "PPH", user=ctx.lead, channel=ctx.channel)
     ctx.standin.wait_for(lambda: len(ctx.standin.files()) > before or None, timeout=30)
     findings = ctx.standin.wait_for(
-        lambda: next((m for m in reversed(ctx.standin.messages(ctx.channel)) if "'equity_views'" in str(m.blocks)),
-                     None), timeout=30)
+        lambda: next(
+            (m for m in reversed(ctx.standin.messages(ctx.channel)) if "'equity_views'" in str(m.blocks)),
+            None,
+        ),
+        timeout=30,
+    )
 
     ctx.step("The analyst switches to the gaps dot plot: it arrives in the thread")
     count = len(ctx.standin.files())
@@ -106,4 +144,5 @@ def chapter(ctx: DemoContext) -> None:
     ctx.driver.slash("/equity", "missing", user=ctx.analyst, channel=ctx.channel)
     ctx.standin.wait_for(
         lambda: next((m for m in ctx.standin.messages(ctx.channel) if "Ethnicity recording" in m.text), None),
-        timeout=30)
+        timeout=30,
+    )

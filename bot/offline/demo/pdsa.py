@@ -42,8 +42,9 @@ def _measures(ctx: DemoContext) -> tuple[int, int | None]:
         if pph is None:
             from bot.offline.demo.equity import demo_rows, seed_measure
 
-            return seed_measure(session, team_id=team, channel_id=ctx.channel, user_id=ctx.analyst,
-                                rows=demo_rows(ctx.today)), None
+            return seed_measure(
+                session, team_id=team, channel_id=ctx.channel, user_id=ctx.analyst, rows=demo_rows(ctx.today)
+            ), None
         return int(pph.id or 0), (int(balancing.id or 0) if balancing else None)
 
 
@@ -63,14 +64,22 @@ def _card(ctx: DemoContext, number: int) -> Any:
 
 
 def _view(ctx: DemoContext, callback_id: str) -> dict[str, Any]:
-    return dict(ctx.standin.wait_for(
-        lambda: next((v for v in reversed(ctx.standin.views()) if v.get("callback_id") == callback_id), None)))
+    return dict(
+        ctx.standin.wait_for(
+            lambda: next(
+                (v for v in reversed(ctx.standin.views()) if v.get("callback_id") == callback_id), None
+            )
+        )
+    )
 
 
 def _thread_has(ctx: DemoContext, card: Any, text: str) -> Any:
     return ctx.standin.wait_for(
-        lambda: next((m for m in ctx.standin.thread(ctx.channel, card.ts) if text in m.text + str(m.blocks)), None),
-        timeout=15)
+        lambda: next(
+            (m for m in ctx.standin.thread(ctx.channel, card.ts) if text in m.text + str(m.blocks)), None
+        ),
+        timeout=15,
+    )
 
 
 def _post_chart(ctx: DemoContext, measure_id: int, thread_ts: str) -> None:
@@ -85,7 +94,9 @@ def _post_chart(ctx: DemoContext, measure_id: int, thread_ts: str) -> None:
     token = ctx.runtime.settings.slack_bot_token
     client = WebClient(token=token.get_secret_value() if token else None, base_url=ctx.standin.api_url)
     try:
-        equity_surface.post_measure(client, job, view="groups", window_months=12, thread_ts=thread_ts, notify=lambda text: None)
+        equity_surface.post_measure(
+            client, job, view="groups", window_months=12, thread_ts=thread_ts, notify=lambda text: None
+        )
     except (TypeError, ValueError) as exc:  # the equity surface is still changing; the chart is optional here
         logger.warning("Skipped the equity chart in the PDSA thread: %s", exc)
 
@@ -99,18 +110,19 @@ def chapter(ctx: DemoContext) -> None:
         ids.B_PDSA_TITLE: "Interpreter at booking",
         ids.B_PDSA_CHANGE: "Interpreter at booking for women whose first language is not English",
         ids.B_PDSA_QUESTION: "Does booking a professional interpreter by default reduce PPH for Black African and "
-                             "Black Caribbean women, without harm to anyone?",
+        "Black Caribbean women, without harm to anyone?",
         ids.B_PDSA_MEASURES: [str(pph_id)],
         ids.B_PDSA_PREDICT_PREFIX + "ALL": "7% — a small change overall",
         ids.B_PDSA_PREDICT_PREFIX + "N": "9% — interpreters at booking reach more Black African women",
-        ids.B_PDSA_PREDICT_PREFIX + "M": "better — warning signs are explained earlier, in the woman's language",
+        ids.B_PDSA_PREDICT_PREFIX
+        + "M": "better — warning signs are explained earlier, in the woman's language",
         ids.B_PDSA_PREDICT_PREFIX + "A": "same — most White British women already speak English",
         ids.B_PDSA_WHO: "Grace Okafor with the booking midwives",
         ids.B_PDSA_WHERE: "Antenatal booking clinics",
         ids.B_PDSA_START: start,
         ids.B_PDSA_END: start - timedelta(days=1),  # a slip: the form says so inline
         ids.B_PDSA_TASKS: "Add 'interpreter needed' to the booking form\nBrief booking midwives\n"
-                          "Book telephone interpreters for every booking that needs one",
+        "Book telephone interpreters for every booking that needs one",
         ids.B_PDSA_INVOLVEMENT: "Black African mothers from the Maternity Voices Partnership, and our community link worker",
     }
     if balancing_id is not None:
@@ -123,50 +135,75 @@ def chapter(ctx: DemoContext) -> None:
     ctx.step("Do: the midwives log what happened, twice")
     ctx.driver.click(ids.A_PDSA_DO, user=ctx.midwife, message=card)
     do_view = _view(ctx, ids.CB_PDSA_DO)
-    ctx.driver.submit_view(do_view["id"], {
-        ids.B_PDSA_DO_WHAT: "Interpreter flag added to the booking form; most bookings that needed one got one.",
-        ids.B_PDSA_DO_AS_PLANNED: "partly",
-        ids.B_PDSA_DO_OBSERVATIONS: "Telephone interpreters were hard to get for Tigrinya and Somali.",
-    }, user=ctx.midwife)
+    ctx.driver.submit_view(
+        do_view["id"],
+        {
+            ids.B_PDSA_DO_WHAT: "Interpreter flag added to the booking form; most bookings that needed one got one.",
+            ids.B_PDSA_DO_AS_PLANNED: "partly",
+            ids.B_PDSA_DO_OBSERVATIONS: "Telephone interpreters were hard to get for Tigrinya and Somali.",
+        },
+        user=ctx.midwife,
+    )
     _thread_has(ctx, card, "Tigrinya")
     view = ctx.driver.slash("/pdsa", "do 1", user=ctx.midwife, channel=ctx.channel).wait_view()
-    ctx.driver.submit_view(view["id"], {
-        ids.B_PDSA_DO_WHAT: "Women told us the interpreter let them ask about bleeding after birth for the first time.",
-        ids.B_PDSA_DO_AS_PLANNED: "yes",
-    }, user=ctx.midwife)
+    ctx.driver.submit_view(
+        view["id"],
+        {
+            ids.B_PDSA_DO_WHAT: "Women told us the interpreter let them ask about bleeding after birth for the first time.",
+            ids.B_PDSA_DO_AS_PLANNED: "yes",
+        },
+        user=ctx.midwife,
+    )
     _thread_has(ctx, card, "for the first time")
 
     ctx.step("Study: results by group against the predictions (pre-filled from the logged data)")
     ctx.driver.click(ids.A_PDSA_STUDY, user=ctx.analyst, message=card)
     study_view = _view(ctx, ids.CB_PDSA_STUDY)
-    ctx.driver.submit_view(study_view["id"], {
-        ids.B_PDSA_STUDY_LEARNING: "Interpreters reached most women who needed one; some languages were hard to cover.",
-    }, user=ctx.analyst)
+    ctx.driver.submit_view(
+        study_view["id"],
+        {
+            ids.B_PDSA_STUDY_LEARNING: "Interpreters reached most women who needed one; some languages were hard to cover.",
+        },
+        user=ctx.analyst,
+    )
     _thread_has(ctx, card, "Predicted against observed")
     _post_chart(ctx, pph_id, card.ts)
 
     ctx.step("Act: adapt, with the Maternity Voices Partnership in the decision")
     ctx.driver.click(ids.A_PDSA_ACT, user=ctx.lead, message=card)
     act_view = _view(ctx, ids.CB_PDSA_ACT)
-    ctx.driver.submit_view(act_view["id"], {
-        ids.B_PDSA_DECISION: "adapt",
-        ids.B_PDSA_ACT_REASON: "Keep interpreters at booking, and add video interpreting for the languages telephone "
-                               "services could not cover.",
-        ids.B_PDSA_ACT_INVOLVED: "yes",
-        ids.B_PDSA_ACT_WHO: "Black African and Black Caribbean mothers from the Maternity Voices Partnership",
-        **({ids.B_PDSA_ACT_HARM: "The obstetric lead reviews every caesarean in the next cycle, by ethnic group, "
-                                 "before we decide anything else."}
-           if any(b.get("block_id") == ids.B_PDSA_ACT_HARM for b in act_view.get("blocks") or []) else {}),
-    }, user=ctx.lead)
+    ctx.driver.submit_view(
+        act_view["id"],
+        {
+            ids.B_PDSA_DECISION: "adapt",
+            ids.B_PDSA_ACT_REASON: "Keep interpreters at booking, and add video interpreting for the languages telephone "
+            "services could not cover.",
+            ids.B_PDSA_ACT_INVOLVED: "yes",
+            ids.B_PDSA_ACT_WHO: "Black African and Black Caribbean mothers from the Maternity Voices Partnership",
+            **(
+                {
+                    ids.B_PDSA_ACT_HARM: "The obstetric lead reviews every caesarean in the next cycle, by ethnic group, "
+                    "before we decide anything else."
+                }
+                if any(b.get("block_id") == ids.B_PDSA_ACT_HARM for b in act_view.get("blocks") or [])
+                else {}
+            ),
+        },
+        user=ctx.lead,
+    )
     act_post = _thread_has(ctx, card, "Plan the next cycle")
 
     ctx.step("The next cycle in the ramp (PDSA 1.2), pre-filled from the first")
     ctx.driver.click(ids.A_PDSA_NEXT, user=ctx.lead, message=act_post)
     next_view = _view(ctx, ids.CB_PDSA_NEW)
-    ctx.driver.submit_view(next_view["id"], {
-        ids.B_PDSA_TITLE: "Interpreter at booking, with video interpreting",
-        ids.B_PDSA_CHANGE: "Add video interpreting for languages telephone services could not cover",
-    }, user=ctx.lead)
+    ctx.driver.submit_view(
+        next_view["id"],
+        {
+            ids.B_PDSA_TITLE: "Interpreter at booking, with video interpreting",
+            ids.B_PDSA_CHANGE: "Add video interpreting for languages telephone services could not cover",
+        },
+        user=ctx.lead,
+    )
     _card(ctx, 2)
 
     ctx.step("Every cycle, its next step, and where our predictions held")

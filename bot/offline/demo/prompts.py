@@ -26,15 +26,23 @@ PARTNER_DESCRIPTION = (
 def _dm(ctx: DemoContext, user: str, needle: str) -> Any:
     channel = ctx.standin.dm_channel(user)
     return ctx.standin.wait_for(
-        lambda: next((m for m in reversed(ctx.standin.messages(channel)) if needle in m.text), None), timeout=10
+        lambda: next((m for m in reversed(ctx.standin.messages(channel)) if needle in m.text), None),
+        timeout=10,
     )
 
 
 def _answer(ctx: DemoContext, message: Any, user: str, text: str, options: list[str] | None = None) -> None:
     ctx.driver.click(ids.A_ANSWER, user=user, message=message)
-    view = ctx.standin.wait_for(lambda: next(
-        (v for v in reversed(ctx.standin.views())
-         if v.get("callback_id") == ids.CB_ANSWER and ctx.standin.is_open(v["id"])), None))
+    view = ctx.standin.wait_for(
+        lambda: next(
+            (
+                v
+                for v in reversed(ctx.standin.views())
+                if v.get("callback_id") == ids.CB_ANSWER and ctx.standin.is_open(v["id"])
+            ),
+            None,
+        )
+    )
     values: dict[str, Any] = {ids.B_ANSWER_TEXT: text}
     if options is not None:
         values[ids.B_ANSWER_OPTIONS] = options
@@ -42,7 +50,9 @@ def _answer(ctx: DemoContext, message: Any, user: str, text: str, options: list[
 
 
 def _nudges(ctx: DemoContext) -> int:
-    return sum("Weekly equity nudge" in m.text for m in ctx.standin.messages(ctx.standin.dm_channel(ctx.lead)))
+    return sum(
+        "Weekly equity nudge" in m.text for m in ctx.standin.messages(ctx.standin.dm_channel(ctx.lead))
+    )
 
 
 def _upcoming(ctx: DemoContext) -> list[tuple[datetime, str]]:
@@ -52,8 +62,10 @@ def _upcoming(ctx: DemoContext) -> list[tuple[datetime, str]]:
     with unit_of_work(ctx.engine) as session:
         project = repo.project_for_channel(session, team_id=TEAM_ID, channel_id=ctx.channel)
         assert project is not None
-        specs = {s.kind: sched.spec_for(s, region=project.region)
-                 for s in sched.ensure_default_schedules(session, project=project)}
+        specs = {
+            s.kind: sched.spec_for(s, region=project.region)
+            for s in sched.ensure_default_schedules(session, project=project)
+        }
     times = sorted((next_occurrence(spec, after), kind) for kind, spec in specs.items())
     last_answer = max(when for when, kind in times if kind != "lead_nudge")
     if all(when < last_answer for when, kind in times if kind == "lead_nudge"):
@@ -66,7 +78,9 @@ def chapter(ctx: DemoContext) -> None:
     ctx.step("Reflective prompts: the framework's questions arrive on a schedule")
     opened = ctx.driver.slash("/mfi", "schedule", user=ctx.lead, channel=ctx.channel)
     view = opened.wait_view()
-    ctx.step("The lead keeps the defaults: team prompts Monday 10:00, partners fortnightly, the nudge Friday 09:00")
+    ctx.step(
+        "The lead keeps the defaults: team prompts Monday 10:00, partners fortnightly, the nudge Friday 09:00"
+    )
     ctx.driver.submit_view(view["id"], {}, user=ctx.lead)
     ctx.step("A midwife tries to change the schedule: only leads can")
     ctx.driver.slash("/mfi", "schedule", user=ctx.midwife, channel=ctx.channel)
@@ -82,7 +96,9 @@ def chapter(ctx: DemoContext) -> None:
 
     scheduler = ctx.runtime.scheduler
     if scheduler is None:
-        ctx.standin.note("The scheduler is not running in this build, so no prompts are delivered in this chapter.")
+        ctx.standin.note(
+            "The scheduler is not running in this build, so no prompts are delivered in this chapter."
+        )
         return
 
     for when, kind in _upcoming(ctx):
@@ -91,24 +107,46 @@ def chapter(ctx: DemoContext) -> None:
         if kind == "team_prompt":
             ctx.step(f"{local:%A} {local:%H:%M}: this week's team prompt arrives in the channel")
             scheduler.run_due()
-            prompt = ctx.standin.wait_for(lambda: next(
-                (m for m in reversed(ctx.standin.messages(ctx.channel)) if "This week's reflection" in m.text), None))
+            prompt = ctx.standin.wait_for(
+                lambda: next(
+                    (
+                        m
+                        for m in reversed(ctx.standin.messages(ctx.channel))
+                        if "This week's reflection" in m.text
+                    ),
+                    None,
+                )
+            )
             ctx.step("Grace answers and ticks the box to post it in the thread under her name")
-            _answer(ctx, prompt, ctx.midwife,
-                    "Interpreters are booked after the woman arrives, so she can't tell us early that she feels unwell.",
-                    ["share"])
+            _answer(
+                ctx,
+                prompt,
+                ctx.midwife,
+                "Interpreters are booked after the woman arrives, so she can't tell us early that she feels unwell.",
+                ["share"],
+            )
             ctx.step("Tom answers anonymously: the thread shows no name, and none is stored")
-            _answer(ctx, prompt, ctx.obstetrician,
-                    "We talk about 'variation' in the PPH review. Nobody has said 'racism' in that room yet.",
-                    ["anonymous", "share"])
+            _answer(
+                ctx,
+                prompt,
+                ctx.obstetrician,
+                "We talk about 'variation' in the PPH review. Nobody has said 'racism' in that room yet.",
+                ["anonymous", "share"],
+            )
         elif kind == "partner_prompt":
             ctx.step(f"{local:%A} {local:%H:%M}: Amara gets a plain-language question by direct message")
             scheduler.run_due()
             question = _dm(ctx, ctx.partner, "A question from the")
-            ctx.step("She is the only partner asked, and the form says so. She keeps it anonymous and lets it wait "
-                     "until more partners have been asked")
-            _answer(ctx, question, ctx.partner,
-                    "Nobody told me they were checking my blood loss. A leaflet in Yoruba would have helped my mum.")
+            ctx.step(
+                "She is the only partner asked, and the form says so. She keeps it anonymous and lets it wait "
+                "until more partners have been asked"
+            )
+            _answer(
+                ctx,
+                question,
+                ctx.partner,
+                "Nobody told me they were checking my blood loss. A leaflet in Yoruba would have helped my mum.",
+            )
         else:
             ctx.step(f"{local:%A} {local:%H:%M}: the weekly equity nudge reaches the leads")
             before = _nudges(ctx)
@@ -119,4 +157,6 @@ def chapter(ctx: DemoContext) -> None:
     ctx.driver.open_home(ctx.lead)
     home = ctx.standin.wait_for(lambda: ctx.standin.home_view(ctx.lead))
     ctx.driver.click(ids.A_EXPORT_ANSWERS, user=ctx.lead, view_id=home["id"])
-    ctx.standin.wait_for(lambda: next((f for f in ctx.standin.files() if f.filename.startswith("answers-")), None))
+    ctx.standin.wait_for(
+        lambda: next((f for f in ctx.standin.files() if f.filename.startswith("answers-")), None)
+    )

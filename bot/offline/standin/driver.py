@@ -132,7 +132,9 @@ def state_value_for(element: Mapping[str, Any], given: Any, label: str) -> dict[
         if text is not None:
             low, high = element.get("min_length"), element.get("max_length")
             if (low is not None and len(text) < int(low)) or (high is not None and len(text) > int(high)):
-                raise ModalError(f"{label!r}: the Slack client needs {low or 0}-{high or 'any'} characters (got {len(text)})")
+                raise ModalError(
+                    f"{label!r}: the Slack client needs {low or 0}-{high or 'any'} characters (got {len(text)})"
+                )
         out["value"] = text
     elif etype in SINGLE_SELECTS:
         out["selected_option"] = None if _is_empty(given) else _match_option(element, given, label)
@@ -140,31 +142,48 @@ def state_value_for(element: Mapping[str, Any], given: Any, label: str) -> dict[
         wanted = [] if given is None else given if isinstance(given, list | tuple) else [given]
         out["selected_options"] = [_match_option(element, w, label) for w in wanted]
     elif etype == "datepicker":
-        out["selected_date"] = given.isoformat() if isinstance(given, date) else (None if _is_empty(given) else str(given))
+        out["selected_date"] = (
+            given.isoformat() if isinstance(given, date) else (None if _is_empty(given) else str(given))
+        )
     elif etype == "timepicker":
-        out["selected_time"] = given.strftime("%H:%M") if isinstance(given, dt_time) else (
-            None if _is_empty(given) else str(given))
+        out["selected_time"] = (
+            given.strftime("%H:%M")
+            if isinstance(given, dt_time)
+            else (None if _is_empty(given) else str(given))
+        )
     elif etype == "datetimepicker":
         out["selected_date_time"] = None if _is_empty(given) else int(given)
     elif etype == "users_select":
         out["selected_user"] = None if _is_empty(given) else str(given)
     elif etype == "multi_users_select":
-        out["selected_users"] = [] if given is None else list(given) if isinstance(given, list | tuple) else [given]
+        out["selected_users"] = (
+            [] if given is None else list(given) if isinstance(given, list | tuple) else [given]
+        )
     elif etype == "conversations_select":
         out["selected_conversation"] = None if _is_empty(given) else str(given)
     elif etype == "multi_conversations_select":
-        out["selected_conversations"] = [] if given is None else list(given) if isinstance(given, list | tuple) else [given]
+        out["selected_conversations"] = (
+            [] if given is None else list(given) if isinstance(given, list | tuple) else [given]
+        )
     elif etype == "channels_select":
         out["selected_channel"] = None if _is_empty(given) else str(given)
     elif etype == "multi_channels_select":
-        out["selected_channels"] = [] if given is None else list(given) if isinstance(given, list | tuple) else [given]
+        out["selected_channels"] = (
+            [] if given is None else list(given) if isinstance(given, list | tuple) else [given]
+        )
     elif etype == "file_input":
         out["files"] = [] if _is_empty(given) else list(given)
     elif etype == "rich_text_input":
-        out["rich_text_value"] = None if _is_empty(given) else {
-            "type": "rich_text",
-            "elements": [{"type": "rich_text_section", "elements": [{"type": "text", "text": str(given)}]}],
-        }
+        out["rich_text_value"] = (
+            None
+            if _is_empty(given)
+            else {
+                "type": "rich_text",
+                "elements": [
+                    {"type": "rich_text_section", "elements": [{"type": "text", "text": str(given)}]}
+                ],
+            }
+        )
     else:
         out["value"] = None if _is_empty(given) else str(given)
     return out
@@ -284,10 +303,14 @@ class Driver:
                 parsed = None
         return Response(status, text, parsed, reply_headers)
 
-    def _send_form(self, fields: Mapping[str, str], *, secret: str | None = None, stale: bool = False) -> Response:
+    def _send_form(
+        self, fields: Mapping[str, str], *, secret: str | None = None, stale: bool = False
+    ) -> Response:
         body = urlencode(fields).encode("utf-8")
         timestamp = int(time.time()) - STALE_SECONDS if stale else None
-        return self.send_raw(body, content_type="application/x-www-form-urlencoded", secret=secret, timestamp=timestamp)
+        return self.send_raw(
+            body, content_type="application/x-www-form-urlencoded", secret=secret, timestamp=timestamp
+        )
 
     def _send_payload(self, payload: Mapping[str, Any]) -> Response:
         return self._send_form({"payload": json.dumps(payload)})
@@ -332,7 +355,9 @@ class Driver:
                 "team_id": self.team_id,
                 "team_domain": self.standin.team(self.team_id).domain,
                 "channel_id": channel_id,
-                "channel_name": "directmessage" if known_channel is None or known_channel.is_im else known_channel.name,
+                "channel_name": "directmessage"
+                if known_channel is None or known_channel.is_im
+                else known_channel.name,
                 "user_id": user,
                 "user_name": self._user_fields(user)["name"],
                 "command": command,
@@ -344,11 +369,19 @@ class Driver:
             }
         )
         typed = f"{command} {text}".strip()
-        seq = self.standin.record_action(user, "slash", f"typed `{typed}` in {self.standin.channel_label(channel_id)}",
-                                   command=command, text=text, channel=channel_id)
+        seq = self.standin.record_action(
+            user,
+            "slash",
+            f"typed `{typed}` in {self.standin.channel_label(channel_id)}",
+            command=command,
+            text=text,
+            channel=channel_id,
+        )
         response = self._send_form({k: str(v) for k, v in fields.items()}, secret=secret, stale=stale)
-        if response.status == 200 and isinstance(response.json, dict) and (
-            response.json.get("text") or response.json.get("blocks")
+        if (
+            response.status == 200
+            and isinstance(response.json, dict)
+            and (response.json.get("text") or response.json.get("blocks"))
         ):
             # Slack shows a slash command's ack body to the user who typed it.
             self.standin.record_ack_reply(channel_id, user, response.json, after=seq)
@@ -370,7 +403,9 @@ class Driver:
         fields = "; ".join(f"{_label(b)!r} (block_id {b.get('block_id')!r})" for b in inputs) or "none"
         raise ModalError(f"the form “{_label_of_view(view)}” has no field {key!r}. Fields: {fields}")
 
-    def build_state(self, view: Mapping[str, Any], values: Mapping[str, Any], *, user: str | None = None) -> dict[str, Any]:
+    def build_state(
+        self, view: Mapping[str, Any], values: Mapping[str, Any], *, user: str | None = None
+    ) -> dict[str, Any]:
         """``view.state.values`` as Slack would send it after a person filled in ``values``.
 
         A ``file_input`` takes ``(filename, bytes)`` or a list of them: the files are uploaded privately as ``user``
@@ -397,7 +432,9 @@ class Driver:
                 raw = [r.get("value") if isinstance(r, Mapping) else r for r in raw]
             entry = state_value_for(element, raw, label)
             if not block.get("optional") and _state_is_empty(entry):
-                raise ModalError(f"“{label}” is required; the Slack client will not submit the form without it")
+                raise ModalError(
+                    f"“{label}” is required; the Slack client will not submit the form without it"
+                )
             state[block_id] = {str(element.get("action_id") or "value"): entry}
         return state
 
@@ -411,7 +448,9 @@ class Driver:
         if view_id not in stack:
             raise ModalError(f"the form “{_label_of_view(view)}” ({view_id}) is not open for {user}")
         if stack[-1] != view_id:
-            raise ModalError(f"the form “{_label_of_view(view)}” is under another form; only the top one can be submitted")
+            raise ModalError(
+                f"the form “{_label_of_view(view)}” is under another form; only the top one can be submitted"
+            )
         state = self.build_state(view, values, user=user)
         view["state"] = {"values": state}
         payload = load_payload("view_submission")
@@ -432,8 +471,9 @@ class Driver:
             if block.get("type") == "input":
                 entry = next(iter(state[str(block.get("block_id"))].values()))
                 shown[_label(block) or str(block.get("block_id"))] = self._readable(entry)
-        seq = self.standin.record_action(user, "submit", f"submitted the form “{_label_of_view(view)}”",
-                                   view_id=view_id, values=shown)
+        seq = self.standin.record_action(
+            user, "submit", f"submitted the form “{_label_of_view(view)}”", view_id=view_id, values=shown
+        )
         response = self._send_payload(payload)
         self.standin.set_view_state(view_id, state)
         ack = response.json if isinstance(response.json, dict) else {}
@@ -450,15 +490,19 @@ class Driver:
             self.standin.close_view(view_id, after=seq)
         return response
 
-    def _upload_for_form(self, element: Mapping[str, Any], value: Any, *, label: str, user: str | None) -> list[Any]:
+    def _upload_for_form(
+        self, element: Mapping[str, Any], value: Any, *, label: str, user: str | None
+    ) -> list[Any]:
         """Upload files the way the Slack client does for a file_input: checked against the element, then private."""
         if user is None:
             raise ModalError(f"{label!r}: a file input needs the submitting user")
         uploads = value if isinstance(value, list) else [value]
         if len(uploads) > int(element.get("max_files") or 10):
             most = int(element.get("max_files") or 10)
-            raise ModalError(f"{label!r} takes at most {most} {'file' if most == 1 else 'files'}; the Slack client "
-                             "refuses more")
+            raise ModalError(
+                f"{label!r} takes at most {most} {'file' if most == 1 else 'files'}; the Slack client "
+                "refuses more"
+            )
         allowed = [str(t).lower() for t in element.get("filetypes") or []]
         files: list[Any] = []
         for upload in uploads:
@@ -468,7 +512,9 @@ class Driver:
             filename, content = upload
             extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
             if allowed and extension not in allowed:
-                raise ModalError(f"{label!r} accepts {', '.join(allowed)} files; the Slack client refuses {filename}")
+                raise ModalError(
+                    f"{label!r} accepts {', '.join(allowed)} files; the Slack client refuses {filename}"
+                )
             if len(content) > FILE_INPUT_MAX_BYTES:
                 raise ModalError(f"{label!r}: the Slack client refuses files over 10 MB ({filename})")
             stored = self.standin.add_user_file(filename, bytes(content), user=user, channel=None)
@@ -488,7 +534,9 @@ class Driver:
             return ", ".join(self.standin.channel_label(c) for c in _as_strings(value)) or "(empty)"
         return _display(value)
 
-    def _response_urls_for(self, view: Mapping[str, Any], state: Mapping[str, Any], user: str) -> list[dict[str, Any]]:
+    def _response_urls_for(
+        self, view: Mapping[str, Any], state: Mapping[str, Any], user: str
+    ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for block in view.get("blocks") or []:
             element = block.get("element") or {}
@@ -497,12 +545,16 @@ class Driver:
             entry = state[str(block.get("block_id"))][str(element.get("action_id") or "value")]
             channel = entry.get("selected_conversation") or entry.get("selected_channel")
             if channel:
-                out.append({
-                    "block_id": block.get("block_id"),
-                    "action_id": element.get("action_id"),
-                    "channel_id": channel,
-                    "response_url": self.standin.new_response_url(channel=channel, user=user, team_id=self.team_id),
-                })
+                out.append(
+                    {
+                        "block_id": block.get("block_id"),
+                        "action_id": element.get("action_id"),
+                        "channel_id": channel,
+                        "response_url": self.standin.new_response_url(
+                            channel=channel, user=user, team_id=self.team_id
+                        ),
+                    }
+                )
         return out
 
     # ------------------------------------------------------------------ clicks
@@ -551,8 +603,12 @@ class Driver:
         )
         if message is not None and fresh is not None:
             channel = self.standin.channel(fresh.channel)
-            payload["container"] = {"type": "message", "message_ts": fresh.ts, "channel_id": fresh.channel,
-                                    "is_ephemeral": False}
+            payload["container"] = {
+                "type": "message",
+                "message_ts": fresh.ts,
+                "channel_id": fresh.channel,
+                "is_ephemeral": False,
+            }
             payload["channel"] = {"id": fresh.channel, "name": channel.name if channel else fresh.channel}
             payload["message"] = fresh.as_payload()
             payload["state"] = {"values": {}}
@@ -578,11 +634,16 @@ class Driver:
             payload["container"] = {"type": "view", "view_id": view_id}
             payload["view"] = view
             payload["state"] = {"values": state}
-        label = _button_text(element) if element.get("type") == "button" else _display(
-            action.get("selected_option") or action.get("selected_options") or action.get("selected_date")
+        label = (
+            _button_text(element)
+            if element.get("type") == "button"
+            else _display(
+                action.get("selected_option") or action.get("selected_options") or action.get("selected_date")
+            )
         )
-        self.standin.record_action(user, "click", f"clicked [{label}] in {where}", action_id=action_id,
-                                   value=action.get("value"))
+        self.standin.record_action(
+            user, "click", f"clicked [{label}] in {where}", action_id=action_id, value=action.get("value")
+        )
         return self._send_payload(payload)
 
     def global_shortcut(self, callback_id: str, *, user: str) -> Response:
@@ -598,7 +659,9 @@ class Driver:
             "callback_id": callback_id,
             "trigger_id": self.standin.new_trigger_id(user=user, team_id=self.team_id),
         }
-        self.standin.record_action(user, "shortcut", f"used the shortcut {callback_id}", callback_id=callback_id)
+        self.standin.record_action(
+            user, "shortcut", f"used the shortcut {callback_id}", callback_id=callback_id
+        )
         return self._send_payload(payload)
 
     def message_shortcut(self, callback_id: str, *, message: Message, user: str) -> Response:
@@ -624,8 +687,12 @@ class Driver:
             "message_ts": fresh.ts,
             "message": fresh.as_payload(),
         }
-        self.standin.record_action(user, "shortcut", f"used the shortcut {callback_id} on a message in "
-                                   f"{self.standin.channel_label(fresh.channel)}", callback_id=callback_id)
+        self.standin.record_action(
+            user,
+            "shortcut",
+            f"used the shortcut {callback_id} on a message in {self.standin.channel_label(fresh.channel)}",
+            callback_id=callback_id,
+        )
         return self._send_payload(payload)
 
     def _action_for(
@@ -645,7 +712,9 @@ class Driver:
                 action["style"] = element["style"]
             return action
         if etype == "overflow":
-            action["selected_option"] = _match_option(element, selected_option or value, _button_text(element))
+            action["selected_option"] = _match_option(
+                element, selected_option or value, _button_text(element)
+            )
             return action
         chosen = selected_option if selected_option is not None else value
         entry = state_value_for(element, chosen, str(element.get("action_id")))
@@ -697,7 +766,9 @@ class Driver:
         if retry_num is not None:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
         timestamp = int(time.time()) - STALE_SECONDS if stale else None
-        return self.send_raw(json.dumps(envelope).encode("utf-8"), headers, secret=secret, timestamp=timestamp)
+        return self.send_raw(
+            json.dumps(envelope).encode("utf-8"), headers, secret=secret, timestamp=timestamp
+        )
 
     def open_home(self, user: str) -> Response:
         """The user opens the app's Home tab (``app_home_opened``, with the published view if any)."""
@@ -719,8 +790,15 @@ class Driver:
         full = text if f"<@{bot}>" in text else f"<@{bot}> {text}"
         self.standin.record_action(user, "mention", f"wrote in {self.standin.channel_label(channel)}: {full}")
         msg = self.standin.add_user_message(channel, user, full, thread_ts=thread_ts)
-        event: dict[str, Any] = {"type": "app_mention", "user": user, "text": full, "ts": msg.ts, "team": self.team_id,
-                                 "channel": channel, "event_ts": msg.ts}
+        event: dict[str, Any] = {
+            "type": "app_mention",
+            "user": user,
+            "text": full,
+            "ts": msg.ts,
+            "team": self.team_id,
+            "channel": channel,
+            "event_ts": msg.ts,
+        }
         if thread_ts:
             event["thread_ts"] = thread_ts
         return self.event(event)
@@ -730,21 +808,43 @@ class Driver:
         channel = self.standin.dm_channel(user)
         self.standin.record_action(user, "dm", f"sent the bot a direct message: {text}")
         msg = self.standin.add_user_message(channel, user, text)
-        return self.event({"type": "message", "channel_type": "im", "user": user, "text": text, "ts": msg.ts,
-                           "team": self.team_id, "channel": channel, "event_ts": msg.ts})
+        return self.event(
+            {
+                "type": "message",
+                "channel_type": "im",
+                "user": user,
+                "text": text,
+                "ts": msg.ts,
+                "team": self.team_id,
+                "channel": channel,
+                "event_ts": msg.ts,
+            }
+        )
 
     def share_file(
         self, filename: str, content: bytes, *, user: str, channel: str, initial_comment: str = ""
     ) -> StoredFile:
         """Upload a file as ``user`` into ``channel`` and send the app a ``file_shared`` event."""
         channel_id = self._channel_id(channel, user)
-        self.standin.record_action(user, "share_file",
-                                   f"uploaded {filename} to {self.standin.channel_label(channel_id)}",
-                                   filename=filename, comment=initial_comment)
-        stored = self.standin.add_user_file(filename, content, user=user, channel=channel_id,
-                                            initial_comment=initial_comment)
-        self.event({"type": "file_shared", "file_id": stored.id, "user_id": user, "file": {"id": stored.id},
-                    "channel_id": channel_id})
+        self.standin.record_action(
+            user,
+            "share_file",
+            f"uploaded {filename} to {self.standin.channel_label(channel_id)}",
+            filename=filename,
+            comment=initial_comment,
+        )
+        stored = self.standin.add_user_file(
+            filename, content, user=user, channel=channel_id, initial_comment=initial_comment
+        )
+        self.event(
+            {
+                "type": "file_shared",
+                "file_id": stored.id,
+                "user_id": user,
+                "file": {"id": stored.id},
+                "channel_id": channel_id,
+            }
+        )
         return stored
 
 
@@ -787,4 +887,6 @@ def _find_element(
                 seen.append(str(element.get("action_id")))
                 if element.get("action_id") == action_id:
                     return block, element
-    raise DriverError(f"no interactive element with action_id {action_id!r} here; found: {', '.join(seen) or 'none'}")
+    raise DriverError(
+        f"no interactive element with action_id {action_id!r} here; found: {', '.join(seen) or 'none'}"
+    )

@@ -69,7 +69,9 @@ ROTATED_TOKEN_TTL_SECONDS = 43200
 
 SELECT_TYPES = {"static_select", "multi_static_select"}
 CONVERSATION_PREFIXES = ("C", "G", "D", "Z")
-MAX_HISTORY_LIMIT = 999  # Slack's cap; commercially distributed non-Marketplace apps get 15 (slack-platform.md 3.4)
+MAX_HISTORY_LIMIT = (
+    999  # Slack's cap; commercially distributed non-Marketplace apps get 15 (slack-platform.md 3.4)
+)
 
 
 @dataclass
@@ -142,7 +144,9 @@ class Message:
     team_id: str = DEFAULT_TEAM_ID
     edited: bool = False
     deleted: bool = False
-    metadata: dict[str, Any] | None = None  # chat.postMessage's `metadata`; conversations.history shows it on request
+    metadata: dict[str, Any] | None = (
+        None  # chat.postMessage's `metadata`; conversations.history shows it on request
+    )
 
     def as_payload(self) -> dict[str, Any]:
         """The message as Slack echoes it in block_actions payloads and API responses."""
@@ -297,7 +301,11 @@ class _Slow:
 
 class _ApiError(Exception):
     def __init__(
-        self, error: str, messages: list[str] | None = None, status: int = 200, extra: dict[str, Any] | None = None
+        self,
+        error: str,
+        messages: list[str] | None = None,
+        status: int = 200,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(error)
         self.error = error
@@ -359,7 +367,9 @@ def _element_problems(el: Any, where: str) -> list[str]:
     if etype == "button":
         label = _text_of(el.get("text"))
         if len(label) > MAX_BUTTON_TEXT:
-            out.append(f"{where}: button text is {len(label)} characters (max {MAX_BUTTON_TEXT}): {label[:40]!r}")
+            out.append(
+                f"{where}: button text is {len(label)} characters (max {MAX_BUTTON_TEXT}): {label[:40]!r}"
+            )
         if len(str(el.get("value") or "")) > MAX_BUTTON_VALUE:
             out.append(f"{where}: button value longer than {MAX_BUTTON_VALUE} characters")
     if etype in SELECT_TYPES or etype in {"radio_buttons", "checkboxes", "overflow"}:
@@ -369,11 +379,15 @@ def _element_problems(el: Any, where: str) -> list[str]:
             out.append(f"{where}: {etype} has {len(options)} options (max {MAX_SELECT_OPTIONS})")
         if len(groups) > MAX_SELECT_OPTIONS:
             out.append(f"{where}: {etype} has {len(groups)} option groups (max {MAX_SELECT_OPTIONS})")
-        for option in options + [o for g in groups if isinstance(g, dict) for o in _as_list(g.get("options"))]:
+        for option in options + [
+            o for g in groups if isinstance(g, dict) for o in _as_list(g.get("options"))
+        ]:
             if not isinstance(option, dict):
                 continue
             if len(_text_of(option.get("text"))) > MAX_OPTION_TEXT:
-                out.append(f"{where}: option text longer than {MAX_OPTION_TEXT}: {_text_of(option.get('text'))[:40]!r}")
+                out.append(
+                    f"{where}: option text longer than {MAX_OPTION_TEXT}: {_text_of(option.get('text'))[:40]!r}"
+                )
             if len(str(option.get("value") or "")) > MAX_OPTION_VALUE:
                 out.append(f"{where}: option value longer than {MAX_OPTION_VALUE} characters")
     return out
@@ -482,7 +496,9 @@ def view_problems(view: dict[str, Any], where: str) -> list[str]:
             out.append(f"{where}: a modal with input blocks needs a submit button")
     metadata = view.get("private_metadata") or ""
     if len(str(metadata)) > MAX_PRIVATE_METADATA:
-        out.append(f"{where}: private_metadata is {len(str(metadata))} characters (max {MAX_PRIVATE_METADATA})")
+        out.append(
+            f"{where}: private_metadata is {len(str(metadata))} characters (max {MAX_PRIVATE_METADATA})"
+        )
     if len(str(view.get("callback_id") or "")) > MAX_ID_LENGTH:
         out.append(f"{where}: callback_id longer than {MAX_ID_LENGTH}")
     out += block_problems(blocks, limit=MAX_VIEW_BLOCKS, where=where)
@@ -542,7 +558,11 @@ class _Handler(BaseHTTPRequestHandler):
             status, out_headers, body = standin._handle_http(verb, parts.path, parts.query, headers, raw)
         except Exception:  # a bug in the stand-in must show up as a 500, not a hung client
             logger.exception("stand-in failed on %s %s", verb, self.path)
-            status, out_headers, body = 500, {"Content-Type": "application/json"}, b'{"ok":false,"error":"fatal_error"}'
+            status, out_headers, body = (
+                500,
+                {"Content-Type": "application/json"},
+                b'{"ok":false,"error":"fatal_error"}',
+            )
         self.send_response(status)
         for key, value in out_headers.items():
             self.send_header(key, value)
@@ -775,7 +795,13 @@ class StandIn:
             channel_id = "D" + user[1:] if len(user) > 1 else "D" + user
             bot_user = self._teams[team_id].bot_user_id if team_id in self._teams else BOT_USER_ID
             self._channels[channel_id] = Channel(
-                channel_id, f"dm-{user}", [user, bot_user], is_private=True, is_im=True, im_user=user, team_id=team_id
+                channel_id,
+                f"dm-{user}",
+                [user, bot_user],
+                is_private=True,
+                is_im=True,
+                im_user=user,
+                team_id=team_id,
             )
             self._dms[key] = channel_id
         return self._dms[key]
@@ -856,7 +882,13 @@ class StandIn:
     # ------------------------------------------------------------------ fault injection
 
     def inject(
-        self, method: str, *, status: int = 429, retry_after: int = 1, error: str | None = None, times: int = 1
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        retry_after: int = 1,
+        error: str | None = None,
+        times: int = 1,
     ) -> None:
         """Make the next ``times`` calls to ``method`` ('*' for any) fail.
 
@@ -959,7 +991,14 @@ class StandIn:
         return self._add_log("user", kind, summary, user=user, **data)
 
     def _add_log(
-        self, side: str, kind: str, summary: str, *, user: str | None = None, after: int | None = None, **data: Any
+        self,
+        side: str,
+        kind: str,
+        summary: str,
+        *,
+        user: str | None = None,
+        after: int | None = None,
+        **data: Any,
     ) -> int:
         """Append to the story; ``after`` places an ack's outcome right after the user action it answers.
 
@@ -1000,7 +1039,9 @@ class StandIn:
 
     # ------------------------------------------------------------------ state changes the driver needs
 
-    def add_user_message(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> Message:
+    def add_user_message(
+        self, channel: str, user: str, text: str, *, thread_ts: str | None = None
+    ) -> Message:
         """Store a message a person wrote (the driver's mention/dm)."""
         with self._lock:
             known = self._users.get(user)
@@ -1045,7 +1086,9 @@ class StandIn:
             )
             self._files[file_id] = stored
             if channel is not None:
-                msg = Message(channel, self._new_ts(), initial_comment, [], user=user, bot_id=None, team_id=team_id)
+                msg = Message(
+                    channel, self._new_ts(), initial_comment, [], user=user, bot_id=None, team_id=team_id
+                )
                 msg.files.append(file_id)
                 self._messages.append(msg)
             return stored
@@ -1066,8 +1109,14 @@ class StandIn:
                     stack.remove(view_id)
             for closed_id in closed:
                 title = _text_of(self._views[closed_id].get("title"))
-                self._add_log("bot", "view_closed", f"closed the form “{title}”", user=user, after=after,
-                              view_id=closed_id)
+                self._add_log(
+                    "bot",
+                    "view_closed",
+                    f"closed the form “{title}”",
+                    user=user,
+                    after=after,
+                    view_id=closed_id,
+                )
 
     def set_view_state(self, view_id: str, values: dict[str, Any]) -> None:
         with self._lock:
@@ -1083,7 +1132,9 @@ class StandIn:
             for block_id in errors:
                 if block_id not in input_ids:
                     # Slack silently drops errors keyed by a non-input block (bolt-python#463), a common bug.
-                    self.violations.append(f"view_submission ack: error key {block_id!r} is not an input block_id")
+                    self.violations.append(
+                        f"view_submission ack: error key {block_id!r} is not an input block_id"
+                    )
             self._add_log(
                 "bot",
                 "view_errors",
@@ -1106,7 +1157,9 @@ class StandIn:
         """Apply a view_submission ack's ``update`` or ``push``; returns the resulting view id."""
         with self._lock:
             if new_view is None:
-                self.violations.append(f"view_submission ack: response_action {response_action!r} without a view")
+                self.violations.append(
+                    f"view_submission ack: response_action {response_action!r} without a view"
+                )
                 return None
             problems = view_problems(new_view, f"view_submission ack ({response_action})")
             self.violations += problems
@@ -1114,37 +1167,70 @@ class StandIn:
                 old = self._views[view_id]
                 merged = self._normalise_view(new_view, old["team_id"], view_id=view_id, previous=old)
                 self._views[view_id] = merged
-                self._add_log("bot", "view_updated", self._view_summary("updated the form", merged), user=user,
-                              after=after, view=copy.deepcopy(merged))
+                self._add_log(
+                    "bot",
+                    "view_updated",
+                    self._view_summary("updated the form", merged),
+                    user=user,
+                    after=after,
+                    view=copy.deepcopy(merged),
+                )
                 return view_id
             stack = self._stacks.setdefault(user, [])
             if len(stack) >= MAX_VIEW_STACK:
                 self.violations.append("view_submission ack: push would exceed the view stack of 3")
                 return None
             team_id = self._views[view_id]["team_id"]
-            pushed = self._normalise_view(new_view, team_id, root=self._views[view_id].get("root_view_id"),
-                                          previous_id=view_id)
+            pushed = self._normalise_view(
+                new_view, team_id, root=self._views[view_id].get("root_view_id"), previous_id=view_id
+            )
             self._views[pushed["id"]] = pushed
             self._view_user[pushed["id"]] = user
             stack.append(pushed["id"])
-            self._add_log("bot", "view_pushed", self._view_summary("pushed the form", pushed), user=user,
-                          after=after, view=copy.deepcopy(pushed))
+            self._add_log(
+                "bot",
+                "view_pushed",
+                self._view_summary("pushed the form", pushed),
+                user=user,
+                after=after,
+                view=copy.deepcopy(pushed),
+            )
             return str(pushed["id"])
 
-    def record_ack_reply(self, channel: str, user: str, body: dict[str, Any], *, after: int | None = None) -> None:
+    def record_ack_reply(
+        self, channel: str, user: str, body: dict[str, Any], *, after: int | None = None
+    ) -> None:
         """A slash command's ack body is shown to the user as an ephemeral message."""
         with self._lock:
-            eph = Ephemeral(channel, user, self._new_ts(), str(body.get("text") or ""), list(body.get("blocks") or []),
-                            source="ack")
+            eph = Ephemeral(
+                channel,
+                user,
+                self._new_ts(),
+                str(body.get("text") or ""),
+                list(body.get("blocks") or []),
+                source="ack",
+            )
             if body.get("response_type") == "in_channel":
                 msg = Message(channel, eph.ts, eph.text, eph.blocks)
                 self._messages.append(msg)
-                self._add_log("bot", "message", f"replied in {self.channel_label(channel)}", user=user,
-                              after=after, message=_snapshot(msg))
+                self._add_log(
+                    "bot",
+                    "message",
+                    f"replied in {self.channel_label(channel)}",
+                    user=user,
+                    after=after,
+                    message=_snapshot(msg),
+                )
                 return
             self._ephemerals.append(eph)
-            self._add_log("bot", "ephemeral", f"replied to {self.display_name(user)} (only visible to them)", user=user,
-                          after=after, message=_eph_snapshot(eph))
+            self._add_log(
+                "bot",
+                "ephemeral",
+                f"replied to {self.display_name(user)} (only visible to them)",
+                user=user,
+                after=after,
+                message=_eph_snapshot(eph),
+            )
 
     # ------------------------------------------------------------------ HTTP plumbing
 
@@ -1153,13 +1239,13 @@ class StandIn:
     ) -> tuple[int, dict[str, str], bytes]:
         if path.startswith("/api/"):
             args = _parse_args(query, headers.get("content-type", ""), raw)
-            return self._handle_api(path[len("/api/"):], args, headers)
+            return self._handle_api(path[len("/api/") :], args, headers)
         if path.startswith("/upload/") and verb == "POST":
-            return self._handle_upload(path[len("/upload/"):], raw)
+            return self._handle_upload(path[len("/upload/") :], raw)
         if path.startswith("/response/") and verb == "POST":
-            return self._handle_response_url(path[len("/response/"):], headers.get("content-type", ""), raw)
+            return self._handle_response_url(path[len("/response/") :], headers.get("content-type", ""), raw)
         if path.startswith("/files/") and verb == "GET":
-            return self._handle_download(path[len("/files/"):], headers)
+            return self._handle_download(path[len("/files/") :], headers)
         return 404, {"Content-Type": "text/plain"}, b"not found"
 
     def _handle_api(
@@ -1182,8 +1268,13 @@ class StandIn:
         delay = 0.0
         with self._lock:
             team = self._team_for_token(token) if token else None
-            call = Call(method, {k: v for k, v in args.items() if k != "token"}, token,
-                        team.id if team else None, self._clock())
+            call = Call(
+                method,
+                {k: v for k, v in args.items() if k != "token"},
+                token,
+                team.id if team else None,
+                self._clock(),
+            )
             self._calls.append(call)
             fault = self._take_fault(method)
             for slow in self._slows:
@@ -1220,7 +1311,11 @@ class StandIn:
                 fault.times -= 1
                 self.faults_injected += 1
                 return fault
-        if self._rate_fraction > 0 and method != "auth.test" and self._rate_rng.random() < self._rate_fraction:
+        if (
+            self._rate_fraction > 0
+            and method != "auth.test"
+            and self._rate_rng.random() < self._rate_fraction
+        ):
             self.faults_injected += 1
             return _Fault(method, 429, 1, None, 0)
         return None
@@ -1312,7 +1407,9 @@ class StandIn:
 
     def _require_member(self, ctx: _Ctx, channel: Channel) -> None:
         if self._team(ctx).bot_user_id not in channel.members:
-            self._limit(ctx, "not_in_channel", [f"the bot is not a member of {self.channel_label(channel.id)}"])
+            self._limit(
+                ctx, "not_in_channel", [f"the bot is not a member of {self.channel_label(channel.id)}"]
+            )
 
     def _message_content(self, ctx: _Ctx) -> tuple[str, list[dict[str, Any]]]:
         text = str(ctx.args.get("text") or ctx.args.get("markdown_text") or "")
@@ -1322,10 +1419,14 @@ class StandIn:
         block_list: list[dict[str, Any]] = list(blocks or [])
         if not text and not block_list and not ctx.args.get("attachments"):
             raise _ApiError("no_text")
-        self._limit(ctx, "invalid_blocks", block_problems(block_list, limit=MAX_MESSAGE_BLOCKS, where="message"))
+        self._limit(
+            ctx, "invalid_blocks", block_problems(block_list, limit=MAX_MESSAGE_BLOCKS, where="message")
+        )
         if len(text) > MAX_MESSAGE_TEXT:
             # Slack accepts the call but truncates the text, so a reader never sees the end of it.
-            self._note_only(ctx, f"text is {len(text):,} characters: Slack truncates it at {MAX_MESSAGE_TEXT:,}")
+            self._note_only(
+                ctx, f"text is {len(text):,} characters: Slack truncates it at {MAX_MESSAGE_TEXT:,}"
+            )
         if block_list and not text.strip():
             # Slack accepts this, but notifications and screen readers then have nothing to say.
             self._note_only(ctx, "blocks without a top-level `text` fallback")
@@ -1338,12 +1439,26 @@ class StandIn:
         thread_ts = str(ctx.args["thread_ts"]) if ctx.args.get("thread_ts") else None
         metadata = self._metadata_arg(ctx)
         team = self._team(ctx)
-        msg = Message(channel.id, self._new_ts(), text, blocks, thread_ts=thread_ts, user=team.bot_user_id,
-                      bot_id=team.bot_id, team_id=team.id, metadata=metadata)
+        msg = Message(
+            channel.id,
+            self._new_ts(),
+            text,
+            blocks,
+            thread_ts=thread_ts,
+            user=team.bot_user_id,
+            bot_id=team.bot_id,
+            team_id=team.id,
+            metadata=metadata,
+        )
         self._messages.append(msg)
         where = self.channel_label(channel.id)
-        self._add_log("bot", "message", f"posted in {where}" + (" (in a thread)" if thread_ts else ""),
-                      user=channel.im_user, message=_snapshot(msg))
+        self._add_log(
+            "bot",
+            "message",
+            f"posted in {where}" + (" (in a thread)" if thread_ts else ""),
+            user=channel.im_user,
+            message=_snapshot(msg),
+        )
         return {"channel": channel.id, "ts": msg.ts, "message": msg.as_payload()}
 
     @staticmethod
@@ -1367,15 +1482,22 @@ class StandIn:
         if user not in self._users:
             raise _ApiError("user_not_found")
         if not channel.is_im and user not in channel.members:
-            self._limit(ctx, "user_not_in_channel", [f"{user} is not a member of {self.channel_label(channel.id)}"])
+            self._limit(
+                ctx, "user_not_in_channel", [f"{user} is not a member of {self.channel_label(channel.id)}"]
+            )
         self._require_member(ctx, channel)
         text, blocks = self._message_content(ctx)
         thread_ts = str(ctx.args["thread_ts"]) if ctx.args.get("thread_ts") else None
         eph = Ephemeral(channel.id, user, self._new_ts(), text, blocks, thread_ts=thread_ts)
         self._ephemerals.append(eph)
-        self._add_log("bot", "ephemeral",
-                      f"showed {self.display_name(user)} a message in {self.channel_label(channel.id)} "
-                      "(only visible to them)", user=user, message=_eph_snapshot(eph))
+        self._add_log(
+            "bot",
+            "ephemeral",
+            f"showed {self.display_name(user)} a message in {self.channel_label(channel.id)} "
+            "(only visible to them)",
+            user=user,
+            message=_eph_snapshot(eph),
+        )
         return {"message_ts": eph.ts}
 
     def _find_message(self, channel: str, ts: str) -> Message | None:
@@ -1393,8 +1515,12 @@ class StandIn:
             raise _ApiError("cant_update_message")
         text, blocks = self._message_content(ctx)
         msg.text, msg.blocks, msg.edited = text, blocks, True
-        self._add_log("bot", "message_updated", f"updated its message in {self.channel_label(channel.id)}",
-                      message=_snapshot(msg))
+        self._add_log(
+            "bot",
+            "message_updated",
+            f"updated its message in {self.channel_label(channel.id)}",
+            message=_snapshot(msg),
+        )
         return {"channel": channel.id, "ts": msg.ts, "text": text, "message": msg.as_payload()}
 
     def _chat_delete(self, ctx: _Ctx) -> dict[str, Any]:
@@ -1405,8 +1531,12 @@ class StandIn:
         if msg.bot_id is None:
             raise _ApiError("cant_delete_message")
         msg.deleted = True
-        self._add_log("bot", "message_deleted", f"deleted its message in {self.channel_label(channel.id)}",
-                      message=_snapshot(msg))
+        self._add_log(
+            "bot",
+            "message_deleted",
+            f"deleted its message in {self.channel_label(channel.id)}",
+            message=_snapshot(msg),
+        )
         return {"channel": channel.id, "ts": msg.ts}
 
     # views ---------------------------------------------------------------
@@ -1483,8 +1613,13 @@ class StandIn:
         # views.open starts a fresh stack, replacing whatever the user had open.
         self._stacks[user] = [stored["id"]]
         trigger.view_id = stored["id"]
-        self._add_log("bot", "view_opened", self._view_summary("opened the form", stored), user=user,
-                      view=copy.deepcopy(stored))
+        self._add_log(
+            "bot",
+            "view_opened",
+            self._view_summary("opened the form", stored),
+            user=user,
+            view=copy.deepcopy(stored),
+        )
         return {"view": copy.deepcopy(stored)}
 
     def _views_push(self, ctx: _Ctx) -> dict[str, Any]:
@@ -1502,8 +1637,13 @@ class StandIn:
         self._view_user[stored["id"]] = user
         stack.append(stored["id"])
         trigger.view_id = stored["id"]
-        self._add_log("bot", "view_pushed", self._view_summary("pushed the form", stored), user=user,
-                      view=copy.deepcopy(stored))
+        self._add_log(
+            "bot",
+            "view_pushed",
+            self._view_summary("pushed the form", stored),
+            user=user,
+            view=copy.deepcopy(stored),
+        )
         return {"view": copy.deepcopy(stored)}
 
     def _views_update(self, ctx: _Ctx) -> dict[str, Any]:
@@ -1522,8 +1662,13 @@ class StandIn:
         stored = self._normalise_view(view, old["team_id"], view_id=view_id, previous=old)
         stored["state"] = copy.deepcopy(old.get("state") or {"values": {}})
         self._views[view_id] = stored
-        self._add_log("bot", "view_updated", self._view_summary("updated", stored),
-                      user=self._view_user.get(view_id), view=copy.deepcopy(stored))
+        self._add_log(
+            "bot",
+            "view_updated",
+            self._view_summary("updated", stored),
+            user=self._view_user.get(view_id),
+            view=copy.deepcopy(stored),
+        )
         return {"view": copy.deepcopy(stored)}
 
     def _views_publish(self, ctx: _Ctx) -> dict[str, Any]:
@@ -1544,8 +1689,13 @@ class StandIn:
         self._views[stored["id"]] = stored
         self._view_user[stored["id"]] = user
         self._homes[(team.id, user)] = stored["id"]
-        self._add_log("bot", "home_published", f"published {self.display_name(user)}'s Home tab", user=user,
-                      view=copy.deepcopy(stored))
+        self._add_log(
+            "bot",
+            "home_published",
+            f"published {self.display_name(user)}'s Home tab",
+            user=user,
+            view=copy.deepcopy(stored),
+        )
         return {"view": copy.deepcopy(stored)}
 
     # files ---------------------------------------------------------------
@@ -1557,7 +1707,11 @@ class StandIn:
             raise _ApiError("invalid_arguments", ["filename and length are required"])
         alt_txt = ctx.args.get("alt_txt")
         if alt_txt is not None and len(str(alt_txt)) > MAX_FILE_ALT_TXT:
-            self._limit(ctx, "alt_txt_too_large", [f"alt_txt is {len(str(alt_txt))} characters (max {MAX_FILE_ALT_TXT})"])
+            self._limit(
+                ctx,
+                "alt_txt_too_large",
+                [f"alt_txt is {len(str(alt_txt))} characters (max {MAX_FILE_ALT_TXT})"],
+            )
         team = self._team(ctx)
         file_id = f"F{self._next_seq():010d}"
         self._files[file_id] = StoredFile(
@@ -1621,13 +1775,29 @@ class StandIn:
             if channels:
                 stored.channel, stored.thread_ts = channels[0].id, thread_ts
         for channel in channels:
-            msg = Message(channel.id, self._new_ts(), comment, [], thread_ts=thread_ts, user=team.bot_user_id,
-                          bot_id=team.bot_id, team_id=team.id, files=[f.id for f in stored_files])
+            msg = Message(
+                channel.id,
+                self._new_ts(),
+                comment,
+                [],
+                thread_ts=thread_ts,
+                user=team.bot_user_id,
+                bot_id=team.bot_id,
+                team_id=team.id,
+                files=[f.id for f in stored_files],
+            )
             self._messages.append(msg)
         for stored in stored_files:
             where = f"to {self.channel_label(stored.channel)}" if stored.channel else "privately (not shared)"
-            self._add_log("bot", "file", f"uploaded {stored.filename} {where}", file_id=stored.id,
-                          channel=stored.channel, thread_ts=thread_ts, comment=comment)
+            self._add_log(
+                "bot",
+                "file",
+                f"uploaded {stored.filename} {where}",
+                file_id=stored.id,
+                channel=stored.channel,
+                thread_ts=thread_ts,
+                comment=comment,
+            )
         return {"files": [f.as_payload() for f in stored_files]}
 
     def _files_info(self, ctx: _Ctx) -> dict[str, Any]:
@@ -1666,7 +1836,11 @@ class StandIn:
                 return 302, {"Location": stored.redirect_to, "Content-Type": "text/plain"}, b"moved"
             if team is None or team.id != stored.team_id:
                 # Slack answers an unauthenticated download with a login page; a 403 is clearer in tests.
-                return 403, {"Content-Type": "text/plain"}, b"a bot token is required (Authorization: Bearer xoxb-...)"
+                return (
+                    403,
+                    {"Content-Type": "text/plain"},
+                    b"a bot token is required (Authorization: Bearer xoxb-...)",
+                )
             return 200, {"Content-Type": guess_mimetype(stored.filename)}, stored.bytes
 
     # conversations and users ----------------------------------------------
@@ -1684,13 +1858,17 @@ class StandIn:
                 raise _ApiError("user_not_found")
         if len(users) == 1:
             already = (team.id, users[0]) in self._dms
-            return {"channel": {"id": self._open_dm(team.id, users[0])}, "already_open": already,
-                    "no_op": already}
+            return {
+                "channel": {"id": self._open_dm(team.id, users[0])},
+                "already_open": already,
+                "no_op": already,
+            }
         key = ",".join(sorted(users))
         mpim_id = "G" + base64.b32encode(key.encode()).decode()[:10]
         if mpim_id not in self._channels:
-            self._channels[mpim_id] = Channel(mpim_id, f"mpdm-{key}", [*users, team.bot_user_id], is_private=True,
-                                              team_id=team.id)
+            self._channels[mpim_id] = Channel(
+                mpim_id, f"mpdm-{key}", [*users, team.bot_user_id], is_private=True, team_id=team.id
+            )
         return {"channel": {"id": mpim_id}}
 
     def _conversations_info(self, ctx: _Ctx) -> dict[str, Any]:
@@ -1728,16 +1906,20 @@ class StandIn:
             start = int(base64.b64decode(cursor).decode().split(":", 1)[1]) if cursor else 0
         except (ValueError, IndexError) as exc:
             raise _ApiError("invalid_cursor") from exc
-        page = channel.members[start:start + limit]
+        page = channel.members[start : start + limit]
         end = start + len(page)
-        next_cursor = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(channel.members) else ""
+        next_cursor = (
+            base64.b64encode(f"offset:{end}".encode()).decode() if end < len(channel.members) else ""
+        )
         return {"members": page, "response_metadata": {"next_cursor": next_cursor}}
 
     def _conversations_history(self, ctx: _Ctx) -> dict[str, Any]:
         """Top-level messages between `oldest` and `latest`, newest first, in pages (cursor as for members)."""
         channel = self._resolve_channel(ctx, ctx.args.get("channel"), for_post=False)
         team = self._team(ctx)
-        needed = "im:history" if channel.is_im else "groups:history" if channel.is_private else "channels:history"
+        needed = (
+            "im:history" if channel.is_im else "groups:history" if channel.is_private else "channels:history"
+        )
         if needed not in team.scopes.split(","):
             raise _ApiError("missing_scope", extra={"needed": needed, "provided": team.scopes})
         if team.bot_user_id not in channel.members:
@@ -1758,9 +1940,12 @@ class StandIn:
             return oldest <= ts <= latest if inclusive else oldest < ts < latest
 
         # Thread replies live in conversations.replies, not here.
-        found = [m for m in reversed(self._messages) if m.channel == channel.id and not m.deleted
-                 and m.thread_ts in (None, m.ts) and inside(m)]
-        page = found[start:start + limit]
+        found = [
+            m
+            for m in reversed(self._messages)
+            if m.channel == channel.id and not m.deleted and m.thread_ts in (None, m.ts) and inside(m)
+        ]
+        page = found[start : start + limit]
         end = start + len(page)
         next_cursor = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(found) else ""
         with_metadata = _flag(ctx.args.get("include_all_metadata"))
@@ -1770,8 +1955,12 @@ class StandIn:
             if with_metadata and msg.metadata is not None:
                 item["metadata"] = copy.deepcopy(msg.metadata)
             messages.append(item)
-        return {"messages": messages, "has_more": bool(next_cursor), "pin_count": 0,
-                "response_metadata": {"next_cursor": next_cursor}}
+        return {
+            "messages": messages,
+            "has_more": bool(next_cursor),
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": next_cursor},
+        }
 
     def _users_info(self, ctx: _Ctx) -> dict[str, Any]:
         user = self._users.get(str(ctx.args.get("user") or ""))
@@ -1809,7 +1998,11 @@ class StandIn:
         client_secret = ctx.args.get("client_secret")
         if self.client_id is not None and client_id is not None and client_id != self.client_id:
             raise _ApiError("invalid_client_id")
-        if self.client_secret is not None and client_secret is not None and client_secret != self.client_secret:
+        if (
+            self.client_secret is not None
+            and client_secret is not None
+            and client_secret != self.client_secret
+        ):
             raise _ApiError("bad_client_secret")
         if ctx.args.get("grant_type") == "refresh_token":
             team_id = self._refresh_tokens.pop(str(ctx.args.get("refresh_token") or ""), None)
@@ -1838,8 +2031,9 @@ class StandIn:
         team = self._teams[team_id]
         body: dict[str, Any] = {
             "app_id": APP_ID,
-            "authed_user": {"id": next((u.id for u in self._users.values() if u.team_id == team_id and not u.is_bot),
-                                       "")},
+            "authed_user": {
+                "id": next((u.id for u in self._users.values() if u.team_id == team_id and not u.is_bot), "")
+            },
             "scope": team.scopes,
             "token_type": "bot",
             "access_token": team.token,
@@ -1861,7 +2055,9 @@ class StandIn:
 
     # response_url ------------------------------------------------------------
 
-    def _handle_response_url(self, rid: str, content_type: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _handle_response_url(
+        self, rid: str, content_type: str, raw: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         try:
             if "json" in content_type or raw.strip().startswith(b"{"):
                 body = json.loads(raw.decode("utf-8") or "{}")
@@ -1882,7 +2078,9 @@ class StandIn:
                 self.violations.append("response_url: used more than 5 times")
                 return 404, {"Content-Type": "text/plain"}, b"used_url"
             entry.uses += 1
-            post = ResponsePost(rid, f"{self.url}/response/{rid}", self._clock(), body, entry.channel, entry.user)
+            post = ResponsePost(
+                rid, f"{self.url}/response/{rid}", self._clock(), body, entry.channel, entry.user
+            )
             self._responses.append(post)
             blocks = list(body.get("blocks") or [])
             problems = block_problems(blocks, limit=MAX_MESSAGE_BLOCKS, where="response_url message")
@@ -1890,31 +2088,56 @@ class StandIn:
             self._apply_response(entry, body, blocks)
         return 200, {"Content-Type": "application/json"}, b'{"ok":true}'
 
-    def _apply_response(self, entry: _ResponseUrl, body: dict[str, Any], blocks: list[dict[str, Any]]) -> None:
+    def _apply_response(
+        self, entry: _ResponseUrl, body: dict[str, Any], blocks: list[dict[str, Any]]
+    ) -> None:
         channel, user = entry.channel, entry.user
         text = str(body.get("text") or "")
         original = self._find_message(channel, entry.message_ts) if channel and entry.message_ts else None
         if _truthy(body.get("delete_original")):
             if original is not None:
                 original.deleted = True
-            self._add_log("bot", "response_delete", "deleted the original message", user=user,
-                          message=_snapshot(original) if original else {})
+            self._add_log(
+                "bot",
+                "response_delete",
+                "deleted the original message",
+                user=user,
+                message=_snapshot(original) if original else {},
+            )
             return
         if _truthy(body.get("replace_original")) and original is not None:
             original.text, original.blocks, original.edited = text, blocks, True
-            self._add_log("bot", "message_updated", f"replaced its message in {self.channel_label(channel)}",
-                          user=user, message=_snapshot(original), via="response_url")
+            self._add_log(
+                "bot",
+                "message_updated",
+                f"replaced its message in {self.channel_label(channel)}",
+                user=user,
+                message=_snapshot(original),
+                via="response_url",
+            )
             return
         if body.get("response_type") == "in_channel" and channel:
             msg = Message(channel, self._new_ts(), text, blocks, thread_ts=body.get("thread_ts"))
             self._messages.append(msg)
-            self._add_log("bot", "message", f"replied in {self.channel_label(channel)}", user=user,
-                          message=_snapshot(msg), via="response_url")
+            self._add_log(
+                "bot",
+                "message",
+                f"replied in {self.channel_label(channel)}",
+                user=user,
+                message=_snapshot(msg),
+                via="response_url",
+            )
             return
         eph = Ephemeral(channel or "", user or "", self._new_ts(), text, blocks, source="response_url")
         self._ephemerals.append(eph)
-        self._add_log("bot", "ephemeral", f"replied to {self.display_name(user)} (only visible to them)", user=user,
-                      message=_eph_snapshot(eph), via="response_url")
+        self._add_log(
+            "bot",
+            "ephemeral",
+            f"replied to {self.display_name(user)} (only visible to them)",
+            user=user,
+            message=_eph_snapshot(eph),
+            via="response_url",
+        )
 
 
 def _truthy(value: Any) -> bool:
@@ -1959,7 +2182,9 @@ def _eph_snapshot(eph: Ephemeral) -> dict[str, Any]:
     }
 
 
-def _json_reply(status: int, body: dict[str, Any], extra: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def _json_reply(
+    status: int, body: dict[str, Any], extra: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     headers = {"Content-Type": "application/json; charset=utf-8", **(extra or {})}
     return status, headers, json.dumps(body).encode("utf-8")
 

@@ -67,8 +67,14 @@ def _initial(element: Mapping[str, Any]) -> str:
         return _plain(element["initial_option"].get("text"))
     if element.get("initial_options"):
         return ", ".join(_plain(o.get("text")) for o in element["initial_options"])
-    for key in ("initial_value", "initial_date", "initial_time", "initial_user", "initial_conversation",
-                "initial_channel"):
+    for key in (
+        "initial_value",
+        "initial_date",
+        "initial_time",
+        "initial_user",
+        "initial_conversation",
+        "initial_channel",
+    ):
         if element.get(key):
             return str(element[key])
     return ""
@@ -86,7 +92,7 @@ def render_blocks(blocks: list[dict[str, Any]], standin: StandIn) -> list[str]:
                 lines += [_mrkdwn(_plain(block["text"]), standin), ""]
             fields = [_mrkdwn(_plain(f), standin).replace("\n", " ") for f in block.get("fields") or []]
             for i in range(0, len(fields), 2):
-                pair = fields[i:i + 2]
+                pair = fields[i : i + 2]
                 lines.append("- " + "  ·  ".join(pair))
             if fields:
                 lines.append("")
@@ -235,7 +241,10 @@ def render_transcript(standin: StandIn, out_dir: Path, title: str) -> Path:
             owner = entry.user or ""
             if owner in shown_home and owner not in opened:
                 when = datetime.fromtimestamp(entry.time).strftime("%H:%M:%S")
-                lines += [f"**🤖 mfi-ar** refreshed {standin.display_name(owner)}'s Home tab <sub>{when}</sub>", ""]
+                lines += [
+                    f"**🤖 mfi-ar** refreshed {standin.display_name(owner)}'s Home tab <sub>{when}</sub>",
+                    "",
+                ]
                 continue
             shown_home.add(owner)
             opened.discard(owner)

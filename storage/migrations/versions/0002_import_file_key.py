@@ -23,9 +23,17 @@ _ACTIVE = "file_key IS NOT NULL AND undone_at IS NULL"
 
 def upgrade() -> None:
     with op.batch_alter_table("data_batch", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("file_key", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True))
-    op.create_index("uq_batch_file", "data_batch", ["team_id", "file_key"], unique=True,
-                    sqlite_where=sa.text(_ACTIVE), postgresql_where=sa.text(_ACTIVE))
+        batch_op.add_column(
+            sa.Column("file_key", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True)
+        )
+    op.create_index(
+        "uq_batch_file",
+        "data_batch",
+        ["team_id", "file_key"],
+        unique=True,
+        sqlite_where=sa.text(_ACTIVE),
+        postgresql_where=sa.text(_ACTIVE),
+    )
 
 
 def downgrade() -> None:

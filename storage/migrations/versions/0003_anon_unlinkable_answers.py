@@ -45,30 +45,56 @@ def _as_date(value: object) -> date | None:
 def upgrade() -> None:
     # Plain ALTER TABLE ADD COLUMN on both databases: a batch rebuild of a table other tables refer to would
     # have SQLite drop it, which its foreign keys refuse once there is data.
-    op.add_column("project", sa.Column("anonymity_threshold", sa.Integer(), nullable=False, server_default="3"))
+    op.add_column(
+        "project", sa.Column("anonymity_threshold", sa.Integer(), nullable=False, server_default="3")
+    )
     op.add_column("project", sa.Column("retention_days", sa.Integer(), nullable=True))
     op.add_column("project", sa.Column("partner_description", sa.Text(), nullable=False, server_default=""))
     op.add_column("delivery", sa.Column("answered", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.add_column("delivery", sa.Column("crowd", sa.Integer(), nullable=True))
-    op.add_column("answer", sa.Column("audience", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False,
-                                      server_default="team"))
+    op.add_column(
+        "answer",
+        sa.Column(
+            "audience", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False, server_default="team"
+        ),
+    )
     op.add_column("answer", sa.Column("occurrence_date", sa.Date(), nullable=True))
 
     bind = op.get_bind()
-    answer = sa.table("answer", sa.column("id", sa.Integer()), sa.column("delivery_id", sa.Integer()),
-                      sa.column("anonymous", sa.Boolean()), sa.column("created_at", sa.DateTime(timezone=True)),
-                      sa.column("audience", sa.String()), sa.column("occurrence_date", sa.Date()),
-                      sa.column("cycle_id", sa.Integer()), sa.column("from_partner", sa.Boolean()))
-    delivery = sa.table("delivery", sa.column("id", sa.Integer()), sa.column("kind", sa.String()),
-                        sa.column("occurrence", sa.DateTime(timezone=True)), sa.column("recipient", sa.String()),
-                        sa.column("reminded_at", sa.DateTime(timezone=True)), sa.column("answered", sa.Boolean()))
-    receipt = sa.table("answer_receipt", sa.column("delivery_id", sa.Integer()), sa.column("user_id", sa.String()))
+    answer = sa.table(
+        "answer",
+        sa.column("id", sa.Integer()),
+        sa.column("delivery_id", sa.Integer()),
+        sa.column("anonymous", sa.Boolean()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("audience", sa.String()),
+        sa.column("occurrence_date", sa.Date()),
+        sa.column("cycle_id", sa.Integer()),
+        sa.column("from_partner", sa.Boolean()),
+    )
+    delivery = sa.table(
+        "delivery",
+        sa.column("id", sa.Integer()),
+        sa.column("kind", sa.String()),
+        sa.column("occurrence", sa.DateTime(timezone=True)),
+        sa.column("recipient", sa.String()),
+        sa.column("reminded_at", sa.DateTime(timezone=True)),
+        sa.column("answered", sa.Boolean()),
+    )
+    receipt = sa.table(
+        "answer_receipt", sa.column("delivery_id", sa.Integer()), sa.column("user_id", sa.String())
+    )
 
     # What the answers answered, read from the ledger before the link goes.
-    kinds = {row.id: (row.kind, row.occurrence) for row in bind.execute(sa.select(delivery.c.id, delivery.c.kind,
-                                                                                    delivery.c.occurrence))}
-    for row in bind.execute(sa.select(answer.c.id, answer.c.delivery_id, answer.c.anonymous, answer.c.created_at,
-                                      answer.c.from_partner)).all():
+    kinds = {
+        row.id: (row.kind, row.occurrence)
+        for row in bind.execute(sa.select(delivery.c.id, delivery.c.kind, delivery.c.occurrence))
+    }
+    for row in bind.execute(
+        sa.select(
+            answer.c.id, answer.c.delivery_id, answer.c.anonymous, answer.c.created_at, answer.c.from_partner
+        )
+    ).all():
         kind, occurrence = kinds.get(row.delivery_id, (None, None))
         audience = _KIND_AUDIENCE.get(kind or "", "partner" if row.from_partner else "team")
         day = _as_date(occurrence) or _as_date(row.created_at)
@@ -84,8 +110,12 @@ def upgrade() -> None:
     for row in bind.execute(sa.select(receipt.c.delivery_id, receipt.c.user_id)).all():
         bind.execute(
             sa.update(delivery)
-            .where(delivery.c.id == row.delivery_id, delivery.c.recipient == row.user_id,
-                   delivery.c.kind == "partner_prompt", delivery.c.reminded_at.is_(None))
+            .where(
+                delivery.c.id == row.delivery_id,
+                delivery.c.recipient == row.user_id,
+                delivery.c.kind == "partner_prompt",
+                delivery.c.reminded_at.is_(None),
+            )
             .values(answered=True)
         )
 
@@ -117,6 +147,11 @@ def downgrade() -> None:
         batch_op.drop_column("occurrence_date")
         batch_op.drop_column("audience")
     # ALTER TABLE DROP COLUMN (SQLite 3.35 and later, PostgreSQL): no rebuild of tables others refer to.
-    for table, column in (("delivery", "crowd"), ("delivery", "answered"), ("project", "partner_description"),
-                          ("project", "retention_days"), ("project", "anonymity_threshold")):
+    for table, column in (
+        ("delivery", "crowd"),
+        ("delivery", "answered"),
+        ("project", "partner_description"),
+        ("project", "retention_days"),
+        ("project", "anonymity_threshold"),
+    ):
         op.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')

@@ -20,7 +20,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("measure", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("quarters", sa.String(length=9), nullable=False, server_default="financial"))
+        batch_op.add_column(
+            sa.Column("quarters", sa.String(length=9), nullable=False, server_default="financial")
+        )
 
 
 def downgrade() -> None:
