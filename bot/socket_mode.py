@@ -119,8 +119,11 @@ def _watch(handler: Any, done: threading.Event) -> None:
         was = now
 
 
-def run(runtime: Any, app_token: str, *, health_port: int) -> None:
-    """Connect (retrying) and serve until interrupted; the loopback health server runs the whole time."""
+def run(runtime: Any, app_token: str, *, health_port: int, stop: threading.Event | None = None) -> None:
+    """Connect (retrying) and serve until interrupted (Ctrl-C, SIGTERM) or ``stop`` is set; the loopback health
+    server runs the whole time. slack_sdk's client keeps the connection: it reconnects when Slack sends
+    ``disconnect`` or the connection drops."""
+    stopped = stop or threading.Event()
     import slack_bolt.adapter.socket_mode as socket_mode
 
     runtime.app.logger.addFilter(_ReportedHere())
@@ -139,7 +142,9 @@ def run(runtime: Any, app_token: str, *, health_port: int) -> None:
         while True:
             try:
                 logger.info("Connecting to Slack in Socket Mode")
-                handler.start()  # type: ignore[no-untyped-call]  # blocks; Ctrl-C or SIGTERM ends it
+                handler.connect()  # type: ignore[no-untyped-call]
+                logger.info("Socket Mode: the app is running; /healthz says whether the socket is connected")
+                stopped.wait()  # Ctrl-C or SIGTERM (KeyboardInterrupt) or stop.set() ends it
                 return
             except SlackApiError as exc:
                 error = str(exc.response.get("error") or getattr(exc.response, "status_code", "error"))
@@ -163,6 +168,8 @@ def run(runtime: Any, app_token: str, *, health_port: int) -> None:
             if client is not None and hasattr(client, "wss_uri"):
                 client.wss_uri = None  # ask for a new URL next time: the old one may be spent
             _wait(delay)
+            if stopped.is_set():
+                return
             delay = min(delay * 2, MAX_DELAY)
     finally:
         watching.set()

@@ -135,6 +135,68 @@ class Live:
         self.standin.stop()
 
 
+class SocketLive(Live):
+    """The real bot served in Socket Mode (as `mfi-ar serve` with SLACK_APP_TOKEN) against the stand-in's WebSocket
+    side: no signing secret, no public HTTP server, /healthz on a loopback port; the driver sends envelopes."""
+
+    APP_TOKEN = "xapp-1-standin"
+
+    def __init__(self, database_url: str, **settings: Any) -> None:  # not super().__init__: that serves HTTP
+        import socket as stdlib_socket
+        import threading
+
+        from bot import socket_mode
+        from bot.offline.standin import Driver, StandIn
+        from bot.runtime import Runtime
+
+        self.standin = StandIn().start()
+        self.settings = make_settings(
+            slack_api_url=self.standin.api_url,
+            database_url=database_url,
+            slack_app_token=self.APP_TOKEN,
+            slack_signing_secret=None,
+            **settings,
+        )
+        self.runtime = Runtime.build(self.settings, http=False, single_instance=False)
+        self.runtime.start()
+        with stdlib_socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.health_port = int(probe.getsockname()[1])
+        self._stop = threading.Event()
+        self._serving = threading.Thread(
+            target=socket_mode.run,
+            args=(self.runtime, self.APP_TOKEN),
+            kwargs={"health_port": self.health_port, "stop": self._stop},
+            name="socket-mode-serve",
+            daemon=True,
+        )
+        self._serving.start()
+        self.standin.socket.wait_connected()
+        self.driver = Driver(self.standin, "", SIGNING_SECRET, transport="socket")
+        self.engine = self.runtime.engine
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.health_port}/healthz"
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._serving.join(30)
+        self.runtime.stop()
+        self.standin.stop()
+
+
+@pytest.fixture
+def socket_live(database_url: str) -> Iterator[SocketLive]:
+    """Like `live`, over Socket Mode."""
+    stack = SocketLive(database_url)
+    yield stack
+    try:
+        assert_channels_disclosure_safe(stack)
+    finally:
+        stack.stop()
+
+
 def _texts(value: Any) -> Iterator[str]:
     """Every string a person could read in a Block Kit structure."""
     if isinstance(value, str):

@@ -1,6 +1,6 @@
 """Socket Mode serving: a loopback /healthz that reports the socket truthfully, retries with back-off, and a refused
-app-level token that stops start-up with one readable line. (The stand-in has no WebSocket side yet: the URL its
-apps.connections.open returns refuses the handshake, which is exactly the case the health check must not hide.)"""
+app-level token that stops start-up with one readable line. (The flows over a working connection, and reconnection,
+are in tests/e2e/test_socket_mode_e2e.py; here the stand-in refuses the handshake, the case /healthz must not hide.)"""
 
 from __future__ import annotations
 
@@ -104,14 +104,7 @@ def test_failures_to_connect_are_retried_with_back_off_and_health_says_disconnec
     standin: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     stop = threading.Event()
-
-    class StoppableHandler(bolt_socket_mode.SocketModeHandler):
-        def start(self) -> None:  # Bolt's start(), with an end the test controls
-            self.connect()  # type: ignore[no-untyped-call]
-            stop.wait(30)
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(bolt_socket_mode, "SocketModeHandler", StoppableHandler)
+    standin.socket.refusing = True  # apps.connections.open answers, but every WebSocket handshake is refused
     delays: list[float] = []
     monkeypatch.setattr(socket_mode, "_wait", delays.append)
     monkeypatch.setattr(socket_mode, "WATCH_SECONDS", 0.1)
@@ -129,8 +122,8 @@ def test_failures_to_connect_are_retried_with_back_off_and_health_says_disconnec
 
     def serve() -> None:
         try:
-            socket_mode.run(runtime, "xapp-1-standin", health_port=port)
-        except BaseException as exc:  # KeyboardInterrupt, as Ctrl-C or SIGTERM would end it
+            socket_mode.run(runtime, "xapp-1-standin", health_port=port, stop=stop)
+        except BaseException as exc:
             outcome.append(exc)
 
     thread = threading.Thread(target=serve)
@@ -149,7 +142,8 @@ def test_failures_to_connect_are_retried_with_back_off_and_health_says_disconnec
             stop.set()
             thread.join(30)
             runtime.stop()
-    assert isinstance(outcome[0], KeyboardInterrupt)
+    assert outcome == []  # stopping (as SIGTERM does) ends it cleanly
+    assert {status for _, status in standin.socket.handshakes} == {503}
     assert delays[:2] == [1.0, 2.0]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) >= 2 and all("internal_error" in w for w in warnings[:2])
@@ -180,9 +174,11 @@ def test_health_follows_the_socket_connected_and_dropped(
         def __init__(self, app: Any, app_token: str) -> None:
             self.client = Client()
 
-        def start(self) -> None:
-            stop.wait(30)
-            raise KeyboardInterrupt
+        def connect(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
 
     monkeypatch.setattr(bolt_socket_mode, "SocketModeHandler", FakeHandler)
     port = free_port()
@@ -196,9 +192,7 @@ def test_health_follows_the_socket_connected_and_dropped(
             http=False,
         )
         thread = threading.Thread(
-            target=lambda: pytest.raises(
-                KeyboardInterrupt, socket_mode.run, runtime, "xapp-1-standin", health_port=port
-            )
+            target=lambda: socket_mode.run(runtime, "xapp-1-standin", health_port=port, stop=stop)
         )
         thread.start()
         try:

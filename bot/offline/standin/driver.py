@@ -14,7 +14,7 @@ from datetime import date
 from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
@@ -241,10 +241,12 @@ def _button_text(element: Mapping[str, Any]) -> str:
 
 
 class Driver:
-    """Plays the people in Slack: sends correctly signed requests to the running app over real HTTP.
+    """Plays the people in Slack: sends correctly signed requests to the running app over real HTTP, or, with
+    ``transport="socket"``, the same requests as Socket Mode envelopes over the stand-in's WebSocket server.
 
     Args:
-        app_url: the app's events endpoint, e.g. ``http://127.0.0.1:3000/slack/events``.
+        app_url: the app's events endpoint, e.g. ``http://127.0.0.1:3000/slack/events`` (unused over Socket Mode).
+        transport: ``"http"`` (signed POSTs) or ``"socket"`` (envelopes; the app's acknowledgement is the response).
     """
 
     def __init__(
@@ -255,7 +257,11 @@ class Driver:
         team_id: str = DEFAULT_TEAM_ID,
         *,
         timeout: float = 10.0,
+        transport: str = "http",
     ) -> None:
+        if transport not in ("http", "socket"):
+            raise DriverError(f"unknown transport {transport!r}: use 'http' or 'socket'")
+        self.transport = transport
         self.standin = standin
         self.app_url = app_url
         self.signing_secret = signing_secret
@@ -275,7 +281,12 @@ class Driver:
         secret: str | None = None,
         timestamp: int | None = None,
     ) -> Response:
-        """POST ``body`` to the app. ``secret`` signs with another secret; ``timestamp`` overrides the clock."""
+        """POST ``body`` to the app. ``secret`` signs with another secret; ``timestamp`` overrides the clock.
+
+        Over Socket Mode the same request goes as an envelope (nothing is signed there: the app dialled Slack).
+        """
+        if self.transport == "socket":
+            return self._send_envelope(body, headers or {}, content_type)
         all_headers = {"Content-Type": content_type}
         if sign:
             ts = str(int(time.time()) if timestamp is None else timestamp)
@@ -302,6 +313,31 @@ class Driver:
             except ValueError:
                 parsed = None
         return Response(status, text, parsed, reply_headers)
+
+    def _send_envelope(self, body: bytes, headers: Mapping[str, str], content_type: str) -> Response:
+        """The request as Slack sends it over Socket Mode: a form body becomes a slash_commands payload (its fields)
+        or an interactive one (its ``payload`` field); a JSON body an events_api one. The ack is the response."""
+        retry_num = 0
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            fields = {k: v[-1] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
+            if "payload" in fields:
+                kind, payload = "interactive", json.loads(fields["payload"])
+            else:
+                kind, payload = "slash_commands", dict(fields)
+        else:
+            kind, payload = "events_api", json.loads(body)
+            retry_num = int({k.lower(): v for k, v in headers.items()}.get("x-slack-retry-num") or 0)
+        envelope = self.standin.socket.deliver(kind, payload, timeout=self.timeout, retry_num=retry_num)
+        if not envelope.acked.is_set():
+            # Slack tells the person the app did not respond (and retries events); no body reached them.
+            return Response(504, "", None)
+        if (envelope.ack_seconds or 0.0) > ACK_DEADLINE_SECONDS:
+            self.standin.violations.append(
+                f"app took {envelope.ack_seconds:.1f}s to acknowledge (Slack gives up after 3s)"
+            )
+        if envelope.response is None:
+            return Response(200, "", None)
+        return Response(200, json.dumps(envelope.response), envelope.response)
 
     def _send_form(
         self, fields: Mapping[str, str], *, secret: str | None = None, stale: bool = False

@@ -26,6 +26,8 @@ from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from bot.offline.standin.socket_mode import SocketModeSide
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -630,6 +632,7 @@ class StandIn:
         # App-level tokens (xapp-, scope connections:write) that apps.connections.open accepts, -> team id.
         self.app_tokens: dict[str, str] = {"xapp-1-standin": DEFAULT_TEAM_ID}
         self._slows: list[_Slow] = []
+        self.socket = SocketModeSide(self)  # the WebSocket server, started with the first connection URL
         self._rate_fraction = 0.0
         self._rate_rng = random.Random(0)
         self._seed_defaults()
@@ -653,6 +656,7 @@ class StandIn:
 
     def stop(self) -> None:
         """Stop serving; the recorded state stays readable."""
+        self.socket.stop()
         if self._server is None:
             return
         self._server.shutdown()
@@ -1344,16 +1348,14 @@ class StandIn:
         return handler(self, ctx)
 
     def _apps_connections_open(self, ctx: _Ctx) -> dict[str, Any]:
-        """apps.connections.open: an app-level token gets a Socket Mode WebSocket URL. The stand-in has no WebSocket
-        side yet, so the URL points at its own HTTP server, which refuses the handshake (404)."""
+        """apps.connections.open: an app-level token gets a one-use Socket Mode URL (bot/offline/standin/socket_mode.py)."""
         if not ctx.token:
             raise _ApiError("not_authed")
         if not ctx.token.startswith("xapp-"):
             raise _ApiError("not_allowed_token_type")
         if ctx.token not in self.app_tokens:
             raise _ApiError("invalid_auth")
-        ws = self.url.replace("http://", "ws://", 1)
-        return {"url": f"{ws}/link/?ticket={secrets.token_hex(16)}&app_id={APP_ID}"}
+        return {"url": self.socket.url_for(ctx.token)}
 
     def _limit(self, ctx: _Ctx, error: str, problems: list[str]) -> None:
         """Record limit problems; in strict mode fail the call the way Slack would."""
