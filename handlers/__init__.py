@@ -16,6 +16,7 @@ from handlers import (
     projects,
     prompts,
     shortcuts,
+    tour,
 )
 
 
@@ -31,3 +32,4 @@ def register(app: App) -> None:
     ownership.register(app)
     onboarding.register(app)
     shortcuts.register(app)
+    tour.register(app)

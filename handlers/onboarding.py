@@ -41,7 +41,10 @@ def empty_home() -> list[blocks.Block]:
     """The Home tab of someone who is on no project yet: what the bot does and a button showing how to start."""
     return [
         blocks.section("\n".join(WHAT_IT_DOES)),
-        blocks.actions(blocks.button("How to start", ids.A_HOME_HOW_TO_START, style="primary")),
+        blocks.actions(
+            blocks.button("How to start", ids.A_HOME_HOW_TO_START, style="primary"),
+            blocks.button("See a two-minute tour", ids.A_HOME_TOUR),  # handlers/tour.py
+        ),
         blocks.context("`/mfi help` lists every command."),
     ]
 

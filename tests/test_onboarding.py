@@ -15,8 +15,10 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from sqlmodel import Session, select
 
+from bot.core import readability
 from handlers import equity, measures, mfi, onboarding, pdsa
 from handlers.blocks import ids
+from handlers.blocks import tour as tour_blocks
 from storage.models import Welcome
 from tests.helpers import ANALYST, LEAD, MIDWIFE, start_project
 from tests.test_manifest import offline_app
@@ -111,6 +113,27 @@ def test_home_with_no_project_says_what_the_bot_does_and_how_to_start(live: Any)
     assert steps.index("/invite @MFI-AR") < steps.index("/mfi new")
     assert not guide.get("submit")  # a guide, not a form: only Close
     assert live.standin.violations == []
+
+
+@pytest.mark.e2e
+def test_home_with_no_project_offers_a_two_minute_tour_of_the_five_steps(live: Any) -> None:
+    live.driver.open_home(ANALYST)
+    home = live.standin.wait_for(lambda: live.standin.home_view(ANALYST))
+    live.driver.click(ids.A_HOME_TOUR, user=ANALYST, view_id=home["id"])
+    tour = live.standin.wait_for(
+        lambda: next((v for v in live.standin.views() if v.get("callback_id") == ids.VIEW_TOUR), None)
+    )
+    assert not tour.get("submit") and tour["title"]["text"] == "A two-minute tour"
+    headings = [b["text"]["text"] for b in tour["blocks"] if b["type"] == "header"]
+    assert headings == [heading for heading, _ in tour_blocks.STEPS] and len(headings) == 5
+    sections = [b["text"]["text"] for b in tour["blocks"] if b["type"] == "section"][1:]
+    # Each step names the command that does it, in the order the model takes them.
+    firsts = ["/mfi new", "/mfi drivers", "/measure new", "/pdsa new", "/mfi partners"]
+    assert [first in text for first, text in zip(firsts, sections, strict=True)] == [True] * 5
+    assert "/equity missing" in sections[2] and "each group" in sections[3]
+    # Plain English for anyone on the team (commands read as words).
+    assert all(readability.reading_age(re.sub(r"`[^`]*`", "it", text)) <= 11 for text in sections)
+    assert "BAME" not in json.dumps(tour) and live.standin.violations == []
 
 
 # --- the welcome DM ---------------------------------------------------------------------------------------------------

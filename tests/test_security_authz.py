@@ -174,6 +174,7 @@ def _value(action_id: str, v: Victim) -> tuple[str, dict[str, Any]]:
         ids.A_EXPORT: (str(v.project), {}),
         ids.A_DELETE: (str(v.project), {}),
         ids.A_HOME_HOW_TO_START: ("", {}),
+        ids.A_HOME_TOUR: (json.dumps({"project_id": v.project}), {}),
         ids.A_LOG_PICK_PROJECT: ("", {"type": "static_select", "selected_option": {"value": str(v.project)}}),
     }
     return values[action_id]
@@ -206,8 +207,8 @@ IN_FORM_ACTIONS = {
     ids.A_LOG_MEASURE_PICKED: ids.CB_MEASURE_LOG,
     ids.A_LOG_PICK_PROJECT: ids.VIEW_LOG_PICK_PROJECT,
 }
-# About no project: the How to start guide anyone may open (registered with access.unscoped).
-NO_PROJECT_ACTIONS = {ids.A_HOME_HOW_TO_START}
+# About no project: the guides anyone may open (registered with access.unscoped), and the view each opens.
+NO_PROJECT_ACTIONS = {ids.A_HOME_HOW_TO_START: ids.VIEW_HOW_TO_START, ids.A_HOME_TOUR: ids.VIEW_TOUR}
 
 
 def _send(live: Any, payload: dict[str, Any]) -> Any:
@@ -472,17 +473,20 @@ def test_forged_actions_from_another_channel_and_from_home_are_refused_with_noth
                 assert snapshot(live) == before
                 continue
             if action_id in NO_PROJECT_ACTIONS:
+                guide = NO_PROJECT_ACTIONS[action_id]
+                opened_before = len(live.standin.calls("views.open"))
                 click(live, action_id, v, user=ATTACKER, channel=channel)  # opens the guide; names no project
                 live.standin.wait_for(
-                    lambda: (
-                        any(g.get("callback_id") == ids.VIEW_HOW_TO_START for g in live.standin.views())
+                    lambda guide=guide, n=opened_before: (
+                        (
+                            len(live.standin.calls("views.open")) > n
+                            and any(g.get("callback_id") == guide for g in live.standin.views())
+                        )
                         or None
                     )
                 )
                 now = snapshot(live)  # only the guide the bot opened is new (a modal; it needs no grant)
-                guides = {
-                    g["id"] for g in live.standin.views() if g.get("callback_id") == ids.VIEW_HOW_TO_START
-                }
+                guides = {g["id"] for g in live.standin.views() if g.get("callback_id") == guide}
                 assert {k: n for k, n in now[0].items() if k != "view_grant"} == {
                     k: n for k, n in before[0].items() if k != "view_grant"
                 }

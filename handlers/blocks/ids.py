@@ -144,6 +144,8 @@ B_DELETE_NAME = "project_delete_name"
 # --- onboarding (App Home for someone with no project, the welcome DM) ---
 A_HOME_HOW_TO_START = "home_how_to_start"
 VIEW_HOW_TO_START = "how_to_start"  # a modal with only a Close button: Slack sends no view_submission for it
+A_HOME_TOUR = "home_tour"  # "See a two-minute tour"; no value
+VIEW_TOUR = "tour"  # the tour: a modal with only a Close button
 
 # --- shortcuts (manifest.yml features.shortcuts declares exactly these callback_ids) ---
 SC_ADD_TO_PDSA = "add_to_pdsa"  # message shortcut: save a message as an observation in a cycle's Do log
