@@ -143,6 +143,12 @@ class ClientFactory:
                     bot=current, minutes_before_expiration=REFRESH_WITHIN_MINUTES
                 )
             except (SlackApiError, SlackTokenRotationError) as exc:
+                # Bolt refreshes on incoming requests without this lock: if it (or another instance) spent the
+                # refresh token between the re-read and this refresh, the token it saved is the one to use.
+                latest = self._store.find_bot(enterprise_id=enterprise_id, team_id=team_id)
+                if latest is not None and latest.bot_token and latest.bot_token != current.bot_token:
+                    logger.info("The bot token of team %s was refreshed meanwhile; using that one", team_id)
+                    return latest
                 logger.warning("Could not refresh the bot token of team %s: %s", team_id, exc)
                 return current
             if fresh is None:

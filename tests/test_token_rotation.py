@@ -83,6 +83,47 @@ def test_a_refused_refresh_is_logged_and_the_job_fails_as_any_call_would(
     assert err.value.response["error"] == "token_expired"
 
 
+def test_a_refresh_by_bolt_at_the_same_moment_is_used_not_the_expired_token(
+    rotating: OAuthStack, clock: time_machine.Coordinates, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bolt refreshes on an incoming request without the factory's lock; when it spends the refresh token while a
+    scheduled job is refreshing, the job takes the token Bolt saved instead of failing with the expired one."""
+    from slack_sdk import WebClient
+    from slack_sdk.oauth.token_rotation import TokenRotator
+
+    rotating.install(SECOND)
+    factory: Any = client_factory_for(rotating.settings, rotating.engine)
+    clock.shift(timedelta(hours=12, minutes=1))
+    bolt = TokenRotator(
+        client_id=rotating.settings.slack_client_id or "",
+        client_secret=rotating.settings.slack_client_secret.get_secret_value()
+        if rotating.settings.slack_client_secret
+        else "",
+        client=WebClient(base_url=rotating.standin.api_url),
+    )
+    job_refresh = factory._rotator.perform_bot_token_rotation
+
+    def bolt_gets_there_first(*, bot: Any, minutes_before_expiration: int) -> Any:
+        stale = rotating.store.find_bot(enterprise_id=None, team_id=SECOND)
+        fresh = bolt.perform_bot_token_rotation(bot=stale, minutes_before_expiration=120)
+        rotating.store.save_bot(fresh)  # as Bolt's authorize does, on a request arriving right now
+        return job_refresh(
+            bot=bot, minutes_before_expiration=minutes_before_expiration
+        )  # a spent refresh token
+
+    factory._rotator.perform_bot_token_rotation = bolt_gets_there_first
+    with caplog.at_level("INFO", logger="bot.slack_client"):
+        client = factory.for_team(SECOND)
+    assert client is not None and client.auth_test()["team_id"] == SECOND
+    refreshes = [
+        c for c in rotating.standin.calls("oauth.v2.access") if c.args.get("grant_type") == "refresh_token"
+    ]
+    assert [c.error for c in refreshes] == [None, "invalid_refresh_token"]
+    saved = rotating.store.find_bot(enterprise_id=None, team_id=SECOND)
+    assert saved is not None and client.token == saved.bot_token
+    assert "was refreshed meanwhile" in caplog.text and "Could not refresh" not in caplog.text
+
+
 def test_a_single_rotating_bot_token_is_refused_at_start_up_and_says_why() -> None:
     from bot.config import ConfigError
     from tests.conftest import make_settings
