@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import urllib.error
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -38,6 +39,7 @@ TOKEN_ERRORS = frozenset(
 )
 FIRST_DELAY = 1.0
 MAX_DELAY = 60.0
+STALE_PINGS = 3  # unanswered ping intervals (Bolt pings every 10 s) before a silent connection counts as down
 WATCH_SECONDS = 5.0  # how often the connection's real state is checked and, when it changes, logged
 
 _stopping = threading.Event()
@@ -96,9 +98,19 @@ class _ReportedHere(logging.Filter):
 
 
 def is_connected(handler: Any) -> bool:
+    """Whether the socket is connected and alive. slack_sdk counts a connection as open until its socket is closed,
+    so a link that went silent (no close, no reset: a firewall dropping it) would look connected for a minute or
+    more; a connection whose pings have gone unanswered for STALE_PINGS intervals counts as disconnected."""
     client = getattr(handler, "client", None)
     check = getattr(client, "is_connected", None)
-    return bool(check()) if callable(check) else False
+    if not (callable(check) and check()):
+        return False
+    session = getattr(client, "current_session", None)
+    last_pong = getattr(session, "last_ping_pong_time", None)  # the time of the last ping Slack answered
+    interval = getattr(client, "ping_interval", None)
+    if isinstance(last_pong, int | float) and isinstance(interval, int | float):
+        return time.time() - last_pong <= STALE_PINGS * interval
+    return True
 
 
 def _watch(handler: Any, done: threading.Event) -> None:

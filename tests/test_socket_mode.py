@@ -216,3 +216,22 @@ def _answers(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_a_connection_whose_pings_go_unanswered_counts_as_disconnected() -> None:
+    """slack_sdk keeps a silently dropped connection "open" until its socket closes; /healthz must not."""
+    import time
+    from types import SimpleNamespace
+
+    def handler(last_pong: float | None) -> Any:
+        session = SimpleNamespace(last_ping_pong_time=last_pong)
+        client = SimpleNamespace(is_connected=lambda: True, current_session=session, ping_interval=10)
+        return SimpleNamespace(client=client)
+
+    now = time.time()
+    assert socket_mode.is_connected(handler(None))  # just connected: no ping answered yet
+    assert socket_mode.is_connected(handler(now - 5))
+    assert socket_mode.is_connected(handler(now - 29))
+    assert not socket_mode.is_connected(handler(now - 31))  # three intervals without a pong
+    closed = SimpleNamespace(client=SimpleNamespace(is_connected=lambda: False))
+    assert not socket_mode.is_connected(closed)
