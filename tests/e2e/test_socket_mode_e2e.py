@@ -118,6 +118,21 @@ def test_an_event_and_a_button(socket_live: SocketLive) -> None:
     assert socket_live.standin.violations == []
 
 
+def test_a_global_shortcut(socket_live: SocketLive) -> None:
+    used = socket_live.driver.global_shortcut(ids.SC_LOG_MEASURE, user=ANALYST)
+    assert (used.status, used.body) == (200, "")
+    # Someone on no project gets the How to start guide (as over HTTP), never another team's form.
+    guide = socket_live.standin.wait_for(
+        lambda: next(
+            (v for v in socket_live.standin.views() if v.get("callback_id") == ids.VIEW_HOW_TO_START), None
+        )
+    )
+    assert "/mfi new" in json.dumps(guide["blocks"])
+    [shortcut] = [e for e in envelopes(socket_live, "interactive") if e["payload"]["type"] == "shortcut"]
+    assert shortcut["payload"]["callback_id"] == ids.SC_LOG_MEASURE
+    assert socket_live.standin.violations == []
+
+
 @pytest.mark.clock(TUESDAY)
 def test_a_scheduled_post_and_its_button(socket_live: SocketLive) -> None:
     start_project(socket_live)
