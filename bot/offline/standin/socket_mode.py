@@ -12,6 +12,8 @@ As Slack documents Socket Mode (docs.slack.dev/apis/events-api/using-socket-mode
   ``retry_attempt`` counted up.
 
 The server is the ``websockets`` library's threaded (sync) server; nothing of the protocol is written by hand.
+``websockets`` is a development dependency, imported only when a Socket Mode URL is first asked for, so the
+offline demo (HTTP) runs without it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from bot.offline.standin.model import APP_ID
 
 if TYPE_CHECKING:
     from websockets.http11 import Request, Response
@@ -88,8 +93,6 @@ class SocketModeSide:
 
     def url_for(self, app_token: str) -> str:
         """A fresh one-use connection URL, as apps.connections.open returns."""
-        from bot.offline.standin.server import APP_ID
-
         port = self._ensure_started()
         ticket = secrets.token_hex(16)
         with self._lock:
@@ -127,8 +130,6 @@ class SocketModeSide:
             self._thread = None
 
     def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
-        from urllib.parse import parse_qs, urlsplit
-
         parts = urlsplit(request.path)
         ticket = (parse_qs(parts.query).get("ticket") or [""])[0]
         with self._lock:
@@ -144,8 +145,6 @@ class SocketModeSide:
 
     def _serve_connection(self, connection: ServerConnection) -> None:
         from websockets.exceptions import ConnectionClosed
-
-        from bot.offline.standin.server import APP_ID
 
         with self._lock:
             self._next_connection += 1
