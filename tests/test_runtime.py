@@ -85,7 +85,7 @@ def test_serve_with_an_app_token_uses_socket_mode_with_the_wired_app(
         def __init__(self, app: object, app_token: str) -> None:
             started.update(app=app, token=app_token)
 
-        def start(self) -> None:
+        def connect(self) -> None:  # bot.socket_mode.run connects, then waits until stopped
             raise KeyboardInterrupt
 
     monkeypatch.setattr(socket_mode, "SocketModeHandler", FakeSocketModeHandler)
