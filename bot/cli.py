@@ -147,6 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--chart", default=None, metavar="OUT.png", help="also write the SPC chart to this PNG file"
     )
+    report.add_argument(
+        "--pdf", default=None, metavar="OUT.pdf", help="write the board pack for this measure as an A4 PDF"
+    )
+    report.add_argument(
+        "--html", default=None, metavar="OUT.html", help="write the same as one self-contained HTML page"
+    )
+    report.add_argument(
+        "--unrounded",
+        action="store_true",
+        help="with --pdf or --html: exact counts for local analysis (disclosure control off); every page "
+        "then warns that the output must not be published",
+    )
     report.set_defaults(func=cmd_report)
 
     prompts = sub.add_parser("prompts", help="list the reflective-prompt catalogue")
