@@ -339,8 +339,8 @@ def methods_section(items: Sequence[Analysed], *, unrounded: bool = False) -> li
             "Each group has its own statistical process control chart: "
             + "; ".join(spc)
             + ". The centre line is the average and the limits show the usual range. A point outside the "
-            "limits, a run of 7 points on one side of the average, a run of 7 points going up or down, or 2 of "
-            "3 points near a limit is a 'special cause': something has changed. We call it improvement or "
+            "limits, a run of 7 points on one side of the average, a run of 7 points going up or down, or two out of "
+            "three points in a row near a limit is a 'special cause': something has changed. We call it improvement or "
             "concern by the measure's better direction. Fewer than 13 points give trial limits only.",
         ),
         MethodsItem("Keeping people safe (disclosure control)", disclosure),
