@@ -314,7 +314,7 @@ def test_project_pack_pdsa_voices_and_dashboard(engine: Engine, tmp_path: Path) 
         images = {n for n in names if n.endswith(".svg")}
     folder = names[0].split("/")[0]
     assert {f"{folder}/index.html", f"{folder}/measure-1.html"} == set(pages_html)
-    for name, html in pages_html.items():
+    for html in pages_html.values():
         page = check_page(html)
         assert page.skip_link and page.viewport
         for img in page.images:
