@@ -62,10 +62,7 @@ def send_report(
     ts = str(client.chat_postMessage(channel=channel, text=rb.progress_text(project_name, 0, 0))["ts"])
 
     def progress(done: int, total: int) -> None:
-        text = (
-            rb.progress_text(project_name, done, total) if done < total else rb.rendering_text(project_name)
-        )
-        client.chat_update(channel=channel, ts=ts, text=text)
+        client.chat_update(channel=channel, ts=ts, text=rb.progress_text(project_name, done, total))
 
     try:
         built = boardpack.build_files(

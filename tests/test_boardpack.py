@@ -278,7 +278,7 @@ def test_project_pack_pdsa_voices_and_dashboard(engine: Engine, tmp_path: Path) 
         engine, team_id=TEAM, project_id=project_id, dashboard=True, progress=lambda d, n: seen.append((d, n))
     )
     assert built is not None and built.zip is not None
-    assert seen == [(1, 1)]
+    assert seen == [(0, 1), (1, 1)]
     pages = pdf_pages(built.pdf)
     assert all(inked(image) for image in rasterise(built.pdf))
     everything = one_line(re.sub(r"Page \d+ of \d+", " ", "\n".join(pages)))

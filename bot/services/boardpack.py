@@ -172,6 +172,8 @@ def build(source: Source, *, progress: Progress | None = None, window_months: in
     items: list[sec.Analysed] = []
     total = len(source.jobs)
     sections = []
+    if progress is not None:
+        progress(0, total)
     for number, job in enumerate(source.jobs, start=1):
         if not job.frame.empty:
             item = sec.Analysed(number, equity.analyse(job, window_months=window_months), job.policy)
@@ -234,20 +236,25 @@ def build_files(
 
 
 def who_may_ask(engine: Engine, *, team_id: str, channel_id: str, user_id: str) -> Who:
-    """A lead or member of the channel's project may ask for its pack; partners and others are told who can."""
+    """Who may ask for the channel's project's pack: its team (leads, members, and people working in the project's
+    channel, as handlers.access allows a channel's members), not people recorded only as service-user partners."""
     with unit_of_work(engine) as session:
         project = repo.project_for_channel(session, team_id=team_id, channel_id=channel_id)
         if project is None or project.id is None:
             return Who(None, "", "There is no project in this channel yet. Start one with `/mfi new`.")
         roles = {m.role for m in repo.members(session, project_id=project.id) if m.user_id == user_id}
-        if roles & {"lead", "member"}:
+        if roles != {"partner"}:
             return Who(project.id, project.name)
         leads = [m.user_id for m in repo.members(session, project_id=project.id, role="lead")]
         return Who(
             None,
             project.name,
-            "Only the project's leads and team members can ask for the board pack. "
-            + ("Ask " + ", ".join(f"<@{u}>" for u in leads) + "." if leads else "Ask a project lead."),
+            "The board pack is for the project's leads and team members. "
+            + (
+                "Ask " + ", ".join(f"<@{u}>" for u in leads) + " for a copy."
+                if leads
+                else "Ask a project lead."
+            ),
         )
 
 

@@ -21,11 +21,10 @@ def building_text(project_name: str, dashboard: bool) -> str:
 def progress_text(project_name: str, done: int, total: int) -> str:
     if total == 0:
         return f"Building your report for *{typed(project_name)}*…"
-    return f"Building your report for *{typed(project_name)}*: {done} of {total} {'measure' if total == 1 else 'measures'}…"
-
-
-def rendering_text(project_name: str) -> str:
-    return f"Building your report for *{typed(project_name)}*: laying out the pages…"
+    measures = "measure" if total == 1 else "measures"
+    if done < total:
+        return f"Building your report for *{typed(project_name)}*: {done} of {total} {measures}…"
+    return f"Building your report for *{typed(project_name)}*: {done} of {total} {measures} done, laying out the pages…"
 
 
 def ready_text(project_name: str, dashboard: bool) -> str:
