@@ -28,9 +28,9 @@ def progress_text(project_name: str, done: int, total: int) -> str:
 
 
 def ready_text(project_name: str, dashboard: bool) -> str:
-    files = "The PDF and the dashboard (a ZIP: open index.html)" if dashboard else "The PDF"
+    files = "The PDF and the dashboard (a ZIP: open index.html) are" if dashboard else "The PDF is"
     return (
-        f":page_facing_up: Your board pack for *{typed(project_name)}* is ready. {files} is below. Every number in it "
+        f":page_facing_up: Your board pack for *{typed(project_name)}* is ready. {files} below. Every number in it "
         "passed the same disclosure control as a channel post (counts of 1 to 7 hidden, others rounded to 5), "
         "so it is fit to publish; check the partner voices before you share it beyond the trust."
     )

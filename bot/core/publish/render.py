@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,18 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from bot.core.publish.model import UNROUNDED_WARNING, Figure, Pack
 
 TEMPLATES = Path(__file__).parent / "templates"
+
+
+class _QuietSubsetting(logging.Filter):
+    """WeasyPrint warns on every PDF that it subsets fonts with fontTools when the system lacks HarfBuzz-Subset;
+    the output is the same, so the warning is noise in the bot's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "HarfBuzz-Subset" not in record.getMessage()
+
+
+logging.getLogger("weasyprint").addFilter(_QuietSubsetting())
+warnings.filterwarnings("ignore", message=".*HarfBuzz-Subset.*", category=DeprecationWarning)
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(("html", "j2")),
