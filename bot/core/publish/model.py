@@ -72,6 +72,16 @@ class SummarySection:
     rows: list[SummaryRow]
     figure: Figure | None = None  # the summary grid picture, when there is one
 
+    @property
+    def by_measure(self) -> list[tuple[str, str, list[SummaryRow]]]:
+        """(measure, slug, its rows) in the pack's order: the table's row groups."""
+        out: list[tuple[str, str, list[SummaryRow]]] = []
+        for row in self.rows:
+            if not out or out[-1][1] != row.slug or out[-1][0] != row.measure:
+                out.append((row.measure, row.slug, []))
+            out[-1][2].append(row)
+        return out
+
 
 @dataclass(frozen=True)
 class GroupPrediction:

@@ -70,7 +70,7 @@ def site_pages(pack: Pack, *, src: Callable[[Figure], str] = _file_src) -> dict[
     """The dashboard's pages by file name: index.html and one page per measure."""
     css = _css("base.css", "screen.css")
     template = _env.get_template("site.html.j2")
-    common = {"pack": pack, "css": css, "src": src, "warning": UNROUNDED_WARNING}
+    common = {"pack": pack, "css": css, "src": src, "warning": UNROUNDED_WARNING, "zoom": True}
     pages = {"index.html": template.render(page_title="Overview", current="index", measure=None, **common)}
     for m in pack.measures:
         pages[f"{m.slug}.html"] = template.render(page_title=m.name, current=m.slug, measure=m, **common)
