@@ -367,3 +367,29 @@ def test_an_empty_project_still_makes_a_pack(engine: Engine) -> None:
     pack = boardpack.build(source)
     text = one_line(" ".join(pdf_pages(render.pack_pdf(pack))))
     assert "No measure has data yet" in text and "No PDSA cycles yet" in text
+
+
+# ---------------------------------------------------------------- WCAG basics of the stylesheets
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_every_text_colour_meets_4_5_to_1_on_every_background_and_focus_is_visible() -> None:
+    css = "\n".join((render.TEMPLATES / name).read_text() for name in ("base.css", "screen.css", "print.css"))
+    text = set(re.findall(r"(?<![-\w])color:\s*(#[0-9a-fA-F]{6})", css))
+    backgrounds = set(re.findall(r"background:\s*(#[0-9a-fA-F]{6})", css)) | {"#ffffff"}
+    assert len(text) >= 4 and len(backgrounds) >= 4
+    for fg in text:
+        for bg in backgrounds:
+            assert _contrast(fg, bg) >= 4.5, (fg, bg, round(_contrast(fg, bg), 2))
+    assert re.search(r":focus-visible[^{]*\{[^}]*outline:\s*3px solid", css)
+    assert ".skip:focus" in css

@@ -196,7 +196,9 @@ def missing_lines(item: Analysed) -> list[Line]:
     """Where the missing data stand: recording shares (no counts), the bounds when recording is critical, and
     the data-quality warnings."""
     a = item.analysis
-    out = [Line(missing_position(a.missing), lead="Ethnicity recording")]
+    # A completeness warning already states the shares, with what they mean: the plain position only without one.
+    worded = any(w.code.startswith("COMPLETENESS") and w.severity != "info" for w in a.warnings)
+    out = [] if worded else [Line(missing_position(a.missing), lead="Ethnicity recording")]
     if a.recording_critical:
         out += [Line(text) for text in wording.bounds_lines(a, item.policy.threshold)]
     for w in wording.ordered_flags(a.warnings):
