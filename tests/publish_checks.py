@@ -95,3 +95,28 @@ def check_page(html: str) -> Page:
     assert not re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//", html, re.I)
     assert "@import" not in html and "url(http" not in html
     return page
+
+
+def structure(pdf: bytes) -> tuple[dict[str, int], list[str], str]:
+    """The tagged PDF's structure: how many elements of each type, the figures' alt texts, and the language."""
+    root = PdfReader(io.BytesIO(pdf)).trailer["/Root"]
+    counts: dict[str, int] = {}
+    alts: list[str] = []
+
+    def walk(node: Any) -> None:
+        node = node.get_object() if hasattr(node, "get_object") else node
+        if isinstance(node, dict):
+            kind = node.get("/S")
+            if kind:
+                counts[str(kind)] = counts.get(str(kind), 0) + 1
+                if kind == "/Figure":
+                    alts.append(str(node.get("/Alt") or ""))
+            if node.get("/K") is not None:
+                walk(node["/K"])
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    assert root["/MarkInfo"]["/Marked"], "not a tagged PDF"
+    walk(root["/StructTreeRoot"])
+    return counts, alts, str(root.get("/Lang") or "")

@@ -26,7 +26,7 @@ from storage import pdsa_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.models import Answer, ProjectMember
-from tests.publish_checks import check_page, inked, one_line, pdf_pages, rasterise
+from tests.publish_checks import check_page, inked, one_line, pdf_pages, rasterise, structure
 from tests.test_report import months, write_csv
 
 TEAM, CHANNEL, LEAD = "T0MFIAR01", "C0MATERNITY", "U0QILEAD01"
@@ -81,6 +81,10 @@ def test_report_pdf_every_section_page_furniture_and_no_small_count(
     images = rasterise(pdf)
     pages = pdf_pages(pdf)
     assert len(images) == len(pages) >= 3 and all(inked(image) for image in images)
+    # Tagged: headings in the structure, and every chart a figure with its alt text.
+    tags, alts, lang = structure(pdf)
+    assert lang == "en-GB" and tags.get("/H1") == 1 and tags.get("/H2", 0) >= 4 and tags.get("/Table", 0) >= 2
+    assert len(alts) == 3 and all(len(alt) > 40 for alt in alts)
     ca = report.build_channel_analysis(_args(path), today=date(2026, 3, 10))
     a = ca.analysis
     period = f"{an.period_label(a.periods[0], a.period)} to {an.period_label(a.periods[-1], a.period)}"
@@ -162,7 +166,7 @@ def _project(engine: Engine) -> int:
             channel_id=CHANNEL,
             created_by=LEAD,
             name="Reducing PPH inequity",
-            aim="Reduce PPH among Black women from 12% to 6% by March 2027",
+            aim="Reduce PPH among Black women from 12% to 6% by March 2027 <img src='https://evil.example/x.png'>",
             focus_groups=["N", "M", "P"],
             reference_group="A",
             baseline="",
@@ -284,7 +288,10 @@ def test_project_pack_pdsa_voices_and_dashboard(engine: Engine, tmp_path: Path) 
     everything = one_line(re.sub(r"Page \d+ of \d+", " ", "\n".join(pages)))
     for heading in (*SECTIONS, "PDSA log", "Partner voices"):
         assert heading in everything, heading
-    assert "Reduce PPH among Black women from 12% to 6% by March 2027" in everything
+    # Typed text is shown as typed, never as markup: the aim's tag is words on the page and fetches nothing.
+    assert "by March 2027 <img src='https://evil.example/x.png'>" in everything.replace(
+        "https:// ", "https://"
+    )
     assert "PDSA 1.1: Interpreter at booking" in everything
     assert "Adapt: Add video interpreting" in everything
     # Predictions against results per group, through disclosure control: 12 of 130 is shown from rounded counts

@@ -146,6 +146,7 @@ class Pack:
         return found + [f for m in self.measures for f in m.figures]
 
 
+UNROUNDED_FOOT = "Unrounded: disclosure control is off. Do not publish or share."
 UNROUNDED_WARNING = (
     "Unrounded analyst output: disclosure control is off. Do not publish, post or share this: "
     "it may show counts of 1 to 7."

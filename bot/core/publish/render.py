@@ -15,7 +15,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from bot.core.publish.model import UNROUNDED_WARNING, Figure, Pack
+from bot.core.publish.model import UNROUNDED_FOOT, UNROUNDED_WARNING, Figure, Pack
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -54,7 +54,7 @@ def pack_html(pack: Pack, *, paged: bool = False) -> str:
     """The whole pack as one HTML document: paged (for the PDF: running heads and page numbers) or for a screen."""
     css = _css("base.css", "print.css") if paged else _css("base.css", "screen.css")
     return _env.get_template("pack.html.j2").render(
-        pack=pack, css=css, paged=paged, src=data_uri, warning=UNROUNDED_WARNING
+        pack=pack, css=css, paged=paged, src=data_uri, warning=UNROUNDED_WARNING, foot=UNROUNDED_FOOT
     )
 
 
