@@ -319,6 +319,11 @@ def test_project_pack_pdsa_voices_and_dashboard(engine: Engine, tmp_path: Path) 
         names = z.namelist()
         pages_html = {n: z.read(n).decode("utf-8") for n in names if n.endswith(".html")}
         images = {n for n in names if n.endswith(".svg")}
+        for name in images:
+            svg = z.read(name).decode("utf-8")
+            # Namespace names are identifiers, not addresses; nothing else may name a server.
+            assert re.sub(r'xmlns(:\w+)?="[^"]+"', "", svg).count("http") == 0, name
+            assert "<title>" in svg
     folder = names[0].split("/")[0]
     assert {f"{folder}/index.html", f"{folder}/measure-1.html"} == set(pages_html)
     for html in pages_html.values():
@@ -400,3 +405,25 @@ def test_every_text_colour_meets_4_5_to_1_on_every_background_and_focus_is_visib
             assert _contrast(fg, bg) >= 4.5, (fg, bg, round(_contrast(fg, bg), 2))
     assert re.search(r":focus-visible[^{]*\{[^}]*outline:\s*3px solid", css)
     assert ".skip:focus" in css
+
+
+def test_the_driver_diagram_section_shows_only_when_there_is_a_diagram(engine: Engine) -> None:
+    import dataclasses
+
+    from bot.core.publish.model import Figure
+
+    project_id = _project(engine)
+    source = boardpack.read(engine, team_id=TEAM, project_id=project_id)
+    assert source is not None
+    without = render.pack_html(boardpack.build(source))
+    assert "Driver diagram" not in without
+    svg = (
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'
+    )
+    drawn = Figure(
+        "drivers", svg, "Driver diagram: the aim, two primary drivers and their change ideas.", "Drivers"
+    )
+    html = render.pack_html(boardpack.build(dataclasses.replace(source, driver_diagram=drawn)))
+    page = check_page(html)
+    assert "Driver diagram" in html and any(i.get("alt") == drawn.alt for i in page.images)
+    assert html.index("Driver diagram") < html.index("Summary across measures")

@@ -44,7 +44,8 @@ def test_mfi_report_sends_the_pack_by_dm_with_progress_and_no_number_in_the_chan
     _seed(live)
     before = len(live.standin.messages(CHANNEL))
     response = live.driver.slash("/mfi", "report", user=MIDWIFE, channel=CHANNEL)
-    assert response.response.status == 200  # acknowledged; the work follows
+    assert response.response.status == 200
+    assert _dm_files(live, MIDWIFE) == []  # acknowledged first: the pack takes seconds to build after the ack
     files = live.standin.wait_for(lambda: _dm_files(live, MIDWIFE) or None, timeout=60)
     assert [f.filename.rsplit(".", 1)[-1] for f in files] == ["pdf"]
     assert files[0].filename.startswith("board-pack-reducing-pph-inequity-2026-03-")

@@ -21,7 +21,7 @@ from bot.core import pdsa as core_pdsa
 from bot.core.equity.disclosure import DisclosurePolicy, safe_rate
 from bot.core.publish import render
 from bot.core.publish import sections as sec
-from bot.core.publish.model import GroupPrediction, Pack, PdsaEntry, Voice
+from bot.core.publish.model import Figure, GroupPrediction, Pack, PdsaEntry, Voice
 from bot.services import equity
 from storage import answers_repo, pdsa_repo
 from storage import measures_repo as mrepo
@@ -52,6 +52,9 @@ class Source:
     jobs: tuple[equity.MeasureJob, ...]
     pdsa: tuple[PdsaEntry, ...]
     voices: tuple[Voice, ...]
+    # The project's driver diagram, drawn (bot.core.charts.driver_diagram, when a project has one): read() fills it in
+    # once the drivers are stored; the pack's section shows nothing without it.
+    driver_diagram: Figure | None = None
 
     @property
     def policy(self) -> DisclosurePolicy:
@@ -189,7 +192,7 @@ def build(source: Source, *, progress: Progress | None = None, window_months: in
         aim=source.aim,
         for_whom=source.for_whom,
         reference_group=source.reference,
-        driver_diagram=sec.driver_diagram_section(None),
+        driver_diagram=sec.driver_diagram_section(source.driver_diagram),
         summary=sec.summary_section(items),
         measures=sections,
         pdsa=list(source.pdsa),

@@ -4,6 +4,8 @@ disclosure control (points with counts of 1 to 7 are never drawn), labels and al
 from __future__ import annotations
 
 import io
+import re
+from xml.sax.saxutils import escape
 
 import matplotlib as mpl
 from matplotlib.figure import Figure as MplFigure
@@ -25,6 +27,23 @@ def svg(fig: MplFigure) -> bytes:
     with mpl.rc_context({"svg.fonttype": "none", "svg.hashsalt": "mfi-ar"}):
         fig.savefig(buf, format="svg", facecolor="white", metadata={"Date": None, "Creator": None})
     return buf.getvalue()
+
+
+_DOCTYPE = re.compile(rb"<!DOCTYPE[^>]*>\s*", re.S)
+_METADATA = re.compile(rb"\s*<metadata>.*?</metadata>", re.S)
+_OPEN = re.compile(rb"(<svg\b[^>]*>)")
+
+
+def published(data: bytes, alt: str) -> bytes:
+    """An SVG fit to publish on its own: no DTD or RDF addresses (nothing that names a server), and the alt text
+    as its <title>, so the chart opened full size still says what it shows."""
+    data = _METADATA.sub(b"", _DOCTYPE.sub(b"", data, count=1), count=1)
+    title = b"<title>" + escape(alt).encode("utf-8") + b"</title>"
+    return _OPEN.sub(lambda m: m.group(1) + title, data, count=1)
+
+
+def _figure(name: str, fig: MplFigure, alt: str, title: str) -> Figure:
+    return Figure(name, published(svg(fig), alt), alt, title)
 
 
 def _short(code: str) -> str:
@@ -79,7 +98,7 @@ def measure_figures(ca: an.ChannelAnalysis, policy: DisclosurePolicy, *, slug: s
         focus=a.focus_groups,
         period=a.period,
     )
-    out.append(Figure(f"{slug}-spc", svg(fig), alt, title))
+    out.append(_figure(f"{slug}-spc", fig, alt, title))
     if a.groups or a.value_groups:
         suppressed = {g.code for g in a.groups if safe_rate(g.numerator, g.denominator, policy).rate is None}
         fig, alt, title = _build_latest_window_dotplot(
@@ -89,7 +108,7 @@ def measure_figures(ca: an.ChannelAnalysis, policy: DisclosurePolicy, *, slug: s
             window_label=an.window_label(a.window, a.period),
             suppressed=suppressed,
         )
-        out.append(Figure(f"{slug}-groups", svg(fig), alt, title))
+        out.append(_figure(f"{slug}-groups", fig, alt, title))
     known = [p for p in (a.missing.by_period if a.missing else []) if p.valid_share is not None]
     if known:
         fig, alt, title = _build_completeness_chart(
@@ -100,5 +119,5 @@ def measure_figures(ca: an.ChannelAnalysis, policy: DisclosurePolicy, *, slug: s
             measure_name=a.name,
             period=a.period,
         )
-        out.append(Figure(f"{slug}-recording", svg(fig), alt, title))
+        out.append(_figure(f"{slug}-recording", fig, alt, title))
     return out
