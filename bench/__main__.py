@@ -18,6 +18,7 @@ BENCHMARKS = [
         "1,000 projects' prompts due in the same minute, 10% 429s, killed and restarted (issue 6)",
         "bench.bench_prompts",
     ),
+    ("Board pack for the demo project: 3 measures, 3 years, to PDF (issue 15)", "bench.bench_pack"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The `mfi-ar` command: serve, demo, db, import, report and prompts."""
+"""The `mfi-ar` command: serve, demo, db, import, report, publish and prompts."""
 
 from __future__ import annotations
 
@@ -147,7 +147,29 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--chart", default=None, metavar="OUT.png", help="also write the SPC chart to this PNG file"
     )
+    report.add_argument(
+        "--pdf", default=None, metavar="OUT.pdf", help="write the board pack for this measure as an A4 PDF"
+    )
+    report.add_argument(
+        "--html", default=None, metavar="OUT.html", help="write the same as one self-contained HTML page"
+    )
+    report.add_argument(
+        "--unrounded",
+        action="store_true",
+        help="with --pdf or --html: exact counts for local analysis (disclosure control off); every page "
+        "then warns that the output must not be published",
+    )
     report.set_defaults(func=cmd_report)
+
+    publish = sub.add_parser(
+        "publish", help="write a project's equity dashboard: a static site with no external links"
+    )
+    publish.add_argument("--project", required=True, help="project id or name")
+    publish.add_argument("--out", required=True, metavar="DIR", help="the folder to write the site into")
+    publish.add_argument(
+        "--team", default=None, help="Slack team id, when the database holds several workspaces"
+    )
+    publish.set_defaults(func=cmd_publish)
 
     prompts = sub.add_parser("prompts", help="list the reflective-prompt catalogue")
     from bot.core.prompts import STAGE_IDS
@@ -248,6 +270,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bot.services.report import cli_report
 
     return cli_report(args)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from bot.services.boardpack import cli_publish
+
+    return cli_publish(args, load_settings())
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:

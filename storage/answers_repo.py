@@ -594,3 +594,32 @@ def cycles(session: Session, *, project_id: int) -> list[PdsaCycle]:
             select(PdsaCycle).where(PdsaCycle.project_id == project_id).order_by(col(PdsaCycle.number))
         )
     )
+
+
+# --- partner voices for a publication (the board pack) ----------------------------------------------------------
+
+
+def partner_voices(session: Session, *, project: Project) -> list[Shown]:
+    """Partners' answers they agreed to share, newest first: ticked "share" with consent given when they answered,
+    anonymous ones only once their round's crowd was big enough, and named ones only while the partner still
+    consents and shares (a partner who stops or withdraws takes their words out of the next pack)."""
+    assert project.id is not None
+    still_sharing = {
+        m.user_id
+        for m in session.exec(
+            select(ProjectMember).where(
+                ProjectMember.project_id == project.id,
+                ProjectMember.role == "partner",
+                ProjectMember.consent == "given",
+                ProjectMember.share_in_channel == True,  # noqa: E712
+                ProjectMember.stopped == False,  # noqa: E712
+            )
+        )
+    }
+    return [
+        s
+        for s in visible_answers(session, project=project)
+        if s.answer.from_partner
+        and s.answer.shared
+        and (s.answer.anonymous or s.answer.user_id in still_sharing)
+    ]

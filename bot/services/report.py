@@ -61,11 +61,11 @@ def _kind(frame: pd.DataFrame, shape: str) -> str:
     return "proportion"
 
 
-def build_analysis(args: argparse.Namespace, *, today: date | None = None) -> an.MeasureAnalysis:
+def load_frame(args: argparse.Namespace, *, today: date) -> tuple[pd.DataFrame, Any]:
+    """The extract read into a tidy frame, cut to --from/--to, and what the reader found (shape, periods)."""
     path = Path(args.file)
     if not path.is_file():
         raise ReportError(f"{path} not found")
-    today = today or date.today()
     quarters = getattr(args, "quarters", "financial")
     period = per.effective(args.period, quarters) if args.period != "auto" else "auto"
     try:
@@ -85,26 +85,63 @@ def build_analysis(args: argparse.Namespace, *, today: date | None = None) -> an
             + (" in that date range" if args.date_from or args.date_to else "")
             + _problems(parsed.problems())
         )
+    return frame, parsed
+
+
+def _analysis_kwargs(
+    args: argparse.Namespace, frame: pd.DataFrame, parsed: Any, today: date
+) -> dict[str, Any]:
+    return {
+        "kind": _kind(frame, parsed.shape),
+        "direction": args.direction,
+        "reference": args.reference,
+        "focus_groups": [],
+        "period": parsed.period,
+        "spc_method": args.spc,
+        "rebase": parse_rebase(args.rebase),
+        "fix_after": args.fix_after,
+        "target": args.target,
+        "screen_outliers": not args.no_screen,
+        "today": today,
+        "policy": DisclosurePolicy(),
+        "name": Path(args.file).stem,
+        "data_period": parsed.data_period if parsed.grouping else None,
+    }
+
+
+def build_analysis(args: argparse.Namespace, *, today: date | None = None) -> an.MeasureAnalysis:
+    today = today or date.today()
+    frame, parsed = load_frame(args, today=today)
     try:
-        analysis = an.analyse_measure(
+        analysis = an.analyse_measure(frame, **_analysis_kwargs(args, frame, parsed, today))
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+    _note_partial(analysis, frame, parsed)
+    return analysis
+
+
+def build_channel_analysis(args: argparse.Namespace, *, today: date) -> an.ChannelAnalysis:
+    """The analysis as a publication may show it: periods or groups joined while most cells would be hidden."""
+    frame, parsed = load_frame(args, today=today)
+    kwargs = _analysis_kwargs(args, frame, parsed, today)
+    try:
+        ca = an.analyse_for_channel(
             frame,
-            kind=_kind(frame, parsed.shape),
-            direction=args.direction,
-            reference=args.reference,
-            focus_groups=[],
-            period=parsed.period,
-            spc_method=args.spc,
-            rebase=parse_rebase(args.rebase),
-            fix_after=args.fix_after,
-            target=args.target,
-            screen_outliers=not args.no_screen,
-            today=today,
-            policy=DisclosurePolicy(),
-            name=path.stem,
-            data_period=parsed.data_period if parsed.grouping else None,
+            period=kwargs.pop("period"),
+            policy=kwargs.pop("policy"),
+            reference=kwargs.pop("reference"),
+            focus_groups=kwargs.pop("focus_groups"),
+            rebase=kwargs.pop("rebase"),
+            quarters=getattr(args, "quarters", "financial"),
+            **kwargs,
         )
     except ValueError as exc:
         raise ReportError(str(exc)) from None
+    _note_partial(ca.analysis, frame, parsed)
+    return ca
+
+
+def _note_partial(analysis: an.MeasureAnalysis, frame: pd.DataFrame, parsed: Any) -> None:
     shown = set(frame["period"])
     partial = "; ".join(text for start, text in parsed.partial_periods.items() if start in shown)
     if partial:
@@ -120,7 +157,6 @@ def build_analysis(args: argparse.Namespace, *, today: date | None = None) -> an
                 f"{partial[0].upper()}{partial[1:]}, so {effect}. Use --from and --to to leave it out.",
             )
         )
-    return analysis
 
 
 def _problems(lines: list[str]) -> str:
@@ -293,6 +329,8 @@ def cli_report(
     args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None
 ) -> int:
     out, err = stdout or sys.stdout, stderr or sys.stderr
+    if getattr(args, "pdf", None) or getattr(args, "html", None):
+        return _cli_pack(args, out, err)
     try:
         analysis = build_analysis(args)
         chart_path: Path | None = None
@@ -313,4 +351,19 @@ def cli_report(
         out.write(text_report(analysis))
         if chart_path is not None:
             out.write(f"\nChart written to {chart_path.resolve()}\n")
+    return 0
+
+
+def _cli_pack(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from bot.services.report_pack import write_outputs  # the pack imports this module's loaders
+
+    try:
+        written = write_outputs(args, today=date.today())
+    except ReportError as exc:
+        err.write(f"mfi-ar report: {exc}\n")
+        return EXIT_BAD_INPUT
+    for path in written:
+        out.write(f"Written {path.resolve()}\n")
+    if getattr(args, "unrounded", False):
+        out.write("UNROUNDED: disclosure control is off. Do not publish, post or share these files.\n")
     return 0

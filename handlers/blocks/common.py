@@ -192,6 +192,7 @@ def help_message(unknown: str | None = None) -> list[Block]:
         "`/mfi status` show this channel's project card · `/mfi edit` change it (earlier versions are kept)\n"
         "`/mfi schedule` when prompts and the leads' weekly nudge go out · `/mfi partners` service-user partners · "
         "`/mfi prompts` pin or skip a reflective prompt\n"
+        "`/mfi report` the board pack (PDF) by direct message; `/mfi report dashboard` adds the web dashboard\n"
         "`/mfi export` download the project's data · `/mfi delete` remove it (leads only, asks first)",
         "*Measures and data*\n"
         "`/measure new` define an outcome, process or balancing measure · `/measure log` enter one period by ethnic group\n"

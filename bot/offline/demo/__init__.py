@@ -83,9 +83,10 @@ Chapter = Callable[[DemoContext], None]
 
 def chapters() -> list[Chapter]:
     """The walkthrough in order; each capability adds its chapter here."""
-    from bot.offline.demo import equity, measures, pdsa, project, prompts
+    from bot.offline.demo import equity, measures, pdsa, project, prompts, publish
 
     found: list[Chapter] = [project.chapter, measures.chapter, equity.chapter, pdsa.chapter, prompts.chapter]
+    found.append(publish.chapter)
     return found
 
 
