@@ -202,7 +202,7 @@ def test_group_timeseries_hides_suppressed_periods() -> None:
     assert small.value is not None
     assert not np.isclose(drawn, small.value * 100).any()
     assert not np.isclose(drawn, 5 / 90 * 100).any()
-    assert "Count <8, not shown" in all_text(fig)
+    assert "Gap in a line: count <8, suppressed" in all_text(fig)
     assert f"{LEAK_RATE * 100:.1f}" not in alt
 
 
