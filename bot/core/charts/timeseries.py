@@ -472,6 +472,7 @@ def _build_group_timeseries(
     since: date | None = None,
     direction: Direction | None = None,
     cycles: Sequence[CycleMark] = (),
+    min_periods: int = MIN_WINDOW_PERIODS,
 ) -> tuple[Figure, str, str]:
     scale = _scale(kind)
     if not results:
@@ -480,9 +481,9 @@ def _build_group_timeseries(
     if since is not None:
         every = sorted({p.period for r in results for p in r.points})
         window_had = sum(1 for d in every if d >= since)
-        if window_had < MIN_WINDOW_PERIODS and len(every) > window_had:
+        if window_had < min_periods and len(every) > window_had:
             # A 3-month window over quarterly data is one point per group: widen it to show a pattern.
-            since = every[-min(MIN_WINDOW_PERIODS, len(every))]
+            since = every[-min(min_periods, len(every))]
         else:
             window_had = 0
         # The window's points only; their limits stay the ones worked out from the whole series.
@@ -734,6 +735,7 @@ def group_timeseries(
     since: date | None = None,
     direction: Direction | None = None,
     cycles: Sequence[CycleMark] = (),
+    min_periods: int = MIN_WINDOW_PERIODS,
 ) -> Chart:
     """Small multiples of per-group SPC charts on a shared y axis, the reference group's centre in every panel.
 
@@ -747,6 +749,7 @@ def group_timeseries(
         since: plot only the periods from this date on (a window); limits still come from the whole series.
         direction: the measure's improvement direction, for the Making Data Count icons (high or low).
         cycles: PDSA cycle windows to shade (plain values; the caller works out a running cycle's end).
+        min_periods: a window with fewer periods than this is widened to this many, and the chart says so.
     """
     fig, alt, title = _build_group_timeseries(
         results,
@@ -763,6 +766,7 @@ def group_timeseries(
         since=since,
         direction=direction,
         cycles=cycles,
+        min_periods=min_periods,
     )
     return Chart(png=_render(fig), alt_text=alt, title=title)
 
