@@ -7,6 +7,7 @@ from datetime import date
 
 import numpy as np
 from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
@@ -44,6 +45,33 @@ def _band(valid: float) -> str:
     if valid >= 0.80:
         return "between 80% and 90% (warning)"
     return "below 80%: disparity estimates should not be headlined"
+
+
+def axis_floor(lowest_valid: float) -> float:
+    """Where the y axis starts: 0, unless every valid share is 60% or more; then 5 points under the lowest,
+    on a multiple of 5, so the variation between periods shows rather than a wall of blue."""
+    if lowest_valid < 60.0:
+        return 0.0
+    return float(max(0, int((lowest_valid - 5.0) // 5) * 5))
+
+
+def zoom_note(floor: float) -> str:
+    return f"The axis starts at {floor:g}%, not 0%, to show the variation: the bars are cut at the bottom."
+
+
+def _axis_break(ax: Axes) -> None:
+    """Two short slanted strokes across the foot of the y axis: the usual sign that the axis does not start at 0."""
+    for dy in (0.0, 0.025):
+        ax.plot(
+            [-0.012, 0.012],
+            [0.02 + dy, 0.04 + dy],
+            transform=ax.transAxes,
+            color=INK,
+            clip_on=False,
+            linewidth=1.2,
+            zorder=6,
+            gid="axis-break",
+        )
 
 
 def _build_completeness_chart(
@@ -94,8 +122,11 @@ def _build_completeness_chart(
             )
         handles.append(Patch(facecolor=colour, hatch=hatch or None, edgecolor="white", label=label))
         bottom = bottom + shares[:, j]
+    floor = axis_floor(float(shares[:, 0].min()))
     styles = ("-", "--", ":")
     for (level, label), style in zip(THRESHOLDS, styles, strict=True):
+        if level * 100 < floor:
+            continue
         ax.axhline(level * 100, color=INK, linewidth=1.1, linestyle=style, zorder=3)
         ax.text(
             1.01,
@@ -108,8 +139,13 @@ def _build_completeness_chart(
             color=INK,
             clip_on=False,
         )
-    ax.set_ylim(0, 100)
-    ax.set_yticks([0, 20, 40, 60, 80, 90, 100])
+    ax.set_ylim(floor, 100)
+    if floor > 0:
+        step = 2 if 100 - floor <= 20 else 5
+        ax.set_yticks([float(t) for t in range(int(floor), 101, step)])
+        _axis_break(ax)
+    else:
+        ax.set_yticks([0, 20, 40, 60, 80, 90, 100])
     ax.yaxis.set_major_formatter(_tick_formatter("proportion"))
     ax.set_ylabel("Share of records", fontsize=AXIS_SIZE, color=INK)
     pad = width if len(x) > 1 else 30.0
@@ -135,9 +171,11 @@ def _build_completeness_chart(
         [
             "Thresholds are the bot's proposed tiers for valid ethnic category "
             "(not a national standard). Shares only; no counts shown."
-        ],
+        ]
+        + ([zoom_note(floor)] if floor > 0 else []),
     )
     valid, z, nk = shares[-1]
+    lines = [f"{level:.0%}" for level, _ in THRESHOLDS if level * 100 >= floor]
     head = [
         f"{title}. Stacked bars of the share of records per {per.noun(granularity) if granularity in per.RANK else granularity.rstrip('ly') or 'period'}, "
         f"{len(rows)} periods, {_fmt_date(periods[0], granularity)} to {_fmt_date(periods[-1], granularity)}."
@@ -147,8 +185,10 @@ def _build_completeness_chart(
         f"Not known (99) {nk:.1f}%; valid share is {_band(valid / 100)}.",
         f"Valid share ranged {shares[:, 0].min():.1f}% to {shares[:, 0].max():.1f}% "
         f"(first period {shares[0, 0]:.1f}%).",
-        "Threshold lines at 95%, 90% and 80%.",
+        "Threshold lines at " + " and ".join(", ".join(lines).rsplit(", ", 1)) + ".",
     ]
+    if floor > 0:
+        items.insert(0, zoom_note(floor))
     return fig, _fit_alt_text(head, items, [], what="notes"), title
 
 
