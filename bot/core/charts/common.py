@@ -259,7 +259,7 @@ def _wrap(text: str, width: int, max_lines: int = 2) -> str:
     if len(lines) <= max_lines + 1:
         return "\n".join(lines)
     kept = lines[: max_lines + 1]
-    return "\n".join(kept) + "…"
+    return "\n".join(kept) + " …"
 
 
 def _fit_alt_text(
