@@ -17,6 +17,7 @@ from handlers import access, blocks, onboarding
 from handlers.blocks import ownership as ownership_blocks
 from handlers.blocks import pdsa as pdsa_blocks
 from handlers.blocks import prompts as prompts_blocks
+from handlers.blocks import summary as summary_blocks
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,11 @@ def pdsa_section(project: ProjectHome, role: str, user_id: str) -> list[blocks.B
     return pdsa_blocks.home_section(list(project.pdsa.cycles), record=project.pdsa.record)
 
 
+def summary_section(project: ProjectHome, role: str, user_id: str) -> list[blocks.Block]:
+    """The equity summary grid: what the channel may see, so every role sees it."""
+    return summary_blocks.home_section(project.name, list(project.summary))
+
+
 def ownership_section(project: ProjectHome, role: str, user_id: str) -> list[blocks.Block]:
     if role != "lead":
         return []
@@ -72,7 +78,7 @@ def ownership_section(project: ProjectHome, role: str, user_id: str) -> list[blo
 # Each project's sections after its summary: (project's Home values, role, user_id) -> blocks. One explicit list;
 # what a section shows is read by bot.services.home.
 HomeSection = Callable[[ProjectHome, str, str], list[blocks.Block]]
-SECTIONS: tuple[HomeSection, ...] = (prompts_section, pdsa_section, ownership_section)
+SECTIONS: tuple[HomeSection, ...] = (prompts_section, pdsa_section, summary_section, ownership_section)
 
 ROLE_TEXT = {
     "lead": "You lead this project",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -19,11 +20,15 @@ from sqlmodel import Session
 
 from bot.core import charts, ethnicity
 from bot.core import periods as per
+from bot.core.charts.markers import CycleMark
 from bot.core.equity import analysis as an
 from bot.core.equity.disclosure import DisclosurePolicy, safe_rate
+from bot.core.equity.summary import SummaryRow, summarise
 from bot.core.equity.types import GroupStat
 from bot.services.measures import measure_period
+from bot.services.pdsa import as_utc, local_today
 from storage import measures_repo as mrepo
+from storage import pdsa_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.models import Measure, Project
@@ -57,6 +62,7 @@ class MeasureJob:
     frame: pd.DataFrame = field(repr=False, compare=False)
     quarters: str = "financial"
     data_period: str | None = None  # finer periods the data came in, grouped into `period` on import
+    cycles: tuple[CycleMark, ...] = ()  # the project's PDSA cycles on this measure, for the time-series chart
 
     @property
     def policy(self) -> DisclosurePolicy:
@@ -164,7 +170,31 @@ def job_for(session: Session, measure: Measure, project: Project) -> MeasureJob:
         frame=measure_frame(session, measure_id=measure.id),
         quarters=measure.quarters,
         data_period=per.finest(mrepo.data_periods(session, measure_id=measure.id)),
+        cycles=cycle_marks(session, project=project, measure_id=measure.id),
     )
+
+
+def cycle_marks(session: Session, *, project: Project, measure_id: int) -> tuple[CycleMark, ...]:
+    """The project's PDSA cycles on a measure (as an outcome or a balancing measure) as chart marks: from the
+    cycle's start (Do) to its Study, or to today while it runs; cycles not started yet are left out."""
+    assert project.id is not None
+    today = local_today(project)
+    out: list[CycleMark] = []
+    for cycle in pdsa_repo.list_cycles(session, project_id=project.id):
+        linked = measure_id in {int(i) for i in cycle.measure_ids} or cycle.balancing_measure_id == measure_id
+        if not linked or cycle.id is None or cycle.start_date > today:
+            continue
+        series = pdsa_repo.series_number(session, cycle=cycle)
+        label = f"C{series}" if cycle.ramp_step == 1 else f"C{series}.{cycle.ramp_step}"
+        study = pdsa_repo.latest_study(session, cycle_id=cycle.id)
+        if study is not None:
+            end, running = max(as_utc(study.created_at).date(), cycle.start_date), False
+        elif cycle.status in ("studied", "acted"):
+            end, running = max(cycle.end_date, cycle.start_date), False
+        else:
+            end, running = today, True
+        out.append(CycleMark(label=label, start=cycle.start_date, end=end, running=running))
+    return tuple(out)
 
 
 def parse_number(text: str) -> int | None:
@@ -356,6 +386,7 @@ def render(
     window_months: int,
     *,
     whole_series: bool = False,
+    cycles: Sequence[CycleMark] = (),
 ) -> charts.Chart:
     """The chart for a view, drawn from the chosen window's periods only (the 3-, 6- and 12-month windows
     differ whenever the data do), or from every period with `whole_series`."""
@@ -400,6 +431,8 @@ def render(
         focus=a.focus_groups,
         period=a.period,
         since=since,
+        direction=a.direction,
+        cycles=cycles,
     )
 
 
@@ -408,3 +441,47 @@ def _short(code: str) -> str:
         return ethnicity.short_label(code)
     except ValueError:
         return code
+
+
+# ---------------------------------------------------------------- the summary grid
+
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    """The summary grid of a project's measures, as plain rows (safe to post), and the measures left out."""
+
+    project_name: str
+    rows: tuple[SummaryRow, ...]
+    without_data: tuple[str, ...] = ()  # measures with no data yet
+    failed: tuple[str, ...] = ()  # measures whose data could not be analysed
+
+
+def summarise_jobs(
+    project_name: str, jobs: Sequence[MeasureJob], *, window_months: int = 3
+) -> ProjectSummary:
+    """Analyse each measure as the channel post does (no database, no Slack) and build the grid's rows."""
+    analyses: list[an.ChannelAnalysis] = []
+    policy: DisclosurePolicy | None = None
+    empty: list[str] = []
+    failed: list[str] = []
+    for job in jobs:
+        if job.frame.empty:
+            empty.append(job.name)
+            continue
+        try:
+            analyses.append(analyse(job, window_months=window_months))
+        except ValueError:
+            logger.warning("Summary grid: could not analyse measure %s", job.measure_id)
+            failed.append(job.name)
+            continue
+        policy = job.policy
+    rows = summarise(analyses, policy=policy) if policy is not None else []
+    return ProjectSummary(project_name, tuple(rows), tuple(empty), tuple(failed))
+
+
+def summary_for_project(engine: Engine, *, team_id: str, channel_id: str) -> ProjectSummary | None:
+    """The summary grid for the channel's project: the measures read in one unit of work, analysed after it."""
+    found = channel_jobs(engine, team_id=team_id, channel_id=channel_id)
+    if found is None:
+        return None
+    return summarise_jobs(found.project_name, found.jobs)

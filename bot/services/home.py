@@ -14,10 +14,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.core import pdsa as core_pdsa
+from bot.core.equity.summary import SummaryRow
 from bot.core.prompts import load_catalogue, stages_for
 from bot.core.schedule_rules import DEFAULTS, next_occurrence
+from bot.services import equity
 from bot.services.pdsa import CycleInfo, cycle_info, local_today
 from storage import answers_repo, pdsa_repo
+from storage import measures_repo as mrepo
 from storage import repositories as repo
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
@@ -78,6 +81,9 @@ class ProjectHome:
     stages_done: dict[str, bool]
     prompts: PromptsPanel | None = None  # leads only
     pdsa: PdsaPanel | None = None  # not partners
+    summary: tuple[
+        SummaryRow, ...
+    ] = ()  # the equity summary grid (disclosure-controlled, as the channel sees it)
 
 
 def prompts_panel(session: Session, project: Project, *, now: datetime) -> PromptsPanel:
@@ -173,11 +179,23 @@ def homes(
 ) -> dict[str, tuple[ProjectHome, ...]]:
     """Each person's Home (people once each, in the order given), all read in one unit of work."""
     moment = now or datetime.now(UTC)
+    jobs: dict[int, tuple[str, list[equity.MeasureJob]]] = {}
     with unit_of_work(engine) as session:
-        return {
+        out = {
             user_id: person_home(session, team_id=team_id, user_id=user_id, now=moment)
             for user_id in dict.fromkeys(user_ids)
         }
+        for project_id in {p.id for projects in out.values() for p in projects}:
+            project = repo.get_project(session, team_id=team_id, project_id=project_id)
+            if project is not None:
+                measures = mrepo.measures_for_project(session, project_id=project_id)
+                jobs[project_id] = (project.name, [equity.job_for(session, m, project) for m in measures])
+    # The analyses run after the transaction, once per project however many people's Homes show it.
+    summaries = {pid: equity.summarise_jobs(name, found).rows for pid, (name, found) in jobs.items()}
+    return {
+        user_id: tuple(replace(p, summary=summaries.get(p.id, ())) for p in projects)
+        for user_id, projects in out.items()
+    }
 
 
 def project_people(engine: Engine, *, project_id: int) -> list[str]:

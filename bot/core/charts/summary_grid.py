@@ -153,7 +153,7 @@ def _build_summary_grid(rows: Sequence[SummaryRow], *, project_name: str) -> tup
         color=MUTED,
         va="bottom",
     )
-    head_alt = [f"{title}: {len(rows)} measure{'s' if len(rows) != 1 else ''} by group."]
+    head_alt = [f"{title}. Each measure by group."]
     items: list[str] = []
     for r in rows:
         sentences = row_text(r)
