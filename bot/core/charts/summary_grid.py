@@ -124,7 +124,7 @@ def _build_summary_grid(rows: Sequence[SummaryRow], *, project_name: str) -> tup
             fig.text(
                 COLUMNS["value"],
                 y,
-                _lines(cell.value, 18),
+                _lines(cell.value, 12, 3),
                 fontsize=FONT,
                 color=INK if cell.shown else MUTED,
                 style="normal" if cell.shown else "italic",
