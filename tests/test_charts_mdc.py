@@ -213,6 +213,7 @@ def test_no_variation_icon_when_the_latest_period_is_hidden() -> None:
         direction="lower",
     )
     assert "concern" not in " ".join(all_text(fig)).lower()
+    assert all_text(fig).count("latest <8:\nno icon") == 1  # says why, in the hidden group's panel only
     assert "special cause concern" not in alt
     assert "common cause variation" in alt  # the reference's icon is still there
 

@@ -245,13 +245,21 @@ def icon_height(small: bool) -> float:
     return 15.0 if small else 22.0
 
 
-def draw_icons(ax: Axes, icons: Sequence[Icon], *, small: bool) -> AnchoredOffsetbox | None:
-    """The icons in the panel's top-right corner, each with its words to its right."""
-    if not icons:
+def draw_icons(ax: Axes, icons: Sequence[Icon], *, small: bool, note: str = "") -> AnchoredOffsetbox | None:
+    """The icons in the panel's top-right corner, each with its words to its right; `note` (e.g. why there is
+    no variation icon) comes first, in italics."""
+    if not icons and not note:
         return None
     size = icon_height(small)
     fontsize = 7.0 if small else 8.5
     children: list[Artist] = []
+    if note:
+        children.append(
+            TextArea(
+                note,
+                textprops={"fontsize": fontsize, "color": LABEL_INK, "style": "italic", "linespacing": 1.1},
+            )
+        )
     for icon in icons:
         words = icon.short if small else icon.words
         if not small and len(words) > 18:

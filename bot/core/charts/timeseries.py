@@ -277,6 +277,11 @@ def _grid(n: int) -> tuple[int, int]:
     return math.ceil(n / 5), 5
 
 
+def _latest_suppressed(s: _Series) -> bool:
+    """The latest period is hidden by disclosure control (not merely missing)."""
+    return bool(s.x.size and s.suppressed_x.size and np.isclose(s.suppressed_x, s.x[-1]).any())
+
+
 def _latest_shown(s: _Series) -> int | None:
     finite = np.flatnonzero(np.isfinite(s.y))
     return int(finite[-1]) if finite.size else None
@@ -366,7 +371,9 @@ def _draw_panel(
     if s.suppressed_x.size:
         # A suppressed period is a gap in the line (its value is NaN), never a mark at 0%: the legend says why.
         used.add("suppressed")
-    draw_icons(ax, s.icons, small=small)
+    latest_hidden = _latest_suppressed(s) and not any(i.kind == "variation" for i in s.icons)
+    # Say why there is no variation icon, rather than leave its absence to be guessed.
+    draw_icons(ax, s.icons, small=small, note=("latest <8:\nno icon" if latest_hidden else ""))
     label = _short_label(s.label) if small else s.label
     title = _wrap(
         label + (" (ref.)" if small and s.is_reference else " (reference)" if s.is_reference else ""),
@@ -569,7 +576,7 @@ def _build_group_timeseries(
         wspace=0.07,
     )
     room = 0.0
-    if any(s.icons for s in shown):
+    if any(s.icons or _latest_suppressed(s) for s in shown):
         # Headroom above the data for the icons in each panel's top-right corner, so they never cover a point.
         panel_points = grid[0, 0].get_position(fig).height * fig.get_figheight() * 72.0
         room = min((icon_height(small) + 4.0) / max(panel_points, 1.0), 0.45)
