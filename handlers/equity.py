@@ -191,7 +191,9 @@ def post_missing_report(
         known = a.missing is not None and any(p.valid_share is not None for p in a.missing.by_period)
         if known and len(charts_to_post) < 3:
             # The data-quality report shows recording over the whole history, not one window.
-            charts_to_post.append(render(ca, "completeness", job.policy, 3, whole_series=True))
+            charts_to_post.append(
+                render(ca, "completeness", job.policy, 3, whole_series=True, cycles=job.cycles)
+            )
     report, text = eb.missing_report_blocks(project_name, rows)
     for i, chart in enumerate(charts_to_post):
         _upload(client, chart, channel=channel, filename=f"completeness-{i + 1}.png", thread_ts=None)

@@ -352,3 +352,19 @@ def test_cycle_end_past_the_data_is_clipped_to_the_axis() -> None:
     [span] = [p for p in ax.patches if p.get_gid() == "pdsa-C4"]
     assert isinstance(span, Rectangle)
     assert span.get_x() + span.get_width() <= ax.get_xlim()[1] + 1e-9
+
+
+def test_completeness_chart_marks_pdsa_cycles_above_the_bars() -> None:
+    periods = months(12)
+    shares = [(d, 0.9, 0.05, 0.05) for d in periods]
+    cycles = [
+        CycleMark("C2", date(2024, 5, 6), date(2024, 7, 1)),
+        CycleMark("C7", date(2019, 1, 1), date(2019, 2, 1)),
+    ]
+    fig, alt, _ = _build_completeness_chart(shares, measure_name="PPH", period="month", cycles=cycles)
+    ax = fig.axes[0]
+    assert [line.get_gid() for line in ax.get_lines() if str(line.get_gid()).startswith("pdsa")] == [
+        "pdsa-C2"
+    ]
+    assert "C2" in all_text(fig) and "PDSA cycle" in all_text(fig) and "C7" not in all_text(fig)
+    assert "PDSA cycle marked above the bars: C2 (6 May 2024 to 1 Jul 2024)." in alt

@@ -408,6 +408,7 @@ def render(
             ],
             measure_name=a.name,
             period=a.period,
+            cycles=cycles,
         )
     if view == "gaps" and (a.groups or a.value_groups):
         suppressed = {g.code for g in a.groups if safe_rate(g.numerator, g.denominator, policy).rate is None}

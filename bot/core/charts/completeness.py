@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 from matplotlib.artist import Artist
@@ -27,6 +27,13 @@ from bot.core.charts.common import (
     _render,
     _style_axes,
     _tick_formatter,
+)
+from bot.core.charts.markers import (
+    CYCLE_BAR_COLOUR,
+    CycleMark,
+    cycles_sentence,
+    draw_cycle_bars,
+    visible_cycles,
 )
 
 COMPLETENESS_SERIES = (
@@ -75,7 +82,11 @@ def _axis_break(ax: Axes) -> None:
 
 
 def _build_completeness_chart(
-    by_period: Sequence[tuple[date, float, float, float]], *, measure_name: str, period: str | None = None
+    by_period: Sequence[tuple[date, float, float, float]],
+    *,
+    measure_name: str,
+    period: str | None = None,
+    cycles: Sequence[CycleMark] = (),
 ) -> tuple[Figure, str, str]:
     rows = sorted(by_period, key=lambda r: r[0])
     if not rows:
@@ -154,6 +165,10 @@ def _build_completeness_chart(
         _period_axis(ax, periods, granularity, max_ticks=8)
     else:
         _date_axis(ax, float(x[0]), float(x[-1]))
+    last = periods[-1] + timedelta(days=max(int(pad) - 1, 0))
+    marks = visible_cycles(cycles, periods[0], last)
+    if draw_cycle_bars(ax, marks, (float(x[0] - pad), float(x[-1] + pad))):
+        handles.append(Patch(facecolor=CYCLE_BAR_COLOUR, edgecolor="none", label="PDSA cycle"))
     fig.legend(
         handles=handles,
         loc="upper left",
@@ -189,18 +204,27 @@ def _build_completeness_chart(
     ]
     if floor > 0:
         items.insert(0, zoom_note(floor))
+    if marks:
+        head.append(cycles_sentence(marks).replace("shaded", "marked above the bars"))
     return fig, _fit_alt_text(head, items, [], what="notes"), title
 
 
 def completeness_chart(
-    by_period: Sequence[tuple[date, float, float, float]], *, measure_name: str, period: str | None = None
+    by_period: Sequence[tuple[date, float, float, float]],
+    *,
+    measure_name: str,
+    period: str | None = None,
+    cycles: Sequence[CycleMark] = (),
 ) -> Chart:
     """Stacked shares per period of valid (A–S), Not stated (Z) and Not known (99), with 95/90/80% lines.
 
     Args:
         by_period: (period, valid share, Not stated share, Not known share), shares as fractions.
+        cycles: PDSA cycle windows, drawn as bars above the plot (shading would tint the stacked colours).
     """
-    fig, alt, title = _build_completeness_chart(by_period, measure_name=measure_name, period=period)
+    fig, alt, title = _build_completeness_chart(
+        by_period, measure_name=measure_name, period=period, cycles=cycles
+    )
     return Chart(png=_render(fig), alt_text=alt, title=title)
 
 

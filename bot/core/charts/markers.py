@@ -62,6 +62,43 @@ def draw_cycles(
     return drawn
 
 
+CYCLE_BAR_COLOUR = "#404040"  # dark grey: never mistaken for a stacked share
+
+
+def draw_cycle_bars(ax: Axes, cycles: Sequence[CycleMark], x_lim: tuple[float, float]) -> int:
+    """Cycle windows as labelled bars just above the plot, for charts whose own colours shading would tint."""
+    drawn = 0
+    for c in cycles:
+        x0 = max(_datenum(c.start), x_lim[0])
+        x1 = max(min(_datenum(c.end), x_lim[1]), x0 + 2.0)
+        if x0 > x_lim[1]:
+            continue
+        ax.plot(
+            [x0, x1],
+            [1.025, 1.025],
+            transform=ax.get_xaxis_transform(),
+            color=CYCLE_BAR_COLOUR,
+            linewidth=4.0,
+            solid_capstyle="butt",
+            clip_on=False,
+            gid=f"pdsa-{c.label}",
+        )
+        ax.text(
+            x0,
+            1.045,
+            c.label,
+            transform=ax.get_xaxis_transform(),
+            ha="left",
+            va="bottom",
+            fontsize=8.5,
+            color=CYCLE_BAR_COLOUR,
+            clip_on=False,
+            gid=f"pdsa-label-{c.label}",
+        )
+        drawn += 1
+    return drawn
+
+
 def draw_rebase(
     ax: Axes, rebase: Sequence[date], x_lim: tuple[float, float], *, small: bool, label: bool
 ) -> None:
