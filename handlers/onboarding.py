@@ -9,8 +9,8 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.services import Engine
 from bot.services import onboarding as service
+from bot.services.engine import Engine
 from handlers import access, blocks
 from handlers.blocks import ids
 

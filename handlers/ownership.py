@@ -15,8 +15,8 @@ from slack_sdk.oauth.installation_store import InstallationStore
 
 from bot.core import export
 from bot.core.prompts import load_catalogue
-from bot.services import Engine
 from bot.services import ownership as service
+from bot.services.engine import Engine
 from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
 from handlers.blocks import ids
