@@ -10,8 +10,8 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.services import Engine
 from bot.services import home as service
+from bot.services.engine import Engine
 from bot.services.home import ProjectHome
 from handlers import access, blocks, onboarding
 from handlers.blocks import ownership as ownership_blocks

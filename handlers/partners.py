@@ -10,8 +10,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.core.readability import reading_age, too_hard_for_partners
-from bot.services import Engine
 from bot.services import partners as service
+from bot.services.engine import Engine
 from bot.services.partners import PartnerStatus
 from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard

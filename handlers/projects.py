@@ -10,8 +10,8 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.core import ethnicity
-from bot.services import Engine
 from bot.services import projects as service
+from bot.services.engine import Engine
 from bot.services.projects import ProjectCard
 from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
