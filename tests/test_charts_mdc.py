@@ -368,3 +368,9 @@ def test_completeness_chart_marks_pdsa_cycles_above_the_bars() -> None:
     ]
     assert "C2" in all_text(fig) and "PDSA cycle" in all_text(fig) and "C7" not in all_text(fig)
     assert "PDSA cycle marked above the bars: C2 (6 May 2024 to 1 Jul 2024)." in alt
+
+
+def test_too_few_points_for_an_icon() -> None:
+    periods = months(5)
+    assert icons_for(result("N", periods, last="special_cause_concern"), direction="lower", target=0.05) == []
+    assert icons_for(result("N", months(6)), direction="lower", target=0.05) != []

@@ -29,6 +29,9 @@ INNER_GREY = "#7F7F7F"
 LABEL_INK = "#1A1A1A"
 
 IconKind = Literal["variation", "assurance"]
+# Fewer valued points than this and a chart has no process to speak of: no icon rather than a "common cause" that
+# only means "not enough data" (NHSRplotthedots warns below 13 and still draws; a handful of points is too few).
+MIN_ICON_POINTS = 6
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,8 @@ def icons_for(
     """The variation icon of the latest point (shown[i] False = hidden by disclosure control), then the
     assurance icon when there is a target."""
     points = sorted(result.points, key=lambda p: p.period)
+    if sum(1 for p in points if p.value is not None) < MIN_ICON_POINTS:
+        return []
     # The latest period only, as MDC does; when disclosure control hides it there is no variation icon, since
     # its side of the limits would hint at the hidden count (and an older point's icon would mislead).
     latest = points[-1] if points and points[-1].value is not None and (shown is None or shown[-1]) else None

@@ -130,7 +130,7 @@ def _build_summary_grid(rows: Sequence[SummaryRow], *, project_name: str) -> tup
                 style="normal" if cell.shown else "italic",
                 va="center",
             )
-            _icon_cell(fig, cell.variation, COLUMNS["variation"], y, 18, "latest period\nnot shown")
+            _icon_cell(fig, cell.variation, COLUMNS["variation"], y, 18, _lines(cell.variation_note, 18))
             _icon_cell(
                 fig, cell.assurance, COLUMNS["assurance"], y, 18, "no target" if not row.has_target else "n/a"
             )

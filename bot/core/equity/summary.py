@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.core.charts.icons import Icon, icons_for
+from bot.core.charts.icons import MIN_ICON_POINTS, Icon, icons_for
 from bot.core.equity import wording
 from bot.core.equity.analysis import ChannelAnalysis, MeasureAnalysis, window_label
 from bot.core.equity.disclosure import DisclosurePolicy
@@ -29,9 +29,13 @@ class SummaryCell:
     )
     is_reference: bool = False
 
+    variation_note: str = ""  # why there is no variation icon: "latest period not shown", "too few points"
+
     @property
     def variation_words(self) -> str:
-        return self.variation.words if self.variation is not None else "no icon: latest period not shown"
+        if self.variation is not None:
+            return self.variation.words
+        return f"no icon: {self.variation_note or 'no SPC chart'}"
 
     @property
     def assurance_words(self) -> str:
@@ -126,8 +130,17 @@ def summarise(
             value, shown = _shown_value(a, code, policy)
             result = a.spc.get(code)
             icons: list[Icon] = []
+            note = "no SPC chart"
             if result is not None and result.points:
                 hidden = _latest_hidden(ca, a, code, policy)
+                valued = sum(1 for p in result.points if p.value is not None)
+                note = (
+                    f"too few points (under {MIN_ICON_POINTS})"
+                    if valued < MIN_ICON_POINTS
+                    else "latest period not shown"
+                    if hidden
+                    else ""
+                )
                 flags = [True] * (len(result.points) - 1) + [not hidden]
                 icons = icons_for(result, direction=a.direction, target=a.target, shown=flags)
             variation = next((i for i in icons if i.kind == "variation"), None)
@@ -142,6 +155,7 @@ def summarise(
                     assurance=assurance,
                     gap=_gap_text(a, code, policy),
                     is_reference=code == a.reference_group,
+                    variation_note=note,
                 )
             )
         notes = []
