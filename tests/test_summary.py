@@ -173,3 +173,23 @@ def test_no_analyses_no_grid() -> None:
     assert summarise([], policy=POLICY) == []
     with pytest.raises(ValueError):
         summary_grid([], project_name="x")
+
+
+def test_block_kit_escapes_typed_names_and_keeps_within_limits() -> None:
+    from handlers.blocks.summary import home_section, summary_blocks
+
+    rng = np.random.default_rng(5)
+    data = frame(rng, n_months=24, sizes={"A": 600, "N": 300, "M": 300, "P": 5})
+    [row] = summarise([channel(data, name="<!channel> *PPH* <https://x.example|click>")], policy=POLICY)
+    rows = [row] * 14
+    out, text = summary_blocks("<@U123> project", rows, without_data=["<!here>"])
+    flat = str(out) + text
+    assert "<!channel>" not in flat and "<!here>" not in flat and "<@U123>" not in flat
+    assert "&lt;!channel&gt;" in flat
+    assert len(out) <= 50 and len(text) <= 3000
+    assert "2 more measures" in flat
+    assert all(len(b["text"]["text"]) <= 3000 for b in out if b["type"] == "section")
+    assert len(home_section("p", rows)) == 7
+    # The words beside each value, never colour alone; a withheld value says why.
+    assert "Common cause variation" in flat or "Special cause" in flat
+    assert "not shown: fewer than 8" in flat
