@@ -12,24 +12,21 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.core import charts
+from bot.core.charts.summary_grid import summary_grid
 from bot.core.equity import analysis as an
-from bot.core.equity import missing as missing_data
-from bot.core.equity.types import Warning
 from bot.services import equity as service
-from bot.services.equity import (  # the old import paths keep working
-    MeasureJob,
-    analyse,
-    find_measure,
-    parse_rebase,
-    render,
-    safe_stats,
-)
+from bot.services.equity import MeasureJob as MeasureJob  # re-exported: the old import paths keep working
+from bot.services.equity import analyse as analyse
+from bot.services.equity import find_measure as find_measure
+from bot.services.equity import measure_frame as measure_frame
+from bot.services.equity import parse_rebase as parse_rebase
+from bot.services.equity import render as render
+from bot.services.equity import safe_stats as safe_stats
 from handlers import access, blocks
 from handlers.access import Rule, guard
 from handlers.blocks import equity as eb
 from handlers.blocks import ids
-
-__all__ = ["MeasureJob", "analyse", "find_measure", "parse_rebase", "render", "safe_stats", "register"]
+from handlers.blocks import summary as sb
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +73,7 @@ def _upload_private(client: WebClient, chart: charts.Chart, *, filename: str) ->
 def _chart_for(
     client: WebClient, ca: an.ChannelAnalysis, job: MeasureJob, view: str, window_months: int
 ) -> tuple[str, str, str]:
-    chart = render(ca, view, job.policy, window_months)
+    chart = render(ca, view, job.policy, window_months, cycles=job.cycles)
     file_id = _upload_private(client, chart, filename=f"equity-{job.measure_id}-{view}-{window_months}m.png")
     return file_id, chart.alt_text, chart.title
 
@@ -170,26 +167,7 @@ def update_measure(
 def post_missing_report(
     client: WebClient, jobs: list[MeasureJob], *, project_name: str, channel: str
 ) -> None:
-    rows: list[tuple[str, missing_data.MissingSummary | None, list[Warning]]] = []
-    charts_to_post: list[charts.Chart] = []
-    for job in jobs:
-        if job.frame.empty:
-            continue
-        if job.kind not in an.COUNT_KINDS:
-            rows.append((job.name, None, []))
-            continue
-        ca = analyse(job, window_months=3)
-        a = ca.analysis
-        data_warnings = [
-            w
-            for w in a.warnings
-            if w.code.startswith(("COMPLETENESS", "MISSING", "STALE", "GROUP_ABSENT", "OTHER_CATEGORIES"))
-        ]
-        rows.append((job.name, a.missing, data_warnings))
-        known = a.missing is not None and any(p.valid_share is not None for p in a.missing.by_period)
-        if known and len(charts_to_post) < 3:
-            # The data-quality report shows recording over the whole history, not one window.
-            charts_to_post.append(render(ca, "completeness", job.policy, 3, whole_series=True))
+    rows, charts_to_post = service.missing_report(jobs)
     report, text = eb.missing_report_blocks(project_name, rows)
     for i, chart in enumerate(charts_to_post):
         _upload(client, chart, channel=channel, filename=f"completeness-{i + 1}.png", thread_ts=None)
@@ -206,7 +184,7 @@ def handle_equity(
     word = text.lower()
     if word in ("", "list", "help"):
         ack()
-        show_list(respond, context)
+        show_list(respond, context, client=client)
     elif word == "missing":
         ack(text="Working on the ethnicity-recording report for every measure…")
         show_missing(respond, client, context)
@@ -219,7 +197,8 @@ def handle_equity(
 NO_PROJECT = "There is no project in this channel yet. Start one with `/mfi new`, then add measures with `/measure new`."
 
 
-def show_list(respond: Respond, context: BoltContext) -> None:
+def show_list(respond: Respond, context: BoltContext, *, client: WebClient | None = None) -> None:
+    """The summary grid across the project's measures (when any has data), then the list of measures."""
     assert context.channel_id and context.team_id
     listing = service.measure_listing(
         context["engine"], team_id=context.team_id, channel_id=context.channel_id
@@ -232,7 +211,42 @@ def show_list(respond: Respond, context: BoltContext) -> None:
         for m in listing.measures
     ]
     blocks_, text = eb.measure_list_blocks(listing.project_name, rows)
-    respond(blocks=blocks_, text=text, response_type="ephemeral")
+    if any(m.points for m in listing.measures):
+        summary = service.summary_for_project(
+            context["engine"], team_id=context.team_id, channel_id=context.channel_id
+        )
+        if summary is not None and summary.rows:
+            grid, grid_text = summary_grid_blocks(client, summary)
+            room = 50 - len(grid) - 1
+            if len(blocks_) > room:
+                more = len(blocks_) - room + 1
+                blocks_ = blocks_[: room - 1] + [
+                    blocks.context(f"{more} more measures: type `/equity <name>` to see one.")
+                ]
+            blocks_ = grid + [blocks.divider()] + blocks_
+            text = grid_text + "\n" + text
+    respond(blocks=blocks_, text=text[:3000], response_type="ephemeral")
+
+
+def summary_grid_blocks(
+    client: WebClient | None, summary: service.ProjectSummary
+) -> tuple[list[blocks.Block], str]:
+    """The grid as Block Kit, with its PNG (uploaded unshared, shown by an image block) when it uploads."""
+    image = None
+    if client is not None:
+        chart = summary_grid(list(summary.rows), project_name=summary.project_name)
+        try:
+            file_id = _upload_private(client, chart, filename="equity-summary.png")
+            image = (file_id, chart.alt_text, chart.title)
+        except SlackApiError:
+            logger.warning("Could not upload the summary grid image")
+    return sb.summary_blocks(
+        summary.project_name,
+        list(summary.rows),
+        without_data=summary.without_data,
+        failed=summary.failed,
+        image=image,
+    )
 
 
 def show_measure(respond: Respond, client: WebClient, context: BoltContext, text: str) -> None:

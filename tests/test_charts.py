@@ -202,7 +202,7 @@ def test_group_timeseries_hides_suppressed_periods() -> None:
     assert small.value is not None
     assert not np.isclose(drawn, small.value * 100).any()
     assert not np.isclose(drawn, 5 / 90 * 100).any()
-    assert "Count <8, not shown" in all_text(fig)
+    assert "Gap: count <8, suppressed" in all_text(fig)
     assert f"{LEAK_RATE * 100:.1f}" not in alt
 
 
@@ -401,6 +401,7 @@ def test_a_window_plots_only_its_own_periods_with_the_whole_series_limits() -> N
         labels=LABELS,
         period="month",
         since=since,
+        min_periods=1,
     )
     xs = {round(x, 6) for x in drawn_values(fig)}
     from bot.core.charts import _datenum

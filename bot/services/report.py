@@ -313,6 +313,7 @@ def write_chart(a: an.MeasureAnalysis, out: Path) -> Path:
         target=a.target,
         max_groups=9,
         period=a.period,
+        direction=a.direction,
     )
     out.write_bytes(chart.png)
     return out

@@ -242,11 +242,24 @@ def _datenum(d: date) -> float:
 
 
 def _wrap(text: str, width: int, max_lines: int = 2) -> str:
-    lines = textwrap.wrap(text, width=max(width, 8))
-    if len(lines) > max_lines:
-        lines = lines[:max_lines]
-        lines[-1] = lines[-1][: max(width - 1, 1)].rstrip() + "…"
-    return "\n".join(lines)
+    """Wrap on word boundaries only. Too long for `max_lines`: the short NHS heading ("Black: Any other Black
+    background"), then one more line; only past that are whole words left off, marked "…". Never mid-word."""
+    width = max(width, 8)
+
+    def lines_of(t: str) -> list[str]:
+        return textwrap.wrap(t, width=width, break_long_words=False, break_on_hyphens=False)
+
+    lines = lines_of(text)
+    if len(lines) <= max_lines:
+        return "\n".join(lines)
+    short = _short_label(text)
+    if len(lines_of(short)) <= max_lines:
+        return "\n".join(lines_of(short))
+    lines = lines_of(short)
+    if len(lines) <= max_lines + 1:
+        return "\n".join(lines)
+    kept = lines[: max_lines + 1]
+    return "\n".join(kept) + " …"
 
 
 def _fit_alt_text(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
@@ -27,6 +28,13 @@ from bot.core.charts.common import (
     _style_axes,
     _tick_formatter,
 )
+from bot.core.charts.markers import (
+    CYCLE_BAR_COLOUR,
+    CycleMark,
+    cycles_sentence,
+    draw_cycle_bars,
+    visible_cycles,
+)
 
 COMPLETENESS_SERIES = (
     ("Valid ethnic category (A–S)", "#0072B2", ""),
@@ -46,8 +54,39 @@ def _band(valid: float) -> str:
     return "below 80%: disparity estimates should not be headlined"
 
 
+def axis_floor(lowest_valid: float) -> float:
+    """Where the y axis starts: 0, unless every valid share is 60% or more; then 5 points under the lowest,
+    on a multiple of 5, so the variation between periods shows rather than a wall of blue."""
+    if lowest_valid < 60.0:
+        return 0.0
+    return float(max(0, int((lowest_valid - 5.0) // 5) * 5))
+
+
+def zoom_note(floor: float) -> str:
+    return f"The axis starts at {floor:g}%, not 0%, to show the variation: the bars are cut at the bottom."
+
+
+def _axis_break(ax: Axes) -> None:
+    """Two short slanted strokes across the foot of the y axis: the usual sign that the axis does not start at 0."""
+    for dy in (0.0, 0.025):
+        ax.plot(
+            [-0.012, 0.012],
+            [0.02 + dy, 0.04 + dy],
+            transform=ax.transAxes,
+            color=INK,
+            clip_on=False,
+            linewidth=1.2,
+            zorder=6,
+            gid="axis-break",
+        )
+
+
 def _build_completeness_chart(
-    by_period: Sequence[tuple[date, float, float, float]], *, measure_name: str, period: str | None = None
+    by_period: Sequence[tuple[date, float, float, float]],
+    *,
+    measure_name: str,
+    period: str | None = None,
+    cycles: Sequence[CycleMark] = (),
 ) -> tuple[Figure, str, str]:
     rows = sorted(by_period, key=lambda r: r[0])
     if not rows:
@@ -94,8 +133,11 @@ def _build_completeness_chart(
             )
         handles.append(Patch(facecolor=colour, hatch=hatch or None, edgecolor="white", label=label))
         bottom = bottom + shares[:, j]
+    floor = axis_floor(float(shares[:, 0].min()))
     styles = ("-", "--", ":")
     for (level, label), style in zip(THRESHOLDS, styles, strict=True):
+        if level * 100 < floor:
+            continue
         ax.axhline(level * 100, color=INK, linewidth=1.1, linestyle=style, zorder=3)
         ax.text(
             1.01,
@@ -108,8 +150,13 @@ def _build_completeness_chart(
             color=INK,
             clip_on=False,
         )
-    ax.set_ylim(0, 100)
-    ax.set_yticks([0, 20, 40, 60, 80, 90, 100])
+    ax.set_ylim(floor, 100)
+    if floor > 0:
+        step = 2 if 100 - floor <= 20 else 5
+        ax.set_yticks([float(t) for t in range(int(floor), 101, step)])
+        _axis_break(ax)
+    else:
+        ax.set_yticks([0, 20, 40, 60, 80, 90, 100])
     ax.yaxis.set_major_formatter(_tick_formatter("proportion"))
     ax.set_ylabel("Share of records", fontsize=AXIS_SIZE, color=INK)
     pad = width if len(x) > 1 else 30.0
@@ -118,6 +165,10 @@ def _build_completeness_chart(
         _period_axis(ax, periods, granularity, max_ticks=8)
     else:
         _date_axis(ax, float(x[0]), float(x[-1]))
+    last = periods[-1] + timedelta(days=max(int(pad) - 1, 0))
+    marks = visible_cycles(cycles, periods[0], last)
+    if draw_cycle_bars(ax, marks, (float(x[0] - pad), float(x[-1] + pad))):
+        handles.append(Patch(facecolor=CYCLE_BAR_COLOUR, edgecolor="none", label="PDSA cycle"))
     fig.legend(
         handles=handles,
         loc="upper left",
@@ -135,9 +186,11 @@ def _build_completeness_chart(
         [
             "Thresholds are the bot's proposed tiers for valid ethnic category "
             "(not a national standard). Shares only; no counts shown."
-        ],
+        ]
+        + ([zoom_note(floor)] if floor > 0 else []),
     )
     valid, z, nk = shares[-1]
+    lines = [f"{level:.0%}" for level, _ in THRESHOLDS if level * 100 >= floor]
     head = [
         f"{title}. Stacked bars of the share of records per {per.noun(granularity) if granularity in per.RANK else granularity.rstrip('ly') or 'period'}, "
         f"{len(rows)} periods, {_fmt_date(periods[0], granularity)} to {_fmt_date(periods[-1], granularity)}."
@@ -147,20 +200,31 @@ def _build_completeness_chart(
         f"Not known (99) {nk:.1f}%; valid share is {_band(valid / 100)}.",
         f"Valid share ranged {shares[:, 0].min():.1f}% to {shares[:, 0].max():.1f}% "
         f"(first period {shares[0, 0]:.1f}%).",
-        "Threshold lines at 95%, 90% and 80%.",
+        "Threshold lines at " + " and ".join(", ".join(lines).rsplit(", ", 1)) + ".",
     ]
+    if floor > 0:
+        items.insert(0, zoom_note(floor))
+    if marks:
+        head.append(cycles_sentence(marks).replace("shaded", "marked above the bars"))
     return fig, _fit_alt_text(head, items, [], what="notes"), title
 
 
 def completeness_chart(
-    by_period: Sequence[tuple[date, float, float, float]], *, measure_name: str, period: str | None = None
+    by_period: Sequence[tuple[date, float, float, float]],
+    *,
+    measure_name: str,
+    period: str | None = None,
+    cycles: Sequence[CycleMark] = (),
 ) -> Chart:
     """Stacked shares per period of valid (A–S), Not stated (Z) and Not known (99), with 95/90/80% lines.
 
     Args:
         by_period: (period, valid share, Not stated share, Not known share), shares as fractions.
+        cycles: PDSA cycle windows, drawn as bars above the plot (shading would tint the stacked colours).
     """
-    fig, alt, title = _build_completeness_chart(by_period, measure_name=measure_name, period=period)
+    fig, alt, title = _build_completeness_chart(
+        by_period, measure_name=measure_name, period=period, cycles=cycles
+    )
     return Chart(png=_render(fig), alt_text=alt, title=title)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
+from bot.core import ethnicity
 from bot.core.charts.common import (
     AXIS_SIZE,
     DISCLOSURE_NOTE,
@@ -120,6 +121,9 @@ def _build_latest_window_dotplot(
         name = s.label + (" (reference)" if s.is_reference else "")
         if role == "missing" and f"({s.code})" not in name:
             name += f" ({s.code})"
+        if len(name) > label_width:
+            # The compact NHS label ("Any other Black (P)") rather than a name cut mid-word.
+            name = _compact(s.code, s.label) + (" (reference)" if s.is_reference else "")
         tick_labels.append(_wrap(name, label_width, max_lines=1))
         if _stat_hidden(s, suppressed_set):
             ax.text(
@@ -283,3 +287,10 @@ def latest_window_dotplot(
 # ---------------------------------------------------------------------------
 # 3. Ethnicity recording completeness
 # ---------------------------------------------------------------------------
+
+
+def _compact(code: str, label: str) -> str:
+    try:
+        return ethnicity.short_label(code)
+    except ValueError:
+        return label

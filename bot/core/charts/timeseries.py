@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
 from bot.core import periods as per
@@ -56,7 +57,20 @@ from bot.core.charts.common import (
     _tick_formatter,
     _wrap,
 )
-from bot.core.equity.types import SpcResult
+from bot.core.charts.icons import Icon, describe, draw_icons, icon_height, icons_for
+from bot.core.charts.markers import (
+    CYCLE_ALPHA,
+    CYCLE_COLOUR,
+    CycleMark,
+    cycles_sentence,
+    draw_cycles,
+    draw_rebase,
+    rebase_sentence,
+    visible_cycles,
+)
+from bot.core.equity.types import Direction, SpcResult
+
+MIN_WINDOW_PERIODS = 6  # a window shows at least this many periods when the series has them
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,9 @@ class _Series:
     # Per point, the rate as text from the rounded counts (the display rule), "" where none is shown: what the
     # alt text quotes, so it agrees with the findings for the same group and period.
     shown_text: tuple[str, ...] = ()
+    icons: tuple[
+        Icon, ...
+    ] = ()  # Making Data Count variation (and assurance) icons for the latest shown point
 
 
 def _variation_kind(variation: str) -> str:
@@ -103,6 +120,8 @@ def _prepare_series(
     labels: Mapping[str, str],
     suppressed: Collection[date],
     rebase: Collection[date],
+    direction: Direction | None = None,
+    target: float | None = None,
 ) -> _Series:
     scale = _scale(kind)
     points = sorted(result.points, key=lambda p: p.period)
@@ -184,6 +203,9 @@ def _prepare_series(
         recent_signals=tuple(recent),
         runs_signal=bool(result.summary.runs_signal) and result.method == "run",
         shown_text=tuple(shown_text),
+        icons=tuple(
+            icons_for(result, direction=direction, target=target, shown=[bool(v) for v in np.isfinite(y)])
+        ),
     )
 
 
@@ -255,6 +277,11 @@ def _grid(n: int) -> tuple[int, int]:
     return math.ceil(n / 5), 5
 
 
+def _latest_suppressed(s: _Series) -> bool:
+    """The latest period is hidden by disclosure control (not merely missing)."""
+    return bool(s.x.size and s.suppressed_x.size and np.isclose(s.suppressed_x, s.x[-1]).any())
+
+
 def _latest_shown(s: _Series) -> int | None:
     finite = np.flatnonzero(np.isfinite(s.y))
     return int(finite[-1]) if finite.size else None
@@ -267,9 +294,13 @@ def _draw_panel(
     method: str,
     ref_centre: tuple[FloatArray, FloatArray] | None,
     target: float | None,
-    rebase_x: Sequence[float],
+    rebase: Sequence[date],
+    cycles: Sequence[CycleMark],
+    x_lim: tuple[float, float],
+    first: bool,
     title_width: int,
     small: bool,
+    room: float = 0.0,
 ) -> set[str]:
     """Draw one group's SPC chart; returns the legend keys it used."""
     used: set[str] = set()
@@ -304,8 +335,10 @@ def _draw_panel(
     if target is not None:
         ax.axhline(target, color=TARGET_COLOUR, linewidth=1.4, linestyle=(0, (6.0, 2.0, 1.0, 2.0)), zorder=2)
         used.add("target")
-    for rx in rebase_x:
-        ax.axvline(rx, color=MUTED, linewidth=0.9, linestyle="-.", zorder=2)
+    if draw_cycles(ax, cycles, x_lim, small=small):
+        used.add("pdsa")
+    if rebase:
+        draw_rebase(ax, rebase, x_lim, small=small, label=first)
         used.add("rebase")
     colour = REFERENCE_COLOUR if s.is_reference else SERIES_COLOUR
     dx, dy = _broken(s.x, s.y, s.segment_start)
@@ -336,20 +369,11 @@ def _draw_panel(
             )
             used.add(key)
     if s.suppressed_x.size:
-        # Drawn against the axes' own height so the marks sit on the floor whatever the y range.
-        ax.plot(
-            s.suppressed_x,
-            np.full(s.suppressed_x.size, 0.03),
-            linestyle="none",
-            marker="x",
-            markersize=3.5,
-            color=MUTED,
-            markeredgewidth=0.9,
-            transform=ax.get_xaxis_transform(),
-            clip_on=False,
-            zorder=3,
-        )
+        # A suppressed period is a gap in the line (its value is NaN), never a mark at 0%: the legend says why.
         used.add("suppressed")
+    latest_hidden = _latest_suppressed(s) and not any(i.kind == "variation" for i in s.icons)
+    # Say why there is no variation icon, rather than leave its absence to be guessed.
+    draw_icons(ax, s.icons, small=small, note=("latest <8:\nno icon" if latest_hidden else ""))
     label = _short_label(s.label) if small else s.label
     title = _wrap(
         label + (" (ref.)" if small and s.is_reference else " (reference)" if s.is_reference else ""),
@@ -372,12 +396,12 @@ def _draw_panel(
         note = "all periods <8: not shown"
     elif method != "run" and not s.has_limits:
         note = "too few data for limits"
-    elif s.trial:
+    elif s.trial and not small:  # crowded panels: the footnote says it once
         note = "trial limits"
     if note:
         ax.text(
             0.98,
-            0.95,
+            0.95 - (room if s.icons else 0.0),
             note,
             transform=ax.transAxes,
             ha="right",
@@ -398,6 +422,7 @@ _LEGEND_ORDER = (
     "ref_centre",
     "target",
     "rebase",
+    "pdsa",
     "improvement",
     "concern",
     "neutral",
@@ -419,10 +444,9 @@ def _legend_handles(used: set[str]) -> list[Artist]:
         "target": Line2D(
             [], [], color=TARGET_COLOUR, linewidth=1.4, linestyle=(0, (6.0, 2.0, 1.0, 2.0)), label="Target"
         ),
-        "rebase": Line2D([], [], color=MUTED, linewidth=0.9, linestyle="-.", label="Rebased"),
-        "suppressed": Line2D(
-            [], [], color=MUTED, marker="x", linestyle="none", markersize=5, label="Count <8, not shown"
-        ),
+        "rebase": Line2D([], [], color=MUTED, linewidth=1.0, linestyle=(0, (4.0, 2.0)), label="Rebased"),
+        "pdsa": Patch(facecolor=CYCLE_COLOUR, alpha=CYCLE_ALPHA * 2, edgecolor="none", label="PDSA cycle"),
+        "suppressed": Line2D([], [], color="none", label="Gap: count <8, suppressed"),
     }
     for key, (colour, marker, label) in VARIATION_STYLES.items():
         handles[key] = Line2D(
@@ -453,11 +477,22 @@ def _build_group_timeseries(
     focus: Sequence[str] = (),
     period: str | None = None,
     since: date | None = None,
+    direction: Direction | None = None,
+    cycles: Sequence[CycleMark] = (),
+    min_periods: int = MIN_WINDOW_PERIODS,
 ) -> tuple[Figure, str, str]:
     scale = _scale(kind)
     if not results:
         raise ValueError("group_timeseries needs at least one SpcResult")
+    window_had = 0
     if since is not None:
+        every = sorted({p.period for r in results for p in r.points})
+        window_had = sum(1 for d in every if d >= since)
+        if window_had < min_periods and len(every) > window_had:
+            # A 3-month window over quarterly data is one point per group: widen it to show a pattern.
+            since = every[-min(min_periods, len(every))]
+        else:
+            window_had = 0
         # The window's points only; their limits stay the ones worked out from the whole series.
         results = [replace(r, points=[p for p in r.points if p.period >= since]) for r in results]
         results = [r for r in results if r.points] or results
@@ -474,6 +509,8 @@ def _build_group_timeseries(
             labels=labels,
             suppressed=suppressed.get(code, ()),
             rebase=rebase,
+            direction=direction,
+            target=target,
         )
         for code in {*shown_codes, *([reference] if reference in by_code else [])}
     }
@@ -500,6 +537,13 @@ def _build_group_timeseries(
     if hidden:
         footnote[0] += f" {len(hidden)} more group{'s' if len(hidden) != 1 else ''} in the dot plot."
     coarser = _coarser_advice(granularity)
+    widened = ""
+    if window_had:
+        widened = (
+            f"Showing the last {_points_text(len(periods), granularity)}: "
+            f"the chosen window has only {_points_text(window_had, granularity)}."
+        )
+        footnote.append(widened)
     if thin:
         footnote.append(
             f"{round(100 * n_hidden / n_total)}% of group-periods have counts under 8 and are not shown: "
@@ -516,15 +560,6 @@ def _build_group_timeseries(
     low_values = [float(np.nanmin(s.y)) for s in shown if np.isfinite(s.y).any()]
     top_y = max(y_values) * 1.08 or 1.0
     bottom_y = 0.0 if kind != "value" or min(low_values, default=0.0) >= 0 else min(low_values) * 1.08
-    y_ticks = [
-        float(t)
-        for t in MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]).tick_values(bottom_y, top_y)
-        if bottom_y <= t <= top_y
-    ]
-    xs = np.array([_datenum(d) for d in periods])
-    step = float(np.median(np.diff(xs))) if xs.size > 1 else 30.0
-    x_lim = (float(xs[0]) - step, float(xs[-1]) + step) if xs.size else (0.0, 1.0)
-
     fig = _new_figure()
     rows, cols = _grid(len(shown))
     small = rows * cols > 6
@@ -540,8 +575,27 @@ def _build_group_timeseries(
         hspace=(1.0 if small else 0.55) if rows > 1 else 0.2,
         wspace=0.07,
     )
+    room = 0.0
+    if any(s.icons or _latest_suppressed(s) for s in shown):
+        # Headroom above the data for the icons in each panel's top-right corner, so they never cover a point.
+        panel_points = grid[0, 0].get_position(fig).height * fig.get_figheight() * 72.0
+        room = min((icon_height(small) + 4.0) / max(panel_points, 1.0), 0.45)
+        top_y = bottom_y + (top_y - bottom_y) / (1.0 - room)
+    y_ticks = [
+        float(t)
+        for t in MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]).tick_values(bottom_y, top_y)
+        if bottom_y <= t <= top_y
+    ]
+    xs = np.array([_datenum(d) for d in periods])
+    step = float(np.median(np.diff(xs))) if xs.size > 1 else 30.0
+    x_lim = (float(xs[0]) - step, float(xs[-1]) + step) if xs.size else (0.0, 1.0)
+
     title_width = int(118 / cols) if not small else int(100 / cols)
-    rebase_x = [_datenum(d) for d in rebase]
+    # A cycle counts as on the chart when it overlaps the last period's span too, not only its start date.
+    first_period = periods[0] if periods else date.min
+    last_period = periods[-1] + timedelta(days=max(int(step) - 1, 0)) if periods else date.max
+    marks = visible_cycles(cycles, first_period, last_period) if periods else []
+    shown_rebase = [d for d in rebase if not periods or first_period < d <= last_period]
     used: set[str] = set()
     for i, s in enumerate(shown):
         # Unshared axes with ticks only on the outer edge: shared tickers make every panel lay out
@@ -555,9 +609,13 @@ def _build_group_timeseries(
             method=method,
             ref_centre=ref_centre,
             target=target_y,
-            rebase_x=rebase_x,
+            rebase=shown_rebase,
+            cycles=marks,
+            x_lim=x_lim,
+            first=i == 0,
             title_width=title_width,
             small=small,
+            room=room,
         )
         ax.grid(False)
         ax.hlines(y_ticks, 0, 1, transform=ax.get_yaxis_transform(), colors=GRID, linewidths=0.8, zorder=0)
@@ -589,7 +647,7 @@ def _build_group_timeseries(
             handles=handles,
             loc="upper left",
             bbox_to_anchor=(0.005, 0.865),
-            ncols=min(len(handles), 6),
+            ncols=len(handles) if len(handles) <= 5 else math.ceil(len(handles) / 2),
             frameon=False,
             fontsize=10.0,
             handlelength=2.2,
@@ -599,7 +657,16 @@ def _build_group_timeseries(
         )
 
     alt = _timeseries_alt_text(
-        title, method_text, n_points, granularity, periods, shown, hidden, kind, coarser if thin else ""
+        title,
+        method_text,
+        n_points,
+        granularity,
+        periods,
+        shown,
+        hidden,
+        kind,
+        coarser if thin else "",
+        markers=" ".join(x for x in (widened, cycles_sentence(marks), rebase_sentence(shown_rebase)) if x),
     )
     return fig, alt, title
 
@@ -614,6 +681,7 @@ def _timeseries_alt_text(
     hidden: Sequence[str],
     kind: str,
     coarser: str,
+    markers: str = "",
 ) -> str:
     scale = _scale(kind)
     head = [f"{title}: one panel per group."]
@@ -622,6 +690,8 @@ def _timeseries_alt_text(
             f"{method_text}; {_points_text(n_points, granularity)}, "
             f"{_fmt_date(periods[0], granularity)} to {_fmt_date(periods[-1], granularity)}."
         )
+    if markers:
+        head.append(markers)
     items: list[str] = []
     for s in shown:
         name = s.label + (" (reference)" if s.is_reference else "")
@@ -640,6 +710,8 @@ def _timeseries_alt_text(
             parts.append("non-random variation (runs rule)")
         if not s.recent_signals and not s.runs_signal and s.has_limits:
             parts.append("no recent special cause")
+        if s.icons:
+            parts.append("icon: " + describe(s.icons))
         if not s.has_limits and "run" not in method_text.lower():
             parts.append("too few data for limits")
         elif s.trial:
@@ -668,6 +740,9 @@ def group_timeseries(
     focus: Sequence[str] = (),
     period: str | None = None,
     since: date | None = None,
+    direction: Direction | None = None,
+    cycles: Sequence[CycleMark] = (),
+    min_periods: int = MIN_WINDOW_PERIODS,
 ) -> Chart:
     """Small multiples of per-group SPC charts on a shared y axis, the reference group's centre in every panel.
 
@@ -679,6 +754,9 @@ def group_timeseries(
         period: the data's period (a bot.core.periods code): axes and text name periods as the data has them
             ("2024/25 Q1", weeks commencing); without it the spacing of the dates decides.
         since: plot only the periods from this date on (a window); limits still come from the whole series.
+        direction: the measure's improvement direction, for the Making Data Count icons (high or low).
+        cycles: PDSA cycle windows to shade (plain values; the caller works out a running cycle's end).
+        min_periods: a window with fewer periods than this is widened to this many, and the chart says so.
     """
     fig, alt, title = _build_group_timeseries(
         results,
@@ -693,6 +771,9 @@ def group_timeseries(
         focus=focus,
         period=period,
         since=since,
+        direction=direction,
+        cycles=cycles,
+        min_periods=min_periods,
     )
     return Chart(png=_render(fig), alt_text=alt, title=title)
 
