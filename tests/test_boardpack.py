@@ -84,7 +84,9 @@ def test_report_pdf_every_section_page_furniture_and_no_small_count(
     # Tagged: headings in the structure, and every chart a figure with its alt text.
     tags, alts, lang = structure(pdf)
     assert lang == "en-GB" and tags.get("/H1") == 1 and tags.get("/H2", 0) >= 4 and tags.get("/Table", 0) >= 2
-    assert len(alts) == 3 and all(len(alt) > 40 for alt in alts)
+    # The summary grid (with its Making Data Count icons) and the measure's three charts.
+    assert len(alts) == 4 and all(len(alt) > 40 for alt in alts)
+    assert sum("equity summary" in alt for alt in alts) == 1
     ca = report.build_channel_analysis(_args(path), today=date(2026, 3, 10))
     a = ca.analysis
     period = f"{an.period_label(a.periods[0], a.period)} to {an.period_label(a.periods[-1], a.period)}"
@@ -126,7 +128,8 @@ def test_report_html_is_self_contained_and_accessible_and_unrounded_warns_on_eve
     assert cli.main(["report", str(path), "--html", str(html_out)]) == 0
     html = html_out.read_text(encoding="utf-8")
     page = check_page(html)
-    assert len(page.images) == 3 and all(
+    # The summary grid and the measure's three charts, each inline.
+    assert len(page.images) == 4 and all(
         str(i["src"]).startswith("data:image/svg+xml;base64,") for i in page.images
     )
     assert UNROUNDED_WARNING not in html

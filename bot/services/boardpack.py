@@ -179,7 +179,9 @@ def build(source: Source, *, progress: Progress | None = None, window_months: in
         progress(0, total)
     for number, job in enumerate(source.jobs, start=1):
         if not job.frame.empty:
-            item = sec.Analysed(number, equity.analyse(job, window_months=window_months), job.policy)
+            item = sec.Analysed(
+                number, equity.analyse(job, window_months=window_months), job.policy, cycles=job.cycles
+            )
             items.append(item)
             sections.append(sec.measure_section(item))
         if progress is not None:
@@ -193,7 +195,7 @@ def build(source: Source, *, progress: Progress | None = None, window_months: in
         for_whom=source.for_whom,
         reference_group=source.reference,
         driver_diagram=sec.driver_diagram_section(source.driver_diagram),
-        summary=sec.summary_section(items),
+        summary=sec.summary_section(items, project_name=source.name),
         measures=sections,
         pdsa=list(source.pdsa),
         voices=list(source.voices),

@@ -30,7 +30,7 @@ def file_pack(args: argparse.Namespace, *, today: date) -> Pack:
         project=f"From {Path(args.file).name}",
         produced=today,
         period=sec.period_words([item]),
-        summary=sec.summary_section([item]),
+        summary=sec.summary_section([item], project_name=ca.analysis.name),
         measures=[sec.measure_section(item)],
         methods=sec.methods_section([item], unrounded=unrounded),
         disclosure_note="" if unrounded else policy.note,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
 import matplotlib as mpl
@@ -13,9 +14,12 @@ from matplotlib.figure import Figure as MplFigure
 from bot.core import ethnicity
 from bot.core.charts.completeness import _build_completeness_chart
 from bot.core.charts.dotplot import _build_latest_window_dotplot
+from bot.core.charts.markers import CycleMark
+from bot.core.charts.summary_grid import _build_summary_grid
 from bot.core.charts.timeseries import _build_group_timeseries
 from bot.core.equity import analysis as an
 from bot.core.equity.disclosure import DisclosurePolicy, safe_rate
+from bot.core.equity.summary import summarise
 from bot.core.equity.types import GroupStat
 from bot.core.publish.model import Figure
 
@@ -79,7 +83,9 @@ def safe_stats(a: an.MeasureAnalysis, policy: DisclosurePolicy) -> list[GroupSta
     return out
 
 
-def measure_figures(ca: an.ChannelAnalysis, policy: DisclosurePolicy, *, slug: str) -> list[Figure]:
+def measure_figures(
+    ca: an.ChannelAnalysis, policy: DisclosurePolicy, *, slug: str, cycles: Sequence[CycleMark] = ()
+) -> list[Figure]:
     """The SPC small multiples over the whole series, the latest window by group, and recording over time."""
     a = ca.analysis
     if not a.periods:
@@ -97,6 +103,8 @@ def measure_figures(ca: an.ChannelAnalysis, policy: DisclosurePolicy, *, slug: s
         target=a.target,
         focus=a.focus_groups,
         period=a.period,
+        direction=a.direction,
+        cycles=cycles,
     )
     out.append(_figure(f"{slug}-spc", fig, alt, title))
     if a.groups or a.value_groups:
@@ -118,6 +126,18 @@ def measure_figures(ca: an.ChannelAnalysis, policy: DisclosurePolicy, *, slug: s
             ],
             measure_name=a.name,
             period=a.period,
+            cycles=cycles,
         )
         out.append(_figure(f"{slug}-recording", fig, alt, title))
     return out
+
+
+def summary_figure(
+    analyses: Sequence[an.ChannelAnalysis], policy: DisclosurePolicy, *, project_name: str
+) -> Figure | None:
+    """The summary grid (measure by group, Making Data Count icons, gap verdicts) as the channel shows it."""
+    rows = summarise(analyses, policy=policy)
+    if not rows:
+        return None
+    fig, alt, title = _build_summary_grid(rows, project_name=project_name)
+    return _figure("summary-grid", fig, alt, title)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.core import periods as per
+from bot.core.charts.markers import CycleMark
 from bot.core.equity import analysis as an
 from bot.core.equity import wording
 from bot.core.equity.disclosure import DisclosurePolicy, cell, safe_rate
@@ -45,6 +46,7 @@ class Analysed:
     channel: an.ChannelAnalysis
     policy: DisclosurePolicy
     unrounded: bool = False
+    cycles: tuple[CycleMark, ...] = ()  # the project's PDSA cycles on this measure, marked on the charts
 
     @property
     def analysis(self) -> an.MeasureAnalysis:
@@ -250,7 +252,10 @@ def measure_section(item: Analysed, *, extra_figures: Sequence[Figure] = ()) -> 
         gaps=gap_lines(item),
         signals=signal_lines(item),
         missing=missing_lines(item),
-        figures=[*figs.measure_figures(item.channel, item.policy, slug=item.slug), *extra_figures],
+        figures=[
+            *figs.measure_figures(item.channel, item.policy, slug=item.slug, cycles=item.cycles),
+            *extra_figures,
+        ],
         notes=notes,
     )
 
@@ -287,7 +292,7 @@ def _verdict(item: Analysed, code: str) -> str:
     return text[0].upper() + text[1:]
 
 
-def summary_section(items: Sequence[Analysed]) -> SummarySection:
+def summary_section(items: Sequence[Analysed], *, project_name: str = "") -> SummarySection:
     """Measure by group: the latest value under disclosure control and the headline gap verdict against the
     reference, for the reference and the focus groups (the groups each measure's headline names)."""
     rows = []
@@ -304,7 +309,14 @@ def summary_section(items: Sequence[Analysed]) -> SummarySection:
                     a.name, wording.prose_name(code), _latest(item, code), _verdict(item, code), item.slug
                 )
             )
-    return SummarySection(rows)
+    # The grid picture follows the channel's display rule, so an unrounded (local-only) pack leaves it out.
+    shown = [item for item in items if item.analysis.periods]
+    figure = (
+        figs.summary_figure([i.channel for i in shown], shown[0].policy, project_name=project_name)
+        if shown and not any(i.unrounded for i in items)
+        else None
+    )
+    return SummarySection(rows, figure)
 
 
 def driver_diagram_section(diagram: Figure | None) -> Figure | None:
