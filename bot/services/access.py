@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, delete, update
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from bot.core import claims
 from bot.core.claims import request_channel
-from storage import measures_repo, pdsa_repo
+from storage import grants_repo, measures_repo, pdsa_repo
 from storage import repositories as repo
 from storage.answers_repo import get_delivery
 from storage.db import WriteTracker, track_writes, unit_of_work
-from storage.models import Measure, Project, ProjectMember, ViewGrant, utcnow
+from storage.models import Project, ViewGrant, utcnow
 
 __all__ = ["WriteTracker", "track_writes"]  # how a listener's committed writes are counted (storage.db)
 
@@ -74,14 +74,7 @@ def is_personal(channel_id: str | None) -> bool:
 
 def is_member_of_record(session: Session, *, project_id: int, user_id: str, partners: bool = True) -> bool:
     roles = ("lead", "member", "partner") if partners else ("lead", "member")
-    found = session.exec(
-        select(ProjectMember.id).where(
-            ProjectMember.project_id == project_id,
-            ProjectMember.user_id == user_id,
-            col(ProjectMember.role).in_(roles),
-        )
-    ).first()
-    return found is not None
+    return grants_repo.is_on_record(session, project_id=project_id, user_id=user_id, roles=roles)
 
 
 def lead_refusal(session: Session, project: Project) -> Refusal:
@@ -171,8 +164,10 @@ def value_batch(session: Session, team_id: str, body: Mapping[str, Any]) -> int 
     batch = (
         measures_repo.get_batch(session, team_id=team_id, batch_id=batch_id) if batch_id is not None else None
     )
-    measure = session.get(Measure, batch.measure_id) if batch else None
-    return measure.project_id if measure is not None and measure.team_id == team_id else None
+    measure = (
+        measures_repo.get_measure(session, team_id=team_id, measure_id=batch.measure_id) if batch else None
+    )
+    return measure.project_id if measure is not None else None
 
 
 def _delivery_project(session: Session, team_id: str, raw: Any) -> int | None:
@@ -258,7 +253,7 @@ def record_opening(engine: Engine, *, team_id: str, user_id: str) -> str:
     """Note that a form is being opened for this person (before Slack answers with its view id)."""
     marker = f"{OPENING}{uuid.uuid4().hex}"
     with track_writes(), unit_of_work(engine) as session:  # bookkeeping: not something the person saved
-        session.add(ViewGrant(team_id=team_id, view_id=marker, user_id=user_id, status="opening"))
+        grants_repo.add_opening(session, team_id=team_id, view_id=marker, user_id=user_id)
     return marker
 
 
@@ -276,22 +271,17 @@ def record_grant(
     view_id = str((view or {}).get("id") or "")
     with track_writes(), unit_of_work(engine) as session:  # bookkeeping: not something the person saved
         if marker:
-            session.exec(
-                delete(ViewGrant).where(col(ViewGrant.team_id) == team_id, col(ViewGrant.view_id) == marker)
-            )
-        session.exec(
-            delete(ViewGrant).where(col(ViewGrant.opened_at) < utcnow() - timedelta(days=GRANT_DAYS))
-        )
+            grants_repo.drop_grant(session, team_id=team_id, view_id=marker)
+        grants_repo.drop_grants_opened_before(session, before=utcnow() - timedelta(days=GRANT_DAYS))
         if view_id and view is not None:
-            session.merge(
-                ViewGrant(
-                    team_id=team_id,
-                    view_id=view_id,
-                    user_id=user_id,
-                    project_id=project_id,
-                    channel_id=channel_id,
-                    callback_id=str(view.get("callback_id") or "")[:64],
-                )
+            grants_repo.put_grant(
+                session,
+                team_id=team_id,
+                view_id=view_id,
+                user_id=user_id,
+                project_id=project_id,
+                channel_id=channel_id,
+                callback_id=str(view.get("callback_id") or "")[:64],
             )
 
 
@@ -304,7 +294,7 @@ def check_grant(
     need: Need,
 ) -> tuple[ViewGrant, Project | None] | Refusal:
     """The grant for a form and the project it may act on; the metadata's ids must all point at that project."""
-    grant = session.get(ViewGrant, (team_id, str(view.get("id") or "")))
+    grant = grants_repo.get_grant(session, team_id=team_id, view_id=str(view.get("id") or ""))
     if (
         grant is None
         or grant.status == "opening"
@@ -340,16 +330,9 @@ def await_grant(engine: Engine, *, team_id: str, user_id: str, view_id: str) -> 
     recent = utcnow() - timedelta(seconds=GRANT_WAIT_SECONDS * 4)
     while True:
         with unit_of_work(engine) as session:
-            if session.get(ViewGrant, (team_id, view_id)) is not None:
+            if grants_repo.get_grant(session, team_id=team_id, view_id=view_id) is not None:
                 return
-            opening = session.exec(
-                select(ViewGrant.view_id).where(
-                    ViewGrant.team_id == team_id,
-                    ViewGrant.user_id == user_id,
-                    ViewGrant.status == "opening",
-                    col(ViewGrant.opened_at) >= recent,
-                )
-            ).first()
+            opening = grants_repo.opening_since(session, team_id=team_id, user_id=user_id, since=recent)
         if opening is None or time.monotonic() >= deadline:
             return
         time.sleep(0.05)
@@ -359,29 +342,16 @@ def claim_submission(engine: Engine, *, team_id: str, view_id: str) -> Refusal |
     """Mark a form as being saved, atomically; a refusal when it was saved (or is being saved) already."""
     stale = utcnow() - timedelta(minutes=APPLYING_MINUTES)
     with unit_of_work(engine) as session:
-        result = session.exec(
-            update(ViewGrant)
-            .where(col(ViewGrant.team_id) == team_id, col(ViewGrant.view_id) == view_id)
-            .where(
-                (col(ViewGrant.status) == "open")
-                | ((col(ViewGrant.status) == "applying") & (col(ViewGrant.updated_at) < stale))
-            )
-            .values(status="applying", updated_at=utcnow())
-        )
-        if result.rowcount == 1:
+        if grants_repo.mark_applying(session, team_id=team_id, view_id=view_id, stale_before=stale):
             return None
-        grant = session.get(ViewGrant, (team_id, view_id))
+        grant = grants_repo.get_grant(session, team_id=team_id, view_id=view_id)
     return Refusal(ALREADY_SAVED if grant is not None and grant.status == "applied" else BEING_SAVED)
 
 
 def settle_submission(engine: Engine, *, team_id: str, view_id: str, applied: bool) -> None:
     try:
         with unit_of_work(engine) as session:
-            session.exec(
-                update(ViewGrant)
-                .where(col(ViewGrant.team_id) == team_id, col(ViewGrant.view_id) == view_id)
-                .values(status="applied" if applied else "open", updated_at=utcnow())
-            )
+            grants_repo.settle(session, team_id=team_id, view_id=view_id, applied=applied)
     except Exception:
         logger.exception("Could not record whether form %s was saved", view_id)
 

@@ -67,7 +67,9 @@ def answer_form(
     (`crowd_now`: the people in the channel just now, recorded with the delivery when known)."""
     with unit_of_work(engine) as session:
         delivery = answers_repo.get_delivery(session, team_id=team_id, delivery_id=delivery_id)
-        project = session.get(Project, delivery.project_id) if delivery else None
+        project = (
+            repo.get_project(session, team_id=team_id, project_id=delivery.project_id) if delivery else None
+        )
         if delivery is None or project is None or project.id is None or not delivery.prompt_id:
             return None
         if crowd_now is not None:
@@ -112,7 +114,11 @@ def save_answer(
     try:
         with unit_of_work(engine) as session:
             delivery = answers_repo.get_delivery(session, team_id=team_id, delivery_id=delivery_id)
-            project = session.get(Project, delivery.project_id) if delivery else None
+            project = (
+                repo.get_project(session, team_id=team_id, project_id=delivery.project_id)
+                if delivery
+                else None
+            )
             if delivery is None or project is None or project.id is None or not delivery.prompt_id:
                 return QUESTION_GONE
             partner = sched.member(session, project_id=project.id, user_id=user_id, role="partner")

@@ -16,7 +16,6 @@ from bot.services.measure_forms import local_today
 from storage import measures_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
-from storage.models import Measure
 
 # ---------------------------------------------------------------- the import form
 
@@ -146,7 +145,11 @@ def undo_in_channel(
                 return None
             if batch_id is not None:
                 batch = measures_repo.get_batch(session, team_id=team_id, batch_id=batch_id)
-                measure = session.get(Measure, batch.measure_id) if batch else None
+                measure = (
+                    measures_repo.get_measure(session, team_id=team_id, measure_id=batch.measure_id)
+                    if batch
+                    else None
+                )
                 if measure is None or measure.project_id != project.id:
                     return f"This channel's project has no entry {batch_id}."
             else:
