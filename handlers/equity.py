@@ -13,23 +13,18 @@ from slack_sdk.errors import SlackApiError
 
 from bot.core import charts
 from bot.core.equity import analysis as an
-from bot.core.equity import missing as missing_data
-from bot.core.equity.types import Warning
 from bot.services import equity as service
-from bot.services.equity import (  # the old import paths keep working
-    MeasureJob,
-    analyse,
-    find_measure,
-    parse_rebase,
-    render,
-    safe_stats,
-)
+from bot.services.equity import MeasureJob as MeasureJob  # re-exported: the old import paths keep working
+from bot.services.equity import analyse as analyse
+from bot.services.equity import find_measure as find_measure
+from bot.services.equity import measure_frame as measure_frame
+from bot.services.equity import parse_rebase as parse_rebase
+from bot.services.equity import render as render
+from bot.services.equity import safe_stats as safe_stats
 from handlers import access, blocks
 from handlers.access import Rule, guard
 from handlers.blocks import equity as eb
 from handlers.blocks import ids
-
-__all__ = ["MeasureJob", "analyse", "find_measure", "parse_rebase", "render", "safe_stats", "register"]
 
 logger = logging.getLogger(__name__)
 
@@ -170,26 +165,7 @@ def update_measure(
 def post_missing_report(
     client: WebClient, jobs: list[MeasureJob], *, project_name: str, channel: str
 ) -> None:
-    rows: list[tuple[str, missing_data.MissingSummary | None, list[Warning]]] = []
-    charts_to_post: list[charts.Chart] = []
-    for job in jobs:
-        if job.frame.empty:
-            continue
-        if job.kind not in an.COUNT_KINDS:
-            rows.append((job.name, None, []))
-            continue
-        ca = analyse(job, window_months=3)
-        a = ca.analysis
-        data_warnings = [
-            w
-            for w in a.warnings
-            if w.code.startswith(("COMPLETENESS", "MISSING", "STALE", "GROUP_ABSENT", "OTHER_CATEGORIES"))
-        ]
-        rows.append((job.name, a.missing, data_warnings))
-        known = a.missing is not None and any(p.valid_share is not None for p in a.missing.by_period)
-        if known and len(charts_to_post) < 3:
-            # The data-quality report shows recording over the whole history, not one window.
-            charts_to_post.append(render(ca, "completeness", job.policy, 3, whole_series=True))
+    rows, charts_to_post = service.missing_report(jobs)
     report, text = eb.missing_report_blocks(project_name, rows)
     for i, chart in enumerate(charts_to_post):
         _upload(client, chart, channel=channel, filename=f"completeness-{i + 1}.png", thread_ts=None)

@@ -2,26 +2,30 @@
 
 Each loader opens and commits its own unit of work and returns frozen values (`MeasureJob`, `MeasureListing`,
 `Lookup`, `ProjectJobs`); the analysis and the chart are drawn from those values outside any transaction, so
-the caller posts to Slack with nothing open.
+the caller posts to Slack with nothing open. `MeasureJob`, `analyse`, `safe_stats`, `first_view`, `render` and
+`missing_report` live in bot/services/equity_analysis.py (no database) and are re-exported here.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
+from datetime import date
 
 import pandas as pd
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.core import charts, ethnicity
 from bot.core import periods as per
 from bot.core.equity import analysis as an
-from bot.core.equity.disclosure import DisclosurePolicy, safe_rate
-from bot.core.equity.types import GroupStat
+from bot.services.equity_analysis import MeasureJob as MeasureJob
+from bot.services.equity_analysis import analyse as analyse
+from bot.services.equity_analysis import chart_kind as chart_kind
+from bot.services.equity_analysis import first_view as first_view
+from bot.services.equity_analysis import missing_report as missing_report
+from bot.services.equity_analysis import render as render
+from bot.services.equity_analysis import safe_stats as safe_stats
 from bot.services.measures import measure_period
 from storage import measures_repo as mrepo
 from storage import repositories as repo
@@ -32,42 +36,6 @@ logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- plain values
-
-
-@dataclass(frozen=True)
-class MeasureJob:
-    """Everything needed to analyse and post one measure, as plain values (objects expire at commit)."""
-
-    measure_id: int
-    name: str
-    kind: str
-    measure_type: str
-    direction: str
-    reference: str
-    focus: list[str]
-    period: str
-    target: float | None
-    spc_method: str | None
-    rebase: dict[str, list[date]]
-    channel_id: str
-    project_name: str
-    target_gap: float | None
-    threshold: int
-    timezone: str
-    frame: pd.DataFrame = field(repr=False, compare=False)
-    quarters: str = "financial"
-    data_period: str | None = None  # finer periods the data came in, grouped into `period` on import
-
-    @property
-    def policy(self) -> DisclosurePolicy:
-        return DisclosurePolicy(threshold=max(self.threshold, 3))
-
-    @property
-    def today(self) -> date:
-        try:
-            return datetime.now(ZoneInfo(self.timezone)).date()
-        except (KeyError, ValueError):
-            return date.today()
 
 
 @dataclass(frozen=True)
@@ -284,127 +252,3 @@ def load_jobs(engine: Engine, *, team_id: str, project_id: int) -> ProjectJobs |
         return ProjectJobs(
             project.name, project.channel_id, tuple(job_for(session, m, project) for m in measures)
         )
-
-
-# ---------------------------------------------------------------- analysis and charts (no database)
-
-
-def analyse(job: MeasureJob, *, window_months: int) -> an.ChannelAnalysis:
-    return an.analyse_for_channel(
-        job.frame,
-        kind=job.kind,
-        direction=job.direction,
-        reference=job.reference,
-        focus_groups=job.focus,
-        period=job.period,
-        spc_method=job.spc_method,
-        rebase=job.rebase,
-        target=job.target,
-        today=job.today,
-        window_months=window_months,
-        target_gap=job.target_gap,
-        policy=job.policy,
-        measure_type=job.measure_type,
-        name=job.name,
-        quarters=job.quarters,
-        data_period=job.data_period,
-    )
-
-
-def chart_kind(kind: str) -> str:
-    return kind if kind in an.COUNT_KINDS else "value"
-
-
-def safe_stats(a: an.MeasureAnalysis, policy: DisclosurePolicy) -> list[GroupStat]:
-    """Group rows for the dot plot: rates from rounded counts, intervals only beside a shown rate."""
-    if not a.is_rate:
-        return [
-            GroupStat(v.code, v.label, 0, 0, v.mean, None, None, is_reference=v.code == a.reference_group)
-            for v in a.value_groups
-        ]
-    out = []
-    for g in a.groups:
-        sr = safe_rate(g.numerator, g.denominator, policy)
-        shown = sr.rate is not None
-        out.append(
-            GroupStat(
-                g.code,
-                g.label,
-                g.numerator,
-                g.denominator,
-                sr.rate,
-                g.ci_low if shown else None,
-                g.ci_high if shown else None,
-                is_reference=g.is_reference,
-            )
-        )
-    return out
-
-
-def first_view(ca: an.ChannelAnalysis, view: str) -> str:
-    """The view a new headline opens on: under 80% recording, the completeness chart comes before group
-    comparisons."""
-    if ca.analysis.recording_critical and view == "groups" and ca.analysis.missing is not None:
-        return "completeness"
-    return view
-
-
-def render(
-    ca: an.ChannelAnalysis,
-    view: str,
-    policy: DisclosurePolicy,
-    window_months: int,
-    *,
-    whole_series: bool = False,
-) -> charts.Chart:
-    """The chart for a view, drawn from the chosen window's periods only (the 3-, 6- and 12-month windows
-    differ whenever the data do), or from every period with `whole_series`."""
-    a = ca.analysis
-    short = {c: _short(c) for c in a.labels}
-    since = a.window[0] if a.window is not None and not whole_series else None
-    # Periods whose Not stated or Not known was not entered have no shares (blank is unknown): they are left out
-    # of the chart rather than drawn, and described, as 0%.
-    known = [
-        p
-        for p in (a.missing.by_period if a.missing is not None else [])
-        if p.valid_share is not None and (since is None or p.period >= since)
-    ]
-    if view == "completeness" and known:
-        return charts.completeness_chart(
-            [
-                (p.period, p.valid_share or 0.0, p.not_stated_share or 0.0, p.not_known_share or 0.0)
-                for p in known
-            ],
-            measure_name=a.name,
-            period=a.period,
-        )
-    if view == "gaps" and (a.groups or a.value_groups):
-        suppressed = {g.code for g in a.groups if safe_rate(g.numerator, g.denominator, policy).rate is None}
-        return charts.latest_window_dotplot(
-            safe_stats(a, policy),
-            measure_name=a.name,
-            kind=chart_kind(a.kind),
-            window_label=an.window_label(a.window, a.period),
-            suppressed=suppressed,
-        )
-    results = list(a.spc.values())
-    return charts.group_timeseries(
-        results,
-        measure_name=a.name,
-        kind=chart_kind(a.kind),
-        reference=a.reference_group or "",
-        labels=short,
-        suppressed=ca.suppressed_periods,
-        rebase=a.rebase.get(an.TOTAL, ()),
-        target=a.target,
-        focus=a.focus_groups,
-        period=a.period,
-        since=since,
-    )
-
-
-def _short(code: str) -> str:
-    try:
-        return ethnicity.short_label(code)
-    except ValueError:
-        return code

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.core.equity import analysis as an
-from bot.services import equity
+from bot.services import equity, equity_analysis
 from tests.services.helpers import CHANNEL, TEAM, make_measure, make_project, monthly_rows
 
 ROWS = monthly_rows(12, date(2025, 3, 1))  # March 2025 to February 2026; the clock says 10 March 2026
@@ -139,3 +139,23 @@ def test_under_80_percent_recording_the_completeness_chart_comes_first(engine: E
     assert ca.analysis.recording_critical
     assert equity.first_view(ca, "groups") == "completeness"
     assert equity.first_view(ca, "gaps") == "gaps"  # a chosen view stays chosen
+
+
+def test_the_data_quality_report_covers_measures_with_data_and_draws_at_most_three_charts(
+    engine: Engine,
+) -> None:
+    project_id = make_project(engine)
+    for i in range(4):
+        make_measure(engine, project_id, name=f"Rate {i + 1}", rows=ROWS)
+    make_measure(engine, project_id, name="Waiting days", kind="value", rows=[(date(2026, 1, 1), "N", 0, 0)])
+    make_measure(engine, project_id, name="No data yet")
+    jobs = equity.load_jobs(engine, team_id=TEAM, project_id=project_id)
+    assert jobs is not None and len(jobs.jobs) == 6
+    rows, drawn = equity.missing_report(jobs.jobs)
+    assert [name for name, _, _ in rows] == ["Rate 1", "Rate 2", "Rate 3", "Rate 4", "Waiting days"]
+    name, summary, warnings = rows[-1]
+    assert summary is None and warnings == []  # measures of values carry no record counts
+    assert all(summary is not None for _, summary, _ in rows[:4])
+    assert all(w.code.startswith(equity_analysis.DATA_QUALITY_WARNINGS) for _, _, ws in rows for w in ws)
+    assert len(drawn) == 3 and all(chart.png.startswith(b"\x89PNG") for chart in drawn)
+    assert equity.missing_report(jobs.jobs, max_charts=1)[1][0].title == drawn[0].title
