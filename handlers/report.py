@@ -8,9 +8,9 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
-from sqlalchemy import Engine
 
 from bot.services import boardpack
+from bot.services.engine import Engine
 from handlers.blocks import report as rb
 
 logger = logging.getLogger(__name__)
