@@ -8,7 +8,17 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, SQLModel, col, func, select
 
-from storage.models import BiasReview, MissingEntry, Project, RegisterHistory, TeamReflection, utcnow
+from storage.models import (
+    BiasReview,
+    MissingEntry,
+    PdsaCycle,
+    PdsaEntry,
+    Project,
+    ProjectMember,
+    RegisterHistory,
+    TeamReflection,
+    utcnow,
+)
 
 Entry = TypeVar("Entry", BiasReview, MissingEntry)
 
@@ -120,6 +130,24 @@ def bias_with_action(session: Session, *, project_id: int) -> int:
             )
         ).one()
     )
+
+
+def evaluated_with_affected(session: Session, *, project_id: int) -> int:
+    """Studied cycles whose latest Act recorded that those most affected took part (yes or partly)."""
+    rows = session.exec(
+        select(PdsaEntry.cycle_id, PdsaEntry.kind, PdsaEntry.data)
+        .join(PdsaCycle, col(PdsaCycle.id) == col(PdsaEntry.cycle_id))
+        .where(PdsaCycle.project_id == project_id, col(PdsaEntry.kind).in_(("study", "act")))
+        .order_by(col(PdsaEntry.id))
+    ).all()
+    studied: set[int] = set()
+    involved: dict[int, bool] = {}
+    for cycle_id, kind, data in rows:
+        if kind == "study":
+            studied.add(cycle_id)
+        else:
+            involved[cycle_id] = (data or {}).get("involved") in ("yes", "partly")
+    return sum(1 for cycle_id, took_part in involved.items() if took_part and cycle_id in studied)
 
 
 # --- who is missing -------------------------------------------------------------------------------------------
@@ -291,3 +319,25 @@ def deletion_steps(project_id: int) -> list[tuple[str, type[SQLModel], ColumnEle
         ("team_reflection", TeamReflection, col(TeamReflection.project_id) == project_id),
         ("missing_entry", MissingEntry, col(MissingEntry.project_id) == project_id),
     ]
+
+
+def add_people(
+    session: Session, *, project: Project, role: str, user_ids: Sequence[str], added_by: str
+) -> list[str]:
+    """Add people to the project in `role` (member or partner); returns those who were not on it already."""
+    assert project.id is not None
+    on_project = set(
+        session.exec(select(ProjectMember.user_id).where(ProjectMember.project_id == project.id))
+    )
+    added = []
+    for user_id in dict.fromkeys(user_ids):
+        if user_id in on_project:
+            continue
+        session.add(
+            ProjectMember(
+                project_id=project.id, team_id=project.team_id, user_id=user_id, role=role, added_by=added_by
+            )
+        )
+        added.append(user_id)
+    session.flush()
+    return added
