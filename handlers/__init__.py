@@ -5,10 +5,12 @@ from __future__ import annotations
 from slack_bolt import App
 
 from handlers import (
+    bias,
     equity,
     home,
     measures,
     mfi,
+    missing,
     onboarding,
     ownership,
     partners,
@@ -16,6 +18,7 @@ from handlers import (
     projects,
     prompts,
     shortcuts,
+    team,
 )
 
 
@@ -31,3 +34,6 @@ def register(app: App) -> None:
     ownership.register(app)
     onboarding.register(app)
     shortcuts.register(app)
+    bias.register(app)
+    team.register(app)
+    missing.register(app)

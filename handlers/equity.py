@@ -25,6 +25,7 @@ from bot.core.equity.disclosure import DisclosurePolicy, safe_rate
 from bot.core.equity.types import GroupStat, Warning
 from bot.services import measures as importing
 from handlers import access, blocks, claims
+from handlers import missing as missing_handlers
 from handlers.access import Rule, guard
 from handlers.blocks import equity as eb
 from handlers.blocks import ids
@@ -529,7 +530,7 @@ def show_missing(respond: Respond, client: WebClient, context: BoltContext) -> N
             respond(text=NO_PROJECT, response_type="ephemeral")
             return
         jobs = [_job(session, m, project) for m in measures]
-        name, channel = project.name, project.channel_id
+        name, channel, project_id = project.name, project.channel_id, project.id
     if not any(not j.frame.empty for j in jobs):
         respond(
             text="No measure has data yet. Log data with `/measure log` or upload an extract with "
@@ -538,6 +539,12 @@ def show_missing(respond: Respond, client: WebClient, context: BoltContext) -> N
         )
         return
     post_missing_report(client, jobs, project_name=name, channel=channel)
+    # The team's register of who is missing, below the report (issue 14); it holds no counts.
+    assert context.team_id and context.user_id and project_id is not None
+    register = missing_handlers.register_under_report(
+        engine, team_id=context.team_id, project_id=project_id, user_id=context.user_id
+    )
+    client.chat_postMessage(channel=channel, text="Who is missing: the team's register", blocks=register)
 
 
 def handle_equity_button(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:

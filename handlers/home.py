@@ -15,13 +15,21 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.core import pdsa as core_pdsa
+from bot.core.checklist import done_map
 from bot.core.prompts import load_catalogue, stages_for
 from bot.core.schedule_rules import DEFAULTS, next_occurrence
+from bot.services import checklist as checklist_service
+from bot.services import registers as registers_service
+from bot.services import team as team_service
 from bot.services.pdsa import cycle_info, local_today
 from handlers import access, blocks, onboarding
+from handlers.blocks import bias as bias_blocks
+from handlers.blocks import missing as missing_blocks
 from handlers.blocks import ownership as ownership_blocks
 from handlers.blocks import pdsa as pdsa_blocks
 from handlers.blocks import prompts as prompts_blocks
+from handlers.blocks import team as team_blocks
+from handlers.blocks.checklist import checklist_blocks
 from storage import answers_repo, pdsa_repo
 from storage import repositories as repo
 from storage import schedule_repo as sched
@@ -105,12 +113,24 @@ def ownership_section(session: Session, project: Project, role: str, user_id: st
     return ownership_blocks.home_section(project.id)
 
 
+def registers_section(session: Session, project: Project, role: str, user_id: str) -> list[blocks.Block]:
+    """The framework's tools (issue 14): bias review, team reflection, who is missing; the team only."""
+    if project.id is None or role == "partner":
+        return []
+    found = registers_service.summary(session, project)
+    return [
+        *bias_blocks.home_section(project.id, total=found.bias_total, open_actions=found.bias_open_actions),
+        *team_blocks.home_section(team_service.team_view_in(session, project)),
+        *missing_blocks.home_section(project.id, found.missing_total, found.missing_without_plan),
+    ]
+
+
 # --- the workspace uninstalled the app ------------------------------------------------------------------------
 
 
 # Each project's sections after its summary: (session, project, role, user_id) -> blocks. One explicit list.
 HomeSection = Callable[[Session, Project, str, str], list[blocks.Block]]
-SECTIONS: tuple[HomeSection, ...] = (prompts_section, pdsa_section, ownership_section)
+SECTIONS: tuple[HomeSection, ...] = (prompts_section, pdsa_section, registers_section, ownership_section)
 
 
 def build_home(session: Session, *, team_id: str, user_id: str) -> dict[str, Any]:
@@ -124,7 +144,8 @@ def build_home(session: Session, *, team_id: str, user_id: str) -> dict[str, Any
             continue
         seen.add(project.id)
         progress = repo.project_progress(session, project=project)
-        done = repo.stages_done(project, progress)
+        checks = checklist_service.checklist_for(session, project)  # the stages from evidence (issue 14)
+        done = done_map(checks)
         role_text = {
             "lead": "You lead this project",
             "partner": "You are a service-user partner",
@@ -143,7 +164,7 @@ def build_home(session: Session, *, team_id: str, user_id: str) -> dict[str, Any
             ),
         ]
         if role == "lead":
-            home_blocks.append(blocks.section(blocks.stage_checklist(done)))
+            home_blocks += checklist_blocks(checks, project.id)
         for build_section in SECTIONS:
             home_blocks += build_section(session, project, role, user_id)
     return {"type": "home", "blocks": home_blocks[:100]}

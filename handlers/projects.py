@@ -13,9 +13,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from bot.core import ethnicity
+from bot.core.checklist import done_map
+from bot.services import checklist as checklist_service
 from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
 from handlers.blocks import ids
+from handlers.blocks.checklist import checklist_blocks
 from storage import repositories as repo
 from storage import schedule_repo
 from storage.db import unit_of_work
@@ -107,13 +110,15 @@ def card_for(session: Session, project: Project) -> tuple[list[blocks.Block], st
     assert project.id is not None
     progress = repo.project_progress(session, project=project)
     leads = [m.user_id for m in repo.members(session, project_id=project.id, role="lead")]
+    checks = checklist_service.checklist_for(session, project)  # the stages from evidence (issue 14)
     card = blocks.project_card(
         project.model_dump(),
         leads=leads,
         partner_count=progress["partners_consented"],  # taking part means they said yes
-        stages_done=repo.stages_done(project, progress),
+        stages_done=done_map(checks),
         measure_count=progress["measure_count"],
         open_cycles=progress["open_cycles"],
+        checklist=checklist_blocks(checks, project.id, racism_context=project.racism_context),
     )
     return card, blocks.project_card_text(project.model_dump())
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from storage import registers_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.models import Project
@@ -46,3 +47,27 @@ def project_by_id(engine: Engine, *, team_id: str, project_id: int, user_id: str
     with unit_of_work(engine) as session:
         project = repo.get_project(session, team_id=team_id, project_id=project_id)
         return ref(session, project, user_id=user_id) if project is not None else None
+
+
+@dataclass(frozen=True)
+class RegistersSummary:
+    """What App Home shows of the registers (read inside the caller's unit of work)."""
+
+    bias_total: int
+    bias_open_actions: int
+    missing_total: int
+    missing_without_plan: int
+
+
+def summary(session: Session, project: Project) -> RegistersSummary:
+    assert project.id is not None
+    bias = registers_repo.list_bias(session, project_id=project.id)
+    missing = registers_repo.list_missing(session, project_id=project.id)
+    return RegistersSummary(
+        bias_total=len(bias),
+        bias_open_actions=sum(1 for b in bias if b.action and b.status in ("open", "in_progress")),
+        missing_total=len(missing),
+        missing_without_plan=sum(
+            1 for m in missing if not m.how_to_hear and m.status in ("open", "in_progress")
+        ),
+    )
