@@ -84,7 +84,14 @@ def test_a_bias_review_entry_is_added_listed_edited_with_history_and_ticks_the_s
     # A team member changes its status from the channel note; the earlier version is kept.
     live.driver.click(ids.A_BIAS_EDIT, user=MIDWIFE, message=note)
     view = live.standin.wait_for(
-        lambda: next((v for v in live.standin.views() if v.get("callback_id") == ids.CB_BIAS_ENTRY and live.standin.is_open(v["id"])), None)
+        lambda: next(
+            (
+                v
+                for v in live.standin.views()
+                if v.get("callback_id") == ids.CB_BIAS_ENTRY and live.standin.is_open(v["id"])
+            ),
+            None,
+        )
     )
     response = live.driver.submit_view(view["id"], {ids.B_BIAS_STATUS: "in_progress"}, user=MIDWIFE)
     assert response.status == 200 and not response.body, response.body
@@ -115,3 +122,188 @@ def test_the_bias_stage_stays_unticked_without_an_action(live: Any) -> None:
     card = ephemeral_with(live, LEAD, "Improvement project")
     assert ":white_large_square: Identify racial bias" in str(card.blocks)
     assert "No policy, process or pathway reviewed for bias with an action yet." in str(card.blocks)
+
+
+# --- who is missing -------------------------------------------------------------------------------------------
+
+
+def add_series(live: Any, pid: int) -> None:
+    """Six months of a PPH measure: Black African (N) records stop after March; Not known (99) is high."""
+    from datetime import date
+
+    from storage.db import unit_of_work
+    from storage.models import DataBatch, DataPoint, Measure
+
+    with unit_of_work(live.engine) as session:
+        project = session.get(Project, pid)
+        assert project is not None
+        measure = Measure(
+            project_id=pid,
+            team_id=project.team_id,
+            name="PPH over 1.5 litres",
+            measure_type="outcome",
+            kind="proportion",
+            created_by=LEAD,
+        )
+        session.add(measure)
+        session.flush()
+        assert measure.id is not None
+        batch = DataBatch(measure_id=measure.id, team_id=project.team_id, source="log", user_id=LEAD)
+        session.add(batch)
+        session.flush()
+        assert batch.id is not None
+        for month in range(1, 7):
+            counts = {"A": (20, 300), "M": (1, 2), "Z": (1, 10), "99": (5, 60)}
+            if month <= 3:
+                counts["N"] = (4, 40)
+            for group, (numerator, denominator) in counts.items():
+                session.add(
+                    DataPoint(
+                        measure_id=measure.id,
+                        team_id=project.team_id,
+                        period_start=date(2025, month, 1),
+                        group_code=group,
+                        numerator=numerator,
+                        denominator=denominator,
+                        value=numerator / denominator,
+                        batch_id=batch.id,
+                    )
+                )
+
+
+def test_who_is_missing_is_fed_by_the_analysis_once_and_by_the_team_without_counts(live: Any) -> None:
+    start_project(live)
+    pid = project_id(live)
+    add_series(live, pid)
+    live.driver.slash("/mfi", "missing", user=LEAD, channel=CHANNEL)
+    listing = ephemeral_with(live, LEAD, "Who is missing")
+    found = {e.source_key: e.who for e in rows(live, MissingEntry, pid)}
+    reasons = {k.split(":", 1)[1] for k in found if k}
+    assert reasons == {"absent:N", "small:M", "not_known"}, found
+    # Words only: no count of anyone (the name, the code 99 and the window are the only figures).
+    bare = [
+        w.replace("PPH over 1.5 litres", "").replace("99", "").replace("last 3 periods", "")
+        for w in found.values()
+    ]
+    assert all(not any(ch.isdigit() for ch in who) for who in bare), found
+    assert "found in the data" in str(listing.blocks)
+    # Run again: nothing is added twice.
+    live.driver.slash("/mfi", "missing", user=LEAD, channel=CHANNEL)
+    live.standin.wait_for(
+        lambda: len([e for e in live.standin.ephemerals(LEAD) if "Who is missing" in e.text]) == 2 or None
+    )
+    assert len(rows(live, MissingEntry, pid)) == len(found)
+
+    view = live.driver.slash("/mfi", "missing add", user=MIDWIFE, channel=CHANNEL).wait_view()
+    response = live.driver.submit_view(
+        view["id"],
+        {
+            ids.B_MISSING_WHO: "Women who speak Tigrinya or Somali",
+            ids.B_MISSING_HOW: "Ask the community link worker to run a listening session",
+        },
+        user=MIDWIFE,
+    )
+    assert response.status == 200 and not response.body, response.body
+    note = note_with(live, CHANNEL, "added to the register of who is missing")
+    assert "Tigrinya" in note.text
+    mine = [e for e in rows(live, MissingEntry, pid) if e.source == "team"]
+    assert [(e.who, e.created_by) for e in mine] == [("Women who speak Tigrinya or Somali", MIDWIFE)]
+
+    # Edit from the note: what happened is recorded and the earlier version kept.
+    live.driver.click(ids.A_MISSING_EDIT, user=LEAD, message=note)
+    edit = live.standin.wait_for(
+        lambda: next(
+            (
+                v
+                for v in live.standin.views()
+                if v.get("callback_id") == ids.CB_MISSING_ENTRY and live.standin.is_open(v["id"])
+            ),
+            None,
+        )
+    )
+    response = live.driver.submit_view(
+        edit["id"],
+        {ids.B_MISSING_WHAT: "Session held at the community centre", ids.B_MISSING_STATUS: "done"},
+        user=LEAD,
+    )
+    assert response.status == 200 and not response.body, response.body
+    note_with(live, CHANNEL, "updated who is missing")
+    [entry] = [e for e in rows(live, MissingEntry, pid) if e.source == "team"]
+    assert (entry.status, entry.what_happened) == ("done", "Session held at the community centre")
+    assert [h.previous["status"] for h in rows(live, RegisterHistory, pid)] == ["open"]
+
+
+def test_an_empty_who_is_refused_inline(live: Any) -> None:
+    start_project(live)
+    pid = project_id(live)
+    view = live.driver.slash("/mfi", "missing add", user=LEAD, channel=CHANNEL).wait_view()
+    response = live.driver.submit_view(view["id"], {ids.B_MISSING_WHO: "   "}, user=LEAD)
+    assert response.json["response_action"] == "errors" and ids.B_MISSING_WHO in response.json["errors"]
+    assert rows(live, MissingEntry, pid) == []
+
+
+# --- team reflection ------------------------------------------------------------------------------------------
+
+PARTNER = "U0PARTNER9"
+LINK_WORKER = "U0LINKWORK"
+
+
+def test_the_team_reflects_and_invites_staff_by_dm_and_partners_through_consent(live: Any) -> None:
+    from storage.db import unit_of_work
+
+    live.standin.add_user(PARTNER, "p.nine", "Pat Nine")
+    live.standin.add_user(LINK_WORKER, "l.worker", "Lee Worker")
+    start_project(live)
+    pid = project_id(live)
+    with unit_of_work(live.engine) as session:
+        project = session.get(Project, pid)
+        assert project is not None
+        project.partner_description = "We want to make birth safer for Black women."
+        session.add(project)
+    view = live.driver.slash("/mfi", "team edit", user=LEAD, channel=CHANNEL).wait_view()
+    response = live.driver.submit_view(
+        view["id"],
+        {
+            ids.B_TEAM_ROLES: "Consultant midwife (lead), two midwives, an analyst",
+            ids.B_TEAM_COMPOSITION: "All of us are white British; we may miss how care feels to Black women.",
+            ids.B_TEAM_MISSING: "Black African and Black Caribbean mothers; Somali-speaking families",
+            ids.B_TEAM_WHO_ELSE: "A community link worker",
+            ids.B_TEAM_INVITE_STAFF: [LINK_WORKER],
+            ids.B_TEAM_INVITE_PARTNERS: [PARTNER],
+        },
+        user=LEAD,
+    )
+    assert response.status == 200 and not response.body, response.body
+    note = note_with(live, CHANNEL, "updated the team reflection")
+    assert f"<@{LINK_WORKER}>" in note.text and PARTNER not in note.text
+    invite = live.standin.wait_for(lambda: live.standin.last_message(live.standin.dm_channel(LINK_WORKER)))
+    assert "has invited you to join the improvement project" in invite.text
+    consent = live.standin.wait_for(lambda: live.standin.last_message(live.standin.dm_channel(PARTNER)))
+    assert ids.A_PARTNER_CONSENT_YES in str(consent.blocks)
+    people = {(m.user_id, m.role, m.consent) for m in rows(live, ProjectMember, pid)}
+    assert (LINK_WORKER, "member", "pending") in people and (PARTNER, "partner", "pending") in people
+    [reflection] = rows(live, TeamReflection, pid)
+    assert reflection.who_else == "A community link worker"
+
+    # A team member edits it (no invitations from a non-lead); the earlier version is kept.
+    view = live.driver.slash("/mfi", "team edit", user=MIDWIFE, channel=CHANNEL).wait_view()
+    assert ids.B_TEAM_INVITE_STAFF not in str(view["blocks"])
+    response = live.driver.submit_view(
+        view["id"], {ids.B_TEAM_WHO_ELSE: "A link worker and a doula"}, user=MIDWIFE
+    )
+    assert response.status == 200 and not response.body, response.body
+    [reflection] = rows(live, TeamReflection, pid)
+    assert reflection.who_else == "A link worker and a doula"
+    assert [h.previous["who_else"] for h in rows(live, RegisterHistory, pid)] == ["A community link worker"]
+
+
+def test_a_lead_cannot_be_invited_as_a_partner(live: Any) -> None:
+    start_project(live)
+    pid = project_id(live)
+    view = live.driver.slash("/mfi", "team edit", user=LEAD, channel=CHANNEL).wait_view()
+    response = live.driver.submit_view(
+        view["id"], {ids.B_TEAM_ROLES: "Lead", ids.B_TEAM_INVITE_PARTNERS: [LEAD]}, user=LEAD
+    )
+    assert response.json["response_action"] == "errors"
+    assert ids.B_TEAM_INVITE_PARTNERS in response.json["errors"]
+    assert rows(live, TeamReflection, pid) == []
