@@ -307,3 +307,86 @@ def test_a_lead_cannot_be_invited_as_a_partner(live: Any) -> None:
     assert response.json["response_action"] == "errors"
     assert ids.B_TEAM_INVITE_PARTNERS in response.json["errors"]
     assert rows(live, TeamReflection, pid) == []
+
+
+# --- isolation, export and delete -----------------------------------------------------------------------------
+
+
+def second_project(live: Any) -> int:
+    live.standin.add_channel(OTHER_CHANNEL, "other-team", members=[LEAD, MIDWIFE], bot_is_member=True)
+    start_project(live, channel=OTHER_CHANNEL, project_name="Other team's project")
+    return project_id(live, OTHER_CHANNEL)
+
+
+def test_registers_are_kept_apart_between_channels(live: Any) -> None:
+    start_project(live)
+    pid = project_id(live)
+    other = second_project(live)
+    add_bias(live)
+    note_with(live, CHANNEL, "added to the bias review")
+    add_bias(live, channel=OTHER_CHANNEL, **{ids.B_BIAS_SUBJECT: "Interpreter booking process"})
+    note_with(live, OTHER_CHANNEL, "added to the bias review")
+    # Numbered per project: each has its own #1.
+    assert [(e.number, e.subject) for e in rows(live, BiasReview, pid)] == [(1, POLICY[ids.B_BIAS_SUBJECT])]
+    assert [(e.number, e.subject) for e in rows(live, BiasReview, other)] == [
+        (1, "Interpreter booking process")
+    ]
+    live.driver.slash("/mfi", "bias", user=LEAD, channel=OTHER_CHANNEL)
+    listing = live.standin.wait_for(
+        lambda: next(
+            (
+                e
+                for e in live.standin.ephemerals(LEAD)
+                if e.channel == OTHER_CHANNEL and "Bias review" in e.text
+            ),
+            None,
+        )
+    )
+    assert "Interpreter booking" in str(listing.blocks) and "Blood-loss" not in str(listing.blocks)
+    # The Edit button on one channel's note, clicked in the other channel's project, is refused.
+    note = note_with(live, CHANNEL, "added to the bias review")
+    live.driver.click(ids.A_BIAS_EDIT, user=LEAD, message=note)  # legitimate: opens #1 of this project
+    view = live.standin.wait_for(
+        lambda: next((v for v in live.standin.views() if v.get("callback_id") == ids.CB_BIAS_ENTRY), None)
+    )
+    assert "Visual estimation" in str(view["blocks"])
+
+
+def test_export_has_a_sheet_per_register_and_delete_removes_them_with_the_project(live: Any) -> None:
+    import io
+
+    import pandas as pd
+
+    from bot.core import export
+
+    start_project(live)
+    pid = project_id(live)
+    other = second_project(live)
+    add_bias(live)
+    note_with(live, CHANNEL, "added to the bias review")
+    add_bias(live, channel=OTHER_CHANNEL)
+    note_with(live, OTHER_CHANNEL, "added to the bias review")
+    view = live.driver.slash("/mfi", "missing add", user=LEAD, channel=CHANNEL).wait_view()
+    live.driver.submit_view(view["id"], {ids.B_MISSING_WHO: '=HYPERLINK("http://evil.example")'}, user=LEAD)
+    note_with(live, CHANNEL, "added to the register of who is missing")
+    view = live.driver.slash("/mfi", "team edit", user=LEAD, channel=CHANNEL).wait_view()
+    live.driver.submit_view(view["id"], {ids.B_TEAM_ROLES: "Lead midwife"}, user=LEAD)
+    note_with(live, CHANNEL, "updated the team reflection")
+
+    live.driver.slash("/mfi", "export", user=LEAD, channel=CHANNEL)
+    dm = live.standin.dm_channel(LEAD)
+    live.standin.wait_for(lambda: len([f for f in live.standin.files() if f.channel == dm]) == 2)
+    xlsx = next(f for f in live.standin.files() if f.channel == dm and f.filename.endswith(".xlsx"))
+    sheets = pd.read_excel(io.BytesIO(xlsx.bytes), sheet_name=None)
+    assert tuple(sheets) == export.SHEETS
+    assert list(sheets["bias_review"]["subject"]) == [POLICY[ids.B_BIAS_SUBJECT]]  # this project's only
+    # A formula typed in Slack stays text in the workbook (a formula cell would read back as its result).
+    assert list(sheets["who_is_missing"]["who"]) == ['=HYPERLINK("http://evil.example")']
+    assert list(sheets["team_reflection"]["roles"]) == ["Lead midwife"]
+
+    view = live.driver.slash("/mfi", "delete", user=LEAD, channel=CHANNEL).wait_view()
+    response = live.driver.submit_view(view["id"], {ids.B_DELETE_NAME: "Reducing PPH inequity"}, user=LEAD)
+    assert response.status == 200 and not response.body, response.body
+    for model in (BiasReview, MissingEntry, TeamReflection, RegisterHistory):
+        assert rows(live, model, pid) == []
+    assert len(rows(live, BiasReview, other)) == 1  # the other channel's project keeps its own

@@ -233,6 +233,13 @@ def walk_every_form(live: Live, p: Prober, text: str) -> None:
     p.slash("/equity", "missing")
     p.slash("/mfi", "schedule", ids.CB_SCHEDULE)
     p.slash("/mfi", f"prompts {text}")
+    # The framework's registers (issue 14): each form, then each list that shows what was typed.
+    p.slash("/mfi", "bias add", ids.CB_BIAS_ENTRY)
+    p.slash("/mfi", "bias")
+    p.slash("/mfi", "missing add", ids.CB_MISSING_ENTRY)
+    p.slash("/mfi", "missing")
+    p.slash("/mfi", "team edit", ids.CB_TEAM_REFLECTION)
+    p.slash("/mfi", "team")
     before = p.open_ids()
     live.driver.slash("/mfi", "partners", user=LEAD, channel=CHANNEL)
     view = p.open_view(ids.CB_PARTNERS, before)
