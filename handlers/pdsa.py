@@ -19,6 +19,7 @@ from bot.core.equity import wording
 from bot.core.equity.disclosure import DEFAULT_POLICY, DisclosurePolicy, cell
 from bot.core.equity.stats import aggregation_check, balancing_check
 from bot.core.equity.types import Direction, GroupCounts
+from bot.services import missing as missing_service
 from bot.services.pdsa import cycle_info
 from bot.services.pdsa import local_today as _today
 from handlers import access, blocks, claims, home
@@ -950,6 +951,9 @@ def handle_study_submission(
                 "harm": harm,
             },
         )
+        # Issue 14: the "Who did this not work for?" answer goes to the who-is-missing register.
+        not_for = blocks.state_value(view, ids.B_PDSA_STUDY_NOT_FOR) or ""
+        missing_service.record_from_study(session, cycle=cycle, who=not_for, user_id=user_id)
         if cycle.status in ("planned", "doing"):
             pdsa_repo.set_status(session, cycle=cycle, status="studied")
         cycle_id, project_id = int(cycle.id or 0), project.id

@@ -390,3 +390,36 @@ def test_export_has_a_sheet_per_register_and_delete_removes_them_with_the_projec
     for model in (BiasReview, MissingEntry, TeamReflection, RegisterHistory):
         assert rows(live, model, pid) == []
     assert len(rows(live, BiasReview, other)) == 1  # the other channel's project keeps its own
+
+
+# --- the PDSA Study's "Who did this not work for?" ------------------------------------------------------------
+
+
+def test_the_study_s_who_did_this_not_work_for_answer_is_added_to_who_is_missing_once(live: Any) -> None:
+    from tests.test_pdsa_e2e import do, plan, seed
+
+    start_project(live)
+    pid = project_id(live)
+    measures = seed(live.engine)
+    plan(live, measures)
+    do(live)
+    view = live.driver.slash("/pdsa", "study 1", user=LEAD, channel=CHANNEL).wait_view()
+    response = live.driver.submit_view(
+        view["id"],
+        {
+            ids.B_PDSA_STUDY_LEARNING: "It helped some, not all",
+            ids.B_PDSA_STUDY_NOT_FOR: "Women who speak Tigrinya: no telephone interpreter was free",
+        },
+        user=LEAD,
+    )
+    assert response.status == 200, response.body
+
+    def from_study() -> list[MissingEntry] | None:
+        found = [e for e in rows(live, MissingEntry, pid) if e.source == "study"]
+        return found or None
+
+    [entry] = live.standin.wait_for(from_study)
+    assert entry.who.startswith("Women who speak Tigrinya") and entry.cycle_id is not None
+    live.driver.slash("/mfi", "missing", user=LEAD, channel=CHANNEL)
+    listing = ephemeral_with(live, LEAD, "Who is missing")
+    assert "from a PDSA Study (PDSA 1)" in str(listing.blocks)

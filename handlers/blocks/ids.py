@@ -94,6 +94,9 @@ B_PDSA_DO_OBSERVATIONS = "pdsa_do_observations"
 B_PDSA_STUDY_MEASURE = "pdsa_study_measure"
 B_PDSA_OBSERVED_PREFIX = "pdsa_observed_"  # + group code
 B_PDSA_STUDY_LEARNING = "pdsa_study_learning"
+B_PDSA_STUDY_NOT_FOR = (
+    "pdsa_study_not_for"  # "Who did this not work for?": written to the who-is-missing register
+)
 B_PDSA_DECISION = "pdsa_decision"
 B_PDSA_ACT_REASON = "pdsa_act_reason"
 B_PDSA_ACT_INVOLVED = "pdsa_act_involved"
