@@ -30,7 +30,8 @@ NO_PROJECT = (
 
 
 def value(project_id: int, **extra: int) -> str:
-    return json.dumps({"project_id": project_id, **extra})
+    """A button's value; numbers as strings, so no "key: 3" in a channel message reads as a small count."""
+    return json.dumps({"project_id": str(project_id), **{k: str(v) for k, v in extra.items()}})
 
 
 def nice_date(value: date | None) -> str:
@@ -65,10 +66,8 @@ def summary_line(entry: BiasEntry) -> str:
 def page_button(action_id: str, project_id: int, page: int, pages: int) -> dict[str, object]:
     """One paging button (one action_id per actions block): the next page, or back to the first from the last."""
     if page < pages:
-        return blocks.button(
-            f"Next page ({page + 1} of {pages})", action_id, value=value(project_id, page=page + 1)
-        )
-    return blocks.button("Back to page 1", action_id, value=value(project_id, page=1))
+        return blocks.button("Next page", action_id, value=value(project_id, page=page + 1))
+    return blocks.button("Back to the first page", action_id, value=value(project_id, page=1))
 
 
 def list_message(page: BiasPage) -> tuple[list[Block], str]:
@@ -96,8 +95,6 @@ def list_message(page: BiasPage) -> tuple[list[Block], str]:
     if page.pages > 1:
         buttons.append(page_button(ids.A_BIAS_PAGE, project.id, page.page, page.pages))
     out.append(blocks.actions(*buttons))
-    if page.pages > 1:
-        out.append(blocks.context(f"Page {page.page} of {page.pages}"))
     return out, f"Bias review: {blocks.typed(project.name)}"
 
 

@@ -47,7 +47,7 @@ def checklist_buttons(checks: Sequence[StageCheck], project_id: int) -> Block | 
         if check.done or check.action not in _BUTTONS or check.action in seen:
             continue
         label, action_id, as_json = _BUTTONS[check.action]
-        raw = json.dumps({"project_id": project_id}) if as_json else str(project_id)
+        raw = json.dumps({"project_id": str(project_id)}) if as_json else str(project_id)
         seen[check.action] = blocks.button(label, action_id, value=raw)
     return blocks.actions(*seen.values(), block_id="stage_checklist") if seen else None
 

@@ -43,7 +43,7 @@ def register_blocks(page: MissingPage, *, with_intro: bool = True) -> list[Block
             )
         )
     if page.added:
-        out.append(blocks.context(f"The latest data added {blocks.counted(page.added, 'entry', 'entries')}."))
+        out.append(blocks.context("New entries were found in the latest data (marked “found in the data”)."))
     if not page.entries:
         out.append(
             blocks.section(
@@ -64,8 +64,6 @@ def register_blocks(page: MissingPage, *, with_intro: bool = True) -> list[Block
     if page.pages > 1:
         buttons.append(page_button(ids.A_MISSING_PAGE, project.id, page.page, page.pages))
     out.append(blocks.actions(*buttons))
-    if page.pages > 1:
-        out.append(blocks.context(f"Page {page.page} of {page.pages}"))
     return out
 
 
