@@ -30,12 +30,6 @@ def _open_form(ctx: DemoContext, callback_id: str, seen: set[str]) -> dict[str, 
 def chapter(ctx: DemoContext) -> None:
     ctx.step("The framework's tools: a bias review of the blood-loss policy")
     view = ctx.driver.slash("/mfi", "bias add", user=ctx.lead, channel=ctx.channel).wait_view()
-    cycles = [
-        o["value"]
-        for b in view["blocks"]
-        if b.get("block_id") == ids.B_BIAS_CYCLES
-        for o in b["element"].get("options") or []
-    ]
     ctx.driver.submit_view(
         view["id"],
         {
@@ -55,7 +49,6 @@ def chapter(ctx: DemoContext) -> None:
             ids.B_BIAS_OWNER: ctx.midwife,
             ids.B_BIAS_DUE: ctx.today.replace(day=28).isoformat(),
             ids.B_BIAS_STATUS: "open",
-            **({ids.B_BIAS_CYCLES: cycles[:1]} if cycles else {}),
         },
         user=ctx.lead,
     )
