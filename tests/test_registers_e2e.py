@@ -423,3 +423,16 @@ def test_the_study_s_who_did_this_not_work_for_answer_is_added_to_who_is_missing
     live.driver.slash("/mfi", "missing", user=LEAD, channel=CHANNEL)
     listing = ephemeral_with(live, LEAD, "Who is missing")
     assert "from a PDSA Study (PDSA 1)" in str(listing.blocks)
+
+
+def test_equity_missing_shows_the_register_below_the_data_quality_report(live: Any) -> None:
+    start_project(live)
+    pid = project_id(live)
+    add_series(live, pid)
+    live.driver.slash("/equity", "missing", user=LEAD, channel=CHANNEL)
+    register = note_with(live, CHANNEL, "Who is missing: the team's register")
+    text = str(register.blocks)
+    assert "no records in" in text and "too few records" in text and "found in the data" in text
+    messages = live.standin.messages(CHANNEL)
+    report = next(i for i, m in enumerate(messages) if "ata quality" in m.text or "ecording" in m.text)
+    assert report < messages.index(register)  # below the report
