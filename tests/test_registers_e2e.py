@@ -436,3 +436,34 @@ def test_equity_missing_shows_the_register_below_the_data_quality_report(live: A
     messages = live.standin.messages(CHANNEL)
     report = next(i for i, m in enumerate(messages) if "ata quality" in m.text or "ecording" in m.text)
     assert report < messages.index(register)  # below the report
+
+
+def test_app_home_shows_each_register_and_adds_a_review_from_there(live: Any) -> None:
+    start_project(live)
+    pid = project_id(live)
+    live.driver.open_home(LEAD)
+    home = live.standin.wait_for(lambda: live.standin.home_view(LEAD))
+    text = str(home["blocks"])
+    assert "*Bias review:* 0 entries" in text and "*Team reflection:* not started" in text
+    assert "*Who is missing:* 0 entries" in text
+    seen = {v["id"] for v in live.standin.views()}
+    live.driver.click(ids.A_BIAS_ADD, user=LEAD, view_id=home["id"])
+    form = live.standin.wait_for(
+        lambda: next(
+            (
+                v
+                for v in live.standin.views()
+                if v.get("callback_id") == ids.CB_BIAS_ENTRY and v["id"] not in seen
+            ),
+            None,
+        )
+    )
+    response = live.driver.submit_view(form["id"], POLICY, user=LEAD)
+    assert response.status == 200 and not response.body, response.body
+    note_with(live, CHANNEL, "added to the bias review")  # posted in the project's channel, not the Home
+    assert len(rows(live, BiasReview, pid)) == 1
+    home = live.standin.wait_for(
+        lambda: (
+            (h := live.standin.home_view(LEAD)) and "1 entry, 1 action open" in str(h["blocks"]) and h or None
+        )
+    )
