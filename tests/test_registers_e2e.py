@@ -467,3 +467,50 @@ def test_app_home_shows_each_register_and_adds_a_review_from_there(live: Any) ->
             (h := live.standin.home_view(LEAD)) and "1 entry, 1 action open" in str(h["blocks"]) and h or None
         )
     )
+
+
+def run_team_prompt(live: Any, pid: int, *, weeks_later: int = 0) -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.core.schedule_rules import next_occurrence
+    from bot.scheduler import BotScheduler
+    from storage import schedule_repo as sched
+    from storage.db import unit_of_work
+
+    with unit_of_work(live.engine) as session:
+        project = session.get(Project, pid)
+        assert project is not None
+        schedule = next(
+            s for s in sched.ensure_default_schedules(session, project=project) if s.kind == "team_prompt"
+        )
+        spec = sched.spec_for(schedule, region=project.region)
+    start = datetime.now(UTC) + timedelta(weeks=weeks_later)
+    when = next_occurrence(spec, start) + timedelta(minutes=1)
+    seen = len([m for m in live.standin.messages(CHANNEL) if ids.A_ANSWER in str(m.blocks)])
+    BotScheduler.for_app(live.settings, live.engine).run_due(when)
+    return live.standin.wait_for(
+        lambda: (
+            [m for m in live.standin.messages(CHANNEL) if ids.A_ANSWER in str(m.blocks)][seen:] or [None]
+        )[0]
+    )
+
+
+def test_the_weekly_prompt_comes_back_to_the_team_reflection_when_the_team_changes(live: Any) -> None:
+    from storage.db import unit_of_work
+
+    start_project(live)
+    pid = project_id(live)
+    view = live.driver.slash("/mfi", "team edit", user=LEAD, channel=CHANNEL).wait_view()
+    live.driver.submit_view(view["id"], {ids.B_TEAM_ROLES: "Lead midwife"}, user=LEAD)
+    note_with(live, CHANNEL, "updated the team reflection")
+    first = run_team_prompt(live, pid)
+    assert "Look at who is on this team" not in first.text + str(
+        first.blocks
+    )  # nobody joined: the usual prompt
+    with unit_of_work(live.engine) as session:
+        project = session.get(Project, pid)
+        assert project is not None
+        session.add(ProjectMember(project_id=pid, team_id=project.team_id, user_id=MIDWIFE, role="member"))
+    second = run_team_prompt(live, pid, weeks_later=1)
+    shown = second.text + str(second.blocks)
+    assert "Look at who is on this team" in shown and "/mfi team" in shown
