@@ -514,3 +514,72 @@ def test_the_weekly_prompt_comes_back_to_the_team_reflection_when_the_team_chang
     second = run_team_prompt(live, pid, weeks_later=1)
     shown = second.text + str(second.blocks)
     assert "Look at who is on this team" in shown and "/mfi team" in shown
+
+
+def click_in_ephemeral(live: Any, ephemeral: Any, action_id: str, *, user: str) -> None:
+    """Click a button in a message only `user` sees (Slack sends the same block_actions, with is_ephemeral)."""
+    import json
+    from urllib.parse import urlencode
+
+    from bot.offline.standin import DEFAULT_TEAM_ID
+    from bot.offline.standin.driver import APP_ID
+
+    button = next(
+        e
+        for b in ephemeral.blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == action_id
+    )
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "team_id": DEFAULT_TEAM_ID},
+        "api_app_id": APP_ID,
+        "team": {"id": DEFAULT_TEAM_ID},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "trigger_id": live.standin.new_trigger_id(user=user),
+        "actions": [{**button, "block_id": "b", "action_ts": "1.2"}],
+        "channel": {"id": ephemeral.channel, "name": "maternity"},
+        "container": {
+            "type": "message",
+            "message_ts": ephemeral.ts,
+            "channel_id": ephemeral.channel,
+            "is_ephemeral": True,
+        },
+        "response_url": live.standin.new_response_url(channel=ephemeral.channel, user=user),
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    assert live.driver.send_raw(body, content_type="application/x-www-form-urlencoded").status == 200
+
+
+def test_a_long_bias_review_is_paged_within_slack_s_limits(live: Any) -> None:
+    from storage import registers_repo
+    from storage.db import unit_of_work
+
+    start_project(live)
+    pid = project_id(live)
+    with unit_of_work(live.engine) as session:
+        project = session.get(Project, pid)
+        assert project is not None
+        for n in range(1, 24):
+            registers_repo.add_bias(
+                session,
+                project=project,
+                created_by=LEAD,
+                fields={"reviewed_kind": "process", "subject": f"Process {n:02d}", "where_bias": "w" * 3000},
+            )
+    live.driver.slash("/mfi", "bias", user=LEAD, channel=CHANNEL)
+    first = ephemeral_with(live, LEAD, "Bias review")
+    assert (
+        len(first.blocks) <= 50
+        and "Process 10" in str(first.blocks)
+        and "Process 11" not in str(first.blocks)
+    )
+    seen = len(live.standin.responses())
+    click_in_ephemeral(live, first, ids.A_BIAS_PAGE, user=LEAD)
+    live.standin.wait_for(lambda: len(live.standin.responses()) > seen or None)
+    second = live.standin.responses()[-1].body
+    assert "Process 11" in str(second["blocks"]) and "Process 10" not in str(second["blocks"])
+    assert second.get("replace_original") in (True, "true")
+    assert live.standin.violations == []
