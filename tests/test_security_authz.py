@@ -94,6 +94,7 @@ def set_up(live: Any) -> Victim:
     start_project(live, channel=ATTACK_CHANNEL, lead=ATTACKER, project_name="My own project")
     own = project_id_for(live, ATTACK_CHANNEL)
     wait_for_schedules(live, own)
+    wait_for_settled_forms(live)  # the two project forms finish saving before anything is snapshot
     with Session(live.engine) as session:
         return Victim(
             project=victim,
@@ -121,6 +122,14 @@ def add_register_entries(live: Any, project_id: int) -> None:
         registers_repo.add_missing(
             session, project=project, source="team", who="Victim group", created_by=LEAD
         )
+
+
+def wait_for_settled_forms(live: Any) -> None:
+    def settled() -> bool:
+        with Session(live.engine) as session:
+            return all(g.status != "applying" for g in session.exec(select(ViewGrant)))
+
+    live.standin.wait_for(settled)
 
 
 def table_counts(live: Any) -> dict[str, int]:

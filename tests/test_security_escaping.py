@@ -124,6 +124,7 @@ class Prober:
                 break
             if callback_id in REFUSED_ON_PURPOSE:
                 break
+            self.settle()  # the refused submission finishes before the corrected one is sent
             replacements = {k: _replacement(view, k) for k in errors}
             assert all(r is not None for r in replacements.values()), f"{callback_id} refused {errors}"
             values.update(replacements)
