@@ -144,7 +144,9 @@ def build_home(session: Session, *, team_id: str, user_id: str) -> dict[str, Any
             continue
         seen.add(project.id)
         progress = repo.project_progress(session, project=project)
-        checks = checklist_service.checklist_for(session, project)  # the stages from evidence (issue 14)
+        checks = checklist_service.checklist_for(
+            session, project, progress=progress
+        )  # the stages from evidence (issue 14)
         done = done_map(checks)
         role_text = {
             "lead": "You lead this project",

@@ -110,7 +110,9 @@ def card_for(session: Session, project: Project) -> tuple[list[blocks.Block], st
     assert project.id is not None
     progress = repo.project_progress(session, project=project)
     leads = [m.user_id for m in repo.members(session, project_id=project.id, role="lead")]
-    checks = checklist_service.checklist_for(session, project)  # the stages from evidence (issue 14)
+    checks = checklist_service.checklist_for(
+        session, project, progress=progress
+    )  # the stages from evidence (issue 14)
     card = blocks.project_card(
         project.model_dump(),
         leads=leads,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session
 
 from bot.core.checklist import Evidence, StageCheck, checklist
@@ -16,9 +18,10 @@ def _driver_counts(session: Session, *, project_id: int) -> tuple[int, int]:
     return (0, 0)
 
 
-def evidence_for(session: Session, project: Project) -> Evidence:
+def evidence_for(session: Session, project: Project, *, progress: dict[str, Any] | None = None) -> Evidence:
+    """The project's evidence; `progress` (storage.repositories.project_progress) when the caller has it already."""
     assert project.id is not None
-    progress = repo.project_progress(session, project=project)
+    progress = progress if progress is not None else repo.project_progress(session, project=project)
     drivers, influenceable = _driver_counts(session, project_id=project.id)
     return Evidence(
         focus_groups=len(project.focus_groups or []),
@@ -35,5 +38,7 @@ def evidence_for(session: Session, project: Project) -> Evidence:
     )
 
 
-def checklist_for(session: Session, project: Project) -> list[StageCheck]:
-    return checklist(evidence_for(session, project))
+def checklist_for(
+    session: Session, project: Project, *, progress: dict[str, Any] | None = None
+) -> list[StageCheck]:
+    return checklist(evidence_for(session, project, progress=progress))
