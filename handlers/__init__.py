@@ -5,10 +5,12 @@ from __future__ import annotations
 from slack_bolt import App
 
 from handlers import (
+    bias,
     equity,
     home,
     measures,
     mfi,
+    missing,
     onboarding,
     ownership,
     partners,
@@ -16,6 +18,7 @@ from handlers import (
     projects,
     prompts,
     shortcuts,
+    team,
     tour,
 )
 
@@ -33,3 +36,6 @@ def register(app: App) -> None:
     onboarding.register(app)
     shortcuts.register(app)
     tour.register(app)
+    bias.register(app)
+    team.register(app)
+    missing.register(app)

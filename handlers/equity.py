@@ -23,6 +23,7 @@ from bot.services.equity import parse_rebase as parse_rebase
 from bot.services.equity import render as render
 from bot.services.equity import safe_stats as safe_stats
 from handlers import access, blocks
+from handlers import missing as missing_handlers
 from handlers.access import Rule, guard
 from handlers.blocks import equity as eb
 from handlers.blocks import ids
@@ -294,6 +295,15 @@ def show_missing(respond: Respond, client: WebClient, context: BoltContext) -> N
         )
         return
     post_missing_report(client, list(found.jobs), project_name=found.project_name, channel=found.channel_id)
+    # The team's register of who is missing, below the report (issue 14); it holds no counts.
+    assert context.team_id and context.user_id
+    register = missing_handlers.register_under_report(
+        context["engine"], team_id=context.team_id, project_id=found.project_id, user_id=context.user_id
+    )
+    if register:
+        client.chat_postMessage(
+            channel=found.channel_id, text="Who is missing: the team's register", blocks=register
+        )
 
 
 def handle_equity_button(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:

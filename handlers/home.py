@@ -14,10 +14,14 @@ from bot.services import home as service
 from bot.services.engine import Engine
 from bot.services.home import ProjectHome
 from handlers import access, blocks, onboarding
+from handlers.blocks import bias as bias_blocks
+from handlers.blocks import missing as missing_blocks
 from handlers.blocks import ownership as ownership_blocks
 from handlers.blocks import pdsa as pdsa_blocks
 from handlers.blocks import prompts as prompts_blocks
 from handlers.blocks import summary as summary_blocks
+from handlers.blocks import team as team_blocks
+from handlers.blocks.checklist import checklist_blocks
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +79,28 @@ def ownership_section(project: ProjectHome, role: str, user_id: str) -> list[blo
     return ownership_blocks.home_section(project.id)
 
 
+def registers_section(project: ProjectHome, role: str, user_id: str) -> list[blocks.Block]:
+    """The framework's tools (issue 14): bias review, team reflection, who is missing; the team only."""
+    if project.registers is None or project.team is None or role == "partner":
+        return []
+    found = project.registers
+    return [
+        *bias_blocks.home_section(project.id, total=found.bias_total, open_actions=found.bias_open_actions),
+        *team_blocks.home_section(project.team),
+        *missing_blocks.home_section(project.id, found.missing_total, found.missing_without_plan),
+    ]
+
+
 # Each project's sections after its summary: (project's Home values, role, user_id) -> blocks. One explicit list;
 # what a section shows is read by bot.services.home.
 HomeSection = Callable[[ProjectHome, str, str], list[blocks.Block]]
-SECTIONS: tuple[HomeSection, ...] = (prompts_section, pdsa_section, summary_section, ownership_section)
+SECTIONS: tuple[HomeSection, ...] = (
+    prompts_section,
+    pdsa_section,
+    summary_section,
+    registers_section,
+    ownership_section,
+)
 
 ROLE_TEXT = {
     "lead": "You lead this project",
@@ -107,7 +129,7 @@ def build_home(projects: Sequence[ProjectHome], *, user_id: str) -> dict[str, An
             ),
         ]
         if project.role == "lead":
-            home_blocks.append(blocks.section(blocks.stage_checklist(done)))
+            home_blocks += checklist_blocks(list(project.checks), project.id)
         for build_section in SECTIONS:
             home_blocks += build_section(project, project.role, user_id)
     return {"type": "home", "blocks": home_blocks[:100]}

@@ -20,6 +20,9 @@ DEFAULT_LIMIT = MAX_INITIAL_VALUE
 # block_id (or block_id prefix, for the per-group rows) -> the most characters that field accepts.
 FIELD_LIMITS: dict[str, int] = {
     ids.B_PROJECT_NAME: 200,
+    ids.B_BIAS_SUBJECT: 200,
+    ids.B_MISSING_WHO: 500,
+    ids.B_PDSA_STUDY_NOT_FOR: 500,  # as the register's own "Who is missing" field
     ids.B_PROJECT_AIM: 2000,
     ids.B_PROJECT_BASELINE: 500,
     ids.B_PROJECT_TARGET: 200,

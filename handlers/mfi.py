@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from handlers import access, blocks, ownership, partners, projects, prompts, report
+from handlers import access, bias, blocks, missing, ownership, partners, projects, prompts, report, team
 from handlers.access import Rule, guard
 from handlers.blocks import ids
 
@@ -19,6 +19,9 @@ SUBCOMMANDS: dict[str, Callable[..., None]] = {
     "partners": partners.handle_partners_command,
     "export": ownership.handle_export_command,
     "delete": ownership.handle_delete_command,
+    "bias": bias.handle_bias_command,
+    "team": team.handle_team_command,
+    "missing": missing.handle_missing_command,
     "report": report.handle_report_command,
 }
 

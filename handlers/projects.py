@@ -16,6 +16,7 @@ from bot.services.projects import ProjectCard
 from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
 from handlers.blocks import ids
+from handlers.blocks.checklist import checklist_blocks
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ def card_for(card: ProjectCard) -> tuple[list[blocks.Block], str]:
         stages_done=card.stages_done,
         measure_count=card.measure_count,
         open_cycles=card.open_cycles,
+        checklist=checklist_blocks(list(card.checks), card.project_id, racism_context=card.racism_context),
     )
     return built, blocks.project_card_text(card.fields)
 

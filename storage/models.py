@@ -388,3 +388,96 @@ class Welcome(SQLModel, table=True):
     team_id: str = Field(primary_key=True, max_length=32)
     user_id: str = Field(primary_key=True, max_length=32)
     welcomed_at: datetime = Field(default_factory=utcnow)
+
+
+# --- the framework's registers (issue 14): bias review, team reflection, who is missing ------------------------
+
+
+class BiasReview(SQLModel, table=True):
+    """One policy, process, pathway or service reviewed for racial bias, with the action the team will take."""
+
+    __tablename__ = "bias_review"
+    __table_args__ = (UniqueConstraint("project_id", "number", name="uq_bias_review_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    team_id: str = Field(max_length=32)
+    number: int  # shown as "#3": per project, never reused
+    reviewed_kind: str = Field(max_length=16)  # policy | process | pathway | service
+    subject: str = Field(max_length=200)  # what was reviewed
+    where_bias: str = Field(sa_column=Column(Text, nullable=False))  # where racial bias may be present
+    evidence_kinds: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    evidence: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    institutional: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    action: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    owner_id: str | None = Field(default=None, max_length=32)
+    due_date: date | None = None
+    status: str = Field(default="open", max_length=16)  # open | in_progress | done | dropped
+    driver_id: int | None = None  # the driver diagram's driver (wired to its table when that lands)
+    cycle_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_by: str | None = Field(default=None, max_length=32)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class TeamReflection(SQLModel, table=True):
+    """The team's reflection on its own make-up: one per project, edited over time (earlier versions kept)."""
+
+    __tablename__ = "team_reflection"
+    __table_args__ = (UniqueConstraint("project_id", name="uq_team_reflection_project"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    team_id: str = Field(max_length=32)
+    roles: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    composition: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    missing_voices: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    who_else: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    # Who the team had (leads, members, partners) when it last reflected: a change brings the prompt back.
+    members_seen: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    updated_by: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class MissingEntry(SQLModel, table=True):
+    """People the data do not show, and how the team will hear from them instead (never a count of them)."""
+
+    __tablename__ = "missing_entry"
+    __table_args__ = (
+        UniqueConstraint("project_id", "number", name="uq_missing_number"),
+        UniqueConstraint("project_id", "source_key", name="uq_missing_source_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    team_id: str = Field(max_length=32)
+    number: int
+    source: str = Field(max_length=16)  # analysis | team | study
+    # What an automatic entry is about ("<measure id>:<reason>:<group>"), so the analysis adds it once.
+    source_key: str | None = Field(default=None, max_length=120)
+    who: str = Field(sa_column=Column(Text, nullable=False))
+    how_to_hear: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    what_happened: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    status: str = Field(default="open", max_length=16)  # open | in_progress | done | dropped
+    cycle_id: int | None = None  # the PDSA cycle whose Study named them
+    created_by: str | None = Field(default=None, max_length=32)  # None: the analysis
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_by: str | None = Field(default=None, max_length=32)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RegisterHistory(SQLModel, table=True):
+    """An entry of a register as it was before an edit (nothing a team recorded is lost)."""
+
+    __tablename__ = "register_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    team_id: str = Field(max_length=32)
+    kind: str = Field(max_length=16)  # which register: bias | team | missing
+    entry_id: int
+    changed_by: str = Field(max_length=32)
+    changed_at: datetime = Field(default_factory=utcnow)
+    previous: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

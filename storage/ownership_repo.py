@@ -11,7 +11,7 @@ from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallation
 from sqlalchemy import ColumnElement, CursorResult, Engine, delete, or_, update
 from sqlmodel import Session, SQLModel, col, select
 
-from storage import answers_repo, schedule_repo
+from storage import answers_repo, registers_repo, schedule_repo
 from storage.db import unit_of_work
 from storage.models import (
     Answer,
@@ -116,6 +116,7 @@ def export_rows(session: Session, *, project_id: int) -> dict[str, list[dict[str
         "pdsa_cycles": _dump(cycles),
         "pdsa_entries": _dump(entries),
         "answers": _visible_answers(session, project),
+        **registers_repo.export_rows(session, project_id=project_id),
         "schedules": _dump(
             session.exec(
                 select(Schedule).where(Schedule.project_id == project_id).order_by(col(Schedule.id))
@@ -167,6 +168,7 @@ def delete_project(session: Session, *, project_id: int, deleted_by: str) -> dic
         or_(col(Delivery.project_id) == project_id, col(Delivery.schedule_id).in_(schedules))
     )
     steps: list[tuple[str, type[SQLModel], ColumnElement[bool]]] = [
+        *registers_repo.deletion_steps(project_id),
         ("answer", Answer, or_(col(Answer.project_id) == project_id, col(Answer.cycle_id).in_(cycles))),
         ("delivery", Delivery, col(Delivery.id).in_(deliveries)),
         ("scheduler_state", SchedulerState, col(SchedulerState.schedule_id).in_(schedules)),

@@ -90,9 +90,11 @@ def set_up(live: Any) -> Victim:
     start_project(live)
     victim = project_id_for(live, CHANNEL)
     fill_project(live, victim)
+    add_register_entries(live, victim)  # so a forged Edit names an entry that exists
     start_project(live, channel=ATTACK_CHANNEL, lead=ATTACKER, project_name="My own project")
     own = project_id_for(live, ATTACK_CHANNEL)
     wait_for_schedules(live, own)
+    wait_for_settled_forms(live)  # the two project forms finish saving before anything is snapshot
     with Session(live.engine) as session:
         return Victim(
             project=victim,
@@ -102,6 +104,32 @@ def set_up(live: Any) -> Victim:
             delivery=_one(session, Delivery, victim),
             own_project=own,
         )
+
+
+def add_register_entries(live: Any, project_id: int) -> None:
+    from storage import registers_repo
+    from storage.db import unit_of_work
+
+    with unit_of_work(live.engine) as session:
+        project = session.get(Project, project_id)
+        assert project is not None
+        registers_repo.add_bias(
+            session,
+            project=project,
+            created_by=LEAD,
+            fields={"reviewed_kind": "policy", "subject": "Victim policy", "where_bias": "x", "action": "y"},
+        )
+        registers_repo.add_missing(
+            session, project=project, source="team", who="Victim group", created_by=LEAD
+        )
+
+
+def wait_for_settled_forms(live: Any) -> None:
+    def settled() -> bool:
+        with Session(live.engine) as session:
+            return all(g.status != "applying" for g in session.exec(select(ViewGrant)))
+
+    live.standin.wait_for(settled)
 
 
 def table_counts(live: Any) -> dict[str, int]:
@@ -176,6 +204,13 @@ def _value(action_id: str, v: Victim) -> tuple[str, dict[str, Any]]:
         ids.A_HOME_HOW_TO_START: ("", {}),
         ids.A_HOME_TOUR: (json.dumps({"project_id": v.project}), {}),
         ids.A_LOG_PICK_PROJECT: ("", {"type": "static_select", "selected_option": {"value": str(v.project)}}),
+        ids.A_BIAS_ADD: (project_json, {}),
+        ids.A_BIAS_EDIT: (json.dumps({"project_id": v.project, "entry": 1}), {}),
+        ids.A_BIAS_PAGE: (json.dumps({"project_id": v.project, "page": 2}), {}),
+        ids.A_MISSING_ADD: (project_json, {}),
+        ids.A_MISSING_EDIT: (json.dumps({"project_id": v.project, "entry": 1}), {}),
+        ids.A_MISSING_PAGE: (json.dumps({"project_id": v.project, "page": 2}), {}),
+        ids.A_TEAM_OPEN: (project_json, {}),
     }
     return values[action_id]
 
@@ -199,6 +234,9 @@ def _metadata(callback_id: str, v: Victim) -> dict[str, Any]:
         ids.CB_PARTNERS: {"project_id": v.project},
         ids.CB_DELETE_CONFIRM: base,
         ids.CB_PDSA_OBSERVATION: {"project_id": v.project},
+        ids.CB_BIAS_ENTRY: {**base, "entry": 1},
+        ids.CB_MISSING_ENTRY: {**base, "entry": 1},
+        ids.CB_TEAM_REFLECTION: base,
     }[callback_id]
 
 

@@ -124,6 +124,7 @@ class Prober:
                 break
             if callback_id in REFUSED_ON_PURPOSE:
                 break
+            self.settle()  # the refused submission finishes before the corrected one is sent
             replacements = {k: _replacement(view, k) for k in errors}
             assert all(r is not None for r in replacements.values()), f"{callback_id} refused {errors}"
             values.update(replacements)
@@ -233,6 +234,13 @@ def walk_every_form(live: Live, p: Prober, text: str) -> None:
     p.slash("/equity", "missing")
     p.slash("/mfi", "schedule", ids.CB_SCHEDULE)
     p.slash("/mfi", f"prompts {text}")
+    # The framework's registers (issue 14): each form, then each list that shows what was typed.
+    p.slash("/mfi", "bias add", ids.CB_BIAS_ENTRY)
+    p.slash("/mfi", "bias")
+    p.slash("/mfi", "missing add", ids.CB_MISSING_ENTRY)
+    p.slash("/mfi", "missing")
+    p.slash("/mfi", "team edit", ids.CB_TEAM_REFLECTION)
+    p.slash("/mfi", "team")
     before = p.open_ids()
     live.driver.slash("/mfi", "partners", user=LEAD, channel=CHANNEL)
     view = p.open_view(ids.CB_PARTNERS, before)

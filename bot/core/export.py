@@ -23,8 +23,54 @@ SHEETS = (
     "pdsa_cycles",
     "pdsa_entries",
     "answers",
+    # The framework's registers (issue 14): a sheet each, and their earlier versions.
+    "bias_review",
+    "team_reflection",
+    "who_is_missing",
+    "register_history",
     "schedules",
     "audit_log",
+)
+BIAS_COLUMNS = (
+    "number",
+    "reviewed_kind",
+    "subject",
+    "where_bias",
+    "evidence_kinds",
+    "evidence",
+    "institutional",
+    "action",
+    "owner_id",
+    "due_date",
+    "status",
+    "driver_id",
+    "cycle_ids",
+    "created_by",
+    "created_at",
+    "updated_by",
+    "updated_at",
+)
+TEAM_COLUMNS = (
+    "roles",
+    "composition",
+    "missing_voices",
+    "who_else",
+    "members_seen",
+    "updated_by",
+    "updated_at",
+)
+MISSING_COLUMNS = (
+    "number",
+    "source",
+    "who",
+    "how_to_hear",
+    "what_happened",
+    "status",
+    "cycle_id",
+    "created_by",
+    "created_at",
+    "updated_by",
+    "updated_at",
 )
 # Spreadsheet programs run a cell that starts with one of these as a formula ("CSV injection"); free text typed in
 # Slack must never become one.
@@ -315,6 +361,12 @@ def sheets_for(
         ),
         "pdsa_entries": _pdsa_entries_sheet(rows),
         "answers": _answers_sheet(rows, names or {}, prompt_text or (lambda prompt_id: prompt_id)),
+        "bias_review": _frame(rows.get("bias_review", []), list(BIAS_COLUMNS)),
+        "team_reflection": _frame(rows.get("team_reflection", []), list(TEAM_COLUMNS)),
+        "who_is_missing": _frame(rows.get("who_is_missing", []), list(MISSING_COLUMNS)),
+        "register_history": _frame(
+            rows.get("register_history", []), ["kind", "entry_id", "changed_by", "changed_at", "previous"]
+        ),
         "schedules": _frame(
             rows["schedules"],
             [

@@ -45,6 +45,7 @@ from sqlalchemy import Engine
 from bot.core.blockkit import typed
 from bot.core.prompts import Catalogue, Prompt, choose_prompt, load_catalogue, reason_for
 from bot.core.schedule_rules import occurrences_between
+from bot.services import team as team_service
 from bot.services.nudge import build_lead_nudge
 from bot.slack_client import ClientFactory
 from storage import repositories as repo
@@ -511,11 +512,15 @@ class Deliverer:
                 pass  # the catalogue dropped it since; choose afresh
         audience: Literal["team", "partner"] = "team" if schedule.kind == "team_prompt" else "partner"
         pinned, skipped = sched.prompt_choices(session, project_id=project.id)
+        used = sched.used_prompt_ids(session, project.id, audience)
+        if pinned is None and audience == "team":
+            # Issue 14: the team has changed since it last reflected: come back to `/mfi team`.
+            pinned = team_service.reflection_prompt_due(session, project, used=used, skipped=skipped)
         prompt = choose_prompt(
             self.catalogue,
             state,
             audience=audience,
-            used=sched.used_prompt_ids(session, project.id, audience),
+            used=used,
             pinned=pinned,
             skipped=skipped,
         )

@@ -76,6 +76,7 @@ class ProjectJobs:
     project_name: str
     channel_id: str
     jobs: tuple[MeasureJob, ...]
+    project_id: int = 0
 
 
 # ---------------------------------------------------------------- reading (pure helpers over a session)
@@ -267,7 +268,10 @@ def channel_jobs(engine: Engine, *, team_id: str, channel_id: str) -> ProjectJob
             return None
         project, measures = found
         return ProjectJobs(
-            project.name, project.channel_id, tuple(job_for(session, m, project) for m in measures)
+            project.name,
+            project.channel_id,
+            tuple(job_for(session, m, project) for m in measures),
+            project_id=project.id or 0,
         )
 
 
@@ -279,7 +283,10 @@ def load_jobs(engine: Engine, *, team_id: str, project_id: int) -> ProjectJobs |
             return None
         measures = mrepo.measures_for_project(session, project_id=project_id)
         return ProjectJobs(
-            project.name, project.channel_id, tuple(job_for(session, m, project) for m in measures)
+            project.name,
+            project.channel_id,
+            tuple(job_for(session, m, project) for m in measures),
+            project_id=project.id or 0,
         )
 
 

@@ -14,11 +14,17 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.core import pdsa as core_pdsa
+from bot.core.checklist import StageCheck, done_map
 from bot.core.equity.summary import SummaryRow
 from bot.core.prompts import load_catalogue, stages_for
 from bot.core.schedule_rules import DEFAULTS, next_occurrence
+from bot.services import checklist as checklist_service
 from bot.services import equity
+from bot.services import registers as registers_service
+from bot.services import team as team_service
 from bot.services.pdsa import CycleInfo, cycle_info, local_today
+from bot.services.registers import RegistersSummary
+from bot.services.team import TeamView
 from storage import answers_repo, pdsa_repo
 from storage import measures_repo as mrepo
 from storage import repositories as repo
@@ -84,6 +90,9 @@ class ProjectHome:
     summary: tuple[
         SummaryRow, ...
     ] = ()  # the equity summary grid (disclosure-controlled, as the channel sees it)
+    checks: tuple[StageCheck, ...] = ()  # the framework's stages, each ticked only by its evidence (issue 14)
+    registers: RegistersSummary | None = None  # bias review and who is missing (not partners)
+    team: TeamView | None = None  # the team reflection (not partners)
 
 
 def prompts_panel(session: Session, project: Project, *, now: datetime) -> PromptsPanel:
@@ -156,6 +165,7 @@ def person_home(session: Session, *, team_id: str, user_id: str, now: datetime) 
             continue
         seen.add(project.id)
         progress = repo.project_progress(session, project=project)
+        checks = tuple(checklist_service.checklist_for(session, project, progress=progress))
         out.append(
             ProjectHome(
                 id=project.id,
@@ -166,9 +176,12 @@ def person_home(session: Session, *, team_id: str, user_id: str, now: datetime) 
                 role=role,
                 measure_count=progress["measure_count"],
                 open_cycles=progress["open_cycles"],
-                stages_done=repo.stages_done(project, progress),
+                stages_done=done_map(list(checks)),
                 prompts=prompts_panel(session, project, now=now) if role == "lead" else None,
                 pdsa=pdsa_panel(session, project) if role != "partner" else None,
+                checks=checks,
+                registers=registers_service.summary(session, project) if role != "partner" else None,
+                team=team_service.team_view_in(session, project) if role != "partner" else None,
             )
         )
     return tuple(out)

@@ -16,6 +16,7 @@ from bot.core.equity import wording
 from bot.core.equity.disclosure import DEFAULT_POLICY, DisclosurePolicy, cell
 from bot.core.equity.stats import aggregation_check, balancing_check
 from bot.core.equity.types import Direction, GroupCounts
+from bot.services import missing as missing_service
 from bot.services.pdsa import (
     CycleInfo,
     MeasureRef,
@@ -176,6 +177,7 @@ def save_study(
     groups: Sequence[str],
     observed: Mapping[str, GroupCounts],
     learning: str,
+    not_for: str = "",
 ) -> StudyOutcome | None:
     """Score each group's prediction against the observed counts (and the same number of periods before), check
     the balancing measure and the groups for harm, collect partners' reflections and save the study entry.
@@ -276,6 +278,8 @@ def save_study(
                 "harm": harm,
             },
         )
+        # Issue 14: the "Who did this not work for?" answer goes to the who-is-missing register.
+        missing_service.record_from_study(session, cycle=cycle, who=not_for, user_id=user_id)
         if cycle.status in ("planned", "doing"):
             pdsa_repo.set_status(session, cycle=cycle, status="studied")
         window = (

@@ -14,6 +14,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from bot.core.checklist import StageCheck, done_map
+from bot.services import checklist as checklist_service
 from storage import repositories as repo
 from storage import schedule_repo
 from storage.db import unit_of_work
@@ -35,6 +37,8 @@ class ProjectCard:
     open_cycles: int
     channel_id: str
     card_ts: str | None
+    checks: tuple[StageCheck, ...] = ()  # the framework's stages, each ticked only by its evidence (issue 14)
+    racism_context: str = ""  # the lead's answer to "where might racism be operating here?"
 
 
 @dataclass(frozen=True)
@@ -59,16 +63,19 @@ def card_data(session: Session, project: Project) -> ProjectCard:
     """The card's values, inside the caller's unit of work."""
     assert project.id is not None
     progress = repo.project_progress(session, project=project)
+    checks = tuple(checklist_service.checklist_for(session, project, progress=progress))
     return ProjectCard(
         project_id=project.id,
         fields=project.model_dump(),
         leads=tuple(m.user_id for m in repo.members(session, project_id=project.id, role="lead")),
         partner_count=progress["partners_consented"],
-        stages_done=repo.stages_done(project, progress),
+        stages_done=done_map(list(checks)),
         measure_count=progress["measure_count"],
         open_cycles=progress["open_cycles"],
         channel_id=project.channel_id,
         card_ts=project.card_ts,
+        checks=checks,
+        racism_context=project.racism_context,
     )
 
 

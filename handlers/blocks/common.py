@@ -194,6 +194,10 @@ def help_message(unknown: str | None = None) -> list[Block]:
         "`/mfi prompts` pin or skip a reflective prompt\n"
         "`/mfi report` the board pack (PDF) by direct message; `/mfi report dashboard` adds the web dashboard\n"
         "`/mfi export` download the project's data · `/mfi delete` remove it (leads only, asks first)",
+        "*The framework's tools*\n"
+        "`/mfi bias` review policies and pathways for racial bias, with actions · "
+        "`/mfi team` reflect on the team's make-up and invite who is missing from it · "
+        "`/mfi missing` who the data do not show, and how you will hear from them",
         "*Measures and data*\n"
         "`/measure new` define an outcome, process or balancing measure · `/measure log` enter one period by ethnic group\n"
         "`/measure import` load a CSV or Excel extract · `/measure list` · `/measure undo` undo the last entry or import",
@@ -363,8 +367,12 @@ def project_card(
     stages_done: Mapping[str, bool],
     measure_count: int,
     open_cycles: int,
+    checklist: Sequence[Block] | None = None,
 ) -> list[Block]:
-    """The project card posted in the channel: aim, for whom, target, and the framework's stages."""
+    """The project card posted in the channel: aim, for whom, target, and the framework's stages.
+
+    `checklist`, when given, replaces the plain ticks with the stages from evidence (handlers/blocks/checklist.py).
+    """
     target = typed(project.get("target") or "not set yet")
     if project.get("target_date"):
         target += f" (by {_nice_date(project['target_date'])})"
@@ -386,7 +394,11 @@ def project_card(
                 ),
             ]
         ),
-        section("*The framework's stages*\n" + stage_checklist(stages_done)),
+        *(
+            checklist
+            if checklist is not None
+            else [section("*The framework's stages*\n" + stage_checklist(stages_done))]
+        ),
         context(
             f"{counted(measure_count, 'measure')} · {counted(open_cycles, 'open PDSA cycle')} · "
             "`/mfi help` for every command"

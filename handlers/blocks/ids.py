@@ -94,6 +94,9 @@ B_PDSA_DO_OBSERVATIONS = "pdsa_do_observations"
 B_PDSA_STUDY_MEASURE = "pdsa_study_measure"
 B_PDSA_OBSERVED_PREFIX = "pdsa_observed_"  # + group code
 B_PDSA_STUDY_LEARNING = "pdsa_study_learning"
+B_PDSA_STUDY_NOT_FOR = (
+    "pdsa_study_not_for"  # "Who did this not work for?": written to the who-is-missing register
+)
 B_PDSA_DECISION = "pdsa_decision"
 B_PDSA_ACT_REASON = "pdsa_act_reason"
 B_PDSA_ACT_INVOLVED = "pdsa_act_involved"
@@ -140,6 +143,40 @@ CB_DELETE_CONFIRM = "project_delete_confirm"
 A_EXPORT = "project_export"  # value: project id (the lead's Home tab)
 A_DELETE = "project_delete_open"  # value: project id (the lead's Home tab)
 B_DELETE_NAME = "project_delete_name"
+
+# --- the framework's registers (/mfi bias, /mfi team, /mfi missing) ---
+# Buttons carry JSON {"project_id": id} plus "entry" (the entry's number in its register) or "page".
+CB_BIAS_ENTRY = "bias_entry"
+CB_MISSING_ENTRY = "missing_entry"
+CB_TEAM_REFLECTION = "team_reflection"
+A_BIAS_ADD = "bias_add"
+A_BIAS_EDIT = "bias_edit"
+A_BIAS_PAGE = "bias_page"
+A_MISSING_ADD = "missing_add"
+A_MISSING_EDIT = "missing_edit"
+A_MISSING_PAGE = "missing_page"
+A_TEAM_OPEN = "team_open"
+B_BIAS_KIND = "bias_kind"
+B_BIAS_SUBJECT = "bias_subject"
+B_BIAS_WHERE = "bias_where"
+B_BIAS_EVIDENCE_KINDS = "bias_evidence_kinds"
+B_BIAS_EVIDENCE = "bias_evidence"
+B_BIAS_INSTITUTIONAL = "bias_institutional"
+B_BIAS_ACTION = "bias_action"
+B_BIAS_OWNER = "bias_owner"
+B_BIAS_DUE = "bias_due"
+B_BIAS_STATUS = "bias_status"
+B_BIAS_CYCLES = "bias_cycles"
+B_MISSING_WHO = "missing_who"
+B_MISSING_HOW = "missing_how"
+B_MISSING_WHAT = "missing_what"
+B_MISSING_STATUS = "missing_status"
+B_TEAM_ROLES = "team_roles"
+B_TEAM_COMPOSITION = "team_composition"
+B_TEAM_MISSING = "team_missing_voices"
+B_TEAM_WHO_ELSE = "team_who_else"
+B_TEAM_INVITE_STAFF = "team_invite_staff"
+B_TEAM_INVITE_PARTNERS = "team_invite_partners"
 
 # --- onboarding (App Home for someone with no project, the welcome DM) ---
 A_HOME_HOW_TO_START = "home_how_to_start"

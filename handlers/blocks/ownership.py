@@ -34,7 +34,8 @@ def export_dm(project_name: str, *, xlsx_name: str, zip_name: str) -> tuple[list
     )
     detail = (
         "Sheets: project (fields, members and history), measures, data, data_history, pdsa_cycles, pdsa_entries, "
-        "answers (anonymous answers stay anonymous), schedules and audit_log. Times are UTC."
+        "answers (anonymous answers stay anonymous), bias_review, team_reflection, who_is_missing, "
+        "register_history (earlier versions of their entries), schedules and audit_log. Times are UTC."
     )
     return [blocks.section(text), blocks.section(caution), blocks.context(detail)], f"{text} {caution}"
 

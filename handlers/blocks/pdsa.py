@@ -297,6 +297,15 @@ def study_modal(
             optional=True,
         )
     )
+    blocks.append(
+        input_block(
+            ids.B_PDSA_STUDY_NOT_FOR,
+            "Who did this not work for?",
+            text_input(multiline=True, max_length=500),
+            optional=True,
+            hint="A group, never a person. It is added to the register of who is missing (`/mfi missing`).",
+        )
+    )
     return modal(ids.CB_PDSA_STUDY, f"Study: PDSA {cycle.ref}", blocks, submit="Compare", metadata=metadata)
 
 

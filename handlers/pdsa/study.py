@@ -135,6 +135,7 @@ def handle_study_submission(
         groups=groups,
         observed=observed,
         learning=blocks.state_value(view, ids.B_PDSA_STUDY_LEARNING) or "",
+        not_for=blocks.state_value(view, ids.B_PDSA_STUDY_NOT_FOR) or "",
     )
     if outcome is None:
         return
