@@ -5,6 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from handlers import (
+    drivers,
     equity,
     home,
     measures,
@@ -31,3 +32,4 @@ def register(app: App) -> None:
     ownership.register(app)
     onboarding.register(app)
     shortcuts.register(app)
+    drivers.register(app)

@@ -17,8 +17,10 @@ from sqlmodel import Session
 from bot.core import pdsa as core_pdsa
 from bot.core.prompts import load_catalogue, stages_for
 from bot.core.schedule_rules import DEFAULTS, next_occurrence
+from bot.services import drivers as drivers_service
 from bot.services.pdsa import cycle_info, local_today
 from handlers import access, blocks, onboarding
+from handlers.blocks import drivers as drivers_blocks
 from handlers.blocks import ownership as ownership_blocks
 from handlers.blocks import pdsa as pdsa_blocks
 from handlers.blocks import prompts as prompts_blocks
@@ -105,12 +107,19 @@ def ownership_section(session: Session, project: Project, role: str, user_id: st
     return ownership_blocks.home_section(project.id)
 
 
+def drivers_section(session: Session, project: Project, role: str, user_id: str) -> list[blocks.Block]:
+    if project.id is None or role == "partner":
+        return []
+    diagram = drivers_service.diagram_in(session, project_id=project.id)
+    return drivers_blocks.home_section(diagram) if diagram is not None else []
+
+
 # --- the workspace uninstalled the app ------------------------------------------------------------------------
 
 
 # Each project's sections after its summary: (session, project, role, user_id) -> blocks. One explicit list.
 HomeSection = Callable[[Session, Project, str, str], list[blocks.Block]]
-SECTIONS: tuple[HomeSection, ...] = (prompts_section, pdsa_section, ownership_section)
+SECTIONS: tuple[HomeSection, ...] = (prompts_section, pdsa_section, drivers_section, ownership_section)
 
 
 def build_home(session: Session, *, team_id: str, user_id: str) -> dict[str, Any]:

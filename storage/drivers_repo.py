@@ -3,6 +3,7 @@ transaction; every read is scoped to one project (and a lookup by id to one work
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
@@ -132,8 +133,8 @@ def record(
     return row
 
 
-def last_posted_file(session: Session, *, project_id: int) -> tuple[str, Any] | None:
-    """The Slack file id and time of the diagram picture last posted in the channel, if any."""
+def last_posted(session: Session, *, project_id: int) -> tuple[str, datetime, str, str] | None:
+    """The Slack file id, time, alt text and tree key of the diagram picture last posted in the channel."""
     row = session.exec(
         select(DriverHistory)
         .where(
@@ -145,4 +146,5 @@ def last_posted_file(session: Session, *, project_id: int) -> tuple[str, Any] | 
     ).first()
     if row is None or not row.new.get("file_id"):
         return None
-    return str(row.new["file_id"]), row.changed_at
+    new = row.new
+    return str(new["file_id"]), row.changed_at, str(new.get("alt_text") or ""), str(new.get("tree_key") or "")
