@@ -20,6 +20,7 @@ from handlers.blocks import ids
 from handlers.blocks.common import input_block, modal, option, text_input
 
 PAGE_SIZE = 30  # items per page of the editor: with its header and buttons, well within a modal's 100 blocks
+B_ITEM = "drivers_item_"  # + "driver_<id>" or "idea_<id>": each item's section in the editor
 OPTION_LABEL = 75  # Slack's limit on an option's text
 
 
@@ -98,12 +99,20 @@ def editor_view(diagram: Diagram, *, page: int = 0, note: str | None = None) -> 
     for kind, item in outline[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]:
         if kind == "driver":
             assert isinstance(item, DriverInfo)
-            blocks.append(section(_driver_line(item), accessory=_item_menu("driver", item.id)))
+            blocks.append(
+                section(
+                    _driver_line(item),
+                    block_id=f"{B_ITEM}driver_{item.id}",
+                    accessory=_item_menu("driver", item.id),
+                )
+            )
         else:
             assert isinstance(item, IdeaInfo)
             blocks.append(
                 section(
-                    _idea_line(item, labels.get(item.driver_id, "?")), accessory=_item_menu("idea", item.id)
+                    _idea_line(item, labels.get(item.driver_id, "?")),
+                    block_id=f"{B_ITEM}idea_{item.id}",
+                    accessory=_item_menu("idea", item.id),
                 )
             )
     if last > 0:
