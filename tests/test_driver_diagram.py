@@ -128,10 +128,11 @@ def test_alt_text_reads_the_tree_in_order_within_slacks_limit() -> None:
     text = alt_text(small)
     order = [
         "Aim: Reduce PPH",
-        "Primary driver 1: Blood loss estimated by eye (team can influence: yes; racism may operate in: staff practice)",
-        "Secondary driver 1.1: No scales on the ward (team can influence: partly (with estates))",
-        "Change idea: Weigh every swab (cycles: #2 adopted, #3 running)",
-        "Primary driver 2: Interpreters not booked (not directly: the trust can)",
+        "Primary driver 1: Blood loss estimated by eye. Team can influence: yes. "
+        "Racism may operate in: staff practice.",
+        "Secondary driver 1.1: No scales on the ward. Team can influence: partly (with estates).",
+        "Change idea: Weigh every swab. Cycles: #2 adopted, #3 running.",
+        "Primary driver 2: Interpreters not booked. Not directly: the trust can.",
     ]
     positions = [text.index(part) for part in order]
     assert positions == sorted(positions)

@@ -252,8 +252,11 @@ def test_the_picture_is_posted_in_the_channel_shown_on_home_and_exported_and_del
     assert len(posted) == 1
     picture = posted[0]
     assert Image.open(io.BytesIO(picture.bytes)).format == "PNG"
-    assert picture.alt_txt and "Primary driver 1: Blood loss estimated by eye" in picture.alt_txt
-    assert "Change idea: Book an interpreter at booking (no pdsa cycles yet)" in picture.alt_txt
+    assert (
+        picture.alt_txt
+        and "Primary driver 1: Blood loss estimated by eye. Team can influence: yes." in picture.alt_txt
+    )
+    assert "Change idea: Book an interpreter at booking. No PDSA cycles yet." in picture.alt_txt
     assert "3 drivers (2 the team can influence)" in str(picture.initial_comment)
 
     # A cycle linked to the idea shows on the picture's description with its outcome.
@@ -287,7 +290,7 @@ def test_the_picture_is_posted_in_the_channel_shown_on_home_and_exported_and_del
         lambda: len([f for f in live.standin.files() if f.filename == "driver-diagram.png"]) == 2 or None
     )
     newest = [f for f in live.standin.files() if f.filename == "driver-diagram.png"][-1]
-    assert "(cycles: #1 adapted)" in str(newest.alt_txt)
+    assert "Cycles: #1 adapted." in str(newest.alt_txt)
     live.driver.slash("/mfi", "drivers", user=LEAD, channel=CHANNEL).wait_view()
     assert len([f for f in live.standin.files() if f.filename == "driver-diagram.png"]) == 2
 

@@ -396,22 +396,23 @@ def alt_text(tree: DiagramTree) -> str:
             items.append(_driver_sentence(f"Secondary driver {i}.{j}", secondary))
             items += [_idea_sentence(idea) for idea in secondary.ideas]
         items += [_idea_sentence(idea) for idea in primary.ideas]
+    secondaries = sum(len(p.secondaries) for p in tree.primaries)
+    ideas = sum(len(p.ideas) + sum(len(s.ideas) for s in p.secondaries) for p in tree.primaries)
     head.append(
         f"{len(tree.primaries)} primary driver{'s' if len(tree.primaries) != 1 else ''}, "
-        f"{sum(len(p.secondaries) for p in tree.primaries)} secondary."
+        f"{secondaries} secondary, {ideas} change idea{'s' if ideas != 1 else ''}."
     )
     return _fit_alt_text(head, items, [], what="items")
 
 
 def _driver_sentence(label: str, node: DriverNode) -> str:
     where = where_text(node.where)
-    return f"{label}: {node.text.rstrip('.')} ({influence_text(node.influence, node.who_can).lower()}" + (
-        f"; {where.lower()})." if where else ")."
-    )
+    reach = influence_text(node.influence, node.who_can)
+    return f"{label}: {node.text.rstrip('.')}. {reach}." + (f" {where}." if where else "")
 
 
 def _idea_sentence(idea: IdeaNode) -> str:
-    return f"Change idea: {idea.text.rstrip('.')} ({cycles_text(idea.cycles).lower()})."
+    return f"Change idea: {idea.text.rstrip('.')}. {cycles_text(idea.cycles)}."
 
 
 def driver_diagram(tree: DiagramTree) -> Chart:

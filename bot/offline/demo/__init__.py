@@ -83,9 +83,16 @@ Chapter = Callable[[DemoContext], None]
 
 def chapters() -> list[Chapter]:
     """The walkthrough in order; each capability adds its chapter here."""
-    from bot.offline.demo import equity, measures, pdsa, project, prompts
+    from bot.offline.demo import drivers, equity, measures, pdsa, project, prompts
 
-    found: list[Chapter] = [project.chapter, measures.chapter, equity.chapter, pdsa.chapter, prompts.chapter]
+    found: list[Chapter] = [
+        project.chapter,
+        drivers.chapter,
+        measures.chapter,
+        equity.chapter,
+        pdsa.chapter,
+        prompts.chapter,
+    ]
     return found
 
 
