@@ -14,10 +14,10 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine
 
 from bot.core.charts.driver_diagram import driver_diagram
 from bot.services import drivers as service
+from bot.services.engine import Engine
 from handlers import access, claims
 from handlers.access import Rule, guard
 from handlers.blocks import drivers as db

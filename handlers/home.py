@@ -4,157 +4,111 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine
-from sqlmodel import Session
 
-from bot.core import pdsa as core_pdsa
-from bot.core.prompts import load_catalogue, stages_for
-from bot.core.schedule_rules import DEFAULTS, next_occurrence
-from bot.services import drivers as drivers_service
-from bot.services.pdsa import cycle_info, local_today
+from bot.services import home as service
+from bot.services.engine import Engine
+from bot.services.home import ProjectHome
 from handlers import access, blocks, onboarding
 from handlers.blocks import drivers as drivers_blocks
 from handlers.blocks import ownership as ownership_blocks
 from handlers.blocks import pdsa as pdsa_blocks
 from handlers.blocks import prompts as prompts_blocks
-from storage import answers_repo, pdsa_repo
-from storage import repositories as repo
-from storage import schedule_repo as sched
-from storage.db import unit_of_work
-from storage.models import Project
 
 logger = logging.getLogger(__name__)
 
 # --- the sections, in the order the Home tab shows them --------------------------------------------------------------------------------------------------
 
 
-def prompts_section(session: Session, project: Project, role: str, user_id: str) -> list[blocks.Block]:
+def prompts_section(project: ProjectHome, role: str, user_id: str) -> list[blocks.Block]:
     """Leads see this week's prompt, the latest answers, pin/skip and the export."""
-    if role != "lead" or project.id is None:
+    panel = project.prompts
+    if role != "lead" or panel is None:
         return []
-    catalogue = load_catalogue()
     this_week = None
-    delivery = answers_repo.latest_delivery(session, project_id=project.id, kind="team_prompt")
-    if delivery is not None and delivery.prompt_id:
-        try:
-            question = catalogue.get(delivery.prompt_id).text
-        except KeyError:
-            question = delivery.prompt_id
-        this_week = (
-            question,
-            prompts_blocks.when_text(delivery.sent_at or delivery.occurrence, project.timezone),
-        )
-    # Read-only: the Home tab never creates schedules (the scheduler and /mfi schedule do).
-    team = sched.get_schedule(session, project_id=project.id, kind="team_prompt")
-    if team is not None and team.paused:
-        next_text = "paused (`/mfi schedule resume`)"
-    else:
-        spec = (
-            sched.spec_for(team, region=project.region)
-            if team is not None
-            else replace(DEFAULTS["team_prompt"], timezone=project.timezone, region=project.region)
-        )
-        next_text = prompts_blocks.when_text(next_occurrence(spec, datetime.now(UTC)), spec.timezone)
-    pinned, skipped = sched.prompt_choices(session, project_id=project.id)
-    pinned_text = None
-    if pinned:
-        try:
-            pinned_text = catalogue.get(pinned).text
-        except KeyError:
-            pinned_text = None
+    if panel.this_week is not None:
+        question, sent = panel.this_week
+        this_week = (question, prompts_blocks.when_text(sent.at, sent.timezone))
+    next_text = (
+        prompts_blocks.when_text(panel.next_prompt.at, panel.next_prompt.timezone)
+        if panel.next_prompt is not None
+        else "paused (`/mfi schedule resume`)"
+    )
     recent = []
-    for shown in answers_repo.visible_answers(session, project=project, limit=5):
-        answer = shown.answer
+    for answer in panel.recent:
         if answer.user_id is None:
             who = prompts_blocks.PARTNER_LABEL if answer.from_partner else "Anonymous"
-            when = prompts_blocks.day_text(shown.day)  # anonymous answers keep only the day
+            when = prompts_blocks.day_text(answer.day)  # anonymous answers keep only the day
         else:
             who = f"<@{answer.user_id}>" + (" (service-user partner)" if answer.from_partner else "")
-            when = prompts_blocks.when_text(answer.created_at, project.timezone)
+            when = prompts_blocks.when_text(answer.created_at, answer.timezone)
         recent.append(prompts_blocks.RecentAnswer(who=who, text=answer.text, stage=answer.stage, when=when))
     return prompts_blocks.prompts_home_section(
         project_id=project.id,
         this_week=this_week,
         next_prompt=next_text,
-        pinned=pinned_text,
-        skipped_count=len(skipped),
+        pinned=panel.pinned,
+        skipped_count=panel.skipped_count,
         recent=recent,
-        current_stage=stages_for(sched.project_state(session, project))[0],
+        current_stage=panel.current_stage,
     )
 
 
-def pdsa_section(session: Session, project: Project, role: str, user_id: str) -> list[blocks.Block]:
-    if project.id is None or role == "partner":
+def pdsa_section(project: ProjectHome, role: str, user_id: str) -> list[blocks.Block]:
+    if role == "partner" or project.pdsa is None:
         return []
-    today = local_today(project)
-    infos = [
-        cycle_info(session, c, today=today) for c in pdsa_repo.list_cycles(session, project_id=project.id)
-    ]
-    record = core_pdsa.prediction_record(pdsa_repo.study_scores(session, project_id=project.id)).text()
-    return pdsa_blocks.home_section(infos, record=record)
+    return pdsa_blocks.home_section(list(project.pdsa.cycles), record=project.pdsa.record)
 
 
-def ownership_section(session: Session, project: Project, role: str, user_id: str) -> list[blocks.Block]:
-    if role != "lead" or project.id is None:
+def ownership_section(project: ProjectHome, role: str, user_id: str) -> list[blocks.Block]:
+    if role != "lead":
         return []
     return ownership_blocks.home_section(project.id)
 
 
-def drivers_section(session: Session, project: Project, role: str, user_id: str) -> list[blocks.Block]:
-    if project.id is None or role == "partner":
-        return []
-    diagram = drivers_service.diagram_in(session, project_id=project.id)
-    return drivers_blocks.home_section(diagram) if diagram is not None else []
+def drivers_section(project: ProjectHome, role: str, user_id: str) -> list[blocks.Block]:
+    return drivers_blocks.home_section(project.drivers) if project.drivers is not None else []
 
 
-# --- the workspace uninstalled the app ------------------------------------------------------------------------
-
-
-# Each project's sections after its summary: (session, project, role, user_id) -> blocks. One explicit list.
-HomeSection = Callable[[Session, Project, str, str], list[blocks.Block]]
+# Each project's sections after its summary: (project's Home values, role, user_id) -> blocks. One explicit list;
+# what a section shows is read by bot.services.home.
+HomeSection = Callable[[ProjectHome, str, str], list[blocks.Block]]
 SECTIONS: tuple[HomeSection, ...] = (prompts_section, pdsa_section, drivers_section, ownership_section)
 
+ROLE_TEXT = {
+    "lead": "You lead this project",
+    "partner": "You are a service-user partner",
+    "member": "Team member",
+}
 
-def build_home(session: Session, *, team_id: str, user_id: str) -> dict[str, Any]:
-    rows = repo.projects_for_user(session, team_id=team_id, user_id=user_id)
+
+def build_home(projects: Sequence[ProjectHome], *, user_id: str) -> dict[str, Any]:
+    """A person's Home view from their projects' values (bot.services.home.homes)."""
     home_blocks: list[blocks.Block] = [blocks.header("MFI-AR: anti-racism improvement")]
-    if not rows:
+    if not projects:
         home_blocks += onboarding.empty_home()
-    seen: set[int] = set()
-    for project, role in rows:
-        if project.id is None or project.id in seen:
-            continue
-        seen.add(project.id)
-        progress = repo.project_progress(session, project=project)
-        done = repo.stages_done(project, progress)
-        role_text = {
-            "lead": "You lead this project",
-            "partner": "You are a service-user partner",
-            "member": "Team member",
-        }
+    for project in projects:
+        done = project.stages_done
         home_blocks += [
             blocks.divider(),
             blocks.section(
                 f"*{blocks.typed(project.name)}* in <#{project.channel_id}>\n{blocks.typed(project.aim)}\n"
-                f"_For whom:_ {blocks.describe_groups(project.focus_groups)}"
+                f"_For whom:_ {blocks.describe_groups(list(project.focus_groups))}"
             ),
             blocks.context(
-                f"{role_text.get(role, role)} · {blocks.counted(progress['measure_count'], 'measure')} · "
-                f"{blocks.counted(progress['open_cycles'], 'open PDSA cycle')} · "
+                f"{ROLE_TEXT.get(project.role, project.role)} · {blocks.counted(project.measure_count, 'measure')} · "
+                f"{blocks.counted(project.open_cycles, 'open PDSA cycle')} · "
                 f"{sum(done.values())} of {len(done)} framework stages under way"
             ),
         ]
-        if role == "lead":
+        if project.role == "lead":
             home_blocks.append(blocks.section(blocks.stage_checklist(done)))
         for build_section in SECTIONS:
-            home_blocks += build_section(session, project, role, user_id)
+            home_blocks += build_section(project, project.role, user_id)
     return {"type": "home", "blocks": home_blocks[:100]}
 
 
@@ -170,11 +124,10 @@ def publish_for_people(
     One read for the whole batch, and no Slack call while the transaction is open. With `quiet`, a person
     whose Home cannot be published is logged and the rest still get theirs.
     """
-    with unit_of_work(engine) as session:
-        views = {
-            user_id: build_home(session, team_id=team_id, user_id=user_id)
-            for user_id in dict.fromkeys(user_ids)
-        }
+    views = {
+        user_id: build_home(projects, user_id=user_id)
+        for user_id, projects in service.homes(engine, team_id=team_id, user_ids=user_ids).items()
+    }
     for user_id, view in views.items():
         try:
             client.views_publish(user_id=user_id, view=view)
@@ -186,10 +139,7 @@ def publish_for_people(
 
 def publish_for_project(client: WebClient, engine: Engine, *, team_id: str, project_id: int) -> None:
     """Refresh the Home tab of everyone on a project (leads first), in one batch."""
-    with unit_of_work(engine) as session:
-        people = [
-            m.user_id for m in repo.members(session, project_id=project_id) if m.role in ("lead", "member")
-        ]
+    people = service.project_people(engine, project_id=project_id)
     publish_for_people(client, engine, team_id=team_id, user_ids=people)
 
 

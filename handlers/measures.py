@@ -23,6 +23,7 @@ from bot.core.equity.disclosure import check_text_for_disclosure
 from bot.core.extracts import ImportRefused, period_start, read_extract
 from bot.services import downloads
 from bot.services import measures as importing
+from bot.services.projects import card_data
 from handlers import access, blocks, claims, projects
 from handlers.access import Rule, guard
 from handlers.blocks import ids
@@ -257,7 +258,7 @@ def _refresh_card(
         project = repo.get_project(session, team_id=team_id, project_id=project_id)
         if project is None:
             return
-        card, text = projects.card_for(session, project)
+        card, text = projects.card_for(card_data(session, project))
     try:
         client.chat_update(channel=channel_id, ts=card_ts, text=text, blocks=card)
     except SlackApiError as exc:

@@ -8,15 +8,11 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
+from bot.services import onboarding as service
+from bot.services.engine import Engine
 from handlers import access, blocks
 from handlers.blocks import ids
-from storage import repositories as repo
-from storage.db import unit_of_work
-from storage.models import Welcome
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +64,9 @@ def handle_how_to_start(ack: Ack, body: dict[str, Any], context: BoltContext) ->
     client.views_open(trigger_id=body["trigger_id"], view=how_to_start_view())
 
 
-def welcome_message(session: Session, *, team_id: str, user_id: str) -> tuple[list[blocks.Block], str]:
-    """The first-visit DM: for a partner, what to expect; for a team member, where their projects are; else how to start."""
-    roles = {role for _project, role in repo.projects_for_user(session, team_id=team_id, user_id=user_id)}
+def welcome_message(roles: frozenset[str]) -> tuple[list[blocks.Block], str]:
+    """The first-visit DM, from the person's roles on the workspace's projects: for a partner, what to expect; for a
+    team member, where their projects are; else how to start."""
     if roles and roles <= {"partner"}:
         text = (
             "Hello, and welcome. I'm MFI-AR. A team has asked you to help with their project. If you agree, "
@@ -97,15 +93,10 @@ def welcome_once(
     The row is claimed before posting, so two deliveries of the first visit send one DM; if the post fails the
     claim is removed, so the next visit tries again.
     """
-    with unit_of_work(engine) as session:
-        if session.get(Welcome, (team_id, user_id)) is not None:
-            return False
-        try:
-            with session.begin_nested():
-                session.add(Welcome(team_id=team_id, user_id=user_id))
-        except IntegrityError:
-            return False  # another delivery of the same first visit claimed it
-        message, text = welcome_message(session, team_id=team_id, user_id=user_id)
+    roles = service.claim_welcome(engine, team_id=team_id, user_id=user_id)
+    if roles is None:
+        return False
+    message, text = welcome_message(roles)
     try:
         target = channel or str(client.conversations_open(users=user_id)["channel"]["id"])
         client.chat_postMessage(channel=target, text=text, blocks=message)
@@ -115,10 +106,7 @@ def welcome_once(
             user_id,
             exc.response.get("error"),
         )
-        with unit_of_work(engine) as session:
-            claimed = session.get(Welcome, (team_id, user_id))
-            if claimed is not None:
-                session.delete(claimed)
+        service.release_welcome(engine, team_id=team_id, user_id=user_id)
         return False
     return True
 

@@ -12,38 +12,30 @@ from slack_bolt.listener.builtins import TokenRevocationListeners
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store import InstallationStore
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
 
 from bot.core import export
 from bot.core.prompts import load_catalogue
+from bot.services import ownership as service
+from bot.services.engine import Engine
 from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
 from handlers.blocks import ids
 from handlers.blocks import ownership as ob
-from storage import ownership_repo as own
-from storage import repositories as repo
-from storage.db import unit_of_work
-from storage.models import Project
 
 logger = logging.getLogger(__name__)
-
-
-def _leads(session: Session, project_id: int) -> list[str]:
-    return [m.user_id for m in repo.members(session, project_id=project_id, role="lead")]
 
 
 def _channel_project_for_lead(context: BoltContext, *, what: str) -> tuple[int | None, str | None]:
     """The channel's project id when the person leads it; otherwise the polite reason why not."""
     assert context.team_id and context.channel_id and context.user_id
-    with unit_of_work(context["engine"]) as session:
-        project = repo.project_for_channel(session, team_id=context.team_id, channel_id=context.channel_id)
-        if project is None or project.id is None:
-            return None, ob.NO_PROJECT
-        if not repo.is_lead(session, project_id=project.id, user_id=context.user_id):
-            return None, ob.not_a_lead(project.name, _leads(session, project.id), what=what)
-        return project.id, None
+    found = service.lead_project(
+        context["engine"], team_id=context.team_id, channel_id=context.channel_id, user_id=context.user_id
+    )
+    if found.status == "no_project":
+        return None, ob.NO_PROJECT
+    if found.status == "not_lead":
+        return None, ob.not_a_lead(found.project_name, list(found.leads), what=what)
+    return found.project_id, None
 
 
 # --- export ---------------------------------------------------------------------------------------------------
@@ -69,12 +61,10 @@ def _prompt_text(prompt_id: str) -> str:
 
 def send_export(client: WebClient, engine: Engine, *, team_id: str, user_id: str, project_id: int) -> bool:
     """Build the bundle and DM it to a lead; False when the project is gone or the person is not a lead."""
-    with unit_of_work(engine) as session:
-        project = repo.get_project(session, team_id=team_id, project_id=project_id)
-        if project is None or not repo.is_lead(session, project_id=project_id, user_id=user_id):
-            return False
-        rows = own.export_rows(session, project_id=project_id)
-        name, zone = project.name, project.timezone
+    found = service.export_data(engine, team_id=team_id, user_id=user_id, project_id=project_id)
+    if found is None:
+        return False
+    rows, name, zone = found.rows, found.project_name, found.timezone
     bundle = export.build_bundle(
         rows, names=_names(client, export.authors_to_name(rows)), prompt_text=_prompt_text
     )
@@ -90,16 +80,15 @@ def send_export(client: WebClient, engine: Engine, *, team_id: str, user_id: str
             {"file": bundle.zip, "filename": zip_name, "title": f"{name}: export (CSV files)"},
         ],
     )
-    with unit_of_work(engine) as session:
-        # Who, when and which project: never the numbers themselves.
-        repo.audit(
-            session,
-            team_id=team_id,
-            project_id=project_id,
-            user_id=user_id,
-            action="project.export",
-            detail={"project_name": name, "files": [xlsx_name, zip_name], "sheets": list(export.SHEETS)},
-        )
+    # Who, when and which project: never the numbers themselves.
+    service.record_export(
+        engine,
+        team_id=team_id,
+        user_id=user_id,
+        project_id=project_id,
+        project_name=name,
+        detail={"files": [xlsx_name, zip_name], "sheets": list(export.SHEETS)},
+    )
     return True
 
 
@@ -137,13 +126,10 @@ def handle_export_button(ack: Ack, body: dict[str, Any], client: WebClient, cont
 def _open_delete_modal(
     client: WebClient, engine: Engine, *, trigger_id: str, team_id: str, project_id: int
 ) -> None:
-    with unit_of_work(engine) as session:
-        project = repo.get_project(session, team_id=team_id, project_id=project_id)
-        if project is None:
-            return
-        view = ob.delete_modal(
-            project_id=project_id, project_name=project.name, channel_id=project.channel_id
-        )
+    project = service.project_ref(engine, team_id=team_id, project_id=project_id)
+    if project is None:
+        return
+    view = ob.delete_modal(project_id=project_id, project_name=project.name, channel_id=project.channel_id)
     client.views_open(trigger_id=trigger_id, view=view)
 
 
@@ -169,9 +155,7 @@ def handle_delete_button(ack: Ack, body: dict[str, Any], client: WebClient, cont
     ack()
     team_id = context.team_id or body["team"]["id"]
     project_id = claims.action_id_value(body) or 0
-    with unit_of_work(context["engine"]) as session:
-        allowed = repo.is_lead(session, project_id=project_id, user_id=body["user"]["id"])
-    if allowed:
+    if service.is_lead(context["engine"], project_id=project_id, user_id=body["user"]["id"]):
         _open_delete_modal(
             client, context["engine"], trigger_id=body["trigger_id"], team_id=team_id, project_id=project_id
         )
@@ -188,37 +172,20 @@ def handle_delete_submission(
     if project_id is None:
         ack(response_action="errors", errors={ids.B_DELETE_NAME: ob.ALREADY_GONE})
         return
-    try:
-        # Deleted before the modal closes, in one transaction: a failure keeps every row and says so in the form.
-        with unit_of_work(engine) as session:
-            project: Project | None = repo.get_project(session, team_id=team_id, project_id=project_id)
-            if project is None:
-                ack(response_action="errors", errors={ids.B_DELETE_NAME: ob.ALREADY_GONE})
-                return
-            if not repo.is_lead(session, project_id=project_id, user_id=user_id):
-                ack(
-                    response_action="errors",
-                    errors={
-                        ids.B_DELETE_NAME: ob.not_a_lead(
-                            project.name, _leads(session, project_id), what="delete it"
-                        )
-                    },
-                )
-                return
-            name, channel_id = project.name, project.channel_id
-            if typed != name:
-                ack(response_action="errors", errors={ids.B_DELETE_NAME: ob.name_mismatch(name)})
-                return
-            people = [
-                m.user_id
-                for m in repo.members(session, project_id=project_id)
-                if m.role in ("lead", "member")
-            ]
-            own.delete_project(session, project_id=project_id, deleted_by=user_id)
-    except SQLAlchemyError:
-        logger.exception("Deleting project %s failed; nothing was removed", project_id)
-        ack(response_action="errors", errors={ids.B_DELETE_NAME: ob.DELETE_FAILED})
+    # Deleted before the modal closes, in one transaction: a failure keeps every row and says so in the form.
+    deletion = service.delete_project(
+        engine, team_id=team_id, project_id=project_id, user_id=user_id, typed_name=typed
+    )
+    refusal = {
+        "gone": ob.ALREADY_GONE,
+        "not_lead": ob.not_a_lead(deletion.project_name, list(deletion.leads), what="delete it"),
+        "mismatch": ob.name_mismatch(deletion.project_name),
+        "failed": ob.DELETE_FAILED,
+    }.get(deletion.status)
+    if refusal is not None:
+        ack(response_action="errors", errors={ids.B_DELETE_NAME: refusal})
         return
+    name, channel_id, people = deletion.project_name, deletion.channel_id, list(deletion.people)
     ack()
     notice, text = ob.delete_notice(user_id=user_id, project_name=name)
     try:
@@ -242,26 +209,21 @@ def handle_workspace_gone(
             TokenRevocationListeners(store).handle_tokens_revoked_events(event, context)
         if not (event.get("tokens") or {}).get("bot"):
             # Only people's user tokens went; the bot's own token still works, so the schedules carry on.
-            with unit_of_work(context["engine"]) as session:
-                repo.audit(
-                    session,
-                    team_id=context.team_id or context.enterprise_id or "",
-                    project_id=None,
-                    user_id=None,
-                    action="workspace.user_tokens_revoked",
-                    detail={"users": len((event.get("tokens") or {}).get("oauth") or [])},
-                )
+            service.record_user_tokens_revoked(
+                context["engine"],
+                team_id=context.team_id or context.enterprise_id or "",
+                users=len((event.get("tokens") or {}).get("oauth") or []),
+            )
             return
     elif store is not None:
         TokenRevocationListeners(store).handle_app_uninstalled_events(context)
-    with unit_of_work(context["engine"]) as session:
-        stopped = own.stop_workspace(
-            session,
-            team_id=context.team_id,
-            enterprise_id=context.enterprise_id,
-            reason=reason,
-            whole_enterprise=bool(context.is_enterprise_install),
-        )
+    stopped = service.stop_workspace(
+        context["engine"],
+        team_id=context.team_id,
+        enterprise_id=context.enterprise_id,
+        reason=reason,
+        whole_enterprise=bool(context.is_enterprise_install),
+    )
     logger.info("%s for team %s: stopped %s schedules (data kept)", reason, context.team_id, stopped)
 
 

@@ -8,26 +8,21 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine
-from sqlmodel import Session
 
 from bot.core.readability import reading_age, too_hard_for_partners
-from bot.services.delivery import CONSENT_KIND, CONSENT_OCCURRENCE
+from bot.services import partners as service
+from bot.services.engine import Engine
+from bot.services.partners import PartnerStatus
 from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
 from handlers.blocks import ids
 from handlers.blocks import prompts as pb
-from storage import answers_repo
-from storage import repositories as repo
-from storage import schedule_repo as sched
-from storage.db import unit_of_work
-from storage.models import Project, utcnow
 
 logger = logging.getLogger(__name__)
 
 
-def _lead_mentions(session: Session, project_id: int) -> list[str]:
-    return [f"<@{m.user_id}>" for m in repo.members(session, project_id=project_id, role="lead")]
+def _mentions(user_ids: tuple[str, ...]) -> list[str]:
+    return [f"<@{u}>" for u in user_ids]
 
 
 def invite_pending_partners(client: WebClient, engine: Engine, *, team_id: str, project_id: int) -> int:
@@ -36,52 +31,26 @@ def invite_pending_partners(client: WebClient, engine: Engine, *, team_id: str, 
     Each request is claimed in the scheduler's delivery ledger first (the same row the scheduler would
     write), so a partner is asked once even if the scheduler notices them at the same moment.
     """
-    now = utcnow()
-    claimed: list[tuple[int, str]] = []
-    with unit_of_work(engine) as session:
-        project = repo.get_project(session, team_id=team_id, project_id=project_id)
-        if project is None or not project.partner_description.strip():
-            return 0  # partners are told what the project is about in plain words first
-        schedule = next(
-            s for s in sched.ensure_default_schedules(session, project=project) if s.kind == "partner_prompt"
-        )
-        asked = {d.recipient for d in sched.deliveries(session, project_id=project_id, kind=CONSENT_KIND)}
-        for partner in sched.partners_awaiting_consent(session, project_id=project_id):
-            if partner.user_id in asked:
-                continue
-            delivery = sched.claim_delivery(
-                session,
-                schedule=schedule,
-                occurrence=CONSENT_OCCURRENCE,
-                recipient=partner.user_id,
-                kind=CONSENT_KIND,
-                claimed_by="handlers.partners",
-                now=now,
-            )
-            if delivery is not None and delivery.id is not None:
-                claimed.append((delivery.id, partner.user_id))
-        consent_blocks, text = pb.partner_consent_message(
-            about=project.partner_description,
-            lead_names=_lead_mentions(session, project_id),
-            project_id=project_id,
-        )
+    requests = service.claim_consent_requests(engine, team_id=team_id, project_id=project_id)
+    if requests is None:
+        return 0  # partners are told what the project is about in plain words first
+    consent_blocks, text = pb.partner_consent_message(
+        about=requests.about, lead_names=_mentions(requests.leads), project_id=project_id
+    )
     sent = 0
-    for delivery_id, user_id in claimed:
+    for delivery_id, user_id in requests.claimed:
         try:
             result = client.chat_postMessage(channel=user_id, blocks=consent_blocks, text=text)
         except SlackApiError as exc:
             logger.warning("Could not send the consent message to %s: %s", user_id, exc.response.get("error"))
-            with unit_of_work(engine) as session:
-                sched.mark_failed(session, delivery_id=delivery_id, error=str(exc.response.get("error")))
+            service.consent_failed(engine, delivery_id=delivery_id, error=str(exc.response.get("error")))
             continue
-        with unit_of_work(engine) as session:
-            sched.mark_sent(
-                session,
-                delivery_id=delivery_id,
-                channel_id=str(result.get("channel") or ""),
-                message_ts=str(result.get("ts") or ""),
-                now=utcnow(),
-            )
+        service.consent_sent(
+            engine,
+            delivery_id=delivery_id,
+            channel_id=str(result.get("channel") or ""),
+            message_ts=str(result.get("ts") or ""),
+        )
         sent += 1
     return sent
 
@@ -89,9 +58,9 @@ def invite_pending_partners(client: WebClient, engine: Engine, *, team_id: str, 
 # --- /mfi partners ---------------------------------------------------------------------------------------------
 
 
-def _status_line(session: Session, project_id: int) -> list[str]:
+def _status_line(statuses: tuple[PartnerStatus, ...]) -> list[str]:
     lines = []
-    for m in repo.members(session, project_id=project_id, role="partner"):
+    for m in statuses:
         if m.stopped:
             state = "stopped"
         elif m.consent == "declined":
@@ -114,31 +83,31 @@ def handle_partners_command(
     ack()
     engine: Engine = context["engine"]
     assert context.team_id and context.channel_id and context.user_id
-    with unit_of_work(engine) as session:
-        project = repo.project_for_channel(session, team_id=context.team_id, channel_id=context.channel_id)
-        if project is None or project.id is None:
-            respond(
-                text="There is no project in this channel yet. Start one with `/mfi new`.",
-                response_type="ephemeral",
-            )
-            return
-        if not repo.is_lead(session, project_id=project.id, user_id=context.user_id):
-            leads = ", ".join(_lead_mentions(session, project.id)) or "the project's leads"
-            respond(
-                text=f"Only the project's leads can add or remove service-user partners. Ask {leads}.",
-                response_type="ephemeral",
-            )
-            return
-        partners = [m.user_id for m in repo.members(session, project_id=project.id, role="partner")]
-        view = pb.partners_modal(
-            project_id=project.id,
-            project_name=project.name,
-            partners=partners,
-            status_lines=_status_line(session, project.id),
-            about=project.partner_description,
-            anonymity_threshold=max(3, project.anonymity_threshold),
-            retention_days=project.retention_days,
+    form = service.partners_form(
+        engine, team_id=context.team_id, channel_id=context.channel_id, user_id=context.user_id
+    )
+    if form.status == "no_project":
+        respond(
+            text="There is no project in this channel yet. Start one with `/mfi new`.",
+            response_type="ephemeral",
         )
+        return
+    if form.status == "not_lead":
+        leads = ", ".join(_mentions(form.leads)) or "the project's leads"
+        respond(
+            text=f"Only the project's leads can add or remove service-user partners. Ask {leads}.",
+            response_type="ephemeral",
+        )
+        return
+    view = pb.partners_modal(
+        project_id=form.project_id,
+        project_name=form.project_name,
+        partners=list(form.partners),
+        status_lines=_status_line(form.statuses),
+        about=form.about,
+        anonymity_threshold=form.anonymity_threshold,
+        retention_days=form.retention_days,
+    )
     client.views_open(trigger_id=command["trigger_id"], view=view)
 
 
@@ -195,34 +164,34 @@ def handle_partners_submission(
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
     project_id = claims.metadata_id(view, "project_id") or 0
-    with unit_of_work(engine) as session:
-        project = repo.get_project(session, team_id=team_id, project_id=project_id)
-        if project is None or not repo.is_lead(session, project_id=project_id, user_id=user_id):
-            ack(
-                response_action="errors",
-                errors={ids.B_PARTNERS_USERS: "Only the project's leads can change partners."},
-            )
-            return
-        settings, errors = read_partners_form(view, current_threshold=max(3, project.anonymity_threshold))
-        leads = {m.user_id for m in repo.members(session, project_id=project_id, role="lead")}
-        overlap = leads & set(settings["partners"])
-        if overlap:
-            errors[ids.B_PARTNERS_USERS] = (
-                "A person can be a lead or a service-user partner, not both: "
-                + ", ".join(f"<@{u}>" for u in sorted(overlap))
-            )
-        if errors:
-            ack(response_action="errors", errors=errors)
-            return
-        answers_repo.set_partners(session, project=project, user_ids=settings["partners"], added_by=user_id)
-        answers_repo.set_privacy(
-            session,
-            project=project,
-            about=settings["about"],
-            threshold=settings["threshold"],
-            retention_days=settings["retention"],
-            changed_by=user_id,
+    not_lead = {ids.B_PARTNERS_USERS: "Only the project's leads can change partners."}
+    edit = service.partners_edit(engine, team_id=team_id, project_id=project_id, user_id=user_id)
+    if edit is None:
+        ack(response_action="errors", errors=not_lead)
+        return
+    settings, errors = read_partners_form(view, current_threshold=edit.current_threshold)
+    overlap = edit.leads & set(settings["partners"])
+    if overlap:
+        errors[ids.B_PARTNERS_USERS] = (
+            "A person can be a lead or a service-user partner, not both: "
+            + ", ".join(f"<@{u}>" for u in sorted(overlap))
         )
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    saved = service.save_partners(
+        engine,
+        team_id=team_id,
+        project_id=project_id,
+        user_id=user_id,
+        partners=settings["partners"],
+        about=settings["about"],
+        threshold=settings["threshold"],
+        retention_days=settings["retention"],
+    )
+    if not saved:  # no longer a lead between the check and the save
+        ack(response_action="errors", errors=not_lead)
+        return
     ack()
     after_partners_changed(client, engine, team_id=team_id, project_id=project_id, invite=settings["invite"])
 
@@ -238,17 +207,14 @@ def after_partners_changed(
 # --- buttons in partners' DMs ----------------------------------------------------------------------------------
 
 
-def _project_id_from(session: Session, body: dict[str, Any], team_id: str) -> int | None:
-    """Partner buttons carry a project id, or (on prompts) a delivery id that leads to one."""
+def _claimed_ids(body: dict[str, Any]) -> dict[str, int | None]:
+    """Partner buttons carry a project id, or (on prompts) a delivery id that leads to one: both are claims."""
     value = claims.action_json(body)
     if "project_id" in value:
-        return claims.parse_id(value["project_id"])
+        return {"project_id": claims.parse_id(value["project_id"]), "delivery_id": None}
     if "delivery_id" in value:
-        delivery = answers_repo.get_delivery(
-            session, team_id=team_id, delivery_id=claims.parse_id(value["delivery_id"]) or 0
-        )
-        return delivery.project_id if delivery else None
-    return None
+        return {"project_id": None, "delivery_id": claims.parse_id(value["delivery_id"]) or 0}
+    return {"project_id": None, "delivery_id": None}
 
 
 def _reply(
@@ -267,24 +233,17 @@ def handle_consent(
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
     said_yes = body["actions"][0]["action_id"] == ids.A_PARTNER_CONSENT_YES
-    with unit_of_work(engine) as session:
-        project_id = _project_id_from(session, body, team_id)
-        project = repo.get_project(session, team_id=team_id, project_id=project_id or 0)
-        partner = sched.member(session, project_id=project_id or 0, user_id=user_id, role="partner")
-        if project is None or partner is None:
-            respond(
-                text="Thank you. You're no longer listed as a partner on this project, so there is nothing to do.",
-                response_type="ephemeral",
-                replace_original=False,
-            )
-            return
-        answers_repo.set_partner_state(
-            session,
-            partner=partner,
-            consent="given" if said_yes else "declined",
-            stopped=False if said_yes else None,
+    choice = service.record_consent(
+        engine, team_id=team_id, user_id=user_id, said_yes=said_yes, **_claimed_ids(body)
+    )
+    if choice is None:
+        respond(
+            text="Thank you. You're no longer listed as a partner on this project, so there is nothing to do.",
+            response_type="ephemeral",
+            replace_original=False,
         )
-        name, share = project.partner_description, partner.share_in_channel
+        return
+    name, share = choice.about, choice.share_in_channel
     message = body.get("message") or {}
     channel = (body.get("channel") or {}).get("id")
     if channel and message.get("ts"):
@@ -299,11 +258,11 @@ def handle_consent(
             client,
             body,
             user_id,
-            pb.consent_thanks_message(about=name, project_id=project.id or 0, share_in_channel=share),
+            pb.consent_thanks_message(about=name, project_id=choice.project_id, share_in_channel=share),
         )
     else:
         _reply(client, body, user_id, pb.declined_message(about=name))
-    home.publish_for_project(client, engine, team_id=team_id, project_id=project.id or 0)
+    home.publish_for_project(client, engine, team_id=team_id, project_id=choice.project_id)
 
 
 def handle_partner_state(
@@ -314,34 +273,27 @@ def handle_partner_state(
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
     action_id = body["actions"][0]["action_id"]
-    with unit_of_work(engine) as session:
-        project_id = _project_id_from(session, body, team_id)
-        project = session.get(Project, project_id) if project_id else None
-        partner = sched.member(session, project_id=project_id or 0, user_id=user_id, role="partner")
-        if project is None or project.id is None or partner is None:
-            respond(
-                text="You're not listed as a partner on this project any more, so you won't get its questions.",
-                response_type="ephemeral",
-                replace_original=False,
-            )
-            return
-        leads = _lead_mentions(session, project.id)
-        if partner.stopped or action_id == ids.A_PARTNER_STOP:
-            # Stopping is final from the partner's side: a lead can add them again if they ask.
-            answers_repo.set_partner_state(session, partner=partner, stopped=True)
-            state = "stopped"
-        elif action_id == ids.A_PARTNER_PAUSE:
-            answers_repo.set_partner_state(session, partner=partner, paused=True)
-            state = "paused"
-        else:
-            answers_repo.set_partner_state(session, partner=partner, paused=False)
-            state = "resumed"
-        name, pid = project.partner_description, project.id
+    wanted = {ids.A_PARTNER_STOP: "stop", ids.A_PARTNER_PAUSE: "pause"}.get(action_id, "resume")
+    choice = service.change_partner_state(
+        engine, team_id=team_id, user_id=user_id, wanted=wanted, **_claimed_ids(body)
+    )
+    if choice is None:
+        respond(
+            text="You're not listed as a partner on this project any more, so you won't get its questions.",
+            response_type="ephemeral",
+            replace_original=False,
+        )
+        return
     _reply(
         client,
         body,
         user_id,
-        pb.partner_state_message(about=name, project_id=pid, state=state, lead_mentions=leads),
+        pb.partner_state_message(
+            about=choice.about,
+            project_id=choice.project_id,
+            state=choice.state,
+            lead_mentions=_mentions(choice.leads),
+        ),
     )
 
 
@@ -353,17 +305,13 @@ def handle_partner_share(
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
     share = claims.action_json(body).get("share") is True
-    with unit_of_work(engine) as session:
-        project_id = _project_id_from(session, body, team_id)
-        partner = sched.member(session, project_id=project_id or 0, user_id=user_id, role="partner")
-        if partner is None or partner.consent != "given":
-            respond(
-                text="You're not taking part in this project at the moment, so there is nothing to change.",
-                response_type="ephemeral",
-                replace_original=False,
-            )
-            return
-        answers_repo.set_partner_state(session, partner=partner, share_in_channel=share)
+    if not service.set_sharing(engine, team_id=team_id, user_id=user_id, share=share, **_claimed_ids(body)):
+        respond(
+            text="You're not taking part in this project at the moment, so there is nothing to change.",
+            response_type="ephemeral",
+            replace_original=False,
+        )
+        return
     _reply(client, body, user_id, pb.share_setting_message(share=share))
 
 

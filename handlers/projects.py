@@ -8,18 +8,14 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
 
 from bot.core import ethnicity
+from bot.services import projects as service
+from bot.services.engine import Engine
+from bot.services.projects import ProjectCard
 from handlers import access, blocks, claims, home
 from handlers.access import Rule, guard
 from handlers.blocks import ids
-from storage import repositories as repo
-from storage import schedule_repo
-from storage.db import unit_of_work
-from storage.models import Project
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +23,7 @@ logger = logging.getLogger(__name__)
 def open_new_project(client: WebClient, context: BoltContext, *, trigger_id: str, respond: Respond) -> None:
     engine: Engine = context["engine"]
     assert context.team_id and context.channel_id and context.user_id
-    with unit_of_work(engine) as session:
-        existing = repo.project_for_channel(session, team_id=context.team_id, channel_id=context.channel_id)
-        name = existing.name if existing else None
+    name = service.channel_project_name(engine, team_id=context.team_id, channel_id=context.channel_id)
     if name is not None:
         respond(
             text=f"This channel already has a project, *{blocks.typed(name)}*. Use `/mfi status` to see it or `/mfi edit` to change it. "
@@ -56,46 +50,43 @@ def open_edit_project(
     engine: Engine = context["engine"]
     channel = channel_id or context.channel_id
     assert context.team_id and channel and context.user_id
-    with unit_of_work(engine) as session:
-        project = repo.project_for_channel(session, team_id=context.team_id, channel_id=channel)
-        if project is None:
-            if respond:
-                respond(
-                    text="There is no project in this channel yet. Start one with `/mfi new`.",
-                    response_type="ephemeral",
-                )
-            return
-        assert project.id is not None
-        if not repo.is_lead(session, project_id=project.id, user_id=context.user_id):
-            if respond:
-                respond(
-                    text="Only the project's leads can edit it. Ask one of them, or `/mfi status` to see it.",
-                    response_type="ephemeral",
-                )
-            return
-        view = blocks.project_modal(
-            callback_id=ids.CB_PROJECT_EDIT,
-            channel_id=channel,
-            user_id=context.user_id,
-            project=project.model_dump(),
-            leads=[m.user_id for m in repo.members(session, project_id=project.id, role="lead")],
-            partners=[m.user_id for m in repo.members(session, project_id=project.id, role="partner")],
-        )
+    form = service.edit_form(engine, team_id=context.team_id, channel_id=channel, user_id=context.user_id)
+    if form.status == "no_project":
+        if respond:
+            respond(
+                text="There is no project in this channel yet. Start one with `/mfi new`.",
+                response_type="ephemeral",
+            )
+        return
+    if form.status == "not_lead":
+        if respond:
+            respond(
+                text="Only the project's leads can edit it. Ask one of them, or `/mfi status` to see it.",
+                response_type="ephemeral",
+            )
+        return
+    view = blocks.project_modal(
+        callback_id=ids.CB_PROJECT_EDIT,
+        channel_id=channel,
+        user_id=context.user_id,
+        project=form.fields,
+        leads=list(form.leads),
+        partners=list(form.partners),
+    )
     client.views_open(trigger_id=trigger_id, view=view)
 
 
 def show_status(respond: Respond, context: BoltContext) -> None:
     engine: Engine = context["engine"]
     assert context.team_id and context.channel_id
-    with unit_of_work(engine) as session:
-        project = repo.project_for_channel(session, team_id=context.team_id, channel_id=context.channel_id)
-        if project is None:
-            respond(
-                text="There is no project in this channel yet. Start one with `/mfi new`.",
-                response_type="ephemeral",
-            )
-            return
-        card, text = card_for(session, project)
+    found = service.channel_card(engine, team_id=context.team_id, channel_id=context.channel_id)
+    if found is None:
+        respond(
+            text="There is no project in this channel yet. Start one with `/mfi new`.",
+            response_type="ephemeral",
+        )
+        return
+    card, text = card_for(found)
     respond(
         blocks=[*card, blocks.actions(blocks.button("Post to the channel", ids.A_POST_STATUS))],
         text=text,
@@ -103,19 +94,17 @@ def show_status(respond: Respond, context: BoltContext) -> None:
     )
 
 
-def card_for(session: Session, project: Project) -> tuple[list[blocks.Block], str]:
-    assert project.id is not None
-    progress = repo.project_progress(session, project=project)
-    leads = [m.user_id for m in repo.members(session, project_id=project.id, role="lead")]
-    card = blocks.project_card(
-        project.model_dump(),
-        leads=leads,
-        partner_count=progress["partners_consented"],  # taking part means they said yes
-        stages_done=repo.stages_done(project, progress),
-        measure_count=progress["measure_count"],
-        open_cycles=progress["open_cycles"],
+def card_for(card: ProjectCard) -> tuple[list[blocks.Block], str]:
+    """The project card's blocks and text from its values (bot.services.projects.card_data and friends)."""
+    built = blocks.project_card(
+        card.fields,
+        leads=list(card.leads),
+        partner_count=card.partner_count,  # taking part means they said yes
+        stages_done=card.stages_done,
+        measure_count=card.measure_count,
+        open_cycles=card.open_cycles,
     )
-    return card, blocks.project_card_text(project.model_dump())
+    return built, blocks.project_card_text(card.fields)
 
 
 def _read_project_form(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -195,61 +184,22 @@ def handle_project_submission(
     user_id = body["user"]["id"]
     team_id = context.team_id or body["team"]["id"]
     is_new = view["callback_id"] == ids.CB_PROJECT_NEW
-    try:
-        # Saved before the modal closes: if the database fails, the form stays open with everything typed in it.
-        with unit_of_work(engine) as session:
-            if is_new:
-                if repo.project_for_channel(session, team_id=team_id, channel_id=channel_id) is not None:
-                    ack(
-                        response_action="errors",
-                        errors={
-                            ids.B_PROJECT_NAME: "This channel already has a project. Close this and use /mfi edit."
-                        },
-                    )
-                    return
-                project = repo.create_project(
-                    session,
-                    team_id=team_id,
-                    enterprise_id=context.enterprise_id,
-                    channel_id=channel_id,
-                    created_by=user_id,
-                    leads=fields.pop("leads"),
-                    partners=fields.pop("partners"),
-                    timezone=context["settings"].mfi_timezone,
-                    **fields,
-                )
-            else:
-                found = repo.get_project(
-                    session, team_id=team_id, project_id=claims.metadata_id(view, "project_id") or 0
-                )
-                if (
-                    found is None
-                    or found.id is None
-                    or not repo.is_lead(session, project_id=found.id, user_id=user_id)
-                ):
-                    ack(
-                        response_action="errors",
-                        errors={ids.B_PROJECT_NAME: "Only the project's leads can edit it."},
-                    )
-                    return
-                project = found
-                leads, partners = fields.pop("leads"), fields.pop("partners")
-                repo.update_project(session, project=project, changed_by=user_id, **fields)
-                repo.set_members(session, project=project, role="lead", user_ids=leads, added_by=user_id)
-                repo.set_members(
-                    session, project=project, role="partner", user_ids=partners, added_by=user_id
-                )
-            project_id = project.id
-    except SQLAlchemyError:
-        logger.exception("Saving the project failed")
-        ack(
-            response_action="errors",
-            errors={
-                ids.B_PROJECT_NAME: "We couldn't save this just now (a database problem). "
-                "Everything you typed is still here: press the button again in a moment."
-            },
-        )
+    # Saved before the modal closes: if the database fails, the form stays open with everything typed in it.
+    saved = service.save_project(
+        engine,
+        team_id=team_id,
+        enterprise_id=context.enterprise_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        is_new=is_new,
+        project_id=None if is_new else claims.metadata_id(view, "project_id"),
+        fields=fields,
+        timezone=context["settings"].mfi_timezone,
+    )
+    if saved.status != "saved":
+        ack(response_action="errors", errors={ids.B_PROJECT_NAME: SAVE_REFUSALS[saved.status]})
         return
+    project_id = saved.project_id
     ack()
     assert project_id is not None
     post_project_card(client, engine, team_id=team_id, project_id=project_id, announce_new=is_new, by=user_id)
@@ -257,20 +207,16 @@ def handle_project_submission(
     # The default schedules exist from the start. Partners named here are asked for consent later: when a lead
     # chooses to (`/mfi partners`, which also asks for the plain-language description they will see) or turns
     # partner questions on in `/mfi schedule`.
-    with unit_of_work(engine) as session:
-        saved = repo.get_project(session, team_id=team_id, project_id=project_id)
-        if saved is not None:
-            schedule_repo.ensure_default_schedules(session, project=saved)
+    service.ensure_schedules(engine, team_id=team_id, project_id=project_id)
 
 
 def post_project_card(
     client: WebClient, engine: Engine, *, team_id: str, project_id: int, announce_new: bool, by: str
 ) -> None:
-    with unit_of_work(engine) as session:
-        project = repo.get_project(session, team_id=team_id, project_id=project_id)
-        assert project is not None
-        card, text = card_for(session, project)
-        channel_id, card_ts = project.channel_id, project.card_ts
+    found = service.project_card(engine, team_id=team_id, project_id=project_id)
+    assert found is not None
+    card, text = card_for(found)
+    channel_id, card_ts = found.channel_id, found.card_ts
     if announce_new or card_ts is None:
         intro = (
             f"<@{by}> started a new improvement project."
@@ -280,10 +226,7 @@ def post_project_card(
         result = client.chat_postMessage(
             channel=channel_id, text=f"{intro} {text}", blocks=[blocks.section(intro), *card]
         )
-        with unit_of_work(engine) as session:
-            found = repo.get_project(session, team_id=team_id, project_id=project_id)
-            if found is not None:
-                repo.set_card_ts(session, project=found, ts=str(result["ts"]))
+        service.record_card(engine, team_id=team_id, project_id=project_id, ts=str(result["ts"]))
     else:
         client.chat_update(channel=channel_id, ts=card_ts, text=text, blocks=card)
         client.chat_postMessage(
@@ -296,11 +239,10 @@ def handle_post_status(ack: Ack, client: WebClient, context: BoltContext, respon
     engine: Engine = context["engine"]
     if not (context.team_id and context.channel_id):
         return  # the button lives in a channel's ephemeral message; from anywhere else it is not one the bot sent
-    with unit_of_work(engine) as session:
-        project = repo.project_for_channel(session, team_id=context.team_id, channel_id=context.channel_id)
-        if project is None:
-            return
-        card, text = card_for(session, project)
+    found = service.channel_card(engine, team_id=context.team_id, channel_id=context.channel_id)
+    if found is None:
+        return
+    card, text = card_for(found)
     client.chat_postMessage(channel=context.channel_id, text=text, blocks=card)
     respond(delete_original=True)
 
@@ -309,15 +251,19 @@ def handle_open_edit(ack: Ack, body: dict[str, Any], client: WebClient, context:
     ack()
     channel_id = (body.get("channel") or {}).get("id")
     if channel_id is None:
-        engine: Engine = context["engine"]
-        with unit_of_work(engine) as session:
-            project = repo.get_project(
-                session, team_id=context.team_id or "", project_id=claims.action_id_value(body) or 0
-            )
-            channel_id = project.channel_id if project else None
+        channel_id = service.project_channel(
+            context["engine"], team_id=context.team_id or "", project_id=claims.action_id_value(body) or 0
+        )
     if channel_id:
         open_edit_project(client, context, trigger_id=body["trigger_id"], channel_id=channel_id)
 
+
+SAVE_REFUSALS = {
+    "exists": "This channel already has a project. Close this and use /mfi edit.",
+    "not_lead": "Only the project's leads can edit it.",
+    "failed": "We couldn't save this just now (a database problem). "
+    "Everything you typed is still here: press the button again in a moment.",
+}
 
 PROJECT_SAVED = ("Your project was saved", "`/mfi status` (it has a button to post the card)")
 

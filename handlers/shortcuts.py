@@ -9,15 +9,15 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
-from sqlalchemy import Engine
 
+from bot.services import shortcuts as service
+from bot.services.engine import Engine
+from bot.services.shortcuts import LogTarget
 from handlers import access, blocks, claims, limits, onboarding
 from handlers.blocks import ids
-from handlers.measures import _log_view
+from handlers.blocks import measures as mb
+from handlers.measures import _previous_period
 from handlers.pdsa import post_in_thread
-from storage import pdsa_repo
-from storage import repositories as repo
-from storage.db import unit_of_work
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +60,9 @@ def handle_add_to_pdsa(
     text = str((shortcut.get("message") or {}).get("text") or "").strip()
     if not context.team_id or not channel_id:
         return
-    with unit_of_work(engine) as session:
-        project = repo.project_for_channel(session, team_id=context.team_id, channel_id=channel_id)
-        project_id = project.id if project is not None else None
-        options = []
-        if project_id is not None:
-            for cycle in pdsa_repo.list_cycles(session, project_id=project_id):
-                if cycle.status in pdsa_repo.OPEN_STATUSES and cycle.id is not None:
-                    ref = f"{pdsa_repo.series_number(session, cycle=cycle)}.{cycle.ramp_step}"
-                    options.append((f"PDSA {ref}: {cycle.title}"[:75], str(cycle.id)))
+    found = service.channel_cycles(engine, team_id=context.team_id, channel_id=channel_id)
+    project_id = found.project_id
+    options = [(f"PDSA {cycle.ref}: {cycle.title}"[:75], str(cycle.id)) for cycle in found.cycles]
     if project_id is None:
         reply = (
             "This channel has no improvement project, so there is no PDSA cycle to add the message to. "
@@ -100,30 +94,24 @@ def handle_observation_submission(
     if not text:
         ack(response_action="errors", errors={ids.B_PDSA_OBS_TEXT: "Write the observation to save."})
         return
-    with unit_of_work(engine) as session:
-        cycle = pdsa_repo.get_cycle_by_id(session, team_id=team_id, cycle_id=cycle_id or 0)
-        # The cycle is a claim from the form: it must be an open cycle of the project the form was opened for.
-        if (
-            cycle is None
-            or cycle.project_id != claims.metadata_id(view, "project_id")
-            or cycle.status not in pdsa_repo.OPEN_STATUSES
-        ):
-            ack(
-                response_action="errors",
-                errors={
-                    ids.B_PDSA_OBS_CYCLE: "Choose one of this channel's PDSA cycles that is planned or running."
-                },
-            )
-            return
-        pdsa_repo.add_entry(
-            session,
-            cycle=cycle,
-            kind="do",
-            user_id=user_id,
-            data={"observations": text, "from_message": True},
+    # The cycle is a claim from the form: it must be an open cycle of the project the form was opened for.
+    saved = service.add_observation(
+        engine,
+        team_id=team_id,
+        user_id=user_id,
+        cycle_id=cycle_id or 0,
+        project_id=claims.metadata_id(view, "project_id"),
+        text=text,
+    )
+    if saved is None:
+        ack(
+            response_action="errors",
+            errors={
+                ids.B_PDSA_OBS_CYCLE: "Choose one of this channel's PDSA cycles that is planned or running."
+            },
         )
-        saved_id = int(cycle.id or 0)
-        ref = f"{pdsa_repo.series_number(session, cycle=cycle)}.{cycle.ramp_step}"
+        return
+    saved_id, ref = saved.id, saved.ref
     ack()
     # The words stay in the Do log (/pdsa show); the thread says only that an observation was added.
     post_in_thread(
@@ -139,21 +127,29 @@ def handle_observation_submission(
 # --- Log a measure (global shortcut: no channel, so the person's own projects) ---------------------------------
 
 
-def _loggable_projects(session: Any, *, team_id: str, user_id: str) -> list[Any]:
-    """Projects where the person is a lead or team member (partners do not log data), oldest first, once each."""
-    seen: dict[int, Any] = {}
-    for project, role in repo.projects_for_user(session, team_id=team_id, user_id=user_id):
-        if role in ("lead", "member") and project.id is not None:
-            seen.setdefault(project.id, project)
-    return list(seen.values())
-
-
 def _notice(title: str, text: str) -> dict[str, Any]:
     return blocks.modal(ids.VIEW_LOG_PICK_PROJECT, title, [blocks.section(text)], submit=None, close="Close")
 
 
-def _log_form_or_notice(session: Any, project: Any) -> dict[str, Any]:
-    view = _log_view(session, project, channel_id=project.channel_id, measure_id=None, full=False)
+def log_form(target: LogTarget) -> dict[str, Any] | None:
+    """The "Enter one period" form for the project's first measure (as /measure log opens it), or None without
+    measures."""
+    if not target.measures:
+        return None
+    measure = target.measures[0]
+    return mb.log_modal(
+        channel_id=target.channel_id,
+        project_id=target.project_id,
+        measures=list(target.measures),
+        measure_id=measure["id"],
+        groups=mb.default_log_groups(list(target.focus_groups), measure["reference_group"]),
+        full=False,
+        period_initial=_previous_period(target.today, measure["period"]),
+    )
+
+
+def _log_form_or_notice(project: LogTarget) -> dict[str, Any]:
+    view = log_form(project)
     if view is not None:
         return view
     return _notice(
@@ -165,8 +161,7 @@ def _log_form_or_notice(session: Any, project: Any) -> dict[str, Any]:
 
 def only_project(session: Any, team_id: str, body: Any) -> int | None:
     """The claim for "Log a measure": the person's one loggable project (none or several: chosen in the form)."""
-    projects = _loggable_projects(session, team_id=team_id, user_id=access.request_user(body) or "")
-    return int(projects[0].id) if len(projects) == 1 else None
+    return service.only_loggable_project(session, team_id=team_id, user_id=access.request_user(body) or "")
 
 
 def handle_log_measure(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -175,31 +170,30 @@ def handle_log_measure(ack: Ack, body: dict[str, Any], client: WebClient, contex
     engine: Engine = context["engine"]
     if not context.team_id or not context.user_id:
         return
-    with unit_of_work(engine) as session:
-        projects = _loggable_projects(session, team_id=context.team_id, user_id=context.user_id)
-        if not projects:
-            view = onboarding.how_to_start_view()
-        elif len(projects) == 1:
-            view = _log_form_or_notice(session, projects[0])
-        else:
-            choices = [blocks.option(p.name[:75], str(p.id)) for p in projects[:100]]
-            view = blocks.modal(
-                ids.VIEW_LOG_PICK_PROJECT,
-                "Log a measure",
-                [
-                    blocks.section(
-                        "Which project is the measure in?",
-                        accessory={
-                            "type": "static_select",
-                            "action_id": ids.A_LOG_PICK_PROJECT,
-                            "options": choices,
-                            "placeholder": blocks.plain("Choose a project"),
-                        },
-                    ),
-                ],
-                submit=None,
-                close="Cancel",
-            )
+    projects = service.log_targets(engine, team_id=context.team_id, user_id=context.user_id)
+    if not projects:
+        view = onboarding.how_to_start_view()
+    elif len(projects) == 1:
+        view = _log_form_or_notice(projects[0])
+    else:
+        choices = [blocks.option(p.name[:75], str(p.project_id)) for p in projects[:100]]
+        view = blocks.modal(
+            ids.VIEW_LOG_PICK_PROJECT,
+            "Log a measure",
+            [
+                blocks.section(
+                    "Which project is the measure in?",
+                    accessory={
+                        "type": "static_select",
+                        "action_id": ids.A_LOG_PICK_PROJECT,
+                        "options": choices,
+                        "placeholder": blocks.plain("Choose a project"),
+                    },
+                ),
+            ],
+            submit=None,
+            close="Cancel",
+        )
     client.views_open(trigger_id=shortcut["trigger_id"], view=view)
 
 
@@ -211,20 +205,14 @@ def handle_log_pick_project(ack: Ack, body: dict[str, Any], client: WebClient, c
     project_id = claims.parse_id((action.get("selected_option") or {}).get("value"))
     if not isinstance(view, dict) or not context.team_id or not context.user_id or project_id is None:
         return
-    with unit_of_work(engine) as session:
-        # The choice is a claim: only a project this person may log data for.
-        chosen = next(
-            (
-                p
-                for p in _loggable_projects(session, team_id=context.team_id, user_id=context.user_id)
-                if p.id == project_id
-            ),
-            None,
-        )
-        if chosen is None:
-            return
-        form = _log_form_or_notice(session, chosen)
-        chosen_id = chosen.id
+    # The choice is a claim: only a project this person may log data for.
+    chosen = service.log_target(
+        engine, team_id=context.team_id, user_id=context.user_id, project_id=project_id
+    )
+    if chosen is None:
+        return
+    form = _log_form_or_notice(chosen)
+    chosen_id = chosen.project_id
     # The same view becomes a form acting on the chosen project (checked above): its grant says so before Slack
     # shows it, so a quick submission never meets the picker's grant.
     access.record_grant(

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel, select
 
 import storage.models  # noqa: F401  (every table in the metadata)
+from bot.services.home import person_home
 from bot.services.nudge import build_lead_nudge
 from handlers import home
 from handlers.blocks import ids
@@ -309,7 +310,8 @@ def test_export_nudge_and_home_show_only_what_the_threshold_allows(engine: Engin
             from_partner=True,
         )
         nudge = nudge_text(build_lead_nudge(session, project=project, now=now)[0])
-        home_view = json.dumps(home.build_home(session, team_id=project.team_id, user_id=LEAD))
+        projects = person_home(session, team_id=project.team_id, user_id=LEAD, now=now)
+        home_view = json.dumps(home.build_home(projects, user_id=LEAD))
         rows = own.export_rows(session, project_id=project.id)
     assert "Held back words" not in nudge and "Pooled words" in nudge
     assert "Held back words" not in home_view and "Pooled words" in home_view

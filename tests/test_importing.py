@@ -321,7 +321,7 @@ def test_demo_extract_is_seeded_and_realistic() -> None:
 def test_an_import_that_merges_periods_says_so_and_equity_repeats_it(engine: Engine) -> None:
     from datetime import timedelta
 
-    from handlers import equity
+    from bot.services import equity
 
     measure_id = make_measure(engine)
     days = [date(2025, 3, 1) + timedelta(days=i) for i in range(45)]  # 1 Mar to 14 Apr
@@ -339,10 +339,8 @@ def test_an_import_that_merges_periods_says_so_and_equity_repeats_it(engine: Eng
     ) in lines
     with Session(engine) as session:
         assert measures_repo.data_periods(session, measure_id=measure_id) == ["day"]
-        measure = session.get(Measure, measure_id)
-        assert measure is not None
-        project = repo.project_for_channel(session, team_id="T1", channel_id="C1")
-        job = equity._job(session, measure, project)
+    job = equity.channel_job(engine, team_id="T1", channel_id="C1", measure_id=measure_id)
+    assert job is not None
     assert job.data_period == "day" and job.period == "month"
     notes = [
         w.message

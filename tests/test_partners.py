@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from bot.services.projects import card_data
 from handlers.blocks import ids
 from handlers.projects import card_for
 from storage.models import Delivery, Project, ProjectMember
@@ -239,7 +240,7 @@ def test_partners_named_in_the_project_form_are_asked_only_when_the_lead_turns_p
     assert partner_row(live).consent == "pending"
     consent(live)
     with Session(live.engine) as session:
-        card_blocks, _ = card_for(session, session.exec(select(Project)).one())
+        card_blocks, _ = card_for(card_data(session, session.exec(select(Project)).one()))
     assert "1 taking part" in json.dumps(card_blocks)  # she said yes
     assert live.standin.violations == []
 

@@ -257,7 +257,7 @@ def test_the_12_month_and_3_month_windows_chart_their_own_data() -> None:
 
     from bot.core.equity import analysis as an
     from bot.core.equity.disclosure import DisclosurePolicy
-    from handlers.equity import render
+    from bot.services.equity import render
 
     months = _months(24, date(2024, 1, 1))
     rows = []

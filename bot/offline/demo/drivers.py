@@ -66,8 +66,12 @@ IDEAS: dict[str, list[str]] = {
 def _push(ctx: DemoContext, action_id: str, editor: str, **kwargs: Any) -> dict[str, Any]:
     depth = len(ctx.standin.view_stack(ctx.lead))
     ctx.driver.click(action_id, user=ctx.lead, view_id=editor, **kwargs)
-    stack = ctx.standin.wait_for(lambda: (s := ctx.standin.view_stack(ctx.lead)) and len(s) > depth and s)
-    return dict(ctx.standin.view(stack[-1]))
+
+    def pushed() -> list[str] | None:
+        stack = ctx.standin.view_stack(ctx.lead)
+        return stack if len(stack) > depth else None
+
+    return dict(ctx.standin.view(ctx.standin.wait_for(pushed)[-1]))
 
 
 def _option_for(form: dict[str, Any], block_id: str, text: str) -> str:

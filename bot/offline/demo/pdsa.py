@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 
-from handlers import equity as equity_surface  # the demo drives the real surface (see pyproject's contracts)
+from bot.services import equity as equity_service
+from handlers import equity as equity_surface  # posts through the real surface (see pyproject)
 from handlers.blocks import ids
 from storage import measures_repo, pdsa_repo
 from storage import repositories as repo
@@ -84,13 +85,11 @@ def _thread_has(ctx: DemoContext, card: Any, text: str) -> Any:
 
 def _post_chart(ctx: DemoContext, measure_id: int, thread_ts: str) -> None:
     """The equity chart for the measure in the cycle's thread, through the equity surface itself."""
-    with unit_of_work(ctx.engine) as session:
-        project = repo.project_for_channel(session, team_id=ctx.driver.team_id, channel_id=ctx.channel)
-        assert project is not None and project.id is not None
-        measure = measures_repo.get_measure(session, project_id=project.id, measure_id=measure_id)
-        if measure is None:
-            return
-        job = equity_surface._job(session, measure, project)
+    job = equity_service.channel_job(
+        ctx.engine, team_id=ctx.driver.team_id, channel_id=ctx.channel, measure_id=measure_id
+    )
+    if job is None:
+        return
     token = ctx.runtime.settings.slack_bot_token
     client = WebClient(token=token.get_secret_value() if token else None, base_url=ctx.standin.api_url)
     try:

@@ -1,0 +1,127 @@
+"""The authorisation service without Slack, on both databases: one short unit of work per request checked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlmodel import Session
+
+from bot.services import access
+from storage import repositories as repo
+
+LEAD, MEMBER, STRANGER = "U0LEAD", "U0MEMBER", "U0STRANGER"
+
+
+def _project(engine: Any, channel: str = "C1") -> int:
+    with Session(engine) as session, session.begin():
+        project = repo.create_project(
+            session,
+            team_id="T1",
+            enterprise_id=None,
+            channel_id=channel,
+            created_by=LEAD,
+            name="PPH <team>",
+            aim="Reduce PPH among Black African women",
+            focus_groups=["N"],
+            reference_group="A",
+            baseline="",
+            target="",
+            target_date=None,
+            racism_context="",
+            leads=[LEAD],
+            partners=[],
+            timezone="Europe/London",
+        )
+        repo.set_members(session, project=project, role="member", user_ids=[MEMBER], added_by=LEAD)
+        return project.id or 0
+
+
+def _check(engine: Any, *, user: str, channel: str | None, body: dict[str, Any], **kw: Any) -> Any:
+    defaults: dict[str, Any] = {
+        "claim": access.value_project,
+        "need": "member",
+        "optional": False,
+        "view": None,
+    }
+    return access.check_request(
+        engine, team_id="T1", user_id=user, channel_id=channel, body=body, **{**defaults, **kw}
+    )
+
+
+def _button(value: str) -> dict[str, Any]:
+    return {"type": "block_actions", "actions": [{"value": value}]}
+
+
+def test_a_claimed_project_is_checked_against_the_channel_and_the_person(engine: Any) -> None:
+    project_id = _project(engine)
+    other = _project(engine, channel="C2")
+    allowed = _check(engine, user=STRANGER, channel="C1", body=_button(str(project_id)))
+    assert allowed == access.Allowed(access.ProjectRef(project_id, "C1"))
+    # Another channel's project: the same words as a project that does not exist.
+    assert _check(engine, user=LEAD, channel="C1", body=_button(str(other))) == access.Refusal(
+        access.NOT_YOURS
+    )
+    assert _check(engine, user=LEAD, channel="C1", body=_button("999")) == access.Refusal(access.NOT_YOURS)
+    assert _check(engine, user=LEAD, channel="C1", body=_button("abc")) == access.Refusal(access.NOT_YOURS)
+    # From the App Home or a DM: only the project's own people.
+    assert isinstance(
+        _check(engine, user=MEMBER, channel=None, body=_button(str(project_id))), access.Allowed
+    )
+    assert _check(engine, user=STRANGER, channel="D1", body=_button(str(project_id))) == access.Refusal(
+        access.NOT_YOURS
+    )
+    refused = _check(engine, user=MEMBER, channel="C1", body=_button(str(project_id)), need="lead")
+    assert isinstance(refused, access.Refusal) and f"<@{LEAD}>" in refused.text
+    assert "PPH &lt;team&gt;" in refused.text  # the project's name is escaped in the refusal
+    assert _check(engine, user=LEAD, channel="C1", body=_button(str(project_id)), need="lead") == allowed
+
+
+def test_a_channel_claim_may_be_optional_and_no_claim_is_no_project(engine: Any) -> None:
+    project_id = _project(engine)
+    command = {"command": "/pdsa", "channel_id": "C1", "user_id": MEMBER}
+    found = _check(engine, user=MEMBER, channel="C1", body=command, claim=access.channel_project)
+    assert found == access.Allowed(access.ProjectRef(project_id, "C1"))
+    elsewhere = {**command, "channel_id": "C9"}
+    assert _check(
+        engine, user=MEMBER, channel="C9", body=elsewhere, claim=access.channel_project, optional=True
+    ) == access.Allowed(None)
+    assert _check(engine, user=MEMBER, channel="C9", body=elsewhere, claim=access.channel_project) == (
+        access.Refusal(access.NOT_YOURS)
+    )
+    assert _check(engine, user=MEMBER, channel=None, body={}, claim=None) == access.Allowed(None)
+
+
+def test_a_form_is_checked_against_its_grant_and_applies_once(engine: Any) -> None:
+    project_id = _project(engine)
+    marker = access.record_opening(engine, team_id="T1", user_id=MEMBER)
+    view = {
+        "id": "V1",
+        "type": "modal",
+        "callback_id": "pdsa_do",
+        "private_metadata": json.dumps({"project_id": project_id}),
+    }
+    access.record_grant(
+        engine, team_id="T1", user_id=MEMBER, project_id=project_id, channel_id="C1", view=view, marker=marker
+    )
+    allowed = _check(engine, user=MEMBER, channel=None, body={}, claim=access.form, view=view)
+    assert allowed == access.Allowed(access.ProjectRef(project_id, "C1"), "C1")
+    # Someone else, another callback or metadata pointing elsewhere: a stale form.
+    stale = access.Refusal(access.STALE_FORM)
+    assert _check(engine, user=LEAD, channel=None, body={}, claim=access.form, view=view) == stale
+    assert (
+        _check(
+            engine, user=MEMBER, channel=None, body={}, claim=access.form, view={**view, "callback_id": "x"}
+        )
+        == stale
+    )
+    forged = {**view, "private_metadata": json.dumps({"project_id": project_id, "cycle_id": 12345})}
+    assert _check(engine, user=MEMBER, channel=None, body={}, claim=access.form, view=forged) == stale
+    # Once only: a second claim while it is being saved, and any after it was saved, are refused.
+    assert access.claim_submission(engine, team_id="T1", view_id="V1") is None
+    assert access.claim_submission(engine, team_id="T1", view_id="V1") == access.Refusal(access.BEING_SAVED)
+    access.settle_submission(engine, team_id="T1", view_id="V1", applied=True)
+    assert access.claim_submission(engine, team_id="T1", view_id="V1") == access.Refusal(access.ALREADY_SAVED)
+    assert _check(engine, user=MEMBER, channel=None, body={}, claim=access.form, view=view) == access.Refusal(
+        access.ALREADY_SAVED
+    )
