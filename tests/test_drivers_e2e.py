@@ -485,3 +485,98 @@ def test_a_large_diagram_stays_within_slacks_limits(live: Any) -> None:
     _, response = add_driver(live, editor, "One too many")
     assert "60 drivers, the most it can hold" in response.json["errors"][ids.B_DRIVER_TEXT]
     assert live.standin.violations == []
+
+
+# ---------------------------------------------------------------- PDSA cycles hang off change ideas
+
+
+def test_pdsa_new_picks_its_change_idea_or_adds_one_and_refuses_another_projects(live: Any) -> None:
+    from tests.test_pdsa_e2e import PLAN, plan, seed
+
+    editor, project_id = build_pph_diagram(live)
+    live.standin.close_view(editor)
+    measures = seed(live.engine)
+    idea = ids_of(live, ChangeIdea, project_id)["Book an interpreter at booking"]
+    blood = ids_of(live, Driver, project_id)["Blood loss estimated by eye"]
+
+    # From the diagram: the cycle hangs off the chosen idea, and the diagram shows it.
+    view, response = plan(live, measures, **{ids.B_PDSA_IDEA: str(idea)})
+    assert response.status == 200 and not response.body, response.body
+    labels = [
+        o["text"]["text"]
+        for b in view["blocks"]
+        if b.get("block_id") == ids.B_PDSA_IDEA
+        for o in b["element"]["options"]
+    ]
+    assert labels == ["2.1 → Book an interpreter at booking"] or labels == [
+        "2 → Book an interpreter at booking"
+    ]
+    with Session(live.engine) as session:
+        first = session.exec(select(PdsaCycle).where(PdsaCycle.number == 1)).one()
+        assert first.change_idea_id == idea
+    diagram = service.load(live.engine, team_id=live.standin.team().id, project_id=project_id)
+    assert diagram is not None and diagram.idea(idea) is not None
+    assert diagram.idea(idea).cycles == ((1, "planned"),)  # type: ignore[union-attr]
+
+    # Adding one: the cycle's change idea goes on the diagram under the chosen driver, linked.
+    _, response = plan(
+        live,
+        measures,
+        **{ids.B_PDSA_CHANGE: "Weigh every swab after birth", ids.B_PDSA_IDEA_DRIVER: str(blood)},
+    )
+    assert not response.body, response.body
+    added = ids_of(live, ChangeIdea, project_id)["Weigh every swab after birth"]
+    with Session(live.engine) as session:
+        second = session.exec(select(PdsaCycle).where(PdsaCycle.number == 2)).one()
+        assert second.change_idea_id == added
+        assert session.get(ChangeIdea, added).driver_id == blood  # type: ignore[union-attr]
+
+    # Both at once, or another project's idea: refused inline, nothing saved.
+    view, response = plan(live, measures, **{ids.B_PDSA_IDEA: str(idea), ids.B_PDSA_IDEA_DRIVER: str(blood)})
+    assert response.json["errors"] == {ids.B_PDSA_IDEA_DRIVER: service.BOTH}
+    live.standin.add_channel(OTHER_CHANNEL, "other-team", members=[LEAD], bot_is_member=True)
+    start_project(live, channel=OTHER_CHANNEL, project_name="Sepsis equity")
+    other = project_id_for(live, OTHER_CHANNEL)
+    team = live.standin.team().id
+    theirs = service.save_driver(
+        live.engine,
+        team_id=team,
+        project_id=other,
+        user_id=LEAD,
+        driver_id=None,
+        parent_id=None,
+        secondary=False,
+        text="Screening tool",
+        where=[],
+        influence="yes",
+        who_can="",
+        request_key=None,
+    )
+    their_idea = service.save_idea(
+        live.engine,
+        team_id=team,
+        project_id=other,
+        user_id=LEAD,
+        idea_id=None,
+        driver_id=theirs.item_id,
+        text="Validate the tool",
+        request_key=None,
+    )
+    live.standin.close_view(view["id"])
+    view = live.driver.slash("/pdsa", "new", user=LEAD, channel=CHANNEL).wait_view()
+    state = live.driver.build_state(
+        view, {**PLAN, ids.B_PDSA_MEASURES: [str(measures["outcome"])], ids.B_PDSA_IDEA: str(idea)}, user=LEAD
+    )
+    state[ids.B_PDSA_IDEA] = select_state(str(their_idea.item_id))
+    response = forged_submit(live, view, state)
+    assert response.json["errors"] == {ids.B_PDSA_IDEA: service.CYCLE_IDEA_GONE}
+    state[ids.B_PDSA_IDEA] = {}
+    state[ids.B_PDSA_IDEA_DRIVER] = select_state(str(theirs.item_id))
+    response = forged_submit(live, view, state)
+    assert "isn't on this project's diagram" in response.json["errors"][ids.B_PDSA_IDEA_DRIVER]
+    with Session(live.engine) as session:
+        assert len(session.exec(select(PdsaCycle).where(PdsaCycle.project_id == project_id)).all()) == 2
+        assert (
+            session.exec(select(ChangeIdea).where(ChangeIdea.project_id == project_id)).all().__len__() == 2
+        )
+    assert live.standin.violations == []

@@ -630,9 +630,59 @@ def save_idea_in(
     )
 
 
-def idea_for_cycle(session: Session, *, team_id: str, project_id: int, idea_id: int) -> ChangeIdea | None:
-    """A change idea a new cycle may hang off: active and on this project's diagram (None otherwise)."""
-    return _active_idea(session, team_id=team_id, project_id=project_id, idea_id=idea_id)
+def plan_choices(session: Session, *, project_id: int) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """For the PDSA plan form: (change ideas, drivers) as (id, label), in diagram order (each fits one select)."""
+    diagram = diagram_in(session, project_id=project_id)
+    if diagram is None:
+        return [], []
+    labels = {d.id: d.label for d in diagram.drivers}
+    ideas = [
+        (i.id, f"{labels.get(i.driver_id, '?')} → {i.text}")
+        for _, i in diagram.outline()
+        if isinstance(i, IdeaInfo)
+    ]
+    drivers = [(d.id, f"{d.label}. {d.text}") for d in diagram.drivers]
+    return ideas[:MAX_IDEAS], drivers[:MAX_DRIVERS]
+
+
+CYCLE_IDEA_GONE = (
+    "That change idea isn't on this project's driver diagram (it may have been retired): choose another, "
+    "or leave it empty. Nothing was saved."
+)
+BOTH = "Choose a change idea from the diagram, or a driver to add this one under: not both."
+
+
+def link_for_cycle(
+    session: Session,
+    *,
+    team_id: str,
+    project_id: int,
+    user_id: str,
+    idea_id: int | None,
+    new_under_driver: int | None,
+    change_idea_text: str,
+) -> int | None | dict[str, str]:
+    """The change idea a new or edited cycle hangs off, inside the caller's unit of work: the chosen one (it must be
+    on this project's diagram), or a new one added under `new_under_driver` from the cycle's own words. Problems
+    come back by field ("idea", "driver", "text"); nothing is written then."""
+    if idea_id is not None and new_under_driver is not None:
+        return {DRIVER: BOTH}
+    if idea_id is not None:
+        idea = _active_idea(session, team_id=team_id, project_id=project_id, idea_id=idea_id)
+        return int(idea.id or 0) if idea is not None else {"idea": CYCLE_IDEA_GONE}
+    if new_under_driver is None:
+        return None
+    outcome = save_idea_in(
+        session,
+        team_id=team_id,
+        project_id=project_id,
+        user_id=user_id,
+        idea_id=None,
+        driver_id=new_under_driver,
+        text=change_idea_text,
+        request_key=None,
+    )
+    return outcome.problems if outcome.problems else outcome.item_id
 
 
 # ---------------------------------------------------------------- the picture in the channel
