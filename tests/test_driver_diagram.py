@@ -40,7 +40,7 @@ def large_tree() -> DiagramTree:
                     ideas=tuple(
                         IdeaNode(
                             text=f"Idea {i}.{j}.{k}: book an interpreter by default when a language is recorded",
-                            cycles=((k + 1, "adopt"), (k + 2, "running")),
+                            cycles=((f"{k + 1}.1", "adopt"), (f"{k + 1}.2", "running")),
                         )
                         for k in range(2)
                     ),
@@ -118,7 +118,7 @@ def test_alt_text_reads_the_tree_in_order_within_slacks_limit() -> None:
                         text="No scales on the ward",
                         influence="partly",
                         who_can="estates",
-                        ideas=(IdeaNode("Weigh every swab", ((2, "adopt"), (3, "running"))),),
+                        ideas=(IdeaNode("Weigh every swab", (("2.1", "adopt"), ("2.2", "running"))),),
                     ),
                 ),
             ),
@@ -131,7 +131,7 @@ def test_alt_text_reads_the_tree_in_order_within_slacks_limit() -> None:
         "Primary driver 1: Blood loss estimated by eye. Team can influence: yes. "
         "Racism may operate in: staff practice.",
         "Secondary driver 1.1: No scales on the ward. Team can influence: partly (with estates).",
-        "Change idea: Weigh every swab. Cycles: #2 adopted, #3 running.",
+        "Change idea: Weigh every swab. PDSA 2.1 adopted, 2.2 running.",
         "Primary driver 2: Interpreters not booked. Not directly: the trust can.",
     ]
     positions = [text.index(part) for part in order]

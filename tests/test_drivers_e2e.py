@@ -282,7 +282,7 @@ def test_the_picture_is_posted_in_the_channel_shown_on_home_and_exported_and_del
         session.add(cycle)
         session.commit()
     diagram = service.load(live.engine, team_id=live.standin.team().id, project_id=project_id)
-    assert diagram is not None and diagram.ideas[0].cycles == ((1, "adapt"),)
+    assert diagram is not None and diagram.ideas[0].cycles == (("1.1", "adapt"),)
 
     # `/mfi drivers` posts again only when the diagram changed since the last picture.
     live.driver.slash("/mfi", "drivers", user=LEAD, channel=CHANNEL).wait_view()
@@ -290,7 +290,7 @@ def test_the_picture_is_posted_in_the_channel_shown_on_home_and_exported_and_del
         lambda: len([f for f in live.standin.files() if f.filename == "driver-diagram.png"]) == 2 or None
     )
     newest = [f for f in live.standin.files() if f.filename == "driver-diagram.png"][-1]
-    assert "Cycles: #1 adapted." in str(newest.alt_txt)
+    assert "PDSA 1.1 adapted." in str(newest.alt_txt)
     live.driver.slash("/mfi", "drivers", user=LEAD, channel=CHANNEL).wait_view()
     assert len([f for f in live.standin.files() if f.filename == "driver-diagram.png"]) == 2
 
@@ -516,7 +516,7 @@ def test_pdsa_new_picks_its_change_idea_or_adds_one_and_refuses_another_projects
         assert first.change_idea_id == idea
     diagram = service.load(live.engine, team_id=live.standin.team().id, project_id=project_id)
     assert diagram is not None and diagram.idea(idea) is not None
-    assert diagram.idea(idea).cycles == ((1, "planned"),)  # type: ignore[union-attr]
+    assert diagram.idea(idea).cycles == (("1.1", "planned"),)  # type: ignore[union-attr]
 
     # Adding one: the cycle's change idea goes on the diagram under the chosen driver, linked.
     _, response = plan(

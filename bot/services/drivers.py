@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.core.charts.driver_diagram import DiagramTree, DriverNode, IdeaNode
+from bot.services.pdsa import ref_of
 from storage import drivers_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
@@ -70,7 +71,7 @@ class IdeaInfo:
     id: int
     driver_id: int
     text: str
-    cycles: tuple[tuple[int, str], ...]  # (cycle number, outcome)
+    cycles: tuple[tuple[str, str], ...]  # (the cycle as its card names it, "1.2"; outcome)
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def diagram_in(session: Session, *, project_id: int) -> Diagram | None:
             id=int(idea.id or 0),
             driver_id=idea.driver_id,
             text=idea.text,
-            cycles=tuple((c.number, outcome_of(c)) for c in cycles.get(int(idea.id or 0), [])),
+            cycles=tuple((ref_of(session, c), outcome_of(c)) for c in cycles.get(int(idea.id or 0), [])),
         )
         for idea in drivers_repo.ideas(session, project_id=project_id)
         if idea.driver_id in active

@@ -60,9 +60,8 @@ OUTCOME_TEXT = {
 @dataclass(frozen=True)
 class IdeaNode:
     text: str
-    cycles: tuple[
-        tuple[int, str], ...
-    ] = ()  # (cycle number, outcome: adopt | adapt | abandon | running | planned)
+    # (the cycle as its card names it, e.g. "1.2"; outcome: adopt | adapt | abandon | running | planned)
+    cycles: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,10 +108,10 @@ def where_text(where: Sequence[str]) -> str:
     return "Racism may operate in: " + ", ".join(named) if named else ""
 
 
-def cycles_text(cycles: Sequence[tuple[int, str]]) -> str:
+def cycles_text(cycles: Sequence[tuple[str, str]]) -> str:
     if not cycles:
         return "No PDSA cycles yet"
-    return "Cycles: " + ", ".join(f"#{n} {OUTCOME_TEXT.get(o, o)}" for n, o in cycles)
+    return "PDSA " + ", ".join(f"{ref} {OUTCOME_TEXT.get(o, o)}" for ref, o in cycles)
 
 
 # ---------------------------------------------------------------- wrapping by measured width

@@ -91,6 +91,7 @@ def chapters() -> list[Chapter]:
         measures.chapter,
         equity.chapter,
         pdsa.chapter,
+        drivers.after_cycles,
         prompts.chapter,
     ]
     return found

@@ -23,7 +23,12 @@ DRIVERS: list[tuple[str, list[str], str, str, list[tuple[str, list[str], str, st
         "yes",
         "",
         [
-            ("Swabs and drapes are not weighed on the labour ward", ["resources"], "partly", "ward manager"),
+            (
+                "Swabs and drapes are not weighed on the labour ward",
+                ["resources"],
+                "partly",
+                "the ward manager",
+            ),
             (
                 "Pallor and shock signs are taught on white skin",
                 ["staff_practice"],
@@ -146,6 +151,14 @@ def after_cycles(ctx: DemoContext) -> None:
         timeout=60,
     )
     ctx.standin.close_view(editor)
+
+
+def link_choice(plan_view: dict[str, Any]) -> dict[str, Any]:
+    """The /pdsa new form's choice of the interpreter change idea, when the diagram has it (else nothing)."""
+    block = next((b for b in plan_view.get("blocks") or [] if b.get("block_id") == ids.B_PDSA_IDEA), None)
+    options = (block or {}).get("element", {}).get("options") or []
+    chosen = next((o["value"] for o in options if INTERPRETER_IDEA[:40] in o["text"]["text"]), None)
+    return {ids.B_PDSA_IDEA: chosen} if chosen else {}
 
 
 def _post(ctx: DemoContext, editor: str) -> None:
