@@ -257,7 +257,16 @@ def test_the_picture_is_posted_in_the_channel_shown_on_home_and_exported_and_del
         and "Primary driver 1: Blood loss estimated by eye. Team can influence: yes." in picture.alt_txt
     )
     assert "Change idea: Book an interpreter at booking. No PDSA cycles yet." in picture.alt_txt
-    assert "3 drivers (2 the team can influence)" in str(picture.initial_comment)
+    comment = str(picture.initial_comment)
+    assert "3 drivers (2 the team can influence)" in comment
+    # The message under the picture lists every item in words, in diagram order.
+    assert comment.index("*1* Blood loss estimated by eye") < comment.index(
+        "*1.1* PPH signs taught on white skin"
+    )
+    assert (
+        "*2* Interpreters not booked by default _(Not directly: Trust interpreting service can)_" in comment
+    )
+    assert "◦ Book an interpreter at booking _(No PDSA cycles yet)_" in comment
 
     # A cycle linked to the idea shows on the picture's description with its outcome.
     idea = ids_of(live, ChangeIdea, project_id)["Book an interpreter at booking"]

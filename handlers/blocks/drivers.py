@@ -251,11 +251,32 @@ def retire_form(diagram: Diagram, *, kind: str, item_id: int, text: str) -> View
     )
 
 
+COMMENT_LIMIT = 3000  # the outline under the picture, well within a message's 4,000 characters
+
+
+def outline_text(diagram: Diagram) -> str:
+    """The whole diagram as an indented text outline (typed text escaped): the picture's words, for everyone."""
+    labels = {d.id: d.label for d in diagram.drivers}
+    lines = []
+    for _, item in diagram.outline():
+        if isinstance(item, DriverInfo):
+            indent = "" if item.parent_id is None else "    "
+            reach = influence_text(item.influence, typed(item.who_can))
+            lines.append(f"{indent}*{item.label}* {typed(item.text)} _({reach})_")
+        else:
+            indent = "        " if "." in labels.get(item.driver_id, "") else "    "
+            lines.append(f"{indent}◦ {typed(item.text)} _({cycles_text(item.cycles)})_")
+    kept: list[str] = []
+    for i, line in enumerate(lines):
+        if sum(len(k) + 1 for k in kept) + len(line) > COMMENT_LIMIT:
+            kept.append(f"…and {len(lines) - i} more: see `/mfi drivers`.")
+            break
+        kept.append(line)
+    return "\n".join(kept)
+
+
 def posted_comment(diagram: Diagram, user_id: str) -> str:
-    return (
-        f"Driver diagram posted by <@{user_id}>: {summary(diagram)}. "
-        "The picture's description reads the whole diagram. Edit it with `/mfi drivers`."
-    )
+    return f"Driver diagram posted by <@{user_id}>: {summary(diagram)}.\n{outline_text(diagram)}"
 
 
 def home_section(diagram: Diagram) -> list[Block]:

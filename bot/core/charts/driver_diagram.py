@@ -401,7 +401,9 @@ def alt_text(tree: DiagramTree) -> str:
         f"{len(tree.primaries)} primary driver{'s' if len(tree.primaries) != 1 else ''}, "
         f"{secondaries} secondary, {ideas} change idea{'s' if ideas != 1 else ''}."
     )
-    return _fit_alt_text(head, items, [], what="items")
+    return _fit_alt_text(
+        head, items, ["The message with the picture lists every item in words."], what="items"
+    )
 
 
 def _driver_sentence(label: str, node: DriverNode) -> str:
