@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.core.charts.driver_diagram import driver_diagram
 from bot.services import drivers as service
+from bot.services import drivers_edit as edit
 from bot.services.engine import Engine
 from handlers import access, claims
 from handlers.access import Rule, guard
@@ -227,7 +228,7 @@ def handle_item(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
             trigger_id=body["trigger_id"], view=db.retire_form(diagram, kind=kind, item_id=item_id, text=text)
         )
     elif op in ("up", "down"):
-        outcome = service.move(
+        outcome = edit.move(
             engine,
             team_id=team_id,
             project_id=project_id,
@@ -303,7 +304,7 @@ def handle_driver_submission(
     engine: Engine = context["engine"]
     team_id, project_id = _team(context, body), claims.metadata_id(view, "project_id") or 0
     metadata = claims.parse_metadata(view)
-    outcome = service.save_driver(
+    outcome = edit.save_driver(
         engine,
         team_id=team_id,
         project_id=project_id,
@@ -335,7 +336,7 @@ def handle_idea_submission(
 ) -> None:
     engine: Engine = context["engine"]
     team_id, project_id = _team(context, body), claims.metadata_id(view, "project_id") or 0
-    outcome = service.save_idea(
+    outcome = edit.save_idea(
         engine,
         team_id=team_id,
         project_id=project_id,
@@ -364,7 +365,7 @@ def handle_retire_submission(
     engine: Engine = context["engine"]
     team_id, project_id = _team(context, body), claims.metadata_id(view, "project_id") or 0
     driver_id, idea_id = claims.metadata_id(view, "driver_id"), claims.metadata_id(view, "idea_id")
-    outcome = service.retire(
+    outcome = edit.retire(
         engine,
         team_id=team_id,
         project_id=project_id,

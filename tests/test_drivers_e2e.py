@@ -14,6 +14,7 @@ from PIL import Image
 from sqlmodel import Session, select
 
 from bot.services import drivers as service
+from bot.services import drivers_edit as edit
 from handlers.blocks import ids
 from storage import drivers_repo
 from storage.models import ChangeIdea, Driver, DriverHistory, PdsaCycle
@@ -406,7 +407,7 @@ def test_a_large_diagram_stays_within_slacks_limits(live: Any) -> None:
     project_id = project_id_for(live, CHANNEL)
     team = live.standin.team().id
     for i in range(6):
-        primary = service.save_driver(
+        primary = edit.save_driver(
             live.engine,
             team_id=team,
             project_id=project_id,
@@ -421,7 +422,7 @@ def test_a_large_diagram_stays_within_slacks_limits(live: Any) -> None:
             request_key=None,
         )
         for j in range(3):
-            secondary = service.save_driver(
+            secondary = edit.save_driver(
                 live.engine,
                 team_id=team,
                 project_id=project_id,
@@ -436,7 +437,7 @@ def test_a_large_diagram_stays_within_slacks_limits(live: Any) -> None:
                 request_key=None,
             )
             for k in range(2):
-                service.save_idea(
+                edit.save_idea(
                     live.engine,
                     team_id=team,
                     project_id=project_id,
@@ -477,7 +478,7 @@ def test_a_large_diagram_stays_within_slacks_limits(live: Any) -> None:
     assert len(str(picture.alt_txt)) <= 1000
     # The diagram holds at most 60 drivers: every list of them fits one select.
     for n in range(60 - 24):
-        service.save_driver(
+        edit.save_driver(
             live.engine,
             team_id=team,
             project_id=project_id,
@@ -542,12 +543,12 @@ def test_pdsa_new_picks_its_change_idea_or_adds_one_and_refuses_another_projects
 
     # Both at once, or another project's idea: refused inline, nothing saved.
     view, response = plan(live, measures, **{ids.B_PDSA_IDEA: str(idea), ids.B_PDSA_IDEA_DRIVER: str(blood)})
-    assert response.json["errors"] == {ids.B_PDSA_IDEA_DRIVER: service.BOTH}
+    assert response.json["errors"] == {ids.B_PDSA_IDEA_DRIVER: edit.BOTH}
     live.standin.add_channel(OTHER_CHANNEL, "other-team", members=[LEAD], bot_is_member=True)
     start_project(live, channel=OTHER_CHANNEL, project_name="Sepsis equity")
     other = project_id_for(live, OTHER_CHANNEL)
     team = live.standin.team().id
-    theirs = service.save_driver(
+    theirs = edit.save_driver(
         live.engine,
         team_id=team,
         project_id=other,
@@ -561,7 +562,7 @@ def test_pdsa_new_picks_its_change_idea_or_adds_one_and_refuses_another_projects
         who_can="",
         request_key=None,
     )
-    their_idea = service.save_idea(
+    their_idea = edit.save_idea(
         live.engine,
         team_id=team,
         project_id=other,
@@ -578,7 +579,7 @@ def test_pdsa_new_picks_its_change_idea_or_adds_one_and_refuses_another_projects
     )
     state[ids.B_PDSA_IDEA] = select_state(str(their_idea.item_id))
     response = forged_submit(live, view, state)
-    assert response.json["errors"] == {ids.B_PDSA_IDEA: service.CYCLE_IDEA_GONE}
+    assert response.json["errors"] == {ids.B_PDSA_IDEA: edit.CYCLE_IDEA_GONE}
     state[ids.B_PDSA_IDEA] = {}
     state[ids.B_PDSA_IDEA_DRIVER] = select_state(str(theirs.item_id))
     response = forged_submit(live, view, state)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from bot.services import drivers
+from bot.services import drivers, drivers_edit
 from bot.services.pdsa import (
     MeasureRef,
     cycle_and_project,
@@ -181,7 +181,7 @@ def save_plan(
             if project is None or project.id is None:
                 return PROJECT_GONE
             # The cycle hangs off a change idea of this project's diagram (or a new one the plan adds to it).
-            link = drivers.link_for_cycle(
+            link = drivers_edit.link_for_cycle(
                 session,
                 team_id=team_id,
                 project_id=project.id,
