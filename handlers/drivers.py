@@ -19,7 +19,7 @@ from bot.core.charts.driver_diagram import driver_diagram
 from bot.services import drivers as service
 from bot.services import drivers_edit as edit
 from bot.services.engine import Engine
-from handlers import access, claims
+from handlers import access, claims, home
 from handlers.access import Rule, guard
 from handlers.blocks import drivers as db
 from handlers.blocks import ids
@@ -72,6 +72,7 @@ def post_picture(client: WebClient, engine: Engine, *, team_id: str, user_id: st
             alt_text=chart.alt_text,
             tree_key=diagram.tree_key(),
         )
+        home.publish_for_project(client, engine, team_id=team_id, project_id=project_id)  # the new picture
     return f"Posted the picture in <#{diagram.channel_id}>."
 
 

@@ -184,6 +184,20 @@ def test_a_lead_builds_edits_moves_and_retires_with_history_kept(live: Any) -> N
         },
         user=LEAD,
     )
+    # A replay of the saved submission changes nothing.
+    replay = forged_submit(
+        live,
+        form,
+        {
+            ids.B_DRIVER_TEXT: text_state("Commissioning rules"),
+            ids.B_DRIVER_INFLUENCE: radio_state("not_directly"),
+            ids.B_DRIVER_WHO: text_state("the ICB"),
+        },
+    )
+    assert "saved already" in next(iter(replay.json["errors"].values()))
+    assert len([t for t in ids_of(live, Driver, project_id) if t == "Commissioning rules"]) == 1
+    with Session(live.engine) as session:
+        assert len(session.exec(select(Driver).where(Driver.text == "Commissioning rules")).all()) == 1
 
     # Edit: the old wording is kept in the history.
     blood = drivers["Blood loss estimated by eye"]
@@ -375,11 +389,11 @@ def test_another_projects_driver_is_refused_inline_and_channels_do_not_see_each_
     )
     assert ids.B_DRIVER_PARENT in response.json["errors"]
     # An edit form whose metadata names the other project's driver: the grant refuses it.
-    edit = {
+    forged_edit = {
         **form,
         "private_metadata": json.dumps({"project_id": project_id, "driver_id": theirs, "level": "primary"}),
     }
-    response = forged_submit(live, edit, {ids.B_DRIVER_TEXT: text_state("Hijacked")})
+    response = forged_submit(live, forged_edit, {ids.B_DRIVER_TEXT: text_state("Hijacked")})
     assert response.json["response_action"] == "errors"
     assert "nothing was changed" in next(iter(response.json["errors"].values()))
     # An item menu in one editor naming the other project's driver changes nothing.
@@ -391,7 +405,21 @@ def test_another_projects_driver_is_refused_inline_and_channels_do_not_see_each_
         block_id=f"drivers_item_driver_{mine}",
         selected_option=f"{item_menu_forged['op']}:driver:{mine}",
     )
+    # Another workspace's request naming these ids finds nothing: every lookup is scoped to its workspace.
+    assert service.load(live.engine, team_id="T0ELSEWHERE", project_id=project_id) is None
+    elsewhere = edit.save_idea(
+        live.engine,
+        team_id="T0ELSEWHERE",
+        project_id=project_id,
+        user_id=LEAD,
+        idea_id=None,
+        driver_id=mine,
+        text="Weigh swabs",
+        request_key=None,
+    )
+    assert not elsewhere.ok
     with Session(live.engine) as session:
+        assert drivers_repo.get_driver(session, team_id="T0ELSEWHERE", driver_id=mine) is None
         assert session.exec(select(ChangeIdea).where(ChangeIdea.text == "Weigh swabs")).first() is None
         assert session.exec(select(Driver).where(Driver.text == "Hijacked")).first() is None
         their_driver = session.get(Driver, theirs)
