@@ -6,6 +6,7 @@ from slack_bolt import App
 
 from handlers import (
     bias,
+    drivers,
     equity,
     home,
     measures,
@@ -39,3 +40,4 @@ def register(app: App) -> None:
     bias.register(app)
     team.register(app)
     missing.register(app)
+    drivers.register(app)

@@ -15,6 +15,7 @@ from bot.services.engine import Engine
 from bot.services.home import ProjectHome
 from handlers import access, blocks, onboarding
 from handlers.blocks import bias as bias_blocks
+from handlers.blocks import drivers as drivers_blocks
 from handlers.blocks import missing as missing_blocks
 from handlers.blocks import ownership as ownership_blocks
 from handlers.blocks import pdsa as pdsa_blocks
@@ -91,6 +92,10 @@ def registers_section(project: ProjectHome, role: str, user_id: str) -> list[blo
     ]
 
 
+def drivers_section(project: ProjectHome, role: str, user_id: str) -> list[blocks.Block]:
+    return drivers_blocks.home_section(project.drivers) if project.drivers is not None else []
+
+
 # Each project's sections after its summary: (project's Home values, role, user_id) -> blocks. One explicit list;
 # what a section shows is read by bot.services.home.
 HomeSection = Callable[[ProjectHome, str, str], list[blocks.Block]]
@@ -98,6 +103,7 @@ SECTIONS: tuple[HomeSection, ...] = (
     prompts_section,
     pdsa_section,
     summary_section,
+    drivers_section,
     registers_section,
     ownership_section,
 )

@@ -51,6 +51,10 @@ FIELD_LIMITS: dict[str, int] = {
     ids.B_PARTNERS_ABOUT: 600,
     ids.B_SCHEDULE_TIMEZONE: 64,
     ids.B_DELETE_NAME: 200,
+    ids.B_DRIVER_TEXT: 300,
+    ids.B_DRIVER_WHO: 200,
+    ids.B_IDEA_TEXT: 300,
+    ids.B_RETIRE_WHY: 1000,
 }
 _PREFIXES = (ids.B_LOG_ROW_PREFIX, ids.B_PDSA_PREDICT_PREFIX, ids.B_PDSA_OBSERVED_PREFIX)
 assert all(limit <= MAX_INITIAL_VALUE for limit in FIELD_LIMITS.values())

@@ -8,7 +8,19 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from handlers import access, bias, blocks, missing, ownership, partners, projects, prompts, report, team
+from handlers import (
+    access,
+    bias,
+    blocks,
+    drivers,
+    missing,
+    ownership,
+    partners,
+    projects,
+    prompts,
+    report,
+    team,
+)
 from handlers.access import Rule, guard
 from handlers.blocks import ids
 
@@ -19,6 +31,7 @@ SUBCOMMANDS: dict[str, Callable[..., None]] = {
     "partners": partners.handle_partners_command,
     "export": ownership.handle_export_command,
     "delete": ownership.handle_delete_command,
+    "drivers": drivers.handle_drivers_command,
     "bias": bias.handle_bias_command,
     "team": team.handle_team_command,
     "missing": missing.handle_missing_command,
@@ -58,5 +71,8 @@ def handle_mfi(
 
 def register(app: App) -> None:
     app.command(ids.MFI)(
-        guard(handle_mfi, Rule(access.channel_project, optional=True, posts=access.words("new", "edit")))
+        guard(
+            handle_mfi,
+            Rule(access.channel_project, optional=True, posts=access.words("new", "edit", "drivers")),
+        )
     )

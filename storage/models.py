@@ -207,6 +207,8 @@ class PdsaCycle(SQLModel, table=True):
     involvement_pending: bool = False  # "not yet": the bot follows up
     status: str = Field(default="planned", max_length=16)  # planned | doing | studied | acted
     decision: str | None = Field(default=None, max_length=16)  # adopt | adapt | abandon
+    # The change idea of the project's driver diagram this cycle tests (None: not linked yet).
+    change_idea_id: int | None = Field(default=None, foreign_key="change_idea.id", index=True)
     channel_id: str = Field(max_length=32)
     card_ts: str | None = Field(default=None, max_length=32)
     created_by: str = Field(max_length=32)
@@ -481,3 +483,63 @@ class RegisterHistory(SQLModel, table=True):
     changed_by: str = Field(max_length=32)
     changed_at: datetime = Field(default_factory=utcnow)
     previous: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# --- the driver diagram (issue 14) --------------------------------------------------------------------------------
+
+
+class Driver(SQLModel, table=True):
+    """A driver of racial inequity on a project's driver diagram: primary (no parent) or secondary (under one)."""
+
+    __tablename__ = "driver"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    team_id: str = Field(max_length=32)
+    parent_id: int | None = Field(default=None, foreign_key="driver.id")  # None: a primary driver
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    # Where racism may be operating: any of policy, pathway, resources, communication, staff_practice, data, other.
+    where: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    influence: str = Field(default="yes", max_length=16)  # yes | partly | not_directly
+    who_can: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    position: int = 0
+    retired_at: datetime | None = None
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ChangeIdea(SQLModel, table=True):
+    """A change idea under a driver; PDSA cycles test it (PdsaCycle.change_idea_id)."""
+
+    __tablename__ = "change_idea"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    team_id: str = Field(max_length=32)
+    driver_id: int = Field(foreign_key="driver.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    position: int = 0
+    retired_at: datetime | None = None
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DriverHistory(SQLModel, table=True):
+    """Append-only: who changed which driver or change idea, from what to what, and when."""
+
+    __tablename__ = "driver_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    team_id: str = Field(max_length=32)
+    item: str = Field(max_length=16)  # driver | idea | diagram
+    item_id: int | None = None  # no foreign key: the history outlives nothing but the project
+    action: str = Field(max_length=16)  # add | edit | move | retire
+    old: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    new: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    changed_by: str = Field(max_length=32)
+    changed_at: datetime = Field(default_factory=utcnow)
+    # A submission's key (Slack view id): a replayed form finds its own row and changes nothing again.
+    request_key: str | None = Field(default=None, max_length=80)

@@ -16,10 +16,13 @@ from storage.db import unit_of_work
 from storage.models import (
     Answer,
     AuditLog,
+    ChangeIdea,
     DataBatch,
     DataPoint,
     DataRevision,
     Delivery,
+    Driver,
+    DriverHistory,
     Measure,
     PdsaCycle,
     PdsaEntry,
@@ -115,6 +118,21 @@ def export_rows(session: Session, *, project_id: int) -> dict[str, list[dict[str
         "revisions": _dump(revisions),
         "pdsa_cycles": _dump(cycles),
         "pdsa_entries": _dump(entries),
+        "drivers": _dump(
+            session.exec(select(Driver).where(Driver.project_id == project_id).order_by(col(Driver.id))).all()
+        ),
+        "change_ideas": _dump(
+            session.exec(
+                select(ChangeIdea).where(ChangeIdea.project_id == project_id).order_by(col(ChangeIdea.id))
+            ).all()
+        ),
+        "driver_history": _dump(
+            session.exec(
+                select(DriverHistory)
+                .where(DriverHistory.project_id == project_id)
+                .order_by(col(DriverHistory.id))
+            ).all()
+        ),
         "answers": _visible_answers(session, project),
         **registers_repo.export_rows(session, project_id=project_id),
         "schedules": _dump(
@@ -176,6 +194,9 @@ def delete_project(session: Session, *, project_id: int, deleted_by: str) -> dic
         ("prompt_choice", PromptChoice, col(PromptChoice.project_id) == project_id),
         ("pdsa_entry", PdsaEntry, col(PdsaEntry.cycle_id).in_(cycles)),
         ("pdsa_cycle", PdsaCycle, col(PdsaCycle.project_id) == project_id),
+        ("driver_history", DriverHistory, col(DriverHistory.project_id) == project_id),
+        ("change_idea", ChangeIdea, col(ChangeIdea.project_id) == project_id),
+        ("driver", Driver, col(Driver.project_id) == project_id),
         (
             "data_revision",
             DataRevision,

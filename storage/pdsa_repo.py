@@ -18,6 +18,7 @@ from storage.repositories import audit
 CYCLE_FIELDS = (
     "title",
     "change_idea",
+    "change_idea_id",  # the driver diagram's change idea this cycle tests (None: not linked)
     "question",
     "measure_ids",
     "balancing_measure_id",

@@ -25,7 +25,7 @@ from bot.services import boardpack, report
 from storage import pdsa_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
-from storage.models import Answer, ProjectMember
+from storage.models import Answer, ChangeIdea, Driver, ProjectMember
 from tests.publish_checks import check_page, inked, one_line, pdf_pages, rasterise, structure
 from tests.test_report import months, write_csv
 
@@ -411,22 +411,32 @@ def test_every_text_colour_meets_4_5_to_1_on_every_background_and_focus_is_visib
 
 
 def test_the_driver_diagram_section_shows_only_when_there_is_a_diagram(engine: Engine) -> None:
-    import dataclasses
-
-    from bot.core.publish.model import Figure
-
     project_id = _project(engine)
     source = boardpack.read(engine, team_id=TEAM, project_id=project_id)
-    assert source is not None
+    assert source is not None and source.driver_tree is None
     without = render.pack_html(boardpack.build(source))
     assert "Driver diagram" not in without
-    svg = (
-        b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'
-    )
-    drawn = Figure(
-        "drivers", svg, "Driver diagram: the aim, two primary drivers and their change ideas.", "Drivers"
-    )
-    html = render.pack_html(boardpack.build(dataclasses.replace(source, driver_diagram=drawn)))
+    with unit_of_work(engine) as session:
+        primary = Driver(
+            project_id=project_id, team_id=TEAM, text="Blood loss estimated by eye", created_by=LEAD
+        )
+        session.add(primary)
+        session.flush()
+        assert primary.id is not None
+        session.add(
+            ChangeIdea(
+                project_id=project_id,
+                team_id=TEAM,
+                driver_id=primary.id,
+                text="Weigh every loss",
+                created_by=LEAD,
+            )
+        )
+    source = boardpack.read(engine, team_id=TEAM, project_id=project_id)
+    assert source is not None and source.driver_tree is not None
+    html = render.pack_html(boardpack.build(source))
     page = check_page(html)
-    assert "Driver diagram" in html and any(i.get("alt") == drawn.alt for i in page.images)
+    alts = [str(i.get("alt")) for i in page.images]
+    assert "Driver diagram" in html
+    assert any("Blood loss estimated by eye" in alt and "Weigh every loss" in alt for alt in alts)
     assert html.index("Driver diagram") < html.index("Summary across measures")

@@ -12,7 +12,7 @@ from bot.core.checklist import STAGES, Evidence, checklist, done_map
 from handlers.blocks import ids
 from handlers.blocks.checklist import checklist_blocks
 from storage.db import unit_of_work
-from storage.models import PdsaCycle, PdsaEntry, Project
+from storage.models import Driver, PdsaCycle, PdsaEntry, Project
 from tests.helpers import CHANNEL, LEAD, start_project
 from tests.test_registers_e2e import ephemeral_with, project_id
 
@@ -186,13 +186,19 @@ def test_a_new_project_card_ticks_nothing_but_what_its_form_gave_and_answers_tic
 
 
 @pytest.mark.e2e
-def test_understanding_is_ticked_by_drivers_the_team_can_influence(live: Any, monkeypatch: Any) -> None:
-    from bot.services import checklist as service
-
+def test_understanding_is_ticked_by_drivers_the_team_can_influence(live: Any) -> None:
     start_project(live)
-    monkeypatch.setattr(service, "_driver_counts", lambda session, *, project_id: (3, 0))
+    pid = project_id(live)
+    with unit_of_work(live.engine) as session:
+        team = session.get(Project, pid).team_id  # type: ignore[union-attr]
+        session.add(
+            Driver(project_id=pid, team_id=team, text="Staffing", influence="not_directly", created_by=LEAD)
+        )
     assert ":white_large_square: Understand and acknowledge racism" in card_text(live)
-    monkeypatch.setattr(service, "_driver_counts", lambda session, *, project_id: (3, 1))
+    with unit_of_work(live.engine) as session:
+        session.add(
+            Driver(project_id=pid, team_id=team, text="Interpreters", influence="partly", created_by=LEAD)
+        )
     assert ":white_check_mark: Understand and acknowledge racism" in card_text(live)
 
 

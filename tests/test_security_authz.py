@@ -24,7 +24,7 @@ from bot.offline.standin.driver import APP_ID, Response
 from handlers import access
 from handlers.blocks import ids
 from storage.db import unit_of_work
-from storage.models import DataBatch, Delivery, Measure, PdsaCycle, Project, ViewGrant
+from storage.models import ChangeIdea, DataBatch, Delivery, Driver, Measure, PdsaCycle, Project, ViewGrant
 from tests.helpers import CHANNEL, LEAD, MIDWIFE, OTHER_CHANNEL, start_project
 from tests.test_manifest import MANIFEST
 from tests.test_measures_e2e import add_measure, last_month, measure_form
@@ -69,6 +69,8 @@ class Victim:
     cycle: int
     delivery: int
     own_project: int  # the attacker's own project, in their own channel
+    driver: int = 0  # a driver and a change idea on the victim's driver diagram
+    idea: int = 0
 
 
 def _one(session: Session, model: Any, project_id: int) -> int:
@@ -95,6 +97,15 @@ def set_up(live: Any) -> Victim:
     own = project_id_for(live, ATTACK_CHANNEL)
     wait_for_schedules(live, own)
     wait_for_settled_forms(live)  # the two project forms finish saving before anything is snapshot
+    with unit_of_work(live.engine) as session:
+        team = live_team()
+        driver = Driver(project_id=victim, team_id=team, text="Blood loss estimated by eye", created_by=LEAD)
+        session.add(driver)
+        session.flush()
+        assert driver.id is not None
+        session.add(
+            ChangeIdea(project_id=victim, team_id=team, driver_id=driver.id, text="Weigh", created_by=LEAD)
+        )
     with Session(live.engine) as session:
         return Victim(
             project=victim,
@@ -103,6 +114,8 @@ def set_up(live: Any) -> Victim:
             cycle=_one(session, PdsaCycle, victim),
             delivery=_one(session, Delivery, victim),
             own_project=own,
+            driver=_one(session, Driver, victim),
+            idea=_one(session, ChangeIdea, victim),
         )
 
 
@@ -211,6 +224,17 @@ def _value(action_id: str, v: Victim) -> tuple[str, dict[str, Any]]:
         ids.A_MISSING_EDIT: (json.dumps({"project_id": v.project, "entry": 1}), {}),
         ids.A_MISSING_PAGE: (json.dumps({"project_id": v.project, "page": 2}), {}),
         ids.A_TEAM_OPEN: (project_json, {}),
+        ids.A_DRIVERS_OPEN: (str(v.project), {}),
+        ids.A_DRIVERS_ADD_PRIMARY: ("primary", {}),
+        ids.A_DRIVERS_ADD_SECONDARY: ("secondary", {}),
+        ids.A_DRIVERS_ADD_IDEA: ("idea", {}),
+        ids.A_DRIVERS_POST: ("post", {}),
+        ids.A_DRIVERS_PAGE_PREV: ("0", {}),
+        ids.A_DRIVERS_PAGE_NEXT: ("1", {}),
+        ids.A_DRIVERS_ITEM: (
+            "",
+            {"type": "overflow", "selected_option": {"value": f"retire:driver:{v.driver}"}},
+        ),
     }
     return values[action_id]
 
@@ -237,6 +261,9 @@ def _metadata(callback_id: str, v: Victim) -> dict[str, Any]:
         ids.CB_BIAS_ENTRY: {**base, "entry": 1},
         ids.CB_MISSING_ENTRY: {**base, "entry": 1},
         ids.CB_TEAM_REFLECTION: base,
+        ids.CB_DRIVER: {**base, "driver_id": v.driver, "level": "primary"},
+        ids.CB_CHANGE_IDEA: {**base, "idea_id": v.idea},
+        ids.CB_DRIVERS_RETIRE: {**base, "driver_id": v.driver},
     }[callback_id]
 
 
@@ -244,6 +271,13 @@ IN_FORM_ACTIONS = {
     ids.A_LOG_FULL_LIST: ids.CB_MEASURE_LOG,
     ids.A_LOG_MEASURE_PICKED: ids.CB_MEASURE_LOG,
     ids.A_LOG_PICK_PROJECT: ids.VIEW_LOG_PICK_PROJECT,
+    ids.A_DRIVERS_ADD_PRIMARY: ids.VIEW_DRIVERS,
+    ids.A_DRIVERS_ADD_SECONDARY: ids.VIEW_DRIVERS,
+    ids.A_DRIVERS_ADD_IDEA: ids.VIEW_DRIVERS,
+    ids.A_DRIVERS_POST: ids.VIEW_DRIVERS,
+    ids.A_DRIVERS_PAGE_PREV: ids.VIEW_DRIVERS,
+    ids.A_DRIVERS_PAGE_NEXT: ids.VIEW_DRIVERS,
+    ids.A_DRIVERS_ITEM: ids.VIEW_DRIVERS,
 }
 # About no project: the guides anyone may open (registered with access.unscoped), and the view each opens.
 NO_PROJECT_ACTIONS = {ids.A_HOME_HOW_TO_START: ids.VIEW_HOW_TO_START, ids.A_HOME_TOUR: ids.VIEW_TOUR}

@@ -203,6 +203,44 @@ def _run_scheduler(live: Live, kind: str) -> None:
     BotScheduler.for_app(live.settings, live.engine).run_due(when)
 
 
+def walk_driver_diagram(live: Live, p: Prober) -> None:
+    """The driver diagram's forms: a primary and a secondary driver, a change idea, a retirement; then the picture."""
+    before = p.open_ids()
+    live.driver.slash("/mfi", "drivers", user=LEAD, channel=CHANNEL)
+    editor = p.open_view(ids.VIEW_DRIVERS, before)["id"]
+    for action, callback in (
+        (ids.A_DRIVERS_ADD_PRIMARY, ids.CB_DRIVER),
+        (ids.A_DRIVERS_ADD_SECONDARY, ids.CB_DRIVER),
+        (ids.A_DRIVERS_ADD_IDEA, ids.CB_CHANGE_IDEA),
+    ):
+        before = p.open_ids()
+        live.driver.click(action, user=LEAD, view_id=editor)
+        p.submit(callback, before)
+        p.settle()
+    block = next(
+        str(b["block_id"])
+        for b in live.standin.view(editor)["blocks"]
+        if str(b.get("block_id") or "").startswith("drivers_item_idea_")
+    )
+    idea_id = block.rsplit("_", 1)[1]
+    before = p.open_ids()
+    live.driver.click(
+        ids.A_DRIVERS_ITEM,
+        user=LEAD,
+        view_id=editor,
+        block_id=block,
+        selected_option=f"retire:idea:{idea_id}",
+    )
+    p.submit(ids.CB_DRIVERS_RETIRE, before)
+    p.settle()
+    live.driver.click(ids.A_DRIVERS_POST, user=LEAD, view_id=editor)
+    live.standin.wait_for(
+        lambda: any(f.filename == "driver-diagram.png" for f in live.standin.files()), timeout=60
+    )
+    p.settle()
+    live.standin.close_view(editor)
+
+
 def walk_every_form(live: Live, p: Prober, text: str) -> None:
     """Every form filled in and submitted, every command typed with `text`; the scheduler's posts run too."""
     live.standin.add_user(PARTNER, "probe", text[:80])  # a display name is typed by its owner too
@@ -282,6 +320,7 @@ def walk_every_form(live: Live, p: Prober, text: str) -> None:
     p.settle()
     live.driver.open_home(LEAD)
     p.settle()
+    walk_driver_diagram(live, p)
     p.slash("/mfi", "delete", ids.CB_DELETE_CONFIRM)
     # Every form was filled in and submitted: a new callback id fails here until it is walked too.
     assert p.submitted == set(ids.CALLBACK_IDS), set(ids.CALLBACK_IDS) - p.submitted

@@ -22,6 +22,8 @@ SHEETS = (
     "data_history",
     "pdsa_cycles",
     "pdsa_entries",
+    "drivers",
+    "change_ideas",
     "answers",
     # The framework's registers (issue 14): a sheet each, and their earlier versions.
     "bias_review",
@@ -300,6 +302,107 @@ def _pdsa_entries_sheet(rows: Rows) -> pd.DataFrame:
     )
 
 
+def _history_of(rows: Rows, item: str) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = {}
+    for h in rows.get("driver_history", []):
+        if h.get("item") == item and h.get("item_id") is not None:
+            found.setdefault(int(h["item_id"]), []).append(h)
+    return found
+
+
+def _history_text(entries: list[dict[str, Any]]) -> str:
+    """Each change in order: when, who, what (earlier wording included), for the sheet's history column."""
+    parts = []
+    for h in entries:
+        when = _plain(h.get("changed_at"))
+        old = h.get("old") or {}
+        detail = f" (was: {old.get('text')})" if h.get("action") == "edit" and old.get("text") else ""
+        why = (h.get("new") or {}).get("why") if h.get("action") == "retire" else None
+        parts.append(
+            f"{when} {h.get('action')} by {h.get('changed_by')}{detail}" + (f": {why}" if why else "")
+        )
+    return "; ".join(parts)
+
+
+def _drivers_sheet(rows: Rows) -> pd.DataFrame:
+    """Every driver, retired ones too, with where racism may operate, influence and its history."""
+    drivers = rows.get("drivers", [])
+    history = _history_of(rows, "driver")
+    return pd.DataFrame(
+        [
+            {
+                "id": d["id"],
+                "level": "primary" if d.get("parent_id") is None else "secondary",
+                "under_driver_id": d.get("parent_id"),
+                "driver": d["text"],
+                "where_racism_may_operate": ", ".join(d.get("where") or []),
+                "team_can_influence": {"not_directly": "not directly"}.get(d["influence"], d["influence"]),
+                "who_can_influence": d.get("who_can") or "",
+                "status": "retired" if d.get("retired_at") else "active",
+                "retired_at": _plain(d.get("retired_at")),
+                "created_by": d.get("created_by"),
+                "created_at": _plain(d.get("created_at")),
+                "history": _history_text(history.get(int(d["id"]), [])),
+            }
+            for d in drivers
+        ],
+        columns=[
+            "id",
+            "level",
+            "under_driver_id",
+            "driver",
+            "where_racism_may_operate",
+            "team_can_influence",
+            "who_can_influence",
+            "status",
+            "retired_at",
+            "created_by",
+            "created_at",
+            "history",
+        ],
+    )
+
+
+def _ideas_sheet(rows: Rows) -> pd.DataFrame:
+    """Every change idea, retired ones too, with its driver and the PDSA cycles that tested it."""
+    drivers = {d["id"]: d["text"] for d in rows.get("drivers", [])}
+    cycles: dict[int, list[str]] = {}
+    for c in rows["pdsa_cycles"]:
+        if c.get("change_idea_id") is not None:
+            outcome = c.get("decision") or c.get("status")
+            cycles.setdefault(int(c["change_idea_id"]), []).append(f"#{c['number']} {outcome}")
+    history = _history_of(rows, "idea")
+    return pd.DataFrame(
+        [
+            {
+                "id": i["id"],
+                "change_idea": i["text"],
+                "driver_id": i["driver_id"],
+                "driver": drivers.get(i["driver_id"], ""),
+                "pdsa_cycles": ", ".join(cycles.get(int(i["id"]), [])),
+                "status": "retired" if i.get("retired_at") else "active",
+                "retired_at": _plain(i.get("retired_at")),
+                "created_by": i.get("created_by"),
+                "created_at": _plain(i.get("created_at")),
+                "history": _history_text(history.get(int(i["id"]), [])),
+            }
+            for i in rows.get("change_ideas", [])
+        ],
+        columns=[
+            "id",
+            "change_idea",
+            "driver_id",
+            "driver",
+            "pdsa_cycles",
+            "status",
+            "retired_at",
+            "created_by",
+            "created_at",
+            "history",
+        ],
+    )
+
+
 def sheets_for(
     rows: Rows,
     *,
@@ -339,6 +442,7 @@ def sheets_for(
                 "number",
                 "title",
                 "change_idea",
+                "change_idea_id",
                 "question",
                 "status",
                 "decision",
@@ -360,6 +464,8 @@ def sheets_for(
             ],
         ),
         "pdsa_entries": _pdsa_entries_sheet(rows),
+        "drivers": _drivers_sheet(rows),
+        "change_ideas": _ideas_sheet(rows),
         "answers": _answers_sheet(rows, names or {}, prompt_text or (lambda prompt_id: prompt_id)),
         "bias_review": _frame(rows.get("bias_review", []), list(BIAS_COLUMNS)),
         "team_reflection": _frame(rows.get("team_reflection", []), list(TEAM_COLUMNS)),

@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from bot.core import claims
 from bot.core.claims import request_channel
-from storage import grants_repo, measures_repo, pdsa_repo
+from storage import drivers_repo, grants_repo, measures_repo, pdsa_repo
 from storage import repositories as repo
 from storage.answers_repo import get_delivery
 from storage.db import WriteTracker, track_writes, unit_of_work
@@ -230,6 +230,14 @@ def metadata_projects(session: Session, team_id: str, metadata: Mapping[str, Any
         found.add(measure.project_id if measure else None)
     if "delivery_id" in metadata:
         found.add(_delivery_project(session, team_id, metadata["delivery_id"]))
+    if "driver_id" in metadata:
+        driver_id = _int(metadata["driver_id"])
+        driver = drivers_repo.get_driver(session, team_id=team_id, driver_id=driver_id) if driver_id else None
+        found.add(driver.project_id if driver else None)
+    if "idea_id" in metadata:
+        idea_id = _int(metadata["idea_id"])
+        idea = drivers_repo.get_idea(session, team_id=team_id, idea_id=idea_id) if idea_id else None
+        found.add(idea.project_id if idea else None)
     return found
 
 

@@ -18,11 +18,13 @@ from sqlmodel import Session
 from bot.config import Settings
 from bot.core import ethnicity
 from bot.core import pdsa as core_pdsa
+from bot.core.charts.driver_diagram import DiagramTree
 from bot.core.equity.disclosure import DisclosurePolicy, safe_rate
+from bot.core.publish import figures as figs
 from bot.core.publish import render
 from bot.core.publish import sections as sec
-from bot.core.publish.model import Figure, GroupPrediction, Pack, PdsaEntry, Voice
-from bot.services import equity
+from bot.core.publish.model import GroupPrediction, Pack, PdsaEntry, Voice
+from bot.services import drivers, equity
 from storage import answers_repo, pdsa_repo
 from storage import measures_repo as mrepo
 from storage import repositories as repo
@@ -52,9 +54,8 @@ class Source:
     jobs: tuple[equity.MeasureJob, ...]
     pdsa: tuple[PdsaEntry, ...]
     voices: tuple[Voice, ...]
-    # The project's driver diagram, drawn (bot.core.charts.driver_diagram, when a project has one): read() fills it in
-    # once the drivers are stored; the pack's section shows nothing without it.
-    driver_diagram: Figure | None = None
+    # The project's driver diagram as plain values (None without drivers): drawn by build(), outside the transaction.
+    driver_tree: DiagramTree | None = None
 
     @property
     def policy(self) -> DisclosurePolicy:
@@ -156,6 +157,7 @@ def read(engine: Engine, *, team_id: str, project_id: int) -> Source | None:
             for s in answers_repo.partner_voices(session, project=project)
         )
         focus = [_group_name(c) for c in project.focus_groups or []]
+        diagram = drivers.diagram_in(session, project_id=project.id)
         return Source(
             project_id=project.id,
             name=project.name,
@@ -167,6 +169,7 @@ def read(engine: Engine, *, team_id: str, project_id: int) -> Source | None:
             jobs=jobs,
             pdsa=cycles,
             voices=voices,
+            driver_tree=diagram.tree() if diagram is not None and diagram.drivers else None,
         )
 
 
@@ -194,7 +197,9 @@ def build(source: Source, *, progress: Progress | None = None, window_months: in
         aim=source.aim,
         for_whom=source.for_whom,
         reference_group=source.reference,
-        driver_diagram=sec.driver_diagram_section(source.driver_diagram),
+        driver_diagram=sec.driver_diagram_section(
+            figs.driver_figure(source.driver_tree) if source.driver_tree is not None else None
+        ),
         summary=sec.summary_section(items, project_name=source.name),
         measures=sections,
         pdsa=list(source.pdsa),

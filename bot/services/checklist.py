@@ -7,22 +7,16 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.core.checklist import Evidence, StageCheck, checklist
-from storage import registers_repo
+from storage import drivers_repo, registers_repo
 from storage import repositories as repo
 from storage.models import Project
-
-
-def _driver_counts(session: Session, *, project_id: int) -> tuple[int, int]:
-    """(active drivers, active drivers the team can influence) on the project's driver diagram."""
-    # wired to storage.drivers_repo.count_drivers at merge
-    return (0, 0)
 
 
 def evidence_for(session: Session, project: Project, *, progress: dict[str, Any] | None = None) -> Evidence:
     """The project's evidence; `progress` (storage.repositories.project_progress) when the caller has it already."""
     assert project.id is not None
     progress = progress if progress is not None else repo.project_progress(session, project=project)
-    drivers, influenceable = _driver_counts(session, project_id=project.id)
+    drivers, influenceable = drivers_repo.count_drivers(session, project_id=project.id)
     return Evidence(
         focus_groups=len(project.focus_groups or []),
         racism_context=bool(project.racism_context.strip()),

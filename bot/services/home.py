@@ -22,6 +22,7 @@ from bot.services import checklist as checklist_service
 from bot.services import equity
 from bot.services import registers as registers_service
 from bot.services import team as team_service
+from bot.services.drivers import Diagram, diagram_in
 from bot.services.pdsa import CycleInfo, cycle_info, local_today
 from bot.services.registers import RegistersSummary
 from bot.services.team import TeamView
@@ -93,6 +94,7 @@ class ProjectHome:
     checks: tuple[StageCheck, ...] = ()  # the framework's stages, each ticked only by its evidence (issue 14)
     registers: RegistersSummary | None = None  # bias review and who is missing (not partners)
     team: TeamView | None = None  # the team reflection (not partners)
+    drivers: Diagram | None = None  # the driver diagram's summary and last picture (not partners)
 
 
 def prompts_panel(session: Session, project: Project, *, now: datetime) -> PromptsPanel:
@@ -182,6 +184,7 @@ def person_home(session: Session, *, team_id: str, user_id: str, now: datetime) 
                 checks=checks,
                 registers=registers_service.summary(session, project) if role != "partner" else None,
                 team=team_service.team_view_in(session, project) if role != "partner" else None,
+                drivers=diagram_in(session, project_id=project.id) if role != "partner" else None,
             )
         )
     return tuple(out)

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from bot.services import drivers, drivers_edit
 from bot.services.pdsa import (
     MeasureRef,
     cycle_and_project,
@@ -39,6 +40,8 @@ class PlanForm:
     continues_ref: str | None = None  # "N.S" of the next step when continuing a ramp
     closed: bool = False  # editing a closed (acted-on) cycle, as one of its leads
     cycle_id: int | None = None  # the cycle being edited
+    ideas: list[tuple[int, str]] = field(default_factory=list)  # the driver diagram's change ideas
+    drivers: list[tuple[int, str]] = field(default_factory=list)  # and its drivers (to add a new idea under)
 
 
 def new_plan_form(
@@ -72,6 +75,7 @@ def new_plan_form(
                 form.continues_ref = (
                     f"{pdsa_repo.series_number(session, cycle=previous)}.{previous.ramp_step + 1}"
                 )
+        form.ideas, form.drivers = drivers.plan_choices(session, project_id=project.id)
         form.earlier_cycles = [
             (int(c.id or 0), f"PDSA {ref_of(session, c)}: {c.title}"[:75])
             for c in pdsa_repo.list_cycles(session, project_id=project_id)
@@ -97,6 +101,7 @@ def edit_plan_form(engine: Engine, *, team_id: str, cycle_id: int, user_id: str)
                 f"PDSA {ref_of(session, cycle)} is closed (the team has acted on it). Only the project's leads "
                 "can change a closed cycle; ask one of them."
             )
+        ideas, driver_choices = drivers.plan_choices(session, project_id=project.id)
         return PlanForm(
             project_id=project.id,
             channel_id=project.channel_id,
@@ -107,6 +112,8 @@ def edit_plan_form(engine: Engine, *, team_id: str, cycle_id: int, user_id: str)
             initial=pdsa_repo.plan_snapshot(cycle),
             closed=cycle.status == "acted",
             cycle_id=cycle.id,
+            ideas=ideas,
+            drivers=driver_choices,
         )
 
 
@@ -163,7 +170,9 @@ def save_plan(
     fields: dict[str, Any],
     continue_id: int | None = None,
     cycle_id: int | None = None,
-) -> SavedPlan | str:
+    idea_id: int | None = None,
+    new_idea_under: int | None = None,
+) -> SavedPlan | str | dict[str, str]:
     """Create the cycle (continuing `continue_id`'s ramp when it is this project's), or with `cycle_id` edit it
     with the earlier values kept. One short unit of work; the words for the form when it cannot be saved."""
     try:
@@ -171,6 +180,20 @@ def save_plan(
             project = repo.get_project(session, team_id=team_id, project_id=project_id)
             if project is None or project.id is None:
                 return PROJECT_GONE
+            # The cycle hangs off a change idea of this project's diagram (or a new one the plan adds to it).
+            link = drivers_edit.link_for_cycle(
+                session,
+                team_id=team_id,
+                project_id=project.id,
+                user_id=user_id,
+                idea_id=idea_id,
+                new_under_driver=new_idea_under,
+                change_idea_text=str(fields.get("change_idea") or ""),
+            )
+            if isinstance(link, dict):
+                return link  # nothing was written
+            if link is not None or cycle_id is None:  # an edit that names no idea keeps the cycle's link
+                fields = {**fields, "change_idea_id": link}
             if cycle_id is not None:
                 problem = _may_edit(
                     session, team_id=team_id, project_id=project.id, cycle_id=cycle_id, user_id=user_id

@@ -192,6 +192,7 @@ def help_message(unknown: str | None = None) -> list[Block]:
         "`/mfi status` show this channel's project card · `/mfi edit` change it (earlier versions are kept)\n"
         "`/mfi schedule` when prompts and the leads' weekly nudge go out · `/mfi partners` service-user partners · "
         "`/mfi prompts` pin or skip a reflective prompt\n"
+        "`/mfi drivers` the driver diagram: drivers of racial inequity, change ideas, and the cycles testing them\n"
         "`/mfi report` the board pack (PDF) by direct message; `/mfi report dashboard` adds the web dashboard\n"
         "`/mfi export` download the project's data · `/mfi delete` remove it (leads only, asks first)",
         "*The framework's tools*\n"
@@ -407,6 +408,7 @@ def project_card(
             button("Add a measure", ids.A_OPEN_MEASURE_NEW, value=str(project["id"]), style="primary"),
             button("Plan a PDSA cycle", ids.A_OPEN_PDSA_NEW, value=str(project["id"])),
             button("Edit project", ids.A_OPEN_PROJECT_EDIT, value=str(project["id"])),
+            button("Driver diagram", ids.A_DRIVERS_OPEN, value=str(project["id"])),
         ),
     ]
     return blocks

@@ -196,6 +196,32 @@ CB_PDSA_OBSERVATION = "pdsa_observation"
 B_PDSA_OBS_CYCLE = "pdsa_observation_cycle"
 B_PDSA_OBS_TEXT = "pdsa_observation_text"
 
+# --- the driver diagram (/mfi drivers) ---
+A_DRIVERS_OPEN = "drivers_open"  # value: project id (the project card, the Home tab)
+VIEW_DRIVERS = (
+    "drivers_editor"  # the diagram's outline with its buttons; no submit button: no view_submission
+)
+A_DRIVERS_ADD_PRIMARY = "drivers_add_primary"  # the buttons inside the editor (checked against its grant)
+A_DRIVERS_ADD_SECONDARY = "drivers_add_secondary"
+A_DRIVERS_ADD_IDEA = "drivers_add_idea"
+A_DRIVERS_POST = "drivers_post"  # post the picture in the project's channel
+A_DRIVERS_ITEM = "drivers_item"  # overflow on one item: "<edit|up|down|retire>:<driver|idea>:<id>"
+A_DRIVERS_PAGE_PREV = "drivers_page_prev"  # value: the page to show
+A_DRIVERS_PAGE_NEXT = "drivers_page_next"
+CB_DRIVER = "driver_form"  # add or edit a driver (private_metadata: project_id, driver_id, level)
+CB_CHANGE_IDEA = "change_idea_form"  # add or edit a change idea (project_id, idea_id)
+CB_DRIVERS_RETIRE = "drivers_retire"  # retire a driver or change idea (project_id, driver_id or idea_id)
+B_DRIVER_TEXT = "driver_text"
+B_DRIVER_PARENT = "driver_parent"
+B_DRIVER_WHERE = "driver_where"
+B_DRIVER_INFLUENCE = "driver_influence"
+B_DRIVER_WHO = "driver_who_can"
+B_IDEA_TEXT = "change_idea_text"
+B_IDEA_DRIVER = "change_idea_driver"
+B_RETIRE_WHY = "drivers_retire_why"
+B_PDSA_IDEA = "pdsa_change_idea_id"  # /pdsa new: the change idea from the diagram
+B_PDSA_IDEA_DRIVER = "pdsa_change_idea_driver"  # /pdsa new: or add the typed idea under this driver
+
 # Every callback_id and action_id, for the manifest/handler consistency test.
 CALLBACK_IDS = tuple(value for name, value in dict(globals()).items() if name.startswith("CB_"))
 ACTION_IDS = tuple(

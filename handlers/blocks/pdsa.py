@@ -50,6 +50,45 @@ def _group_label(code: str) -> str:
 # ---------------------------------------------------------------- the plan modal (new, next cycle, edit)
 
 
+def idea_blocks(
+    ideas: Sequence[tuple[int, str]], drivers: Sequence[tuple[int, str]], current: Any
+) -> list[Block]:
+    """Hang the cycle off the driver diagram: one of its change ideas, or this idea added under one of its drivers."""
+    if not drivers:
+        return [context("Map the drivers of the gap with `/mfi drivers`, and each cycle can hang off one.")]
+    out: list[Block] = []
+    if ideas:
+        options = [option(_short(text), str(idea_id)) for idea_id, text in ideas][:100]
+        element: dict[str, Any] = {
+            "type": "static_select",
+            "placeholder": plain("Choose a change idea"),
+            "options": options,
+        }
+        chosen = next((o for o in options if o["value"] == str(current)), None)
+        if chosen:
+            element["initial_option"] = chosen
+        out.append(input_block(ids.B_PDSA_IDEA, "Change idea on the driver diagram", element, optional=True))
+    driver_options = [option(_short(text), str(driver_id)) for driver_id, text in drivers][:100]
+    out.append(
+        input_block(
+            ids.B_PDSA_IDEA_DRIVER,
+            "Or add it to the diagram, under this driver" if ideas else "Add it to the driver diagram, under",
+            {"type": "static_select", "placeholder": plain("Choose a driver"), "options": driver_options},
+            optional=True,
+            hint="The change idea above is added to the diagram in these words (300 characters at most).",
+        )
+    )
+    return out
+
+
+def _short(text: str, limit: int = 75) -> str:
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0]
+    return (cut or text[: limit - 1]) + "…"
+
+
 def plan_modal(
     *,
     callback_id: str,
@@ -59,6 +98,8 @@ def plan_modal(
     initial: Mapping[str, Any] | None = None,
     metadata: Mapping[str, Any],
     notice: str | None = None,
+    ideas: Sequence[tuple[int, str]] = (),
+    drivers: Sequence[tuple[int, str]] = (),
 ) -> View:
     """Plan a cycle: the question, the measures, a prediction per group, who/where/when, and who shaped it."""
     p = initial or {}
@@ -78,6 +119,7 @@ def plan_modal(
             "The change idea being tested",
             text_input(initial=p.get("change_idea"), multiline=True, max_length=2000),
         ),
+        *idea_blocks(ideas, drivers, p.get("change_idea_id")),
         input_block(
             ids.B_PDSA_QUESTION,
             "The question this cycle answers",

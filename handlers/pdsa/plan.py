@@ -63,6 +63,8 @@ def open_plan(
         initial=form.initial,
         notice=notice,
         metadata={"project_id": form.project_id, "channel_id": form.channel_id},
+        ideas=form.ideas,
+        drivers=form.drivers,
     )
     client.views_open(trigger_id=trigger_id, view=view)
 
@@ -97,6 +99,8 @@ def open_edit(
         initial=form.initial,
         notice=notice,
         metadata={"project_id": form.project_id, "channel_id": form.channel_id, "cycle_id": form.cycle_id},
+        ideas=form.ideas,
+        drivers=form.drivers,
     )
     client.views_open(trigger_id=trigger_id, view=view)
 
@@ -224,7 +228,22 @@ def handle_plan_submission(
         fields=fields,
         continue_id=None if is_edit else continue_id,
         cycle_id=(claims.metadata_id(view, "cycle_id") or 0) if is_edit else None,
+        idea_id=claims.parse_id(blocks.state_value(view, ids.B_PDSA_IDEA)),
+        new_idea_under=claims.parse_id(blocks.state_value(view, ids.B_PDSA_IDEA_DRIVER)),
     )
+    if isinstance(saved, dict):  # the change idea or driver is not this project's, or the idea can't be added
+        fields_to_blocks = {
+            "idea": ids.B_PDSA_IDEA,
+            "driver": ids.B_PDSA_IDEA_DRIVER,
+            "text": ids.B_PDSA_CHANGE,
+        }
+        present = {b.get("block_id") for b in view.get("blocks") or []}
+        errors = {}
+        for field, text in saved.items():
+            block = fields_to_blocks.get(field, ids.B_PDSA_CHANGE)
+            errors[block if block in present else ids.B_PDSA_CHANGE] = text
+        ack(response_action="errors", errors=errors)
+        return
     if isinstance(saved, str):
         ack(response_action="errors", errors={first_block: saved})
         return

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure as MplFigure
 from bot.core import ethnicity
 from bot.core.charts.completeness import _build_completeness_chart
 from bot.core.charts.dotplot import _build_latest_window_dotplot
+from bot.core.charts.driver_diagram import DiagramTree, alt_text, draw
 from bot.core.charts.markers import CycleMark
 from bot.core.charts.summary_grid import _build_summary_grid
 from bot.core.charts.timeseries import _build_group_timeseries
@@ -141,3 +142,9 @@ def summary_figure(
         return None
     fig, alt, title = _build_summary_grid(rows, project_name=project_name)
     return _figure("summary-grid", fig, alt, title)
+
+
+def driver_figure(tree: DiagramTree) -> Figure:
+    """The project's driver diagram as the channel sees it, as a vector figure with the alt text that reads the tree."""
+    fig, _ = draw(tree)
+    return _figure("driver-diagram", fig, alt_text(tree), f"{tree.project_name}: driver diagram")

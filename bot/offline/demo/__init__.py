@@ -83,11 +83,19 @@ Chapter = Callable[[DemoContext], None]
 
 def chapters() -> list[Chapter]:
     """The walkthrough in order; each capability adds its chapter here."""
-    from bot.offline.demo import equity, measures, pdsa, project, prompts, publish, registers
+    from bot.offline.demo import drivers, equity, measures, pdsa, project, prompts, publish, registers
 
-    found: list[Chapter] = [project.chapter, measures.chapter, equity.chapter, pdsa.chapter, prompts.chapter]
-    found.append(registers.chapter)  # issue 14: bias review, team reflection, who is missing
-    found.append(publish.chapter)
+    found: list[Chapter] = [
+        project.chapter,
+        drivers.chapter,
+        measures.chapter,
+        equity.chapter,
+        pdsa.chapter,
+        drivers.after_cycles,
+        prompts.chapter,
+        registers.chapter,  # issue 14: bias review, team reflection, who is missing
+        publish.chapter,
+    ]
     return found
 
 

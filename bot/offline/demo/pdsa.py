@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 
+from bot.offline.demo import drivers
 from bot.services import equity as equity_service
 from handlers import equity as equity_surface  # posts through the real surface (see pyproject)
 from handlers.blocks import ids
@@ -126,6 +127,7 @@ def chapter(ctx: DemoContext) -> None:
     }
     if balancing_id is not None:
         plan[ids.B_PDSA_BALANCING] = str(balancing_id)
+    plan.update(drivers.link_choice(view))  # the cycle hangs off its change idea on the driver diagram
     ctx.driver.submit_view(view["id"], plan, user=ctx.lead)
     ctx.step("The end date was before the start: fixed, and the cycle card is posted")
     ctx.driver.submit_view(view["id"], {**plan, ids.B_PDSA_END: end}, user=ctx.lead)
