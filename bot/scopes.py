@@ -13,6 +13,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "auth.test": (),
     "views.open": (),
     "views.update": (),
+    "views.push": (),
     "views.publish": (),
     "chat.postMessage": ("chat:write",),
     "chat.postEphemeral": ("chat:write",),

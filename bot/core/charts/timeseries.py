@@ -371,7 +371,8 @@ def _draw_panel(
     if s.suppressed_x.size:
         # A suppressed period is a gap in the line (its value is NaN), never a mark at 0%: the legend says why.
         used.add("suppressed")
-    latest_hidden = _latest_suppressed(s) and not any(i.kind == "variation" for i in s.icons)
+    hidden = _latest_suppressed(s)
+    latest_hidden = hidden and not any(i.kind == "variation" for i in s.icons)
     # Say why there is no variation icon, rather than leave its absence to be guessed.
     draw_icons(ax, s.icons, small=small, note=("latest <8:\nno icon" if latest_hidden else ""))
     label = _short_label(s.label) if small else s.label
