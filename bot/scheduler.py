@@ -140,6 +140,8 @@ class BotScheduler:
         if self._started:
             return self
         self.elector.start()
+        if self.elector.single:
+            self._begin_term()  # the one instance (SQLite) leads from the start: its term fences its predecessor's
         self._aps.start()
         self._started = True
         logger.info("Scheduler started as %s (%s)", self.role(), self.instance_id)
@@ -238,16 +240,31 @@ class BotScheduler:
         except JobLookupError:
             pass
 
+    def _begin_term(self) -> bool:
+        try:
+            term = self.deliverer.begin_term(self.clock())
+        except Exception:
+            logger.exception("Could not begin a leader term; not delivering until the next try")
+            return False
+        logger.info("Leader term %s begun (%s)", term, self.instance_id)
+        return True
+
     def _on_leader_change(self, leading: bool) -> None:
-        if leading:
+        if not leading:
+            self.deliverer.end_term()  # a fan-out in progress stops posting at once
+            return
+        # A new term first: from its commit no earlier leader can claim or post (bot.services.delivery).
+        if self._begin_term():
             self._sync_soon()  # take over at once rather than at the next interval
 
     def _sync(self) -> None:
         if not self.is_leader:
             return
+        if self.deliverer.term is None and not self._begin_term():
+            return
         try:
             self._refresh_schedule_jobs()
-            report = self.deliverer.run(self.clock())
+            report = self.deliverer.run(self.clock(), fenced=True)
             self.last_report = report
             if report.posted or report.missed or report.failed or report.reminded:
                 logger.info(

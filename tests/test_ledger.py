@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-import bot.services.delivery
+import bot.services.delivery.posting
 from bot.offline.standin import StandIn
 from bot.scheduler import BotScheduler
 from bot.services.delivery import METADATA_EVENT, SimulatedCrash, delivery_key
@@ -46,7 +46,7 @@ STALE = timedelta(minutes=2)
 def crash_on_post(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     """Make the Nth chat.postMessage of the run die after its claim was committed, like a SIGKILL."""
     plan = {"crash_at": 1, "calls": 0}
-    real = bot.services.delivery.post_message
+    real = bot.services.delivery.posting.post_message
 
     def post(client: Any, **kwargs: Any) -> tuple[str, str]:
         plan["calls"] += 1
@@ -54,9 +54,9 @@ def crash_on_post(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
             raise SimulatedCrash
         return real(client, **kwargs)
 
-    monkeypatch.setattr(bot.services.delivery, "post_message", post)
+    monkeypatch.setattr(bot.services.delivery.posting, "post_message", post)
     yield plan
-    monkeypatch.setattr(bot.services.delivery, "post_message", real)
+    monkeypatch.setattr(bot.services.delivery.posting, "post_message", real)
 
 
 @pytest.fixture
