@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -122,12 +123,39 @@ def track_writes() -> Iterator[WriteTracker]:
 @event.listens_for(OrmSession, "after_flush")
 def _note_flush(session: OrmSession, _flush_context: object) -> None:
     session.info["mfi_wrote"] = True
+    session.info.pop(_MEMO, None)
 
 
 @event.listens_for(OrmSession, "do_orm_execute")
 def _note_bulk_write(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
         state.session.info["mfi_wrote"] = True
+        state.session.info.pop(_MEMO, None)
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _forget_memo(session: OrmSession, _transaction: object) -> None:
+    session.info.pop(_MEMO, None)
+
+
+# --- reads repeated within one unit of work ------------------------------------------------------------------
+# Building many people's Home tabs in one transaction asks for the same project's progress, cycles and members once
+# per person. A repository read may remember its answer for the rest of the transaction: forgotten at every write
+# (flush or bulk statement) and at the transaction's end, and not used while the session holds unflushed changes.
+
+_MEMO = "mfi_memo"
+T = TypeVar("T")
+
+
+def remembered(session: OrmSession, key: tuple[Any, ...], read: Callable[[], T]) -> T:
+    """`read()` once per key while nothing is written in this unit of work; a list comes back as a fresh copy."""
+    if session.new or session.dirty or session.deleted:
+        return read()
+    memo: dict[tuple[Any, ...], Any] = session.info.setdefault(_MEMO, {})
+    if key not in memo:
+        memo[key] = read()
+    found = memo[key]
+    return cast(T, list(found) if isinstance(found, list) else found)
 
 
 @event.listens_for(OrmSession, "after_commit")
