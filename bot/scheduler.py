@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -111,6 +112,7 @@ class BotScheduler:
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
         )
         self._started = False
+        self._again = threading.Event()
         self.last_report: RunReport | None = None
         self.build_jobs()
 
@@ -232,6 +234,7 @@ class BotScheduler:
 
     def _wake(self) -> None:
         if self.is_leader:
+            self._again.set()  # a sync already running goes round once more, rather than this wake being skipped
             self._sync_soon()
 
     def _sync_soon(self) -> None:
@@ -263,8 +266,13 @@ class BotScheduler:
         if self.deliverer.term is None and not self._begin_term():
             return
         try:
+            while True:
+                self._again.clear()
+                report = self.deliverer.run(self.clock(), fenced=True)
+                if not self._again.is_set():
+                    break
+            # The wake-up jobs are for the next occurrences: rebuilt after the posts, not before the first one.
             self._refresh_schedule_jobs()
-            report = self.deliverer.run(self.clock(), fenced=True)
             self.last_report = report
             if report.posted or report.missed or report.failed or report.reminded:
                 logger.info(

@@ -11,7 +11,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from bot.core.delivery_plan import ProjectFacts
@@ -187,3 +189,60 @@ def schedules_and_projects(
             (p.id or 0, p) for p in session.exec(select(Project).where(col(Project.id).in_(chunk)))
         )
     return schedules, projects
+
+
+def claim(
+    session: Session,
+    *,
+    schedule_id: int,
+    project_id: int,
+    team_id: str,
+    kind: str,
+    occurrence: datetime,
+    recipient: str,
+    prompt_id: str | None,
+    claimed_by: str,
+    now: datetime,
+    fence: int | None,
+    status: str = "claimed",
+    uses_pin: bool = False,
+) -> int | None:
+    """schedule_repo.claim_delivery in one statement (INSERT .. ON CONFLICT DO NOTHING RETURNING id, on both
+    databases): the new row's id, or None when the occurrence already has its row (someone has it).
+    `uses_pin`: the prompt is the lead's pin, which this delivery uses up."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    statement = (
+        (pg_insert if postgres else sqlite_insert)(Delivery)
+        .values(
+            schedule_id=schedule_id,
+            project_id=project_id,
+            team_id=team_id,
+            occurrence=occurrence,
+            recipient=recipient,
+            kind=kind,
+            prompt_id=prompt_id,
+            status=status,
+            claimed_by=claimed_by,
+            claimed_at=now,
+            attempts=1 if status == "claimed" else 0,
+            answered=False,
+            fence=fence,
+        )
+        .on_conflict_do_nothing(index_elements=["schedule_id", "occurrence", "recipient"])
+        .returning(col(Delivery.id))
+    )
+    row = session.execute(statement).first()
+    if row is None:
+        return None
+    if uses_pin and prompt_id is not None and status == "claimed":
+        session.execute(
+            update(PromptChoice)
+            .where(
+                col(PromptChoice.project_id) == project_id,
+                col(PromptChoice.prompt_id) == prompt_id,
+                col(PromptChoice.choice) == "pin",
+                col(PromptChoice.used).is_(False),
+            )
+            .values(used=True)
+        )
+    return int(row[0])

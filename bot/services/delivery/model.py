@@ -70,6 +70,7 @@ class Task:
     reason: str = ""
     delivery_id: int | None = None  # set when retrying an existing claim
     read_back_since: datetime | None = None  # set when an earlier attempt may have posted it: look first
+    pinned: bool = False  # the prompt is the lead's pin: claiming it uses the pin up
 
 
 @dataclass

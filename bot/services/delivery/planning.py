@@ -217,15 +217,19 @@ def plan(
     if missed:
         with unit_of_work(deliverer.engine) as session:
             for schedule, occurrence, recipient in missed:
-                row = sched.claim_delivery(
+                row = planning_repo.claim(
                     session,
-                    schedule=schedule,
+                    schedule_id=schedule.id or 0,
+                    project_id=schedule.project_id,
+                    team_id=schedule.team_id,
+                    kind=schedule.kind,
                     occurrence=occurrence,
                     recipient=recipient,
+                    prompt_id=None,
                     claimed_by=deliverer.instance_id,
                     now=ctx.now,
-                    status="missed",
                     fence=ctx.term,
+                    status="missed",
                 )
                 if row is not None:
                     report.add("missed")
@@ -279,6 +283,7 @@ def _tasks_for(
                 recipient=recipient,
                 prompt_id=prompt_id,
                 reason=reason,
+                pinned=prompt_id is not None and facts is not None and prompt_id == facts.pin,
             )
         )
     return tasks

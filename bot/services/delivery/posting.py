@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.services.delivery.context import CannotReadBack, RunContext
@@ -35,10 +36,10 @@ from bot.services.delivery.model import (
 )
 from bot.services.delivery.planning import partner_prompt
 from bot.services.nudge import build_lead_nudge
-from storage import leader_repo
+from storage import leader_repo, planning_repo
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
-from storage.models import Project, Schedule
+from storage.models import Project
 
 if TYPE_CHECKING:
     from bot.services.delivery import Deliverer
@@ -230,69 +231,74 @@ def _deposed(ctx: RunContext, job: _Job, report: RunReport) -> None:
 
 
 def _prepare(deliverer: Deliverer, ctx: RunContext, client: WebClient, job: _Job, report: RunReport) -> bool:
-    """Claim (unless retrying a claim), read back if an earlier attempt may have posted, build the message.
-    False when there is nothing to post (taken, adopted, failed to build, deposed)."""
+    """Claim and build in one short transaction (a retry of an existing claim reads back first if an earlier
+    attempt may have posted it). False when there is nothing to post: taken, adopted, failed to build, deposed.
+    """
     task = job.task
-    delivery_id = task.delivery_id
-    if delivery_id is None:
-        try:
-            with unit_of_work(deliverer.engine) as session:
-                leader_repo.check_term(session, term=ctx.term, lock=True)
-                schedule = session.get(Schedule, task.schedule_id)
-                if schedule is None:
-                    return False
-                delivery = sched.claim_delivery(
+    job.key = delivery_key(task.schedule_id, task.occurrence, task.recipient)
+    lead_names = _lead_names(deliverer, ctx, task) if task.kind == CONSENT_KIND else []  # users.info first
+    if task.delivery_id is not None:
+        job.delivery_id = task.delivery_id
+        if task.read_back_since is not None:
+            found = _read_back(ctx, client, task, task.delivery_id, job.key)
+            if found is not None:
+                logger.info(
+                    "Delivery %s was posted before an interruption (ts %s); not posting it again",
+                    task.delivery_id,
+                    found[1],
+                )
+                with unit_of_work(deliverer.engine) as session:
+                    sched.mark_sent(
+                        session,
+                        delivery_id=task.delivery_id,
+                        channel_id=found[0],
+                        message_ts=found[1],
+                        now=ctx.clock(),
+                    )
+                report.add("adopted")
+                return False
+    error: Exception | None = None
+    try:
+        with unit_of_work(deliverer.engine) as session:
+            # Under a share lock: a new leader's term begins after this commits, or this claim is refused.
+            leader_repo.check_term(session, term=ctx.term, lock=job.delivery_id is None)
+            if job.delivery_id is None:
+                job.delivery_id = planning_repo.claim(
                     session,
-                    schedule=schedule,
+                    schedule_id=task.schedule_id,
+                    project_id=task.project_id,
+                    team_id=task.team_id,
+                    kind=task.kind,
                     occurrence=task.occurrence,
                     recipient=task.recipient,
-                    kind=task.kind,
                     prompt_id=task.prompt_id,
                     claimed_by=deliverer.instance_id,
                     now=ctx.clock(),
                     fence=ctx.term,
+                    uses_pin=task.pinned,
                 )
-                if delivery is None:
+                if job.delivery_id is None:
                     report.add("taken")
                     return False
-                delivery_id = delivery.id
-        except leader_repo.Deposed:
-            _deposed(ctx, job, report)
-            return False
-        # The claim is committed: from here on no other instance will post this occurrence.
-    assert delivery_id is not None
-    job.delivery_id = delivery_id
-    job.key = delivery_key(task.schedule_id, task.occurrence, task.recipient)
-    if task.read_back_since is not None:
-        found = _read_back(ctx, client, task, delivery_id, job.key)
-        if found is not None:
-            logger.info(
-                "Delivery %s was posted before an interruption (ts %s); not posting it again",
-                delivery_id,
-                found[1],
-            )
-            with unit_of_work(deliverer.engine) as session:
-                sched.mark_sent(
-                    session,
-                    delivery_id=delivery_id,
-                    channel_id=found[0],
-                    message_ts=found[1],
-                    now=ctx.clock(),
+            try:  # the claim stands even if its message cannot be built: recorded as failed below
+                with session.begin_nested():
+                    job.blocks, job.text = _content(
+                        deliverer, session, ctx, task, job.delivery_id, lead_names=lead_names
+                    )
+            except Exception as exc:  # one bad message must not stop the rest of the fan-out
+                logger.exception("Could not build the %s for delivery %s", task.kind, job.delivery_id)
+                sched.mark_failed(
+                    session, delivery_id=job.delivery_id, error=f"could not build the message: {exc!r}"
                 )
-            report.add("adopted")
-            return False
-    try:
-        lead_names = _lead_names(deliverer, ctx, task) if task.kind == CONSENT_KIND else []
-        with unit_of_work(deliverer.engine) as session:
-            leader_repo.check_term(session, term=ctx.term)
-            job.blocks, job.text = _content(deliverer, session, ctx, task, delivery_id, lead_names=lead_names)
+                error = exc
+        # Committed: from here on no other instance will post this occurrence.
     except leader_repo.Deposed:
         _deposed(ctx, job, report)
         return False
-    except Exception as exc:  # one bad message must not stop the rest of the fan-out
-        logger.exception("Could not build the %s for delivery %s", task.kind, delivery_id)
-        with unit_of_work(deliverer.engine) as session:
-            sched.mark_failed(session, delivery_id=delivery_id, error=f"could not build the message: {exc!r}")
+    except IntegrityError:  # the schedule was removed since the plan
+        report.add("taken")
+        return False
+    if error is not None:
         report.add("failed")
         return False
     return True
