@@ -39,6 +39,9 @@ from bot.scheduler import BotScheduler
 from bot.services.delivery import DeliveryConfig
 from bot.slack_client import ClientFactory
 from storage.db import make_engine
+import logging
+logging.basicConfig(level=logging.WARNING, format="%(asctime)s.%(msecs)03d %(threadName)s %(name)s %(message)s")
+logging.getLogger("bot.services.delivery").setLevel(logging.DEBUG)
 engine = make_engine(database_url)
 print("ready", flush=True)
 go = float(sys.stdin.readline())
@@ -189,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         for child in children:
             assert child.stdout is not None
             assert child.stdout.readline().strip() == "ready", "an instance failed to start"
-        go = time.time() + 3.0
+        go = time.time() + 10.0  # after each instance's start-up sync, as in production
         roles = []
         for child in children:  # the first to start leads
             assert child.stdin is not None and child.stdout is not None
@@ -212,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
 
         deadline = time.time() + args.timeout
         while posted() < args.projects * args.kill_at and time.time() < deadline:
-            time.sleep(0.02)
+            time.sleep(0.1)
         peaks[leader.pid] = max(peaks[leader.pid], peak_rss_mb(leader.pid))
         leader.send_signal(signal.SIGKILL)
         killed = time.time()

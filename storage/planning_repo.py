@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -191,6 +193,36 @@ def schedules_and_projects(
     return schedules, projects
 
 
+_CLAIM_COLUMNS = (
+    "schedule_id",
+    "project_id",
+    "team_id",
+    "occurrence",
+    "recipient",
+    "kind",
+    "prompt_id",
+    "status",
+    "claimed_by",
+    "claimed_at",
+    "attempts",
+    "answered",
+    "fence",
+)
+
+
+@cache
+def _claim_statement(postgres: bool) -> Any:
+    """The claim's INSERT, built once per dialect with bound parameters (compiled once, then cached)."""
+    table: Any = getattr(Delivery, "__table__")  # noqa: B009 (SQLModel does not declare it)
+    values = {name: bindparam(name, type_=table.c[name].type) for name in _CLAIM_COLUMNS}
+    return (
+        (pg_insert if postgres else sqlite_insert)(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["schedule_id", "occurrence", "recipient"])
+        .returning(table.c.id)
+    )
+
+
 def claim(
     session: Session,
     *,
@@ -210,28 +242,23 @@ def claim(
     """schedule_repo.claim_delivery in one statement (INSERT .. ON CONFLICT DO NOTHING RETURNING id, on both
     databases): the new row's id, or None when the occurrence already has its row (someone has it).
     `uses_pin`: the prompt is the lead's pin, which this delivery uses up."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    statement = (
-        (pg_insert if postgres else sqlite_insert)(Delivery)
-        .values(
-            schedule_id=schedule_id,
-            project_id=project_id,
-            team_id=team_id,
-            occurrence=occurrence,
-            recipient=recipient,
-            kind=kind,
-            prompt_id=prompt_id,
-            status=status,
-            claimed_by=claimed_by,
-            claimed_at=now,
-            attempts=1 if status == "claimed" else 0,
-            answered=False,
-            fence=fence,
-        )
-        .on_conflict_do_nothing(index_elements=["schedule_id", "occurrence", "recipient"])
-        .returning(col(Delivery.id))
-    )
-    row = session.execute(statement).first()
+    params = {
+        "schedule_id": schedule_id,
+        "project_id": project_id,
+        "team_id": team_id,
+        "occurrence": occurrence,
+        "recipient": recipient,
+        "kind": kind,
+        "prompt_id": prompt_id,
+        "status": status,
+        "claimed_by": claimed_by,
+        "claimed_at": now,
+        "attempts": 1 if status == "claimed" else 0,
+        "answered": False,
+        "fence": fence,
+    }
+    statement = _claim_statement(session.get_bind().dialect.name == "postgresql")
+    row = session.execute(statement, params).first()
     if row is None:
         return None
     if uses_pin and prompt_id is not None and status == "claimed":

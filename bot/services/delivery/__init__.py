@@ -41,6 +41,7 @@ context.py (per-run caches), model.py (configuration, tasks, reports).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable
@@ -71,6 +72,8 @@ from bot.slack_client import ClientFactory
 from storage import leader_repo
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
+
+logger = logging.getLogger(__name__)
 
 
 class Deliverer:
@@ -143,6 +146,12 @@ class Deliverer:
                 sched.ensure_default_schedules(session, project=project, now=now)
         tasks = planning.retry_claims(self, ctx, report)
         new_tasks, marks = planning.plan(self, ctx, report, only)
+        logger.debug(
+            "Planned %s deliveries (%s retries) in %.2f s",
+            len(new_tasks),
+            len(tasks),
+            time.monotonic() - ctx.started,
+        )
         posting.execute_all(self, ctx, tasks + new_tasks, report)
         if ctx.deposed.is_set():
             return report  # the new leader moves the marks on

@@ -36,7 +36,7 @@ class RunContext:
         self.deliverer = deliverer
         self.now = now
         self.term = term
-        self._started = started
+        self.started = started
         self._clients: dict[tuple[str, str | None], WebClient | None] = {}
         self._posters: dict[tuple[str, str | None], tuple[WebClient, int]] = {}
         self._users: dict[str, dict[str, Any]] = {}
@@ -47,7 +47,7 @@ class RunContext:
 
     def clock(self) -> datetime:
         """`now` moved on by the time this run has taken, so claims made late in a long run look their age."""
-        return self.now + timedelta(seconds=time.monotonic() - self._started)
+        return self.now + timedelta(seconds=time.monotonic() - self.started)
 
     def client(self, team_id: str, enterprise_id: str | None) -> WebClient | None:
         key = (team_id, enterprise_id)
