@@ -233,8 +233,11 @@ class BotScheduler:
             self._aps.add_job(self._wake, ScheduleTrigger(spec), id=job_id, replace_existing=True)
 
     def _wake(self) -> None:
-        if self.is_leader:
-            self._again.set()  # a sync already running goes round once more, rather than this wake being skipped
+        # Every schedule due this minute has its own wake-up job and they all fire together: the first asks for
+        # a sync, the rest find it asked for. A sync already running goes round once more rather than being
+        # skipped (APScheduler runs one sync at a time).
+        if self.is_leader and not self._again.is_set():
+            self._again.set()
             self._sync_soon()
 
     def _sync_soon(self) -> None:

@@ -41,6 +41,21 @@ def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
         yield ordered[i : i + CHUNK]
 
 
+def schedule_ids(session: Session) -> list[int]:
+    return [i for i in session.exec(select(Schedule.id)) if i is not None]
+
+
+def live_schedules(session: Session) -> list[Schedule]:
+    """Schedules neither paused nor stopped (an uninstalled workspace, a revoked token)."""
+    return list(
+        session.exec(
+            select(Schedule)
+            .where(col(Schedule.paused).is_(False), col(Schedule.disabled_reason).is_(None))
+            .order_by(col(Schedule.id))
+        )
+    )
+
+
 def marks(session: Session, *, schedule_ids: Iterable[int]) -> dict[int, datetime]:
     """Each schedule's catch-up mark (SchedulerState.last_checked)."""
     found: dict[int, datetime] = {}

@@ -158,12 +158,16 @@ def plan(
     tasks: list[Task] = []
     candidates: list[_Candidate] = []
     with unit_of_work(deliverer.engine) as session:
-        schedules = [s for s in sched.all_schedules(session) if only is None or s.id in only]
+        # Every schedule's mark moves on (a paused one resumes from its resumption), only live ones are read whole.
+        for schedule_id in planning_repo.schedule_ids(session):
+            if only is None or schedule_id in only:
+                marks[schedule_id] = ctx.now
         projects = {p.id: p for p in repo.all_projects(session)}
-        live = [s for s in schedules if s.project_id in projects and s.id is not None]
-        for schedule in live:
-            marks[schedule.id or 0] = ctx.now
-        live = [s for s in live if not s.paused and not s.disabled_reason]
+        live = [
+            s
+            for s in planning_repo.live_schedules(session)
+            if (only is None or s.id in only) and s.project_id in projects and s.id is not None
+        ]
         mark_of = planning_repo.marks(session, schedule_ids=[s.id or 0 for s in live])
         members = planning_repo.members_by_project(
             session, project_ids={s.project_id for s in live if s.kind != "team_prompt"}
