@@ -10,7 +10,7 @@ so a new leader resumes from the ledger instead of claiming everything a second 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -52,6 +52,7 @@ class _Candidate:
     spec: ScheduleSpec
     start: datetime
     people: list[ProjectMember]
+    occurrences: list[datetime] = field(default_factory=list)  # a team prompt's, found with the pre-check
 
 
 def partner_prompt(deliverer: Deliverer, prompt_id: str) -> Prompt:
@@ -192,8 +193,12 @@ def plan(
                 people = [m for m in people if m.role == "partner" and still_wanted(m)]
             elif schedule.kind == "lead_nudge":
                 people = [m for m in people if m.role == "lead"]
+            if schedule.kind == "team_prompt":  # the channel's own occurrences, worked out once
+                found = occurrences_between(spec, start, ctx.now + timedelta(microseconds=1))
+                if found:
+                    candidates.append(_Candidate(schedule, project, spec, start, people, found))
             # Cheap pre-check in the schedule's own zone before anyone's time zone is looked up.
-            if occurrences_between(spec, start - TZ_SPREAD, ctx.now + TZ_SPREAD):
+            elif occurrences_between(spec, start - TZ_SPREAD, ctx.now + TZ_SPREAD):
                 candidates.append(_Candidate(schedule, project, spec, start, people))
         tasks += _consent_tasks(session, consent_projects, members)
         prompted = [c for c in candidates if c.schedule.kind in ("team_prompt", "partner_prompt")]
@@ -247,7 +252,7 @@ def _occurrences(
     end = ctx.now + timedelta(microseconds=1)
     wanted: list[tuple[datetime, str]] = []
     if schedule.kind == "team_prompt":
-        wanted = [(o, project.channel_id) for o in occurrences_between(candidate.spec, candidate.start, end)]
+        wanted = [(o, project.channel_id) for o in candidate.occurrences]
     else:
         client = ctx.client(schedule.team_id, schedule.enterprise_id) if candidate.people else None
         for person in candidate.people:
