@@ -23,7 +23,20 @@ logger = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+# The connection pool (PostgreSQL). An instance runs up to 16 HTTP threads (waitress), 32 listener threads (Bolt's
+# work after ack()), MFI_DELIVERY_WORKERS posting threads and the scheduler's sync: about 60 threads that may each
+# want a connection. None holds one for long: every transaction is short and no Slack call or wait happens inside
+# one (ARCHITECTURE.md), so a connection is back in the pool within milliseconds and 30 serve 60 threads. A thread
+# that finds none free waits up to POOL_TIMEOUT seconds (not the 3-second ack: forms validate before they write).
+# Two or three instances at 30 each stay under PostgreSQL's default max_connections of 100, leaving room for the
+# leader-election and migration sessions and an operator's psql. Raise MFI_DB_POOL_SIZE / MFI_DB_MAX_OVERFLOW with
+# max_connections when running more instances or more threads.
+POOL_SIZE = 10
+MAX_OVERFLOW = 20
+POOL_TIMEOUT = 10
+
+
+def make_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW) -> Engine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
@@ -43,7 +56,9 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=POOL_TIMEOUT
+    )
 
 
 def alembic_config(engine: Engine) -> Config:
