@@ -22,6 +22,7 @@ BENCHMARKS = [
         "Fan-out on PostgreSQL, two instances, 10% 429s, the leader SIGKILLed, the follower takes over (issue 17)",
         "bench.bench_fanout",
     ),
+    ("20 people submitting forms to two instances during a fan-out (issue 17)", "bench.bench_modals"),
 ]
 # `python -m bench fanout --projects 1000` runs one benchmark with its own arguments.
 BY_NAME = {module.rsplit(".", 1)[-1].removeprefix("bench_"): module for _, module in BENCHMARKS}

@@ -66,7 +66,7 @@ def seed(database_url: str, channels: list[str]) -> None:
 
     engine = make_engine(database_url)
     upgrade(engine)
-    made = DUE - timedelta(days=3)
+    made = DUE - timedelta(hours=1)  # made an hour ago: nothing before the schedule to record as missed
     with unit_of_work(engine) as session:
         projects = [
             Project(
