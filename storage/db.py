@@ -145,6 +145,7 @@ def _note_flush(session: OrmSession, _flush_context: object) -> None:
 def _note_bulk_write(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
         state.session.info["mfi_wrote"] = True
+    if not state.is_select:  # any other statement (text() included) may have changed what was remembered
         state.session.info.pop(_MEMO, None)
 
 

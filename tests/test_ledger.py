@@ -411,3 +411,25 @@ def test_a_stale_claim_of_the_leader_holding_the_lock_is_never_taken_over(
     report = other.deliverer.run(MONDAY + STALE + timedelta(minutes=2), fenced=True)
     assert (report.retried, report.posted) == (1, 1)
     assert len(prompts_in(standin, CHANNEL)) == 1
+
+
+def test_a_leader_that_steps_down_mid_fan_out_posts_nothing_more(
+    engine: Engine, standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channels = [f"C0STEP{i:02d}" for i in range(4)]
+    for channel in channels:
+        standin.add_channel(channel, channel.lower(), members=[LEAD])
+        make_project(engine, channel=channel, name=f"Project {channel}")
+    leader, _ = leaders(engine, standin, workers=1)
+    real = bot.services.delivery.posting.post_message
+
+    def post(client: Any, **kwargs: Any) -> tuple[str, str]:
+        posted = real(client, **kwargs)
+        leader.deliverer.end_term()  # the lock connection failed: the elector steps down
+        return posted
+
+    monkeypatch.setattr(bot.services.delivery.posting, "post_message", post)
+    report = leader.deliverer.run(MONDAY, fenced=True)
+    assert (report.posted, report.deposed) == (1, 3)
+    assert sum(len(prompts_in(standin, c)) for c in channels) == 1
+    assert [r.status for r in ledger(engine, kind="team_prompt")] == ["sent"]  # the rest were never claimed

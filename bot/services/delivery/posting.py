@@ -166,6 +166,9 @@ def execute_all(deliverer: Deliverer, ctx: RunContext, tasks: list[Task], report
 
 def _step(deliverer: Deliverer, ctx: RunContext, job: _Job, report: RunReport) -> float | None:
     task = job.task
+    if ctx.term is not None and deliverer.term != ctx.term and not ctx.deposed.is_set():
+        logger.warning("Stepped down as leader (term %s) during a fan-out: not posting the rest", ctx.term)
+        ctx.deposed.set()
     if ctx.deposed.is_set():
         report.add("deposed")
         return None
