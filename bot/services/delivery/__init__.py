@@ -104,6 +104,8 @@ class Deliverer:
         self.people_lock = threading.Lock()
         self.term: int | None = None  # the leader term this instance holds, if it leads
         self._term_lock = threading.Lock()
+        # Each schedule's next firing, remembered across syncs (planning._not_yet): most syncs find nothing due.
+        self.next_firing: dict[int, tuple[Any, datetime, datetime]] = {}
 
     # --- leadership ---------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from bot.core.delivery_plan import (
     window_start,
 )
 from bot.core.prompts import Prompt, choose_prompt, reason_for
-from bot.core.schedule_rules import ScheduleSpec, occurrences_between
+from bot.core.schedule_rules import ScheduleSpec, next_occurrence, occurrences_between
 from bot.services.delivery.context import RunContext
 from bot.services.delivery.model import CONSENT_KIND, CONSENT_OCCURRENCE, RunReport, Task
 from storage import leader_repo, planning_repo
@@ -193,6 +193,9 @@ def plan(
                 people = [m for m in people if m.role == "partner" and still_wanted(m)]
             elif schedule.kind == "lead_nudge":
                 people = [m for m in people if m.role == "lead"]
+            spread = timedelta(0) if schedule.kind == "team_prompt" else TZ_SPREAD
+            if _not_yet(deliverer, schedule, spec, start, ctx.now, spread):
+                continue
             if schedule.kind == "team_prompt":  # the channel's own occurrences, worked out once
                 found = occurrences_between(spec, start, ctx.now + timedelta(microseconds=1))
                 if found:
@@ -243,6 +246,28 @@ def plan(
                 if row is not None:
                     report.add("missed")
     return tasks, marks
+
+
+def _not_yet(
+    deliverer: Deliverer,
+    schedule: Schedule,
+    spec: ScheduleSpec,
+    start: datetime,
+    now: datetime,
+    spread: timedelta,
+) -> bool:
+    """True when the schedule's next firing (remembered across syncs) is still after `now` (+ `spread`, the
+    widest time-zone offset for DMs): then nothing in its window can be due and it costs no date arithmetic.
+
+    The firing is remembered with the window start it was worked out from; a later start only narrows the
+    window, so the answer stands until the spec or the schedule's edit time changes, or the firing comes.
+    """
+    key = (spec, schedule.updated_at)
+    cached = deliverer.next_firing.get(schedule.id or 0)
+    if cached is None or cached[0] != key or cached[1] > start:
+        cached = (key, start, next_occurrence(spec, start - spread - timedelta(microseconds=1)))
+        deliverer.next_firing[schedule.id or 0] = cached
+    return cached[2] >= now + spread + timedelta(microseconds=1)
 
 
 def _occurrences(
