@@ -42,7 +42,7 @@ from storage.db import make_engine
 import logging
 logging.basicConfig(level=logging.WARNING, format="%(asctime)s.%(msecs)03d %(threadName)s %(name)s %(message)s")
 logging.getLogger("bot.services.delivery").setLevel(logging.DEBUG)
-engine = make_engine(database_url)
+engine = make_engine(database_url, pool_size=int(workers) + 2)  # as bot.runtime sizes it
 print("ready", flush=True)
 go = float(sys.stdin.readline())
 # This process's clock: the schedule's instant falls at the wall-clock time `go`.

@@ -113,7 +113,8 @@ class Runtime:
             lock.acquire()
         engine = make_engine(
             settings.database_url,
-            pool_size=settings.mfi_db_pool_size,
+            # The delivery workers each hold a connection for a moment per post: keep them all without churn.
+            pool_size=max(settings.mfi_db_pool_size, settings.mfi_delivery_workers + 2),
             max_overflow=settings.mfi_db_max_overflow,
         )
         upgrade(engine)
