@@ -45,15 +45,14 @@ def schedule_ids(session: Session) -> list[int]:
     return [i for i in session.exec(select(Schedule.id)) if i is not None]
 
 
-def live_schedules(session: Session) -> list[Schedule]:
-    """Schedules neither paused nor stopped (an uninstalled workspace, a revoked token)."""
-    return list(
-        session.exec(
-            select(Schedule)
-            .where(col(Schedule.paused).is_(False), col(Schedule.disabled_reason).is_(None))
-            .order_by(col(Schedule.id))
-        )
+def live_schedule_ids(session: Session) -> list[int]:
+    """Schedules neither paused nor stopped (an uninstalled workspace, a revoked token), in order."""
+    query = (
+        select(Schedule.id)
+        .where(col(Schedule.paused).is_(False), col(Schedule.disabled_reason).is_(None))
+        .order_by(col(Schedule.id))
     )
+    return [i for i in session.exec(query) if i is not None]
 
 
 def marks(session: Session, *, schedule_ids: Iterable[int]) -> dict[int, datetime]:

@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -147,14 +147,25 @@ class Deliverer:
             for project in sched.projects_without_schedules(session):
                 sched.ensure_default_schedules(session, project=project, now=now)
         tasks = planning.retry_claims(self, ctx, report)
-        new_tasks, marks = planning.plan(self, ctx, report, only)
+        marks, batches = planning.plan_batches(self, ctx, report, only)
+        planned: list[int] = []
+
+        def counted() -> Iterator[list[Task]]:
+            for batch in batches:
+                planned.append(len(batch))
+                if len(planned) == 1:
+                    logger.debug(
+                        "First batch planned (%s) after %.2f s", len(batch), time.monotonic() - ctx.started
+                    )
+                yield batch
+
+        posting.execute_all(self, ctx, tasks, report, more=counted())
         logger.debug(
-            "Planned %s deliveries (%s retries) in %.2f s",
-            len(new_tasks),
+            "%s deliveries planned (%s retries); the run took %.2f s",
+            sum(planned),
             len(tasks),
             time.monotonic() - ctx.started,
         )
-        posting.execute_all(self, ctx, tasks + new_tasks, report)
         if ctx.deposed.is_set():
             return report  # the new leader moves the marks on
         with unit_of_work(self.engine) as session:

@@ -10,6 +10,7 @@ so a new leader resumes from the ledger instead of claiming everything a second 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -32,7 +33,6 @@ from bot.core.schedule_rules import ScheduleSpec, next_occurrence, occurrences_b
 from bot.services.delivery.context import RunContext
 from bot.services.delivery.model import CONSENT_KIND, CONSENT_OCCURRENCE, RunReport, Task
 from storage import leader_repo, planning_repo
-from storage import repositories as repo
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
 from storage.models import Project, ProjectMember, Schedule
@@ -41,6 +41,10 @@ if TYPE_CHECKING:
     from bot.services.delivery import Deliverer
 
 logger = logging.getLogger(__name__)
+
+PLAN_BATCH = (
+    500  # live schedules planned per batch: the first posts do not wait for ten thousand to be planned
+)
 
 
 @dataclass
@@ -154,20 +158,37 @@ def plan(
     deliverer: Deliverer, ctx: RunContext, report: RunReport, only: set[int] | None
 ) -> tuple[list[Task], dict[int, datetime]]:
     """Work out what is due for every live schedule, record what was missed; returns tasks and new marks."""
+    marks, batches = plan_batches(deliverer, ctx, report, only)
+    return [task for batch in batches for task in batch], marks
+
+
+def plan_batches(
+    deliverer: Deliverer, ctx: RunContext, report: RunReport, only: set[int] | None
+) -> tuple[dict[int, datetime], Iterator[list[Task]]]:
+    """The new marks, and the tasks in batches of PLAN_BATCH live schedules (a fixed number of queries each),
+    so the first posts go out while the rest is still being planned."""
+    with unit_of_work(deliverer.engine) as session:
+        # Every schedule's mark moves on (a paused one resumes from its resumption), only live ones are read whole.
+        marks = {i: ctx.now for i in planning_repo.schedule_ids(session) if only is None or i in only}
+        live_ids = [i for i in planning_repo.live_schedule_ids(session) if only is None or i in only]
+
+    def batches() -> Iterator[list[Task]]:
+        for i in range(0, len(live_ids), PLAN_BATCH):
+            yield _plan_batch(deliverer, ctx, report, live_ids[i : i + PLAN_BATCH])
+
+    return marks, batches()
+
+
+def _plan_batch(deliverer: Deliverer, ctx: RunContext, report: RunReport, ids: list[int]) -> list[Task]:
     config = deliverer.config
-    marks: dict[int, datetime] = {}
     tasks: list[Task] = []
     candidates: list[_Candidate] = []
     with unit_of_work(deliverer.engine) as session:
-        # Every schedule's mark moves on (a paused one resumes from its resumption), only live ones are read whole.
-        for schedule_id in planning_repo.schedule_ids(session):
-            if only is None or schedule_id in only:
-                marks[schedule_id] = ctx.now
-        projects = {p.id: p for p in repo.all_projects(session)}
+        schedules, projects = planning_repo.schedules_and_projects(session, schedule_ids=ids)
         live = [
             s
-            for s in planning_repo.live_schedules(session)
-            if (only is None or s.id in only) and s.project_id in projects and s.id is not None
+            for s in sorted(schedules.values(), key=lambda s: s.id or 0)
+            if not s.paused and not s.disabled_reason and s.project_id in projects
         ]
         mark_of = planning_repo.marks(session, schedule_ids=[s.id or 0 for s in live])
         members = planning_repo.members_by_project(
@@ -245,7 +266,7 @@ def plan(
                 )
                 if row is not None:
                     report.add("missed")
-    return tasks, marks
+    return tasks
 
 
 def _not_yet(

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import urllib.error
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -93,15 +93,39 @@ def retry_after(exc: SlackApiError) -> float | None:
         return DEFAULT_RETRY_AFTER
 
 
-def dispatch(items: Sequence[Item], step: Callable[[Item], float | None], *, workers: int) -> None:
-    """Run `step` over `items` on `workers` threads. A step returns None when its item is done, or a delay in
-    seconds after which the item runs again (it waits in the queue, not on a thread). The first exception,
-    a simulated crash included, stops every thread from taking more work and is raised here."""
+def dispatch(
+    items: Sequence[Item],
+    step: Callable[[Item], float | None],
+    *,
+    workers: int,
+    more: Iterable[Sequence[Item]] = (),
+) -> None:
+    """Run `step` over `items`, and the batches `more` yields as they come, on `workers` threads. A step returns
+    None when its item is done, or a delay in seconds after which the item runs again (it waits in the queue,
+    not on a thread). The first exception, a simulated crash included, stops every thread from taking more
+    work and is raised here."""
     counter = itertools.count()
     queue: list[tuple[float, int, Item]] = [(0.0, next(counter), item) for item in items]
     heapq.heapify(queue)
     cond = threading.Condition()
-    state: dict[str, Any] = {"active": 0, "error": None}
+    state: dict[str, Any] = {"active": 0, "error": None, "feeding": True}
+
+    def feed() -> None:
+        try:
+            for batch in more:
+                with cond:
+                    if state["error"] is not None:
+                        return
+                    for item in batch:
+                        heapq.heappush(queue, (0.0, next(counter), item))
+                    cond.notify_all()
+        except BaseException as exc:  # re-raised in the caller's thread
+            with cond:
+                state["error"] = state["error"] or exc
+        finally:
+            with cond:
+                state["feeding"] = False
+                cond.notify_all()
 
     def worker() -> None:
         while True:
@@ -109,7 +133,7 @@ def dispatch(items: Sequence[Item], step: Callable[[Item], float | None], *, wor
                 while True:
                     if state["error"] is not None:
                         return
-                    if not queue and state["active"] == 0:
+                    if not queue and state["active"] == 0 and not state["feeding"]:
                         cond.notify_all()
                         return
                     if queue:
@@ -135,14 +159,16 @@ def dispatch(items: Sequence[Item], step: Callable[[Item], float | None], *, wor
                     heapq.heappush(queue, (time.monotonic() + again, next(counter), item))
                 cond.notify_all()
 
+    feeder = threading.Thread(target=feed, name="deliver-plan", daemon=True)
+    feeder.start()
     threads = [
-        threading.Thread(target=worker, name=f"deliver-{i}", daemon=True)
-        for i in range(max(1, min(workers, len(items))))
+        threading.Thread(target=worker, name=f"deliver-{i}", daemon=True) for i in range(max(1, workers))
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    feeder.join()
     if state["error"] is not None:
         raise state["error"]
 
@@ -158,10 +184,20 @@ class _Job:
     ready: bool = False  # claimed and built: only the post is left
 
 
-def execute_all(deliverer: Deliverer, ctx: RunContext, tasks: list[Task], report: RunReport) -> None:
-    if tasks:
-        jobs = [_Job(task) for task in tasks]
-        dispatch(jobs, lambda job: _step(deliverer, ctx, job, report), workers=deliverer.config.workers)
+def execute_all(
+    deliverer: Deliverer,
+    ctx: RunContext,
+    tasks: list[Task],
+    report: RunReport,
+    more: Iterable[list[Task]] = (),
+) -> None:
+    """Post `tasks`, and the batches `more` yields (the planning of the rest) as they come."""
+    dispatch(
+        [_Job(task) for task in tasks],
+        lambda job: _step(deliverer, ctx, job, report),
+        workers=deliverer.config.workers,
+        more=([_Job(task) for task in batch] for batch in more),
+    )
 
 
 def _step(deliverer: Deliverer, ctx: RunContext, job: _Job, report: RunReport) -> float | None:
