@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
@@ -113,6 +114,7 @@ class BotScheduler:
         )
         self._started = False
         self._again = threading.Event()
+        self._schedule_jobs: dict[int, str] = {}  # schedule id -> its wake-up job's id
         self.last_report: RunReport | None = None
         self.build_jobs()
 
@@ -211,26 +213,30 @@ class BotScheduler:
         return removed
 
     def _refresh_schedule_jobs(self) -> None:
+        """One wake-up job per distinct spec, not per schedule: ten thousand projects on the default Monday 10:00
+        share one job, so APScheduler works out one next fire time for them, not ten thousand at that minute."""
         wanted: dict[str, Any] = {}
+        jobs: dict[int, str] = {}
         with unit_of_work(self.engine) as session:
             regions = {p.id: p.region for p in repo.all_projects(session)}
             for schedule in sched.all_schedules(session):
-                if schedule.paused or schedule.disabled_reason:
+                if schedule.paused or schedule.disabled_reason or schedule.id is None:
                     continue
                 try:
-                    wanted[f"schedule:{schedule.id}"] = sched.spec_for(
-                        schedule, region=regions.get(schedule.project_id, "ENG")
-                    )
+                    spec = sched.spec_for(schedule, region=regions.get(schedule.project_id, "ENG"))
                 except ValueError:
                     logger.warning("Schedule %s has an invalid spec; no job for it", schedule.id)
+                    continue
+                job_id = "wake:" + hashlib.sha1(repr(spec).encode()).hexdigest()[:16]
+                wanted[job_id] = spec
+                jobs[schedule.id] = job_id
+        self._schedule_jobs = jobs
         for job in self._aps.get_jobs():
-            if job.id.startswith("schedule:") and job.id not in wanted:
+            if job.id.startswith("wake:") and job.id not in wanted:
                 self._aps.remove_job(job.id)
         for job_id, spec in wanted.items():
-            job = self._aps.get_job(job_id)
-            if job is not None and job.trigger.spec == spec:
-                continue  # unchanged: keep its next fire time
-            self._aps.add_job(self._wake, ScheduleTrigger(spec), id=job_id, replace_existing=True)
+            if self._aps.get_job(job_id) is None:  # same id, same spec: keep its next fire time
+                self._aps.add_job(self._wake, ScheduleTrigger(spec), id=job_id)
 
     def _wake(self) -> None:
         # Every schedule due this minute has its own wake-up job and they all fire together: the first asks for
@@ -300,4 +306,8 @@ class BotScheduler:
         return report
 
     def get_job(self, job_id: str) -> Any:
+        """An APScheduler job by id; "schedule:<id>" finds the wake-up job that schedule shares."""
+        if job_id.startswith("schedule:"):
+            found = self._schedule_jobs.get(int(job_id.split(":", 1)[1]))
+            return self._aps.get_job(found) if found else None
         return self._aps.get_job(job_id)
