@@ -58,6 +58,9 @@ class Statements:
     def during(self, done: Callable[[], Any], quiet: float = 0.6, timeout: float = 30) -> Iterator[list[int]]:
         """Statements from entering the block until `done()` is true and none have run for `quiet` seconds."""
         result: list[int] = []
+        self._settle(
+            quiet
+        )  # what the previous step set off (a modal's grant, written after views.open) is over
         with self._lock:
             start, first = self.count, len(self.sql)
         yield result
@@ -65,14 +68,17 @@ class Statements:
         while not done():
             assert time.monotonic() < deadline, "the request did not finish"
             time.sleep(0.05)
+        self._settle(quiet)
+        result.append(self.count - start)
+        self.last_sql = self.sql[first:]
+
+    def _settle(self, quiet: float) -> None:
         last, since = -1, time.monotonic()
         while time.monotonic() - since < quiet:
             time.sleep(0.05)
             with self._lock:
                 if self.count != last:
                     last, since = self.count, time.monotonic()
-        result.append(self.count - start)
-        self.last_sql = self.sql[first:]
 
 
 @pytest.fixture
