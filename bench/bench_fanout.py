@@ -60,13 +60,13 @@ while True:
 """
 
 
-def seed(database_url: str, channels: list[str]) -> None:
+def seed(database_url: str, channels: list[str], due: datetime = DUE) -> None:
     from storage.db import make_engine, unit_of_work, upgrade
     from storage.models import Project, ProjectMember, Schedule
 
     engine = make_engine(database_url)
     upgrade(engine)
-    made = DUE - timedelta(hours=1)  # made an hour ago: nothing before the schedule to record as missed
+    made = due - timedelta(hours=1)  # made an hour ago: nothing before the schedule to record as missed
     with unit_of_work(engine) as session:
         projects = [
             Project(
@@ -92,8 +92,8 @@ def seed(database_url: str, channels: list[str]) -> None:
                         team_id="T0MFIAR01",
                         kind=kind,
                         weekdays=list(range(7)),
-                        hour=DUE.hour,
-                        minute=DUE.minute,
+                        hour=due.hour,
+                        minute=due.minute,
                         timezone="UTC",
                         skip_weekends=False,
                         skip_bank_holidays=False,
