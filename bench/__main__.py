@@ -19,10 +19,21 @@ BENCHMARKS = [
         "bench.bench_prompts",
     ),
     ("Board pack for the demo project: 3 measures, 3 years, to PDF (issue 15)", "bench.bench_pack"),
+    (
+        "Fan-out on PostgreSQL, two instances, 10% 429s, the leader SIGKILLed, the follower takes over (issue 17)",
+        "bench.bench_fanout",
+    ),
+    ("20 people submitting forms to two instances during a fan-out (issue 17)", "bench.bench_modals"),
 ]
+# `python -m bench fanout --projects 1000` runs one benchmark with its own arguments.
+BY_NAME = {module.rsplit(".", 1)[-1].removeprefix("bench_"): module for _, module in BENCHMARKS}
 
 
 def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] in BY_NAME:
+        return subprocess.run(
+            [sys.executable, "-m", BY_NAME[sys.argv[1]], *sys.argv[2:]], cwd=ROOT
+        ).returncode
     failed = []
     for title, module in BENCHMARKS:
         if not (ROOT / (module.replace(".", "/") + ".py")).exists():

@@ -2,7 +2,9 @@
 
 Also times the chart render alone against a bare matplotlib Figure of the same size with the same number of
 lines and points, in the same run. Goals: median under 1 s end to end; chart <= 2x the bare figure.
-Run: .venv/bin/python bench/bench_equity.py [--runs 15]
+With --users N (issue 17: 20), N people in N channels each send `/equity` at the same moment, for --rounds
+rounds: median and p95 from command to completed upload under that load.
+Run: .venv/bin/python bench/bench_equity.py [--runs 15] [--users 20 --rounds 3]
 """
 
 from __future__ import annotations
@@ -115,6 +117,76 @@ def end_to_end(standin: StandIn, driver: Driver, runs: int) -> tuple[list[float]
     return acks[1:], uploads[1:], posted[1:]
 
 
+def concurrent_users(
+    standin: StandIn, driver: Driver, runtime: Runtime, rows: list[dict[str, Any]], users: int, rounds: int
+) -> list[float]:
+    """`users` people, each in a channel of their own with the same 3 years of weekly data, send `/equity` at once."""
+    import threading
+
+    from storage import repositories as repo
+
+    channels = [f"C0EQUSER{i:02d}" for i in range(users)]
+    people = [f"U0EQUSER{i:02d}" for i in range(users)]
+    for channel, person in zip(channels, people, strict=True):
+        standin.add_user(person, person.lower(), f"Analyst {person[-2:]}")
+        standin.add_channel(channel, channel.lower(), [person])
+        with unit_of_work(runtime.engine) as session:
+            repo.create_project(
+                session,
+                team_id="T0MFIAR01",
+                enterprise_id=None,
+                channel_id=channel,
+                created_by=person,
+                name=f"Bench {channel}",
+                aim="Reduce PPH among Black women from 12% to 6% by March 2027",
+                focus_groups=["N", "M"],
+                reference_group="A",
+                baseline="",
+                target="",
+                target_date=None,
+                racism_context="",
+                leads=[person],
+                partners=[],
+                timezone="Europe/London",
+            )
+        with unit_of_work(runtime.engine) as session:
+            seed_measure(
+                session,
+                team_id="T0MFIAR01",
+                channel_id=channel,
+                user_id=person,
+                rows=rows,
+                name=NAME,
+                period="week",
+            )
+    samples: list[float] = []
+    lock = threading.Lock()
+    for round_ in range(rounds + 1):  # the first round warms up and is dropped
+        barrier = threading.Barrier(users)
+
+        def one(
+            channel: str, person: str, keep: bool = round_ > 0, barrier: threading.Barrier = barrier
+        ) -> None:
+            before = len(standin.messages(channel))
+            barrier.wait()
+            t0 = time.time()
+            driver.slash("/equity", NAME, user=person, channel=channel)
+            # The chart is uploaded unshared (for an image block), so the findings post in the channel marks the
+            # end: command -> chart uploaded and posted.
+            standin.wait_for(lambda: len(standin.messages(channel)) > before or None, timeout=120)
+            done_at = time.time()
+            if keep:
+                with lock:
+                    samples.append(done_at - t0)
+
+        threads = [threading.Thread(target=one, args=(c, p)) for c, p in zip(channels, people, strict=True)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return samples
+
+
 def chart_vs_bare(rows: list[dict[str, Any]], runs: int) -> tuple[list[float], list[float], int, int]:
     ca = an.analyse_for_channel(
         pd.DataFrame(rows),
@@ -163,6 +235,8 @@ def analysis_only(rows: list[dict[str, Any]], runs: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--users", type=int, default=0, help="also N concurrent users (issue 17: 20)")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     rows = weekly_rows()
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,6 +254,11 @@ def main() -> None:
                     period="week",
                 )
             acks, uploads, posted = end_to_end(standin, driver, args.runs)
+            crowd = (
+                concurrent_users(standin, driver, runtime, rows, args.users, args.rounds)
+                if args.users
+                else []
+            )
             violations = list(standin.violations)
         finally:
             runtime.stop()
@@ -200,6 +279,8 @@ def main() -> None:
     print(row("slash command answered (ack)", acks))
     print(row("command -> files.completeUploadExternal", uploads))
     print(row("command -> findings message posted", posted))
+    if crowd:
+        print(row(f"{args.users} users at once: command -> findings posted", crowd))
     print(row("analysis only (analyse_for_channel)", analysis))
     print(row(f"chart render (group_timeseries, {lines} series)", ours))
     print(row(f"bare Figure, same size, {lines} lines x {points} points", bare))
@@ -210,6 +291,13 @@ def main() -> None:
         f"median command -> upload {statistics.median(uploads) * 1000:.0f} ms "
         f"(goal < 1000 ms: {'met' if goal_e2e else 'NOT met'})"
     )
+    if crowd:
+        median, p95 = statistics.median(crowd), pct(crowd, 95)
+        print(
+            f"{args.users} concurrent users, {len(crowd)} commands: median {median * 1000:.0f} ms (goal < 1000: "
+            f"{'met' if median < 1 else 'NOT met'}), p95 {p95 * 1000:.0f} ms (goal < 2000: "
+            f"{'met' if p95 < 2 else 'NOT met'})"
+        )
     if violations:
         print("stand-in violations:", *violations, sep="\n  ")
 

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         default=120.0, gt=0
     )  # a claim older than this, unsent, is retried
     mfi_delivery_workers: int = Field(default=8, ge=1, le=64)  # parallel posts in a fan-out
+    # PostgreSQL connections per instance: kept open, and extra ones under load (storage/db.py explains the sizing).
+    mfi_db_pool_size: int = Field(default=10, ge=1, le=200)
+    mfi_db_max_overflow: int = Field(default=20, ge=0, le=200)
     mfi_public_url: str | None = None  # for the OAuth redirect URL behind a proxy
     # The largest file `/measure import` downloads: a few years of a trust's births, one row each, is a few MB.
     mfi_import_max_mb: float = Field(default=50.0, gt=0, le=1024)

@@ -111,7 +111,12 @@ class Runtime:
         if single_instance and sqlite_path is not None:
             lock = SingleInstanceLock(sqlite_path)
             lock.acquire()
-        engine = make_engine(settings.database_url)
+        engine = make_engine(
+            settings.database_url,
+            # The delivery workers each hold a connection for a moment per post: keep them all without churn.
+            pool_size=max(settings.mfi_db_pool_size, settings.mfi_delivery_workers + 2),
+            max_overflow=settings.mfi_db_max_overflow,
+        )
         upgrade(engine)
         app = create_app(settings, engine)
         runtime = cls(settings=settings, engine=engine, app=app, lock=lock)

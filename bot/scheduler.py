@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -111,6 +113,8 @@ class BotScheduler:
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
         )
         self._started = False
+        self._again = threading.Event()
+        self._schedule_jobs: dict[int, str] = {}  # schedule id -> its wake-up job's id
         self.last_report: RunReport | None = None
         self.build_jobs()
 
@@ -140,6 +144,8 @@ class BotScheduler:
         if self._started:
             return self
         self.elector.start()
+        if self.elector.single:
+            self._begin_term()  # the one instance (SQLite) leads from the start: its term fences its predecessor's
         self._aps.start()
         self._started = True
         logger.info("Scheduler started as %s (%s)", self.role(), self.instance_id)
@@ -207,29 +213,37 @@ class BotScheduler:
         return removed
 
     def _refresh_schedule_jobs(self) -> None:
+        """One wake-up job per distinct spec, not per schedule: ten thousand projects on the default Monday 10:00
+        share one job, so APScheduler works out one next fire time for them, not ten thousand at that minute."""
         wanted: dict[str, Any] = {}
+        jobs: dict[int, str] = {}
         with unit_of_work(self.engine) as session:
             regions = {p.id: p.region for p in repo.all_projects(session)}
             for schedule in sched.all_schedules(session):
-                if schedule.paused or schedule.disabled_reason:
+                if schedule.paused or schedule.disabled_reason or schedule.id is None:
                     continue
                 try:
-                    wanted[f"schedule:{schedule.id}"] = sched.spec_for(
-                        schedule, region=regions.get(schedule.project_id, "ENG")
-                    )
+                    spec = sched.spec_for(schedule, region=regions.get(schedule.project_id, "ENG"))
                 except ValueError:
                     logger.warning("Schedule %s has an invalid spec; no job for it", schedule.id)
+                    continue
+                job_id = "wake:" + hashlib.sha1(repr(spec).encode()).hexdigest()[:16]
+                wanted[job_id] = spec
+                jobs[schedule.id] = job_id
+        self._schedule_jobs = jobs
         for job in self._aps.get_jobs():
-            if job.id.startswith("schedule:") and job.id not in wanted:
+            if job.id.startswith("wake:") and job.id not in wanted:
                 self._aps.remove_job(job.id)
         for job_id, spec in wanted.items():
-            job = self._aps.get_job(job_id)
-            if job is not None and job.trigger.spec == spec:
-                continue  # unchanged: keep its next fire time
-            self._aps.add_job(self._wake, ScheduleTrigger(spec), id=job_id, replace_existing=True)
+            if self._aps.get_job(job_id) is None:  # same id, same spec: keep its next fire time
+                self._aps.add_job(self._wake, ScheduleTrigger(spec), id=job_id)
 
     def _wake(self) -> None:
-        if self.is_leader:
+        # Every schedule due this minute has its own wake-up job and they all fire together: the first asks for
+        # a sync, the rest find it asked for. A sync already running goes round once more rather than being
+        # skipped (APScheduler runs one sync at a time).
+        if self.is_leader and not self._again.is_set():
+            self._again.set()
             self._sync_soon()
 
     def _sync_soon(self) -> None:
@@ -238,16 +252,36 @@ class BotScheduler:
         except JobLookupError:
             pass
 
+    def _begin_term(self) -> bool:
+        try:
+            term = self.deliverer.begin_term(self.clock())
+        except Exception:
+            logger.exception("Could not begin a leader term; not delivering until the next try")
+            return False
+        logger.info("Leader term %s begun (%s)", term, self.instance_id)
+        return True
+
     def _on_leader_change(self, leading: bool) -> None:
-        if leading:
+        if not leading:
+            self.deliverer.end_term()  # a fan-out in progress stops posting at once
+            return
+        # A new term first: from its commit no earlier leader can claim or post (bot.services.delivery).
+        if self._begin_term():
             self._sync_soon()  # take over at once rather than at the next interval
 
     def _sync(self) -> None:
         if not self.is_leader:
             return
+        if self.deliverer.term is None and not self._begin_term():
+            return
         try:
+            while True:
+                self._again.clear()
+                report = self.deliverer.run(self.clock(), fenced=True)
+                if not self._again.is_set():
+                    break
+            # The wake-up jobs are for the next occurrences: rebuilt after the posts, not before the first one.
             self._refresh_schedule_jobs()
-            report = self.deliverer.run(self.clock())
             self.last_report = report
             if report.posted or report.missed or report.failed or report.reminded:
                 logger.info(
@@ -272,4 +306,8 @@ class BotScheduler:
         return report
 
     def get_job(self, job_id: str) -> Any:
+        """An APScheduler job by id; "schedule:<id>" finds the wake-up job that schedule shares."""
+        if job_id.startswith("schedule:"):
+            found = self._schedule_jobs.get(int(job_id.split(":", 1)[1]))
+            return self._aps.get_job(found) if found else None
         return self._aps.get_job(job_id)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -22,7 +23,20 @@ logger = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+# The connection pool (PostgreSQL). An instance runs up to 16 HTTP threads (waitress), 32 listener threads (Bolt's
+# work after ack()), MFI_DELIVERY_WORKERS posting threads and the scheduler's sync: about 60 threads that may each
+# want a connection. None holds one for long: every transaction is short and no Slack call or wait happens inside
+# one (ARCHITECTURE.md), so a connection is back in the pool within milliseconds and 30 serve 60 threads. A thread
+# that finds none free waits up to POOL_TIMEOUT seconds (not the 3-second ack: forms validate before they write).
+# Two or three instances at 30 each stay under PostgreSQL's default max_connections of 100, leaving room for the
+# leader-election and migration sessions and an operator's psql. Raise MFI_DB_POOL_SIZE / MFI_DB_MAX_OVERFLOW with
+# max_connections when running more instances or more threads.
+POOL_SIZE = 10
+MAX_OVERFLOW = 20
+POOL_TIMEOUT = 10
+
+
+def make_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW) -> Engine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
@@ -42,7 +56,9 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=POOL_TIMEOUT
+    )
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -122,12 +138,40 @@ def track_writes() -> Iterator[WriteTracker]:
 @event.listens_for(OrmSession, "after_flush")
 def _note_flush(session: OrmSession, _flush_context: object) -> None:
     session.info["mfi_wrote"] = True
+    session.info.pop(_MEMO, None)
 
 
 @event.listens_for(OrmSession, "do_orm_execute")
 def _note_bulk_write(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
         state.session.info["mfi_wrote"] = True
+    if not state.is_select:  # any other statement (text() included) may have changed what was remembered
+        state.session.info.pop(_MEMO, None)
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _forget_memo(session: OrmSession, _transaction: object) -> None:
+    session.info.pop(_MEMO, None)
+
+
+# --- reads repeated within one unit of work ------------------------------------------------------------------
+# Building many people's Home tabs in one transaction asks for the same project's progress, cycles and members once
+# per person. A repository read may remember its answer for the rest of the transaction: forgotten at every write
+# (flush or bulk statement) and at the transaction's end, and not used while the session holds unflushed changes.
+
+_MEMO = "mfi_memo"
+T = TypeVar("T")
+
+
+def remembered(session: OrmSession, key: tuple[Any, ...], read: Callable[[], T]) -> T:
+    """`read()` once per key while nothing is written in this unit of work; a list comes back as a fresh copy."""
+    if session.new or session.dirty or session.deleted:
+        return read()
+    memo: dict[tuple[Any, ...], Any] = session.info.setdefault(_MEMO, {})
+    if key not in memo:
+        memo[key] = read()
+    found = memo[key]
+    return cast(T, list(found) if isinstance(found, list) else found)
 
 
 @event.listens_for(OrmSession, "after_commit")

@@ -283,6 +283,9 @@ class Delivery(SQLModel, table=True):
     # Kept only until the reminder has been decided, then cleared.
     answered: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     crowd: int | None = None  # a channel prompt: the most people seen in the channel when it was answered
+    # The leader term (LeaderTerm.term) the claim was made under; NULL for an unelected run (tests, the demo).
+    # A claim whose term is still the current one belongs to the leader that holds the lock: nobody takes it over.
+    fence: int | None = None
 
 
 class PromptChoice(SQLModel, table=True):
@@ -349,6 +352,21 @@ class ProcessedEvent(SQLModel, table=True):
     event_id: str = Field(primary_key=True, max_length=64)
     team_id: str | None = Field(default=None, max_length=32)
     received_at: datetime = Field(default_factory=utcnow)
+
+
+class LeaderTerm(SQLModel, table=True):
+    """The fencing token of scheduler leadership: one row, its term bumped by each instance that becomes leader.
+
+    A claim carries the term it was made under and every post first checks the term is still its own, so a
+    leader that lost the lock (and does not know it yet) can neither claim nor post (bot.services.delivery).
+    """
+
+    __tablename__ = "leader_term"
+
+    id: int = Field(default=1, primary_key=True)
+    term: int = 0
+    holder: str | None = Field(default=None, max_length=64)
+    started_at: datetime = Field(default_factory=utcnow)
 
 
 class SchedulerState(SQLModel, table=True):

@@ -50,6 +50,7 @@ NOT_PROJECT_DATA = frozenset(
         "slack_bots",
         "slack_oauth_states",
         "welcome",
+        "leader_term",  # the scheduler leader's fencing token: one row, no project in it
     }
 )
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from bot.core import pdsa
 from bot.core.equity.types import GroupCounts
 from storage import answers_repo
+from storage.db import remembered
 from storage.models import Answer, DataPoint, Measure, PdsaCycle, PdsaEntry, Project, ProjectMember, utcnow
 from storage.repositories import audit
 
@@ -225,11 +226,22 @@ def find_cycle(session: Session, *, project_id: int, ref: str) -> PdsaCycle | No
 
 
 def list_cycles(session: Session, *, project_id: int) -> list[PdsaCycle]:
-    return list(
+    """The project's cycles by number. Its measures and cycles are loaded with them and held for the rest of the
+    unit of work, so reading each cycle's measures and series (session.get) costs no further query: the
+    session's identity map holds objects weakly, and without this every cycle read them again."""
+    return remembered(session, ("cycles", project_id), lambda: _cycles(session, project_id))
+
+
+def _cycles(session: Session, project_id: int) -> list[PdsaCycle]:
+    cycles = list(
         session.exec(
             select(PdsaCycle).where(PdsaCycle.project_id == project_id).order_by(col(PdsaCycle.number))
         )
     )
+    measures = list(session.exec(select(Measure).where(Measure.project_id == project_id)))
+    held: list[object] = session.info.setdefault("mfi_held", [])
+    held += [*cycles, *measures]
+    return cycles
 
 
 def series_number(session: Session, *, cycle: PdsaCycle) -> int:
@@ -277,6 +289,10 @@ def latest_study(session: Session, *, cycle_id: int) -> PdsaEntry | None:
 
 def study_scores(session: Session, *, project_id: int) -> list[dict[str, Any]]:
     """The latest study's scores of every cycle in the project (one vote per cycle and group)."""
+    return remembered(session, ("study_scores", project_id), lambda: _study_scores(session, project_id))
+
+
+def _study_scores(session: Session, project_id: int) -> list[dict[str, Any]]:
     rows = session.exec(
         select(PdsaEntry)
         .join(PdsaCycle, col(PdsaCycle.id) == col(PdsaEntry.cycle_id))

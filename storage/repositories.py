@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from bot.core.pdsa import count_cycles
 from storage import measures_repo
+from storage.db import remembered
 from storage.models import (
     Answer,
     AuditLog,
@@ -165,10 +166,13 @@ def set_members(
 
 
 def members(session: Session, *, project_id: int, role: str | None = None) -> list[ProjectMember]:
-    query = select(ProjectMember).where(ProjectMember.project_id == project_id)
-    if role is not None:
-        query = query.where(ProjectMember.role == role)
-    return list(session.exec(query.order_by(col(ProjectMember.id))))
+    def read() -> list[ProjectMember]:
+        query = select(ProjectMember).where(ProjectMember.project_id == project_id)
+        if role is not None:
+            query = query.where(ProjectMember.role == role)
+        return list(session.exec(query.order_by(col(ProjectMember.id))))
+
+    return remembered(session, ("members", project_id, role), read)
 
 
 def projects_for_user(session: Session, *, team_id: str, user_id: str) -> list[tuple[Project, str]]:
@@ -233,9 +237,17 @@ def all_projects(session: Session, *, team_id: str | None = None) -> list[Projec
 
 
 def project_progress(session: Session, *, project: Project, today: date | None = None) -> dict[str, Any]:
-    """Counts that drive the project card's stage checklist and Home; cycles counted as the prompt chooser does."""
+    """Counts that drive the project card's stage checklist and Home; cycles counted as the prompt chooser does.
+    Read once per unit of work (every member's Home in a batch asks for it)."""
     assert project.id is not None
     today = today or utcnow().date()
+    return dict(
+        remembered(session, ("progress", project.id, today), lambda: _progress(session, project, today))
+    )
+
+
+def _progress(session: Session, project: Project, today: date) -> dict[str, Any]:
+    assert project.id is not None
     measures = measures_repo.measures_for_project(session, project_id=project.id)
     measure_ids = [m.id for m in measures]
     with_data = 0

@@ -350,6 +350,7 @@ def claim_delivery(
     claimed_by: str,
     now: datetime,
     status: str = "claimed",
+    fence: int | None = None,
 ) -> Delivery | None:
     """Insert the ledger row for one occurrence and recipient; None when it already exists (someone has it).
 
@@ -369,6 +370,7 @@ def claim_delivery(
         claimed_by=claimed_by,
         claimed_at=now,
         attempts=1 if status == "claimed" else 0,
+        fence=fence,
     )
     try:
         with session.begin_nested():
@@ -417,22 +419,31 @@ def note_retryable_error(session: Session, *, delivery_id: int, error: str) -> N
     session.exec(update(Delivery).where(col(Delivery.id) == delivery_id).values(error=error[:200]))
 
 
-def retryable_claims(session: Session, *, me: str, stale_before: datetime) -> list[Delivery]:
-    """Claimed-but-not-sent rows this instance may retry: its own (a 429 outlasted the retries) or stale ones."""
+def retryable_claims(
+    session: Session, *, me: str, stale_before: datetime, current_term: int | None = None
+) -> list[Delivery]:
+    """Claimed-but-not-sent rows this instance may retry: its own (a 429 outlasted the retries) or stale ones.
+
+    A stale claim made under `current_term` (the leader term now in force) belongs to the instance holding the
+    leader lock, which may still be posting it: it is not anyone else's to take.
+    """
+    stale = col(Delivery.claimed_at) < stale_before
+    if current_term is not None:
+        stale = and_(stale, or_(col(Delivery.fence).is_(None), col(Delivery.fence) != current_term))
     return list(
         session.exec(
             select(Delivery)
-            .where(
-                Delivery.status == "claimed",
-                or_(col(Delivery.claimed_by) == me, col(Delivery.claimed_at) < stale_before),
-            )
+            .where(Delivery.status == "claimed", or_(col(Delivery.claimed_by) == me, stale))
             .order_by(col(Delivery.id))
         )
     )
 
 
-def take_over_claim(session: Session, *, delivery: Delivery, claimed_by: str, now: datetime) -> bool:
-    """Take a claimed row for another attempt; False if someone else changed it first (optimistic lock)."""
+def take_over_claim(
+    session: Session, *, delivery: Delivery, claimed_by: str, now: datetime, fence: int | None = None
+) -> bool:
+    """Take a claimed row for another attempt (under the taker's leader term, `fence`); False if someone else
+    changed it first (optimistic lock)."""
     result = session.exec(
         update(Delivery)
         .where(
@@ -440,7 +451,7 @@ def take_over_claim(session: Session, *, delivery: Delivery, claimed_by: str, no
             col(Delivery.status) == "claimed",
             col(Delivery.attempts) == delivery.attempts,
         )
-        .values(claimed_by=claimed_by, claimed_at=now, attempts=delivery.attempts + 1)
+        .values(claimed_by=claimed_by, claimed_at=now, attempts=delivery.attempts + 1, fence=fence)
     )
     return _rowcount(result) == 1
 

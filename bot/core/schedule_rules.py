@@ -114,6 +114,8 @@ def _monday(d: date) -> date:
 def _is_regular(spec: ScheduleSpec, d: date) -> bool:
     if d.weekday() not in spec.weekdays:
         return False
+    if spec.every_weeks == 1:  # every week: no need to count weeks from the anchor
+        return True
     weeks = (_monday(d) - _monday(spec.anchor or DEFAULT_ANCHOR)).days // 7
     return weeks % spec.every_weeks == 0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -111,24 +110,3 @@ def save_team(
         return TeamSaved(
             view=_view(session, project, user_id=user_id), staff_added=staff, partners_added=partners
         )
-
-
-# The catalogue's first team question of the understanding stage: it asks who is on the team and links to /mfi team.
-REFLECTION_PROMPT = "understanding.who-is-in-the-room"
-REFLECTION_EVERY = 4  # asked again at most once in this many team rounds while the team has not reflected
-
-
-def reflection_prompt_due(
-    session: Session, project: Project, *, used: Sequence[str], skipped: Collection[str]
-) -> str | None:
-    """The team-reflection prompt when the team has changed since it last reflected (None otherwise).
-
-    Only once a reflection exists (before that, the stage's own first prompt asks it), never when a lead skipped
-    it, and not again within the last few rounds, so a team that has not yet looked again is reminded, not nagged.
-    """
-    assert project.id is not None
-    row = registers_repo.get_team(session, project_id=project.id)
-    if row is None or REFLECTION_PROMPT in skipped or REFLECTION_PROMPT in list(used)[-REFLECTION_EVERY:]:
-        return None
-    people = {u for u, _ in _current_people(session, project.id)}
-    return REFLECTION_PROMPT if people != set(row.members_seen) else None

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-import bot.services.delivery
+import bot.services.delivery.posting
 from bot.offline.standin import StandIn
 from bot.scheduler import BotScheduler
 from bot.services.delivery import METADATA_EVENT, SimulatedCrash, delivery_key
@@ -46,7 +46,7 @@ STALE = timedelta(minutes=2)
 def crash_on_post(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     """Make the Nth chat.postMessage of the run die after its claim was committed, like a SIGKILL."""
     plan = {"crash_at": 1, "calls": 0}
-    real = bot.services.delivery.post_message
+    real = bot.services.delivery.posting.post_message
 
     def post(client: Any, **kwargs: Any) -> tuple[str, str]:
         plan["calls"] += 1
@@ -54,9 +54,9 @@ def crash_on_post(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
             raise SimulatedCrash
         return real(client, **kwargs)
 
-    monkeypatch.setattr(bot.services.delivery, "post_message", post)
+    monkeypatch.setattr(bot.services.delivery.posting, "post_message", post)
     yield plan
-    monkeypatch.setattr(bot.services.delivery, "post_message", real)
+    monkeypatch.setattr(bot.services.delivery.posting, "post_message", real)
 
 
 @pytest.fixture
@@ -329,3 +329,107 @@ def test_retry_of_a_post_slack_refused_does_not_read_back(engine: Engine, standi
     report = scheduler.run_due(MONDAY + timedelta(minutes=1))
     assert (report.retried, report.posted) == (1, 1)
     assert history_reads(standin) == 0 and len(prompts_in(standin, CHANNEL)) == 1
+
+
+# --- fencing: a deposed leader neither claims nor posts; a claim under the current term is its owner's ---------
+
+
+def leaders(engine: Engine, standin: StandIn, **config: Any) -> tuple[BotScheduler, BotScheduler]:
+    """Two instances; the first has begun its leader term, the second has not (yet)."""
+    first = make_scheduler(engine, standin, instance_id="leader-1", stale_after=STALE, **config)
+    second = make_scheduler(engine, standin, instance_id="leader-2", stale_after=STALE, **config)
+    assert first.deliverer.begin_term(SETUP) == 1
+    return first, second
+
+
+def test_a_deposed_leader_can_neither_claim_nor_post(engine: Engine, standin: StandIn) -> None:
+    make_project(engine)
+    old, new = leaders(engine, standin)
+    assert new.deliverer.begin_term(SETUP) == 2  # the lock changed hands; the old leader has not noticed
+    report = old.deliverer.run(MONDAY, fenced=True)
+    assert (report.posted, report.deposed) == (0, 1)
+    assert ledger(engine, kind="team_prompt") == [] and prompts_in(standin, CHANNEL) == []
+    report = new.deliverer.run(MONDAY, fenced=True)
+    assert report.posted == 1
+    [row] = ledger(engine, kind="team_prompt")
+    assert (row.status, row.claimed_by, row.fence) == ("sent", "leader-2", 2)
+    assert len(prompts_in(standin, CHANNEL)) == 1
+
+
+def test_a_leader_deposed_while_a_post_waits_does_not_post_it_and_the_new_leader_does_once(
+    engine: Engine, standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_project(engine)
+    old, new = leaders(engine, standin)
+    real = bot.services.delivery.posting.post_message
+    deposed: list[int] = []
+
+    def post(client: Any, **kwargs: Any) -> tuple[str, str]:
+        try:
+            return real(client, **kwargs)
+        finally:
+            if (
+                not deposed
+            ):  # Slack answered 429; while the post waits out Retry-After, the lock changes hands
+                deposed.append(new.deliverer.begin_term(SETUP))
+
+    monkeypatch.setattr(bot.services.delivery.posting, "post_message", post)
+    standin.inject("chat.postMessage", status=429, retry_after=1, times=1)
+    report = old.deliverer.run(MONDAY, fenced=True)
+    assert (report.posted, report.deposed, deposed) == (0, 1, [2])
+    assert [c.ok for c in standin.calls("chat.postMessage")] == [False]  # the wait ended in no post
+    [row] = ledger(engine, kind="team_prompt")
+    assert (row.status, row.claimed_by, row.fence) == ("claimed", "leader-1", 1)
+
+    # The new leader resumes from the ledger: the young claim is left alone, nothing is claimed twice ...
+    report = new.deliverer.run(MONDAY + timedelta(minutes=1), fenced=True)
+    assert (report.posted, report.retried, report.taken) == (0, 0, 0)
+    # ... and once it is stale it is the new leader's, read back first (the old one might have posted it).
+    report = new.deliverer.run(MONDAY + STALE + timedelta(minutes=1), fenced=True)
+    assert (report.retried, report.posted) == (1, 1)
+    [row] = ledger(engine, kind="team_prompt")
+    assert (row.status, row.claimed_by, row.fence) == ("sent", "leader-2", 2)
+    assert len(prompts_in(standin, CHANNEL)) == 1 and history_reads(standin) == 1
+
+
+def test_a_stale_claim_of_the_leader_holding_the_lock_is_never_taken_over(
+    engine: Engine, standin: StandIn, crash_on_post: dict[str, int]
+) -> None:
+    make_project(engine)
+    leader, other = leaders(engine, standin)
+    with pytest.raises(SimulatedCrash):  # stuck between claim and post, still holding the lock
+        leader.deliverer.run(MONDAY, fenced=True)
+    [row] = ledger(engine, kind="team_prompt")
+    assert (row.status, row.fence) == ("claimed", 1)
+    # An unelected run (run_due) sees a stale claim, but its owner's term is current: not its to take.
+    report = other.run_due(MONDAY + STALE + timedelta(minutes=1))
+    assert (report.retried, report.posted) == (0, 0)
+    # A fenced run without a term does nothing at all.
+    assert other.deliverer.run(MONDAY + STALE + timedelta(minutes=1), fenced=True).posted == 0
+    # Once the other instance leads (a new term), the old term's stale claim is retried, once.
+    other.deliverer.begin_term(SETUP)
+    report = other.deliverer.run(MONDAY + STALE + timedelta(minutes=2), fenced=True)
+    assert (report.retried, report.posted) == (1, 1)
+    assert len(prompts_in(standin, CHANNEL)) == 1
+
+
+def test_a_leader_that_steps_down_mid_fan_out_posts_nothing_more(
+    engine: Engine, standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channels = [f"C0STEP{i:02d}" for i in range(4)]
+    for channel in channels:
+        standin.add_channel(channel, channel.lower(), members=[LEAD])
+        make_project(engine, channel=channel, name=f"Project {channel}")
+    leader, _ = leaders(engine, standin, workers=1)
+    real = bot.services.delivery.posting.post_message
+
+    def post(client: Any, **kwargs: Any) -> tuple[str, str]:
+        posted = real(client, **kwargs)
+        leader.deliverer.end_term()  # the lock connection failed: the elector steps down
+        return posted
+
+    monkeypatch.setattr(bot.services.delivery.posting, "post_message", post)
+    report = leader.deliverer.run(MONDAY, fenced=True)
+    assert (report.posted, report.deposed) == (1, 3)
+    assert sum(len(prompts_in(standin, c)) for c in channels) == 1
+    assert [r.status for r in ledger(engine, kind="team_prompt")] == ["sent"]  # the rest were never claimed

@@ -1,0 +1,192 @@
+"""Scheduled deliveries: which prompt goes to whom and when, posted exactly once through the delivery ledger.
+
+The ledger (storage.models.Delivery, unique on schedule, occurrence and recipient) is the whole story:
+
+1. Claim: insert the row in its own committed transaction *before* posting. An IntegrityError means another
+   instance, or this one before a restart, already has that occurrence for that recipient: skip it.
+2. Post, then mark the row "sent" with the message's ts, in a second short transaction.
+3. A 429 that outlasts slack_sdk's own Retry-After waits, or a connection error, leaves the row "claimed" with
+   the error noted; the next sync tries again (``max_attempts`` in all, then "failed").
+4. A row left "claimed" by a process that died between claim and post is retried by the current leader once it
+   is older than ``stale_after``, within the kind's grace period (later than that it becomes "missed").
+
+Idempotency by read-back, only on recovery: every post carries Slack message metadata naming its ledger row
+(``mfi_ar_delivery``: delivery id and schedule:occurrence:recipient key). A process killed after Slack accepted
+a post but before the row was marked sent leaves a claim that looks unsent; before posting it again, the retry
+reads the bot's recent messages in that conversation (one bounded conversations.history page, a few more at
+most) and, if one carries this delivery's metadata, adopts its ts instead of posting. The first attempt makes
+no extra call. History reads are heavily rate limited for distributed apps (slack-platform.md 3.4), which is
+why they happen only here. If the read fails (scope not granted, not in the channel, 429 after retries) the
+retry posts as before and says why in the log: a possible duplicate is better than a lost prompt.
+Reminders are at most once: their marker is set before posting, so a crash there loses the reminder.
+
+Catch-up: each schedule has a mark (SchedulerState.last_checked). Every sync looks at the occurrences between
+the mark and now; those within the grace period are delivered, older ones are recorded as "missed" (so the
+Home tab and the leads' nudge can say so), then the mark moves on. Occurrences from before the schedule was
+last edited (or resumed) are neither sent nor counted.
+
+Fencing: only the elected leader runs the scheduled fan-out (bot.leader), and leadership can be lost part-way
+through one. Each instance that becomes leader begins a new term (storage.leader_repo, one row in leader_term);
+every claim of a leader's run carries its term (Delivery.fence) and is made in a transaction that first checks,
+under a share lock, that the term is still current, and every post checks it again just before the call. So a
+deposed leader, which may not know yet that it lost the lock, cannot claim or post; what it had claimed stays
+claimed and the new leader retries it once stale, reading back first. A claim made under the current term by
+another instance belongs to the leader holding the lock and is never taken over. A run outside the election
+(tests, the demo, `run_due`) has no term and is not fenced; the ledger's unique key still makes it safe.
+
+The modules: planning.py (what is due, read in a fixed number of queries, with bot.core.delivery_plan's
+decisions), posting.py (claims and posts on a small thread pool at Slack's per-channel pace), reminders.py,
+context.py (per-run caches), model.py (configuration, tasks, reports).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from bot.core.prompts import Catalogue, load_catalogue
+from bot.services.delivery import planning, posting, reminders
+from bot.services.delivery.context import RunContext
+from bot.services.delivery.model import (
+    CONSENT_KIND,
+    CONSENT_OCCURRENCE,
+    METADATA_EVENT,
+    DeliveryConfig,
+    DeliveryMessages,
+    RunReport,
+    SimulatedCrash,
+    Task,
+    Throttle,
+    delivery_key,
+    delivery_metadata,
+    make_instance_id,
+)
+from bot.services.delivery.posting import post_message
+from bot.slack_client import ClientFactory
+from storage import leader_repo
+from storage import schedule_repo as sched
+from storage.db import unit_of_work
+
+logger = logging.getLogger(__name__)
+
+
+class Deliverer:
+    """Runs deliveries against the database and Slack; safe to run in several instances at once.
+
+    :param instance_id: written to Delivery.claimed_by; unique per process start.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        factory: ClientFactory,
+        *,
+        instance_id: str,
+        messages: DeliveryMessages,
+        config: DeliveryConfig | None = None,
+        catalogue: Catalogue | None = None,
+    ) -> None:
+        self.engine = engine
+        self.messages = messages
+        self.factory = factory
+        self.instance_id = instance_id
+        self.config = config or DeliveryConfig()
+        self.catalogue = catalogue or load_catalogue()
+        self.throttle = Throttle(self.config.per_channel_interval)
+        self._run_lock = threading.Lock()
+        self.people: dict[str, tuple[float, dict[str, Any]]] = {}  # user id -> (monotonic time, users.info)
+        self.people_lock = threading.Lock()
+        self.term: int | None = None  # the leader term this instance holds, if it leads
+        self._term_lock = threading.Lock()
+        # Each schedule's next firing, remembered across syncs (planning._not_yet): most syncs find nothing due.
+        self.next_firing: dict[int, tuple[Any, datetime, datetime]] = {}
+
+    # --- leadership ---------------------------------------------------------------------------------
+
+    def begin_term(self, now: datetime) -> int:
+        """This instance has become leader: a new term, which ends every earlier leader's claims and posts.
+        Once per leadership: while it holds a term, asking again returns that term."""
+        with self._term_lock:
+            if self.term is None:
+                with unit_of_work(self.engine) as session:
+                    self.term = leader_repo.begin_term(session, holder=self.instance_id, now=now)
+            return self.term
+
+    def end_term(self) -> None:
+        """This instance has stepped down: a fan-out in progress stops posting."""
+        with self._term_lock:
+            self.term = None
+
+    # --- the whole run ------------------------------------------------------------------------------
+
+    def run(
+        self, now: datetime, *, schedule_ids: Iterable[int] | None = None, fenced: bool = False
+    ) -> RunReport:
+        """Deliver everything due at `now`: retries, new occurrences (with catch-up), consent requests, reminders.
+
+        `fenced`: run as the elected leader, under this instance's term (nothing happens without one).
+        """
+        with self._run_lock:
+            term = self.term
+            if fenced and term is None:
+                return RunReport()
+            return self._run(
+                now, None if schedule_ids is None else set(schedule_ids), term if fenced else None
+            )
+
+    def _run(self, now: datetime, only: set[int] | None, term: int | None) -> RunReport:
+        report = RunReport()
+        ctx = RunContext(self, now, time.monotonic(), term)
+        with unit_of_work(self.engine) as session:
+            for project in sched.projects_without_schedules(session):
+                sched.ensure_default_schedules(session, project=project, now=now)
+        tasks = planning.retry_claims(self, ctx, report)
+        marks, batches = planning.plan_batches(self, ctx, report, only)
+        planned: list[int] = []
+
+        def counted() -> Iterator[list[Task]]:
+            for batch in batches:
+                planned.append(len(batch))
+                if len(planned) == 1:
+                    logger.debug(
+                        "First batch planned (%s) after %.2f s", len(batch), time.monotonic() - ctx.started
+                    )
+                yield batch
+
+        posting.execute_all(self, ctx, tasks, report, more=counted())
+        logger.debug(
+            "%s deliveries planned (%s retries); the run took %.2f s",
+            sum(planned),
+            len(tasks),
+            time.monotonic() - ctx.started,
+        )
+        if ctx.deposed.is_set():
+            return report  # the new leader moves the marks on
+        with unit_of_work(self.engine) as session:
+            sched.set_last_checked_many(session, marks=marks)
+        reminders.remind(self, ctx, report)
+        return report
+
+
+__all__ = [
+    "CONSENT_KIND",
+    "CONSENT_OCCURRENCE",
+    "METADATA_EVENT",
+    "Deliverer",
+    "DeliveryConfig",
+    "DeliveryMessages",
+    "RunReport",
+    "SimulatedCrash",
+    "Task",
+    "Throttle",
+    "delivery_key",
+    "delivery_metadata",
+    "make_instance_id",
+    "post_message",
+]

@@ -1,0 +1,468 @@
+"""Posting the delivery ledger's work at Slack's pace: claim, build, post, mark, on a small pool of threads.
+
+Posts to different channels go out concurrently; posts to one channel are spaced by `per_channel_interval`
+(chat.postMessage: about one a second per channel). A 429 holds back only its own channel for its Retry-After
+and the job waits in the queue, not on a thread, so the other channels keep going. Every claim and every post
+is checked against the run's leader term first: a deposed leader neither claims nor posts.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+import urllib.error
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from bot.services.delivery.context import CannotReadBack, RunContext
+from bot.services.delivery.model import (
+    CONSENT_KIND,
+    DEAD_TOKEN_ERRORS,
+    Blocks,
+    RunReport,
+    Task,
+    delivery_key,
+    delivery_metadata,
+    is_delivery_message,
+)
+from bot.services.delivery.planning import partner_prompt
+from bot.services.nudge import build_lead_nudge
+from storage import leader_repo, planning_repo
+from storage import schedule_repo as sched
+from storage.db import unit_of_work
+from storage.models import Project
+
+if TYPE_CHECKING:
+    from bot.services.delivery import Deliverer
+
+logger = logging.getLogger(__name__)
+
+# The read-back: 15 is the most a commercially distributed non-Marketplace app may ask for per page.
+HISTORY_PAGE = 15
+HISTORY_PAGES = 3
+HISTORY_MARGIN = 60.0  # seconds: our clock against Slack's
+DEFAULT_RETRY_AFTER = 1.0
+
+Item = TypeVar("Item")
+
+
+def post_message(
+    client: WebClient,
+    *,
+    channel: str,
+    text: str,
+    blocks: Blocks | None = None,
+    thread_ts: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> tuple[str, str]:
+    """chat.postMessage; returns (channel id, ts). Module-level so tests can simulate a crash right here."""
+    response = client.chat_postMessage(
+        channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, metadata=metadata
+    )
+    return str(response["channel"]), str(response["ts"])
+
+
+def retryable(exc: SlackApiError) -> bool:
+    status = getattr(exc.response, "status_code", 200)
+    return (
+        status == 429 or status >= 500 or exc.response.get("error") in ("ratelimited", "service_unavailable")
+    )
+
+
+def retry_after(exc: SlackApiError) -> float | None:
+    """Seconds a 429 asks us to wait (Retry-After), or None when it is not a 429."""
+    response = exc.response
+    if getattr(response, "status_code", 200) != 429 and response.get("error") != "ratelimited":
+        return None
+    headers = getattr(response, "headers", None) or {}
+    value = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return max(0.0, float(value)) if value is not None else DEFAULT_RETRY_AFTER
+    except ValueError:
+        return DEFAULT_RETRY_AFTER
+
+
+def dispatch(
+    items: Sequence[Item],
+    step: Callable[[Item], float | None],
+    *,
+    workers: int,
+    more: Iterable[Sequence[Item]] = (),
+) -> None:
+    """Run `step` over `items`, and the batches `more` yields as they come, on `workers` threads. A step returns
+    None when its item is done, or a delay in seconds after which the item runs again (it waits in the queue,
+    not on a thread). The first exception, a simulated crash included, stops every thread from taking more
+    work and is raised here."""
+    counter = itertools.count()
+    queue: list[tuple[float, int, Item]] = [(0.0, next(counter), item) for item in items]
+    heapq.heapify(queue)
+    cond = threading.Condition()
+    state: dict[str, Any] = {"active": 0, "error": None, "feeding": True}
+
+    def feed() -> None:
+        try:
+            for batch in more:
+                with cond:
+                    if state["error"] is not None:
+                        return
+                    for item in batch:
+                        heapq.heappush(queue, (0.0, next(counter), item))
+                    cond.notify_all()
+        except BaseException as exc:  # re-raised in the caller's thread
+            with cond:
+                state["error"] = state["error"] or exc
+        finally:
+            with cond:
+                state["feeding"] = False
+                cond.notify_all()
+
+    def worker() -> None:
+        while True:
+            with cond:
+                while True:
+                    if state["error"] is not None:
+                        return
+                    if not queue and state["active"] == 0 and not state["feeding"]:
+                        cond.notify_all()
+                        return
+                    if queue:
+                        delay = queue[0][0] - time.monotonic()
+                        if delay <= 0:
+                            _, _, item = heapq.heappop(queue)
+                            state["active"] += 1
+                            break
+                        cond.wait(delay)
+                    else:
+                        cond.wait()
+            try:
+                again = step(item)
+            except BaseException as exc:  # re-raised in the caller's thread
+                with cond:
+                    state["error"] = state["error"] or exc
+                    state["active"] -= 1
+                    cond.notify_all()
+                return
+            with cond:
+                state["active"] -= 1
+                if again is not None:
+                    heapq.heappush(queue, (time.monotonic() + again, next(counter), item))
+                cond.notify_all()
+
+    feeder = threading.Thread(target=feed, name="deliver-plan", daemon=True)
+    feeder.start()
+    threads = [
+        threading.Thread(target=worker, name=f"deliver-{i}", daemon=True) for i in range(max(1, workers))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    feeder.join()
+    if state["error"] is not None:
+        raise state["error"]
+
+
+@dataclass
+class _Job:
+    task: Task
+    delivery_id: int | None = None
+    key: str = ""
+    blocks: Blocks | None = None
+    text: str = ""
+    refusals: int = 0  # 429s met so far
+    ready: bool = False  # claimed and built: only the post is left
+
+
+def execute_all(
+    deliverer: Deliverer,
+    ctx: RunContext,
+    tasks: list[Task],
+    report: RunReport,
+    more: Iterable[list[Task]] = (),
+) -> None:
+    """Post `tasks`, and the batches `more` yields (the planning of the rest) as they come."""
+    dispatch(
+        [_Job(task) for task in tasks],
+        lambda job: _step(deliverer, ctx, job, report),
+        workers=deliverer.config.workers,
+        more=([_Job(task) for task in batch] for batch in more),
+    )
+
+
+def _step(deliverer: Deliverer, ctx: RunContext, job: _Job, report: RunReport) -> float | None:
+    task = job.task
+    if ctx.term is not None and deliverer.term != ctx.term and not ctx.deposed.is_set():
+        logger.warning("Stepped down as leader (term %s) during a fan-out: not posting the rest", ctx.term)
+        ctx.deposed.set()
+    if ctx.deposed.is_set():
+        report.add("deposed")
+        return None
+    client = ctx.client(task.team_id, task.enterprise_id)
+    if client is None:
+        return None
+    if not job.ready:
+        if not _prepare(deliverer, ctx, client, job, report):
+            return None
+        job.ready = True
+    else:  # waited for the channel: check the term again before posting
+        try:
+            with unit_of_work(deliverer.engine) as session:
+                leader_repo.check_term(session, term=ctx.term)
+        except leader_repo.Deposed:
+            _deposed(ctx, job, report)
+            return None
+    wait = deliverer.throttle.slot(task.recipient)
+    if wait > 0:
+        return wait
+    assert job.delivery_id is not None and job.blocks is not None
+    poster, refusals_allowed = ctx.poster(client, task.team_id, task.enterprise_id)
+    try:
+        channel, ts = post_message(
+            poster,
+            channel=task.recipient,
+            text=job.text,
+            blocks=job.blocks,
+            metadata=delivery_metadata(job.delivery_id, job.key),
+        )
+    except SlackApiError as exc:
+        delay = retry_after(exc)
+        if delay is not None and job.refusals < refusals_allowed:
+            # Slack refused it (nothing posted): only this channel waits; the job goes back in the queue.
+            job.refusals += 1
+            deliverer.throttle.hold(task.recipient, delay)
+            return delay
+        _post_failed(deliverer, task, job.delivery_id, exc, report)
+        return None
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        logger.warning("Delivery %s: connection problem (%s); will retry", job.delivery_id, exc)
+        with unit_of_work(deliverer.engine) as session:
+            sched.note_retryable_error(session, delivery_id=job.delivery_id, error=f"connection: {exc!r}")
+        report.add("pending")
+        return None
+    with unit_of_work(deliverer.engine) as session:
+        sched.mark_sent(
+            session, delivery_id=job.delivery_id, channel_id=channel, message_ts=ts, now=ctx.clock()
+        )
+    report.add("posted")
+    return None
+
+
+def _deposed(ctx: RunContext, job: _Job, report: RunReport) -> None:
+    if not ctx.deposed.is_set():
+        logger.warning(
+            "Leader term %s has ended: another instance leads; not posting (delivery %s stays claimed for it)",
+            ctx.term,
+            job.delivery_id,
+        )
+    ctx.deposed.set()
+    report.add("deposed")
+
+
+def _prepare(deliverer: Deliverer, ctx: RunContext, client: WebClient, job: _Job, report: RunReport) -> bool:
+    """Claim and build in one short transaction (a retry of an existing claim reads back first if an earlier
+    attempt may have posted it). False when there is nothing to post: taken, adopted, failed to build, deposed.
+    """
+    task = job.task
+    job.key = delivery_key(task.schedule_id, task.occurrence, task.recipient)
+    lead_names = _lead_names(deliverer, ctx, task) if task.kind == CONSENT_KIND else []  # users.info first
+    if task.delivery_id is not None:
+        job.delivery_id = task.delivery_id
+        if task.read_back_since is not None:
+            found = _read_back(ctx, client, task, task.delivery_id, job.key)
+            if found is not None:
+                logger.info(
+                    "Delivery %s was posted before an interruption (ts %s); not posting it again",
+                    task.delivery_id,
+                    found[1],
+                )
+                with unit_of_work(deliverer.engine) as session:
+                    sched.mark_sent(
+                        session,
+                        delivery_id=task.delivery_id,
+                        channel_id=found[0],
+                        message_ts=found[1],
+                        now=ctx.clock(),
+                    )
+                report.add("adopted")
+                return False
+    error: Exception | None = None
+    try:
+        with unit_of_work(deliverer.engine) as session:
+            # Under a share lock: a new leader's term begins after this commits, or this claim is refused.
+            leader_repo.check_term(session, term=ctx.term, lock=job.delivery_id is None)
+            if job.delivery_id is None:
+                job.delivery_id = planning_repo.claim(
+                    session,
+                    schedule_id=task.schedule_id,
+                    project_id=task.project_id,
+                    team_id=task.team_id,
+                    kind=task.kind,
+                    occurrence=task.occurrence,
+                    recipient=task.recipient,
+                    prompt_id=task.prompt_id,
+                    claimed_by=deliverer.instance_id,
+                    now=ctx.clock(),
+                    fence=ctx.term,
+                    uses_pin=task.pinned,
+                )
+                if job.delivery_id is None:
+                    report.add("taken")
+                    return False
+            try:  # the claim stands even if its message cannot be built: recorded as failed below
+                with session.begin_nested():
+                    job.blocks, job.text = _content(
+                        deliverer, session, ctx, task, job.delivery_id, lead_names=lead_names
+                    )
+            except Exception as exc:  # one bad message must not stop the rest of the fan-out
+                logger.exception("Could not build the %s for delivery %s", task.kind, job.delivery_id)
+                sched.mark_failed(
+                    session, delivery_id=job.delivery_id, error=f"could not build the message: {exc!r}"
+                )
+                error = exc
+        # Committed: from here on no other instance will post this occurrence.
+    except leader_repo.Deposed:
+        _deposed(ctx, job, report)
+        return False
+    except IntegrityError:  # the schedule was removed since the plan
+        report.add("taken")
+        return False
+    if error is not None:
+        report.add("failed")
+        return False
+    return True
+
+
+def _read_back(
+    ctx: RunContext, client: WebClient, task: Task, delivery_id: int, key: str
+) -> tuple[str, str] | None:
+    """(conversation id, ts) of the bot's message carrying this delivery's metadata; None means post it.
+
+    Reads at most HISTORY_PAGES pages of HISTORY_PAGE messages, newest first, back to read_back_since.
+    """
+    assert task.read_back_since is not None
+    conversation = task.recipient
+    try:
+        conversation = ctx.conversation(client, task.recipient)
+        bot_id = ctx.bot_id(client, task.team_id)
+        oldest = f"{task.read_back_since.timestamp() - HISTORY_MARGIN:.6f}"
+        cursor: str | None = None
+        for _ in range(HISTORY_PAGES):
+            page = client.conversations_history(
+                channel=conversation,
+                oldest=oldest,
+                limit=HISTORY_PAGE,
+                cursor=cursor,
+                include_all_metadata=True,
+            )
+            for message in page.get("messages") or []:
+                if is_delivery_message(message, bot_id=bot_id, delivery_id=delivery_id, key=key):
+                    return conversation, str(message["ts"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not page.get("has_more") or cursor is None:
+                return None  # everything since the claim was read: it was never posted
+    except SlackApiError as exc:
+        error = exc.response.get("error") or getattr(exc.response, "status_code", "error")
+        needed = exc.response.get("needed")
+        logger.warning(
+            "Delivery %s: could not read back %s to check for an earlier post (%s%s); posting it again, "
+            "which may duplicate it",
+            delivery_id,
+            conversation,
+            error,
+            f", needs {needed}: reinstall the app" if needed else "",
+        )
+        return None
+    except (urllib.error.URLError, OSError, TimeoutError, CannotReadBack) as exc:
+        logger.warning(
+            "Delivery %s: could not read back %s (%s); posting it again, which may duplicate it",
+            delivery_id,
+            conversation,
+            exc,
+        )
+        return None
+    logger.warning(
+        "Delivery %s: not among the last %s messages in %s; posting it again, which may duplicate it",
+        delivery_id,
+        HISTORY_PAGE * HISTORY_PAGES,
+        conversation,
+    )
+    return None
+
+
+def _post_failed(
+    deliverer: Deliverer, task: Task, delivery_id: int, exc: SlackApiError, report: RunReport
+) -> None:
+    error = str(exc.response.get("error") or getattr(exc.response, "status_code", "error"))
+    with unit_of_work(deliverer.engine) as session:
+        if retryable(exc):
+            logger.warning(
+                "Delivery %s: %s after retries; will try again at the next sync", delivery_id, error
+            )
+            sched.note_retryable_error(session, delivery_id=delivery_id, error=error)
+            report.add("pending")
+            return
+        logger.warning("Delivery %s to %s failed: %s", delivery_id, task.recipient, error)
+        sched.mark_failed(session, delivery_id=delivery_id, error=error)
+        if error in DEAD_TOKEN_ERRORS:
+            sched.disable_for_team(session, task.team_id, error)
+    report.add("failed")
+
+
+def _lead_names(deliverer: Deliverer, ctx: RunContext, task: Task) -> list[str]:
+    """The leads' names for a consent invitation: ids read in one short transaction, names asked of Slack
+    (users.info) after it, so a slow Slack call never holds a database transaction open."""
+    with unit_of_work(deliverer.engine) as session:
+        lead_ids = [m.user_id for m in sched.leads(session, project_id=task.project_id)]
+    client = ctx.client(task.team_id, task.enterprise_id)
+    return [ctx.real_name(client, user_id) for user_id in lead_ids]
+
+
+def _content(
+    deliverer: Deliverer,
+    session: Session,
+    ctx: RunContext,
+    task: Task,
+    delivery_id: int,
+    *,
+    lead_names: list[str],
+) -> tuple[Blocks, str]:
+    project = session.get(Project, task.project_id)
+    assert project is not None
+    messages = deliverer.messages
+    if task.kind == "team_prompt":
+        assert task.prompt_id is not None
+        return messages.team_prompt_message(
+            deliverer.catalogue.get(task.prompt_id),
+            project_name=project.name,
+            reason=task.reason,
+            delivery_id=delivery_id,
+        )
+    if task.kind == "partner_prompt":
+        assert task.prompt_id is not None
+        return messages.partner_prompt_message(
+            partner_prompt(deliverer, task.prompt_id),
+            about=project.partner_description or project.name,
+            delivery_id=delivery_id,
+            # Partners' answers are anonymous unless they say otherwise (the consent message promises it).
+            anonymous_default=True,
+        )
+    if task.kind == CONSENT_KIND:
+        return messages.partner_consent_message(
+            about=project.partner_description or project.name,
+            lead_names=lead_names,
+            project_id=task.project_id,
+        )
+    if task.kind == "lead_nudge":
+        return build_lead_nudge(session, project=project, now=ctx.now)
+    raise ValueError(f"unknown delivery kind {task.kind!r}")
