@@ -267,6 +267,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if getattr(args, "pdf", None) or getattr(args, "html", None):
+        from bot.services.report_pack import cli_pack
+
+        return cli_pack(args)
     from bot.services.report import cli_report
 
     return cli_report(args)

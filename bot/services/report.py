@@ -330,8 +330,6 @@ def cli_report(
     args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None
 ) -> int:
     out, err = stdout or sys.stdout, stderr or sys.stderr
-    if getattr(args, "pdf", None) or getattr(args, "html", None):
-        return _cli_pack(args, out, err)
     try:
         analysis = build_analysis(args)
         chart_path: Path | None = None
@@ -352,19 +350,4 @@ def cli_report(
         out.write(text_report(analysis))
         if chart_path is not None:
             out.write(f"\nChart written to {chart_path.resolve()}\n")
-    return 0
-
-
-def _cli_pack(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from bot.services.report_pack import write_outputs  # the pack imports this module's loaders
-
-    try:
-        written = write_outputs(args, today=date.today())
-    except ReportError as exc:
-        err.write(f"mfi-ar report: {exc}\n")
-        return EXIT_BAD_INPUT
-    for path in written:
-        out.write(f"Written {path.resolve()}\n")
-    if getattr(args, "unrounded", False):
-        out.write("UNROUNDED: disclosure control is off. Do not publish, post or share these files.\n")
     return 0

@@ -6,15 +6,17 @@ the output must not be published."""
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import date
 from pathlib import Path
+from typing import TextIO
 
 from bot.core.equity import analysis as an
 from bot.core.equity.disclosure import DisclosurePolicy
 from bot.core.publish import render
 from bot.core.publish import sections as sec
 from bot.core.publish.model import Pack
-from bot.services.report import ReportError, build_analysis, build_channel_analysis
+from bot.services.report import EXIT_BAD_INPUT, ReportError, build_analysis, build_channel_analysis
 
 
 def file_pack(args: argparse.Namespace, *, today: date) -> Pack:
@@ -63,3 +65,18 @@ def write_outputs(args: argparse.Namespace, *, today: date) -> list[Path]:
         html.write_text(render.pack_html(pack), encoding="utf-8")
         written.append(html)
     return written
+
+
+def cli_pack(args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """`mfi-ar report FILE --pdf/--html`: the one-measure board pack from a file."""
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    try:
+        written = write_outputs(args, today=date.today())
+    except ReportError as exc:
+        err.write(f"mfi-ar report: {exc}\n")
+        return EXIT_BAD_INPUT
+    for path in written:
+        out.write(f"Written {path.resolve()}\n")
+    if getattr(args, "unrounded", False):
+        out.write("UNROUNDED: disclosure control is off. Do not publish, post or share these files.\n")
+    return 0
