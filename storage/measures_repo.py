@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -267,6 +268,44 @@ def batches_for_project(session: Session, *, project_id: int, include_undone: bo
     if not include_undone:
         query = query.where(col(DataBatch.undone_at).is_(None))
     return list(session.exec(query.order_by(col(DataBatch.id).desc())))
+
+
+def data_points_for(session: Session, *, measure_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """data_points for many measures in one query: measure id -> its tidy rows (every id present)."""
+    found: dict[int, list[dict[str, Any]]] = {i: [] for i in measure_ids}
+    if not found:
+        return found
+    rows = session.exec(
+        select(DataPoint)
+        .where(col(DataPoint.measure_id).in_(list(found)))
+        .order_by(col(DataPoint.measure_id), col(DataPoint.period_start), col(DataPoint.group_code))
+    )
+    for p in rows:
+        found[p.measure_id].append(
+            {
+                "period": p.period_start,
+                "group": p.group_code,
+                "numerator": p.numerator,
+                "denominator": p.denominator,
+                "value": p.value,
+            }
+        )
+    return found
+
+
+def data_periods_for(session: Session, *, measure_ids: Sequence[int]) -> dict[int, list[str]]:
+    """data_periods for many measures in one query: measure id -> the finer periods its imports were grouped from."""
+    found: dict[int, set[str]] = {i: set() for i in measure_ids}
+    if not found:
+        return {}
+    query = select(DataBatch).where(
+        col(DataBatch.measure_id).in_(list(found)), col(DataBatch.undone_at).is_(None)
+    )
+    for b in session.exec(query):
+        grouped = (b.summary or {}).get("grouped_from")
+        if grouped:
+            found[b.measure_id].add(str(grouped))
+    return {i: sorted(v) for i, v in found.items()}
 
 
 def data_periods(session: Session, *, measure_id: int) -> list[str]:

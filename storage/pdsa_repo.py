@@ -287,6 +287,21 @@ def latest_study(session: Session, *, cycle_id: int) -> PdsaEntry | None:
     return found[-1] if found else None
 
 
+def study_dates(session: Session, *, project_id: int) -> dict[int, datetime]:
+    """When each cycle of the project was last studied (cycle id -> the latest study entry's time), in one query."""
+    return remembered(session, ("study_dates", project_id), lambda: _study_dates(session, project_id))
+
+
+def _study_dates(session: Session, project_id: int) -> dict[int, datetime]:
+    rows = session.exec(
+        select(PdsaEntry.cycle_id, func.max(PdsaEntry.created_at))
+        .join(PdsaCycle, col(PdsaCycle.id) == col(PdsaEntry.cycle_id))
+        .where(PdsaCycle.project_id == project_id, PdsaEntry.kind == "study")
+        .group_by(col(PdsaEntry.cycle_id))
+    )
+    return {int(cycle_id): created for cycle_id, created in rows if created is not None}
+
+
 def study_scores(session: Session, *, project_id: int) -> list[dict[str, Any]]:
     """The latest study's scores of every cycle in the project (one vote per cycle and group)."""
     return remembered(session, ("study_scores", project_id), lambda: _study_scores(session, project_id))

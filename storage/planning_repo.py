@@ -131,11 +131,6 @@ def project_facts(
             has_aim_for_whom=bool(p.focus_groups),
             racism_context_recorded=bool(p.racism_context.strip()),
             has_partners=any(m.role == "partner" and not m.stopped for m in members.get(p.id, [])),
-            people=frozenset(
-                m.user_id
-                for m in members.get(p.id, [])
-                if not m.stopped and (m.role != "partner" or m.consent == "given")
-            ),
         )
         for p in projects
         if p.id is not None
@@ -181,6 +176,13 @@ def project_facts(
             # A partner round has one row per partner; count it once (as schedule_repo.used_prompt_ids does).
             if prompt_id is not None and (not used or used[-1] != prompt_id):
                 used.append(prompt_id)
+        # Who the team has now (every role: members_by_project holds only leads and partners), for the reflection.
+        people: dict[int, set[str]] = defaultdict(set)
+        for m in session.exec(select(ProjectMember).where(col(ProjectMember.project_id).in_(chunk))):
+            if not m.stopped and (m.role != "partner" or m.consent == "given"):
+                people[m.project_id].add(m.user_id)
+        for project_id in chunk:
+            facts[project_id].people = frozenset(people.get(project_id, ()))
         for project_id, seen in session.exec(
             select(TeamReflection.project_id, TeamReflection.members_seen).where(
                 col(TeamReflection.project_id).in_(chunk)

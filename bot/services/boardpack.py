@@ -145,7 +145,7 @@ def read(engine: Engine, *, team_id: str, project_id: int) -> Source | None:
         if project is None or project.id is None:
             return None
         measures = mrepo.measures_for_project(session, project_id=project.id)
-        jobs = tuple(equity.job_for(session, m, project) for m in measures)
+        jobs = tuple(equity.jobs_for(session, measures, project))
         policy = DisclosurePolicy(threshold=max(project.suppression_threshold, 3))
         kinds = {m.id: (m.name, m.kind) for m in measures if m.id is not None}
         cycles = tuple(

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -110,8 +112,27 @@ def parse_rebase(entries: list[str]) -> dict[str, list[date]]:
     return out
 
 
-def job_for(session: Session, measure: Measure, project: Project) -> MeasureJob:
-    """A measure and its project copied into a job, inside the caller's unit of work."""
+def jobs_for(session: Session, measures: Sequence[Measure], project: Project) -> list[MeasureJob]:
+    """job_for for each of a project's measures, with their data read in a fixed number of queries."""
+    ids = [m.id for m in measures if m.id is not None]
+    rows = mrepo.data_points_for(session, measure_ids=ids)
+    periods = mrepo.data_periods_for(session, measure_ids=ids)
+    return [
+        job_for(session, m, project, rows=rows.get(m.id or 0), periods=periods.get(m.id or 0))
+        for m in measures
+    ]
+
+
+def job_for(
+    session: Session,
+    measure: Measure,
+    project: Project,
+    *,
+    rows: list[dict[str, Any]] | None = None,
+    periods: list[str] | None = None,
+) -> MeasureJob:
+    """A measure and its project copied into a job, inside the caller's unit of work (`rows` and `periods`: its
+    data and finer periods when the caller read them for many measures at once)."""
     assert measure.id is not None
     try:
         rebase = parse_rebase(list(measure.rebase_dates or []))
@@ -135,9 +156,15 @@ def job_for(session: Session, measure: Measure, project: Project) -> MeasureJob:
         target_gap=project.target_gap,
         threshold=project.suppression_threshold,
         timezone=project.timezone,
-        frame=measure_frame(session, measure_id=measure.id),
+        frame=(
+            measure_frame(session, measure_id=measure.id)
+            if rows is None
+            else pd.DataFrame(rows, columns=["period", "group", "numerator", "denominator", "value"])
+        ),
         quarters=measure.quarters,
-        data_period=per.finest(mrepo.data_periods(session, measure_id=measure.id)),
+        data_period=per.finest(
+            periods if periods is not None else mrepo.data_periods(session, measure_id=measure.id)
+        ),
         cycles=cycle_marks(session, project=project, measure_id=measure.id),
     )
 
@@ -148,15 +175,16 @@ def cycle_marks(session: Session, *, project: Project, measure_id: int) -> tuple
     assert project.id is not None
     today = local_today(project)
     out: list[CycleMark] = []
+    studied = pdsa_repo.study_dates(session, project_id=project.id)  # one query for every cycle
     for cycle in pdsa_repo.list_cycles(session, project_id=project.id):
         linked = measure_id in {int(i) for i in cycle.measure_ids} or cycle.balancing_measure_id == measure_id
         if not linked or cycle.id is None or cycle.start_date > today:
             continue
         series = pdsa_repo.series_number(session, cycle=cycle)
         label = f"C{series}" if cycle.ramp_step == 1 else f"C{series}.{cycle.ramp_step}"
-        study = pdsa_repo.latest_study(session, cycle_id=cycle.id)
-        if study is not None:
-            end, running = max(as_utc(study.created_at).date(), cycle.start_date), False
+        study_at = studied.get(cycle.id)
+        if study_at is not None:
+            end, running = max(as_utc(study_at).date(), cycle.start_date), False
         elif cycle.status in ("studied", "acted"):
             end, running = max(cycle.end_date, cycle.start_date), False
         else:
@@ -270,7 +298,7 @@ def channel_jobs(engine: Engine, *, team_id: str, channel_id: str) -> ProjectJob
         return ProjectJobs(
             project.name,
             project.channel_id,
-            tuple(job_for(session, m, project) for m in measures),
+            tuple(jobs_for(session, measures, project)),
             project_id=project.id or 0,
         )
 
@@ -285,7 +313,7 @@ def load_jobs(engine: Engine, *, team_id: str, project_id: int) -> ProjectJobs |
         return ProjectJobs(
             project.name,
             project.channel_id,
-            tuple(job_for(session, m, project) for m in measures),
+            tuple(jobs_for(session, measures, project)),
             project_id=project.id or 0,
         )
 

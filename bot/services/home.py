@@ -205,7 +205,7 @@ def homes(
             project = repo.get_project(session, team_id=team_id, project_id=project_id)
             if project is not None:
                 measures = mrepo.measures_for_project(session, project_id=project_id)
-                jobs[project_id] = (project.name, [equity.job_for(session, m, project) for m in measures])
+                jobs[project_id] = (project.name, equity.jobs_for(session, measures, project))
     # The analyses run after the transaction, once per project however many people's Homes show it.
     summaries = {pid: equity.summarise_jobs(name, found).rows for pid, (name, found) in jobs.items()}
     return {
