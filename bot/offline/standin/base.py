@@ -170,8 +170,10 @@ class StandInBase(Workspace):
                 self._placed_after[after or 0] = placed + 1
             return entry.seq
 
-    def wait_for(self, predicate: Callable[[], T | None], timeout: float = 5.0) -> T:
-        """Poll ``predicate`` until it returns something truthy; the app does its work after ack()."""
+    def wait_for(self, predicate: Callable[[], T | None], timeout: float = 15.0) -> T:
+        """Poll ``predicate`` until it returns something truthy; the app does its work after ack(). The 15 s default
+        is generous for a loaded 2-core CI machine (Home refreshes run the summary grid's analyses); nothing waits for
+        it to expire."""
         deadline = time.monotonic() + timeout
         delay = 0.005
         while True:

@@ -64,7 +64,7 @@ class SlashResult:
     response_url: str
     standin: StandIn
 
-    def wait_view(self, timeout: float = 5.0) -> dict[str, Any]:
+    def wait_view(self, timeout: float = 15.0) -> dict[str, Any]:
         """Wait until the app opens a view with this command's trigger_id and return it."""
         trigger_id = self.trigger_id
 
