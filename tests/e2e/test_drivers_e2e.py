@@ -320,13 +320,16 @@ def test_the_picture_is_posted_in_the_channel_shown_on_home_and_exported_and_del
 
     # Home: the counts, the button, and the picture as last posted.
     live.driver.open_home(LEAD)
+
+    # Posting the picture refreshes Home too, so wait for the view that shows the newest picture.
+    def latest_image(h: dict[str, Any] | None) -> str | None:
+        images = [b for b in (h or {}).get("blocks", []) if b.get("type") == "image"]
+        return images[-1]["slack_file"]["id"] if images else None
+
     home = live.standin.wait_for(
-        lambda: (
-            (h := live.standin.home_view(LEAD)) and any(b.get("type") == "image" for b in h["blocks"]) and h
-        )
+        lambda: (h := live.standin.home_view(LEAD)) and latest_image(h) == newest.id and h
     )
-    images = [b for b in home["blocks"] if b.get("type") == "image"]
-    assert images and images[-1]["slack_file"]["id"] == newest.id
+    assert latest_image(home) == newest.id
     assert any((b.get("accessory") or {}).get("action_id") == ids.A_DRIVERS_OPEN for b in home["blocks"])
 
     # Export: a sheet each, retired rows and history included.
