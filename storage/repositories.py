@@ -278,18 +278,3 @@ def _progress(session: Session, project: Project, today: date) -> dict[str, Any]
         "partners_consented": sum(1 for p in partners if p.consent == "given" and not p.stopped),
         "answers_by_stage": answers_by_stage,
     }
-
-
-def stages_done(project: Project, progress: dict[str, Any]) -> dict[str, bool]:
-    """Which of the framework's stages the project has evidence for (a prompt for reflection, not a score)."""
-    answers = progress["answers_by_stage"]
-    return {
-        "naming": bool(project.focus_groups)
-        and (bool(project.racism_context) or answers.get("naming", 0) > 0),
-        "understanding": answers.get("understanding", 0) > 0,
-        "bias": answers.get("bias", 0) > 0,
-        "data": progress["measures_with_data"] > 0,
-        "lens": progress["balancing_count"] > 0,
-        "involvement": progress["partners_consented"] > 0 or progress["cycles_with_involvement"] > 0,
-        "evaluation": progress["studied_cycles"] > 0 or answers.get("evaluation", 0) > 0,
-    }
