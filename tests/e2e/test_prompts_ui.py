@@ -315,7 +315,10 @@ def test_prompts_list_offers_pin_and_skip_and_home_selects_steer_the_chooser(liv
     assert len([e for e in buttons if e["action_id"] == ids.A_PROMPT_SKIP]) == len(naming)
 
     # The stand-in cannot click inside an ephemeral message, so pin and skip through the Home selects.
+    published = len(live.standin.calls("views.publish"))
     live.driver.open_home(LEAD)
+    # Click in the view this visit published, not an earlier one still being replaced.
+    live.standin.wait_for(lambda: len(live.standin.calls("views.publish")) > published or None)
     home = live.standin.wait_for(lambda: live.standin.home_view(LEAD))
     live.driver.click(ids.A_PROMPT_PIN, user=LEAD, view_id=home["id"], selected_option=naming[2].id)
     live.standin.wait_for(lambda: _pinned(live) == naming[2].id or None)

@@ -153,7 +153,10 @@ def test_prompt_flows_and_their_refusals_call_slack_outside_transactions(
         )
         # Pin from the Home tab (the stand-in cannot click inside an ephemeral message).
         naming = load_catalogue().for_stage("naming", "team")
+        published = len(live.standin.calls("views.publish"))
         live.driver.open_home(LEAD)
+        # Click in the view this visit published, not an earlier one still being replaced.
+        live.standin.wait_for(lambda: len(live.standin.calls("views.publish")) > published or None)
         home = live.standin.wait_for(lambda: live.standin.home_view(LEAD))
         live.driver.click(ids.A_PROMPT_PIN, user=LEAD, view_id=home["id"], selected_option=naming[0].id)
         live.standin.wait_for(
