@@ -18,8 +18,9 @@ from bot.core.charts.markers import CycleMark
 from bot.core.equity import analysis as an
 from bot.core.equity import missing as missing_data
 from bot.core.equity.disclosure import DisclosurePolicy, safe_rate
+from bot.core.equity.shown import safe_stats as safe_stats  # one definition for chat and the pack
 from bot.core.equity.summary import SummaryRow, summarise
-from bot.core.equity.types import GroupStat, Warning
+from bot.core.equity.types import Warning
 
 logger = logging.getLogger(__name__)
 
@@ -90,32 +91,6 @@ def analyse(job: MeasureJob, *, window_months: int) -> an.ChannelAnalysis:
 
 def chart_kind(kind: str) -> str:
     return kind if kind in an.COUNT_KINDS else "value"
-
-
-def safe_stats(a: an.MeasureAnalysis, policy: DisclosurePolicy) -> list[GroupStat]:
-    """Group rows for the dot plot: rates from rounded counts, intervals only beside a shown rate."""
-    if not a.is_rate:
-        return [
-            GroupStat(v.code, v.label, 0, 0, v.mean, None, None, is_reference=v.code == a.reference_group)
-            for v in a.value_groups
-        ]
-    out = []
-    for g in a.groups:
-        sr = safe_rate(g.numerator, g.denominator, policy)
-        shown = sr.rate is not None
-        out.append(
-            GroupStat(
-                g.code,
-                g.label,
-                g.numerator,
-                g.denominator,
-                sr.rate,
-                g.ci_low if shown else None,
-                g.ci_high if shown else None,
-                is_reference=g.is_reference,
-            )
-        )
-    return out
 
 
 def first_view(ca: an.ChannelAnalysis, view: str) -> str:

@@ -96,7 +96,8 @@ def group_line(g: GroupStat, a: an.MeasureAnalysis, policy: DisclosurePolicy) ->
     if sr.rate is None:
         # No interval and no comparison here: either could give a suppressed count away.
         return f"{name}: {counts}; rate not shown: {sr.reason}"
-    line = f"{name}: {an.format_rate(sr.rate, kind)}{_interval(g.ci_low, g.ci_high, kind)}, {counts}"
+    low, high = sr.interval or (None, None)  # from the rounded counts: it contains the rate shown
+    line = f"{name}: {an.format_rate(sr.rate, kind)}{_interval(low, high, kind)}, {counts}"
     if g.is_reference or a.reference_group is None:
         return line
     ref_key = wording.comparison_reference(a, g)

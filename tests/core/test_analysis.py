@@ -342,3 +342,39 @@ def test_findings_message_is_disclosure_safe_and_shows_small_cells_as_suppressed
     assert "<8" in everything and "not established" in everything
     assert "P" in ca.suppressed_groups
     assert "grouped to protect confidentiality" in everything
+
+
+def test_the_dot_plot_rows_and_the_group_line_show_an_interval_that_contains_the_rate() -> None:
+    # One definition (bot.core.equity.shown.safe_stats) serves the Slack chart and the board pack.
+    import pandas as pd
+
+    from bot.core.equity.disclosure import DisclosurePolicy
+    from bot.core.equity.shown import safe_stats
+    from bot.core.publish import figures
+    from bot.services import equity_analysis
+    from handlers.blocks.equity import group_line
+
+    assert figures.safe_stats is safe_stats and equity_analysis.safe_stats is safe_stats
+    rows = [
+        {"period": date(2026, 1, 5), "group": "A", "numerator": 30, "denominator": 300, "value": None},
+        {"period": date(2026, 1, 5), "group": "N", "numerator": 18, "denominator": 19, "value": None},
+    ]
+    ca = an.analyse_for_channel(
+        pd.DataFrame(rows),
+        kind="proportion",
+        direction="lower",
+        reference="A",
+        focus_groups=["N"],
+        period="week",
+        policy=DisclosurePolicy(),
+        today=date(2026, 1, 12),
+        name="Test",
+    )
+    stats = {s.code: s for s in safe_stats(ca.analysis, DisclosurePolicy())}
+    black = stats["N"]
+    assert black.rate == 1.0
+    assert black.ci_low is not None and black.ci_high is not None
+    assert black.ci_low <= black.rate <= black.ci_high
+    group = next(g for g in ca.analysis.groups if g.code == "N")
+    line = group_line(group, ca.analysis, DisclosurePolicy())
+    assert "100.0% (95% CI 83.9 to 100.0%)" in line, line

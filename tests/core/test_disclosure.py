@@ -275,3 +275,33 @@ def test_check_text_catches_counts_next_to_group_labels_and_exact_denominators()
 )
 def test_check_text_passes_disclosure_controlled_text(text: str) -> None:
     assert check_text_for_disclosure(text, [3, 5, 7], suppressed_denominators=[41]) == []
+
+
+# ---------------------------------------------------------------- the interval shown beside a rate
+
+
+def test_the_interval_beside_a_shown_rate_comes_from_the_same_rounded_counts() -> None:
+    # 18 of 19 rounds to 20 of 20: the rate shown is 100%. An interval from the exact counts (about 75% to 99%)
+    # would exclude it, and its two ends would let a reader solve for 18 and 19.
+    from bot.core.equity.stats import wilson_interval
+
+    sr = safe_rate(18, 19)
+    assert sr.rate == 1.0
+    assert sr.interval == wilson_interval(20, 20)
+    exact_low, exact_high = wilson_interval(18, 19)
+    assert exact_high is not None and exact_high < sr.rate  # the bug this replaces
+    assert sr.interval is not None and sr.interval[0] <= sr.rate <= sr.interval[1]
+
+
+def test_every_shown_rate_lies_inside_its_shown_interval_and_withheld_rates_have_none() -> None:
+    for denominator in range(0, 160):
+        for numerator in range(0, denominator + 1):
+            sr = safe_rate(numerator, denominator)
+            if sr.rate is None:
+                assert sr.interval is None, (numerator, denominator)
+                continue
+            assert sr.interval is not None
+            low, high = sr.interval
+            assert low <= sr.rate <= high, (numerator, denominator)
+            # Only the rounded counts go in: two exact counts that round alike give the same interval.
+            assert sr.interval == safe_rate(sr.numerator.rounded or 0, sr.denominator.rounded or 0).interval

@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from bot.core.equity.intervals import wilson_interval
 from bot.core.equity.types import CellDecision, GroupCounts
 
 
@@ -80,7 +81,12 @@ class SafeRate:
     """A numerator, denominator and rate as they may be posted.
 
     ``numerator.raw`` and ``denominator.raw`` are kept for computation and the audit log; post only
-    ``.shown`` and ``rate``. ``rate`` is a fraction computed from the rounded counts.
+    ``.shown``, ``rate`` and ``interval``. ``rate`` is a fraction computed from the rounded counts, and
+    ``interval`` (95% Wilson) from the same rounded counts, so the interval shown always contains the rate shown
+    beside it and nothing posted is a function of the exact counts. (An interval from the exact counts beside a
+    rate from rounded ones could exclude it, e.g. "100.0% (75.4% to 99.1%)" for 18 of 19, and its two ends
+    would let a reader solve for the exact counts that the rounding hides.) Inference (verdicts, ratios) still
+    uses the exact counts.
     """
 
     numerator: CellDecision
@@ -88,6 +94,7 @@ class SafeRate:
     rate: float | None
     show_interval: bool
     reason: str | None
+    interval: tuple[float, float] | None = None
 
     def text(self, unit: str = "") -> str:
         """Disclosure-safe text, e.g. "15 of 120 (12.5%)" or "<8 of 120 (rate not shown: ...)"."""
@@ -118,8 +125,14 @@ def safe_rate(numerator: int, denominator: int, policy: DisclosurePolicy = DEFAU
     if reason is not None:
         return SafeRate(numerator=num, denominator=den, rate=None, show_interval=False, reason=reason)
     assert num.rounded is not None and den.rounded is not None  # both pass the threshold here
+    low, high = wilson_interval(num.rounded, den.rounded)
     return SafeRate(
-        numerator=num, denominator=den, rate=num.rounded / den.rounded, show_interval=True, reason=None
+        numerator=num,
+        denominator=den,
+        rate=num.rounded / den.rounded,
+        show_interval=True,
+        reason=None,
+        interval=(low, high) if low is not None and high is not None else None,
     )
 
 

@@ -15,13 +15,13 @@ from scipy.stats import chi2_contingency, norm
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import (
     confint_proportions_2indep,
-    proportion_confint,
     proportion_effectsize,
     proportions_chisquare,
 )
 
 from bot.core import ethnicity
 from bot.core.equity import wording
+from bot.core.equity.intervals import wilson_interval as wilson_interval  # re-exported
 from bot.core.equity.types import Direction, GapChange, GroupCounts, GroupStat, Heterogeneity, LevellingDown
 from bot.core.equity.types import Warning as EquityWarning
 
@@ -121,14 +121,6 @@ def label_for(code: str, labels: Mapping[str, str] | None = None) -> str:
 
 def _rate(c: GroupCounts) -> float | None:
     return c.numerator / c.denominator if c.denominator > 0 else None
-
-
-def wilson_interval(x: int, n: int, alpha: float = 0.05) -> tuple[float, float] | tuple[None, None]:
-    """Wilson score interval for x events out of n (works at 0 and n events); (None, None) when n is 0."""
-    if n <= 0 or x < 0 or x > n:
-        return (None, None)
-    low, high = proportion_confint(x, n, alpha=alpha, method="wilson")
-    return (max(0.0, float(low)), min(1.0, float(high)))
 
 
 def _finite(value: Any) -> float | None:

@@ -20,8 +20,8 @@ from bot.core.charts.summary_grid import _build_summary_grid
 from bot.core.charts.timeseries import _build_group_timeseries
 from bot.core.equity import analysis as an
 from bot.core.equity.disclosure import DisclosurePolicy, safe_rate
+from bot.core.equity.shown import safe_stats as safe_stats  # one definition for chat and the pack
 from bot.core.equity.summary import summarise
-from bot.core.equity.types import GroupStat
 from bot.core.publish.model import Figure
 
 
@@ -56,32 +56,6 @@ def _short(code: str) -> str:
         return ethnicity.short_label(code)
     except ValueError:
         return code
-
-
-def safe_stats(a: an.MeasureAnalysis, policy: DisclosurePolicy) -> list[GroupStat]:
-    """Group rows for the dot plot: rates from rounded counts, intervals only beside a shown rate."""
-    if not a.is_rate:
-        return [
-            GroupStat(v.code, v.label, 0, 0, v.mean, None, None, is_reference=v.code == a.reference_group)
-            for v in a.value_groups
-        ]
-    out = []
-    for g in a.groups:
-        rate = safe_rate(g.numerator, g.denominator, policy).rate
-        shown = rate is not None
-        out.append(
-            GroupStat(
-                g.code,
-                g.label,
-                g.numerator,
-                g.denominator,
-                rate,
-                g.ci_low if shown else None,
-                g.ci_high if shown else None,
-                is_reference=g.is_reference,
-            )
-        )
-    return out
 
 
 def measure_figures(

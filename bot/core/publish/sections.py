@@ -134,12 +134,14 @@ def group_rows(item: Analysed) -> tuple[tuple[str, ...], list[GroupRow]]:
         if item.unrounded:
             rate: float | None = g.rate
             reason = ""
-        else:
+            low, high = g.ci_low, g.ci_high
+        else:  # rate and interval both from the rounded counts, so the interval contains the rate
             sr = safe_rate(g.numerator, g.denominator, item.policy)
             rate, reason = sr.rate, sr.reason or ""
+            low, high = sr.interval or (None, None)
         text = "" if rate is None else an.format_rate(rate, a.kind)
-        if rate is not None and g.ci_low is not None and g.ci_high is not None:
-            text += f" ({an.format_rate(g.ci_low, a.kind)} to {an.format_rate(g.ci_high, a.kind)})"
+        if rate is not None and low is not None and high is not None:
+            text += f" ({an.format_rate(low, a.kind)} to {an.format_rate(high, a.kind)})"
         out.append(
             GroupRow(
                 g.label,
