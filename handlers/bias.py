@@ -125,7 +125,11 @@ def handle_page_button(ack: Ack, body: dict[str, Any], respond: Respond, context
 
 
 def read_form(view: dict[str, Any]) -> dict[str, Any]:
-    return {name: blocks.state_value(view, block_id) for name, block_id in bb.FIELD_BLOCKS.items()}
+    raw = {name: blocks.state_value(view, block_id) for name, block_id in bb.FIELD_BLOCKS.items()}
+    present = {blk.get("block_id") for blk in view.get("blocks") or []}
+    if ids.B_BIAS_DRIVER not in present:  # no drivers were offered: leave the entry's link as it is
+        raw.pop("driver_id")
+    return raw
 
 
 def handle_submission(

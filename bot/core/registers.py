@@ -57,8 +57,11 @@ def parse_date(value: Any) -> tuple[date | None, str | None]:
         return None, "That isn't a date. Choose one from the calendar, or leave it empty."
 
 
-def parse_bias(raw: Mapping[str, Any], *, cycles: Mapping[str, int]) -> tuple[dict[str, Any], dict[str, str]]:
-    """A bias review entry; `cycles` maps the form's cycle option values to the project's cycle ids."""
+def parse_bias(
+    raw: Mapping[str, Any], *, cycles: Mapping[str, int], drivers: Mapping[str, int] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """A bias review entry; `cycles` and `drivers` map the form's option values to the project's cycle and
+    driver ids (a driver the form did not offer is refused)."""
     errors: dict[str, str] = {}
     kind = _choice(raw, "reviewed_kind", REVIEWED_KINDS)
     if kind is None:
@@ -86,6 +89,11 @@ def parse_bias(raw: Mapping[str, Any], *, cycles: Mapping[str, int]) -> tuple[di
     unknown = [c for c in chosen if c not in cycles]
     if unknown:
         errors["cycle_ids"] = "Choose cycles from this project's list only."
+    drivers = drivers or {}
+    driver = raw.get("driver_id")
+    driver = str(driver) if driver not in (None, "") else None
+    if driver is not None and driver not in drivers:
+        errors["driver_id"] = "Choose a driver from this project's driver diagram (`/mfi drivers`)."
     fields = {
         "reviewed_kind": kind,
         "subject": subject,
@@ -99,6 +107,8 @@ def parse_bias(raw: Mapping[str, Any], *, cycles: Mapping[str, int]) -> tuple[di
         "status": status,
         "cycle_ids": sorted({cycles[c] for c in chosen if c in cycles}),
     }
+    if "driver_id" in raw:  # a form without the driver field (no drivers mapped yet) leaves the link as it is
+        fields["driver_id"] = drivers.get(driver) if driver is not None else None
     return fields, errors
 
 

@@ -11,13 +11,14 @@ from sqlmodel import Session
 
 from bot.core import registers as rules
 from bot.services.registers import ProjectRef, ref
-from storage import pdsa_repo, registers_repo
+from storage import drivers_repo, pdsa_repo, registers_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
-from storage.models import BiasReview
+from storage.models import BiasReview, Driver
 
 NOT_IN_PROJECT = "That entry isn't in this project's bias review (it may have been opened elsewhere), so nothing was changed."
 MAX_CYCLE_OPTIONS = 100  # Slack's most options in a multi_static_select
+OPTION_TEXT_MAX = 75  # Slack's longest option text
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class BiasEntry:
     cycle_numbers: tuple[int, ...]
     driver_id: int | None = None
     edits: int = 0
+    driver: str = ""  # the linked driver's words ("" when none is linked)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class BiasForm:
     project: ProjectRef
     entry: BiasEntry | None
     cycles: list[tuple[str, str]]  # (option value: the cycle's number, label)
+    drivers: list[tuple[str, str]] = field(default_factory=list)  # (option value: the driver's id, label)
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,45 @@ def _cycle_numbers(session: Session, project_id: int) -> dict[int, int]:
     return {c.id: c.number for c in pdsa_repo.list_cycles(session, project_id=project_id) if c.id is not None}
 
 
-def _entry(session: Session, row: BiasReview, numbers: dict[int, int]) -> BiasEntry:
+def _driver_texts(session: Session, project_id: int) -> dict[int, str]:
+    """Every driver of the project, retired ones too (an entry may still name one), by id."""
+    return {
+        d.id: d.text
+        for d in drivers_repo.drivers(session, project_id=project_id, retired=True)
+        if d.id is not None
+    }
+
+
+def _driver_options(session: Session, project_id: int, keep: int | None) -> list[tuple[str, str]]:
+    """The form's driver choices: the live drivers in diagram order, primaries first with their secondaries
+    under them, and the entry's own driver even if it has since been retired (so saving does not unlink it)."""
+    rows = drivers_repo.drivers(session, project_id=project_id, retired=True)
+    live = [d for d in rows if d.retired_at is None or d.id == keep]
+    primaries = [d for d in live if d.parent_id is None]
+    out: list[tuple[str, str]] = []
+    for primary in primaries:
+        out.append((str(primary.id), _label(primary)))
+        out.extend((str(d.id), _label(d, prefix="↳ ")) for d in live if d.parent_id == primary.id)
+    placed = {v for v, _ in out}
+    out.extend((str(d.id), _label(d)) for d in live if str(d.id) not in placed)
+    return out[:MAX_CYCLE_OPTIONS]
+
+
+def _label(driver: Driver, *, prefix: str = "") -> str:
+    """An option's text, whole words within Slack's 75 characters."""
+    suffix = " (retired)" if driver.retired_at is not None else ""
+    limit = OPTION_TEXT_MAX - len(prefix) - len(suffix)
+    text = " ".join(driver.text.split())
+    if len(text) > limit:
+        text = (text[: limit - 1].rsplit(" ", 1)[0] or text[: limit - 1]) + "…"
+    return prefix + text + suffix
+
+
+def _entry(
+    session: Session, row: BiasReview, numbers: dict[int, int], drivers: dict[int, str] | None = None
+) -> BiasEntry:
     assert row.id is not None
+    drivers = drivers if drivers is not None else _driver_texts(session, row.project_id)
     return BiasEntry(
         number=row.number,
         reviewed_kind=row.reviewed_kind,
@@ -84,6 +124,7 @@ def _entry(session: Session, row: BiasReview, numbers: dict[int, int]) -> BiasEn
         status=row.status,
         cycle_numbers=tuple(sorted(numbers[c] for c in row.cycle_ids or () if c in numbers)),
         driver_id=row.driver_id,
+        driver=drivers.get(row.driver_id, "") if row.driver_id is not None else "",
         edits=len(registers_repo.history(session, project_id=row.project_id, kind="bias", entry_id=row.id)),
     )
 
@@ -99,12 +140,13 @@ def bias_page(
         pages = rules.pages(total)
         page = min(max(1, page), pages)
         numbers = _cycle_numbers(session, project_id)
+        drivers = _driver_texts(session, project_id)
         rows = registers_repo.list_bias(
             session, project_id=project_id, offset=(page - 1) * rules.PAGE_SIZE, limit=rules.PAGE_SIZE
         )
         return BiasPage(
             project=ref(session, project, user_id=user_id),
-            entries=[_entry(session, r, numbers) for r in rows],
+            entries=[_entry(session, r, numbers, drivers) for r in rows],
             page=page,
             pages=pages,
             total=total,
@@ -130,7 +172,12 @@ def bias_form(
             (str(c.number), f"PDSA {c.number}: {c.title}")
             for c in pdsa_repo.list_cycles(session, project_id=project_id)
         ][-MAX_CYCLE_OPTIONS:]
-        return BiasForm(project=ref(session, project, user_id=user_id), entry=entry, cycles=cycles)
+        return BiasForm(
+            project=ref(session, project, user_id=user_id),
+            entry=entry,
+            cycles=cycles,
+            drivers=_driver_options(session, project_id, entry.driver_id if entry else None),
+        )
 
 
 def save_bias(
@@ -144,12 +191,15 @@ def save_bias(
         by_number = {
             str(c.number): c.id for c in pdsa_repo.list_cycles(session, project_id=project_id) if c.id
         }
-        fields, errors = rules.parse_bias(raw, cycles=by_number)
         row = None
         if number is not None:
             row = registers_repo.get_bias(session, project_id=project_id, number=number)
-            if row is None:
-                errors = {"reviewed_kind": NOT_IN_PROJECT}
+        offered = _driver_options(session, project_id, row.driver_id if row is not None else None)
+        fields, errors = rules.parse_bias(
+            raw, cycles=by_number, drivers={value: int(value) for value, _ in offered}
+        )
+        if number is not None and row is None:
+            errors = {"reviewed_kind": NOT_IN_PROJECT}
         if errors:
             return BiasSaved(errors=errors)
         if row is None:

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from bot.core import pdsa
 from bot.core.blockkit import typed
-from storage import measures_repo, pdsa_repo
+from storage import drivers_repo, measures_repo, pdsa_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
 from storage.models import Measure, PdsaCycle, PdsaEntry, Project
@@ -44,6 +44,7 @@ class CycleInfo:
     ramp_step: int = 1
     history: list[str] = field(default_factory=list)
     retrospective: bool = False  # planned after its end date: a test that already ran, recorded afterwards
+    driver: str = ""  # the driver of the gap its change idea hangs under on the diagram ("" when not linked)
 
     @property
     def overdue(self) -> bool:
@@ -68,7 +69,15 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def cycle_info(session: Session, cycle: PdsaCycle, *, today: date, with_history: bool = False) -> CycleInfo:
+def cycle_info(
+    session: Session,
+    cycle: PdsaCycle,
+    *,
+    today: date,
+    with_history: bool = False,
+    with_driver: bool = False,
+) -> CycleInfo:
+    """A cycle as plain values; `with_driver` (one cycle's card) also names the driver its idea hangs under."""
     assert cycle.id is not None
     measures = [
         measures_repo.get_measure(session, project_id=cycle.project_id, measure_id=int(i))
@@ -104,7 +113,20 @@ def cycle_info(session: Session, cycle: PdsaCycle, *, today: date, with_history:
     )
     if with_history:
         info.history = [history_line(e) for e in pdsa_repo.entries(session, cycle_id=cycle.id)]
+    if with_driver:
+        info.driver = driver_of(session, cycle)
     return info
+
+
+def driver_of(session: Session, cycle: PdsaCycle) -> str:
+    """The words of the driver the cycle's change idea hangs under ("" when the cycle is not on the diagram)."""
+    if cycle.change_idea_id is None:
+        return ""
+    idea = drivers_repo.get_idea(session, team_id=cycle.team_id, idea_id=cycle.change_idea_id)
+    if idea is None or idea.project_id != cycle.project_id:
+        return ""
+    driver = drivers_repo.get_driver(session, team_id=cycle.team_id, driver_id=idea.driver_id)
+    return driver.text if driver is not None and driver.project_id == cycle.project_id else ""
 
 
 def history_line(entry: PdsaEntry) -> str:
@@ -231,7 +253,9 @@ def show_cycle(
         cycle, project = cycle_and_project(session, team_id=team_id, cycle_id=cycle_id)
         if cycle is None or project is None:
             return None
-        return cycle_info(session, cycle, today=local_today(project), with_history=with_history)
+        return cycle_info(
+            session, cycle, today=local_today(project), with_history=with_history, with_driver=True
+        )
 
 
 @dataclass(frozen=True)
@@ -269,7 +293,7 @@ def card(engine: Engine, *, team_id: str, cycle_id: int, new: bool = False) -> C
         cycle, project = cycle_and_project(session, team_id=team_id, cycle_id=cycle_id)
         if cycle is None or project is None:
             return None
-        info = cycle_info(session, cycle, today=local_today(project))
+        info = cycle_info(session, cycle, today=local_today(project), with_driver=True)
         balancing = new and measures_repo.measures_for_project(
             session, project_id=project.id or 0, measure_type="balancing"
         )

@@ -88,7 +88,7 @@ def act_form(engine: Engine, *, team_id: str, cycle_id: int, user_id: str) -> Ac
             return None
         if cycle.status == "acted" and not repo.is_lead(session, project_id=project.id, user_id=user_id):
             return CLOSED
-        info = cycle_info(session, cycle, today=local_today(project))
+        info = cycle_info(session, cycle, today=local_today(project), with_driver=True)
         measure = primary_measure(session, cycle)
         study = pdsa_repo.latest_study(session, cycle_id=cycle_id)
         harm = [str(h) for h in ((study.data or {}).get("harm") or [])] if study is not None else []

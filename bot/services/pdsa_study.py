@@ -68,7 +68,7 @@ def study_form(engine: Engine, *, team_id: str, cycle_id: int) -> StudyForm | Cy
         cycle, project = cycle_and_project(session, team_id=team_id, cycle_id=cycle_id)
         if cycle is None or project is None:
             return None
-        info = cycle_info(session, cycle, today=local_today(project))
+        info = cycle_info(session, cycle, today=local_today(project), with_driver=True)
         measure = primary_measure(session, cycle)
         if measure is None:
             return info

@@ -23,6 +23,7 @@ FIELD_BLOCKS = {
     "due_date": ids.B_BIAS_DUE,
     "status": ids.B_BIAS_STATUS,
     "cycle_ids": ids.B_BIAS_CYCLES,
+    "driver_id": ids.B_BIAS_DRIVER,
 }
 NO_PROJECT = (
     "There is no project in this channel yet. Start one with `/mfi new`, then review policies for bias here."
@@ -58,6 +59,8 @@ def summary_line(entry: BiasEntry) -> str:
         parts.append(f"_Action:_ {blocks.typed(entry.action[:300])}{owner}{due}")
     else:
         parts.append("_Action:_ none yet")
+    if entry.driver:
+        parts.append(f"_Driver:_ {blocks.typed(entry.driver[:200])}")
     if entry.cycle_numbers:
         parts.append("_PDSA cycles:_ " + ", ".join(f"PDSA {n}" for n in entry.cycle_numbers))
     return "\n".join(parts)
@@ -172,6 +175,27 @@ def bias_modal(form: BiasForm) -> View:
             cycles["initial_options"] = initial_cycles
         out.append(
             blocks.input_block(ids.B_BIAS_CYCLES, "PDSA cycles testing the action", cycles, optional=True)
+        )
+    if form.drivers:
+        driver: dict[str, object] = {
+            "type": "static_select",
+            "placeholder": blocks.plain("Choose a driver"),
+            "options": [blocks.option(label, v) for v, label in form.drivers],
+        }
+        current = next(
+            (blocks.option(label, v) for v, label in form.drivers if entry and v == str(entry.driver_id)),
+            None,
+        )
+        if current is not None:
+            driver["initial_option"] = current
+        out.append(
+            blocks.input_block(
+                ids.B_BIAS_DRIVER,
+                "The driver of the gap it feeds",
+                driver,
+                optional=True,
+                hint="From the project's driver diagram (`/mfi drivers`).",
+            )
         )
     metadata: dict[str, object] = {"project_id": form.project.id, "channel_id": form.project.channel_id}
     if entry is not None:

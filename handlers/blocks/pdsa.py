@@ -458,7 +458,11 @@ def cycle_card(cycle: CycleInfo, *, buttons: bool = True) -> list[Block]:
     tasks = plan.get("tasks") or []
     blocks: list[Block] = [
         header(f"PDSA {cycle.ref}: {cycle.title}"),
-        section(f"*Change idea*\n{typed(cycle.change_idea)}\n*Question*\n{typed(cycle.question)}"),
+        section(
+            f"*Change idea*\n{typed(cycle.change_idea)}"
+            + (f"\n_On the driver diagram, under:_ {typed(cycle.driver[:200])}" if cycle.driver else "")
+            + f"\n*Question*\n{typed(cycle.question)}"
+        ),
         section("*Predictions*\n" + _predictions_text(cycle)),
         fields(
             [

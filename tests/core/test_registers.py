@@ -119,3 +119,15 @@ def test_the_analysis_names_groups_but_never_a_count() -> None:
     assert (
         find_missing(frame.iloc[0:0], measure_id=5, measure_name="PPH", focus_groups=["N"], threshold=8) == []
     )
+
+
+def test_a_bias_entry_links_only_a_driver_the_form_offered_and_an_absent_field_keeps_the_link() -> None:
+    base = {"reviewed_kind": "policy", "subject": "Guideline", "where_bias": "Triage", "status": "open"}
+    fields, errors = rules.parse_bias({**base, "driver_id": "12"}, cycles={}, drivers={"12": 12})
+    assert not errors and fields["driver_id"] == 12
+    fields, errors = rules.parse_bias({**base, "driver_id": None}, cycles={}, drivers={"12": 12})
+    assert not errors and fields["driver_id"] is None  # chosen "none": unlinked
+    _, errors = rules.parse_bias({**base, "driver_id": "99"}, cycles={}, drivers={"12": 12})
+    assert "driver diagram" in errors["driver_id"]
+    fields, errors = rules.parse_bias(base, cycles={}, drivers={"12": 12})
+    assert not errors and "driver_id" not in fields  # a form without the field leaves the link alone

@@ -558,6 +558,15 @@ def test_pdsa_new_picks_its_change_idea_or_adds_one_and_refuses_another_projects
     diagram = service.load(live.engine, team_id=live.standin.team().id, project_id=project_id)
     assert diagram is not None and diagram.idea(idea) is not None
     assert diagram.idea(idea).cycles == (("1.1", "planned"),)  # type: ignore[union-attr]
+    # The cycle's card names the driver its idea hangs under.
+    with Session(live.engine) as session:
+        under = session.get(Driver, session.get(ChangeIdea, idea).driver_id).text  # type: ignore[union-attr]
+    card = live.standin.wait_for(
+        lambda: next(
+            (m for m in live.standin.messages(CHANNEL) if "On the driver diagram" in str(m.blocks)), None
+        )
+    )
+    assert f"_On the driver diagram, under:_ {under}" in str(card.blocks)
 
     # Adding one: the cycle's change idea goes on the diagram under the chosen driver, linked.
     _, response = plan(

@@ -583,3 +583,60 @@ def test_a_long_bias_review_is_paged_within_slack_s_limits(live: Any) -> None:
     assert "Process 11" in str(second["blocks"]) and "Process 10" not in str(second["blocks"])
     assert second.get("replace_original") in (True, "true")
     assert live.standin.violations == []
+
+
+# ---------------------------------------------------------------- a bias review entry feeds a driver of the gap
+
+
+def test_a_bias_review_entry_names_the_driver_it_feeds_and_a_forged_driver_is_refused(live: Any) -> None:
+    from storage.models import Driver
+    from tests.e2e.test_drivers_e2e import build_pph_diagram, ids_of, select_state
+
+    build_pph_diagram(live)  # starts the project and maps three drivers
+    pid = project_id(live)
+    drivers = ids_of(live, Driver, pid)
+    secondary = drivers["PPH signs taught on white skin"]
+    view = live.driver.slash("/mfi", "bias add", user=LEAD, channel=CHANNEL).wait_view()
+    block = next(b for b in view["blocks"] if b.get("block_id") == ids.B_BIAS_DRIVER)
+    labels = [o["text"]["text"] for o in block["element"]["options"]]
+    # Diagram order: each primary, then its secondaries marked as such.
+    assert labels.index("Blood loss estimated by eye") + 1 == labels.index("↳ PPH signs taught on white skin")
+    assert all(len(label) <= 75 for label in labels)
+    response = live.driver.submit_view(view["id"], {**POLICY, ids.B_BIAS_DRIVER: str(secondary)}, user=LEAD)
+    assert response.status == 200 and not response.body, response.body
+    note = note_with(live, CHANNEL, "added to the bias review")
+    assert "_Driver:_ PPH signs taught on white skin" in str(note.blocks)
+    (entry,) = rows(live, BiasReview, pid)
+    assert entry.driver_id == secondary
+
+    # Editing keeps the link when the driver is not touched; another project's driver is refused inline.
+    live.driver.click(ids.A_BIAS_EDIT, user=LEAD, message=note)
+    view = live.standin.wait_for(
+        lambda: next(
+            (
+                v
+                for v in live.standin.views()
+                if v.get("callback_id") == ids.CB_BIAS_ENTRY
+                and live.standin.is_open(v["id"])
+                and "Editing" in str(v.get("blocks"))
+            ),
+            None,
+        )
+    )
+    block = next(b for b in view["blocks"] if b.get("block_id") == ids.B_BIAS_DRIVER)
+    assert block["element"]["initial_option"]["value"] == str(secondary)
+    state = {
+        ids.B_BIAS_KIND: select_state("policy"),
+        ids.B_BIAS_SUBJECT: {ids.A_INPUT: {"type": "plain_text_input", "value": "Changed"}},
+        ids.B_BIAS_WHERE: {ids.A_INPUT: {"type": "plain_text_input", "value": "Somewhere"}},
+        ids.B_BIAS_STATUS: select_state("open"),
+        ids.B_BIAS_DRIVER: select_state(str(secondary + 1000)),  # not this project's
+    }
+    from tests.e2e.test_drivers_e2e import forged_submit
+
+    response = forged_submit(live, view, state)
+    assert response.status == 200
+    assert response.json["response_action"] == "errors", response.body
+    assert "driver diagram" in response.json["errors"][ids.B_BIAS_DRIVER]
+    (entry,) = rows(live, BiasReview, pid)
+    assert entry.subject == POLICY[ids.B_BIAS_SUBJECT] and entry.driver_id == secondary  # nothing changed
