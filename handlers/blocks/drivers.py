@@ -36,7 +36,7 @@ def _short(text: str, limit: int = OPTION_LABEL) -> str:
 def summary(diagram: Diagram) -> str:
     drivers, ideas = len(diagram.drivers), len(diagram.ideas)
     if not drivers:
-        return "No drivers yet."
+        return "No drivers yet"  # callers end the sentence
     return (
         f"{counted(drivers, 'driver')} ({diagram.can_influence} the team can influence), "
         f"{counted(ideas, 'change idea')}"

@@ -108,7 +108,8 @@ def build_pph_diagram(live: Any) -> tuple[str, int]:
     start_project(live)
     project_id = project_id_for(live, CHANNEL)
     editor = open_editor(live)
-    assert "No drivers yet" in editor_text(live, editor)
+    empty = editor_text(live, editor)
+    assert "No drivers yet. Drivers of racial inequity" in empty and ".." not in empty
     form, response = add_driver(
         live,
         editor,

@@ -30,6 +30,11 @@ def _open_form(ctx: DemoContext, callback_id: str, seen: set[str]) -> dict[str, 
 def chapter(ctx: DemoContext) -> None:
     ctx.step("The framework's tools: a bias review of the blood-loss policy")
     view = ctx.driver.slash("/mfi", "bias add", user=ctx.lead, channel=ctx.channel).wait_view()
+    # The entry feeds a driver already on the diagram (the drivers chapter mapped it).
+    options: list[dict[str, Any]] = next(
+        (b["element"]["options"] for b in view["blocks"] if b.get("block_id") == ids.B_BIAS_DRIVER), []
+    )
+    driver = next((o["value"] for o in options if "Pallor and shock signs" in o["text"]["text"]), None)
     ctx.driver.submit_view(
         view["id"],
         {
@@ -49,6 +54,7 @@ def chapter(ctx: DemoContext) -> None:
             ids.B_BIAS_OWNER: ctx.midwife,
             ids.B_BIAS_DUE: ctx.today.replace(day=28).isoformat(),
             ids.B_BIAS_STATUS: "open",
+            **({ids.B_BIAS_DRIVER: driver} if driver else {}),
         },
         user=ctx.lead,
     )
