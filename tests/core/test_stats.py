@@ -393,6 +393,10 @@ def test_aggregation_check_flags_black_african() -> None:
         "Black African moved the other way: 16.0% to 18.0% (+2.0 pp, 95% CI -4.6 to +8.6)" in out[0].message
     )
     assert "12.0% to 9.0%" in out[0].message
+    # The headline's short form says the same: the combined rate, not "everyone's", improved (Black African's
+    # is part of it and got worse, so "everyone's rate improved" would contradict itself).
+    assert out[0].short is not None and out[0].short.startswith("the combined rate improved but ")
+    assert "everyone" not in out[0].short.lower()
 
 
 def test_aggregation_check_quiet_cases() -> None:

@@ -875,7 +875,7 @@ def aggregation_check(
                     f"The combined rate improved ({_pct_pair(agg_b, agg_a, shown)}), but {label_for(b.code, labels)} "
                     f"moved the other way: {_change_text(b, a, cmp, shown)}; {clear}. Report this group separately "
                     "rather than only the combined figure.",
-                    short=f"everyone's rate improved but {_prose(b.code)}'s got worse ({_pct_pair(b, a, shown, windows)}; "
+                    short=f"the combined rate improved but {_prose(b.code)}'s got worse ({_pct_pair(b, a, shown, windows)}; "
                     + ("a clear change)" if _ci_excludes_zero(cmp) else "not yet clear)"),
                 )
             )
