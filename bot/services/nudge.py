@@ -226,8 +226,9 @@ def build_lead_nudge(session: Session, *, project: Project, now: datetime) -> tu
     sharing = {p.user_id for p in partners if p.share_in_channel and p.consent == "given"}
     from_partners = [a for a in week_answers if a.from_partner]
     quotable = [a for a in week_answers if a.shared or (a.from_partner and a.user_id in sharing)]
+    # "Answers you can read": a held-back anonymous answer is not counted, so "no answers" would be untrue.
     voice = (
-        f"*Voices this week*\n{amount(len(week_answers), 'answer').capitalize()} to prompts, "
+        f"*Voices this week*\nAnswers you can read: {amount(len(week_answers), 'answer')} to prompts, "
         f"{amount(len(from_partners), 'answer')} from service-user partners."
     )
     if quotable:

@@ -319,6 +319,9 @@ def test_export_nudge_and_home_show_only_what_the_threshold_allows(engine: Engin
     assert "only once enough people could have given them" in home_view
     assert "only once enough people could have given them" in nudge
     assert "held back" not in home_view.lower() and "waiting" not in nudge
+    # ...and it counts only what the leads can read, saying so: a bare "a few answers" (or "no answers") would
+    # be untrue while one is held back.
+    assert "Answers you can read: a few answers (fewer than 8) to prompts" in nudge
     assert [a["text"] for a in rows["answers"]] == ["Pooled words"]
     assert "UP2" not in json.dumps(rows["answers"], default=str)
 
