@@ -305,14 +305,18 @@ def handle_driver_submission(
     engine: Engine = context["engine"]
     team_id, project_id = _team(context, body), claims.metadata_id(view, "project_id") or 0
     metadata = claims.parse_metadata(view)
+    place = state_value(view, ids.B_DRIVER_PARENT)
+    level = metadata.get("level")
+    movable = level == "any"  # an edit form: primary or secondary as chosen (the service checks the move)
     outcome = edit.save_driver(
         engine,
         team_id=team_id,
         project_id=project_id,
         user_id=body["user"]["id"],
         driver_id=claims.metadata_id(view, "driver_id"),
-        parent_id=claims.parse_id(state_value(view, ids.B_DRIVER_PARENT)),
-        secondary=metadata.get("level") == "secondary",
+        parent_id=None if place == db.TOP_LEVEL else claims.parse_id(place),
+        secondary=(place != db.TOP_LEVEL) if movable else level == "secondary",
+        movable=movable,
         text=str(state_value(view, ids.B_DRIVER_TEXT) or ""),
         where=[str(w) for w in state_value(view, ids.B_DRIVER_WHERE) or []],
         influence=str(state_value(view, ids.B_DRIVER_INFLUENCE) or ""),

@@ -122,8 +122,11 @@ def save_driver(
     influence: str,
     who_can: str,
     request_key: str | None,
+    movable: bool = False,
 ) -> Outcome:
-    """Add a driver (driver_id None) or edit one; a secondary's parent may change (a move)."""
+    """Add a driver (driver_id None) or edit one. An edit may move a secondary under another primary; with
+    `movable` (the edit form offers it) a secondary may also become a primary, and a primary with no secondary
+    under it a secondary (its change ideas go with it)."""
     fields, problems = _driver_fields(text=text, where=where, influence=influence, who_can=who_can)
     with unit_of_work(engine) as session:
         if repo.get_project(session, team_id=team_id, project_id=project_id) is None:
@@ -134,8 +137,17 @@ def save_driver(
         existing = _active_driver(session, team_id=team_id, project_id=project_id, driver_id=driver_id)
         if driver_id is not None and existing is None:
             return Outcome(problems={TEXT: NOT_ON_DIAGRAM})
-        if existing is not None:
+        if existing is not None and not movable:
             secondary = existing.parent_id is not None
+        if existing is not None and secondary and existing.parent_id is None:
+            under = [
+                d for d in drivers_repo.drivers(session, project_id=project_id) if d.parent_id == existing.id
+            ]
+            if under:
+                problems[PARENT] = (
+                    f"This primary driver has {len(under)} secondary driver{'s' if len(under) != 1 else ''} "
+                    "under it, and a secondary can't have its own. Move them first, or keep it a primary."
+                )
         parent = _active_driver(session, team_id=team_id, project_id=project_id, driver_id=parent_id)
         if secondary:
             if parent is None or parent.parent_id is not None:
@@ -145,7 +157,7 @@ def save_driver(
                     else "That primary driver isn't on this project's diagram any more: choose another."
                 )
             elif existing is not None and parent.id == existing.id:
-                problems[PARENT] = "A driver can't sit under itself."
+                problems.setdefault(PARENT, "A driver can't sit under itself.")
         if existing is None and drivers_repo.count_drivers(session, project_id=project_id)[0] >= MAX_DRIVERS:
             problems[TEXT] = (
                 f"This diagram has {MAX_DRIVERS} drivers, the most it can hold. Retire one you no longer need first."
@@ -184,7 +196,7 @@ def save_driver(
         old = _snapshot(existing)
         for key, value in fields.items():
             setattr(existing, key, value)
-        if secondary:
+        if secondary or movable:
             existing.parent_id = new_parent
         existing.updated_at = now
         session.add(existing)

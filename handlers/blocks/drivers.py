@@ -132,6 +132,10 @@ def editor_view(diagram: Diagram, *, page: int = 0, note: str | None = None) -> 
     )
 
 
+TOP_LEVEL = "primary"  # the edit form's choice for "a primary driver" (other values are primary drivers' ids)
+TOP_LEVEL_LABEL = "A primary driver (top level)"
+
+
 def _primary_options(diagram: Diagram) -> list[dict[str, Any]]:
     return [option(_short(f"{d.label}. {d.text}"), str(d.id)) for d in diagram.primaries()][:100]
 
@@ -156,16 +160,33 @@ def driver_form(diagram: Diagram, *, secondary: bool, driver: DriverInfo | None 
             ),
         )
     )
-    if secondary:
-        choices = _primary_options(diagram)
+    if driver is not None:
+        # Editing: the driver can move under another primary, become a primary, or (with nothing under it)
+        # become a secondary; the service checks the move.
+        choices = [option(TOP_LEVEL_LABEL, TOP_LEVEL)] + [
+            c for c in _primary_options(diagram) if c["value"] != str(driver.id)
+        ]
+        wanted = TOP_LEVEL if driver.parent_id is None else str(driver.parent_id)
         element: dict[str, Any] = {
+            "type": "static_select",
+            "options": choices,
+            "initial_option": next((c for c in choices if c["value"] == wanted), choices[0]),
+        }
+        blocks.append(
+            input_block(
+                ids.B_DRIVER_PARENT,
+                "Where it sits on the diagram",
+                element,
+                hint="A primary driver, or a secondary under one of the primary drivers.",
+            )
+        )
+    elif secondary:
+        choices = _primary_options(diagram)
+        element = {
             "type": "static_select",
             "placeholder": {"type": "plain_text", "text": "Choose a primary driver"},
             "options": choices or [option("No primary drivers yet", "none")],
         }
-        current = next((c for c in choices if driver and c["value"] == str(driver.parent_id)), None)
-        if current:
-            element["initial_option"] = current
         blocks.append(input_block(ids.B_DRIVER_PARENT, "Under which primary driver", element))
     where_options = [option(WHERE_LABELS[w], w) for w in WHERE]
     where_element: dict[str, Any] = {"type": "checkboxes", "options": where_options}
@@ -195,10 +216,11 @@ def driver_form(diagram: Diagram, *, secondary: bool, driver: DriverInfo | None 
             hint="Needed when the team can't influence it directly, so the driver has an owner.",
         )
     )
-    title = ("Edit" if driver else "Add") + (" secondary driver" if secondary else " primary driver")
+    title = "Edit driver" if driver else ("Add secondary driver" if secondary else "Add primary driver")
     metadata: dict[str, Any] = {
         "project_id": diagram.project_id,
-        "level": "secondary" if secondary else "primary",
+        # An edit's level comes from the form ("any"); an add's from the button that opened it.
+        "level": "any" if driver else ("secondary" if secondary else "primary"),
     }
     if driver is not None:
         metadata["driver_id"] = driver.id

@@ -631,3 +631,63 @@ def test_pdsa_new_picks_its_change_idea_or_adds_one_and_refuses_another_projects
             session.exec(select(ChangeIdea).where(ChangeIdea.project_id == project_id)).all().__len__() == 2
         )
     assert live.standin.violations == []
+
+
+def test_a_secondary_becomes_a_primary_and_back_and_a_primary_with_secondaries_cannot_move_under(
+    live: Any,
+) -> None:
+    editor, project_id = build_pph_diagram(live)
+    drivers = ids_of(live, Driver, project_id)
+    blood = drivers["Blood loss estimated by eye"]
+    signs = drivers["PPH signs taught on white skin"]
+    interpreters = drivers["Interpreters not booked by default"]
+
+    def edit_form(driver_id: int) -> dict[str, Any]:
+        item_menu(live, editor, "driver", driver_id, "edit")
+        return dict(
+            live.standin.view(
+                live.standin.wait_for(lambda: (s := live.standin.view_stack(LEAD)) and len(s) == 2 and s)[-1]
+            )
+        )
+
+    # The edit form offers "a primary driver" and every other primary, never the driver itself.
+    form = edit_form(signs)
+    place = next(b for b in form["blocks"] if b.get("block_id") == ids.B_DRIVER_PARENT)
+    values = [o["value"] for o in place["element"]["options"]]
+    assert values[0] == "primary" and str(blood) in values and str(signs) not in values
+    assert place["element"]["initial_option"]["value"] == str(blood)
+
+    live.standin.close_view(form["id"])
+
+    # A primary with a secondary under it cannot become a secondary: refused inline, nothing changed.
+    form = edit_form(blood)
+    response = live.driver.submit_view(form["id"], {ids.B_DRIVER_PARENT: str(interpreters)}, user=LEAD)
+    assert response.json["response_action"] == "errors"
+    assert "can't have its own" in response.json["errors"][ids.B_DRIVER_PARENT]
+    live.standin.close_view(form["id"])
+    with Session(live.engine) as session:
+        assert session.get(Driver, blood).parent_id is None  # type: ignore[union-attr]
+
+    # The secondary becomes a primary; then the first primary, with nothing under it now, goes under another
+    # (its change ideas go with it). Both moves are in the history.
+    form = edit_form(signs)
+    response = live.driver.submit_view(form["id"], {ids.B_DRIVER_PARENT: "primary"}, user=LEAD)
+    assert response.status == 200 and not response.body, response.body
+    live.standin.wait_for(lambda: len(live.standin.view_stack(LEAD)) == 1 or None)
+    form = edit_form(blood)
+    response = live.driver.submit_view(form["id"], {ids.B_DRIVER_PARENT: str(interpreters)}, user=LEAD)
+    assert not response.body, response.body
+    live.standin.wait_for(lambda: len(live.standin.view_stack(LEAD)) == 1 or None)
+    with Session(live.engine) as session:
+        assert session.get(Driver, signs).parent_id is None  # type: ignore[union-attr]
+        assert session.get(Driver, blood).parent_id == interpreters  # type: ignore[union-attr]
+        history = drivers_repo.history(session, project_id=project_id)
+        promoted = [h for h in history if h.item_id == signs and h.action == "move"]
+        demoted = [h for h in history if h.item_id == blood and h.action == "move"]
+        assert promoted[-1].old["parent_id"] == blood and promoted[-1].new["parent_id"] is None
+        assert demoted[-1].old["parent_id"] is None and demoted[-1].new["parent_id"] == interpreters
+    diagram = service.load(live.engine, team_id=live.standin.team().id, project_id=project_id)
+    assert diagram is not None
+    labels = {d.text: d.label for d in diagram.drivers}
+    assert "." not in labels["PPH signs taught on white skin"]  # a primary now: "3", not "1.1"
+    assert "." in labels["Blood loss estimated by eye"]
