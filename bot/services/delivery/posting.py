@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import urllib.error
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,12 +24,14 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from bot.services.delivery.batching import SentMarks, TermGate, batchable, claim_batch
 from bot.services.delivery.context import CannotReadBack, RunContext
 from bot.services.delivery.model import (
     CONSENT_KIND,
     DEAD_TOKEN_ERRORS,
     Blocks,
     RunReport,
+    SimulatedCrash,
     Task,
     delivery_key,
     delivery_metadata,
@@ -99,16 +102,26 @@ def dispatch(
     *,
     workers: int,
     more: Iterable[Sequence[Item]] = (),
+    prepare: Callable[[list[Item]], Sequence[Item]] | None = None,
+    batch_size: int = 1,
+    claimers: int = 2,
 ) -> None:
     """Run `step` over `items`, and the batches `more` yields as they come, on `workers` threads. A step returns
     None when its item is done, or a delay in seconds after which the item runs again (it waits in the queue,
     not on a thread). The first exception, a simulated crash included, stops every thread from taking more
-    work and is raised here."""
+    work and is raised here.
+
+    With `prepare`, new items are first handed to it `batch_size` at a time (at most `claimers` batches at once)
+    and only the items it returns go on to `step`. Items ready for `step` come first: a new batch is taken only
+    while fewer than `batch_size` are waiting for a thread, so little is prepared far ahead of its step.
+    """
     counter = itertools.count()
-    queue: list[tuple[float, int, Item]] = [(0.0, next(counter), item) for item in items]
-    heapq.heapify(queue)
+    fresh: deque[Item] = deque(items)
+    ready: deque[Item] = deque()  # due now, oldest first
+    later: list[tuple[float, int, Item]] = []  # due after a delay (a channel's spacing, a 429's Retry-After)
     cond = threading.Condition()
-    state: dict[str, Any] = {"active": 0, "error": None, "feeding": True}
+    state: dict[str, Any] = {"active": 0, "error": None, "feeding": True, "preparing": 0}
+    size = max(1, batch_size) if prepare is not None else 1
 
     def feed() -> None:
         try:
@@ -116,8 +129,7 @@ def dispatch(
                 with cond:
                     if state["error"] is not None:
                         return
-                    for item in batch:
-                        heapq.heappush(queue, (0.0, next(counter), item))
+                    fresh.extend(batch)
                     cond.notify_all()
         except BaseException as exc:  # re-raised in the caller's thread
             with cond:
@@ -127,26 +139,41 @@ def dispatch(
                 state["feeding"] = False
                 cond.notify_all()
 
+    def take() -> tuple[str, list[Item]] | None:
+        """The next work, under `cond`: ("step", [item]) or ("prepare", items); None when all is done."""
+        while True:
+            if state["error"] is not None:
+                return None
+            now = time.monotonic()
+            while later and later[0][0] <= now:
+                ready.append(heapq.heappop(later)[2])
+            if ready:
+                return "step", [ready.popleft()]
+            if fresh and (prepare is None or (state["preparing"] < claimers and len(ready) < size)):
+                taken = [fresh.popleft() for _ in range(min(size, len(fresh)))]
+                if prepare is None:
+                    return "step", taken
+                state["preparing"] += 1
+                return "prepare", taken
+            if not fresh and not later and state["active"] == 0 and not state["feeding"]:
+                cond.notify_all()
+                return None
+            cond.wait(later[0][0] - now if later else None)
+
     def worker() -> None:
         while True:
             with cond:
-                while True:
-                    if state["error"] is not None:
-                        return
-                    if not queue and state["active"] == 0 and not state["feeding"]:
-                        cond.notify_all()
-                        return
-                    if queue:
-                        delay = queue[0][0] - time.monotonic()
-                        if delay <= 0:
-                            _, _, item = heapq.heappop(queue)
-                            state["active"] += 1
-                            break
-                        cond.wait(delay)
-                    else:
-                        cond.wait()
+                work = take()
+                if work is None:
+                    return
+                state["active"] += 1
+            kind, taken = work
             try:
-                again = step(item)
+                if kind == "prepare":
+                    assert prepare is not None
+                    follow, again = list(prepare(taken)), None
+                else:
+                    follow, again = [], step(taken[0])
             except BaseException as exc:  # re-raised in the caller's thread
                 with cond:
                     state["error"] = state["error"] or exc
@@ -155,8 +182,11 @@ def dispatch(
                 return
             with cond:
                 state["active"] -= 1
-                if again is not None:
-                    heapq.heappush(queue, (time.monotonic() + again, next(counter), item))
+                if kind == "prepare":
+                    state["preparing"] -= 1
+                    ready.extend(follow)
+                elif again is not None:
+                    heapq.heappush(later, (time.monotonic() + again, next(counter), taken[0]))
                 cond.notify_all()
 
     feeder = threading.Thread(target=feed, name="deliver-plan", daemon=True)
@@ -191,40 +221,87 @@ def execute_all(
     report: RunReport,
     more: Iterable[list[Task]] = (),
 ) -> None:
-    """Post `tasks`, and the batches `more` yields (the planning of the rest) as they come."""
-    dispatch(
-        [_Job(task) for task in tasks],
-        lambda job: _step(deliverer, ctx, job, report),
-        workers=deliverer.config.workers,
-        more=([_Job(task) for task in batch] for batch in more),
-    )
+    """Post `tasks`, and the batches `more` yields (the planning of the rest) as they come.
+
+    Fresh claims are made `claim_batch` at a time (batching.claim_batch), the term is checked before every post
+    (batching.TermGate) and sent marks are written together (batching.SentMarks)."""
+    config = deliverer.config
+    gate = TermGate(deliverer.engine, ctx.term)
+    marks = SentMarks(deliverer.engine, config.mark_flush_interval)
+    try:
+        dispatch(
+            [_Job(task) for task in tasks],
+            lambda job: _step(deliverer, ctx, job, report, gate, marks),
+            workers=config.workers,
+            more=([_Job(task) for task in batch] for batch in more),
+            prepare=lambda jobs: _prepare_batch(deliverer, ctx, jobs, report),
+            batch_size=config.claim_batch,
+        )
+    except BaseException as exc:
+        # A crash (simulated in the tests) loses the marks not yet written, as a killed process would; the
+        # retry adopts those posts by reading back. Anything else: what was posted is marked first.
+        marks.close(flush=not isinstance(exc, SimulatedCrash))
+        raise
+    marks.close()
+    logger.debug("%s term checks and %s sent-mark writes", gate.checks, marks.writes)
 
 
-def _step(deliverer: Deliverer, ctx: RunContext, job: _Job, report: RunReport) -> float | None:
-    task = job.task
+def _prepare_batch(deliverer: Deliverer, ctx: RunContext, jobs: list[_Job], report: RunReport) -> list[_Job]:
+    """Claim and build the batchable jobs together; the others (retries, consent invitations) go on to _step,
+    which claims them one at a time as before."""
+    if _stepped_down(deliverer, ctx):
+        report.add("deposed", len(jobs))
+        return []
+    jobs = [j for j in jobs if ctx.client(j.task.team_id, j.task.enterprise_id) is not None]
+    batch = [j for j in jobs if batchable(j.task)]
+    single = [j for j in jobs if not batchable(j.task)]
+    if not batch:
+        return single
+    try:
+        return single + claim_batch(deliverer, ctx, batch, report)
+    except leader_repo.Deposed:
+        for job in batch:
+            _deposed(ctx, job, report)
+        return single
+    except IntegrityError:  # a schedule was removed since the plan: one at a time finds which
+        return single + batch
+
+
+def _stepped_down(deliverer: Deliverer, ctx: RunContext) -> bool:
     if ctx.term is not None and deliverer.term != ctx.term and not ctx.deposed.is_set():
         logger.warning("Stepped down as leader (term %s) during a fan-out: not posting the rest", ctx.term)
         ctx.deposed.set()
-    if ctx.deposed.is_set():
+    return ctx.deposed.is_set()
+
+
+def _step(
+    deliverer: Deliverer,
+    ctx: RunContext,
+    job: _Job,
+    report: RunReport,
+    gate: TermGate,
+    marks: SentMarks,
+) -> float | None:
+    task = job.task
+    if marks.fatal is not None:
+        raise marks.fatal
+    if _stepped_down(deliverer, ctx):
         report.add("deposed")
         return None
     client = ctx.client(task.team_id, task.enterprise_id)
     if client is None:
         return None
+    checked = False  # the claim's own check of the term, just now, serves as the check before the post
     if not job.ready:
         if not _prepare(deliverer, ctx, client, job, report):
             return None
-        job.ready = True
-    else:  # waited for the channel: check the term again before posting
-        try:
-            with unit_of_work(deliverer.engine) as session:
-                leader_repo.check_term(session, term=ctx.term)
-        except leader_repo.Deposed:
-            _deposed(ctx, job, report)
-            return None
+        job.ready = checked = True
     wait = deliverer.throttle.slot(task.recipient)
     if wait > 0:
         return wait
+    if not checked and not gate.check():  # claimed earlier, or waited for the channel: check the term again
+        _deposed(ctx, job, report)
+        return None
     assert job.delivery_id is not None and job.blocks is not None
     poster, refusals_allowed = ctx.poster(client, task.team_id, task.enterprise_id)
     try:
@@ -250,10 +327,7 @@ def _step(deliverer: Deliverer, ctx: RunContext, job: _Job, report: RunReport) -
             sched.note_retryable_error(session, delivery_id=job.delivery_id, error=f"connection: {exc!r}")
         report.add("pending")
         return None
-    with unit_of_work(deliverer.engine) as session:
-        sched.mark_sent(
-            session, delivery_id=job.delivery_id, channel_id=channel, message_ts=ts, now=ctx.clock()
-        )
+    marks.add((job.delivery_id, channel, ts, ctx.clock()))
     report.add("posted")
     return None
 
@@ -436,8 +510,9 @@ def _content(
     delivery_id: int,
     *,
     lead_names: list[str],
+    project: Project | None = None,
 ) -> tuple[Blocks, str]:
-    project = session.get(Project, task.project_id)
+    project = project or session.get(Project, task.project_id)
     assert project is not None
     messages = deliverer.messages
     if task.kind == "team_prompt":
