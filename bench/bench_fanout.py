@@ -6,6 +6,12 @@ Each instance is the real scheduler (bot.scheduler.BotScheduler: leader election
 schedule's time, the fenced delivery ledger) in its own interpreter, its clock moved (time_machine) so that
 the prompts fall due a few seconds after both are ready. The parent holds the Slack stand-in and counts.
 
+Two floors are printed. The Slack floor is the issue's: the slowest channel's Retry-After waits and spacing, what
+Slack itself imposes. The harness floor is this machine's: a bare slack_sdk client with as many threads, no
+database and no ledger, making the same chat.postMessage calls to a fresh stand-in (the better of two tries). On
+a small shared machine the stand-in, PostgreSQL and both instances compete for the same cores, so total / harness
+floor says how much the bot adds; total / Slack floor is what the issue's goal is written against.
+
 Run: python -m bench fanout --projects 1000   (or python -m bench.bench_fanout --projects 10000)
 """
 
@@ -291,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster.stop()
 
     replay = [{k: c.args[k] for k in ("channel", "text", "blocks", "metadata") if k in c.args} for c in calls]
-    harness = harness_floor(channels, replay, args.workers)
+    harness = min(harness_floor(channels, replay, args.workers) for _ in range(2))  # the better of two
 
     ok = [c for c in calls if c.ok]
     counts = Counter(str(c.args.get("channel")) for c in ok)

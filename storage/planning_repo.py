@@ -303,11 +303,14 @@ def claim(
     return int(row[0])
 
 
-def projects_by_id(session: Session, *, project_ids: Iterable[int]) -> dict[int, Project]:
-    """These projects by id, one query per CHUNK of ids."""
-    found: dict[int, Project] = {}
+def project_names(session: Session, *, project_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """Each project's (name, partner description), what a prompt shows of it; one query per CHUNK of ids."""
+    found: dict[int, tuple[str, str]] = {}
     for chunk in _chunks(project_ids):
-        found.update((p.id or 0, p) for p in session.exec(select(Project).where(col(Project.id).in_(chunk))))
+        query = select(Project.id, Project.name, Project.partner_description).where(
+            col(Project.id).in_(chunk)
+        )
+        found.update((int(i or 0), (name, about)) for i, name, about in session.exec(query))
     return found
 
 

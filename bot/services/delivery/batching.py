@@ -2,7 +2,7 @@
 written many at a time. Each keeps the ledger's guarantees; only the number of round trips changes.
 
 - `claim_batch`: one transaction for a batch of fresh tasks: the term checked under its share lock (as a single
-  claim does), one multi-row INSERT .. ON CONFLICT DO NOTHING RETURNING, one read of their projects, then every
+  claim does), one multi-row INSERT .. ON CONFLICT DO NOTHING RETURNING, one read of their projects' names, then every
   message built. A task someone else has is "taken"; a message that cannot be built is recorded as failed.
 - `TermGate`: every post still waits for a check of the leader term that *began after the post asked for it*,
   so a post never goes out on an older check than it would have made itself; posts asking at the same time
@@ -19,7 +19,8 @@ import threading
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlmodel import Session
 
 from bot.core.delivery_plan import utc
 from bot.services.delivery.model import CONSENT_KIND, RunReport, Task, delivery_key
@@ -48,7 +49,7 @@ def claim_batch(deliverer: Deliverer, ctx: RunContext, jobs: list[_Job], report:
 
     Raises leader_repo.Deposed when the term has ended and IntegrityError when a schedule was removed since the
     plan; either way nothing was claimed (the caller then claims them one by one to find which)."""
-    from bot.services.delivery.posting import _content  # one builder for single and batched claims
+    from bot.services.delivery.posting import PROMPT_KINDS, _content, prompt_content  # one set of builders
 
     now = ctx.clock()
     ready: list[_Job] = []
@@ -73,7 +74,7 @@ def claim_batch(deliverer: Deliverer, ctx: RunContext, jobs: list[_Job], report:
                 for j in jobs
             ],
         )
-        projects = planning_repo.projects_by_id(session, project_ids={j.task.project_id for j in jobs})
+        names = planning_repo.project_names(session, project_ids={j.task.project_id for j in jobs})
         for job in jobs:
             task = job.task
             job.delivery_id = claimed.get((task.schedule_id, utc(task.occurrence), task.recipient))
@@ -84,16 +85,16 @@ def claim_batch(deliverer: Deliverer, ctx: RunContext, jobs: list[_Job], report:
             if task.pinned and task.prompt_id is not None:
                 planning_repo.use_pin(session, project_id=task.project_id, prompt_id=task.prompt_id)
             try:  # the claim stands even if its message cannot be built: recorded as failed
-                project = projects.get(task.project_id)
-                if task.kind == "lead_nudge":  # reads the database: its own savepoint
+                if task.kind in PROMPT_KINDS and task.project_id in names:
+                    name, about = names[task.project_id]
+                    job.blocks, job.text = prompt_content(
+                        deliverer, task, job.delivery_id, name=name, about=about
+                    )
+                else:  # a lead's nudge reads the database: its own savepoint
                     with session.begin_nested():
                         job.blocks, job.text = _content(
-                            deliverer, session, ctx, task, job.delivery_id, lead_names=[], project=project
+                            deliverer, session, ctx, task, job.delivery_id, lead_names=[]
                         )
-                else:  # built from the project and the catalogue alone
-                    job.blocks, job.text = _content(
-                        deliverer, session, ctx, task, job.delivery_id, lead_names=[], project=project
-                    )
             except Exception as exc:  # one bad message must not stop the rest of the fan-out
                 logger.exception("Could not build the %s for delivery %s", task.kind, job.delivery_id)
                 sched.mark_failed(
@@ -124,6 +125,9 @@ class TermGate:
         self._checking = False
         self._ended = False
         self.checks = 0  # how many queries were made (for the tests and the log)
+        # One connection for the run's checks, in autocommit: a check is one SELECT, no BEGIN or COMMIT, and
+        # no transaction stays open between checks. Used by one checker at a time.
+        self._connection: Connection | None = None
 
     def check(self) -> bool:
         if self.term is None:
@@ -143,11 +147,13 @@ class TermGate:
                 self._cond.wait()
         current = False
         try:
-            with unit_of_work(self.engine) as session:
-                leader_repo.check_term(session, term=self.term)
+            self._check()
             current = True
         except leader_repo.Deposed:
             pass
+        except BaseException:
+            self.close()  # a broken connection: the next check opens another
+            raise
         finally:
             with self._cond:
                 self._checking = False
@@ -158,6 +164,21 @@ class TermGate:
                     self._ended = True
                 self._cond.notify_all()
         return current
+
+    def _check(self) -> None:
+        if self.engine.dialect.name != "postgresql":  # SQLite: no round trips to save (and a memory database
+            with unit_of_work(self.engine) as session:  # shares its one connection, which must stay as it is)
+                leader_repo.check_term(session, term=self.term)
+            return
+        if self._connection is None:
+            self._connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        with Session(self._connection) as session:
+            leader_repo.check_term(session, term=self.term)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 class SentMarks:

@@ -45,7 +45,7 @@ class DeliveryConfig:
     # only for its short claim and mark transactions (storage.db sizes the pool for them).
     workers: int = 8
     # Fresh claims are made this many at a time (one transaction, one INSERT), just ahead of the posting threads.
-    claim_batch: int = 32
+    claim_batch: int = 16
     # Sent marks are written together this often (seconds); a crash before the write is recovered by read-back.
     mark_flush_interval: float = 0.05
     # How long a person's users.info (time zone, name) is reused across syncs. Without it every 30-second sync

@@ -130,7 +130,7 @@ def dispatch(
                     if state["error"] is not None:
                         return
                     fresh.extend(batch)
-                    cond.notify_all()
+                    cond.notify(min(workers, len(batch)))
         except BaseException as exc:  # re-raised in the caller's thread
             with cond:
                 state["error"] = state["error"] or exc
@@ -180,14 +180,17 @@ def dispatch(
                     state["active"] -= 1
                     cond.notify_all()
                 return
+            # This thread goes straight back to take(), so it only wakes others for work it cannot do alone
+            # (waking all of them after every post costs more than the post): a prepared batch. The end of the
+            # work is seen by whoever takes last, which wakes everyone to leave.
             with cond:
                 state["active"] -= 1
                 if kind == "prepare":
                     state["preparing"] -= 1
                     ready.extend(follow)
+                    cond.notify(max(1, len(follow)))
                 elif again is not None:
                     heapq.heappush(later, (time.monotonic() + again, next(counter), taken[0]))
-                cond.notify_all()
 
     feeder = threading.Thread(target=feed, name="deliver-plan", daemon=True)
     feeder.start()
@@ -236,12 +239,15 @@ def execute_all(
             more=([_Job(task) for task in batch] for batch in more),
             prepare=lambda jobs: _prepare_batch(deliverer, ctx, jobs, report),
             batch_size=config.claim_batch,
+            claimers=1,
         )
     except BaseException as exc:
         # A crash (simulated in the tests) loses the marks not yet written, as a killed process would; the
         # retry adopts those posts by reading back. Anything else: what was posted is marked first.
         marks.close(flush=not isinstance(exc, SimulatedCrash))
         raise
+    finally:
+        gate.close()
     marks.close()
     logger.debug("%s term checks and %s sent-mark writes", gate.checks, marks.writes)
 
@@ -510,27 +516,13 @@ def _content(
     delivery_id: int,
     *,
     lead_names: list[str],
-    project: Project | None = None,
 ) -> tuple[Blocks, str]:
-    project = project or session.get(Project, task.project_id)
+    project = session.get(Project, task.project_id)
     assert project is not None
     messages = deliverer.messages
-    if task.kind == "team_prompt":
-        assert task.prompt_id is not None
-        return messages.team_prompt_message(
-            deliverer.catalogue.get(task.prompt_id),
-            project_name=project.name,
-            reason=task.reason,
-            delivery_id=delivery_id,
-        )
-    if task.kind == "partner_prompt":
-        assert task.prompt_id is not None
-        return messages.partner_prompt_message(
-            partner_prompt(deliverer, task.prompt_id),
-            about=project.partner_description or project.name,
-            delivery_id=delivery_id,
-            # Partners' answers are anonymous unless they say otherwise (the consent message promises it).
-            anonymous_default=True,
+    if task.kind in PROMPT_KINDS:
+        return prompt_content(
+            deliverer, task, delivery_id, name=project.name, about=project.partner_description
         )
     if task.kind == CONSENT_KIND:
         return messages.partner_consent_message(
@@ -541,3 +533,27 @@ def _content(
     if task.kind == "lead_nudge":
         return build_lead_nudge(session, project=project, now=ctx.now)
     raise ValueError(f"unknown delivery kind {task.kind!r}")
+
+
+PROMPT_KINDS = ("team_prompt", "partner_prompt")
+
+
+def prompt_content(
+    deliverer: Deliverer, task: Task, delivery_id: int, *, name: str, about: str
+) -> tuple[Blocks, str]:
+    """A team or partner prompt: built from the project's name and partner description alone."""
+    assert task.prompt_id is not None
+    if task.kind == "team_prompt":
+        return deliverer.messages.team_prompt_message(
+            deliverer.catalogue.get(task.prompt_id),
+            project_name=name,
+            reason=task.reason,
+            delivery_id=delivery_id,
+        )
+    return deliverer.messages.partner_prompt_message(
+        partner_prompt(deliverer, task.prompt_id),
+        about=about or name,
+        delivery_id=delivery_id,
+        # Partners' answers are anonymous unless they say otherwise (the consent message promises it).
+        anonymous_default=True,
+    )
