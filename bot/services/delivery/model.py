@@ -42,7 +42,8 @@ class DeliveryConfig:
         1.0  # Slack's chat.postMessage limit: about 1 message per second per channel
     )
     # Posts to different channels go out concurrently on this many threads; each holds a database connection
-    # only for its short claim and mark transactions (storage.db sizes the pool for them).
+    # only for its short claim and mark transactions (storage.db sizes the pool for them). A fan-out also uses
+    # one for its term checks and one for writing sent marks, which the pool's overflow covers.
     workers: int = 8
     # Fresh claims are made this many at a time (one transaction, one INSERT), just ahead of the posting threads.
     claim_batch: int = 16
