@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from bot.core.delivery_plan import ProjectFacts
+from bot.core.delivery_plan import ProjectFacts, utc
 from storage.models import (
     Delivery,
     Measure,
@@ -301,3 +301,66 @@ def claim(
             .values(used=True)
         )
     return int(row[0])
+
+
+def project_names(session: Session, *, project_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """Each project's (name, partner description), what a prompt shows of it; one query per CHUNK of ids."""
+    found: dict[int, tuple[str, str]] = {}
+    for chunk in _chunks(project_ids):
+        query = select(Project.id, Project.name, Project.partner_description).where(
+            col(Project.id).in_(chunk)
+        )
+        found.update((int(i or 0), (name, about)) for i, name, about in session.exec(query))
+    return found
+
+
+ClaimKey = tuple[int, datetime, str]  # (schedule, occurrence in UTC, recipient): the ledger's unique key
+
+
+@cache
+def _claim_many_statement(postgres: bool) -> Any:
+    """The claim's INSERT returning its key too, so that one executemany (SQLAlchemy's "insertmanyvalues": one
+    multi-row INSERT .. ON CONFLICT DO NOTHING RETURNING per 1,000 rows) says which rows were new."""
+    table: Any = getattr(Delivery, "__table__")  # noqa: B009 (SQLModel does not declare it)
+    values = {name: bindparam(name, type_=table.c[name].type) for name in _CLAIM_COLUMNS}
+    return (
+        (pg_insert if postgres else sqlite_insert)(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["schedule_id", "occurrence", "recipient"])
+        .returning(table.c.id, table.c.schedule_id, table.c.occurrence, table.c.recipient)
+    )
+
+
+def claim_many(session: Session, *, claims: Sequence[dict[str, Any]]) -> dict[ClaimKey, int]:
+    """claim() for many rows in one statement: each new row's id by its key (occurrence in UTC); a key missing
+    from the answer already had its row (someone has it). Each claim is a dict of claim()'s keyword arguments
+    schedule_id .. fence (no status, no uses_pin): the caller uses up pins for the rows it got."""
+    if not claims:
+        return {}
+    params = [
+        {
+            **{name: c[name] for name in _CLAIM_COLUMNS if name in c},
+            "claimed_at": c["now"],
+            "status": "claimed",
+            "attempts": 1,
+            "answered": False,
+        }
+        for c in claims
+    ]
+    statement = _claim_many_statement(session.get_bind().dialect.name == "postgresql")
+    rows = session.execute(statement, params).all()
+    return {(int(s), utc(o), str(r)): int(i) for i, s, o, r in rows}
+
+
+def use_pin(session: Session, *, project_id: int, prompt_id: str) -> None:
+    """The lead's pin of this prompt is used up (claim()'s `uses_pin`)."""
+    session.execute(
+        update(PromptChoice)
+        .where(
+            col(PromptChoice.project_id) == project_id,
+            col(PromptChoice.prompt_id) == prompt_id,
+            col(PromptChoice.choice) == "pin",
+            col(PromptChoice.used).is_(False),
+        )
+        .values(used=True)
+    )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, or_, update
+from sqlalchemy import CursorResult, and_, bindparam, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -399,6 +399,33 @@ def mark_sent(
         update(Delivery)
         .where(col(Delivery.id) == delivery_id)
         .values(status="sent", sent_at=now, channel_id=channel_id, message_ts=message_ts, error=None)
+    )
+
+
+def mark_sent_many(
+    session: Session, *, marks: Sequence[tuple[int, str | None, str | None, datetime]]
+) -> None:
+    """mark_sent for many posts in one statement (executemany): (delivery id, channel id, message ts, sent at)."""
+    if not marks:
+        return
+    table: Any = getattr(Delivery, "__table__")  # noqa: B009 (SQLModel does not declare it)
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            status="sent",
+            sent_at=bindparam("b_sent_at"),
+            channel_id=bindparam("b_channel_id"),
+            message_ts=bindparam("b_message_ts"),
+            error=None,
+        )
+    )
+    session.connection().execute(
+        statement,
+        [
+            {"b_id": delivery_id, "b_channel_id": channel, "b_message_ts": ts, "b_sent_at": sent_at}
+            for delivery_id, channel, ts, sent_at in marks
+        ],
     )
 
 

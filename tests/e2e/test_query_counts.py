@@ -269,6 +269,7 @@ def test_a_sync_does_not_grow_with_projects(live: Any, counter: Statements) -> N
             if label == "due":
                 assert report.posted == len(ids_) // 3
     assert counts["big idle"] <= counts["small idle"], counts
-    # Each post costs its own claim, build and mark, the same few statements whatever the number of projects.
+    # Claims are made in batches and sent marks written together: a post adds at most its check of the leader
+    # term, a share of its batch's claim and a share of a marks' write (once 3 claim statements and a write each).
     extra, posts = counts["big due"] - counts["small due"], BIG - SMALL
-    assert extra % posts == 0 and extra // posts <= 8, counts
+    assert extra <= 3 * posts, counts

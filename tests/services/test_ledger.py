@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -61,18 +62,20 @@ def crash_on_post(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
 
 @pytest.fixture
 def crash_on_mark_sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """Make the Nth mark-sent die: Slack has accepted the post, the ledger row still says "claimed"."""
-    plan: dict[str, Any] = {"crash_at": 1, "calls": 0}
-    real = sched.mark_sent
+    """Make the Nth write of sent marks die: Slack has accepted the posts, their ledger rows still say "claimed".
+    plan["marks"] counts the marks written before it."""
+    plan: dict[str, Any] = {"crash_at": 1, "calls": 0, "marks": 0}
+    real = sched.mark_sent_many
 
-    def mark_sent(session: Any, **kwargs: Any) -> None:
+    def mark_sent_many(session: Any, *, marks: Any) -> None:
         plan["calls"] += 1
         if plan["calls"] == plan["crash_at"]:
             raise SimulatedCrash
-        real(session, **kwargs)
+        real(session, marks=marks)
+        plan["marks"] += len(marks)
 
-    monkeypatch.setattr(sched, "mark_sent", mark_sent)
-    plan["restore"] = lambda: monkeypatch.setattr(sched, "mark_sent", real)
+    monkeypatch.setattr(sched, "mark_sent_many", mark_sent_many)
+    plan["restore"] = lambda: monkeypatch.setattr(sched, "mark_sent_many", real)
     yield plan
 
 
@@ -280,23 +283,69 @@ def test_crash_mid_fan_out_of_dms_after_a_post_is_adopted(
     for user in people:
         standin.add_user(user, user.lower(), f"Partner {user[-2:]}")
     make_project(engine, partners=dict.fromkeys(people, "given"))
-    crash_on_mark_sent["crash_at"] = 3
     wednesday = WEDNESDAY_NEW_YORK_11 - timedelta(hours=5)
+    # Nothing is written until the run ends (the marks wait a minute), and that write dies: all six were posted.
+    first = make_scheduler(
+        engine, standin, instance_id="first", workers=1, stale_after=STALE, mark_flush_interval=60
+    )
     with pytest.raises(SimulatedCrash):
-        make_scheduler(engine, standin, instance_id="first", workers=1, stale_after=STALE).run_due(wednesday)
-    assert sum(len(prompts_in(standin, u)) for u in people) == 3  # the third was posted, not marked
+        first.run_due(wednesday)
+    assert sum(len(prompts_in(standin, u)) for u in people) == 6
+    assert Counter(r.status for r in ledger(engine, kind="partner_prompt")) == {"claimed": 6}
     crash_on_mark_sent["restore"]()
 
     restarted = make_scheduler(engine, standin, instance_id="second", workers=3, stale_after=STALE)
-    assert restarted.run_due(wednesday + timedelta(minutes=1)).posted == 3  # the three never claimed
+    assert restarted.run_due(wednesday + timedelta(minutes=1)).posted == 0  # young claims: left alone
     report = restarted.run_due(wednesday + STALE + timedelta(minutes=1))
-    assert (report.adopted, report.posted) == (1, 0)
+    assert (report.retried, report.adopted, report.posted) == (6, 6, 0)
     assert {u: len(prompts_in(standin, u)) for u in people} == dict.fromkeys(people, 1)
     rows = ledger(engine, kind="partner_prompt")
     assert Counter(r.status for r in rows) == {"sent": 6}
     for row in rows:
         [dm] = prompts_in(standin, row.recipient)
         assert (row.channel_id, row.message_ts) == (dm.channel, dm.ts)
+
+
+def test_a_crash_after_a_batch_is_posted_but_before_its_marks_are_written_is_adopted_by_the_next_leader(
+    engine: Engine, standin: StandIn, crash_on_mark_sent: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two batches of three: the first batch's marks are written; the process dies at the next write, after
+    some of the second batch went out. The next leader adopts what was posted and posts the rest: once each."""
+    channels = [f"C0BATCH{i:02d}" for i in range(6)]
+    for channel in channels:
+        standin.add_channel(channel, channel.lower(), members=[LEAD])
+        make_project(engine, channel=channel, name=f"Project {channel}")
+    old, new = leaders(engine, standin, workers=1, claim_batch=3, mark_flush_interval=0.02)
+    crash_on_mark_sent["crash_at"] = 0  # the writes go through until the first batch is out
+    real = bot.services.delivery.posting.post_message
+    posts: list[str] = []
+
+    def post(client: Any, **kwargs: Any) -> tuple[str, str]:
+        if len(posts) == 3:  # the first batch is out: let its marks be written; the next write dies
+            deadline = time.monotonic() + 30
+            while crash_on_mark_sent["marks"] < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            crash_on_mark_sent["crash_at"] = crash_on_mark_sent["calls"] + 1
+        found = real(client, **kwargs)
+        posts.append(kwargs["channel"])
+        return found
+
+    monkeypatch.setattr(bot.services.delivery.posting, "post_message", post)
+    with pytest.raises(SimulatedCrash):
+        old.deliverer.run(MONDAY, fenced=True)
+    monkeypatch.setattr(bot.services.delivery.posting, "post_message", real)
+    crash_on_mark_sent["restore"]()
+    rows = ledger(engine, kind="team_prompt")
+    assert len(rows) == 6 and {r.fence for r in rows} == {1}  # both batches were claimed under term 1
+    assert sorted(r.recipient for r in rows if r.status == "sent") == sorted(posts[:3])
+    assert 4 <= len(posts) <= 6  # the dying write stops the posting of the rest
+
+    assert new.deliverer.begin_term(SETUP) == 2
+    assert new.deliverer.run(MONDAY + timedelta(minutes=1), fenced=True).posted == 0  # young claims
+    report = new.deliverer.run(MONDAY + STALE + timedelta(minutes=1), fenced=True)
+    assert (report.retried, report.adopted, report.posted) == (3, len(posts) - 3, 6 - len(posts))
+    assert {c: len(prompts_in(standin, c)) for c in channels} == dict.fromkeys(channels, 1)
+    assert Counter(r.status for r in ledger(engine, kind="team_prompt")) == {"sent": 6}
 
 
 def test_history_not_readable_falls_back_to_posting_with_a_warning(
@@ -432,4 +481,60 @@ def test_a_leader_that_steps_down_mid_fan_out_posts_nothing_more(
     report = leader.deliverer.run(MONDAY, fenced=True)
     assert (report.posted, report.deposed) == (1, 3)
     assert sum(len(prompts_in(standin, c)) for c in channels) == 1
-    assert [r.status for r in ledger(engine, kind="team_prompt")] == ["sent"]  # the rest were never claimed
+    # The batch was claimed together; what was not posted stays claimed under the old term for the new leader.
+    rows = ledger(engine, kind="team_prompt")
+    assert sorted(r.status for r in rows) == ["claimed", "claimed", "claimed", "sent"]
+    assert {r.fence for r in rows} == {1}
+
+
+def test_a_leader_deposed_mid_batch_posts_nothing_more_and_the_new_leader_posts_the_rest_once(
+    engine: Engine, standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock changes hands after the first post of a claimed batch, and the old leader has not noticed (its
+    own term is unchanged): the check before each post finds the new term, so nothing more goes out."""
+    channels = [f"C0MID{i:02d}" for i in range(5)]
+    for channel in channels:
+        standin.add_channel(channel, channel.lower(), members=[LEAD])
+        make_project(engine, channel=channel, name=f"Project {channel}")
+    old, new = leaders(engine, standin, workers=1)
+    real = bot.services.delivery.posting.post_message
+
+    def post(client: Any, **kwargs: Any) -> tuple[str, str]:
+        found = real(client, **kwargs)
+        if old.deliverer.term == 1 and new.deliverer.term is None:
+            new.deliverer.begin_term(SETUP)
+        return found
+
+    monkeypatch.setattr(bot.services.delivery.posting, "post_message", post)
+    report = old.deliverer.run(MONDAY, fenced=True)
+    assert (report.posted, report.deposed) == (1, 4)
+    assert old.deliverer.term == 1  # it never heard: the database said so
+    assert len([c for c in standin.calls("chat.postMessage") if c.ok]) == 1
+    rows = ledger(engine, kind="team_prompt")
+    assert sorted(r.status for r in rows) == ["claimed"] * 4 + ["sent"]
+    monkeypatch.setattr(bot.services.delivery.posting, "post_message", real)
+
+    report = new.deliverer.run(MONDAY + STALE + timedelta(minutes=1), fenced=True)
+    assert (report.retried, report.adopted, report.posted) == (4, 0, 4)
+    assert {c: len(prompts_in(standin, c)) for c in channels} == dict.fromkeys(channels, 1)
+    assert Counter(r.status for r in ledger(engine, kind="team_prompt")) == {"sent": 5}
+
+
+def test_a_429_in_a_batch_holds_back_only_its_channel(engine: Engine, standin: StandIn) -> None:
+    channels = [f"C0RATE{i:02d}" for i in range(4)]
+    for channel in channels:
+        standin.add_channel(channel, channel.lower(), members=[LEAD])
+        make_project(engine, channel=channel, name=f"Project {channel}")
+    standin.inject("chat.postMessage", status=429, retry_after=1, times=1)
+    report = make_scheduler(engine, standin, workers=2, claim_batch=4).run_due(MONDAY)
+    assert report.posted == 4
+    calls = standin.calls("chat.postMessage")
+    [refused] = [c for c in calls if not c.ok]
+    held = refused.args["channel"]
+    [retried] = [c for c in calls if c.ok and c.args["channel"] == held]
+    others = [c for c in calls if c.ok and c.args["channel"] != held]
+    # The other channels went out while the refused one waited out its Retry-After, and only it waited.
+    assert len(others) == 3 and all(c.time < retried.time for c in others)
+    assert retried.time - refused.time >= 1.0
+    assert {c: len(prompts_in(standin, c)) for c in channels} == dict.fromkeys(channels, 1)
+    assert Counter(r.status for r in ledger(engine, kind="team_prompt")) == {"sent": 4}

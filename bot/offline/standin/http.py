@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Each reply goes out in one write (status, headers and body buffered; handle_one_request flushes it), not
+    # a write per part.
+    wbufsize = 64 * 1024
 
     def log_message(self, format: str, *args: Any) -> None:
         # http.server writes every request to stderr; route it to debug logging instead.
@@ -65,6 +68,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     standin: StandIn
+    # socketserver listens with a backlog of 5: with more clients connecting at once than that (a fan-out's
+    # posting threads), Linux drops the extra handshakes and the clients retry them a second later. Slack
+    # itself never refuses a connection like that, so neither may the stand-in.
+    request_queue_size = 1024
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):

@@ -2,9 +2,13 @@
 
 The ledger (storage.models.Delivery, unique on schedule, occurrence and recipient) is the whole story:
 
-1. Claim: insert the row in its own committed transaction *before* posting. An IntegrityError means another
-   instance, or this one before a restart, already has that occurrence for that recipient: skip it.
-2. Post, then mark the row "sent" with the message's ts, in a second short transaction.
+1. Claim: insert the row in its own committed transaction *before* posting. A row that is already there means
+   another instance, or this one before a restart, has that occurrence for that recipient: skip it. Fresh
+   claims are made a batch at a time (DeliveryConfig.claim_batch: one transaction, one multi-row INSERT .. ON
+   CONFLICT DO NOTHING RETURNING), just ahead of the posting threads (batching.py).
+2. Post, then mark the row "sent" with the message's ts. The marks of many posts are written together, in one
+   statement every `mark_flush_interval`; a crash before that write is one more "crash between post and mark",
+   recovered by the read-back below.
 3. A 429 that outlasts slack_sdk's own Retry-After waits, or a connection error, leaves the row "claimed" with
    the error noted; the next sync tries again (``max_attempts`` in all, then "failed").
 4. A row left "claimed" by a process that died between claim and post is retried by the current leader once it
@@ -28,14 +32,16 @@ last edited (or resumed) are neither sent nor counted.
 Fencing: only the elected leader runs the scheduled fan-out (bot.leader), and leadership can be lost part-way
 through one. Each instance that becomes leader begins a new term (storage.leader_repo, one row in leader_term);
 every claim of a leader's run carries its term (Delivery.fence) and is made in a transaction that first checks,
-under a share lock, that the term is still current, and every post checks it again just before the call. So a
+under a share lock, that the term is still current, and every post checks it again just before the call (posts
+asking at the same moment share one check, but each waits for a check that began after it asked). So a
 deposed leader, which may not know yet that it lost the lock, cannot claim or post; what it had claimed stays
 claimed and the new leader retries it once stale, reading back first. A claim made under the current term by
 another instance belongs to the leader holding the lock and is never taken over. A run outside the election
 (tests, the demo, `run_due`) has no term and is not fenced; the ledger's unique key still makes it safe.
 
 The modules: planning.py (what is due, read in a fixed number of queries, with bot.core.delivery_plan's
-decisions), posting.py (claims and posts on a small thread pool at Slack's per-channel pace), reminders.py,
+decisions), posting.py (claims and posts on a small thread pool at Slack's per-channel pace), batching.py (batched claims, the
+shared term check, the sent marks' writer), reminders.py,
 context.py (per-run caches), model.py (configuration, tasks, reports).
 """
 

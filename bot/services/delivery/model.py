@@ -42,8 +42,13 @@ class DeliveryConfig:
         1.0  # Slack's chat.postMessage limit: about 1 message per second per channel
     )
     # Posts to different channels go out concurrently on this many threads; each holds a database connection
-    # only for its short claim and mark transactions (storage.db sizes the pool for them).
+    # only for its short claim and mark transactions (storage.db sizes the pool for them). A fan-out also uses
+    # one for its term checks and one for writing sent marks, which the pool's overflow covers.
     workers: int = 8
+    # Fresh claims are made this many at a time (one transaction, one INSERT), just ahead of the posting threads.
+    claim_batch: int = 16
+    # Sent marks are written together this often (seconds); a crash before the write is recovered by read-back.
+    mark_flush_interval: float = 0.05
     # How long a person's users.info (time zone, name) is reused across syncs. Without it every 30-second sync
     # near a DM's time asked again for every partner and lead, which Slack's Tier 4 limit would soon refuse.
     people_ttl: timedelta = timedelta(hours=1)

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import urllib.error
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,12 +24,14 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from bot.services.delivery.batching import SentMarks, TermGate, batchable, claim_batch
 from bot.services.delivery.context import CannotReadBack, RunContext
 from bot.services.delivery.model import (
     CONSENT_KIND,
     DEAD_TOKEN_ERRORS,
     Blocks,
     RunReport,
+    SimulatedCrash,
     Task,
     delivery_key,
     delivery_metadata,
@@ -99,16 +102,26 @@ def dispatch(
     *,
     workers: int,
     more: Iterable[Sequence[Item]] = (),
+    prepare: Callable[[list[Item]], Sequence[Item]] | None = None,
+    batch_size: int = 1,
+    claimers: int = 2,
 ) -> None:
     """Run `step` over `items`, and the batches `more` yields as they come, on `workers` threads. A step returns
     None when its item is done, or a delay in seconds after which the item runs again (it waits in the queue,
     not on a thread). The first exception, a simulated crash included, stops every thread from taking more
-    work and is raised here."""
+    work and is raised here.
+
+    With `prepare`, new items are first handed to it `batch_size` at a time (at most `claimers` batches at once)
+    and only the items it returns go on to `step`. Items ready for `step` come first: a new batch is taken only
+    while fewer than `batch_size` are waiting for a thread, so little is prepared far ahead of its step.
+    """
     counter = itertools.count()
-    queue: list[tuple[float, int, Item]] = [(0.0, next(counter), item) for item in items]
-    heapq.heapify(queue)
+    fresh: deque[Item] = deque(items)
+    ready: deque[Item] = deque()  # due now, oldest first
+    later: list[tuple[float, int, Item]] = []  # due after a delay (a channel's spacing, a 429's Retry-After)
     cond = threading.Condition()
-    state: dict[str, Any] = {"active": 0, "error": None, "feeding": True}
+    state: dict[str, Any] = {"active": 0, "error": None, "feeding": True, "preparing": 0}
+    size = max(1, batch_size) if prepare is not None else 1
 
     def feed() -> None:
         try:
@@ -116,9 +129,8 @@ def dispatch(
                 with cond:
                     if state["error"] is not None:
                         return
-                    for item in batch:
-                        heapq.heappush(queue, (0.0, next(counter), item))
-                    cond.notify_all()
+                    fresh.extend(batch)
+                    cond.notify(min(workers, len(batch)))
         except BaseException as exc:  # re-raised in the caller's thread
             with cond:
                 state["error"] = state["error"] or exc
@@ -127,37 +139,58 @@ def dispatch(
                 state["feeding"] = False
                 cond.notify_all()
 
+    def take() -> tuple[str, list[Item]] | None:
+        """The next work, under `cond`: ("step", [item]) or ("prepare", items); None when all is done."""
+        while True:
+            if state["error"] is not None:
+                return None
+            now = time.monotonic()
+            while later and later[0][0] <= now:
+                ready.append(heapq.heappop(later)[2])
+            if ready:
+                return "step", [ready.popleft()]
+            if fresh and (prepare is None or (state["preparing"] < claimers and len(ready) < size)):
+                taken = [fresh.popleft() for _ in range(min(size, len(fresh)))]
+                if prepare is None:
+                    return "step", taken
+                state["preparing"] += 1
+                return "prepare", taken
+            if not fresh and not later and state["active"] == 0 and not state["feeding"]:
+                cond.notify_all()
+                return None
+            cond.wait(later[0][0] - now if later else None)
+
     def worker() -> None:
         while True:
             with cond:
-                while True:
-                    if state["error"] is not None:
-                        return
-                    if not queue and state["active"] == 0 and not state["feeding"]:
-                        cond.notify_all()
-                        return
-                    if queue:
-                        delay = queue[0][0] - time.monotonic()
-                        if delay <= 0:
-                            _, _, item = heapq.heappop(queue)
-                            state["active"] += 1
-                            break
-                        cond.wait(delay)
-                    else:
-                        cond.wait()
+                work = take()
+                if work is None:
+                    return
+                state["active"] += 1
+            kind, taken = work
             try:
-                again = step(item)
+                if kind == "prepare":
+                    assert prepare is not None
+                    follow, again = list(prepare(taken)), None
+                else:
+                    follow, again = [], step(taken[0])
             except BaseException as exc:  # re-raised in the caller's thread
                 with cond:
                     state["error"] = state["error"] or exc
                     state["active"] -= 1
                     cond.notify_all()
                 return
+            # This thread goes straight back to take(), so it only wakes others for work it cannot do alone
+            # (waking all of them after every post costs more than the post): a prepared batch. The end of the
+            # work is seen by whoever takes last, which wakes everyone to leave.
             with cond:
                 state["active"] -= 1
-                if again is not None:
-                    heapq.heappush(queue, (time.monotonic() + again, next(counter), item))
-                cond.notify_all()
+                if kind == "prepare":
+                    state["preparing"] -= 1
+                    ready.extend(follow)
+                    cond.notify(max(1, len(follow)))
+                elif again is not None:
+                    heapq.heappush(later, (time.monotonic() + again, next(counter), taken[0]))
 
     feeder = threading.Thread(target=feed, name="deliver-plan", daemon=True)
     feeder.start()
@@ -191,40 +224,90 @@ def execute_all(
     report: RunReport,
     more: Iterable[list[Task]] = (),
 ) -> None:
-    """Post `tasks`, and the batches `more` yields (the planning of the rest) as they come."""
-    dispatch(
-        [_Job(task) for task in tasks],
-        lambda job: _step(deliverer, ctx, job, report),
-        workers=deliverer.config.workers,
-        more=([_Job(task) for task in batch] for batch in more),
-    )
+    """Post `tasks`, and the batches `more` yields (the planning of the rest) as they come.
+
+    Fresh claims are made `claim_batch` at a time (batching.claim_batch), the term is checked before every post
+    (batching.TermGate) and sent marks are written together (batching.SentMarks)."""
+    config = deliverer.config
+    gate = TermGate(deliverer.engine, ctx.term)
+    marks = SentMarks(deliverer.engine, config.mark_flush_interval)
+    try:
+        dispatch(
+            [_Job(task) for task in tasks],
+            lambda job: _step(deliverer, ctx, job, report, gate, marks),
+            workers=config.workers,
+            more=([_Job(task) for task in batch] for batch in more),
+            prepare=lambda jobs: _prepare_batch(deliverer, ctx, jobs, report),
+            batch_size=config.claim_batch,
+            claimers=1,
+        )
+    except BaseException as exc:
+        # A crash (simulated in the tests) loses the marks not yet written, as a killed process would; the
+        # retry adopts those posts by reading back. Anything else: what was posted is marked first.
+        marks.close(flush=not isinstance(exc, SimulatedCrash))
+        raise
+    finally:
+        gate.close()
+    marks.close()
+    logger.debug("%s term checks and %s sent-mark writes", gate.checks, marks.writes)
 
 
-def _step(deliverer: Deliverer, ctx: RunContext, job: _Job, report: RunReport) -> float | None:
-    task = job.task
+def _prepare_batch(deliverer: Deliverer, ctx: RunContext, jobs: list[_Job], report: RunReport) -> list[_Job]:
+    """Claim and build the batchable jobs together; the others (retries, consent invitations) go on to _step,
+    which claims them one at a time as before."""
+    if _stepped_down(deliverer, ctx):
+        report.add("deposed", len(jobs))
+        return []
+    jobs = [j for j in jobs if ctx.client(j.task.team_id, j.task.enterprise_id) is not None]
+    batch = [j for j in jobs if batchable(j.task)]
+    single = [j for j in jobs if not batchable(j.task)]
+    if not batch:
+        return single
+    try:
+        return single + claim_batch(deliverer, ctx, batch, report)
+    except leader_repo.Deposed:
+        for job in batch:
+            _deposed(ctx, job, report)
+        return single
+    except IntegrityError:  # a schedule was removed since the plan: one at a time finds which
+        return single + batch
+
+
+def _stepped_down(deliverer: Deliverer, ctx: RunContext) -> bool:
     if ctx.term is not None and deliverer.term != ctx.term and not ctx.deposed.is_set():
         logger.warning("Stepped down as leader (term %s) during a fan-out: not posting the rest", ctx.term)
         ctx.deposed.set()
-    if ctx.deposed.is_set():
+    return ctx.deposed.is_set()
+
+
+def _step(
+    deliverer: Deliverer,
+    ctx: RunContext,
+    job: _Job,
+    report: RunReport,
+    gate: TermGate,
+    marks: SentMarks,
+) -> float | None:
+    task = job.task
+    if marks.fatal is not None:
+        raise marks.fatal
+    if _stepped_down(deliverer, ctx):
         report.add("deposed")
         return None
     client = ctx.client(task.team_id, task.enterprise_id)
     if client is None:
         return None
+    checked = False  # the claim's own check of the term, just now, serves as the check before the post
     if not job.ready:
         if not _prepare(deliverer, ctx, client, job, report):
             return None
-        job.ready = True
-    else:  # waited for the channel: check the term again before posting
-        try:
-            with unit_of_work(deliverer.engine) as session:
-                leader_repo.check_term(session, term=ctx.term)
-        except leader_repo.Deposed:
-            _deposed(ctx, job, report)
-            return None
+        job.ready = checked = True
     wait = deliverer.throttle.slot(task.recipient)
     if wait > 0:
         return wait
+    if not checked and not gate.check():  # claimed earlier, or waited for the channel: check the term again
+        _deposed(ctx, job, report)
+        return None
     assert job.delivery_id is not None and job.blocks is not None
     poster, refusals_allowed = ctx.poster(client, task.team_id, task.enterprise_id)
     try:
@@ -250,10 +333,7 @@ def _step(deliverer: Deliverer, ctx: RunContext, job: _Job, report: RunReport) -
             sched.note_retryable_error(session, delivery_id=job.delivery_id, error=f"connection: {exc!r}")
         report.add("pending")
         return None
-    with unit_of_work(deliverer.engine) as session:
-        sched.mark_sent(
-            session, delivery_id=job.delivery_id, channel_id=channel, message_ts=ts, now=ctx.clock()
-        )
+    marks.add((job.delivery_id, channel, ts, ctx.clock()))
     report.add("posted")
     return None
 
@@ -440,22 +520,9 @@ def _content(
     project = session.get(Project, task.project_id)
     assert project is not None
     messages = deliverer.messages
-    if task.kind == "team_prompt":
-        assert task.prompt_id is not None
-        return messages.team_prompt_message(
-            deliverer.catalogue.get(task.prompt_id),
-            project_name=project.name,
-            reason=task.reason,
-            delivery_id=delivery_id,
-        )
-    if task.kind == "partner_prompt":
-        assert task.prompt_id is not None
-        return messages.partner_prompt_message(
-            partner_prompt(deliverer, task.prompt_id),
-            about=project.partner_description or project.name,
-            delivery_id=delivery_id,
-            # Partners' answers are anonymous unless they say otherwise (the consent message promises it).
-            anonymous_default=True,
+    if task.kind in PROMPT_KINDS:
+        return prompt_content(
+            deliverer, task, delivery_id, name=project.name, about=project.partner_description
         )
     if task.kind == CONSENT_KIND:
         return messages.partner_consent_message(
@@ -466,3 +533,27 @@ def _content(
     if task.kind == "lead_nudge":
         return build_lead_nudge(session, project=project, now=ctx.now)
     raise ValueError(f"unknown delivery kind {task.kind!r}")
+
+
+PROMPT_KINDS = ("team_prompt", "partner_prompt")
+
+
+def prompt_content(
+    deliverer: Deliverer, task: Task, delivery_id: int, *, name: str, about: str
+) -> tuple[Blocks, str]:
+    """A team or partner prompt: built from the project's name and partner description alone."""
+    assert task.prompt_id is not None
+    if task.kind == "team_prompt":
+        return deliverer.messages.team_prompt_message(
+            deliverer.catalogue.get(task.prompt_id),
+            project_name=name,
+            reason=task.reason,
+            delivery_id=delivery_id,
+        )
+    return deliverer.messages.partner_prompt_message(
+        partner_prompt(deliverer, task.prompt_id),
+        about=about or name,
+        delivery_id=delivery_id,
+        # Partners' answers are anonymous unless they say otherwise (the consent message promises it).
+        anonymous_default=True,
+    )
