@@ -6,6 +6,7 @@ bot/services/equity.py loads a job in its own unit of work; what is drawn and sa
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -15,11 +16,13 @@ import pandas as pd
 
 from bot.core import charts, ethnicity
 from bot.core.charts.markers import CycleMark
+from bot.core.charts.summary_grid import summary_grid
 from bot.core.equity import analysis as an
 from bot.core.equity import missing as missing_data
 from bot.core.equity.disclosure import DisclosurePolicy, safe_rate
 from bot.core.equity.summary import SummaryRow, summarise
 from bot.core.equity.types import GroupStat, Warning
+from bot.services import chart_cache
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +69,44 @@ class MeasureJob:
 # ---------------------------------------------------------------- analysis and charts (no database)
 
 
-def analyse(job: MeasureJob, *, window_months: int) -> an.ChannelAnalysis:
+def analysis_key(job: MeasureJob, *, window_months: int, today: date) -> str:
+    """The cache key of a job's analysis: every input the analysis reads, the data frame by its content."""
+    return chart_cache.digest(
+        "analysis/1",
+        job.name,
+        job.kind,
+        job.measure_type,
+        job.direction,
+        job.reference,
+        tuple(job.focus),
+        job.period,
+        job.target,
+        job.spc_method,
+        tuple(sorted((group, tuple(days)) for group, days in job.rebase.items())),
+        job.target_gap,
+        job.policy,
+        job.quarters,
+        job.data_period,
+        today,
+        window_months,
+        chart_cache.frame_digest(job.frame),
+    )
+
+
+def analyse(job: MeasureJob, *, window_months: int, today: date | None = None) -> an.ChannelAnalysis:
+    """The channel analysis of a job (as of `today`, by default the job's own today), from the shared cache
+    when the same inputs were analysed before; each caller gets its own copy, so it may change what it gets."""
+    day = today if today is not None else job.today
+    stored = chart_cache.CACHE.get_or_compute(
+        analysis_key(job, window_months=window_months, today=day),
+        lambda: pickle.dumps(_analyse(job, window_months=window_months, today=day), pickle.HIGHEST_PROTOCOL),
+        size=len,
+    )
+    result: an.ChannelAnalysis = pickle.loads(stored)  # our own bytes, never from outside the process
+    return result
+
+
+def _analyse(job: MeasureJob, *, window_months: int, today: date) -> an.ChannelAnalysis:
     return an.analyse_for_channel(
         job.frame,
         kind=job.kind,
@@ -77,7 +117,7 @@ def analyse(job: MeasureJob, *, window_months: int) -> an.ChannelAnalysis:
         spc_method=job.spc_method,
         rebase=job.rebase,
         target=job.target,
-        today=job.today,
+        today=today,
         window_months=window_months,
         target_gap=job.target_gap,
         policy=job.policy,
@@ -86,6 +126,42 @@ def analyse(job: MeasureJob, *, window_months: int) -> an.ChannelAnalysis:
         quarters=job.quarters,
         data_period=job.data_period,
     )
+
+
+def chart(
+    job: MeasureJob,
+    view: str,
+    *,
+    window_months: int,
+    whole_series: bool = False,
+    today: date | None = None,
+) -> charts.Chart:
+    """`render` of the job's analysis with its cycle marks, from the shared cache when drawn before (a Chart is
+    frozen: PNG bytes and strings). Pass the `today` the analysis shown beside it used."""
+    day = today if today is not None else job.today
+    key = chart_cache.digest(
+        "chart/1",
+        analysis_key(job, window_months=window_months, today=day),
+        view,
+        whole_series,
+        tuple(job.cycles),
+    )
+    return chart_cache.CACHE.get_or_compute(
+        key,
+        lambda: render(
+            analyse(job, window_months=window_months, today=day),
+            view,
+            job.policy,
+            window_months,
+            whole_series=whole_series,
+            cycles=job.cycles,
+        ),
+        size=_chart_size,
+    )
+
+
+def _chart_size(c: charts.Chart) -> int:
+    return len(c.png) + len(c.alt_text.encode()) + len(c.title.encode())
 
 
 def chart_kind(kind: str) -> str:
@@ -203,7 +279,8 @@ def missing_report(
         if job.kind not in an.COUNT_KINDS:
             rows.append((job.name, None, []))
             continue
-        ca = analyse(job, window_months=3)
+        today = job.today
+        ca = analyse(job, window_months=3, today=today)
         a = ca.analysis
         rows.append(
             (job.name, a.missing, [w for w in a.warnings if w.code.startswith(DATA_QUALITY_WARNINGS)])
@@ -211,7 +288,7 @@ def missing_report(
         known = a.missing is not None and any(p.valid_share is not None for p in a.missing.by_period)
         if known and len(drawn) < max_charts:
             # The data-quality report shows recording over the whole history, not one window.
-            drawn.append(render(ca, "completeness", job.policy, 3, whole_series=True, cycles=job.cycles))
+            drawn.append(chart(job, "completeness", window_months=3, whole_series=True, today=today))
     return rows, drawn
 
 
@@ -256,3 +333,12 @@ def summarise_jobs(
         policy = job.policy
     rows = summarise(analyses, policy=policy) if policy is not None else []
     return ProjectSummary(project_name, tuple(rows), tuple(empty), tuple(failed))
+
+
+def summary_chart(summary: ProjectSummary) -> charts.Chart:
+    """The summary grid's PNG, from the shared cache when the same rows were drawn before."""
+    return chart_cache.CACHE.get_or_compute(
+        chart_cache.digest("summary/1", summary.project_name, summary.rows),
+        lambda: summary_grid(list(summary.rows), project_name=summary.project_name),
+        size=_chart_size,
+    )
