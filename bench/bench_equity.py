@@ -306,6 +306,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--users", type=int, default=0, help="also N concurrent users (issue 17: 20)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--only",
+        choices=("team", "spread"),
+        help="run one scenario: one project (team) or N projects (spread)",
+    )
     args = parser.parse_args()
     rows = weekly_rows()
     with tempfile.TemporaryDirectory() as tmp:
@@ -323,8 +328,16 @@ def main() -> None:
                     period="week",
                 )
             acks, uploads, posted = end_to_end(standin, driver, args.runs)
-            team = one_project(standin, driver, runtime, args.users, args.rounds) if args.users else None
-            spread = many_projects(standin, driver, runtime, args.users, args.rounds) if args.users else None
+            team = (
+                one_project(standin, driver, runtime, args.users, args.rounds)
+                if args.users and args.only in (None, "team")
+                else None
+            )
+            spread = (
+                many_projects(standin, driver, runtime, args.users, args.rounds)
+                if args.users and args.only in (None, "spread")
+                else None
+            )
             violations = list(standin.violations)
         finally:
             runtime.stop()
@@ -352,7 +365,8 @@ def main() -> None:
     for label, result in scenarios:
         if result is not None:
             print(row(f"{label}: cold round", result[0]))
-            print(row(f"{label}: {args.rounds} warm rounds", result[1]))
+            if result[1]:
+                print(row(f"{label}: {args.rounds} warm rounds", result[1]))
     print(row("analysis only (analyse_for_channel)", analysis))
     print(row(f"chart render (group_timeseries, {lines} series)", ours))
     print(row(f"bare Figure, same size, {lines} lines x {points} points", bare))
@@ -365,6 +379,8 @@ def main() -> None:
     )
     for label, result in scenarios:
         for which, crowd in (("cold", result[0]), ("warm", result[1])) if result is not None else ():
+            if not crowd:
+                continue
             median, p95 = statistics.median(crowd), pct(crowd, 95)
             print(
                 f"{label}, {which}, {len(crowd)} commands: median {median * 1000:.0f} ms (goal < 1000: "

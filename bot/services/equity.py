@@ -99,10 +99,7 @@ def measure_data_summary(session: Session, *, measure_ids: list[int]) -> dict[in
 
 def measure_frame(session: Session, *, measure_id: int) -> pd.DataFrame:
     """The measure's current data as a tidy frame (period, group, numerator, denominator, value)."""
-    return pd.DataFrame(
-        mrepo.data_points(session, measure_id=measure_id),
-        columns=["period", "group", "numerator", "denominator", "value"],
-    )
+    return pd.DataFrame(mrepo.data_table(session, measure_id=measure_id), columns=list(mrepo.TIDY_COLUMNS))
 
 
 def parse_rebase(entries: list[str]) -> dict[str, list[date]]:

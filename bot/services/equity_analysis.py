@@ -10,6 +10,7 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -54,6 +55,12 @@ class MeasureJob:
         CycleMark, ...
     ] = ()  # the project's PDSA cycles on this measure, for the time-series charts
 
+    @cached_property
+    def data_digest(self) -> str:
+        """The digest of `frame`'s content for the cache keys, worked out once per job (a job's frame is read by
+        the analysis and the charts, never changed)."""
+        return chart_cache.frame_digest(self.frame)
+
     @property
     def policy(self) -> DisclosurePolicy:
         return DisclosurePolicy(threshold=max(self.threshold, 3))
@@ -89,7 +96,7 @@ def analysis_key(job: MeasureJob, *, window_months: int, today: date) -> str:
         job.data_period,
         today,
         window_months,
-        chart_cache.frame_digest(job.frame),
+        job.data_digest,
     )
 
 

@@ -64,6 +64,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Slack accepts many connections at once; socketserver's default listen backlog of 5 made 20 people's
+    # `/equity` uploads at the same moment wait for TCP's 1 s SYN retry, or be reset (issue 17's benchmark).
+    request_queue_size = 128
     standin: StandIn
 
     def handle_error(self, request: Any, client_address: Any) -> None:
