@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     # Read back the bot's own recent messages before re-sending a delivery a crash interrupted, so it is never posted
     # twice. Needs the three history scopes; off, such a delivery may be posted twice (manifest.minimal.yml).
     mfi_crash_readback: bool = True
+    # The analysis and chart cache (bot/services/chart_cache.py), in this process's memory only, never on disk:
+    # /equity's charts and analyses, the summary grid, shared by everyone asking at once. 0 MB turns it off.
+    mfi_chart_cache_mb: float = Field(default=64.0, ge=0, le=4096)
+    mfi_chart_cache_entries: int = Field(default=2048, ge=0, le=1_000_000)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line, for a log collector
 

@@ -20,6 +20,7 @@ from bot.config import ConfigError, Settings
 from bot.logs import JsonFormatter, redact_exception
 from bot.scheduler import BotScheduler
 from bot.server import HttpServer, WsgiApp
+from bot.services import chart_cache
 from storage.db import make_engine, upgrade
 
 logger = logging.getLogger(__name__)
@@ -118,6 +119,9 @@ class Runtime:
             max_overflow=settings.mfi_db_max_overflow,
         )
         upgrade(engine)
+        chart_cache.configure(
+            max_mb=settings.mfi_chart_cache_mb, max_entries=settings.mfi_chart_cache_entries
+        )
         app = create_app(settings, engine)
         runtime = cls(settings=settings, engine=engine, app=app, lock=lock)
         if scheduler if scheduler is not None else settings.mfi_scheduler:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -12,7 +13,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.core import charts
-from bot.core.charts.summary_grid import summary_grid
 from bot.core.equity import analysis as an
 from bot.services import equity as service
 from bot.services.equity import MeasureJob as MeasureJob  # re-exported: the old import paths keep working
@@ -72,19 +72,22 @@ def _upload_private(client: WebClient, chart: charts.Chart, *, filename: str) ->
 
 
 def _chart_for(
-    client: WebClient, ca: an.ChannelAnalysis, job: MeasureJob, view: str, window_months: int
+    client: WebClient, job: MeasureJob, view: str, window_months: int, today: date
 ) -> tuple[str, str, str]:
-    chart = render(ca, view, job.policy, window_months, cycles=job.cycles)
+    # Drawn from the same inputs as the analysis beside it (the same day); shared by everyone who asks for it.
+    chart = service.chart(job, view, window_months=window_months, today=today)
     file_id = _upload_private(client, chart, filename=f"equity-{job.measure_id}-{view}-{window_months}m.png")
     return file_id, chart.alt_text, chart.title
 
 
-def _analyse_or_say(job: MeasureJob, window_months: int, notify: Notify) -> an.ChannelAnalysis | None:
+def _analyse_or_say(
+    job: MeasureJob, window_months: int, notify: Notify, today: date | None = None
+) -> an.ChannelAnalysis | None:
     if job.frame.empty:
         notify(eb.no_data_text(job.name))
         return None
     try:
-        return analyse(job, window_months=window_months)
+        return analyse(job, window_months=window_months, today=today)
     except ValueError as exc:
         notify(f"I couldn't analyse *{eb.escape(job.name)}*: {exc}. Check the data with `/measure log`.")
         return None
@@ -103,11 +106,12 @@ def post_measure(
 
     With `thread_ts` (e.g. a PDSA cycle's thread) both go into that thread instead.
     """
-    ca = _analyse_or_say(job, window_months, notify)
+    today = job.today
+    ca = _analyse_or_say(job, window_months, notify, today)
     if ca is None:
         return
     view = service.first_view(ca, view)  # under 80% recording: the completeness chart comes first
-    chart = _chart_for(client, ca, job, view, window_months)
+    chart = _chart_for(client, job, view, window_months, today)
     head, text = eb.headline_blocks(
         ca, measure_id=job.measure_id, policy=job.policy, window_months=window_months, view=view, chart=chart
     )
@@ -143,10 +147,11 @@ def update_measure(
 ) -> None:
     """A chart or window button: the chart, the headline and the details are replaced in place; nothing new
     is posted."""
-    ca = _analyse_or_say(job, window_months, notify)
+    today = job.today
+    ca = _analyse_or_say(job, window_months, notify, today)
     if ca is None:
         return
-    chart = _chart_for(client, ca, job, view, window_months)
+    chart = _chart_for(client, job, view, window_months, today)
     head, text = eb.headline_blocks(
         ca,
         measure_id=job.measure_id,
@@ -235,7 +240,7 @@ def summary_grid_blocks(
     """The grid as Block Kit, with its PNG (uploaded unshared, shown by an image block) when it uploads."""
     image = None
     if client is not None:
-        chart = summary_grid(list(summary.rows), project_name=summary.project_name)
+        chart = service.summary_chart(summary)
         try:
             file_id = _upload_private(client, chart, filename="equity-summary.png")
             image = (file_id, chart.alt_text, chart.title)

@@ -47,6 +47,17 @@ def clock(request: pytest.FixtureRequest) -> Iterator[time_machine.Coordinates]:
         traveller.stop()
 
 
+@pytest.fixture(autouse=True)
+def empty_chart_cache() -> Iterator[None]:
+    """Every test starts with an empty analysis and chart cache (bot/services/chart_cache.py): a test that breaks
+    the analysis on purpose must not be served an earlier test's result."""
+    from bot.services import chart_cache
+
+    chart_cache.CACHE.clear()
+    yield
+    chart_cache.CACHE.clear()
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A PostgreSQL URL: TEST_DATABASE_URL when set, else a throwaway cluster on loopback for this session."""

@@ -25,12 +25,14 @@ from bot.core.equity import analysis as an
 from bot.services.equity_analysis import MeasureJob as MeasureJob
 from bot.services.equity_analysis import ProjectSummary as ProjectSummary
 from bot.services.equity_analysis import analyse as analyse
+from bot.services.equity_analysis import chart as chart
 from bot.services.equity_analysis import chart_kind as chart_kind
 from bot.services.equity_analysis import first_view as first_view
 from bot.services.equity_analysis import missing_report as missing_report
 from bot.services.equity_analysis import render as render
 from bot.services.equity_analysis import safe_stats as safe_stats
 from bot.services.equity_analysis import summarise_jobs as summarise_jobs
+from bot.services.equity_analysis import summary_chart as summary_chart
 from bot.services.measures import measure_period
 from bot.services.pdsa import as_utc, local_today
 from storage import measures_repo as mrepo
@@ -97,10 +99,7 @@ def measure_data_summary(session: Session, *, measure_ids: list[int]) -> dict[in
 
 def measure_frame(session: Session, *, measure_id: int) -> pd.DataFrame:
     """The measure's current data as a tidy frame (period, group, numerator, denominator, value)."""
-    return pd.DataFrame(
-        mrepo.data_points(session, measure_id=measure_id),
-        columns=["period", "group", "numerator", "denominator", "value"],
-    )
+    return pd.DataFrame(mrepo.data_table(session, measure_id=measure_id), columns=list(mrepo.TIDY_COLUMNS))
 
 
 def parse_rebase(entries: list[str]) -> dict[str, list[date]]:

@@ -6,21 +6,25 @@ bot/services/equity.py loads a job in its own unit of work; what is drawn and sa
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from bot.core import charts, ethnicity
 from bot.core.charts.markers import CycleMark
+from bot.core.charts.summary_grid import summary_grid
 from bot.core.equity import analysis as an
 from bot.core.equity import missing as missing_data
 from bot.core.equity.disclosure import DisclosurePolicy, safe_rate
 from bot.core.equity.shown import safe_stats as safe_stats  # one definition for chat and the pack
 from bot.core.equity.summary import SummaryRow, summarise
 from bot.core.equity.types import Warning
+from bot.services import chart_cache
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +56,12 @@ class MeasureJob:
         CycleMark, ...
     ] = ()  # the project's PDSA cycles on this measure, for the time-series charts
 
+    @cached_property
+    def data_digest(self) -> str:
+        """The digest of `frame`'s content for the cache keys, worked out once per job (a job's frame is read by
+        the analysis and the charts, never changed)."""
+        return chart_cache.frame_digest(self.frame)
+
     @property
     def policy(self) -> DisclosurePolicy:
         return DisclosurePolicy(threshold=max(self.threshold, 3))
@@ -67,7 +77,44 @@ class MeasureJob:
 # ---------------------------------------------------------------- analysis and charts (no database)
 
 
-def analyse(job: MeasureJob, *, window_months: int) -> an.ChannelAnalysis:
+def analysis_key(job: MeasureJob, *, window_months: int, today: date) -> str:
+    """The cache key of a job's analysis: every input the analysis reads, the data frame by its content."""
+    return chart_cache.digest(
+        "analysis/1",
+        job.name,
+        job.kind,
+        job.measure_type,
+        job.direction,
+        job.reference,
+        tuple(job.focus),
+        job.period,
+        job.target,
+        job.spc_method,
+        tuple(sorted((group, tuple(days)) for group, days in job.rebase.items())),
+        job.target_gap,
+        job.policy,
+        job.quarters,
+        job.data_period,
+        today,
+        window_months,
+        job.data_digest,
+    )
+
+
+def analyse(job: MeasureJob, *, window_months: int, today: date | None = None) -> an.ChannelAnalysis:
+    """The channel analysis of a job (as of `today`, by default the job's own today), from the shared cache
+    when the same inputs were analysed before; each caller gets its own copy, so it may change what it gets."""
+    day = today if today is not None else job.today
+    stored = chart_cache.CACHE.get_or_compute(
+        analysis_key(job, window_months=window_months, today=day),
+        lambda: pickle.dumps(_analyse(job, window_months=window_months, today=day), pickle.HIGHEST_PROTOCOL),
+        size=len,
+    )
+    result: an.ChannelAnalysis = pickle.loads(stored)  # our own bytes, never from outside the process
+    return result
+
+
+def _analyse(job: MeasureJob, *, window_months: int, today: date) -> an.ChannelAnalysis:
     return an.analyse_for_channel(
         job.frame,
         kind=job.kind,
@@ -78,7 +125,7 @@ def analyse(job: MeasureJob, *, window_months: int) -> an.ChannelAnalysis:
         spc_method=job.spc_method,
         rebase=job.rebase,
         target=job.target,
-        today=job.today,
+        today=today,
         window_months=window_months,
         target_gap=job.target_gap,
         policy=job.policy,
@@ -87,6 +134,42 @@ def analyse(job: MeasureJob, *, window_months: int) -> an.ChannelAnalysis:
         quarters=job.quarters,
         data_period=job.data_period,
     )
+
+
+def chart(
+    job: MeasureJob,
+    view: str,
+    *,
+    window_months: int,
+    whole_series: bool = False,
+    today: date | None = None,
+) -> charts.Chart:
+    """`render` of the job's analysis with its cycle marks, from the shared cache when drawn before (a Chart is
+    frozen: PNG bytes and strings). Pass the `today` the analysis shown beside it used."""
+    day = today if today is not None else job.today
+    key = chart_cache.digest(
+        "chart/1",
+        analysis_key(job, window_months=window_months, today=day),
+        view,
+        whole_series,
+        tuple(job.cycles),
+    )
+    return chart_cache.CACHE.get_or_compute(
+        key,
+        lambda: render(
+            analyse(job, window_months=window_months, today=day),
+            view,
+            job.policy,
+            window_months,
+            whole_series=whole_series,
+            cycles=job.cycles,
+        ),
+        size=_chart_size,
+    )
+
+
+def _chart_size(c: charts.Chart) -> int:
+    return len(c.png) + len(c.alt_text.encode()) + len(c.title.encode())
 
 
 def chart_kind(kind: str) -> str:
@@ -178,7 +261,8 @@ def missing_report(
         if job.kind not in an.COUNT_KINDS:
             rows.append((job.name, None, []))
             continue
-        ca = analyse(job, window_months=3)
+        today = job.today
+        ca = analyse(job, window_months=3, today=today)
         a = ca.analysis
         rows.append(
             (job.name, a.missing, [w for w in a.warnings if w.code.startswith(DATA_QUALITY_WARNINGS)])
@@ -186,7 +270,7 @@ def missing_report(
         known = a.missing is not None and any(p.valid_share is not None for p in a.missing.by_period)
         if known and len(drawn) < max_charts:
             # The data-quality report shows recording over the whole history, not one window.
-            drawn.append(render(ca, "completeness", job.policy, 3, whole_series=True, cycles=job.cycles))
+            drawn.append(chart(job, "completeness", window_months=3, whole_series=True, today=today))
     return rows, drawn
 
 
@@ -231,3 +315,12 @@ def summarise_jobs(
         policy = job.policy
     rows = summarise(analyses, policy=policy) if policy is not None else []
     return ProjectSummary(project_name, tuple(rows), tuple(empty), tuple(failed))
+
+
+def summary_chart(summary: ProjectSummary) -> charts.Chart:
+    """The summary grid's PNG, from the shared cache when the same rows were drawn before."""
+    return chart_cache.CACHE.get_or_compute(
+        chart_cache.digest("summary/1", summary.project_name, summary.rows),
+        lambda: summary_grid(list(summary.rows), project_name=summary.project_name),
+        size=_chart_size,
+    )

@@ -69,8 +69,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     standin: StandIn
     # socketserver listens with a backlog of 5: with more clients connecting at once than that (a fan-out's
-    # posting threads), Linux drops the extra handshakes and the clients retry them a second later. Slack
-    # itself never refuses a connection like that, so neither may the stand-in.
+    # posting threads, 20 people's `/equity` uploads at the same moment), Linux drops the extra handshakes and
+    # the clients retry them a second later, or are reset. Slack itself never refuses a connection like that,
+    # so neither may the stand-in.
     request_queue_size = 1024
 
     def handle_error(self, request: Any, client_address: Any) -> None:
