@@ -44,8 +44,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -103,7 +103,12 @@ class Deliverer:
         self.people: dict[str, tuple[float, dict[str, Any]]] = {}  # user id -> (monotonic time, users.info)
         self.people_lock = threading.Lock()
         self.term: int | None = None  # the leader term this instance holds, if it leads
+        # From when (this instance's clock) no claim of an earlier term can still be on its way to Slack.
+        self.takeover_at: datetime | None = None
         self._term_lock = threading.Lock()
+        self._retry_lock = threading.Lock()
+        # Called with the instant claims of an earlier term become safe to retry (the scheduler wakes then).
+        self.on_takeover_due: Callable[[datetime], None] | None = None
         # Each schedule's next firing, remembered across syncs (planning._not_yet): most syncs find nothing due.
         self.next_firing: dict[int, tuple[Any, datetime, datetime]] = {}
 
@@ -114,14 +119,21 @@ class Deliverer:
         Once per leadership: while it holds a term, asking again returns that term."""
         with self._term_lock:
             if self.term is None:
+                started = time.monotonic()
                 with unit_of_work(self.engine) as session:
-                    self.term = leader_repo.begin_term(session, holder=self.instance_id, now=now)
+                    term = leader_repo.begin_term(session, holder=self.instance_id, now=now)
+                # Committed: any check of the term from here on fails for older terms. Counted from the commit,
+                # not from `now`: begin_term may have waited for a claim holding the share lock.
+                committed = now + timedelta(seconds=time.monotonic() - started)
+                self.takeover_at = committed + self.config.takeover_after
+                self.term = term
             return self.term
 
     def end_term(self) -> None:
         """This instance has stepped down: a fan-out in progress stops posting."""
         with self._term_lock:
             self.term = None
+            self.takeover_at = None
 
     # --- the whole run ------------------------------------------------------------------------------
 
@@ -139,6 +151,19 @@ class Deliverer:
             return self._run(
                 now, None if schedule_ids is None else set(schedule_ids), term if fenced else None
             )
+
+    def retry(self, now: datetime, *, fenced: bool = False) -> RunReport:
+        """Only the retries (claims of an earlier term that have become safe to take over, this instance's own
+        429s), alongside a fan-out that may still be running: the new leader's one-off wake."""
+        with self._retry_lock:
+            term = self.term
+            if fenced and term is None:
+                return RunReport()
+            report = RunReport()
+            ctx = RunContext(self, now, time.monotonic(), term if fenced else None)
+            tasks = planning.retry_claims(self, ctx, report)
+            posting.execute_all(self, ctx, tasks, report)
+            return report
 
     def _run(self, now: datetime, only: set[int] | None, term: int | None) -> RunReport:
         report = RunReport()

@@ -36,7 +36,7 @@ from bot.services.delivery.model import CONSENT_KIND, CONSENT_OCCURRENCE, RunRep
 from storage import leader_repo, planning_repo
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
-from storage.models import Project, ProjectMember, Schedule
+from storage.models import Delivery, Project, ProjectMember, Schedule
 
 if TYPE_CHECKING:
     from bot.services.delivery import Deliverer
@@ -72,25 +72,57 @@ def still_wanted(partner: ProjectMember) -> bool:
 # --- retries ------------------------------------------------------------------------------------------------
 
 
-def retry_claims(deliverer: Deliverer, ctx: RunContext, report: RunReport) -> list[Task]:
+def retry_claims(
+    deliverer: Deliverer, ctx: RunContext, report: RunReport, *, takeover_only: bool = False
+) -> list[Task]:
     """Claims left unsent (this instance's 429s, stale claims of a dead or deposed owner): retried, given up on,
-    or recorded as missed. A claim made under the current leader term by another instance is never touched."""
+    or recorded as missed. A claim made under the current leader term by another instance is never touched.
+
+    A leader takes over an earlier term's claims from `deliverer.takeover_at` on (the package docstring says why
+    that is safe), not only once stale; before then it sets `report.takeover_at` and calls
+    `deliverer.on_takeover_due`, so it wakes at that moment. `takeover_only`: just those claims (the wake itself).
+    """
     config = deliverer.config
     tasks: list[Task] = []
+    takeover_at = deliverer.takeover_at if ctx.term is not None else None
+    ready = takeover_at is not None and ctx.now >= takeover_at
     with unit_of_work(deliverer.engine) as session:
         try:
             leader_repo.check_term(session, term=ctx.term, lock=True)
         except leader_repo.Deposed:
             ctx.deposed.set()
             return []
-        claims = sched.retryable_claims(
-            session,
-            me=deliverer.instance_id,
-            stale_before=ctx.now - config.stale_after,
-            current_term=leader_repo.current_term(session),
+        current = leader_repo.current_term(session)
+        if (
+            takeover_at is not None
+            and not ready
+            and sched.has_older_term_claims(session, current_term=current or 0)
+        ):
+            report.takeover_at = takeover_at
+        claims = (
+            []
+            if takeover_only and not ready
+            else sched.retryable_claims(
+                session,
+                me=deliverer.instance_id,
+                stale_before=ctx.now - config.stale_after,
+                current_term=current,
+                older_terms=ready,
+                only_older_terms=takeover_only,
+            )
         )
-        if not claims:
-            return []
+        tasks = _retry_tasks(deliverer, ctx, report, session, claims)
+    if report.takeover_at is not None and deliverer.on_takeover_due is not None:
+        deliverer.on_takeover_due(report.takeover_at)
+    return tasks
+
+
+def _retry_tasks(
+    deliverer: Deliverer, ctx: RunContext, report: RunReport, session: Session, claims: list[Delivery]
+) -> list[Task]:
+    config = deliverer.config
+    tasks: list[Task] = []
+    if claims:
         schedules, projects = planning_repo.schedules_and_projects(
             session, schedule_ids={c.schedule_id for c in claims}
         )

@@ -182,6 +182,7 @@ class _Job:
     text: str = ""
     refusals: int = 0  # 429s met so far
     ready: bool = False  # claimed and built: only the post is left
+    checked: float = 0.0  # time.monotonic() just before the leader term was last checked for this job
 
 
 def execute_all(
@@ -215,18 +216,18 @@ def _step(deliverer: Deliverer, ctx: RunContext, job: _Job, report: RunReport) -
         if not _prepare(deliverer, ctx, client, job, report):
             return None
         job.ready = True
-    else:  # waited for the channel: check the term again before posting
-        try:
-            with unit_of_work(deliverer.engine) as session:
-                leader_repo.check_term(session, term=ctx.term)
-        except leader_repo.Deposed:
-            _deposed(ctx, job, report)
-            return None
+    elif not _recheck(deliverer, ctx, job, report):  # waited for the channel: check the term again
+        return None
     wait = deliverer.throttle.slot(task.recipient)
     if wait > 0:
         return wait
     assert job.delivery_id is not None and job.blocks is not None
     poster, refusals_allowed = ctx.poster(client, task.team_id, task.enterprise_id)
+    # The last check must be recent: how long a deposed leader's post can be on its way is bounded from it.
+    if time.monotonic() - job.checked > deliverer.config.recheck_after and not _recheck(
+        deliverer, ctx, job, report
+    ):
+        return None
     try:
         channel, ts = post_message(
             poster,
@@ -256,6 +257,20 @@ def _step(deliverer: Deliverer, ctx: RunContext, job: _Job, report: RunReport) -
         )
     report.add("posted")
     return None
+
+
+def _recheck(deliverer: Deliverer, ctx: RunContext, job: _Job, report: RunReport) -> bool:
+    """Check the run's leader term again just before posting; False (and the run stops posting) if it ended."""
+    if ctx.term is None:
+        return True
+    job.checked = time.monotonic()
+    try:
+        with unit_of_work(deliverer.engine) as session:
+            leader_repo.check_term(session, term=ctx.term)
+    except leader_repo.Deposed:
+        _deposed(ctx, job, report)
+        return False
+    return True
 
 
 def _deposed(ctx: RunContext, job: _Job, report: RunReport) -> None:
@@ -300,6 +315,7 @@ def _prepare(deliverer: Deliverer, ctx: RunContext, client: WebClient, job: _Job
     try:
         with unit_of_work(deliverer.engine) as session:
             # Under a share lock: a new leader's term begins after this commits, or this claim is refused.
+            job.checked = time.monotonic()
             leader_repo.check_term(session, term=ctx.term, lock=job.delivery_id is None)
             if job.delivery_id is None:
                 job.delivery_id = planning_repo.claim(
