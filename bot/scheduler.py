@@ -129,6 +129,7 @@ class BotScheduler:
             default_grace=timedelta(hours=settings.mfi_delivery_grace_hours),
             stale_after=timedelta(seconds=settings.mfi_delivery_stale_seconds),
             workers=settings.mfi_delivery_workers,
+            post_timeout=settings.mfi_delivery_post_timeout_seconds,
             read_back=settings.mfi_crash_readback,
         )
         return cls(
@@ -274,7 +275,8 @@ class BotScheduler:
     def _takeover_due(self, when: datetime) -> None:
         """Wake at `when` (the deliverer's clock) to retry an earlier leader's claims, alongside any fan-out still
         running, rather than at the first sync after it."""
-        run_date = datetime.now(UTC) + (when - self.clock())
+        delay = when - self.clock()
+        run_date = datetime.now(UTC) + delay  # read after the clock: never before `when`
         self._aps.add_job(self._take_over, "date", run_date=run_date, id=TAKEOVER_JOB, replace_existing=True)
 
     def _take_over(self) -> None:

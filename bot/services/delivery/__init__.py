@@ -8,7 +8,8 @@ The ledger (storage.models.Delivery, unique on schedule, occurrence and recipien
 3. A 429 that outlasts slack_sdk's own Retry-After waits, or a connection error, leaves the row "claimed" with
    the error noted; the next sync tries again (``max_attempts`` in all, then "failed").
 4. A row left "claimed" by a process that died between claim and post is retried by the current leader once it
-   is older than ``stale_after``, within the kind's grace period (later than that it becomes "missed").
+   is older than ``stale_after``, or sooner when it was claimed under an earlier leader term (Takeover, below),
+   within the kind's grace period (later than that it becomes "missed").
 
 Idempotency by read-back, only on recovery: every post carries Slack message metadata naming its ledger row
 (``mfi_ar_delivery``: delivery id and schedule:occurrence:recipient key). A process killed after Slack accepted
@@ -30,9 +31,32 @@ through one. Each instance that becomes leader begins a new term (storage.leader
 every claim of a leader's run carries its term (Delivery.fence) and is made in a transaction that first checks,
 under a share lock, that the term is still current, and every post checks it again just before the call. So a
 deposed leader, which may not know yet that it lost the lock, cannot claim or post; what it had claimed stays
-claimed and the new leader retries it once stale, reading back first. A claim made under the current term by
-another instance belongs to the leader holding the lock and is never taken over. A run outside the election
-(tests, the demo, `run_due`) has no term and is not fenced; the ledger's unique key still makes it safe.
+claimed and the new leader retries it, reading back first. A claim made under the current term by another
+instance belongs to the leader holding the lock and is never taken over. A run outside the election (tests, the
+demo, `run_due`) has no term and is not fenced; the ledger's unique key still makes it safe.
+
+Takeover, and why it cannot post twice. The danger is an old leader's post reaching Slack *after* the new
+leader's read-back found nothing: both would then be posted. So the new leader may retry a claim of an earlier
+term only once no post of that term can still be on its way. That moment is bounded:
+
+- Once the new term's begin_term has committed (``T``), every check of the old term fails. The commit, not the
+  instant passed in, is the start: begin_term may have waited for a claim holding the share lock.
+- The old leader checks its term immediately before every post; if more than ``recheck_after`` seconds passed
+  since the last check (content built, a channel's slot waited for), it checks again first. So its last
+  successful check was before ``T`` and its post's HTTP call began before ``T + recheck_after``.
+- Fan-out posts use a client with ``post_timeout`` and no retry handlers (context.RunContext.poster): urllib
+  applies the timeout to connecting and, separately, to sending the request, so the request has reached Slack
+  or been abandoned by ``T + recheck_after + 2 * post_timeout``. Nothing re-sends it behind the ledger's back: a
+  429, a dropped connection or a 5xx leaves the claim for a retry that checks the term and reads back.
+- ``takeover_margin`` covers the rest: Slack finishing a request it received just before our timeout, a thread
+  descheduled between its last check and the send, the clock's resolution.
+
+So from ``T + takeover_after`` (DeliveryConfig.takeover_after, 22.5 s with the defaults, against 2 minutes of
+``stale_after``) the leader of term ``T`` retries every claim of an earlier term, after the read-back as always,
+which adopts a post that landed. Until then it leaves them alone and wakes at that moment (a one-off job,
+bot.scheduler), alongside a fan-out that may still be running (Deliverer.retry), rather than at the next sync.
+``stale_after`` still governs claims without a term (unelected runs) and anything an unelected run retries; a
+leader's own claims are retried at its next sync as before (its runs do not overlap, so none is in flight).
 
 The modules: planning.py (what is due, read in a fixed number of queries, with bot.core.delivery_plan's
 decisions), posting.py (claims and posts on a small thread pool at Slack's per-channel pace), reminders.py,
