@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+import urllib.error
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ import time_machine
 from sqlalchemy import Engine
 
 import bot.services.delivery.context
+import bot.services.delivery.posting
 from bot.offline.standin import StandIn
 from bot.scheduler import TAKEOVER_JOB, BotScheduler
 from bot.services.delivery import DeliveryConfig, SimulatedCrash
@@ -245,3 +247,62 @@ def test_the_bound_counts_from_the_new_terms_commit_and_ends_with_the_term(
     assert new.deliverer.takeover_at - (started + new.deliverer.config.takeover_after) < timedelta(seconds=5)
     new.deliverer.end_term()
     assert new.deliverer.takeover_at is None
+
+
+@pytest.mark.parametrize("deposed_meanwhile", [False, True])
+def test_a_post_that_never_reached_slack_is_tried_again_in_the_run_after_a_term_check(
+    engine: Engine, standin: StandIn, monkeypatch: pytest.MonkeyPatch, deposed_meanwhile: bool
+) -> None:
+    make_project(engine)
+    old, new = two_leaders(engine, standin)
+    real = bot.services.delivery.posting.post_message
+    failures: list[str] = []
+
+    def post(client: Any, **kwargs: Any) -> tuple[str, str]:
+        if not failures:  # could not connect: urllib raises URLError, Slack never saw the request
+            failures.append(kwargs["channel"])
+            if deposed_meanwhile:
+                new.deliverer.begin_term(MONDAY)
+            raise urllib.error.URLError(TimeoutError("timed out"))
+        return real(client, **kwargs)
+
+    monkeypatch.setattr(bot.services.delivery.posting, "post_message", post)
+    report = old.deliverer.run(MONDAY, fenced=True)
+    [row] = ledger(engine, kind="team_prompt")
+    if deposed_meanwhile:  # the second try checked the term first
+        assert (report.posted, report.deposed, report.pending) == (0, 1, 0)
+        assert row.status == "claimed" and prompts_in(standin, CHANNEL) == []
+    else:
+        assert (report.posted, report.pending) == (1, 0)
+        assert (row.status, row.attempts) == ("sent", 1) and len(prompts_in(standin, CHANNEL)) == 1
+
+
+def test_a_prompt_whose_leaders_are_killed_three_times_in_a_row_is_still_posted_once(
+    engine: Engine, standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_project(engine)
+    real = bot.services.delivery.posting.post_message
+    kills: list[int] = []
+
+    def post(client: Any, **kwargs: Any) -> tuple[str, str]:
+        if len(kills) < 3:  # each leader in turn dies between its claim (or take-over) and the post
+            kills.append(1)
+            raise SimulatedCrash
+        return real(client, **kwargs)
+
+    monkeypatch.setattr(bot.services.delivery.posting, "post_message", post)
+    now = MONDAY
+    for n in range(1, 5):
+        leader = make_scheduler(engine, standin, instance_id=f"leader-{n}", stale_after=STALE)
+        assert leader.deliverer.begin_term(now) == n
+        now += leader.deliverer.config.takeover_after + timedelta(seconds=1)
+        if n < 4:
+            with pytest.raises(SimulatedCrash):
+                leader.deliverer.run(now, fenced=True)
+        else:
+            assert leader.deliverer.run(now, fenced=True).posted == 1
+        now += timedelta(seconds=5)
+    [row] = ledger(engine, kind="team_prompt")
+    # Interrupted three times without an error: not "gave up after 3 attempts" (max_attempts counts errors).
+    assert (row.status, row.attempts, row.claimed_by) == ("sent", 4, "leader-4")
+    assert len(prompts_in(standin, CHANNEL)) == 1

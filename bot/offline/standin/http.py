@@ -64,6 +64,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Slack accepts many connections at once; the default listen backlog of 5 reset or timed out the connections
+    # of a fan-out posting from two instances on 16 threads each.
+    request_queue_size = 128
     standin: StandIn
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -6,7 +6,9 @@ The ledger (storage.models.Delivery, unique on schedule, occurrence and recipien
    instance, or this one before a restart, already has that occurrence for that recipient: skip it.
 2. Post, then mark the row "sent" with the message's ts, in a second short transaction.
 3. A 429 that outlasts slack_sdk's own Retry-After waits, or a connection error, leaves the row "claimed" with
-   the error noted; the next sync tries again (``max_attempts`` in all, then "failed").
+   the error noted; the next sync tries again (``max_attempts`` in all, then "failed"). An attempt cut short
+   without an error (its leader died or was deposed between claim and post) counts against
+   ``max_interruptions`` instead, so a few restarts in a row do not lose a prompt; the grace period still ends it.
 4. A row left "claimed" by a process that died between claim and post is retried by the current leader once it
    is older than ``stale_after``, or sooner when it was claimed under an earlier leader term (Takeover, below),
    within the kind's grace period (later than that it becomes "missed").
@@ -177,15 +179,16 @@ class Deliverer:
             )
 
     def retry(self, now: datetime, *, fenced: bool = False) -> RunReport:
-        """Only the retries (claims of an earlier term that have become safe to take over, this instance's own
-        429s), alongside a fan-out that may still be running: the new leader's one-off wake."""
+        """Only the claims of earlier terms that have become safe to take over, alongside a fan-out that may still
+        be running (the new leader's one-off wake). Never this instance's own claims of its current term: the
+        running fan-out may be posting them."""
         with self._retry_lock:
             term = self.term
             if fenced and term is None:
                 return RunReport()
             report = RunReport()
             ctx = RunContext(self, now, time.monotonic(), term if fenced else None)
-            tasks = planning.retry_claims(self, ctx, report)
+            tasks = planning.retry_claims(self, ctx, report, takeover_only=True)
             posting.execute_all(self, ctx, tasks, report)
             return report
 

@@ -141,7 +141,7 @@ def _retry_tasks(
                 sched.mark_missed(session, delivery_id=delivery.id, error=error)
                 report.add("missed")
                 continue
-            if delivery.attempts >= config.max_attempts:
+            if delivery.attempts >= (config.max_attempts if delivery.error else config.max_interruptions):
                 error = f"gave up after {delivery.attempts} attempts: {delivery.error or 'interrupted'}"
                 sched.mark_failed(session, delivery_id=delivery.id, error=error)
                 report.add("failed")

@@ -51,6 +51,8 @@ HISTORY_PAGE = 15
 HISTORY_PAGES = 3
 HISTORY_MARGIN = 60.0  # seconds: our clock against Slack's
 DEFAULT_RETRY_AFTER = 1.0
+UNSENT_RETRIES = 2  # a post that failed to connect is tried again this often within the run (as slack_sdk would)
+UNSENT_DELAY = 0.5  # seconds
 
 Item = TypeVar("Item")
 
@@ -183,6 +185,7 @@ class _Job:
     refusals: int = 0  # 429s met so far
     ready: bool = False  # claimed and built: only the post is left
     checked: float = 0.0  # time.monotonic() just before the leader term was last checked for this job
+    unsent: int = 0  # connection failures before the request was sent, so far
 
 
 def execute_all(
@@ -246,6 +249,12 @@ def _step(deliverer: Deliverer, ctx: RunContext, job: _Job, report: RunReport) -
         _post_failed(deliverer, task, job.delivery_id, exc, report)
         return None
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        if isinstance(exc, urllib.error.URLError) and job.unsent < UNSENT_RETRIES:
+            # urllib raises URLError only while connecting or sending: Slack never had the whole request, so it is
+            # tried again (the client itself no longer does), after the term is checked again.
+            job.unsent += 1
+            logger.info("Delivery %s: not sent (%s); trying again", job.delivery_id, exc)
+            return UNSENT_DELAY
         logger.warning("Delivery %s: connection problem (%s); will retry", job.delivery_id, exc)
         with unit_of_work(deliverer.engine) as session:
             sched.note_retryable_error(session, delivery_id=job.delivery_id, error=f"connection: {exc!r}")
