@@ -16,7 +16,7 @@ import bot.services.delivery.context
 import bot.services.delivery.posting
 from bot.offline.standin import StandIn
 from bot.scheduler import TAKEOVER_JOB, BotScheduler
-from bot.services.delivery import DeliveryConfig, SimulatedCrash
+from bot.services.delivery import DeliveryConfig, SimulatedCrash, planning
 from bot.services.delivery.context import RunContext
 from bot.slack_client import ClientFactory
 from storage import schedule_repo as sched
@@ -306,3 +306,37 @@ def test_a_prompt_whose_leaders_are_killed_three_times_in_a_row_is_still_posted_
     # Interrupted three times without an error: not "gave up after 3 attempts" (max_attempts counts errors).
     assert (row.status, row.attempts, row.claimed_by) == ("sent", 4, "leader-4")
     assert len(prompts_in(standin, CHANNEL)) == 1
+
+
+def test_a_new_leaders_first_run_plans_what_the_ledger_lacks_first(
+    engine: Engine, standin: StandIn, monkeypatch: pytest.MonkeyPatch, crash_on_post: dict[str, int]
+) -> None:
+    channels = [f"C0RESUME{i}" for i in range(3)]
+    for channel in channels:
+        standin.add_channel(channel, channel.lower(), members=[base.LEAD])
+        make_project(engine, channel=channel, name=f"Project {channel}")
+    old, new = two_leaders(engine, standin, workers=1)
+    crash_on_post["crash_at"] = 2  # the old leader posts to one channel, claims a second, dies
+    with pytest.raises(SimulatedCrash):
+        old.deliverer.run(MONDAY, fenced=True)
+    claimed = {r.schedule_id for r in ledger(engine)}
+    assert len(claimed) == 2
+
+    planned: list[list[int]] = []
+    real = planning._plan_batch
+
+    def plan_batch(deliverer: Any, ctx: Any, report: Any, ids: list[int]) -> Any:
+        planned.append(list(ids))
+        return real(deliverer, ctx, report, ids)
+
+    monkeypatch.setattr(planning, "PLAN_BATCH", 1)
+    monkeypatch.setattr(planning, "_plan_batch", plan_batch)
+    new.deliverer.begin_term(BEGUN)
+    new.deliverer.run(BEGUN, fenced=True)
+    order = [ids[0] for ids in planned]
+    assert set(order[-2:]) == claimed and not claimed & set(order[:-2])  # the old leader's, last
+    assert len(prompts_in(standin, channels[2])) == 1
+
+    planned.clear()
+    new.deliverer.run(BEGUN + timedelta(seconds=30), fenced=True)  # later runs of the term: in order
+    assert [ids[0] for ids in planned] == sorted(order)

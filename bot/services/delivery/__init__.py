@@ -133,6 +133,7 @@ class Deliverer:
         self.takeover_at: datetime | None = None
         self._term_lock = threading.Lock()
         self._retry_lock = threading.Lock()
+        self._resumed: int | None = None  # the last term a run was made under
         # Called with the instant claims of an earlier term become safe to retry (the scheduler wakes then).
         self.on_takeover_due: Callable[[datetime], None] | None = None
         # Each schedule's next firing, remembered across syncs (planning._not_yet): most syncs find nothing due.
@@ -195,6 +196,8 @@ class Deliverer:
     def _run(self, now: datetime, only: set[int] | None, term: int | None) -> RunReport:
         report = RunReport()
         ctx = RunContext(self, now, time.monotonic(), term)
+        ctx.resume = term is not None and term != self._resumed
+        self._resumed = term
         with unit_of_work(self.engine) as session:
             for project in sched.projects_without_schedules(session):
                 sched.ensure_default_schedules(session, project=project, now=now)

@@ -44,6 +44,7 @@ class RunContext:
         self._bot_ids: dict[str, str] = {}
         self._lock = threading.Lock()
         self.deposed = threading.Event()  # set once a claim or a post finds the term over: stop posting
+        self.resume = False  # the first run of a new leader term: plan what the ledger lacks first
 
     def clock(self) -> datetime:
         """`now` moved on by the time this run has taken, so claims made late in a long run look their age."""

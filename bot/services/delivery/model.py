@@ -36,7 +36,9 @@ class DeliveryConfig:
     reminder_after: timedelta = timedelta(days=2)
     reminder_window: timedelta = timedelta(days=1)  # a reminder later than after+window is not worth sending
     stale_after: timedelta = timedelta(minutes=2)
-    max_attempts: int = 3  # attempts that met an error (a 429 outlasting its waits, a 5xx, a dropped connection)
+    max_attempts: int = (
+        3  # attempts that met an error (a 429 outlasting its waits, a 5xx, a dropped connection)
+    )
     # Attempts cut short without an error (their leader was killed or deposed between claim and post) count
     # against this instead: a deployment restarting several times in a few minutes must not lose a prompt.
     max_interruptions: int = 10

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+RESUME_LOOKBACK = timedelta(hours=1)  # a new leader plans schedules claimed within this last
 PLAN_BATCH = (
     500  # live schedules planned per batch: the first posts do not wait for ten thousand to be planned
 )
@@ -204,6 +205,12 @@ def plan_batches(
         # Every schedule's mark moves on (a paused one resumes from its resumption), only live ones are read whole.
         marks = {i: ctx.now for i in planning_repo.schedule_ids(session) if only is None or i in only}
         live_ids = [i for i in planning_repo.live_schedule_ids(session) if only is None or i in only]
+        if ctx.resume and live_ids:
+            # A new leader's first run, perhaps in the middle of its predecessor's fan-out: schedules with nothing
+            # in the ledger lately are planned first, so its first post does not wait for the planning of
+            # everything the old leader already did (planned after them all the same, in case of catch-up).
+            done = planning_repo.recently_claimed_schedule_ids(session, since=ctx.now - RESUME_LOOKBACK)
+            live_ids = [i for i in live_ids if i not in done] + [i for i in live_ids if i in done]
 
     def batches() -> Iterator[list[Task]]:
         for i in range(0, len(live_ids), PLAN_BATCH):
