@@ -317,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{posted_after:>16}"
         )
     print("in flight: the killed leader's claims left unsent; after: median / max seconds from the kill")
+    for channel in sorted(c for c, n in counts.items() if n > 1):
+        times = ", ".join(f"{c.time - fleet.go:.2f} s" for c in ok if c.args.get("channel") == channel)
+        print(f"duplicated: {channel}, posted at {times}")
     takeovers = [
         k.takeover for k in kills if not math.isnan(k.takeover)
     ]  # nan: the successor had nothing to post

@@ -59,7 +59,7 @@ def test_an_earlier_terms_claim_is_left_alone_until_the_bound_then_read_back_and
         old.deliverer.run(MONDAY, fenced=True)
     assert new.deliverer.begin_term(BEGUN) == 2
     bound = new.deliverer.config.takeover_after
-    assert bound == timedelta(seconds=0.5 + 2 * 10 + 2) and bound < STALE
+    assert bound == timedelta(seconds=0.5 + 3 * 10 + 2) and bound < STALE
 
     # Just before the bound the old leader's post could still be on its way: not touched, a wake is asked for.
     report = new.deliverer.run(BEGUN + bound - timedelta(seconds=1), fenced=True)

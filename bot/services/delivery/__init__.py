@@ -37,7 +37,7 @@ claimed and the new leader retries it, reading back first. A claim made under th
 instance belongs to the leader holding the lock and is never taken over. A run outside the election (tests, the
 demo, `run_due`) has no term and is not fenced; the ledger's unique key still makes it safe.
 
-Takeover, and why it cannot post twice. The danger is an old leader's post reaching Slack *after* the new
+Takeover, and why it does not post twice. The danger is an old leader's post reaching Slack *after* the new
 leader's read-back found nothing: both would then be posted. So the new leader may retry a claim of an earlier
 term only once no post of that term can still be on its way. That moment is bounded:
 
@@ -47,13 +47,17 @@ term only once no post of that term can still be on its way. That moment is boun
   since the last check (content built, a channel's slot waited for), it checks again first. So its last
   successful check was before ``T`` and its post's HTTP call began before ``T + recheck_after``.
 - Fan-out posts use a client with ``post_timeout`` and no retry handlers (context.RunContext.poster): urllib
-  applies the timeout to connecting and, separately, to sending the request, so the request has reached Slack
-  or been abandoned by ``T + recheck_after + 2 * post_timeout``. Nothing re-sends it behind the ledger's back: a
-  429, a dropped connection or a 5xx leaves the claim for a retry that checks the term and reads back.
-- ``takeover_margin`` covers the rest: Slack finishing a request it received just before our timeout, a thread
-  descheduled between its last check and the send, the clock's resolution.
+  applies the timeout to connecting, to sending the request and to waiting for the answer, each in turn. So the
+  request has reached Slack or been abandoned by ``T + recheck_after + 2 * post_timeout``, and a post Slack
+  makes within ``post_timeout`` of receiving it (any post whose answer we did not give up on) has landed by
+  ``T + recheck_after + 3 * post_timeout``. Nothing re-sends it behind the ledger's back: a 429, a 5xx or a
+  dropped connection after sending leaves the claim for a retry that checks the term and reads back; a
+  connection that failed before the request was sent whole (URLError) is tried again after a new check.
+- ``takeover_margin`` covers the rest: Slack taking a little longer than our timeout, a thread descheduled
+  between its last check and the send, the clock's resolution. A post Slack makes later still, after we gave
+  up waiting for it, is the one case the read-back cannot close (as with a crash after the post, above).
 
-So from ``T + takeover_after`` (DeliveryConfig.takeover_after, 22.5 s with the defaults, against 2 minutes of
+So from ``T + takeover_after`` (DeliveryConfig.takeover_after, 32.5 s with the defaults, against 2 minutes of
 ``stale_after``) the leader of term ``T`` retries every claim of an earlier term, after the read-back as always,
 which adopts a post that landed. Until then it leaves them alone and wakes at that moment (a one-off job,
 bot.scheduler), alongside a fan-out that may still be running (Deliverer.retry), rather than at the next sync.
@@ -183,7 +187,7 @@ class Deliverer:
         """Only the claims of earlier terms that have become safe to take over, alongside a fan-out that may still
         be running (the new leader's one-off wake). Never this instance's own claims of its current term: the
         running fan-out may be posting them."""
-        with self._retry_lock:
+        with self._retry_lock:  # held while its posts are made: a run's retries wait for them (see _run)
             term = self.term
             if fenced and term is None:
                 return RunReport()
@@ -201,7 +205,9 @@ class Deliverer:
         with unit_of_work(self.engine) as session:
             for project in sched.projects_without_schedules(session):
                 sched.ensure_default_schedules(session, project=project, now=now)
-        tasks = planning.retry_claims(self, ctx, report)
+        # A run retries this instance's own claims too: never while a take-over (retry) may be posting them.
+        with self._retry_lock:
+            tasks = planning.retry_claims(self, ctx, report)
         marks, batches = planning.plan_batches(self, ctx, report, only)
         planned: list[int] = []
 

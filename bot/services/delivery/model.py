@@ -56,7 +56,7 @@ class DeliveryConfig:
     # re-sent without looking, which may post it twice (MFI_CRASH_READBACK=false, manifest.minimal.yml).
     read_back: bool = True
     # Fencing a deposed leader's posts in time (the delivery package's docstring reasons it through): a fan-out
-    # post waits at most this long to connect and at most this long to send (urllib's timeout is per socket
+    # post waits at most this long to connect, to send and for the answer (urllib's timeout is per socket
     # operation), and is never re-sent by the client itself; the term is checked again before sending if more than
     # `recheck_after` seconds passed since the last check; `takeover_margin` covers clock steps and Slack's own
     # processing. A claim of an older term may be retried `takeover_after` after the new term began.
@@ -67,7 +67,7 @@ class DeliveryConfig:
     @property
     def takeover_after(self) -> timedelta:
         """How long after a new term begins no claim of an older term can still be on its way to Slack."""
-        return timedelta(seconds=self.recheck_after + 2 * self.post_timeout) + self.takeover_margin
+        return timedelta(seconds=self.recheck_after + 3 * self.post_timeout) + self.takeover_margin
 
     def grace_for(self, kind: str) -> timedelta:
         return self.grace.get(kind, self.default_grace)

@@ -51,9 +51,8 @@ HISTORY_PAGE = 15
 HISTORY_PAGES = 3
 HISTORY_MARGIN = 60.0  # seconds: our clock against Slack's
 DEFAULT_RETRY_AFTER = 1.0
-UNSENT_RETRIES = (
-    2  # a post that failed to connect is tried again this often within the run (as slack_sdk would)
-)
+# A post that failed to connect or send is tried again this often within the run (as slack_sdk would), after a wait.
+UNSENT_RETRIES = 2
 UNSENT_DELAY = 0.5  # seconds
 
 Item = TypeVar("Item")
