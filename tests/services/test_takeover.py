@@ -340,3 +340,29 @@ def test_a_new_leaders_first_run_plans_what_the_ledger_lacks_first(
     planned.clear()
     new.deliverer.run(BEGUN + timedelta(seconds=30), fenced=True)  # later runs of the term: in order
     assert [ids[0] for ids in planned] == sorted(order)
+
+
+def test_a_new_leaders_first_batch_is_small_so_its_first_post_is_soon(
+    engine: Engine, standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(3):
+        channel = f"C0FIRST{i}"
+        standin.add_channel(channel, channel.lower(), members=[base.LEAD])
+        make_project(engine, channel=channel, name=f"Project {channel}")
+    leader = make_scheduler(engine, standin, instance_id="leader-1", stale_after=STALE)
+    sizes: list[int] = []
+    real = planning._plan_batch
+
+    def plan_batch(deliverer: Any, ctx: Any, report: Any, ids: list[int]) -> Any:
+        sizes.append(len(ids))
+        return real(deliverer, ctx, report, ids)
+
+    monkeypatch.setattr(planning, "FIRST_BATCH", 2)
+    monkeypatch.setattr(planning, "_plan_batch", plan_batch)
+    leader.deliverer.begin_term(MONDAY)
+    assert leader.deliverer.run(MONDAY, fenced=True).posted == 3
+    live = sum(sizes)
+    assert sizes == [2, live - 2]  # then PLAN_BATCH at a time
+    sizes.clear()
+    leader.deliverer.run(MONDAY + timedelta(minutes=1), fenced=True)
+    assert sizes == [live]  # the term's later runs: PLAN_BATCH from the start
