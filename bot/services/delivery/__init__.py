@@ -62,7 +62,10 @@ So from ``T + takeover_after`` (DeliveryConfig.takeover_after, 32.5 s with the d
 which adopts a post that landed. Until then it leaves them alone and wakes at that moment (a one-off job,
 bot.scheduler), alongside a fan-out that may still be running (Deliverer.retry), rather than at the next sync.
 ``stale_after`` still governs claims without a term (unelected runs) and anything an unelected run retries; a
-leader's own claims are retried at its next sync as before (its runs do not overlap, so none is in flight).
+leader's own claims are retried at its next sync as before (its runs do not overlap, and a run's retries wait
+for a take-over in progress, so none is in flight). A new leader resumes from the ledger: its first run plans
+the schedules with nothing claimed in the last hour first, in a small first batch, so its first post does not
+wait for re-planning what its predecessor did.
 
 The modules: planning.py (what is due, read in a fixed number of queries, with bot.core.delivery_plan's
 decisions), posting.py (claims and posts on a small thread pool at Slack's per-channel pace), reminders.py,
