@@ -24,6 +24,10 @@ BENCHMARKS = [
         "bench.bench_fanout",
     ),
     ("20 people submitting forms to two instances during a fan-out (issue 17)", "bench.bench_modals"),
+    (
+        "Failover over 10 kills: the leader SIGKILLed after each 1/11 of a fan-out, a standby always ready (issue 17)",
+        "bench.bench_failover",
+    ),
 ]
 # `python -m bench fanout --projects 1000` runs one benchmark with its own arguments.
 BY_NAME = {module.rsplit(".", 1)[-1].removeprefix("bench_"): module for _, module in BENCHMARKS}

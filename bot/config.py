@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         default=120.0, gt=0
     )  # a claim older than this, unsent, is retried
     mfi_delivery_workers: int = Field(default=8, ge=1, le=64)  # parallel posts in a fan-out
+    # A fan-out post's HTTP timeout (connect, and send): it bounds how soon a new leader may retry the old one's
+    # claims (bot/services/delivery explains the bound).
+    mfi_delivery_post_timeout_seconds: int = Field(default=10, ge=1, le=60)
     # PostgreSQL connections per instance: kept open, and extra ones under load (storage/db.py explains the sizing).
     mfi_db_pool_size: int = Field(default=10, ge=1, le=200)
     mfi_db_max_overflow: int = Field(default=20, ge=0, le=200)

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 SYNC_JOB = "sync"
+TAKEOVER_JOB = "takeover"  # a one-off wake: the moment an earlier leader's claims may be taken over
 NIGHTLY_JOB = "nightly"
 NIGHTLY_HOUR_UTC = 2  # answers past their project's retention are removed at 02:30 UTC, by the leader only
 
@@ -104,6 +105,7 @@ class BotScheduler:
             messages=messages or delivery_messages(),
             config=config,
         )
+        self.deliverer.on_takeover_due = self._takeover_due
         self.elector = LeaderElector(
             engine, poll_seconds=leader_poll_seconds, on_change=self._on_leader_change
         )
@@ -127,6 +129,7 @@ class BotScheduler:
             default_grace=timedelta(hours=settings.mfi_delivery_grace_hours),
             stale_after=timedelta(seconds=settings.mfi_delivery_stale_seconds),
             workers=settings.mfi_delivery_workers,
+            post_timeout=settings.mfi_delivery_post_timeout_seconds,
             read_back=settings.mfi_crash_readback,
         )
         return cls(
@@ -268,6 +271,30 @@ class BotScheduler:
         # A new term first: from its commit no earlier leader can claim or post (bot.services.delivery).
         if self._begin_term():
             self._sync_soon()  # take over at once rather than at the next interval
+
+    def _takeover_due(self, when: datetime) -> None:
+        """Wake at `when` (the deliverer's clock) to retry an earlier leader's claims, alongside any fan-out still
+        running, rather than at the first sync after it."""
+        delay = when - self.clock()
+        run_date = datetime.now(UTC) + delay  # read after the clock: never before `when`
+        self._aps.add_job(self._take_over, "date", run_date=run_date, id=TAKEOVER_JOB, replace_existing=True)
+
+    def _take_over(self) -> None:
+        if not self.is_leader:
+            return
+        try:
+            report = self.deliverer.retry(self.clock(), fenced=True)
+        except Exception:
+            logger.exception("Retrying the previous leader's claims failed; the next sync tries again")
+            return
+        if report.retried:
+            logger.info(
+                "Took over %s claims of an earlier leader: %s posted, %s found already posted, %s missed",
+                report.retried,
+                report.posted,
+                report.adopted,
+                report.missed,
+            )
 
     def _sync(self) -> None:
         if not self.is_leader:

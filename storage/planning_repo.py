@@ -56,6 +56,12 @@ def live_schedule_ids(session: Session) -> list[int]:
     return [i for i in session.exec(query) if i is not None]
 
 
+def recently_claimed_schedule_ids(session: Session, *, since: datetime) -> set[int]:
+    """Schedules with a ledger row claimed since `since`: what a leader that has just taken over finds done."""
+    query = select(Delivery.schedule_id).where(col(Delivery.claimed_at) >= since).distinct()
+    return set(session.exec(query))
+
+
 def marks(session: Session, *, schedule_ids: Iterable[int]) -> dict[int, datetime]:
     """Each schedule's catch-up mark (SchedulerState.last_checked)."""
     found: dict[int, datetime] = {}

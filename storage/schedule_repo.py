@@ -447,23 +447,51 @@ def note_retryable_error(session: Session, *, delivery_id: int, error: str) -> N
 
 
 def retryable_claims(
-    session: Session, *, me: str, stale_before: datetime, current_term: int | None = None
+    session: Session,
+    *,
+    me: str,
+    stale_before: datetime,
+    current_term: int | None = None,
+    older_terms: bool = False,
+    only_older_terms: bool = False,
 ) -> list[Delivery]:
     """Claimed-but-not-sent rows this instance may retry: its own (a 429 outlasted the retries) or stale ones.
 
     A stale claim made under `current_term` (the leader term now in force) belongs to the instance holding the
-    leader lock, which may still be posting it: it is not anyone else's to take.
+    leader lock, which may still be posting it: it is not anyone else's to take. With `older_terms` (the caller
+    leads under `current_term` and an earlier term's posts can no longer be on their way), every claim of an
+    earlier term is retryable, however young; `only_older_terms` returns just those.
     """
+    fence = col(Delivery.fence)
     stale = col(Delivery.claimed_at) < stale_before
     if current_term is not None:
-        stale = and_(stale, or_(col(Delivery.fence).is_(None), col(Delivery.fence) != current_term))
-    return list(
-        session.exec(
-            select(Delivery)
-            .where(Delivery.status == "claimed", or_(col(Delivery.claimed_by) == me, stale))
-            .order_by(col(Delivery.id))
+        stale = and_(stale, or_(fence.is_(None), fence != current_term))
+    older = and_(fence.is_not(None), fence != current_term) if current_term is not None else None
+    if only_older_terms:
+        if older is None:
+            return []
+        which = older
+    else:
+        which = or_(
+            col(Delivery.claimed_by) == me, stale, *([older] if older_terms and older is not None else [])
         )
+    return list(
+        session.exec(select(Delivery).where(Delivery.status == "claimed", which).order_by(col(Delivery.id)))
     )
+
+
+def has_older_term_claims(session: Session, *, current_term: int) -> bool:
+    """Whether any claim of a leader term before `current_term` is still unsent (a dead leader's posts in flight)."""
+    found = session.exec(
+        select(Delivery.id)
+        .where(
+            Delivery.status == "claimed",
+            col(Delivery.fence).is_not(None),
+            col(Delivery.fence) != current_term,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def take_over_claim(

@@ -420,7 +420,7 @@ def test_a_leader_deposed_while_a_post_waits_does_not_post_it_and_the_new_leader
             if (
                 not deposed
             ):  # Slack answered 429; while the post waits out Retry-After, the lock changes hands
-                deposed.append(new.deliverer.begin_term(SETUP))
+                deposed.append(new.deliverer.begin_term(MONDAY))
 
     monkeypatch.setattr(bot.services.delivery.posting, "post_message", post)
     standin.inject("chat.postMessage", status=429, retry_after=1, times=1)
@@ -431,10 +431,12 @@ def test_a_leader_deposed_while_a_post_waits_does_not_post_it_and_the_new_leader
     assert (row.status, row.claimed_by, row.fence) == ("claimed", "leader-1", 1)
 
     # The new leader resumes from the ledger: the young claim is left alone, nothing is claimed twice ...
-    report = new.deliverer.run(MONDAY + timedelta(minutes=1), fenced=True)
+    takeover_after = new.deliverer.config.takeover_after
+    report = new.deliverer.run(MONDAY + takeover_after - timedelta(seconds=1), fenced=True)
     assert (report.posted, report.retried, report.taken) == (0, 0, 0)
-    # ... and once it is stale it is the new leader's, read back first (the old one might have posted it).
-    report = new.deliverer.run(MONDAY + STALE + timedelta(minutes=1), fenced=True)
+    # ... and once the old term's posts can no longer be on their way it is the new leader's, read back first
+    # (the old one might have posted it).
+    report = new.deliverer.run(MONDAY + takeover_after + timedelta(seconds=1), fenced=True)
     assert (report.retried, report.posted) == (1, 1)
     [row] = ledger(engine, kind="team_prompt")
     assert (row.status, row.claimed_by, row.fence) == ("sent", "leader-2", 2)

@@ -44,6 +44,7 @@ class RunContext:
         self._bot_ids: dict[str, str] = {}
         self._lock = threading.Lock()
         self.deposed = threading.Event()  # set once a claim or a post finds the term over: stop posting
+        self.resume = False  # the first run of a new leader term: plan what the ledger lacks first
 
     def clock(self) -> datetime:
         """`now` moved on by the time this run has taken, so claims made late in a long run look their age."""
@@ -65,18 +66,23 @@ class RunContext:
         return client
 
     def poster(self, client: WebClient, team_id: str, enterprise_id: str | None) -> tuple[WebClient, int]:
-        """The workspace's client for chat.postMessage without the waiting 429 handler, and how many 429s a post
-        may meet: the fan-out waits out a channel's Retry-After itself, posting to other channels meanwhile."""
+        """The workspace's client for chat.postMessage, and how many 429s a post may meet: the fan-out waits out a
+        channel's Retry-After itself, posting to other channels meanwhile.
+
+        The poster has the short `post_timeout` and no retry handlers at all: a post the client re-sent by itself
+        (after a 429, a dropped connection or a 5xx) would go out without the leader term being checked again,
+        and could reach Slack after a new leader has taken the claim over. Such a post stays claimed with its
+        error and is retried by the ledger, after a read-back, under a checked term.
+        """
         key = (team_id, enterprise_id)
         with self._lock:
             if key in self._posters:
                 return self._posters[key]
         handlers = list(client.retry_handlers or [])
         limits = [h.max_retry_count for h in handlers if isinstance(h, RateLimitErrorRetryHandler)]
-        poster: WebClient = client
-        if limits:
-            poster = FittingWebClient.like(client)
-            poster.retry_handlers = [h for h in handlers if not isinstance(h, RateLimitErrorRetryHandler)]
+        poster: WebClient = FittingWebClient.like(client)
+        poster.timeout = min(client.timeout, self.deliverer.config.post_timeout)
+        poster.retry_handlers = []
         found = (poster, limits[0] if limits else 0)
         with self._lock:
             self._posters[key] = found

@@ -36,7 +36,12 @@ class DeliveryConfig:
     reminder_after: timedelta = timedelta(days=2)
     reminder_window: timedelta = timedelta(days=1)  # a reminder later than after+window is not worth sending
     stale_after: timedelta = timedelta(minutes=2)
-    max_attempts: int = 3
+    max_attempts: int = (
+        3  # attempts that met an error (a 429 outlasting its waits, a 5xx, a dropped connection)
+    )
+    # Attempts cut short without an error (their leader was killed or deposed between claim and post) count
+    # against this instead: a deployment restarting several times in a few minutes must not lose a prompt.
+    max_interruptions: int = 10
     max_catchup: timedelta = timedelta(days=31)
     per_channel_interval: float = (
         1.0  # Slack's chat.postMessage limit: about 1 message per second per channel
@@ -55,6 +60,19 @@ class DeliveryConfig:
     # Read back recent messages before re-sending an interrupted delivery (needs the history scopes); off, it is
     # re-sent without looking, which may post it twice (MFI_CRASH_READBACK=false, manifest.minimal.yml).
     read_back: bool = True
+    # Fencing a deposed leader's posts in time (the delivery package's docstring reasons it through): a fan-out
+    # post waits at most this long to connect, to send and for the answer (urllib's timeout is per socket
+    # operation), and is never re-sent by the client itself; the term is checked again before sending if more than
+    # `recheck_after` seconds passed since the last check; `takeover_margin` covers clock steps and Slack's own
+    # processing. A claim of an older term may be retried `takeover_after` after the new term began.
+    post_timeout: int = 10
+    recheck_after: float = 0.5
+    takeover_margin: timedelta = timedelta(seconds=2)
+
+    @property
+    def takeover_after(self) -> timedelta:
+        """How long after a new term begins no claim of an older term can still be on its way to Slack."""
+        return timedelta(seconds=self.recheck_after + 3 * self.post_timeout) + self.takeover_margin
 
     def grace_for(self, kind: str) -> timedelta:
         return self.grace.get(kind, self.default_grace)
@@ -93,6 +111,8 @@ class RunReport:
     )
     pending: int = 0  # left claimed for the next sync (rate limited, connection error)
     deposed: int = 0  # not claimed or not posted: this instance's leader term ended (another instance leads)
+    # When claims of an earlier leader term, not yet safe to take over, become so (the new leader wakes then).
+    takeover_at: datetime | None = None
     lock = threading.Lock()
 
     def add(self, name: str, n: int = 1) -> None:

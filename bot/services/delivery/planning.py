@@ -36,13 +36,15 @@ from bot.services.delivery.model import CONSENT_KIND, CONSENT_OCCURRENCE, RunRep
 from storage import leader_repo, planning_repo
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
-from storage.models import Project, ProjectMember, Schedule
+from storage.models import Delivery, Project, ProjectMember, Schedule
 
 if TYPE_CHECKING:
     from bot.services.delivery import Deliverer
 
 logger = logging.getLogger(__name__)
 
+FIRST_BATCH = 50  # a new leader's first batch
+RESUME_LOOKBACK = timedelta(hours=1)  # a new leader plans schedules claimed within this last
 PLAN_BATCH = (
     500  # live schedules planned per batch: the first posts do not wait for ten thousand to be planned
 )
@@ -72,25 +74,57 @@ def still_wanted(partner: ProjectMember) -> bool:
 # --- retries ------------------------------------------------------------------------------------------------
 
 
-def retry_claims(deliverer: Deliverer, ctx: RunContext, report: RunReport) -> list[Task]:
+def retry_claims(
+    deliverer: Deliverer, ctx: RunContext, report: RunReport, *, takeover_only: bool = False
+) -> list[Task]:
     """Claims left unsent (this instance's 429s, stale claims of a dead or deposed owner): retried, given up on,
-    or recorded as missed. A claim made under the current leader term by another instance is never touched."""
+    or recorded as missed. A claim made under the current leader term by another instance is never touched.
+
+    A leader takes over an earlier term's claims from `deliverer.takeover_at` on (the package docstring says why
+    that is safe), not only once stale; before then it sets `report.takeover_at` and calls
+    `deliverer.on_takeover_due`, so it wakes at that moment. `takeover_only`: just those claims (the wake itself).
+    """
     config = deliverer.config
     tasks: list[Task] = []
+    takeover_at = deliverer.takeover_at if ctx.term is not None else None
+    ready = takeover_at is not None and ctx.now >= takeover_at
     with unit_of_work(deliverer.engine) as session:
         try:
             leader_repo.check_term(session, term=ctx.term, lock=True)
         except leader_repo.Deposed:
             ctx.deposed.set()
             return []
-        claims = sched.retryable_claims(
-            session,
-            me=deliverer.instance_id,
-            stale_before=ctx.now - config.stale_after,
-            current_term=leader_repo.current_term(session),
+        current = leader_repo.current_term(session)
+        if (
+            takeover_at is not None
+            and not ready
+            and sched.has_older_term_claims(session, current_term=current or 0)
+        ):
+            report.takeover_at = takeover_at
+        claims = (
+            []
+            if takeover_only and not ready
+            else sched.retryable_claims(
+                session,
+                me=deliverer.instance_id,
+                stale_before=ctx.now - config.stale_after,
+                current_term=current,
+                older_terms=ready,
+                only_older_terms=takeover_only,
+            )
         )
-        if not claims:
-            return []
+        tasks = _retry_tasks(deliverer, ctx, report, session, claims)
+    if report.takeover_at is not None and deliverer.on_takeover_due is not None:
+        deliverer.on_takeover_due(report.takeover_at)
+    return tasks
+
+
+def _retry_tasks(
+    deliverer: Deliverer, ctx: RunContext, report: RunReport, session: Session, claims: list[Delivery]
+) -> list[Task]:
+    config = deliverer.config
+    tasks: list[Task] = []
+    if claims:
         schedules, projects = planning_repo.schedules_and_projects(
             session, schedule_ids={c.schedule_id for c in claims}
         )
@@ -109,7 +143,7 @@ def retry_claims(deliverer: Deliverer, ctx: RunContext, report: RunReport) -> li
                 sched.mark_missed(session, delivery_id=delivery.id, error=error)
                 report.add("missed")
                 continue
-            if delivery.attempts >= config.max_attempts:
+            if delivery.attempts >= (config.max_attempts if delivery.error else config.max_interruptions):
                 error = f"gave up after {delivery.attempts} attempts: {delivery.error or 'interrupted'}"
                 sched.mark_failed(session, delivery_id=delivery.id, error=error)
                 report.add("failed")
@@ -172,9 +206,20 @@ def plan_batches(
         # Every schedule's mark moves on (a paused one resumes from its resumption), only live ones are read whole.
         marks = {i: ctx.now for i in planning_repo.schedule_ids(session) if only is None or i in only}
         live_ids = [i for i in planning_repo.live_schedule_ids(session) if only is None or i in only]
+        if ctx.resume and live_ids:
+            # A new leader's first run, perhaps in the middle of its predecessor's fan-out: schedules with nothing
+            # in the ledger lately are planned first, so its first post does not wait for the planning of
+            # everything the old leader already did (planned after them all the same, in case of catch-up).
+            done = planning_repo.recently_claimed_schedule_ids(session, since=ctx.now - RESUME_LOOKBACK)
+            live_ids = [i for i in live_ids if i not in done] + [i for i in live_ids if i in done]
 
     def batches() -> Iterator[list[Task]]:
-        for i in range(0, len(live_ids), PLAN_BATCH):
+        # Taking over: a small first batch, so the first post goes out after planning FIRST_BATCH schedules, not
+        # PLAN_BATCH (the same queries, a tenth of the work); the pool posts while the rest are planned.
+        start = min(FIRST_BATCH, PLAN_BATCH) if ctx.resume else 0
+        if start and live_ids:
+            yield _plan_batch(deliverer, ctx, report, live_ids[:start])
+        for i in range(start, len(live_ids), PLAN_BATCH):
             yield _plan_batch(deliverer, ctx, report, live_ids[i : i + PLAN_BATCH])
 
     return marks, batches()

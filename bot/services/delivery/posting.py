@@ -54,6 +54,9 @@ HISTORY_PAGE = 15
 HISTORY_PAGES = 3
 HISTORY_MARGIN = 60.0  # seconds: our clock against Slack's
 DEFAULT_RETRY_AFTER = 1.0
+# A post that failed to connect or send is tried again this often within the run (as slack_sdk would), after a wait.
+UNSENT_RETRIES = 2
+UNSENT_DELAY = 0.5  # seconds
 
 Item = TypeVar("Item")
 
@@ -215,6 +218,8 @@ class _Job:
     text: str = ""
     refusals: int = 0  # 429s met so far
     ready: bool = False  # claimed and built: only the post is left
+    checked: float = 0.0  # time.monotonic() just before the leader term was last checked for this job
+    unsent: int = 0  # connection failures before the request was sent, so far
 
 
 def execute_all(
@@ -297,17 +302,22 @@ def _step(
     client = ctx.client(task.team_id, task.enterprise_id)
     if client is None:
         return None
-    checked = False  # the claim's own check of the term, just now, serves as the check before the post
     if not job.ready:
-        if not _prepare(deliverer, ctx, client, job, report):
+        if not _prepare(deliverer, ctx, client, job, report):  # its claim checked the term (job.checked)
             return None
-        job.ready = checked = True
+        job.ready = True
     wait = deliverer.throttle.slot(task.recipient)
     if wait > 0:
         return wait
-    if not checked and not gate.check():  # claimed earlier, or waited for the channel: check the term again
-        _deposed(ctx, job, report)
-        return None
+    # The term is checked again before the post unless the last check is recent (a claim just made, by _prepare):
+    # how long a deposed leader's post can still be on its way is bounded from that check (the package docstring).
+    # Posts asking at the same moment share one check that began after each of them asked (TermGate).
+    if time.monotonic() - job.checked > deliverer.config.recheck_after:
+        asked = time.monotonic()
+        if not gate.check():
+            _deposed(ctx, job, report)
+            return None
+        job.checked = asked
     assert job.delivery_id is not None and job.blocks is not None
     poster, refusals_allowed = ctx.poster(client, task.team_id, task.enterprise_id)
     try:
@@ -328,6 +338,12 @@ def _step(
         _post_failed(deliverer, task, job.delivery_id, exc, report)
         return None
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        if isinstance(exc, urllib.error.URLError) and job.unsent < UNSENT_RETRIES:
+            # urllib raises URLError only while connecting or sending: Slack never had the whole request, so it is
+            # tried again (the client itself no longer does), after the term is checked again.
+            job.unsent += 1
+            logger.info("Delivery %s: not sent (%s); trying again", job.delivery_id, exc)
+            return UNSENT_DELAY
         logger.warning("Delivery %s: connection problem (%s); will retry", job.delivery_id, exc)
         with unit_of_work(deliverer.engine) as session:
             sched.note_retryable_error(session, delivery_id=job.delivery_id, error=f"connection: {exc!r}")
@@ -380,6 +396,7 @@ def _prepare(deliverer: Deliverer, ctx: RunContext, client: WebClient, job: _Job
     try:
         with unit_of_work(deliverer.engine) as session:
             # Under a share lock: a new leader's term begins after this commits, or this claim is refused.
+            job.checked = time.monotonic()
             leader_repo.check_term(session, term=ctx.term, lock=job.delivery_id is None)
             if job.delivery_id is None:
                 job.delivery_id = planning_repo.claim(
