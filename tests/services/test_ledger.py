@@ -340,9 +340,11 @@ def test_a_crash_after_a_batch_is_posted_but_before_its_marks_are_written_is_ado
     assert sorted(r.recipient for r in rows if r.status == "sent") == sorted(posts[:3])
     assert 4 <= len(posts) <= 6  # the dying write stops the posting of the rest
 
-    assert new.deliverer.begin_term(SETUP) == 2
-    assert new.deliverer.run(MONDAY + timedelta(minutes=1), fenced=True).posted == 0  # young claims
-    report = new.deliverer.run(MONDAY + STALE + timedelta(minutes=1), fenced=True)
+    assert new.deliverer.begin_term(MONDAY) == 2
+    # Until the old term's posts can no longer be on their way, its claims are left alone; then taken over.
+    assert new.deliverer.run(MONDAY + timedelta(seconds=1), fenced=True).posted == 0
+    later = MONDAY + new.deliverer.config.takeover_after + timedelta(seconds=1)
+    report = new.deliverer.run(later, fenced=True)
     assert (report.retried, report.adopted, report.posted) == (3, len(posts) - 3, 6 - len(posts))
     assert {c: len(prompts_in(standin, c)) for c in channels} == dict.fromkeys(channels, 1)
     assert Counter(r.status for r in ledger(engine, kind="team_prompt")) == {"sent": 6}

@@ -315,7 +315,7 @@ def test_a_new_leaders_first_run_plans_what_the_ledger_lacks_first(
     for channel in channels:
         standin.add_channel(channel, channel.lower(), members=[base.LEAD])
         make_project(engine, channel=channel, name=f"Project {channel}")
-    old, new = two_leaders(engine, standin, workers=1)
+    old, new = two_leaders(engine, standin, workers=1, claim_batch=1)  # claims made one at a time
     crash_on_post["crash_at"] = 2  # the old leader posts to one channel, claims a second, dies
     with pytest.raises(SimulatedCrash):
         old.deliverer.run(MONDAY, fenced=True)

@@ -309,17 +309,17 @@ def _step(
     wait = deliverer.throttle.slot(task.recipient)
     if wait > 0:
         return wait
-    # The term is checked again before the post unless the last check is recent (a claim just made, by _prepare):
-    # how long a deposed leader's post can still be on its way is bounded from that check (the package docstring).
-    # Posts asking at the same moment share one check that began after each of them asked (TermGate).
+    assert job.delivery_id is not None and job.blocks is not None
+    poster, refusals_allowed = ctx.poster(client, task.team_id, task.enterprise_id)
+    # Last thing before sending, the term is checked again unless the last check is recent (a claim just made, by
+    # _prepare): how long a deposed leader's post can still be on its way is bounded from that check (the package
+    # docstring). Posts asking at the same moment share one check that began after each of them asked (TermGate).
     if time.monotonic() - job.checked > deliverer.config.recheck_after:
         asked = time.monotonic()
         if not gate.check():
             _deposed(ctx, job, report)
             return None
         job.checked = asked
-    assert job.delivery_id is not None and job.blocks is not None
-    poster, refusals_allowed = ctx.poster(client, task.team_id, task.enterprise_id)
     try:
         channel, ts = post_message(
             poster,
