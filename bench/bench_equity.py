@@ -186,7 +186,11 @@ def crowd_round(standin: StandIn, driver: Driver, senders: list[tuple[str, str]]
                 out[channel].append(call.time)
         return out
 
+    def updates() -> int:
+        return sum(1 for call in standin.calls("chat.update") if call.args.get("channel") in channels)
+
     before = {c: len(times) for c, times in headlines().items()}
+    updated = updates()
     started: dict[str, list[float]] = {c: [] for c in channels}
     lock = threading.Lock()
     barrier = threading.Barrier(len(senders))
@@ -214,6 +218,9 @@ def crowd_round(standin: StandIn, driver: Driver, senders: list[tuple[str, str]]
     for channel in channels:
         ends = sorted(done[channel][before[channel] : wanted[channel]])
         samples += [end - t0 for t0, end in zip(sorted(started[channel]), ends, strict=True)]
+    # Each command then posts its details and updates its headline once: let that finish before the next round,
+    # so a round is not timed against the previous round's tail.
+    standin.wait_for(lambda: updates() >= updated + len(senders) or None, timeout=300)
     return samples
 
 

@@ -27,7 +27,9 @@ import pandas as pd
 
 T = TypeVar("T")
 
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # about 1,500 charts of 3 years of weekly data, or many more analyses
+DEFAULT_MAX_BYTES = (
+    64 * 1024 * 1024
+)  # about 250 charts of 3 years of weekly data (~200 KB) with their analyses
 DEFAULT_MAX_ENTRIES = 2048
 
 

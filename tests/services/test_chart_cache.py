@@ -265,3 +265,24 @@ def test_charts_are_shared_frozen_and_keyed_by_view_window_series_and_cycles() -
     assert all(other is not first for other in others)  # each drawn for its own inputs
     gaps, _, _, with_cycle, _ = others
     assert gaps.png != first.png and with_cycle.png != first.png and "C1" in with_cycle.alt_text
+
+
+def test_the_summary_grid_and_the_missing_report_reuse_the_analyses_until_the_data_change() -> None:
+    jobs = [job(), job(measure_id=2, name="Caesarean", measure_type="balancing")]
+    first = equity_analysis.summarise_jobs("PPH equity", jobs)
+    misses = chart_cache.CACHE.stats().misses
+    again = equity_analysis.summarise_jobs("PPH equity", jobs)  # the next Home refresh
+    assert again == first and chart_cache.CACHE.stats().misses == misses
+    grid = equity_analysis.summary_chart(first)
+    assert equity_analysis.summary_chart(again) is grid
+    rows, drawn = equity_analysis.missing_report(jobs)
+    assert len(rows) == 2 and drawn
+    misses = chart_cache.CACHE.stats().misses
+    assert equity_analysis.missing_report(jobs)[1] == drawn and chart_cache.CACHE.stats().misses == misses
+    # A new month for one measure: only that measure is analysed again, and the grid shows it.
+    more = frame([*monthly_rows(13, date(2025, 3, 1))])
+    changed = equity_analysis.summarise_jobs(
+        "PPH equity", [jobs[0], dataclasses.replace(jobs[1], frame=more)]
+    )
+    assert chart_cache.CACHE.stats().misses == misses + 1
+    assert changed.rows[1] != first.rows[1] and changed.rows[0] == first.rows[0]
