@@ -6,7 +6,9 @@ With --users N (issue 17: 20), two scenarios, each a cold first round and then -
 week of data logged before each (so the data change and the charts are worked out again): N members of ONE
 project's channel send `/equity PPH weekly` at the same moment (the issue's case), and N people in N projects
 with different data (nothing can be shared). Median and p95 from command to the headline posted (chart uploaded).
-Run: .venv/bin/python bench/bench_equity.py [--runs 15] [--users 20 --rounds 3]
+The bot runs in an interpreter of its own, as it does against real Slack (--in-process shares this one with the
+stand-in and the 20 senders, which is harsher).
+Run: .venv/bin/python bench/bench_equity.py [--runs 15] [--users 20 --rounds 3] [--in-process]
 """
 
 from __future__ import annotations
@@ -71,19 +73,74 @@ def pct(samples: list[float], q: float) -> float:
     return float(np.percentile(np.array(samples), q))
 
 
-def start_stack(db: Path) -> tuple[StandIn, Runtime, Driver]:
-    standin = StandIn().start()
-    settings = load_settings(
-        _env_file=None,
-        slack_bot_token="xoxb-standin",
-        slack_signing_secret=SECRET,
-        slack_api_url=standin.api_url,
-        database_url=f"sqlite:///{db}",
-        mfi_scheduler=False,
-    )
-    runtime = Runtime.build(settings, port=0, host="127.0.0.1", single_instance=False)
-    runtime.start()
-    return standin, runtime, Driver(standin, runtime.events_url, SECRET)
+# The bot in an interpreter of its own (--separate, the default): Slack does not share the bot's interpreter lock,
+# so the stand-in and the people typing (this process) should not either. It runs until its stdin closes.
+BOT = """
+import sys
+root, db, api_url, secret = sys.argv[1:5]
+sys.path.insert(0, root)
+from bot.config import load_settings
+from bot.runtime import Runtime
+settings = load_settings(
+    _env_file=None, slack_bot_token="xoxb-standin", slack_signing_secret=secret, slack_api_url=api_url,
+    database_url=f"sqlite:///{db}", mfi_scheduler=False,
+)
+runtime = Runtime.build(settings, port=0, host="127.0.0.1", single_instance=False)
+runtime.start()
+print(runtime.events_url, flush=True)
+sys.stdin.read()
+runtime.stop()
+"""
+
+
+class Stack:
+    """The stand-in here, the bot here or in a child process, and an engine on the bot's database for seeding."""
+
+    def __init__(self, db: Path, *, separate: bool) -> None:
+        import subprocess
+
+        from storage.db import make_engine
+
+        self.standin = StandIn().start()
+        self.runtime: Runtime | None = None
+        self.child: subprocess.Popen[str] | None = None
+        if separate:
+            self.child = subprocess.Popen(
+                [sys.executable, "-c", BOT, str(HERE.parent), str(db), self.standin.api_url, SECRET],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert self.child.stdout is not None
+            events_url = self.child.stdout.readline().strip()
+            assert events_url.startswith("http"), "the bot failed to start"
+            self.engine = make_engine(f"sqlite:///{db}")
+        else:
+            settings = load_settings(
+                _env_file=None,
+                slack_bot_token="xoxb-standin",
+                slack_signing_secret=SECRET,
+                slack_api_url=self.standin.api_url,
+                database_url=f"sqlite:///{db}",
+                mfi_scheduler=False,
+            )
+            self.runtime = Runtime.build(settings, port=0, host="127.0.0.1", single_instance=False)
+            self.runtime.start()
+            events_url = self.runtime.events_url
+            self.engine = self.runtime.engine
+        self.driver = Driver(self.standin, events_url, SECRET)
+
+    def stop(self) -> None:
+        if self.runtime is not None:
+            self.runtime.stop()
+        if self.child is not None:
+            assert self.child.stdin is not None
+            self.child.stdin.close()
+            try:
+                self.child.wait(timeout=30)
+            except Exception:
+                self.child.kill()
+        self.standin.stop()
 
 
 def create_project(standin: StandIn, driver: Driver) -> None:
@@ -120,7 +177,7 @@ def end_to_end(standin: StandIn, driver: Driver, runs: int) -> tuple[list[float]
 
 
 def add_project(
-    runtime: Runtime, standin: StandIn, *, channel: str, people: list[str], rows: list[dict[str, Any]]
+    engine: Any, standin: StandIn, *, channel: str, people: list[str], rows: list[dict[str, Any]]
 ) -> None:
     """A project in `channel` with `people` as its leads, and the PPH measure seeded with `rows`."""
     from storage import repositories as repo
@@ -128,7 +185,7 @@ def add_project(
     for person in people:
         standin.add_user(person, person.lower(), f"Analyst {person[-2:]}")
     standin.add_channel(channel, channel.lower(), list(people))
-    with unit_of_work(runtime.engine) as session:
+    with unit_of_work(engine) as session:
         repo.create_project(
             session,
             team_id="T0MFIAR01",
@@ -147,11 +204,11 @@ def add_project(
             partners=[],
             timezone="Europe/London",
         )
-    log_rows(runtime, channel=channel, user=people[0], rows=rows)
+    log_rows(engine, channel=channel, user=people[0], rows=rows)
 
 
-def log_rows(runtime: Runtime, *, channel: str, user: str, rows: list[dict[str, Any]]) -> None:
-    with unit_of_work(runtime.engine) as session:
+def log_rows(engine: Any, *, channel: str, user: str, rows: list[dict[str, Any]]) -> None:
+    with unit_of_work(engine) as session:
         seed_measure(
             session,
             team_id="T0MFIAR01",
@@ -227,37 +284,37 @@ def crowd_round(standin: StandIn, driver: Driver, senders: list[tuple[str, str]]
 Rounds = tuple[list[float], list[float]]  # (the first, cold round; the warm rounds after it)
 
 
-def one_project(standin: StandIn, driver: Driver, runtime: Runtime, users: int, rounds: int) -> Rounds:
+def one_project(standin: StandIn, driver: Driver, engine: Any, users: int, rounds: int) -> Rounds:
     """Issue 17 literally: `users` members of ONE project's channel send `/equity PPH weekly` at once. The first
     round is cold; before each later round one new week of data is logged, so the data change and the chart must
     be worked out again (once, if the work is shared), as in a team's real week."""
     channel = "C0EQTEAM01"
     people = [f"U0EQTEAM{i:02d}" for i in range(users)]
     rows = weekly_rows(seed=101)
-    add_project(runtime, standin, channel=channel, people=people, rows=rows)
+    add_project(engine, standin, channel=channel, people=people, rows=rows)
     cold = crowd_round(standin, driver, [(channel, p) for p in people])
     warm: list[float] = []
     for round_ in range(rounds):
         new = next_week(rows, seed=1000 + round_)
-        log_rows(runtime, channel=channel, user=people[0], rows=new)
+        log_rows(engine, channel=channel, user=people[0], rows=new)
         rows += new
         warm += crowd_round(standin, driver, [(channel, p) for p in people])
     return cold, warm
 
 
-def many_projects(standin: StandIn, driver: Driver, runtime: Runtime, users: int, rounds: int) -> Rounds:
+def many_projects(standin: StandIn, driver: Driver, engine: Any, users: int, rounds: int) -> Rounds:
     """`users` people, each in a project of their own with DIFFERENT data (a seed per project), send `/equity` at
     once: nothing can be shared between them. Before each warm round every project logs a new week."""
     senders = [(f"C0EQUSER{i:02d}", f"U0EQUSER{i:02d}") for i in range(users)]
     data = {channel: weekly_rows(seed=200 + i) for i, (channel, _) in enumerate(senders)}
     for channel, person in senders:
-        add_project(runtime, standin, channel=channel, people=[person], rows=data[channel])
+        add_project(engine, standin, channel=channel, people=[person], rows=data[channel])
     cold = crowd_round(standin, driver, senders)
     warm: list[float] = []
     for round_ in range(rounds):
         for i, (channel, person) in enumerate(senders):
             new = next_week(data[channel], seed=2000 + 100 * round_ + i)
-            log_rows(runtime, channel=channel, user=person, rows=new)
+            log_rows(engine, channel=channel, user=person, rows=new)
             data[channel] += new
         warm += crowd_round(standin, driver, senders)
     return cold, warm
@@ -311,20 +368,27 @@ def analysis_only(rows: list[dict[str, Any]], runs: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--users", type=int, default=0, help="also N concurrent users (issue 17: 20)")
+    parser.add_argument("--users", type=int, default=20, help="N concurrent users (issue 17: 20; 0 skips)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--only",
         choices=("team", "spread"),
         help="run one scenario: one project (team) or N projects (spread)",
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the bot in this process, sharing its interpreter lock with the stand-in and the senders "
+        "(harsher than production; by default the bot runs in a process of its own)",
+    )
     args = parser.parse_args()
     rows = weekly_rows()
     with tempfile.TemporaryDirectory() as tmp:
-        standin, runtime, driver = start_stack(Path(tmp) / "bench.db")
+        stack = Stack(Path(tmp) / "bench.db", separate=not args.in_process)
+        standin, driver, engine = stack.standin, stack.driver, stack.engine
         try:
             create_project(standin, driver)
-            with unit_of_work(runtime.engine) as session:
+            with unit_of_work(engine) as session:
                 seed_measure(
                     session,
                     team_id="T0MFIAR01",
@@ -336,19 +400,18 @@ def main() -> None:
                 )
             acks, uploads, posted = end_to_end(standin, driver, args.runs)
             team = (
-                one_project(standin, driver, runtime, args.users, args.rounds)
+                one_project(standin, driver, engine, args.users, args.rounds)
                 if args.users and args.only in (None, "team")
                 else None
             )
             spread = (
-                many_projects(standin, driver, runtime, args.users, args.rounds)
+                many_projects(standin, driver, engine, args.users, args.rounds)
                 if args.users and args.only in (None, "spread")
                 else None
             )
             violations = list(standin.violations)
         finally:
-            runtime.stop()
-            standin.stop()
+            stack.stop()
     ours, bare, lines, points = chart_vs_bare(rows, args.runs)
     analysis = analysis_only(rows, args.runs)
 
@@ -358,8 +421,10 @@ def main() -> None:
             f"{max(samples) * 1000:9.0f}"
         )
 
+    where = "in this process, with the stand-in" if args.in_process else "in a process of its own"
     print(
-        f"\n/equity on 156 weeks x {len(CODES)} groups ({len(rows):,} data points), {args.runs} runs, SQLite"
+        f"\n/equity on 156 weeks x {len(CODES)} groups ({len(rows):,} data points), {args.runs} runs, SQLite; "
+        f"the bot {where}"
     )
     print(f"{'':<46} {'median ms':>9} {'p95 ms':>9} {'max ms':>9}")
     print(row("slash command answered (ack)", acks))
