@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
 from bot.core.delivery_plan import utc
+from bot.services.delivery.content import PROMPT_KINDS, content, prompt_content  # one set of builders
 from bot.services.delivery.model import CONSENT_KIND, RunReport, Task, delivery_key
 from storage import leader_repo, planning_repo
 from storage import schedule_repo as sched
@@ -49,8 +50,6 @@ def claim_batch(deliverer: Deliverer, ctx: RunContext, jobs: list[_Job], report:
 
     Raises leader_repo.Deposed when the term has ended and IntegrityError when a schedule was removed since the
     plan; either way nothing was claimed (the caller then claims them one by one to find which)."""
-    from bot.services.delivery.posting import PROMPT_KINDS, _content, prompt_content  # one set of builders
-
     now = ctx.clock()
     ready: list[_Job] = []
     with unit_of_work(deliverer.engine) as session:
@@ -92,7 +91,7 @@ def claim_batch(deliverer: Deliverer, ctx: RunContext, jobs: list[_Job], report:
                     )
                 else:  # a lead's nudge reads the database: its own savepoint
                     with session.begin_nested():
-                        job.blocks, job.text = _content(
+                        job.blocks, job.text = content(
                             deliverer, session, ctx, task, job.delivery_id, lead_names=[]
                         )
             except Exception as exc:  # one bad message must not stop the rest of the fan-out

@@ -8,23 +8,19 @@ is checked against the run's leader term first: a deposed leader neither claims 
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
-import threading
 import time
 import urllib.error
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
 from bot.services.delivery.batching import SentMarks, TermGate, batchable, claim_batch
+from bot.services.delivery.content import content, lead_names
 from bot.services.delivery.context import CannotReadBack, RunContext
 from bot.services.delivery.model import (
     CONSENT_KIND,
@@ -37,12 +33,10 @@ from bot.services.delivery.model import (
     delivery_metadata,
     is_delivery_message,
 )
-from bot.services.delivery.planning import partner_prompt
-from bot.services.nudge import build_lead_nudge
+from bot.services.delivery.pool import dispatch
 from storage import leader_repo, planning_repo
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
-from storage.models import Project
 
 if TYPE_CHECKING:
     from bot.services.delivery import Deliverer
@@ -97,116 +91,6 @@ def retry_after(exc: SlackApiError) -> float | None:
         return max(0.0, float(value)) if value is not None else DEFAULT_RETRY_AFTER
     except ValueError:
         return DEFAULT_RETRY_AFTER
-
-
-def dispatch(
-    items: Sequence[Item],
-    step: Callable[[Item], float | None],
-    *,
-    workers: int,
-    more: Iterable[Sequence[Item]] = (),
-    prepare: Callable[[list[Item]], Sequence[Item]] | None = None,
-    batch_size: int = 1,
-    claimers: int = 2,
-) -> None:
-    """Run `step` over `items`, and the batches `more` yields as they come, on `workers` threads. A step returns
-    None when its item is done, or a delay in seconds after which the item runs again (it waits in the queue,
-    not on a thread). The first exception, a simulated crash included, stops every thread from taking more
-    work and is raised here.
-
-    With `prepare`, new items are first handed to it `batch_size` at a time (at most `claimers` batches at once)
-    and only the items it returns go on to `step`. Items ready for `step` come first: a new batch is taken only
-    while fewer than `batch_size` are waiting for a thread, so little is prepared far ahead of its step.
-    """
-    counter = itertools.count()
-    fresh: deque[Item] = deque(items)
-    ready: deque[Item] = deque()  # due now, oldest first
-    later: list[tuple[float, int, Item]] = []  # due after a delay (a channel's spacing, a 429's Retry-After)
-    cond = threading.Condition()
-    state: dict[str, Any] = {"active": 0, "error": None, "feeding": True, "preparing": 0}
-    size = max(1, batch_size) if prepare is not None else 1
-
-    def feed() -> None:
-        try:
-            for batch in more:
-                with cond:
-                    if state["error"] is not None:
-                        return
-                    fresh.extend(batch)
-                    cond.notify(min(workers, len(batch)))
-        except BaseException as exc:  # re-raised in the caller's thread
-            with cond:
-                state["error"] = state["error"] or exc
-        finally:
-            with cond:
-                state["feeding"] = False
-                cond.notify_all()
-
-    def take() -> tuple[str, list[Item]] | None:
-        """The next work, under `cond`: ("step", [item]) or ("prepare", items); None when all is done."""
-        while True:
-            if state["error"] is not None:
-                return None
-            now = time.monotonic()
-            while later and later[0][0] <= now:
-                ready.append(heapq.heappop(later)[2])
-            if ready:
-                return "step", [ready.popleft()]
-            if fresh and (prepare is None or (state["preparing"] < claimers and len(ready) < size)):
-                taken = [fresh.popleft() for _ in range(min(size, len(fresh)))]
-                if prepare is None:
-                    return "step", taken
-                state["preparing"] += 1
-                return "prepare", taken
-            if not fresh and not later and state["active"] == 0 and not state["feeding"]:
-                cond.notify_all()
-                return None
-            cond.wait(later[0][0] - now if later else None)
-
-    def worker() -> None:
-        while True:
-            with cond:
-                work = take()
-                if work is None:
-                    return
-                state["active"] += 1
-            kind, taken = work
-            try:
-                if kind == "prepare":
-                    assert prepare is not None
-                    follow, again = list(prepare(taken)), None
-                else:
-                    follow, again = [], step(taken[0])
-            except BaseException as exc:  # re-raised in the caller's thread
-                with cond:
-                    state["error"] = state["error"] or exc
-                    state["active"] -= 1
-                    cond.notify_all()
-                return
-            # This thread goes straight back to take(), so it only wakes others for work it cannot do alone
-            # (waking all of them after every post costs more than the post): a prepared batch. The end of the
-            # work is seen by whoever takes last, which wakes everyone to leave.
-            with cond:
-                state["active"] -= 1
-                if kind == "prepare":
-                    state["preparing"] -= 1
-                    ready.extend(follow)
-                    cond.notify(max(1, len(follow)))
-                elif again is not None:
-                    heapq.heappush(later, (time.monotonic() + again, next(counter), taken[0]))
-
-    feeder = threading.Thread(target=feed, name="deliver-plan", daemon=True)
-    feeder.start()
-    threads = [
-        threading.Thread(target=worker, name=f"deliver-{i}", daemon=True) for i in range(max(1, workers))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    feeder.join()
-    if state["error"] is not None:
-        raise state["error"]
 
 
 @dataclass
@@ -371,7 +255,7 @@ def _prepare(deliverer: Deliverer, ctx: RunContext, client: WebClient, job: _Job
     """
     task = job.task
     job.key = delivery_key(task.schedule_id, task.occurrence, task.recipient)
-    lead_names = _lead_names(deliverer, ctx, task) if task.kind == CONSENT_KIND else []  # users.info first
+    leads = lead_names(deliverer, ctx, task) if task.kind == CONSENT_KIND else []  # users.info first
     if task.delivery_id is not None:
         job.delivery_id = task.delivery_id
         if task.read_back_since is not None:
@@ -418,8 +302,8 @@ def _prepare(deliverer: Deliverer, ctx: RunContext, client: WebClient, job: _Job
                     return False
             try:  # the claim stands even if its message cannot be built: recorded as failed below
                 with session.begin_nested():
-                    job.blocks, job.text = _content(
-                        deliverer, session, ctx, task, job.delivery_id, lead_names=lead_names
+                    job.blocks, job.text = content(
+                        deliverer, session, ctx, task, job.delivery_id, lead_names=leads
                     )
             except Exception as exc:  # one bad message must not stop the rest of the fan-out
                 logger.exception("Could not build the %s for delivery %s", task.kind, job.delivery_id)
@@ -514,63 +398,3 @@ def _post_failed(
         if error in DEAD_TOKEN_ERRORS:
             sched.disable_for_team(session, task.team_id, error)
     report.add("failed")
-
-
-def _lead_names(deliverer: Deliverer, ctx: RunContext, task: Task) -> list[str]:
-    """The leads' names for a consent invitation: ids read in one short transaction, names asked of Slack
-    (users.info) after it, so a slow Slack call never holds a database transaction open."""
-    with unit_of_work(deliverer.engine) as session:
-        lead_ids = [m.user_id for m in sched.leads(session, project_id=task.project_id)]
-    client = ctx.client(task.team_id, task.enterprise_id)
-    return [ctx.real_name(client, user_id) for user_id in lead_ids]
-
-
-def _content(
-    deliverer: Deliverer,
-    session: Session,
-    ctx: RunContext,
-    task: Task,
-    delivery_id: int,
-    *,
-    lead_names: list[str],
-) -> tuple[Blocks, str]:
-    project = session.get(Project, task.project_id)
-    assert project is not None
-    messages = deliverer.messages
-    if task.kind in PROMPT_KINDS:
-        return prompt_content(
-            deliverer, task, delivery_id, name=project.name, about=project.partner_description
-        )
-    if task.kind == CONSENT_KIND:
-        return messages.partner_consent_message(
-            about=project.partner_description or project.name,
-            lead_names=lead_names,
-            project_id=task.project_id,
-        )
-    if task.kind == "lead_nudge":
-        return build_lead_nudge(session, project=project, now=ctx.now)
-    raise ValueError(f"unknown delivery kind {task.kind!r}")
-
-
-PROMPT_KINDS = ("team_prompt", "partner_prompt")
-
-
-def prompt_content(
-    deliverer: Deliverer, task: Task, delivery_id: int, *, name: str, about: str
-) -> tuple[Blocks, str]:
-    """A team or partner prompt: built from the project's name and partner description alone."""
-    assert task.prompt_id is not None
-    if task.kind == "team_prompt":
-        return deliverer.messages.team_prompt_message(
-            deliverer.catalogue.get(task.prompt_id),
-            project_name=name,
-            reason=task.reason,
-            delivery_id=delivery_id,
-        )
-    return deliverer.messages.partner_prompt_message(
-        partner_prompt(deliverer, task.prompt_id),
-        about=about or name,
-        delivery_id=delivery_id,
-        # Partners' answers are anonymous unless they say otherwise (the consent message promises it).
-        anonymous_default=True,
-    )
