@@ -471,3 +471,18 @@ def test_levelling_down_partly() -> None:
         labels={"N": "Black African", "A": "White"},
     )
     assert "narrowed partly because White got worse" in r.verdict
+
+
+def test_wilson_interval_matches_statsmodels_across_counts() -> None:
+    from statsmodels.stats.proportion import proportion_confint
+
+    from bot.core.equity.intervals import wilson_interval
+
+    for alpha in (0.05, 0.01):
+        for n in (1, 2, 3, 7, 8, 19, 20, 95, 100, 940, 12345):
+            for x in sorted({0, 1, n // 3, n // 2, n - 1, n}):
+                low, high = proportion_confint(x, n, alpha=alpha, method="wilson")
+                ours = wilson_interval(x, n, alpha)
+                assert ours[0] == pytest.approx(max(0.0, float(low)), abs=1e-12), (x, n, alpha)
+                assert ours[1] == pytest.approx(min(1.0, float(high)), abs=1e-12), (x, n, alpha)
+    assert wilson_interval(0, 0) == (None, None)
