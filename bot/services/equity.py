@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
+from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 from bot.core import periods as per
@@ -35,6 +36,7 @@ from bot.services.equity_analysis import summarise_jobs as summarise_jobs
 from bot.services.equity_analysis import summary_chart as summary_chart
 from bot.services.measures import measure_period
 from bot.services.pdsa import as_utc, local_today
+from bot.services.shared_reads import SharedReads
 from storage import measures_repo as mrepo
 from storage import pdsa_repo
 from storage import repositories as repo
@@ -97,9 +99,26 @@ def measure_data_summary(session: Session, *, measure_ids: list[int]) -> dict[in
     return out
 
 
-def measure_frame(session: Session, *, measure_id: int) -> pd.DataFrame:
-    """The measure's current data as a tidy frame (period, group, numerator, denominator, value)."""
-    return pd.DataFrame(mrepo.data_table(session, measure_id=measure_id), columns=list(mrepo.TIDY_COLUMNS))
+# A measure's data, read once for the requests that ask for it together: each gets a read that began after it
+# asked, made in a transaction of its own (so its snapshot is no older than the request), so nothing committed
+# before a request is missed.
+_DATA_READS: SharedReads[list[tuple[Any, ...]]] = SharedReads()
+
+
+def measure_frame(session: Session, *, measure_id: int, engine: Engine | None = None) -> pd.DataFrame:
+    """The measure's current data as a tidy frame (period, group, numerator, denominator, value), the caller's
+    own. With `engine` (a read-only request), the rows come from a read shared with the requests for the same
+    measure that arrived at the same time; a single in-memory SQLite connection cannot share, so reads alone."""
+    if engine is None or isinstance(engine.pool, StaticPool):
+        rows = mrepo.data_table(session, measure_id=measure_id)
+    else:
+        rows = _DATA_READS.read(measure_id, lambda: _fresh_rows(engine, measure_id))
+    return pd.DataFrame(rows, columns=list(mrepo.TIDY_COLUMNS))
+
+
+def _fresh_rows(engine: Engine, measure_id: int) -> list[tuple[Any, ...]]:
+    with unit_of_work(engine) as session:
+        return mrepo.data_table(session, measure_id=measure_id)
 
 
 def parse_rebase(entries: list[str]) -> dict[str, list[date]]:
@@ -129,6 +148,7 @@ def job_for(
     *,
     rows: list[dict[str, Any]] | None = None,
     periods: list[str] | None = None,
+    engine: Engine | None = None,
 ) -> MeasureJob:
     """A measure and its project copied into a job, inside the caller's unit of work (`rows` and `periods`: its
     data and finer periods when the caller read them for many measures at once)."""
@@ -156,7 +176,7 @@ def job_for(
         threshold=project.suppression_threshold,
         timezone=project.timezone,
         frame=(
-            measure_frame(session, measure_id=measure.id)
+            measure_frame(session, measure_id=measure.id, engine=engine)
             if rows is None
             else pd.DataFrame(rows, columns=["period", "group", "numerator", "denominator", "value"])
         ),
@@ -259,7 +279,7 @@ def look_up(engine: Engine, *, team_id: str, channel_id: str, text: str) -> Look
         project, measures = found
         measure, candidates = find_measure(measures, text)
         return Lookup(
-            job=job_for(session, measure, project) if measure is not None else None,
+            job=job_for(session, measure, project, engine=engine) if measure is not None else None,
             candidates=tuple(m.name for m in candidates),
             names=tuple(m.name for m in measures),
         )
@@ -273,7 +293,7 @@ def channel_job(engine: Engine, *, team_id: str, channel_id: str, measure_id: in
             return None
         project, measures = found
         measure = next((m for m in measures if m.id == measure_id), None)
-        return job_for(session, measure, project) if measure is not None else None
+        return job_for(session, measure, project, engine=engine) if measure is not None else None
 
 
 def load_job(engine: Engine, *, team_id: str, project_id: int, measure_id: int) -> MeasureJob | None:
@@ -284,7 +304,7 @@ def load_job(engine: Engine, *, team_id: str, project_id: int, measure_id: int) 
             return None
         measures = mrepo.measures_for_project(session, project_id=project_id)
         measure = next((m for m in measures if m.id == measure_id), None)
-        return job_for(session, measure, project) if measure is not None else None
+        return job_for(session, measure, project, engine=engine) if measure is not None else None
 
 
 def channel_jobs(engine: Engine, *, team_id: str, channel_id: str) -> ProjectJobs | None:
