@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
-from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 from bot.core import periods as per
@@ -100,25 +99,27 @@ def measure_data_summary(session: Session, *, measure_ids: list[int]) -> dict[in
 
 
 # A measure's data, read once for the requests that ask for it together: each gets a read that began after it
-# asked, made in a transaction of its own (so its snapshot is no older than the request), so nothing committed
-# before a request is missed.
+# asked, in a transaction of its own (so its snapshot is no older than the request), so nothing committed before
+# a request is missed. Callers read it outside their own transaction (`with_data`), so a request waiting for the
+# shared read holds no connection: twenty waiting requests must not empty the pool the read needs.
 _DATA_READS: SharedReads[list[tuple[Any, ...]]] = SharedReads()
 
 
-def measure_frame(session: Session, *, measure_id: int, engine: Engine | None = None) -> pd.DataFrame:
-    """The measure's current data as a tidy frame (period, group, numerator, denominator, value), the caller's
-    own. With `engine` (a read-only request), the rows come from a read shared with the requests for the same
-    measure that arrived at the same time; a single in-memory SQLite connection cannot share, so reads alone."""
-    if engine is None or isinstance(engine.pool, StaticPool):
-        rows = mrepo.data_table(session, measure_id=measure_id)
-    else:
-        rows = _DATA_READS.read(measure_id, lambda: _fresh_rows(engine, measure_id))
-    return pd.DataFrame(rows, columns=list(mrepo.TIDY_COLUMNS))
+def measure_frame(session: Session, *, measure_id: int) -> pd.DataFrame:
+    """The measure's current data as a tidy frame (period, group, numerator, denominator, value)."""
+    return pd.DataFrame(mrepo.data_table(session, measure_id=measure_id), columns=list(mrepo.TIDY_COLUMNS))
 
 
-def _fresh_rows(engine: Engine, measure_id: int) -> list[tuple[Any, ...]]:
-    with unit_of_work(engine) as session:
-        return mrepo.data_table(session, measure_id=measure_id)
+def with_data(engine: Engine, job: MeasureJob) -> MeasureJob:
+    """The job with its measure's data, read outside any transaction of the caller's and shared with the requests
+    for the same measure that arrive at the same time (the frame is the caller's own)."""
+
+    def read() -> list[tuple[Any, ...]]:
+        with unit_of_work(engine) as session:
+            return mrepo.data_table(session, measure_id=job.measure_id)
+
+    rows = _DATA_READS.read(job.measure_id, read)
+    return replace(job, frame=pd.DataFrame(rows, columns=list(mrepo.TIDY_COLUMNS)))
 
 
 def parse_rebase(entries: list[str]) -> dict[str, list[date]]:
@@ -148,10 +149,11 @@ def job_for(
     *,
     rows: list[dict[str, Any]] | None = None,
     periods: list[str] | None = None,
-    engine: Engine | None = None,
+    data: bool = True,
 ) -> MeasureJob:
     """A measure and its project copied into a job, inside the caller's unit of work (`rows` and `periods`: its
-    data and finer periods when the caller read them for many measures at once)."""
+    data and finer periods when the caller read them for many measures at once; without `data`, an empty frame
+    for `with_data` to fill after the unit of work)."""
     assert measure.id is not None
     try:
         rebase = parse_rebase(list(measure.rebase_dates or []))
@@ -176,7 +178,9 @@ def job_for(
         threshold=project.suppression_threshold,
         timezone=project.timezone,
         frame=(
-            measure_frame(session, measure_id=measure.id, engine=engine)
+            measure_frame(session, measure_id=measure.id)
+            if rows is None and data
+            else pd.DataFrame(columns=list(mrepo.TIDY_COLUMNS))
             if rows is None
             else pd.DataFrame(rows, columns=["period", "group", "numerator", "denominator", "value"])
         ),
@@ -271,18 +275,21 @@ def measure_listing(engine: Engine, *, team_id: str, channel_id: str) -> Measure
 
 
 def look_up(engine: Engine, *, team_id: str, channel_id: str, text: str) -> Lookup | None:
-    """The measure `text` names in the channel's project (see `find_measure`); None when there is no project."""
+    """The measure `text` names in the channel's project (see `find_measure`); None when there is no project.
+    Its data are read after this unit of work, shared with the requests for it that arrive together."""
     with unit_of_work(engine) as session:
         found = _channel_project(session, team_id=team_id, channel_id=channel_id)
         if found is None:
             return None
         project, measures = found
         measure, candidates = find_measure(measures, text)
-        return Lookup(
-            job=job_for(session, measure, project, engine=engine) if measure is not None else None,
+        job = job_for(session, measure, project, data=False) if measure is not None else None
+        found_lookup = Lookup(
+            job=job,
             candidates=tuple(m.name for m in candidates),
             names=tuple(m.name for m in measures),
         )
+    return replace(found_lookup, job=with_data(engine, job)) if job is not None else found_lookup
 
 
 def channel_job(engine: Engine, *, team_id: str, channel_id: str, measure_id: int) -> MeasureJob | None:
@@ -293,7 +300,8 @@ def channel_job(engine: Engine, *, team_id: str, channel_id: str, measure_id: in
             return None
         project, measures = found
         measure = next((m for m in measures if m.id == measure_id), None)
-        return job_for(session, measure, project, engine=engine) if measure is not None else None
+        job = job_for(session, measure, project, data=False) if measure is not None else None
+    return with_data(engine, job) if job is not None else None
 
 
 def load_job(engine: Engine, *, team_id: str, project_id: int, measure_id: int) -> MeasureJob | None:
@@ -304,7 +312,8 @@ def load_job(engine: Engine, *, team_id: str, project_id: int, measure_id: int) 
             return None
         measures = mrepo.measures_for_project(session, project_id=project_id)
         measure = next((m for m in measures if m.id == measure_id), None)
-        return job_for(session, measure, project, engine=engine) if measure is not None else None
+        job = job_for(session, measure, project, data=False) if measure is not None else None
+    return with_data(engine, job) if job is not None else None
 
 
 def channel_jobs(engine: Engine, *, team_id: str, channel_id: str) -> ProjectJobs | None:
