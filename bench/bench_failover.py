@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import bench_fanout  # noqa: E402  (after the path, as a script too)
-from bench.bench_fanout import DUE, LEAD, seed  # noqa: E402
+from bench.bench_fanout import DUE  # noqa: E402
 
 # bench_fanout's child with one more setting: the fan-out posts' timeout, which bounds when a new leader may
 # take over the old one's claims. The child builds DeliveryConfig(...) after this has run.
@@ -218,12 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     kills: list[Kill] = []
     try:
         database_url = cluster.create_database("bench_failover")
-        channels = [f"C0FO{i:07d}" for i in range(args.projects)]
-        for channel in channels:
-            standin.add_channel(channel, channel.lower(), members=[LEAD])
-        seeded = time.perf_counter()
-        seed(database_url, channels)
-        seeded = time.perf_counter() - seeded
+        channels, seeded = bench_fanout.prepare(standin, database_url, prefix="C0FO", projects=args.projects)
         standin.rate_limit(args.rate_limited, seed=1)
         engine = make_engine(database_url)
         fleet = Fleet(args, database_url, standin.api_url)

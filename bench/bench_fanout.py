@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -166,6 +167,16 @@ def seed(database_url: str, channels: list[str], due: datetime = DUE) -> None:
     engine.dispose()
 
 
+def prepare(standin: Any, database_url: str, *, prefix: str, projects: int) -> tuple[list[str], float]:
+    """A channel per project at the stand-in and the projects seeded; the channels and the seconds seeding took."""
+    channels = [f"{prefix}{i:07d}" for i in range(projects)]
+    for channel in channels:
+        standin.add_channel(channel, channel.lower(), members=[LEAD])
+    started = time.perf_counter()
+    seed(database_url, channels)
+    return channels, time.perf_counter() - started
+
+
 def follower_first_post(database_url: str, pid: int, go: float) -> float:
     """Wall-clock time of the new leader's first post (its claims carry its pid; its clock is DUE at `go`)."""
     from sqlmodel import Session, col, func, select
@@ -227,12 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     children: list[subprocess.Popen[str]] = []
     try:
         database_url = cluster.create_database("bench_fanout")
-        channels = [f"C0FAN{i:06d}" for i in range(args.projects)]
-        for channel in channels:
-            standin.add_channel(channel, channel.lower(), members=[LEAD])
-        seeded = time.perf_counter()
-        seed(database_url, channels)
-        seeded = time.perf_counter() - seeded
+        channels, seeded = prepare(standin, database_url, prefix="C0FAN", projects=args.projects)
         standin.rate_limit(args.rate_limited, seed=1)
         logs = Path(os.environ.get("TMPDIR", "/tmp"))
         for i in range(2):

@@ -296,16 +296,7 @@ def claim(
     if row is None:
         return None
     if uses_pin and prompt_id is not None and status == "claimed":
-        session.execute(
-            update(PromptChoice)
-            .where(
-                col(PromptChoice.project_id) == project_id,
-                col(PromptChoice.prompt_id) == prompt_id,
-                col(PromptChoice.choice) == "pin",
-                col(PromptChoice.used).is_(False),
-            )
-            .values(used=True)
-        )
+        use_pin(session, project_id=project_id, prompt_id=prompt_id)
     return int(row[0])
 
 

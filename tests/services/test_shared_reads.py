@@ -104,40 +104,14 @@ def test_equity_shares_a_measures_read_between_requests_arriving_together(
     frame of its own with every row."""
     from datetime import date
 
-    from bot.offline.demo.equity import seed_measure
     from bot.services import equity
-    from storage import measures_repo, repositories
-    from storage.db import make_engine, unit_of_work, upgrade
+    from storage import measures_repo
+    from storage.db import make_engine
+    from tests.services.helpers import CHANNEL, TEAM, make_measure, make_project
 
     engine = make_engine(database_url)
-    upgrade(engine)
-    with unit_of_work(engine) as session:
-        repositories.create_project(
-            session,
-            team_id="T1",
-            enterprise_id=None,
-            channel_id="C1",
-            created_by="U1",
-            name="P",
-            aim="Reduce PPH among Black women",
-            focus_groups=["N"],
-            reference_group="A",
-            baseline="",
-            target="",
-            target_date=None,
-            racism_context="",
-            leads=["U1"],
-            partners=[],
-            timezone="Europe/London",
-        )
-    rows = [
-        {"period": date(2026, 1, 5), "group": g, "numerator": 10, "denominator": 100, "value": None}
-        for g in ("A", "N", "M")
-    ]
-    with unit_of_work(engine) as session:
-        seed_measure(
-            session, team_id="T1", channel_id="C1", user_id="U1", rows=rows, name="PPH", period="week"
-        )
+    rows = [(date(2026, 1, 5), g, 10, 100) for g in ("A", "N", "M")]
+    make_measure(engine, make_project(engine), rows=rows)
 
     real = measures_repo.data_table
     calls: list[int] = []
@@ -159,7 +133,7 @@ def test_equity_shares_a_measures_read_between_requests_arriving_together(
 
     def one() -> None:
         gate.wait()
-        found = equity.look_up(engine, team_id="T1", channel_id="C1", text="PPH")
+        found = equity.look_up(engine, team_id=TEAM, channel_id=CHANNEL, text="PPH")
         assert found is not None and found.job is not None
         frames.append(found.job.frame)
         assert len(found.job.frame) == 3
