@@ -36,7 +36,10 @@ def _log(live: Any, period: date, rows: dict[str, str], user: str = MIDWIFE) -> 
     view = open_log(live, user=user)
     response = live.driver.submit_view(view["id"], {ids.B_LOG_PERIOD: period, **rows}, user=user)
     assert not (response.json or {}).get("errors"), response.body
-    return live.standin.wait_for(lambda: live.standin.messages(CHANNEL)[before:] or None)[-1]
+    # This entry's confirmation ("… entered <period> for …"), not a late message from an earlier step.
+    return live.standin.wait_for(
+        lambda: [m for m in live.standin.messages(CHANNEL)[before:] if " entered " in m.text] or None
+    )[-1]
 
 
 def _listing(live: Any) -> str:

@@ -259,8 +259,11 @@ def test_export_sends_the_workbook_and_csvs_to_the_lead_by_dm(live) -> None:  # 
         csv_answers = archive.read("export/answers.csv").decode("utf-8-sig")
     assert "'" + FORMULA.replace('"', '""') in csv_answers
 
-    with Session(live.engine) as session:
-        audit = session.exec(select(AuditLog).where(AuditLog.action == "project.export")).one()
+    def exported() -> AuditLog | None:  # recorded once the files are sent, so it may land a moment after them
+        with Session(live.engine) as session:
+            return session.exec(select(AuditLog).where(AuditLog.action == "project.export")).one_or_none()
+
+    audit = live.standin.wait_for(exported)
     assert audit.user_id == LEAD and audit.project_id == project_id
     assert set(audit.detail) == {"project_name", "files", "sheets"}  # who, when, which project: no numbers
     assert live.standin.violations == []
