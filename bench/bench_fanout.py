@@ -322,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     duplicates = sum(n - 1 for n in counts.values() if n > 1)
     lost = sum(1 for channel in channels if counts[channel] == 0)
     first = min(c.time for c in ok) - go if ok else float("nan")
+    before_kill = [c.time for c in ok if c.time <= killed]
+    after_kill = [c.time for c in ok if c.time > killed]
     total = max(c.time for c in ok) - go if ok else float("nan")
     # The floor Slack imposes: each channel needs its Retry-After waits (1 s per 429 here) and 1 s between its
     # own posts; channels run in parallel, so the slowest channel sets it.
@@ -347,6 +349,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{takeover:.2f} s",
         ),
         ("total time, schedule to last post", f"{total:.1f} s ({len(ok) / total:.0f} posts/s)"),
+        (
+            "pace: first leader / new leader",
+            " / ".join(
+                f"{len(t):,} posts in {max(t) - min(t):.1f} s ({len(t) / max(max(t) - min(t), 1e-9):.0f}/s)"
+                if t
+                else "none"
+                for t in (before_kill, after_kill)
+            ),
+        ),
         ("Slack floor: slowest channel's 429 waits and spacing", f"{floor:.1f} s"),
         ("total / Slack floor (the issue's goal <= 1.5)", f"{total / floor:.1f}" if floor else "n/a"),
         (

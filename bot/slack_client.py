@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from typing import Any
+from urllib.request import Request
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackTokenRotationError
@@ -17,6 +18,7 @@ from slack_sdk.oauth.installation_store import Bot, InstallationStore
 from slack_sdk.oauth.token_rotation import TokenRotator
 from slack_sdk.web import SlackResponse
 
+from bot import slack_http
 from bot.core.slack_limits import fit_arguments
 
 logger = logging.getLogger(__name__)
@@ -26,7 +28,8 @@ REFRESH_WITHIN_MINUTES = 60
 
 
 class FittingWebClient(WebClient):
-    """A WebClient that cuts every message and view to Slack's limits before sending (bot/core/slack_limits.py)."""
+    """A WebClient that cuts every message and view to Slack's limits before sending (bot/core/slack_limits.py),
+    and keeps its connections to Slack open between calls (bot/slack_http.py)."""
 
     @classmethod
     def like(cls, client: WebClient) -> FittingWebClient:
@@ -42,6 +45,11 @@ class FittingWebClient(WebClient):
             logger=client.logger,
             retry_handlers=list(client.retry_handlers) if client.retry_handlers is not None else None,
         )
+
+    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
+        if not url.lower().startswith(("http://", "https://")) or slack_http.through_proxy(url, self.proxy):
+            return super()._perform_urllib_http_request_internal(url, req)
+        return slack_http.perform(url, req, timeout=self.timeout, context=self.ssl)
 
     def api_call(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,6 +74,34 @@ class _Server(ThreadingHTTPServer):
     # the clients retry them a second later, or are reset. Slack itself never refuses a connection like that,
     # so neither may the stand-in.
     request_queue_size = 1024
+    accepted = 0  # connections accepted: a client that keeps its connection open makes one for many requests
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open_lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self.accepted += 1
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def hang_up_all(self) -> None:
+        """End every connection still open (clients keep theirs open between calls), so no handler thread is
+        left waiting on one after the stand-in stops."""
+        with self._open_lock:
+            still_open = list(self._open)
+        for request in still_open:
+            try:
+                request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
@@ -131,12 +160,18 @@ class HttpCore(StandInBase):
         logger.info("Slack stand-in listening on %s", self.url)
         return self
 
+    @property
+    def connections_accepted(self) -> int:
+        """How many HTTP connections the stand-in has accepted since it started."""
+        return self._server.accepted if self._server is not None else 0
+
     def stop(self) -> None:
         """Stop serving; the recorded state stays readable."""
         self.socket.stop()
         if self._server is None:
             return
         self._server.shutdown()
+        self._server.hang_up_all()
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
