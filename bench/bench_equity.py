@@ -87,6 +87,9 @@ settings = load_settings(
 )
 runtime = Runtime.build(settings, port=0, host="127.0.0.1", single_instance=False)
 runtime.start()
+import gc
+gc.collect()
+gc.freeze()  # as `mfi-ar serve` does once it has started
 print(runtime.events_url, flush=True)
 sys.stdin.read()
 runtime.stop()

@@ -66,6 +66,9 @@ scheduler = BotScheduler(
     ),
 ).start()
 print(scheduler.role(), flush=True)
+import gc
+gc.collect()
+gc.freeze()  # as `mfi-ar serve` does once it has started
 while True:
     time.sleep(3600)
 """
