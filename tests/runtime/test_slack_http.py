@@ -170,3 +170,15 @@ def test_a_proxy_from_the_environment_sends_calls_through_urllib(monkeypatch: py
     assert slack_http.through_proxy(
         "https://slack.com/api/chat.postMessage", "http://proxy.trust.nhs.uk:8080"
     )
+
+
+def test_a_client_with_a_proxy_sends_each_call_through_it_as_urllib_does(standin: StandIn) -> None:
+    # The stand-in plays the proxy: urllib sends it the absolute URL, and a new connection for every call.
+    client = FittingWebClient(
+        token="xoxb-standin", base_url="http://slack.invalid/api/", proxy=standin.url, retry_handlers=[]
+    )
+    before = standin.connections_accepted
+    for n in range(2):
+        assert client.chat_postMessage(channel=CHANNEL, text=f"via the proxy {n}")["ok"]
+    assert standin.connections_accepted - before == 2
+    assert [m.text for m in standin.messages(CHANNEL)] == ["via the proxy 0", "via the proxy 1"]
