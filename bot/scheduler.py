@@ -9,7 +9,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from slack_bolt import App
@@ -115,7 +114,10 @@ class BotScheduler:
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
         )
         self._started = False
-        self._again = threading.Event()
+        self._again = threading.Event()  # a sync was asked for (a wake, a new term) and has not yet begun
+        self._sync_state = threading.Lock()  # guards _again's setting and clearing against _syncing
+        self._syncing = False
+        self._sync_requests = 0
         self._schedule_jobs: dict[int, str] = {}  # schedule id -> its wake-up job's id
         self.last_report: RunReport | None = None
         self.build_jobs()
@@ -243,17 +245,28 @@ class BotScheduler:
 
     def _wake(self) -> None:
         # Every schedule due this minute has its own wake-up job and they all fire together: the first asks for
-        # a sync, the rest find it asked for. A sync already running goes round once more rather than being
-        # skipped (APScheduler runs one sync at a time).
-        if self.is_leader and not self._again.is_set():
-            self._again.set()
+        # a sync, the rest find it asked for. A sync already running, even one finishing, goes round once more.
+        if self.is_leader:
             self._sync_soon()
 
     def _sync_soon(self) -> None:
-        try:
-            self._aps.modify_job(SYNC_JOB, next_run_time=datetime.now(UTC))
-        except JobLookupError:
-            pass
+        """A sync that begins after this call: the one running goes round again before it ends, or a new one
+        starts at once.
+
+        The new one is a one-off job of its own, not the interval job brought forward: APScheduler skips a job
+        whose previous run has not quite finished (max_instances), so bringing the interval job forward while a
+        sync was ending lost the wake until the next interval (a first post 5 s late in bench fanout; up to
+        MFI_SCHEDULER_SYNC_SECONDS in production).
+        """
+        with self._sync_state:
+            if self._again.is_set():
+                return  # asked for already, and not yet begun
+            self._again.set()
+            if self._syncing:
+                return  # the running sync sees `_again` before it ends
+            self._sync_requests += 1
+            job_id = f"{SYNC_JOB}-now-{self._sync_requests}"
+        self._aps.add_job(self._sync, "date", run_date=datetime.now(UTC), id=job_id)
 
     def _begin_term(self) -> bool:
         try:
@@ -299,29 +312,46 @@ class BotScheduler:
     def _sync(self) -> None:
         if not self.is_leader:
             return
-        if self.deliverer.term is None and not self._begin_term():
-            return
+        with self._sync_state:
+            if self._syncing:
+                return  # one sync at a time; a wake meanwhile has asked the running one to go round again
+            self._syncing = True
         try:
+            if self.deliverer.term is None and not self._begin_term():
+                with self._sync_state:
+                    self._syncing = False
+                return
             while True:
                 self._again.clear()
                 report = self.deliverer.run(self.clock(), fenced=True)
-                if not self._again.is_set():
-                    break
-            # The wake-up jobs are for the next occurrences: rebuilt after the posts, not before the first one.
-            self._refresh_schedule_jobs()
-            self.last_report = report
-            if report.posted or report.missed or report.failed or report.reminded:
-                logger.info(
-                    "Deliveries: %s posted, %s reminders, %s missed, %s failed, %s retried, %s waiting to retry",
-                    report.posted,
-                    report.reminded,
-                    report.missed,
-                    report.failed,
-                    report.retried,
-                    report.pending,
-                )
+                if self._again.is_set():
+                    continue
+                # The wake-up jobs are for the next occurrences: rebuilt after the posts, not before the first one.
+                self._refresh_schedule_jobs()
+                self.last_report = report
+                if report.posted or report.missed or report.failed or report.reminded:
+                    logger.info(
+                        "Deliveries: %s posted, %s reminders, %s missed, %s failed, %s retried, %s waiting to retry",
+                        report.posted,
+                        report.reminded,
+                        report.missed,
+                        report.failed,
+                        report.retried,
+                        report.pending,
+                    )
+                with self._sync_state:
+                    if not self._again.is_set():  # nothing asked for a sync since this pass began: done
+                        self._syncing = False
+                        return
         except Exception:
             logger.exception("Scheduler sync failed; it will run again in %s s", self.sync_seconds)
+            with self._sync_state:
+                self._syncing = False
+                self._again.clear()  # the interval's next sync is the one that goes round again
+        except BaseException:
+            with self._sync_state:
+                self._syncing = False
+            raise
 
     def run_due(self, now: datetime | None = None) -> RunReport:
         """Deliver everything due at `now` (default: the clock) in this thread, whatever this instance's role.

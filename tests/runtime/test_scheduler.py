@@ -191,6 +191,58 @@ def test_jobs_are_rebuilt_from_the_schedule_rows(engine: Engine, standin: StandI
     assert scheduler.get_job(f"schedule:{team.id}") is None
 
 
+def leading_scheduler(engine: Engine, standin: StandIn, now: list[datetime]) -> BotScheduler:
+    scheduler = BotScheduler(
+        engine,
+        ClientFactory(standin.api_url, bot_token="xoxb-standin"),
+        clock=lambda: now[0],
+        config=DeliveryConfig(per_channel_interval=0.0, workers=4),
+        instance_id="leader-1",
+    )
+    scheduler.elector._leader = True  # the election decided (PostgreSQL's lock; not what these tests are about)
+    return scheduler
+
+
+def one_off_syncs(scheduler: BotScheduler) -> list[Any]:
+    return [job for job in scheduler._aps.get_jobs() if job.id.startswith("sync-now-")]
+
+
+def test_a_wake_while_the_sync_is_finishing_makes_it_go_round_again(engine: Engine, standin: StandIn) -> None:
+    make_project(engine)
+    now = [MONDAY - timedelta(minutes=1)]  # the first pass finds nothing due
+    scheduler = leading_scheduler(engine, standin, now)
+    rebuild = scheduler._refresh_schedule_jobs
+    woken: list[int] = []
+
+    def rebuild_then_wake() -> None:
+        # The schedule's wake-up job fires while the sync is rebuilding the jobs, after its last pass.
+        if not woken:
+            woken.append(1)
+            now[0] = MONDAY + timedelta(seconds=1)
+            scheduler._wake()
+        rebuild()
+
+    scheduler._refresh_schedule_jobs = rebuild_then_wake  # type: ignore[method-assign]
+    scheduler._sync()
+    assert woken and len(prompts_in(standin, CHANNEL)) == 1  # the same sync went round again and posted
+    assert one_off_syncs(scheduler) == []  # no second sync was needed
+
+
+def test_a_wake_with_no_sync_running_starts_one_of_its_own_once(engine: Engine, standin: StandIn) -> None:
+    make_project(engine)
+    now = [MONDAY + timedelta(seconds=1)]
+    scheduler = leading_scheduler(engine, standin, now)
+    interval = scheduler._aps.get_job("sync").next_run_time
+    for _ in range(3):  # every schedule due this minute wakes at once
+        scheduler._wake()
+    [job] = one_off_syncs(scheduler)
+    assert scheduler._aps.get_job("sync").next_run_time == interval  # a job of its own, not the interval's
+    job.func()
+    assert len(prompts_in(standin, CHANNEL)) == 1
+    scheduler._wake()  # the next wake, once that sync has begun, asks again
+    assert len(one_off_syncs(scheduler)) == 2
+
+
 def test_a_new_project_gets_its_default_schedules_from_the_scan(engine: Engine, standin: StandIn) -> None:
     with unit_of_work(engine) as session:
         project = repo.create_project(
