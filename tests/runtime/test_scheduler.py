@@ -199,7 +199,9 @@ def leading_scheduler(engine: Engine, standin: StandIn, now: list[datetime]) -> 
         config=DeliveryConfig(per_channel_interval=0.0, workers=4),
         instance_id="leader-1",
     )
-    scheduler.elector._leader = True  # the election decided (PostgreSQL's lock; not what these tests are about)
+    scheduler.elector._leader = (
+        True  # the election decided (PostgreSQL's lock; not what these tests are about)
+    )
     return scheduler
 
 
