@@ -310,16 +310,18 @@ class BotScheduler:
             )
 
     def _sync(self) -> None:
-        if not self.is_leader:
-            return
         with self._sync_state:
             if self._syncing:
                 return  # one sync at a time; a wake meanwhile has asked the running one to go round again
+            if not self.is_leader:
+                self._again.clear()  # nothing to do; leading again asks for a sync of its own
+                return
             self._syncing = True
         try:
             if self.deliverer.term is None and not self._begin_term():
                 with self._sync_state:
                     self._syncing = False
+                    self._again.clear()  # the interval's next sync tries the term again
                 return
             while True:
                 self._again.clear()

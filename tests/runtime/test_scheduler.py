@@ -245,6 +245,24 @@ def test_a_wake_with_no_sync_running_starts_one_of_its_own_once(engine: Engine, 
     assert len(one_off_syncs(scheduler)) == 2
 
 
+def test_a_sync_asked_for_while_not_leading_is_asked_for_again_on_leading(
+    engine: Engine, standin: StandIn
+) -> None:
+    make_project(engine)
+    now = [MONDAY + timedelta(seconds=1)]
+    scheduler = leading_scheduler(engine, standin, now)
+    scheduler._sync_soon()  # say, the term began, then the lock was lost before the sync ran
+    scheduler.elector._leader = False
+    [job] = one_off_syncs(scheduler)
+    job.func()
+    assert prompts_in(standin, CHANNEL) == []  # a follower does not post
+    scheduler.elector._leader = True
+    scheduler._sync_soon()  # leading again: a sync of its own, not one taken as already asked for
+    assert len(one_off_syncs(scheduler)) == 2
+    one_off_syncs(scheduler)[-1].func()
+    assert len(prompts_in(standin, CHANNEL)) == 1
+
+
 def test_a_new_project_gets_its_default_schedules_from_the_scan(engine: Engine, standin: StandIn) -> None:
     with unit_of_work(engine) as session:
         project = repo.create_project(
