@@ -145,14 +145,20 @@ class Rule:
 
 
 class _RecordingAck:
-    def __init__(self, ack: Any) -> None:
+    """The listener's ack, noting whether it was called and with inline errors. `before_errors` runs before an
+    ack with errors goes out: the person can correct the form and submit again as soon as they see them."""
+
+    def __init__(self, ack: Any, before_errors: Callable[[], None] | None = None) -> None:
         self._ack = ack
+        self._before_errors = before_errors
         self.called = False
         self.errors = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.called = True
         self.errors = kwargs.get("response_action") == "errors"
+        if self.errors and self._before_errors is not None:
+            self._before_errors()
         return self._ack(*args, **kwargs)
 
 
@@ -261,7 +267,18 @@ def _run(listener: Callable[..., Any], wanted: list[str], rule: Rule, args: Args
             refuse(args, already)
             return
         claimed_form = True
-    ack = _RecordingAck(args.ack)
+    tracker: WriteTracker | None = None
+    released = False
+
+    def release_before_errors() -> None:
+        # The form goes back to the person with errors and nothing saved: it is free again before they see the
+        # errors, or a quick corrected submission would find it still "being saved" and be refused.
+        nonlocal released
+        if claimed_form and view is not None and (tracker is None or not tracker.committed):
+            settle_submission(engine, team_id=team_id or "", view_id=str(view.get("id") or ""), applied=False)
+            released = True
+
+    ack = _RecordingAck(args.ack, release_before_errors)
     client = _granting_client(
         args.client,
         engine,
@@ -272,7 +289,6 @@ def _run(listener: Callable[..., Any], wanted: list[str], rule: Rule, args: Args
     )
     supplied = {"ack": ack, "client": client}
     kwargs = {name: supplied[name] if name in supplied else _arg(args, name) for name in wanted}
-    tracker: WriteTracker | None = None
     try:
         with track_writes() as tracker:
             listener(**kwargs)
@@ -285,7 +301,7 @@ def _run(listener: Callable[..., Any], wanted: list[str], rule: Rule, args: Args
         where = project.channel_id if project is not None else (grant_channel or channel_id)
         tell(args, saved_but(rule.saved, error, where, reference))
     finally:
-        if claimed_form and view is not None:
+        if claimed_form and view is not None and not released:  # released: a resubmission may hold it now
             applied = tracker is not None and (tracker.committed or (ack.called and not ack.errors))
             settle_submission(
                 engine, team_id=team_id or "", view_id=str(view.get("id") or ""), applied=applied

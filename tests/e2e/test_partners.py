@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
+import pytest
 from sqlmodel import Session, select
 
+import handlers.access
 from bot.services.projects import card_data
 from handlers.blocks import ids
 from handlers.projects import card_for
@@ -307,3 +310,27 @@ def test_partner_can_let_the_team_see_their_answers_and_take_it_back(live: Any) 
     wait_dm(live, PARTNER, "will not be shown")
     assert not partner_row(live).share_in_channel
     assert live.standin.violations == []
+
+
+def test_a_form_sent_back_with_errors_can_be_corrected_and_sent_again_at_once(
+    live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live.standin.add_user(PARTNER, "amara", "Amara (service-user partner)")
+    start_project(live)
+    real = handlers.access.settle_submission
+
+    def slow_settle(*args: Any, **kwargs: Any) -> None:
+        time.sleep(0.3)  # a loaded server: recording the outcome takes a while
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(handlers.access, "settle_submission", slow_settle)
+    view = live.driver.slash("/mfi", "partners", user=LEAD, channel=CHANNEL).wait_view()
+    response = live.driver.submit_view(view["id"], {ids.B_PARTNERS_USERS: [PARTNER]}, user=LEAD)
+    assert list(response.json["errors"]) == [ids.B_PARTNERS_ABOUT]
+    # Corrected and sent the moment the errors show: the form is free again, so this one is saved.
+    about = "We want to make birth safer for Black women. We will ask mums what would help."
+    response = live.driver.submit_view(
+        view["id"], {ids.B_PARTNERS_USERS: [PARTNER], ids.B_PARTNERS_ABOUT: about}, user=LEAD
+    )
+    assert response.status == 200 and not response.body, response.body
+    wait_dm(live, PARTNER, "Would you like to help")
