@@ -2,9 +2,9 @@
 
 Twenty people opening one measure's chart at the same moment each need its data (thousands of rows); reading
 them twenty times over costs more than drawing the chart. `SharedReads.read(key, read)` gives each caller the
-result of a read that *began after the caller asked*, so nothing committed before a request is missed (the same
-rule as the leader-term check in bot/services/delivery/batching.py), while callers that ask during one read share
-the next one: twenty simultaneous requests make two reads, not twenty.
+result of a read that *began after the caller asked*, so nothing committed before a request is missed, while
+callers that ask during one read share the next one: twenty simultaneous requests make two reads, not twenty. The
+leader-term check before each post (bot/services/delivery/batching.TermGate) is shared the same way.
 """
 
 from __future__ import annotations

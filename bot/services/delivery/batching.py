@@ -25,6 +25,7 @@ from sqlmodel import Session
 from bot.core.delivery_plan import utc
 from bot.services.delivery.content import PROMPT_KINDS, content, prompt_content  # one set of builders
 from bot.services.delivery.model import CONSENT_KIND, RunReport, Task, delivery_key
+from bot.services.shared_reads import SharedReads
 from storage import leader_repo, planning_repo
 from storage import schedule_repo as sched
 from storage.db import unit_of_work
@@ -110,18 +111,16 @@ def claim_batch(deliverer: Deliverer, ctx: RunContext, jobs: list[_Job], report:
 class TermGate:
     """The check of the leader term before each post, shared by the posts that ask at the same time.
 
-    `check()` returns once a check that began after the call has finished: True while the term is current,
-    False once it has ended (and from then on). Whoever asks while no check is running runs the next one for
-    everyone waiting (no extra thread); an unelected run (term None) is not fenced.
+    `check()` returns once a check that began after the call has finished (bot/services/shared_reads.py): True
+    while the term is current, False once it has ended (and from then on, as after a check that failed). Whoever
+    asks while no check is running runs the next one for everyone waiting (no extra thread); an unelected run
+    (term None) is not fenced.
     """
 
     def __init__(self, engine: Engine, term: int | None) -> None:
         self.engine = engine
         self.term = term
-        self._cond = threading.Condition()
-        self._asked = 0  # requests so far
-        self._covered = 0  # every request up to this one has had a check begun after it
-        self._checking = False
+        self._shared: SharedReads[bool] = SharedReads()
         self._ended = False
         self.checks = 0  # how many queries were made (for the tests and the log)
         # One connection for the run's checks, in autocommit: a check is one SELECT, no BEGIN or COMMIT, and
@@ -131,38 +130,24 @@ class TermGate:
     def check(self) -> bool:
         if self.term is None:
             return True
-        with self._cond:
-            self._asked += 1
-            mine = self._asked
-            while True:
-                if self._ended:
-                    return False
-                if self._covered >= mine:
-                    return True
-                if not self._checking:
-                    self._checking = True
-                    covers = self._asked
-                    break
-                self._cond.wait()
-        current = False
+        if self._ended:
+            return False
+        return self._shared.read(None, self._read)
+
+    def _read(self) -> bool:
+        if self._ended:  # a check that failed has ended the gate: its waiters are not posting either
+            return False
+        self.checks += 1
         try:
             self._check()
-            current = True
+            return True
         except leader_repo.Deposed:
-            pass
+            self._ended = True
+            return False
         except BaseException:
+            self._ended = True
             self.close()  # a broken connection: the next check opens another
             raise
-        finally:
-            with self._cond:
-                self._checking = False
-                self.checks += 1
-                if current:
-                    self._covered = max(self._covered, covers)
-                else:
-                    self._ended = True
-                self._cond.notify_all()
-        return current
 
     def _check(self) -> None:
         if self.engine.dialect.name != "postgresql":  # SQLite: no round trips to save (and a memory database
