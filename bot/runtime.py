@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import Engine
 
 from bot.app import create_app
 from bot.config import ConfigError, Settings
+from bot.core import schedule_rules
 from bot.logs import JsonFormatter, redact_exception
 from bot.scheduler import BotScheduler
 from bot.server import HttpServer, WsgiApp
@@ -119,6 +121,8 @@ class Runtime:
             max_overflow=settings.mfi_db_max_overflow,
         )
         upgrade(engine)
+        today = (clock() if clock is not None else datetime.now(UTC)).date()
+        schedule_rules.preload_calendars((today.year, today.year + 1))
         chart_cache.configure(
             max_mb=settings.mfi_chart_cache_mb, max_entries=settings.mfi_chart_cache_entries
         )

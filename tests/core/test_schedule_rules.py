@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.core import schedule_rules
 from bot.core.schedule_rules import (
     DEFAULTS,
     ScheduleSpec,
+    _bank_holidays,
     describe,
     is_bank_holiday,
     is_working_day,
@@ -175,6 +177,17 @@ def test_is_working_day() -> None:
     assert is_working_day(date(2026, 1, 2), "ENG")
     assert not is_working_day(date(2026, 1, 2), "SCT")
     assert is_bank_holiday(date(2025, 12, 1), "SCT") and not is_bank_holiday(date(2025, 12, 1), "ENG")
+
+
+def test_preloaded_calendars_are_not_loaded_again() -> None:
+    _bank_holidays.cache_clear()
+    schedule_rules.preload_calendars((2031, 2032))
+    loaded = _bank_holidays.cache_info()
+    assert (loaded.misses, loaded.currsize) == (8, 8)  # four parts of the UK, two years
+    assert is_bank_holiday(date(2031, 12, 1), "SCT") and not is_bank_holiday(date(2032, 3, 17), "ENG")
+    assert is_bank_holiday(date(2032, 3, 17), "NIR")  # St Patrick's Day
+    after = _bank_holidays.cache_info()
+    assert (after.misses, after.hits) == (8, loaded.hits + 3)
 
 
 def test_easter_monday_moves_to_tuesday() -> None:

@@ -105,3 +105,31 @@ def test_serve_with_an_app_token_uses_socket_mode_with_the_wired_app(
     app = started["app"]
     assert isinstance(app, App)
     assert len(app._listeners) > 20  # every surface registered, exactly as in HTTP mode
+
+
+def test_start_up_loads_the_bank_holidays_of_this_year_and_next(tmp_path: Path) -> None:
+    """So the first schedule form or fan-out does not wait on the holidays package's import lock."""
+    from datetime import UTC, date, datetime
+
+    from bot.core import schedule_rules
+    from bot.offline.standin import StandIn
+    from bot.runtime import Runtime
+    from tests.conftest import make_settings
+
+    schedule_rules._bank_holidays.cache_clear()
+    with StandIn() as standin:
+        runtime = Runtime.build(
+            make_settings(database_url=f"sqlite:///{tmp_path / 'warm.db'}", slack_api_url=standin.api_url),
+            http=False,
+            single_instance=False,
+            clock=lambda: datetime(2035, 12, 31, 23, 0, tzinfo=UTC),
+        )
+    try:
+        loaded = schedule_rules._bank_holidays.cache_info().misses
+        assert loaded == 8
+        assert schedule_rules.is_working_day(date(2036, 1, 2), "ENG")
+        assert not schedule_rules.is_working_day(date(2036, 1, 2), "SCT")
+        assert not schedule_rules.is_working_day(date(2035, 12, 25), "NIR")
+        assert schedule_rules._bank_holidays.cache_info().misses == loaded  # nothing left to load
+    finally:
+        runtime.engine.dispose()
