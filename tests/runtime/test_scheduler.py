@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import sys
 import time
 import types
@@ -189,6 +190,49 @@ def test_jobs_are_rebuilt_from_the_schedule_rows(engine: Engine, standin: StandI
     set_schedule(engine, project_id, "team_prompt", paused=True)
     scheduler.build_jobs()
     assert scheduler.get_job(f"schedule:{team.id}") is None
+
+
+def test_wake_up_jobs_follow_each_edit_and_schedules_with_one_timing_share_one(
+    engine: Engine, standin: StandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = make_project(engine), make_project(engine, channel="C0OTHER01", name="Second")
+    scheduler = make_scheduler(engine, standin)
+    ids = {}
+    with unit_of_work(engine) as session:
+        for project_id in (first, second):
+            schedule = sched.get_schedule(session, project_id=project_id, kind="team_prompt")
+            assert schedule is not None and schedule.id is not None
+            ids[project_id] = schedule.id
+
+    def job(project_id: int) -> Any:
+        return scheduler.get_job(f"schedule:{ids[project_id]}")
+
+    assert job(first).id == job(second).id  # the default Monday 10:00: one job for both
+
+    set_schedule(engine, second, "team_prompt", hour=14)
+    scheduler.build_jobs()
+    assert job(first).id != job(second).id
+    assert job(second).trigger.get_next_fire_time(None, SETUP) == MONDAY + timedelta(hours=4)
+    assert job(first).trigger.get_next_fire_time(None, SETUP) == MONDAY
+
+    with unit_of_work(engine) as session:  # a project's bank-holiday calendar is part of its timing
+        project = repo.get_project(session, team_id="T0MFIAR01", project_id=first)
+        assert project is not None
+        project.region = "SCT"
+        session.add(project)
+    shared = job(first).id
+    scheduler.build_jobs()
+    assert job(first).id != shared and job(first).trigger.spec.region == "SCT"
+    assert scheduler._aps.get_job(shared) is None  # no schedule uses the old timing: its job is gone
+
+    set_schedule(engine, second, "team_prompt", timezone="Mars/Olympus_Mons")  # only a bad row can hold this
+    with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
+        scheduler.build_jobs()
+        scheduler.build_jobs()
+    assert job(second) is None and job(first) is not None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Schedule {ids[second]} has an invalid spec; no job for it"
+    ]
 
 
 def leading_scheduler(engine: Engine, standin: StandIn, now: list[datetime]) -> BotScheduler:
