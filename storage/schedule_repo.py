@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, bindparam, or_, update
+from sqlalchemy import CursorResult, and_, bindparam, func, or_, update
 from sqlalchemy import select as columns_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -276,25 +279,26 @@ def set_last_checked(session: Session, *, schedule_id: int, when: datetime) -> N
 
 
 def set_last_checked_many(session: Session, *, marks: dict[int, datetime]) -> None:
-    """set_last_checked for many schedules in a few statements (the sync moves every mark at once)."""
+    """set_last_checked for many schedules: one INSERT .. ON CONFLICT DO UPDATE per 1,000 rows, the later of the
+    two marks kept, rather than every state loaded and flushed as an object (a sync moves every mark at once:
+    30,000 at 10,000 projects)."""
     if not marks:
         return
-    states = {
-        s.schedule_id: s
-        for s in session.exec(select(SchedulerState).where(col(SchedulerState.schedule_id).in_(list(marks))))
-    }
-    for schedule_id, state in states.items():
-        if state.last_checked < marks[schedule_id]:
-            state.last_checked = marks[schedule_id]
-            session.add(state)
-    missing = [schedule_id for schedule_id in marks if schedule_id not in states]
-    try:
-        with session.begin_nested():
-            session.add_all(SchedulerState(schedule_id=i, last_checked=marks[i]) for i in missing)
-    except IntegrityError:
-        # Another instance created some of them meanwhile: fall back to one at a time.
-        for schedule_id in missing:
-            set_last_checked(session, schedule_id=schedule_id, when=marks[schedule_id])
+    statement = _set_marks_statement(session.get_bind().dialect.name == "postgresql")
+    session.execute(
+        statement, [{"schedule_id": i, "last_checked": when} for i, when in sorted(marks.items())]
+    )
+
+
+@cache
+def _set_marks_statement(postgres: bool) -> Any:
+    table: Any = getattr(SchedulerState, "__table__")  # noqa: B009 (SQLModel does not declare it)
+    insert = (pg_insert if postgres else sqlite_insert)(table).values(
+        schedule_id=bindparam("schedule_id", type_=table.c.schedule_id.type),
+        last_checked=bindparam("last_checked", type_=table.c.last_checked.type),
+    )
+    later = (func.greatest if postgres else func.max)(table.c.last_checked, insert.excluded.last_checked)
+    return insert.on_conflict_do_update(index_elements=["schedule_id"], set_={"last_checked": later})
 
 
 # --- choosing the prompt ----------------------------------------------------------------------
