@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from slack_sdk import WebClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlmodel import select
 
 from bot.offline.standin import StandIn
@@ -305,6 +305,35 @@ def test_a_sync_asked_for_while_not_leading_is_asked_for_again_on_leading(
     assert len(one_off_syncs(scheduler)) == 2
     one_off_syncs(scheduler)[-1].func()
     assert len(prompts_in(standin, CHANNEL)) == 1
+
+
+def test_a_sync_with_nothing_due_loads_no_schedule_or_project(engine: Engine, standin: StandIn) -> None:
+    """Whether anything is due is worked out from columns; only what may be due is loaded whole."""
+    for i in range(3):
+        standin.add_channel(f"C0IDLE{i:04d}", f"idle-{i}", members=[LEAD])
+        make_project(engine, channel=f"C0IDLE{i:04d}", name=f"Idle {i}")
+    scheduler = make_scheduler(engine, standin)
+    loaded: list[str] = []
+
+    def note(target: Any, _context: Any) -> None:
+        loaded.append(target.kind if isinstance(target, Schedule) else type(target).__name__)
+
+    scheduler.deliverer.run(SETUP)  # the first sync: every mark set
+    # Friday's lead nudge (09:00 in London) may be due to a lead far west until the window has moved past it.
+    scheduler.deliverer.run(MONDAY - timedelta(days=1))
+    event.listen(Schedule, "load", note)
+    event.listen(Project, "load", note)
+    try:
+        assert scheduler.deliverer.run(MONDAY - timedelta(hours=1)).posted == 0
+        idle = list(loaded)
+        loaded.clear()
+        assert scheduler.deliverer.run(MONDAY).posted == 3
+    finally:
+        event.remove(Schedule, "load", note)
+        event.remove(Project, "load", note)
+    assert "team_prompt" not in idle and "lead_nudge" not in idle
+    assert set(idle) <= {"partner_prompt", "Project"}  # partner schedules are read for consent invitations
+    assert sorted(k for k in loaded if k != "Project").count("team_prompt") == 3  # Monday 10:00 BST: due
 
 
 def test_a_new_project_gets_its_default_schedules_from_the_scan(engine: Engine, standin: StandIn) -> None:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 from sqlmodel import Session
@@ -226,6 +227,9 @@ def plan_batches(
 
 
 def _plan_batch(deliverer: Deliverer, ctx: RunContext, report: RunReport, ids: list[int]) -> list[Task]:
+    ids = _may_be_due(deliverer, ctx, ids)
+    if not ids:
+        return []
     config = deliverer.config
     tasks: list[Task] = []
     candidates: list[_Candidate] = []
@@ -261,7 +265,7 @@ def _plan_batch(deliverer: Deliverer, ctx: RunContext, report: RunReport, ids: l
             elif schedule.kind == "lead_nudge":
                 people = [m for m in people if m.role == "lead"]
             spread = timedelta(0) if schedule.kind == "team_prompt" else TZ_SPREAD
-            if _not_yet(deliverer, schedule, spec, start, ctx.now, spread):
+            if _not_yet(deliverer, schedule.id or 0, (spec, schedule.updated_at), start, ctx.now, spread):
                 continue
             if schedule.kind == "team_prompt":  # the channel's own occurrences, worked out once
                 found = occurrences_between(spec, start, ctx.now + timedelta(microseconds=1))
@@ -315,10 +319,44 @@ def _plan_batch(deliverer: Deliverer, ctx: RunContext, report: RunReport, ids: l
     return tasks
 
 
+def _may_be_due(deliverer: Deliverer, ctx: RunContext, ids: list[int]) -> list[int]:
+    """The live schedules of `ids` that may have something to send: any whose next firing is not after now (as
+    _not_yet), and every partner schedule (partners added later are asked for consent whenever it is on).
+
+    Read as columns, so a sync with nothing due loads no objects: at 10,000 projects it planned 20,000 objects
+    every 30 s for nothing. A schedule whose timing cannot be read is kept: the full plan logs and skips it."""
+    with unit_of_work(deliverer.engine) as session:
+        rows = planning_repo.live_timings(session, schedule_ids=ids)
+        mark_of = planning_repo.marks(session, schedule_ids=[row[0] for row in rows])
+    keep: list[int] = []
+    for schedule_id, kind, updated_at, timing in rows:
+        try:
+            spec = _spec_of(timing)
+        except ValueError:
+            spec = None
+        if kind == "partner_prompt" or spec is None:
+            keep.append(schedule_id)
+            continue
+        start = window_start(
+            mark=mark_of.get(schedule_id),
+            updated_at=updated_at,
+            now=ctx.now,
+            max_catchup=deliverer.config.max_catchup,
+        )
+        spread = timedelta(0) if kind == "team_prompt" else TZ_SPREAD
+        if not _not_yet(deliverer, schedule_id, (spec, updated_at), start, ctx.now, spread):
+            keep.append(schedule_id)
+    kept = set(keep)
+    return [i for i in ids if i in kept]  # in the order asked for (a new leader's puts the undone first)
+
+
+_spec_of = lru_cache(maxsize=1024)(sched.spec_of)  # schedules share a few timings: each worked out once
+
+
 def _not_yet(
     deliverer: Deliverer,
-    schedule: Schedule,
-    spec: ScheduleSpec,
+    schedule_id: int,
+    key: tuple[ScheduleSpec, datetime],
     start: datetime,
     now: datetime,
     spread: timedelta,
@@ -327,13 +365,14 @@ def _not_yet(
     widest time-zone offset for DMs): then nothing in its window can be due and it costs no date arithmetic.
 
     The firing is remembered with the window start it was worked out from; a later start only narrows the
-    window, so the answer stands until the spec or the schedule's edit time changes, or the firing comes.
+    window, so the answer stands until the spec or the schedule's edit time (`key`) changes, or the window has
+    moved past the firing (then the next one is worked out: otherwise a schedule that had fired would count as
+    possibly due at every sync until its spec changed).
     """
-    key = (spec, schedule.updated_at)
-    cached = deliverer.next_firing.get(schedule.id or 0)
-    if cached is None or cached[0] != key or cached[1] > start:
-        cached = (key, start, next_occurrence(spec, start - spread - timedelta(microseconds=1)))
-        deliverer.next_firing[schedule.id or 0] = cached
+    cached = deliverer.next_firing.get(schedule_id)
+    if cached is None or cached[0] != key or cached[1] > start or cached[2] < start - spread:
+        cached = (key, start, next_occurrence(key[0], start - spread - timedelta(microseconds=1)))
+        deliverer.next_firing[schedule_id] = cached
     return cached[2] >= now + spread + timedelta(microseconds=1)
 
 
