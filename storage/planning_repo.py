@@ -44,10 +44,6 @@ def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
         yield ordered[i : i + CHUNK]
 
 
-def schedule_ids(session: Session) -> list[int]:
-    return [i for i in session.exec(select(Schedule.id)) if i is not None]
-
-
 def live_schedule_ids(session: Session) -> list[int]:
     """Schedules neither paused nor stopped (an uninstalled workspace, a revoked token), in order."""
     query = (

@@ -204,9 +204,10 @@ def plan_batches(
     """The new marks, and the tasks in batches of PLAN_BATCH live schedules (a fixed number of queries each),
     so the first posts go out while the rest is still being planned."""
     with unit_of_work(deliverer.engine) as session:
-        # Every schedule's mark moves on (a paused one resumes from its resumption), only live ones are read whole.
-        marks = {i: ctx.now for i in planning_repo.schedule_ids(session) if only is None or i in only}
+        # Only live schedules' marks move on: a paused or stopped one starts again from its resumption (its edit
+        # time), whatever its mark says. Rewriting every mark each sync was 30,000 rows at 10,000 projects.
         live_ids = [i for i in planning_repo.live_schedule_ids(session) if only is None or i in only]
+        marks = dict.fromkeys(live_ids, ctx.now)
         if ctx.resume and live_ids:
             # A new leader's first run, perhaps in the middle of its predecessor's fan-out: schedules with nothing
             # in the ledger lately are planned first, so its first post does not wait for the planning of
