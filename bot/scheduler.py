@@ -118,9 +118,8 @@ class BotScheduler:
         self._syncing = False
         self._sync_requests = 0
         self._schedule_jobs: dict[int, str] = {}  # schedule id -> its wake-up job's id
-        self._timing_jobs: dict[
-            sched.Timing, tuple[str, ScheduleSpec] | None
-        ] = {}  # None: an impossible timing
+        # Each timing in use -> its wake-up job's id and spec (None for an impossible timing, logged once).
+        self._timing_jobs: dict[sched.Timing, tuple[str, ScheduleSpec] | None] = {}
         self.last_report: RunReport | None = None
         self.build_jobs()
 
@@ -231,7 +230,7 @@ class BotScheduler:
         seen: dict[sched.Timing, tuple[str, ScheduleSpec] | None] = {}
         wanted: dict[str, ScheduleSpec] = {}
         jobs: dict[int, str] = {}
-        for schedule_id, timing in rows:
+        for schedule_id, _kind, _edited, timing in rows:
             if timing not in seen:
                 seen[timing] = known[timing] if timing in known else self._job_for(schedule_id, timing)
             found = seen[timing]

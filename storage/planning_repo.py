@@ -14,7 +14,6 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, update
-from sqlalchemy import select as columns_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -31,7 +30,6 @@ from storage.models import (
     SchedulerState,
     TeamReflection,
 )
-from storage.schedule_repo import TIMING_COLUMNS, Timing, timing_of
 
 CHUNK = 5000  # well under SQLite's 32,766 bound parameters and PostgreSQL's 65,535
 _LIVE = ("claimed", "sent")
@@ -68,30 +66,6 @@ def marks(session: Session, *, schedule_ids: Iterable[int]) -> dict[int, datetim
             col(SchedulerState.schedule_id).in_(chunk)
         )
         found.update((schedule_id, when) for schedule_id, when in session.exec(query))
-    return found
-
-
-def live_timings(session: Session, *, schedule_ids: Iterable[int]) -> list[tuple[int, str, datetime, Timing]]:
-    """(id, kind, last edit, timing) of these schedules that are live (neither paused nor stopped), read as
-    columns: enough to tell, without loading any object, whether anything can be due."""
-    found: list[tuple[int, str, datetime, Timing]] = []
-    for chunk in _chunks(schedule_ids):
-        query = (
-            columns_select(
-                col(Schedule.id),
-                col(Schedule.kind),
-                col(Schedule.updated_at),
-                *TIMING_COLUMNS,
-                col(Project.region),
-            )
-            .join(Project, col(Project.id) == col(Schedule.project_id))
-            .where(
-                col(Schedule.id).in_(chunk),
-                col(Schedule.paused).is_(False),
-                col(Schedule.disabled_reason).is_(None),
-            )
-        )
-        found.extend((row[0], row[1], row[2], timing_of(row[3:])) for row in session.execute(query))
     return found
 
 

@@ -143,20 +143,36 @@ def timing_of(row: Sequence[Any]) -> Timing:
     return (tuple(weekdays), hour, minute, every, anchor, zone, weekends, holidays, region)
 
 
-def live_timings(session: Session) -> list[tuple[int, Timing]]:
-    """Every schedule neither paused nor stopped, as (id, timing), read as columns rather than objects: the
-    scheduler rebuilds its wake-up jobs from these on every sync (60 ms at 10,000 projects on PostgreSQL, not 1.4 s)."""
+LiveTiming = tuple[int, str, datetime, Timing]  # (schedule id, kind, last edit, timing)
+
+
+def live_timings(session: Session, *, schedule_ids: Sequence[int] | None = None) -> list[LiveTiming]:
+    """Every schedule neither paused nor stopped (or those of `schedule_ids`), in id order, read as columns rather
+    than objects. Enough to tell whether anything can be due without loading a schedule (each sync's planning) and
+    to rebuild the wake-up jobs (after each sync: 60 ms at 10,000 projects on PostgreSQL, not 1.4 s)."""
     query = (
-        columns_select(col(Schedule.id), *TIMING_COLUMNS, col(Project.region))
+        columns_select(
+            col(Schedule.id),
+            col(Schedule.kind),
+            col(Schedule.updated_at),
+            *TIMING_COLUMNS,
+            col(Project.region),
+        )
         .join(Project, col(Project.id) == col(Schedule.project_id))
         .where(col(Schedule.paused).is_(False), col(Schedule.disabled_reason).is_(None))
         .order_by(col(Schedule.id))
     )
-    return [(row[0], timing_of(row[1:])) for row in session.execute(query) if row[0] is not None]
+    wanted = sorted(set(schedule_ids)) if schedule_ids is not None else None
+    chunks = [None] if wanted is None else [wanted[i : i + 5000] for i in range(0, len(wanted), 5000)]
+    found: list[LiveTiming] = []
+    for chunk in chunks:
+        rows = session.execute(query if chunk is None else query.where(col(Schedule.id).in_(chunk)))
+        found.extend((row[0], row[1], row[2], timing_of(row[3:])) for row in rows)
+    return found
 
 
 def spec_of(timing: Timing) -> ScheduleSpec:
-    """The ScheduleSpec of a live_timings row (raises ValueError for an impossible one)."""
+    """The ScheduleSpec of a Timing (raises ValueError for an impossible one)."""
     weekdays, hour, minute, every, anchor, zone, weekends, holidays, region = timing
     return ScheduleSpec(
         weekdays=weekdays,

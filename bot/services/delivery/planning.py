@@ -327,7 +327,7 @@ def _may_be_due(deliverer: Deliverer, ctx: RunContext, ids: list[int]) -> list[i
     Read as columns, so a sync with nothing due loads no objects: at 10,000 projects it planned 20,000 objects
     every 30 s for nothing. A schedule whose timing cannot be read is kept: the full plan logs and skips it."""
     with unit_of_work(deliverer.engine) as session:
-        rows = planning_repo.live_timings(session, schedule_ids=ids)
+        rows = sched.live_timings(session, schedule_ids=ids)
         mark_of = planning_repo.marks(session, schedule_ids=[row[0] for row in rows])
     keep: list[int] = []
     for schedule_id, kind, updated_at, timing in rows:
