@@ -69,6 +69,27 @@ def marks(session: Session, *, schedule_ids: Iterable[int]) -> dict[int, datetim
     return found
 
 
+def awaiting_consent(session: Session, *, schedule_ids: Iterable[int]) -> set[int]:
+    """The partner schedules among these whose project has a partner still to answer the consent question (not
+    stopped): the ones a sync may owe a consent invitation, whatever their timing. One query per CHUNK of ids."""
+    found: set[int] = set()
+    for chunk in _chunks(schedule_ids):
+        query = (
+            select(Schedule.id)
+            .join(ProjectMember, col(ProjectMember.project_id) == col(Schedule.project_id))
+            .where(
+                col(Schedule.id).in_(chunk),
+                Schedule.kind == "partner_prompt",
+                ProjectMember.role == "partner",
+                ProjectMember.consent == "pending",
+                col(ProjectMember.stopped).is_(False),
+            )
+            .distinct()
+        )
+        found.update(i for i in session.exec(query) if i is not None)
+    return found
+
+
 def members_by_project(session: Session, *, project_ids: Iterable[int]) -> dict[int, list[ProjectMember]]:
     """Every lead and partner of these projects, in the order they were added."""
     found: dict[int, list[ProjectMember]] = defaultdict(list)

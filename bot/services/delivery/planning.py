@@ -322,20 +322,24 @@ def _plan_batch(deliverer: Deliverer, ctx: RunContext, report: RunReport, ids: l
 
 def _may_be_due(deliverer: Deliverer, ctx: RunContext, ids: list[int]) -> list[int]:
     """The live schedules of `ids` that may have something to send: any whose next firing is not after now (as
-    _not_yet), and every partner schedule (partners added later are asked for consent whenever it is on).
+    _not_yet), and any partner schedule whose project has a partner yet to answer the consent question (partners
+    added later are asked whenever partner questions are on).
 
     Read as columns, so a sync with nothing due loads no objects: at 10,000 projects it planned 20,000 objects
     every 30 s for nothing. A schedule whose timing cannot be read is kept: the full plan logs and skips it."""
     with unit_of_work(deliverer.engine) as session:
         rows = sched.live_timings(session, schedule_ids=ids)
         mark_of = planning_repo.marks(session, schedule_ids=[row[0] for row in rows])
+        consent = planning_repo.awaiting_consent(
+            session, schedule_ids=[row[0] for row in rows if row[1] == "partner_prompt"]
+        )
     keep: list[int] = []
     for schedule_id, kind, updated_at, timing in rows:
         try:
             spec = _spec_of(timing)
         except ValueError:
             spec = None
-        if kind == "partner_prompt" or spec is None:
+        if schedule_id in consent or spec is None:
             keep.append(schedule_id)
             continue
         start = window_start(
