@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, and_, bindparam, func, or_, text, update
@@ -171,8 +171,10 @@ def live_timings(session: Session, *, schedule_ids: Sequence[int] | None = None)
     return found
 
 
+@lru_cache(maxsize=1024)
 def spec_of(timing: Timing) -> ScheduleSpec:
-    """The ScheduleSpec of a Timing (raises ValueError for an impossible one)."""
+    """The ScheduleSpec of a Timing (raises ValueError for an impossible one). Remembered: schedules share a few
+    timings, and every sync works out each live schedule's spec."""
     weekdays, hour, minute, every, anchor, zone, weekends, holidays, region = timing
     return ScheduleSpec(
         weekdays=weekdays,

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 from sqlmodel import Session
@@ -336,7 +335,7 @@ def _may_be_due(deliverer: Deliverer, ctx: RunContext, ids: list[int]) -> list[i
     keep: list[int] = []
     for schedule_id, kind, updated_at, timing in rows:
         try:
-            spec = _spec_of(timing)
+            spec = sched.spec_of(timing)
         except ValueError:
             spec = None
         if schedule_id in consent or spec is None:
@@ -353,9 +352,6 @@ def _may_be_due(deliverer: Deliverer, ctx: RunContext, ids: list[int]) -> list[i
             keep.append(schedule_id)
     kept = set(keep)
     return [i for i in ids if i in kept]  # in the order asked for (a new leader's puts the undone first)
-
-
-_spec_of = lru_cache(maxsize=1024)(sched.spec_of)  # schedules share a few timings: each worked out once
 
 
 def _not_yet(
