@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from bot.config import Settings, load_settings
 from storage.db import make_engine, upgrade
 from storage.throwaway import ThrowawayCluster, Unavailable
+from tests.helpers import TEST_CLOCK
 
 HERE = Path(__file__).parent
 SIGNING_SECRET = "standin-signing-secret"
@@ -35,15 +36,17 @@ DEFAULT_NOW = (
 
 
 @pytest.fixture(autouse=True)
-def clock(request: pytest.FixtureRequest) -> Iterator[time_machine.Coordinates]:
+def clock(request: pytest.FixtureRequest) -> Iterator[time_machine.Traveller]:
     """Every test starts at a fixed instant chosen by the test (DEFAULT_NOW unless marked), never today."""
     marker = request.node.get_closest_marker("clock")
     start = marker.args[0] if marker else DEFAULT_NOW
     traveller = time_machine.travel(start, tick=True)
     coordinates = traveller.start()
+    TEST_CLOCK.append(coordinates)
     try:
         yield coordinates
     finally:
+        TEST_CLOCK.pop()
         traveller.stop()
 
 

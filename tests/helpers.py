@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+
+import time_machine
+
+# The traveller of the running test's clock (the autouse `clock` fixture in conftest.py sets it).
+TEST_CLOCK: list[time_machine.Traveller] = []
 
 LEAD = "U0QILEAD01"
 MIDWIFE = "U0MIDWIFE1"
@@ -15,6 +21,13 @@ PROJECT_FORM = {
     "project_aim": "Reduce PPH among Black women from 12% to 6% by March 2027",
     "project_focus_groups": ["N", "M"],
 }
+
+
+def clock_now() -> datetime:
+    """The instant the running test's own clock shows: the fixed start it chose (DEFAULT_NOW unless marked), plus
+    the time the test has run. Fails outside a test, so no helper can quietly read today's date."""
+    assert TEST_CLOCK, "no test clock is running: use the clock fixture"
+    return datetime.fromtimestamp(TEST_CLOCK[-1].time_ns() / 1e9, UTC)
 
 
 def start_project(live: Any, channel: str = CHANNEL, lead: str = LEAD, **form: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from bot.core.equity.disclosure import check_text_for_disclosure
 from bot.services import measures as importing
 from handlers.blocks import ids
 from storage.models import AuditLog, DataBatch, DataPoint, DataRevision, Measure
+from tests.helpers import clock_now
 
 CHANNEL = "C0MATERNITY"
 LEAD = "U0QILEAD01"
@@ -97,7 +98,7 @@ def open_log(live: Any, user: str = LEAD) -> dict[str, Any]:
 
 
 def last_month(today: date | None = None) -> date:
-    first = (today or date.today()).replace(day=1)
+    first = (today or clock_now().date()).replace(day=1)
     return (first - timedelta(days=1)).replace(day=1)
 
 
@@ -174,7 +175,7 @@ def test_measure_log_validation_errors(live: Any) -> None:
         ({row + "N": "-1/230"}, row + "N"),
         ({row + "M": "240/230"}, row + "M"),
         ({row + "A": "fourteen"}, row + "A"),
-        ({ids.B_LOG_PERIOD: date.today() + timedelta(days=40), row + "N": "14/230"}, ids.B_LOG_PERIOD),
+        ({ids.B_LOG_PERIOD: clock_now().date() + timedelta(days=40), row + "N": "14/230"}, ids.B_LOG_PERIOD),
         ({}, row + "M"),  # no rows at all: the error sits on the first row (focus groups in NHS order)
     ]
     for values, block_id in cases:

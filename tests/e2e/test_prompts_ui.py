@@ -16,7 +16,7 @@ from handlers.blocks import ids
 from handlers.blocks import prompts as pb
 from storage import schedule_repo as sched
 from storage.models import Answer, Delivery, Project, PromptChoice, Schedule
-from tests.helpers import CHANNEL, LEAD, MIDWIFE, start_project
+from tests.helpers import CHANNEL, LEAD, MIDWIFE, clock_now, start_project
 
 PARTNER = "U0PARTNER1"
 
@@ -47,7 +47,7 @@ def next_run(live: Any, kind: str, after: datetime | None = None) -> datetime:
         project = session.exec(select(Project)).one()
         schedule = next(s for s in sched.ensure_default_schedules(session, project=project) if s.kind == kind)
         spec = sched.spec_for(schedule, region=project.region)
-    return next_occurrence(spec, after or datetime.now(UTC)) + timedelta(minutes=1)
+    return next_occurrence(spec, after or clock_now()) + timedelta(minutes=1)
 
 
 def run_scheduler(live: Any, now: datetime) -> Any:

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from handlers.blocks import ids
 from storage.models import BiasReview, MissingEntry, Project, ProjectMember, RegisterHistory, TeamReflection
-from tests.helpers import CHANNEL, LEAD, MIDWIFE, OTHER_CHANNEL, start_project
+from tests.helpers import CHANNEL, LEAD, MIDWIFE, OTHER_CHANNEL, clock_now, start_project
 
 pytestmark = pytest.mark.e2e
 
@@ -470,7 +470,7 @@ def test_app_home_shows_each_register_and_adds_a_review_from_there(live: Any) ->
 
 
 def run_team_prompt(live: Any, pid: int, *, weeks_later: int = 0) -> Any:
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     from bot.core.schedule_rules import next_occurrence
     from bot.scheduler import BotScheduler
@@ -484,7 +484,7 @@ def run_team_prompt(live: Any, pid: int, *, weeks_later: int = 0) -> Any:
             s for s in sched.ensure_default_schedules(session, project=project) if s.kind == "team_prompt"
         )
         spec = sched.spec_for(schedule, region=project.region)
-    start = datetime.now(UTC) + timedelta(weeks=weeks_later)
+    start = clock_now() + timedelta(weeks=weeks_later)
     when = next_occurrence(spec, start) + timedelta(minutes=1)
     seen = len([m for m in live.standin.messages(CHANNEL) if ids.A_ANSWER in str(m.blocks)])
     BotScheduler.for_app(live.settings, live.engine).run_due(when)

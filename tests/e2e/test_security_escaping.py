@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import select
@@ -18,7 +18,7 @@ from storage import schedule_repo as sched
 from storage.db import unit_of_work
 from storage.models import Project
 from tests.conftest import Live
-from tests.helpers import CHANNEL, LEAD
+from tests.helpers import CHANNEL, LEAD, clock_now
 
 PROBE = "<!channel> <!here> <!everyone> <@U0ATTACK1> <https://evil.example|click> <!subteam^S123> & *bold*"
 LIVE_MARKUP = ("<!", "<@U0ATTACK1", "<https://evil")
@@ -199,7 +199,7 @@ def _run_scheduler(live: Live, kind: str) -> None:
         project = session.exec(select(Project)).one()
         schedule = next(s for s in sched.ensure_default_schedules(session, project=project) if s.kind == kind)
         spec = sched.spec_for(schedule, region=project.region)
-    when = next_occurrence(spec, datetime.now(UTC)) + timedelta(minutes=1)
+    when = next_occurrence(spec, clock_now()) + timedelta(minutes=1)
     BotScheduler.for_app(live.settings, live.engine).run_due(when)
 
 

@@ -12,7 +12,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from storage.db import make_engine, unit_of_work, upgrade
 from storage.models import Project, ProjectMember, Schedule
 from storage.throwaway import free_port
 from tests.conftest import SIGNING_SECRET
+from tests.helpers import clock_now
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
@@ -76,7 +77,7 @@ class Instance:
         # cwd is the log's folder, so no developer's .env is picked up.
         env["PYTHONPATH"] = str(ROOT)
         self.process = subprocess.Popen(
-            [sys.executable, "-c", CLOCKED_SERVE, datetime.now(UTC).isoformat()],
+            [sys.executable, "-c", CLOCKED_SERVE, clock_now().isoformat()],
             env=env,
             cwd=log.parent,
             stdout=self._log_file,
@@ -181,7 +182,7 @@ def test_leader_killed_the_other_instance_takes_over_and_nothing_is_posted_twice
     second_batch = [f"C0FAILB{i:03d}" for i in range(12)]
     instances: list[Instance] = []
     try:
-        add_projects(engine, standin, first_batch, datetime.now(UTC))
+        add_projects(engine, standin, first_batch, clock_now())
         instances = [
             Instance(fresh_database, standin.api_url, tmp_path / f"instance-{i}.log") for i in range(2)
         ]
@@ -218,7 +219,7 @@ def test_leader_killed_the_other_instance_takes_over_and_nothing_is_posted_twice
         assert takeover < 1 + 2  # the poll interval plus connection teardown, with slack for a busy machine
 
         # Prompts falling due after the kill are the new leader's; the first batch is not sent again.
-        add_projects(engine, standin, second_batch, datetime.now(UTC))
+        add_projects(engine, standin, second_batch, clock_now())
         wait_until(
             lambda: set(second_batch) <= set(top_level_posts(standin)), 30, "the second batch of prompts"
         )

@@ -737,10 +737,10 @@ def test_no_reminder_once_the_next_prompt_is_out(engine: Engine, standin: StandI
 
 @pytest.mark.e2e
 def test_a_project_made_in_slack_gets_its_monday_prompt(live: Any) -> None:
-    from tests.helpers import start_project
+    from tests.helpers import clock_now, start_project
 
     start_project(live)
-    today = datetime.now(UTC).date()
+    today = clock_now().date()
     next_monday = today + timedelta(days=7 - today.weekday())
     due = sched.spec_for(Schedule(project_id=0, team_id="T", kind="team_prompt", weekdays=[0], hour=10))
     from bot.core.schedule_rules import next_occurrence

@@ -25,7 +25,7 @@ def rotating(database_url: str) -> Iterator[OAuthStack]:
 
 
 def test_scheduled_jobs_refresh_an_expired_rotating_token_once(
-    rotating: OAuthStack, clock: time_machine.Coordinates
+    rotating: OAuthStack, clock: time_machine.Traveller
 ) -> None:
     status, _ = rotating.install(SECOND)
     assert status == 200
@@ -67,7 +67,7 @@ def test_scheduled_jobs_refresh_an_expired_rotating_token_once(
 
 
 def test_a_refused_refresh_is_logged_and_the_job_fails_as_any_call_would(
-    rotating: OAuthStack, clock: time_machine.Coordinates, caplog: pytest.LogCaptureFixture
+    rotating: OAuthStack, clock: time_machine.Traveller, caplog: pytest.LogCaptureFixture
 ) -> None:
     rotating.install(SECOND)
     factory = client_factory_for(rotating.settings, rotating.engine)
@@ -84,7 +84,7 @@ def test_a_refused_refresh_is_logged_and_the_job_fails_as_any_call_would(
 
 
 def test_a_refresh_by_bolt_at_the_same_moment_is_used_not_the_expired_token(
-    rotating: OAuthStack, clock: time_machine.Coordinates, caplog: pytest.LogCaptureFixture
+    rotating: OAuthStack, clock: time_machine.Traveller, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Bolt refreshes on an incoming request without the factory's lock; when it spends the refresh token while a
     scheduled job is refreshing, the job takes the token Bolt saved instead of failing with the expired one."""

@@ -146,7 +146,7 @@ def test_an_unelected_run_still_waits_for_stale_after(
 
 
 def test_the_new_leader_wakes_at_the_bound_and_retries_alongside_a_running_fan_out(
-    engine: Engine, standin: StandIn, crash_on_post: dict[str, int], clock: time_machine.Coordinates
+    engine: Engine, standin: StandIn, crash_on_post: dict[str, int], clock: time_machine.Traveller
 ) -> None:
     make_project(engine)
     old, _ = two_leaders(engine, standin)
