@@ -31,7 +31,7 @@ SECRET = "bench-modals-secret"
 ACK_LIMIT = 3.0
 
 
-def serve(database_url: str, api_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+def serve(database_url: str, api_url: str, port: int, log: Path, workers: int = 16) -> subprocess.Popen[bytes]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MFI_", "DATABASE_"))},
         "PYTHONPATH": str(ROOT),
@@ -42,7 +42,7 @@ def serve(database_url: str, api_url: str, port: int, log: Path) -> subprocess.P
         "PORT": str(port),
         "HOST": "127.0.0.1",
         "MFI_LEADER_POLL_SECONDS": "1",
-        "MFI_DELIVERY_WORKERS": "16",
+        "MFI_DELIVERY_WORKERS": str(workers),
         "LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen(
@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         "--projects", type=int, default=1000, help="projects in the fan-out running meanwhile"
     )
     parser.add_argument("--rate-limited", type=float, default=0.1)
+    parser.add_argument("--workers", type=int, default=16, help="delivery workers per instance")
     args = parser.parse_args(argv)
 
     import logging
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         ports = [free_port(), free_port()]
         logs = Path(os.environ.get("TMPDIR", "/tmp"))
         processes = [
-            serve(database_url, standin.api_url, port, logs / f"mfi-bench-modals-{i}.log")
+            serve(database_url, standin.api_url, port, logs / f"mfi-bench-modals-{i}.log", args.workers)
             for i, port in enumerate(ports)
         ]
         while not all(healthy(p) for p in ports):

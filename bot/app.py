@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App, BoltContext, BoltResponse
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.context.respond import Respond
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 import handlers
 from bot import scopes
+from bot.ack_first import ACK_FIRST
 from bot.config import Settings
 from bot.core import slack_limits
 from bot.services.delivery import DeliveryMessages
@@ -42,6 +43,15 @@ BOT_SCOPES = list(scopes.BOT_SCOPES)
 LISTENER_THREADS = 32
 
 
+class AckFirstApp(App):
+    """Bolt's App, holding bot.ack_first's gate while each request waits for its acknowledgement: dispatch returns
+    once the listener has acked (for HTTP and Socket Mode alike), and what the listener does after that runs on."""
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        with ACK_FIRST.answering():
+            return super().dispatch(req)
+
+
 def create_app(settings: Settings, engine: Engine, *, client: WebClient | None = None) -> App:
     """The production App: tokens from settings, every Web API call through our client factory."""
     signing_secret = (
@@ -52,7 +62,7 @@ def create_app(settings: Settings, engine: Engine, *, client: WebClient | None =
         installation_store = ReinstallAwareInstallationStore(
             client_id=settings.slack_client_id, engine=engine
         )
-        app = App(
+        app = AckFirstApp(
             signing_secret=signing_secret,
             client=client or make_client(settings.slack_api_url),
             listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener"),
@@ -75,7 +85,7 @@ def create_app(settings: Settings, engine: Engine, *, client: WebClient | None =
     else:
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         # The token travels on the client: Bolt takes it from there (and warns if given twice).
-        app = App(
+        app = AckFirstApp(
             signing_secret=signing_secret,
             client=client or make_client(settings.slack_api_url, token),
             listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener"),

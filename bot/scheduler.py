@@ -14,6 +14,7 @@ from apscheduler.triggers.base import BaseTrigger
 from slack_bolt import App
 from sqlalchemy import Engine
 
+from bot.ack_first import ACK_FIRST, POST_STEP_ASIDE
 from bot.app import client_factory_for, delivery_messages
 from bot.config import Settings
 from bot.core.schedule_rules import ScheduleSpec, describe, next_occurrence, zone_info
@@ -134,6 +135,7 @@ class BotScheduler:
             workers=settings.mfi_delivery_workers,
             post_timeout=settings.mfi_delivery_post_timeout_seconds,
             read_back=settings.mfi_crash_readback,
+            step_aside=lambda: ACK_FIRST.step_aside(POST_STEP_ASIDE),
         )
         return cls(
             engine,

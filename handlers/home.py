@@ -10,6 +10,7 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.ack_first import HOMES
 from bot.services import home as service
 from bot.services.engine import Engine
 from bot.services.home import ProjectHome
@@ -150,9 +151,24 @@ def publish_for_people(
 ) -> None:
     """Refresh these people's Home tabs: every view built in one transaction, then published after it.
 
-    One read for the whole batch, and no Slack call while the transaction is open. With `quiet`, a person
-    whose Home cannot be published is logged and the rest still get theirs.
+    One read for the whole batch, and no Slack call while the transaction is open. With `quiet` (a refresh after
+    something changed) it happens on the background lane (bot.ack_first.HOMES), after any acknowledgement that is
+    due, once per person however many changes came meanwhile; a person whose Home cannot be published is logged
+    and the rest still get theirs. Without it (the person opening the tab) it happens now, and a failure raises.
     """
+    if quiet:
+        HOMES.submit(
+            (id(engine), team_id),
+            user_ids,
+            lambda people: _publish_now(client, engine, team_id=team_id, user_ids=people, quiet=True),
+        )
+    else:
+        _publish_now(client, engine, team_id=team_id, user_ids=user_ids, quiet=False)
+
+
+def _publish_now(
+    client: WebClient, engine: Engine, *, team_id: str, user_ids: Sequence[str], quiet: bool
+) -> None:
     views = {
         user_id: build_home(projects, user_id=user_id)
         for user_id, projects in service.homes(engine, team_id=team_id, user_ids=user_ids).items()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -21,6 +21,10 @@ CONSENT_KIND = "partner_consent"
 DEAD_TOKEN_ERRORS = {"invalid_auth", "account_inactive", "token_revoked", "not_authed", "team_not_found"}
 # Message metadata on every ledger post, so a retry can recognise a post its crashed predecessor made.
 METADATA_EVENT = "mfi_ar_delivery"
+
+
+def _go_on() -> None:
+    """DeliveryConfig.step_aside's default: never wait."""
 
 
 class SimulatedCrash(BaseException):
@@ -68,6 +72,9 @@ class DeliveryConfig:
     post_timeout: int = 10
     recheck_after: float = 0.5
     takeover_margin: timedelta = timedelta(seconds=2)
+    # Called before each post: the runtime makes it wait briefly while a request in this process is waiting for its
+    # acknowledgement (bot.ack_first), so a fan-out does not make people's forms miss Slack's 3 seconds.
+    step_aside: Callable[[], object] = _go_on
 
     @property
     def takeover_after(self) -> timedelta:

@@ -194,6 +194,7 @@ def _step(
     if wait > 0:
         return wait
     assert job.delivery_id is not None and job.blocks is not None
+    deliverer.config.step_aside()  # for any acknowledgement due in this process (bot.ack_first); then the term check
     poster, refusals_allowed = ctx.poster(client, task.team_id, task.enterprise_id)
     # Last thing before sending, the term is checked again unless the last check is recent (a claim just made, by
     # _prepare): how long a deposed leader's post can still be on its way is bounded from that check (the package
