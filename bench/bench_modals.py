@@ -31,7 +31,9 @@ SECRET = "bench-modals-secret"
 ACK_LIMIT = 3.0
 
 
-def serve(database_url: str, api_url: str, port: int, log: Path, workers: int = 16) -> subprocess.Popen[bytes]:
+def serve(
+    database_url: str, api_url: str, port: int, log: Path, workers: int = 16
+) -> subprocess.Popen[bytes]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MFI_", "DATABASE_"))},
         "PYTHONPATH": str(ROOT),
