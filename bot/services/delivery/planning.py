@@ -227,6 +227,7 @@ def plan_batches(
 
 
 def _plan_batch(deliverer: Deliverer, ctx: RunContext, report: RunReport, ids: list[int]) -> list[Task]:
+    deliverer.config.step_aside()  # for any acknowledgement due in this process, as each post does
     ids = _may_be_due(deliverer, ctx, ids)
     if not ids:
         return []
