@@ -3,8 +3,8 @@
 Slack gives a request 3 seconds for its acknowledgement, and a person is looking at the spinner meanwhile. The
 same interpreter also runs work nobody is waiting on at that moment: the fan-out's posts on the leader, and the
 Home tabs refreshed after a form is saved. With every core busy, those compete with the acknowledgement for the
-interpreter and the CPU. So each request holds `answering()` until it has been acknowledged (a Bolt middleware,
-for HTTP and Socket Mode alike), and work that can wait calls `step_aside()` before each piece: it waits while
+interpreter and the CPU. So each request holds `answering()` until it has been acknowledged (bot.app.AckFirstApp's
+dispatch, for HTTP and Socket Mode alike), and work that can wait calls `step_aside()` before each piece: it waits while
 any acknowledgement is pending, for at most `most` seconds, so a steady stream of requests slows it down but
 never stops it.
 
