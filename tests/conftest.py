@@ -186,12 +186,25 @@ class SocketLive(Live):
         )
         self._serving.start()
         self.standin.socket.wait_connected()
+        # The stand-in sees the connection a moment before slack_sdk marks its side connected: wait for the bot's
+        # own /healthz to say so too, so every test starts from a connection both ends agree on.
+        self.standin.wait_for(self._healthy, timeout=15)
         self.driver = Driver(self.standin, "", SIGNING_SECRET, transport="socket")
         self.engine = self.runtime.engine
 
     @property
     def health_url(self) -> str:
         return f"http://127.0.0.1:{self.health_port}/healthz"
+
+    def _healthy(self) -> bool | None:
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=5) as reply:
+                return reply.status == 200 or None
+        except (urllib.error.URLError, OSError):
+            return None
 
     def stop(self) -> None:
         self._stop.set()
