@@ -92,6 +92,22 @@ class FittingWebClient(WebClient):
         )
 
 
+# A call made before a request's acknowledgement must leave room in Slack's 3 seconds for the rest of the request.
+BEFORE_ACK_TIMEOUT = 2
+
+
+def before_ack(client: WebClient) -> WebClient:
+    """This client for a call made before a request's acknowledgement: a 429 or a slow answer fails at once, and
+    the caller goes on without it, instead of waiting out Retry-After past Slack's 3 seconds. Only a connection
+    that failed before anything was sent is tried again."""
+    if not isinstance(client, WebClient):
+        return client  # a test's recording client
+    quick = FittingWebClient.like(client)
+    quick.timeout = BEFORE_ACK_TIMEOUT
+    quick.retry_handlers = [ConnectionErrorRetryHandler(max_retry_count=1)]
+    return quick
+
+
 def make_client(base_url: str, token: str | None = None, *, max_rate_limit_retries: int = 5) -> WebClient:
     return FittingWebClient(
         token=token,

@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.core.claims import request_user
 from bot.services.access import Refusal
+from bot.slack_client import before_ack
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +113,16 @@ def saved_but(words: tuple[str, str] | None, error: Exception, channel: str | No
 
 
 def cannot_post(client: WebClient, channel_id: str) -> str | None:
-    """Why the bot can't post in a channel (with what to do), or None when it can (or Slack can't say just now)."""
+    """Why the bot can't post in a channel (with what to do), or None when it can (or Slack can't say just now).
+
+    Asked before the request is acknowledged, so without waiting out a 429 (bot.slack_client.before_ack)."""
     try:
-        info = client.conversations_info(channel=channel_id)["channel"]
+        info = before_ack(client).conversations_info(channel=channel_id)["channel"]
+    except OSError as exc:  # slow or unreachable: the form opens, and a post that fails later says so
+        logger.warning(
+            "conversations.info for %s did not answer in time (%s); trying anyway", channel_id, exc
+        )
+        return None
     except SlackApiError as exc:
         error = str(exc.response.get("error") or "")
         if error in ("channel_not_found", "not_in_channel"):

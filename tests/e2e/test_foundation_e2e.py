@@ -244,3 +244,15 @@ def test_help_names_every_mfi_subcommand(live) -> None:  # type: ignore[no-untyp
     helped = live.driver.slash("/mfi", "help", user=LEAD, channel=CHANNEL).response.body
     for word in ["new", "status", "edit", *SUBCOMMANDS]:
         assert f"/mfi {word}" in helped, word
+
+
+def test_a_rate_limited_check_before_the_ack_is_not_waited_out(live) -> None:  # type: ignore[no-untyped-def]
+    """`/mfi new` asks Slack whether the bot can post in the channel before it acknowledges. A 429 there must not
+    be waited out (Retry-After would eat Slack's 3 seconds): the bot asks once, goes on, and acknowledges."""
+    live.standin.rate_limit(1.0)  # every call answered 429 Retry-After: 1
+    try:
+        result = live.driver.slash("/mfi", "new", user=LEAD, channel=CHANNEL)
+        assert result.response.status == 200 and not result.response.body
+        assert [c.ok for c in live.standin.calls("conversations.info")] == [False]
+    finally:
+        live.standin.rate_limit(0)
