@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     standin = StandIn(strict=False).start()
     processes: list[subprocess.Popen[bytes]] = []
     samples: list[tuple[str, float, int]] = []
+    commands: list[tuple[str, float, int]] = []  # the slash commands that open the forms, acknowledged too
     lock = threading.Lock()
     try:
         database_url = cluster.create_database("bench_modals")
@@ -209,7 +210,12 @@ def main(argv: list[str] | None = None) -> int:
             barrier.wait()
             for label, command, text, values in forms(measures[own_channels[i]]):
                 channel = new_channels[i] if label == "new project" else own_channels[i]
-                view = driver.slash(command, text, user=users[i], channel=channel).wait_view(timeout=30)
+                started = time.perf_counter()
+                opened = driver.slash(command, text, user=users[i], channel=channel)
+                elapsed = time.perf_counter() - started
+                with lock:
+                    commands.append((f"{command} {text}", elapsed, opened.response.status))
+                view = opened.wait_view(timeout=30)
                 started = time.perf_counter()
                 response = driver.submit_view(view["id"], values, user=users[i])
                 elapsed = time.perf_counter() - started
@@ -256,11 +262,19 @@ def main(argv: list[str] | None = None) -> int:
                 f"{label:<14} {len(mine):>3} {mq[49] * 1000:8.0f} {mq[98] * 1000:8.0f} {max(mine) * 1000:8.0f}"
             )
     print(f"{'all':<14} {len(acks):>3} {q[49] * 1000:8.0f} {q[98] * 1000:8.0f} {max(acks) * 1000:8.0f}")
+    if len(commands) > 1:
+        cq = statistics.quantiles([s for _, s, _ in commands], n=100, method="inclusive")
+        print(
+            f"{'(commands)':<14} {len(commands):>3} {cq[49] * 1000:8.0f} {cq[98] * 1000:8.0f} "
+            f"{max(s for _, s, _ in commands) * 1000:8.0f}   the slash commands that open the forms"
+        )
+    missed_commands = sum(1 for _, s, status in commands if s > ACK_LIMIT or status != 200)
     print(f"missed acknowledgements (over 3 s or not HTTP 200; goal 0): {missed}")
+    print(f"missed acknowledgements of the commands that open them: {missed_commands}")
     print(f"p99 goal < 1000 ms: {'met' if q[98] < 1 else 'NOT met'}")
     print(f"fan-out posts made while the forms were submitted: {posted_during:,} of {args.projects:,}")
     print(f"peak memory of the instances (goal < 500 MB): {' / '.join(f'{p:.0f} MB' for p in peaks)}")
-    return 0 if missed == 0 else 1
+    return 0 if missed == 0 and missed_commands == 0 else 1
 
 
 if __name__ == "__main__":
