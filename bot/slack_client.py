@@ -98,8 +98,8 @@ BEFORE_ACK_TIMEOUT = 2
 
 def before_ack(client: WebClient) -> WebClient:
     """This client for a call made before a request's acknowledgement: a 429 or a slow answer fails at once, and
-    the caller goes on without it, instead of waiting out Retry-After past Slack's 3 seconds. Only a connection
-    that failed before anything was sent is tried again."""
+    the caller goes on without it, instead of waiting out Retry-After past Slack's 3 seconds. A dropped connection
+    is tried once more (such calls only read)."""
     if not isinstance(client, WebClient):
         return client  # a test's recording client
     quick = FittingWebClient.like(client)

@@ -197,13 +197,12 @@ class SocketLive(Live):
         return f"http://127.0.0.1:{self.health_port}/healthz"
 
     def _healthy(self) -> bool | None:
-        import urllib.error
         import urllib.request
 
         try:
             with urllib.request.urlopen(self.health_url, timeout=5) as reply:
                 return reply.status == 200 or None
-        except (urllib.error.URLError, OSError):
+        except OSError:  # refused, or 503 (HTTPError): not yet
             return None
 
     def stop(self) -> None:
