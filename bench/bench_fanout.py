@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,7 @@ print(time.perf_counter() - started, flush=True)
 """
 
 
-def harness_floor(channels: list[str], calls: list[dict[str, object]], workers: int) -> float:
+def harness_floor(channels: list[str], calls: Sequence[Mapping[str, object]], workers: int) -> float:
     """Seconds a bare client with `workers` threads takes to make `calls` (chat.postMessage arguments) to a
     stand-in on this machine: what the stand-in and the HTTP client cost, with no database and no ledger."""
     import json

@@ -31,6 +31,13 @@ SECRET = "bench-modals-secret"
 ACK_LIMIT = 3.0
 
 
+def acked(response: Any) -> float:
+    """The acknowledgement as Slack times it: from sending the request to reading the answer. Building the
+    payload beforehand and showing the answer afterwards happen in the bench's own process, which also serves
+    the fan-out's posts; they are reported separately, as the whole step."""
+    return float(response.seconds) if response.seconds is not None else float("inf")
+
+
 def serve(
     database_url: str, api_url: str, port: int, log: Path, workers: int = 16
 ) -> subprocess.Popen[bytes]:
@@ -171,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     processes: list[subprocess.Popen[bytes]] = []
     samples: list[tuple[str, float, int]] = []
     commands: list[tuple[str, float, int]] = []  # the slash commands that open the forms, acknowledged too
+    # Each whole submission in the bench's client, from filling the form in to showing the answer.
+    steps: list[float] = []
     lock = threading.Lock()
     try:
         database_url = cluster.create_database("bench_modals")
@@ -183,10 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         users = [f"U0MODAL{i:03d}" for i in range(args.users)]
         new_channels = [f"C0MODA{i:03d}" for i in range(args.users)]
         own_channels = [f"C0MODB{i:03d}" for i in range(args.users)]
-        for person, a, b in zip(users, new_channels, own_channels, strict=True):
-            standin.add_user(person, person.lower(), f"Lead {person[-3:]}")
-            standin.add_channel(a, a.lower(), [person])
-            standin.add_channel(b, b.lower(), [person])
+        for who, a, b in zip(users, new_channels, own_channels, strict=True):
+            standin.add_user(who, who.lower(), f"Lead {who[-3:]}")
+            standin.add_channel(a, a.lower(), [who])
+            standin.add_channel(b, b.lower(), [who])
         measures = user_setup(database_url, users, own_channels)
         standin.rate_limit(args.rate_limited, seed=3)
         go = due.timestamp()
@@ -210,17 +219,16 @@ def main(argv: list[str] | None = None) -> int:
             barrier.wait()
             for label, command, text, values in forms(measures[own_channels[i]]):
                 channel = new_channels[i] if label == "new project" else own_channels[i]
-                started = time.perf_counter()
                 opened = driver.slash(command, text, user=users[i], channel=channel)
-                elapsed = time.perf_counter() - started
                 with lock:
-                    commands.append((f"{command} {text}", elapsed, opened.response.status))
+                    commands.append((f"{command} {text}", acked(opened.response), opened.response.status))
                 view = opened.wait_view(timeout=30)
                 started = time.perf_counter()
                 response = driver.submit_view(view["id"], values, user=users[i])
                 elapsed = time.perf_counter() - started
                 with lock:
-                    samples.append((label, elapsed, response.status))
+                    samples.append((label, acked(response), response.status))
+                    steps.append(elapsed)
 
         threads = [threading.Thread(target=person, args=(i,)) for i in range(args.users)]
         for thread in threads:
@@ -253,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{args.users} people x 4 forms on 2 instances (PostgreSQL), fan-out of {args.projects:,} running"
     )
+    print("acknowledgements as Slack times them: from sending each request to reading its answer")
     print(f"{'form':<14} {'n':>3} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for label in ("new project", "schedule", "measure log", "PDSA plan"):
         mine = [s for name, s, _ in samples if name == label]
@@ -262,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{label:<14} {len(mine):>3} {mq[49] * 1000:8.0f} {mq[98] * 1000:8.0f} {max(mine) * 1000:8.0f}"
             )
     print(f"{'all':<14} {len(acks):>3} {q[49] * 1000:8.0f} {q[98] * 1000:8.0f} {max(acks) * 1000:8.0f}")
+    if len(steps) > 1:
+        sq = statistics.quantiles(steps, n=100, method="inclusive")
+        print(
+            f"{'(whole step)':<14} {len(steps):>3} {sq[49] * 1000:8.0f} {sq[98] * 1000:8.0f} "
+            f"{max(steps) * 1000:8.0f}   each submission in the bench client, filling the form to showing the answer"
+        )
     if len(commands) > 1:
         cq = statistics.quantiles([s for _, s, _ in commands], n=100, method="inclusive")
         print(

@@ -45,11 +45,13 @@ from bot.services.access import (
     NOT_YOURS,
     OPENING,
     STALE_FORM,
+    Allowed,
     Claim,
     Need,
     ProjectRef,
     Refusal,
     WriteTracker,
+    admit_submission,
     authorise,
     await_grant,
     block_or_value_project,
@@ -236,19 +238,27 @@ def _run(listener: Callable[..., Any], wanted: list[str], rule: Rule, args: Args
     view: dict[str, Any] | None = body.get("view") if isinstance(body.get("view"), dict) else None
     in_form = view is not None and view.get("type") == "modal"
     need = rule.need(body) if callable(rule.need) else rule.need
-    if in_form and rule.claim is not None and view is not None:
-        await_grant(engine, team_id=team_id or "", user_id=user_id or "", view_id=str(view.get("id") or ""))
-    outcome = check_request(
-        engine,
-        team_id=team_id,
-        user_id=user_id,
-        channel_id=channel_id,
-        body=body,
-        claim=rule.claim,
-        need=need,
-        optional=rule.optional,
-        view=view if in_form else None,
-    )
+    # A form submitted: checked and claimed (marked as being saved) in one unit of work, before the listener.
+    submitted = kind == "view_submission" and in_form and rule.claim is not None and view is not None
+    outcome: Allowed | Refusal
+    if submitted and view is not None:
+        outcome = admit_submission(engine, team_id=team_id or "", user_id=user_id or "", view=view, need=need)
+    else:
+        if in_form and rule.claim is not None and view is not None:
+            await_grant(
+                engine, team_id=team_id or "", user_id=user_id or "", view_id=str(view.get("id") or "")
+            )
+        outcome = check_request(
+            engine,
+            team_id=team_id,
+            user_id=user_id,
+            channel_id=channel_id,
+            body=body,
+            claim=rule.claim,
+            need=need,
+            optional=rule.optional,
+            view=view if in_form else None,
+        )
     if isinstance(outcome, Refusal):
         refuse(args, outcome)
         return
@@ -260,8 +270,8 @@ def _run(listener: Callable[..., Any], wanted: list[str], rule: Rule, args: Args
         if problem:
             refuse(args, Refusal(problem))
             return
-    claimed_form = False
-    if kind == "view_submission" and view is not None and rule.claim is not None:
+    claimed_form = submitted
+    if not submitted and kind == "view_submission" and view is not None and rule.claim is not None:
         already = claim_submission(engine, team_id=team_id or "", view_id=str(view.get("id") or ""))
         if already is not None:
             refuse(args, already)

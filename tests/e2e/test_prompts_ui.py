@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event
 from sqlmodel import Session, select
 
 from bot.core.prompts import choose_prompt, load_catalogue
@@ -15,7 +18,7 @@ from bot.core.schedule_rules import next_occurrence
 from handlers.blocks import ids
 from handlers.blocks import prompts as pb
 from storage import schedule_repo as sched
-from storage.models import Answer, Delivery, Project, PromptChoice, Schedule
+from storage.models import Answer, Delivery, Project, PromptChoice, Schedule, ViewGrant
 from tests.helpers import CHANNEL, LEAD, MIDWIFE, clock_now, start_project
 
 PARTNER = "U0PARTNER1"
@@ -190,6 +193,37 @@ def test_schedule_errors_are_shown_inline_and_nothing_is_saved(live: Any) -> Non
     rows = schedule_rows(live)
     assert rows["team_prompt"].paused and rows["team_prompt"].weekdays == [0]
     assert live.standin.violations == []
+
+
+def test_a_form_sent_back_with_errors_takes_two_short_transactions(live: Any) -> None:
+    """Before the acknowledgement a submission is checked against the bot's record of the form and claimed (so a
+    double click saves once) in one transaction; errors free it again in a second. Three, before issue 17's
+    last look at acknowledgements under load, plus the one to free it."""
+    start_project(live)
+    view = open_schedule(live)
+    deadline = time.monotonic() + 10
+    while True:  # the bot records the form it opened just after Slack answers views.open
+        with Session(live.engine) as session:
+            if session.get(ViewGrant, (live.driver.team_id, view["id"])) is not None:
+                break
+        assert time.monotonic() < deadline, "the form's grant was never recorded"
+        time.sleep(0.02)
+    threads: list[str] = []
+
+    def began(_connection: Any) -> None:
+        threads.append(threading.current_thread().name)
+
+    event.listen(live.engine, "begin", began)
+    try:
+        response = live.driver.submit_view(view["id"], {ids.B_SCHEDULE_DAYS + "team_prompt": []}, user=LEAD)
+    finally:
+        event.remove(live.engine, "begin", began)
+    assert response.json["response_action"] == "errors"
+    assert len(threads) == 2, threads
+    # Freed: the corrected form saves.
+    response = live.driver.submit_view(view["id"], {ids.B_SCHEDULE_DAYS + "team_prompt": ["2"]}, user=LEAD)
+    assert response.json["response_action"] == "update"
+    assert schedule_rows(live)["team_prompt"].weekdays == [2]
 
 
 def test_only_leads_can_change_the_schedule(live: Any) -> None:

@@ -125,3 +125,55 @@ def test_a_form_is_checked_against_its_grant_and_applies_once(engine: Any) -> No
     assert _check(engine, user=MEMBER, channel=None, body={}, claim=access.form, view=view) == access.Refusal(
         access.ALREADY_SAVED
     )
+
+
+def test_a_submitted_form_is_checked_and_claimed_in_one_transaction(engine: Any) -> None:
+    from sqlalchemy import event
+
+    project_id = _project(engine)
+    view = {
+        "id": "V2",
+        "type": "modal",
+        "callback_id": "pdsa_do",
+        "private_metadata": json.dumps({"project_id": project_id}),
+    }
+    marker = access.record_opening(engine, team_id="T1", user_id=MEMBER)
+    access.record_grant(
+        engine, team_id="T1", user_id=MEMBER, project_id=project_id, channel_id="C1", view=view, marker=marker
+    )
+    transactions: list[object] = []
+
+    def began(connection: object) -> None:
+        transactions.append(connection)
+
+    event.listen(engine, "begin", began)
+    try:
+        admitted = access.admit_submission(engine, team_id="T1", user_id=MEMBER, view=view, need="member")
+    finally:
+        event.remove(engine, "begin", began)
+    assert admitted == access.Allowed(access.ProjectRef(project_id, "C1"), "C1")
+    assert len(transactions) == 1  # checked and claimed together (it took three before)
+    # The claim was made: the same form again is being saved; once settled, saved already.
+    again = access.admit_submission(engine, team_id="T1", user_id=MEMBER, view=view, need="member")
+    assert again == access.Refusal(access.BEING_SAVED)
+    access.settle_submission(engine, team_id="T1", view_id="V2", applied=True)
+    assert access.admit_submission(engine, team_id="T1", user_id=MEMBER, view=view, need="member") == (
+        access.Refusal(access.ALREADY_SAVED)
+    )
+    # Settled unsaved (errors went back to the person): free to submit again.
+    access.settle_submission(engine, team_id="T1", view_id="V2", applied=False)
+    assert isinstance(
+        access.admit_submission(engine, team_id="T1", user_id=MEMBER, view=view, need="member"),
+        access.Allowed,
+    )
+    # Someone else's form, or one the bot never opened: stale, and nothing claimed.
+    stale = access.Refusal(access.STALE_FORM)
+    assert access.admit_submission(engine, team_id="T1", user_id=LEAD, view=view, need="member") == stale
+    assert (
+        access.admit_submission(
+            engine, team_id="T1", user_id=MEMBER, view={**view, "id": "V9"}, need="member"
+        )
+        == stale
+    )
+    refused = access.admit_submission(engine, team_id="T1", user_id=MEMBER, view=view, need="lead")
+    assert isinstance(refused, access.Refusal) and f"<@{LEAD}>" in refused.text

@@ -53,6 +53,8 @@ class Response:
     body: str
     json: Any | None
     headers: dict[str, str] = field(default_factory=dict)
+    # From sending the request to reading the answer: the acknowledgement as Slack times it.
+    seconds: float | None = None
 
 
 @dataclass
@@ -312,7 +314,7 @@ class Driver:
                 parsed = json.loads(text)
             except ValueError:
                 parsed = None
-        return Response(status, text, parsed, reply_headers)
+        return Response(status, text, parsed, reply_headers, seconds=elapsed)
 
     def _send_envelope(self, body: bytes, headers: Mapping[str, str], content_type: str) -> Response:
         """The request as Slack sends it over Socket Mode: a form body becomes a slash_commands payload (its fields)
@@ -336,8 +338,8 @@ class Driver:
                 f"app took {envelope.ack_seconds:.1f}s to acknowledge (Slack gives up after 3s)"
             )
         if envelope.response is None:
-            return Response(200, "", None)
-        return Response(200, json.dumps(envelope.response), envelope.response)
+            return Response(200, "", None, seconds=envelope.ack_seconds)
+        return Response(200, json.dumps(envelope.response), envelope.response, seconds=envelope.ack_seconds)
 
     def _send_form(
         self, fields: Mapping[str, str], *, secret: str | None = None, stale: bool = False
