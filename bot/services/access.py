@@ -370,8 +370,10 @@ def admit_submission(
     recent = utcnow() - timedelta(seconds=GRANT_WAIT_SECONDS * 4)
     while True:
         with unit_of_work(engine) as session:
+            # Held while checking: the session's identity map is weak, and check_grant reads the grant again.
+            grant = grants_repo.get_grant(session, team_id=team_id, view_id=view_id)
             if (
-                grants_repo.get_grant(session, team_id=team_id, view_id=view_id) is not None
+                grant is not None
                 or time.monotonic() >= deadline
                 or grants_repo.opening_since(session, team_id=team_id, user_id=user_id, since=recent) is None
             ):
