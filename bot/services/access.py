@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -39,6 +40,11 @@ GRANT_DAYS = 7  # a form left open longer than this must be opened again
 GRANT_WAIT_SECONDS = 2.0  # a form submitted the instant it opened may beat the opener's record of it
 OPENING = "opening:"  # a view_grant row for a form being opened, before Slack gives its view id
 APPLYING_MINUTES = 2  # a submission that died mid-way frees its form after this
+GRANT_POLL_SECONDS = 0.05  # how often a submission waiting for its form's record looks again
+
+# Told when this process has recorded a form it opened: a submission waiting for that record here goes on at once
+# rather than at its next look (a form opened by another instance is seen at the next look).
+_GRANTED = threading.Condition()
 
 NOT_YOURS = (
     "That isn't part of a project you can use from here (it may belong to another channel, or no longer exist), "
@@ -291,6 +297,13 @@ def record_grant(
                 channel_id=channel_id,
                 callback_id=str(view.get("callback_id") or "")[:64],
             )
+    with _GRANTED:
+        _GRANTED.notify_all()
+
+
+def _wait_for_grant() -> None:
+    with _GRANTED:
+        _GRANTED.wait(GRANT_POLL_SECONDS)
 
 
 def check_grant(
@@ -343,7 +356,7 @@ def await_grant(engine: Engine, *, team_id: str, user_id: str, view_id: str) -> 
             opening = grants_repo.opening_since(session, team_id=team_id, user_id=user_id, since=recent)
         if opening is None or time.monotonic() >= deadline:
             return
-        time.sleep(0.05)
+        _wait_for_grant()
 
 
 def claim_submission(engine: Engine, *, team_id: str, view_id: str) -> Refusal | None:
@@ -378,7 +391,7 @@ def admit_submission(
                 or grants_repo.opening_since(session, team_id=team_id, user_id=user_id, since=recent) is None
             ):
                 return _admit(session, team_id=team_id, user_id=user_id, view=view, need=need)
-        time.sleep(0.05)
+        _wait_for_grant()
 
 
 def _admit(

@@ -177,3 +177,37 @@ def test_a_submitted_form_is_checked_and_claimed_in_one_transaction(engine: Any)
     )
     refused = access.admit_submission(engine, team_id="T1", user_id=MEMBER, view=view, need="lead")
     assert isinstance(refused, access.Refusal) and f"<@{LEAD}>" in refused.text
+
+
+def test_a_submission_that_beats_its_forms_record_goes_on_when_this_process_records_it(
+    engine: Any, monkeypatch: Any
+) -> None:
+    """A form submitted the instant it appears can arrive before the bot has recorded opening it. It waits, and
+    is woken by the record when the same process makes it; only another instance's record waits for a poll."""
+    import threading
+
+    project_id = _project(engine)
+    monkeypatch.setattr(access, "GRANT_WAIT_SECONDS", 120.0)
+    monkeypatch.setattr(access, "GRANT_POLL_SECONDS", 60.0)  # woken long before a poll would see it
+    view = {
+        "id": "V3",
+        "type": "modal",
+        "callback_id": "pdsa_do",
+        "private_metadata": json.dumps({"project_id": project_id}),
+    }
+    marker = access.record_opening(engine, team_id="T1", user_id=MEMBER)
+    outcome: list[Any] = []
+    submission = threading.Thread(
+        target=lambda: outcome.append(
+            access.admit_submission(engine, team_id="T1", user_id=MEMBER, view=view, need="member")
+        )
+    )
+    submission.start()
+    submission.join(0.3)
+    assert submission.is_alive()  # waiting for the record, not refused as a form the bot never opened
+    access.record_grant(
+        engine, team_id="T1", user_id=MEMBER, project_id=project_id, channel_id="C1", view=view, marker=marker
+    )
+    submission.join(20)
+    assert not submission.is_alive()
+    assert outcome == [access.Allowed(access.ProjectRef(project_id, "C1"), "C1")]
