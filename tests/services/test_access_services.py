@@ -49,6 +49,16 @@ def _check(engine: Any, *, user: str, channel: str | None, body: dict[str, Any],
     )
 
 
+def _form(view_id: str, project_id: int) -> dict[str, Any]:
+    """A PDSA Do form for the project, as Slack sends it back."""
+    return {
+        "id": view_id,
+        "type": "modal",
+        "callback_id": "pdsa_do",
+        "private_metadata": json.dumps({"project_id": project_id}),
+    }
+
+
 def _button(value: str) -> dict[str, Any]:
     return {"type": "block_actions", "actions": [{"value": value}]}
 
@@ -95,12 +105,7 @@ def test_a_channel_claim_may_be_optional_and_no_claim_is_no_project(engine: Any)
 def test_a_form_is_checked_against_its_grant_and_applies_once(engine: Any) -> None:
     project_id = _project(engine)
     marker = access.record_opening(engine, team_id="T1", user_id=MEMBER)
-    view = {
-        "id": "V1",
-        "type": "modal",
-        "callback_id": "pdsa_do",
-        "private_metadata": json.dumps({"project_id": project_id}),
-    }
+    view = _form("V1", project_id)
     access.record_grant(
         engine, team_id="T1", user_id=MEMBER, project_id=project_id, channel_id="C1", view=view, marker=marker
     )
@@ -131,12 +136,7 @@ def test_a_submitted_form_is_checked_and_claimed_in_one_transaction(engine: Any)
     from sqlalchemy import event
 
     project_id = _project(engine)
-    view = {
-        "id": "V2",
-        "type": "modal",
-        "callback_id": "pdsa_do",
-        "private_metadata": json.dumps({"project_id": project_id}),
-    }
+    view = _form("V2", project_id)
     marker = access.record_opening(engine, team_id="T1", user_id=MEMBER)
     access.record_grant(
         engine, team_id="T1", user_id=MEMBER, project_id=project_id, channel_id="C1", view=view, marker=marker
@@ -189,12 +189,7 @@ def test_a_submission_that_beats_its_forms_record_goes_on_when_this_process_reco
     project_id = _project(engine)
     monkeypatch.setattr(access, "GRANT_WAIT_SECONDS", 120.0)
     monkeypatch.setattr(access, "GRANT_POLL_SECONDS", 60.0)  # woken long before a poll would see it
-    view = {
-        "id": "V3",
-        "type": "modal",
-        "callback_id": "pdsa_do",
-        "private_metadata": json.dumps({"project_id": project_id}),
-    }
+    view = _form("V3", project_id)
     marker = access.record_opening(engine, team_id="T1", user_id=MEMBER)
     outcome: list[Any] = []
     submission = threading.Thread(
