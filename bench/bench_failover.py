@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
 
 from bench import bench_fanout  # noqa: E402  (after the path, as a script too)
 from bench.bench_fanout import DUE  # noqa: E402
+from bench.procs import PostWatch  # noqa: E402
 
 # bench_fanout's child with one more setting: the fan-out posts' timeout, which bounds when a new leader may
 # take over the old one's claims. The child builds DeliveryConfig(...) after this has run.
@@ -152,7 +153,7 @@ def leader_pid(engine: Engine) -> int | None:
 
     with Session(engine) as session:
         row = session.get(LeaderTerm, 1)
-    return int(row.holder.split(":")[1]) if row is not None else None
+    return int(row.holder.split(":")[1]) if row is not None and row.holder else None
 
 
 def in_flight(engine: Engine, pid: int) -> list[int]:
@@ -229,8 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(min(SPARES, args.kills)):
             fleet.spare()
 
-        def posted() -> int:
-            return sum(1 for c in standin.calls("chat.postMessage") if c.ok)
+        posted = PostWatch(standin).posted
 
         deadline = time.time() + args.timeout
         share = args.projects / (args.kills + 1)
@@ -240,9 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             pid = leader_pid(engine)
             assert pid is not None and pid in fleet.children, "no leader to kill"
             at = fleet.kill(pid)
-            kill = Kill(
-                pid=pid, at=at, posts_before=sum(1 for c in standin.calls("chat.postMessage") if c.ok)
-            )
+            kill = Kill(pid=pid, at=at, posts_before=posted())
             kill.in_flight = in_flight(engine, pid)
             kills.append(kill)
             # The next standby (imported beforehand) starts once the old standby has taken over, so its start-up

@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.procs import PostWatch  # noqa: E402  (after the path, as a script too)
+
 DUE = datetime(2025, 6, 16, 9, 0, tzinfo=UTC)  # a Monday; every project's team prompt at 09:00 UTC
 LEAD = "U0QILEAD01"
 
@@ -289,11 +291,10 @@ def main(argv: list[str] | None = None) -> int:
 
         threading.Thread(target=sample, daemon=True).start()
 
-        def posted() -> int:
-            return sum(1 for c in standin.calls("chat.postMessage") if c.ok)
+        watch = PostWatch(standin)
 
         deadline = time.time() + args.timeout
-        while posted() < args.projects * args.kill_at and time.time() < deadline:
+        while watch.posted() < args.projects * args.kill_at and time.time() < deadline:
             time.sleep(0.1)
         peaks[leader.pid] = max(peaks[leader.pid], peak_rss_mb(leader.pid))
         leader.send_signal(signal.SIGKILL)
@@ -301,8 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         leader.wait()
         killed_after = sum(1 for c in standin.calls("chat.postMessage") if c.ok and c.time <= killed)
         while time.time() < deadline:
-            done = {str(c.args.get("channel")) for c in standin.calls("chat.postMessage") if c.ok}
-            if len(done) >= args.projects:
+            watch.posted()
+            if len(watch.by_channel) >= args.projects:
                 break
             time.sleep(0.2)
         time.sleep(2 * args.sync)  # anything that would be posted twice would be by now
@@ -317,7 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         standin.stop()
         cluster.stop()
 
-    replay = [{k: c.args[k] for k in ("channel", "text", "blocks", "metadata") if k in c.args} for c in calls]
+    replay: list[dict[str, Any]] = [
+        {k: c.args[k] for k in ("channel", "text", "blocks", "metadata") if k in c.args} for c in calls
+    ]
     harness = min(harness_floor(channels, replay, args.workers) for _ in range(2))  # the better of two
 
     ok = [c for c in calls if c.ok]

@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.procs import PostWatch  # noqa: E402  (after the path, as a script too)
+
 DUE = datetime(2025, 6, 16, 9, 0, tzinfo=UTC)  # Monday 10:00 London: every project's team prompt
 STALE_SECONDS = 30
 WORKERS = 16
@@ -155,8 +157,11 @@ def main() -> int:
     seed(database_url, channels)
     standin.rate_limit(args.rate_limited, seed=1)
 
+    watch = PostWatch(standin)
+
     def posts() -> Counter[str]:
-        return Counter(str(c.args.get("channel")) for c in standin.calls("chat.postMessage") if c.ok)
+        watch.posted()
+        return watch.by_channel
 
     started = time.perf_counter()
     started_wall = time.time()

@@ -580,6 +580,21 @@ def test_fallback_text_only_recorded_and_lenient_mode_does_not_fail() -> None:
         assert any("51 blocks" in v for v in lenient.violations)
 
 
+def test_calls_since_reads_only_what_is_new(standin: StandIn) -> None:
+    client = WebClient(base_url=standin.api_url, token="xoxb-standin")
+    client.chat_postMessage(channel=CHANNEL, text="one")
+    client.users_info(user=LEAD)
+    first, upto = standin.calls_since(0, "chat.postMessage")
+    assert [c.args["text"] for c in first] == ["one"]
+    assert upto == len(standin.calls())  # counts every method, so the next look skips the users.info too
+
+    assert standin.calls_since(upto, "chat.postMessage") == ([], upto)
+    client.chat_postMessage(channel=CHANNEL, text="two")
+    new, after = standin.calls_since(upto)
+    assert [(c.method, c.args.get("text")) for c in new] == [("chat.postMessage", "two")]
+    assert after == upto + 1
+
+
 def test_injected_429_is_retried_and_other_faults(standin: StandIn, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(builtin_handlers.random, "random", lambda: 0.0)  # no jitter, so no needless sleep
     client = WebClient(

@@ -67,6 +67,13 @@ class StandInBase(Workspace):
         with self._lock:
             return [c for c in self._calls if method is None or c.method == method]
 
+    def calls_since(self, start: int, method: str | None = None) -> tuple[list[Call], int]:
+        """The calls made since the first `start` (of every method), and where the next look starts: a watcher
+        polling a long run reads only what is new, holding the lock for a slice instead of the whole log."""
+        with self._lock:
+            new = self._calls[start:]
+        return [c for c in new if method is None or c.method == method], start + len(new)
+
     def messages(self, channel: str | None = None) -> list[Message]:
         """Messages still visible (not deleted), oldest first; DMs can be asked for by user id."""
         with self._lock:
