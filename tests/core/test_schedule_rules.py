@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import itertools
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -345,3 +346,28 @@ def test_trigger_fire_time_equal_to_now_counts_and_previous_continues() -> None:
     assert trigger.get_next_fire_time(utc(2025, 6, 16, 9), utc(2025, 6, 16, 9, 0, 1)) == utc(2025, 6, 23, 9)
     # A previous fire time far in the past lets the scheduler see the missed run.
     assert trigger.get_next_fire_time(utc(2025, 6, 2, 9), utc(2025, 6, 20)) == utc(2025, 6, 9, 9)
+
+
+def test_long_windows_go_on_past_the_remembered_firings() -> None:
+    """Firings are remembered from each start date (schedule_rules._REMEMBERED); a window reaching further goes on
+    from the rules without a gap or a repeat, and the answers are the same on a second asking."""
+    daily = ScheduleSpec(
+        weekdays=tuple(range(7)),
+        hour=9,
+        minute=0,
+        skip_weekends=False,
+        skip_bank_holidays=False,
+        timezone="UTC",
+    )
+    days = 3 * schedule_rules._REMEMBERED
+    first = between(daily, date(2025, 1, 1), date(2025, 1, 1) + timedelta(days=days))
+    assert len(first) == days
+    assert all(b - a == timedelta(days=1) for a, b in zip(first, first[1:], strict=False))
+    assert between(daily, date(2025, 1, 1), date(2025, 1, 1) + timedelta(days=days)) == first
+    assert next_occurrence(daily, first[-1]) == first[-1] + timedelta(days=1)
+    # Mondays 10:00 London, moved after bank holidays: the same firings as the rules give, over two years.
+    start, end = utc(2025, 1, 6), utc(2027, 1, 4)
+    raw = schedule_rules._fire_times(TEAM, LONDON, start.date() - timedelta(days=14))
+    expected = [f for f in itertools.takewhile(lambda f: f < end, raw) if f >= start]
+    assert len(expected) > 2 * schedule_rules._REMEMBERED
+    assert occurrences_between(TEAM, start, end) == expected
