@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +12,8 @@ from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event, text
+from sqlalchemy import ColumnElement, Engine, Integer, any_, bindparam, event, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.pool import StaticPool
@@ -59,6 +60,16 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX
     return create_engine(
         url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=POOL_TIMEOUT
     )
+
+
+def among(session: Session, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
+    """`column IN (ids)` for a batch of integer ids. On PostgreSQL `column = ANY(:ids)`: one array parameter, so
+    the statement is the same text whatever the number of ids, compiled and parsed once (an IN list of 500 ids is
+    500 parameters for SQLAlchemy to render and a query too long for psycopg to remember: a quarter of the
+    fan-out's planning at 10,000 projects). On SQLite, the usual IN."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast("ColumnElement[bool]", column == any_(bindparam(None, list(ids), type_=ARRAY(Integer))))
+    return cast("ColumnElement[bool]", column.in_(ids))
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -14,11 +14,13 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, update
+from sqlalchemy import select as columns_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from bot.core.delivery_plan import ProjectFacts, utc
+from storage.db import among
 from storage.models import (
     Delivery,
     Measure,
@@ -63,7 +65,7 @@ def marks(session: Session, *, schedule_ids: Iterable[int]) -> dict[int, datetim
     found: dict[int, datetime] = {}
     for chunk in _chunks(schedule_ids):
         query = select(SchedulerState.schedule_id, SchedulerState.last_checked).where(
-            col(SchedulerState.schedule_id).in_(chunk)
+            among(session, col(SchedulerState.schedule_id), chunk)
         )
         found.update((schedule_id, when) for schedule_id, when in session.exec(query))
     return found
@@ -78,7 +80,7 @@ def awaiting_consent(session: Session, *, schedule_ids: Iterable[int]) -> set[in
             select(Schedule.id)
             .join(ProjectMember, col(ProjectMember.project_id) == col(Schedule.project_id))
             .where(
-                col(Schedule.id).in_(chunk),
+                among(session, col(Schedule.id), chunk),
                 Schedule.kind == "partner_prompt",
                 ProjectMember.role == "partner",
                 ProjectMember.consent == "pending",
@@ -96,7 +98,10 @@ def members_by_project(session: Session, *, project_ids: Iterable[int]) -> dict[
     for chunk in _chunks(project_ids):
         query = (
             select(ProjectMember)
-            .where(col(ProjectMember.project_id).in_(chunk), col(ProjectMember.role).in_(("lead", "partner")))
+            .where(
+                among(session, col(ProjectMember.project_id), chunk),
+                col(ProjectMember.role).in_(("lead", "partner")),
+            )
             .order_by(col(ProjectMember.id))
         )
         for member in session.exec(query):
@@ -109,7 +114,7 @@ def recipients_of_kind(session: Session, *, project_ids: Iterable[int], kind: st
     found: dict[int, set[str]] = defaultdict(set)
     for chunk in _chunks(project_ids):
         query = select(Delivery.project_id, Delivery.recipient).where(
-            col(Delivery.project_id).in_(chunk), Delivery.kind == kind
+            among(session, col(Delivery.project_id), chunk), Delivery.kind == kind
         )
         for project_id, recipient in session.exec(query):
             found[project_id].add(recipient)
@@ -124,7 +129,7 @@ def ledger_keys(
     found: set[tuple[int, datetime, str]] = set()
     for chunk in _chunks(schedule_ids):
         query = select(Delivery.schedule_id, Delivery.occurrence, Delivery.recipient).where(
-            col(Delivery.schedule_id).in_(chunk), col(Delivery.occurrence) >= since
+            among(session, col(Delivery.schedule_id), chunk), col(Delivery.occurrence) >= since
         )
         found.update((s, o, r) for s, o, r in session.exec(query))
     return found
@@ -137,7 +142,7 @@ def round_prompts(
     found: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
     for chunk in _chunks(schedule_ids):
         query = select(Delivery.schedule_id, Delivery.occurrence, Delivery.prompt_id).where(
-            col(Delivery.schedule_id).in_(chunk),
+            among(session, col(Delivery.schedule_id), chunk),
             col(Delivery.prompt_id).is_not(None),
             col(Delivery.occurrence) >= since,
         )
@@ -163,7 +168,7 @@ def project_facts(
     for chunk in _chunks(facts):
         for project_id, measure_type in session.exec(
             select(Measure.project_id, Measure.measure_type).where(
-                col(Measure.project_id).in_(chunk), col(Measure.archived).is_(False)
+                among(session, col(Measure.project_id), chunk), col(Measure.archived).is_(False)
             )
         ):
             facts[project_id].measure_types.append(measure_type)
@@ -173,13 +178,13 @@ def project_facts(
                 col(PdsaCycle.status),
                 col(PdsaCycle.end_date),
                 col(PdsaCycle.updated_at),
-            ).where(col(PdsaCycle.project_id).in_(chunk))
+            ).where(among(session, col(PdsaCycle.project_id), chunk))
         ):
             facts[project_id].cycles.append((status, end_date, updated_at))
         for project_id, last in session.exec(
             select(Delivery.project_id, func.max(Delivery.sent_at))
             .where(
-                col(Delivery.project_id).in_(chunk),
+                among(session, col(Delivery.project_id), chunk),
                 Delivery.kind == "team_prompt",
                 Delivery.status == "sent",
             )
@@ -189,7 +194,7 @@ def project_facts(
         used_query = (
             select(Delivery.project_id, Delivery.kind, Delivery.prompt_id)
             .where(
-                col(Delivery.project_id).in_(chunk),
+                among(session, col(Delivery.project_id), chunk),
                 col(Delivery.kind).in_(tuple(_AUDIENCE)),
                 col(Delivery.status).in_(_LIVE),
                 col(Delivery.prompt_id).is_not(None),
@@ -203,27 +208,40 @@ def project_facts(
                 used.append(prompt_id)
         # Who the team has now (every role: members_by_project holds only leads and partners), for the reflection.
         people: dict[int, set[str]] = defaultdict(set)
-        for m in session.exec(select(ProjectMember).where(col(ProjectMember.project_id).in_(chunk))):
-            if not m.stopped and (m.role != "partner" or m.consent == "given"):
-                people[m.project_id].add(m.user_id)
+        for project_id, user_id, role, stopped, consent in session.execute(
+            columns_select(
+                col(ProjectMember.project_id),
+                col(ProjectMember.user_id),
+                col(ProjectMember.role),
+                col(ProjectMember.stopped),
+                col(ProjectMember.consent),
+            ).where(among(session, col(ProjectMember.project_id), chunk))
+        ):  # columns, not objects: a member object costs more to build than the rest of its project's facts
+            if not stopped and (role != "partner" or consent == "given"):
+                people[project_id].add(user_id)
         for project_id in chunk:
             facts[project_id].people = frozenset(people.get(project_id, ()))
         for project_id, seen in session.exec(
             select(TeamReflection.project_id, TeamReflection.members_seen).where(
-                col(TeamReflection.project_id).in_(chunk)
+                among(session, col(TeamReflection.project_id), chunk)
             )
         ):
             facts[project_id].team_seen = frozenset(seen or ())
         pins: dict[int, list[str]] = defaultdict(list)
-        for choice in session.exec(
-            select(PromptChoice)
-            .where(col(PromptChoice.project_id).in_(chunk))
+        for project_id, prompt_id, choice, spent in session.exec(
+            select(
+                col(PromptChoice.project_id),
+                col(PromptChoice.prompt_id),
+                col(PromptChoice.choice),
+                col(PromptChoice.used),
+            )
+            .where(among(session, col(PromptChoice.project_id), chunk))
             .order_by(col(PromptChoice.created_at))
         ):
-            if choice.choice == "pin" and not choice.used:
-                pins[choice.project_id].append(choice.prompt_id)
-            elif choice.choice == "skip":
-                facts[choice.project_id].skipped.append(choice.prompt_id)
+            if choice == "pin" and not spent:
+                pins[project_id].append(prompt_id)
+            elif choice == "skip":
+                facts[project_id].skipped.append(prompt_id)
         for project_id, pinned in pins.items():
             facts[project_id].pin = pinned[-1]
     return facts
@@ -236,12 +254,14 @@ def schedules_and_projects(
     schedules: dict[int, Schedule] = {}
     for chunk in _chunks(schedule_ids):
         schedules.update(
-            (s.id or 0, s) for s in session.exec(select(Schedule).where(col(Schedule.id).in_(chunk)))
+            (s.id or 0, s)
+            for s in session.exec(select(Schedule).where(among(session, col(Schedule.id), chunk)))
         )
     projects: dict[int, Project] = {}
     for chunk in _chunks(s.project_id for s in schedules.values()):
         projects.update(
-            (p.id or 0, p) for p in session.exec(select(Project).where(col(Project.id).in_(chunk)))
+            (p.id or 0, p)
+            for p in session.exec(select(Project).where(among(session, col(Project.id), chunk)))
         )
     return schedules, projects
 
@@ -324,7 +344,7 @@ def project_names(session: Session, *, project_ids: Iterable[int]) -> dict[int, 
     found: dict[int, tuple[str, str]] = {}
     for chunk in _chunks(project_ids):
         query = select(Project.id, Project.name, Project.partner_description).where(
-            col(Project.id).in_(chunk)
+            among(session, col(Project.id), chunk)
         )
         found.update((int(i or 0), (name, about)) for i, name, about in session.exec(query))
     return found

@@ -17,6 +17,7 @@ from bot.core.pdsa import count_cycles
 from bot.core.prompts import ProjectState
 from bot.core.schedule_rules import DEFAULTS, ScheduleSpec
 from storage import measures_repo
+from storage.db import among
 from storage.models import (
     Delivery,
     PdsaCycle,
@@ -166,7 +167,9 @@ def live_timings(session: Session, *, schedule_ids: Sequence[int] | None = None)
     chunks = [None] if wanted is None else [wanted[i : i + 5000] for i in range(0, len(wanted), 5000)]
     found: list[LiveTiming] = []
     for chunk in chunks:
-        rows = session.execute(query if chunk is None else query.where(col(Schedule.id).in_(chunk)))
+        rows = session.execute(
+            query if chunk is None else query.where(among(session, col(Schedule.id), chunk))
+        )
         found.extend((row[0], row[1], row[2], timing_of(row[3:])) for row in rows)
     return found
 
