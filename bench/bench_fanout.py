@@ -201,6 +201,28 @@ def follower_first_post(database_url: str, pid: int, go: float) -> float:
     return go + (first.astimezone(UTC) - DUE).total_seconds()
 
 
+def new_term_began(database_url: str, go: float) -> float:
+    """Wall-clock time the last leader term began (the new leader's clock is DUE at `go`), or nan."""
+    from sqlmodel import Session, select
+
+    from storage.db import make_engine
+    from storage.models import LeaderTerm
+
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        row = session.exec(select(LeaderTerm)).first()
+    engine.dispose()
+    if row is None:
+        return float("nan")
+    return go + (row.started_at.replace(tzinfo=UTC) - DUE).total_seconds()
+
+
+def pace_by_second(times: Sequence[float], start: float) -> str:
+    """Posts in each whole second from `start`: where a run is slow (planning, a take-over wait, a 429 tail)."""
+    per = Counter(int(t - start) for t in times if t >= start)
+    return " ".join(f"{per[s]:,}" for s in range(max(per) + 1)) if per else "none"
+
+
 def peak_rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -310,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_sampling.set()
         calls = standin.calls("chat.postMessage")
         takeover = follower_first_post(database_url, follower.pid, go) - killed
+        term_began = new_term_began(database_url, go)
     finally:
         for child in children:
             if child.poll() is None:
@@ -342,6 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     from bot.services.delivery import DeliveryConfig
 
     bound = DeliveryConfig(post_timeout=args.post_timeout).takeover_after.total_seconds()
+    # What the take-over itself allows: the killed leader's claims may be retried only `bound` after the new term
+    # began (no post of the old term can still land later), or once stale; then each is read back first.
+    retry_from = (
+        min(term_began + bound, killed + args.stale) - go if before_kill and after_kill else float("nan")
+    )
     rows = [
         ("projects (one channel each), database", f"{args.projects:,}, PostgreSQL (throwaway)"),
         ("instances, workers each", f"2 (leader + follower), {args.workers}"),
@@ -365,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
                 for t in (before_kill, after_kill)
             ),
         ),
+        ("posts in each second from the schedule", pace_by_second([c.time for c in ok], go)),
         ("Slack floor: slowest channel's 429 waits and spacing", f"{floor:.1f} s"),
         ("total / Slack floor (the issue's goal <= 1.5)", f"{total / floor:.1f}" if floor else "n/a"),
         (
@@ -375,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         (
             "claims of the killed leader retried after",
             f"the earlier of {args.stale:g} s stale and {bound:.1f} s after the new term "
-            f"({args.post_timeout:g} s post timeout)",
+            f"({args.post_timeout:g} s post timeout): from {retry_from:.1f} s after the schedule here",
         ),
         ("peak memory, leader / follower (goal < 500 MB)", " / ".join(f"{peaks[p]:.0f} MB" for p in peaks)),
         ("seeding (not timed above)", f"{seeded:.1f} s"),
