@@ -357,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     total = max(c.time for c in ok) - go if ok else float("nan")
     # The floor Slack imposes: each channel needs its Retry-After waits (1 s per 429 here) and 1 s between its
     # own posts; channels run in parallel, so the slowest channel sets it.
-    per_channel: Counter[str] = Counter(str(c.args.get("channel")) for c in refused)
+    per_channel: Counter[str] = Counter(str(c.args.get("channel")) for c in refused if c.status == 429)
+    other_errors = Counter(f"{c.status} {c.error}" for c in refused if c.status != 429)
     floor = max(
         (per_channel[ch] * 1.0 + max(counts[ch] - 1, 0) * 1.0 for ch in set(per_channel) | set(counts)),
         default=0.0,
@@ -394,7 +395,11 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ),
         ("posts in each second from the schedule", pace_by_second([c.time for c in ok], go)),
-        ("Slack floor: slowest channel's 429 waits and spacing", f"{floor:.1f} s"),
+        (
+            "Slack floor: slowest channel's 429 waits and spacing",
+            f"{floor:.1f} s (most 429s for one channel: {max(per_channel.values(), default=0)})",
+        ),
+        ("other refusals", ", ".join(f"{n} x {e}" for e, n in other_errors.most_common()) or "none"),
         ("total / Slack floor (the issue's goal <= 1.5)", f"{total / floor:.1f}" if floor else "n/a"),
         (
             f"harness floor: {len(calls):,} calls, bare client, {args.workers} threads",
