@@ -56,13 +56,14 @@ def send(url: str, body: bytes) -> float:
     parsed = urllib.parse.urlsplit(url)
     timestamp = str(int(time.time()))
     signature = SignatureVerifier(SECRET).generate_signature(timestamp=timestamp, body=body.decode())
+    assert signature is not None
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
         "X-Slack-Request-Timestamp": timestamp,
         "X-Slack-Signature": signature,
     }
     started = time.perf_counter()
-    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+    connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=10)
     try:
         connection.request("POST", parsed.path, body=body, headers=headers)
         response = connection.getresponse()
@@ -94,7 +95,12 @@ def spawn(args: list[str], stack: ExitStack, env: dict[str, str] | None = None) 
     process = subprocess.Popen(
         [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
-    stack.callback(lambda: (process.terminate(), process.wait(10)))
+
+    def stop() -> None:
+        process.terminate()
+        process.wait(10)
+
+    stack.callback(stop)
     return process
 
 
@@ -185,11 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, stats in results.items():
         print(row(name, stats))
     for senders in (1, 20):
-        ours = results[f"mfi-ar /mfi help, {senders} sender(s)"]["p99"]
+        p99 = results[f"mfi-ar /mfi help, {senders} sender(s)"]["p99"]
         floor = results[f"bare Bolt ack-only, {senders} sender(s)"]["p99"]
-        verdict = "meets" if ours / floor <= 1.2 else "MISSES"
+        verdict = "meets" if p99 / floor <= 1.2 else "MISSES"
         print(
-            f"\np99 ratio mfi-ar / bare Bolt at {senders} sender(s): {ours / floor:.2f} "
+            f"\np99 ratio mfi-ar / bare Bolt at {senders} sender(s): {p99 / floor:.2f} "
             f"({verdict} the goal of <= 1.2); Slack's limit is 3000 ms"
         )
     return 0

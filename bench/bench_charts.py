@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -137,7 +138,9 @@ def bare_figure(results: list[SpcResult]) -> bytes:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     for r in results:
-        ax.plot([p.period for p in r.points], [p.value for p in r.points])
+        periods: Any = [p.period for p in r.points]  # dates and floats: matplotlib's stubs ask for arrays
+        values: Any = [p.value for p in r.points]
+        ax.plot(periods, values)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()

@@ -30,8 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from bench_charts import bare_figure  # noqa: E402
-
+from bench.bench_charts import bare_figure  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.core.equity import analysis as an  # noqa: E402
 from bot.core.equity.disclosure import DisclosurePolicy  # noqa: E402
@@ -168,10 +167,15 @@ def end_to_end(standin: StandIn, driver: Driver, runs: int) -> tuple[list[float]
         t0 = time.time()
         driver.slash("/equity", NAME, user=LEAD, channel=CHANNEL)
         t_ack = time.time()
-        call = standin.wait_for(
-            lambda b=before_calls: standin.calls("files.completeUploadExternal")[b:] or None, timeout=60
-        )[0]
-        standin.wait_for(lambda b=before_msgs: len(standin.messages(CHANNEL)) > b + 1 or None, timeout=60)
+
+        def uploaded(b: int = before_calls) -> list[Any] | None:
+            return standin.calls("files.completeUploadExternal")[b:] or None
+
+        def answered(b: int = before_msgs) -> bool | None:
+            return len(standin.messages(CHANNEL)) > b + 1 or None
+
+        call = standin.wait_for(uploaded, timeout=60)[0]
+        standin.wait_for(answered, timeout=60)
         t_done = time.time()
         acks.append(t_ack - t0)
         uploads.append(call.time - t0)
