@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import inspect
 import logging
 import uuid
@@ -98,6 +99,7 @@ __all__ = [  # the checks' old names, for the surfaces and the tests
     "Refusal",
     "authorise",
     "channel_project",
+    "only_for",
     "check_grant",
     "claim_submission",
     "form",
@@ -176,6 +178,18 @@ def words(*subcommands: str) -> Callable[[Mapping[str, Any]], bool]:
         return _subcommand(body) in wanted
 
     return matches
+
+
+def only_for(claim: Claim, *subcommands: str) -> Claim:
+    """`claim` for these subcommands of a slash command only: any other word (help, one it does not know) is about no
+    project, so its answer waits for no database read (with `optional`, the request goes ahead with no project)."""
+    wanted = set(subcommands)
+
+    @functools.wraps(claim)  # __wrapped__: the claim it narrows, for the test that every command has one
+    def claimed(session: Any, team_id: str, body: Mapping[str, Any]) -> int | None:
+        return claim(session, team_id, body) if _subcommand(body) in wanted else None
+
+    return claimed
 
 
 def _params(fn: Callable[..., Any]) -> list[str]:

@@ -73,6 +73,11 @@ def register(app: App) -> None:
     app.command(ids.MFI)(
         guard(
             handle_mfi,
-            Rule(access.channel_project, optional=True, posts=access.words("new", "edit", "drivers")),
+            Rule(
+                # Help (and a word it does not know) is answered in the ack, with no project to look up.
+                access.only_for(access.channel_project, "new", "status", "edit", *SUBCOMMANDS),
+                optional=True,
+                posts=access.words("new", "edit", "drivers"),
+            ),
         )
     )

@@ -273,3 +273,19 @@ def test_a_sync_does_not_grow_with_projects(live: Any, counter: Statements) -> N
     # term, a share of its batch's claim and a share of a marks' write (once 3 claim statements and a write each).
     extra, posts = counts["big due"] - counts["small due"], BIG - SMALL
     assert extra <= 3 * posts, counts
+
+
+def test_mfi_help_answers_without_the_database(live: Any, counter: Statements) -> None:
+    """Help is answered in the acknowledgement and is about no project, so it waits for no query (a read of the
+    channel's project before every /mfi once put 8 ms on each acknowledgement with 20 people at once); a word it
+    does not know is answered the same way, and a command about the project still looks it up."""
+    start_project(live)
+    for text in ("help", "", "frobnicate"):
+        with counter.during(lambda: True) as found:
+            reply = live.driver.slash("/mfi", text, user=ANALYST, channel=CHANNEL)
+        assert "MFI-AR: what I can do" in str(reply.response.json) or "know" in str(reply.response.json)
+        assert found[0] == 0, (text, counter.last_sql)
+    before = len(live.standin.responses())
+    with counter.during(lambda: len(live.standin.responses()) > before) as found:
+        live.driver.slash("/mfi", "status", user=ANALYST, channel=CHANNEL)
+    assert found[0] > 0
