@@ -73,6 +73,10 @@ MALFORMED: list[tuple[str, bytes, str, dict[str, str], int]] = [
         400,
     ),
     ("two payload fields", urlencode([("payload", "{}"), ("payload", "{}")]).encode(), FORM, {}, 400),
+    # The guard finds the payload field by name as parse_qs (and Bolt) read names: anywhere, encoded or empty.
+    ("payload after a command's fields", b"command=%2Fmfi&payload=%7Bnot+json", FORM, {}, 400),
+    ("payload whose name is percent-encoded", b"payloa%64=%7Bnot+json", FORM, {}, 400),
+    ("payload with no value", b"token=x&payload", FORM, {}, 400),
     (
         "truncated JSON event",
         b'{"type": "event_callback", "event": {"type": "app_home_opened", "user": "U',
