@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from typing import Any
 from urllib.request import Request
 
@@ -27,6 +28,12 @@ logger = logging.getLogger(__name__)
 REFRESH_WITHIN_MINUTES = 60
 
 
+# The clients shared_like keeps: one per workspace token in use (an installation's token changes when it rotates).
+_SHARED_MAX = 256
+_SHARED: OrderedDict[tuple[Any, ...], FittingWebClient] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+
+
 class FittingWebClient(WebClient):
     """A WebClient that cuts every message and view to Slack's limits before sending (bot/core/slack_limits.py),
     and keeps its connections to Slack open between calls (bot/slack_http.py)."""
@@ -45,6 +52,33 @@ class FittingWebClient(WebClient):
             logger=client.logger,
             retry_handlers=list(client.retry_handlers) if client.retry_handlers is not None else None,
         )
+
+    @classmethod
+    def shared_like(cls, client: WebClient) -> FittingWebClient:
+        """`like(client)`, built once per token and kept: Bolt's plain client for each request differs only in its
+        token, and building ours afresh each time was a tenth of what the middleware cost an acknowledgement.
+        Callers must not change the client they get (before_ack and the delivery poster change a copy of it)."""
+        key = (
+            client.token,
+            client.base_url,
+            client.timeout,
+            client.default_params.get("team_id"),
+            id(client.ssl),
+            client.proxy,
+            tuple(sorted((client.headers or {}).items())),
+            tuple(id(handler) for handler in client.retry_handlers or ()),
+        )
+        with _SHARED_LOCK:
+            found = _SHARED.get(key)
+            if found is not None:
+                _SHARED.move_to_end(key)
+                return found
+        made = cls.like(client)
+        with _SHARED_LOCK:
+            _SHARED[key] = made
+            while len(_SHARED) > _SHARED_MAX:
+                _SHARED.popitem(last=False)
+        return made
 
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
         if not self._kept_alive(url):

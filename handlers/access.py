@@ -185,11 +185,19 @@ def only_for(claim: Claim, *subcommands: str) -> Claim:
     project, so its answer waits for no database read (with `optional`, the request goes ahead with no project)."""
     wanted = set(subcommands)
 
+    def about_a_project(body: Mapping[str, Any]) -> bool:
+        return _subcommand(body) in wanted
+
     @functools.wraps(claim)  # __wrapped__: the claim it narrows, for the test that every command has one
     def claimed(session: Any, team_id: str, body: Mapping[str, Any]) -> int | None:
-        return claim(session, team_id, body) if _subcommand(body) in wanted else None
+        return claim(session, team_id, body) if about_a_project(body) else None
 
+    setattr(claimed, _ABOUT, about_a_project)  # read by _run: a word about no project opens no unit of work
     return claimed
+
+
+# The attribute only_for sets on the claim it returns: whether a request is about a project at all.
+_ABOUT = "about_a_project"
 
 
 def _params(fn: Callable[..., Any]) -> list[str]:
@@ -252,6 +260,10 @@ def _run(listener: Callable[..., Any], wanted: list[str], rule: Rule, args: Args
     view: dict[str, Any] | None = body.get("view") if isinstance(body.get("view"), dict) else None
     in_form = view is not None and view.get("type") == "modal"
     need = rule.need(body) if callable(rule.need) else rule.need
+    claim = rule.claim
+    about = getattr(claim, _ABOUT, None)
+    if rule.optional and about is not None and not about(body):
+        claim = None  # help, or a word it does not know: about no project, so nothing to look up
     # A form submitted: checked and claimed (marked as being saved) in one unit of work, before the listener.
     submitted = kind == "view_submission" and in_form and rule.claim is not None and view is not None
     outcome: Allowed | Refusal
@@ -268,7 +280,7 @@ def _run(listener: Callable[..., Any], wanted: list[str], rule: Rule, args: Args
             user_id=user_id,
             channel_id=channel_id,
             body=body,
-            claim=rule.claim,
+            claim=claim,
             need=need,
             optional=rule.optional,
             view=view if in_form else None,

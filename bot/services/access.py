@@ -450,9 +450,9 @@ def check_request(
     """Whether this request may go ahead, and on which project: a form against its grant, anything else against
     the project its payload claims (`claim`), which must be this channel's or, from somewhere personal, one the
     person belongs to."""
+    if claim is None:
+        return Allowed(None)
     with unit_of_work(engine) as session:
-        if claim is None:
-            return Allowed(None)
         if view is not None:
             checked = check_grant(session, team_id=team_id or "", user_id=user_id or "", view=view, need=need)
             if isinstance(checked, Refusal):

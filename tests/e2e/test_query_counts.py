@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot.offline.demo.equity import DEMO_MEASURE, demo_rows, seed_measure
 from bot.scheduler import BotScheduler
@@ -280,11 +280,24 @@ def test_mfi_help_answers_without_the_database(live: Any, counter: Statements) -
     channel's project before every /mfi once put 8 ms on each acknowledgement with 20 people at once); a word it
     does not know is answered the same way, and a command about the project still looks it up."""
     start_project(live)
-    for text in ("help", "", "frobnicate"):
-        with counter.during(lambda: True) as found:
-            reply = live.driver.slash("/mfi", text, user=ANALYST, channel=CHANNEL)
-        assert "MFI-AR: what I can do" in str(reply.response.json) or "know" in str(reply.response.json)
-        assert found[0] == 0, (text, counter.last_sql)
+    begun: list[str] = []
+
+    def transaction_begun(session: Session, transaction: Any) -> None:
+        if transaction.parent is None and session.bind is live.engine:
+            begun.append(threading.current_thread().name)
+
+    # Not even an empty unit of work: a session begun and committed with no statement still cost the ack.
+    event.listen(Session, "after_transaction_create", transaction_begun)
+    try:
+        for text in ("help", "", "frobnicate"):
+            with counter.during(lambda: True) as found:
+                begun.clear()  # during() has waited for what the previous step set off to finish
+                reply = live.driver.slash("/mfi", text, user=ANALYST, channel=CHANNEL)
+            assert "MFI-AR: what I can do" in str(reply.response.json) or "know" in str(reply.response.json)
+            assert found[0] == 0, (text, counter.last_sql)
+            assert begun == [], (text, begun)
+    finally:
+        event.remove(Session, "after_transaction_create", transaction_begun)
     before = len(live.standin.responses())
     with counter.during(lambda: len(live.standin.responses()) > before) as found:
         live.driver.slash("/mfi", "status", user=ANALYST, channel=CHANNEL)
