@@ -56,7 +56,7 @@ class FittingWebClient(WebClient):
     @classmethod
     def shared_like(cls, client: WebClient) -> FittingWebClient:
         """`like(client)`, built once per token and kept: Bolt's plain client for each request differs only in its
-        token, and building ours afresh each time was a tenth of what the middleware cost an acknowledgement.
+        token, and building ours afresh each time was about a fifth of what the middleware cost an acknowledgement.
         Callers must not change the client they get (before_ack and the delivery poster change a copy of it)."""
         key = (
             client.token,

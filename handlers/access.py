@@ -180,6 +180,10 @@ def words(*subcommands: str) -> Callable[[Mapping[str, Any]], bool]:
     return matches
 
 
+# The attribute only_for sets on the claim it returns: whether a request is about a project at all.
+_ABOUT = "about_a_project"
+
+
 def only_for(claim: Claim, *subcommands: str) -> Claim:
     """`claim` for these subcommands of a slash command only: any other word (help, one it does not know) is about no
     project, so its answer waits for no database read (with `optional`, the request goes ahead with no project)."""
@@ -194,10 +198,6 @@ def only_for(claim: Claim, *subcommands: str) -> Claim:
 
     setattr(claimed, _ABOUT, about_a_project)  # read by _run: a word about no project opens no unit of work
     return claimed
-
-
-# The attribute only_for sets on the claim it returns: whether a request is about a project at all.
-_ABOUT = "about_a_project"
 
 
 def _params(fn: Callable[..., Any]) -> list[str]:
