@@ -147,7 +147,8 @@ def row(name: str, stats: dict[str, float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--requests", type=int, default=400, help="requests per round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of mfi-ar and bare Bolt, in turn")
     args = parser.parse_args(argv)
     results: dict[str, dict[str, float]] = {}
     # Every server under test runs in its own process, as in production; the stand-in has its own too, so the
@@ -160,13 +161,22 @@ def main(argv: list[str] | None = None) -> int:
         body = lambda: slash_body(response_url=response_url)  # noqa: E731
         ours = serve_process(f"sqlite:///{tmp}/bench.db", api_url, stack)
         bare = bare_process(api_url, stack)
+        rounds: dict[int, list[float]] = {}
         for senders in (1, 20):
-            results[f"mfi-ar /mfi help, {senders} sender(s)"] = percentiles(
-                measure([ours], body, senders=senders, requests=args.requests)
-            )
-            results[f"bare Bolt ack-only, {senders} sender(s)"] = percentiles(
-                measure([bare], body, senders=senders, requests=args.requests)
-            )
+            # Rounds taken in turn, ours then bare, so a burst of the host's other load falls on both alike; the
+            # percentiles are over every round's requests together (a p99 over 400 is the 4th-slowest request).
+            ours_all: list[float] = []
+            bare_all: list[float] = []
+            for _ in range(args.rounds):
+                ours_round = measure([ours], body, senders=senders, requests=args.requests)
+                bare_round = measure([bare], body, senders=senders, requests=args.requests)
+                ours_all += ours_round
+                bare_all += bare_round
+                rounds.setdefault(senders, []).append(
+                    percentiles(ours_round)["p99"] / percentiles(bare_round)["p99"]
+                )
+            results[f"mfi-ar /mfi help, {senders} sender(s)"] = percentiles(ours_all)
+            results[f"bare Bolt ack-only, {senders} sender(s)"] = percentiles(bare_all)
 
         # Issue 7: two serve processes on one PostgreSQL vs one on SQLite (requests alternate between the two).
         try:
@@ -184,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"(PostgreSQL comparison skipped: {exc})")
 
     print(
-        f"\nSlash-command acknowledgement latency, /mfi help, {args.requests} requests each (milliseconds)\n"
+        f"\nSlash-command acknowledgement latency, /mfi help (milliseconds): mfi-ar and bare Bolt over "
+        f"{args.rounds} rounds of {args.requests} requests each, taken in turn; the PostgreSQL rows one round\n"
     )
     print(f"| {'server':<44} | {'p50':>7} | {'p95':>7} | {'p99':>7} |")
     print(f"|{'-' * 46}|{'-' * 9}|{'-' * 9}|{'-' * 9}|")
@@ -194,9 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         p99 = results[f"mfi-ar /mfi help, {senders} sender(s)"]["p99"]
         floor = results[f"bare Bolt ack-only, {senders} sender(s)"]["p99"]
         verdict = "meets" if p99 / floor <= 1.2 else "MISSES"
+        each = ", ".join(f"{ratio:.2f}" for ratio in rounds[senders])
         print(
             f"\np99 ratio mfi-ar / bare Bolt at {senders} sender(s): {p99 / floor:.2f} "
-            f"({verdict} the goal of <= 1.2); Slack's limit is 3000 ms"
+            f"({verdict} the goal of <= 1.2); each round alone: {each}; Slack's limit is 3000 ms"
         )
     return 0
 
