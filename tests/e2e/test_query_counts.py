@@ -187,6 +187,28 @@ def test_home_refresh_does_not_grow(live: Any, counter: Statements, two_projects
     assert counts[BIG_LEAD] <= counts[LEAD], counts
 
 
+def test_saving_the_schedule_does_not_grow(
+    live: Any, counter: Statements, two_projects: dict[str, int]
+) -> None:
+    """A lead saves /mfi schedule: the statements before the acknowledgement and all the work after it (Homes,
+    partners) are as many for a project with many members, measures and cycles as for a small one."""
+    counts = {}
+    # A new time each save, so each one changes the schedule (a save that changes nothing writes less).
+    for channel, lead, time_of_day in (
+        (CHANNEL, LEAD, "09:30"),
+        (BIG_CHANNEL, BIG_LEAD, "09:30"),
+        (CHANNEL, LEAD, "09:45"),
+    ):
+        view = live.driver.slash("/mfi", "schedule", user=lead, channel=channel).wait_view()
+        with counter.during(lambda: True) as found:
+            response = live.driver.submit_view(
+                view["id"], {ids.B_SCHEDULE_TIME + "team_prompt": time_of_day}, user=lead
+            )
+        assert response.status == 200 and response.json["response_action"] == "update", response.json
+        counts[channel] = found[0]
+    assert 0 < counts[BIG_CHANNEL] <= counts[CHANNEL], counts
+
+
 def test_pdsa_study_does_not_grow(live: Any, counter: Statements) -> None:
     """A Study refreshes the Home of everyone on the team (one views.publish each), so the two teams are the same
     size here; the Home refresh and /mfi status tests vary the number of members."""
