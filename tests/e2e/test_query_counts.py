@@ -209,6 +209,31 @@ def test_saving_the_schedule_does_not_grow(
     assert 0 < counts[BIG_CHANNEL] <= counts[CHANNEL], counts
 
 
+def test_logging_a_period_does_not_grow(live: Any, counter: Statements, two_projects: dict[str, int]) -> None:
+    """A lead logs one period through /measure log: the save before the acknowledgement and all the work after it
+    (the summary in the channel, Homes) are as many statements for a big project as for a small one."""
+    counts = {}
+    row = ids.B_LOG_ROW_PREFIX
+    for channel, lead, period in (
+        (CHANNEL, LEAD, date(2025, 8, 1)),
+        (BIG_CHANNEL, BIG_LEAD, date(2025, 8, 1)),
+        (CHANNEL, LEAD, date(2025, 9, 1)),
+    ):
+        view = live.driver.slash("/measure", "log", user=lead, channel=channel).wait_view()
+        values = {
+            ids.B_LOG_MEASURE: str(two_projects[channel]),
+            ids.B_LOG_PERIOD: period,
+            row + "N": "40/210",
+            row + "A": "30/900",
+            row + "OTHERS": "20/400",
+        }
+        with counter.during(lambda: True) as found:
+            response = live.driver.submit_view(view["id"], values, user=lead)
+        assert response.status == 200 and not response.body, response.body
+        counts[channel] = found[0]
+    assert 0 < counts[BIG_CHANNEL] <= counts[CHANNEL], counts
+
+
 def test_pdsa_study_does_not_grow(live: Any, counter: Statements) -> None:
     """A Study refreshes the Home of everyone on the team (one views.publish each), so the two teams are the same
     size here; the Home refresh and /mfi status tests vary the number of members."""
