@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import inspect
 import logging
 import uuid
@@ -180,24 +179,25 @@ def words(*subcommands: str) -> Callable[[Mapping[str, Any]], bool]:
     return matches
 
 
-# The attribute only_for sets on the claim it returns: whether a request is about a project at all.
-_ABOUT = "about_a_project"
+class OnlyFor:
+    """A claim narrowed to some subcommands of a slash command (see only_for); `about` tells, without a session,
+    whether a request is about a project at all, so _run opens no unit of work for one that is not."""
+
+    def __init__(self, claim: Claim, subcommands: set[str]) -> None:
+        self.__wrapped__ = claim  # the claim it narrows, for the test that every command has one
+        self._subcommands = subcommands
+
+    def about(self, body: Mapping[str, Any]) -> bool:
+        return _subcommand(body) in self._subcommands
+
+    def __call__(self, session: Any, team_id: str, body: Mapping[str, Any]) -> int | None:
+        return self.__wrapped__(session, team_id, body) if self.about(body) else None
 
 
 def only_for(claim: Claim, *subcommands: str) -> Claim:
     """`claim` for these subcommands of a slash command only: any other word (help, one it does not know) is about no
     project, so its answer waits for no database read (with `optional`, the request goes ahead with no project)."""
-    wanted = set(subcommands)
-
-    def about_a_project(body: Mapping[str, Any]) -> bool:
-        return _subcommand(body) in wanted
-
-    @functools.wraps(claim)  # __wrapped__: the claim it narrows, for the test that every command has one
-    def claimed(session: Any, team_id: str, body: Mapping[str, Any]) -> int | None:
-        return claim(session, team_id, body) if about_a_project(body) else None
-
-    setattr(claimed, _ABOUT, about_a_project)  # read by _run: a word about no project opens no unit of work
-    return claimed
+    return OnlyFor(claim, set(subcommands))
 
 
 def _params(fn: Callable[..., Any]) -> list[str]:
@@ -261,8 +261,7 @@ def _run(listener: Callable[..., Any], wanted: list[str], rule: Rule, args: Args
     in_form = view is not None and view.get("type") == "modal"
     need = rule.need(body) if callable(rule.need) else rule.need
     claim = rule.claim
-    about = getattr(claim, _ABOUT, None)
-    if rule.optional and about is not None and not about(body):
+    if rule.optional and isinstance(claim, OnlyFor) and not claim.about(body):
         claim = None  # help, or a word it does not know: about no project, so nothing to look up
     # A form submitted: checked and claimed (marked as being saved) in one unit of work, before the listener.
     submitted = kind == "view_submission" and in_form and rule.claim is not None and view is not None
