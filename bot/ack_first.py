@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 
@@ -65,8 +66,8 @@ class Lane:
     a burst refresh each person's Home once, in one batch, after the burst, instead of ten times during it.
     """
 
-    def __init__(self, name: str, gate: AckFirst, most: float) -> None:
-        self.name, self.gate, self.most = name, gate, most
+    def __init__(self, name: str, gate: AckFirst, most: float, idle: float = 30.0) -> None:
+        self.name, self.gate, self.most, self.idle = name, gate, most, idle
         self._changed = threading.Condition()
         self._pending: dict[Hashable, tuple[Callable[[list[str]], None], dict[str, None]]] = {}
         self._busy = False
@@ -90,7 +91,9 @@ class Lane:
     def _work(self) -> None:
         while True:
             with self._changed:
-                self._changed.wait_for(lambda: bool(self._pending))
+                if not self._changed.wait_for(lambda: bool(self._pending), timeout=self.idle):
+                    self._thread = None  # idle: the next submission starts another
+                    return
             self.gate.step_aside(self.most)
             with self._changed:
                 key = next(iter(self._pending))
@@ -101,6 +104,7 @@ class Lane:
             except Exception:  # one failed batch must not stop the lane: the next submission tries again
                 logger.exception("%s: background work failed", self.name)
             finally:
+                del run, items  # hold nothing of the work (and so of its engine) while idle
                 with self._changed:
                     self._busy = False
                     self._changed.notify_all()
@@ -114,5 +118,19 @@ ACK_FIRST = AckFirst()
 POST_STEP_ASIDE = 0.1
 HOME_STEP_ASIDE = 1.0
 
-# Home tabs refreshed after something changed (handlers.home.publish_for_people).
-HOMES = Lane("homes", ACK_FIRST, HOME_STEP_ASIDE)
+_HOMES: weakref.WeakKeyDictionary[object, Lane] = weakref.WeakKeyDictionary()
+_HOMES_LOCK = threading.Lock()
+
+
+def homes(engine: object) -> Lane:
+    """The lane for Home tabs refreshed after something changed (handlers.home.publish_for_people), one per engine.
+
+    A deployment has one engine per process, so one lane. Each running bot drains its own lane when it stops, and
+    one bot's slow refreshes (a Slack that no longer answers) cannot hold up another's, as in the test suite, where
+    each test runs its own bot in the same process.
+    """
+    with _HOMES_LOCK:
+        lane = _HOMES.get(engine)
+        if lane is None:
+            lane = _HOMES[engine] = Lane("homes", ACK_FIRST, HOME_STEP_ASIDE)
+        return lane

@@ -16,7 +16,7 @@ from typing import IO, Any
 from slack_bolt import App
 from sqlalchemy import Engine
 
-from bot.ack_first import HOMES
+from bot.ack_first import homes
 from bot.app import create_app
 from bot.config import ConfigError, Settings
 from bot.core import schedule_rules
@@ -171,8 +171,8 @@ class Runtime:
         executor = self.app.listener_runner.listener_executor
         if isinstance(executor, ThreadPoolExecutor):
             executor.shutdown(wait=True, cancel_futures=False)
-        # And the Home tabs they asked to refresh (the lane is the process's: other runtimes' wait too, in tests).
-        if not HOMES.drain(timeout=10):
+        # And the Home tabs they asked to refresh.
+        if not homes(self.engine).drain(timeout=10):
             logger.warning("Stopping with Home tab refreshes still queued")
         if self.scheduler is not None:
             self.scheduler.shutdown()

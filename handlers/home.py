@@ -10,7 +10,7 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.ack_first import HOMES
+from bot.ack_first import homes
 from bot.services import home as service
 from bot.services.engine import Engine
 from bot.services.home import ProjectHome
@@ -152,13 +152,13 @@ def publish_for_people(
     """Refresh these people's Home tabs: every view built in one transaction, then published after it.
 
     One read for the whole batch, and no Slack call while the transaction is open. With `quiet` (a refresh after
-    something changed) it happens on the background lane (bot.ack_first.HOMES), after any acknowledgement that is
+    something changed) it happens on the background lane (bot.ack_first.homes), after any acknowledgement that is
     due, once per person however many changes came meanwhile; a person whose Home cannot be published is logged
     and the rest still get theirs. Without it (the person opening the tab) it happens now, and a failure raises.
     """
     if quiet:
-        HOMES.submit(
-            (id(engine), team_id),
+        homes(engine).submit(
+            team_id,
             user_ids,
             lambda people: _publish_now(client, engine, team_id=team_id, user_ids=people, quiet=True),
         )

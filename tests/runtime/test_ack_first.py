@@ -11,7 +11,7 @@ from slack_bolt import BoltRequest
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
-from bot.ack_first import ACK_FIRST, HOMES, AckFirst, Lane
+from bot.ack_first import ACK_FIRST, AckFirst, Lane, homes
 from bot.app import AckFirstApp
 from bot.offline.standin import StandIn
 from bot.scheduler import BotScheduler
@@ -79,6 +79,34 @@ def test_the_lane_runs_a_burst_once_with_everyone_in_it_and_survives_a_failure()
     lane.submit("j", ["U4"], lambda people: runs.append(("after", people)))
     assert lane.drain(timeout=10)
     assert runs[-1] == ("after", ["U4"])
+
+
+def test_each_engine_has_its_own_home_lane_and_a_stuck_one_holds_up_no_other() -> None:
+    class Engine:  # anything an engine is keyed by: the lane is looked up by identity
+        pass
+
+    first, second = Engine(), Engine()
+    assert homes(first) is homes(first) and homes(first) is not homes(second)
+    stuck = threading.Event()
+    homes(first).submit("T1", ["U1"], lambda people: stuck.wait(30))  # a Slack that no longer answers
+    done: list[list[str]] = []
+    homes(second).submit("T1", ["U2"], done.append)
+    assert homes(second).drain(timeout=10) and done == [["U2"]]
+    assert not homes(first).drain(timeout=0.1)
+    stuck.set()
+    assert homes(first).drain(timeout=10)
+
+
+def test_an_idle_lane_lets_its_thread_go_and_starts_another_when_work_comes() -> None:
+    lane = Lane("test-lane", AckFirst(), most=1, idle=0.05)
+    runs: list[list[str]] = []
+    lane.submit("k", ["U1"], runs.append)
+    first = lane._thread
+    assert first is not None and lane.drain(timeout=10)
+    first.join(10)
+    assert not first.is_alive() and lane._thread is None
+    lane.submit("k", ["U2"], runs.append)
+    assert lane.drain(timeout=10) and runs == [["U1"], ["U2"]]
 
 
 @pytest.fixture
@@ -158,8 +186,8 @@ def test_home_refreshes_wait_for_acknowledgements_and_a_burst_publishes_once(
     live: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     start_project(live)
-    assert HOMES.drain(timeout=10)
-    monkeypatch.setattr(HOMES, "most", 30.0)
+    assert homes(live.engine).drain(timeout=10)
+    monkeypatch.setattr(homes(live.engine), "most", 30.0)
     published = len(live.standin.calls("views.publish"))
     release, request = hold(ACK_FIRST)  # another person's form, waiting for its acknowledgement
     try:
@@ -173,12 +201,12 @@ def test_home_refreshes_wait_for_acknowledgements_and_a_burst_publishes_once(
             assert response.status == 200 and not response.body
             live.standin.wait_for(lambda n=updates: len(live.standin.calls("chat.update")) > n or None)
         # Both edits are saved and shown in the channel; their Home refreshes wait.
-        assert not HOMES.drain(timeout=0.3)
+        assert not homes(live.engine).drain(timeout=0.3)
         assert len(live.standin.calls("views.publish")) == published
     finally:
         release.set()
         request.join(10)
-    assert HOMES.drain(timeout=30)
+    assert homes(live.engine).drain(timeout=30)
     fresh = live.standin.calls("views.publish")[published:]
     assert [c.args.get("user_id") for c in fresh] == [LEAD]  # once for the two edits
     assert "5%" in str(live.standin.home_view(LEAD))
@@ -188,7 +216,7 @@ def test_stopping_publishes_the_home_tabs_still_queued(database_url: str) -> Non
     stack = Live(database_url)
     try:
         start_project(stack)
-        assert HOMES.drain(timeout=10)
+        assert homes(stack.engine).drain(timeout=10)
         published = len(stack.standin.calls("views.publish"))
         release, request = hold(ACK_FIRST)  # the refresh gives way for up to a second
         try:
