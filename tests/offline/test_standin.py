@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -593,6 +595,24 @@ def test_calls_since_reads_only_what_is_new(standin: StandIn) -> None:
     new, after = standin.calls_since(upto)
     assert [(c.method, c.args.get("text")) for c in new] == [("chat.postMessage", "two")]
     assert after == upto + 1
+
+
+def test_a_request_cut_off_part_way_is_not_acted_on(standin: StandIn) -> None:
+    body = urllib.parse.urlencode({"channel": CHANNEL, "text": "half a post"}).encode()
+    host, port = urllib.parse.urlsplit(standin.api_url).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/chat.postMessage HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer xoxb-standin\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[: len(body) // 2]
+        )
+        sock.shutdown(socket.SHUT_WR)  # the sender dies here
+        assert sock.recv(1024) == b""  # no answer: the connection is closed
+    assert standin.calls("chat.postMessage") == [] and standin.messages(CHANNEL) == []
+    # The whole request is acted on as before.
+    WebClient(base_url=standin.api_url, token="xoxb-standin").chat_postMessage(channel=CHANNEL, text="whole")
+    assert [m.text for m in standin.messages(CHANNEL)] == ["whole"]
 
 
 def test_injected_429_is_retried_and_other_faults(standin: StandIn, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -44,6 +44,11 @@ class _Handler(BaseHTTPRequestHandler):
         standin = self.server.standin
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:
+            # The client hung up part-way through sending (a killed process): like any server, act on none of it.
+            # Answering half a chat.postMessage as a post with no channel would record a refusal Slack never made.
+            self.close_connection = True
+            return
         parts = urlsplit(self.path)
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
