@@ -101,6 +101,7 @@ def card_for(card: ProjectCard) -> tuple[list[blocks.Block], str]:
         card.fields,
         leads=list(card.leads),
         partner_count=card.partner_count,  # taking part means they said yes
+        partners_waiting=card.partners_waiting,
         stages_done=card.stages_done,
         measure_count=card.measure_count,
         open_cycles=card.open_cycles,

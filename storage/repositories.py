@@ -276,5 +276,6 @@ def _progress(session: Session, project: Project, today: date) -> dict[str, Any]
         "cycles_with_involvement": sum(1 for c in cycles if c.involvement and not c.involvement_pending),
         "partner_count": sum(1 for p in partners if not p.stopped),
         "partners_consented": sum(1 for p in partners if p.consent == "given" and not p.stopped),
+        "partners_waiting": sum(1 for p in partners if p.consent == "pending" and not p.stopped),
         "answers_by_stage": answers_by_stage,
     }

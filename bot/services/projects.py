@@ -39,6 +39,7 @@ class ProjectCard:
     card_ts: str | None
     checks: tuple[StageCheck, ...] = ()  # the framework's stages, each ticked only by its evidence (issue 14)
     racism_context: str = ""  # the lead's answer to "where might racism be operating here?"
+    partners_waiting: int = 0  # partners named who have not said yes or no yet
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def card_data(session: Session, project: Project) -> ProjectCard:
         card_ts=project.card_ts,
         checks=checks,
         racism_context=project.racism_context,
+        partners_waiting=progress["partners_waiting"],
     )
 
 

@@ -360,6 +360,18 @@ def stage_checklist(done: Mapping[str, bool]) -> str:
     )
 
 
+def _partners(taking_part: int, waiting: int) -> str:
+    """Partners on the card: those who said yes, and those named who have not answered yet (so a partner the lead
+    has just named is not shown as "none")."""
+    if taking_part and waiting:
+        return f"{taking_part} taking part, {waiting} more named"
+    if taking_part:
+        return f"{taking_part} taking part"
+    if waiting:
+        return f"{waiting} named, not taking part until they say yes"
+    return "none yet: the framework asks for them"
+
+
 def project_card(
     project: Mapping[str, Any],
     *,
@@ -369,6 +381,7 @@ def project_card(
     measure_count: int,
     open_cycles: int,
     checklist: Sequence[Block] | None = None,
+    partners_waiting: int = 0,
 ) -> list[Block]:
     """The project card posted in the channel: aim, for whom, target, and the framework's stages.
 
@@ -387,12 +400,7 @@ def project_card(
                 ("Baseline", typed(project.get("baseline") or "not set yet")),
                 ("Target", target),
                 ("Leads", ", ".join(f"<@{u}>" for u in leads) or "none yet"),
-                (
-                    "Service-user partners",
-                    f"{partner_count} taking part"
-                    if partner_count
-                    else "none yet: the framework asks for them",
-                ),
+                ("Service-user partners", _partners(partner_count, partners_waiting)),
             ]
         ),
         *(

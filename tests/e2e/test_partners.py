@@ -220,7 +220,8 @@ def test_partners_named_in_the_project_form_are_asked_only_when_the_lead_turns_p
             None,
         )
     )
-    assert "taking part" not in json.dumps(card.blocks)  # named, not yet asked, so not taking part
+    # Named, not yet asked, so not taking part; but not "none" either.
+    assert "1 named, not taking part until they say yes" in json.dumps(card.blocks)
     assert dm(live, PARTNER) == []
     run_scheduler(live, next_run(live, "partner_prompt"))
     assert dm(live, PARTNER) == []  # the scheduler does not ask on its own before the team has begun
@@ -244,7 +245,9 @@ def test_partners_named_in_the_project_form_are_asked_only_when_the_lead_turns_p
     consent(live)
     with Session(live.engine) as session:
         card_blocks, _ = card_for(card_data(session, session.exec(select(Project)).one()))
-    assert "1 taking part" in json.dumps(card_blocks)  # she said yes
+    assert "1 taking part" in json.dumps(card_blocks) and "named" not in json.dumps(
+        card_blocks
+    )  # she said yes
     assert live.standin.violations == []
 
 

@@ -138,6 +138,25 @@ def test_the_project_card_and_log_reply_use_singular_and_plural() -> None:
         ensure_ascii=False,
     )
     assert "1 measure \u00b7 0 open PDSA cycles" in card and "(s)" not in card
+
+    def partners(taking_part: int, waiting: int) -> str:
+        built = blocks.project_card(
+            project,
+            leads=["U1"],
+            partner_count=taking_part,
+            partners_waiting=waiting,
+            stages_done={},
+            measure_count=1,
+            open_cycles=0,
+        )
+        return next(
+            f["text"] for b in built for f in b.get("fields", []) if "Service-user partners" in f["text"]
+        )
+
+    assert partners(0, 0).endswith("none yet: the framework asks for them")
+    assert partners(0, 1).endswith("1 named, not taking part until they say yes")
+    assert partners(2, 0).endswith("2 taking part")
+    assert partners(2, 1).endswith("2 taking part, 1 more named")
     outcome = ImportOutcome(
         batch_id=1,
         measure_id=1,
