@@ -387,6 +387,7 @@ def project_card(
 
     `checklist`, when given, replaces the plain ticks with the stages from evidence (handlers/blocks/checklist.py).
     """
+    offered = {e.get("action_id") for b in checklist or () if b["type"] == "actions" for e in b["elements"]}
     target = typed(project.get("target") or "not set yet")
     if project.get("target_date"):
         target += f" (by {_nice_date(project['target_date'])})"
@@ -413,10 +414,18 @@ def project_card(
             "`/mfi help` for every command"
         ),
         actions(
-            button("Add a measure", ids.A_OPEN_MEASURE_NEW, value=str(project["id"]), style="primary"),
-            button("Plan a PDSA cycle", ids.A_OPEN_PDSA_NEW, value=str(project["id"])),
-            button("Edit project", ids.A_OPEN_PROJECT_EDIT, value=str(project["id"])),
-            button("Driver diagram", ids.A_DRIVERS_OPEN, value=str(project["id"])),
+            *(
+                b
+                for b in (
+                    button(
+                        "Add a measure", ids.A_OPEN_MEASURE_NEW, value=str(project["id"]), style="primary"
+                    ),
+                    button("Plan a PDSA cycle", ids.A_OPEN_PDSA_NEW, value=str(project["id"])),
+                    button("Edit project", ids.A_OPEN_PROJECT_EDIT, value=str(project["id"])),
+                    button("Driver diagram", ids.A_DRIVERS_OPEN, value=str(project["id"])),
+                )
+                if b["action_id"] not in offered  # once on the card: the checklist's next step keeps it
+            )
         ),
     ]
     return blocks

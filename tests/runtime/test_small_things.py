@@ -119,6 +119,7 @@ def test_no_user_facing_text_says_s_in_brackets() -> None:
 def test_the_project_card_and_log_reply_use_singular_and_plural() -> None:
     from bot.services.measures import ImportOutcome
     from handlers import blocks
+    from handlers.blocks import ids
     from handlers.blocks import measures as mb
 
     project = {
@@ -157,6 +158,20 @@ def test_the_project_card_and_log_reply_use_singular_and_plural() -> None:
     assert partners(0, 1).endswith("1 named, not taking part until they say yes")
     assert partners(2, 0).endswith("2 taking part")
     assert partners(2, 1).endswith("2 taking part, 1 more named")
+
+    # A button the checklist offers as the next step is not offered again in the card's own row.
+    step = blocks.actions(blocks.button("Add a measure", ids.A_OPEN_MEASURE_NEW, value="1"))
+    with_step = blocks.project_card(
+        project,
+        leads=["U1"],
+        partner_count=0,
+        stages_done={},
+        measure_count=0,
+        open_cycles=0,
+        checklist=[step],
+    )
+    offered = [e["action_id"] for b in with_step if b["type"] == "actions" for e in b["elements"]]
+    assert offered.count(ids.A_OPEN_MEASURE_NEW) == 1 and ids.A_OPEN_PDSA_NEW in offered
     outcome = ImportOutcome(
         batch_id=1,
         measure_id=1,
