@@ -440,3 +440,55 @@ def test_the_driver_diagram_section_shows_only_when_there_is_a_diagram(engine: E
     assert "Driver diagram" in html
     assert any("Blood loss estimated by eye" in alt and "Weigh every loss" in alt for alt in alts)
     assert html.index("Driver diagram") < html.index("Summary across measures")
+
+
+def test_the_front_page_has_key_points_with_flagged_measures_first_in_the_sections_own_words() -> None:
+    from bot.core.publish.model import Line, MeasureSection, Pack
+
+    def measure(number: int, name: str, verdict: str, flags: list[Line]) -> MeasureSection:
+        return MeasureSection(
+            number=number,
+            name=name,
+            about="Proportion, monthly data, lower is better",
+            window="Oct 2026",
+            reference="White - British (A)",
+            verdicts=[Line(verdict, lead="Black African")],
+            flags=flags,
+            groups=[],
+            group_columns=("Group", "Records", "Rate"),
+            gaps=[],
+            signals=[],
+            missing=[],
+            figures=[],
+            notes=[],
+        )
+
+    harm = Line("Caesarean birth got worse for Black African.", lead="Harm to check")
+    pack = Pack(
+        title="Board pack: PPH",
+        project="PPH",
+        produced=date(2026, 12, 3),
+        period="Nov 2023 to Oct 2026",
+        aim="Reduce PPH",
+        measures=[
+            measure(1, "PPH of 1,000 ml or more", "5.6% vs 5.3%, not a clear difference.", []),
+            measure(2, "Caesarean birth", "40.6% vs 28.2%, a clear difference.", [harm]),
+        ],
+    )
+    html = render.pack_html(pack)
+    check_page(html)
+    key = html[html.index("Key points") : html.index("1. PPH of 1,000 ml or more</h2>")]
+    # After the aim and before everything else; the flagged measure first, keeping its number.
+    assert (
+        html.index("Aim and who it is for") < html.index("Key points") < html.index("Summary across measures")
+    )
+    assert (
+        key.index("2. Caesarean birth") < key.index("Harm to check") < key.index("1. PPH of 1,000 ml or more")
+    )
+    # The same lines as the measures' own sections: one wording layer.
+    for line in ("5.6% vs 5.3%, not a clear difference.", "40.6% vs 28.2%, a clear difference.", harm.text):
+        assert line in key and html.count(line) == 2
+    # On the dashboard's overview each measure's name links to its page.
+    index = render.site_pages(pack)["index.html"]
+    check_page(index)
+    assert '<a href="measure-2.html">Caesarean birth</a>' in index.split("Summary across measures")[0]

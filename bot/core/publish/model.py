@@ -140,6 +140,12 @@ class Pack:
         return f"{self.produced.day} {self.produced:%B %Y}"
 
     @property
+    def key_points(self) -> list[MeasureSection]:
+        """The measures for the front page's key points: those with a harm or missing-data flag first, so a
+        reader who stops at the first page has seen them; otherwise in the pack's order (each keeps its number)."""
+        return sorted(self.measures, key=lambda m: not m.flags)
+
+    @property
     def figures(self) -> list[Figure]:
         found = [self.driver_diagram] if self.driver_diagram else []
         found += [self.summary.figure] if self.summary.figure else []
