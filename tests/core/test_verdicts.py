@@ -342,7 +342,7 @@ def test_a_worsening_balancing_measure_is_harm_first_with_its_typed_name_escaped
     assert lines[1].startswith(":warning: Harm to check:")  # harm first, straight after the title
     assert "&lt;!channel&gt; caesarean &amp; more got worse for Black African" in lines[1]
     assert "<!channel>" not in "\n".join(lines)
-    assert "(10.0% (Jan 2025 to Feb 2025), then 18.0% (May 2025 to Jun 2025)" in lines[1]
+    assert "(10.0% in Jan 2025 to Feb 2025, then 18.0% in May 2025 to Jun 2025" in lines[1]
 
 
 def test_levelling_down_is_judged_from_the_rates_shown_when_the_reference_change_is_not_clear() -> None:

@@ -816,8 +816,9 @@ def _pct_pair(
     b: GroupCounts, a: GroupCounts, shown: Shown = exact_rate, windows: tuple[str, str] | None = None
 ) -> str:
     if windows:
-        # Windows are spans ("Jan 2025 to Feb 2025"), so they go in brackets rather than a chain of "to"s.
-        return f"{_pct(shown(b))} ({windows[0]}), then {_pct(shown(a))} ({windows[1]})"
+        # Windows are spans ("Jan 2025 to Feb 2025"), so "in ..., then" rather than a chain of "to"s, and no
+        # brackets: the line usually sits inside brackets already.
+        return f"{_pct(shown(b))} in {windows[0]}, then {_pct(shown(a))} in {windows[1]}"
     return f"{_pct(shown(b))} to {_pct(shown(a))}"
 
 
