@@ -66,7 +66,11 @@ def _status_line(statuses: tuple[PartnerStatus, ...]) -> list[str]:
         elif m.consent == "declined":
             state = "said no thanks"
         elif m.consent == "pending":
-            state = "asked, no reply yet"
+            state = {
+                "sent": "asked, no reply yet",
+                "claimed": "being asked now",
+                "failed": "the message asking them could not be sent",
+            }.get(m.asked, "not asked yet")
         else:
             state = (
                 "taking part"

@@ -6,6 +6,7 @@ handlers/partners.py word them and make the Slack calls after the transaction is
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,6 +38,9 @@ class PartnerStatus:
     stopped: bool
     paused: bool
     share_in_channel: bool
+    asked: str = (
+        ""  # the consent message: "" not sent yet, "sent", "failed" (Slack refused it), "claimed" (going out)
+    )
 
 
 @dataclass(frozen=True)
@@ -123,13 +127,14 @@ def consent_failed(engine: Engine, *, delivery_id: int, error: str) -> None:
         sched.mark_failed(session, delivery_id=delivery_id, error=error)
 
 
-def _status(member: ProjectMember) -> PartnerStatus:
+def _status(member: ProjectMember, asked: Mapping[str, str]) -> PartnerStatus:
     return PartnerStatus(
         member.user_id,
         member.consent,
         bool(member.stopped),
         bool(member.paused),
         bool(member.share_in_channel),
+        asked.get(member.user_id, ""),
     )
 
 
@@ -143,13 +148,16 @@ def partners_form(engine: Engine, *, team_id: str, channel_id: str, user_id: str
         if not repo.is_lead(session, project_id=project.id, user_id=user_id):
             return PartnersForm("not_lead", leads=leads)
         members = repo.members(session, project_id=project.id, role="partner")
+        asked = {
+            d.recipient: d.status for d in sched.deliveries(session, project_id=project.id, kind=CONSENT_KIND)
+        }
         return PartnersForm(
             "ok",
             leads=leads,
             project_id=project.id,
             project_name=project.name,
             partners=tuple(m.user_id for m in members),
-            statuses=tuple(_status(m) for m in members),
+            statuses=tuple(_status(m, asked) for m in members),
             about=project.partner_description,
             anonymity_threshold=max(3, project.anonymity_threshold),
             retention_days=project.retention_days,

@@ -232,9 +232,9 @@ def test_partners_named_in_the_project_form_are_asked_only_when_the_lead_turns_p
     assert dm(live, PARTNER) == []
     # With a description the next save asks her, in the lead's plain words and not the staff title.
     opened = live.driver.slash("/mfi", "partners", user=LEAD, channel=CHANNEL)
-    live.driver.submit_view(
-        opened.wait_view()["id"], {ids.B_PARTNERS_ABOUT: ABOUT, ids.B_PARTNERS_INVITE: []}, user=LEAD
-    )
+    view = opened.wait_view()
+    assert f"<@{PARTNER}>: not asked yet" in json.dumps(view)  # named, not yet asked: the form says so
+    live.driver.submit_view(view["id"], {ids.B_PARTNERS_ABOUT: ABOUT, ids.B_PARTNERS_INVITE: []}, user=LEAD)
     assert dm(live, PARTNER) == []
     opened = live.driver.slash("/mfi", "schedule", user=LEAD, channel=CHANNEL)
     saved = live.driver.submit_view(opened.wait_view()["id"], {}, user=LEAD)
@@ -242,6 +242,8 @@ def test_partners_named_in_the_project_form_are_asked_only_when_the_lead_turns_p
     message = wait_dm(live, PARTNER, "Would you like to help")
     assert ABOUT in json.dumps(message.blocks) and "PPH" not in json.dumps(message.blocks)
     assert partner_row(live).consent == "pending"
+    opened = live.driver.slash("/mfi", "partners", user=LEAD, channel=CHANNEL)
+    assert f"<@{PARTNER}>: asked, no reply yet" in json.dumps(opened.wait_view())
     consent(live)
     with Session(live.engine) as session:
         card_blocks, _ = card_for(card_data(session, session.exec(select(Project)).one()))
