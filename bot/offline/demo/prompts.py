@@ -67,10 +67,11 @@ def _upcoming(ctx: DemoContext) -> list[tuple[datetime, str]]:
             for s in sched.ensure_default_schedules(session, project=project)
         }
     times = sorted((next_occurrence(spec, after), kind) for kind, spec in specs.items())
-    last_answer = max(when for when, kind in times if kind != "lead_nudge")
-    if all(when < last_answer for when, kind in times if kind == "lead_nudge"):
-        # So the leads' nudge in the story has the week's answers in it.
-        times.append((next_occurrence(specs["lead_nudge"], last_answer), "lead_nudge"))
+    team_prompt = next(when for when, kind in times if kind == "team_prompt")
+    if all(when < team_prompt for when, kind in times if kind == "lead_nudge"):
+        # So a nudge in the story falls in the same week as the team's answers and counts them. (The partner's
+        # question comes fortnightly, often the week after, and her lone answer waits anyway.)
+        times.append((next_occurrence(specs["lead_nudge"], team_prompt), "lead_nudge"))
     return sorted(times)
 
 
