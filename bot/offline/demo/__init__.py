@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import time_machine
 
 from bot.config import load_settings
 from bot.offline.standin import Driver, StandIn, render_transcript
@@ -30,20 +31,28 @@ CHANNEL = "C0MATERNITY"
 
 
 class DemoClock:
-    """The scheduler's clock in the demo: real time plus however far the scenario has moved it on."""
+    """The demo's one clock: the whole process runs at the scenario's time, ticking from `start`, and moves on when
+    the scenario says so.
+
+    The process's own clock is moved (time-machine: `datetime.now()`, `time.time()` and the rest, in every thread),
+    not only the scheduler's. So what the listeners stamp (answers, schedule edits), what Home shows as the next
+    prompt, the stand-in's signatures and the scheduler's deliveries all agree on one timeline. Monotonic clocks,
+    which only time waits, are left alone.
+    """
 
     def __init__(self, start: datetime) -> None:
-        self._offset = start - datetime.now(UTC)
-        self._lock = threading.Lock()
+        self._travel = time_machine.travel(start, tick=True)
+        self._traveller = self._travel.start()
 
     def __call__(self) -> datetime:
-        with self._lock:
-            return datetime.now(UTC) + self._offset
+        return datetime.now(UTC)
 
     def advance(self, delta: timedelta) -> datetime:
-        with self._lock:
-            self._offset += delta
+        self._traveller.shift(delta)
         return self()
+
+    def stop(self) -> None:
+        self._travel.stop()
 
 
 @dataclass
@@ -141,4 +150,5 @@ def run_demo(out_dir: str | Path = "demo-output") -> Path:
             print("Slack limit violations:", *standin.violations, sep="\n  ", flush=True)
         runtime.stop()
         standin.stop()
+        clock.stop()
     return path

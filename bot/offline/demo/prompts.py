@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -57,8 +57,7 @@ def _nudges(ctx: DemoContext) -> int:
 
 def _upcoming(ctx: DemoContext) -> list[tuple[datetime, str]]:
     """The next team prompt and partner question, and a nudge after both, in the order they fall."""
-    # Listeners stamp schedule edits with the real time; start after it so nothing reads as "before the edit".
-    after = max(ctx.clock(), datetime.now(UTC)) + timedelta(minutes=1)
+    after = ctx.clock() + timedelta(minutes=1)
     with unit_of_work(ctx.engine) as session:
         project = repo.project_for_channel(session, team_id=TEAM_ID, channel_id=ctx.channel)
         assert project is not None
