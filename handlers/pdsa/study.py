@@ -204,11 +204,18 @@ def study_message(
             )
         )
     else:
+        # A clear worsening is headlined under harm; what stays here is the rest, so say where the clear one went.
+        clear_here = any(h.startswith(f"{balancing_name} got worse") for h in harm)
         notes = list(balancing_notes) or (
-            [] if harm else [f"{balancing_name} did not get worse for any group that could be checked."]
+            [] if clear_here else [f"{balancing_name} did not get worse for any group that could be checked."]
         )
-        if not notes:
-            notes = ["see the harm signal above."]
+        if clear_here:
+            notes.insert(
+                0,
+                "Where it clearly got worse: under *Harm to check first*, above."
+                if notes
+                else "It clearly got worse: see *Harm to check first*, above.",
+            )
         out.append(
             blocks.section(
                 f"*Balancing measure ({blocks.typed(balancing_name)}), against the same number of "

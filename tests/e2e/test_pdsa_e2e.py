@@ -268,6 +268,10 @@ def test_full_cycle_plan_do_study_act_adapt_next(live: Any) -> None:
     assert "could not be judged" in body
     # Harm first: the worsening balancing measure comes before the predictions and the verdict.
     assert "Emergency caesarean got worse for Black African" in body
+    # The balancing section, which lists only what is not yet clear, says where the clear worsening went.
+    balancing = body[body.index("*Balancing measure (Emergency caesarean)") :]
+    assert "clearly got worse" in balancing and "Harm to check first*, above" in balancing
+    assert "did not get worse for any group" not in body
     assert (
         body.index("Harm to check first")
         < body.index("Predicted against observed")
