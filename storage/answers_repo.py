@@ -235,11 +235,6 @@ def visible_answers(session: Session, *, project: Project, limit: int | None = N
                 continue
         else:
             day = _aware(answer.created_at).astimezone(zone).date()
-            # No answer is older than the round it answers: the round's date comes from the scheduler's clock and
-            # the answer's time from the listener's, and where they disagree (the offline demo moves the scheduler
-            # on by days) the answer belongs to the round's week, as the nudge counts it.
-            if answer.occurrence_date is not None:
-                day = max(day, answer.occurrence_date)
         shown.append(Shown(answer=answer, day=day))
     shown.sort(key=lambda s: (s.day, s.answer.id or 0), reverse=True)
     return shown[:limit] if limit is not None else shown

@@ -38,9 +38,8 @@ class PartnerStatus:
     stopped: bool
     paused: bool
     share_in_channel: bool
-    asked: str = (
-        ""  # the consent message: "" not sent yet, "sent", "failed" (Slack refused it), "claimed" (going out)
-    )
+    # The message asking for consent: "" not sent yet, "claimed" (going out), "sent", "failed" (Slack refused it).
+    asked: str = ""
 
 
 @dataclass(frozen=True)
