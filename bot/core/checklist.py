@@ -75,7 +75,7 @@ def _data(e: Evidence) -> tuple[bool, str, str | None]:
     if not e.measures:
         return False, "No measure yet.", "measure"
     if not e.measures_with_data:
-        return False, "No figures by ethnic group entered yet (`/measure log` or `/measure import`).", "data"
+        return False, "No figures by ethnic group entered yet.", "data"
     return True, "", None
 
 

@@ -18,7 +18,7 @@ _BUTTONS = {
 }
 _COMMANDS = {
     "drivers": "`/mfi drivers`",
-    "data": "`/measure log`",
+    "data": "`/measure log` or `/measure import`",
     "act": "`/pdsa act N` on a studied cycle",
     "team": "`/mfi team` or `/mfi partners`",
     "bias": "`/mfi bias`",

@@ -61,6 +61,8 @@ def test_a_stage_stays_unticked_without_its_evidence_and_says_what_is_missing(st
     assert all(done[key] for key in done if key != stage)  # the others keep their ticks
     check = next(c for c in checks if c.key == stage)
     assert words in check.missing and check.action == action
+    # The reason names no command: the card adds the command once, after it.
+    assert "`" not in check.missing
 
 
 def test_nothing_is_ticked_for_a_new_project() -> None:
