@@ -330,6 +330,12 @@ def test_completeness_axis_shows_where_the_variation_is_and_says_it_is_cut() -> 
     assert any("The axis starts at 80%" in t for t in all_text(fig))
     # Bars are drawn from 0 and cut by the axis, never restacked from the floor.
     assert all(r.get_y() == 0 for r in ax.patches if isinstance(r, Rectangle) and r.get_height() > 80)
+    # The top of the bars is labelled: ticks land on 100%, whatever the floor (85 gave 85, 87 ... 99).
+    ninety = [(d, 0.91 + 0.005 * (i % 6), 0.04, 0.02) for i, d in enumerate(periods)]
+    fig, _, _ = _build_completeness_chart(ninety, measure_name="PPH", period="month")
+    assert fig.axes[0].get_ylim() == (85.0, 100.0)
+    assert list(fig.axes[0].get_yticks()) == [85.0, 90.0, 95.0, 100.0]
+    assert list(ax.get_yticks()) == [80.0, 85.0, 90.0, 95.0, 100.0]
 
     low = [(d, 0.5 if i == 3 else 0.9, 0.05, 0.05) for i, d in enumerate(periods)]
     fig, alt, _ = _build_completeness_chart(low, measure_name="PPH", period="month")

@@ -62,6 +62,14 @@ def axis_floor(lowest_valid: float) -> float:
     return float(max(0, int((lowest_valid - 5.0) // 5) * 5))
 
 
+def zoomed_ticks(floor: float) -> list[float]:
+    """Ticks from a cut axis's floor to 100%, on a step that lands on 100 (so the top of the bars is labelled) with
+    at most 9 of them: 85 gives 85, 90, 95, 100 rather than 85, 87 ... 99."""
+    span = 100 - int(floor)
+    step = next((s for s in (1, 2, 5, 10) if span % s == 0 and span // s + 1 <= 9), 5)
+    return [float(t) for t in range(100, int(floor) - 1, -step)][::-1]
+
+
 def zoom_note(floor: float) -> str:
     return f"The axis starts at {floor:g}%, not 0%, to show the variation: the bars are cut at the bottom."
 
@@ -152,8 +160,7 @@ def _build_completeness_chart(
         )
     ax.set_ylim(floor, 100)
     if floor > 0:
-        step = 2 if 100 - floor <= 20 else 5
-        ax.set_yticks([float(t) for t in range(int(floor), 101, step)])
+        ax.set_yticks(zoomed_ticks(floor))
         _axis_break(ax)
     else:
         ax.set_yticks([0, 20, 40, 60, 80, 90, 100])
