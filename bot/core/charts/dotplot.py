@@ -135,6 +135,9 @@ def _build_latest_window_dotplot(
                 fontsize=font,
                 color=MUTED,
                 style="italic",
+                # Over the reference line, not struck through by it.
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0},
+                zorder=4,
             )
             hidden_names.append(s.label)
             continue
