@@ -148,6 +148,7 @@ class StudyOutcome:
     learning: str
     policy: DisclosurePolicy
     harm: list[str]
+    balancing_clear: bool = False  # the balancing measure clearly got worse (its lines are in `harm`)
 
 
 def _direction_of(direction: str) -> Direction:
@@ -203,6 +204,7 @@ def save_study(
         )
         balancing_notes: list[str] = []
         harm: list[str] = []
+        balancing_clear = False
         balancing_name: str | None = None
         if cycle.balancing_measure_id:
             balancing = measures_repo.get_measure(
@@ -243,6 +245,7 @@ def save_study(
                     ]
                     balancing_notes = [w.message for w in warnings if w not in clear]
                     harm += [wording.short(w) for w in clear]
+                    balancing_clear = bool(clear)
         # A group moving against an improving measure is harm too, from the same rounded counts as shown.
         against = aggregation_check(
             rounded_for_check(baseline, policy),
@@ -300,4 +303,5 @@ def save_study(
             learning=learning,
             policy=policy,
             harm=harm,
+            balancing_clear=balancing_clear,
         )

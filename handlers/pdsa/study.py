@@ -153,6 +153,7 @@ def handle_study_submission(
         learning=outcome.learning,
         policy=outcome.policy,
         harm=outcome.harm,
+        balancing_clear=outcome.balancing_clear,
     )
     post_in_thread(
         client, engine, team_id=team_id, cycle_id=outcome.cycle_id, text=message[1], message_blocks=message[0]
@@ -176,6 +177,7 @@ def study_message(
     learning: str,
     policy: DisclosurePolicy,
     harm: Sequence[str] = (),
+    balancing_clear: bool = False,
 ) -> tuple[list[blocks.Block], str]:
     """The Study post, harm first: any harm signal, then predicted against observed per group (disclosure-safe)
     and the verdict, balancing, partners, and the next step."""
@@ -205,11 +207,12 @@ def study_message(
         )
     else:
         # A clear worsening is headlined under harm; what stays here is the rest, so say where the clear one went.
-        clear_here = any(h.startswith(f"{balancing_name} got worse") for h in harm)
         notes = list(balancing_notes) or (
-            [] if clear_here else [f"{balancing_name} did not get worse for any group that could be checked."]
+            []
+            if balancing_clear
+            else [f"{balancing_name} did not get worse for any group that could be checked."]
         )
-        if clear_here:
+        if balancing_clear:
             notes.insert(
                 0,
                 "Where it clearly got worse: under *Harm to check first*, above."

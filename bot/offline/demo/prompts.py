@@ -56,7 +56,8 @@ def _nudges(ctx: DemoContext) -> int:
 
 
 def _upcoming(ctx: DemoContext) -> list[tuple[datetime, str]]:
-    """The next team prompt and partner question, and a nudge after both, in the order they fall."""
+    """The next team prompt, partner question and nudge, and a nudge after the team prompt if none falls after it,
+    in the order they fall."""
     after = ctx.clock() + timedelta(minutes=1)
     with unit_of_work(ctx.engine) as session:
         project = repo.project_for_channel(session, team_id=TEAM_ID, channel_id=ctx.channel)
